@@ -1,0 +1,51 @@
+"""Default hyperparameters, in one place, each with where it comes from.
+
+The estimators' signatures read these constants, and the search's warm-start portfolio
+lives in :mod:`lepton.search.portfolio`.
+"""
+
+from __future__ import annotations
+
+# Two hidden layers of 256: the MLP baseline of Gorishniy et al. 2021 ("Revisiting Deep
+# Learning Models for Tabular Data") uses 1-8 layers of 64-512; 2x256 was a robust middle
+# in our runs on the scikit-learn datasets (benchmarks/core_throughput.py data).
+HIDDEN_LAYER_SIZES = (256, 256)
+ACTIVATION = "relu"
+DROPOUT = 0.0
+NORMALIZATION = "none"
+
+# AdamW at 1e-3 (Kingma & Ba 2015; Loshchilov & Hutter 2019) with weight decay 1e-4 and
+# a cosine schedule with 5% linear warmup (the schedule of RealMLP-TD and of most modern
+# tabular NN baselines).
+LEARNING_RATE = 1e-3
+WEIGHT_DECAY = 1e-4
+LR_SCHEDULE = "cosine"
+WARMUP_FRACTION = 0.05
+
+# Batch size 128 for tables under ~50k rows is the common choice of the tabular DL
+# benchmarks above; 'auto' grows it with the data (rows // 100, capped at 1024) so big
+# tables do not pay per-step overhead.
+BATCH_SIZE = "auto"
+EPOCHS = 100
+
+# Early stopping on a 10% validation split with patience 10 is scikit-learn's
+# MLPClassifier convention (validation_fraction=0.1, n_iter_no_change=10).
+VALIDATION_FRACTION = 0.1
+PATIENCE = 10
+
+# Clip the global gradient norm at 1.0: cheap insurance against divergence on
+# unscaled targets or large learning rates (standard since Pascanu et al. 2013).
+GRADIENT_CLIP = 1.0
+
+# One-hot up to 16 categories, ordinal codes beyond (AutoGluon's tabular NN uses a
+# similar one-hot cap).
+MAX_ONEHOT_CARDINALITY = 16
+
+# Classification is inferred from y (lepton.NeuralNetwork, task='auto') when the target
+# is non-numeric, boolean, or integral with at most this many distinct values.
+MAX_CLASSES_AUTO = 20
+
+
+def auto_batch_size(n_samples: int) -> int:
+    """Batch size for ``batch_size='auto'``: 128, growing with the data, at most 1024."""
+    return int(min(1024, max(128, n_samples // 100)))

@@ -1,0 +1,360 @@
+"""Shared machinery of the fixed-architecture estimators.
+
+Contract (scikit-learn's): ``__init__`` stores arguments only; ``fit`` validates them
+(``_parameter_constraints``), validates and preprocesses the data, trains through
+:func:`lepton.training.fit_model` and sets the attributes ending in ``_``; every predict
+method starts with ``check_is_fitted``. Estimators are not thread-safe during ``fit``.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import warnings
+from numbers import Integral, Real
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.base import BaseEstimator
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import LabelEncoder, StandardScaler
+from sklearn.utils import _safe_indexing, check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.multiclass import check_classification_targets, type_of_target
+from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
+
+from .. import defaults
+from ..models import ACTIVATIONS, ModelConfig, check_activation
+from ..preprocessing import TabularPreprocessor, check_X
+from ..training import (
+    DIVERGED, SCHEDULES, DivergedError, ProgressPrinter, Task, TensorData, TrainingConfig,
+    fit_model, predict_outputs, resolve_device,
+)
+
+__all__ = ["BaseNeuralNetwork", "infer_task", "encode_target", "split_validation"]
+
+
+def infer_task(y: Any) -> str:
+    """'classification' or 'regression' from the target alone (``task='auto'``).
+
+    Classification when ``y`` is non-numeric (strings, objects, categories) or boolean, or
+    holds integral values (int dtype, or floats that are all whole numbers) with at most
+    ``lepton.defaults.MAX_CLASSES_AUTO`` (20) distinct values. Everything else, including
+    2-D float targets, is regression. Pass ``task=`` explicitly to override.
+    """
+    arr = y.to_numpy() if isinstance(y, (pd.Series, pd.DataFrame)) else np.asarray(y)
+    if arr.ndim == 2 and arr.shape[1] > 1:
+        return "regression"
+    arr = arr.reshape(-1)
+    if arr.dtype.kind in "OUSb" or isinstance(getattr(y, "dtype", None), pd.CategoricalDtype):
+        return "classification"
+    if arr.dtype.kind in "iu":
+        return "classification" if len(np.unique(arr)) <= defaults.MAX_CLASSES_AUTO else "regression"
+    if arr.dtype.kind == "f":
+        finite = arr[np.isfinite(arr)]
+        if len(finite) and np.all(finite == np.round(finite)) and len(
+            np.unique(finite)
+        ) <= defaults.MAX_CLASSES_AUTO:
+            return "classification"
+    return "regression"
+
+
+def _check_y_finite(y: np.ndarray) -> None:
+    if y.dtype.kind == "f" and not np.isfinite(y).all():
+        bad = np.flatnonzero(~np.isfinite(y).reshape(len(y), -1).all(axis=1))
+        raise ValueError(
+            f"y contains NaN or infinity in {len(bad)} row(s) (first rows: {bad[:5].tolist()}); "
+            "drop those rows or fill in the target before fitting."
+        )
+
+
+def encode_target(y: Any, task: str, n_samples: int, *, estimator_name: str):
+    """Validate ``y`` and encode it for training.
+
+    Returns ``(y_encoded, encoder, n_outputs)``: class indices and a fitted LabelEncoder
+    for classification; standardised float32 targets (2-D) and a StandardScaler for
+    regression.
+    """
+    if y is None:
+        raise ValueError(
+            f"{estimator_name} requires y to be passed, but the target y is None."
+        )
+    if task == "classification":
+        y_arr = column_or_1d(y.to_numpy() if isinstance(y, pd.Series) else y, warn=True)
+        if y_arr.dtype.kind == "O" and pd.isna(pd.Series(y_arr)).any():
+            raise ValueError("y contains missing values (None/NaN); drop those rows before fitting.")
+        _check_y_finite(y_arr)
+        check_classification_targets(y_arr)
+        _check_length(y_arr, n_samples)
+        encoder = LabelEncoder().fit(y_arr)
+        if len(encoder.classes_) < 2:
+            raise ValueError(
+                f"y contains only one class ({encoder.classes_[0]!r}); a classifier needs at "
+                "least 2 classes."
+            )
+        return encoder.transform(y_arr).astype(np.int64), encoder, len(encoder.classes_)
+    y_arr = np.asarray(y.to_numpy() if isinstance(y, (pd.Series, pd.DataFrame)) else y)
+    if y_arr.dtype.kind not in "biuf":
+        try:
+            y_arr = y_arr.astype(np.float64)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"{estimator_name} is a regressor but y holds non-numeric values "
+                f"(dtype {y_arr.dtype}); use a classifier or convert y to numbers."
+            ) from None
+    y_arr = y_arr.astype(np.float64)
+    if y_arr.ndim > 2 or y_arr.ndim == 0:
+        raise ValueError(f"y must be 1-D or 2-D; got shape {y_arr.shape}.")
+    _check_y_finite(y_arr)
+    _check_length(y_arr, n_samples)
+    y2 = y_arr.reshape(len(y_arr), -1)
+    scaler = StandardScaler().fit(y2)
+    return scaler.transform(y2).astype(np.float32), scaler, y2.shape[1]
+
+
+def _check_length(y: np.ndarray, n_samples: int) -> None:
+    if len(y) != n_samples:
+        raise ValueError(
+            f"X and y have different lengths: X has {n_samples} rows, y has {len(y)}; "
+            "they must describe the same samples."
+        )
+
+
+def split_validation(n_samples: int, fraction: float, y_cls: np.ndarray | None,
+                     seed: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """Train/validation row indices (stratified for classification when possible)."""
+    idx = np.arange(n_samples)
+    n_val = int(math.ceil(fraction * n_samples))
+    if fraction <= 0 or n_samples < 4 or n_val < 1:
+        return idx, None
+    stratify = None
+    if y_cls is not None:
+        counts = np.bincount(y_cls)
+        if counts[counts > 0].min() >= 2 and n_val >= (counts > 0).sum():
+            stratify = y_cls
+    train_idx, val_idx = train_test_split(idx, test_size=n_val, random_state=seed,
+                                          stratify=stratify)
+    return np.sort(train_idx), np.sort(val_idx)
+
+
+class BaseNeuralNetwork(BaseEstimator):
+    """Base of NeuralNetworkClassifier / NeuralNetworkRegressor / NeuralNetwork."""
+
+    _parameter_constraints: dict = {
+        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
+        "activation": [str, list, tuple],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+        "normalization": [StrOptions({"none", "batch", "layer"}), None],
+        "residual": ["boolean"],
+        "architecture": [dict, None],
+        "input_shape": ["array-like", None],
+        "epochs": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "lr_schedule": [StrOptions(set(SCHEDULES))],
+        "gradient_clip": [Interval(Real, 0, None, closed="neither"), None],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "max_time": [Interval(Real, 0, None, closed="neither"), None],
+        "device": [str],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    _task: str | None = None  # fixed by subclasses; NeuralNetwork decides at fit
+
+    # -- configuration -------------------------------------------------------------
+    def _model_config(self) -> ModelConfig:
+        if self.architecture is not None:
+            return ModelConfig.from_dict(self.architecture, where="architecture")
+        sizes = np.atleast_1d(np.asarray(self.hidden_layer_sizes))
+        if sizes.ndim != 1 or sizes.dtype.kind not in "iu" or (sizes < 1).any():
+            raise ValueError(
+                f"hidden_layer_sizes={self.hidden_layer_sizes!r} must be a list of positive "
+                "integers, e.g. (256, 256)."
+            )
+        acts = self.activation
+        if isinstance(acts, str):
+            acts = [acts] * len(sizes)
+        acts = list(acts)
+        if len(acts) != len(sizes):
+            raise ValueError(
+                f"activation has {len(acts)} entries but hidden_layer_sizes has {len(sizes)} "
+                "layers; give one activation name or one per layer."
+            )
+        for i, a in enumerate(acts):
+            check_activation(a, where="activation" if isinstance(self.activation, str)
+                             else f"activation[{i}]")
+        return ModelConfig.from_dict({
+            "family": "mlp",
+            "layers": [{"width": int(w), "activation": a} for w, a in zip(sizes, acts)],
+            "normalization": self.normalization or "none",
+            "dropout": self.dropout,
+            "residual": self.residual,
+        })
+
+    def _training_config(self, n_train: int, epochs: int | None, batch_size: int | str | None,
+                         has_validation: bool) -> TrainingConfig:
+        bs = self.batch_size if batch_size is None else batch_size
+        if bs == "auto":
+            bs = defaults.auto_batch_size(n_train)
+        return TrainingConfig(
+            epochs=int(self.epochs if epochs is None else epochs),
+            batch_size=int(bs),
+            learning_rate=float(self.learning_rate),
+            weight_decay=float(self.weight_decay),
+            lr_schedule=self.lr_schedule,
+            gradient_clip=self.gradient_clip,
+            early_stopping=bool(self.early_stopping and has_validation),
+            patience=int(self.n_iter_no_change),
+            label_smoothing=float(getattr(self, "label_smoothing", 0.0)),
+            max_time=self.max_time,
+        )
+
+    def _check_fit_overrides(self, epochs, batch_size) -> None:
+        if epochs is not None and (not isinstance(epochs, Integral) or isinstance(epochs, bool)
+                                   or epochs < 1):
+            raise ValueError(f"fit(epochs={epochs!r}): epochs must be a positive integer.")
+        if batch_size is not None and batch_size != "auto" and (
+            not isinstance(batch_size, Integral) or isinstance(batch_size, bool) or batch_size < 1
+        ):
+            raise ValueError(
+                f"fit(batch_size={batch_size!r}): batch_size must be a positive integer or 'auto'."
+            )
+
+    # -- fit -------------------------------------------------------------------------
+    def _resolve_task(self, y) -> str:
+        return self._task or "regression"
+
+    def fit(self, X, y, *, epochs: int | None = None, batch_size: int | str | None = None):
+        """Train on ``X, y``. ``epochs`` / ``batch_size`` override the constructor's values
+        for this call only (the original Lepton API: ``fit(x, y, epochs=100, batch_size=10)``).
+        """
+        self._validate_params()
+        self._check_fit_overrides(epochs, batch_size)
+        name = type(self).__name__
+        model_config = self._model_config()
+        device = resolve_device(self.device)
+
+        X = check_X(X, input_shape=self.input_shape)
+        validate_data(self, X, skip_check_array=True, reset=True)
+        n = X.shape[0]
+        if n < 2:
+            raise ValueError(
+                f"{name} got 1 sample (n_samples=1); at least 2 are needed to train."
+            )
+        task = self._resolve_task(y)
+        y_enc, encoder, n_outputs = encode_target(y, task, n, estimator_name=name)
+        seed = int(check_random_state(self.random_state).randint(0, 2**31 - 1))
+        train_idx, val_idx = split_validation(
+            n, self.validation_fraction if self.early_stopping else 0.0,
+            y_enc if task == "classification" else None, seed)
+
+        self.task_ = task
+        self.preprocessor_ = TabularPreprocessor(
+            max_onehot_cardinality=defaults.MAX_ONEHOT_CARDINALITY)
+        Xt = self.preprocessor_.fit_transform(_safe_indexing(X, train_idx))
+        y_dtype = torch.long if task == "classification" else torch.float32
+        train_data = TensorData(Xt, y_enc[train_idx], device=device, y_dtype=y_dtype)
+        valid_data = None
+        if val_idx is not None:
+            Xv = self.preprocessor_.transform(_safe_indexing(X, val_idx))
+            valid_data = TensorData(Xv, y_enc[val_idx], device=device, y_dtype=y_dtype)
+
+        input_shape = self._check_input_shape(model_config, Xt.shape[1])
+        config = self._training_config(len(train_idx), epochs, batch_size, valid_data is not None)
+        callbacks = [ProgressPrinter(prefix=f"[{name}] ")] if self.verbose else []
+        task_obj = Task(task, n_outputs, label_smoothing=config.label_smoothing)
+        module, result = fit_model(model_config, train_data, valid_data, task_obj, config,
+                                   seed=seed, input_shape=input_shape, callbacks=callbacks)
+        if result.status == DIVERGED:
+            if result.best_epoch is None:
+                raise DivergedError(f"{name} training diverged: {result.message}.")
+            warnings.warn(f"{name} training diverged ({result.message}); keeping the weights "
+                          f"of epoch {result.best_epoch}.", RuntimeWarning, stacklevel=2)
+
+        if task == "classification":
+            self.classes_ = encoder.classes_
+        else:
+            self.y_scaler_ = encoder
+            self._y_1d = np.ndim(y) == 1
+        self.n_outputs_ = n_outputs
+        self.module_ = module.eval()
+        self.model_config_ = model_config.to_dict()
+        self.training_config_ = config
+        self.history_ = result.history
+        self.best_epoch_ = result.best_epoch
+        self.n_epochs_ = len(result.history)
+        self.training_status_ = result.status
+        self.device_ = str(device)
+        return self
+
+    def _check_input_shape(self, model_config: ModelConfig, n_features: int):
+        if self.input_shape is None:
+            return None
+        shape = [int(s) for s in np.atleast_1d(self.input_shape)]
+        if any(s < 1 for s in shape) or math.prod(shape) != self.n_features_in_:
+            raise ValueError(
+                f"input_shape={shape} describes {math.prod(shape)} features but X has "
+                f"{self.n_features_in_} per sample; input_shape must multiply out to the "
+                "number of features."
+            )
+        if model_config.family == "cnn" and n_features != math.prod(shape):
+            raise ValueError(
+                f"the cnn architecture needs all-numeric image input without missing values; "
+                f"preprocessing produced {n_features} features for input_shape={shape}."
+            )
+        return shape
+
+    # -- predict -----------------------------------------------------------------------
+    def _outputs(self, X) -> torch.Tensor:
+        check_is_fitted(self, "module_")
+        X = check_X(X, input_shape=self.input_shape)
+        validate_data(self, X, skip_check_array=True, reset=False)
+        device = self._predict_device()
+        Xt = self.preprocessor_.transform(X)
+        self.module_.to(device)
+        return predict_outputs(self.module_, TensorData(Xt, device=device)).cpu()
+
+    def _predict_device(self) -> torch.device:
+        dev = torch.device(self.device_)
+        if dev.type == "cuda" and not torch.cuda.is_available():
+            return torch.device("cpu")
+        if dev.type == "mps" and not torch.backends.mps.is_available():
+            return torch.device("cpu")
+        return dev
+
+    def _predict_proba(self, X) -> np.ndarray:
+        out = self._outputs(X)
+        return torch.softmax(out.double(), dim=1).numpy()
+
+    def _predict_classes(self, X) -> np.ndarray:
+        out = self._outputs(X)
+        return self.classes_[out.argmax(1).numpy()]
+
+    def _predict_values(self, X) -> np.ndarray:
+        out = self._outputs(X).double().numpy()
+        pred = self.y_scaler_.inverse_transform(out).astype(np.float64)
+        return pred.ravel() if self._y_1d else pred
+
+    # -- persistence -------------------------------------------------------------------
+    def __getstate__(self):
+        state = super().__getstate__()
+        module = state.get("module_")
+        if module is not None and any(p.device.type != "cpu" for p in module.parameters()):
+            state = dict(state)
+            state["module_"] = copy.deepcopy(module).cpu()
+        return state
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        tags.input_tags.sparse = True
+        return tags
+
+
+KNOWN_ACTIVATIONS = tuple(sorted(ACTIVATIONS))

@@ -1,0 +1,313 @@
+"""Fixed-architecture estimators: NeuralNetworkClassifier, NeuralNetworkRegressor and
+the original design's NeuralNetwork (task inferred from ``y``)."""
+
+from __future__ import annotations
+
+from numbers import Real
+
+import numpy as np
+from sklearn.base import ClassifierMixin, RegressorMixin
+from sklearn.metrics import accuracy_score, r2_score
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
+
+from .. import defaults
+from ._base import BaseNeuralNetwork, infer_task
+
+__all__ = ["NeuralNetworkClassifier", "NeuralNetworkRegressor", "NeuralNetwork"]
+
+_PARAMS_DOC = """
+    Parameters
+    ----------
+    hidden_layer_sizes : sequence of int, default=(256, 256)
+        Width of each hidden layer.
+    activation : str or sequence of str, default='relu'
+        One activation for all layers, or one per layer. Known: elu, gelu, identity,
+        leaky_relu, mish, relu, selu, sigmoid, silu, softplus, tanh.
+    dropout : float in [0, 1), default=0.0
+    normalization : {'none', 'batch', 'layer'}, default='none'
+    residual : bool, default=False
+        Skip connections around every hidden layer (projected when widths differ).
+    architecture : dict, default=None
+        A full model config (``lepton.models.ModelConfig`` format, as the search spaces
+        produce). Overrides the five parameters above.
+    input_shape : sequence of int, default=None
+        Per-sample shape, e.g. (8, 8) for digit images. Image-shaped X (3-D/4-D arrays) is
+        flattened; a ``cnn`` architecture uses the shape.
+    epochs : int, default=100
+    batch_size : int or 'auto', default='auto'
+        'auto' = max(128, n_samples // 100), at most 1024.
+    learning_rate : float, default=1e-3
+        Peak learning rate of AdamW.
+    weight_decay : float, default=1e-4
+    lr_schedule : {'cosine', 'onecycle', 'plateau', 'constant'}, default='cosine'
+        'cosine' has a 5% linear warmup.
+    gradient_clip : float or None, default=1.0
+        Maximum global gradient norm.
+    early_stopping : bool, default=True
+        Hold out ``validation_fraction`` of the data, stop after ``n_iter_no_change`` epochs
+        without improvement of the validation loss, and restore the best epoch's weights.
+    validation_fraction : float in [0, 1), default=0.1
+    n_iter_no_change : int, default=10
+    max_time : float or None, default=None
+        Seconds of training after which training stops (between epochs).
+    device : str, default='auto'
+        'auto' picks cuda, then mps, then cpu.
+    random_state : int, RandomState or None, default=None
+        The same int gives the same predictions on CPU.
+    verbose : int, default=0
+        Print one line per epoch when > 0.
+"""
+
+_ATTRS_DOC = """
+    Attributes
+    ----------
+    module_ : torch.nn.Module
+        The trained network (eval mode).
+    preprocessor_ : lepton.preprocessing.TabularPreprocessor
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+        Only when X had string column names.
+    history_ : list of dict
+        One record per epoch: epoch, train_loss, val_loss, val_score, lr, elapsed, epoch_time.
+    best_epoch_ : int or None
+    n_epochs_ : int
+    training_status_ : str
+        completed, early_stopped, time_limit or diverged.
+    model_config_ : dict
+    training_config_ : lepton.training.TrainingConfig
+    device_ : str
+    task_ : str
+"""
+
+
+def _init_params(self, *, hidden_layer_sizes, activation, dropout, normalization, residual,
+                 architecture, input_shape, epochs, batch_size, learning_rate, weight_decay,
+                 lr_schedule, gradient_clip, early_stopping, validation_fraction,
+                 n_iter_no_change, max_time, device, random_state, verbose) -> None:
+    self.hidden_layer_sizes = hidden_layer_sizes
+    self.activation = activation
+    self.dropout = dropout
+    self.normalization = normalization
+    self.residual = residual
+    self.architecture = architecture
+    self.input_shape = input_shape
+    self.epochs = epochs
+    self.batch_size = batch_size
+    self.learning_rate = learning_rate
+    self.weight_decay = weight_decay
+    self.lr_schedule = lr_schedule
+    self.gradient_clip = gradient_clip
+    self.early_stopping = early_stopping
+    self.validation_fraction = validation_fraction
+    self.n_iter_no_change = n_iter_no_change
+    self.max_time = max_time
+    self.device = device
+    self.random_state = random_state
+    self.verbose = verbose
+
+
+class NeuralNetworkClassifier(ClassifierMixin, BaseNeuralNetwork):
+    __doc__ = ("""Neural-network classifier with a fixed architecture.
+
+    Accepts numpy arrays, DataFrames with mixed column types and missing values, and
+    sparse matrices; class labels may be strings or integers.
+""" + _PARAMS_DOC + """    label_smoothing : float in [0, 1), default=0.0
+""" + _ATTRS_DOC + """    classes_ : ndarray
+        The class labels.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from lepton import NeuralNetworkClassifier
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = NeuralNetworkClassifier(hidden_layer_sizes=(32,), epochs=30,
+    ...                               random_state=0).fit(X, y)
+    >>> clf.predict(X[:3]).tolist()
+    [0, 0, 0]
+    """)
+
+    _parameter_constraints = {
+        **BaseNeuralNetwork._parameter_constraints,
+        "label_smoothing": [Interval(Real, 0, 1, closed="left")],
+    }
+    _task = "classification"
+
+    def __init__(self, hidden_layer_sizes=defaults.HIDDEN_LAYER_SIZES, activation=defaults.ACTIVATION,
+                 *, dropout=defaults.DROPOUT, normalization=defaults.NORMALIZATION, residual=False,
+                 architecture=None, input_shape=None, epochs=defaults.EPOCHS,
+                 batch_size=defaults.BATCH_SIZE, learning_rate=defaults.LEARNING_RATE,
+                 weight_decay=defaults.WEIGHT_DECAY, lr_schedule=defaults.LR_SCHEDULE,
+                 gradient_clip=defaults.GRADIENT_CLIP, label_smoothing=0.0, early_stopping=True,
+                 validation_fraction=defaults.VALIDATION_FRACTION,
+                 n_iter_no_change=defaults.PATIENCE, max_time=None, device="auto",
+                 random_state=None, verbose=0):
+        _init_params(self, hidden_layer_sizes=hidden_layer_sizes, activation=activation,
+                     dropout=dropout, normalization=normalization, residual=residual,
+                     architecture=architecture, input_shape=input_shape, epochs=epochs,
+                     batch_size=batch_size, learning_rate=learning_rate,
+                     weight_decay=weight_decay, lr_schedule=lr_schedule,
+                     gradient_clip=gradient_clip, early_stopping=early_stopping,
+                     validation_fraction=validation_fraction, n_iter_no_change=n_iter_no_change,
+                     max_time=max_time, device=device, random_state=random_state,
+                     verbose=verbose)
+        self.label_smoothing = label_smoothing
+
+    def predict(self, X) -> np.ndarray:
+        """Predicted class labels, shape (n_samples,)."""
+        return self._predict_classes(X)
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Class probabilities, shape (n_samples, n_classes), columns ordered as ``classes_``."""
+        return self._predict_proba(X)
+
+    def predict_log_proba(self, X) -> np.ndarray:
+        return np.log(np.clip(self.predict_proba(X), 1e-300, None))
+
+
+class NeuralNetworkRegressor(RegressorMixin, BaseNeuralNetwork):
+    __doc__ = ("""Neural-network regressor with a fixed architecture.
+
+    Targets are standardised internally; ``y`` may be 1-D or 2-D (multi-output).
+""" + _PARAMS_DOC + _ATTRS_DOC + """    y_scaler_ : sklearn.preprocessing.StandardScaler
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_diabetes
+    >>> from lepton import NeuralNetworkRegressor
+    >>> X, y = load_diabetes(return_X_y=True)
+    >>> reg = NeuralNetworkRegressor(epochs=20, random_state=0).fit(X, y)
+    >>> reg.predict(X[:2]).shape
+    (2,)
+    """)
+
+    _task = "regression"
+
+    def __init__(self, hidden_layer_sizes=defaults.HIDDEN_LAYER_SIZES, activation=defaults.ACTIVATION,
+                 *, dropout=defaults.DROPOUT, normalization=defaults.NORMALIZATION, residual=False,
+                 architecture=None, input_shape=None, epochs=defaults.EPOCHS,
+                 batch_size=defaults.BATCH_SIZE, learning_rate=defaults.LEARNING_RATE,
+                 weight_decay=defaults.WEIGHT_DECAY, lr_schedule=defaults.LR_SCHEDULE,
+                 gradient_clip=defaults.GRADIENT_CLIP, early_stopping=True,
+                 validation_fraction=defaults.VALIDATION_FRACTION,
+                 n_iter_no_change=defaults.PATIENCE, max_time=None, device="auto",
+                 random_state=None, verbose=0):
+        _init_params(self, hidden_layer_sizes=hidden_layer_sizes, activation=activation,
+                     dropout=dropout, normalization=normalization, residual=residual,
+                     architecture=architecture, input_shape=input_shape, epochs=epochs,
+                     batch_size=batch_size, learning_rate=learning_rate,
+                     weight_decay=weight_decay, lr_schedule=lr_schedule,
+                     gradient_clip=gradient_clip, early_stopping=early_stopping,
+                     validation_fraction=validation_fraction, n_iter_no_change=n_iter_no_change,
+                     max_time=max_time, device=device, random_state=random_state,
+                     verbose=verbose)
+
+    def predict(self, X) -> np.ndarray:
+        """Predicted values, shape (n_samples,) or (n_samples, n_outputs)."""
+        return self._predict_values(X)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
+
+
+class NeuralNetwork(BaseNeuralNetwork):
+    __doc__ = ("""The original Lepton API: one estimator for classification and regression.
+
+    ``NeuralNetwork(input_shape=[10], hidden_layer_sizes=[5, 2]).fit(x, y, epochs=100,
+    batch_size=10)`` then ``.predict(x)``.
+
+    With ``task='auto'`` the task is inferred from ``y`` at fit (see
+    :func:`lepton.estimators._base.infer_task`): classification when ``y`` holds strings,
+    booleans or categories, or whole numbers with at most 20 distinct values; regression
+    otherwise. ``task_`` records the decision; pass ``task='classification'`` or
+    ``'regression'`` to override.
+""" + _PARAMS_DOC + """    task : {'auto', 'classification', 'regression'}, default='auto'
+""" + _ATTRS_DOC + """    classes_ : ndarray
+        Only for classification.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from lepton import NeuralNetwork
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.normal(size=(200, 10))
+    >>> y = (x[:, 0] + x[:, 1] > 0).astype(int)
+    >>> model = NeuralNetwork(input_shape=[10], hidden_layer_sizes=[5, 2], random_state=0)
+    >>> model = model.fit(x, y, epochs=100, batch_size=10)
+    >>> model.task_
+    'classification'
+    >>> model.predict(x[:4]).shape
+    (4,)
+    """)
+
+    _parameter_constraints = {
+        **BaseNeuralNetwork._parameter_constraints,
+        "task": [StrOptions({"auto", "classification", "regression"})],
+        "label_smoothing": [Interval(Real, 0, 1, closed="left")],
+    }
+
+    def __init__(self, input_shape=None, hidden_layer_sizes=defaults.HIDDEN_LAYER_SIZES,
+                 activation=defaults.ACTIVATION, *, task="auto", dropout=defaults.DROPOUT,
+                 normalization=defaults.NORMALIZATION, residual=False, architecture=None,
+                 epochs=defaults.EPOCHS, batch_size=defaults.BATCH_SIZE,
+                 learning_rate=defaults.LEARNING_RATE, weight_decay=defaults.WEIGHT_DECAY,
+                 lr_schedule=defaults.LR_SCHEDULE, gradient_clip=defaults.GRADIENT_CLIP,
+                 label_smoothing=0.0, early_stopping=True,
+                 validation_fraction=defaults.VALIDATION_FRACTION,
+                 n_iter_no_change=defaults.PATIENCE, max_time=None, device="auto",
+                 random_state=None, verbose=0):
+        _init_params(self, hidden_layer_sizes=hidden_layer_sizes, activation=activation,
+                     dropout=dropout, normalization=normalization, residual=residual,
+                     architecture=architecture, input_shape=input_shape, epochs=epochs,
+                     batch_size=batch_size, learning_rate=learning_rate,
+                     weight_decay=weight_decay, lr_schedule=lr_schedule,
+                     gradient_clip=gradient_clip, early_stopping=early_stopping,
+                     validation_fraction=validation_fraction, n_iter_no_change=n_iter_no_change,
+                     max_time=max_time, device=device, random_state=random_state,
+                     verbose=verbose)
+        self.task = task
+        self.label_smoothing = label_smoothing
+
+    def _resolve_task(self, y) -> str:
+        if self.task != "auto":
+            return self.task
+        if y is None:
+            return "regression"  # encode_target raises the 'y is None' error
+        return infer_task(y)
+
+    def predict(self, X) -> np.ndarray:
+        """Class labels (classification) or values (regression)."""
+        check_is_fitted(self, "module_")
+        if self.task_ == "classification":
+            return self._predict_classes(X)
+        return self._predict_values(X)
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Class probabilities; only for a classification task."""
+        check_is_fitted(self, "module_")
+        if self.task_ != "classification":
+            raise AttributeError("predict_proba is only available when task_ == 'classification'.")
+        return self._predict_proba(X)
+
+    def score(self, X, y, sample_weight=None) -> float:
+        """Accuracy for classification, R^2 for regression."""
+        pred = self.predict(X)
+        if self.task_ == "classification":
+            return float(accuracy_score(y, pred, sample_weight=sample_weight))
+        return float(r2_score(y, pred, sample_weight=sample_weight))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        if self.task == "classification":
+            tags.estimator_type = "classifier"
+            from sklearn.utils import ClassifierTags
+            tags.classifier_tags = ClassifierTags()
+        elif self.task == "regression":
+            tags.estimator_type = "regressor"
+            from sklearn.utils import RegressorTags
+            tags.regressor_tags = RegressorTags()
+            tags.target_tags.multi_output = True
+        tags.target_tags.required = True
+        return tags

@@ -1,0 +1,130 @@
+"""The plain model configuration that estimators and search spaces produce.
+
+A config is a dict (JSON/YAML friendly) such as::
+
+    {"family": "mlp",
+     "layers": [{"width": 256, "activation": "relu"},
+                {"width": 128, "activation": "gelu"}],
+     "normalization": "batch", "dropout": 0.1, "residual": False}
+
+``family`` is ``mlp`` (plain or with skip connections when ``residual``),
+``resnet`` (pre-norm residual blocks of two linear layers each, after Gorishniy et al.
+2021, "Revisiting Deep Learning Models for Tabular Data") or ``cnn`` (convolutional
+blocks over image-shaped input, then the ``layers`` as the head). :class:`ModelConfig`
+validates a dict and reports the key path of anything wrong.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .activations import check_activation
+
+__all__ = ["LayerConfig", "ModelConfig", "FAMILIES", "NORMALIZATIONS"]
+
+FAMILIES = ("mlp", "resnet", "cnn")
+NORMALIZATIONS = ("none", "batch", "layer")
+
+
+@dataclass(frozen=True, kw_only=True)
+class LayerConfig:
+    width: int
+    activation: str = "relu"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelConfig:
+    family: str = "mlp"
+    layers: tuple[LayerConfig, ...] = field(default_factory=tuple)
+    normalization: str = "none"
+    dropout: float = 0.0
+    residual: bool = False
+    # cnn only: channels of each conv block; each block is conv3x3 -> norm -> act,
+    # followed by 2x2 max pooling when ``pool`` and the feature map is still >= 4 px.
+    conv_channels: tuple[int, ...] = ()
+    kernel_size: int = 3
+    pool: bool = True
+
+    @classmethod
+    def from_dict(cls, config: Mapping[str, Any], *, where: str = "model") -> ModelConfig:
+        if isinstance(config, ModelConfig):
+            return config
+        if not isinstance(config, Mapping):
+            raise TypeError(f"{where} must be a mapping, got {type(config).__name__}.")
+        known = {f for f in cls.__dataclass_fields__}
+        unknown = sorted(set(config) - known)
+        if unknown:
+            raise ValueError(
+                f"{where} has unknown key(s) {unknown}; accepted keys are {sorted(known)}."
+            )
+        family = config.get("family", "mlp")
+        if family not in FAMILIES:
+            raise ValueError(f"{where}.family={family!r} is not one of {', '.join(FAMILIES)}.")
+        norm = config.get("normalization", "none")
+        if norm is None:
+            norm = "none"
+        if norm not in NORMALIZATIONS:
+            raise ValueError(
+                f"{where}.normalization={norm!r} is not one of {', '.join(NORMALIZATIONS)}."
+            )
+        dropout = config.get("dropout", 0.0)
+        if not isinstance(dropout, (int, float)) or isinstance(dropout, bool) or not (
+            0.0 <= dropout < 1.0
+        ):
+            raise ValueError(f"{where}.dropout={dropout!r} must be a number in [0, 1).")
+        layers_in = config.get("layers", ())
+        if isinstance(layers_in, (str, bytes)) or not isinstance(layers_in, Sequence):
+            raise ValueError(f"{where}.layers must be a list of {{width, activation}} mappings.")
+        layers = []
+        for i, layer in enumerate(layers_in):
+            lw = f"{where}.layers[{i}]"
+            if isinstance(layer, LayerConfig):
+                layers.append(layer)
+                continue
+            if not isinstance(layer, Mapping):
+                raise ValueError(f"{lw}={layer!r} must be a mapping with 'width' and 'activation'.")
+            extra = sorted(set(layer) - {"width", "activation"})
+            if extra:
+                raise ValueError(f"{lw} has unknown key(s) {extra}; accepted: width, activation.")
+            width = layer.get("width")
+            if not _is_int(width) or width < 1:
+                raise ValueError(f"{lw}.width={width!r} must be a positive integer.")
+            act = check_activation(layer.get("activation", "relu"), where=f"{lw}.activation")
+            layers.append(LayerConfig(width=int(width), activation=act))
+        channels = tuple(config.get("conv_channels", ()) or ())
+        for i, c in enumerate(channels):
+            if not _is_int(c) or c < 1:
+                raise ValueError(f"{where}.conv_channels[{i}]={c!r} must be a positive integer.")
+        if family == "cnn" and not channels:
+            raise ValueError(f"{where}.conv_channels must list at least one block for family 'cnn'.")
+        if family == "resnet" and not layers:
+            raise ValueError(f"{where}.layers must list at least one block for family 'resnet'.")
+        kernel = config.get("kernel_size", 3)
+        if not _is_int(kernel) or kernel < 1 or kernel % 2 == 0:
+            raise ValueError(f"{where}.kernel_size={kernel!r} must be a positive odd integer.")
+        return cls(
+            family=family,
+            layers=tuple(layers),
+            normalization=norm,
+            dropout=float(dropout),
+            residual=bool(config.get("residual", False)),
+            conv_channels=tuple(int(c) for c in channels),
+            kernel_size=int(kernel),
+            pool=bool(config.get("pool", True)),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["layers"] = [dict(layer) for layer in d["layers"]]
+        d["conv_channels"] = list(d["conv_channels"])
+        if self.family != "cnn":
+            for key in ("conv_channels", "kernel_size", "pool"):
+                d.pop(key)
+        return d
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)

@@ -1,0 +1,333 @@
+"""Input validation and preprocessing, built from scikit-learn transformers.
+
+:class:`TabularPreprocessor` turns whatever a user passes (numpy array, pandas
+DataFrame with numeric / categorical / string / boolean / missing values, scipy sparse
+matrix, image-shaped array) into the float32 matrix a network consumes. It is fitted on
+training data only:
+
+- numeric columns: median imputation plus a missing-value indicator
+  (``SimpleImputer(add_indicator=True)``), then :class:`RobustClipScaler` (median / IQR
+  scaling with smooth clipping of outliers);
+- categorical columns (object, string, category): one-hot encoding up to
+  ``max_onehot_cardinality`` distinct values, ordinal codes (scaled) beyond it; unseen
+  categories at predict time map to all-zeros (one-hot) or a reserved code (ordinal);
+- boolean columns are numeric 0/1;
+- sparse input (e.g. TF-IDF) keeps its sparsity and is scaled by ``MaxAbsScaler``.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import MaxAbsScaler, OneHotEncoder, OrdinalEncoder, StandardScaler
+from sklearn.utils.validation import check_array, check_is_fitted
+
+__all__ = ["TabularPreprocessor", "RobustClipScaler", "check_X", "MISSING_CATEGORY"]
+
+MISSING_CATEGORY = "__missing__"
+
+
+def _empty_error(shape: tuple[int, ...]) -> None:
+    if shape[0] == 0:
+        raise ValueError(
+            f"Found array with 0 sample(s) (shape={shape}) while a minimum of 1 is required."
+        )
+    if len(shape) > 1 and math.prod(shape[1:]) == 0:
+        raise ValueError(
+            f"Found array with 0 feature(s) (shape={shape}) while a minimum of 1 is required."
+        )
+
+
+def check_X(X, *, input_shape: Sequence[int] | None = None):
+    """Validate ``X`` and return a 2-D DataFrame, ndarray or CSR matrix.
+
+    Arrays with more than two dimensions are image-shaped input and are flattened to
+    (n_samples, prod(shape[1:])); ``input_shape`` (without the sample axis), when given,
+    must match. Object arrays are kept as object so mixed columns can be typed per column;
+    an object array holding something that is neither number nor string raises TypeError.
+    """
+    if isinstance(X, pd.DataFrame):
+        _empty_error(X.shape)
+        if not all(isinstance(c, str) for c in X.columns):
+            # Keep user-visible names but make them uniform for ColumnTransformer.
+            X = X.set_axis([str(c) for c in X.columns], axis=1)
+        return X
+    if sp.issparse(X):
+        X = check_array(X, accept_sparse="csr", dtype=[np.float32, np.float64],
+                        ensure_all_finite=True)
+        return X.astype(np.float32)
+    if hasattr(X, "dtype") and getattr(X, "dtype", None) is not None and X.dtype.kind == "c":
+        raise ValueError("Complex data not supported; X has dtype " + str(X.dtype) + ".")
+    X = check_array(X, dtype=None, ensure_all_finite=False, allow_nd=True,
+                    ensure_min_samples=1, ensure_min_features=1)
+    if X.ndim > 2:
+        shape = X.shape[1:]
+        if input_shape is not None and tuple(input_shape) != tuple(shape) and math.prod(
+            input_shape
+        ) != math.prod(shape):
+            raise ValueError(
+                f"X has per-sample shape {list(shape)} but input_shape={list(input_shape)}."
+            )
+        X = X.reshape(X.shape[0], -1)
+    if X.dtype.kind == "O":
+        try:
+            return X.astype(np.float64)
+        except TypeError:
+            # e.g. a dict inside the array: nothing we can encode. Keep numpy's message
+            # ("float() argument must be a string or a real number, not 'dict'").
+            raise
+        except ValueError:
+            return X  # strings: typed column by column in the preprocessor
+    if X.dtype.kind not in "biuf":
+        return X.astype(object)
+    if X.dtype.kind == "f" and np.isinf(X).any():
+        col = int(np.argwhere(np.isinf(X))[0, 1])
+        raise ValueError(
+            f"Input X contains infinity (first in column {col}); replace it with a finite "
+            "value or NaN (missing values are imputed)."
+        )
+    return X
+
+
+class RobustClipScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
+    """Center on the median, scale by the IQR, then clip outliers smoothly.
+
+    ``x -> z / sqrt(1 + (z / clip)^2)`` with ``z = (x - median) / scale``: linear near the
+    centre, bounded by ``clip`` for outliers (the "robust scale + smooth clip" of Holzmüller
+    et al. 2024, RealMLP). ``scale`` is IQR/1.349 (the std for normal data) and falls back to
+    half the range for columns whose IQR is zero (binary or mostly-constant columns), so
+    such columns are not blown up.
+    """
+
+    def __init__(self, clip: float = 3.0):
+        self.clip = clip
+
+    def fit(self, X, y=None):
+        X = np.asarray(X, dtype=np.float64)
+        q25, med, q75 = np.nanpercentile(X, [25, 50, 75], axis=0)
+        scale = (q75 - q25) / 1.349
+        half_range = (np.nanmax(X, axis=0) - np.nanmin(X, axis=0)) / 2
+        scale = np.where(scale > 0, scale, half_range)
+        self.center_ = np.nan_to_num(med)
+        self.scale_ = np.where(np.isfinite(scale) & (scale > 0), scale, 1.0)
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    def transform(self, X):
+        check_is_fitted(self)
+        z = (np.asarray(X, dtype=np.float64) - self.center_) / self.scale_
+        if self.clip:
+            z = z / np.sqrt(1.0 + (z / self.clip) ** 2)
+        return z.astype(np.float32)
+
+
+class TabularPreprocessor(TransformerMixin, BaseEstimator):
+    """Fit-on-train preprocessing for any tabular input; see the module docstring.
+
+    Attributes
+    ----------
+    numeric_columns_, categorical_columns_ : list
+        Column names (DataFrame input) or indices (array input) of each kind.
+    onehot_columns_, ordinal_columns_ : list
+        The categorical columns split by cardinality.
+    transformer_ : ColumnTransformer or Pipeline
+        The fitted scikit-learn transformer.
+    n_features_out_ : int
+    """
+
+    def __init__(self, *, max_onehot_cardinality: int = 16, clip: float = 3.0,
+                 add_missing_indicator: bool = True):
+        self.max_onehot_cardinality = max_onehot_cardinality
+        self.clip = clip
+        self.add_missing_indicator = add_missing_indicator
+
+    # -- column typing -------------------------------------------------------------
+    def _frame(self, X) -> pd.DataFrame:
+        if isinstance(X, pd.DataFrame):
+            return X
+        # Arrays at predict time take the column names seen during fit, by position.
+        columns = getattr(self, "columns_", None) or list(range(X.shape[1]))
+        return pd.DataFrame(X, columns=columns)
+
+    def _type_columns(self, frame: pd.DataFrame) -> None:
+        numeric, categorical = [], []
+        for col in frame.columns:
+            s = frame[col]
+            if pd.api.types.is_bool_dtype(s) or (
+                pd.api.types.is_numeric_dtype(s) and not isinstance(s.dtype, pd.CategoricalDtype)
+            ):
+                numeric.append(col)
+                continue
+            if isinstance(s.dtype, pd.CategoricalDtype):
+                categorical.append(col)
+                continue
+            values = s.dropna()
+            if len(values) and values.map(lambda v: isinstance(v, (dict, list, set))).any():
+                raise TypeError(
+                    f"Column {col!r} holds {type(values.iloc[0]).__name__} values; a column must "
+                    "hold numbers, strings, booleans or categories."
+                )
+            parsed = pd.to_numeric(values, errors="coerce")
+            n_bad = int(parsed.isna().sum())
+            if len(values) and n_bad == 0:
+                numeric.append(col)
+            elif len(values) and n_bad < 0.5 * len(values) and not values.map(
+                lambda v: isinstance(v, bool)
+            ).any():
+                bad = list(dict.fromkeys(values[parsed.isna()].astype(str)))[:5]
+                raise ValueError(
+                    f"Column {col!r} is numeric in {len(values) - n_bad} of {len(values)} rows but "
+                    f"holds values that are not numbers: {bad}. Fix or remove those values, "
+                    "or cast the column to 'category' to treat it as categorical."
+                )
+            else:
+                categorical.append(col)
+        self.numeric_columns_ = numeric
+        self.categorical_columns_ = categorical
+
+    def _clean(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Numeric columns to float64 (NaN for missing), categorical ones to str."""
+        out = {}
+        for col in self.numeric_columns_:
+            s = frame[col]
+            if pd.api.types.is_bool_dtype(s):
+                values = s.astype(np.float64)
+            elif pd.api.types.is_numeric_dtype(s):
+                values = s.astype(np.float64)
+            else:
+                parsed = pd.to_numeric(s, errors="coerce")
+                bad = s.notna() & parsed.isna()
+                if bad.any():
+                    examples = list(dict.fromkeys(s[bad].astype(str)))[:5]
+                    raise ValueError(
+                        f"Column {col!r} was numeric during fit but holds values that are not "
+                        f"numbers: {examples}. Convert them to numbers or NaN."
+                    )
+                values = parsed.astype(np.float64)
+            if np.isinf(values.to_numpy()).any():
+                raise ValueError(
+                    f"Column {col!r} contains infinity; replace it with a finite value or NaN "
+                    "(missing values are imputed)."
+                )
+            out[col] = values
+        for col in self.categorical_columns_:
+            s = frame[col]
+            out[col] = s.astype(object).where(s.notna(), MISSING_CATEGORY).astype(str)
+        return pd.DataFrame(out, index=frame.index)
+
+    # -- fit / transform -----------------------------------------------------------
+    def fit(self, X, y=None):
+        self.fit_transform(X)
+        return self
+
+    def fit_transform(self, X, y=None, **fit_params):
+        if sp.issparse(X):
+            self.sparse_input_ = True
+            self.numeric_columns_ = list(range(X.shape[1]))
+            self.categorical_columns_ = self.onehot_columns_ = self.ordinal_columns_ = []
+            self.transformer_ = MaxAbsScaler()
+            Xt = self.transformer_.fit_transform(X).astype(np.float32).tocsr()
+            self.n_features_out_ = Xt.shape[1]
+            return Xt
+        self.sparse_input_ = False
+        if isinstance(X, np.ndarray) and X.dtype.kind in "biuf":
+            # Fast path: all-numeric array, no DataFrame round trip.
+            self.numeric_columns_ = self.columns_ = list(range(X.shape[1]))
+            self.categorical_columns_ = self.onehot_columns_ = self.ordinal_columns_ = []
+            self.transformer_ = self._numeric_pipeline(X)
+            Xt = self.transformer_.fit_transform(X.astype(np.float64, copy=False))
+            self.n_features_out_ = Xt.shape[1]
+            return np.ascontiguousarray(Xt, dtype=np.float32)
+        self.columns_ = None
+        frame = self._frame(X)
+        self.columns_ = list(frame.columns)
+        self._type_columns(frame)
+        clean = self._clean(frame)
+        card = {c: clean[c].nunique() for c in self.categorical_columns_}
+        self.onehot_columns_ = [c for c in self.categorical_columns_
+                                if card[c] <= self.max_onehot_cardinality]
+        self.ordinal_columns_ = [c for c in self.categorical_columns_
+                                 if card[c] > self.max_onehot_cardinality]
+        parts = []
+        if self.numeric_columns_:
+            parts.append(("num", self._numeric_pipeline(clean[self.numeric_columns_].to_numpy()),
+                          self.numeric_columns_))
+        if self.onehot_columns_:
+            parts.append(("onehot", OneHotEncoder(handle_unknown="ignore", sparse_output=False,
+                                                  dtype=np.float32), self.onehot_columns_))
+        if self.ordinal_columns_:
+            # Unseen categories get code -1, then everything is standardised.
+            parts.append(("ordinal", make_pipeline(
+                OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1,
+                               dtype=np.float64),
+                StandardScaler()), self.ordinal_columns_))
+        self.transformer_ = ColumnTransformer(parts, sparse_threshold=0.0,
+                                              verbose_feature_names_out=False)
+        Xt = self.transformer_.fit_transform(clean)
+        self.n_features_out_ = Xt.shape[1]
+        return np.ascontiguousarray(Xt, dtype=np.float32)
+
+    def _numeric_pipeline(self, X: np.ndarray):
+        # The imputer is always there: values may be missing at predict time only. Its
+        # indicator columns (for columns with missing values during fit) come after the
+        # imputed values and are passed through unscaled.
+        return make_pipeline(
+            SimpleImputer(strategy="median", add_indicator=self.add_missing_indicator,
+                          keep_empty_features=True),
+            _NumericScaler(clip=self.clip, n_scaled=X.shape[1]),
+        )
+
+    def transform(self, X):
+        check_is_fitted(self, "transformer_")
+        if self.sparse_input_:
+            if not sp.issparse(X):
+                X = sp.csr_matrix(np.asarray(X, dtype=np.float32))
+            return self.transformer_.transform(X).astype(np.float32).tocsr()
+        if sp.issparse(X):
+            X = X.toarray()
+        if isinstance(X, np.ndarray) and X.dtype.kind in "biuf" and not self.categorical_columns_:
+            if not isinstance(self.transformer_, ColumnTransformer):
+                Xt = self.transformer_.transform(X.astype(np.float64, copy=False))
+                return np.ascontiguousarray(Xt, dtype=np.float32)
+        frame = self._frame(X)
+        if not isinstance(self.transformer_, ColumnTransformer):
+            clean = self._clean(frame)
+            Xt = self.transformer_.transform(clean[self.numeric_columns_].to_numpy())
+        else:
+            Xt = self.transformer_.transform(self._clean(frame))
+        return np.ascontiguousarray(Xt, dtype=np.float32)
+
+
+class _NumericScaler(TransformerMixin, BaseEstimator):
+    """Scale the first ``n_scaled`` columns robustly; pass missing indicators through."""
+
+    def __init__(self, clip: float = 3.0, n_scaled: int | None = None):
+        self.clip = clip
+        self.n_scaled = n_scaled
+
+    def fit(self, X, y=None):
+        X = np.asarray(X, dtype=np.float64)
+        k = X.shape[1] if self.n_scaled is None else min(self.n_scaled, X.shape[1])
+        self.k_ = k
+        self.scaler_ = RobustClipScaler(clip=self.clip).fit(X[:, :k])
+        return self
+
+    def transform(self, X):
+        X = np.asarray(X, dtype=np.float64)
+        scaled = self.scaler_.transform(X[:, : self.k_])
+        if X.shape[1] == self.k_:
+            return scaled
+        return np.hstack([scaled, X[:, self.k_:].astype(np.float32)])
+
+
+def is_integral(value: object) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)

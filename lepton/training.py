@@ -1,0 +1,406 @@
+"""The one training loop.
+
+Every caller (the fixed-architecture estimators, the search objective, the DDP worker,
+the Prefect tasks) trains through :func:`train`, which reads top to bottom::
+
+    train -> run_epoch -> train_step
+          -> evaluate (validation loss and score, once per epoch)
+          -> callbacks.on_epoch_end(record)   (pruning, tracking, progress)
+
+Data lives on the device as tensors and is batched by slicing a shuffled index, which
+avoids DataLoader overhead for in-memory data (see LIBRARY-NOTES). Sparse input (TF-IDF)
+stays a scipy CSR matrix and is densified one batch at a time.
+
+The single structured record of training is ``TrainingResult.history``: one dict per
+epoch with ``epoch, train_loss, val_loss, val_score, lr, elapsed, epoch_time``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from torch import nn
+
+__all__ = [
+    "TrainingConfig", "TensorData", "TrainingResult", "Callback", "ProgressPrinter",
+    "Task", "train", "run_epoch", "train_step", "evaluate", "predict_outputs",
+    "resolve_device", "SCHEDULES", "fit_model", "DivergedError",
+]
+
+SCHEDULES = ("constant", "cosine", "onecycle", "plateau")
+
+#: Final states of a training run (``TrainingResult.status``).
+COMPLETED, EARLY_STOPPED, TIME_LIMIT, DIVERGED, STOPPED = (
+    "completed", "early_stopped", "time_limit", "diverged", "stopped")
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """'auto' -> cuda if available, else mps, else cpu; anything else as given."""
+    if isinstance(device, torch.device):
+        return device
+    if device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r} but CUDA is not available here; use 'auto' or 'cpu'.")
+    return dev
+
+
+@dataclass(kw_only=True)
+class TrainingConfig:
+    """Settings of one training run. Defaults and their provenance: :mod:`lepton.defaults`."""
+
+    epochs: int = 100
+    batch_size: int = 128
+    learning_rate: float = 1e-3
+    weight_decay: float = 1e-4
+    lr_schedule: str = "cosine"       # constant | cosine (linear warmup) | onecycle | plateau
+    warmup_fraction: float = 0.05     # of all steps, for 'cosine'
+    gradient_clip: float | None = 1.0  # max global grad norm; None disables
+    early_stopping: bool = True
+    patience: int = 10                # epochs without val-loss improvement
+    label_smoothing: float = 0.0      # classification only
+    max_time: float | None = None     # seconds; checked between epochs
+    amp: bool | str = "auto"          # mixed precision; 'auto' = on for CUDA
+    betas: tuple[float, float] = (0.9, 0.999)
+
+
+class Task:
+    """Loss and score of a supervised task. ``score`` is higher-is-better."""
+
+    def __init__(self, kind: str, n_outputs: int, *, label_smoothing: float = 0.0):
+        if kind not in ("classification", "regression"):
+            raise ValueError(f"task kind={kind!r} is not one of classification, regression.")
+        self.kind = kind
+        self.n_outputs = n_outputs
+        if kind == "classification":
+            self.loss_fn: nn.Module = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
+            self._eval_loss: nn.Module = nn.CrossEntropyLoss()
+        else:
+            self.loss_fn = self._eval_loss = nn.MSELoss()
+
+    def eval_loss(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return self._eval_loss(out, y)
+
+    def score(self, out: torch.Tensor, y: torch.Tensor) -> float:
+        """Accuracy (classification) or R^2 averaged over outputs (regression)."""
+        if self.kind == "classification":
+            return float((out.argmax(1) == y).float().mean())
+        ss_res = ((y - out) ** 2).sum(0)
+        ss_tot = ((y - y.mean(0)) ** 2).sum(0).clamp_min(1e-12)
+        return float((1 - ss_res / ss_tot).mean())
+
+
+class TensorData:
+    """Features (and targets) held on ``device``; dense tensors or a CSR matrix."""
+
+    def __init__(self, X: Any, y: Any = None, *, device: torch.device | str = "cpu",
+                 y_dtype: torch.dtype | None = None):
+        self.device = torch.device(device)
+        self.sparse: sp.csr_matrix | None = None
+        if sp.issparse(X):
+            self.sparse = sp.csr_matrix(X, dtype=np.float32)
+            self.X: torch.Tensor | None = None
+            self.n = self.sparse.shape[0]
+        else:
+            self.X = torch.as_tensor(np.asarray(X, dtype=np.float32)).to(self.device)
+            self.n = self.X.shape[0]
+        self.y = None if y is None else torch.as_tensor(y, dtype=y_dtype).to(self.device)
+
+    def __len__(self) -> int:
+        return self.n
+
+    def features(self, idx: torch.Tensor | slice) -> torch.Tensor:
+        if self.X is not None:
+            return self.X[idx]
+        rows = np.arange(self.n)[idx] if isinstance(idx, slice) else idx.cpu().numpy()
+        return torch.from_numpy(self.sparse[rows].toarray()).to(self.device)
+
+
+@dataclass
+class TrainingResult:
+    history: list[dict[str, float]] = field(default_factory=list)
+    status: str = COMPLETED
+    best_epoch: int | None = None
+    message: str = ""
+
+    @property
+    def best_record(self) -> dict[str, float] | None:
+        if self.best_epoch is None:
+            return self.history[-1] if self.history else None
+        return self.history[self.best_epoch - 1]
+
+
+class Callback:
+    """No-op base for training hooks. Methods take ``**kwargs`` so hooks stay compatible
+    when the loop passes more context later. ``on_epoch_end`` returning True stops training
+    (status 'stopped'); raising (e.g. ``optuna.TrialPruned``) propagates to the caller."""
+
+    def on_train_begin(self, **kwargs: Any) -> None:
+        pass
+
+    def on_epoch_end(self, record: dict[str, float], **kwargs: Any) -> bool | None:
+        return None
+
+    def on_train_end(self, result: TrainingResult, **kwargs: Any) -> None:
+        pass
+
+
+class ProgressPrinter(Callback):
+    """Prints one line per epoch (``verbose=1`` on the estimators)."""
+
+    def __init__(self, every: int = 1, prefix: str = ""):
+        self.every = every
+        self.prefix = prefix
+
+    def on_epoch_end(self, record: dict[str, float], **kwargs: Any) -> None:
+        if record["epoch"] % self.every == 0:
+            parts = [f"epoch {record['epoch']:>4}", f"train_loss {record['train_loss']:.4f}"]
+            if not math.isnan(record["val_loss"]):
+                parts += [f"val_loss {record['val_loss']:.4f}", f"val_score {record['val_score']:.4f}"]
+            parts += [f"lr {record['lr']:.2e}", f"{record['elapsed']:.1f}s"]
+            print(self.prefix + "  ".join(parts), flush=True)
+
+
+def _batch_bounds(n: int, batch_size: int) -> list[tuple[int, int]]:
+    """Batch (start, stop) pairs; a trailing batch of one sample joins the previous one
+    (BatchNorm cannot train on a single sample)."""
+    bounds = [(s, min(s + batch_size, n)) for s in range(0, n, batch_size)]
+    if len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] == 1:
+        bounds[-2] = (bounds[-2][0], n)
+        bounds.pop()
+    return bounds
+
+
+def _amp_context(device: torch.device, amp: bool | str):
+    enabled = device.type == "cuda" if amp == "auto" else bool(amp) and device.type == "cuda"
+    if not enabled:
+        return nullcontext, None
+    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    scaler = torch.amp.GradScaler("cuda") if dtype == torch.float16 else None
+    return (lambda: torch.autocast("cuda", dtype=dtype)), scaler
+
+
+def train_step(module: nn.Module, xb: torch.Tensor, yb: torch.Tensor,
+               optimizer: torch.optim.Optimizer, loss_fn: nn.Module, *,
+               gradient_clip: float | None = None, autocast=nullcontext,
+               scaler: torch.amp.GradScaler | None = None) -> torch.Tensor:
+    """One optimisation step on one batch; returns the (detached) batch loss."""
+    with autocast():
+        loss = loss_fn(module(xb), yb)
+    optimizer.zero_grad(set_to_none=True)
+    if scaler is not None:
+        scaler.scale(loss).backward()
+        if gradient_clip:
+            scaler.unscale_(optimizer)
+            nn.utils.clip_grad_norm_(module.parameters(), gradient_clip)
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        loss.backward()
+        if gradient_clip:
+            nn.utils.clip_grad_norm_(module.parameters(), gradient_clip)
+        optimizer.step()
+    return loss.detach()
+
+
+def run_epoch(module: nn.Module, data: TensorData, optimizer: torch.optim.Optimizer,
+              loss_fn: nn.Module, *, batch_size: int, generator: torch.Generator,
+              scheduler: Any = None, gradient_clip: float | None = None,
+              autocast=nullcontext, scaler: torch.amp.GradScaler | None = None) -> float:
+    """One pass over ``data`` in shuffled batches; returns the mean training loss."""
+    module.train()
+    n = len(data)
+    perm = torch.randperm(n, generator=generator).to(data.device)
+    total = torch.zeros((), device=data.device)
+    for start, stop in _batch_bounds(n, batch_size):
+        idx = perm[start:stop]
+        loss = train_step(module, data.features(idx), data.y[idx], optimizer, loss_fn,
+                          gradient_clip=gradient_clip, autocast=autocast, scaler=scaler)
+        total += loss * (stop - start)  # on device: no host sync per batch
+        if scheduler is not None:
+            scheduler.step()
+    return float(total) / n
+
+
+@torch.no_grad()
+def predict_outputs(module: nn.Module, data: TensorData, *, batch_size: int = 8192,
+                    autocast=nullcontext) -> torch.Tensor:
+    """Raw network outputs for all rows of ``data``, float32 on the data's device."""
+    module.eval()
+    outs = []
+    for start in range(0, len(data), batch_size):
+        with autocast():
+            outs.append(module(data.features(slice(start, start + batch_size))).float())
+    return torch.cat(outs) if outs else torch.empty(0)
+
+
+def evaluate(module: nn.Module, data: TensorData, task: Task, *, batch_size: int = 8192,
+             autocast=nullcontext) -> tuple[float, float]:
+    """(loss, score) of ``module`` on ``data``."""
+    out = predict_outputs(module, data, batch_size=batch_size, autocast=autocast)
+    return float(task.eval_loss(out, data.y)), task.score(out, data.y)
+
+
+def _make_scheduler(optimizer: torch.optim.Optimizer, config: TrainingConfig, steps: int):
+    """Returns (scheduler, stepped_per_batch)."""
+    total = max(1, steps * config.epochs)
+    if config.lr_schedule == "constant":
+        return None, False
+    if config.lr_schedule == "cosine":
+        warmup = int(config.warmup_fraction * total)
+
+        def factor(step: int) -> float:
+            if step < warmup:
+                return (step + 1) / (warmup + 1)
+            progress = (step - warmup) / max(1, total - warmup)
+            return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, factor), True
+    if config.lr_schedule == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=config.learning_rate, total_steps=total + 1), True
+    if config.lr_schedule == "plateau":
+        patience = max(1, config.patience // 3) if config.early_stopping else 5
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.3,
+                                                          patience=patience), False
+    raise ValueError(f"lr_schedule={config.lr_schedule!r} is not one of {', '.join(SCHEDULES)}.")
+
+
+def _snapshot(module: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+def train(module: nn.Module, train_data: TensorData, valid_data: TensorData | None, task: Task,
+          config: TrainingConfig, *, callbacks: Sequence[Callback] = (),
+          generator: torch.Generator | None = None) -> TrainingResult:
+    """Train ``module`` in place; returns the per-epoch history and how training ended.
+
+    - Early stopping watches the validation loss (``patience`` epochs) and restores the
+      best epoch's weights.
+    - ``max_time`` is checked between epochs; the run ends with status 'time_limit'.
+    - A non-finite training or validation loss ends the run with status 'diverged' and
+      restores the last finite epoch's weights (if any) instead of raising from torch.
+    - Randomness (init aside) comes from ``generator`` (batch order) and torch's global
+      RNG (dropout); callers seed both for reproducible runs.
+    """
+    device = train_data.device
+    module.to(device)
+    if generator is None:
+        generator = torch.Generator()
+    optimizer = torch.optim.AdamW(module.parameters(), lr=config.learning_rate,
+                                  weight_decay=config.weight_decay, betas=config.betas)
+    batch_size = max(1, min(config.batch_size, len(train_data)))
+    steps = len(_batch_bounds(len(train_data), batch_size))
+    scheduler, per_batch = _make_scheduler(optimizer, config, steps)
+    autocast, scaler = _amp_context(device, config.amp)
+    loss_fn = task.loss_fn.to(device)
+
+    result = TrainingResult()
+    best_loss, best_state, bad_epochs = math.inf, None, 0
+    t0 = time.perf_counter()
+    for cb in callbacks:
+        cb.on_train_begin(module=module, config=config)
+    for epoch in range(1, config.epochs + 1):
+        te = time.perf_counter()
+        lr = optimizer.param_groups[0]["lr"]
+        train_loss = run_epoch(module, train_data, optimizer, loss_fn, batch_size=batch_size,
+                               generator=generator, scheduler=scheduler if per_batch else None,
+                               gradient_clip=config.gradient_clip, autocast=autocast,
+                               scaler=scaler)
+        val_loss = val_score = math.nan
+        if valid_data is not None and math.isfinite(train_loss):
+            val_loss, val_score = evaluate(module, valid_data, task, autocast=autocast)
+        now = time.perf_counter()
+        record = {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
+                  "val_score": val_score, "lr": lr, "elapsed": now - t0, "epoch_time": now - te}
+        result.history.append(record)
+
+        if not math.isfinite(train_loss) or (valid_data is not None and not math.isfinite(val_loss)):
+            result.status = DIVERGED
+            result.message = (f"loss became {train_loss if not math.isfinite(train_loss) else val_loss}"
+                              f" at epoch {epoch} (learning_rate={config.learning_rate:g}); "
+                              "a lower learning rate or gradient clipping usually fixes this")
+            break
+        monitored = val_loss if valid_data is not None else train_loss
+        improved = not math.isfinite(best_loss) or monitored < best_loss - 1e-4 * abs(best_loss)
+        if improved:
+            best_loss, bad_epochs, result.best_epoch = monitored, 0, epoch
+            if config.early_stopping:
+                best_state = _snapshot(module)
+        else:
+            bad_epochs += 1
+        if scheduler is not None and not per_batch:
+            scheduler.step(monitored)
+
+        stop = False
+        for cb in callbacks:
+            stop = bool(cb.on_epoch_end(record, module=module, history=result.history,
+                                        epoch=epoch)) or stop
+        if stop:
+            result.status, result.message = STOPPED, f"stopped by a callback after epoch {epoch}"
+            break
+        if config.early_stopping and valid_data is not None and bad_epochs >= config.patience:
+            result.status = EARLY_STOPPED
+            result.message = f"no validation improvement for {config.patience} epochs"
+            break
+        if config.max_time is not None and now - t0 >= config.max_time and epoch < config.epochs:
+            result.status = TIME_LIMIT
+            result.message = f"max_time={config.max_time:g}s reached after epoch {epoch}"
+            break
+
+    if result.status == DIVERGED:
+        if best_state is not None:
+            module.load_state_dict(best_state)
+        else:
+            result.best_epoch = None  # weights are not finite; the caller must not use them
+    elif config.early_stopping and best_state is not None:
+        module.load_state_dict(best_state)
+    else:
+        result.best_epoch = len(result.history)
+    for cb in callbacks:
+        cb.on_train_end(result, module=module)
+    return result
+
+
+class DivergedError(FloatingPointError):
+    """Training produced a non-finite loss before any usable epoch."""
+
+
+def fit_model(model_config: Any, train_data: TensorData, valid_data: TensorData | None,
+              task: Task, config: TrainingConfig, *, seed: int,
+              input_shape: Sequence[int] | None = None,
+              callbacks: Sequence[Callback] = ()) -> tuple[nn.Module, TrainingResult]:
+    """Build the network ``model_config`` describes and train it, reproducibly from ``seed``.
+
+    Torch's global RNG (weight init, dropout) is forked, so callers' RNG state is left as
+    it was. Batch order comes from a generator seeded with ``seed``.
+    """
+    from .models import build_model  # local: models import nothing from here
+
+    device = train_data.device
+    fork_devices = [device.index or 0] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=fork_devices):
+        torch.manual_seed(seed)
+        module = build_model(model_config, _n_features(train_data), task.n_outputs,
+                             input_shape=input_shape)
+        generator = torch.Generator().manual_seed(seed)
+        result = train(module, train_data, valid_data, task, config, callbacks=callbacks,
+                       generator=generator)
+    return module, result
+
+
+def _n_features(data: TensorData) -> int:
+    return data.sparse.shape[1] if data.sparse is not None else int(data.X.shape[1])
