@@ -72,7 +72,7 @@ class TrainingConfig:
     early_stopping: bool = True
     patience: int = 10                # epochs without val-loss improvement
     label_smoothing: float = 0.0      # classification only
-    max_time: float | None = None     # seconds; checked between epochs
+    max_time: float | None = None     # seconds; checked after every batch
     amp: bool | str = "auto"          # mixed precision; 'auto' = on for CUDA
     betas: tuple[float, float] = (0.9, 0.999)
 
@@ -135,6 +135,7 @@ class TrainingResult:
     status: str = COMPLETED
     best_epoch: int | None = None
     message: str = ""
+    complete_epochs: int = 0  # epochs that saw every training sample (max_time can cut one)
 
     @property
     def best_record(self) -> dict[str, float] | None:
@@ -219,20 +220,30 @@ def train_step(module: nn.Module, xb: torch.Tensor, yb: torch.Tensor,
 def run_epoch(module: nn.Module, data: TensorData, optimizer: torch.optim.Optimizer,
               loss_fn: nn.Module, *, batch_size: int, generator: torch.Generator,
               scheduler: Any = None, gradient_clip: float | None = None,
-              autocast=nullcontext, scaler: torch.amp.GradScaler | None = None) -> float:
-    """One pass over ``data`` in shuffled batches; returns the mean training loss."""
+              autocast=nullcontext, scaler: torch.amp.GradScaler | None = None,
+              stop_at: float | None = None) -> tuple[float, bool]:
+    """One pass over ``data`` in shuffled batches.
+
+    Returns ``(mean training loss, complete)``; ``complete`` is False when ``stop_at`` (a
+    ``time.perf_counter()`` value) passed mid-epoch and the pass was cut short, which keeps
+    a time budget from being overrun by up to a whole epoch.
+    """
     module.train()
     n = len(data)
     perm = torch.randperm(n, generator=generator).to(data.device)
     total = torch.zeros((), device=data.device)
+    seen = 0
     for start, stop in _batch_bounds(n, batch_size):
         idx = perm[start:stop]
         loss = train_step(module, data.features(idx), data.y[idx], optimizer, loss_fn,
                           gradient_clip=gradient_clip, autocast=autocast, scaler=scaler)
         total += loss * (stop - start)  # on device: no host sync per batch
+        seen = stop
         if scheduler is not None:
             scheduler.step()
-    return float(total) / n
+        if stop_at is not None and stop < n and time.perf_counter() > stop_at:
+            break
+    return float(total) / seen, seen == n
 
 
 @torch.no_grad()
@@ -290,7 +301,8 @@ def train(module: nn.Module, train_data: TensorData, valid_data: TensorData | No
 
     - Early stopping watches the validation loss (``patience`` epochs) and restores the
       best epoch's weights.
-    - ``max_time`` is checked between epochs; the run ends with status 'time_limit'.
+    - ``max_time`` is checked after every batch; the run ends with status 'time_limit'
+      (the cut epoch is still validated, so the result is usable).
     - A non-finite training or validation loss ends the run with status 'diverged' and
       restores the last finite epoch's weights (if any) instead of raising from torch.
     - Randomness (init aside) comes from ``generator`` (batch order) and torch's global
@@ -311,15 +323,17 @@ def train(module: nn.Module, train_data: TensorData, valid_data: TensorData | No
     result = TrainingResult()
     best_loss, best_state, bad_epochs = math.inf, None, 0
     t0 = time.perf_counter()
+    stop_at = None if config.max_time is None else t0 + config.max_time
     for cb in callbacks:
         cb.on_train_begin(module=module, config=config)
     for epoch in range(1, config.epochs + 1):
         te = time.perf_counter()
         lr = optimizer.param_groups[0]["lr"]
-        train_loss = run_epoch(module, train_data, optimizer, loss_fn, batch_size=batch_size,
-                               generator=generator, scheduler=scheduler if per_batch else None,
-                               gradient_clip=config.gradient_clip, autocast=autocast,
-                               scaler=scaler)
+        train_loss, complete = run_epoch(
+            module, train_data, optimizer, loss_fn, batch_size=batch_size, generator=generator,
+            scheduler=scheduler if per_batch else None, gradient_clip=config.gradient_clip,
+            autocast=autocast, scaler=scaler, stop_at=stop_at)
+        result.complete_epochs += complete
         val_loss = val_score = math.nan
         if valid_data is not None and math.isfinite(train_loss):
             val_loss, val_score = evaluate(module, valid_data, task, autocast=autocast)
@@ -356,7 +370,7 @@ def train(module: nn.Module, train_data: TensorData, valid_data: TensorData | No
             result.status = EARLY_STOPPED
             result.message = f"no validation improvement for {config.patience} epochs"
             break
-        if config.max_time is not None and now - t0 >= config.max_time and epoch < config.epochs:
+        if stop_at is not None and (now >= stop_at or not complete) and epoch < config.epochs:
             result.status = TIME_LIMIT
             result.message = f"max_time={config.max_time:g}s reached after epoch {epoch}"
             break
