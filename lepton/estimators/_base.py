@@ -254,15 +254,13 @@ class BaseNeuralNetwork(BaseEstimator):
             n, self.validation_fraction if self.early_stopping else 0.0,
             y_enc if task == "classification" else None, seed)
 
-        self.task_ = task
-        self.preprocessor_ = TabularPreprocessor(
-            max_onehot_cardinality=defaults.MAX_ONEHOT_CARDINALITY)
-        Xt = self.preprocessor_.fit_transform(_safe_indexing(X, train_idx))
+        preprocessor = TabularPreprocessor(max_onehot_cardinality=defaults.MAX_ONEHOT_CARDINALITY)
+        Xt = preprocessor.fit_transform(_safe_indexing(X, train_idx))
         y_dtype = torch.long if task == "classification" else torch.float32
         train_data = TensorData(Xt, y_enc[train_idx], device=device, y_dtype=y_dtype)
         valid_data = None
         if val_idx is not None:
-            Xv = self.preprocessor_.transform(_safe_indexing(X, val_idx))
+            Xv = preprocessor.transform(_safe_indexing(X, val_idx))
             valid_data = TensorData(Xv, y_enc[val_idx], device=device, y_dtype=y_dtype)
 
         input_shape = self._check_input_shape(model_config, Xt.shape[1])
@@ -277,21 +275,54 @@ class BaseNeuralNetwork(BaseEstimator):
             warnings.warn(f"{name} training diverged ({result.message}); keeping the weights "
                           f"of epoch {result.best_epoch}.", RuntimeWarning, stacklevel=2)
 
+        self._set_fitted(module=module, preprocessor=preprocessor, task=task,
+                         encoder=encoder, n_outputs=n_outputs, model_config=model_config,
+                         training_config=config, result=result, device=device,
+                         y_1d=np.ndim(y) == 1)
+        return self
+
+    def _set_fitted(self, *, module, preprocessor, task, encoder, n_outputs, model_config,
+                    training_config, result, device, y_1d) -> None:
+        self.task_ = task
+        self.preprocessor_ = preprocessor
         if task == "classification":
             self.classes_ = encoder.classes_
         else:
             self.y_scaler_ = encoder
-            self._y_1d = np.ndim(y) == 1
+            self._y_1d = bool(y_1d)
         self.n_outputs_ = n_outputs
         self.module_ = module.eval()
-        self.model_config_ = model_config.to_dict()
-        self.training_config_ = config
+        self.model_config_ = ModelConfig.from_dict(model_config).to_dict()
+        self.training_config_ = training_config
         self.history_ = result.history
         self.best_epoch_ = result.best_epoch
         self.n_epochs_ = len(result.history)
         self.training_status_ = result.status
         self.device_ = str(device)
-        return self
+
+    @classmethod
+    def _from_trained(cls, *, module, preprocessor, task, encoder, n_outputs, model_config,
+                      training_config: TrainingConfig, result, device, y_1d, n_features_in,
+                      feature_names_in=None, random_state=None, input_shape=None, **params):
+        """A fitted estimator around a network trained elsewhere (by the search), with
+        constructor parameters that reproduce its training when the estimator is refitted."""
+        tc = training_config
+        kwargs = dict(architecture=dict(ModelConfig.from_dict(model_config).to_dict()),
+                      epochs=tc.epochs, batch_size=tc.batch_size, learning_rate=tc.learning_rate,
+                      weight_decay=tc.weight_decay, lr_schedule=tc.lr_schedule,
+                      gradient_clip=tc.gradient_clip, early_stopping=tc.early_stopping,
+                      n_iter_no_change=tc.patience, device=str(device),
+                      random_state=random_state, input_shape=input_shape, **params)
+        if "label_smoothing" in cls._parameter_constraints:
+            kwargs["label_smoothing"] = tc.label_smoothing
+        est = cls(**kwargs)
+        est.n_features_in_ = n_features_in
+        if feature_names_in is not None:
+            est.feature_names_in_ = feature_names_in
+        est._set_fitted(module=module, preprocessor=preprocessor, task=task, encoder=encoder,
+                        n_outputs=n_outputs, model_config=model_config, training_config=tc,
+                        result=result, device=device, y_1d=y_1d)
+        return est
 
     def _check_input_shape(self, model_config: ModelConfig, n_features: int):
         if self.input_shape is None:

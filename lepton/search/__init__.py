@@ -1,0 +1,15 @@
+"""The adaptive search: LeptonClassifier / LeptonRegressor and their parts."""
+
+from .budget import Budget
+from .ensemble import greedy_ensemble_selection
+from .estimators import LeptonClassifier, LeptonEnsemble, LeptonRegressor, SearchError
+from .metrics import METRICS, Metric, get_metric
+from .portfolio import CNN_PORTFOLIO, TABULAR_PORTFOLIO, portfolio_params
+from .priors import MetaFeatures, apply_priors, choose_space, compute_meta_features
+from .spaces import BUILTIN_SPACES, SearchSpace, SearchSpaceError, load_search_space
+
+__all__ = ["Budget", "greedy_ensemble_selection", "LeptonClassifier", "LeptonEnsemble",
+           "LeptonRegressor", "SearchError", "METRICS", "Metric", "get_metric",
+           "CNN_PORTFOLIO", "TABULAR_PORTFOLIO", "portfolio_params", "MetaFeatures",
+           "apply_priors", "choose_space", "compute_meta_features", "BUILTIN_SPACES",
+           "SearchSpace", "SearchSpaceError", "load_search_space"]

@@ -1,0 +1,344 @@
+"""The adaptive search loop behind LeptonClassifier / LeptonRegressor.
+
+``run_search`` is the whole "adaptive learning strategy", one named part each:
+
+1. data-aware priors (:mod:`.priors`) pick the space family and its bounds;
+2. warm start (:mod:`.portfolio`) enqueues strong known configurations first;
+3. multi-fidelity: every epoch's validation metric goes to Optuna's Hyperband pruner
+   through a training-loop callback (:class:`PruningReporter`);
+4. model-based sampling: Optuna's multivariate TPE learns from finished trials;
+5. budget control (:mod:`.budget`) plans and cuts trials so ``fit`` ends in time;
+6. inside each trial, the core loop's LR schedule and early stopping.
+
+Trials that diverge, run out of memory or raise are recorded as failed with their
+reason (user attribute ``fail_reason``) and the search goes on.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import threading
+import time
+import warnings
+from collections.abc import Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import optuna
+import torch
+from torch import nn
+
+from ..training import (
+    DIVERGED, TIME_LIMIT, Callback, DivergedError, Task, TensorData, TrainingConfig, fit_model,
+    predict_outputs,
+)
+from .budget import Budget
+from .metrics import Metric
+from .portfolio import portfolio_params
+from .priors import expected_epochs
+from .spaces import SearchSpace
+
+__all__ = ["Fold", "TrialModel", "SearchContext", "Objective", "PruningReporter",
+           "TrialFailed", "make_storage", "create_study", "run_trials", "cpu_count",
+           "torch_threads", "outputs_to_prediction"]
+
+FAIL_REASON = "fail_reason"
+
+
+class TrialFailed(RuntimeError):
+    """A trial that cannot give a score (diverged, no finite predictions)."""
+
+
+@dataclass
+class Fold:
+    """One train/validation split, already preprocessed and on the device."""
+
+    train: TensorData
+    valid: TensorData
+    val_idx: np.ndarray            # rows of the fit data used for validation
+    preprocessor: Any              # TabularPreprocessor fitted on this fold's train rows
+
+
+@dataclass
+class TrialModel:
+    """What a finished trial leaves for ensembling and the final model."""
+
+    number: int
+    value: float
+    modules: list[nn.Module]
+    val_pred: np.ndarray           # predictions on all validation rows (order of SearchContext.val_idx)
+    model_config: dict[str, Any]
+    training: dict[str, Any]
+    best_epoch: int
+    epoch_time: float
+
+
+@dataclass
+class SearchContext:
+    """Everything a trial needs, shared read-only by parallel trials."""
+
+    folds: list[Fold]
+    task: Task
+    metric: Metric
+    space: SearchSpace
+    budget: Budget
+    y_val: np.ndarray              # targets of the validation rows: class indices or raw values (2-D)
+    y_scaler: Any                  # regression only: StandardScaler of the targets
+    seed: int
+    n_all: int                     # rows of the whole fit data (for the refit cost estimate)
+    input_shape: Sequence[int] | None
+    tracker: Any
+    keep_models: int = 10
+    models: dict[int, TrialModel] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    best_value: float | None = None
+
+    @property
+    def val_idx(self) -> np.ndarray:
+        return np.concatenate([f.val_idx for f in self.folds])
+
+    def keep(self, tm: TrialModel) -> None:
+        """Keep the ``keep_models`` best trials' modules (the ensemble candidates)."""
+        with self.lock:
+            self.models[tm.number] = tm
+            if len(self.models) > self.keep_models:
+                order = sorted(self.models.values(), key=lambda m: m.value,
+                               reverse=self.metric.direction == "maximize")
+                for m in order[self.keep_models:]:
+                    del self.models[m.number]
+            improved = self.best_value is None or self.metric.better(tm.value, self.best_value)
+            if improved:
+                self.best_value = tm.value
+        if improved:
+            n_train = len(self.folds[0].train)
+            self.budget.update_reserve(epoch_time=tm.epoch_time, epochs=tm.best_epoch,
+                                       data_ratio=self.n_all / max(1, n_train))
+
+
+def outputs_to_prediction(out: torch.Tensor, task: Task, y_scaler: Any) -> np.ndarray:
+    """Network outputs -> class probabilities or values in the target's own units."""
+    if task.kind == "classification":
+        return torch.softmax(out.double(), dim=1).cpu().numpy()
+    return y_scaler.inverse_transform(out.double().cpu().numpy())
+
+
+class PruningReporter(Callback):
+    """Reports each epoch's validation metric to the Optuna trial (and the tracker) and
+    raises ``optuna.TrialPruned`` when the pruner says so."""
+
+    def __init__(self, trial: optuna.Trial, metric: Metric, tracker: Any, *, prune: bool,
+                 step_offset: int = 0):
+        self.trial = trial
+        self.field = metric.epoch_field
+        self.tracker = tracker
+        self.prune = prune
+        self.step_offset = step_offset
+
+    def on_epoch_end(self, record: dict[str, float], **kwargs: Any) -> None:
+        self.tracker.log_epoch(self.trial.number, {**record, "epoch": record["epoch"] + self.step_offset})
+        if not self.prune:
+            return
+        value = record[self.field]
+        if math.isfinite(value):
+            self.trial.report(value, record["epoch"])
+            if self.trial.should_prune():
+                raise optuna.TrialPruned(
+                    f"pruned at epoch {record['epoch']} ({self.field}={value:.4g})")
+
+
+class Objective:
+    """One Optuna trial: sample a configuration, train it on every fold, score it."""
+
+    def __init__(self, ctx: SearchContext):
+        self.ctx = ctx
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        ctx = self.ctx
+        t0 = time.perf_counter()
+        model_cfg, training = ctx.space.sample(trial, task=ctx.task.kind)
+        trial.set_user_attr("model_config", json.dumps(model_cfg))
+        trial.set_user_attr("training", json.dumps({**training, "betas": list(training["betas"])}))
+        ctx.tracker.start_trial(trial.number, params=dict(trial.params), model_config=model_cfg,
+                                training_config=training)
+        try:
+            value = self._run(trial, model_cfg, training, t0)
+        except optuna.TrialPruned as exc:
+            trial.set_user_attr("duration", time.perf_counter() - t0)
+            ctx.tracker.end_trial(trial.number, state="pruned", value=None,
+                                  duration=time.perf_counter() - t0, reason=str(exc))
+            raise
+        except Exception as exc:  # recorded, then Optuna marks the trial FAIL and goes on
+            reason = _describe_failure(exc)
+            trial.set_user_attr(FAIL_REASON, reason)
+            trial.set_user_attr("duration", time.perf_counter() - t0)
+            ctx.tracker.end_trial(trial.number, state="failed", value=None,
+                                  duration=time.perf_counter() - t0, reason=reason)
+            if isinstance(exc, (torch.OutOfMemoryError, MemoryError)) and torch.cuda.is_available():
+                torch.cuda.empty_cache()
+            raise
+        ctx.tracker.end_trial(trial.number, state="complete", value=value,
+                              duration=time.perf_counter() - t0, reason=None)
+        return value
+
+    def _run(self, trial: optuna.Trial, model_cfg: dict, training: dict, t0: float) -> float:
+        ctx = self.ctx
+        max_time = ctx.budget.trial_max_time()
+        if max_time <= 0:
+            raise optuna.TrialPruned("no search time left in time_budget")
+        epochs = training["epochs"]
+        modules, preds, best_epochs, epoch_times, n_epochs, statuses = [], [], [], [], 0, []
+        for k, fold in enumerate(ctx.folds):
+            # Each fold gets an equal share of what is left of this trial's allowance.
+            fold_time = (max_time - (time.perf_counter() - t0)) / (len(ctx.folds) - k)
+            config = TrainingConfig(
+                **training, early_stopping=True, patience=min(20, max(5, epochs // 8)),
+                max_time=max(fold_time, 1e-3))
+            reporter = PruningReporter(trial, ctx.metric, ctx.tracker, prune=(k == 0),
+                                       step_offset=k * epochs)
+            module, result = fit_model(model_cfg, fold.train, fold.valid, ctx.task, config,
+                                       seed=ctx.seed + trial.number, input_shape=ctx.input_shape,
+                                       callbacks=[reporter])
+            if result.status == DIVERGED:
+                raise DivergedError(f"diverged: {result.message}")
+            if result.complete_epochs == 0:
+                raise TrialFailed(
+                    f"time limit: not one full epoch fitted in {max_time:.2f}s of trial time")
+            out = predict_outputs(module, fold.valid)
+            preds.append(outputs_to_prediction(out, ctx.task, ctx.y_scaler))
+            modules.append(module.cpu() if fold.train.device.type != "cpu" else module)
+            best_epochs.append(result.best_epoch or len(result.history))
+            epoch_times.append(float(np.mean([r["epoch_time"] for r in result.history])))
+            n_epochs += len(result.history)
+            statuses.append(result.status)
+        val_pred = np.concatenate(preds)
+        value = ctx.metric(ctx.y_val, val_pred)
+        if not math.isfinite(value):
+            raise TrialFailed(f"validation {ctx.metric.name} is {value}")
+        best_epoch = int(round(float(np.mean(best_epochs))))
+        trial.set_user_attr("epochs", n_epochs)
+        trial.set_user_attr("best_epoch", best_epoch)
+        trial.set_user_attr("status", statuses[0] if len(set(statuses)) == 1 else ",".join(statuses))
+        trial.set_user_attr("duration", time.perf_counter() - t0)
+        trial.set_user_attr("epoch_time", float(np.mean(epoch_times)))
+        ctx.keep(TrialModel(number=trial.number, value=value, modules=modules, val_pred=val_pred,
+                            model_config=model_cfg, training=training, best_epoch=best_epoch,
+                            epoch_time=float(np.mean(epoch_times))))
+        return value
+
+
+def _describe_failure(exc: BaseException) -> str:
+    if isinstance(exc, (torch.OutOfMemoryError, MemoryError)):
+        return f"out of memory: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {text}" if not isinstance(exc, (DivergedError, TrialFailed)) else text
+
+
+# -- storage and study -------------------------------------------------------------------------
+
+def make_storage(storage: Any) -> optuna.storages.BaseStorage | None:
+    """None -> in memory; an RDB URL or a ``.db``/``.sqlite`` path -> RDBStorage with
+    heartbeats (a killed worker's running trial is failed and retried on resume);
+    ``redis://`` -> journal storage on Redis; a ``.log``/``.jsonl`` path -> journal file."""
+    if storage is None or isinstance(storage, optuna.storages.BaseStorage):
+        return storage
+    if not isinstance(storage, (str, os.PathLike)):
+        raise ValueError(
+            f"storage={storage!r} must be None, an Optuna storage, a database URL "
+            "(sqlite:///..., postgresql://..., mysql://..., redis://...) or a file path.")
+    text = os.fspath(storage)
+    if text.startswith("redis://") or text.startswith("rediss://"):
+        from optuna.storages.journal import JournalRedisBackend
+        return optuna.storages.JournalStorage(JournalRedisBackend(text))
+    if "://" in text:
+        return _rdb(text)
+    lower = text.lower()
+    if lower.endswith((".db", ".sqlite", ".sqlite3")):
+        return _rdb("sqlite:///" + os.path.abspath(text))
+    if lower.endswith((".log", ".jsonl", ".journal")):
+        from optuna.storages.journal import JournalFileBackend
+        return optuna.storages.JournalStorage(JournalFileBackend(os.path.abspath(text)))
+    raise ValueError(
+        f"storage={text!r} is not a recognised storage: use a URL (sqlite:///study.db, "
+        "postgresql://host/db, redis://host:6379) or a path ending in .db/.sqlite (SQLite) "
+        "or .log/.jsonl (journal file).")
+
+
+def _rdb(url: str) -> optuna.storages.RDBStorage:
+    engine_kwargs = {"connect_args": {"timeout": 30}} if url.startswith("sqlite") else {
+        "pool_pre_ping": True}
+    return optuna.storages.RDBStorage(
+        url, engine_kwargs=engine_kwargs, heartbeat_interval=5, grace_period=15,
+        failed_trial_callback=optuna.storages.RetryFailedTrialCallback(max_retry=1))
+
+
+def create_study(*, storage: Any, study_name: str, metric: Metric, space: SearchSpace,
+                 seed: int, n_startup_trials: int) -> optuna.Study:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        sampler = optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True,
+                                             n_startup_trials=n_startup_trials)
+    pruner = optuna.pruners.HyperbandPruner(min_resource=1, max_resource=expected_epochs(space),
+                                            reduction_factor=3)
+    return optuna.create_study(storage=storage, study_name=study_name, sampler=sampler,
+                               pruner=pruner, direction=metric.direction, load_if_exists=True)
+
+
+def enqueue_portfolio(study: optuna.Study, space: SearchSpace, *, size: int) -> int:
+    """Enqueue the warm-start portfolio once per study (resume-safe)."""
+    if study.user_attrs.get("lepton.portfolio_enqueued"):
+        return 0
+    configs = portfolio_params(space, size=size)
+    for params in configs:
+        study.enqueue_trial(params, skip_if_exists=True)
+    study.set_user_attr("lepton.portfolio_enqueued", True)
+    return len(configs)
+
+
+def cpu_count() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+@contextmanager
+def torch_threads(n: int):
+    """Temporarily set torch's intra-op threads (parallel trials must not oversubscribe)."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(max(1, n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+def run_trials(study: optuna.Study, objective: Objective, ctx: SearchContext, *,
+               n_trials: int | None, n_jobs: int, progress: Any = None) -> None:
+    """Run trials until the budget's search window closes or ``n_trials`` have finished."""
+    budget = ctx.budget
+    done_states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+
+    def stop_when_done(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        if progress is not None:
+            progress(study, trial)
+        # Stop if the next trial could not even fit a few epochs of the fastest trial seen.
+        times = [m.epoch_time for m in ctx.models.values()]
+        min_needed = 2 * min(times) if times else 0.0
+        if budget.trial_max_time() <= max(min_needed, 0.01):
+            study.stop()
+        if n_trials is not None and len(study.get_trials(deepcopy=False, states=done_states)) >= n_trials:
+            study.stop()
+
+    already = len(study.get_trials(deepcopy=False, states=done_states))
+    remaining_trials = None if n_trials is None else n_trials - already
+    if remaining_trials is not None and remaining_trials <= 0:
+        return
+    timeout = budget.search_remaining()
+    if timeout <= 0:
+        return
+    study.optimize(objective, n_trials=remaining_trials, timeout=timeout, n_jobs=n_jobs,
+                   catch=(Exception,), callbacks=[stop_when_done])

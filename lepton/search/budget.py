@@ -1,0 +1,73 @@
+"""Budget control: plan and cut trials so the whole ``fit`` ends within ``time_budget``.
+
+The budget is one wall-clock deadline for everything ``fit`` does. Out of it the search
+reserves time for the final model; the reserve starts at 10% of the budget and is
+re-estimated from the best trial's measured epoch time as trials finish
+(``epoch_time * best_epoch * n_all / n_train`` plus a 20% margin), so fast data keeps
+most of the budget for searching. Each trial gets ``max_time`` = what is left of the
+search window, capped at a third of the window so one slow configuration cannot eat the
+whole search; the training loop checks it after every batch.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+__all__ = ["Budget"]
+
+
+class Budget:
+    """Thread-safe deadline bookkeeping for one ``fit`` call."""
+
+    #: fraction of the budget held back for the final model before any trial has run
+    INITIAL_RESERVE = 0.10
+    #: the reserve never exceeds this fraction of the budget
+    MAX_RESERVE = 0.35
+    #: fixed slack for work after the search (predictions, ensemble selection, bookkeeping)
+    MIN_SLACK_S = 0.05
+    #: a trial may use at most this fraction of the search window
+    TRIAL_SHARE = 1 / 3
+
+    def __init__(self, time_budget: float, *, start: float | None = None,
+                 clock=time.perf_counter):
+        self.clock = clock
+        self.start = clock() if start is None else start
+        self.time_budget = float(time_budget)
+        self.deadline = self.start + self.time_budget
+        self._lock = threading.Lock()
+        self.reserve = self.INITIAL_RESERVE * self.time_budget + self.MIN_SLACK_S
+        self._window_start: float | None = None
+        self._window: float | None = None
+
+    # -- queries ---------------------------------------------------------------------
+    def elapsed(self) -> float:
+        return self.clock() - self.start
+
+    def remaining(self) -> float:
+        return self.deadline - self.clock()
+
+    def search_remaining(self) -> float:
+        with self._lock:
+            return self.deadline - self.reserve - self.clock()
+
+    def open_search_window(self) -> float:
+        """Start the search; returns the seconds available to it."""
+        with self._lock:
+            self._window_start = self.clock()
+            self._window = max(0.0, self.deadline - self.reserve - self._window_start)
+            return self._window
+
+    def trial_max_time(self) -> float:
+        """Seconds the next trial may train (<= 0 means: do not start one)."""
+        left = self.search_remaining()
+        if self._window is None:
+            return left
+        return min(left, max(self.TRIAL_SHARE * self._window, 0.0))
+
+    # -- updates ---------------------------------------------------------------------
+    def update_reserve(self, *, epoch_time: float, epochs: int, data_ratio: float) -> None:
+        """Re-estimate the final model's cost from a measured trial."""
+        estimate = 1.2 * epoch_time * max(1, epochs) * max(1.0, data_ratio) + self.MIN_SLACK_S
+        with self._lock:
+            self.reserve = min(estimate, self.MAX_RESERVE * self.time_budget + self.MIN_SLACK_S)

@@ -1,0 +1,645 @@
+"""LeptonClassifier and LeptonRegressor: scikit-learn estimators that search.
+
+``fit`` runs the adaptive search (:mod:`lepton.search._search`) inside ``time_budget``
+seconds, then builds the final model: a refit of the best configuration on all the
+data, or a greedy ensemble of the top trials, whichever validates better.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+import time
+from contextlib import contextmanager
+from numbers import Integral, Real
+from typing import Any
+
+import numpy as np
+import optuna
+import pandas as pd
+import scipy.sparse as sp
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.model_selection import KFold, StratifiedKFold
+from sklearn.utils import _safe_indexing, check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from .. import defaults
+from ..estimators import NeuralNetworkClassifier, NeuralNetworkRegressor
+from ..estimators._base import encode_target, split_validation
+from ..preprocessing import TabularPreprocessor, check_X
+from ..training import (
+    DIVERGED, Task, TensorData, TrainingConfig, fit_model, predict_outputs, resolve_device,
+)
+from ._search import (
+    FAIL_REASON, Fold, Objective, SearchContext, cpu_count, create_study, enqueue_portfolio,
+    make_storage, outputs_to_prediction, run_trials, torch_threads,
+)
+from .budget import Budget
+from .ensemble import greedy_ensemble_selection
+from .metrics import METRICS, get_metric
+from .priors import apply_priors, choose_space, compute_meta_features
+from .spaces import SearchSpace
+
+__all__ = ["LeptonClassifier", "LeptonRegressor", "LeptonEnsemble", "SearchError"]
+
+log = logging.getLogger("lepton.search")
+
+#: cv='auto' uses AUTO_CV_FOLDS-fold cross-validation for data under AUTO_CV_MAX_ROWS rows.
+AUTO_CV_FOLDS = 5
+AUTO_CV_MAX_ROWS = 1000
+
+
+class SearchError(RuntimeError):
+    """No trial of the search produced a usable model."""
+
+
+class LeptonEnsemble:
+    """Weighted average of trial networks (weights from greedy ensemble selection).
+
+    Members share the search's fold preprocessors; with ``cv`` each member averages its
+    fold networks.
+
+    Attributes
+    ----------
+    trial_numbers : list of int
+    weights : list of float
+    validation_score : float
+    """
+
+    def __init__(self, *, preprocessors, members, weights, trial_numbers, task, y_scaler,
+                 validation_score, device):
+        self.preprocessors = preprocessors
+        self.members = members            # list over members of list over folds of nn.Module
+        self.weights = weights
+        self.trial_numbers = trial_numbers
+        self.task = task
+        self.y_scaler = y_scaler
+        self.validation_score = validation_score
+        self.device = device
+
+    def predict_raw(self, X) -> np.ndarray:
+        """Averaged probabilities (classification) or values (regression)."""
+        total = None
+        n_folds = len(self.preprocessors)
+        for f, pre in enumerate(self.preprocessors):
+            data = TensorData(pre.transform(X), device=self.device)
+            for modules, w in zip(self.members, self.weights):
+                module = modules[f].to(self.device)
+                pred = outputs_to_prediction(predict_outputs(module, data), self.task,
+                                             self.y_scaler) * (w / n_folds)
+                total = pred if total is None else total + pred
+        return total
+
+
+class _BaseLepton(BaseEstimator):
+    _parameter_constraints: dict = {
+        "time_budget": [Interval(Real, 0, None, closed="neither")],
+        "n_trials": [Interval(Integral, 1, None, closed="left"), None],
+        "search_space": [str, dict, SearchSpace, os.PathLike],
+        "metric": [StrOptions(set(METRICS)), None],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "cv": [Interval(Integral, 2, None, closed="left"), StrOptions({"auto"}), None],
+        "n_jobs": [Integral, None],
+        "storage": [str, os.PathLike, optuna.storages.BaseStorage, None],
+        "study_name": [str, None],
+        "ensemble_size": [Interval(Integral, 1, None, closed="left")],
+        "input_shape": ["array-like", None],
+        "random_state": ["random_state"],
+        "device": [str],
+        "verbose": ["verbose"],
+        "tracking_uri": [str, None],
+        "experiment_name": [str, None],
+        "registered_model_name": [str, None],
+    }
+    _task: str = "classification"
+    _single_cls: type = NeuralNetworkClassifier
+
+    def __init__(self, time_budget=60.0, *, n_trials=None, search_space="auto", metric=None,
+                 validation_fraction=0.2, cv="auto", n_jobs=1, storage=None, study_name=None,
+                 ensemble_size=8, input_shape=None, random_state=None, device="auto",
+                 verbose=0, tracking_uri=None, experiment_name=None,
+                 registered_model_name=None):
+        self.time_budget = time_budget
+        self.n_trials = n_trials
+        self.search_space = search_space
+        self.metric = metric
+        self.validation_fraction = validation_fraction
+        self.cv = cv
+        self.n_jobs = n_jobs
+        self.storage = storage
+        self.study_name = study_name
+        self.ensemble_size = ensemble_size
+        self.input_shape = input_shape
+        self.random_state = random_state
+        self.device = device
+        self.verbose = verbose
+        self.tracking_uri = tracking_uri
+        self.experiment_name = experiment_name
+        self.registered_model_name = registered_model_name
+
+    # -- fit -------------------------------------------------------------------------
+    def fit(self, X, y):
+        """Search architectures and training settings for ``time_budget`` seconds."""
+        budget = Budget(self.time_budget)  # the clock starts with the call
+        self._validate_params()
+        name = type(self).__name__
+        task = self._task
+        metric = get_metric(self.metric, task)
+        n_jobs = self._n_jobs()
+        device = resolve_device(self.device)
+
+        X = check_X(X, input_shape=self.input_shape)
+        validate_data(self, X, skip_check_array=True, reset=True)
+        n = X.shape[0]
+        if n < 2:
+            raise ValueError(f"{name} got 1 sample (n_samples=1); at least 2 are needed to train.")
+        y_enc, encoder, n_outputs = encode_target(y, task, n, estimator_name=name)
+        if n < 4:
+            raise ValueError(
+                f"{name} needs at least 4 samples to hold out validation data; got n_samples={n}.")
+        y_val_source = y_enc if task == "classification" else encoder.inverse_transform(y_enc)
+
+        storage = make_storage(self.storage)
+        study_name = self.study_name or _default_study_name(task, X, y_enc)
+        seed = self._seed(storage, study_name)
+        folds = self._make_folds(X, y_enc, task, seed, device)
+        meta = compute_meta_features(X, y_enc, task, input_shape=self.input_shape)
+        space = apply_priors(choose_space(self.search_space, meta), meta,
+                             n_train=len(folds[0].train))
+        input_shape = self._model_input_shape(space, meta, folds)
+
+        from ..tracking import make_tracker  # light: the MLflow tracker imports mlflow lazily
+        tracker = make_tracker(tracking_uri=self.tracking_uri,
+                               experiment_name=self.experiment_name,
+                               registered_model_name=self.registered_model_name)
+        study = create_study(storage=storage, study_name=study_name, metric=metric, space=space,
+                             seed=seed, n_startup_trials=8)
+        if "lepton.seed" not in study.user_attrs:
+            study.set_user_attr("lepton.seed", seed)
+            study.set_user_attr("lepton.task", task)
+            study.set_user_attr("lepton.metric", metric.name)
+        n_portfolio = enqueue_portfolio(study, space, size=4)
+        n_folds_rows = np.concatenate([f.val_idx for f in folds])
+        ctx = SearchContext(
+            folds=folds, task=Task(task, n_outputs), metric=metric, space=space, budget=budget,
+            y_val=y_val_source[n_folds_rows], y_scaler=None if task == "classification" else encoder,
+            seed=seed, n_all=n, input_shape=input_shape, tracker=tracker,
+            keep_models=max(10, self.ensemble_size))
+        settings = {"time_budget": self.time_budget, "n_trials": self.n_trials,
+                    "metric": metric.name, "n_jobs": n_jobs, "cv": len(folds) if len(folds) > 1 else None,
+                    "validation_fraction": None if len(folds) > 1 else self.validation_fraction,
+                    "storage": _storage_label(self.storage), "random_state": self.random_state,
+                    "seed": seed, "task": task, "ensemble_size": self.ensemble_size,
+                    "device": str(device), "portfolio_enqueued": n_portfolio}
+        tracker.start_search(study_name=study_name, meta_features=meta.as_dict(),
+                             search_space=space.to_dict(), settings=settings)
+        try:
+            window = budget.open_search_window()
+            if window <= 0:
+                raise ValueError(
+                    f"time_budget={self.time_budget:g}s is too small: preparing the data took "
+                    f"{budget.elapsed():.2f}s and the final model needs a reserve of "
+                    f"{budget.reserve:.2f}s. Increase time_budget.")
+            with _quiet_optuna(self.verbose), torch_threads(max(1, min(torch.get_num_threads(), cpu_count() // n_jobs))), \
+                    _progress(self.verbose, budget, study, metric) as progress:
+                run_trials(study, Objective(ctx), ctx, n_trials=self.n_trials, n_jobs=n_jobs,
+                           progress=progress)
+            self._check_trials(study)
+            self._finalize(X, y, y_enc, encoder, n_outputs, ctx, study, budget, device,
+                           input_shape)
+        except BaseException as exc:
+            tracker.fail_search(error=exc)
+            raise
+        self.search_time_ = budget.elapsed()
+        holdout = (ctx.y_val if task == "regression" else encoder.classes_[ctx.y_val],
+                   self._holdout_prediction(ctx, encoder))
+        tracker.end_search(estimator=self, X_sample=_safe_indexing(X, np.arange(min(5, n))),
+                           study=study, leaderboard=self.leaderboard_,
+                           final=dict(self.final_model_info_), holdout=holdout)
+        self.tracker_ = tracker
+        self.fit_time_ = budget.elapsed()
+        if self.verbose:
+            print(f"[{name}] {len(study.trials)} trials, best {metric.name}={self.best_score_:.4f}, "
+                  f"final={self.final_choice_}, {self.fit_time_:.1f}s of {self.time_budget:g}s")
+        return self
+
+    def _n_jobs(self) -> int:
+        n_jobs = self.n_jobs or 1
+        if n_jobs == 0:
+            raise ValueError("n_jobs=0 is not valid; use a positive number or -1 (all cores).")
+        return cpu_count() if n_jobs < 0 else int(n_jobs)
+
+    def _seed(self, storage, study_name: str) -> int:
+        """The seed of a resumed study wins, so splits and preprocessing stay identical."""
+        if storage is not None:
+            try:
+                existing = optuna.load_study(study_name=study_name, storage=storage)
+                if "lepton.seed" in existing.user_attrs:
+                    return int(existing.user_attrs["lepton.seed"])
+            except KeyError:
+                pass
+        return int(check_random_state(self.random_state).randint(0, 2**31 - 1))
+
+    def _n_folds(self, n: int) -> int | None:
+        """``cv='auto'``: 5-fold cross-validation below 1,000 rows, where one held-out split
+        is too small to rank configurations reliably (and trials are cheap); one split above."""
+        if self.cv == "auto":
+            return AUTO_CV_FOLDS if n < AUTO_CV_MAX_ROWS else None
+        return self.cv
+
+    def _make_folds(self, X, y_enc, task: str, seed: int, device) -> list[Fold]:
+        n = X.shape[0]
+        y_dtype = torch.long if task == "classification" else torch.float32
+        n_folds = self._n_folds(n)
+        if n_folds:
+            if task == "classification" and np.bincount(y_enc).min() >= n_folds:
+                splitter = StratifiedKFold(n_folds, shuffle=True, random_state=seed)
+            else:
+                splitter = KFold(min(n_folds, n), shuffle=True, random_state=seed)
+            splits = list(splitter.split(np.zeros(n), y_enc))
+        else:
+            train_idx, val_idx = split_validation(n, self.validation_fraction,
+                                                  y_enc if task == "classification" else None, seed)
+            splits = [(train_idx, val_idx)]
+        folds = []
+        for train_idx, val_idx in splits:
+            pre = TabularPreprocessor(max_onehot_cardinality=defaults.MAX_ONEHOT_CARDINALITY)
+            Xt = pre.fit_transform(_safe_indexing(X, train_idx))
+            Xv = pre.transform(_safe_indexing(X, val_idx))
+            folds.append(Fold(train=TensorData(Xt, y_enc[train_idx], device=device, y_dtype=y_dtype),
+                              valid=TensorData(Xv, y_enc[val_idx], device=device, y_dtype=y_dtype),
+                              val_idx=np.asarray(val_idx), preprocessor=pre))
+        return folds
+
+    def _model_input_shape(self, space, meta, folds):
+        if space.family != "cnn":
+            return None
+        shape = meta.input_shape
+        if shape is None or len(shape) not in (2, 3):
+            raise ValueError(
+                f"search_space family 'cnn' needs image-shaped input: pass input_shape=(height, "
+                f"width) or (channels, height, width), or X of shape (n, h, w); got {shape}.")
+        n_features = folds[0].train.X.shape[1] if folds[0].train.X is not None else -1
+        if n_features != math.prod(shape):
+            raise ValueError(
+                f"search_space family 'cnn' needs all-numeric image input without missing values; "
+                f"preprocessing produced {n_features} features for input_shape={list(shape)}.")
+        return list(shape)
+
+    def _check_trials(self, study: optuna.Study) -> None:
+        complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+        if complete:
+            return
+        trials = study.get_trials(deepcopy=False)
+        reasons = [f"trial {t.number}: {t.user_attrs.get(FAIL_REASON) or t.state.name.lower()}"
+                   for t in trials]
+        if not trials or all("time" in r or "pruned" in r for r in reasons):
+            raise ValueError(
+                f"time_budget={self.time_budget:g}s is too small to train even one configuration "
+                f"on this data ({'; '.join(reasons) or 'no trial could start'}). "
+                "Increase time_budget.")
+        raise SearchError("every trial of the search failed: " + "; ".join(reasons))
+
+    # -- final model -----------------------------------------------------------------
+    def _finalize(self, X, y, y_enc, encoder, n_outputs, ctx: SearchContext, study, budget,
+                  device, input_shape) -> None:
+        task = self._task
+        metric = ctx.metric
+        best = study.best_trial
+        single = self._single_cls
+        common = dict(task=task, encoder=encoder, n_outputs=n_outputs, device=device,
+                      y_1d=np.ndim(y) == 1, n_features_in=self.n_features_in_,
+                      feature_names_in=getattr(self, "feature_names_in_", None),
+                      random_state=ctx.seed, input_shape=input_shape)
+
+        # Ensemble candidates: finished trials of this process whose networks are kept.
+        cands = sorted(ctx.models.values(), key=lambda m: m.value,
+                       reverse=metric.direction == "maximize")
+        ensemble, ens_score = None, None
+        if self.ensemble_size > 1 and len(cands) >= 2:
+            weights, ens_score = greedy_ensemble_selection(
+                [c.val_pred for c in cands], ctx.y_val, metric, rounds=self.ensemble_size)
+            if len(weights) >= 2 and metric.better(ens_score, best.value):
+                members = sorted(weights, key=lambda i: -weights[i])
+                ensemble = LeptonEnsemble(
+                    preprocessors=[f.preprocessor for f in ctx.folds],
+                    members=[cands[i].modules for i in members],
+                    weights=[weights[i] for i in members],
+                    trial_numbers=[cands[i].number for i in members],
+                    task=ctx.task, y_scaler=ctx.y_scaler, validation_score=ens_score,
+                    device=device)
+
+        model_cfg = json.loads(best.user_attrs["model_config"])
+        training = json.loads(best.user_attrs["training"])
+        training["betas"] = tuple(training["betas"])
+        best_tm = ctx.models.get(best.number)
+        choice = "ensemble" if ensemble is not None else "refit"
+        refit_est = None
+        if ensemble is None:
+            refit_est = self._refit(X, y_enc, model_cfg, training, best, ctx, budget, device,
+                                    input_shape, common, force=best_tm is None)
+        if refit_est is not None:
+            self.best_estimator_ = refit_est
+        else:
+            self.best_estimator_ = self._trial_estimator(best_tm, ctx, common)
+            if ensemble is None:
+                # No time left to refit: predict with the best trial's own network(s)
+                # (all its cross-validation folds, averaged), trained on the search split.
+                choice = "best_trial"
+                ensemble = LeptonEnsemble(
+                    preprocessors=[f.preprocessor for f in ctx.folds], members=[best_tm.modules],
+                    weights=[1.0], trial_numbers=[best_tm.number], task=ctx.task,
+                    y_scaler=ctx.y_scaler, validation_score=best_tm.value, device=device)
+        self.ensemble_ = ensemble
+        self.final_choice_ = choice
+        self.best_params_ = dict(best.params)
+        self.best_score_ = float(best.value)
+        self.best_trial_number_ = best.number
+        self.best_model_config_ = model_cfg
+        self.best_training_config_ = training
+        self.study_ = study
+        self.search_space_ = ctx.space
+        self.meta_features_ = compute_meta_features(X, y_enc, task,
+                                                    input_shape=self.input_shape).as_dict()
+        self.leaderboard_ = make_leaderboard(study, metric.name)
+        self.n_trials_ = len(study.trials)
+        self.final_model_info_ = {
+            "choice": choice, "metric": metric.name, "best_trial": best.number,
+            "validation_score": float(ens_score if choice == "ensemble" else best.value),
+            "best_trial_score": float(best.value),
+            "ensemble_score": None if ens_score is None else float(ens_score),
+            "ensemble_trials": ensemble.trial_numbers if choice == "ensemble" else None,
+            "ensemble_weights": ensemble.weights if choice == "ensemble" else None,
+        }
+        if task == "classification":
+            self.classes_ = encoder.classes_
+        self.n_outputs_ = n_outputs
+
+    def _refit(self, X, y_enc, model_cfg, training, best, ctx, budget, device, input_shape,
+               common, force: bool = False):
+        """Refit the best configuration on all the data for its best epoch count, if the
+        remaining budget allows (``None`` otherwise)."""
+        best_epoch = int(best.user_attrs.get("best_epoch") or training["epochs"])
+        epoch_time = float(best.user_attrs.get("epoch_time") or 0.0)
+        ratio = ctx.n_all / max(1, len(ctx.folds[0].train))
+        needed = epoch_time * best_epoch * ratio
+        available = budget.remaining() - Budget.MIN_SLACK_S - 0.02 * budget.time_budget
+        if not force and (available <= 0 or needed > 1.5 * available):
+            return None
+        task = self._task
+        pre = TabularPreprocessor(max_onehot_cardinality=defaults.MAX_ONEHOT_CARDINALITY)
+        Xt = pre.fit_transform(X)
+        y_dtype = torch.long if task == "classification" else torch.float32
+        data = TensorData(Xt, y_enc, device=device, y_dtype=y_dtype)
+        config = TrainingConfig(**{**training, "epochs": max(1, best_epoch)},
+                                early_stopping=False, max_time=max(available, 1e-3))
+        module, result = fit_model(model_cfg, data, None, ctx.task, config, seed=ctx.seed,
+                                   input_shape=input_shape)
+        if result.status == DIVERGED:
+            if force:
+                raise SearchError(f"the final refit diverged: {result.message}")
+            return None
+        return self._single_cls._from_trained(
+            module=module, preprocessor=pre, model_config=model_cfg, training_config=config,
+            result=result, **common)
+
+    def _trial_estimator(self, tm, ctx, common):
+        from ..training import TrainingResult
+        config = TrainingConfig(**tm.training)
+        return self._single_cls._from_trained(
+            module=tm.modules[0], preprocessor=ctx.folds[0].preprocessor,
+            model_config=tm.model_config, training_config=config,
+            result=TrainingResult(best_epoch=tm.best_epoch), **common)
+
+    def _holdout_prediction(self, ctx, encoder) -> np.ndarray:
+        """The final choice's predictions on the validation rows (for tracking plots)."""
+        if self.ensemble_ is not None:
+            # the members' stored validation predictions, weighted as in the ensemble
+            raw = sum(w * ctx.models[number].val_pred
+                      for number, w in zip(self.ensemble_.trial_numbers, self.ensemble_.weights))
+        elif self.best_trial_number_ in ctx.models:
+            raw = ctx.models[self.best_trial_number_].val_pred
+        else:
+            raw = None
+        if raw is None:
+            return np.array([])
+        if self._task == "classification":
+            return encoder.classes_[raw.argmax(1)]
+        return raw.ravel() if raw.shape[1] == 1 else raw
+
+    # -- predict ---------------------------------------------------------------------
+    def _raw(self, X) -> np.ndarray:
+        check_is_fitted(self, "best_estimator_")
+        if self.ensemble_ is None:
+            if self._task == "classification":
+                return self.best_estimator_.predict_proba(X)
+            pred = self.best_estimator_.predict(X)
+            return pred.reshape(len(pred), -1)
+        X = check_X(X, input_shape=self.input_shape)
+        validate_data(self, X, skip_check_array=True, reset=False)
+        return self.ensemble_.predict_raw(X)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        tags.input_tags.sparse = True
+        tags.non_deterministic = True  # a wall-clock budget decides how many trials run
+        return tags
+
+
+class LeptonClassifier(ClassifierMixin, _BaseLepton):
+    """Neural-network classifier found by an adaptive Optuna search within a time budget.
+
+    Parameters
+    ----------
+    time_budget : float, default=60
+        Seconds for the whole ``fit`` (search and final model).
+    n_trials : int, default=None
+        Optional cap on finished trials (counted over the whole study when resuming).
+    search_space : 'auto', 'mlp', 'resnet', 'cnn', path to a YAML file, dict or SearchSpace
+        'auto' picks the family from the data (``cnn`` for image-shaped input, else ``mlp``).
+        A dict ``{"base": "mlp", "parameters": {"n_layers": 2}}`` overrides one parameter.
+    metric : str, default=None
+        accuracy (default), balanced_accuracy, f1_macro, roc_auc or log_loss.
+    validation_fraction : float, default=0.2
+        Held-out share of the data scoring each trial (when not cross-validating).
+    cv : int, 'auto' or None, default='auto'
+        K-fold cross-validation per trial instead of one held-out split. 'auto' = 5 folds
+        below 1,000 rows (one small split ranks configurations unreliably), else one split.
+    n_jobs : int, default=1
+        Trials run in parallel (threads); torch threads per trial = cores // n_jobs.
+    storage : str, optuna storage or None, default=None
+        None keeps the study in memory. A URL (``sqlite:///study.db``,
+        ``postgresql://...``, ``redis://...``) or a ``.db`` / ``.log`` path persists it:
+        calling ``fit`` again with the same ``study_name`` resumes the study.
+    study_name : str, default=None
+        Defaults to a name derived from the task and a fingerprint of the data.
+    ensemble_size : int, default=8
+        Rounds of greedy ensemble selection; 1 disables ensembling.
+    input_shape : sequence of int, default=None
+        Per-sample shape of image-shaped input, e.g. (8, 8).
+    random_state : int, RandomState or None, default=None
+    device : str, default='auto'
+    verbose : int, default=0
+        1: a progress bar (trials, best score, time left); 2: also Optuna's trial log.
+    tracking_uri, experiment_name, registered_model_name : str, default=None
+        MLflow tracking (see :mod:`lepton.tracking`); also enabled by MLFLOW_TRACKING_URI.
+
+    Attributes
+    ----------
+    best_params_ : dict
+        Optuna parameters of the best trial.
+    best_score_ : float
+        Its validation score in ``metric``.
+    best_estimator_ : NeuralNetworkClassifier
+        The best configuration (refitted on all data unless ``final_choice_`` says otherwise).
+    ensemble_ : LeptonEnsemble or None
+        The ensemble when ``final_choice_ == 'ensemble'``.
+    final_choice_ : str
+        'refit', 'ensemble' or 'best_trial' (no time left to refit).
+    final_model_info_ : dict
+    study_ : optuna.Study
+    leaderboard_ : pandas.DataFrame
+        One row per trial: number, state, score, params, epochs, duration, reason.
+    search_space_ : SearchSpace
+        The space searched, after the data-aware priors.
+    meta_features_ : dict
+    classes_ : ndarray
+    n_features_in_, feature_names_in_ : as in scikit-learn
+    fit_time_ : float
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from lepton import LeptonClassifier
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = LeptonClassifier(time_budget=10, n_trials=3, random_state=0).fit(X, y)
+    >>> clf.predict(X[:2]).tolist()
+    [0, 0]
+    """
+
+    _task = "classification"
+    _single_cls = NeuralNetworkClassifier
+
+    def predict_proba(self, X) -> np.ndarray:
+        return self._raw(X)
+
+    def predict(self, X) -> np.ndarray:
+        return self.classes_[self.predict_proba(X).argmax(1)]
+
+
+class LeptonRegressor(RegressorMixin, _BaseLepton):
+    """Neural-network regressor found by an adaptive Optuna search within a time budget.
+
+    Same parameters and attributes as :class:`LeptonClassifier`, with regression metrics
+    (``r2`` default, ``rmse``, ``mae``) and a :class:`NeuralNetworkRegressor` as
+    ``best_estimator_``. ``y`` may be 2-D (multi-output).
+    """
+
+    _task = "regression"
+    _single_cls = NeuralNetworkRegressor
+
+    def predict(self, X) -> np.ndarray:
+        raw = self._raw(X)
+        one_d = getattr(self.best_estimator_, "_y_1d", True)
+        return raw.ravel() if one_d and raw.shape[1] == 1 else raw
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
+
+
+# -- helpers -------------------------------------------------------------------------------
+
+def make_leaderboard(study: optuna.Study, metric_name: str) -> pd.DataFrame:
+    """One row per trial, best first: params, score, epochs, duration, state, reason."""
+    rows = []
+    for t in study.get_trials(deepcopy=False):
+        if t.state == optuna.trial.TrialState.WAITING:  # enqueued, never started
+            continue
+        row = {"trial": t.number, "state": t.state.name.lower(), metric_name: t.value,
+               "epochs": t.user_attrs.get("epochs"), "best_epoch": t.user_attrs.get("best_epoch"),
+               "duration_s": t.user_attrs.get("duration",
+                                              t.duration.total_seconds() if t.duration else None),
+               "status": t.user_attrs.get("status"),
+               "reason": t.user_attrs.get(FAIL_REASON)}
+        if t.state == optuna.trial.TrialState.PRUNED and not row["reason"]:
+            row["reason"] = "pruned by Hyperband"
+        row.update({f"param_{k}": v for k, v in t.params.items()})
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    if len(frame):
+        ascending = study.direction == optuna.study.StudyDirection.MINIMIZE
+        frame = frame.sort_values([metric_name, "trial"], ascending=[ascending, True],
+                                  na_position="last").reset_index(drop=True)
+    return frame
+
+
+def _default_study_name(task: str, X, y_enc) -> str:
+    """Same data -> same name, so a persistent storage resumes by default."""
+    h = hashlib.sha1()
+    h.update(f"{task}:{X.shape}".encode())
+    if isinstance(X, pd.DataFrame):
+        h.update(",".join(map(str, X.columns)).encode())
+        h.update(pd.util.hash_pandas_object(X, index=False).to_numpy().tobytes())
+    elif sp.issparse(X):
+        h.update(X.data.tobytes()[:1 << 20])
+    else:
+        h.update(np.ascontiguousarray(X).tobytes()[:1 << 24] if X.dtype.kind != "O"
+                 else str(X[:100].tolist()).encode())
+    h.update(np.asarray(y_enc).tobytes()[:1 << 20])
+    return f"lepton-{task}-{h.hexdigest()[:12]}"
+
+
+def _storage_label(storage: Any) -> str | None:
+    if storage is None:
+        return None
+    if isinstance(storage, optuna.storages.BaseStorage):
+        return type(storage).__name__
+    text = os.fspath(storage)
+    if "@" in text:  # hide credentials in URLs
+        scheme, rest = text.split("://", 1)
+        return f"{scheme}://***@{rest.split('@', 1)[1]}"
+    return text
+
+
+@contextmanager
+def _quiet_optuna(verbose: int):
+    old = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.INFO if verbose >= 2 else optuna.logging.ERROR)
+    try:
+        yield
+    finally:
+        optuna.logging.set_verbosity(old)
+
+
+@contextmanager
+def _progress(verbose: int, budget: Budget, study: optuna.Study, metric):
+    """A progress bar over the time budget: trials, best score, time left."""
+    if not verbose:
+        yield None
+        return
+    from tqdm.auto import tqdm
+    bar = tqdm(total=round(budget.time_budget, 1), unit="s", desc="lepton search",
+               bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f}s {postfix}")
+
+    def update(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        try:
+            best = f"{study.best_value:.4f}"
+        except ValueError:
+            best = "-"
+        bar.n = min(bar.total, round(budget.elapsed(), 1))
+        bar.set_postfix_str(f"trials={len(study.trials)} best {metric.name}={best} "
+                            f"left={max(0.0, budget.remaining()):.0f}s")
+        bar.refresh()
+
+    try:
+        yield update
+    finally:
+        bar.close()

@@ -1,0 +1,67 @@
+"""Validation metrics of the search, on scikit-learn's implementations.
+
+Each metric takes ``(y_true, prediction)`` where the prediction is class probabilities
+(n_samples, n_classes) for classification and values in the target's own units
+(n_samples, n_outputs) for regression; ``y_true`` is class indices or the raw targets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn import metrics as skm
+
+__all__ = ["Metric", "METRICS", "get_metric"]
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    task: str
+    direction: str  # 'maximize' | 'minimize'
+    fn: Callable[[np.ndarray, np.ndarray], float]
+    # Which training-loop record field tracks this metric epoch by epoch (for pruning):
+    # 'val_score' (accuracy / R^2, higher is better) or 'val_loss' (lower is better).
+    epoch_field: str
+
+    def __call__(self, y_true: np.ndarray, pred: np.ndarray) -> float:
+        return float(self.fn(y_true, pred))
+
+    def better(self, a: float, b: float) -> bool:
+        return a > b if self.direction == "maximize" else a < b
+
+
+def _roc_auc(y, p):
+    if p.shape[1] == 2:
+        return skm.roc_auc_score(y, p[:, 1])
+    return skm.roc_auc_score(y, p, multi_class="ovr", labels=np.arange(p.shape[1]))
+
+
+METRICS: dict[str, Metric] = {m.name: m for m in [
+    Metric("accuracy", "classification", "maximize",
+           lambda y, p: skm.accuracy_score(y, p.argmax(1)), "val_score"),
+    Metric("balanced_accuracy", "classification", "maximize",
+           lambda y, p: skm.balanced_accuracy_score(y, p.argmax(1)), "val_score"),
+    Metric("f1_macro", "classification", "maximize",
+           lambda y, p: skm.f1_score(y, p.argmax(1), average="macro"), "val_score"),
+    Metric("roc_auc", "classification", "maximize", _roc_auc, "val_loss"),
+    Metric("log_loss", "classification", "minimize",
+           lambda y, p: skm.log_loss(y, np.clip(p, 1e-15, 1), labels=np.arange(p.shape[1])),
+           "val_loss"),
+    Metric("r2", "regression", "maximize", lambda y, p: skm.r2_score(y, p), "val_score"),
+    Metric("rmse", "regression", "minimize",
+           lambda y, p: skm.root_mean_squared_error(y, p), "val_loss"),
+    Metric("mae", "regression", "minimize", lambda y, p: skm.mean_absolute_error(y, p), "val_loss"),
+]}
+
+
+def get_metric(name: str | None, task: str) -> Metric:
+    if name is None:
+        name = "accuracy" if task == "classification" else "r2"
+    metric = METRICS.get(name)
+    if metric is None or metric.task != task:
+        ok = sorted(n for n, m in METRICS.items() if m.task == task)
+        raise ValueError(f"metric={name!r} is not a {task} metric; choose one of {', '.join(ok)}.")
+    return metric

@@ -1,0 +1,145 @@
+"""Data-aware priors: meta-features of the data choose the space family and its bounds.
+
+Rules, each with its reason:
+
+- image-shaped input (``input_shape`` with 2-3 dims, all numeric, no missing) -> ``cnn``;
+  everything else -> ``mlp`` (which also searches skip connections).
+- width cap grows with the rows: < 1,000 rows -> 256, < 10,000 -> 512, else 1,024
+  (wide nets on small tables only add variance and time).
+- depth cap: < 1,000 rows -> 3 layers (same reason).
+- batch sizes: only those giving at least 8 steps per epoch (fewer makes an epoch a
+  handful of noisy updates), at most n_train / 8; plus 1024 dropped below 20,000 rows.
+- epochs: small tables need more passes (each epoch is a few steps): the upper bound is
+  max(40, 200 * min(1, 5000 / n_train)) clipped into the space's own range.
+- many features per row (p / n > 0.1) -> dropout and weight-decay upper bounds are raised.
+- regression drops ``label_smoothing``.
+- a user-given space keeps its family; the bounds are only ever narrowed, never widened.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from .spaces import SearchSpace, load_search_space
+
+__all__ = ["MetaFeatures", "compute_meta_features", "choose_space", "apply_priors"]
+
+
+@dataclass(frozen=True)
+class MetaFeatures:
+    n_rows: int
+    n_features: int
+    n_classes: int              # 0 for regression
+    task: str
+    categorical_ratio: float    # share of categorical/string columns
+    missing_ratio: float        # share of missing cells
+    sparse: bool
+    input_shape: tuple[int, ...] | None
+    class_imbalance: float      # largest / smallest class count; 1 for regression
+
+    def as_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["input_shape"] = list(self.input_shape) if self.input_shape else None
+        return d
+
+
+def compute_meta_features(X: Any, y_encoded: np.ndarray, task: str, *,
+                          input_shape: Any = None) -> MetaFeatures:
+    n_rows, n_features = X.shape[0], int(np.prod(X.shape[1:]))
+    cat_ratio = missing = 0.0
+    if isinstance(X, pd.DataFrame):
+        kinds = [not (pd.api.types.is_numeric_dtype(X[c]) or pd.api.types.is_bool_dtype(X[c]))
+                 for c in X.columns]
+        cat_ratio = float(np.mean(kinds)) if kinds else 0.0
+        missing = float(X.isna().to_numpy().mean()) if X.size else 0.0
+    elif not sp.issparse(X):
+        arr = np.asarray(X)
+        if arr.dtype.kind == "f":
+            missing = float(np.isnan(arr).mean())
+        elif arr.dtype.kind == "O":
+            missing = float(pd.isna(pd.DataFrame(arr.reshape(n_rows, -1))).to_numpy().mean())
+            cat_ratio = 1.0
+    n_classes, imbalance = 0, 1.0
+    if task == "classification":
+        counts = np.bincount(y_encoded)
+        counts = counts[counts > 0]
+        n_classes = len(counts)
+        imbalance = float(counts.max() / counts.min())
+    shape = tuple(int(s) for s in input_shape) if input_shape is not None else None
+    if shape is None and not sp.issparse(X) and getattr(X, "ndim", 2) > 2:
+        shape = tuple(int(s) for s in X.shape[1:])
+    return MetaFeatures(n_rows=n_rows, n_features=n_features, n_classes=n_classes, task=task,
+                        categorical_ratio=cat_ratio, missing_ratio=missing,
+                        sparse=bool(sp.issparse(X)), input_shape=shape,
+                        class_imbalance=imbalance)
+
+
+def choose_space(search_space: Any, meta: MetaFeatures) -> SearchSpace:
+    """The space to search: 'auto' picks a built-in family from the meta-features."""
+    if isinstance(search_space, str) and search_space == "auto":
+        image = (meta.input_shape is not None and len(meta.input_shape) in (2, 3)
+                 and meta.missing_ratio == 0 and meta.categorical_ratio == 0 and not meta.sparse)
+        return load_search_space("cnn" if image else "mlp")
+    return load_search_space(search_space)
+
+
+def _cap_high(spec: dict[str, Any], cap: float) -> None:
+    if spec["type"] in ("int", "float"):
+        if spec["low"] <= cap:
+            spec["high"] = min(spec["high"], type(spec["high"])(cap))
+    elif spec["type"] == "categorical" and all(isinstance(c, (int, float)) and not isinstance(
+            c, bool) for c in spec["choices"]):
+        kept = [c for c in spec["choices"] if c <= cap]
+        spec["choices"] = kept or [min(spec["choices"])]
+
+
+def _raise_high(spec: dict[str, Any], floor: float) -> None:
+    if spec["type"] == "float":
+        spec["high"] = max(spec["high"], floor)
+
+
+def apply_priors(space: SearchSpace, meta: MetaFeatures, *, n_train: int) -> SearchSpace:
+    """A copy of ``space`` with bounds adapted to the data (see the module docstring)."""
+    params = copy.deepcopy(space.parameters)
+    if "width" in params:
+        _cap_high(params["width"], 256 if meta.n_rows < 1000 else 512 if meta.n_rows < 10_000
+                  else 1024)
+    if "n_layers" in params and meta.n_rows < 1000:
+        _cap_high(params["n_layers"], 3)
+    if "batch_size" in params:
+        cap = max(16, n_train // 8)
+        if meta.n_rows < 20_000:
+            cap = min(cap, 512)
+        _cap_high(params["batch_size"], cap)
+    if "epochs" in params:
+        _cap_high(params["epochs"], max(40, int(200 * min(1.0, 5000 / max(n_train, 1)))))
+    if meta.n_features / max(meta.n_rows, 1) > 0.1:
+        if "dropout" in params:
+            _raise_high(params["dropout"], 0.5)
+        if "weight_decay" in params:
+            _raise_high(params["weight_decay"], 5e-2)
+    if meta.task != "classification":
+        params.pop("label_smoothing", None)
+    out = SearchSpace(family=space.family, parameters=params, name=space.name,
+                      description=space.description, source=space.source)
+    return out
+
+
+def expected_epochs(space: SearchSpace) -> int:
+    spec = space.spec("epochs")
+    if spec["type"] == "fixed":
+        return int(spec["value"])
+    if spec["type"] == "categorical":
+        return int(max(spec["choices"]))
+    return int(spec["high"])
+
+
+def log_uniform_mid(low: float, high: float) -> float:
+    return math.exp((math.log(low) + math.log(high)) / 2)

@@ -1,0 +1,157 @@
+"""The named parts of the adaptive loop, each on its own: priors, portfolio, pruning
+reporter, budget, ensemble selection, storages."""
+
+from __future__ import annotations
+
+import numpy as np
+import optuna
+import pandas as pd
+import pytest
+
+from lepton.search import (
+    Budget, apply_priors, choose_space, compute_meta_features, get_metric,
+    greedy_ensemble_selection, load_search_space, portfolio_params,
+)
+from lepton.search._search import PruningReporter, make_storage
+
+
+# -- data-aware priors --------------------------------------------------------------------
+def test_meta_features_describe_the_data():
+    X = pd.DataFrame({"a": [1.0, np.nan, 3.0, 4.0], "b": ["x", "y", "x", None]})
+    meta = compute_meta_features(X, np.array([0, 1, 1, 1]), "classification")
+    assert (meta.n_rows, meta.n_features, meta.n_classes) == (4, 2, 2)
+    assert meta.categorical_ratio == 0.5 and meta.missing_ratio == pytest.approx(2 / 8)
+    assert meta.class_imbalance == 3.0
+
+
+def test_image_input_picks_cnn_and_tables_pick_mlp():
+    images = compute_meta_features(np.zeros((50, 8, 8)), np.zeros(50, int), "classification")
+    assert images.input_shape == (8, 8)
+    assert choose_space("auto", images).family == "cnn"
+    table = compute_meta_features(np.zeros((50, 64)), np.zeros(50, int), "classification")
+    assert choose_space("auto", table).family == "mlp"
+    assert choose_space("resnet", table).family == "resnet"
+
+
+def test_priors_narrow_bounds_for_small_data_and_drop_label_smoothing_for_regression():
+    space = load_search_space("mlp")
+    small = compute_meta_features(np.zeros((900, 5)), np.zeros(900), "regression")
+    adapted = apply_priors(space, small, n_train=800)
+    assert adapted.parameters["width"]["high"] == 256
+    assert adapted.parameters["n_layers"]["high"] == 3
+    assert adapted.parameters["batch_size"]["choices"] == [32, 64]  # >= 8 steps per epoch
+    tiny = apply_priors(space, small, n_train=100)
+    assert tiny.parameters["batch_size"]["choices"] == [32]  # never empty: the smallest stays
+    assert "label_smoothing" not in adapted.parameters
+    big = compute_meta_features(np.zeros((50_000, 5)), np.zeros(50_000, int), "classification")
+    adapted_big = apply_priors(space, big, n_train=40_000)
+    assert adapted_big.parameters["width"]["high"] == 512  # the space's own cap, never widened
+    assert 1024 in adapted_big.parameters["batch_size"]["choices"]
+    assert "label_smoothing" in adapted_big.parameters
+
+
+# -- warm start ----------------------------------------------------------------------------
+def test_portfolio_is_clamped_into_the_searched_space():
+    space = load_search_space({"base": "mlp", "parameters": {
+        "n_layers": {"type": "int", "low": 1, "high": 2},
+        "width": {"type": "int", "low": 16, "high": 64, "per_layer": True}}})
+    configs = portfolio_params(space)
+    assert configs and configs[0]["n_layers"] == 2 and configs[0]["width_0"] == 64
+    for params in configs:
+        assert 1 <= params["n_layers"] <= 2
+        assert all(16 <= params[f"width_{i}"] <= 64 for i in range(params["n_layers"]))
+        assert "width_2" not in params
+
+
+def test_first_trial_is_the_portfolio_default():
+    space = load_search_space("mlp")
+    study = optuna.create_study(direction="maximize")
+    first = portfolio_params(space)[0]
+    study.enqueue_trial(first)
+    trial = study.ask()
+    model, training = space.sample(trial, task="classification")
+    assert model["layers"] == [{"width": 256, "activation": "relu"}] * 2
+    assert training["learning_rate"] == pytest.approx(1e-3)
+
+
+# -- multi-fidelity ------------------------------------------------------------------------
+class _Tracker:
+    def __init__(self):
+        self.epochs = []
+
+    def log_epoch(self, number, record, **kwargs):
+        self.epochs.append((number, record["epoch"]))
+
+
+def test_pruning_reporter_reports_each_epoch_and_raises_when_pruned():
+    study = optuna.create_study(direction="maximize",
+                                pruner=optuna.pruners.ThresholdPruner(lower=0.9))
+    trial = study.ask()
+    tracker = _Tracker()
+    reporter = PruningReporter(trial, get_metric("accuracy", "classification"), tracker, prune=True)
+    record = {"epoch": 1, "train_loss": 1.0, "val_loss": 1.0, "val_score": 0.95, "lr": 1e-3,
+              "elapsed": 0.1, "epoch_time": 0.1}
+    reporter.on_epoch_end(record)  # above the threshold: goes on
+    with pytest.raises(optuna.TrialPruned, match="pruned at epoch 2"):
+        reporter.on_epoch_end({**record, "epoch": 2, "val_score": 0.5})
+    frozen = study.get_trials()[0]
+    assert trial.storage.get_trial(trial._trial_id).intermediate_values == {1: 0.95, 2: 0.5}
+    assert tracker.epochs == [(frozen.number, 1), (frozen.number, 2)]
+
+
+# -- budget control ------------------------------------------------------------------------
+class _Clock:
+    def __init__(self):
+        self.t = 100.0
+
+    def __call__(self):
+        return self.t
+
+
+def test_budget_plans_trials_and_reserves_time_for_the_final_model():
+    clock = _Clock()
+    budget = Budget(60, clock=clock)
+    assert budget.reserve == pytest.approx(6.05)
+    clock.t += 4  # data preparation
+    window = budget.open_search_window()
+    assert window == pytest.approx(60 - 4 - 6.05)
+    assert budget.trial_max_time() == pytest.approx(window / 3)  # one trial can't eat it all
+    # a measured best trial: 0.1 s/epoch, 20 epochs, all data is 1.25x the train split
+    budget.update_reserve(epoch_time=0.1, epochs=20, data_ratio=1.25)
+    assert budget.reserve == pytest.approx(1.2 * 0.1 * 20 * 1.25 + 0.05)
+    clock.t += window
+    # the smaller reserve hands its surplus back to the search ...
+    assert budget.trial_max_time() == pytest.approx(6.05 - 3.05)
+    clock.t += 3.0  # ... and once that is used, no new trial may start
+    assert budget.trial_max_time() <= 1e-9
+    assert budget.remaining() == pytest.approx(3.05)
+    # the reserve is capped so a slow model cannot starve the search
+    budget.update_reserve(epoch_time=10, epochs=100, data_ratio=2)
+    assert budget.reserve == pytest.approx(0.35 * 60 + 0.05)
+
+
+# -- ensemble selection ----------------------------------------------------------------------
+def test_greedy_ensemble_selection_combines_complementary_models():
+    y = np.array([0, 1, 0, 1, 0, 1])
+    metric = get_metric("accuracy", "classification")
+    # model a is right on the first half, b on the second half, c is always unsure
+    a = np.array([[.9, .1], [.1, .9], [.9, .1], [.6, .4], [.4, .6], [.6, .4]])
+    b = np.array([[.4, .6], [.6, .4], [.4, .6], [.1, .9], [.9, .1], [.1, .9]])
+    c = np.array([[.55, .45], [.45, .55], [.55, .45], [.45, .55], [.55, .45], [.45, .55]])
+    weights, score = greedy_ensemble_selection([a, b, c], y, metric, rounds=5)
+    assert score == 1.0 and metric(y, a) < 1.0
+    assert sum(weights.values()) == pytest.approx(1.0)
+    assert 2 in weights  # the calibrated-but-unsure model breaks the ties
+    single, s1 = greedy_ensemble_selection([a], y, metric, rounds=5)
+    assert single == {0: 1.0} and s1 == metric(y, a)
+
+
+# -- storages ------------------------------------------------------------------------------
+def test_storage_strings(tmp_path):
+    assert make_storage(None) is None
+    rdb = make_storage(str(tmp_path / "s.db"))
+    assert isinstance(rdb, optuna.storages.RDBStorage)
+    journal = make_storage(str(tmp_path / "s.log"))
+    assert isinstance(journal, optuna.storages.JournalStorage)
+    with pytest.raises(ValueError, match=r"storage='study\.txt' is not a recognised storage"):
+        make_storage("study.txt")
