@@ -47,6 +47,10 @@ __all__ = ["Fold", "TrialModel", "SearchContext", "Objective", "PruningReporter"
            "torch_threads", "outputs_to_prediction"]
 
 FAIL_REASON = "fail_reason"
+#: RDB storages: heartbeat period of a running trial and how stale it may get before the
+#: trial counts as dead (Optuna's own defaults are off; 15 s tolerates a busy database).
+HEARTBEAT_INTERVAL_S = 5
+HEARTBEAT_GRACE_S = 15
 
 
 class TrialFailed(RuntimeError):
@@ -270,9 +274,15 @@ def make_storage(storage: Any) -> optuna.storages.BaseStorage | None:
 def _rdb(url: str) -> optuna.storages.RDBStorage:
     engine_kwargs = {"connect_args": {"timeout": 30}} if url.startswith("sqlite") else {
         "pool_pre_ping": True}
-    return optuna.storages.RDBStorage(
-        url, engine_kwargs=engine_kwargs, heartbeat_interval=5, grace_period=15,
-        failed_trial_callback=optuna.storages.RetryFailedTrialCallback(max_retry=1))
+    # Heartbeats: a trial whose process died (crash, kill, preemption) is marked FAIL once
+    # its heartbeat is older than the grace period, and retried once as a new trial.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.storages.RDBStorage(
+            url, engine_kwargs=engine_kwargs, heartbeat_interval=HEARTBEAT_INTERVAL_S,
+            grace_period=HEARTBEAT_GRACE_S,
+            heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
+                max_retry=1))
 
 
 def create_study(*, storage: Any, study_name: str, metric: Metric, space: SearchSpace,

@@ -153,6 +153,7 @@ class _BaseLepton(BaseEstimator):
         n_jobs = self._n_jobs()
         device = resolve_device(self.device)
 
+        self.input_shape_ = _per_sample_shape(X, self.input_shape)
         X = check_X(X, input_shape=self.input_shape)
         validate_data(self, X, skip_check_array=True, reset=True)
         n = X.shape[0]
@@ -168,7 +169,7 @@ class _BaseLepton(BaseEstimator):
         study_name = self.study_name or _default_study_name(task, X, y_enc)
         seed = self._seed(storage, study_name)
         folds = self._make_folds(X, y_enc, task, seed, device)
-        meta = compute_meta_features(X, y_enc, task, input_shape=self.input_shape)
+        meta = compute_meta_features(X, y_enc, task, input_shape=self.input_shape_)
         space = apply_priors(choose_space(self.search_space, meta), meta,
                              n_train=len(folds[0].train))
         input_shape = self._model_input_shape(space, meta, folds)
@@ -179,10 +180,7 @@ class _BaseLepton(BaseEstimator):
                                registered_model_name=self.registered_model_name)
         study = create_study(storage=storage, study_name=study_name, metric=metric, space=space,
                              seed=seed, n_startup_trials=8)
-        if "lepton.seed" not in study.user_attrs:
-            study.set_user_attr("lepton.seed", seed)
-            study.set_user_attr("lepton.task", task)
-            study.set_user_attr("lepton.metric", metric.name)
+        _check_resumable(study, study_name, task=task, metric=metric.name, space=space, seed=seed)
         n_portfolio = enqueue_portfolio(study, space, size=4)
         n_folds_rows = np.concatenate([f.val_idx for f in folds])
         ctx = SearchContext(
@@ -365,7 +363,7 @@ class _BaseLepton(BaseEstimator):
         self.study_ = study
         self.search_space_ = ctx.space
         self.meta_features_ = compute_meta_features(X, y_enc, task,
-                                                    input_shape=self.input_shape).as_dict()
+                                                    input_shape=self.input_shape_).as_dict()
         self.leaderboard_ = make_leaderboard(study, metric.name)
         self.n_trials_ = len(study.trials)
         self.final_model_info_ = {
@@ -595,6 +593,39 @@ def _default_study_name(task: str, X, y_enc) -> str:
                  else str(X[:100].tolist()).encode())
     h.update(np.asarray(y_enc).tobytes()[:1 << 20])
     return f"lepton-{task}-{h.hexdigest()[:12]}"
+
+
+def _per_sample_shape(X, input_shape) -> tuple[int, ...] | None:
+    if input_shape is not None:
+        return tuple(int(s) for s in np.atleast_1d(input_shape))
+    ndim = getattr(X, "ndim", 2)
+    return tuple(int(s) for s in X.shape[1:]) if ndim > 2 and not sp.issparse(X) else None
+
+
+def _space_fingerprint(space: SearchSpace) -> str:
+    text = json.dumps({"family": space.family, "parameters": space.parameters}, sort_keys=True,
+                      default=str)
+    return hashlib.sha1(text.encode()).hexdigest()[:16]
+
+
+def _check_resumable(study: optuna.Study, study_name: str, *, task: str, metric: str,
+                     space: SearchSpace, seed: int) -> None:
+    """Record what a study searches on its first fit; refuse to resume it with a different
+    task, metric or search space (mixing them would corrupt the study's history)."""
+    attrs = study.user_attrs
+    current = {"lepton.task": task, "lepton.metric": metric,
+               "lepton.space": _space_fingerprint(space)}
+    if "lepton.seed" not in attrs:
+        for key, value in {**current, "lepton.seed": seed}.items():
+            study.set_user_attr(key, value)
+        return
+    for key, value in current.items():
+        if key in attrs and attrs[key] != value:
+            what = key.split(".", 1)[1]
+            raise ValueError(
+                f"study_name={study_name!r} already exists in this storage with a different "
+                f"{what} ({attrs[key]!r}, now {value!r}); resuming would mix incompatible "
+                "trials. Use a new study_name, or the original settings to resume.")
 
 
 def _storage_label(storage: Any) -> str | None:

@@ -1,0 +1,98 @@
+"""Trials that diverge, run out of memory or raise are recorded and the search goes on."""
+
+from __future__ import annotations
+
+import numpy as np
+import optuna
+import pytest
+import torch
+from sklearn.datasets import load_iris
+
+import lepton.search._search as search_mod
+from lepton import LeptonClassifier
+from lepton.search import SearchError
+
+from .conftest import TINY_SPACE
+
+
+def _space(**overrides):
+    return {"base": TINY_SPACE["base"], "parameters": {**TINY_SPACE["parameters"], **overrides}}
+
+
+def test_diverging_trials_are_failed_with_their_reason_and_the_search_goes_on():
+    X, y = load_iris(return_X_y=True)
+    # lr=10 with decoupled weight decay 0.5 multiplies every weight by -4 per step: the
+    # network overflows to inf/NaN within a few epochs. lr=1e-2 trains fine.
+    space = _space(learning_rate={"type": "categorical", "choices": [10.0, 1e-2]},
+                   weight_decay=0.5,
+                   gradient_clip={"type": "fixed", "value": None}, normalization="none",
+                   lr_schedule="constant")
+    clf = LeptonClassifier(time_budget=40, n_trials=8, search_space=space, cv=None,
+                           random_state=0).fit(X, y)
+    board = clf.leaderboard_
+    failed = board[board.state == "fail"]
+    assert len(failed) >= 1
+    assert failed.reason.str.contains("diverged: loss became").all()
+    assert (board.state == "complete").any()
+    assert clf.best_params_["learning_rate"] == 1e-2
+    assert clf.score(X, y) > 0.8
+
+
+def test_every_trial_failing_raises_with_the_reasons():
+    X, y = load_iris(return_X_y=True)
+    space = _space(learning_rate=10.0, weight_decay=0.5, lr_schedule="constant",
+                   gradient_clip={"type": "fixed", "value": None}, normalization="none")
+    with pytest.raises(SearchError, match=r"every trial of the search failed: trial 0: diverged"):
+        LeptonClassifier(time_budget=20, n_trials=3, search_space=space, cv=None,
+                         random_state=0).fit(X, y)
+
+
+def test_out_of_memory_and_exceptions_are_recorded(monkeypatch):
+    X, y = load_iris(return_X_y=True)
+    real_fit = search_mod.fit_model
+    calls = {"n": 0}
+
+    def flaky_fit(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        if calls["n"] == 2:
+            raise RuntimeError("mat1 and mat2 shapes cannot be multiplied")
+        return real_fit(*args, **kwargs)
+
+    monkeypatch.setattr(search_mod, "fit_model", flaky_fit)
+    clf = LeptonClassifier(time_budget=30, n_trials=4, search_space=TINY_SPACE, cv=None,
+                           random_state=0).fit(X, y)
+    reasons = dict(zip(clf.leaderboard_.trial, clf.leaderboard_.reason))
+    assert reasons[0].startswith("out of memory: CUDA out of memory")
+    assert reasons[1] == "RuntimeError: mat1 and mat2 shapes cannot be multiplied"
+    assert (clf.leaderboard_.state != "fail").sum() >= 2  # the search went on
+
+
+def test_budget_too_small_for_one_trial_is_a_clear_error():
+    X, y = load_iris(return_X_y=True)
+    with pytest.raises(ValueError, match=r"time_budget=0\.001s is too small"):
+        LeptonClassifier(time_budget=0.001, search_space=TINY_SPACE, cv=None).fit(X, y)
+
+
+def test_study_is_untouched_by_a_failed_fit(tmp_path):
+    """A fit that fails never corrupts a persistent study: the finished trials stay."""
+    X, y = load_iris(return_X_y=True)
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    LeptonClassifier(time_budget=20, n_trials=2, search_space=TINY_SPACE, cv=None,
+                     storage=storage, study_name="s", random_state=0).fit(X, y)
+    before = optuna.load_study(study_name="s", storage=storage).trials
+    # resuming with another search space is refused before any trial runs ...
+    with pytest.raises(ValueError, match=r"study_name='s' already exists in this storage with "
+                                         r"a different space"):
+        LeptonClassifier(time_budget=20, n_trials=4, storage=storage, study_name="s", cv=None,
+                         search_space=_space(learning_rate=10.0), random_state=0).fit(X, y)
+    # ... and a fit whose every new trial fails leaves the earlier trials as they were
+    with pytest.raises(SearchError):
+        LeptonClassifier(time_budget=20, n_trials=3, search_space=_space(
+            learning_rate=10.0, weight_decay=0.5, lr_schedule="constant",
+            gradient_clip={"type": "fixed", "value": None}), cv=None,
+            storage=storage, study_name="t", random_state=0).fit(X, y)
+    after = optuna.load_study(study_name="s", storage=storage).trials
+    assert [(t.number, t.state, t.value, t.params) for t in after] == \
+        [(t.number, t.state, t.value, t.params) for t in before]

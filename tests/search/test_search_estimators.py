@@ -1,0 +1,131 @@
+"""LeptonClassifier / LeptonRegressor end to end on small real data."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import optuna
+import pandas as pd
+import pytest
+from sklearn.datasets import load_digits, load_iris, make_regression
+from sklearn.model_selection import train_test_split
+
+from lepton import LeptonClassifier, LeptonRegressor, NeuralNetworkClassifier, NeuralNetworkRegressor
+from lepton.models import ModelConfig
+from lepton.search import SearchSpace
+
+from .conftest import TINY_SPACE
+
+
+def test_classifier_fitted_attributes_and_leaderboard():
+    X, y = load_iris(return_X_y=True)
+    clf = LeptonClassifier(time_budget=30, n_trials=6, search_space=TINY_SPACE, cv=None,
+                           random_state=0).fit(X, y)
+    assert clf.score(X, y) > 0.9
+    assert isinstance(clf.study_, optuna.Study)
+    assert isinstance(clf.best_estimator_, NeuralNetworkClassifier)
+    assert clf.best_params_ == clf.study_.best_trial.params
+    assert clf.best_score_ == pytest.approx(clf.study_.best_value)
+    assert clf.final_choice_ in ("refit", "ensemble", "best_trial")
+    assert clf.final_model_info_["choice"] == clf.final_choice_
+    board = clf.leaderboard_
+    assert len(board) == len([t for t in clf.study_.trials if t.state.name != "WAITING"]) >= 6
+    for column in ("trial", "state", "accuracy", "epochs", "duration_s", "param_n_layers"):
+        assert column in board.columns
+    done = board[board.state == "complete"]
+    assert list(done.accuracy) == sorted(done.accuracy, reverse=True)
+    proba = clf.predict_proba(X)
+    assert proba.shape == (150, 3) and np.allclose(proba.sum(1), 1)
+    # the first trial is the warm-start portfolio's default, clamped into the space
+    first = clf.study_.trials[0]
+    assert json.loads(first.user_attrs["model_config"])["layers"][0]["width"] == 32
+
+
+def test_regressor_multi_output_and_ensemble_attribute():
+    X, y = make_regression(n_samples=300, n_features=6, n_targets=2, noise=5, random_state=0)
+    reg = LeptonRegressor(time_budget=30, n_trials=6, search_space=TINY_SPACE, cv=None,
+                          ensemble_size=4, random_state=0).fit(X, y)
+    pred = reg.predict(X)
+    assert pred.shape == (300, 2) and pred.dtype == np.float64
+    assert reg.score(X, y) > 0.8
+    assert isinstance(reg.best_estimator_, NeuralNetworkRegressor)
+    if reg.final_choice_ == "ensemble":
+        assert len(reg.ensemble_.trial_numbers) >= 2
+        assert sum(reg.ensemble_.weights) == pytest.approx(1.0)
+
+
+def test_dataframe_with_string_labels_and_cross_validation():
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"num": rng.normal(size=200), "cat": rng.choice(["a", "b", "c"], 200),
+                      "flag": rng.random(200) > 0.5})
+    X.loc[::17, "num"] = np.nan
+    y = np.where(X["num"].fillna(0) + (X["cat"] == "a") > 0.3, "yes", "no")
+    clf = LeptonClassifier(time_budget=30, n_trials=3, search_space=TINY_SPACE, cv=3,
+                           random_state=0).fit(X, y)
+    assert set(clf.classes_) == {"no", "yes"}
+    assert clf.score(X, y) > 0.8
+    assert list(clf.feature_names_in_) == ["num", "cat", "flag"]
+    assert clf.final_model_info_["metric"] == "accuracy"
+
+
+def test_cnn_space_on_digit_images():
+    X, y = load_digits(return_X_y=True)
+    images = X.reshape(-1, 8, 8)[:600]
+    space = {"base": "cnn", "parameters": {"n_conv_blocks": 1,
+                                           "conv_channels": {"type": "int", "low": 8, "high": 16, "per_block": True},
+                                           "n_layers": 0, "epochs": {"type": "int", "low": 5, "high": 10}}}
+    clf = LeptonClassifier(time_budget=40, n_trials=2, search_space=space, cv=None,
+                           random_state=0).fit(images, y[:600])
+    assert clf.search_space_.family == "cnn"
+    assert clf.best_estimator_.model_config_["family"] == "cnn"
+    assert clf.score(images, y[:600]) > 0.8
+
+
+def test_auto_space_uses_cnn_for_image_shaped_input():
+    X, y = load_digits(return_X_y=True)
+    clf = LeptonClassifier(time_budget=15, n_trials=1, input_shape=(8, 8), random_state=0)
+    clf.fit(X[:300], y[:300])
+    assert clf.search_space_.family == "cnn"
+
+
+def test_metric_choice_and_invalid_metric():
+    X, y = load_iris(return_X_y=True)
+    clf = LeptonClassifier(time_budget=20, n_trials=2, search_space=TINY_SPACE, cv=None,
+                           metric="log_loss", random_state=0).fit(X, y)
+    assert clf.study_.direction == optuna.study.StudyDirection.MINIMIZE
+    assert clf.best_score_ > 0
+    with pytest.raises(ValueError, match=r"metric='r2' is not a classification metric; choose one of "
+                                         r"accuracy, balanced_accuracy, f1_macro, log_loss, roc_auc"):
+        LeptonClassifier(time_budget=5, metric="r2").fit(X, y)
+
+
+def test_parameter_validation_names_the_parameter():
+    X, y = load_iris(return_X_y=True)
+    with pytest.raises(ValueError, match=r"'time_budget' parameter of LeptonClassifier must be "
+                                         r"a float in the range \(0.0, inf\)\. Got -5"):
+        LeptonClassifier(time_budget=-5).fit(X, y)
+    with pytest.raises(ValueError, match=r"search_space\.parameters\.width\.low"):
+        LeptonClassifier(search_space={"parameters": {"width": {"type": "int", "low": -1, "high": 3}}}).fit(X, y)
+
+
+def test_best_estimator_can_be_cloned_and_refitted():
+    from sklearn.base import clone
+    X, y = load_iris(return_X_y=True)
+    clf = LeptonClassifier(time_budget=20, n_trials=2, search_space=TINY_SPACE, cv=None,
+                           random_state=0).fit(X, y)
+    again = clone(clf.best_estimator_).fit(X, y)
+    ModelConfig.from_dict(again.model_config_)
+    assert again.model_config_ == clf.best_estimator_.model_config_
+    assert again.score(X, y) > 0.8
+
+
+def test_search_space_object_and_yaml_path(tmp_path):
+    X, y = load_iris(return_X_y=True)
+    path = tmp_path / "space.yaml"
+    path.write_text("family: resnet\nparameters:\n  n_layers: 1\n  width: 16\n  epochs: 5\n"
+                    "  batch_size: 32\n  normalization: layer\n")
+    clf = LeptonClassifier(time_budget=15, n_trials=1, search_space=str(path), cv=None,
+                           random_state=0).fit(X, y)
+    assert clf.best_estimator_.model_config_["family"] == "resnet"
+    assert isinstance(clf.search_space_, SearchSpace)
