@@ -278,7 +278,7 @@ class BaseNeuralNetwork(BaseEstimator):
         self._set_fitted(module=module, preprocessor=preprocessor, task=task,
                          encoder=encoder, n_outputs=n_outputs, model_config=model_config,
                          training_config=config, result=result, device=device,
-                         y_1d=np.ndim(y) == 1)
+                         y_1d=np.asarray(y).ndim == 1)
         return self
 
     def _set_fitted(self, *, module, preprocessor, task, encoder, n_outputs, model_config,

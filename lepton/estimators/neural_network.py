@@ -9,6 +9,7 @@ import numpy as np
 from sklearn.base import ClassifierMixin, RegressorMixin
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
 from .. import defaults
@@ -284,11 +285,19 @@ class NeuralNetwork(BaseNeuralNetwork):
             return self._predict_classes(X)
         return self._predict_values(X)
 
+    def _check_proba(self) -> bool:
+        # hasattr(model, 'predict_proba') is False for a regression task, before fit when
+        # task='regression' and after fit when the inferred task_ is 'regression'.
+        task = getattr(self, "task_", self.task)
+        if task == "regression":
+            raise AttributeError("predict_proba is only available for a classification task "
+                                 f"(task={self.task!r}, task_={getattr(self, 'task_', None)!r}).")
+        return True
+
+    @available_if(_check_proba)
     def predict_proba(self, X) -> np.ndarray:
         """Class probabilities; only for a classification task."""
         check_is_fitted(self, "module_")
-        if self.task_ != "classification":
-            raise AttributeError("predict_proba is only available when task_ == 'classification'.")
         return self._predict_proba(X)
 
     def score(self, X, y, sample_weight=None) -> float:
