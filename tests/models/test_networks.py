@@ -1,0 +1,146 @@
+"""Activations, model configs and the three network families."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from lepton.models import (
+    ACTIVATIONS, CNN, MLP, ModelConfig, ResNet, build_model, check_activation, get_activation,
+)
+
+KNOWN = ", ".join(sorted(ACTIVATIONS))
+
+
+# -- activations -----------------------------------------------------------------------
+@pytest.mark.parametrize("name", sorted(ACTIVATIONS))
+def test_every_activation_builds_and_runs(name):
+    act = get_activation(name)
+    assert isinstance(act, nn.Module)
+    x = torch.linspace(-3, 3, 13).reshape(1, 13)
+    out = act(x)
+    assert out.shape == x.shape and torch.isfinite(out).all()
+    assert get_activation(name) is not act  # a fresh module each time
+    # and inside a network, forward and backward
+    model = build_model({"layers": [{"width": 4, "activation": name}]}, 3, 2)
+    model(torch.randn(5, 3)).sum().backward()
+
+
+def test_unknown_activation_lists_the_known_ones():
+    with pytest.raises(ValueError, match=r"activation='relux' is not a known activation; "
+                                         r"choose one of " + KNOWN):
+        get_activation("relux")
+    with pytest.raises(ValueError, match=r"layer_act=3 is not a known activation"):
+        check_activation(3, where="layer_act")
+    assert check_activation("gelu") == "gelu"
+
+
+# -- configs -----------------------------------------------------------------------------
+def test_config_round_trip():
+    d = {"family": "mlp", "layers": [{"width": 8, "activation": "gelu"}, {"width": 4}],
+         "normalization": "layer", "dropout": 0.1, "residual": True}
+    cfg = ModelConfig.from_dict(d)
+    assert cfg.layers[1].activation == "relu"
+    assert ModelConfig.from_dict(cfg.to_dict()) == cfg
+    assert "conv_channels" not in cfg.to_dict()
+    assert ModelConfig.from_dict(cfg) is cfg
+
+
+@pytest.mark.parametrize("config, match", [
+    ({"layers": [{"width": 4}, {"width": 4}, {"width": 4, "activation": "relux"}]},
+     r"model\.layers\[2\]\.activation='relux' is not a known activation; choose one of " + KNOWN),
+    ({"layers": [{"width": 0}]}, r"model\.layers\[0\]\.width=0 must be a positive integer"),
+    ({"layers": [{"width": True}]}, r"model\.layers\[0\]\.width=True must be a positive"),
+    ({"layers": [{"width": 4, "act": "relu"}]},
+     r"model\.layers\[0\] has unknown key\(s\) \['act'\]; accepted: width, activation"),
+    ({"layers": [8]}, r"model\.layers\[0\]=8 must be a mapping"),
+    ({"layers": "8,8"}, r"model\.layers must be a list"),
+    ({"family": "transformer"}, r"model\.family='transformer' is not one of mlp, resnet, cnn"),
+    ({"normalization": "group"}, r"model\.normalization='group' is not one of none, batch, layer"),
+    ({"dropout": 1.0}, r"model\.dropout=1\.0 must be a number in \[0, 1\)"),
+    ({"width": 8}, r"model has unknown key\(s\) \['width'\]; accepted keys are"),
+    ({"family": "cnn", "layers": []}, r"model\.conv_channels must list at least one block"),
+    ({"family": "resnet"}, r"model\.layers must list at least one block for family 'resnet'"),
+    ({"family": "cnn", "conv_channels": [8, -1]}, r"model\.conv_channels\[1\]=-1 must be a positive"),
+    ({"family": "cnn", "conv_channels": [8], "kernel_size": 4}, r"model\.kernel_size=4 must be"),
+])
+def test_config_errors_give_the_key_path(config, match):
+    with pytest.raises(ValueError, match=match):
+        ModelConfig.from_dict(config)
+
+
+def test_config_error_uses_the_callers_path():
+    with pytest.raises(ValueError, match=r"architecture\.layers\[0\]\.activation='x'"):
+        ModelConfig.from_dict({"layers": [{"width": 2, "activation": "x"}]}, where="architecture")
+    with pytest.raises(TypeError, match="model must be a mapping, got list"):
+        ModelConfig.from_dict([1, 2])
+
+
+# -- networks ----------------------------------------------------------------------------
+def test_mlp_output_shape_and_layers():
+    model = build_model({"layers": [{"width": 16}, {"width": 8, "activation": "tanh"}],
+                         "normalization": "batch", "dropout": 0.2}, 10, 3)
+    assert isinstance(model, MLP)
+    assert [b.linear.out_features for b in model.blocks] == [16, 8]
+    assert isinstance(model.blocks[1].act, nn.Tanh)
+    assert isinstance(model.blocks[0].norm, nn.BatchNorm1d)
+    assert model(torch.randn(7, 10)).shape == (7, 3)
+
+
+def test_mlp_without_hidden_layers_is_linear():
+    model = build_model({"layers": []}, 5, 2)
+    assert isinstance(model.head, nn.Linear) and len(model.blocks) == 0
+    assert model(torch.randn(3, 5)).shape == (3, 2)
+
+
+def test_residual_mlp_projects_when_widths_differ():
+    model = build_model({"layers": [{"width": 10}, {"width": 10}, {"width": 4}],
+                         "residual": True}, 10, 2)
+    skips = [b.skip for b in model.blocks]
+    assert isinstance(skips[0], nn.Identity) and isinstance(skips[1], nn.Identity)
+    assert isinstance(skips[2], nn.Linear) and skips[2].bias is None
+    assert (skips[2].in_features, skips[2].out_features) == (10, 4)
+    assert model(torch.randn(6, 10)).shape == (6, 2)
+    # the skip really is added: with the block's linear zeroed, the block is skip(x)
+    block = model.blocks[2]
+    with torch.no_grad():
+        block.linear.weight.zero_()
+        block.linear.bias.zero_()
+    x = torch.randn(4, 10)
+    torch.testing.assert_close(block(x), block.skip(x))
+
+
+def test_resnet_output_shape():
+    model = build_model({"family": "resnet", "layers": [{"width": 16}, {"width": 32}],
+                         "normalization": "layer", "dropout": 0.1}, 9, 4)
+    assert isinstance(model, ResNet)
+    assert model.stem.out_features == 16  # residual stream keeps the first layer's width
+    assert model.blocks[1].lin1.out_features == 32
+    assert model(torch.randn(5, 9)).shape == (5, 4)
+
+
+@pytest.mark.parametrize("input_shape", [(8, 8), (1, 8, 8)])
+def test_cnn_output_shape(input_shape):
+    model = build_model({"family": "cnn", "conv_channels": [4, 8], "layers": [{"width": 16}],
+                         "normalization": "batch"}, 64, 10, input_shape=input_shape)
+    assert isinstance(model, CNN)
+    assert model.input_shape == (1, 8, 8)
+    out = model(torch.randn(3, 64))  # flattened (batch, C*H*W) as every model sees it
+    assert out.shape == (3, 10)
+    # 8x8 -> pool -> 4x4 -> pool -> 2x2 with 8 channels into the head
+    assert model.head.blocks[0].linear.in_features == 8 * 2 * 2
+
+
+def test_cnn_multichannel_input():
+    model = build_model({"family": "cnn", "conv_channels": [4]}, 3 * 6 * 6, 2,
+                        input_shape=(3, 6, 6))
+    assert model(torch.randn(2, 108)).shape == (2, 2)
+
+
+def test_cnn_needs_a_matching_input_shape():
+    cfg = {"family": "cnn", "conv_channels": [4]}
+    with pytest.raises(ValueError, match=r"family 'cnn' needs image-shaped input"):
+        build_model(cfg, 64, 2)
+    with pytest.raises(ValueError, match=r"input_shape=\[7, 7\] does not describe 64 input"):
+        build_model(cfg, 64, 2, input_shape=(7, 7))
