@@ -44,7 +44,7 @@ from .spaces import SearchSpace
 
 __all__ = ["Fold", "TrialModel", "SearchContext", "Objective", "PruningReporter",
            "TrialFailed", "make_storage", "create_study", "run_trials", "cpu_count",
-           "torch_threads", "outputs_to_prediction"]
+           "threads_per_trial", "torch_threads", "outputs_to_prediction"]
 
 FAIL_REASON = "fail_reason"
 #: RDB storages: heartbeat period of a running trial and how stale it may get before the
@@ -313,6 +313,13 @@ def cpu_count() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not Linux
         return os.cpu_count() or 1
+
+
+def threads_per_trial(n_jobs: int) -> int:
+    """Torch intra-op threads for each of ``n_jobs`` parallel trials: the cores split
+    evenly, never more than the process already allows (OMP_NUM_THREADS, a caller's
+    ``torch.set_num_threads``). Oversubscribed CPU training can be 10-40x slower."""
+    return max(1, min(torch.get_num_threads(), cpu_count() // max(1, n_jobs)))
 
 
 @contextmanager

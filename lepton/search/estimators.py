@@ -37,7 +37,7 @@ from ..training import (
 )
 from ._search import (
     FAIL_REASON, Fold, Objective, SearchContext, cpu_count, create_study, enqueue_portfolio,
-    make_storage, outputs_to_prediction, run_trials, torch_threads,
+    make_storage, outputs_to_prediction, run_trials, threads_per_trial, torch_threads,
 )
 from .budget import Budget
 from .ensemble import greedy_ensemble_selection
@@ -166,7 +166,10 @@ class _BaseLepton(BaseEstimator):
         y_val_source = y_enc if task == "classification" else encoder.inverse_transform(y_enc)
 
         storage = make_storage(self.storage)
-        study_name = self.study_name or _default_study_name(task, X, y_enc)
+        # In memory there is nothing to resume: a fixed name keeps Hyperband's brackets
+        # (hashed from the study name) independent of how the data was passed.
+        study_name = self.study_name or (
+            f"lepton-{task}" if storage is None else _default_study_name(task, X, y_enc))
         seed = self._seed(storage, study_name)
         folds = self._make_folds(X, y_enc, task, seed, device)
         meta = compute_meta_features(X, y_enc, task, input_shape=self.input_shape_)
@@ -203,7 +206,7 @@ class _BaseLepton(BaseEstimator):
                     f"time_budget={self.time_budget:g}s is too small: preparing the data took "
                     f"{budget.elapsed():.2f}s and the final model needs a reserve of "
                     f"{budget.reserve:.2f}s. Increase time_budget.")
-            with _quiet_optuna(self.verbose), torch_threads(max(1, min(torch.get_num_threads(), cpu_count() // n_jobs))), \
+            with _quiet_optuna(self.verbose), torch_threads(threads_per_trial(n_jobs)), \
                     _progress(self.verbose, budget, study, metric) as progress:
                 run_trials(study, Objective(ctx), ctx, n_trials=self.n_trials, n_jobs=n_jobs,
                            progress=progress)
@@ -311,7 +314,7 @@ class _BaseLepton(BaseEstimator):
         best = study.best_trial
         single = self._single_cls
         common = dict(task=task, encoder=encoder, n_outputs=n_outputs, device=device,
-                      y_1d=np.ndim(y) == 1, n_features_in=self.n_features_in_,
+                      y_1d=_target_ndim(y) == 1, n_features_in=self.n_features_in_,
                       feature_names_in=getattr(self, "feature_names_in_", None),
                       random_state=ctx.seed, input_shape=input_shape)
 
@@ -476,7 +479,8 @@ class LeptonClassifier(ClassifierMixin, _BaseLepton):
         ``postgresql://...``, ``redis://...``) or a ``.db`` / ``.log`` path persists it:
         calling ``fit`` again with the same ``study_name`` resumes the study.
     study_name : str, default=None
-        Defaults to a name derived from the task and a fingerprint of the data.
+        With a persistent ``storage``, defaults to a name derived from the task and a
+        fingerprint of the data, so fitting the same data again resumes the study.
     ensemble_size : int, default=8
         Rounds of greedy ensemble selection; 1 disables ensembling.
     input_shape : sequence of int, default=None
@@ -528,6 +532,7 @@ class LeptonClassifier(ClassifierMixin, _BaseLepton):
         return self._raw(X)
 
     def predict(self, X) -> np.ndarray:
+        check_is_fitted(self, "best_estimator_")
         return self.classes_[self.predict_proba(X).argmax(1)]
 
 
@@ -593,6 +598,12 @@ def _default_study_name(task: str, X, y_enc) -> str:
                  else str(X[:100].tolist()).encode())
     h.update(np.asarray(y_enc).tobytes()[:1 << 20])
     return f"lepton-{task}-{h.hexdigest()[:12]}"
+
+
+def _target_ndim(y) -> int:
+    # np.asarray, not np.ndim: array-likes such as sklearn's _NotAnArray refuse
+    # __array_function__ but convert fine.
+    return np.asarray(y).ndim
 
 
 def _per_sample_shape(X, input_shape) -> tuple[int, ...] | None:

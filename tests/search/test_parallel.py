@@ -1,0 +1,53 @@
+"""Parallel trials: n_jobs > 1 runs trials concurrently without oversubscribing cores."""
+
+from __future__ import annotations
+
+import threading
+
+import torch
+from sklearn.datasets import load_iris
+
+import lepton.search._search as search_mod
+from lepton import LeptonClassifier
+
+from .conftest import TINY_SPACE
+
+
+def test_trials_run_concurrently_with_one_thread_each(monkeypatch):
+    X, y = load_iris(return_X_y=True)
+    seen_threads, active, peak = [], [0], [0]
+    lock = threading.Lock()
+    real_fit = search_mod.fit_model
+
+    def watched_fit(*args, **kwargs):
+        with lock:
+            active[0] += 1
+            peak[0] = max(peak[0], active[0])
+            seen_threads.append(torch.get_num_threads())
+        try:
+            return real_fit(*args, **kwargs)
+        finally:
+            with lock:
+                active[0] -= 1
+
+    monkeypatch.setattr(search_mod, "fit_model", watched_fit)
+    monkeypatch.setattr(search_mod, "cpu_count", lambda: 2)
+    threads_before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        _run_and_check(X, y, peak, seen_threads)
+    finally:
+        torch.set_num_threads(threads_before)
+
+
+def _run_and_check(X, y, peak, seen_threads):
+    space = {**TINY_SPACE, "parameters": {**TINY_SPACE["parameters"],
+                                          "epochs": {"type": "int", "low": 30, "high": 40}}}
+    clf = LeptonClassifier(time_budget=60, n_trials=8, n_jobs=2, search_space=space, cv=None,
+                           random_state=0).fit(X, y)
+    assert peak[0] == 2  # two trials trained at the same time
+    assert set(seen_threads) == {1}  # 2 cores / 2 jobs: one torch thread per trial
+    assert torch.get_num_threads() == 2  # restored after fit
+    finished = [t for t in clf.study_.trials if t.state.is_finished()]
+    assert len(finished) >= 8
+    assert clf.score(X, y) > 0.8
