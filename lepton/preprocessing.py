@@ -222,7 +222,9 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
         for col in self.categorical_columns_:
             s = frame[col]
             out[col] = s.astype(object).where(s.notna(), MISSING_CATEGORY).astype(str)
-        return pd.DataFrame(out, index=frame.index)
+        # Keep the input's column order: with integer labels (array input) ColumnTransformer
+        # selects columns by position, so positions must equal labels.
+        return pd.DataFrame({c: out[c] for c in frame.columns if c in out}, index=frame.index)
 
     # -- fit / transform -----------------------------------------------------------
     def fit(self, X, y=None):

@@ -91,8 +91,8 @@ def encode_target(y: Any, task: str, n_samples: int, *, estimator_name: str):
         encoder = LabelEncoder().fit(y_arr)
         if len(encoder.classes_) < 2:
             raise ValueError(
-                f"y contains only one class ({encoder.classes_[0]!r}); a classifier needs at "
-                "least 2 classes."
+                f"y contains only one class ({encoder.classes_.tolist()[0]!r}); a classifier "
+                "needs at least 2 classes."
             )
         return encoder.transform(y_arr).astype(np.int64), encoder, len(encoder.classes_)
     y_arr = np.asarray(y.to_numpy() if isinstance(y, (pd.Series, pd.DataFrame)) else y)

@@ -1,0 +1,174 @@
+"""Bad input fails early with a ValueError/TypeError that says what to fix."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lepton import NeuralNetwork, NeuralNetworkClassifier, NeuralNetworkRegressor
+
+TINY = dict(hidden_layer_sizes=(4,), epochs=2, random_state=0, device="cpu")
+KNOWN = "elu, gelu, identity, leaky_relu, mish, relu, selu, sigmoid, silu, softplus, tanh"
+
+
+def _X(n=20, d=3):
+    return np.random.default_rng(0).normal(size=(n, d))
+
+
+# -- targets -------------------------------------------------------------------------------
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("cls", [NeuralNetworkClassifier, NeuralNetworkRegressor, NeuralNetwork])
+def test_nan_or_inf_in_y(cls, bad):
+    y = np.arange(20.0) % 2
+    y[[3, 7]] = bad
+    with pytest.raises(ValueError, match=r"y contains NaN or infinity in 2 row\(s\) \(first rows: "
+                                         r"\[3, 7\]\); drop those rows or fill in the target"):
+        cls(**TINY).fit(_X(), y)
+
+
+def test_missing_value_in_string_labels():
+    y = np.array(["a", "b"] * 10, dtype=object)
+    y[4] = None
+    with pytest.raises(ValueError, match=r"y contains missing values \(None/NaN\); drop those"):
+        NeuralNetworkClassifier(**TINY).fit(_X(), y)
+
+
+@pytest.mark.parametrize("y, shown", [(np.ones(20), "1.0"), (np.array(["spam"] * 20), "'spam'")])
+def test_single_class(y, shown):
+    with pytest.raises(ValueError, match=rf"y contains only one class \({shown}\); a classifier "
+                                         r"needs at least 2 classes"):
+        NeuralNetworkClassifier(**TINY).fit(_X(), y)
+
+
+def test_regressor_with_string_target():
+    with pytest.raises(ValueError, match=r"NeuralNetworkRegressor is a regressor but y holds "
+                                         r"non-numeric values"):
+        NeuralNetworkRegressor(**TINY).fit(_X(), np.array(["a", "b"] * 10))
+
+
+def test_y_none():
+    with pytest.raises(ValueError, match="requires y to be passed"):
+        NeuralNetworkClassifier(**TINY).fit(_X(), None)
+
+
+# -- shapes ----------------------------------------------------------------------------------
+@pytest.mark.parametrize("X, match", [
+    (np.empty((0, 3)), r"Found array with 0 sample\(s\) \(shape=\(0, 3\)\) while a minimum of 1"),
+    (np.empty((5, 0)), r"Found array with 0 feature\(s\) \(shape=\(5, 0\)\) while a minimum of 1"),
+    (pd.DataFrame({"a": []}), r"Found array with 0 sample\(s\)"),
+    (pd.DataFrame(index=range(4)), r"Found array with 0 feature\(s\)"),
+])
+def test_empty_input(X, match):
+    with pytest.raises(ValueError, match=match):
+        NeuralNetworkClassifier(**TINY).fit(X, np.arange(len(X)) % 2)
+
+
+def test_single_sample():
+    with pytest.raises(ValueError, match=r"got 1 sample \(n_samples=1\); at least 2 are needed"):
+        NeuralNetworkRegressor(**TINY).fit(_X(1), [1.0])
+
+
+@pytest.mark.parametrize("cls", [NeuralNetworkClassifier, NeuralNetworkRegressor])
+def test_x_y_length_mismatch(cls):
+    with pytest.raises(ValueError, match=r"X and y have different lengths: X has 20 rows, y has "
+                                         r"19; they must describe the same samples"):
+        cls(**TINY).fit(_X(), np.arange(19) % 2)
+
+
+# -- predict-time mismatches -------------------------------------------------------------
+@pytest.fixture(scope="module")
+def frame_model():
+    X = pd.DataFrame({"age": np.arange(20.0), "city": ["a", "b"] * 10, "ok": [True] * 20})
+    return NeuralNetworkClassifier(**TINY).fit(X, np.arange(20) % 2), X
+
+
+def test_predict_with_a_missing_column(frame_model):
+    model, X = frame_model
+    with pytest.raises(ValueError, match=r"(?s)Feature names seen at fit time, yet now missing:"
+                                         r"\n- city"):
+        model.predict(X.drop(columns="city"))
+
+
+def test_predict_with_an_unknown_column(frame_model):
+    model, X = frame_model
+    with pytest.raises(ValueError, match=r"(?s)Feature names unseen at fit time:\n- town"):
+        model.predict(X.rename(columns={"city": "town"}))
+
+
+def test_predict_with_reordered_columns(frame_model):
+    model, X = frame_model
+    with pytest.raises(ValueError, match="Feature names must be in the same order as they were"):
+        model.predict(X[["city", "age", "ok"]])
+
+
+@pytest.mark.parametrize("cls", [NeuralNetworkClassifier, NeuralNetworkRegressor, NeuralNetwork])
+def test_predict_with_a_different_feature_count(cls):
+    model = cls(**TINY).fit(_X(), np.arange(20) % 2)
+    with pytest.raises(ValueError, match=rf"X has 4 features, but {cls.__name__} is expecting 3 "
+                                         r"features as input"):
+        model.predict(_X(5, 4))
+
+
+def test_predict_before_fit():
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError, match="is not fitted yet"):
+        NeuralNetworkClassifier().predict(_X())
+
+
+# -- values ------------------------------------------------------------------------------
+def test_numeric_column_with_unparseable_strings_at_fit():
+    X = pd.DataFrame({"income": ["100", "250", "n/a", "300", "120", "90"], "x": np.arange(6.0)})
+    # counted over the training split (the validation rows are held out first)
+    with pytest.raises(ValueError, match=r"Column 'income' is numeric in \d of \d rows but holds "
+                                         r"values that are not numbers: \['n/a'\]\. Fix or remove"):
+        NeuralNetworkRegressor(**TINY).fit(X, np.arange(6.0))
+
+
+def test_numeric_column_with_unparseable_strings_at_predict():
+    X = pd.DataFrame({"income": ["100", "250", "80", "300", "120", "90"], "x": np.arange(6.0)})
+    model = NeuralNetworkRegressor(**TINY).fit(X, np.arange(6.0))
+    X.loc[2, "income"] = "unknown"
+    with pytest.raises(ValueError, match=r"Column 'income' was numeric during fit but holds "
+                                         r"values that are not numbers: \['unknown'\]"):
+        model.predict(X)
+
+
+def test_inf_in_x_names_the_column():
+    X = pd.DataFrame({"a": np.arange(20.0), "b": np.arange(20.0)})
+    X.loc[4, "b"] = np.inf
+    with pytest.raises(ValueError, match="Column 'b' contains infinity"):
+        NeuralNetworkRegressor(**TINY).fit(X, np.arange(20.0))
+    arr = _X()
+    arr[3, 1] = -np.inf
+    with pytest.raises(ValueError, match=r"Input X contains infinity \(first in column 1\)"):
+        NeuralNetworkRegressor(**TINY).fit(arr, np.arange(20.0))
+
+
+def test_unencodable_values_in_x():
+    X = pd.DataFrame({"meta": [{"k": i} for i in range(6)], "x": np.arange(6.0)})
+    with pytest.raises(TypeError, match=r"Column 'meta' holds dict values; a column must hold "
+                                        r"numbers, strings, booleans or categories"):
+        NeuralNetworkClassifier(**TINY).fit(X, np.arange(6) % 2)
+
+
+# -- parameters ----------------------------------------------------------------------------
+def test_unknown_activation_lists_the_known_ones():
+    with pytest.raises(ValueError, match=rf"activation='relux' is not a known activation; "
+                                         rf"choose one of {KNOWN}\."):
+        NeuralNetworkClassifier(activation="relux", **TINY).fit(_X(), np.arange(20) % 2)
+    with pytest.raises(ValueError, match=r"activation\[1\]='Relu' is not a known activation"):
+        NeuralNetworkRegressor(hidden_layer_sizes=(4, 4), activation=["relu", "Relu"]).fit(
+            _X(), np.arange(20.0))
+
+
+def test_cuda_device_when_unavailable():
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("CUDA is available here")
+    with pytest.raises(ValueError, match=r"device='cuda' but CUDA is not available here; use "
+                                         r"'auto' or 'cpu'"):
+        NeuralNetworkClassifier(device="cuda", **{k: v for k, v in TINY.items()
+                                                  if k != "device"}).fit(_X(), np.arange(20) % 2)

@@ -1,0 +1,214 @@
+"""TabularPreprocessor and check_X: typing, imputation, scaling, encoding, errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+
+from lepton.preprocessing import RobustClipScaler, TabularPreprocessor, check_X
+
+
+def _fit(X, **kw):
+    pre = TabularPreprocessor(**kw)
+    return pre, pre.fit_transform(check_X(X))
+
+
+# -- numeric -----------------------------------------------------------------------------
+def test_numeric_imputation_with_missing_indicator():
+    X = np.array([[1.0, 10.0], [2.0, np.nan], [np.nan, 30.0], [4.0, 40.0], [5.0, 50.0]])
+    pre, Xt = _fit(X)
+    assert Xt.dtype == np.float32 and Xt.shape == (5, 4)  # 2 scaled + 2 indicators
+    np.testing.assert_array_equal(Xt[:, 2:], np.isnan(X).astype(np.float32))
+    # missing values take the median, which scales to 0
+    assert Xt[2, 0] == 0.0 and Xt[1, 1] == pytest.approx(0.0)
+    # a column with no missing values during fit gets no indicator, but is still imputed
+    full = np.array([[1.0], [2.0], [3.0], [4.0]])
+    pre, Xt = _fit(full)
+    assert Xt.shape == (4, 1)
+    assert pre.transform(np.array([[np.nan]])).tolist() == [[0.0]]
+
+
+def test_missing_indicator_can_be_turned_off():
+    X = np.array([[1.0], [np.nan], [3.0], [4.0]])
+    assert _fit(X, add_missing_indicator=False)[1].shape == (4, 1)
+
+
+def test_robust_scaling_bounds_outliers():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 1))
+    X[:3, 0] = [1e6, -1e6, 50.0]
+    pre, Xt = _fit(X, clip=3.0)
+    assert np.abs(Xt).max() <= 3.0
+    assert Xt[0, 0] > 2.99 and Xt[1, 0] < -2.99  # smooth clip: just under the bound
+    body = Xt[3:, 0]
+    assert abs(np.median(body)) < 0.1 and 0.7 < np.std(body) < 1.3  # the bulk stays ~N(0, 1)
+    # outliers at predict time are bounded the same way
+    assert np.abs(pre.transform(np.array([[1e9], [-1e9]]))).max() <= 3.0
+
+
+def test_robust_clip_scaler_formula_and_constant_columns():
+    X = np.array([[0.0, 5.0], [1.0, 5.0], [2.0, 5.0], [3.0, 5.0], [4.0, 5.0]])
+    sc = RobustClipScaler(clip=3.0).fit(X)
+    scale = (3.0 - 1.0) / 1.349
+    assert sc.center_.tolist() == [2.0, 5.0] and sc.scale_[0] == pytest.approx(scale)
+    z = (4.0 - 2.0) / scale
+    assert sc.transform(X)[4, 0] == pytest.approx(z / np.sqrt(1 + (z / 3) ** 2), rel=1e-6)
+    assert sc.scale_[1] == 1.0 and np.all(sc.transform(X)[:, 1] == 0)  # no division by 0
+
+
+# -- categorical ---------------------------------------------------------------------------
+def test_one_hot_up_to_the_cardinality_limit_then_ordinal():
+    frame = pd.DataFrame({"low": [f"l{i % 4}" for i in range(40)],
+                          "high": [f"h{i % 20}" for i in range(40)]})
+    pre, Xt = _fit(frame, max_onehot_cardinality=16)
+    assert pre.onehot_columns_ == ["low"] and pre.ordinal_columns_ == ["high"]
+    assert Xt.shape == (40, 4 + 1)
+    onehot = Xt[:, :4]
+    assert set(onehot.ravel().tolist()) == {0.0, 1.0} and np.all(onehot.sum(1) == 1)
+    ordinal = Xt[:, 4]
+    assert len(np.unique(ordinal)) == 20
+    assert abs(ordinal.mean()) < 1e-5  # standardised codes
+    pre, Xt = _fit(frame, max_onehot_cardinality=20)
+    assert pre.ordinal_columns_ == [] and Xt.shape == (40, 24)
+
+
+def test_unseen_categories_at_transform_do_not_fail():
+    frame = pd.DataFrame({"low": [f"l{i % 4}" for i in range(40)],
+                          "high": [f"h{i % 20}" for i in range(40)]})
+    pre, Xt = _fit(frame, max_onehot_cardinality=16)
+    out = pre.transform(pd.DataFrame({"low": ["new", "l1"], "high": ["new", "h1"]}))
+    assert out.shape == (2, 5) and np.isfinite(out).all()
+    assert out[0, :4].tolist() == [0.0, 0.0, 0.0, 0.0]  # unseen: all-zeros one-hot
+    assert out[0, 4] not in set(Xt[:, 4].tolist())  # unseen: its own ordinal code
+    np.testing.assert_array_equal(out[1], Xt[1])  # row 1 is (l1, h1)
+
+
+def test_missing_category_is_its_own_level():
+    frame = pd.DataFrame({"c": ["a", None, "b", "a", np.nan]})
+    pre, Xt = _fit(frame)
+    assert Xt.shape == (5, 3)
+    np.testing.assert_array_equal(Xt[1], Xt[4])
+    assert not np.array_equal(Xt[0], Xt[1])
+
+
+def test_booleans_are_numeric():
+    frame = pd.DataFrame({"b": [True, False, True, True, False, False],
+                          "nb": pd.array([True, None, False, True, False, True], dtype="boolean"),
+                          "ob": np.array([True, False, None, True, False, True], dtype=object)})
+    pre, Xt = _fit(frame)
+    assert pre.numeric_columns_ == ["b", "nb", "ob"] and pre.categorical_columns_ == []
+    assert Xt.shape == (6, 5)  # 3 values + indicators for nb and ob
+    assert len(np.unique(Xt[:, 0])) == 2 and Xt[0, 0] > Xt[1, 0]  # True above False
+
+
+def test_object_column_of_numeric_strings_is_parsed():
+    frame = pd.DataFrame({"s": np.array(["1", "2.5", None, "4", "1e1"], dtype=object),
+                          "t": pd.array(["1", "2", "3", None, "5"], dtype="string")})
+    pre, Xt = _fit(frame)
+    assert pre.numeric_columns_ == ["s", "t"]
+    ref, ref_t = _fit(pd.DataFrame({"s": [1, 2.5, np.nan, 4, 10.0],
+                                    "t": [1, 2, 3, np.nan, 5.0]}))
+    np.testing.assert_allclose(Xt, ref_t)
+
+
+@pytest.mark.parametrize("column", [
+    np.array(["1", "2", "3", "x", "5", "6"], dtype=object),
+    pd.array(["1", "2", "3", "x", "5", "6"], dtype="string"),
+], ids=["object", "string"])
+def test_numeric_column_with_unparseable_strings_fails_at_fit(column):
+    frame = pd.DataFrame({"ok": np.arange(6.0), "price": column})
+    with pytest.raises(ValueError, match=r"Column 'price' is numeric in 5 of 6 rows but holds "
+                                         r"values that are not numbers: \['x'\]"):
+        TabularPreprocessor().fit(frame)
+
+
+def test_numeric_column_with_unparseable_strings_fails_at_transform():
+    frame = pd.DataFrame({"price": np.array(["1", "2", "3", "4"], dtype=object)})
+    pre = TabularPreprocessor().fit(frame)
+    bad = pd.DataFrame({"price": np.array(["5", "n/a"], dtype=object)})
+    with pytest.raises(ValueError, match=r"Column 'price' was numeric during fit but holds "
+                                         r"values that are not numbers: \['n/a'\]"):
+        pre.transform(bad)
+
+
+@pytest.mark.parametrize("X, column", [
+    (pd.DataFrame({"a": [1.0, 2.0], "b": [np.inf, 1.0]}), "'b'"),
+    (pd.DataFrame({"a": ["1", "-inf"]}), "'a'"),
+])
+def test_inf_names_the_column(X, column):
+    with pytest.raises(ValueError, match=f"Column {column} contains infinity"):
+        TabularPreprocessor().fit(X)
+    pre = TabularPreprocessor().fit(X.replace([np.inf, -np.inf, "-inf"], 0.0))
+    with pytest.raises(ValueError, match=f"Column {column} contains infinity"):
+        pre.transform(X)
+
+
+def test_inf_in_an_array_names_the_column():
+    with pytest.raises(ValueError, match=r"Input X contains infinity \(first in column 2\)"):
+        check_X(np.array([[1.0, 2.0, 3.0], [1.0, 2.0, -np.inf]]))
+
+
+# -- sparse, arrays, fit-on-train ------------------------------------------------------------
+def test_sparse_input_stays_sparse():
+    X = sp.random(30, 12, density=0.2, format="csc", random_state=0) * 10
+    pre, Xt = _fit(X)
+    assert sp.issparse(Xt) and Xt.format == "csr" and Xt.dtype == np.float32
+    assert Xt.nnz == X.nnz and abs(Xt).max() == pytest.approx(1.0)  # MaxAbs scaling
+    assert sp.issparse(pre.transform(X[:5]))
+    # dense rows at predict time are accepted and scaled the same way
+    np.testing.assert_allclose(pre.transform(X[:5].toarray()).toarray(), Xt[:5].toarray())
+
+
+def test_fitted_on_training_data_only():
+    train = np.arange(20.0).reshape(-1, 1)
+    test = np.array([[1000.0], [10.0]])
+    pre, Xt = _fit(train)
+    before = Xt.copy()
+    out = pre.transform(test)
+    # statistics come from the training rows: 1000 is an outlier, 10 is near the centre
+    assert out[0, 0] > 2.9 and abs(out[1, 0]) < 0.1
+    np.testing.assert_array_equal(pre.transform(train), before)  # transform learns nothing
+    cats = pd.DataFrame({"c": ["a", "b"] * 5})
+    pre_c = TabularPreprocessor().fit(cats)
+    assert pre_c.transform(pd.DataFrame({"c": ["z"] * 3})).shape == (3, 2)
+
+
+def test_estimator_fits_the_preprocessor_on_its_training_split_only():
+    from lepton import NeuralNetworkClassifier
+
+    # 20 distinct categories: one-hot if the preprocessor sees the 15 training rows only
+    # (<= 16 levels), ordinal (1 column) if it had seen all 20 rows.
+    X = pd.DataFrame({"c": [f"v{i}" for i in range(20)]})
+    y = np.arange(20) % 2
+    est = NeuralNetworkClassifier(hidden_layer_sizes=(4,), epochs=1, validation_fraction=0.25,
+                                  random_state=0).fit(X, y)
+    assert est.preprocessor_.onehot_columns_ == ["c"]
+    assert est.preprocessor_.n_features_out_ == 15
+
+
+def test_object_array_with_mixed_columns():
+    # positions and labels of the columns must not get mixed up (categorical column first)
+    X = np.array([["a", 1.0, "x"], ["b", 2.0, "y"], ["a", np.nan, "x"], ["c", 4.0, "y"]],
+                 dtype=object)
+    pre, Xt = _fit(X)
+    assert pre.numeric_columns_ == [1] and pre.categorical_columns_ == [0, 2]
+    frame = pd.DataFrame(X, columns=["p", "q", "r"]).astype({"q": float})
+    np.testing.assert_array_equal(Xt, _fit(frame)[1])
+    np.testing.assert_array_equal(pre.transform(X), Xt)
+
+
+def test_image_shaped_array_is_flattened():
+    X = np.arange(2 * 3 * 4, dtype=float).reshape(2, 3, 4)
+    assert check_X(X).shape == (2, 12)
+    assert check_X(X, input_shape=(12,)).shape == (2, 12)
+    with pytest.raises(ValueError, match=r"X has per-sample shape \[3, 4\] but input_shape=\[5\]"):
+        check_X(X, input_shape=(5,))
+
+
+def test_values_that_are_neither_numbers_nor_strings_are_rejected():
+    with pytest.raises(TypeError, match=r"Column 'd' holds dict values"):
+        TabularPreprocessor().fit(pd.DataFrame({"d": [{"a": 1}, {"b": 2}]}))
+    with pytest.raises(ValueError, match="Complex data not supported"):
+        check_X(np.array([[1 + 2j]]))
