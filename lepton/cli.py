@@ -31,6 +31,17 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_ui(args: argparse.Namespace) -> int:
+    from .tracking import TrackingError
+    from .tracking.ui import run_ui
+
+    try:
+        return run_ui(tracking_uri=args.tracking_uri, host=args.host, port=args.port)
+    except TrackingError as exc:
+        print(f"lepton ui: error: {exc}", file=sys.stderr)
+        return 2
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lepton", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -42,6 +53,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--verbose", type=int, default=0)
     run.set_defaults(func=_cmd_run)
+    ui = sub.add_parser("ui", help="open the MLflow UI on Lepton's tracking store (127.0.0.1)")
+    ui.add_argument("--tracking-uri", help="SQL store URI (default: $LEPTON_HOME/mlflow/mlflow.db)")
+    ui.add_argument("--host", default="127.0.0.1")
+    ui.add_argument("--port", type=int, default=None, help="default: a free port")
+    ui.set_defaults(func=_cmd_ui)
     return parser
 
 

@@ -1,46 +1,63 @@
-"""The tracking contract of the search loop.
+"""The tracker contract: what the search loop tells a tracker, and when.
 
-Call order for one ``fit``: ``start_search`` -> (``start_trial`` -> ``log_epoch``* ->
-``end_trial``)* -> ``end_search`` (or ``fail_search``), then optionally
-``log_test_metrics``. ``start_trial`` / ``log_epoch`` / ``end_trial`` are called
-concurrently from several threads for different trials when ``n_jobs > 1``:
-implementations key everything by ``trial_number`` and never rely on thread-local state.
-Every method takes ``**kwargs`` so the loop can pass more context later.
+Call order, for one ``fit`` of a search estimator::
+
+    start_search(...)                       # once, before the first trial
+    start_trial(n, ...)                     # per trial ...
+        log_epoch(n, record)                #   ... once per epoch
+    end_trial(n, state=..., ...)            #   ... once, whatever happened
+    end_search(...)  or  fail_search(...)   # once
+    log_test_metrics(...)                   # optionally, any time after end_search
+
+Thread safety: ``start_trial`` / ``log_epoch`` / ``end_trial`` are called concurrently from
+several threads for *different* trial numbers (``n_jobs > 1``); an implementation keys all
+per-trial state by trial number and never relies on thread-local state. The other methods
+are called from the thread that runs ``fit``.
+
+Every method takes ``**kwargs`` so the search loop can pass new information without
+breaking existing trackers. :class:`SearchTracker` itself records nothing: it is what
+``make_tracker`` returns when tracking was not asked for.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["SearchTracker"]
+__all__ = ["SearchTracker", "TrackingError"]
+
+
+class TrackingError(RuntimeError):
+    """The tracking store is unreachable or misconfigured (raised before training starts)."""
 
 
 class SearchTracker:
-    """No-op tracker: what ``fit`` uses when tracking is not requested."""
+    """No-op tracker; subclass and override what you need."""
 
     enabled = False
 
     def start_search(self, *, study_name: str, meta_features: dict, search_space: dict,
                      settings: dict, **kwargs: Any) -> None:
-        pass
+        """A search starts (or resumes: same ``study_name`` and ``settings['storage']``)."""
 
     def start_trial(self, trial_number: int, *, params: dict, model_config: dict,
                     training_config: dict, **kwargs: Any) -> None:
-        pass
+        """Trial ``trial_number`` starts with the sampled ``params`` and resolved configs."""
 
     def log_epoch(self, trial_number: int, record: dict, **kwargs: Any) -> None:
-        pass
+        """One training-loop record: epoch, train_loss, val_loss, val_score, lr, elapsed,
+        epoch_time."""
 
-    def end_trial(self, trial_number: int, *, state: str, value: float | None, duration: float,
-                  reason: str | None = None, **kwargs: Any) -> None:
-        pass
+    def end_trial(self, trial_number: int, *, state: str, value: float | None,
+                  duration: float, reason: str | None = None, **kwargs: Any) -> None:
+        """``state`` is 'complete', 'pruned' or 'failed'; ``reason`` says why for the latter two."""
 
     def end_search(self, *, estimator: Any, X_sample: Any, study: Any, leaderboard: Any,
                    final: dict, holdout: tuple | None = None, **kwargs: Any) -> None:
-        pass
+        """The search finished: ``estimator`` is fitted, ``final`` describes its choice
+        ('refit' or 'ensemble') and validation score, ``holdout`` is ``(y_true, y_pred)``."""
 
     def fail_search(self, *, error: BaseException, **kwargs: Any) -> None:
-        pass
+        """The search raised ``error``; no model is logged or promoted."""
 
     def log_test_metrics(self, metrics: dict, **kwargs: Any) -> None:
-        pass
+        """Held-out test metrics of the final model, computed by the caller after ``fit``."""

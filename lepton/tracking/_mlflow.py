@@ -1,0 +1,648 @@
+"""MLflowTracker: one parent run per search, one nested child run per trial.
+
+mlflow is imported inside this module's functions only, so ``import lepton.tracking``
+stays light. All writes go through one ``MlflowClient`` with explicit run ids: trials
+run in several threads at once, and MLflow's fluent "active run" is thread-local.
+
+Cost per trial (measured budget: <= 5% of a search on the embedded SQLite store): epoch
+records are buffered in memory; a trial makes one ``create_run``, one ``log_batch`` of
+params, one ``log_batch`` of all its metric steps plus state tags, one ``set_terminated``
+and one ``log_batch`` on the parent. Long trials flush their buffer every
+``flush_interval`` seconds so the UI shows them progressing.
+
+Resume: a search with persistent Optuna storage is identified by the parent run's tags
+``lepton.study_name`` and ``lepton.storage``; ``start_search`` continues under that run
+(status set back to RUNNING, ``lepton.resume_count`` incremented), so all trials of a
+study, across processes and restarts, are children of one parent run. An in-memory
+study (``storage`` None) cannot be resumed and always gets a new parent run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import math
+import os
+import pickle
+import re
+import tempfile
+import threading
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ._base import SearchTracker, TrackingError
+from ._store import (
+    artifact_root_for, check_tracking_uri, default_tracking_uri, quiet_mlflow_env, redact_uri,
+)
+
+__all__ = ["MLflowTracker", "DEFAULT_EXPERIMENT", "CHAMPION_ALIAS"]
+
+DEFAULT_EXPERIMENT = "lepton"
+CHAMPION_ALIAS = "champion"
+# MLflow 3's UI opens experiments without this tag on the GenAI overview page; this value
+# (mlflow/server/js: ExperimentKind.CUSTOM_MODEL_DEVELOPMENT) makes it a classic ML
+# experiment that opens on the runs table.
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+EXPERIMENT_KIND = "custom_model_development"
+
+# Tags Lepton writes (also what `lepton ui` and the tests read back).
+TAG_ROLE = "lepton.role"  # 'search' | 'trial'
+TAG_STUDY = "lepton.study_name"
+TAG_STORAGE = "lepton.storage"
+TAG_TRIAL = "lepton.trial_number"
+TAG_STATE = "lepton.state"
+TAG_REASON = "lepton.reason"
+TAG_SCORE = "lepton.validation_score"  # on registered model versions
+TAG_METRIC = "lepton.metric"
+TAG_DIRECTION = "lepton.direction"
+
+_EPOCH_KEYS = ("train_loss", "val_loss", "val_score", "lr", "epoch_time", "elapsed")
+_STATUS = {"complete": "FINISHED", "pruned": "KILLED", "failed": "FAILED"}
+_MAX_PARAM_LEN = 6000  # MLflow's limit on a param value
+_MAX_TAG_LEN = 5000
+_BAD_KEY = re.compile(r"[^\w\-. /]")
+
+
+@dataclass
+class _Trial:
+    run_id: str
+    records: list[dict] = field(default_factory=list)
+    timestamps: list[int] = field(default_factory=list)
+    flushed: int = 0  # records[:flushed] are already in MLflow
+    last_flush: float = field(default_factory=time.monotonic)
+    value: float | None = None
+    state: str | None = None
+
+
+class MLflowTracker(SearchTracker):
+    """Records a search in MLflow (see the module docstring for the layout).
+
+    Parameters
+    ----------
+    tracking_uri : str, default=None
+        MLflow tracking URI; None uses ``MLFLOW_TRACKING_URI`` or the embedded SQLite
+        store under ``$LEPTON_HOME/mlflow``. Checked at construction: an unreachable or
+        misconfigured store raises :class:`TrackingError` within seconds.
+    experiment_name : str, default='lepton'
+    registered_model_name : str, default=None
+        Register the final model under this name and move alias 'champion' to it when its
+        validation score beats the current champion's.
+    registry_uri : str, default=None
+        Model registry URI; defaults to the tracking URI.
+    log_models : bool, default=True
+    strict : bool, default=False
+        Raise tracking errors that happen during the search instead of warning (the
+        search itself never depends on tracking once it has started).
+    flush_interval : float, default=30.0
+    n_learning_curves : int, default=5
+    """
+
+    enabled = True
+
+    def __init__(self, *, tracking_uri: str | None = None, experiment_name: str | None = None,
+                 registered_model_name: str | None = None, registry_uri: str | None = None,
+                 log_models: bool = True, strict: bool = False, flush_interval: float = 30.0,
+                 n_learning_curves: int = 5):
+        for key, value in quiet_mlflow_env().items():
+            os.environ.setdefault(key, value)
+        self.tracking_uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri()
+        self.registry_uri = registry_uri or self.tracking_uri
+        self.experiment_name = experiment_name or DEFAULT_EXPERIMENT
+        self.registered_model_name = registered_model_name
+        self.log_models = log_models
+        self.strict = strict
+        self.flush_interval = flush_interval
+        self.n_learning_curves = n_learning_curves
+
+        check_tracking_uri(self.tracking_uri)
+        if self.registry_uri != self.tracking_uri:
+            check_tracking_uri(self.registry_uri)
+        from mlflow.tracking import MlflowClient
+
+        self.client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.registry_uri)
+        try:
+            self.experiment_id = self._ensure_experiment()
+        except TrackingError:
+            raise
+        except Exception as exc:
+            raise TrackingError(
+                f"MLflow store at tracking_uri={redact_uri(self.tracking_uri)!r} failed while "
+                f"opening experiment {self.experiment_name!r}: {type(exc).__name__}: {exc}") from exc
+
+        self.parent_run_id: str | None = None
+        self.registered_version: str | None = None
+        self.tracking_errors: list[str] = []
+        self._trials: dict[int, _Trial] = {}
+        self._known_children: dict[int, str] = {}  # trials of earlier sessions (resume)
+        self._lock = threading.Lock()
+        self._search: dict[str, Any] = {}
+
+    def __repr__(self) -> str:
+        return (f"MLflowTracker(tracking_uri={redact_uri(self.tracking_uri)!r}, "
+                f"experiment_name={self.experiment_name!r}, "
+                f"registered_model_name={self.registered_model_name!r})")
+
+    # -- setup -----------------------------------------------------------------------
+    def _ensure_experiment(self) -> str:
+        from mlflow.exceptions import MlflowException
+
+        exp = self.client.get_experiment_by_name(self.experiment_name)
+        if exp is None:
+            root = artifact_root_for(self.tracking_uri)
+            location = None
+            if root is not None:
+                safe = re.sub(r"[^\w.-]+", "_", self.experiment_name).strip("_") or "experiment"
+                folder = (root / safe).resolve()
+                folder.mkdir(parents=True, exist_ok=True)
+                location = folder.as_uri()
+            try:
+                return self.client.create_experiment(
+                    self.experiment_name, artifact_location=location,
+                    tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND, "lepton.created_by": "lepton"})
+            except MlflowException:  # created meanwhile by another worker
+                exp = self.client.get_experiment_by_name(self.experiment_name)
+                if exp is None:
+                    raise
+        if exp.lifecycle_stage == "deleted":
+            raise TrackingError(
+                f"experiment_name={self.experiment_name!r} is deleted in "
+                f"{redact_uri(self.tracking_uri)!r}; restore it (`mlflow experiments restore "
+                f"--experiment-id {exp.experiment_id}`) or choose another experiment_name.")
+        if EXPERIMENT_KIND_TAG not in exp.tags:
+            self.client.set_experiment_tag(exp.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
+        return exp.experiment_id
+
+    def _guard(self, what: str, exc: Exception) -> None:
+        """A tracking write failed mid-search: raise when strict, else warn once per kind."""
+        message = f"MLflow tracking: {what} failed: {type(exc).__name__}: {exc}"
+        first = not any(m.startswith(f"MLflow tracking: {what} ") for m in self.tracking_errors)
+        self.tracking_errors.append(message)
+        if self.strict:
+            raise TrackingError(message) from exc
+        if first:
+            warnings.warn(message + " (the search goes on; later failures of this kind are "
+                          "collected in tracker.tracking_errors)", RuntimeWarning, stacklevel=3)
+
+    # -- search ----------------------------------------------------------------------
+    def start_search(self, *, study_name: str, meta_features: dict, search_space: dict,
+                     settings: dict, **kwargs: Any) -> None:
+        # Errors here propagate: they happen before any training time is spent.
+        from mlflow.entities import Param, RunTag
+
+        storage = settings.get("storage")
+        storage_label = redact_uri(str(storage)) if storage is not None else None
+        self._search = {"study_name": study_name, "meta_features": meta_features,
+                        "search_space": search_space, "settings": settings, **kwargs}
+        params = {**_flatten(settings, "settings"), **_flatten(meta_features, "meta")}
+        space_params = _flatten(search_space, "space")
+        if len(space_params) <= 200:
+            params.update(space_params)
+        tags = {TAG_ROLE: "search", TAG_STUDY: study_name, "lepton.task": str(settings.get("task")),
+                TAG_METRIC: str(settings.get("metric")),
+                TAG_STORAGE: storage_label or "in-memory"}
+
+        parent = self._find_parent(study_name, storage_label) if storage_label else None
+        if parent is None:
+            run = self.client.create_run(self.experiment_id, run_name=f"search-{study_name}",
+                                         tags={**tags, "lepton.resume_count": "0"})
+            self.parent_run_id = run.info.run_id
+            existing: dict[str, str] = {}
+        else:
+            self.parent_run_id = parent.info.run_id
+            count = int(parent.data.tags.get("lepton.resume_count", "0")) + 1
+            self.client.update_run(self.parent_run_id, status="RUNNING")
+            self.client.set_tag(self.parent_run_id, "lepton.resume_count", str(count))
+            existing = dict(parent.data.params)
+            for run in self._children():
+                number = run.data.tags.get(TAG_TRIAL)
+                if number is not None:
+                    self._known_children[int(number)] = run.info.run_id
+        new = {k: v for k, v in params.items() if k not in existing}
+        # params are immutable: a resumed search records changed settings as tags
+        changed = {f"lepton.resumed.{k}": v for k, v in params.items()
+                   if k in existing and existing[k] != v}
+        _log_batch(self.client, self.parent_run_id,
+                   params=[Param(k, v) for k, v in new.items()],
+                   tags=[RunTag(k, v) for k, v in {**tags, **changed}.items()])
+
+    def _find_parent(self, study_name: str, storage_label: str):
+        def quoted(s: str) -> bool:
+            return "'" not in s and "\\" not in s
+
+        flt = f"tags.`{TAG_ROLE}` = 'search'"
+        if quoted(study_name) and quoted(storage_label):
+            flt += f" AND tags.`{TAG_STUDY}` = '{study_name}' AND tags.`{TAG_STORAGE}` = '{storage_label}'"
+        runs = self.client.search_runs([self.experiment_id], filter_string=flt, max_results=1000,
+                                       order_by=["attributes.start_time DESC"])
+        for run in runs:
+            if run.data.tags.get(TAG_STUDY) == study_name and \
+                    run.data.tags.get(TAG_STORAGE) == storage_label:
+                return run
+        return None
+
+    def _children(self):
+        return self.client.search_runs(
+            [self.experiment_id], max_results=5000,
+            filter_string=f"tags.`mlflow.parentRunId` = '{self.parent_run_id}'")
+
+    # -- trials (concurrent) ---------------------------------------------------------
+    def start_trial(self, trial_number: int, *, params: dict, model_config: dict,
+                    training_config: dict, **kwargs: Any) -> None:
+        if self.parent_run_id is None:
+            return
+        try:
+            from mlflow.entities import Param
+
+            tags = {"mlflow.parentRunId": self.parent_run_id, TAG_ROLE: "trial",
+                    TAG_TRIAL: str(trial_number), TAG_STUDY: self._search.get("study_name", ""),
+                    TAG_STATE: "running"}
+            run = self.client.create_run(self.experiment_id, run_name=f"trial-{trial_number}",
+                                         tags=tags)
+            with self._lock:
+                self._trials[trial_number] = _Trial(run.info.run_id)
+            flat = {**_flatten(params, ""), **_flatten(model_config, "model"),
+                    **_flatten(training_config, "training")}
+            flat["model_config"] = _truncate(json.dumps(model_config, default=str), _MAX_PARAM_LEN)
+            _log_batch(self.client, run.info.run_id, params=[Param(k, v) for k, v in flat.items()])
+        except Exception as exc:
+            self._guard("start_trial", exc)
+
+    def log_epoch(self, trial_number: int, record: dict, **kwargs: Any) -> None:
+        trial = self._trials.get(trial_number)
+        if trial is None:
+            return
+        trial.records.append(dict(record))
+        trial.timestamps.append(int(time.time() * 1000))
+        if time.monotonic() - trial.last_flush >= self.flush_interval:
+            try:
+                self._flush(trial)
+            except Exception as exc:
+                self._guard("log_epoch", exc)
+
+    def _flush(self, trial: _Trial, tags: dict | None = None, extra: dict | None = None) -> None:
+        from mlflow.entities import Metric, RunTag
+
+        metrics = []
+        for record, ts in zip(trial.records[trial.flushed:], trial.timestamps[trial.flushed:]):
+            step = int(record.get("epoch", 0))
+            for key in _EPOCH_KEYS:
+                value = _as_float(record.get(key))
+                if value is not None:
+                    metrics.append(Metric(key, value, ts, step))
+        now = int(time.time() * 1000)
+        metrics += [Metric(k, v, now, 0) for k, v in (extra or {}).items() if v is not None]
+        _log_batch(self.client, trial.run_id, metrics=metrics,
+                   tags=[RunTag(k, v) for k, v in (tags or {}).items()])
+        trial.flushed = len(trial.records)
+        trial.last_flush = time.monotonic()
+
+    def end_trial(self, trial_number: int, *, state: str, value: float | None, duration: float,
+                  reason: str | None = None, **kwargs: Any) -> None:
+        trial = self._trials.get(trial_number)
+        if trial is None:
+            return
+        try:
+            from mlflow.entities import Metric
+
+            trial.state, trial.value = state, _as_float(value)
+            tags = {TAG_STATE: state}
+            if reason:
+                tags[TAG_REASON] = _truncate(str(reason), _MAX_TAG_LEN)
+            self._flush(trial, tags=tags, extra={"duration": _as_float(duration),
+                                                 "objective_value": trial.value})
+            self.client.set_terminated(trial.run_id, status=_STATUS.get(state, "FAILED"))
+            if trial.value is not None:  # the search's progress, one step per trial
+                now = int(time.time() * 1000)
+                _log_batch(self.client, self.parent_run_id,
+                           metrics=[Metric("trial_value", trial.value, now, trial_number)])
+        except Exception as exc:
+            self._guard("end_trial", exc)
+
+    # -- end -------------------------------------------------------------------------
+    def end_search(self, *, estimator: Any, X_sample: Any, study: Any, leaderboard: Any,
+                   final: dict, holdout: tuple | None = None, **kwargs: Any) -> None:
+        if self.parent_run_id is None:
+            return
+        self._close_open_trials("KILLED", "search ended before the trial reported its end")
+        direction = _direction(final, study)
+        score = _as_float(final.get("validation_score"))
+        metric = str(final.get("metric") or self._search.get("settings", {}).get("metric"))
+        steps = [("summary", lambda: self._log_summary(final, study, score, metric, direction)),
+                 ("artifacts", lambda: self._log_artifacts(estimator, study, leaderboard, holdout,
+                                                           metric, direction))]
+        if self.log_models:
+            steps.append(("models", lambda: self._log_models(estimator, X_sample, score, metric,
+                                                             direction)))
+        for what, step in steps:
+            try:
+                step()
+            except Exception as exc:
+                self._guard(f"end_search ({what})", exc)
+        try:
+            if self.tracking_errors:
+                self.client.set_tag(self.parent_run_id, "lepton.tracking_errors",
+                                    _truncate("\n".join(self.tracking_errors), _MAX_TAG_LEN))
+            self.client.set_terminated(self.parent_run_id, status="FINISHED")
+        except Exception as exc:
+            self._guard("end_search", exc)
+
+    def fail_search(self, *, error: BaseException, **kwargs: Any) -> None:
+        if self.parent_run_id is None:
+            return
+        interrupted = isinstance(error, KeyboardInterrupt)
+        try:
+            self._close_open_trials("KILLED", f"search stopped: {type(error).__name__}")
+            self.client.set_tag(self.parent_run_id, "lepton.error",
+                                _truncate(f"{type(error).__name__}: {error}", _MAX_TAG_LEN))
+            self.client.set_terminated(self.parent_run_id,
+                                       status="KILLED" if interrupted else "FAILED")
+        except Exception as exc:
+            self._guard("fail_search", exc)
+
+    def log_test_metrics(self, metrics: dict, **kwargs: Any) -> None:
+        if self.parent_run_id is None:
+            raise TrackingError("log_test_metrics needs a search: call it after fit.")
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        named = {(k if k.startswith("test") else f"test_{k}"): _as_float(v) for k, v in metrics.items()}
+        _log_batch(self.client, self.parent_run_id,
+                   metrics=[Metric(k, v, now, 0) for k, v in named.items() if v is not None])
+        if self.registered_model_name and self.registered_version:
+            for k, v in named.items():
+                self.client.set_model_version_tag(self.registered_model_name,
+                                                  self.registered_version, f"lepton.{k}", str(v))
+
+    # -- end_search parts ------------------------------------------------------------
+    def _close_open_trials(self, status: str, reason: str) -> None:
+        with self._lock:
+            open_trials = [t for t in self._trials.values() if t.state is None]
+        for trial in open_trials:
+            trial.state = "killed"
+            try:
+                self._flush(trial, tags={TAG_STATE: "killed", TAG_REASON: reason})
+                self.client.set_terminated(trial.run_id, status=status)
+            except Exception as exc:
+                self._guard("closing open trials", exc)
+
+    def _log_summary(self, final: dict, study: Any, score: float | None, metric: str,
+                     direction: str) -> None:
+        from mlflow.entities import Metric, RunTag
+        from optuna.trial import TrialState
+
+        now = int(time.time() * 1000)
+        metrics = {"validation_score": score, f"validation_{metric}": score}
+        for key in ("best_trial_score", "ensemble_score"):
+            metrics[key] = _as_float(final.get(key))
+        trials = study.get_trials(deepcopy=False)
+        for state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL):
+            metrics[f"n_trials_{state.name.lower()}"] = float(sum(t.state == state for t in trials))
+        tags = {"lepton.final_choice": str(final.get("choice")), TAG_METRIC: metric,
+                TAG_DIRECTION: direction,
+                "lepton.final": _truncate(json.dumps(final, default=str), _MAX_TAG_LEN)}
+        if final.get("best_trial") is not None:
+            tags["lepton.best_trial"] = str(final["best_trial"])
+        _log_batch(self.client, self.parent_run_id,
+                   metrics=[Metric(k, v, now, 0) for k, v in metrics.items() if v is not None],
+                   tags=[RunTag(k, v) for k, v in tags.items()])
+
+    def _log_artifacts(self, estimator: Any, study: Any, leaderboard: Any, holdout: tuple | None,
+                       metric: str, direction: str) -> None:
+        from . import _artifacts
+
+        skipped: dict[str, str] = {}
+        with tempfile.TemporaryDirectory(prefix="lepton-mlflow-") as tmp:
+            root = Path(tmp)
+            _artifacts.write_tables(root / "search", leaderboard=leaderboard,
+                                    search_space=self._search.get("search_space"),
+                                    meta_features=self._search.get("meta_features"),
+                                    settings=self._search.get("settings"))
+            _artifacts.write_study_plots(study, root / "plots", skipped)
+            curves, values = self._best_curves(study, direction)
+            _artifacts.write_learning_curves(curves, values, root / "plots", metric=metric)
+            if holdout is not None:
+                _artifacts.write_holdout_plot(holdout[0], holdout[1], _task_of(estimator, self._search),
+                                              root / "evaluation", skipped)
+            if skipped:
+                (root / "plots").mkdir(exist_ok=True)
+                (root / "plots" / "skipped.json").write_text(json.dumps(skipped, indent=1))
+            self.client.log_artifacts(self.parent_run_id, tmp)
+
+    def _best_curves(self, study: Any, direction: str) -> tuple[dict, dict]:
+        from optuna.trial import TrialState
+
+        complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+                    if t.value is not None and not math.isnan(t.value)]
+        complete.sort(key=lambda t: t.value, reverse=direction == "maximize")
+        curves, values = {}, {}
+        for t in complete[: self.n_learning_curves]:
+            trial = self._trials.get(t.number)
+            if trial is not None:
+                records = trial.records
+            elif t.number in self._known_children:  # an earlier session's trial (resume)
+                records = self._records_from_run(self._known_children[t.number])
+            else:
+                continue
+            if records:
+                curves[t.number], values[t.number] = records, t.value
+        return curves, values
+
+    def _records_from_run(self, run_id: str) -> list[dict]:
+        by_step: dict[int, dict] = {}
+        for key in _EPOCH_KEYS:
+            for m in self.client.get_metric_history(run_id, key):
+                by_step.setdefault(m.step, {"epoch": m.step})[key] = m.value
+        return [by_step[s] for s in sorted(by_step)]
+
+    def _log_models(self, estimator: Any, X_sample: Any, score: float | None, metric: str,
+                    direction: str) -> None:
+        import mlflow.pyfunc
+        import mlflow.pytorch
+        from mlflow.models import Model, infer_signature
+
+        from ._pyfunc import ESTIMATOR_ARTIFACT, LeptonEstimatorModel
+
+        with tempfile.TemporaryDirectory(prefix="lepton-model-") as tmp, \
+                _fluent_tracking_uri(self.tracking_uri):
+            path = Path(tmp) / "estimator.pkl"
+            path.write_bytes(pickle.dumps(estimator, protocol=pickle.HIGHEST_PROTOCOL))
+            sample = _head(X_sample, 5)
+            signature = infer_signature(sample, estimator.predict(sample))
+            info = Model.log(
+                artifact_path=None, name="model", flavor=mlflow.pyfunc,
+                python_model=LeptonEstimatorModel(), artifacts={ESTIMATOR_ARTIFACT: str(path)},
+                signature=signature, input_example=sample, pip_requirements=_requirements(),
+                run_id=self.parent_run_id)
+            self._log_torch_module(estimator, sample)
+            self.client.set_tag(self.parent_run_id, "lepton.model_uri", info.model_uri)
+            if self.registered_model_name:
+                # inside the block: the SQL registry resolves models:/ sources through the
+                # fluent tracking URI
+                self._register(info, score, metric, direction)
+
+    def _log_torch_module(self, estimator: Any, sample: Any) -> None:
+        import mlflow.pytorch
+        import numpy as np
+        import torch
+        from mlflow.models import Model
+
+        best = getattr(estimator, "best_estimator_", estimator)
+        module = getattr(best, "module_", None)
+        if module is None:
+            return
+        example = None
+        try:  # the module's own input: preprocessed float32 rows, (n, features)
+            xt = best.preprocessor_.transform(sample)
+            xt = xt.toarray() if hasattr(xt, "toarray") else np.asarray(xt)
+            example = xt.astype(np.float32)
+        except Exception:
+            pass
+        info = Model.log(artifact_path=None, name="torch_module", flavor=mlflow.pytorch,
+                         pytorch_model=copy.deepcopy(module).cpu(), serialization_format="pickle",
+                         input_example=example,
+                         pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"],
+                         run_id=self.parent_run_id)
+        self.client.set_tag(self.parent_run_id, "lepton.torch_module_uri", info.model_uri)
+
+    def _register(self, info: Any, score: float | None, metric: str, direction: str) -> None:
+        from mlflow.exceptions import MlflowException
+
+        name = self.registered_model_name
+        try:
+            self.client.create_registered_model(name)
+        except MlflowException as exc:
+            if "already exists" not in str(exc).lower() and \
+                    getattr(exc, "error_code", "") not in ("RESOURCE_ALREADY_EXISTS", "ALREADY_EXISTS"):
+                raise
+        tags = {TAG_METRIC: metric, TAG_DIRECTION: direction,
+                TAG_STUDY: self._search.get("study_name", "")}
+        if score is not None:
+            tags[TAG_SCORE] = repr(score)
+        version = self.client.create_model_version(
+            name, source=info.model_uri, run_id=self.parent_run_id, tags=tags,
+            model_id=getattr(info, "model_id", None))
+        self.registered_version = str(version.version)
+        promote, why = self._beats_champion(name, score, metric, direction)
+        self.client.set_model_version_tag(name, version.version, "lepton.promotion", why)
+        if promote:
+            self.client.set_registered_model_alias(name, CHAMPION_ALIAS, version.version)
+        self.client.set_tag(self.parent_run_id, "lepton.registered_model",
+                            f"{name}/{version.version}" + (f"@{CHAMPION_ALIAS}" if promote else ""))
+
+    def _beats_champion(self, name: str, score: float | None, metric: str,
+                        direction: str) -> tuple[bool, str]:
+        from mlflow.exceptions import MlflowException
+
+        if score is None:
+            return False, "no validation score: not promoted"
+        try:
+            champion = self.client.get_model_version_by_alias(name, CHAMPION_ALIAS)
+        except MlflowException:
+            return True, "first champion"
+        old = _as_float(champion.tags.get(TAG_SCORE))
+        if old is None:
+            return True, f"champion v{champion.version} has no {TAG_SCORE} tag"
+        if champion.tags.get(TAG_METRIC) != metric:
+            return False, (f"not promoted: champion v{champion.version} was scored with "
+                           f"{champion.tags.get(TAG_METRIC)!r}, this model with {metric!r}")
+        better = score > old if direction == "maximize" else score < old
+        verdict = "promoted" if better else "not promoted"
+        return better, f"{verdict}: {metric}={score:.6g} vs champion v{champion.version} {old:.6g}"
+
+
+# -- helpers ---------------------------------------------------------------------------
+@contextlib.contextmanager
+def _fluent_tracking_uri(uri: str):
+    """Point MLflow's fluent API (used by ``Model.log``) at ``uri`` for the block, then
+    restore both the module setting and the MLFLOW_TRACKING_URI variable exactly."""
+    import mlflow
+    from mlflow.tracking._tracking_service import utils
+
+    old_module, old_env = utils._tracking_uri, os.environ.get("MLFLOW_TRACKING_URI")
+    mlflow.set_tracking_uri(uri)
+    try:
+        yield
+    finally:
+        utils._tracking_uri = old_module
+        if old_env is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = old_env
+
+
+def _log_batch(client: Any, run_id: str, *, metrics=(), params=(), tags=()) -> None:
+    """``client.log_batch`` within MLflow's per-request limits (1000 metrics, 100 params,
+    100 tags)."""
+    metrics, params, tags = list(metrics), list(params), list(tags)
+    while metrics or params or tags:
+        client.log_batch(run_id, metrics=metrics[:1000], params=params[:100], tags=tags[:100])
+        metrics, params, tags = metrics[1000:], params[100:], tags[100:]
+
+
+def _flatten(obj: Any, prefix: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            out.update(_flatten(v, f"{prefix}.{k}" if prefix else str(k)))
+    elif isinstance(obj, (list, tuple)) and any(isinstance(v, (dict, list, tuple)) for v in obj):
+        for i, v in enumerate(obj):
+            out.update(_flatten(v, f"{prefix}.{i}"))
+    else:
+        key = _BAD_KEY.sub("_", prefix or "value")[:250]
+        value = json.dumps(list(obj)) if isinstance(obj, (list, tuple)) else str(obj)
+        out[key] = _truncate(value, 500)
+    return out
+
+
+def _truncate(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _as_float(value: Any) -> float | None:
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _direction(final: dict, study: Any) -> str:
+    if final.get("direction") in ("maximize", "minimize"):
+        return final["direction"]
+    try:
+        return "minimize" if study.direction.name == "MINIMIZE" else "maximize"
+    except Exception:
+        return "maximize"
+
+
+def _task_of(estimator: Any, search: dict) -> str:
+    task = search.get("settings", {}).get("task")
+    if task in ("classification", "regression"):
+        return task
+    return "classification" if hasattr(estimator, "predict_proba") else "regression"
+
+
+def _head(X: Any, n: int) -> Any:
+    if hasattr(X, "iloc"):
+        return X.iloc[:n]
+    return X[:n]
+
+
+def _requirements() -> list[str]:
+    """Pinned requirements of the pyfunc model, given explicitly: MLflow's inference
+    would import-trace the model for 4-8 s per call."""
+    from importlib import metadata
+
+    reqs = []
+    for dist in ("mlflow", "torch", "scikit-learn", "pandas", "numpy", "scipy", "optuna",
+                 "cloudpickle", "pyyaml", "lepton-automl"):
+        try:
+            reqs.append(f"{dist}=={metadata.version(dist).split('+')[0]}")
+        except metadata.PackageNotFoundError:
+            reqs.append(dist)
+    return reqs

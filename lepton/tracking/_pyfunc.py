@@ -1,0 +1,32 @@
+"""The pyfunc model that serves a whole fitted Lepton estimator (imports mlflow).
+
+The estimator, preprocessing included, is pickled into the model's artifacts; serving
+needs ``lepton`` importable in the serving environment (``--env-manager local`` or an
+environment where lepton-automl is installed).
+"""
+
+from __future__ import annotations
+
+import pickle
+
+import mlflow.pyfunc
+import numpy as np
+
+__all__ = ["LeptonEstimatorModel", "ESTIMATOR_ARTIFACT"]
+
+ESTIMATOR_ARTIFACT = "estimator"
+
+
+class LeptonEstimatorModel(mlflow.pyfunc.PythonModel):
+    """``predict(raw_rows)`` returns exactly ``estimator.predict(raw_rows)``."""
+
+    def load_context(self, context) -> None:
+        with open(context.artifacts[ESTIMATOR_ARTIFACT], "rb") as fh:
+            self.estimator = pickle.load(fh)  # noqa: S301 (our own artifact)
+
+    def predict(self, context, model_input, params=None):
+        columns = getattr(self.estimator, "feature_names_in_", None)
+        if columns is not None and hasattr(model_input, "columns"):
+            # pyfunc schema enforcement may reorder/retype columns; restore the fit order
+            model_input = model_input[list(columns)]
+        return np.asarray(self.estimator.predict(model_input))

@@ -1,0 +1,115 @@
+"""``lepton ui``: the MLflow UI over Lepton's tracking store, on 127.0.0.1.
+
+Runs ``mlflow server`` (one worker, no job runner, no telemetry) over the embedded store
+(``$LEPTON_HOME/mlflow``) or a given ``--tracking-uri`` database, waits until it answers,
+and prints the URL of the runs table of the experiment of the latest search.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from ._base import TrackingError
+from ._store import (
+    artifact_root_for, check_tracking_uri, default_tracking_uri, quiet_mlflow_env, redact_uri,
+)
+
+__all__ = ["latest_search_experiment", "start_ui", "run_ui", "free_port"]
+
+# `mlflow server` answered /health after 9-25 s on a busy 2-core machine.
+STARTUP_TIMEOUT = 90.0
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def latest_search_experiment(tracking_uri: str) -> str | None:
+    """Experiment id of the most recently started Lepton search in the store, if any."""
+    for key, value in quiet_mlflow_env().items():
+        os.environ.setdefault(key, value)
+    from mlflow.tracking import MlflowClient
+
+    from ._mlflow import TAG_ROLE
+
+    client = MlflowClient(tracking_uri=tracking_uri)
+    experiments = client.search_experiments(max_results=1000)
+    if not experiments:
+        return None
+    runs = client.search_runs([e.experiment_id for e in experiments],
+                              filter_string=f"tags.`{TAG_ROLE}` = 'search'",
+                              order_by=["attributes.start_time DESC"], max_results=1)
+    return runs[0].info.experiment_id if runs else None
+
+
+def _wait_healthy(proc: subprocess.Popen, url: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise TrackingError(f"mlflow server exited with code {proc.returncode} before "
+                                f"answering at {url}; run it by hand to see why.")
+        try:
+            with urllib.request.urlopen(url + "/health", timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    proc.terminate()
+    raise TrackingError(f"mlflow server did not answer at {url} within {timeout:.0f}s.")
+
+
+def start_ui(*, tracking_uri: str | None = None, host: str = "127.0.0.1", port: int | None = None,
+             timeout: float = STARTUP_TIMEOUT, quiet: bool = False) -> tuple[subprocess.Popen, str]:
+    """Start the UI server; return ``(process, url)`` once it answers. The URL opens the
+    runs table of the latest search's experiment (the experiment list if none)."""
+    uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri()
+    if uri.startswith(("http://", "https://")):
+        raise TrackingError(f"tracking_uri={redact_uri(uri)!r} is already a tracking server: "
+                            f"open {uri} in a browser.")
+    check_tracking_uri(uri)
+    experiment_id = latest_search_experiment(uri)
+    port = port or free_port(host)
+    cmd = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", uri,
+           "--host", host, "--port", str(port), "--workers", "1"]
+    root = artifact_root_for(uri)
+    if root is not None:  # for experiments created by other tools (Lepton's set their own)
+        root.mkdir(parents=True, exist_ok=True)
+        cmd += ["--default-artifact-root", Path(root).resolve().as_uri()]
+    env = {**os.environ, **quiet_mlflow_env()}
+    out = subprocess.DEVNULL if quiet else None
+    proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=out)
+    base = f"http://{host}:{port}"
+    _wait_healthy(proc, base, timeout)
+    url = f"{base}/#/experiments/{experiment_id}/runs" if experiment_id else base
+    return proc, url
+
+
+def run_ui(*, tracking_uri: str | None = None, host: str = "127.0.0.1",
+           port: int | None = None) -> int:
+    """Start the UI, print its URL, and serve until interrupted (Ctrl-C or SIGTERM)."""
+    def _interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _interrupt)  # stop the server too, not only this process
+    proc, url = start_ui(tracking_uri=tracking_uri, host=host, port=port)
+    print(f"MLflow UI for {redact_uri(tracking_uri or os.environ.get('MLFLOW_TRACKING_URI') or default_tracking_uri())}")
+    print(url, flush=True)
+    try:
+        return proc.wait()
+    except KeyboardInterrupt:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        return 0

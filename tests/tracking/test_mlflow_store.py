@@ -1,0 +1,257 @@
+"""MLflowTracker against a real embedded (SQLite) store: runs, metrics, artifacts, models,
+registry, resume, concurrency, `mlflow models serve` and `lepton ui`."""
+
+from __future__ import annotations
+
+import json
+import threading
+import urllib.request
+import sys
+
+import numpy as np
+import optuna
+import pytest
+
+from lepton.tracking import MLflowTracker
+from lepton.tracking.ui import free_port, start_ui
+
+from ._drive import drive_search, finish
+from .conftest import popen, stop, wait_for
+
+pytestmark = pytest.mark.slow
+
+
+def _runs(client, experiment_id, role):
+    return client.search_runs([experiment_id], filter_string=f"tags.`lepton.role` = '{role}'",
+                              max_results=1000)
+
+
+def test_parent_and_child_runs(iris_search):
+    client, tracker = iris_search.client, iris_search.tracker
+    parent = client.get_run(tracker.parent_run_id)
+    assert parent.info.status == "FINISHED"
+    assert parent.data.tags["lepton.study_name"] == "iris"
+    assert parent.data.tags["lepton.final_choice"] == "refit"
+    assert parent.data.params["settings.time_budget"] == "30"
+    assert parent.data.params["meta.n_classes"] == "3"
+    assert parent.data.metrics["validation_score"] == 0.9
+    assert parent.data.metrics["n_trials_complete"] == 2
+
+    children = {int(r.data.tags["lepton.trial_number"]): r
+                for r in _runs(client, tracker.experiment_id, "trial")
+                if r.data.tags["mlflow.parentRunId"] == tracker.parent_run_id}
+    assert sorted(children) == [0, 1, 2, 3]
+    assert {n: (r.info.status, r.data.tags["lepton.state"]) for n, r in children.items()} == {
+        0: ("FINISHED", "complete"), 1: ("FAILED", "failed"), 2: ("KILLED", "pruned"),
+        3: ("FINISHED", "complete")}
+    assert children[1].data.tags["lepton.reason"] == "diverged: loss is NaN"
+    assert "hyperband" in children[2].data.tags["lepton.reason"]
+
+    done = children[0]
+    trial = iris_search.study.trials[0]
+    assert done.data.params["width"] == str(trial.params["width"])
+    assert done.data.params["model.layers.0.width"] == str(trial.params["width"])
+    assert json.loads(done.data.params["model_config"])["family"] == "mlp"
+    assert done.data.params["training.epochs"] == "4"
+    assert done.data.metrics["objective_value"] == pytest.approx(trial.value)
+    assert done.data.metrics["duration"] > 0
+    for key in ("train_loss", "val_loss", "val_score", "lr"):
+        history = client.get_metric_history(done.info.run_id, key)
+        assert [m.step for m in sorted(history, key=lambda m: m.step)] == [1, 2, 3, 4], key  # epochs count from 1
+    # the parent's progress metric: one step per complete trial
+    steps = sorted(m.step for m in client.get_metric_history(parent.info.run_id, "trial_value"))
+    assert steps == [0, 3]
+
+
+def test_experiment_opens_as_classic_ml(iris_search):
+    exp = iris_search.client.get_experiment(iris_search.tracker.experiment_id)
+    assert exp.tags["mlflow.experimentKind"] == "custom_model_development"
+    assert exp.artifact_location.startswith("file://")
+
+
+def test_artifacts(iris_search):
+    client, run_id = iris_search.client, iris_search.tracker.parent_run_id
+
+    def names(path):
+        return {a.path.rsplit("/", 1)[-1] for a in client.list_artifacts(run_id, path)}
+
+    assert {"leaderboard.csv", "search_space.yaml", "search_space.json",
+            "meta_features.json", "settings.json"} <= names("search")
+    assert {"optimization_history.png", "param_importances.png", "parallel_coordinate.png",
+            "learning_curves.png", "learning_curves.json"} <= names("plots")
+    assert "confusion_matrix.png" in names("evaluation")
+    curves = json.loads(open(client.download_artifacts(run_id, "plots/learning_curves.json")).read())
+    assert set(curves) == {"0", "3"} and len(curves["0"]) == 4
+
+
+def test_registered_pyfunc_predicts_like_the_estimator(iris_search):
+    import mlflow.pyfunc
+    import mlflow.pytorch
+    import torch
+
+    client = iris_search.client
+    champion = client.get_model_version_by_alias("iris-nn", "champion")
+    assert champion.tags["lepton.validation_score"] == "0.9"
+    assert champion.tags["lepton.metric"] == "accuracy"
+    assert iris_search.tracker.registered_version == str(champion.version)
+
+    mlflow.set_tracking_uri(iris_search.tracker.tracking_uri)
+    model = mlflow.pyfunc.load_model("models:/iris-nn@champion")
+    X = iris_search.X
+    np.testing.assert_array_equal(model.predict(X), iris_search.best.predict(X))
+    assert model.metadata.signature is not None
+    assert model.metadata.get_input_schema().input_names() == list(X.columns)
+
+    # the torch module, pickled (not the slow torch.export default), loads as the nn.Module
+    run = client.get_run(iris_search.tracker.parent_run_id)
+    module = mlflow.pytorch.load_model(run.data.tags["lepton.torch_module_uri"])
+    assert isinstance(module, torch.nn.Module) and not isinstance(module, torch.fx.GraphModule)
+    xt = torch.as_tensor(np.asarray(iris_search.best.preprocessor_.transform(X), dtype=np.float32))
+    with torch.no_grad():
+        out = module(xt).argmax(1).numpy()
+    np.testing.assert_array_equal(iris_search.best.classes_[out], iris_search.best.predict(X))
+
+
+def test_log_test_metrics(iris_search):
+    iris_search.tracker.log_test_metrics({"accuracy": 0.93})
+    run = iris_search.client.get_run(iris_search.tracker.parent_run_id)
+    assert run.data.metrics["test_accuracy"] == 0.93
+    version = iris_search.client.get_model_version("iris-nn", iris_search.tracker.registered_version)
+    assert version.tags["lepton.test_accuracy"] == "0.93"
+
+
+def test_champion_moves_only_on_a_better_score(iris_search, sqlite_uri):
+    client = iris_search.client
+    def champion():
+        return str(client.get_model_version_by_alias("iris-nn", "champion").version)
+
+    first = champion()
+
+    worse = MLflowTracker(tracking_uri=sqlite_uri, experiment_name="iris",
+                          registered_model_name="iris-nn", strict=True)
+    study, best, X, y = drive_search(worse, study_name="iris-worse", n_trials=1, epochs=2)
+    finish(worse, study, best, X, y, score=0.5)
+    assert champion() == first
+    assert client.get_model_version("iris-nn", worse.registered_version).tags[
+        "lepton.promotion"].startswith("not promoted")
+    # one complete trial: no parameter importances, said so instead of failing
+    skipped = json.loads(open(client.download_artifacts(worse.parent_run_id,
+                                                        "plots/skipped.json")).read())
+    assert "param_importances" in skipped
+
+    failed = MLflowTracker(tracking_uri=sqlite_uri, experiment_name="iris",
+                           registered_model_name="iris-nn", strict=True)
+    study, best, X, y = drive_search(failed, study_name="iris-failed", n_trials=1, epochs=2)
+    n_versions = len(client.search_model_versions("name='iris-nn'"))
+    failed.fail_search(error=RuntimeError("out of time"))
+    run = client.get_run(failed.parent_run_id)
+    assert run.info.status == "FAILED" and run.data.tags["lepton.error"] == "RuntimeError: out of time"
+    assert len(client.search_model_versions("name='iris-nn'")) == n_versions
+    assert champion() == first
+
+    better = MLflowTracker(tracking_uri=sqlite_uri, experiment_name="iris",
+                           registered_model_name="iris-nn", strict=True, log_models=True)
+    study, best, X, y = drive_search(better, study_name="iris-better", n_trials=1, epochs=2)
+    finish(better, study, best, X, y, score=0.95)
+    assert champion() == better.registered_version != first
+
+
+def test_resume_continues_under_the_same_parent_run(sqlite_uri, tmp_path):
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    first = MLflowTracker(tracking_uri=sqlite_uri, experiment_name="resume", log_models=False,
+                          strict=True)
+    drive_search(first, study_name="resumable", storage=storage, n_trials=2, epochs=2)
+    first.fail_search(error=KeyboardInterrupt())  # interrupted ...
+    assert first.client.get_run(first.parent_run_id).info.status == "KILLED"
+
+    second = MLflowTracker(tracking_uri=sqlite_uri, experiment_name="resume", log_models=False,
+                           strict=True)
+    study, best, X, y = drive_search(second, study_name="resumable", storage=storage,
+                                     n_trials=2, epochs=2)  # ... and resumed
+    finish(second, study, best, X, y)
+    assert second.parent_run_id == first.parent_run_id
+    client = second.client
+    parent = client.get_run(second.parent_run_id)
+    assert parent.info.status == "FINISHED" and parent.data.tags["lepton.resume_count"] == "1"
+    parents = _runs(client, second.experiment_id, "search")
+    assert len(parents) == 1
+    numbers = sorted(int(r.data.tags["lepton.trial_number"])
+                     for r in _runs(client, second.experiment_id, "trial"))
+    assert numbers == [0, 1, 2, 3]
+    # learning curves cover the best trials of both sessions
+    curves = json.loads(open(client.download_artifacts(parent.info.run_id,
+                                                       "plots/learning_curves.json")).read())
+    assert {int(k) for k in curves} == {t.number for t in study.trials}
+
+    # an in-memory study cannot be resumed: a new search gets a new parent run
+    third = MLflowTracker(tracking_uri=sqlite_uri, experiment_name="resume", log_models=False)
+    third.start_search(study_name="resumable", meta_features={}, search_space={},
+                       settings={"storage": None})
+    assert third.parent_run_id != first.parent_run_id
+
+
+def test_concurrent_trials_never_mix_metrics(sqlite_uri):
+    tracker = MLflowTracker(tracking_uri=sqlite_uri, experiment_name="threads", strict=True)
+    tracker.start_search(study_name="threads", meta_features={}, search_space={},
+                         settings={"storage": None, "n_jobs": 4})
+    barrier = threading.Barrier(4)
+
+    def objective(trial):
+        tracker.start_trial(trial.number, params={"x": trial.suggest_float("x", 0, 1)},
+                            model_config={}, training_config={})
+        if trial.number < 4:
+            barrier.wait(timeout=30)  # four trials really are in flight at once
+        for epoch in range(6):
+            tracker.log_epoch(trial.number, {"epoch": epoch, "val_score": trial.number * 100 + epoch,
+                                             "train_loss": 1.0, "lr": 0.1})
+        tracker.end_trial(trial.number, state="complete", value=float(trial.number),
+                          duration=0.01)
+        return float(trial.number)
+
+    tracker.flush_interval = 0.0  # also exercise the periodic flush from several threads
+    study = optuna.create_study(direction="maximize")
+    study.optimize(objective, n_trials=8, n_jobs=4)
+    runs = _runs(tracker.client, tracker.experiment_id, "trial")
+    assert len(runs) == 8
+    for run in runs:
+        number = int(run.data.tags["lepton.trial_number"])
+        values = sorted(m.value for m in tracker.client.get_metric_history(run.info.run_id,
+                                                                           "val_score"))
+        assert values == [number * 100 + e for e in range(6)]
+        assert run.data.params["x"] == str(study.trials[number].params["x"])
+
+
+def test_models_serve_answers_a_scoring_request(iris_search):
+    port = free_port()
+    proc = popen([sys.executable, "-m", "mlflow", "models", "serve", "-m",
+                  "models:/iris-nn@champion", "--env-manager", "local", "--host", "127.0.0.1",
+                  "--port", str(port)],
+                 env={"MLFLOW_TRACKING_URI": iris_search.tracker.tracking_uri})
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(proc, url + "/ping", "mlflow models serve")
+        X = iris_search.X.iloc[:20]
+        body = json.dumps({"dataframe_split": X.to_dict(orient="split")}).encode()
+        request = urllib.request.Request(url + "/invocations", data=body,
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=60) as resp:
+            predictions = json.loads(resp.read())["predictions"]
+    finally:
+        stop(proc)
+    expected = iris_search.best.predict(X).tolist()
+    assert predictions == expected
+
+
+def test_lepton_ui_points_at_the_latest_search(iris_search, sqlite_uri):
+    latest = iris_search.client.search_runs(
+        [e.experiment_id for e in iris_search.client.search_experiments()],
+        filter_string="tags.`lepton.role` = 'search'", order_by=["attributes.start_time DESC"],
+        max_results=1)[0]
+    proc, url = start_ui(tracking_uri=sqlite_uri, quiet=True)
+    try:
+        assert url.startswith("http://127.0.0.1:")
+        assert url.endswith(f"/#/experiments/{latest.info.experiment_id}/runs")
+        with urllib.request.urlopen(url.split("/#")[0] + "/health", timeout=10) as resp:
+            assert resp.status == 200
+    finally:
+        stop(proc)

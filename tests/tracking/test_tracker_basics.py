@@ -1,0 +1,66 @@
+"""The no-op default, laziness, and failing fast on a bad tracking URI."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from lepton.tracking import MLflowTracker, SearchTracker, TrackingError, make_tracker
+from lepton.tracking.ui import free_port
+
+
+def test_import_lepton_does_not_import_mlflow():
+    code = ("import sys, lepton, lepton.tracking; from lepton.tracking import MLflowTracker; "
+            "assert 'mlflow' not in sys.modules, 'mlflow imported'")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_no_tracking_requested_gives_noop(monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    tracker = make_tracker(tracking_uri=None, experiment_name=None, registered_model_name=None)
+    assert type(tracker) is SearchTracker and not tracker.enabled
+    # every hook accepts unknown keyword arguments and does nothing
+    tracker.start_search(study_name="s", meta_features={}, search_space={}, settings={}, new=1)
+    tracker.start_trial(0, params={}, model_config={}, training_config={}, new=1)
+    tracker.log_epoch(0, {"epoch": 0}, new=1)
+    tracker.end_trial(0, state="complete", value=1.0, duration=0.1, new=1)
+    tracker.fail_search(error=ValueError("x"), new=1)
+
+
+def test_env_tracking_uri_requests_tracking(monkeypatch, sqlite_uri):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", sqlite_uri)
+    tracker = make_tracker(tracking_uri=None, experiment_name=None, registered_model_name=None)
+    assert isinstance(tracker, MLflowTracker) and tracker.tracking_uri == sqlite_uri
+
+
+def test_default_store_under_lepton_home(monkeypatch, tmp_path):
+    from lepton.tracking import default_store_dir, default_tracking_uri
+
+    monkeypatch.setenv("LEPTON_HOME", str(tmp_path))
+    assert default_store_dir() == tmp_path / "mlflow"
+    assert default_tracking_uri() == f"sqlite:///{tmp_path / 'mlflow' / 'mlflow.db'}"
+
+
+@pytest.mark.parametrize("uri, match", [
+    ("foo://somewhere/x", r"tracking_uri='foo://somewhere/x' has an unsupported scheme 'foo'"),
+    ("/tmp/mlruns", r"tracking_uri='/tmp/mlruns' is a plain file store"),
+])
+def test_misconfigured_uri_fails_fast(uri, match, monkeypatch):
+    monkeypatch.delenv("MLFLOW_ALLOW_FILE_STORE", raising=False)
+    with pytest.raises(TrackingError, match=match):
+        make_tracker(tracking_uri=uri, experiment_name=None, registered_model_name=None)
+
+
+def test_unreachable_server_fails_fast():
+    uri = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    with pytest.raises(TrackingError, match=rf"tracking_uri='{uri}' is unreachable"):
+        make_tracker(tracking_uri=uri, experiment_name="x", registered_model_name=None)
+
+
+def test_unreachable_database_fails_fast_without_password_in_message():
+    uri = f"postgresql+psycopg2://lepton:s3cret@127.0.0.1:{free_port()}/mlflow"
+    with pytest.raises(TrackingError, match=r"cannot connect to the database") as info:
+        make_tracker(tracking_uri=uri, experiment_name="x", registered_model_name=None)
+    assert "s3cret" not in str(info.value) and "lepton:***@127.0.0.1" in str(info.value)
