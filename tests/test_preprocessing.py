@@ -87,7 +87,7 @@ def test_unseen_categories_at_transform_do_not_fail():
 
 def test_missing_category_is_its_own_level():
     frame = pd.DataFrame({"c": ["a", None, "b", "a", np.nan]})
-    pre, Xt = _fit(frame)
+    _, Xt = _fit(frame)
     assert Xt.shape == (5, 3)
     np.testing.assert_array_equal(Xt[1], Xt[4])
     assert not np.array_equal(Xt[0], Xt[1])
@@ -108,7 +108,7 @@ def test_object_column_of_numeric_strings_is_parsed():
                           "t": pd.array(["1", "2", "3", None, "5"], dtype="string")})
     pre, Xt = _fit(frame)
     assert pre.numeric_columns_ == ["s", "t"]
-    ref, ref_t = _fit(pd.DataFrame({"s": [1, 2.5, np.nan, 4, 10.0],
+    _, ref_t = _fit(pd.DataFrame({"s": [1, 2.5, np.nan, 4, 10.0],
                                     "t": [1, 2, 3, np.nan, 5.0]}))
     np.testing.assert_allclose(Xt, ref_t)
 

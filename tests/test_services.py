@@ -74,15 +74,13 @@ def test_redis_keys_under_the_prefix_are_deleted():
 def test_unreachable_service_skips_with_reason(service, monkeypatch):
     monkeypatch.delenv("LEPTON_REQUIRE_SERVICES", raising=False)
     make, url = UNREACHABLE[service]
-    with pytest.raises(pytest.skip.Exception, match=f"{service} is not reachable at"):
-        with make(url):
-            pass
+    with pytest.raises(pytest.skip.Exception, match=f"{service} is not reachable at"), make(url):
+        pass
 
 
 @pytest.mark.parametrize("service", sorted(UNREACHABLE))
 def test_unreachable_service_fails_when_required(service, monkeypatch):
     monkeypatch.setenv("LEPTON_REQUIRE_SERVICES", "1")
     make, url = UNREACHABLE[service]
-    with pytest.raises(pytest.fail.Exception, match="LEPTON_REQUIRE_SERVICES=1"):
-        with make(url):
-            pass
+    with pytest.raises(pytest.fail.Exception, match="LEPTON_REQUIRE_SERVICES=1"), make(url):
+        pass

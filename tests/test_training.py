@@ -12,7 +12,13 @@ import torch
 from torch import nn
 
 from lepton.training import (
-    Callback, Task, TensorData, TrainingConfig, evaluate, fit_model, predict_outputs, train,
+    Callback,
+    Task,
+    TensorData,
+    TrainingConfig,
+    evaluate,
+    fit_model,
+    predict_outputs,
     train_step,
 )
 
@@ -306,7 +312,7 @@ def test_sparse_tensor_data_trains_like_dense():
 
     cfg = dict(epochs=4, batch_size=16, early_stopping=False)
     a, ra = _fit(sparse_data, None, seed=1, **cfg)
-    b, rb = _fit(_data(dense, y), None, seed=1, **cfg)
+    b, _ = _fit(_data(dense, y), None, seed=1, **cfg)
     assert ra.status == "completed"
     for k, v in a.state_dict().items():
         torch.testing.assert_close(v, b.state_dict()[k])

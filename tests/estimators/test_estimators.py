@@ -220,7 +220,8 @@ def test_image_shaped_input(digits):
     assert clf.score(X[700:], y[700:]) > 0.85
     # flattened rows are the same samples
     np.testing.assert_array_equal(clf.predict(X[700:].reshape(-1, 64)), clf.predict(X[700:]))
-    with pytest.raises(ValueError, match=r"X has per-sample shape \[7, 8\] but input_shape=\[8, 8\]"):
+    with pytest.raises(ValueError,
+                       match=r"X has per-sample shape \[7, 8\] but input_shape=\[8, 8\]"):
         clf.predict(X[:3, :7, :])
 
 
@@ -325,17 +326,17 @@ def test_same_random_state_gives_same_predictions(cls):
 # -- parameter validation ----------------------------------------------------------------
 @pytest.mark.parametrize("params, match", [
     ({"lr_schedule": "step"},
-     r"The 'lr_schedule' parameter of NeuralNetworkClassifier must be a str among "
-     r"\{.*'cosine'.*\}\. Got 'step' instead"),
+     (r"The 'lr_schedule' parameter of NeuralNetworkClassifier must be a str among "
+      r"\{.*'cosine'.*\}\. Got 'step' instead")),
     ({"learning_rate": -1.0},
-     r"The 'learning_rate' parameter of NeuralNetworkClassifier must be a float in the range "
-     r"\(0\.0, inf\)\. Got -1\.0 instead"),
+     (r"The 'learning_rate' parameter of NeuralNetworkClassifier must be a float in the range "
+      r"\(0\.0, inf\)\. Got -1\.0 instead")),
     ({"dropout": 1.5}, r"The 'dropout' parameter .* must be a float in the range \[0\.0, 1\.0\)"),
     ({"epochs": 0}, r"The 'epochs' parameter .* must be an int in the range \[1, inf\)\. Got 0"),
-    ({"batch_size": "big"}, r"The 'batch_size' parameter .* must be an int in the range "
-                            r"\[1, inf\) or a str among \{'auto'\}\. Got 'big' instead"),
-    ({"normalization": "group"}, r"The 'normalization' parameter .* must be a str among "
-                                 r"\{.*'batch'.*\} or None\. Got 'group' instead"),
+    ({"batch_size": "big"}, (r"The 'batch_size' parameter .* must be an int in the range "
+                             r"\[1, inf\) or a str among \{'auto'\}\. Got 'big' instead")),
+    ({"normalization": "group"}, (r"The 'normalization' parameter .* must be a str among "
+                                  r"\{.*'batch'.*\} or None\. Got 'group' instead")),
     ({"validation_fraction": 1.0}, r"The 'validation_fraction' parameter .* Got 1\.0 instead"),
 ])
 def test_parameter_validation_names_parameter_value_and_accepted(params, match):

@@ -7,7 +7,14 @@ import torch
 from torch import nn
 
 from lepton.models import (
-    ACTIVATIONS, CNN, MLP, ModelConfig, ResNet, build_model, check_activation, get_activation,
+    ACTIVATIONS,
+    CNN,
+    MLP,
+    ModelConfig,
+    ResNet,
+    build_model,
+    check_activation,
+    get_activation,
 )
 
 KNOWN = ", ".join(sorted(ACTIVATIONS))
@@ -62,7 +69,8 @@ def test_config_round_trip():
     ({"width": 8}, r"model has unknown key\(s\) \['width'\]; accepted keys are"),
     ({"family": "cnn", "layers": []}, r"model\.conv_channels must list at least one block"),
     ({"family": "resnet"}, r"model\.layers must list at least one block for family 'resnet'"),
-    ({"family": "cnn", "conv_channels": [8, -1]}, r"model\.conv_channels\[1\]=-1 must be a positive"),
+    ({"family": "cnn", "conv_channels": [8, -1]},
+     r"model\.conv_channels\[1\]=-1 must be a positive"),
     ({"family": "cnn", "conv_channels": [8], "kernel_size": 4}, r"model\.kernel_size=4 must be"),
 ])
 def test_config_errors_give_the_key_path(config, match):

@@ -1,0 +1,42 @@
+"""The ``lepton`` command."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from lepton.cli import main
+
+
+@pytest.mark.slow
+def test_lepton_run_digits_reports_a_good_held_out_accuracy(capsys):
+    assert main(["run", "digits"]) == 0
+    out = capsys.readouterr().out
+    assert "dataset=digits task=classification rows=1797" in out
+    accuracy = float(re.search(r"held-out accuracy: ([0-9.]+)", out).group(1))
+    assert accuracy > 0.9
+
+
+def test_lepton_run_with_an_unknown_dataset_is_a_usage_error(capsys):
+    assert main(["run", "no-such-dataset"]) == 2
+    err = capsys.readouterr().err
+    assert "lepton: error: dataset='no-such-dataset' is neither a built-in dataset" in err
+    assert "digits" in err
+
+
+def test_lepton_run_csv_with_a_target_column(tmp_path, capsys):
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"a": rng.normal(size=200), "b": rng.choice(["x", "y"], 200)})
+    frame["label"] = np.where((frame.a > 0) ^ (frame.b == "x"), "pos", "neg")
+    path = tmp_path / "table.csv"
+    frame.to_csv(path, index=False)
+    assert main(["run", str(path), "--target", "label"]) == 0
+    out = capsys.readouterr().out
+    assert "dataset=table task=classification rows=200" in out
+    assert re.search(r"held-out accuracy: [0-9.]+", out)
+    assert main(["run", str(path), "--target", "nope"]) == 2
+    assert "target='nope' is not a column of table.csv" in capsys.readouterr().err
