@@ -8,7 +8,9 @@ Cost per trial (measured budget: <= 5% of a search on the embedded SQLite store)
 records are buffered in memory; a trial makes one ``create_run``, one ``log_batch`` of
 params, one ``log_batch`` of all its metric steps plus state tags, one ``set_terminated``
 and one ``log_batch`` on the parent. Long trials flush their buffer every
-``flush_interval`` seconds so the UI shows them progressing.
+``flush_interval`` seconds so the UI shows them progressing. All trial writes go through
+one background writer thread (FIFO queue): a trial thread only appends to memory and
+enqueues, and SQLite sees one writer. ``end_search`` / ``fail_search`` wait for the queue.
 
 Resume: a search with persistent Optuna storage is identified by the parent run's tags
 ``lepton.study_name`` and ``lepton.storage``; ``start_search`` continues under that run
@@ -25,6 +27,7 @@ import json
 import math
 import os
 import pickle
+import queue
 import re
 import tempfile
 import threading
@@ -69,7 +72,7 @@ _BAD_KEY = re.compile(r"[^\w\-. /]")
 
 @dataclass
 class _Trial:
-    run_id: str
+    run_id: str | None  # set by the writer thread once the run exists
     records: list[dict] = field(default_factory=list)
     timestamps: list[int] = field(default_factory=list)
     flushed: int = 0  # records[:flushed] are already in MLflow
@@ -139,6 +142,9 @@ class MLflowTracker(SearchTracker):
         self._trials: dict[int, _Trial] = {}
         self._known_children: dict[int, str] = {}  # trials of earlier sessions (resume)
         self._lock = threading.Lock()
+        self._queue: queue.Queue = queue.Queue()
+        self._writer: threading.Thread | None = None
+        self._deferred: list[tuple[str, Exception]] = []  # writer errors, raised by flush()
         self._search: dict[str, Any] = {}
 
     def __repr__(self) -> str:
@@ -176,12 +182,16 @@ class MLflowTracker(SearchTracker):
             self.client.set_experiment_tag(exp.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
         return exp.experiment_id
 
-    def _guard(self, what: str, exc: Exception) -> None:
-        """A tracking write failed mid-search: raise when strict, else warn once per kind."""
+    def _guard(self, what: str, exc: Exception, *, deferred: bool = False) -> None:
+        """A tracking write failed mid-search: raise when strict (from the writer thread:
+        at the next ``flush``), else warn once per kind."""
         message = f"MLflow tracking: {what} failed: {type(exc).__name__}: {exc}"
         first = not any(m.startswith(f"MLflow tracking: {what} ") for m in self.tracking_errors)
         self.tracking_errors.append(message)
         if self.strict:
+            if deferred:
+                self._deferred.append((what, exc))
+                return
             raise TrackingError(message) from exc
         if first:
             warnings.warn(message + " (the search goes on; later failures of this kind are "
@@ -254,22 +264,25 @@ class MLflowTracker(SearchTracker):
                     training_config: dict, **kwargs: Any) -> None:
         if self.parent_run_id is None:
             return
-        try:
+        trial = _Trial(run_id=None)
+        with self._lock:
+            self._trials[trial_number] = trial
+        flat = {**_flatten(params, ""), **_flatten(model_config, "model"),
+                **_flatten(training_config, "training")}
+        flat["model_config"] = _truncate(json.dumps(model_config, default=str), _MAX_PARAM_LEN)
+        study_name = self._search.get("study_name", "")
+
+        def write() -> None:
             from mlflow.entities import Param
 
             tags = {"mlflow.parentRunId": self.parent_run_id, TAG_ROLE: "trial",
-                    TAG_TRIAL: str(trial_number), TAG_STUDY: self._search.get("study_name", ""),
-                    TAG_STATE: "running"}
+                    TAG_TRIAL: str(trial_number), TAG_STUDY: study_name, TAG_STATE: "running"}
             run = self.client.create_run(self.experiment_id, run_name=f"trial-{trial_number}",
                                          tags=tags)
-            with self._lock:
-                self._trials[trial_number] = _Trial(run.info.run_id)
-            flat = {**_flatten(params, ""), **_flatten(model_config, "model"),
-                    **_flatten(training_config, "training")}
-            flat["model_config"] = _truncate(json.dumps(model_config, default=str), _MAX_PARAM_LEN)
+            trial.run_id = run.info.run_id
             _log_batch(self.client, run.info.run_id, params=[Param(k, v) for k, v in flat.items()])
-        except Exception as exc:
-            self._guard("start_trial", exc)
+
+        self._submit("start_trial", write)
 
     def log_epoch(self, trial_number: int, record: dict, **kwargs: Any) -> None:
         trial = self._trials.get(trial_number)
@@ -278,16 +291,17 @@ class MLflowTracker(SearchTracker):
         trial.records.append(dict(record))
         trial.timestamps.append(int(time.time() * 1000))
         if time.monotonic() - trial.last_flush >= self.flush_interval:
-            try:
-                self._flush(trial)
-            except Exception as exc:
-                self._guard("log_epoch", exc)
+            trial.last_flush = time.monotonic()
+            self._submit("log_epoch", lambda: self._flush(trial))
 
     def _flush(self, trial: _Trial, tags: dict | None = None, extra: dict | None = None) -> None:
         from mlflow.entities import Metric, RunTag
 
+        if trial.run_id is None:  # its run could not be created (already reported)
+            return
+        upto = len(trial.records)
         metrics = []
-        for record, ts in zip(trial.records[trial.flushed:], trial.timestamps[trial.flushed:]):
+        for record, ts in zip(trial.records[trial.flushed:upto], trial.timestamps[trial.flushed:upto]):
             step = int(record.get("epoch", 0))
             for key in _EPOCH_KEYS:
                 value = _as_float(record.get(key))
@@ -297,36 +311,70 @@ class MLflowTracker(SearchTracker):
         metrics += [Metric(k, v, now, 0) for k, v in (extra or {}).items() if v is not None]
         _log_batch(self.client, trial.run_id, metrics=metrics,
                    tags=[RunTag(k, v) for k, v in (tags or {}).items()])
-        trial.flushed = len(trial.records)
-        trial.last_flush = time.monotonic()
+        trial.flushed = upto
 
     def end_trial(self, trial_number: int, *, state: str, value: float | None, duration: float,
                   reason: str | None = None, **kwargs: Any) -> None:
         trial = self._trials.get(trial_number)
         if trial is None:
             return
-        try:
+        trial.state, trial.value = state, _as_float(value)
+        tags = {TAG_STATE: state}
+        if reason:
+            tags[TAG_REASON] = _truncate(str(reason), _MAX_TAG_LEN)
+        extra = {"duration": _as_float(duration), "objective_value": trial.value}
+
+        def write() -> None:
             from mlflow.entities import Metric
 
-            trial.state, trial.value = state, _as_float(value)
-            tags = {TAG_STATE: state}
-            if reason:
-                tags[TAG_REASON] = _truncate(str(reason), _MAX_TAG_LEN)
-            self._flush(trial, tags=tags, extra={"duration": _as_float(duration),
-                                                 "objective_value": trial.value})
+            if trial.run_id is None:
+                return
+            self._flush(trial, tags=tags, extra=extra)
             self.client.set_terminated(trial.run_id, status=_STATUS.get(state, "FAILED"))
             if trial.value is not None:  # the search's progress, one step per trial
                 now = int(time.time() * 1000)
                 _log_batch(self.client, self.parent_run_id,
                            metrics=[Metric("trial_value", trial.value, now, trial_number)])
-        except Exception as exc:
-            self._guard("end_trial", exc)
+
+        self._submit("end_trial", write)
+
+    # -- background writer -----------------------------------------------------------
+    def _submit(self, what: str, write) -> None:
+        """Queue a write for the writer thread: trial threads never wait for the store,
+        and one writer keeps SQLite free of lock contention. FIFO order keeps a trial's
+        run creation before its metrics."""
+        with self._lock:
+            if self._writer is None or not self._writer.is_alive():
+                self._writer = threading.Thread(target=self._write_loop, daemon=True,
+                                                 name="lepton-mlflow-writer")
+                self._writer.start()
+        self._queue.put((what, write))
+
+    def _write_loop(self) -> None:
+        while True:
+            what, write = self._queue.get()
+            try:
+                write()
+            except Exception as exc:
+                self._guard(what, exc, deferred=True)
+            finally:
+                self._queue.task_done()
+
+    def flush(self) -> None:
+        """Wait until every queued write is in the store (end_search/fail_search do)."""
+        self._queue.join()
+        if self.strict and self._deferred:
+            what, exc = self._deferred[0]
+            self._deferred.clear()
+            raise TrackingError(f"MLflow tracking: {what} failed: {type(exc).__name__}: {exc}") \
+                from exc
 
     # -- end -------------------------------------------------------------------------
     def end_search(self, *, estimator: Any, X_sample: Any, study: Any, leaderboard: Any,
                    final: dict, holdout: tuple | None = None, **kwargs: Any) -> None:
         if self.parent_run_id is None:
             return
+        self.flush()
         self._close_open_trials("KILLED", "search ended before the trial reported its end")
         direction = _direction(final, study)
         score = _as_float(final.get("validation_score"))
@@ -354,6 +402,10 @@ class MLflowTracker(SearchTracker):
         if self.parent_run_id is None:
             return
         interrupted = isinstance(error, KeyboardInterrupt)
+        try:
+            self.flush()
+        except TrackingError:
+            pass  # already collected in tracking_errors; the search's own error matters here
         try:
             self._close_open_trials("KILLED", f"search stopped: {type(error).__name__}")
             self.client.set_tag(self.parent_run_id, "lepton.error",
@@ -383,6 +435,8 @@ class MLflowTracker(SearchTracker):
             open_trials = [t for t in self._trials.values() if t.state is None]
         for trial in open_trials:
             trial.state = "killed"
+            if trial.run_id is None:
+                continue
             try:
                 self._flush(trial, tags={TAG_STATE: "killed", TAG_REASON: reason})
                 self.client.set_terminated(trial.run_id, status=status)
