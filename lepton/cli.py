@@ -10,24 +10,51 @@ __all__ = ["main"]
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    """Load -> split -> search (or a fixed network) -> held-out evaluation -> tracking."""
     from sklearn.model_selection import train_test_split
 
     from .datasets import load_dataset
-    from .estimators import NeuralNetworkClassifier, NeuralNetworkRegressor
 
     ds = load_dataset(args.dataset, target=args.target)
     stratify = ds.y if ds.task == "classification" else None
     X_tr, X_te, y_tr, y_te = train_test_split(ds.X, ds.y, test_size=args.test_size,
                                               random_state=args.seed, stratify=stratify)
-    cls = NeuralNetworkClassifier if ds.task == "classification" else NeuralNetworkRegressor
-    model = cls(random_state=args.seed, verbose=args.verbose)
-    t0 = time.perf_counter()
-    model.fit(X_tr, y_tr)
-    elapsed = time.perf_counter() - t0
     metric = "accuracy" if ds.task == "classification" else "r2"
     print(f"dataset={ds.name} task={ds.task} rows={len(ds.y)} train={len(y_tr)} test={len(y_te)}")
-    print(f"trained {model.n_epochs_} epochs in {elapsed:.1f}s ({model.training_status_})")
-    print(f"held-out {metric}: {model.score(X_te, y_te):.4f}")
+    t0 = time.perf_counter()
+    if args.fixed:
+        from .estimators import NeuralNetworkClassifier, NeuralNetworkRegressor
+
+        cls = NeuralNetworkClassifier if ds.task == "classification" else NeuralNetworkRegressor
+        model = cls(random_state=args.seed, verbose=args.verbose).fit(X_tr, y_tr)
+        print(f"trained {model.n_epochs_} epochs in {time.perf_counter() - t0:.1f}s "
+              f"({model.training_status_})")
+        print(f"held-out {metric}: {model.score(X_te, y_te):.4f}")
+        return 0
+
+    from .search import LeptonClassifier, LeptonRegressor
+
+    cls = LeptonClassifier if ds.task == "classification" else LeptonRegressor
+    tracking = {} if args.no_tracking else {
+        "experiment_name": args.experiment or f"lepton-{ds.name}",
+        "tracking_uri": args.tracking_uri,
+        "registered_model_name": args.register,
+    }
+    model = cls(time_budget=args.time_budget, n_jobs=args.n_jobs, storage=args.storage,
+                study_name=args.study_name, random_state=args.seed, verbose=args.verbose,
+                input_shape=ds.input_shape if args.images else None, **tracking)
+    model.fit(X_tr, y_tr)
+    elapsed = time.perf_counter() - t0
+    score = model.score(X_te, y_te)
+    print(f"searched {model.n_trials_} trials in {elapsed:.1f}s of a {args.time_budget:g}s budget; "
+          f"best validation {model.final_model_info_['metric']}={model.best_score_:.4f}; "
+          f"final model: {model.final_choice_}")
+    print(f"held-out {metric}: {score:.4f}")
+    tracker = model.tracker_
+    if tracker.enabled:
+        tracker.log_test_metrics({f"test_{metric}": score})
+        print(f"tracked in MLflow experiment {tracking['experiment_name']!r} "
+              f"(run {tracker.parent_run_id}); compare the trials with: lepton ui")
     return 0
 
 
@@ -45,13 +72,30 @@ def _cmd_ui(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lepton", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="train on a dataset and report the held-out score")
+    run = sub.add_parser("run", help="search a network for a dataset within a time budget and "
+                                     "report the held-out score")
     run.add_argument("dataset", nargs="?", default="digits",
                      help="built-in dataset name or CSV/Parquet path (default: digits)")
     run.add_argument("--target", help="target column of a CSV/Parquet file")
     run.add_argument("--test-size", type=float, default=0.25)
     run.add_argument("--seed", type=int, default=0)
-    run.add_argument("--verbose", type=int, default=0)
+    run.add_argument("--time-budget", type=float, default=30.0,
+                     help="seconds for the whole search and final model (default: 30)")
+    run.add_argument("--n-jobs", type=int, default=1, help="parallel trials")
+    run.add_argument("--storage", help="Optuna storage (URL or .db/.log path) to persist and "
+                                        "resume the study")
+    run.add_argument("--study-name")
+    run.add_argument("--fixed", action="store_true",
+                     help="train one fixed-architecture network instead of searching")
+    run.add_argument("--images", action="store_true",
+                     help="treat a built-in image dataset (digits) as 8x8 images (cnn space)")
+    run.add_argument("--no-tracking", action="store_true", help="do not log to MLflow")
+    run.add_argument("--experiment", help="MLflow experiment (default: lepton-<dataset>)")
+    run.add_argument("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI "
+                                            "or the embedded store under $LEPTON_HOME/mlflow)")
+    run.add_argument("--register", metavar="MODEL_NAME",
+                     help="register the final model; alias 'champion' moves if it is better")
+    run.add_argument("--verbose", type=int, default=1)
     run.set_defaults(func=_cmd_run)
     ui = sub.add_parser("ui", help="open the MLflow UI on Lepton's tracking store (127.0.0.1)")
     ui.add_argument("--tracking-uri", help="SQL store URI (default: $LEPTON_HOME/mlflow/mlflow.db)")
@@ -63,11 +107,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from .search import SearchError
+    from .tracking import TrackingError
+
     try:
         return args.func(args)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, TrackingError) as exc:  # bad input or settings: usage error
         print(f"lepton: error: {exc}", file=sys.stderr)
         return 2
+    except SearchError as exc:  # the search ran but produced no model
+        print(f"lepton: search failed: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -351,8 +351,10 @@ def train(module: nn.Module, train_data: TensorData, valid_data: TensorData | No
       best epoch's weights.
     - ``max_time`` is checked after every batch; the run ends with status 'time_limit'
       (the cut epoch is still validated, so the result is usable).
-    - A non-finite training or validation loss ends the run with status 'diverged' and
-      restores the last finite epoch's weights (if any) instead of raising from torch.
+    - A non-finite training or validation loss ends the run with status 'diverged'
+      instead of raising from torch. With early stopping the best finite epoch's weights
+      are restored; without it no snapshots are kept (they would cost a copy per epoch)
+      and ``best_epoch`` is None: the caller must not use the weights.
     - Randomness (init aside) comes from ``generator`` (batch order) and torch's global
       RNG (dropout); callers seed both for reproducible runs.
     """

@@ -11,11 +11,18 @@ from lepton.cli import main
 
 @pytest.mark.slow
 def test_lepton_run_digits_reports_a_good_held_out_accuracy(capsys):
-    assert main(["run", "digits"]) == 0
+    assert main(["run", "digits", "--time-budget", "15"]) == 0
     out = capsys.readouterr().out
     assert "dataset=digits task=classification rows=1797" in out
     accuracy = float(re.search(r"held-out accuracy: ([0-9.]+)", out).group(1))
     assert accuracy > 0.9
+    assert "searched" in out and "tracked in MLflow experiment 'lepton-digits'" in out
+
+
+def test_lepton_run_fixed_network(capsys):
+    assert main(["run", "iris", "--fixed"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"trained \d+ epochs", out) and "held-out accuracy" in out
 
 
 def test_lepton_run_with_an_unknown_dataset_is_a_usage_error(capsys):
@@ -34,7 +41,8 @@ def test_lepton_run_csv_with_a_target_column(tmp_path, capsys):
     frame["label"] = np.where((frame.a > 0) ^ (frame.b == "x"), "pos", "neg")
     path = tmp_path / "table.csv"
     frame.to_csv(path, index=False)
-    assert main(["run", str(path), "--target", "label"]) == 0
+    assert main(["run", str(path), "--target", "label", "--time-budget", "8",
+                 "--no-tracking"]) == 0
     out = capsys.readouterr().out
     assert "dataset=table task=classification rows=200" in out
     assert re.search(r"held-out accuracy: [0-9.]+", out)

@@ -246,7 +246,8 @@ def _describe_failure(exc: BaseException) -> str:
 def make_storage(storage: Any) -> optuna.storages.BaseStorage | None:
     """None -> in memory; an RDB URL or a ``.db``/``.sqlite`` path -> RDBStorage with
     heartbeats (a killed worker's running trial is failed and retried on resume);
-    ``redis://`` -> journal storage on Redis; a ``.log``/``.jsonl`` path -> journal file."""
+    ``redis://host:6379/0?prefix=name`` -> journal storage on Redis under the key prefix
+    (default ``lepton``); a ``.log``/``.jsonl`` path -> journal file."""
     if storage is None or isinstance(storage, optuna.storages.BaseStorage):
         return storage
     if not isinstance(storage, (str, os.PathLike)):
@@ -256,7 +257,9 @@ def make_storage(storage: Any) -> optuna.storages.BaseStorage | None:
     text = os.fspath(storage)
     if text.startswith("redis://") or text.startswith("rediss://"):
         from optuna.storages.journal import JournalRedisBackend
-        return optuna.storages.JournalStorage(JournalRedisBackend(text))
+
+        url, prefix = _split_prefix(text)
+        return optuna.storages.JournalStorage(JournalRedisBackend(url, prefix=prefix))
     if "://" in text:
         return _rdb(text)
     lower = text.lower()
@@ -271,7 +274,30 @@ def make_storage(storage: Any) -> optuna.storages.BaseStorage | None:
         "or .log/.jsonl (journal file).")
 
 
+def _split_prefix(url: str) -> tuple[str, str]:
+    """``redis://host:6379/0?prefix=team-a`` -> (``redis://host:6379/0``, ``team-a``): the
+    journal's keys live under the prefix, so several projects can share one Redis."""
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    query = dict(parse_qsl(parts.query))
+    prefix = query.pop("prefix", "lepton")
+    return urlunsplit(parts._replace(query=urlencode(query))), prefix
+
+
+def _sqlalchemy_url(url: str) -> str:
+    """A bare ``postgresql://`` URL means psycopg 3 to SQLAlchemy 2.1; use psycopg2 when
+    that is the driver installed (the one Lepton's test extra ships)."""
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        import importlib.util
+
+        if importlib.util.find_spec("psycopg") is None and importlib.util.find_spec("psycopg2"):
+            return "postgresql+psycopg2://" + url.split("://", 1)[1]
+    return url
+
+
 def _rdb(url: str) -> optuna.storages.RDBStorage:
+    url = _sqlalchemy_url(url)
     engine_kwargs = {"connect_args": {"timeout": 30}} if url.startswith("sqlite") else {
         "pool_pre_ping": True}
     # Heartbeats: a trial whose process died (crash, kill, preemption) is marked FAIL once

@@ -36,6 +36,7 @@ class Budget:
         self.time_budget = float(time_budget)
         self.deadline = self.start + self.time_budget
         self._lock = threading.Lock()
+        self.fixed_reserve = 0.0  # known costs after the search, e.g. logging to MLflow
         self.reserve = self.INITIAL_RESERVE * self.time_budget + self.MIN_SLACK_S
         self._window_start: float | None = None
         self._window: float | None = None
@@ -66,8 +67,15 @@ class Budget:
         return min(left, max(self.TRIAL_SHARE * self._window, 0.0))
 
     # -- updates ---------------------------------------------------------------------
+    def add_fixed_reserve(self, seconds: float) -> None:
+        """Hold back ``seconds`` more for work after the search (tracking's final logging)."""
+        with self._lock:
+            self.fixed_reserve += max(0.0, seconds)
+            self.reserve += max(0.0, seconds)
+
     def update_reserve(self, *, epoch_time: float, epochs: int, data_ratio: float) -> None:
         """Re-estimate the final model's cost from a measured trial."""
         estimate = 1.2 * epoch_time * max(1, epochs) * max(1.0, data_ratio) + self.MIN_SLACK_S
         with self._lock:
-            self.reserve = min(estimate, self.MAX_RESERVE * self.time_budget + self.MIN_SLACK_S)
+            self.reserve = self.fixed_reserve + min(
+                estimate, self.MAX_RESERVE * self.time_budget + self.MIN_SLACK_S)

@@ -34,6 +34,9 @@ class SearchTracker:
     """No-op tracker; subclass and override what you need."""
 
     enabled = False
+    #: Seconds ``end_search`` is expected to take; the search reserves them in its budget
+    #: so that ``fit`` including tracking ends inside ``time_budget``.
+    finalize_seconds = 0.0
 
     def start_search(self, *, study_name: str, meta_features: dict, search_space: dict,
                      settings: dict, **kwargs: Any) -> None:

@@ -44,7 +44,8 @@ def storage_url(request, tmp_path):
         return str(tmp_path / "study.log")
     if request.param == "postgresql":
         return request.getfixturevalue("postgres_url")
-    return request.getfixturevalue("redis_url")
+    redis_url = request.getfixturevalue("redis_url")
+    return f"{redis_url}?prefix={redis_url.prefix}resume"  # keys the fixture cleans up
 
 
 def _finished(storage) -> list[optuna.trial.FrozenTrial]:
