@@ -317,8 +317,11 @@ def create_study(*, storage: Any, study_name: str, metric: Metric, space: Search
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         sampler = optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True,
                                              n_startup_trials=n_startup_trials)
-    pruner = optuna.pruners.HyperbandPruner(min_resource=1, max_resource=expected_epochs(space),
-                                            reduction_factor=3)
+    # The first rung is at epoch 3, not 1: with a learning-rate warmup, epoch-1 scores rank
+    # slow starters (low or warming-up learning rates) below fast ones that end worse.
+    max_epochs = expected_epochs(space)
+    pruner = optuna.pruners.HyperbandPruner(min_resource=min(3, max_epochs),
+                                            max_resource=max_epochs, reduction_factor=3)
     return optuna.create_study(storage=storage, study_name=study_name, sampler=sampler,
                                pruner=pruner, direction=metric.direction, load_if_exists=True)
 

@@ -73,6 +73,12 @@ class Budget:
             self.fixed_reserve += max(0.0, seconds)
             self.reserve += max(0.0, seconds)
 
+    def release_final_reserve(self) -> None:
+        """The final model needs no training (an ensemble of trained trials): keep only
+        the fixed reserve and a little slack for predictions, give the rest to the search."""
+        with self._lock:
+            self.reserve = self.fixed_reserve + self.MIN_SLACK_S + 0.02 * self.time_budget
+
     def update_reserve(self, *, epoch_time: float, epochs: int, data_ratio: float) -> None:
         """Re-estimate the final model's cost from a measured trial."""
         estimate = 1.2 * epoch_time * max(1, epochs) * max(1.0, data_ratio) + self.MIN_SLACK_S

@@ -128,6 +128,11 @@ def test_budget_plans_trials_and_reserves_time_for_the_final_model():
     # the reserve is capped so a slow model cannot starve the search
     budget.update_reserve(epoch_time=10, epochs=100, data_ratio=2)
     assert budget.reserve == pytest.approx(0.35 * 60 + 0.05)
+    # tracking's final logging is a fixed extra; an ensemble needs no refit time
+    budget.add_fixed_reserve(5.0)
+    assert budget.reserve == pytest.approx(0.35 * 60 + 0.05 + 5.0)
+    budget.release_final_reserve()
+    assert budget.reserve == pytest.approx(5.0 + 0.05 + 0.02 * 60)
 
 
 # -- ensemble selection ----------------------------------------------------------------------
