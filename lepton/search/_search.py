@@ -263,6 +263,10 @@ def make_storage(storage: Any) -> optuna.storages.BaseStorage | None:
     if "://" in text:
         return _rdb(text)
     lower = text.lower()
+    parent = os.path.dirname(os.path.abspath(text))
+    if not os.path.isdir(parent):
+        raise ValueError(f"storage={text!r}: the folder {parent!r} does not exist; create it "
+                         "or give another path.")
     if lower.endswith((".db", ".sqlite", ".sqlite3")):
         return _rdb("sqlite:///" + os.path.abspath(text))
     if lower.endswith((".log", ".jsonl", ".journal")):

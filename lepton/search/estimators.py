@@ -44,6 +44,7 @@ from .ensemble import greedy_ensemble_selection
 from .metrics import METRICS, get_metric
 from .priors import apply_priors, choose_space, compute_meta_features
 from .spaces import SearchSpace
+from ..tracking._base import SearchTracker
 
 __all__ = ["LeptonClassifier", "LeptonRegressor", "LeptonEnsemble", "SearchError"]
 
@@ -231,6 +232,7 @@ class _BaseLepton(BaseEstimator):
                            study=study, leaderboard=self.leaderboard_,
                            final=dict(self.final_model_info_), holdout=holdout)
         self.tracker_ = tracker
+        self.tracking_run_id_ = getattr(tracker, "parent_run_id", None)
         self.fit_time_ = budget.elapsed()
         if self.verbose:
             print(f"[{name}] {len(study.trials)} trials, best {metric.name}={self.best_score_:.4f}, "
@@ -471,6 +473,17 @@ class _BaseLepton(BaseEstimator):
         X = check_X(X, input_shape=self.input_shape)
         validate_data(self, X, skip_check_array=True, reset=False)
         return self.ensemble_.predict_raw(X)
+
+    def __getstate__(self):
+        # The tracker holds live clients, a writer thread and locks: a pickled model keeps
+        # only a record of where it was tracked.
+        state = super().__getstate__()
+        tracker = state.get("tracker_")
+        if tracker is not None and getattr(tracker, "enabled", False):
+            state = dict(state)
+            state["tracker_"] = SearchTracker()
+            state["tracking_run_id_"] = getattr(tracker, "parent_run_id", None)
+        return state
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

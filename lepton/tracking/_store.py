@@ -39,6 +39,8 @@ def quiet_mlflow_env() -> dict[str, str]:
         "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
         "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
         "MLFLOW_HTTP_REQUEST_TIMEOUT": "30",
+        # a progress bar per artifact download (input-example checks) is noise in a search
+        "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
     }
 
 

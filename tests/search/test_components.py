@@ -160,3 +160,5 @@ def test_storage_strings(tmp_path):
     assert isinstance(journal, optuna.storages.JournalStorage)
     with pytest.raises(ValueError, match=r"storage='study\.txt' is not a recognised storage"):
         make_storage("study.txt")
+    with pytest.raises(ValueError, match=r"the folder '.*no-such-dir' does not exist"):
+        make_storage(str(tmp_path / "no-such-dir" / "s.db"))

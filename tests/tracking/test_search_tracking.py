@@ -1,0 +1,75 @@
+"""A real LeptonClassifier search tracked in an embedded MLflow store: parallel trials
+land in their own child runs, a resumed study continues under the same parent run, the
+champion is registered, and the fitted, tracked estimator pickles."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import optuna
+import pytest
+from sklearn.datasets import load_iris
+
+from lepton import LeptonClassifier
+
+SPACE = {"base": "mlp", "parameters": {
+    "n_layers": 1, "width": {"type": "int", "low": 8, "high": 32, "per_layer": True},
+    "epochs": {"type": "int", "low": 8, "high": 16}, "batch_size": 16,
+}}
+
+
+@pytest.fixture(scope="module")
+def tracked(sqlite_uri, tmp_path_factory):
+    storage = f"sqlite:///{tmp_path_factory.mktemp('study') / 'study.db'}"
+    X, y = load_iris(return_X_y=True)
+    kwargs = dict(time_budget=120, search_space=SPACE, cv=None, n_jobs=2, storage=storage,
+                  study_name="tracked-iris", tracking_uri=sqlite_uri, experiment_name="e2e",
+                  registered_model_name="e2e-iris", random_state=0)
+    first = LeptonClassifier(n_trials=6, **kwargs).fit(X, y)
+    first_parent = first.tracker_.parent_run_id
+    second = LeptonClassifier(n_trials=9, **kwargs).fit(X, y)  # resume: 3 more trials
+    return first, first_parent, second, X
+
+
+def _children(client, parent_id):
+    runs = client.search_runs(
+        [client.get_run(parent_id).info.experiment_id],
+        filter_string=f"tags.mlflow.parentRunId = '{parent_id}'", max_results=1000)
+    return {int(r.data.tags["lepton.trial_number"]): r for r in runs}
+
+
+def test_parallel_trials_each_log_into_their_own_child_run(tracked):
+    first, _, second, _ = tracked
+    client = second.tracker_.client
+    children = _children(client, second.tracker_.parent_run_id)
+    finished = [t for t in second.study_.trials if t.state.is_finished()]
+    assert set(children) == {t.number for t in finished}
+    for t in finished:
+        run = children[t.number]
+        assert run.data.tags["lepton.state"] == {"COMPLETE": "complete", "PRUNED": "pruned",
+                                                 "FAIL": "failed"}[t.state.name]
+        if t.state == optuna.trial.TrialState.COMPLETE:
+            # every epoch of this trial, and nothing from another trial running beside it
+            steps = [m.step for m in client.get_metric_history(run.info.run_id, "val_loss")]
+            assert sorted(steps) == list(range(1, t.user_attrs["epochs"] + 1))
+            assert float(run.data.params["learning_rate"]) == pytest.approx(t.params["learning_rate"])
+
+
+def test_resumed_study_continues_under_the_same_parent_run(tracked):
+    first, first_parent, second, _ = tracked
+    assert second.tracker_.parent_run_id == first_parent
+    parent = second.tracker_.client.get_run(first_parent)
+    assert parent.data.tags["lepton.resume_count"] == "1"
+    assert len([t for t in second.study_.trials if t.state.is_finished()]) >= 9
+
+
+def test_final_model_is_registered_and_the_tracked_estimator_pickles(tracked):
+    _, _, second, X = tracked
+    client = second.tracker_.client
+    champion = client.get_model_version_by_alias("e2e-iris", "champion")
+    assert champion.run_id == second.tracker_.parent_run_id
+    clone = pickle.loads(pickle.dumps(second))
+    np.testing.assert_array_equal(clone.predict_proba(X), second.predict_proba(X))
+    assert clone.tracking_run_id_ == second.tracker_.parent_run_id
+    assert not clone.tracker_.enabled
