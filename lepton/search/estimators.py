@@ -183,8 +183,9 @@ class _BaseLepton(BaseEstimator):
                                experiment_name=self.experiment_name,
                                registered_model_name=self.registered_model_name)
         budget.add_fixed_reserve(getattr(tracker, "finalize_seconds", 0.0))
-        study = create_study(storage=storage, study_name=study_name, metric=metric, space=space,
-                             seed=seed, n_startup_trials=8)
+        with _quiet_optuna(self.verbose):
+            study = create_study(storage=storage, study_name=study_name, metric=metric,
+                                 space=space, seed=seed, n_startup_trials=8)
         _check_resumable(study, study_name, task=task, metric=metric.name, space=space, seed=seed)
         n_portfolio = enqueue_portfolio(study, space, size=4)
         n_folds_rows = np.concatenate([f.val_idx for f in folds])
