@@ -48,3 +48,27 @@ def test_search_over_http_on_postgres(team_server):
     mlflow.set_tracking_uri(team_server)
     model = mlflow.pyfunc.load_model("models:/team-iris-nn@champion")
     np.testing.assert_array_equal(model.predict(X), best.predict(X))
+
+
+def test_lepton_classifier_tracks_over_http(team_server):
+    """The estimator itself (not hand-driven hooks) against the team server."""
+    from mlflow.tracking import MlflowClient
+    from sklearn.datasets import load_iris
+
+    from lepton import LeptonClassifier
+
+    X, y = load_iris(return_X_y=True)
+    space = {"base": "mlp", "parameters": {"n_layers": 1, "width": 16, "epochs": 10,
+                                           "batch_size": 16}}
+    clf = LeptonClassifier(time_budget=90, n_trials=3, search_space=space, cv=None,
+                           tracking_uri=team_server, experiment_name="team-search",
+                           registered_model_name="team-search-nn", random_state=0).fit(X, y)
+    client = MlflowClient(tracking_uri=team_server)
+    parent = client.get_run(clf.tracking_run_id_)
+    assert parent.data.tags["lepton.final_choice"] == clf.final_choice_
+    children = client.search_runs(
+        [parent.info.experiment_id],
+        filter_string=f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'")
+    assert len(children) == len([t for t in clf.study_.trials if t.state.is_finished()]) >= 3
+    champion = client.get_model_version_by_alias("team-search-nn", "champion")
+    assert champion.run_id == parent.info.run_id
