@@ -48,9 +48,11 @@ __all__ = ["Fold", "TrialModel", "SearchContext", "Objective", "PruningReporter"
 
 FAIL_REASON = "fail_reason"
 #: RDB storages: heartbeat period of a running trial and how stale it may get before the
-#: trial counts as dead (Optuna's own defaults are off; 15 s tolerates a busy database).
+#: trial counts as dead (Optuna's own defaults are off; 30 s tolerates a busy machine).
 HEARTBEAT_INTERVAL_S = 5
-HEARTBEAT_GRACE_S = 15
+HEARTBEAT_GRACE_S = 30
+#: how often run_trials restarts Optuna's loop after a trial-state race between workers
+MAX_OPTIMIZE_RESTARTS = 20
 
 
 class TrialFailed(RuntimeError):
@@ -383,12 +385,29 @@ def run_trials(study: optuna.Study, objective: Objective, ctx: SearchContext, *,
         if n_trials is not None and len(study.get_trials(deepcopy=False, states=done_states)) >= n_trials:
             study.stop()
 
-    already = len(study.get_trials(deepcopy=False, states=done_states))
-    remaining_trials = None if n_trials is None else n_trials - already
-    if remaining_trials is not None and remaining_trials <= 0:
-        return
-    timeout = budget.search_remaining()
-    if timeout <= 0:
-        return
-    study.optimize(objective, n_trials=remaining_trials, timeout=timeout, n_jobs=n_jobs,
-                   catch=(Exception,), callbacks=[stop_when_done])
+    for _ in range(MAX_OPTIMIZE_RESTARTS + 1):
+        already = len(study.get_trials(deepcopy=False, states=done_states))
+        remaining_trials = None if n_trials is None else n_trials - already
+        if remaining_trials is not None and remaining_trials <= 0:
+            return
+        timeout = budget.search_remaining()
+        if timeout <= 0:
+            return
+        try:
+            study.optimize(objective, n_trials=remaining_trials, timeout=timeout, n_jobs=n_jobs,
+                           catch=(Exception,), callbacks=[stop_when_done])
+            return
+        except (ValueError, RuntimeError) as exc:
+            # Parallel workers on one RDB study can race on a trial's state (two threads
+            # popping the same enqueued trial, or a heartbeat failing a trial that then
+            # reports): Optuna raises from `tell`, outside the objective. The study itself
+            # is consistent, so the search goes on with what is left of the budget.
+            if not _is_trial_state_race(exc):
+                raise
+            warnings.warn(f"lepton: continuing the search after an Optuna trial-state race "
+                          f"({exc})", RuntimeWarning, stacklevel=2)
+
+
+def _is_trial_state_race(exc: BaseException) -> bool:
+    text = str(exc)
+    return "Cannot tell a" in text or "has already finished and can not be updated" in text

@@ -162,3 +162,32 @@ def test_storage_strings(tmp_path):
         make_storage("study.txt")
     with pytest.raises(ValueError, match=r"the folder '.*no-such-dir' does not exist"):
         make_storage(str(tmp_path / "no-such-dir" / "s.db"))
+
+
+def test_run_trials_goes_on_after_a_trial_state_race(monkeypatch):
+    """Optuna raising from `tell` (a race between parallel workers on an RDB study) must not
+    end the search: run_trials restarts the loop with what is left of the budget."""
+    from types import SimpleNamespace
+
+    from lepton.search._search import run_trials
+
+    study = optuna.create_study(direction="maximize")
+    calls = {"n": 0}
+    real_optimize = study.optimize
+
+    def racy_optimize(func, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            real_optimize(func, n_trials=1)
+            raise ValueError("Cannot tell a COMPLETE trial.")
+        return real_optimize(func, **kwargs)
+
+    monkeypatch.setattr(study, "optimize", racy_optimize)
+    ctx = SimpleNamespace(budget=Budget(30), models={})
+    ctx.budget.open_search_window()
+    with pytest.warns(RuntimeWarning, match="trial-state race"):
+        run_trials(study, lambda t: t.suggest_float("x", 0, 1), ctx, n_trials=4, n_jobs=1)
+    assert calls["n"] == 2 and len(study.trials) == 4
+    monkeypatch.setattr(study, "optimize", lambda *a, **k: (_ for _ in ()).throw(ValueError("boom")))
+    with pytest.raises(ValueError, match="boom"):  # anything else still raises
+        run_trials(study, lambda t: 0.0, ctx, n_trials=8, n_jobs=1)
