@@ -64,7 +64,8 @@ TAG_SCORE = "lepton.validation_score"  # on registered model versions
 TAG_METRIC = "lepton.metric"
 TAG_DIRECTION = "lepton.direction"
 
-_EPOCH_KEYS = ("train_loss", "val_loss", "val_score", "lr", "epoch_time", "elapsed")
+# 'elapsed' is left out: it is the running sum of epoch_time (one metric row less per epoch).
+_EPOCH_KEYS = ("train_loss", "val_loss", "val_score", "lr", "epoch_time")
 _STATUS = {"complete": "FINISHED", "pruned": "KILLED", "failed": "FAILED"}
 _MAX_PARAM_LEN = 6000  # MLflow's limit on a param value
 _MAX_TAG_LEN = 5000
@@ -74,6 +75,9 @@ _BAD_KEY = re.compile(r"[^\w\-. /]")
 @dataclass
 class _Trial:
     run_id: str | None  # set by the writer thread once the run exists
+    number: int = -1
+    params: dict = field(default_factory=dict)   # flattened, written with the first batch
+    start_ms: int = field(default_factory=lambda: int(time.time() * 1000))
     records: list[dict] = field(default_factory=list)
     timestamps: list[int] = field(default_factory=list)
     flushed: int = 0  # records[:flushed] are already in MLflow
@@ -109,9 +113,10 @@ class MLflowTracker(SearchTracker):
 
     @property
     def finalize_seconds(self) -> float:
-        # Measured end_search on a busy 2-core machine: 2.4 s warm, 5.6 s with the first
-        # imports of mlflow.pyfunc / matplotlib; logging models is most of it.
-        return 5.0 if self.log_models else 2.0
+        # Measured end_search on a busy 2-core machine (benchmarks/results/
+        # tracking_overhead.md): median 5.7 s on SQLite, 6.2 s over HTTP; plots ~3 s,
+        # models + registry ~2.5-3 s.
+        return 7.0 if self.log_models else 3.5
 
     def __init__(self, *, tracking_uri: str | None = None, experiment_name: str | None = None,
                  registered_model_name: str | None = None, registry_uri: str | None = None,
@@ -148,6 +153,7 @@ class MLflowTracker(SearchTracker):
         self.tracking_errors: list[str] = []
         self._trials: dict[int, _Trial] = {}
         self._known_children: dict[int, str] = {}  # trials of earlier sessions (resume)
+        self._parent_metrics: list = []  # trial_value steps, written in batches
         self._lock = threading.Lock()
         self._queue: queue.Queue = queue.Queue()
         self._writer: threading.Thread | None = None
@@ -271,25 +277,17 @@ class MLflowTracker(SearchTracker):
                     training_config: dict, **kwargs: Any) -> None:
         if self.parent_run_id is None:
             return
-        trial = _Trial(run_id=None)
-        with self._lock:
-            self._trials[trial_number] = trial
         flat = {**_flatten(params, ""), **_flatten(model_config, "model"),
                 **_flatten(training_config, "training")}
         flat["model_config"] = _truncate(json.dumps(model_config, default=str), _MAX_PARAM_LEN)
-        study_name = self._search.get("study_name", "")
-
-        def write() -> None:
-            from mlflow.entities import Param
-
-            tags = {"mlflow.parentRunId": self.parent_run_id, TAG_ROLE: "trial",
-                    TAG_TRIAL: str(trial_number), TAG_STUDY: study_name, TAG_STATE: "running"}
-            run = self.client.create_run(self.experiment_id, run_name=f"trial-{trial_number}",
-                                         tags=tags)
-            trial.run_id = run.info.run_id
-            _log_batch(self.client, run.info.run_id, params=[Param(k, v) for k, v in flat.items()])
-
-        self._submit("start_trial", write)
+        trial = _Trial(run_id=None, number=trial_number, params=flat)
+        with self._lock:
+            self._trials[trial_number] = trial
+        # Nothing is written yet: the run is created with the trial's first batch, at its
+        # end (or at a periodic flush of a long trial). Each MLflow call costs ~10-20 ms of
+        # CPU on SQLite that a trial running beside the writer thread would feel
+        # (benchmarks/results/tracking_overhead.md), so a trial costs one create_run, one
+        # log_batch and one set_terminated.
 
     def log_epoch(self, trial_number: int, record: dict, **kwargs: Any) -> None:
         trial = self._trials.get(trial_number)
@@ -301,11 +299,22 @@ class MLflowTracker(SearchTracker):
             trial.last_flush = time.monotonic()
             self._submit("log_epoch", lambda: self._flush(trial))
 
-    def _flush(self, trial: _Trial, tags: dict | None = None, extra: dict | None = None) -> None:
-        from mlflow.entities import Metric, RunTag
+    def _create_trial_run(self, trial: _Trial, tags: dict | None = None) -> None:
+        run_tags = {"mlflow.parentRunId": self.parent_run_id, TAG_ROLE: "trial",
+                    TAG_TRIAL: str(trial.number), TAG_STUDY: self._search.get("study_name", ""),
+                    TAG_STATE: "running", **(tags or {})}
+        run = self.client.create_run(self.experiment_id, run_name=f"trial-{trial.number}",
+                                     start_time=trial.start_ms, tags=run_tags)
+        trial.run_id = run.info.run_id
 
-        if trial.run_id is None:  # its run could not be created (already reported)
-            return
+    def _flush(self, trial: _Trial, tags: dict | None = None, extra: dict | None = None) -> None:
+        from mlflow.entities import Metric, Param, RunTag
+
+        params = []
+        if trial.run_id is None:
+            self._create_trial_run(trial, tags)
+            tags = None  # already on the run
+            params = [Param(k, v) for k, v in trial.params.items()]
         upto = len(trial.records)
         metrics = []
         for record, ts in zip(trial.records[trial.flushed:upto], trial.timestamps[trial.flushed:upto]):
@@ -316,7 +325,7 @@ class MLflowTracker(SearchTracker):
                     metrics.append(Metric(key, value, ts, step))
         now = int(time.time() * 1000)
         metrics += [Metric(k, v, now, 0) for k, v in (extra or {}).items() if v is not None]
-        _log_batch(self.client, trial.run_id, metrics=metrics,
+        _log_batch(self.client, trial.run_id, metrics=metrics, params=params,
                    tags=[RunTag(k, v) for k, v in (tags or {}).items()])
         trial.flushed = upto
 
@@ -334,16 +343,21 @@ class MLflowTracker(SearchTracker):
         def write() -> None:
             from mlflow.entities import Metric
 
-            if trial.run_id is None:
-                return
             self._flush(trial, tags=tags, extra=extra)
             self.client.set_terminated(trial.run_id, status=_STATUS.get(state, "FAILED"))
             if trial.value is not None:  # the search's progress, one step per trial
-                now = int(time.time() * 1000)
-                _log_batch(self.client, self.parent_run_id,
-                           metrics=[Metric("trial_value", trial.value, now, trial_number)])
+                self._parent_metrics.append(
+                    Metric("trial_value", trial.value, int(time.time() * 1000), trial_number))
+            if len(self._parent_metrics) >= 20:
+                self._flush_parent_metrics()
 
         self._submit("end_trial", write)
+
+    def _flush_parent_metrics(self) -> None:
+        """Writer thread / after flush(): the buffered per-trial progress of the search."""
+        metrics, self._parent_metrics = self._parent_metrics, []
+        if metrics:
+            _log_batch(self.client, self.parent_run_id, metrics=metrics)
 
     # -- background writer -----------------------------------------------------------
     def _submit(self, what: str, write) -> None:
@@ -370,6 +384,11 @@ class MLflowTracker(SearchTracker):
     def flush(self) -> None:
         """Wait until every queued write is in the store (end_search/fail_search do)."""
         self._queue.join()
+        if self.parent_run_id is not None and self._parent_metrics:
+            try:
+                self._flush_parent_metrics()
+            except Exception as exc:
+                self._guard("trial_value", exc, deferred=True)
         if self.strict and self._deferred:
             what, exc = self._deferred[0]
             self._deferred.clear()
@@ -442,9 +461,7 @@ class MLflowTracker(SearchTracker):
             open_trials = [t for t in self._trials.values() if t.state is None]
         for trial in open_trials:
             trial.state = "killed"
-            if trial.run_id is None:
-                continue
-            try:
+            try:  # creates the run if the trial never flushed
                 self._flush(trial, tags={TAG_STATE: "killed", TAG_REASON: reason})
                 self.client.set_terminated(trial.run_id, status=status)
             except Exception as exc:
