@@ -212,7 +212,8 @@ def run_job(job: dict) -> dict:
                        final_choice=str(est.final_choice_), n_trials=int(est.n_trials_))
             try:
                 lb = est.leaderboard_
-                row["n_complete"] = int((lb["state"] == "COMPLETE").sum()) if "state" in lb else None
+                row["n_complete"] = (int((lb["state"].str.lower() == "complete").sum())
+                                     if "state" in lb else None)
             except Exception:  # noqa: BLE001 - informational only
                 pass
         elif method == "flaml":
@@ -438,18 +439,27 @@ def report(args) -> str:
                 if not sa or not sb:
                     continue
                 ma, mb = _median(sa), _median(sb)
-                good = ma >= mb if ge else ma > mb
-                res.append(good)
-                details.append(f"{d} {b} s: {ma:.4f} vs {mb:.4f}{'' if good else ' LOSS'}")
-        return (all(res) if res else None), details
+                res.append("win" if ma > mb else "tie" if ma == mb else "loss")
+                details.append(f"{d} {b} s: {ma:.4f} vs {mb:.4f}"
+                               + {"win": "", "tie": " (tie)", "loss": " LOSS"}[res[-1]])
+        return res, details
+
+    def verdict_beats(res):
+        if not res:
+            return "n/a (no results)"
+        if "loss" in res:
+            return f"FAIL ({res.count('loss')} losses, {res.count('tie')} ties of {len(res)})"
+        if "tie" in res:
+            return f"NOT MET strictly: no loss, {res.count('tie')} ties of {len(res)}"
+        return "PASS"
 
     t2, d2 = compare("lepton", "mlp", budgets)
     lines.append(f"2. **Lepton beats MLP defaults on every dataset** (median, each budget): "
-                 f"{verdict(t2)}. " + "; ".join(d2))
+                 f"{verdict_beats(t2)}. " + "; ".join(d2))
     big = max(budgets)
     t3, d3 = compare("lepton", "realmlp", [big])
     lines.append(f"3. **Lepton beats RealMLP-TD on the median at {big} s** (each dataset): "
-                 f"{verdict(t3)}. " + "; ".join(d3))
+                 f"{verdict_beats(t3)}. " + "; ".join(d3))
     if len(budgets) > 1:
         res, det = [], []
         small = min(budgets)
