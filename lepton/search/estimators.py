@@ -203,10 +203,6 @@ class _BaseLepton(BaseEstimator):
         tracker.start_search(study_name=study_name, meta_features=meta.as_dict(),
                              search_space=space.to_dict(), settings=settings)
         try:
-            if len(folds) > 1:
-                # Cross-validated trials end as bagged fold networks, never refitted (see
-                # _finalize): the time a refit would need goes to the search.
-                budget.release_final_reserve()
             window = budget.open_search_window()
             if window <= 0:
                 raise ValueError(
@@ -375,15 +371,6 @@ class _BaseLepton(BaseEstimator):
         best_tm = ctx.models.get(best.number)
         choice = "ensemble" if ensemble is not None else "refit"
         refit_est = None
-        if ensemble is None and len(ctx.folds) > 1 and best_tm is not None:
-            # With cross-validation the best trial already is k networks, each validated
-            # out of fold; their average (bagging) is expected to beat one network refitted
-            # on all rows, which nothing validates. Measured on digits 30 s, seeds 0-2.
-            choice = "bagged"
-            ensemble = LeptonEnsemble(
-                preprocessors=[f.preprocessor for f in ctx.folds], members=[best_tm.modules],
-                weights=[1.0], trial_numbers=[best_tm.number], task=ctx.task,
-                y_scaler=ctx.y_scaler, validation_score=best_tm.value, device=device)
         if ensemble is None:
             refit_est = self._refit(X, y_enc, model_cfg, training, best, ctx, budget, device,
                                     input_shape, common, force=best_tm is None)
@@ -555,12 +542,9 @@ class LeptonClassifier(ClassifierMixin, _BaseLepton):
     best_estimator_ : NeuralNetworkClassifier
         The best configuration (refitted on all data unless ``final_choice_`` says otherwise).
     ensemble_ : LeptonEnsemble or None
-        The networks that predict unless ``final_choice_ == 'refit'``.
+        The ensemble when ``final_choice_ == 'ensemble'``.
     final_choice_ : str
-        'refit' (best configuration retrained on all rows), 'ensemble' (greedy ensemble of
-        the top trials, chosen when it validates better than the best trial), 'bagged' (with
-        cross-validation: the best trial's fold networks averaged, no refit) or 'best_trial'
-        (no time left to refit: the best trial's own network).
+        'refit', 'ensemble' or 'best_trial' (no time left to refit).
     final_model_info_ : dict
     study_ : optuna.Study
     leaderboard_ : pandas.DataFrame
