@@ -351,10 +351,22 @@ def cpu_count() -> int:
 
 
 def threads_per_trial(n_jobs: int) -> int:
-    """Torch intra-op threads for each of ``n_jobs`` parallel trials: the cores split
-    evenly, never more than the process already allows (OMP_NUM_THREADS, a caller's
-    ``torch.set_num_threads``). Oversubscribed CPU training can be 10-40x slower."""
-    return max(1, min(torch.get_num_threads(), cpu_count() // max(1, n_jobs)))
+    """Torch intra-op threads for each of ``n_jobs`` parallel trials.
+
+    The cores are split evenly between trials, never more than the process already allows
+    (OMP_NUM_THREADS, a caller's ``torch.set_num_threads``) and never more than the cores
+    other processes leave free (1-minute load average). Oversubscribed multi-threaded CPU
+    training collapses: on a 2-core machine with one core busy elsewhere, 2 threads trained
+    12-22 epochs/min against ~1,000 with 1 thread (benchmarks/results/
+    parallel_trials_run1_shared.md), while on an idle machine 2 threads gained only 1.2x.
+    """
+    cores = cpu_count()
+    try:
+        busy = os.getloadavg()[0]
+    except (AttributeError, OSError):  # pragma: no cover - not Unix
+        busy = 0.0
+    free = max(1, int(cores - busy + 0.5))
+    return max(1, min(torch.get_num_threads(), cores // max(1, n_jobs), free))
 
 
 @contextmanager

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 
 import torch
@@ -51,3 +52,19 @@ def _run_and_check(X, y, peak, seen_threads):
     finished = [t for t in clf.study_.trials if t.state.is_finished()]
     assert len(finished) >= 8
     assert clf.score(X, y) > 0.8
+
+
+def test_threads_per_trial_leaves_busy_cores_alone(monkeypatch):
+    before = torch.get_num_threads()
+    torch.set_num_threads(8)
+    try:
+        monkeypatch.setattr(search_mod, "cpu_count", lambda: 8)
+        monkeypatch.setattr(os, "getloadavg", lambda: (0.2, 0.2, 0.2))
+        assert search_mod.threads_per_trial(1) == 8   # idle: all cores
+        assert search_mod.threads_per_trial(4) == 2   # split between parallel trials
+        monkeypatch.setattr(os, "getloadavg", lambda: (6.8, 6.0, 5.0))
+        assert search_mod.threads_per_trial(1) == 1   # 7 of 8 cores busy elsewhere
+        monkeypatch.setattr(os, "getloadavg", lambda: (20.0, 20.0, 20.0))
+        assert search_mod.threads_per_trial(1) == 1   # never below one
+    finally:
+        torch.set_num_threads(before)
