@@ -64,8 +64,10 @@ TAG_SCORE = "lepton.validation_score"  # on registered model versions
 TAG_METRIC = "lepton.metric"
 TAG_DIRECTION = "lepton.direction"
 
-# 'elapsed' is left out: it is the running sum of epoch_time (one metric row less per epoch).
-_EPOCH_KEYS = ("train_loss", "val_loss", "val_score", "lr", "epoch_time")
+# What the issue asks for as per-epoch steps. Each metric row costs ~1.5 ms of MLflow/SQLite
+# CPU (benchmarks/results/tracking_overhead*.md), so elapsed/epoch_time are not logged per
+# epoch: the trial's duration and epoch count are logged once.
+_EPOCH_KEYS = ("train_loss", "val_loss", "val_score", "lr")
 _STATUS = {"complete": "FINISHED", "pruned": "KILLED", "failed": "FAILED"}
 _MAX_PARAM_LEN = 6000  # MLflow's limit on a param value
 _MAX_TAG_LEN = 5000
