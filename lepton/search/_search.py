@@ -17,6 +17,7 @@ reason (user attribute ``fail_reason``) and the search goes on.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import threading
@@ -46,6 +47,8 @@ __all__ = ["Fold", "TrialModel", "SearchContext", "Objective", "PruningReporter"
            "TrialFailed", "make_storage", "create_study", "run_trials", "cpu_count",
            "threads_per_trial", "torch_threads", "outputs_to_prediction"]
 
+log = logging.getLogger("lepton.search")
+
 FAIL_REASON = "fail_reason"
 #: RDB storages: heartbeat period of a running trial and how stale it may get before the
 #: trial counts as dead (Optuna's own defaults are off; 30 s tolerates a busy machine).
@@ -57,6 +60,10 @@ MAX_OPTIMIZE_RESTARTS = 20
 
 class TrialFailed(RuntimeError):
     """A trial that cannot give a score (diverged, no finite predictions)."""
+
+
+class DuplicateTrial(RuntimeError):
+    """A worker was handed a trial another worker of this process is already running."""
 
 
 @dataclass
@@ -102,6 +109,8 @@ class SearchContext:
     models: dict[int, TrialModel] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     best_value: float | None = None
+    # trial number -> set when that trial's objective returns (duplicate-run guard)
+    started: dict[int, threading.Event] = field(default_factory=dict)
 
     @property
     def val_idx(self) -> np.ndarray:
@@ -163,6 +172,24 @@ class Objective:
         self.ctx = ctx
 
     def __call__(self, trial: optuna.Trial) -> float:
+        ctx = self.ctx
+        with ctx.lock:
+            running = ctx.started.get(trial.number)
+            if running is None:
+                done = ctx.started[trial.number] = threading.Event()
+        if running is not None:
+            # Two worker threads popped the same enqueued trial (Optuna's RDB storage on
+            # SQLite has no row lock): let the first one train it, and do not train or
+            # track it twice. Raising here makes Optuna's `tell` of this duplicate fail,
+            # which run_trials absorbs.
+            running.wait(timeout=max(0.0, ctx.budget.remaining()))
+            raise DuplicateTrial(f"trial {trial.number} is already running in another worker")
+        try:
+            return self._call(trial)
+        finally:
+            done.set()
+
+    def _call(self, trial: optuna.Trial) -> float:
         ctx = self.ctx
         t0 = time.perf_counter()
         model_cfg, training = ctx.space.sample(trial, task=ctx.task.kind)
@@ -416,8 +443,7 @@ def run_trials(study: optuna.Study, objective: Objective, ctx: SearchContext, *,
             # is consistent, so the search goes on with what is left of the budget.
             if not _is_trial_state_race(exc):
                 raise
-            warnings.warn(f"lepton: continuing the search after an Optuna trial-state race "
-                          f"({exc})", RuntimeWarning, stacklevel=2)
+            log.debug("continuing the search after an Optuna trial-state race: %s", exc)
 
 
 def _is_trial_state_race(exc: BaseException) -> bool:
