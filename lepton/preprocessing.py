@@ -18,7 +18,6 @@ training data only:
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Sequence
 
 import numpy as np
@@ -355,6 +354,3 @@ class _NumericScaler(TransformerMixin, BaseEstimator):
             return scaled
         return np.hstack([scaled, X[:, self.k_:].astype(np.float32)])
 
-
-def is_integral(value: object) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)

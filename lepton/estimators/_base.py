@@ -22,11 +22,11 @@ from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelEncoder, StandardScaler
 from sklearn.utils import _safe_indexing, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.multiclass import check_classification_targets, type_of_target
+from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from .. import defaults
-from ..models import ACTIVATIONS, ModelConfig, check_activation
+from ..models import ModelConfig, check_activation
 from ..preprocessing import TabularPreprocessor, check_X
 from ..training import (
     DIVERGED, SCHEDULES, DivergedError, ProgressPrinter, Task, TensorData, TrainingConfig,
@@ -387,5 +387,3 @@ class BaseNeuralNetwork(BaseEstimator):
         tags.input_tags.sparse = True
         return tags
 
-
-KNOWN_ACTIVATIONS = tuple(sorted(ACTIVATIONS))

@@ -34,7 +34,7 @@ import torch
 from torch import nn
 
 from ..training import (
-    DIVERGED, TIME_LIMIT, Callback, DivergedError, Task, TensorData, TrainingConfig, fit_model,
+    DIVERGED, Callback, DivergedError, Task, TensorData, TrainingConfig, fit_model,
     predict_outputs,
 )
 from .budget import Budget

@@ -12,7 +12,6 @@ import json
 import logging
 import math
 import os
-import time
 from contextlib import contextmanager
 from numbers import Integral, Real
 from typing import Any
@@ -344,7 +343,6 @@ class _BaseLepton(BaseEstimator):
         task = self._task
         metric = ctx.metric
         best = study.best_trial
-        single = self._single_cls
         common = dict(task=task, encoder=encoder, n_outputs=n_outputs, device=device,
                       y_1d=_target_ndim(y) == 1, n_features_in=self.n_features_in_,
                       feature_names_in=getattr(self, "feature_names_in_", None),

@@ -19,7 +19,6 @@ Rules, each with its reason:
 from __future__ import annotations
 
 import copy
-import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -140,6 +139,3 @@ def expected_epochs(space: SearchSpace) -> int:
         return int(max(spec["choices"]))
     return int(spec["high"])
 
-
-def log_uniform_mid(low: float, high: float) -> float:
-    return math.exp((math.log(low) + math.log(high)) / 2)

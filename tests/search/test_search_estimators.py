@@ -9,7 +9,6 @@ import optuna
 import pandas as pd
 import pytest
 from sklearn.datasets import load_digits, load_iris, make_regression
-from sklearn.model_selection import train_test_split
 
 from lepton import LeptonClassifier, LeptonRegressor, NeuralNetworkClassifier, NeuralNetworkRegressor
 from lepton.models import ModelConfig
