@@ -173,6 +173,7 @@ class _BaseLepton(BaseEstimator):
         seed = self._seed(storage, study_name)
         folds = self._make_folds(X, y_enc, task, seed, device)
         meta = compute_meta_features(X, y_enc, task, input_shape=self.input_shape_)
+        self.meta_features_ = meta.as_dict()
         space = apply_priors(choose_space(self.search_space, meta), meta,
                              n_train=len(folds[0].train))
         input_shape = self._model_input_shape(space, meta, folds)
@@ -393,8 +394,6 @@ class _BaseLepton(BaseEstimator):
         self.best_training_config_ = training
         self.study_ = study
         self.search_space_ = ctx.space
-        self.meta_features_ = compute_meta_features(X, y_enc, task,
-                                                    input_shape=self.input_shape_).as_dict()
         self.leaderboard_ = make_leaderboard(study, metric.name)
         self.n_trials_ = len(study.trials)
         self.final_model_info_ = {
