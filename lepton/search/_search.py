@@ -112,10 +112,6 @@ class SearchContext:
     # trial number -> set when that trial's objective returns (duplicate-run guard)
     started: dict[int, threading.Event] = field(default_factory=dict)
 
-    @property
-    def val_idx(self) -> np.ndarray:
-        return np.concatenate([f.val_idx for f in self.folds])
-
     def keep(self, tm: TrialModel) -> None:
         """Keep the ``keep_models`` best trials' modules (the ensemble candidates)."""
         with self.lock:

@@ -32,7 +32,8 @@ from ..estimators import NeuralNetworkClassifier, NeuralNetworkRegressor
 from ..estimators._base import encode_target, split_validation
 from ..preprocessing import TabularPreprocessor, check_X
 from ..training import (
-    DIVERGED, Task, TensorData, TrainingConfig, fit_model, predict_outputs, resolve_device,
+    DIVERGED, Task, TensorData, TrainingConfig, TrainingResult, fit_model, predict_outputs,
+    resolve_device,
 )
 from ._search import (
     FAIL_REASON, Fold, Objective, SearchContext, cpu_count, create_study, enqueue_portfolio,
@@ -188,10 +189,10 @@ class _BaseLepton(BaseEstimator):
                                  space=space, seed=seed, n_startup_trials=8)
         _check_resumable(study, study_name, task=task, metric=metric.name, space=space, seed=seed)
         n_portfolio = enqueue_portfolio(study, space, size=4)
-        n_folds_rows = np.concatenate([f.val_idx for f in folds])
+        val_rows = np.concatenate([f.val_idx for f in folds])  # order of every val_pred
         ctx = SearchContext(
             folds=folds, task=Task(task, n_outputs), metric=metric, space=space, budget=budget,
-            y_val=y_val_source[n_folds_rows], y_scaler=None if task == "classification" else encoder,
+            y_val=y_val_source[val_rows], y_scaler=None if task == "classification" else encoder,
             seed=seed, n_all=n, input_shape=input_shape, tracker=tracker,
             keep_models=max(10, self.ensemble_size))
         settings = {"time_budget": self.time_budget, "n_trials": self.n_trials,
@@ -437,7 +438,6 @@ class _BaseLepton(BaseEstimator):
             result=result, **common)
 
     def _trial_estimator(self, tm, ctx, common):
-        from ..training import TrainingResult
         config = TrainingConfig(**tm.training)
         return self._single_cls._from_trained(
             module=tm.modules[0], preprocessor=ctx.folds[0].preprocessor,
