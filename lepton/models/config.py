@@ -23,10 +23,12 @@ from typing import Any
 
 from .activations import check_activation
 
-__all__ = ["LayerConfig", "ModelConfig", "FAMILIES", "NORMALIZATIONS"]
+__all__ = ["LayerConfig", "ModelConfig", "FAMILIES", "NORMALIZATIONS", "EMBEDDINGS"]
 
 FAMILIES = ("mlp", "resnet", "cnn")
 NORMALIZATIONS = ("none", "batch", "layer")
+EMBEDDINGS = ("none", "periodic")
+_EMBEDDING_KEYS = ("embedding_dim", "embedding_frequencies", "embedding_scale")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -47,6 +49,12 @@ class ModelConfig:
     conv_channels: tuple[int, ...] = ()
     kernel_size: int = 3
     pool: bool = True
+    # mlp / resnet: 'periodic' embeds each input feature before the first layer
+    # (networks.PeriodicEmbedding): n_features * embedding_dim inputs to the first layer.
+    numeric_embedding: str = "none"
+    embedding_dim: int = 16
+    embedding_frequencies: int = 16
+    embedding_scale: float = 0.1
 
     @classmethod
     def from_dict(cls, config: Mapping[str, Any], *, where: str = "model") -> ModelConfig:
@@ -105,6 +113,21 @@ class ModelConfig:
         kernel = config.get("kernel_size", 3)
         if not _is_int(kernel) or kernel < 1 or kernel % 2 == 0:
             raise ValueError(f"{where}.kernel_size={kernel!r} must be a positive odd integer.")
+        embedding = config.get("numeric_embedding", "none") or "none"
+        if embedding not in EMBEDDINGS:
+            raise ValueError(
+                f"{where}.numeric_embedding={embedding!r} is not one of {', '.join(EMBEDDINGS)}.")
+        if embedding != "none" and family == "cnn":
+            raise ValueError(f"{where}.numeric_embedding={embedding!r} applies to families mlp "
+                             "and resnet only; family 'cnn' takes 'none'.")
+        for key in ("embedding_dim", "embedding_frequencies"):
+            value = config.get(key, 16)
+            if not _is_int(value) or not 1 <= value <= 1024:
+                raise ValueError(f"{where}.{key}={value!r} must be an integer in [1, 1024].")
+        scale = config.get("embedding_scale", 0.1)
+        if not isinstance(scale, numbers.Real) or isinstance(scale, bool) or not (
+                0 < scale <= 100):
+            raise ValueError(f"{where}.embedding_scale={scale!r} must be a number in (0, 100].")
         return cls(
             family=family,
             layers=tuple(layers),
@@ -114,6 +137,10 @@ class ModelConfig:
             conv_channels=tuple(int(c) for c in channels),
             kernel_size=int(kernel),
             pool=bool(config.get("pool", True)),
+            numeric_embedding=embedding,
+            embedding_dim=int(config.get("embedding_dim", 16)),
+            embedding_frequencies=int(config.get("embedding_frequencies", 16)),
+            embedding_scale=float(scale),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -122,6 +149,9 @@ class ModelConfig:
         d["conv_channels"] = list(d["conv_channels"])
         if self.family != "cnn":
             for key in ("conv_channels", "kernel_size", "pool"):
+                d.pop(key)
+        if self.numeric_embedding == "none":  # configs without an embedding read as before
+            for key in ("numeric_embedding", *_EMBEDDING_KEYS):
                 d.pop(key)
         return d
 

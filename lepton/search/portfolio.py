@@ -22,25 +22,35 @@ TABULAR_PORTFOLIO: list[dict[str, Any]] = [
      "normalization": "none", "dropout": 0.0, "residual": False,
      "learning_rate": defaults.LEARNING_RATE, "lr_schedule": "cosine",
      "weight_decay": defaults.WEIGHT_DECAY, "beta1": 0.9, "gradient_clip": 1.0,
-     "batch_size": 128, "label_smoothing": 0.0, "epochs": 100},
+     "batch_size": 128, "label_smoothing": 0.0, "epochs": 100, "numeric_embedding": "none"},
+    # MLP-PLR (Gorishniy et al. 2022, "On embeddings for numerical features in tabular deep
+    # learning"): periodic embeddings of each feature, then a plain ReLU MLP. Offered only
+    # where the space allows embeddings (the priors keep them for narrow tables). Scale 0.03:
+    # on california_synthetic a 3x256 MLP reached R^2 0.760 with 0.03, 0.756 with 0.1 and
+    # 0.744 without embeddings (40 epochs, same seed).
+    {"n_layers": 3, "width": [256, 256, 256], "activation": ["relu", "relu", "relu"],
+     "normalization": "none", "dropout": 0.0, "residual": False, "learning_rate": 1e-3,
+     "lr_schedule": "onecycle", "weight_decay": 1e-5, "beta1": 0.9, "gradient_clip": 1.0,
+     "batch_size": 256, "label_smoothing": 0.0, "epochs": 60, "numeric_embedding": "periodic",
+     "embedding_dim": 16, "embedding_scale": 0.03},
     # RealMLP-TD-like (Holzmüller et al. 2024, "Better by default"): 3x256, SELU, dropout
     # 0.15, label smoothing 0.1, one-cycle-style schedule with a higher peak LR.
     {"n_layers": 3, "width": [256, 256, 256], "activation": ["selu", "selu", "selu"],
      "normalization": "none", "dropout": 0.15, "residual": False, "learning_rate": 2e-3,
      "lr_schedule": "onecycle", "weight_decay": 1e-5, "beta1": 0.9, "gradient_clip": 1.0,
-     "batch_size": 256, "label_smoothing": 0.1, "epochs": 100},
+     "batch_size": 256, "label_smoothing": 0.1, "epochs": 100, "numeric_embedding": "none"},
     # ResNet-like MLP (Gorishniy et al. 2021, tuned ResNet/MLP ranges): skip connections,
     # batch norm, dropout 0.1, small weight decay.
     {"n_layers": 3, "width": [192, 192, 192], "activation": ["relu", "relu", "relu"],
      "normalization": "batch", "dropout": 0.1, "residual": True, "learning_rate": 1e-3,
      "lr_schedule": "cosine", "weight_decay": 1e-5, "beta1": 0.9, "gradient_clip": 1.0,
-     "batch_size": 128, "label_smoothing": 0.0, "epochs": 100},
+     "batch_size": 128, "label_smoothing": 0.0, "epochs": 100, "numeric_embedding": "none"},
     # Regularisation cocktail (Kadra et al. 2021, "Well-tuned simple nets excel on tabular
     # datasets"): a wider MLP held back by dropout and decoupled weight decay.
     {"n_layers": 3, "width": [512, 512, 512], "activation": ["silu", "silu", "silu"],
      "normalization": "layer", "dropout": 0.3, "residual": False, "learning_rate": 1e-3,
      "lr_schedule": "cosine", "weight_decay": 1e-3, "beta1": 0.9, "gradient_clip": 1.0,
-     "batch_size": 128, "label_smoothing": 0.0, "epochs": 100},
+     "batch_size": 128, "label_smoothing": 0.0, "epochs": 100, "numeric_embedding": "none"},
 ]
 
 CNN_PORTFOLIO: list[dict[str, Any]] = [
@@ -67,6 +77,9 @@ def portfolio_params(space: SearchSpace, *, size: int | None = None) -> list[dic
     searched = {n for n, s in space.parameters.items() if s["type"] != "fixed"}
     out: list[dict[str, Any]] = []
     for entry in source:
+        embedding = entry.get("numeric_embedding", "none")
+        if embedding != "none" and space.clamp("numeric_embedding", embedding) != embedding:
+            continue  # an embedding entry without the embedding is just another plain MLP
         params: dict[str, Any] = {}
         counts = {}
         for count_name in ("n_layers", "n_conv_blocks"):

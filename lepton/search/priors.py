@@ -13,6 +13,10 @@ Rules, each with its reason:
   max(40, 200 * min(1, 5000 / n_train)) clipped into the space's own range.
 - many features per row (p / n > 0.1) -> dropout and weight-decay upper bounds are raised.
 - regression drops ``label_smoothing``.
+- periodic numeric embeddings only for narrow tables (<= 32 features): they multiply the
+  first layer's inputs by ``embedding_dim`` (a 64-pixel digit becomes 1,024 inputs at
+  dim 16), and their gain is on few, informative numeric features (california_synthetic:
+  R^2 0.744 -> 0.760 with 8 features).
 - a user-given space keeps its family; the bounds are only ever narrowed, never widened.
 """
 
@@ -28,7 +32,11 @@ import scipy.sparse as sp
 
 from .spaces import SearchSpace, load_search_space
 
-__all__ = ["MetaFeatures", "compute_meta_features", "choose_space", "apply_priors"]
+__all__ = ["MetaFeatures", "compute_meta_features", "choose_space", "apply_priors",
+           "MAX_EMBEDDED_FEATURES"]
+
+#: Tables with more input columns than this are not offered periodic embeddings.
+MAX_EMBEDDED_FEATURES = 32
 
 
 @dataclass(frozen=True)
@@ -126,6 +134,10 @@ def apply_priors(space: SearchSpace, meta: MetaFeatures, *, n_train: int) -> Sea
             _raise_high(params["weight_decay"], 5e-2)
     if meta.task != "classification":
         params.pop("label_smoothing", None)
+    spec = params.get("numeric_embedding")
+    if spec is not None and meta.n_features > MAX_EMBEDDED_FEATURES:
+        if spec["type"] == "categorical" and "none" in spec["choices"]:
+            spec["choices"] = ["none"]  # a user's fixed choice stays as it is
     out = SearchSpace(family=space.family, parameters=params, name=space.name,
                       description=space.description, source=space.source)
     return out

@@ -13,6 +13,7 @@ Schema (also in ``search_spaces/README.md``)::
       <name>: {type: fixed, value: 0.1}       # or just `<name>: 0.1`
       width:  {..., per_layer: true}          # one value per hidden layer (width_0, width_1, ...)
       conv_channels: {..., per_block: true}   # one value per conv block
+      embedding_scale: {...}                  # drawn only when numeric_embedding is not none
 
 Parameter names and the values they accept are in :data:`PARAMETERS`. Errors name the
 key path, the bad value and what is accepted, e.g.
@@ -33,7 +34,7 @@ from typing import Any
 import yaml
 
 from .. import defaults
-from ..models import ACTIVATIONS, FAMILIES, NORMALIZATIONS
+from ..models import ACTIVATIONS, EMBEDDINGS, FAMILIES, NORMALIZATIONS
 from ..training import SCHEDULES
 
 __all__ = ["SearchSpace", "load_search_space", "BUILTIN_SPACES", "PARAMETERS", "SearchSpaceError"]
@@ -100,6 +101,12 @@ PARAMETERS: dict[str, _Domain] = {
                              "an integer in [1, 4096]", 32),
     "kernel_size": _Domain("categorical", lambda v: _is_int(v) and v >= 1 and v % 2 == 1,
                            "an odd positive integer", 3),
+    "numeric_embedding": _Domain("categorical", lambda v: v in EMBEDDINGS,
+                                 "one of " + ", ".join(EMBEDDINGS), "none"),
+    "embedding_dim": _Domain("int", lambda v: _is_int(v) and 1 <= v <= 1024,
+                             "an integer in [1, 1024]", 16),
+    "embedding_scale": _Domain("float", lambda v: _is_num(v) and 0 < v <= 100,
+                               "a number in (0, 100]", 0.1),
 }
 _PER_LAYER = {"width", "activation"}
 _PER_BLOCK = {"conv_channels"}
@@ -204,6 +211,12 @@ class SearchSpace:
                                  "dropout": float(get("dropout"))}
         if self.family == "mlp":
             model["residual"] = bool(get("residual"))
+        if self.family in ("mlp", "resnet"):
+            embedding = get("numeric_embedding") or "none"
+            if embedding != "none":  # its settings exist only when an embedding is drawn
+                model["numeric_embedding"] = embedding
+                model["embedding_dim"] = int(get("embedding_dim"))
+                model["embedding_scale"] = float(get("embedding_scale"))
         if self.family == "cnn":
             n_blocks = int(get("n_conv_blocks"))
             model["conv_channels"] = [int(self._suggest(trial, f"conv_channels_{i}",

@@ -152,3 +152,61 @@ def test_cnn_needs_a_matching_input_shape():
         build_model(cfg, 64, 2)
     with pytest.raises(ValueError, match=r"input_shape=\[7, 7\] does not describe 64 input"):
         build_model(cfg, 64, 2, input_shape=(7, 7))
+
+
+# -- periodic numeric embeddings -------------------------------------------------------
+def test_periodic_embedding_widens_each_feature_and_trains():
+    from lepton.models import PeriodicEmbedding
+
+    embed = PeriodicEmbedding(3, n_frequencies=4, dim=5, scale=0.1)
+    out = embed(torch.randn(7, 3))
+    assert out.shape == (7, 15) and (out >= 0).all()  # ReLU outputs, 3 features x 5 values
+    for family in ("mlp", "resnet"):
+        model = build_model({"family": family, "layers": [{"width": 8}],
+                             "numeric_embedding": "periodic", "embedding_dim": 5,
+                             "embedding_frequencies": 4}, 3, 2)
+        assert isinstance(model.embed, PeriodicEmbedding)
+        first = model.blocks[0].linear if family == "mlp" else model.stem
+        assert first.in_features == 15
+        model(torch.randn(4, 3)).sum().backward()
+        assert model.embed.frequencies.grad is not None  # the frequencies are learned
+
+
+def test_periodic_embedding_fits_a_bump_a_linear_first_layer_struggles_with():
+    # y = 1 inside a narrow band of x, else 0: periodic features fit it in few steps.
+    torch.manual_seed(0)
+    x = torch.rand(256, 1) * 2 - 1
+    y = ((x > 0.1) & (x < 0.3)).float().squeeze(1)
+
+    def final_loss(config):
+        torch.manual_seed(0)
+        model = build_model(config, 1, 1)
+        opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+        for _ in range(300):
+            loss = ((model(x).squeeze(1) - y) ** 2).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        return loss.item()
+
+    plain = final_loss({"layers": [{"width": 16}]})
+    embedded = final_loss({"layers": [{"width": 16}], "numeric_embedding": "periodic",
+                           "embedding_scale": 1.0})
+    assert embedded < 0.5 * plain
+
+
+def test_embedding_config_roundtrip_and_errors():
+    cfg = ModelConfig.from_dict({"layers": [{"width": 8}], "numeric_embedding": "periodic",
+                                 "embedding_dim": 4, "embedding_scale": 0.05})
+    assert ModelConfig.from_dict(cfg.to_dict()) == cfg
+    plain = ModelConfig.from_dict({"layers": [{"width": 8}]}).to_dict()
+    assert "numeric_embedding" not in plain and "embedding_dim" not in plain
+    with pytest.raises(ValueError, match=r"model.numeric_embedding='plr' is not one of none, periodic"):
+        ModelConfig.from_dict({"numeric_embedding": "plr"})
+    with pytest.raises(ValueError, match=r"model.embedding_scale=0 must be a number in \(0, 100\]"):
+        ModelConfig.from_dict({"numeric_embedding": "periodic", "embedding_scale": 0})
+    with pytest.raises(ValueError, match=r"model.embedding_dim=0 must be an integer"):
+        ModelConfig.from_dict({"numeric_embedding": "periodic", "embedding_dim": 0})
+    with pytest.raises(ValueError, match=r"applies to families mlp and resnet only"):
+        ModelConfig.from_dict({"family": "cnn", "conv_channels": [4],
+                               "numeric_embedding": "periodic"})

@@ -11,6 +11,7 @@ TINY_SPACE = {"base": "mlp", "parameters": {
     "epochs": {"type": "int", "low": 10, "high": 30},
     "batch_size": {"type": "categorical", "choices": [16, 32]},
     "learning_rate": {"type": "float", "low": 3e-3, "high": 3e-2, "log": True},
+    "numeric_embedding": "none",  # keeps the tiny trials tiny (embeddings: test_components)
 }}
 
 

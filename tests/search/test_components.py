@@ -50,6 +50,37 @@ def test_priors_narrow_bounds_for_small_data_and_drop_label_smoothing_for_regres
     assert "label_smoothing" in adapted_big.parameters
 
 
+def test_priors_offer_periodic_embeddings_only_to_narrow_tables():
+    space = load_search_space("mlp")
+    narrow = compute_meta_features(np.zeros((900, 8)), np.zeros(900), "regression")
+    wide = compute_meta_features(np.zeros((900, 64)), np.zeros(900), "regression")
+    assert apply_priors(space, narrow, n_train=800).parameters["numeric_embedding"][
+        "choices"] == ["none", "periodic"]
+    assert apply_priors(space, wide, n_train=800).parameters["numeric_embedding"][
+        "choices"] == ["none"]
+    # a user who fixes the embedding keeps it, however wide the table
+    fixed = load_search_space({"base": "mlp", "parameters": {"numeric_embedding": "periodic"}})
+    assert apply_priors(fixed, wide, n_train=800).parameters["numeric_embedding"] == {
+        "type": "fixed", "value": "periodic"}
+
+
+def test_embedding_settings_are_drawn_only_for_embedded_trials():
+    space = load_search_space("mlp")
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(0))
+    seen = set()
+    for _ in range(30):
+        trial = study.ask()
+        model, _ = space.sample(trial, task="regression")
+        kind = model.get("numeric_embedding", "none")
+        seen.add(kind)
+        assert ("embedding_scale" in trial.params) == (kind == "periodic")
+        if kind == "periodic":
+            assert 0.01 <= model["embedding_scale"] <= 0.15
+            assert model["embedding_dim"] in (8, 16, 32)
+        study.tell(trial, 0.0)
+    assert seen == {"none", "periodic"}
+
+
 # -- warm start ----------------------------------------------------------------------------
 def test_portfolio_is_clamped_into_the_searched_space():
     space = load_search_space({"base": "mlp", "parameters": {
@@ -61,6 +92,18 @@ def test_portfolio_is_clamped_into_the_searched_space():
         assert 1 <= params["n_layers"] <= 2
         assert all(16 <= params[f"width_{i}"] <= 64 for i in range(params["n_layers"]))
         assert "width_2" not in params
+
+
+def test_embedding_entry_of_the_portfolio_only_where_the_space_embeds():
+    space = load_search_space("mlp")
+    narrow = apply_priors(space, compute_meta_features(np.zeros((900, 8)), np.zeros(900),
+                                                       "regression"), n_train=800)
+    wide = apply_priors(space, compute_meta_features(np.zeros((900, 64)), np.zeros(900),
+                                                     "regression"), n_train=800)
+    narrow_kinds = [p["numeric_embedding"] for p in portfolio_params(narrow, size=4)]
+    assert narrow_kinds == ["none", "periodic", "none", "none"]  # second: MLP-PLR
+    assert all(p["numeric_embedding"] == "none" for p in portfolio_params(wide))
+    assert len(portfolio_params(wide)) == len(portfolio_params(narrow)) - 1
 
 
 def test_first_trial_is_the_portfolio_default():

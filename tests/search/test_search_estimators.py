@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pickle
 
 import numpy as np
 import optuna
@@ -128,3 +129,21 @@ def test_search_space_object_and_yaml_path(tmp_path):
                            random_state=0).fit(X, y)
     assert clf.best_estimator_.model_config_["family"] == "resnet"
     assert isinstance(clf.search_space_, SearchSpace)
+
+
+def test_periodic_embeddings_end_to_end():
+    # a step in one feature: the embedded network is searched, refitted, cloned and pickled
+    rng = np.random.default_rng(0)
+    X = rng.uniform(-1, 1, (300, 3))
+    y = np.where(np.abs(X[:, 0] - 0.2) < 0.15, 2.0, 0.0) + 0.1 * X[:, 1]
+    space = {"base": TINY_SPACE["base"], "parameters": {
+        **TINY_SPACE["parameters"], "numeric_embedding": "periodic",
+        "embedding_scale": {"type": "float", "low": 0.1, "high": 1.0, "log": True}}}
+    reg = LeptonRegressor(time_budget=30, n_trials=3, search_space=space, cv=None,
+                          ensemble_size=1, random_state=0).fit(X, y)
+    assert reg.best_model_config_["numeric_embedding"] == "periodic"
+    assert 0.1 <= reg.best_model_config_["embedding_scale"] <= 1.0
+    assert reg.best_estimator_.module_.embed.frequencies.shape[0] == 3
+    assert reg.score(X, y) > 0.5
+    restored = pickle.loads(pickle.dumps(reg))
+    np.testing.assert_allclose(restored.predict(X[:20]), reg.predict(X[:20]), rtol=1e-6)
