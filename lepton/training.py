@@ -18,9 +18,10 @@ epoch with ``epoch, train_loss, val_loss, val_score, lr, elapsed, epoch_time``.
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Sequence
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,7 +34,7 @@ __all__ = [
     "TrainingConfig", "TensorData", "TrainingResult", "Callback", "ProgressPrinter",
     "Task", "train", "run_epoch", "train_step", "evaluate", "predict_outputs",
     "resolve_device", "SCHEDULES", "fit_model", "DivergedError", "make_optimizer",
-    "clip_grad_norm",
+    "clip_grad_norm", "cpu_count", "threads_per_trial", "torch_threads",
 ]
 
 SCHEDULES = ("constant", "cosine", "onecycle", "plateau")
@@ -467,3 +468,42 @@ def fit_model(model_config: Any, train_data: TensorData, valid_data: TensorData 
 
 def _n_features(data: TensorData) -> int:
     return data.sparse.shape[1] if data.sparse is not None else int(data.X.shape[1])
+
+
+# -- CPU threads -------------------------------------------------------------------------
+def cpu_count() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def threads_per_trial(n_jobs: int = 1) -> int:
+    """Torch intra-op threads for each of ``n_jobs`` parallel trainings (search trials;
+    1 for a single fit).
+
+    The cores are split evenly between trials, never more than the process already allows
+    (OMP_NUM_THREADS, a caller's ``torch.set_num_threads``) and never more than the cores
+    other processes leave free (1-minute load average). Oversubscribed multi-threaded CPU
+    training collapses: on a 2-core machine with one core busy elsewhere, 2 threads trained
+    12-22 epochs/min against ~1,000 with 1 thread (benchmarks/results/
+    parallel_trials_run1_shared.md), while on an idle machine 2 threads gained only 1.2x.
+    """
+    cores = cpu_count()
+    try:
+        busy = os.getloadavg()[0]
+    except (AttributeError, OSError):  # pragma: no cover - not Unix
+        busy = 0.0
+    free = max(1, int(cores - busy + 0.5))
+    return max(1, min(torch.get_num_threads(), cores // max(1, n_jobs), free))
+
+
+@contextmanager
+def torch_threads(n: int):
+    """Temporarily set torch's intra-op threads (parallel trials must not oversubscribe)."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(max(1, n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)

@@ -30,7 +30,7 @@ from ..models import ModelConfig, check_activation
 from ..preprocessing import TabularPreprocessor, check_X
 from ..training import (
     DIVERGED, SCHEDULES, DivergedError, ProgressPrinter, Task, TensorData, TrainingConfig,
-    fit_model, predict_outputs, resolve_device,
+    fit_model, predict_outputs, resolve_device, threads_per_trial, torch_threads,
 )
 
 __all__ = ["BaseNeuralNetwork", "infer_task", "encode_target", "split_validation"]
@@ -267,8 +267,11 @@ class BaseNeuralNetwork(BaseEstimator):
         config = self._training_config(len(train_idx), epochs, batch_size, valid_data is not None)
         callbacks = [ProgressPrinter(prefix=f"[{name}] ")] if self.verbose else []
         task_obj = Task(task, n_outputs, label_smoothing=config.label_smoothing)
-        module, result = fit_model(model_config, train_data, valid_data, task_obj, config,
-                                   seed=seed, input_shape=input_shape, callbacks=callbacks)
+        # torch's default (one thread per core) collapses when other processes hold cores
+        # (benchmarks/results/parallel_trials_run1_shared.md): use the cores left free.
+        with torch_threads(threads_per_trial(1)):
+            module, result = fit_model(model_config, train_data, valid_data, task_obj, config,
+                                       seed=seed, input_shape=input_shape, callbacks=callbacks)
         if result.status == DIVERGED:
             if result.best_epoch is None:
                 raise DivergedError(f"{name} training diverged: {result.message}.")

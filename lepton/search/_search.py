@@ -24,7 +24,6 @@ import threading
 import time
 import warnings
 from collections.abc import Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,9 +32,9 @@ import optuna
 import torch
 from torch import nn
 
-from ..training import (
-    DIVERGED, Callback, DivergedError, Task, TensorData, TrainingConfig, fit_model,
-    predict_outputs,
+from ..training import (  # noqa: F401 - cpu_count, threads_per_trial, torch_threads re-exported
+    DIVERGED, Callback, DivergedError, Task, TensorData, TrainingConfig, cpu_count, fit_model,
+    predict_outputs, threads_per_trial, torch_threads,
 )
 from .budget import Budget
 from .metrics import Metric
@@ -364,43 +363,6 @@ def enqueue_portfolio(study: optuna.Study, space: SearchSpace, *, size: int) -> 
         study.enqueue_trial(params, skip_if_exists=True)
     study.set_user_attr("lepton.portfolio_enqueued", True)
     return len(configs)
-
-
-def cpu_count() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
-
-
-def threads_per_trial(n_jobs: int) -> int:
-    """Torch intra-op threads for each of ``n_jobs`` parallel trials.
-
-    The cores are split evenly between trials, never more than the process already allows
-    (OMP_NUM_THREADS, a caller's ``torch.set_num_threads``) and never more than the cores
-    other processes leave free (1-minute load average). Oversubscribed multi-threaded CPU
-    training collapses: on a 2-core machine with one core busy elsewhere, 2 threads trained
-    12-22 epochs/min against ~1,000 with 1 thread (benchmarks/results/
-    parallel_trials_run1_shared.md), while on an idle machine 2 threads gained only 1.2x.
-    """
-    cores = cpu_count()
-    try:
-        busy = os.getloadavg()[0]
-    except (AttributeError, OSError):  # pragma: no cover - not Unix
-        busy = 0.0
-    free = max(1, int(cores - busy + 0.5))
-    return max(1, min(torch.get_num_threads(), cores // max(1, n_jobs), free))
-
-
-@contextmanager
-def torch_threads(n: int):
-    """Temporarily set torch's intra-op threads (parallel trials must not oversubscribe)."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(max(1, n))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
 
 
 def run_trials(study: optuna.Study, objective: Objective, ctx: SearchContext, *,
