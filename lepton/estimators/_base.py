@@ -250,8 +250,11 @@ class BaseNeuralNetwork(BaseEstimator):
         task = self._resolve_task(y)
         y_enc, encoder, n_outputs = encode_target(y, task, n, estimator_name=name)
         seed = int(check_random_state(self.random_state).randint(0, 2**31 - 1))
+        # Too few validation rows to stop on: train on all rows for `epochs` epochs.
+        hold_out = self.early_stopping and (
+            math.ceil(self.validation_fraction * n) >= defaults.MIN_EARLY_STOPPING_ROWS)
         train_idx, val_idx = split_validation(
-            n, self.validation_fraction if self.early_stopping else 0.0,
+            n, self.validation_fraction if hold_out else 0.0,
             y_enc if task == "classification" else None, seed)
 
         preprocessor = TabularPreprocessor(max_onehot_cardinality=defaults.MAX_ONEHOT_CARDINALITY)

@@ -48,10 +48,12 @@ _PARAMS_DOC = """
     early_stopping : bool, default=True
         Hold out ``validation_fraction`` of the data, stop after ``n_iter_no_change`` epochs
         without improvement of the validation loss, and restore the best epoch's weights.
+        Needs at least 30 validation rows (``n_samples * validation_fraction``); with
+        fewer, a best epoch chosen on them is noise, so all rows train for ``epochs``.
     validation_fraction : float in [0, 1), default=0.1
     n_iter_no_change : int, default=10
     max_time : float or None, default=None
-        Seconds of training after which training stops (between epochs).
+        Seconds of training after which training stops (checked after every batch).
     device : str, default='auto'
         'auto' picks cuda, then mps, then cpu.
     random_state : int, RandomState or None, default=None

@@ -179,7 +179,7 @@ def test_divergence_before_any_usable_epoch_says_what_to_change():
 
     X = _X(64, 4)
     with pytest.raises(DivergedError, match=r"NeuralNetworkRegressor training diverged: loss "
-                                            r"became (inf|nan) at epoch 1 \(learning_rate=1e\+12\); "
+                                            r"became (inf|nan) at epoch [12] \(learning_rate=1e\+12\); "
                                             r"a lower learning rate or gradient clipping"):
         NeuralNetworkRegressor(hidden_layer_sizes=(8,), learning_rate=1e12, gradient_clip=None,
                                lr_schedule="constant", epochs=20, random_state=0).fit(X, X[:, 0])

@@ -87,7 +87,7 @@ def test_persistence_round_trip(fitted_classifier, dump, load, tmp_path, monkeyp
     restored = load(dump(est))
     np.testing.assert_array_equal(restored.predict_proba(X), est.predict_proba(X))
     np.testing.assert_array_equal(restored.predict(X), est.predict(X))
-    assert restored.history_ == est.history_
+    assert pd.DataFrame(restored.history_).equals(pd.DataFrame(est.history_))  # NaN == NaN
 
 
 def _joblib_dump(est):
@@ -363,3 +363,14 @@ def test_task_parameter_validation():
 def test_architecture_errors(params, match):
     with pytest.raises(ValueError, match=match):
         NeuralNetworkClassifier(**params).fit(*_blobs(n=20))
+
+
+def test_early_stopping_needs_enough_validation_rows():
+    # 100 rows x 10% = 10 validation rows: too few to pick a best epoch, all rows train
+    X, y = _linear(n=300)
+    small = NeuralNetworkRegressor(**{**TINY, "early_stopping": True}).fit(X[:100], y[:100])
+    assert small.history_ and all(np.isnan(r["val_loss"]) for r in small.history_)
+    assert small.n_epochs_ == small.training_config_.epochs
+    # 300 rows x 10% = 30 validation rows: early stopping holds them out and scores epochs
+    large = NeuralNetworkRegressor(**{**TINY, "early_stopping": True}).fit(X[:300], y[:300])
+    assert all(np.isfinite(r["val_loss"]) for r in large.history_)
