@@ -21,6 +21,8 @@ LEARNING_RATE = 1e-3
 WEIGHT_DECAY = 1e-4
 LR_SCHEDULE = "cosine"
 WARMUP_FRACTION = 0.05
+# AdamW's betas as PyTorch (and Kingma & Ba 2015) set them; the search tunes beta1.
+BETA1 = 0.9
 
 # Batch size 128 for tables under ~50k rows is the common choice of the tabular DL
 # benchmarks above; 'auto' grows it with the data (rows // 100, capped at 1024) so big

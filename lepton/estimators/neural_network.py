@@ -43,6 +43,10 @@ _PARAMS_DOC = """
     weight_decay : float, default=1e-4
     lr_schedule : {'cosine', 'onecycle', 'plateau', 'constant'}, default='cosine'
         'cosine' has a 5% linear warmup.
+    warmup_fraction : float in [0, 0.5], default=0.05
+        Share of all steps spent warming the learning rate up (schedule 'cosine').
+    beta1 : float in [0, 1), default=0.9
+        AdamW's first-moment decay (the search tunes it).
     gradient_clip : float or None, default=1.0
         Maximum global gradient norm.
     early_stopping : bool, default=True
@@ -86,8 +90,9 @@ _ATTRS_DOC = """
 
 def _init_params(self, *, hidden_layer_sizes, activation, dropout, normalization, residual,
                  architecture, input_shape, epochs, batch_size, learning_rate, weight_decay,
-                 lr_schedule, gradient_clip, early_stopping, validation_fraction,
-                 n_iter_no_change, max_time, device, random_state, verbose) -> None:
+                 lr_schedule, warmup_fraction, beta1, gradient_clip, early_stopping,
+                 validation_fraction, n_iter_no_change, max_time, device, random_state,
+                 verbose) -> None:
     self.hidden_layer_sizes = hidden_layer_sizes
     self.activation = activation
     self.dropout = dropout
@@ -97,6 +102,8 @@ def _init_params(self, *, hidden_layer_sizes, activation, dropout, normalization
     self.input_shape = input_shape
     self.epochs = epochs
     self.batch_size = batch_size
+    self.warmup_fraction = warmup_fraction
+    self.beta1 = beta1
     self.learning_rate = learning_rate
     self.weight_decay = weight_decay
     self.lr_schedule = lr_schedule
@@ -141,6 +148,7 @@ class NeuralNetworkClassifier(ClassifierMixin, BaseNeuralNetwork):
                  architecture=None, input_shape=None, epochs=defaults.EPOCHS,
                  batch_size=defaults.BATCH_SIZE, learning_rate=defaults.LEARNING_RATE,
                  weight_decay=defaults.WEIGHT_DECAY, lr_schedule=defaults.LR_SCHEDULE,
+                 warmup_fraction=defaults.WARMUP_FRACTION, beta1=defaults.BETA1,
                  gradient_clip=defaults.GRADIENT_CLIP, label_smoothing=0.0, early_stopping=True,
                  validation_fraction=defaults.VALIDATION_FRACTION,
                  n_iter_no_change=defaults.PATIENCE, max_time=None, device="auto",
@@ -150,6 +158,7 @@ class NeuralNetworkClassifier(ClassifierMixin, BaseNeuralNetwork):
                      architecture=architecture, input_shape=input_shape, epochs=epochs,
                      batch_size=batch_size, learning_rate=learning_rate,
                      weight_decay=weight_decay, lr_schedule=lr_schedule,
+                     warmup_fraction=warmup_fraction, beta1=beta1,
                      gradient_clip=gradient_clip, early_stopping=early_stopping,
                      validation_fraction=validation_fraction, n_iter_no_change=n_iter_no_change,
                      max_time=max_time, device=device, random_state=random_state,
@@ -191,6 +200,7 @@ class NeuralNetworkRegressor(RegressorMixin, BaseNeuralNetwork):
                  architecture=None, input_shape=None, epochs=defaults.EPOCHS,
                  batch_size=defaults.BATCH_SIZE, learning_rate=defaults.LEARNING_RATE,
                  weight_decay=defaults.WEIGHT_DECAY, lr_schedule=defaults.LR_SCHEDULE,
+                 warmup_fraction=defaults.WARMUP_FRACTION, beta1=defaults.BETA1,
                  gradient_clip=defaults.GRADIENT_CLIP, early_stopping=True,
                  validation_fraction=defaults.VALIDATION_FRACTION,
                  n_iter_no_change=defaults.PATIENCE, max_time=None, device="auto",
@@ -200,6 +210,7 @@ class NeuralNetworkRegressor(RegressorMixin, BaseNeuralNetwork):
                      architecture=architecture, input_shape=input_shape, epochs=epochs,
                      batch_size=batch_size, learning_rate=learning_rate,
                      weight_decay=weight_decay, lr_schedule=lr_schedule,
+                     warmup_fraction=warmup_fraction, beta1=beta1,
                      gradient_clip=gradient_clip, early_stopping=early_stopping,
                      validation_fraction=validation_fraction, n_iter_no_change=n_iter_no_change,
                      max_time=max_time, device=device, random_state=random_state,
@@ -256,7 +267,8 @@ class NeuralNetwork(BaseNeuralNetwork):
                  normalization=defaults.NORMALIZATION, residual=False, architecture=None,
                  epochs=defaults.EPOCHS, batch_size=defaults.BATCH_SIZE,
                  learning_rate=defaults.LEARNING_RATE, weight_decay=defaults.WEIGHT_DECAY,
-                 lr_schedule=defaults.LR_SCHEDULE, gradient_clip=defaults.GRADIENT_CLIP,
+                 lr_schedule=defaults.LR_SCHEDULE, warmup_fraction=defaults.WARMUP_FRACTION,
+                 beta1=defaults.BETA1, gradient_clip=defaults.GRADIENT_CLIP,
                  label_smoothing=0.0, early_stopping=True,
                  validation_fraction=defaults.VALIDATION_FRACTION,
                  n_iter_no_change=defaults.PATIENCE, max_time=None, device="auto",
@@ -266,6 +278,7 @@ class NeuralNetwork(BaseNeuralNetwork):
                      architecture=architecture, input_shape=input_shape, epochs=epochs,
                      batch_size=batch_size, learning_rate=learning_rate,
                      weight_decay=weight_decay, lr_schedule=lr_schedule,
+                     warmup_fraction=warmup_fraction, beta1=beta1,
                      gradient_clip=gradient_clip, early_stopping=early_stopping,
                      validation_fraction=validation_fraction, n_iter_no_change=n_iter_no_change,
                      max_time=max_time, device=device, random_state=random_state,

@@ -117,6 +117,10 @@ def test_best_estimator_can_be_cloned_and_refitted():
     again = clone(clf.best_estimator_).fit(X, y)
     ModelConfig.from_dict(again.model_config_)
     assert again.model_config_ == clf.best_estimator_.model_config_
+    # the searched optimizer settings travel with the clone
+    assert again.beta1 == pytest.approx(clf.best_params_["beta1"])
+    assert again.training_config_.betas[0] == pytest.approx(clf.best_params_["beta1"])
+    assert again.learning_rate == pytest.approx(clf.best_params_["learning_rate"])
     assert again.score(X, y) > 0.8
 
 
