@@ -5,12 +5,17 @@ stays light. All writes go through one ``MlflowClient`` with explicit run ids: t
 run in several threads at once, and MLflow's fluent "active run" is thread-local.
 
 Cost per trial (measured budget: <= 5% of a search on the embedded SQLite store): epoch
-records are buffered in memory; a trial makes one ``create_run``, one ``log_batch`` of
-params, one ``log_batch`` of all its metric steps plus state tags, one ``set_terminated``
-and one ``log_batch`` on the parent. Long trials flush their buffer every
-``flush_interval`` seconds so the UI shows them progressing. All trial writes go through
-one background writer thread (FIFO queue): a trial thread only appends to memory and
-enqueues, and SQLite sees one writer. ``end_search`` / ``fail_search`` wait for the queue.
+records are buffered in memory; at its end a trial sends one batch (params, metric steps,
+state tags, status), which becomes one ``create_run``, one ``log_batch`` and one
+``set_terminated``, plus a ``log_batch`` of ``trial_value`` on the parent every 20 trials.
+Long trials send their buffer every ``flush_interval`` seconds so the UI shows them
+progressing. The writes run in a child process (``_writer.py``), so MLflow's store
+(~1.5 ms CPU per metric row, 20-30 ms per run) runs on another core instead of sharing
+the GIL with training: trial threads only append to memory and enqueue a batch, one
+writer thread pickles it down a pipe, and the store sees one writer. ``end_search`` /
+``fail_search`` flush (the child replies with the trials' run ids and any errors) and
+close the child. Where the child cannot start, or dies, the same writes run on the
+writer thread in this process (``writer='thread'`` asks for that from the start).
 
 Resume: a search with persistent Optuna storage is identified by the parent run's tags
 ``lepton.study_name`` and ``lepton.storage``; ``start_search`` continues under that run
@@ -30,10 +35,12 @@ import os
 import pickle
 import queue
 import re
+import subprocess
 import tempfile
 import threading
 import time
 import warnings
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,6 +49,8 @@ from ._base import SearchTracker, TrackingError
 from ._store import (
     artifact_root_for, check_tracking_uri, default_tracking_uri, quiet_mlflow_env, redact_uri,
 )
+from ._writer import TAG_ROLE, TAG_STATE, TAG_STUDY, TAG_TRIAL, RunWriter, WriterDied, WriterProcess
+from ._writer import log_batch as _log_batch
 
 __all__ = ["MLflowTracker", "DEFAULT_EXPERIMENT", "CHAMPION_ALIAS"]
 
@@ -53,12 +62,9 @@ CHAMPION_ALIAS = "champion"
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 EXPERIMENT_KIND = "custom_model_development"
 
-# Tags Lepton writes (also what `lepton ui` and the tests read back).
-TAG_ROLE = "lepton.role"  # 'search' | 'trial'
-TAG_STUDY = "lepton.study_name"
+# Tags Lepton writes (also what `lepton ui` and the tests read back); those of trial runs
+# are defined in _writer.py, which the writer process runs without importing lepton.
 TAG_STORAGE = "lepton.storage"
-TAG_TRIAL = "lepton.trial_number"
-TAG_STATE = "lepton.state"
 TAG_REASON = "lepton.reason"
 TAG_SCORE = "lepton.validation_score"  # on registered model versions
 TAG_METRIC = "lepton.metric"
@@ -72,17 +78,19 @@ _STATUS = {"complete": "FINISHED", "pruned": "KILLED", "failed": "FAILED"}
 _MAX_PARAM_LEN = 6000  # MLflow's limit on a param value
 _MAX_TAG_LEN = 5000
 _BAD_KEY = re.compile(r"[^\w\-. /]")
+_WRITERS = ("process", "thread")
 
 
 @dataclass
 class _Trial:
-    run_id: str | None  # set by the writer thread once the run exists
+    run_id: str | None  # set by flush() from the writer's reply
     number: int = -1
-    params: dict = field(default_factory=dict)   # flattened, written with the first batch
+    params: dict = field(default_factory=dict)   # flattened, sent with the first batch
+    params_sent: bool = False
     start_ms: int = field(default_factory=lambda: int(time.time() * 1000))
     records: list[dict] = field(default_factory=list)
     timestamps: list[int] = field(default_factory=list)
-    flushed: int = 0  # records[:flushed] are already in MLflow
+    flushed: int = 0  # records[:flushed] are sent to the writer
     last_flush: float = field(default_factory=time.monotonic)
     value: float | None = None
     state: str | None = None
@@ -109,6 +117,20 @@ class MLflowTracker(SearchTracker):
         search itself never depends on tracking once it has started).
     flush_interval : float, default=30.0
     n_learning_curves : int, default=5
+    writer : {'process', 'thread'}, default=None
+        Where trial writes run: a child process (the default; ``LEPTON_MLFLOW_WRITER``
+        overrides it) or a thread of this process, which shares the GIL with training.
+
+    Attributes
+    ----------
+    parent_run_id : str or None
+    tracking_errors : list of str
+        Writes that failed during the search (the search itself went on).
+    writer_process : subprocess.Popen or None
+        The writer process of the latest search, kept after it exits (pid, returncode);
+        None where the writes ran in this process.
+    writer_fallback : str or None
+        Why trial writes moved to the writer thread mid-search (the writer process died).
     """
 
     enabled = True
@@ -123,7 +145,7 @@ class MLflowTracker(SearchTracker):
     def __init__(self, *, tracking_uri: str | None = None, experiment_name: str | None = None,
                  registered_model_name: str | None = None, registry_uri: str | None = None,
                  log_models: bool = True, strict: bool = False, flush_interval: float = 30.0,
-                 n_learning_curves: int = 5):
+                 n_learning_curves: int = 5, writer: str | None = None):
         for key, value in quiet_mlflow_env().items():
             os.environ.setdefault(key, value)
         self.tracking_uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri()
@@ -134,6 +156,12 @@ class MLflowTracker(SearchTracker):
         self.strict = strict
         self.flush_interval = flush_interval
         self.n_learning_curves = n_learning_curves
+        self.writer = writer or os.environ.get("LEPTON_MLFLOW_WRITER") or "process"
+        if self.writer not in _WRITERS:
+            source = "writer" if writer else "LEPTON_MLFLOW_WRITER"
+            raise ValueError(f"{source}={self.writer!r} is not one of {', '.join(_WRITERS)}: "
+                             "'process' writes from a child process, 'thread' from a thread "
+                             "of this process.")
 
         check_tracking_uri(self.tracking_uri)
         if self.registry_uri != self.tracking_uri:
@@ -155,12 +183,39 @@ class MLflowTracker(SearchTracker):
         self.tracking_errors: list[str] = []
         self._trials: dict[int, _Trial] = {}
         self._known_children: dict[int, str] = {}  # trials of earlier sessions (resume)
-        self._parent_metrics: list = []  # trial_value steps, written in batches
         self._lock = threading.Lock()
-        self._queue: queue.Queue = queue.Queue()
-        self._writer: threading.Thread | None = None
         self._deferred: list[tuple[str, Exception]] = []  # writer errors, raised by flush()
         self._search: dict[str, Any] = {}
+        self.writer_process: subprocess.Popen | None = None
+        self.writer_fallback: str | None = None
+        self._init: dict = {}  # what a RunWriter needs besides the client (start_search)
+        self._reset_writer()
+
+    def _reset_writer(self) -> None:
+        # Live state of the writer: its queue and thread (started by _start_writer), the
+        # child process, or the in-process RunWriter once writes run here.
+        self._queue: queue.Queue = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._process: WriterProcess | None = None
+        self._local: RunWriter | None = None
+
+    def __getstate__(self) -> dict:
+        # A copy (pickle, deepcopy) keeps the record of the search, not the live client,
+        # locks, writer thread or child process; it opens a client of its own.
+        state = dict(self.__dict__)
+        for key in ("client", "_lock", "_queue", "_thread", "_process", "_local",
+                    "writer_process"):
+            state.pop(key, None)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        from mlflow.tracking import MlflowClient
+
+        self.__dict__.update(state)
+        self.client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.registry_uri)
+        self._lock = threading.Lock()
+        self.writer_process = None
+        self._reset_writer()
 
     def __repr__(self) -> str:
         return (f"MLflowTracker(tracking_uri={redact_uri(self.tracking_uri)!r}, "
@@ -198,9 +253,9 @@ class MLflowTracker(SearchTracker):
         return exp.experiment_id
 
     def _guard(self, what: str, exc: Exception, *, deferred: bool = False) -> None:
-        """A tracking write failed mid-search: raise when strict (from the writer thread:
-        at the next ``flush``), else warn once per kind."""
-        message = f"MLflow tracking: {what} failed: {type(exc).__name__}: {exc}"
+        """A tracking write failed mid-search: raise when strict (from the writer: at the
+        next ``flush``), else warn once per kind."""
+        message = f"MLflow tracking: {what} failed: {_describe(exc)}"
         first = not any(m.startswith(f"MLflow tracking: {what} ") for m in self.tracking_errors)
         self.tracking_errors.append(message)
         if self.strict:
@@ -253,6 +308,8 @@ class MLflowTracker(SearchTracker):
         _log_batch(self.client, self.parent_run_id,
                    params=[Param(k, v) for k, v in new.items()],
                    tags=[RunTag(k, v) for k, v in {**tags, **changed}.items()])
+        # now: the child's `import mlflow` (~2 s) overlaps the first trial
+        self._start_writer()
 
     def _find_parent(self, study_name: str, storage_label: str):
         def quoted(s: str) -> bool:
@@ -299,37 +356,7 @@ class MLflowTracker(SearchTracker):
         trial.timestamps.append(int(time.time() * 1000))
         if time.monotonic() - trial.last_flush >= self.flush_interval:
             trial.last_flush = time.monotonic()
-            self._submit("log_epoch", lambda: self._flush(trial))
-
-    def _create_trial_run(self, trial: _Trial, tags: dict | None = None) -> None:
-        run_tags = {"mlflow.parentRunId": self.parent_run_id, TAG_ROLE: "trial",
-                    TAG_TRIAL: str(trial.number), TAG_STUDY: self._search.get("study_name", ""),
-                    TAG_STATE: "running", **(tags or {})}
-        run = self.client.create_run(self.experiment_id, run_name=f"trial-{trial.number}",
-                                     start_time=trial.start_ms, tags=run_tags)
-        trial.run_id = run.info.run_id
-
-    def _flush(self, trial: _Trial, tags: dict | None = None, extra: dict | None = None) -> None:
-        from mlflow.entities import Metric, Param, RunTag
-
-        params = []
-        if trial.run_id is None:
-            self._create_trial_run(trial, tags)
-            tags = None  # already on the run
-            params = [Param(k, v) for k, v in trial.params.items()]
-        upto = len(trial.records)
-        metrics = []
-        for record, ts in zip(trial.records[trial.flushed:upto], trial.timestamps[trial.flushed:upto]):
-            step = int(record.get("epoch", 0))
-            for key in _EPOCH_KEYS:
-                value = _as_float(record.get(key))
-                if value is not None:
-                    metrics.append(Metric(key, value, ts, step))
-        now = int(time.time() * 1000)
-        metrics += [Metric(k, v, now, 0) for k, v in (extra or {}).items() if v is not None]
-        _log_batch(self.client, trial.run_id, metrics=metrics, params=params,
-                   tags=[RunTag(k, v) for k, v in (tags or {}).items()])
-        trial.flushed = upto
+            self._send(trial, "log_epoch")
 
     def end_trial(self, trial_number: int, *, state: str, value: float | None, duration: float,
                   reason: str | None = None, **kwargs: Any) -> None:
@@ -340,70 +367,154 @@ class MLflowTracker(SearchTracker):
         tags = {TAG_STATE: state}
         if reason:
             tags[TAG_REASON] = _truncate(str(reason), _MAX_TAG_LEN)
-        extra = {"duration": _as_float(duration), "objective_value": trial.value}
+        self._send(trial, "end_trial", tags=tags, status=_STATUS.get(state, "FAILED"),
+                   extra={"duration": _as_float(duration), "objective_value": trial.value})
 
-        def write() -> None:
-            from mlflow.entities import Metric
+    def _send(self, trial: _Trial, what: str, *, tags: dict | None = None,
+              status: str | None = None, extra: dict | None = None) -> None:
+        """Hand the trial's records not sent yet (and its params, the first time) to the
+        writer as one batch (see ``RunWriter.trial``). Called from the trial's thread."""
+        upto = len(trial.records)
+        metrics = []
+        for record, ts in zip(trial.records[trial.flushed:upto],
+                              trial.timestamps[trial.flushed:upto]):
+            step = int(record.get("epoch", 0))
+            for key in _EPOCH_KEYS:
+                value = _as_float(record.get(key))
+                if value is not None:
+                    metrics.append((key, value, ts, step))
+        now = int(time.time() * 1000)
+        metrics += [(k, v, now, 0) for k, v in (extra or {}).items() if v is not None]
+        batch = {"what": what, "number": trial.number, "start_ms": trial.start_ms,
+                 "metrics": metrics, "tags": tags or {}, "status": status,
+                 "value": trial.value if status else None}
+        if not trial.params_sent:
+            batch["params"], trial.params_sent = trial.params, True
+        trial.flushed = upto
+        self._submit("trial", batch)
 
-            self._flush(trial, tags=tags, extra=extra)
-            self.client.set_terminated(trial.run_id, status=_STATUS.get(state, "FAILED"))
-            if trial.value is not None:  # the search's progress, one step per trial
-                self._parent_metrics.append(
-                    Metric("trial_value", trial.value, int(time.time() * 1000), trial_number))
-            if len(self._parent_metrics) >= 20:
-                self._flush_parent_metrics()
-
-        self._submit("end_trial", write)
-
-    def _flush_parent_metrics(self) -> None:
-        """Writer thread / after flush(): the buffered per-trial progress of the search."""
-        metrics, self._parent_metrics = self._parent_metrics, []
-        if metrics:
-            _log_batch(self.client, self.parent_run_id, metrics=metrics)
-
-    # -- background writer -----------------------------------------------------------
-    def _submit(self, what: str, write) -> None:
-        """Queue a write for the writer thread: trial threads never wait for the store,
-        and one writer keeps SQLite free of lock contention. FIFO order keeps a trial's
-        run creation before its metrics."""
-        with self._lock:
-            if self._writer is None or not self._writer.is_alive():
-                self._writer = threading.Thread(target=self._write_loop, daemon=True,
-                                                 name="lepton-mlflow-writer")
-                self._writer.start()
-        self._queue.put((what, write))
-
-    def _write_loop(self) -> None:
-        while True:
-            what, write = self._queue.get()
+    # -- the writer ------------------------------------------------------------------
+    def _start_writer(self) -> None:
+        """Start the writer thread and, unless writer='thread', the writer process."""
+        self._close_writer()  # a tracker reused for another search
+        init = {"experiment_id": self.experiment_id, "parent_run_id": self.parent_run_id,
+                "study_name": self._search.get("study_name", "")}
+        process = None
+        if self.writer == "process":
             try:
-                write()
-            except Exception as exc:
-                self._guard(what, exc, deferred=True)
-            finally:
-                self._queue.task_done()
+                process = WriterProcess({**init, "tracking_uri": self.tracking_uri,
+                                         "registry_uri": self.registry_uri},
+                                        env={**quiet_mlflow_env(), **os.environ})
+            except (OSError, WriterDied) as exc:
+                warnings.warn(f"MLflow tracking: cannot start the writer process "
+                              f"({_describe(exc)}); trial writes run in a thread of this "
+                              "process instead.", RuntimeWarning, stacklevel=3)
+        with self._lock:
+            self._reset_writer()
+            self._process = process
+            self.writer_process = process.proc if process is not None else None
+            self.writer_fallback = None
+            self._init = init
+            self._thread = threading.Thread(target=self._write_loop, args=(self._queue,),
+                                            daemon=True, name="lepton-mlflow-writer")
+            self._thread.start()
+
+    def _submit(self, command: str, payload: Any) -> None:
+        """Queue a command for the writer thread: trial threads never wait for the store
+        (nor for a pipe). FIFO order keeps a trial's run creation before its metrics."""
+        if self._thread is None:  # a copy of a tracker, used without start_search
+            self._start_writer()
+        self._queue.put((command, payload))
+
+    def _write_loop(self, commands: queue.Queue) -> None:
+        while True:
+            command, payload = commands.get()
+            if command == "close":
+                if self._process is not None:
+                    self._process.close()
+                    self._process = None
+                return
+            try:
+                result = self._write(command, payload)
+            except BaseException as exc:  # a bug here must not leave flush() waiting
+                if command == "flush":
+                    payload.set_exception(exc)
+                continue
+            if command == "flush":
+                payload.set_result(result)
+
+    def _write(self, command: str, payload: Any) -> dict | None:
+        """Writer thread: one command, to the writer process or, without one, here."""
+        process = self._process
+        if process is not None:
+            try:
+                if command == "flush":
+                    return process.flush()
+                process.send(command, payload)
+                return None
+            except WriterDied as exc:
+                self._fall_back(process, exc)
+        if self._local is None:
+            self._local = RunWriter(self.client, **self._init)
+        if command == "flush":
+            return self._local.flush()
+        self._local.trial(payload)
+        return None
+
+    def _fall_back(self, process: WriterProcess, exc: WriterDied) -> None:
+        """The writer process died: write from this process for the rest of the search."""
+        lost = process.unconfirmed
+        process.close(timeout=5.0)
+        self._process = None
+        self.writer_fallback = str(exc)
+        what = ("; the trials it had not confirmed may be missing from MLflow or incomplete"
+                f" ({lost} batch{'es' if lost != 1 else ''} sent since the last flush)"
+                if lost else "")
+        self._guard("writer process", WriterDied(
+            f"{exc}{what}; trial writes run in a thread of this process from now on"),
+            deferred=True)
 
     def flush(self) -> None:
-        """Wait until every queued write is in the store (end_search/fail_search do)."""
-        self._queue.join()
-        if self.parent_run_id is not None and self._parent_metrics:
-            try:
-                self._flush_parent_metrics()
-            except Exception as exc:
-                self._guard("trial_value", exc, deferred=True)
+        """Wait until every write handed to the writer is in the store (end_search /
+        fail_search do); record the trials' run ids and the writes that failed."""
+        if self._thread is not None:
+            reply: Future = Future()
+            self._submit("flush", reply)
+            result = reply.result()
+            for number, run_id in result["runs"].items():
+                trial = self._trials.get(number)
+                if trial is not None:
+                    trial.run_id = run_id
+            for what, exc in result["errors"]:
+                self._guard(what, exc, deferred=True)
         if self.strict and self._deferred:
             what, exc = self._deferred[0]
             self._deferred.clear()
-            raise TrackingError(f"MLflow tracking: {what} failed: {type(exc).__name__}: {exc}") \
-                from exc
+            raise TrackingError(f"MLflow tracking: {what} failed: {_describe(exc)}") from exc
+
+    def _close_writer(self) -> None:
+        """Stop the writer thread and, after what it holds is written, the writer process
+        (end_search / fail_search, after flush)."""
+        with self._lock:
+            thread, commands, self._thread = self._thread, self._queue, None
+        if thread is not None:
+            commands.put(("close", None))
+            thread.join()
+
+    def _finish_writes(self, status: str, reason: str) -> None:
+        """Close the trials that never reported their end, flush, stop the writer."""
+        try:
+            self._close_open_trials(status, reason)
+            self.flush()
+        finally:
+            self._close_writer()
 
     # -- end -------------------------------------------------------------------------
     def end_search(self, *, estimator: Any, X_sample: Any, study: Any, leaderboard: Any,
                    final: dict, holdout: tuple | None = None, **kwargs: Any) -> None:
         if self.parent_run_id is None:
             return
-        self.flush()
-        self._close_open_trials("KILLED", "search ended before the trial reported its end")
+        self._finish_writes("KILLED", "search ended before the trial reported its end")
         direction = _direction(final, study)
         score = _as_float(final.get("validation_score"))
         metric = str(final.get("metric") or self._search.get("settings", {}).get("metric"))
@@ -431,11 +542,10 @@ class MLflowTracker(SearchTracker):
             return
         interrupted = isinstance(error, KeyboardInterrupt)
         try:
-            self.flush()
+            self._finish_writes("KILLED", f"search stopped: {type(error).__name__}")
         except TrackingError:
             pass  # already collected in tracking_errors; the search's own error matters here
         try:
-            self._close_open_trials("KILLED", f"search stopped: {type(error).__name__}")
             self.client.set_tag(self.parent_run_id, "lepton.error",
                                 _truncate(f"{type(error).__name__}: {error}", _MAX_TAG_LEN))
             self.client.set_terminated(self.parent_run_id,
@@ -461,13 +571,10 @@ class MLflowTracker(SearchTracker):
     def _close_open_trials(self, status: str, reason: str) -> None:
         with self._lock:
             open_trials = [t for t in self._trials.values() if t.state is None]
-        for trial in open_trials:
+        for trial in open_trials:  # the writer creates the run if the trial never flushed
             trial.state = "killed"
-            try:  # creates the run if the trial never flushed
-                self._flush(trial, tags={TAG_STATE: "killed", TAG_REASON: reason})
-                self.client.set_terminated(trial.run_id, status=status)
-            except Exception as exc:
-                self._guard("closing open trials", exc)
+            self._send(trial, "closing open trials", tags={TAG_STATE: "killed", TAG_REASON: reason},
+                       status=status)
 
     def _log_summary(self, final: dict, study: Any, score: float | None, metric: str,
                      direction: str) -> None:
@@ -663,13 +770,9 @@ def _fluent_tracking_uri(uri: str):
             os.environ["MLFLOW_TRACKING_URI"] = old_env
 
 
-def _log_batch(client: Any, run_id: str, *, metrics=(), params=(), tags=()) -> None:
-    """``client.log_batch`` within MLflow's per-request limits (1000 metrics, 100 params,
-    100 tags)."""
-    metrics, params, tags = list(metrics), list(params), list(tags)
-    while metrics or params or tags:
-        client.log_batch(run_id, metrics=metrics[:1000], params=params[:100], tags=tags[:100])
-        metrics, params, tags = metrics[1000:], params[100:], tags[100:]
+def _describe(exc: BaseException) -> str:
+    """'TypeName: message', with the original type of an error from the writer process."""
+    return f"{getattr(exc, 'kind', None) or type(exc).__name__}: {exc}"
 
 
 def _flatten(obj: Any, prefix: str) -> dict[str, str]:

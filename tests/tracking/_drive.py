@@ -45,8 +45,11 @@ def drive_search(tracker, *, study_name="iris", storage=None, n_trials=3, fail_t
         try:
             if trial.number == fail_trial:
                 raise RuntimeError("diverged: loss is NaN")
+            # 30 validation rows of iris's 150: the fewest that early stopping (and so a
+            # per-epoch val_loss/val_score) is used on (lepton.defaults.MIN_EARLY_STOPPING_ROWS)
             est = NeuralNetworkClassifier(hidden_layer_sizes=(width,), learning_rate=lr,
-                                          epochs=epochs, random_state=seed, early_stopping=True)
+                                          epochs=epochs, random_state=seed, early_stopping=True,
+                                          validation_fraction=0.2)
             est.fit(X, y)
             for record in est.history_:
                 tracker.log_epoch(trial.number, record)

@@ -49,6 +49,31 @@ def stop(proc: subprocess.Popen) -> None:
         proc.wait()
 
 
+def writer_children() -> list[int]:
+    """Pids of this process's children running the tracker's writer script (Linux /proc)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:  # exited meanwhile
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        if ppid == os.getpid() and b"_writer.py" in cmdline:
+            pids.append(int(entry.name))
+    return pids
+
+
+def is_running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
 def popen(cmd: list[str], env: dict | None = None) -> subprocess.Popen:
     return subprocess.Popen(cmd, env={**os.environ, **quiet_mlflow_env(), **(env or {})},
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)

@@ -211,7 +211,7 @@ def test_concurrent_trials_never_mix_metrics(sqlite_uri):
     tracker.flush_interval = 0.0  # also exercise the periodic flush from several threads
     study = optuna.create_study(direction="maximize")
     study.optimize(objective, n_trials=8, n_jobs=4)
-    tracker.flush()  # trial writes are queued for one writer thread
+    tracker.flush()  # trial writes are queued for one writer (a child process)
     runs = _runs(tracker.client, tracker.experiment_id, "trial")
     assert len(runs) == 8
     for run in runs:

@@ -13,6 +13,8 @@ from sklearn.datasets import load_iris
 
 from lepton import LeptonClassifier
 
+from .conftest import is_running, writer_children
+
 SPACE = {"base": "mlp", "parameters": {
     "n_layers": 1, "width": {"type": "int", "low": 8, "high": 32, "per_layer": True},
     "epochs": {"type": "int", "low": 8, "high": 16}, "batch_size": 16,
@@ -56,6 +58,18 @@ def test_parallel_trials_each_log_into_their_own_child_run(tracked):
             assert float(run.data.params["learning_rate"]) == pytest.approx(t.params["learning_rate"])
 
 
+def test_a_writer_process_wrote_the_trials_and_exited_with_the_fit(tracked):
+    first, _, second, _ = tracked
+    for fitted in (first, second):
+        tracker = fitted.tracker_
+        proc = tracker.writer_process  # the default writer: a child process per search
+        assert proc is not None and proc.returncode == 0  # it ran, and fit waited for it
+        assert not is_running(proc.pid) and proc.pid not in writer_children()
+        assert tracker.writer_fallback is None and tracker.tracking_errors == []
+        # its flush replies gave every trial of this session its run id
+        assert all(t.run_id for t in tracker._trials.values()) and tracker._trials
+
+
 def test_resumed_study_continues_under_the_same_parent_run(tracked):
     first, first_parent, second, _ = tracked
     assert second.tracker_.parent_run_id == first_parent
@@ -73,3 +87,6 @@ def test_final_model_is_registered_and_the_tracked_estimator_pickles(tracked):
     np.testing.assert_array_equal(clone.predict_proba(X), second.predict_proba(X))
     assert clone.tracking_run_id_ == second.tracker_.parent_run_id
     assert not clone.tracker_.enabled
+    # the tracker itself pickles too, without its (exited) writer process
+    tracker = pickle.loads(pickle.dumps(second.tracker_))
+    assert tracker.writer_process is None and tracker.parent_run_id == clone.tracking_run_id_
