@@ -12,7 +12,9 @@ Long trials send their buffer every ``flush_interval`` seconds so the UI shows t
 progressing. The writes run in a child process (``_writer.py``), so MLflow's store
 (~1.5 ms CPU per metric row, 20-30 ms per run) runs on another core instead of sharing
 the GIL with training: trial threads only append to memory and enqueue a batch, one
-writer thread pickles it down a pipe, and the store sees one writer. ``end_search`` /
+writer thread pickles it down a pipe, and the store sees one writer. The child runs at a
+lower priority: where every core is busy its writes wait until the trials are done
+(benchmarks/results/tracking_overhead.md). ``end_search`` /
 ``fail_search`` flush (the child replies with the trials' run ids and any errors) and
 close the child. Where the child cannot start, or dies, the same writes run on the
 writer thread in this process (``writer='thread'`` asks for that from the start).

@@ -28,7 +28,8 @@ its file descriptor 1 at stderr before importing mlflow, so prints go there)::
 End of stdin (the parent exited, or was killed mid-search) counts as "close": the child
 writes what it already received and exits, so it never outlives its parent for long.
 It ignores SIGINT: Ctrl-C in a terminal reaches the whole process group, and the parent
-still flushes and closes the child when its search stops.
+still flushes and closes the child when its search stops. It runs at a lower priority
+(``NICENESS``): on a machine whose cores are all busy the writes wait, not the training.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ TAG_STATE = "lepton.state"
 PARENT_BATCH = 20  # trial_value steps written to the parent run at a time
 _HEADER = struct.Struct("!I")  # frame length, bytes
 CLOSE_TIMEOUT = 30.0  # seconds a child gets to write what it holds and exit, then SIGKILL
+NICENESS = 10  # the child's scheduling priority below training's (`man 2 nice`)
 
 
 def log_batch(client: Any, run_id: str, *, metrics=(), params=(), tags=()) -> None:
@@ -250,6 +252,10 @@ def _portable(reply: dict) -> dict:
 
 def main() -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(os, "nice"):
+        # Where the cores are all busy, training goes first: the writes wait (and are
+        # drained at the search's end) rather than slow the trials down.
+        os.nice(NICENESS)
     commands = sys.stdin.buffer
     replies = os.fdopen(os.dup(1), "wb")
     try:

@@ -5,6 +5,7 @@ it must, and none outlives its search."""
 from __future__ import annotations
 
 import copy
+import os
 import signal
 import subprocess
 import sys
@@ -186,6 +187,12 @@ def test_a_tracker_copies_without_its_writer_and_none_outlives_the_search(sqlite
                          settings={"storage": None})
     pid = tracker.writer_process.pid
     assert is_running(pid) and pid in writer_children()
+    # below training's priority (once its interpreter is up), so busy cores go to training
+    expected = min(19, os.getpriority(os.PRIO_PROCESS, 0) + _writer.NICENESS)
+    deadline = time.monotonic() + 30
+    while os.getpriority(os.PRIO_PROCESS, pid) != expected and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert os.getpriority(os.PRIO_PROCESS, pid) == expected
     clone = copy.deepcopy(tracker)  # while the child runs: the Popen is not copied
     assert clone.writer_process is None and clone.parent_run_id == tracker.parent_run_id
     assert clone.client.get_run(clone.parent_run_id).info.run_id == tracker.parent_run_id
