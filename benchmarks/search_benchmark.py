@@ -10,7 +10,7 @@ Contenders (every one single-threaded: OMP/MKL/OpenBLAS = 1 thread, torch 1 thre
 
 Datasets (``lepton.datasets.load_dataset``): digits, breast_cancer, wine (accuracy),
 diabetes, california_synthetic (R^2). Held out: a fixed 75/25 split per seed (stratified for
-classification). Budgets: 30 s and 120 s; seeds 0, 1, 2. ``realmlp``, ``mlp`` and ``hgb``
+classification). Budgets: 30 s and 120 s; seeds 0-4. ``realmlp``, ``mlp`` and ``hgb``
 have no budget: they run once per (dataset, seed) and count for both budgets.
 
 Every finished job appends one JSON line to the results file at once, so a crashed or
@@ -56,7 +56,7 @@ DEFAULT_REPORT = RESULTS / "search_benchmark.md"
 
 DATASETS = ["digits", "breast_cancer", "wine", "diabetes", "california_synthetic"]
 BUDGETS = [30, 120]
-SEEDS = [0, 1, 2]
+SEEDS = [0, 1, 2, 3, 4]
 BUDGETED = ["lepton", "flaml"]
 UNBUDGETED = ["realmlp", "mlp", "hgb"]
 METHODS = BUDGETED + UNBUDGETED
