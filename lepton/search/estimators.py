@@ -40,7 +40,7 @@ from ._search import (
     make_storage, outputs_to_prediction, run_trials, threads_per_trial, torch_threads,
 )
 from .budget import Budget
-from .ensemble import greedy_ensemble_selection
+from .ensemble import greedy_ensemble_selection, rank_key
 from .metrics import METRICS, get_metric
 from .priors import apply_priors, choose_space, compute_meta_features
 from .spaces import SearchSpace
@@ -321,6 +321,26 @@ class _BaseLepton(BaseEstimator):
         raise SearchError("every trial of the search failed: " + "; ".join(reasons))
 
     # -- final model -----------------------------------------------------------------
+    @staticmethod
+    def _tiebreak(metric):
+        """Log loss orders classification trials an accuracy-like metric ties (ensemble.py)."""
+        if metric.task == "classification" and metric.name != "log_loss":
+            return METRICS["log_loss"]
+        return None
+
+    def _key(self, ctx: SearchContext, prediction: np.ndarray) -> tuple[float, float]:
+        return rank_key(ctx.metric, self._tiebreak(ctx.metric), ctx.y_val, prediction)
+
+    def _best_trial(self, ctx: SearchContext, study: optuna.Study):
+        """The study's best trial; among kept trials tied on the metric, the one the
+        tie-break metric prefers (the first of many 1.0-accuracy trials is not the best)."""
+        best = study.best_trial
+        tied = [m for m in ctx.models.values() if m.value == best.value]
+        if len(tied) < 2:
+            return best
+        choice = max(tied, key=lambda m: (self._key(ctx, m.val_pred), -m.number))
+        return next(t for t in study.get_trials(deepcopy=False) if t.number == choice.number)
+
     def _select_ensemble(self, ctx: SearchContext):
         """Greedy selection over the kept trials: (candidates, weights, score) or None."""
         cands = sorted(ctx.models.values(), key=lambda m: m.value,
@@ -328,23 +348,34 @@ class _BaseLepton(BaseEstimator):
         if self.ensemble_size <= 1 or len(cands) < 2:
             return None
         weights, score = greedy_ensemble_selection(
-            [c.val_pred for c in cands], ctx.y_val, ctx.metric, rounds=self.ensemble_size)
+            [c.val_pred for c in cands], ctx.y_val, ctx.metric, rounds=self.ensemble_size,
+            tiebreak=self._tiebreak(ctx.metric))
         return cands, weights, score
 
-    def _ensemble_wins(self, ctx: SearchContext, study: optuna.Study) -> bool:
-        selected = self._select_ensemble(ctx)
+    def _ensemble_beats(self, ctx: SearchContext, selected, best) -> bool:
+        """Whether the selected ensemble validates better than the best single trial: on
+        the metric, or at an equal metric on the tie-break metric."""
         if selected is None or len(selected[1]) < 2:
             return False
+        cands, weights, _ = selected
+        ensemble_pred = sum(w * cands[i].val_pred for i, w in weights.items())
+        single = ctx.models.get(best.number)
+        if single is None:  # the best trial ran in an earlier session: metric only
+            return ctx.metric.better(selected[2], best.value)
+        return self._key(ctx, ensemble_pred) > self._key(ctx, single.val_pred)
+
+    def _ensemble_wins(self, ctx: SearchContext, study: optuna.Study) -> bool:
         try:
-            return ctx.metric.better(selected[2], study.best_value)
+            best = self._best_trial(ctx, study)
         except ValueError:  # no complete trial
             return False
+        return self._ensemble_beats(ctx, self._select_ensemble(ctx), best)
 
     def _finalize(self, X, y, y_enc, encoder, n_outputs, ctx: SearchContext, study, budget,
                   device, input_shape) -> None:
         task = self._task
         metric = ctx.metric
-        best = study.best_trial
+        best = self._best_trial(ctx, study)
         common = dict(task=task, encoder=encoder, n_outputs=n_outputs, device=device,
                       y_1d=_target_ndim(y) == 1, n_features_in=self.n_features_in_,
                       feature_names_in=getattr(self, "feature_names_in_", None),
@@ -355,7 +386,7 @@ class _BaseLepton(BaseEstimator):
         selected = self._select_ensemble(ctx)
         if selected is not None:
             cands, weights, ens_score = selected
-            if len(weights) >= 2 and metric.better(ens_score, best.value):
+            if self._ensemble_beats(ctx, selected, best):
                 members = sorted(weights, key=lambda i: -weights[i])
                 ensemble = LeptonEnsemble(
                     preprocessors=[f.preprocessor for f in ctx.folds],
@@ -533,7 +564,8 @@ class LeptonClassifier(ClassifierMixin, _BaseLepton):
     Attributes
     ----------
     best_params_ : dict
-        Optuna parameters of the best trial.
+        Optuna parameters of the best trial (for classification, trials tied on ``metric``
+        are told apart by their validation log loss).
     best_score_ : float
         Its validation score in ``metric``.
     best_estimator_ : NeuralNetworkClassifier

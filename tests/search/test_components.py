@@ -179,6 +179,19 @@ def test_budget_plans_trials_and_reserves_time_for_the_final_model():
 
 
 # -- ensemble selection ----------------------------------------------------------------------
+def test_ensemble_selection_breaks_accuracy_ties_with_log_loss():
+    # both candidates are 100% accurate: accuracy alone stops at one member; log loss sees
+    # that their average is more confident on the rows each is unsure about
+    y = np.array([0, 1, 0, 1])
+    a = np.array([[0.9, 0.1], [0.45, 0.55], [0.9, 0.1], [0.45, 0.55]])
+    b = np.array([[0.55, 0.45], [0.1, 0.9], [0.55, 0.45], [0.1, 0.9]])
+    accuracy, log_loss = get_metric("accuracy", "classification"), get_metric("log_loss", "classification")
+    weights, score = greedy_ensemble_selection([a, b], y, accuracy, rounds=4)
+    assert len(weights) == 1 and score == 1.0
+    weights, score = greedy_ensemble_selection([a, b], y, accuracy, rounds=4, tiebreak=log_loss)
+    assert weights == {0: 0.5, 1: 0.5} and score == 1.0
+
+
 def test_greedy_ensemble_selection_combines_complementary_models():
     y = np.array([0, 1, 0, 1, 0, 1])
     metric = get_metric("accuracy", "classification")

@@ -25,7 +25,8 @@ def test_classifier_fitted_attributes_and_leaderboard():
     assert clf.score(X, y) > 0.9
     assert isinstance(clf.study_, optuna.Study)
     assert isinstance(clf.best_estimator_, NeuralNetworkClassifier)
-    assert clf.best_params_ == clf.study_.best_trial.params
+    best = clf.study_.trials[clf.best_trial_number_]
+    assert clf.best_params_ == best.params and best.value == clf.study_.best_value
     assert clf.best_score_ == pytest.approx(clf.study_.best_value)
     assert clf.final_choice_ in ("refit", "ensemble", "best_trial")
     assert clf.final_model_info_["choice"] == clf.final_choice_
