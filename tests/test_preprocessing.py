@@ -178,14 +178,15 @@ def test_fitted_on_training_data_only():
 def test_estimator_fits_the_preprocessor_on_its_training_split_only():
     from lepton import NeuralNetworkClassifier
 
-    # 20 distinct categories: one-hot if the preprocessor sees the 15 training rows only
-    # (<= 16 levels), ordinal (1 column) if it had seen all 20 rows.
-    X = pd.DataFrame({"c": [f"v{i}" for i in range(20)]})
-    y = np.arange(20) % 2
-    est = NeuralNetworkClassifier(hidden_layer_sizes=(4,), epochs=1, validation_fraction=0.25,
+    # 40 distinct categories: one-hot if the preprocessor sees the 10 training rows only
+    # (<= 16 levels), ordinal (1 column) if it had seen all 40 rows. 30 validation rows:
+    # the minimum for early stopping to hold rows out (defaults.MIN_EARLY_STOPPING_ROWS).
+    X = pd.DataFrame({"c": [f"v{i}" for i in range(40)]})
+    y = np.arange(40) % 2
+    est = NeuralNetworkClassifier(hidden_layer_sizes=(4,), epochs=1, validation_fraction=0.75,
                                   random_state=0).fit(X, y)
     assert est.preprocessor_.onehot_columns_ == ["c"]
-    assert est.preprocessor_.n_features_out_ == 15
+    assert est.preprocessor_.n_features_out_ == 10
 
 
 def test_object_array_with_mixed_columns():
