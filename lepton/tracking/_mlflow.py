@@ -661,11 +661,15 @@ class MLflowTracker(SearchTracker):
             path.write_bytes(pickle.dumps(estimator, protocol=pickle.HIGHEST_PROTOCOL))
             sample = _head(X_sample, 5)
             signature = infer_signature(sample, estimator.predict(sample))
-            info = Model.log(
-                artifact_path=None, name="model", flavor=mlflow.pyfunc,
-                python_model=LeptonEstimatorModel(), artifacts={ESTIMATOR_ARTIFACT: str(path)},
-                signature=signature, input_example=sample, pip_requirements=_requirements(),
-                run_id=self.parent_run_id)
+            # MLflow warns on every pyfunc log that python_model is cloudpickled and logs the
+            # input-example validation: advice for hand-written models, noise at the end of
+            # every Lepton search.
+            with _muted_model_logging("mlflow.pyfunc", "mlflow.models"):
+                info = Model.log(
+                    artifact_path=None, name="model", flavor=mlflow.pyfunc,
+                    python_model=LeptonEstimatorModel(), artifacts={ESTIMATOR_ARTIFACT: str(path)},
+                    signature=signature, input_example=sample, pip_requirements=_requirements(),
+                    run_id=self.parent_run_id)
             self._log_torch_module(estimator, sample)
             self.client.set_tag(self.parent_run_id, "lepton.model_uri", info.model_uri)
             if self.registered_model_name:
@@ -693,17 +697,12 @@ class MLflowTracker(SearchTracker):
         # Pickle, not the pt2 default (2.5 s export, loads back as a GraphModule): the
         # module is Lepton's own and is meant to load back as an nn.Module. MLflow warns
         # about pickle on every call; that warning is for untrusted models, so it is muted.
-        pytorch_logger = logging.getLogger("mlflow.pytorch")
-        level = pytorch_logger.level
-        pytorch_logger.setLevel(logging.ERROR)
-        try:
+        with _muted_model_logging("mlflow.pytorch"):
             info = Model.log(artifact_path=None, name="torch_module", flavor=mlflow.pytorch,
                              pytorch_model=copy.deepcopy(module).cpu(),
                              serialization_format="pickle", input_example=example,
                              pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"],
                              run_id=self.parent_run_id)
-        finally:
-            pytorch_logger.setLevel(level)
         self.client.set_tag(self.parent_run_id, "lepton.torch_module_uri", info.model_uri)
 
     def _register(self, info: Any, score: float | None, metric: str, direction: str) -> None:
@@ -753,6 +752,22 @@ class MLflowTracker(SearchTracker):
 
 
 # -- helpers ---------------------------------------------------------------------------
+@contextlib.contextmanager
+def _muted_model_logging(*loggers: str):
+    """MLflow's model-logging advice (these loggers below ERROR) off for the block.
+
+    (Its "add type hints to predict" UserWarning cannot be muted from here: MLflow raises
+    it at class creation under its own ``simplefilter("once")``.)"""
+    saved = [(logging.getLogger(name), logging.getLogger(name).level) for name in loggers]
+    for logger, _ in saved:
+        logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for logger, level in saved:
+            logger.setLevel(level)
+
+
 @contextlib.contextmanager
 def _fluent_tracking_uri(uri: str):
     """Point MLflow's fluent API (used by ``Model.log``) at ``uri`` for the block, then
