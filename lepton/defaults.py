@@ -34,9 +34,10 @@ EPOCHS = 100
 # MLPClassifier convention (validation_fraction=0.1, n_iter_no_change=10).
 VALIDATION_FRACTION = 0.1
 PATIENCE = 10
-# Early stopping on fewer validation rows picks its "best" epoch by noise: friedman1 with 100
-# rows (10 validation rows), 5-2 net, 100 epochs, medians of 3 seeds: test R^2 0.02 with
-# early stopping against 0.43 training on all rows; equal from 20 validation rows on.
+# Early stopping on a handful of validation rows picks its "best" epoch by noise. friedman1,
+# 5-2 net, 100 epochs, batch 10, medians of 3 seeds, test R^2 with / without early stopping:
+# 10 validation rows 0.02 / 0.43, 20 rows 0.60 / 0.60, 40 rows 0.68 / 0.71, 100 rows
+# 0.83 / 0.84. 30 is a judgement between the collapse at 10 and parity at 100.
 MIN_EARLY_STOPPING_ROWS = 30
 
 # Clip the global gradient norm at 1.0: cheap insurance against divergence on

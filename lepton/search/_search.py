@@ -32,9 +32,9 @@ import optuna
 import torch
 from torch import nn
 
-from ..training import (  # noqa: F401 - cpu_count, threads_per_trial, torch_threads re-exported
-    DIVERGED, Callback, DivergedError, Task, TensorData, TrainingConfig, cpu_count, fit_model,
-    predict_outputs, threads_per_trial, torch_threads,
+from ..training import (
+    DIVERGED, Callback, DivergedError, Task, TensorData, TrainingConfig, fit_model,
+    predict_outputs,
 )
 from .budget import Budget
 from .metrics import Metric
@@ -43,8 +43,7 @@ from .priors import expected_epochs
 from .spaces import SearchSpace
 
 __all__ = ["Fold", "TrialModel", "SearchContext", "Objective", "PruningReporter",
-           "TrialFailed", "make_storage", "create_study", "run_trials", "cpu_count",
-           "threads_per_trial", "torch_threads", "outputs_to_prediction"]
+           "TrialFailed", "make_storage", "create_study", "run_trials", "outputs_to_prediction"]
 
 log = logging.getLogger("lepton.search")
 

@@ -32,12 +32,12 @@ from ..estimators import NeuralNetworkClassifier, NeuralNetworkRegressor
 from ..estimators._base import encode_target, split_validation
 from ..preprocessing import TabularPreprocessor, check_X
 from ..training import (
-    DIVERGED, Task, TensorData, TrainingConfig, TrainingResult, fit_model, predict_outputs,
-    resolve_device,
+    DIVERGED, Task, TensorData, TrainingConfig, TrainingResult, cpu_count, fit_model,
+    predict_outputs, resolve_device, threads_per_trial, torch_threads,
 )
 from ._search import (
-    FAIL_REASON, Fold, Objective, SearchContext, cpu_count, create_study, enqueue_portfolio,
-    make_storage, outputs_to_prediction, run_trials, threads_per_trial, torch_threads,
+    FAIL_REASON, Fold, Objective, SearchContext, create_study, enqueue_portfolio, make_storage,
+    outputs_to_prediction, run_trials,
 )
 from .budget import Budget
 from .ensemble import greedy_ensemble_selection, rank_key
@@ -353,16 +353,15 @@ class _BaseLepton(BaseEstimator):
         return cands, weights, score
 
     def _ensemble_beats(self, ctx: SearchContext, selected, best) -> bool:
-        """Whether the selected ensemble validates better than the best single trial: on
-        the metric, or at an equal metric on the tie-break metric."""
+        """Whether the selected ensemble validates better than the best single trial.
+
+        Greedy selection starts from the kept trial with the best (metric, tie-break) key,
+        which is ``best`` when ``best`` is kept, and adds a member only when that strictly
+        improves the key: two or more members therefore beat it. A best trial of an earlier
+        session (resume) is not kept; the ensemble must beat its metric."""
         if selected is None or len(selected[1]) < 2:
             return False
-        cands, weights, _ = selected
-        ensemble_pred = sum(w * cands[i].val_pred for i, w in weights.items())
-        single = ctx.models.get(best.number)
-        if single is None:  # the best trial ran in an earlier session: metric only
-            return ctx.metric.better(selected[2], best.value)
-        return self._key(ctx, ensemble_pred) > self._key(ctx, single.val_pred)
+        return best.number in ctx.models or ctx.metric.better(selected[2], best.value)
 
     def _ensemble_wins(self, ctx: SearchContext, study: optuna.Study) -> bool:
         try:

@@ -139,9 +139,10 @@ class MLflowTracker(SearchTracker):
 
     @property
     def finalize_seconds(self) -> float:
-        # Measured end_search on a busy 2-core machine (benchmarks/results/
-        # tracking_overhead.md): median 5.7 s on SQLite, 6.2 s over HTTP; plots ~3 s,
-        # models + registry ~2.5-3 s.
+        # Measured end_search (benchmarks/results/tracking_overhead*.md): 2.9-3.5 s on an
+        # idle 2-core machine; with both cores busy 5.7-6.2 s (thread writer) and, with the
+        # writer process's drain (its writes wait for the trials to end), median 7.15 s,
+        # max 7.5 s: over this reserve (noted as open in the stop-6 closing note).
         return 7.0 if self.log_models else 3.5
 
     def __init__(self, *, tracking_uri: str | None = None, experiment_name: str | None = None,
@@ -345,10 +346,8 @@ class MLflowTracker(SearchTracker):
         with self._lock:
             self._trials[trial_number] = trial
         # Nothing is written yet: the run is created with the trial's first batch, at its
-        # end (or at a periodic flush of a long trial). Each MLflow call costs ~10-20 ms of
-        # CPU on SQLite that a trial running beside the writer thread would feel
-        # (benchmarks/results/tracking_overhead.md), so a trial costs one create_run, one
-        # log_batch and one set_terminated.
+        # end (or at a periodic flush of a long trial): one create_run, one log_batch and
+        # one set_terminated per trial, in the writer.
 
     def log_epoch(self, trial_number: int, record: dict, **kwargs: Any) -> None:
         trial = self._trials.get(trial_number)

@@ -290,3 +290,20 @@ def test_a_trial_handed_to_two_workers_is_trained_and_tracked_once():
     t2.join(5)
     assert calls == [7] and results["first"] == 1.0
     assert results["second"] == "trial 7 is already running in another worker"
+
+
+def test_ensemble_must_beat_a_resumed_best_trial_it_does_not_hold():
+    # A best trial of an earlier session (resume) has no kept networks: an ensemble of this
+    # session's trials wins only by beating its metric; a kept best is beaten by construction.
+    from types import SimpleNamespace
+
+    from lepton import LeptonClassifier
+
+    ctx = SimpleNamespace(models={3: object(), 4: object()},
+                          metric=get_metric("accuracy", "classification"))
+    selected = ([], {0: 0.5, 1: 0.5}, 0.95)
+    est = LeptonClassifier()
+    assert est._ensemble_beats(ctx, selected, SimpleNamespace(number=3, value=0.99))
+    assert not est._ensemble_beats(ctx, selected, SimpleNamespace(number=1, value=0.97))
+    assert est._ensemble_beats(ctx, selected, SimpleNamespace(number=1, value=0.90))
+    assert not est._ensemble_beats(ctx, ([], {0: 1.0}, 0.99), SimpleNamespace(number=3, value=0.9))
