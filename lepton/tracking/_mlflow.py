@@ -14,9 +14,11 @@ progressing. The writes run in a child process (``_writer.py``), so MLflow's sto
 the GIL with training: trial threads only append to memory and enqueue a batch, one
 writer thread pickles it down a pipe, and the store sees one writer. The child runs at a
 lower priority: where every core is busy its writes wait until the trials are done
-(benchmarks/results/tracking_overhead.md). ``end_search`` /
-``fail_search`` flush (the child replies with the trials' run ids and any errors) and
-close the child. Where the child cannot start, or dies, the same writes run on the
+(benchmarks/results/tracking_overhead.md). ``end_search`` logs the summary, artifacts
+and model while the child drains (with ``strict``, once it has: a failed trial write
+stops the search before a model is logged), then flushes (the child replies with the
+trials' run ids and any errors) and closes the child; ``fail_search`` flushes and closes.
+Neither waits longer than ``drain_timeout`` for a store that stopped answering. Where the child cannot start, or dies, the same writes run on the
 writer thread in this process (``writer='thread'`` asks for that from the start).
 
 Resume: a search with persistent Optuna storage is identified by the parent run's tags
@@ -43,6 +45,7 @@ import threading
 import time
 import warnings
 from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -84,6 +87,15 @@ _WRITERS = ("process", "thread")
 
 
 @dataclass
+class _WriterState:
+    """Where one writer thread sends its writes: the child process, or (without one, or
+    after it died) a RunWriter in this process."""
+
+    process: WriterProcess | None = None
+    local: RunWriter | None = None
+
+
+@dataclass
 class _Trial:
     run_id: str | None  # set by flush() from the writer's reply
     number: int = -1
@@ -122,6 +134,13 @@ class MLflowTracker(SearchTracker):
     writer : {'process', 'thread'}, default=None
         Where trial writes run: a child process (the default; ``LEPTON_MLFLOW_WRITER``
         overrides it) or a thread of this process, which shares the GIL with training.
+    drain_timeout : float, default=120.0
+        The longest ``end_search`` / ``fail_search`` wait for the trial writes still queued:
+        a store that stops answering (each HTTP request may take 90 s to fail) holds
+        ``fit`` this long at most. Writes still going then finish in the background
+        (recorded in ``tracking_errors``): the writer process completes what it received
+        even after this process exits; what was still queued in this process (or, with
+        the thread writer, everything pending) is lost if this process exits first.
 
     Attributes
     ----------
@@ -148,7 +167,8 @@ class MLflowTracker(SearchTracker):
     def __init__(self, *, tracking_uri: str | None = None, experiment_name: str | None = None,
                  registered_model_name: str | None = None, registry_uri: str | None = None,
                  log_models: bool = True, strict: bool = False, flush_interval: float = 30.0,
-                 n_learning_curves: int = 5, writer: str | None = None):
+                 n_learning_curves: int = 5, writer: str | None = None,
+                 drain_timeout: float = 120.0):
         for key, value in quiet_mlflow_env().items():
             os.environ.setdefault(key, value)
         self.tracking_uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri()
@@ -159,6 +179,7 @@ class MLflowTracker(SearchTracker):
         self.strict = strict
         self.flush_interval = flush_interval
         self.n_learning_curves = n_learning_curves
+        self.drain_timeout = float(drain_timeout)
         self.writer = writer or os.environ.get("LEPTON_MLFLOW_WRITER") or "process"
         if self.writer not in _WRITERS:
             source = "writer" if writer else "LEPTON_MLFLOW_WRITER"
@@ -192,6 +213,7 @@ class MLflowTracker(SearchTracker):
         self.writer_process: subprocess.Popen | None = None
         self.writer_fallback: str | None = None
         self._init: dict = {}  # what a RunWriter needs besides the client (start_search)
+        self._detached: threading.Thread | None = None  # a writer left to finish (end_search)
         self._reset_writer()
 
     def _reset_writer(self) -> None:
@@ -199,14 +221,14 @@ class MLflowTracker(SearchTracker):
         # child process, or the in-process RunWriter once writes run here.
         self._queue: queue.Queue = queue.Queue()
         self._thread: threading.Thread | None = None
-        self._process: WriterProcess | None = None
-        self._local: RunWriter | None = None
+        self._state = _WriterState()
+        self._pending: Future | None = None  # a flush reply end_search stopped waiting for
 
     def __getstate__(self) -> dict:
         # A copy (pickle, deepcopy) keeps the record of the search, not the live client,
         # locks, writer thread or child process; it opens a client of its own.
         state = dict(self.__dict__)
-        for key in ("client", "_lock", "_queue", "_thread", "_process", "_local",
+        for key in ("client", "_lock", "_queue", "_thread", "_state", "_pending", "_detached",
                     "writer_process"):
             state.pop(key, None)
         return state
@@ -218,6 +240,7 @@ class MLflowTracker(SearchTracker):
         self.client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.registry_uri)
         self._lock = threading.Lock()
         self.writer_process = None
+        self._detached = None
         self._reset_writer()
 
     def __repr__(self) -> str:
@@ -398,6 +421,9 @@ class MLflowTracker(SearchTracker):
     def _start_writer(self) -> None:
         """Start the writer thread and, unless writer='thread', the writer process."""
         self._close_writer()  # a tracker reused for another search
+        if self._detached is not None:  # the previous search's writer, left to finish
+            self._detached.join(timeout=self.drain_timeout)
+            self._detached = None
         init = {"experiment_id": self.experiment_id, "parent_run_id": self.parent_run_id,
                 "study_name": self._search.get("study_name", "")}
         process = None
@@ -412,11 +438,12 @@ class MLflowTracker(SearchTracker):
                               "process instead.", RuntimeWarning, stacklevel=3)
         with self._lock:
             self._reset_writer()
-            self._process = process
+            self._state.process = process
             self.writer_process = process.proc if process is not None else None
             self.writer_fallback = None
             self._init = init
-            self._thread = threading.Thread(target=self._write_loop, args=(self._queue,),
+            self._thread = threading.Thread(target=self._write_loop,
+                                            args=(self._queue, self._state),
                                             daemon=True, name="lepton-mlflow-writer")
             self._thread.start()
 
@@ -427,16 +454,18 @@ class MLflowTracker(SearchTracker):
             self._start_writer()
         self._queue.put((command, payload))
 
-    def _write_loop(self, commands: queue.Queue) -> None:
+    def _write_loop(self, commands: queue.Queue, state: _WriterState) -> None:
+        # ``state`` is this thread's own: a writer left to finish in the background
+        # (end_search's drain timed out) never touches the next search's.
         while True:
             command, payload = commands.get()
             if command == "close":
-                if self._process is not None:
-                    self._process.close()
-                    self._process = None
+                if state.process is not None:
+                    state.process.close()
+                    state.process = None
                 return
             try:
-                result = self._write(command, payload)
+                result = self._write(state, command, payload)
             except BaseException as exc:  # a bug here must not leave flush() waiting
                 if command == "flush":
                     payload.set_exception(exc)
@@ -444,9 +473,9 @@ class MLflowTracker(SearchTracker):
             if command == "flush":
                 payload.set_result(result)
 
-    def _write(self, command: str, payload: Any) -> dict | None:
+    def _write(self, state: _WriterState, command: str, payload: Any) -> dict | None:
         """Writer thread: one command, to the writer process or, without one, here."""
-        process = self._process
+        process = state.process
         if process is not None:
             try:
                 if command == "flush":
@@ -454,19 +483,20 @@ class MLflowTracker(SearchTracker):
                 process.send(command, payload)
                 return None
             except WriterDied as exc:
-                self._fall_back(process, exc)
-        if self._local is None:
-            self._local = RunWriter(self.client, **self._init)
+                self._fall_back(state, exc)
+        if state.local is None:
+            state.local = RunWriter(self.client, **self._init)
         if command == "flush":
-            return self._local.flush()
-        self._local.trial(payload)
+            return state.local.flush()
+        state.local.trial(payload)
         return None
 
-    def _fall_back(self, process: WriterProcess, exc: WriterDied) -> None:
+    def _fall_back(self, state: _WriterState, exc: WriterDied) -> None:
         """The writer process died: write from this process for the rest of the search."""
+        process = state.process
         lost = process.unconfirmed
         process.close(timeout=5.0)
-        self._process = None
+        state.process = None
         self.writer_fallback = str(exc)
         what = ("; the trials it had not confirmed may be missing from MLflow or incomplete"
                 f" ({lost} batch{'es' if lost != 1 else ''} sent since the last flush)"
@@ -475,13 +505,29 @@ class MLflowTracker(SearchTracker):
             f"{exc}{what}; trial writes run in a thread of this process from now on"),
             deferred=True)
 
-    def flush(self) -> None:
+    def flush(self, timeout: float | None = None, *, since: float | None = None) -> bool:
         """Wait until every write handed to the writer is in the store (end_search /
-        fail_search do); record the trials' run ids and the writes that failed."""
+        fail_search do); record the trials' run ids and the writes that failed.
+
+        With ``timeout`` (seconds), stop waiting then: the writes go on, the delay is
+        recorded as a tracking error, and the result is False (True: all written).
+        ``since`` (time.monotonic) is when the caller began waiting, for that message."""
+        drained = True
+        since = time.monotonic() if since is None else since
         if self._thread is not None:
             reply: Future = Future()
             self._submit("flush", reply)
-            result = reply.result()
+            try:
+                result = reply.result(timeout=timeout)
+            except FutureTimeout:
+                drained, self._pending = False, reply
+                queued = self._queue.qsize()
+                result = {"runs": {}, "errors": [("trial writes", TimeoutError(
+                    f"still being written after {time.monotonic() - since:.1f}s "
+                    f"({self._writer_label()}; "
+                    f"{queued} more batch{'es' if queued != 1 else ''} queued here); they go "
+                    "on in the background and appear in MLflow when done, unless this "
+                    "process exits first"))]}
             for number, run_id in result["runs"].items():
                 trial = self._trials.get(number)
                 if trial is not None:
@@ -492,6 +538,12 @@ class MLflowTracker(SearchTracker):
             what, exc = self._deferred[0]
             self._deferred.clear()
             raise TrackingError(f"MLflow tracking: {what} failed: {_describe(exc)}") from exc
+        return drained
+
+    def _writer_label(self) -> str:
+        process = self._state.process
+        return (f"writer process pid {process.pid}" if process is not None
+                else "writer thread of this process")
 
     def _close_writer(self) -> None:
         """Stop the writer thread and, after what it holds is written, the writer process
@@ -502,20 +554,37 @@ class MLflowTracker(SearchTracker):
             commands.put(("close", None))
             thread.join()
 
-    def _finish_writes(self, status: str, reason: str) -> None:
-        """Close the trials that never reported their end, flush, stop the writer."""
+    def _detach_writer(self) -> None:
+        """Stop waiting for a writer that is still busy: it stops by itself (the child
+        exits) once it has written what it holds."""
+        with self._lock:
+            thread, commands, self._thread = self._thread, self._queue, None
+        if thread is not None:
+            commands.put(("close", None))
+            self._detached = thread
+
+    def _finish_writes(self, since: float) -> None:
+        """Wait for the writer until ``drain_timeout`` after ``since`` (time.monotonic) and
+        stop it; one still busy then is left to finish in the background."""
+        self._pending = None
         try:
-            self._close_open_trials(status, reason)
-            self.flush()
+            self.flush(timeout=max(0.0, since + self.drain_timeout - time.monotonic()),
+                       since=since)
         finally:
-            self._close_writer()
+            if self._pending is not None and not self._pending.done():
+                self._detach_writer()
+            else:
+                self._close_writer()
 
     # -- end -------------------------------------------------------------------------
     def end_search(self, *, estimator: Any, X_sample: Any, study: Any, leaderboard: Any,
                    final: dict, holdout: tuple | None = None, **kwargs: Any) -> None:
         if self.parent_run_id is None:
             return
-        self._finish_writes("KILLED", "search ended before the trial reported its end")
+        ended = time.monotonic()
+        self._close_open_trials("KILLED", "search ended before the trial reported its end")
+        if self.strict:  # a failed trial write raises here, before any model is logged
+            self._finish_writes(ended)
         direction = _direction(final, study)
         score = _as_float(final.get("validation_score"))
         metric = str(final.get("metric") or self._search.get("settings", {}).get("metric"))
@@ -530,6 +599,8 @@ class MLflowTracker(SearchTracker):
                 step()
             except Exception as exc:
                 self._guard(f"end_search ({what})", exc)
+        if not self.strict:  # the writer drained while this thread logged the rest
+            self._finish_writes(ended)
         try:
             if self.tracking_errors:
                 self.client.set_tag(self.parent_run_id, "lepton.tracking_errors",
@@ -543,7 +614,8 @@ class MLflowTracker(SearchTracker):
             return
         interrupted = isinstance(error, KeyboardInterrupt)
         try:
-            self._finish_writes("KILLED", f"search stopped: {type(error).__name__}")
+            self._close_open_trials("KILLED", f"search stopped: {type(error).__name__}")
+            self._finish_writes(time.monotonic())
         except TrackingError:
             pass  # already collected in tracking_errors; the search's own error matters here
         try:
