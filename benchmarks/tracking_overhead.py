@@ -31,15 +31,18 @@ phases are timed separately:
   start), from the Optuna study's trial datetimes. This is what the issue's "<= 5% slower
   with the embedded store" target is about: the per-trial cost of tracking. Trial writes
   run in the tracker's writer process (``lepton/tracking/_writer.py``), fed through a pipe
-  by a writer thread; writes still pending when the last trial ends are waited for at
-  the start of ``end_search`` (``drain`` below) and are added in the "incl. drain" figure.
+  by a writer thread; writes still pending when the last trial ends drain while
+  ``end_search`` logs the summary, artifacts and models, and what is still pending after
+  those is waited for (``drain`` below: the time in ``flush``) and added in the "incl.
+  drain" figure.
   The writer process's CPU time (its ``import mlflow`` included) is reported beside the
   training process's: the 2 cores are shared, so it is a cost even where it is off the
   training thread.
 - ``setup``: ``make_tracker`` (imports mlflow, opens or creates the store and the
   experiment; a fresh SQLite store runs its schema migrations) + ``start_search``.
-- ``end``: ``end_search``: drain, summary metrics, artifacts (tables, plots), models
-  (pyfunc + torch module) and registry. A fixed cost per search, not per trial.
+- ``end``: ``end_search``: summary metrics, artifacts (tables, plots), models
+  (pyfunc + torch module) and registry, then the rest of the drain. A fixed cost per
+  search, not per trial.
 - ``finalize``: Lepton's refit/ensemble of the final model (the same in every configuration).
 
 Repetitions interleave the configurations in rotating order so background load hits them
@@ -435,7 +438,8 @@ def to_markdown(report: dict) -> str:
     out += ["", "## Notes", "",
             ("- trials/min = n_trials / (last trial completion - first trial start), from the "
             "study's trial datetimes; \"incl. drain\" adds the time end_search waits for trial "
-            "writes still pending in the writer (process or thread) when the last trial ends."),
+            "writes still pending in the writer (process or thread) after logging the "
+            "summary, artifacts and models (the writer drains meanwhile)."),
             ("- Ratios are medians of per-repetition ratios against the untracked run of the "
             "same repetition (> 1 = slower); overhead ms/trial = (tracked - untracked search "
             "time) / n_trials. CPU time is the training process's (trial threads + writer "
