@@ -84,6 +84,23 @@ _MAX_PARAM_LEN = 6000  # MLflow's limit on a param value
 _MAX_TAG_LEN = 5000
 _BAD_KEY = re.compile(r"[^\w\-. /]")
 _WRITERS = ("process", "thread")
+DEFAULT_DRAIN_TIMEOUT = 120.0
+
+
+def _drain_timeout(value: float | None) -> float:
+    source = "drain_timeout"
+    if value is None:
+        source, value = "LEPTON_MLFLOW_DRAIN_TIMEOUT", os.environ.get("LEPTON_MLFLOW_DRAIN_TIMEOUT")
+        if not value:
+            return DEFAULT_DRAIN_TIMEOUT
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = math.nan
+    if not seconds >= 0:
+        raise ValueError(f"{source}={value!r} is not valid: give the seconds end_search may "
+                         "wait for trial writes, a number >= 0.")
+    return seconds
 
 
 @dataclass
@@ -134,8 +151,8 @@ class MLflowTracker(SearchTracker):
     writer : {'process', 'thread'}, default=None
         Where trial writes run: a child process (the default; ``LEPTON_MLFLOW_WRITER``
         overrides it) or a thread of this process, which shares the GIL with training.
-    drain_timeout : float, default=120.0
-        The longest ``end_search`` / ``fail_search`` wait for the trial writes still queued:
+    drain_timeout : float, default=None
+        120 s unless ``LEPTON_MLFLOW_DRAIN_TIMEOUT`` says otherwise. The longest ``end_search`` / ``fail_search`` wait for the trial writes still queued:
         a store that stops answering (each HTTP request may take 90 s to fail) holds
         ``fit`` this long at most. Writes still going then finish in the background
         (recorded in ``tracking_errors``): the writer process completes what it received
@@ -168,7 +185,7 @@ class MLflowTracker(SearchTracker):
                  registered_model_name: str | None = None, registry_uri: str | None = None,
                  log_models: bool = True, strict: bool = False, flush_interval: float = 30.0,
                  n_learning_curves: int = 5, writer: str | None = None,
-                 drain_timeout: float = 120.0):
+                 drain_timeout: float | None = None):
         for key, value in quiet_mlflow_env().items():
             os.environ.setdefault(key, value)
         self.tracking_uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri()
@@ -179,7 +196,7 @@ class MLflowTracker(SearchTracker):
         self.strict = strict
         self.flush_interval = flush_interval
         self.n_learning_curves = n_learning_curves
-        self.drain_timeout = float(drain_timeout)
+        self.drain_timeout = _drain_timeout(drain_timeout)
         self.writer = writer or os.environ.get("LEPTON_MLFLOW_WRITER") or "process"
         if self.writer not in _WRITERS:
             source = "writer" if writer else "LEPTON_MLFLOW_WRITER"

@@ -217,6 +217,20 @@ def test_a_stalled_writer_holds_end_search_for_drain_timeout_then_finishes_alone
     assert tracker._detached is None and tracker.writer_process.returncode == 0
 
 
+def test_drain_timeout_comes_from_the_argument_or_the_environment(sqlite_uri, monkeypatch):
+    monkeypatch.setenv("LEPTON_MLFLOW_DRAIN_TIMEOUT", "15")
+    assert MLflowTracker(tracking_uri=sqlite_uri, experiment_name="d").drain_timeout == 15.0
+    assert MLflowTracker(tracking_uri=sqlite_uri, experiment_name="d",
+                         drain_timeout=3).drain_timeout == 3.0
+    monkeypatch.setenv("LEPTON_MLFLOW_DRAIN_TIMEOUT", "soon")
+    with pytest.raises(ValueError, match=r"LEPTON_MLFLOW_DRAIN_TIMEOUT='soon' is not valid.*>= 0"):
+        MLflowTracker(tracking_uri=sqlite_uri, experiment_name="d")
+    monkeypatch.delenv("LEPTON_MLFLOW_DRAIN_TIMEOUT")
+    assert MLflowTracker(tracking_uri=sqlite_uri, experiment_name="d").drain_timeout == 120.0
+    with pytest.raises(ValueError, match=r"drain_timeout=-1 is not valid"):
+        MLflowTracker(tracking_uri=sqlite_uri, experiment_name="d", drain_timeout=-1)
+
+
 def test_a_killed_writer_process_fails_a_strict_search_at_flush(sqlite_uri):
     tracker = MLflowTracker(tracking_uri=sqlite_uri, experiment_name="killed-strict",
                             log_models=False, strict=True)
