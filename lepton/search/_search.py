@@ -43,7 +43,8 @@ from .priors import expected_epochs
 from .spaces import SearchSpace
 
 __all__ = ["Fold", "TrialModel", "SearchContext", "Objective", "PruningReporter",
-           "TrialFailed", "make_storage", "create_study", "run_trials", "outputs_to_prediction"]
+           "TrialFailed", "make_storage", "create_study", "run_trials", "trials_since_best",
+           "outputs_to_prediction"]
 
 log = logging.getLogger("lepton.search")
 
@@ -54,6 +55,7 @@ HEARTBEAT_INTERVAL_S = 5
 HEARTBEAT_GRACE_S = 30
 #: how often run_trials restarts Optuna's loop after a trial-state race between workers
 MAX_OPTIMIZE_RESTARTS = 20
+DONE_STATES = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 
 
 class TrialFailed(RuntimeError):
@@ -364,11 +366,23 @@ def enqueue_portfolio(study: optuna.Study, space: SearchSpace, *, size: int) -> 
     return len(configs)
 
 
+def trials_since_best(study: optuna.Study) -> int:
+    """Finished (complete or pruned) trials after the study's best one: how long the
+    search has gone without improving its validation score."""
+    try:
+        best = study.best_trial.number
+    except ValueError:  # no complete trial yet
+        return 0
+    return sum(t.number > best for t in study.get_trials(deepcopy=False, states=DONE_STATES))
+
+
 def run_trials(study: optuna.Study, objective: Objective, ctx: SearchContext, *,
-               n_trials: int | None, n_jobs: int, progress: Any = None) -> None:
-    """Run trials until the budget's search window closes or ``n_trials`` have finished."""
+               n_trials: int | None, n_jobs: int, progress: Any = None,
+               patience: int | None = None) -> None:
+    """Run trials until the budget's search window closes, ``n_trials`` have finished, or
+    (``patience``) that many finished trials in a row brought no better score."""
     budget = ctx.budget
-    done_states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    done_states = DONE_STATES
 
     def stop_when_done(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         if progress is not None:
@@ -380,11 +394,15 @@ def run_trials(study: optuna.Study, objective: Objective, ctx: SearchContext, *,
             study.stop()
         if n_trials is not None and len(study.get_trials(deepcopy=False, states=done_states)) >= n_trials:
             study.stop()
+        if patience is not None and trials_since_best(study) >= patience:
+            study.stop()
 
     for _ in range(MAX_OPTIMIZE_RESTARTS + 1):
         already = len(study.get_trials(deepcopy=False, states=done_states))
         remaining_trials = None if n_trials is None else n_trials - already
         if remaining_trials is not None and remaining_trials <= 0:
+            return
+        if patience is not None and trials_since_best(study) >= patience:
             return
         timeout = budget.search_remaining()
         if timeout <= 0:

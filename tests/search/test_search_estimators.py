@@ -9,7 +9,7 @@ import numpy as np
 import optuna
 import pandas as pd
 import pytest
-from sklearn.datasets import load_digits, load_iris, make_regression
+from sklearn.datasets import load_digits, load_iris, load_wine, make_regression
 
 from lepton import LeptonClassifier, LeptonRegressor, NeuralNetworkClassifier, NeuralNetworkRegressor
 from lepton.models import ModelConfig
@@ -152,3 +152,20 @@ def test_periodic_embeddings_end_to_end():
     assert reg.score(X, y) > 0.5
     restored = pickle.loads(pickle.dumps(reg))
     np.testing.assert_allclose(restored.predict(X[:20]), reg.predict(X[:20]), rtol=1e-6)
+
+
+def test_patience_stops_a_search_that_no_longer_improves():
+    # wine, standardised by the estimator, is solved by most configurations: the best
+    # validation accuracy comes early, and the search stops `patience` trials after it
+    # instead of using the whole budget.
+    X, y = load_wine(return_X_y=True)
+    clf = LeptonClassifier(time_budget=120, search_space=TINY_SPACE, cv=None, patience=4,
+                           ensemble_size=1, random_state=0).fit(X, y)
+    assert clf.search_converged_
+    finished = clf.leaderboard_[clf.leaderboard_["state"].isin(["complete", "pruned"])]
+    best = clf.study_.best_trial.number
+    assert (finished["trial"] > best).sum() == 4
+    assert clf.fit_time_ < clf.time_budget
+    unlimited = LeptonClassifier(time_budget=30, n_trials=8, search_space=TINY_SPACE, cv=None,
+                                 patience=None, random_state=0).fit(X, y)
+    assert not unlimited.search_converged_ and len(unlimited.study_.trials) == 8
