@@ -139,7 +139,7 @@ def run_once(args) -> dict:
     elif args.config == "http":
         kwargs = {"tracking_uri": args.tracking_uri, "experiment_name": f"bench-{tag}",
                   "registered_model_name": f"bench-{tag}"}
-    est = LeptonClassifier(time_budget=600, n_trials=args.trials,
+    est = LeptonClassifier(time_budget=600, n_trials=args.trials, patience=None,
                            search_space=search_space(args.epochs), cv=None, random_state=0,
                            n_jobs=1, verbose=0, **kwargs)
     load = os.getloadavg()[0]

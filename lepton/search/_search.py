@@ -7,7 +7,8 @@
 3. multi-fidelity: every epoch's validation metric goes to Optuna's Hyperband pruner
    through a training-loop callback (:class:`PruningReporter`);
 4. model-based sampling: Optuna's multivariate TPE learns from finished trials;
-5. budget control (:mod:`.budget`) plans and cuts trials so ``fit`` ends in time;
+5. budget control (:mod:`.budget`) plans and cuts trials so ``fit`` ends in time, and
+   ``patience`` ends a search that stopped improving (:func:`trials_since_best`);
 6. inside each trial, the core loop's LR schedule and early stopping.
 
 Trials that diverge, run out of memory or raise are recorded as failed with their
