@@ -383,7 +383,6 @@ def run_trials(study: optuna.Study, objective: Objective, ctx: SearchContext, *,
     """Run trials until the budget's search window closes, ``n_trials`` have finished, or
     (``patience``) that many finished trials in a row brought no better score."""
     budget = ctx.budget
-    done_states = DONE_STATES
 
     def stop_when_done(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         if progress is not None:
@@ -393,13 +392,13 @@ def run_trials(study: optuna.Study, objective: Objective, ctx: SearchContext, *,
         min_needed = 2 * min(times) if times else 0.0
         if budget.trial_max_time() <= max(min_needed, 0.01):
             study.stop()
-        if n_trials is not None and len(study.get_trials(deepcopy=False, states=done_states)) >= n_trials:
+        if n_trials is not None and len(study.get_trials(deepcopy=False, states=DONE_STATES)) >= n_trials:
             study.stop()
         if patience is not None and trials_since_best(study) >= patience:
             study.stop()
 
     for _ in range(MAX_OPTIMIZE_RESTARTS + 1):
-        already = len(study.get_trials(deepcopy=False, states=done_states))
+        already = len(study.get_trials(deepcopy=False, states=DONE_STATES))
         remaining_trials = None if n_trials is None else n_trials - already
         if remaining_trials is not None and remaining_trials <= 0:
             return

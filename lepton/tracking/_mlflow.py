@@ -18,8 +18,9 @@ lower priority: where every core is busy its writes wait until the trials are do
 and model while the child drains (with ``strict``, once it has: a failed trial write
 stops the search before a model is logged), then flushes (the child replies with the
 trials' run ids and any errors) and closes the child; ``fail_search`` flushes and closes.
-Neither waits longer than ``drain_timeout`` for a store that stopped answering. Where the child cannot start, or dies, the same writes run on the
-writer thread in this process (``writer='thread'`` asks for that from the start).
+Neither waits longer than ``drain_timeout`` for a store that stopped answering. Where the
+child cannot start, or dies, the same writes run on the writer thread in this process
+(``writer='thread'`` asks for that from the start).
 
 Resume: a search with persistent Optuna storage is identified by the parent run's tags
 ``lepton.study_name`` and ``lepton.storage``; ``start_search`` continues under that run
@@ -152,8 +153,9 @@ class MLflowTracker(SearchTracker):
         Where trial writes run: a child process (the default; ``LEPTON_MLFLOW_WRITER``
         overrides it) or a thread of this process, which shares the GIL with training.
     drain_timeout : float, default=None
-        120 s unless ``LEPTON_MLFLOW_DRAIN_TIMEOUT`` says otherwise. The longest ``end_search`` / ``fail_search`` wait for the trial writes still queued:
-        a store that stops answering (each HTTP request may take 90 s to fail) holds
+        120 s unless ``LEPTON_MLFLOW_DRAIN_TIMEOUT`` says otherwise. The longest
+        ``end_search`` / ``fail_search`` wait for the trial writes still queued: a store
+        that stops answering (each HTTP request may take 90 s to fail) holds
         ``fit`` this long at most. Writes still going then finish in the background
         (recorded in ``tracking_errors``): the writer process completes what it received
         even after this process exits; what was still queued in this process (or, with
@@ -175,10 +177,10 @@ class MLflowTracker(SearchTracker):
 
     @property
     def finalize_seconds(self) -> float:
-        # Measured end_search (benchmarks/results/tracking_overhead*.md): 2.9-3.5 s on an
-        # idle 2-core machine; with both cores busy 5.7-6.2 s (thread writer) and, with the
-        # writer process's drain (its writes wait for the trials to end), median 7.15 s,
-        # max 7.5 s: over this reserve (noted as open in the stop-6 closing note).
+        # Measured end_search (benchmarks/results/tracking_overhead*.md): idle 2-core
+        # machines 2.9-5.5 s; both cores saturated by other processes 17.1 s median while
+        # the writer child's exit waited on its interpreter teardown at nice 10, 6.3 s in
+        # one run since it leaves with os._exit (stop-7 closing note).
         return 7.0 if self.log_models else 3.5
 
     def __init__(self, *, tracking_uri: str | None = None, experiment_name: str | None = None,
@@ -562,23 +564,18 @@ class MLflowTracker(SearchTracker):
         return (f"writer process pid {process.pid}" if process is not None
                 else "writer thread of this process")
 
-    def _close_writer(self) -> None:
+    def _close_writer(self, *, wait: bool = True) -> None:
         """Stop the writer thread and, after what it holds is written, the writer process
-        (end_search / fail_search, after flush)."""
+        (end_search / fail_search, after flush). ``wait=False`` leaves a writer that is
+        still busy to stop by itself; the next search joins it before starting its own."""
         with self._lock:
             thread, commands, self._thread = self._thread, self._queue, None
         if thread is not None:
             commands.put(("close", None))
-            thread.join()
-
-    def _detach_writer(self) -> None:
-        """Stop waiting for a writer that is still busy: it stops by itself (the child
-        exits) once it has written what it holds."""
-        with self._lock:
-            thread, commands, self._thread = self._thread, self._queue, None
-        if thread is not None:
-            commands.put(("close", None))
-            self._detached = thread
+            if wait:
+                thread.join()
+            else:
+                self._detached = thread
 
     def _finish_writes(self, since: float) -> None:
         """Wait for the writer until ``drain_timeout`` after ``since`` (time.monotonic) and
@@ -588,10 +585,7 @@ class MLflowTracker(SearchTracker):
             self.flush(timeout=max(0.0, since + self.drain_timeout - time.monotonic()),
                        since=since)
         finally:
-            if self._pending is not None and not self._pending.done():
-                self._detach_writer()
-            else:
-                self._close_writer()
+            self._close_writer(wait=self._pending is None or self._pending.done())
 
     # -- end -------------------------------------------------------------------------
     def end_search(self, *, estimator: Any, X_sample: Any, study: Any, leaderboard: Any,
