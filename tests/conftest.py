@@ -55,6 +55,29 @@ def _fixed_seeds() -> None:
     torch.manual_seed(SEED)
 
 
+@pytest.fixture(autouse=True)
+def _no_leaked_tracking_uri() -> Iterator[None]:
+    """``mlflow.set_tracking_uri`` also exports MLFLOW_TRACKING_URI, which turns tracking
+    on for every later LeptonClassifier in the same worker. A test that called it left
+    the next estimator test tracking to a team server that had already been stopped (it
+    hung in end_search). Restore the variables and MLflow's module setting after each
+    test."""
+    import sys
+
+    names = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+    saved = {name: os.environ.get(name) for name in names}
+    yield
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+    if "mlflow" in sys.modules:
+        from mlflow.tracking._tracking_service import utils
+
+        utils._tracking_uri = saved["MLFLOW_TRACKING_URI"]
+
+
 # -- services ------------------------------------------------------------------------
 def _unavailable(service: str, url: str, exc: BaseException) -> None:
     """Skip (or fail with LEPTON_REQUIRE_SERVICES=1) when a service cannot be reached."""
