@@ -32,7 +32,7 @@ from ..estimators import NeuralNetworkClassifier, NeuralNetworkRegressor
 from ..estimators._base import encode_target, split_validation
 from ..preprocessing import TabularPreprocessor, check_X
 from ..training import (
-    DIVERGED, Task, TensorData, TrainingConfig, TrainingResult, cpu_count, fit_model,
+    DIVERGED, TIME_LIMIT, Task, TensorData, TrainingConfig, TrainingResult, cpu_count, fit_model,
     predict_outputs, resolve_device, threads_per_trial, torch_threads,
 )
 from ._search import (
@@ -53,6 +53,9 @@ log = logging.getLogger("lepton.search")
 #: cv='auto' uses AUTO_CV_FOLDS-fold cross-validation for data under AUTO_CV_MAX_ROWS rows.
 AUTO_CV_FOLDS = 5
 AUTO_CV_MAX_ROWS = 5000
+#: A refit short of time may run down to this fraction of the best trial's epochs (with
+#: its schedule compressed to them); with less time the best trial's own networks are used.
+MIN_REFIT_FRACTION = 0.75
 
 
 class SearchError(RuntimeError):
@@ -408,6 +411,7 @@ class _BaseLepton(BaseEstimator):
         best_tm = ctx.models.get(best.number)
         choice = "ensemble" if ensemble is not None else "refit"
         refit_est = None
+        self._refit_report = None
         if ensemble is None:
             refit_est = self._refit(X, y_enc, model_cfg, training, best, ctx, budget, device,
                                     input_shape, common, force=best_tm is None)
@@ -441,6 +445,7 @@ class _BaseLepton(BaseEstimator):
             "ensemble_score": None if ens_score is None else float(ens_score),
             "ensemble_trials": ensemble.trial_numbers if choice == "ensemble" else None,
             "ensemble_weights": ensemble.weights if choice == "ensemble" else None,
+            "refit": self._refit_report,
         }
         if task == "classification":
             self.classes_ = encoder.classes_
@@ -449,26 +454,44 @@ class _BaseLepton(BaseEstimator):
     def _refit(self, X, y_enc, model_cfg, training, best, ctx, budget, device, input_shape,
                common, force: bool = False):
         """Refit the best configuration on all the data for its best epoch count, if the
-        remaining budget allows (``None`` otherwise)."""
-        best_epoch = int(best.user_attrs.get("best_epoch") or training["epochs"])
+        remaining budget allows (``None`` otherwise; the caller then keeps the best trial's
+        own, validated networks).
+
+        When the estimated refit time exceeds what is left, the refit runs fewer epochs
+        (its learning-rate schedule compressed to them) down to ``MIN_REFIT_FRACTION`` of
+        the best epoch count; below that it is skipped. A refit that the clock still cuts
+        mid-schedule is discarded unless ``force`` (no trial networks to fall back on):
+        a network stopped half-way through its schedule was never validated. What happened
+        is recorded in ``self._refit_report``."""
+        best_epoch = max(1, int(best.user_attrs.get("best_epoch") or training["epochs"]))
         epoch_time = float(best.user_attrs.get("epoch_time") or 0.0)
         ratio = ctx.n_all / max(1, len(ctx.folds[0].train))
-        needed = epoch_time * best_epoch * ratio
+        per_epoch = epoch_time * ratio
         available = budget.remaining() - Budget.MIN_SLACK_S - 0.02 * budget.time_budget
-        if not force and (available <= 0 or needed > 1.5 * available):
+        epochs = best_epoch
+        if per_epoch > 0 and per_epoch * best_epoch > available:
+            epochs = max(0, int(available / per_epoch))
+        report = self._refit_report = {"planned_epochs": epochs, "best_epoch": best_epoch,
+                                       "estimated_s": round(per_epoch * epochs, 3),
+                                       "available_s": round(available, 3)}
+        if not force and (available <= 0 or epochs < math.ceil(MIN_REFIT_FRACTION * best_epoch)):
+            report["status"] = "skipped: not enough time left"
             return None
         task = self._task
         pre = TabularPreprocessor(max_onehot_cardinality=defaults.MAX_ONEHOT_CARDINALITY)
         Xt = pre.fit_transform(X)
         y_dtype = torch.long if task == "classification" else torch.float32
         data = TensorData(Xt, y_enc, device=device, y_dtype=y_dtype)
-        config = TrainingConfig(**{**training, "epochs": max(1, best_epoch)},
+        config = TrainingConfig(**{**training, "epochs": max(1, epochs)},
                                 early_stopping=False, max_time=max(available, 1e-3))
         module, result = fit_model(model_cfg, data, None, ctx.task, config, seed=ctx.seed,
                                    input_shape=input_shape)
+        report.update(status=result.status, epochs=len(result.history))
         if result.status == DIVERGED:
             if force:
                 raise SearchError(f"the final refit diverged: {result.message}")
+            return None
+        if result.status == TIME_LIMIT and not force:
             return None
         return self._single_cls._from_trained(
             module=module, preprocessor=pre, model_config=model_cfg, training_config=config,

@@ -170,3 +170,52 @@ def test_patience_stops_a_search_that_no_longer_improves():
     n_more = len(finished) + 3
     unlimited = LeptonClassifier(patience=None, n_trials=n_more, **common).fit(X, y)
     assert not unlimited.search_converged_ and len(unlimited.study_.trials) == n_more
+
+
+def test_a_refit_short_of_time_is_compressed_skipped_or_discarded_never_kept_half_trained():
+    # The final refit gets the best trial's epoch count when there is time, a compressed
+    # schedule down to MIN_REFIT_FRACTION of it when time is short, and is skipped below
+    # that. A refit the clock cuts mid-schedule was never validated: it is discarded (None)
+    # and the caller keeps the best trial's networks.
+    from types import SimpleNamespace
+
+    from lepton.search.budget import Budget
+    from lepton.search.estimators import MIN_REFIT_FRACTION
+    from lepton.training import Task
+
+    X, y = load_iris(return_X_y=True)
+    clf = LeptonClassifier(time_budget=30, n_trials=1, search_space=TINY_SPACE, cv=None,
+                           ensemble_size=1, random_state=0).fit(X, y)
+    training = dict(clf.best_training_config_, betas=tuple(clf.best_training_config_["betas"]))
+    ctx = SimpleNamespace(folds=[SimpleNamespace(train=np.arange(120))], n_all=150, seed=0,
+                          task=Task("classification", 3))
+    from lepton.estimators._base import encode_target
+
+    y_enc, encoder, _ = encode_target(y, "classification", len(y), estimator_name="test")
+    common = dict(task="classification", encoder=encoder, n_outputs=3, device="cpu",
+                  y_1d=True, n_features_in=4, feature_names_in=None, random_state=0,
+                  input_shape=None)
+    now = [0.0]
+    budget = Budget(100, start=0.0, clock=lambda: now[0])
+    available = 100 - Budget.MIN_SLACK_S - 0.02 * 100
+
+    def refit(best_epoch, epoch_time):
+        best = SimpleNamespace(user_attrs={"best_epoch": best_epoch, "epoch_time": epoch_time})
+        est = clf._refit(X, y_enc, clf.best_model_config_, training, best, ctx, budget, "cpu",
+                         None, common)
+        return est, clf._refit_report
+
+    est, report = refit(12, 0.001)  # plenty of time
+    assert est is not None and report["planned_epochs"] == 12 and report["epochs"] == 12
+    assert report["status"] == "completed"
+    # time for 80% of the epochs (per refit epoch: epoch_time * 150/120 rows)
+    est, report = refit(40, available / 32.5 / 1.25)
+    assert est is not None and report["planned_epochs"] == 32 >= MIN_REFIT_FRACTION * 40
+    assert report["epochs"] == 32 and est.training_config_.epochs == 32
+    # time for half of them: skipped
+    est, report = refit(40, available / 20.5 / 1.25)
+    assert est is None and report["status"].startswith("skipped") and "epochs" not in report
+    # the estimate says it fits, the clock cuts it: discarded
+    now[0] = 100 - Budget.MIN_SLACK_S - 0.02 * 100 - 0.05  # 0.05 s available
+    est, report = refit(2000, 1e-9)
+    assert est is None and report["status"] == "time_limit" and report["epochs"] < 2000
