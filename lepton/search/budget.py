@@ -3,10 +3,12 @@
 The budget is one wall-clock deadline for everything ``fit`` does. Out of it the search
 reserves time for the final model; the reserve starts at 10% of the budget and is
 re-estimated from the best trial's measured epoch time as trials finish
-(``epoch_time * best_epoch * n_all / n_train`` plus a 20% margin), so fast data keeps
-most of the budget for searching. Each trial gets ``max_time`` = what is left of the
-search window, capped at a third of the window so one slow configuration cannot eat the
-whole search; the training loop checks it after every batch.
+(``epoch_time * best_epoch * n_all / n_train`` plus a 20% margin, times ``final_copies``:
+the final refit trains that many seeds and averages them), capped at ``MAX_RESERVE`` of
+the budget, so fast data keeps most of the budget for searching. Each trial gets
+``max_time`` = what is left of the search window, capped at a third of the window so one
+slow configuration cannot eat the whole search; the training loop checks it after every
+batch.
 """
 
 from __future__ import annotations
@@ -30,8 +32,9 @@ class Budget:
     TRIAL_SHARE = 1 / 3
 
     def __init__(self, time_budget: float, *, start: float | None = None,
-                 clock=time.perf_counter):
+                 clock=time.perf_counter, final_copies: int = 1):
         self.clock = clock
+        self.final_copies = max(1, int(final_copies))
         self.start = clock() if start is None else start
         self.time_budget = float(time_budget)
         self.deadline = self.start + self.time_budget
@@ -81,7 +84,8 @@ class Budget:
 
     def update_reserve(self, *, epoch_time: float, epochs: int, data_ratio: float) -> None:
         """Re-estimate the final model's cost from a measured trial."""
-        estimate = 1.2 * epoch_time * max(1, epochs) * max(1.0, data_ratio) + self.MIN_SLACK_S
+        estimate = (1.2 * epoch_time * max(1, epochs) * max(1.0, data_ratio) * self.final_copies
+                    + self.MIN_SLACK_S)
         with self._lock:
             self.reserve = self.fixed_reserve + min(
                 estimate, self.MAX_RESERVE * self.time_budget + self.MIN_SLACK_S)

@@ -176,6 +176,12 @@ def test_budget_plans_trials_and_reserves_time_for_the_final_model():
     assert budget.reserve == pytest.approx(0.35 * 60 + 0.05 + 5.0)
     budget.release_final_reserve()
     assert budget.reserve == pytest.approx(5.0 + 0.05 + 0.02 * 60)
+    # a final refit of several seeds reserves time for each of them, within the same cap
+    seeds = Budget(60, clock=clock, final_copies=3)
+    seeds.update_reserve(epoch_time=0.1, epochs=20, data_ratio=1.25)
+    assert seeds.reserve == pytest.approx(3 * 1.2 * 0.1 * 20 * 1.25 + 0.05)
+    seeds.update_reserve(epoch_time=10, epochs=100, data_ratio=2)
+    assert seeds.reserve == pytest.approx(0.35 * 60 + 0.05)
 
 
 # -- ensemble selection ----------------------------------------------------------------------

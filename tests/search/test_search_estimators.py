@@ -173,14 +173,17 @@ def test_patience_stops_a_search_that_no_longer_improves():
 
 
 def test_a_refit_short_of_time_is_compressed_skipped_or_discarded_never_kept_half_trained():
-    # The final refit gets the best trial's epoch count when there is time, a compressed
-    # schedule down to MIN_REFIT_FRACTION of it when time is short, and is skipped below
-    # that. A refit the clock cuts mid-schedule was never validated: it is discarded (None)
-    # and the caller keeps the best trial's networks.
+    # The final refit trains FINAL_REFITS seeds when there is time. The first gets the
+    # best trial's epoch count when there is time, a compressed schedule down to
+    # MIN_REFIT_FRACTION of it when time is short, and is skipped below that. A refit
+    # the clock cuts mid-schedule was never validated: it is discarded (None) and the
+    # caller keeps the best trial's networks.
     from types import SimpleNamespace
 
     from lepton.search.budget import Budget
-    from lepton.search.estimators import MIN_REFIT_FRACTION
+    import torch
+
+    from lepton.search.estimators import FINAL_REFITS, MIN_REFIT_FRACTION
     from lepton.training import Task
 
     X, y = load_iris(return_X_y=True)
@@ -201,13 +204,16 @@ def test_a_refit_short_of_time_is_compressed_skipped_or_discarded_never_kept_hal
 
     def refit(best_epoch, epoch_time):
         best = SimpleNamespace(user_attrs={"best_epoch": best_epoch, "epoch_time": epoch_time})
-        est = clf._refit(X, y_enc, clf.best_model_config_, training, best, ctx, budget, "cpu",
+        out = clf._refit(X, y_enc, clf.best_model_config_, training, best, ctx, budget, "cpu",
                          None, common)
-        return est, clf._refit_report
+        refit.modules = None if out is None else out[2]
+        return None if out is None else out[0], clf._refit_report
 
-    est, report = refit(12, 0.001)  # plenty of time
+    est, report = refit(12, 0.001)  # plenty of time: FINAL_REFITS seeds
     assert est is not None and report["planned_epochs"] == 12 and report["epochs"] == 12
-    assert report["status"] == "completed"
+    assert report["status"] == "completed" and report["seeds"] == FINAL_REFITS == 3
+    first, second = (next(m.parameters()).detach() for m in refit.modules[:2])
+    assert refit.modules[0] is est.module_ and not torch.equal(first, second)
     # time for 80% of the epochs (per refit epoch: epoch_time * 150/120 rows)
     est, report = refit(40, available / 32.5 / 1.25)
     assert est is not None and report["planned_epochs"] == 32 >= MIN_REFIT_FRACTION * 40
@@ -219,3 +225,21 @@ def test_a_refit_short_of_time_is_compressed_skipped_or_discarded_never_kept_hal
     now[0] = 100 - Budget.MIN_SLACK_S - 0.02 * 100 - 0.05  # 0.05 s available
     est, report = refit(2000, 1e-9)
     assert est is None and report["status"] == "time_limit" and report["epochs"] < 2000
+
+
+def test_a_refit_with_several_seeds_predicts_their_average():
+    X, y = make_regression(n_samples=300, n_features=6, noise=5.0, random_state=0)
+    reg = LeptonRegressor(time_budget=60, n_trials=2, search_space=TINY_SPACE, cv=None,
+                          ensemble_size=1, random_state=0).fit(X, y)
+    assert reg.final_choice_ == "refit"
+    seeds = reg.final_model_info_["refit"]["seeds"]
+    assert seeds == len(reg.ensemble_.members) >= 2
+    assert reg.ensemble_.members[0][0] is reg.best_estimator_.module_
+    # each seed on its own is a refitted NeuralNetworkRegressor; fit predicts their mean
+    singles = []
+    for (module,) in reg.ensemble_.members:
+        one = pickle.loads(pickle.dumps(reg.best_estimator_))
+        one.module_ = module
+        singles.append(one.predict(X))
+    np.testing.assert_allclose(reg.predict(X), np.mean(singles, axis=0), rtol=1e-5, atol=1e-5)
+    assert not np.allclose(singles[0], singles[1])
