@@ -509,7 +509,8 @@ def report(args) -> str:
               f"max {_fmt(max(loads, default=None), 1)}; 2.0 = our two workers alone).",
               "- Versions: " + ", ".join(f"{k} {val}" for k, val in v.items()) + ".",
               f"- Run: {starts[0] if starts else '?'} to {ends[-1] if ends else '?'}; "
-              f"git commit {_git_commit()} (plus uncommitted work of other engineers).",
+              f"report written at git commit {_git_commit()}; the commit behind each group of "
+              "rows is in the Notes.",
               f"- Jobs recorded: {len(ok)} ok, {len(errors)} failed without a later success.",
               "", "```bash", ". .venv/bin/activate",
               "mkdir -p benchmarks/results",
