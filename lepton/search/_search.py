@@ -25,6 +25,7 @@ import threading
 import time
 import warnings
 from collections.abc import Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -397,6 +398,41 @@ def run_trials(study: optuna.Study, objective: Objective, ctx: SearchContext, *,
         if patience is not None and trials_since_best(study) >= patience:
             study.stop()
 
+    with _one_ask_at_a_time(study, n_jobs):
+        _optimize(study, objective, ctx, n_trials=n_trials, n_jobs=n_jobs, patience=patience,
+                  callback=stop_when_done)
+
+
+@contextmanager
+def _one_ask_at_a_time(study: optuna.Study, n_jobs: int):
+    """Serialise ``study.ask`` between this process's worker threads for the block.
+
+    Optuna's RDB storage pops an enqueued (WAITING) trial by reading it and then marking
+    it RUNNING, without a row lock on SQLite: two threads asking at once could both get
+    the same portfolio trial (one then fails its `tell`; CI saw Optuna's own
+    "Should not reach" assertion escape from that path once). One ask at a time lets the
+    second thread see the trial as RUNNING and take the next one. Training is not
+    serialised, only the ask."""
+    if n_jobs <= 1:
+        yield
+        return
+    lock = threading.Lock()
+    ask = study.ask
+
+    def locked_ask(*args: Any, **kwargs: Any) -> optuna.Trial:
+        with lock:
+            return ask(*args, **kwargs)
+
+    study.ask = locked_ask  # an instance attribute: Optuna's workers call study.ask()
+    try:
+        yield
+    finally:
+        del study.ask
+
+
+def _optimize(study: optuna.Study, objective: Objective, ctx: SearchContext, *,
+              n_trials: int | None, n_jobs: int, patience: int | None, callback) -> None:
+    budget = ctx.budget
     for _ in range(MAX_OPTIMIZE_RESTARTS + 1):
         already = len(study.get_trials(deepcopy=False, states=DONE_STATES))
         remaining_trials = None if n_trials is None else n_trials - already
@@ -409,7 +445,7 @@ def run_trials(study: optuna.Study, objective: Objective, ctx: SearchContext, *,
             return
         try:
             study.optimize(objective, n_trials=remaining_trials, timeout=timeout, n_jobs=n_jobs,
-                           catch=(Exception,), callbacks=[stop_when_done])
+                           catch=(Exception,), callbacks=[callback])
             return
         except (ValueError, RuntimeError) as exc:
             # Parallel workers on one RDB study can race on a trial's state (two threads

@@ -313,3 +313,31 @@ def test_ensemble_must_beat_a_resumed_best_trial_it_does_not_hold():
     assert not est._ensemble_beats(ctx, selected, SimpleNamespace(number=1, value=0.97))
     assert est._ensemble_beats(ctx, selected, SimpleNamespace(number=1, value=0.90))
     assert not est._ensemble_beats(ctx, ([], {0: 1.0}, 0.99), SimpleNamespace(number=3, value=0.9))
+
+
+def test_parallel_workers_ask_one_at_a_time_so_no_enqueued_trial_is_handed_out_twice(tmp_path):
+    import threading
+
+    from lepton.search._search import _one_ask_at_a_time
+
+    storage = make_storage(str(tmp_path / "study.db"))
+    study = optuna.create_study(storage=storage, study_name="asks")
+    for x in range(4):
+        study.enqueue_trial({"x": x})
+    start = threading.Barrier(8)
+    numbers = []
+
+    def worker():
+        start.wait()
+        numbers.append(study.ask().number)
+
+    with _one_ask_at_a_time(study, n_jobs=8):
+        threads = [threading.Thread(target=worker) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+    assert sorted(numbers) == list(range(8))  # each trial, enqueued or new, asked once
+    assert "ask" not in vars(study)  # the study handed back is Optuna's own again
+    with _one_ask_at_a_time(study, n_jobs=1):
+        assert "ask" not in vars(study)  # one worker: nothing to serialise
