@@ -243,3 +243,27 @@ def test_a_refit_with_several_seeds_predicts_their_average():
         singles.append(one.predict(X))
     np.testing.assert_allclose(reg.predict(X), np.mean(singles, axis=0), rtol=1e-5, atol=1e-5)
     assert not np.allclose(singles[0], singles[1])
+
+
+def test_an_ensemble_over_a_resumed_best_trial_without_networks_still_gives_a_best_estimator():
+    # Resuming a study can leave its best trial with no networks in this process; when an
+    # ensemble of this session's trials wins, its heaviest member stands in as the single
+    # best network (this used to raise AttributeError on the missing trial).
+    class KeepArgs(LeptonClassifier):
+        def _finalize(self, *args):
+            self.finalize_args = args
+            super()._finalize(*args)
+
+    X, y = load_iris(return_X_y=True)
+    clf = KeepArgs(time_budget=30, n_trials=4, search_space=TINY_SPACE, cv=None,
+                   random_state=0).fit(X, y)
+    args = clf.finalize_args
+    ctx, study = args[5], args[6]
+    del ctx.models[study.best_trial.number]  # as after a resume: not trained here
+    clf._ensemble_beats = lambda ctx, selected, best: True  # the ensemble wins
+    clf._finalize(*args)
+    assert clf.final_choice_ == "ensemble"
+    member = ctx.models[clf.ensemble_.trial_numbers[0]]
+    assert isinstance(clf.best_estimator_, NeuralNetworkClassifier)
+    assert clf.best_estimator_.module_ is member.modules[0]
+    assert clf.predict(X).shape == y.shape
