@@ -110,8 +110,9 @@ def write_report(rows: list[dict], args, path: Path) -> str:
     names = [n for n in CONTENDERS if any(r["contender"] == n for r in rows)]
     by = {n: [r for r in rows if r["contender"] == n] for n in names}
     lines = ["# Parallel trials: LeptonClassifier on digits, n_jobs=1 vs n_jobs=2", "",
-             f"`LeptonClassifier(time_budget={args.budget:g}, search_space='mlp', n_jobs=..., patience=None, "
-             f"random_state=rep)` on all 1797 digits rows; {args.reps} repetitions, each running "
+             f"`LeptonClassifier(time_budget={args.budget:g}, search_space='mlp', n_jobs=..., "
+             f"patience=None, random_state=rep)` on all 1797 digits rows; {args.reps} repetitions, "
+             "each running "
              "every contender once in a fresh process, rotated order. Rates are per minute of the "
              "whole fit's wall time. Medians over repetitions.", "",
              "| contender | torch threads / trial | trials/min | completed/min | epochs/min "

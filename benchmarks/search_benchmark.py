@@ -347,8 +347,8 @@ def report(args) -> str:
         "Every contender ran single-threaded (OMP/MKL/OpenBLAS 1 thread, `torch.set_num_threads(1)`, "
         "`n_jobs=1`, RealMLP `n_threads=1`), two jobs at a time on the 2-core machine (one per "
         "core); the Notes say what else ran beside each group of rows (the load average at each "
-        "job's start and end is in the JSONL). RealMLP-TD, MLP and HGB have no time budget: they ran once per "
-        "(dataset, seed) and appear under both budgets. Cells: median over seeds "
+        "job's start and end is in the JSONL). RealMLP-TD, MLP and HGB have no time budget: "
+        "they ran once per (dataset, seed) and appear under both budgets. Cells: median over seeds "
         "(n = number of seeds).", ""]
     # score table
     lines += ["## Median held-out score", ""]

@@ -64,10 +64,6 @@ class TrialFailed(RuntimeError):
     """A trial that cannot give a score (diverged, no finite predictions)."""
 
 
-class DuplicateTrial(RuntimeError):
-    """A worker was handed a trial another worker of this process is already running."""
-
-
 @dataclass
 class Fold:
     """One train/validation split, already preprocessed and on the device."""
@@ -111,8 +107,6 @@ class SearchContext:
     models: dict[int, TrialModel] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     best_value: float | None = None
-    # trial number -> set when that trial's objective returns (duplicate-run guard)
-    started: dict[int, threading.Event] = field(default_factory=dict)
 
     def keep(self, tm: TrialModel) -> None:
         """Keep the ``keep_models`` best trials' modules (the ensemble candidates)."""
@@ -170,24 +164,6 @@ class Objective:
         self.ctx = ctx
 
     def __call__(self, trial: optuna.Trial) -> float:
-        ctx = self.ctx
-        with ctx.lock:
-            running = ctx.started.get(trial.number)
-            if running is None:
-                done = ctx.started[trial.number] = threading.Event()
-        if running is not None:
-            # Two worker threads popped the same enqueued trial (Optuna's RDB storage on
-            # SQLite has no row lock): let the first one train it, and do not train or
-            # track it twice. Raising here makes Optuna's `tell` of this duplicate fail,
-            # which run_trials absorbs.
-            running.wait(timeout=max(0.0, ctx.budget.remaining()))
-            raise DuplicateTrial(f"trial {trial.number} is already running in another worker")
-        try:
-            return self._call(trial)
-        finally:
-            done.set()
-
-    def _call(self, trial: optuna.Trial) -> float:
         ctx = self.ctx
         t0 = time.perf_counter()
         model_cfg, training = ctx.space.sample(trial, task=ctx.task.kind)
@@ -393,7 +369,8 @@ def run_trials(study: optuna.Study, objective: Objective, ctx: SearchContext, *,
         min_needed = 2 * min(times) if times else 0.0
         if budget.trial_max_time() <= max(min_needed, 0.01):
             study.stop()
-        if n_trials is not None and len(study.get_trials(deepcopy=False, states=DONE_STATES)) >= n_trials:
+        if n_trials is not None and len(
+                study.get_trials(deepcopy=False, states=DONE_STATES)) >= n_trials:
             study.stop()
         if patience is not None and trials_since_best(study) >= patience:
             study.stop()
@@ -448,10 +425,11 @@ def _optimize(study: optuna.Study, objective: Objective, ctx: SearchContext, *,
                            catch=(Exception,), callbacks=[callback])
             return
         except (ValueError, RuntimeError) as exc:
-            # Parallel workers on one RDB study can race on a trial's state (two threads
-            # popping the same enqueued trial, or a heartbeat failing a trial that then
-            # reports): Optuna raises from `tell`, outside the objective. The study itself
-            # is consistent, so the search goes on with what is left of the budget.
+            # Parallel workers on one RDB study can race on a trial's state (a heartbeat
+            # failing a trial that then reports, or workers of several processes popping
+            # the same enqueued trial): Optuna raises from `tell`, outside the objective.
+            # The study itself is consistent, so the search goes on with what is left of
+            # the budget.
             if not _is_trial_state_race(exc):
                 raise
             log.debug("continuing the search after an Optuna trial-state race: %s", exc)

@@ -254,50 +254,6 @@ def test_run_trials_goes_on_after_a_trial_state_race(monkeypatch):
         run_trials(study, lambda t: 0.0, ctx, n_trials=8, n_jobs=1)
 
 
-def test_a_trial_handed_to_two_workers_is_trained_and_tracked_once():
-    """Optuna on SQLite can hand one enqueued trial to two threads; the second must wait
-    and bow out instead of training it again and logging into the same tracker run."""
-    import threading
-    from types import SimpleNamespace
-
-    from lepton.search._search import DuplicateTrial, Objective
-
-    calls = []
-    gate, entered = threading.Event(), threading.Event()
-
-    class _Obj(Objective):
-        def _call(self, trial):
-            calls.append(trial.number)
-            entered.set()
-            gate.wait(5)
-            return 1.0
-
-    ctx = SimpleNamespace(lock=threading.Lock(), started={}, budget=Budget(30))
-    objective = _Obj(ctx)
-    trial = SimpleNamespace(number=7)
-    results = {}
-
-    def first():
-        results["first"] = objective(trial)
-
-    def second():
-        try:
-            objective(trial)
-        except DuplicateTrial as exc:
-            results["second"] = str(exc)
-
-    t1 = threading.Thread(target=first)
-    t1.start()
-    entered.wait(5)
-    t2 = threading.Thread(target=second)
-    t2.start()
-    gate.set()
-    t1.join(5)
-    t2.join(5)
-    assert calls == [7] and results["first"] == 1.0
-    assert results["second"] == "trial 7 is already running in another worker"
-
-
 def test_ensemble_must_beat_a_resumed_best_trial_it_does_not_hold():
     # A best trial of an earlier session (resume) has no kept networks: an ensemble of this
     # session's trials wins only by beating its metric; a kept best is beaten by construction.
