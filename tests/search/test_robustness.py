@@ -86,6 +86,11 @@ def test_study_is_untouched_by_a_failed_fit(tmp_path):
                                          r"a different space"):
         LeptonClassifier(time_budget=20, n_trials=4, storage=storage, study_name="s", cv=None,
                          search_space=_space(learning_rate=10.0), random_state=0).fit(X, y)
+    # ... as is resuming with another validation scheme: its scores would not compare
+    with pytest.raises(ValueError, match=r"a different validation \('holdout 0\.2', now "
+                                         r"'3-fold cv'\)"):
+        LeptonClassifier(time_budget=20, n_trials=4, storage=storage, study_name="s", cv=3,
+                         search_space=TINY_SPACE, random_state=0).fit(X, y)
     # ... and a fit whose every new trial fails leaves the earlier trials as they were
     with pytest.raises(SearchError):
         LeptonClassifier(time_budget=20, n_trials=3, search_space=_space(

@@ -29,7 +29,12 @@ def test_classifier_fitted_attributes_and_leaderboard():
     assert clf.best_params_ == best.params and best.value == clf.study_.best_value
     assert clf.best_score_ == pytest.approx(clf.study_.best_value)
     assert clf.final_choice_ in ("refit", "ensemble", "best_trial")
-    assert clf.final_model_info_["choice"] == clf.final_choice_
+    info = clf.final_model_info_
+    assert info["choice"] == clf.final_choice_ and info["selection_metric"] == "log_loss"
+    if info["ensemble_selection_score"] is not None:  # greedy selection ran
+        assert info["ensemble_selection_score"] <= info["best_trial_selection_score"]
+        if clf.final_choice_ == "ensemble":
+            assert info["ensemble_selection_score"] < info["best_trial_selection_score"]
     board = clf.leaderboard_
     assert len(board) == len([t for t in clf.study_.trials if t.state.name != "WAITING"]) >= 6
     for column in ("trial", "state", "accuracy", "epochs", "duration_s", "param_n_layers"):
@@ -204,10 +209,10 @@ def test_a_refit_short_of_time_is_compressed_skipped_or_discarded_never_kept_hal
 
     def refit(best_epoch, epoch_time):
         best = SimpleNamespace(user_attrs={"best_epoch": best_epoch, "epoch_time": epoch_time})
-        out = clf._refit(X, y_enc, clf.best_model_config_, training, best, ctx, budget, "cpu",
-                         None, common)
+        out, report = clf._refit(X, y_enc, clf.best_model_config_, training, best, ctx, budget,
+                                 "cpu", None, common)
         refit.modules = None if out is None else out[2]
-        return None if out is None else out[0], clf._refit_report
+        return None if out is None else out[0], report
 
     est, report = refit(12, 0.001)  # plenty of time: FINAL_REFITS seeds
     assert est is not None and report["planned_epochs"] == 12 and report["epochs"] == 12
