@@ -15,6 +15,11 @@ One line per fitted search; test accuracy of:
 - ``refit3``: the best trial refitted with three seeds, averaged (the product's refit).
 Regression datasets score R^2 and have only the ``acc`` arms (selection on the task's metric).
 The refits run after ``fit`` returns, outside its time budget (a probe, not the product).
+
+Stop 9 (breast_cancer, digits, wine, diabetes at 30 and 120 s, splits 100-109): no arm beat
+``final`` clearly. Log-loss selection, taken into the product on this evidence (a2ed065),
+then lost 5-41-14 to the accuracy rule on the benchmark's own splits 0-9 on the same
+machine, and was reverted; the stop's note has the figures.
 """
 import json
 import os

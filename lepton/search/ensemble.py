@@ -2,9 +2,9 @@
 from libraries of models"), on the validation predictions of the top trials.
 
 Accuracy-like metrics tie often on small validation sets (on wine's 133 out-of-fold rows
-most good trials score 1.0): a ``tiebreak`` metric orders predictions the main metric
-cannot tell apart. Lepton's estimators select classification ensembles on log loss itself
-(``_BaseLepton._selection_metric`` says why); the tie-break still orders tied best trials.
+most good trials score 1.0): a ``tiebreak`` metric, log loss for classification, orders
+predictions the main metric cannot tell apart, so the ensemble can still grow where it
+makes the averaged probabilities better calibrated.
 """
 
 from __future__ import annotations

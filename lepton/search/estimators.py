@@ -363,43 +363,24 @@ class _BaseLepton(BaseEstimator):
         choice = max(tied, key=lambda m: (self._key(ctx, m.val_pred), -m.number))
         return next(t for t in study.get_trials(deepcopy=False) if t.number == choice.number)
 
-    @staticmethod
-    def _selection_metric(metric):
-        """What greedy ensemble selection optimises: log loss for classification, the task's
-        metric for regression.
-
-        Accuracy on a few hundred out-of-fold rows moves in steps of one row, so selecting on
-        it (even with a log-loss tie-break, the earlier rule) keeps whichever combination was
-        lucky on those rows, more so the more trials a longer budget offers. Log loss, a
-        proper scoring rule, moves with every probability. Measured on dev splits 100-109
-        (not the benchmark's), same fitted searches (``benchmarks/dev/final_model_arms.py``;
-        test accuracy, wins-ties-losses against accuracy selection): breast_cancer 120 s
-        4-3-2, 30 s 2-4-4; digits 120 s 3-3-2, 30 s 1-6-1; wine 1-7-0 at both budgets. The
-        longer budget stops hurting: 120 s against 30 s, breast_cancer 1-7-1 (0-6-3 with
-        accuracy selection), digits 4-3-1 (2-3-3)."""
-        return METRICS["log_loss"] if metric.task == "classification" else metric
-
     def _select_ensemble(self, ctx: SearchContext):
-        """Greedy selection over the kept trials: (candidates, weights, score in the
-        search's metric, score in the selection metric) or None."""
+        """Greedy selection over the kept trials: (candidates, weights, score) or None."""
         cands = sorted(ctx.models.values(), key=lambda m: m.value,
                        reverse=ctx.metric.direction == "maximize")
         if self.ensemble_size <= 1 or len(cands) < 2:
             return None
-        selection = self._selection_metric(ctx.metric)
-        weights, selection_score = greedy_ensemble_selection(
-            [c.val_pred for c in cands], ctx.y_val, selection, rounds=self.ensemble_size)
-        blend = sum(w * cands[i].val_pred for i, w in weights.items())
-        return cands, weights, float(ctx.metric(ctx.y_val, blend)), selection_score
+        weights, score = greedy_ensemble_selection(
+            [c.val_pred for c in cands], ctx.y_val, ctx.metric, rounds=self.ensemble_size,
+            tiebreak=self._tiebreak(ctx.metric))
+        return cands, weights, score
 
     def _ensemble_beats(self, ctx: SearchContext, selected, best) -> bool:
         """Whether the selected ensemble validates better than the best single trial.
 
-        Greedy selection starts from the kept trial with the best selection score, which
-        is at least as good as ``best``'s when ``best`` is kept, and adds a member only when
-        that strictly improves the selection score: two or more members therefore beat
-        ``best`` on it (on log loss for classification, possibly not on accuracy). A best
-        trial of an earlier session (resume) is not kept; the ensemble must beat its metric."""
+        Greedy selection starts from the kept trial with the best (metric, tie-break) key,
+        which is ``best`` when ``best`` is kept, and adds a member only when that strictly
+        improves the key: two or more members therefore beat it. A best trial of an earlier
+        session (resume) is not kept; the ensemble must beat its metric."""
         if selected is None or len(selected[1]) < 2:
             return False
         return best.number in ctx.models or ctx.metric.better(selected[2], best.value)
@@ -422,10 +403,10 @@ class _BaseLepton(BaseEstimator):
                       random_state=ctx.seed, input_shape=input_shape)
 
         # Ensemble candidates: finished trials of this process whose networks are kept.
-        ensemble, ens_score, ens_selection = None, None, None
+        ensemble, ens_score = None, None
         selected = self._select_ensemble(ctx)
         if selected is not None:
-            cands, weights, ens_score, ens_selection = selected
+            cands, weights, ens_score = selected
             if self._ensemble_beats(ctx, selected, best):
                 members = sorted(weights, key=lambda i: -weights[i])
                 ensemble = LeptonEnsemble(
@@ -485,12 +466,6 @@ class _BaseLepton(BaseEstimator):
             "validation_score": float(ens_score if choice == "ensemble" else best.value),
             "best_trial_score": float(best.value),
             "ensemble_score": None if ens_score is None else float(ens_score),
-            # what greedy selection optimised, and the ensemble's and best trial's scores on it
-            "selection_metric": self._selection_metric(metric).name,
-            "ensemble_selection_score": ens_selection,
-            "best_trial_selection_score": (
-                float(self._selection_metric(metric)(ctx.y_val, best_tm.val_pred))
-                if best_tm is not None else None),
             "ensemble_trials": ensemble.trial_numbers if choice == "ensemble" else None,
             "ensemble_weights": ensemble.weights if choice == "ensemble" else None,
             "refit": refit_report,

@@ -198,42 +198,6 @@ def test_ensemble_selection_breaks_accuracy_ties_with_log_loss():
     assert weights == {0: 0.5, 1: 0.5} and score == 1.0
 
 
-def test_classification_ensembles_are_selected_on_log_loss_not_accuracy():
-    """The final ensemble of a classifier is grown on log loss: a trial that is one row more
-    accurate but confidently wrong on its errors no longer seeds the ensemble."""
-    from types import SimpleNamespace
-
-    from lepton import LeptonClassifier, LeptonRegressor
-
-    y = np.array([0, 1] * 50)
-    accuracy, log_loss = (get_metric(m, "classification") for m in ("accuracy", "log_loss"))
-
-    def probs(p_true, wrong, p_wrong):
-        p1 = np.where(y == 1, p_true, 1 - p_true)
-        p1[:wrong] = np.where(y[:wrong] == 1, 1 - p_wrong, p_wrong)
-        return np.column_stack([1 - p1, p1])
-
-    sharp = probs(0.9, 4, 0.99)    # 96% accurate, its 4 errors at 0.99 on the wrong class
-    hedged = probs(0.85, 6, 0.85)  # 94% accurate, errors at 0.85
-    assert accuracy(y, sharp) > accuracy(y, hedged) and log_loss(y, hedged) < log_loss(y, sharp)
-    models = {n: SimpleNamespace(number=n, value=accuracy(y, p), val_pred=p)
-              for n, p in enumerate([sharp, hedged])}
-    ctx = SimpleNamespace(models=models, y_val=y, metric=accuracy)
-    clf = LeptonClassifier(ensemble_size=1)
-    assert clf._select_ensemble(ctx) is None  # ensemble_size=1: no ensemble
-    cands, weights, score, selection_score = LeptonClassifier()._select_ensemble(ctx)
-    first = max(weights, key=weights.get)
-    assert cands[first].number == 1  # seeded by the hedged trial, the better log loss
-    blend = sum(w * cands[i].val_pred for i, w in weights.items())
-    assert score == accuracy(y, blend) and selection_score == pytest.approx(log_loss(y, blend))
-    assert selection_score <= log_loss(y, hedged)
-    # the old rule, accuracy with a log-loss tie-break, would have started from `sharp`
-    old, _ = greedy_ensemble_selection([sharp, hedged], y, accuracy, rounds=1, tiebreak=log_loss)
-    assert old == {0: 1.0}
-    # regression ensembles are selected on the search's own metric
-    assert LeptonRegressor._selection_metric(get_metric("r2", "regression")).name == "r2"
-
-
 def test_greedy_ensemble_selection_combines_complementary_models():
     y = np.array([0, 1, 0, 1, 0, 1])
     metric = get_metric("accuracy", "classification")
