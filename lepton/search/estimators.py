@@ -364,7 +364,12 @@ class _BaseLepton(BaseEstimator):
         return next(t for t in study.get_trials(deepcopy=False) if t.number == choice.number)
 
     def _select_ensemble(self, ctx: SearchContext):
-        """Greedy selection over the kept trials: (candidates, weights, score) or None."""
+        """Greedy selection over the kept trials: (candidates, weights, score) or None.
+
+        Classifiers select on the metric (accuracy) with log loss as tie-break. Selecting
+        on log loss alone was tried in stop 9: mildly better on dev splits, then 5-41-14
+        against this rule on the benchmark's splits (worse at 30 s, better only on
+        breast_cancer at 120 s); see benchmarks/results/search_benchmark.md, Notes."""
         cands = sorted(ctx.models.values(), key=lambda m: m.value,
                        reverse=ctx.metric.direction == "maximize")
         if self.ensemble_size <= 1 or len(cands) < 2:
