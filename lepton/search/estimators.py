@@ -186,7 +186,6 @@ class _BaseLepton(BaseEstimator):
             f"lepton-{task}" if storage is None else _default_study_name(task, X, y_enc))
         seed = self._seed(storage, study_name)
         folds = self._make_folds(X, y_enc, task, seed, device)
-        n_folds = self._n_folds(n)
         meta = compute_meta_features(X, y_enc, task, input_shape=self.input_shape_)
         self.meta_features_ = meta.as_dict()
         space = apply_priors(choose_space(self.search_space, meta), meta,
@@ -201,7 +200,8 @@ class _BaseLepton(BaseEstimator):
         with _quiet_optuna(self.verbose):
             study = create_study(storage=storage, study_name=study_name, metric=metric,
                                  space=space, seed=seed, n_startup_trials=8)
-        validation = f"{n_folds}-fold cv" if n_folds else f"holdout {self.validation_fraction:g}"
+        validation = (f"{len(folds)}-fold cv" if len(folds) > 1
+                      else f"holdout {self.validation_fraction:g}")
         _check_resumable(study, study_name, task=task, metric=metric.name, space=space, seed=seed,
                          validation=validation)
         n_portfolio = enqueue_portfolio(study, space, size=4)
