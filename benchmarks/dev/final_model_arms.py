@@ -16,6 +16,8 @@ One line per fitted search; test accuracy of:
 Regression datasets score R^2 and have only the ``acc`` arms (selection on the task's metric).
 The refits run after ``fit`` returns, outside its time budget (a probe, not the product).
 
+Stop 8 ran the ``acc``/``logloss`` comparison alone (breast_cancer, 120 s, 10 splits:
+log loss 4-4-2 against ``final``), with a script this one replaces.
 Stop 9 (breast_cancer, digits, wine, diabetes at 30 and 120 s, splits 100-109): no arm beat
 ``final`` clearly. Log-loss selection, taken into the product on this evidence (a2ed065),
 then lost 5-41-14 to the accuracy rule on the benchmark's own splits 0-9 on the same
