@@ -58,6 +58,19 @@ def test_robust_clip_scaler_formula_and_constant_columns():
     assert sc.scale_[1] == 1.0 and np.all(sc.transform(X)[:, 1] == 0)  # no division by 0
 
 
+def test_standard_scaling_keeps_outliers_where_robust_scaling_clips_them():
+    rng = np.random.default_rng(0)
+    X = rng.normal(loc=5.0, scale=2.0, size=(200, 2))
+    X[0, 0] = 60.0
+    pre, Xt = _fit(X, scaling="standard")
+    np.testing.assert_allclose(Xt.mean(0), 0.0, atol=1e-5)
+    np.testing.assert_allclose(Xt.std(0), 1.0, atol=1e-5)
+    assert Xt[0, 0] > 10  # not clipped: its distance from the bulk is kept
+    assert _fit(X, scaling="robust")[1][0, 0] < 3.0
+    with pytest.raises(ValueError, match=r"scaling='minmax' is not one of robust, standard"):
+        TabularPreprocessor(scaling="minmax").fit(X)
+
+
 # -- categorical ---------------------------------------------------------------------------
 def test_one_hot_up_to_the_cardinality_limit_then_ordinal():
     frame = pd.DataFrame({"low": [f"l{i % 4}" for i in range(40)],

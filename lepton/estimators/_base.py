@@ -27,7 +27,7 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_dat
 
 from .. import defaults
 from ..models import ModelConfig, check_activation
-from ..preprocessing import TabularPreprocessor, check_X
+from ..preprocessing import SCALINGS, TabularPreprocessor, check_X
 from ..training import (
     DIVERGED, SCHEDULES, DivergedError, ProgressPrinter, Task, TensorData, TrainingConfig,
     fit_model, predict_outputs, resolve_device, threads_per_trial, torch_threads,
@@ -158,6 +158,7 @@ class BaseNeuralNetwork(BaseEstimator):
         "warmup_fraction": [Interval(Real, 0, 0.5, closed="both")],
         "beta1": [Interval(Real, 0, 1, closed="left")],
         "gradient_clip": [Interval(Real, 0, None, closed="neither"), None],
+        "input_scaling": [StrOptions(set(SCALINGS))],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="left")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
@@ -261,7 +262,8 @@ class BaseNeuralNetwork(BaseEstimator):
             n, self.validation_fraction if hold_out else 0.0,
             y_enc if task == "classification" else None, seed)
 
-        preprocessor = TabularPreprocessor(max_onehot_cardinality=defaults.MAX_ONEHOT_CARDINALITY)
+        preprocessor = TabularPreprocessor(max_onehot_cardinality=defaults.MAX_ONEHOT_CARDINALITY,
+                                           scaling=self.input_scaling)
         Xt = preprocessor.fit_transform(_safe_indexing(X, train_idx))
         y_dtype = torch.long if task == "classification" else torch.float32
         train_data = TensorData(Xt, y_enc[train_idx], device=device, y_dtype=y_dtype)
@@ -323,7 +325,8 @@ class BaseNeuralNetwork(BaseEstimator):
                       warmup_fraction=tc.warmup_fraction, beta1=tc.betas[0],
                       gradient_clip=tc.gradient_clip, early_stopping=tc.early_stopping,
                       n_iter_no_change=tc.patience, device=str(device),
-                      random_state=random_state, input_shape=input_shape, **params)
+                      input_scaling=preprocessor.scaling, random_state=random_state,
+                      input_shape=input_shape, **params)
         if "label_smoothing" in cls._parameter_constraints:
             kwargs["label_smoothing"] = tc.label_smoothing
         est = cls(**kwargs)

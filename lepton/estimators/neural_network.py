@@ -49,6 +49,9 @@ _PARAMS_DOC = """
         AdamW's first-moment decay (the search tunes it).
     gradient_clip : float or None, default=1.0
         Maximum global gradient norm.
+    input_scaling : {'robust', 'standard'}, default='robust'
+        Scaling of numeric columns: median / IQR with smooth clipping of outliers, or
+        mean / standard deviation without clipping (see :mod:`lepton.preprocessing`).
     early_stopping : bool, default=True
         Hold out ``validation_fraction`` of the data, stop after ``n_iter_no_change`` epochs
         without improvement of the validation loss, and restore the best epoch's weights.
@@ -90,7 +93,7 @@ _ATTRS_DOC = """
 
 def _init_params(self, *, hidden_layer_sizes, activation, dropout, normalization, residual,
                  architecture, input_shape, epochs, batch_size, learning_rate, weight_decay,
-                 lr_schedule, warmup_fraction, beta1, gradient_clip, early_stopping,
+                 lr_schedule, warmup_fraction, beta1, gradient_clip, input_scaling, early_stopping,
                  validation_fraction, n_iter_no_change, max_time, device, random_state,
                  verbose) -> None:
     self.hidden_layer_sizes = hidden_layer_sizes
@@ -108,6 +111,7 @@ def _init_params(self, *, hidden_layer_sizes, activation, dropout, normalization
     self.weight_decay = weight_decay
     self.lr_schedule = lr_schedule
     self.gradient_clip = gradient_clip
+    self.input_scaling = input_scaling
     self.early_stopping = early_stopping
     self.validation_fraction = validation_fraction
     self.n_iter_no_change = n_iter_no_change
@@ -149,7 +153,8 @@ class NeuralNetworkClassifier(ClassifierMixin, BaseNeuralNetwork):
                  batch_size=defaults.BATCH_SIZE, learning_rate=defaults.LEARNING_RATE,
                  weight_decay=defaults.WEIGHT_DECAY, lr_schedule=defaults.LR_SCHEDULE,
                  warmup_fraction=defaults.WARMUP_FRACTION, beta1=defaults.BETA1,
-                 gradient_clip=defaults.GRADIENT_CLIP, label_smoothing=0.0, early_stopping=True,
+                 gradient_clip=defaults.GRADIENT_CLIP, label_smoothing=0.0, input_scaling="robust",
+                 early_stopping=True,
                  validation_fraction=defaults.VALIDATION_FRACTION,
                  n_iter_no_change=defaults.PATIENCE, max_time=None, device="auto",
                  random_state=None, verbose=0):
@@ -159,7 +164,8 @@ class NeuralNetworkClassifier(ClassifierMixin, BaseNeuralNetwork):
                      batch_size=batch_size, learning_rate=learning_rate,
                      weight_decay=weight_decay, lr_schedule=lr_schedule,
                      warmup_fraction=warmup_fraction, beta1=beta1,
-                     gradient_clip=gradient_clip, early_stopping=early_stopping,
+                     gradient_clip=gradient_clip, input_scaling=input_scaling,
+                     early_stopping=early_stopping,
                      validation_fraction=validation_fraction, n_iter_no_change=n_iter_no_change,
                      max_time=max_time, device=device, random_state=random_state,
                      verbose=verbose)
@@ -201,7 +207,7 @@ class NeuralNetworkRegressor(RegressorMixin, BaseNeuralNetwork):
                  batch_size=defaults.BATCH_SIZE, learning_rate=defaults.LEARNING_RATE,
                  weight_decay=defaults.WEIGHT_DECAY, lr_schedule=defaults.LR_SCHEDULE,
                  warmup_fraction=defaults.WARMUP_FRACTION, beta1=defaults.BETA1,
-                 gradient_clip=defaults.GRADIENT_CLIP, early_stopping=True,
+                 gradient_clip=defaults.GRADIENT_CLIP, input_scaling="robust", early_stopping=True,
                  validation_fraction=defaults.VALIDATION_FRACTION,
                  n_iter_no_change=defaults.PATIENCE, max_time=None, device="auto",
                  random_state=None, verbose=0):
@@ -211,7 +217,8 @@ class NeuralNetworkRegressor(RegressorMixin, BaseNeuralNetwork):
                      batch_size=batch_size, learning_rate=learning_rate,
                      weight_decay=weight_decay, lr_schedule=lr_schedule,
                      warmup_fraction=warmup_fraction, beta1=beta1,
-                     gradient_clip=gradient_clip, early_stopping=early_stopping,
+                     gradient_clip=gradient_clip, input_scaling=input_scaling,
+                     early_stopping=early_stopping,
                      validation_fraction=validation_fraction, n_iter_no_change=n_iter_no_change,
                      max_time=max_time, device=device, random_state=random_state,
                      verbose=verbose)
@@ -269,7 +276,7 @@ class NeuralNetwork(BaseNeuralNetwork):
                  learning_rate=defaults.LEARNING_RATE, weight_decay=defaults.WEIGHT_DECAY,
                  lr_schedule=defaults.LR_SCHEDULE, warmup_fraction=defaults.WARMUP_FRACTION,
                  beta1=defaults.BETA1, gradient_clip=defaults.GRADIENT_CLIP,
-                 label_smoothing=0.0, early_stopping=True,
+                 label_smoothing=0.0, input_scaling="robust", early_stopping=True,
                  validation_fraction=defaults.VALIDATION_FRACTION,
                  n_iter_no_change=defaults.PATIENCE, max_time=None, device="auto",
                  random_state=None, verbose=0):
@@ -279,7 +286,8 @@ class NeuralNetwork(BaseNeuralNetwork):
                      batch_size=batch_size, learning_rate=learning_rate,
                      weight_decay=weight_decay, lr_schedule=lr_schedule,
                      warmup_fraction=warmup_fraction, beta1=beta1,
-                     gradient_clip=gradient_clip, early_stopping=early_stopping,
+                     gradient_clip=gradient_clip, input_scaling=input_scaling,
+                     early_stopping=early_stopping,
                      validation_fraction=validation_fraction, n_iter_no_change=n_iter_no_change,
                      max_time=max_time, device=device, random_state=random_state,
                      verbose=verbose)

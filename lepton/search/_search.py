@@ -66,12 +66,21 @@ class TrialFailed(RuntimeError):
 
 @dataclass
 class Fold:
-    """One train/validation split, already preprocessed and on the device."""
+    """One train/validation split, already preprocessed and on the device.
+
+    ``scaled`` holds the same split preprocessed with each other ``input_scaling`` the
+    space can draw (fitted on the same rows), so a trial never preprocesses anything."""
 
     train: TensorData
     valid: TensorData
     val_idx: np.ndarray            # rows of the fit data used for validation
     preprocessor: Any              # TabularPreprocessor fitted on this fold's train rows
+    scaled: dict[str, Fold] = field(default_factory=dict)
+
+    def with_scaling(self, scaling: str) -> Fold:
+        if scaling == self.preprocessor.scaling:
+            return self
+        return self.scaled[scaling]
 
 
 @dataclass
@@ -81,6 +90,7 @@ class TrialModel:
     number: int
     value: float
     modules: list[nn.Module]
+    preprocessors: list[Any]       # one per fold: the fitted scaling the modules were trained on
     val_pred: np.ndarray           # predictions on all validation rows (order of SearchContext.val_idx)
     model_config: dict[str, Any]
     training: dict[str, Any]
@@ -167,12 +177,14 @@ class Objective:
         ctx = self.ctx
         t0 = time.perf_counter()
         model_cfg, training = ctx.space.sample(trial, task=ctx.task.kind)
+        scaling = ctx.space.sample_scaling(trial)
+        trial.set_user_attr("input_scaling", scaling)
         trial.set_user_attr("model_config", json.dumps(model_cfg))
         trial.set_user_attr("training", json.dumps({**training, "betas": list(training["betas"])}))
         ctx.tracker.start_trial(trial.number, params=dict(trial.params), model_config=model_cfg,
                                 training_config=training)
         try:
-            value = self._run(trial, model_cfg, training, t0)
+            value = self._run(trial, model_cfg, training, scaling, t0)
         except optuna.TrialPruned as exc:
             trial.set_user_attr("duration", time.perf_counter() - t0)
             ctx.tracker.end_trial(trial.number, state="pruned", value=None,
@@ -191,16 +203,18 @@ class Objective:
                               duration=time.perf_counter() - t0, reason=None)
         return value
 
-    def _run(self, trial: optuna.Trial, model_cfg: dict, training: dict, t0: float) -> float:
+    def _run(self, trial: optuna.Trial, model_cfg: dict, training: dict, scaling: str,
+             t0: float) -> float:
         ctx = self.ctx
+        folds = [fold.with_scaling(scaling) for fold in ctx.folds]
         max_time = ctx.budget.trial_max_time()
         if max_time <= 0:
             raise optuna.TrialPruned("no search time left in time_budget")
         epochs = training["epochs"]
         modules, preds, best_epochs, epoch_times, n_epochs, statuses = [], [], [], [], 0, []
-        for k, fold in enumerate(ctx.folds):
+        for k, fold in enumerate(folds):
             # Each fold gets an equal share of what is left of this trial's allowance.
-            fold_time = (max_time - (time.perf_counter() - t0)) / (len(ctx.folds) - k)
+            fold_time = (max_time - (time.perf_counter() - t0)) / (len(folds) - k)
             config = TrainingConfig(
                 **training, early_stopping=True, patience=min(20, max(5, epochs // 8)),
                 max_time=max(fold_time, 1e-3))
@@ -231,7 +245,8 @@ class Objective:
         trial.set_user_attr("status", statuses[0] if len(set(statuses)) == 1 else ",".join(statuses))
         trial.set_user_attr("duration", time.perf_counter() - t0)
         trial.set_user_attr("epoch_time", float(np.mean(epoch_times)))
-        ctx.keep(TrialModel(number=trial.number, value=value, modules=modules, val_pred=val_pred,
+        ctx.keep(TrialModel(number=trial.number, value=value, modules=modules,
+                            preprocessors=[fold.preprocessor for fold in folds], val_pred=val_pred,
                             model_config=model_cfg, training=training, best_epoch=best_epoch,
                             epoch_time=float(np.mean(epoch_times))))
         return value

@@ -73,8 +73,9 @@ class LeptonEnsemble:
     """Weighted average of trial networks (weights from greedy ensemble selection), or of
     several seeds of the final refit (equal weights, one preprocessor).
 
-    Members share the search's fold preprocessors; with ``cv`` each member averages its
-    fold networks.
+    Each member is a list of networks (one per cross-validation fold, averaged) with the
+    fitted preprocessor each of them was trained behind (members with another
+    ``input_scaling`` have other preprocessors).
 
     Attributes
     ----------
@@ -85,8 +86,8 @@ class LeptonEnsemble:
 
     def __init__(self, *, preprocessors, members, weights, trial_numbers, task, y_scaler,
                  validation_score, device):
-        self.preprocessors = preprocessors
-        self.members = members            # list over members of list over folds of nn.Module
+        self.preprocessors = preprocessors  # list over members of list over folds
+        self.members = members              # list over members of list over folds of nn.Module
         self.weights = weights
         self.trial_numbers = trial_numbers
         self.task = task
@@ -94,16 +95,27 @@ class LeptonEnsemble:
         self.validation_score = validation_score
         self.device = device
 
+    def __setstate__(self, state):
+        # Ensembles pickled before per-member preprocessors shared one list over folds.
+        pres = state.get("preprocessors") or []
+        if pres and not isinstance(pres[0], list):
+            state["preprocessors"] = [list(pres) for _ in state["members"]]
+        self.__dict__.update(state)
+
     def predict_raw(self, X) -> np.ndarray:
         """Averaged probabilities (classification) or values (regression)."""
+        # Networks grouped by preprocessor: X is transformed once per distinct one, and
+        # only one transformed copy is held at a time.
+        groups: dict[int, tuple[Any, list]] = {}
+        for pres, modules, w in zip(self.preprocessors, self.members, self.weights):
+            for pre, module in zip(pres, modules):
+                groups.setdefault(id(pre), (pre, []))[1].append((module, w / len(modules)))
         total = None
-        n_folds = len(self.preprocessors)
-        for f, pre in enumerate(self.preprocessors):
+        for pre, networks in groups.values():
             data = TensorData(pre.transform(X), device=self.device)
-            for modules, w in zip(self.members, self.weights):
-                module = modules[f].to(self.device)
-                pred = outputs_to_prediction(predict_outputs(module, data), self.task,
-                                             self.y_scaler) * (w / n_folds)
+            for module, w in networks:
+                pred = outputs_to_prediction(predict_outputs(module.to(self.device), data),
+                                             self.task, self.y_scaler) * w
                 total = pred if total is None else total + pred
         return total
 
@@ -185,11 +197,12 @@ class _BaseLepton(BaseEstimator):
         study_name = self.study_name or (
             f"lepton-{task}" if storage is None else _default_study_name(task, X, y_enc))
         seed = self._seed(storage, study_name)
-        folds = self._make_folds(X, y_enc, task, seed, device)
+        splits = self._make_splits(X, y_enc, task, seed)
         meta = compute_meta_features(X, y_enc, task, input_shape=self.input_shape_)
         self.meta_features_ = meta.as_dict()
         space = apply_priors(choose_space(self.search_space, meta), meta,
-                             n_train=len(folds[0].train))
+                             n_train=len(splits[0][0]))
+        folds = self._make_folds(X, y_enc, task, splits, space.scalings(), device)
         input_shape = self._model_input_shape(space, meta, folds)
 
         from ..tracking import make_tracker  # light: the MLflow tracker imports mlflow lazily
@@ -289,28 +302,42 @@ class _BaseLepton(BaseEstimator):
             return AUTO_CV_FOLDS if n < AUTO_CV_MAX_ROWS else None
         return self.cv
 
-    def _make_folds(self, X, y_enc, task: str, seed: int, device) -> list[Fold]:
+    def _make_splits(self, X, y_enc, task: str, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(train rows, validation rows) of each fold, or of the one held-out split."""
         n = X.shape[0]
-        y_dtype = torch.long if task == "classification" else torch.float32
         n_folds = self._n_folds(n)
         if n_folds:
             if task == "classification" and np.bincount(y_enc).min() >= n_folds:
                 splitter = StratifiedKFold(n_folds, shuffle=True, random_state=seed)
             else:
                 splitter = KFold(min(n_folds, n), shuffle=True, random_state=seed)
-            splits = list(splitter.split(np.zeros(n), y_enc))
-        else:
-            train_idx, val_idx = split_validation(n, self.validation_fraction,
-                                                  y_enc if task == "classification" else None, seed)
-            splits = [(train_idx, val_idx)]
+            return list(splitter.split(np.zeros(n), y_enc))
+        train_idx, val_idx = split_validation(n, self.validation_fraction,
+                                              y_enc if task == "classification" else None, seed)
+        return [(train_idx, val_idx)]
+
+    def _make_folds(self, X, y_enc, task: str, splits, scalings: list[str],
+                    device) -> list[Fold]:
+        """Each split preprocessed (fitted on its train rows) once per input scaling; the
+        first scaling's copy is the fold, the others hang off ``Fold.scaled``."""
+        y_dtype = torch.long if task == "classification" else torch.float32
         folds = []
         for train_idx, val_idx in splits:
-            pre = TabularPreprocessor(max_onehot_cardinality=defaults.MAX_ONEHOT_CARDINALITY)
-            Xt = pre.fit_transform(_safe_indexing(X, train_idx))
-            Xv = pre.transform(_safe_indexing(X, val_idx))
-            folds.append(Fold(train=TensorData(Xt, y_enc[train_idx], device=device, y_dtype=y_dtype),
-                              valid=TensorData(Xv, y_enc[val_idx], device=device, y_dtype=y_dtype),
-                              val_idx=np.asarray(val_idx), preprocessor=pre))
+            X_train, X_valid = _safe_indexing(X, train_idx), _safe_indexing(X, val_idx)
+            copies = []
+            for scaling in scalings:
+                if sp.issparse(X) and copies:  # sparse columns are max-abs scaled either way
+                    copies.append(copies[0])
+                    continue
+                pre = TabularPreprocessor(max_onehot_cardinality=defaults.MAX_ONEHOT_CARDINALITY,
+                                          scaling=scaling)
+                Xt, Xv = pre.fit_transform(X_train), pre.transform(X_valid)
+                copies.append(Fold(
+                    train=TensorData(Xt, y_enc[train_idx], device=device, y_dtype=y_dtype),
+                    valid=TensorData(Xv, y_enc[val_idx], device=device, y_dtype=y_dtype),
+                    val_idx=np.asarray(val_idx), preprocessor=pre))
+            copies[0].scaled = dict(zip(scalings[1:], copies[1:]))
+            folds.append(copies[0])
         return folds
 
     def _model_input_shape(self, space, meta, folds):
@@ -415,7 +442,7 @@ class _BaseLepton(BaseEstimator):
             if self._ensemble_beats(ctx, selected, best):
                 members = sorted(weights, key=lambda i: -weights[i])
                 ensemble = LeptonEnsemble(
-                    preprocessors=[f.preprocessor for f in ctx.folds],
+                    preprocessors=[cands[i].preprocessors for i in members],
                     members=[cands[i].modules for i in members],
                     weights=[weights[i] for i in members],
                     trial_numbers=[cands[i].number for i in members],
@@ -437,7 +464,7 @@ class _BaseLepton(BaseEstimator):
                 choice = "best_trial"
                 self.best_estimator_ = self._trial_estimator(best_tm, ctx, common)
                 ensemble = LeptonEnsemble(
-                    preprocessors=[f.preprocessor for f in ctx.folds], members=[best_tm.modules],
+                    preprocessors=[best_tm.preprocessors], members=[best_tm.modules],
                     weights=[1.0], trial_numbers=[best_tm.number], task=ctx.task,
                     y_scaler=ctx.y_scaler, validation_score=best_tm.value, device=device)
             else:
@@ -445,7 +472,7 @@ class _BaseLepton(BaseEstimator):
                 self.best_estimator_, pre, modules = refit
                 if len(modules) > 1:  # several seeds of the refit, averaged
                     ensemble = LeptonEnsemble(
-                        preprocessors=[pre], members=[[m] for m in modules],
+                        preprocessors=[[pre] for _ in modules], members=[[m] for m in modules],
                         weights=[1.0 / len(modules)] * len(modules),
                         trial_numbers=[best.number] * len(modules), task=ctx.task,
                         y_scaler=ctx.y_scaler, validation_score=best.value, device=device)
@@ -513,7 +540,9 @@ class _BaseLepton(BaseEstimator):
             report["status"] = "skipped: not enough time left"
             return None, report
         task = self._task
-        pre = TabularPreprocessor(max_onehot_cardinality=defaults.MAX_ONEHOT_CARDINALITY)
+        # trials of studies from before input_scaling was searched were all robust-scaled
+        pre = TabularPreprocessor(max_onehot_cardinality=defaults.MAX_ONEHOT_CARDINALITY,
+                                  scaling=best.user_attrs.get("input_scaling", "robust"))
         Xt = pre.fit_transform(X)
         y_dtype = torch.long if task == "classification" else torch.float32
         data = TensorData(Xt, y_enc, device=device, y_dtype=y_dtype)
@@ -550,7 +579,7 @@ class _BaseLepton(BaseEstimator):
     def _trial_estimator(self, tm, ctx, common):
         config = TrainingConfig(**tm.training)
         return self._single_cls._from_trained(
-            module=tm.modules[0], preprocessor=ctx.folds[0].preprocessor,
+            module=tm.modules[0], preprocessor=tm.preprocessors[0],
             model_config=tm.model_config, training_config=config,
             result=TrainingResult(best_epoch=tm.best_epoch), **common)
 

@@ -3,6 +3,11 @@
 Each entry says where it comes from. Entries are written in the flat parameter names of
 the search spaces (per-layer values as lists) and are clamped into the space actually
 searched, so a user's narrower space still gets the nearest valid version.
+
+``input_scaling`` follows each source's own preprocessing where it has one (RealMLP's
+robust scaling with smooth clipping; standardisation for the others). For images,
+standardised pixels: the LeNet-style entry on digits (dev splits 100-105, 40 epochs)
+scored 0.9915 mean test accuracy with them against 0.9881 with robust scaling (4-1-1).
 """
 
 from __future__ import annotations
@@ -22,7 +27,8 @@ TABULAR_PORTFOLIO: list[dict[str, Any]] = [
      "normalization": "none", "dropout": 0.0, "residual": False,
      "learning_rate": defaults.LEARNING_RATE, "lr_schedule": "cosine",
      "weight_decay": defaults.WEIGHT_DECAY, "beta1": 0.9, "gradient_clip": 1.0,
-     "batch_size": 128, "label_smoothing": 0.0, "epochs": 100, "numeric_embedding": "none"},
+     "batch_size": 128, "label_smoothing": 0.0, "epochs": 100, "numeric_embedding": "none",
+     "input_scaling": "robust"},
     # MLP-PLR (Gorishniy et al. 2022, "On embeddings for numerical features in tabular deep
     # learning"): periodic embeddings of each feature, then a plain ReLU MLP. Offered only
     # where the space allows embeddings (the priors keep them for narrow tables). Scale 0.03:
@@ -32,25 +38,28 @@ TABULAR_PORTFOLIO: list[dict[str, Any]] = [
      "normalization": "none", "dropout": 0.0, "residual": False, "learning_rate": 1e-3,
      "lr_schedule": "onecycle", "weight_decay": 1e-5, "beta1": 0.9, "gradient_clip": 1.0,
      "batch_size": 256, "label_smoothing": 0.0, "epochs": 60, "numeric_embedding": "periodic",
-     "embedding_dim": 16, "embedding_scale": 0.03},
+     "embedding_dim": 16, "embedding_scale": 0.03, "input_scaling": "standard"},
     # RealMLP-TD-like (Holzmüller et al. 2024, "Better by default"): 3x256, SELU, dropout
     # 0.15, label smoothing 0.1, one-cycle-style schedule with a higher peak LR.
     {"n_layers": 3, "width": [256, 256, 256], "activation": ["selu", "selu", "selu"],
      "normalization": "none", "dropout": 0.15, "residual": False, "learning_rate": 2e-3,
      "lr_schedule": "onecycle", "weight_decay": 1e-5, "beta1": 0.9, "gradient_clip": 1.0,
-     "batch_size": 256, "label_smoothing": 0.1, "epochs": 100, "numeric_embedding": "none"},
+     "batch_size": 256, "label_smoothing": 0.1, "epochs": 100, "numeric_embedding": "none",
+     "input_scaling": "robust"},
     # ResNet-like MLP (Gorishniy et al. 2021, tuned ResNet/MLP ranges): skip connections,
     # batch norm, dropout 0.1, small weight decay.
     {"n_layers": 3, "width": [192, 192, 192], "activation": ["relu", "relu", "relu"],
      "normalization": "batch", "dropout": 0.1, "residual": True, "learning_rate": 1e-3,
      "lr_schedule": "cosine", "weight_decay": 1e-5, "beta1": 0.9, "gradient_clip": 1.0,
-     "batch_size": 128, "label_smoothing": 0.0, "epochs": 100, "numeric_embedding": "none"},
+     "batch_size": 128, "label_smoothing": 0.0, "epochs": 100, "numeric_embedding": "none",
+     "input_scaling": "standard"},
     # Regularisation cocktail (Kadra et al. 2021, "Well-tuned simple nets excel on tabular
     # datasets"): a wider MLP held back by dropout and decoupled weight decay.
     {"n_layers": 3, "width": [512, 512, 512], "activation": ["silu", "silu", "silu"],
      "normalization": "layer", "dropout": 0.3, "residual": False, "learning_rate": 1e-3,
      "lr_schedule": "cosine", "weight_decay": 1e-3, "beta1": 0.9, "gradient_clip": 1.0,
-     "batch_size": 128, "label_smoothing": 0.0, "epochs": 100, "numeric_embedding": "none"},
+     "batch_size": 128, "label_smoothing": 0.0, "epochs": 100, "numeric_embedding": "none",
+     "input_scaling": "standard"},
 ]
 
 CNN_PORTFOLIO: list[dict[str, Any]] = [
@@ -59,12 +68,12 @@ CNN_PORTFOLIO: list[dict[str, Any]] = [
     {"n_conv_blocks": 2, "conv_channels": [32, 64], "kernel_size": 3, "n_layers": 1,
      "width": [128], "activation": ["relu"], "normalization": "batch", "dropout": 0.1,
      "learning_rate": 2e-3, "lr_schedule": "onecycle", "weight_decay": 1e-4,
-     "batch_size": 64, "label_smoothing": 0.0, "epochs": 40},
+     "batch_size": 64, "label_smoothing": 0.0, "epochs": 40, "input_scaling": "standard"},
     # One wide conv block and no hidden head: the cheapest strong baseline on digits.
     {"n_conv_blocks": 1, "conv_channels": [64], "kernel_size": 3, "n_layers": 0,
      "width": [], "activation": [], "normalization": "batch", "dropout": 0.0,
      "learning_rate": 3e-3, "lr_schedule": "cosine", "weight_decay": 1e-5,
-     "batch_size": 64, "label_smoothing": 0.0, "epochs": 30},
+     "batch_size": 64, "label_smoothing": 0.0, "epochs": 30, "input_scaling": "standard"},
 ]
 
 _PER_LAYER = {"width": "n_layers", "activation": "n_layers", "conv_channels": "n_conv_blocks"}

@@ -35,6 +35,7 @@ import yaml
 
 from .. import defaults
 from ..models import ACTIVATIONS, EMBEDDINGS, FAMILIES, NORMALIZATIONS
+from ..preprocessing import SCALINGS
 from ..training import SCHEDULES
 
 __all__ = ["SearchSpace", "load_search_space", "BUILTIN_SPACES", "PARAMETERS", "SearchSpaceError"]
@@ -107,6 +108,8 @@ PARAMETERS: dict[str, _Domain] = {
                              "an integer in [1, 1024]", 16),
     "embedding_scale": _Domain("float", lambda v: _is_num(v) and 0 < v <= 100,
                                "a number in (0, 100]", 0.1),
+    "input_scaling": _Domain("categorical", lambda v: v in SCALINGS,
+                             "one of " + ", ".join(SCALINGS), "robust"),
 }
 _PER_LAYER = {"width", "activation"}
 _PER_BLOCK = {"conv_channels"}
@@ -235,6 +238,15 @@ class SearchSpace:
             "label_smoothing": float(get("label_smoothing")) if task == "classification" else 0.0,
         }
         return model, training
+
+    def sample_scaling(self, trial: Any) -> str:
+        """The trial's scaling of numeric input columns (``input_scaling``): it chooses
+        which preprocessed copy of the data the trial trains on, not the network."""
+        return str(self._suggest(trial, "input_scaling", self.spec("input_scaling")))
+
+    def scalings(self) -> list[str]:
+        """Every ``input_scaling`` a trial of this space can draw."""
+        return [str(v) for v in _values(self.spec("input_scaling"))]
 
     # -- helpers for priors and the portfolio -----------------------------------------
     def clamp(self, name: str, value: Any) -> Any:

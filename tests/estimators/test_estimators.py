@@ -338,6 +338,8 @@ def test_same_random_state_gives_same_predictions(cls):
     ({"normalization": "group"}, (r"The 'normalization' parameter .* must be a str among "
                                   r"\{.*'batch'.*\} or None\. Got 'group' instead")),
     ({"validation_fraction": 1.0}, r"The 'validation_fraction' parameter .* Got 1\.0 instead"),
+    ({"input_scaling": "minmax"}, (r"The 'input_scaling' parameter .* must be a str among "
+                                   r"\{.*'standard'.*\}\. Got 'minmax' instead")),
 ])
 def test_parameter_validation_names_parameter_value_and_accepted(params, match):
     X, y = _blobs(n=20)

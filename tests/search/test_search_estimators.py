@@ -267,3 +267,48 @@ def test_an_ensemble_over_a_resumed_best_trial_without_networks_still_gives_a_be
     assert isinstance(clf.best_estimator_, NeuralNetworkClassifier)
     assert clf.best_estimator_.module_ is member.modules[0]
     assert clf.predict(X).shape == y.shape
+
+
+def test_input_scaling_is_searched_and_every_model_keeps_the_scaling_it_was_trained_on():
+    X, y = load_wine(return_X_y=True)
+    X[:5, 4] *= 10  # outliers: the two scalings give visibly different inputs
+    clf = LeptonClassifier(time_budget=60, n_trials=8, search_space=TINY_SPACE, cv=3,
+                           ensemble_size=8, random_state=0).fit(X, y)
+    done = [t for t in clf.study_.trials if t.state.name == "COMPLETE"]
+    drawn = {t.number: t.params["input_scaling"] for t in done}
+    assert set(drawn.values()) == {"robust", "standard"}  # the portfolio enqueues both
+    assert set(clf.leaderboard_["param_input_scaling"].dropna()) == {"robust", "standard"}
+    for t in done:
+        assert t.user_attrs["input_scaling"] == t.params["input_scaling"]
+    # the best single network and every ensemble member sit behind their own scaling
+    best = drawn[clf.best_trial_number_]
+    assert clf.best_estimator_.input_scaling == best
+    assert clf.best_estimator_.preprocessor_.scaling == best
+    if clf.final_choice_ == "ensemble":
+        for number, pres in zip(clf.ensemble_.trial_numbers, clf.ensemble_.preprocessors):
+            assert {p.scaling for p in pres} == {drawn[number]} and len(pres) == 3
+    proba = clf.predict_proba(X)
+    assert proba.shape == (178, 3) and np.allclose(proba.sum(1), 1)
+
+
+def test_an_ensemble_of_differently_scaled_members_averages_their_own_predictions():
+    X, y = load_wine(return_X_y=True)
+    common = dict(hidden_layer_sizes=(16,), epochs=20, random_state=0)
+    nets = [NeuralNetworkClassifier(input_scaling=s, **common).fit(X, y)
+            for s in ("robust", "standard")]
+    from lepton.search import LeptonEnsemble
+    from lepton.training import Task
+    ens = LeptonEnsemble(preprocessors=[[n.preprocessor_] for n in nets],
+                         members=[[n.module_] for n in nets], weights=[0.25, 0.75],
+                         trial_numbers=[0, 1], task=Task("classification", 3), y_scaler=None,
+                         validation_score=0.0, device="cpu")
+    expected = 0.25 * nets[0].predict_proba(X) + 0.75 * nets[1].predict_proba(X)
+    np.testing.assert_allclose(ens.predict_raw(X), expected, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(nets[0].predict_proba(X), nets[1].predict_proba(X))
+    # an ensemble pickled before per-member preprocessors (one list over folds) still loads
+    state = dict(ens.__dict__, preprocessors=[nets[1].preprocessor_],
+                 members=[[nets[1].module_], [nets[1].module_]], weights=[0.5, 0.5])
+    old = LeptonEnsemble.__new__(LeptonEnsemble)
+    old.__setstate__(state)
+    np.testing.assert_allclose(old.predict_raw(X), nets[1].predict_proba(X), rtol=1e-5,
+                               atol=1e-6)
