@@ -9,9 +9,10 @@ training data only:
   (``SimpleImputer(add_indicator=True)``), then, by ``scaling``, :class:`RobustClipScaler`
   (``'robust'``, the default: median / IQR scaling with smooth clipping of outliers) or
   ``StandardScaler`` (``'standard'``: mean / standard deviation, nothing clipped). Neither
-  wins everywhere (fixed 2x256 network, dev splits): clipping helps on breast_cancer's
-  heavy-tailed columns and costs accuracy on wine and digits, whose extreme values carry
-  the class; the search treats the choice as a hyperparameter (``input_scaling``);
+  wins everywhere (fixed 2x256 network, dev splits; benchmarks/dev/input_scaling.py):
+  clipping helps on breast_cancer's heavy-tailed columns and costs accuracy on wine, whose
+  extreme values carry the class. A search space may search it (``input_scaling``); the
+  built-in ones keep ``'robust'``, because searching it lost on the search benchmark;
 - categorical columns (object, string, category): one-hot encoding up to
   ``max_onehot_cardinality`` distinct values, ordinal codes (scaled) beyond it; unseen
   categories at predict time map to all-zeros (one-hot) or a reserved code (ordinal);

@@ -272,7 +272,9 @@ def test_an_ensemble_over_a_resumed_best_trial_without_networks_still_gives_a_be
 def test_input_scaling_is_searched_and_every_model_keeps_the_scaling_it_was_trained_on():
     X, y = load_wine(return_X_y=True)
     X[:5, 4] *= 10  # outliers: the two scalings give visibly different inputs
-    clf = LeptonClassifier(time_budget=60, n_trials=8, search_space=TINY_SPACE, cv=3,
+    space = {**TINY_SPACE, "parameters": {**TINY_SPACE["parameters"], "input_scaling": {
+        "type": "categorical", "choices": ["robust", "standard"]}}}
+    clf = LeptonClassifier(time_budget=60, n_trials=8, search_space=space, cv=3,
                            ensemble_size=8, random_state=0).fit(X, y)
     done = [t for t in clf.study_.trials if t.state.name == "COMPLETE"]
     drawn = {t.number: t.params["input_scaling"] for t in done}

@@ -58,6 +58,8 @@ def test_bad_activation_names_key_path_value_and_choices():
     ({"parameters": {"dropout": {"type": "float", "low": 0, "high": 0.5, "per_layer": True}}},
      r"dropout\.per_layer is only valid for"),
     ({"colour": "red"}, r"unknown key\(s\) \['colour'\]"),
+    ({"parameters": {"input_scaling": {"type": "categorical", "choices": ["robust", "minmax"]}}},
+     r"input_scaling\.choices\[1\]='minmax' is not one of robust, standard"),
 ])
 def test_schema_errors_are_actionable(raw, match):
     with pytest.raises(SearchSpaceError, match=match):
@@ -96,3 +98,14 @@ def test_invalid_yaml_and_unknown_names(tmp_path):
 def test_resnet_needs_a_block():
     with pytest.raises(SearchSpaceError, match="n_layers must be >= 1 for family 'resnet'"):
         load_search_space({"family": "resnet", "parameters": {"n_layers": {"type": "int", "low": 0, "high": 2}}})
+
+
+@pytest.mark.parametrize("name", ["mlp", "resnet", "cnn"])
+def test_builtin_spaces_keep_robust_input_scaling(name):
+    # searching input_scaling lost on the search benchmark (stop 10): the built-in spaces
+    # leave it at its default, so a search preprocesses each fold once
+    space = load_search_space(name)
+    assert "input_scaling" not in space.parameters and space.scalings() == ["robust"]
+    searched = space.override(input_scaling={"type": "categorical",
+                                             "choices": ["robust", "standard"]})
+    assert searched.scalings() == ["robust", "standard"]
