@@ -29,6 +29,7 @@ import sys
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
+from _rows import emit  # noqa: E402
 from sklearn.metrics import accuracy_score, r2_score  # noqa: E402
 from sklearn.model_selection import train_test_split  # noqa: E402
 
@@ -138,11 +139,7 @@ def main():
                 # the product's refit: its best trial (tie-break included), three seeds
                 top = [c for c in cands if c.number == est.best_trial_number_] or cands[:1]
                 row["refit3"] = acc(est.refit_members(top, best, seeds=3).predict_raw(Xte))
-                line = json.dumps(row)
-                print(line, flush=True)
-                if out:
-                    out.write(line + "\n")
-                    out.flush()
+                emit(row, out)
 
 
 if __name__ == "__main__":
