@@ -12,7 +12,7 @@ training data only:
   wins everywhere (fixed 2x256 network, dev splits; benchmarks/dev/input_scaling.py):
   clipping helps on breast_cancer's heavy-tailed columns and costs accuracy on wine, whose
   extreme values carry the class. A search space may search it (``input_scaling``); the
-  built-in ones keep ``'robust'``, because searching it lost on the search benchmark;
+  built-in spaces search it for regression only (see :mod:`lepton.search.priors`);
 - categorical columns (object, string, category): one-hot encoding up to
   ``max_onehot_cardinality`` distinct values, ordinal codes (scaled) beyond it; unseen
   categories at predict time map to all-zeros (one-hot) or a reserved code (ordinal);

@@ -40,6 +40,7 @@ def test_priors_narrow_bounds_for_small_data_and_drop_label_smoothing_for_regres
     assert adapted.parameters["width"]["high"] == 256
     assert adapted.parameters["n_layers"]["high"] == 3
     assert adapted.parameters["batch_size"]["choices"] == [32, 64]  # >= 8 steps per epoch
+    assert adapted.parameters["input_scaling"]["choices"] == ["robust", "standard"]
     tiny = apply_priors(space, small, n_train=100)
     assert tiny.parameters["batch_size"]["choices"] == [32]  # never empty: the smallest stays
     assert "label_smoothing" not in adapted.parameters
@@ -48,6 +49,10 @@ def test_priors_narrow_bounds_for_small_data_and_drop_label_smoothing_for_regres
     assert adapted_big.parameters["width"]["high"] == 512  # the space's own cap, never widened
     assert 1024 in adapted_big.parameters["batch_size"]["choices"]
     assert "label_smoothing" in adapted_big.parameters
+    assert "input_scaling" not in adapted_big.parameters  # classification: robust only
+    # a user's own space is never widened: no input_scaling search unless it asks for one
+    own = load_search_space({"base": "mlp", "parameters": {"n_layers": 2}})
+    assert "input_scaling" not in apply_priors(own, small, n_train=800).parameters
 
 
 def test_priors_offer_periodic_embeddings_only_to_narrow_tables():
