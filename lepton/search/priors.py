@@ -13,14 +13,14 @@ Rules, each with its reason:
   max(40, 200 * min(1, 5000 / n_train)) clipped into the space's own range.
 - many features per row (p / n > 0.1) -> dropout and weight-decay upper bounds are raised.
 - regression drops ``label_smoothing``, and a built-in space searches ``input_scaling``
-  (robust + clip or standard) for it. Measured (stop 10, same machine, seeds 0-9, against
+  (robust + clip or standard) for it, except on sparse input (max-abs scaled either way,
+  so the choice would change nothing). Measured (stop 10, same machine, seeds 0-9, against
   the spaces without it): california_synthetic 9-0-1 at 30 s and 7-0-3 at 120 s, diabetes
   5-0-5 and 6-0-4; dev splits 100-105: california_synthetic 5-0-1 and 3-0-3, diabetes
   5-0-1 and 4-0-2; with a fixed network, standard beat robust on california_synthetic 5-1.
-  Classification keeps robust only: searching it there lost
-  12-26-22 on digits, breast_cancer and wine (out-of-fold accuracy on a few hundred rows
-  is too coarse to choose it without picking noise). benchmarks/results/search_benchmark.md,
-  Notes.
+  Classification keeps robust only: searching it there lost 12-26-22 on digits,
+  breast_cancer and wine (my reading, not measured: out-of-fold accuracy on a few hundred
+  rows is too coarse to choose it). benchmarks/results/search_benchmark.md, Notes.
 - periodic numeric embeddings only for narrow tables (<= 32 features): they multiply the
   first layer's inputs by ``embedding_dim`` (a 64-pixel digit becomes 1,024 inputs at
   dim 16), and their gain is on few, informative numeric features (california_synthetic:
@@ -143,7 +143,8 @@ def apply_priors(space: SearchSpace, meta: MetaFeatures, *, n_train: int) -> Sea
             _raise_high(params["weight_decay"], 5e-2)
     if meta.task != "classification":
         params.pop("label_smoothing", None)
-        if space.source.startswith("builtin:") and "input_scaling" not in params:
+        if (space.source.startswith("builtin:") and "input_scaling" not in params
+                and not meta.sparse):
             params["input_scaling"] = {"type": "categorical", "choices": list(SCALINGS)}
     spec = params.get("numeric_embedding")
     if spec is not None and meta.n_features > MAX_EMBEDDED_FEATURES:

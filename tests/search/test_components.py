@@ -7,6 +7,7 @@ import numpy as np
 import optuna
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 
 from lepton.search import (
     Budget, apply_priors, choose_space, compute_meta_features, get_metric,
@@ -41,6 +42,8 @@ def test_priors_narrow_bounds_for_small_data_and_drop_label_smoothing_for_regres
     assert adapted.parameters["n_layers"]["high"] == 3
     assert adapted.parameters["batch_size"]["choices"] == [32, 64]  # >= 8 steps per epoch
     assert adapted.parameters["input_scaling"]["choices"] == ["robust", "standard"]
+    sparse = compute_meta_features(sp.random(900, 5, format="csr"), np.zeros(900), "regression")
+    assert "input_scaling" not in apply_priors(space, sparse, n_train=800).parameters
     tiny = apply_priors(space, small, n_train=100)
     assert tiny.parameters["batch_size"]["choices"] == [32]  # never empty: the smallest stays
     assert "label_smoothing" not in adapted.parameters

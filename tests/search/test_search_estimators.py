@@ -274,8 +274,14 @@ def test_input_scaling_is_searched_and_every_model_keeps_the_scaling_it_was_trai
     X[:5, 4] *= 10  # outliers: the two scalings give visibly different inputs
     space = {**TINY_SPACE, "parameters": {**TINY_SPACE["parameters"], "input_scaling": {
         "type": "categorical", "choices": ["robust", "standard"]}}}
-    clf = LeptonClassifier(time_budget=60, n_trials=8, search_space=space, cv=3,
-                           ensemble_size=8, random_state=0).fit(X, y)
+
+    class KeepArgs(LeptonClassifier):
+        def _finalize(self, *args):
+            self.finalize_args = args
+            super()._finalize(*args)
+
+    clf = KeepArgs(time_budget=60, n_trials=8, search_space=space, cv=3,
+                   ensemble_size=8, random_state=0).fit(X, y)
     done = [t for t in clf.study_.trials if t.state.name == "COMPLETE"]
     drawn = {t.number: t.params["input_scaling"] for t in done}
     assert set(drawn.values()) == {"robust", "standard"}  # the portfolio enqueues both
@@ -286,9 +292,20 @@ def test_input_scaling_is_searched_and_every_model_keeps_the_scaling_it_was_trai
     best = drawn[clf.best_trial_number_]
     assert clf.best_estimator_.input_scaling == best
     assert clf.best_estimator_.preprocessor_.scaling == best
-    if clf.final_choice_ == "ensemble":
-        for number, pres in zip(clf.ensemble_.trial_numbers, clf.ensemble_.preprocessors):
-            assert {p.scaling for p in pres} == {drawn[number]} and len(pres) == 3
+    # an ensemble of every kept trial (both scalings): each member keeps its own fold
+    # preprocessors, not the search's first-scaling ones
+    ctx = clf.finalize_args[5]
+    cands = list(ctx.models.values())
+    clf._select_ensemble = lambda ctx: (cands, {i: 1 / len(cands) for i in range(len(cands))},
+                                        0.0)
+    clf._ensemble_beats = lambda ctx, selected, best: True
+    clf._finalize(*clf.finalize_args)
+    assert clf.final_choice_ == "ensemble"
+    scalings = set()
+    for number, pres in zip(clf.ensemble_.trial_numbers, clf.ensemble_.preprocessors):
+        assert {p.scaling for p in pres} == {drawn[number]} and len(pres) == 3
+        scalings.add(drawn[number])
+    assert scalings == {"robust", "standard"}
     proba = clf.predict_proba(X)
     assert proba.shape == (178, 3) and np.allclose(proba.sum(1), 1)
 
