@@ -6,10 +6,10 @@ searched, so a user's narrower space still gets the nearest valid version.
 
 ``input_scaling`` follows each source's own preprocessing where it has one (RealMLP's
 robust scaling with smooth clipping; standardisation for the others). It matters only in a
-space that searches ``input_scaling`` (the built-in spaces do for regression, see
-``priors``); elsewhere clamping maps every entry to ``robust``. For images, standardised pixels: the LeNet-style entry on
-digits (dev splits 100-105, 40 epochs) scored 0.9915 mean test accuracy with them against
-0.9881 with robust scaling (4-1-1).
+space that searches ``input_scaling`` (the built-in tabular spaces do for regression, see
+``priors``); elsewhere every entry takes the space's one scaling. The ``cnn`` space fixes
+standardised pixels: the LeNet-style entry on digits (dev splits 100-105, 40 epochs) scored
+0.9915 mean test accuracy with them against 0.9881 with robust scaling (4-1-1).
 """
 
 from __future__ import annotations
