@@ -31,6 +31,8 @@ from lepton import LeptonClassifier, LeptonRegressor  # noqa: E402
 from lepton.datasets import load_dataset  # noqa: E402
 
 VARIANTS = ("auto", "standard", "image", "image_standard")
+#: which checkout ran the row (a worktree of older code sets LEPTON_CODE)
+CODE = os.environ.get("LEPTON_CODE", "HEAD")
 
 
 def estimator(variant, data, budget, seed):
@@ -65,7 +67,8 @@ def main():
         score = accuracy_score(y_te, pred) if cls else r2_score(y_te, pred)
         emit(dict(dataset=ds, variant=variant, budget=budget, seed=seed, score=float(score),
                   fit_wall=round(wall, 2), best_score=float(est.best_score_),
-                  final_choice=est.final_choice_, n_trials=int(est.n_trials_)), out)
+                  final_choice=est.final_choice_, n_trials=int(est.n_trials_),
+                  cv_repeats=int(getattr(est, "cv_repeats_", 1)), code=CODE), out)
 
 
 if __name__ == "__main__":

@@ -44,7 +44,8 @@ from .portfolio import portfolio_params
 from .priors import expected_epochs
 from .spaces import SearchSpace
 
-__all__ = ["Fold", "TrialModel", "SearchContext", "Objective", "PruningReporter",
+__all__ = ["Fold", "TrialModel", "SearchContext", "Objective", "PruningReporter", "FoldsRun",
+           "train_on_folds",
            "TrialFailed", "make_storage", "create_study", "run_trials", "trials_since_best",
            "outputs_to_prediction"]
 
@@ -96,6 +97,8 @@ class TrialModel:
     training: dict[str, Any]
     best_epoch: int
     epoch_time: float
+    duration: float = 0.0          # seconds the trial took (the cost of validating it again)
+    repeats: int = 1               # cross-validation repeats averaged into val_pred and value
 
 
 @dataclass
@@ -211,45 +214,74 @@ class Objective:
         if max_time <= 0:
             raise optuna.TrialPruned("no search time left in time_budget")
         epochs = training["epochs"]
-        modules, preds, best_epochs, epoch_times, n_epochs, statuses = [], [], [], [], 0, []
-        for k, fold in enumerate(folds):
-            # Each fold gets an equal share of what is left of this trial's allowance.
-            fold_time = (max_time - (time.perf_counter() - t0)) / (len(folds) - k)
-            config = TrainingConfig(
-                **training, early_stopping=True, patience=min(20, max(5, epochs // 8)),
-                max_time=max(fold_time, 1e-3))
-            reporter = PruningReporter(trial, ctx.metric, ctx.tracker, prune=(k == 0),
-                                       step_offset=k * epochs)
-            module, result = fit_model(model_cfg, fold.train, fold.valid, ctx.task, config,
-                                       seed=ctx.seed + trial.number, input_shape=ctx.input_shape,
-                                       callbacks=[reporter])
-            if result.status == DIVERGED:
-                raise DivergedError(f"diverged: {result.message}")
-            if result.complete_epochs == 0:
-                raise TrialFailed(
-                    f"time limit: not one full epoch fitted in {max_time:.2f}s of trial time")
-            out = predict_outputs(module, fold.valid)
-            preds.append(outputs_to_prediction(out, ctx.task, ctx.y_scaler))
-            modules.append(module.cpu() if fold.train.device.type != "cpu" else module)
-            best_epochs.append(result.best_epoch or len(result.history))
-            epoch_times.append(float(np.mean([r["epoch_time"] for r in result.history])))
-            n_epochs += len(result.history)
-            statuses.append(result.status)
-        val_pred = np.concatenate(preds)
-        value = ctx.metric(ctx.y_val, val_pred)
+        run = train_on_folds(
+            ctx, folds, model_cfg, training, seed=ctx.seed + trial.number, t0=t0,
+            max_time=max_time,
+            callbacks=lambda k: [PruningReporter(trial, ctx.metric, ctx.tracker, prune=(k == 0),
+                                                 step_offset=k * epochs)])
+        value = ctx.metric(ctx.y_val, run.val_pred)
         if not math.isfinite(value):
             raise TrialFailed(f"validation {ctx.metric.name} is {value}")
-        best_epoch = int(round(float(np.mean(best_epochs))))
-        trial.set_user_attr("epochs", n_epochs)
-        trial.set_user_attr("best_epoch", best_epoch)
+        statuses = run.statuses
+        trial.set_user_attr("epochs", run.n_epochs)
+        trial.set_user_attr("best_epoch", run.best_epoch)
         trial.set_user_attr("status", statuses[0] if len(set(statuses)) == 1 else ",".join(statuses))
         trial.set_user_attr("duration", time.perf_counter() - t0)
-        trial.set_user_attr("epoch_time", float(np.mean(epoch_times)))
-        ctx.keep(TrialModel(number=trial.number, value=value, modules=modules,
-                            preprocessors=[fold.preprocessor for fold in folds], val_pred=val_pred,
-                            model_config=model_cfg, training=training, best_epoch=best_epoch,
-                            epoch_time=float(np.mean(epoch_times))))
+        trial.set_user_attr("epoch_time", run.epoch_time)
+        ctx.keep(TrialModel(number=trial.number, value=value, modules=run.modules,
+                            preprocessors=[fold.preprocessor for fold in folds],
+                            val_pred=run.val_pred, model_config=model_cfg, training=training,
+                            best_epoch=run.best_epoch, epoch_time=run.epoch_time,
+                            duration=time.perf_counter() - t0))
         return value
+
+
+@dataclass
+class FoldsRun:
+    """One configuration trained on every fold: networks, and their predictions on the
+    validation rows in fold order."""
+
+    modules: list[nn.Module]
+    val_pred: np.ndarray
+    best_epoch: int                # mean over the folds of each fold's best epoch
+    epoch_time: float
+    n_epochs: int
+    statuses: list[str]
+
+
+def train_on_folds(ctx: SearchContext, folds: Sequence[Fold], model_cfg: dict, training: dict,
+                   *, seed: int, t0: float, max_time: float, callbacks=None) -> FoldsRun:
+    """Train one configuration on each fold (early stopping on the fold's validation
+    rows), each fold getting an equal share of what is left of ``max_time`` seconds
+    counted from ``t0``. ``callbacks(k)`` gives fold ``k``'s training-loop callbacks.
+    Raises :class:`DivergedError` or :class:`TrialFailed` for a configuration that gives
+    no usable networks."""
+    epochs = training["epochs"]
+    modules, preds, best_epochs, epoch_times, n_epochs, statuses = [], [], [], [], 0, []
+    for k, fold in enumerate(folds):
+        fold_time = (max_time - (time.perf_counter() - t0)) / (len(folds) - k)
+        config = TrainingConfig(
+            **training, early_stopping=True, patience=min(20, max(5, epochs // 8)),
+            max_time=max(fold_time, 1e-3))
+        module, result = fit_model(model_cfg, fold.train, fold.valid, ctx.task, config,
+                                   seed=seed, input_shape=ctx.input_shape,
+                                   callbacks=callbacks(k) if callbacks else ())
+        if result.status == DIVERGED:
+            raise DivergedError(f"diverged: {result.message}")
+        if result.complete_epochs == 0:
+            raise TrialFailed(
+                f"time limit: not one full epoch fitted in {max_time:.2f}s of trial time")
+        out = predict_outputs(module, fold.valid)
+        preds.append(outputs_to_prediction(out, ctx.task, ctx.y_scaler))
+        modules.append(module.cpu() if fold.train.device.type != "cpu" else module)
+        best_epochs.append(result.best_epoch or len(result.history))
+        epoch_times.append(float(np.mean([r["epoch_time"] for r in result.history])))
+        n_epochs += len(result.history)
+        statuses.append(result.status)
+    return FoldsRun(modules=modules, val_pred=np.concatenate(preds),
+                    best_epoch=int(round(float(np.mean(best_epochs)))),
+                    epoch_time=float(np.mean(epoch_times)), n_epochs=n_epochs,
+                    statuses=statuses)
 
 
 def _describe_failure(exc: BaseException) -> str:
