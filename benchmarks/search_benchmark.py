@@ -215,8 +215,7 @@ def run_job(job: dict, *, images: bool = True) -> dict:
         if method == "lepton":
             row.update(fit_time_inside=float(est.fit_time_), best_score=float(est.best_score_),
                        final_choice=str(est.final_choice_), n_trials=int(est.n_trials_),
-                       input_shape=list(shape) if shape else None,
-                       cv_repeats=int(getattr(est, "cv_repeats_", 1)))
+                       input_shape=list(shape) if shape else None)
             try:
                 lb = est.leaderboard_
                 row["n_complete"] = (int((lb["state"].str.lower() == "complete").sum())

@@ -46,7 +46,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     model.fit(X_tr, y_tr)
     elapsed = time.perf_counter() - t0
     score = model.score(X_te, y_te)
-    print(f"searched {model.n_trials_} trials in {elapsed:.1f}s of a {args.time_budget:g}s budget; "
+    print(f"searched {model.n_trials_} trials (space={model.search_space_.name}) in "
+          f"{elapsed:.1f}s of a {args.time_budget:g}s budget; "
           f"best validation {model.final_model_info_['metric']}={model.best_score_:.4f}; "
           f"final model: {model.final_choice_}")
     print(f"held-out {metric}: {score:.4f}")
@@ -87,8 +88,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--study-name")
     run.add_argument("--fixed", action="store_true",
                      help="train one fixed-architecture network instead of searching")
-    run.add_argument("--images", action="store_true",
-                     help="treat a built-in image dataset (digits) as 8x8 images (cnn space)")
+    shape = run.add_mutually_exclusive_group()
+    shape.add_argument("--images", dest="images", action="store_true", default=True,
+                       help="give a built-in image dataset (digits) to the search as images "
+                            "(8x8: the cnn space); the default")
+    shape.add_argument("--flat", dest="images", action="store_false",
+                       help="give a built-in image dataset as flat pixel columns (mlp space)")
     run.add_argument("--no-tracking", action="store_true", help="do not log to MLflow")
     run.add_argument("--experiment", help="MLflow experiment (default: lepton-<dataset>)")
     run.add_argument("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI "

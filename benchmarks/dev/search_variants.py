@@ -68,7 +68,7 @@ def main():
         emit(dict(dataset=ds, variant=variant, budget=budget, seed=seed, score=float(score),
                   fit_wall=round(wall, 2), best_score=float(est.best_score_),
                   final_choice=est.final_choice_, n_trials=int(est.n_trials_),
-                  cv_repeats=int(getattr(est, "cv_repeats_", 1)), code=CODE), out)
+                  code=CODE), out)
 
 
 if __name__ == "__main__":

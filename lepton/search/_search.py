@@ -97,8 +97,6 @@ class TrialModel:
     training: dict[str, Any]
     best_epoch: int
     epoch_time: float
-    duration: float = 0.0          # seconds the trial took (the cost of validating it again)
-    repeats: int = 1               # cross-validation repeats averaged into val_pred and value
 
 
 @dataclass
@@ -231,8 +229,7 @@ class Objective:
         ctx.keep(TrialModel(number=trial.number, value=value, modules=run.modules,
                             preprocessors=[fold.preprocessor for fold in folds],
                             val_pred=run.val_pred, model_config=model_cfg, training=training,
-                            best_epoch=run.best_epoch, epoch_time=run.epoch_time,
-                            duration=time.perf_counter() - t0))
+                            best_epoch=run.best_epoch, epoch_time=run.epoch_time))
         return value
 
 

@@ -38,7 +38,7 @@ from ..training import (
 )
 from ._search import (
     FAIL_REASON, Fold, Objective, SearchContext, create_study, enqueue_portfolio, make_storage,
-    outputs_to_prediction, run_trials, train_on_folds, trials_since_best,
+    outputs_to_prediction, run_trials, trials_since_best,
 )
 from .budget import Budget
 from .ensemble import greedy_ensemble_selection, rank_key
@@ -63,14 +63,6 @@ MIN_REFIT_FRACTION = 0.75
 #: test R^2 varied by up to 0.02 between seeds; three averaged beat the single refit on 6
 #: of 9 splits.
 FINAL_REFITS = 3
-
-
-#: A search that converged (``patience``) before its time ran out spends what is left
-#: cross-validating its leading trials again, on new folds, up to this many repeats in all.
-#: Each repeat averages fresh out-of-fold predictions into the candidates' scores (a trial
-#: that led by luck on one split falls back) and adds its networks to the candidates
-#: (more bagging for the ensemble). Measured: see ``_repeat_cv``.
-MAX_CV_REPEATS = 3
 
 
 class SearchError(RuntimeError):
@@ -263,8 +255,6 @@ class _BaseLepton(BaseEstimator):
             self._check_trials(study)
             self.search_converged_ = (self.patience is not None
                                       and trials_since_best(study) >= self.patience)
-            self.cv_repeats_ = (self._repeat_cv(X, y_enc, ctx, study, budget, device)
-                                if self.search_converged_ else 1)
             self._finalize(X, y, y_enc, encoder, n_outputs, ctx, study, budget, device,
                            input_shape)
         except BaseException as exc:
@@ -350,82 +340,6 @@ class _BaseLepton(BaseEstimator):
             folds.append(copies[0])
         return folds
 
-    def _repeat_cv(self, X, y_enc, ctx: SearchContext, study, budget: Budget, device) -> int:
-        """Cross-validate the kept trials again on new folds while the search window has
-        time for a whole round; returns the number of repeats (1: none was run).
-
-        A round trains each candidate, best first, on a fresh ``cv``-fold split (another
-        shuffle seed), with its own configuration, scaling and early stopping. Only
-        candidates whose measured trial time fits in what is left of the window enter a
-        round (at least two, or none is run); the others are dropped from the ensemble
-        candidates, so every candidate the final model compares has the same repeats. A
-        round the clock or a failure cuts short is discarded whole. Each candidate's
-        out-of-fold predictions become the mean over its repeats, its score is recomputed
-        from them, and its networks of every repeat are kept (its ensemble member then
-        averages them all). The final model's best trial is then the best candidate by
-        these scores (``_best_trial``); the study's own trial values stay as they were.
-        Needs cross-validation: one held-out split has no out-of-fold rows to repeat."""
-        if len(ctx.folds) < 2 or len(ctx.models) < 2:
-            return 1
-        n_train = len(ctx.folds[0].train)
-        leader = max(ctx.models.values(), key=lambda m: self._key(ctx, m.val_pred))
-        # the refit must still fit after the repeats: its reserve follows the leader
-        budget.update_reserve(epoch_time=leader.epoch_time, epochs=leader.best_epoch,
-                              data_ratio=ctx.n_all / max(1, n_train))
-        val_rows = np.concatenate([f.val_idx for f in ctx.folds])
-        position = np.empty(ctx.n_all, dtype=np.int64)
-        position[val_rows] = np.arange(len(val_rows))
-        repeats = 1
-        while repeats < MAX_CV_REPEATS:
-            cands = sorted(ctx.models.values(), key=lambda m: self._key(ctx, m.val_pred),
-                           reverse=True)
-            left, taken = budget.search_remaining(), []
-            for c in cands:
-                cost = 1.25 * max(c.duration, 1e-3)
-                if cost > left:
-                    break
-                taken.append(c)
-                left -= cost
-            if len(taken) < 2:
-                break
-            splits = self._make_splits(X, y_enc, self._task, ctx.seed + 7919 * repeats)
-            scalings = sorted({m.preprocessors[0].scaling for m in taken})
-            folds = self._make_folds(X, y_enc, self._task, splits, scalings, device)
-            rows = position[np.concatenate([f.val_idx for f in folds])]
-            runs = {}
-            for c in taken:
-                t0 = time.perf_counter()
-                max_time = budget.search_remaining()
-                if max_time <= 0:
-                    break
-                scaled = [f.with_scaling(c.preprocessors[0].scaling) for f in folds]
-                try:
-                    run = train_on_folds(ctx, scaled, c.model_config, c.training,
-                                         seed=ctx.seed + c.number + 104729 * repeats, t0=t0,
-                                         max_time=max_time)
-                except Exception as exc:  # noqa: BLE001 - the round is discarded
-                    log.debug("cv repeat %d of trial %d failed: %s", repeats + 1, c.number, exc)
-                    break
-                if any(st == TIME_LIMIT for st in run.statuses):
-                    break
-                pred = np.empty_like(run.val_pred)
-                pred[rows] = run.val_pred
-                runs[c.number] = (run, pred, [f.preprocessor for f in scaled])
-            if len(runs) < len(taken):
-                break
-            for number in list(ctx.models):
-                if number not in runs:
-                    del ctx.models[number]
-            for number, (run, pred, pres) in runs.items():
-                tm = ctx.models[number]
-                tm.val_pred = (tm.val_pred * tm.repeats + pred) / (tm.repeats + 1)
-                tm.modules = tm.modules + run.modules
-                tm.preprocessors = tm.preprocessors + pres
-                tm.repeats += 1
-                tm.value = float(ctx.metric(ctx.y_val, tm.val_pred))
-            repeats += 1
-        return repeats
-
     def _model_input_shape(self, space, meta, folds):
         if space.family != "cnn":
             return None
@@ -469,11 +383,6 @@ class _BaseLepton(BaseEstimator):
     def _best_trial(self, ctx: SearchContext, study: optuna.Study):
         """The study's best trial; among kept trials tied on the metric, the one the
         tie-break metric prefers (the first of many 1.0-accuracy trials is not the best)."""
-        if any(m.repeats > 1 for m in ctx.models.values()):
-            # repeated cross-validation (``_repeat_cv``) re-ranked the candidates
-            choice = max(ctx.models.values(), key=lambda m: (self._key(ctx, m.val_pred),
-                                                              -m.number))
-            return next(t for t in study.get_trials(deepcopy=False) if t.number == choice.number)
         best = study.best_trial
         tied = [m for m in ctx.models.values() if m.value == best.value]
         if len(tied) < 2:
@@ -520,8 +429,6 @@ class _BaseLepton(BaseEstimator):
         task = self._task
         metric = ctx.metric
         best = self._best_trial(ctx, study)
-        # the best trial's score, averaged over cross-validation repeats where there were
-        best_value = ctx.models[best.number].value if best.number in ctx.models else best.value
         common = dict(task=task, encoder=encoder, n_outputs=n_outputs, device=device,
                       y_1d=_target_ndim(y) == 1, n_features_in=self.n_features_in_,
                       feature_names_in=getattr(self, "feature_names_in_", None),
@@ -568,7 +475,7 @@ class _BaseLepton(BaseEstimator):
                         preprocessors=[[pre] for _ in modules], members=[[m] for m in modules],
                         weights=[1.0 / len(modules)] * len(modules),
                         trial_numbers=[best.number] * len(modules), task=ctx.task,
-                        y_scaler=ctx.y_scaler, validation_score=best_value, device=device)
+                        y_scaler=ctx.y_scaler, validation_score=best.value, device=device)
         else:
             choice = "ensemble"
             # a resumed study's best trial may have no networks here: then the ensemble's
@@ -578,7 +485,7 @@ class _BaseLepton(BaseEstimator):
         self.ensemble_ = ensemble
         self.final_choice_ = choice
         self.best_params_ = dict(best.params)
-        self.best_score_ = float(best_value)
+        self.best_score_ = float(best.value)
         self.best_trial_number_ = best.number
         self.best_model_config_ = model_cfg
         self.best_training_config_ = training
@@ -588,12 +495,8 @@ class _BaseLepton(BaseEstimator):
         self.n_trials_ = len(study.trials)
         self.final_model_info_ = {
             "choice": choice, "metric": metric.name, "best_trial": best.number,
-            "validation_score": float(ens_score if choice == "ensemble" else best_value),
-            "best_trial_score": float(best_value),
-            "cv_repeats": int(getattr(self, "cv_repeats_", 1)),
-            # each candidate's score over every repeat, when repeats re-ranked them
-            "cv_scores": ({m.number: float(m.value) for m in ctx.models.values()}
-                          if any(m.repeats > 1 for m in ctx.models.values()) else None),
+            "validation_score": float(ens_score if choice == "ensemble" else best.value),
+            "best_trial_score": float(best.value),
             "ensemble_score": None if ens_score is None else float(ens_score),
             "ensemble_trials": ensemble.trial_numbers if choice == "ensemble" else None,
             "ensemble_weights": ensemble.weights if choice == "ensemble" else None,
@@ -761,9 +664,8 @@ class LeptonClassifier(ClassifierMixin, _BaseLepton):
         Rounds of greedy ensemble selection; 1 disables ensembling.
     patience : int or None, default=20
         Stop the search once this many finished trials in a row brought no better
-        validation score than the best so far (``search_converged_`` is then True; the
-        rest of the search window goes to repeated cross-validation of the leading trials,
-        see ``cv_repeats_``, and ``fit`` may end before ``time_budget``). On small tables a longer search past that
+        validation score than the best so far (``search_converged_`` is then True and
+        ``fit`` ends before ``time_budget``). On small tables a longer search past that
         point mostly overfits the validation folds: at 120 s against 30 s, seed by seed,
         test accuracy fell on breast_cancer (1 better, 5 equal, 4 worse of 10 seeds) and
         wine (0-8-2) without it (benchmarks/results/search_benchmark.md). None searches
@@ -781,10 +683,9 @@ class LeptonClassifier(ClassifierMixin, _BaseLepton):
     ----------
     best_params_ : dict
         Optuna parameters of the best trial (for classification, trials tied on ``metric``
-        are told apart by their validation log loss; after repeated cross-validation, the
-        best by its averaged score, which may not be ``study_.best_trial``).
+        are told apart by their validation log loss).
     best_score_ : float
-        Its validation score in ``metric`` (over every cross-validation repeat).
+        Its validation score in ``metric``.
     best_estimator_ : NeuralNetworkClassifier
         The best configuration (refitted on all data unless ``final_choice_`` says otherwise).
     ensemble_ : LeptonEnsemble or None
@@ -808,11 +709,6 @@ class LeptonClassifier(ClassifierMixin, _BaseLepton):
     fit_time_ : float
     search_converged_ : bool
         Whether the search stopped on ``patience`` rather than on the budget or ``n_trials``.
-    cv_repeats_ : int
-        Cross-validation repeats behind the final comparison of trials: 1, or up to
-        ``MAX_CV_REPEATS`` (3) when a converged search had time left to validate its
-        leading trials again on new folds (their ensemble members then average the
-        networks of every repeat).
 
     Examples
     --------

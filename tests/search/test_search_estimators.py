@@ -175,35 +175,6 @@ def test_patience_stops_a_search_that_no_longer_improves():
     assert not unlimited.search_converged_ and len(unlimited.study_.trials) == n_more
 
 
-def test_a_converged_search_cross_validates_its_leading_trials_again():
-    # patience ends the search early; the rest of the window validates the kept trials on
-    # new folds (MAX_CV_REPEATS in all here: the tiny trials are cheap), the best trial is
-    # chosen on the averaged scores, and ensemble members keep the networks of every repeat
-    from lepton.search.estimators import MAX_CV_REPEATS
-
-    X, y = load_iris(return_X_y=True)
-    clf = LeptonClassifier(time_budget=60, search_space=TINY_SPACE, cv=3, patience=3,
-                           random_state=2).fit(X, y)  # a seed whose ensemble wins
-    assert clf.search_converged_ and clf.cv_repeats_ == MAX_CV_REPEATS
-    info = clf.final_model_info_
-    assert info["cv_repeats"] == MAX_CV_REPEATS and len(info["cv_scores"]) >= 2
-    # the averaged out-of-fold predictions line up with their rows: a repeat whose rows
-    # were misplaced would pull iris's accuracy far below 0.9
-    assert clf.best_score_ == info["cv_scores"][clf.best_trial_number_] > 0.9
-    assert clf.best_score_ == max(info["cv_scores"].values())
-    assert clf.best_params_ == clf.study_.trials[clf.best_trial_number_].params
-    assert clf.final_choice_ == "ensemble"
-    assert set(clf.ensemble_.trial_numbers) <= set(info["cv_scores"])
-    assert all(len(nets) == 3 * MAX_CV_REPEATS for nets in clf.ensemble_.members)
-    assert all(len(p) == 3 * MAX_CV_REPEATS for p in clf.ensemble_.preprocessors)
-    assert clf.score(X, y) > 0.9
-    # one held-out split has no out-of-fold rows to repeat
-    holdout = LeptonClassifier(time_budget=60, search_space=TINY_SPACE, cv=None, patience=3,
-                               random_state=0).fit(X, y)
-    assert holdout.search_converged_ and holdout.cv_repeats_ == 1
-    assert holdout.final_model_info_["cv_scores"] is None
-
-
 def test_a_refit_short_of_time_is_compressed_skipped_or_discarded_never_kept_half_trained():
     # The final refit trains FINAL_REFITS seeds when there is time. The first gets the
     # best trial's epoch count when there is time, a compressed schedule down to
