@@ -3,6 +3,7 @@ best on small tables, measured on the same fitted search.
 
     python benchmarks/dev/final_model_arms.py DATASETS BUDGETS SEEDS [OUT.jsonl]
     python benchmarks/dev/final_model_arms.py breast_cancer,wine,digits 30,120 100,101
+    python benchmarks/dev/final_model_arms.py digits:image 30,120 100,101   # 8x8: cnn space
 
 One line per fitted search; test accuracy of:
 - ``final``: the estimator's own final model, as fitted (``choice`` says which);
@@ -57,7 +58,7 @@ class _Probe:
         p = self._probe
         ctx = p["ctx"]
         trials = {t.number: t for t in p["study"].get_trials(deepcopy=False)}
-        pre, members = None, []
+        pres, members = [], []
         for i in weights:
             trial = trials[cands[i].number]
             model_cfg = json.loads(trial.user_attrs["model_config"])
@@ -67,12 +68,11 @@ class _Probe:
             (_, pre_i, modules), _ = self._refit(
                 p["X"], p["y_enc"], model_cfg, training, trial, ctx, Budget(1e6), p["device"],
                 p["input_shape"], p["common"], force=True)
-            pre = pre or pre_i
             members += [[m] for m in modules]
-        # one preprocessor is fitted per refit; they are identical (same rows, deterministic)
+            pres += [[pre_i] for _ in modules]  # each refit behind its own scaling
         n = len(members) // len(weights)
         return E.LeptonEnsemble(
-            preprocessors=[pre], members=members,
+            preprocessors=pres, members=members,
             weights=[w / n for w in weights.values() for _ in range(n)],
             trial_numbers=[cands[i].number for i in weights for _ in range(n)], task=ctx.task,
             y_scaler=ctx.y_scaler, validation_score=0.0, device="cpu")
@@ -88,7 +88,7 @@ class ProbeRegressor(_Probe, E.LeptonRegressor):
 
 def fold_ensemble(ctx, cands, weights):
     return E.LeptonEnsemble(
-        preprocessors=[f.preprocessor for f in ctx.folds],
+        preprocessors=[cands[i].preprocessors for i in weights],
         members=[cands[i].modules for i in weights], weights=list(weights.values()),
         trial_numbers=[cands[i].number for i in weights], task=ctx.task,
         y_scaler=ctx.y_scaler, validation_score=0.0, device="cpu")
@@ -98,8 +98,10 @@ def main():
     datasets, budgets, seeds = (sys.argv[i].split(",") for i in (1, 2, 3))
     out = open(sys.argv[4], "a") if len(sys.argv) > 4 else None
     for seed in map(int, seeds):
-        for ds in datasets:
+        for label in datasets:
+            ds, _, view = label.partition(":")  # "digits:image": told input_shape=(8, 8)
             d = load_dataset(ds)
+            shape = d.input_shape if view == "image" else None
             y = np.asarray(d.y)
             cls = d.task == "classification"
             Xtr, Xte, ytr, yte = train_test_split(d.X, y, test_size=0.25, random_state=seed,
@@ -107,7 +109,8 @@ def main():
             for budget in map(float, budgets):
                 E.FINAL_REFITS = 3
                 probe = ProbeClassifier if cls else ProbeRegressor
-                est = probe(time_budget=budget, random_state=seed).fit(Xtr, ytr)
+                est = probe(time_budget=budget, random_state=seed,
+                            input_shape=shape).fit(Xtr, ytr)
                 ctx = est._probe["ctx"]
                 cands = sorted(ctx.models.values(), key=lambda m: m.value, reverse=True)
 
@@ -116,7 +119,7 @@ def main():
                         return accuracy_score(yte, est.classes_[raw.argmax(1)])
                     return r2_score(yte, raw.reshape(len(yte)))
 
-                row = {"dataset": ds, "budget": budget, "seed": seed,
+                row = {"dataset": label, "budget": budget, "seed": seed,
                        "choice": est.final_choice_, "n_trials": len(est.study_.trials),
                        "fit_wall": est.fit_time_,
                        "final": (accuracy_score if cls else r2_score)(yte, est.predict(Xte))}
