@@ -50,3 +50,14 @@ def test_lepton_run_csv_with_a_target_column(tmp_path, capsys):
     assert re.search(r"held-out accuracy: [0-9.]+", out)
     assert main(["run", str(path), "--target", "nope"]) == 2
     assert "target='nope' is not a column of table.csv" in capsys.readouterr().err
+
+
+def test_lepton_run_gives_image_datasets_as_images_unless_flat():
+    from lepton.cli import build_parser
+
+    parser = build_parser()
+    assert parser.parse_args(["run", "digits"]).images is True
+    assert parser.parse_args(["run", "digits", "--images"]).images is True
+    assert parser.parse_args(["run", "digits", "--flat"]).images is False
+    with pytest.raises(SystemExit):  # one or the other
+        parser.parse_args(["run", "digits", "--flat", "--images"])
