@@ -25,8 +25,10 @@ child cannot start, or dies, the same writes run on the writer thread in this pr
 Resume: a search with persistent Optuna storage is identified by the parent run's tags
 ``lepton.study_name`` and ``lepton.storage``; ``start_search`` continues under that run
 (status set back to RUNNING, ``lepton.resume_count`` incremented), so all trials of a
-study, across processes and restarts, are children of one parent run. An in-memory
-study (``storage`` None) cannot be resumed and always gets a new parent run.
+study, across processes and restarts, are children of one parent run. Processes that
+start the same new study at once and each create a parent keep the earliest one and
+delete their own (``_race_winner``). An in-memory study (``storage`` None) cannot be
+resumed and always gets a new parent run.
 """
 
 from __future__ import annotations
@@ -67,6 +69,10 @@ CHAMPION_ALIAS = "champion"
 # experiment that opens on the runs table.
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 EXPERIMENT_KIND = "custom_model_development"
+# Parents of one study started this close together (ms, start_time as each process's
+# clock saw it) may have raced each other; see MLflowTracker._race_winner.
+RACE_WINDOW_MS = 60_000
+RACE_RECHECK_S = 0.25
 
 # Tags Lepton writes (also what `lepton ui` and the tests read back); those of trial runs
 # are defined in _writer.py, which the writer process runs without importing lepton.
@@ -317,6 +323,7 @@ class MLflowTracker(SearchTracker):
                      settings: dict, **kwargs: Any) -> None:
         # Errors here propagate: they happen before any training time is spent.
         from mlflow.entities import Param, RunTag
+        from mlflow.exceptions import MlflowException
 
         storage = settings.get("storage")
         storage_label = redact_uri(str(storage)) if storage is not None else None
@@ -334,6 +341,9 @@ class MLflowTracker(SearchTracker):
         if parent is None:
             run = self.client.create_run(self.experiment_id, run_name=f"search-{study_name}",
                                          tags={**tags, "lepton.resume_count": "0"})
+            if storage_label:
+                parent = self._race_winner(study_name, storage_label, run)
+        if parent is None:
             self.parent_run_id = run.info.run_id
             existing: dict[str, str] = {}
         else:
@@ -346,13 +356,22 @@ class MLflowTracker(SearchTracker):
                 number = run.data.tags.get(TAG_TRIAL)
                 if number is not None:
                     self._known_children[int(number)] = run.info.run_id
-        new = {k: v for k, v in params.items() if k not in existing}
-        # params are immutable: a resumed search records changed settings as tags
-        changed = {f"lepton.resumed.{k}": v for k, v in params.items()
-                   if k in existing and existing[k] != v}
-        _log_batch(self.client, self.parent_run_id,
-                   params=[Param(k, v) for k, v in new.items()],
-                   tags=[RunTag(k, v) for k, v in {**tags, **changed}.items()])
+        for attempt in range(3):
+            new = {k: v for k, v in params.items() if k not in existing}
+            # params are immutable: a resumed search records changed settings as tags
+            changed = {f"lepton.resumed.{k}": v for k, v in params.items()
+                       if k in existing and existing[k] != v}
+            try:
+                _log_batch(self.client, self.parent_run_id,
+                           params=[Param(k, v) for k, v in new.items()],
+                           tags=[RunTag(k, v) for k, v in {**tags, **changed}.items()])
+                break
+            except MlflowException:
+                # another process of the study logged the same params a moment earlier
+                # (the store refuses a param key twice): log what is still missing
+                if attempt == 2:
+                    raise
+                existing = dict(self.client.get_run(self.parent_run_id).data.params)
         # now: the child's `import mlflow` (~2 s) overlaps the first trial
         self._start_writer()
 
@@ -370,6 +389,31 @@ class MLflowTracker(SearchTracker):
                     run.data.tags.get(TAG_STORAGE) == storage_label:
                 return run
         return None
+
+    def _race_winner(self, study_name: str, storage_label: str, mine):
+        """After creating a parent run: the parent of this study that another process
+        created at the same moment and that wins over ``mine`` (deleted then), or None.
+
+        Several processes (workers of one study on a shared storage) can each look for the
+        study's parent, find none and create one. Each then waits RACE_RECHECK_S, so that
+        the runs created at the same moment are stored by then, and looks again: among
+        the parents started within RACE_WINDOW_MS of its own, the earliest (then the
+        smallest run id) is the study's, so every process keeps the same one. (MLflow has
+        no compare-and-set; two parents remain only if a store takes longer than
+        RACE_RECHECK_S to show a created run.)"""
+        start = mine.info.start_time
+        flt = (f"tags.`{TAG_ROLE}` = 'search' AND attributes.start_time >= "
+               f"{start - RACE_WINDOW_MS} AND attributes.start_time <= {start + RACE_WINDOW_MS}")
+        time.sleep(RACE_RECHECK_S)
+        runs = [r for r in self.client.search_runs([self.experiment_id], filter_string=flt,
+                                                   max_results=1000)
+                if r.data.tags.get(TAG_STUDY) == study_name
+                and r.data.tags.get(TAG_STORAGE) == storage_label]
+        first = min(runs, key=lambda r: (r.info.start_time, r.info.run_id), default=None)
+        if first is None or first.info.run_id == mine.info.run_id:
+            return None
+        self.client.delete_run(mine.info.run_id)
+        return first
 
     def _children(self):
         return self.client.search_runs(

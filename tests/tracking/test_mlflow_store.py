@@ -190,6 +190,54 @@ def test_resume_continues_under_the_same_parent_run(sqlite_uri, tmp_path):
     assert third.parent_run_id != first.parent_run_id
 
 
+def test_processes_starting_one_new_study_at_once_share_one_parent_run(sqlite_uri, tmp_path):
+    """Workers of one study on a shared storage each look for its parent run, find none
+    and create one: every worker must end up under the same parent, the others deleted."""
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    workers = [MLflowTracker(tracking_uri=sqlite_uri, experiment_name="race", log_models=False,
+                             strict=True, writer="thread") for _ in range(3)]
+    looked = threading.Barrier(len(workers))
+    for tracker in workers:  # every lookup misses the others' parents: the race
+        find = tracker._find_parent
+
+        def find_then_wait(*args, _find=find):
+            found = _find(*args)
+            looked.wait(timeout=60)
+            return found
+        tracker._find_parent = find_then_wait
+    errors = []
+
+    def start(tracker):
+        try:
+            tracker.start_search(study_name="shared", meta_features={}, search_space={},
+                                 settings={"storage": storage})
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+    threads = [threading.Thread(target=start, args=(t,)) for t in workers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not errors
+    client = workers[0].client
+    parents = _runs(client, workers[0].experiment_id, "search")  # active runs only
+    assert len(parents) == 1
+    assert {t.parent_run_id for t in workers} == {parents[0].info.run_id}
+    deleted = client.search_runs([workers[0].experiment_id], run_view_type=2,  # DELETED_ONLY
+                                 filter_string="tags.`lepton.role` = 'search'")
+    assert len(deleted) == len(workers) - 1
+    for tracker in workers:
+        tracker.fail_search(error=KeyboardInterrupt())
+
+    # a later session of the study (a resume) still finds that one parent
+    later = MLflowTracker(tracking_uri=sqlite_uri, experiment_name="race", log_models=False,
+                          writer="thread")
+    later.start_search(study_name="shared", meta_features={}, search_space={},
+                       settings={"storage": storage})
+    assert later.parent_run_id == parents[0].info.run_id
+    later.fail_search(error=KeyboardInterrupt())
+
+
 def test_concurrent_trials_never_mix_metrics(sqlite_uri):
     tracker = MLflowTracker(tracking_uri=sqlite_uri, experiment_name="threads", strict=True)
     tracker.start_search(study_name="threads", meta_features={}, search_space={},
