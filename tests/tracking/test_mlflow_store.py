@@ -190,11 +190,24 @@ def test_resume_continues_under_the_same_parent_run(sqlite_uri, tmp_path):
     assert third.parent_run_id != first.parent_run_id
 
 
-def test_processes_starting_one_new_study_at_once_share_one_parent_run(sqlite_uri, tmp_path):
+@pytest.fixture(params=["sqlite", "postgresql"])
+def race_store(request, sqlite_uri):
+    """The MLflow store the racing trackers share: the embedded SQLite one, or a
+    PostgreSQL database as a team's machines would share it."""
+    if request.param == "sqlite":
+        yield sqlite_uri
+        return
+    from conftest import postgres_database  # tests/conftest.py: skip/fail policy included
+
+    with postgres_database() as db_url:  # SQLAlchemy 2.1 maps postgresql:// to psycopg 3
+        yield db_url.replace("postgresql://", "postgresql+psycopg2://", 1)
+
+
+def test_processes_starting_one_new_study_at_once_share_one_parent_run(race_store, tmp_path):
     """Workers of one study on a shared storage each look for its parent run, find none
     and create one: every worker must end up under the same parent, the others deleted."""
     storage = f"sqlite:///{tmp_path / 'optuna.db'}"
-    workers = [MLflowTracker(tracking_uri=sqlite_uri, experiment_name="race", log_models=False,
+    workers = [MLflowTracker(tracking_uri=race_store, experiment_name="race", log_models=False,
                              strict=True, writer="thread") for _ in range(3)]
     looked = threading.Barrier(len(workers))
     for tracker in workers:  # every lookup misses the others' parents: the race
@@ -230,7 +243,7 @@ def test_processes_starting_one_new_study_at_once_share_one_parent_run(sqlite_ur
         tracker.fail_search(error=KeyboardInterrupt())
 
     # a later session of the study (a resume) still finds that one parent
-    later = MLflowTracker(tracking_uri=sqlite_uri, experiment_name="race", log_models=False,
+    later = MLflowTracker(tracking_uri=race_store, experiment_name="race", log_models=False,
                           writer="thread")
     later.start_search(study_name="shared", meta_features={}, search_space={},
                        settings={"storage": storage})
