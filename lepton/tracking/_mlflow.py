@@ -882,8 +882,8 @@ class MLflowTracker(SearchTracker):
 def _muted_model_logging(*loggers: str):
     """MLflow's model-logging advice (these loggers below ERROR) off for the block.
 
-    (Its "add type hints to predict" UserWarning cannot be muted from here: MLflow raises
-    it at class creation under its own ``simplefilter("once")``.)"""
+    (Its "add type hints to predict" UserWarning is raised at class creation, under its
+    own ``simplefilter("once")``: ``_pyfunc.LeptonEstimatorModel`` avoids it with a hint.)"""
     saved = [(logging.getLogger(name), logging.getLogger(name).level) for name in loggers]
     for logger, _ in saved:
         logger.setLevel(logging.ERROR)

@@ -11,6 +11,7 @@ import pickle
 
 import mlflow.pyfunc
 import numpy as np
+import pandas as pd
 
 __all__ = ["LeptonEstimatorModel", "ESTIMATOR_ARTIFACT"]
 
@@ -24,7 +25,11 @@ class LeptonEstimatorModel(mlflow.pyfunc.PythonModel):
         with open(context.artifacts[ESTIMATOR_ARTIFACT], "rb") as fh:
             self.estimator = pickle.load(fh)  # noqa: S301 (our own artifact)
 
-    def predict(self, context, model_input, params=None):
+    # MLflow reads the hint on ``model_input`` when the class is created: a DataFrame hint
+    # tells it the schema comes from the logged signature (not from the hint), which is what
+    # an unhinted method does too, minus its "add type hints" warning on every search. Models
+    # logged from array input receive an ndarray here.
+    def predict(self, context, model_input: pd.DataFrame, params=None):
         columns = getattr(self.estimator, "feature_names_in_", None)
         if columns is not None and hasattr(model_input, "columns"):
             # pyfunc schema enforcement may reorder/retype columns; restore the fit order

@@ -4,6 +4,7 @@ registry, resume, concurrency, `mlflow models serve` and `lepton ui`."""
 from __future__ import annotations
 
 import json
+import os
 import threading
 import urllib.request
 import sys
@@ -288,7 +289,11 @@ def test_models_serve_answers_a_scoring_request(iris_search):
     proc = popen([sys.executable, "-m", "mlflow", "models", "serve", "-m",
                   "models:/iris-nn@champion", "--env-manager", "local", "--host", "127.0.0.1",
                   "--port", str(port)],
-                 env={"MLFLOW_TRACKING_URI": iris_search.tracker.tracking_uri})
+                 env={"MLFLOW_TRACKING_URI": iris_search.tracker.tracking_uri,
+                      # the server execs `uvicorn` from PATH: this interpreter's, even when
+                      # its environment is not activated
+                      "PATH": os.pathsep.join([os.path.dirname(sys.executable),
+                                               os.environ.get("PATH", "")])})
     url = f"http://127.0.0.1:{port}"
     try:
         wait_for(proc, url + "/ping", "mlflow models serve")
