@@ -138,6 +138,7 @@ class TrainingResult:
     best_epoch: int | None = None
     message: str = ""
     complete_epochs: int = 0  # epochs that saw every training sample (max_time can cut one)
+    epochs_done: float = 0.0  # complete epochs plus the share of rows a cut epoch saw
 
     @property
     def best_record(self) -> dict[str, float] | None:
@@ -268,12 +269,12 @@ def run_epoch(module: nn.Module, data: TensorData, optimizer: torch.optim.Optimi
               loss_fn: nn.Module, *, batch_size: int, generator: torch.Generator,
               scheduler: Any = None, gradient_clip: float | None = None,
               autocast=nullcontext, scaler: torch.amp.GradScaler | None = None,
-              stop_at: float | None = None) -> tuple[float, bool]:
+              stop_at: float | None = None) -> tuple[float, float]:
     """One pass over ``data`` in shuffled batches.
 
-    Returns ``(mean training loss, complete)``; ``complete`` is False when ``stop_at`` (a
-    ``time.perf_counter()`` value) passed mid-epoch and the pass was cut short, which keeps
-    a time budget from being overrun by up to a whole epoch.
+    Returns ``(mean training loss, share of the rows seen)``; the share is below 1 when
+    ``stop_at`` (a ``time.perf_counter()`` value) passed mid-epoch and the pass was cut
+    short, which keeps a time budget from being overrun by up to a whole epoch.
     """
     module.train()
     n = len(data)
@@ -292,7 +293,7 @@ def run_epoch(module: nn.Module, data: TensorData, optimizer: torch.optim.Optimi
             scheduler.step()
         if stop_at is not None and stop < n and time.perf_counter() > stop_at:
             break
-    return float(total) / seen, seen == n
+    return float(total) / seen, seen / n
 
 
 @torch.no_grad()
@@ -379,11 +380,13 @@ def train(module: nn.Module, train_data: TensorData, valid_data: TensorData | No
     for epoch in range(1, config.epochs + 1):
         te = time.perf_counter()
         lr = optimizer.param_groups[0]["lr"]
-        train_loss, complete = run_epoch(
+        train_loss, share = run_epoch(
             module, train_data, optimizer, loss_fn, batch_size=batch_size, generator=generator,
             scheduler=scheduler if per_batch else None, gradient_clip=config.gradient_clip,
             autocast=autocast, scaler=scaler, stop_at=stop_at)
+        complete = share >= 1.0
         result.complete_epochs += complete
+        result.epochs_done += share
         val_loss = val_score = math.nan
         if valid_data is not None and math.isfinite(train_loss):
             val_loss, val_score = evaluate(module, valid_data, task, autocast=autocast)

@@ -208,6 +208,19 @@ def test_max_time_stops_with_status_time_limit():
     assert all(torch.isfinite(p).all() for p in module.parameters())
 
 
+def test_an_epoch_cut_by_max_time_counts_for_the_share_of_rows_it_saw():
+    X, y = _classification()  # 80 training rows in batches of 20: four steps per epoch
+    train_data, valid_data = _split(X, y)
+    # any step outlasts a nanosecond: the first epoch is cut after its first batch
+    _, result = _fit(train_data, valid_data, epochs=5, batch_size=20, max_time=1e-9,
+                     early_stopping=False)
+    assert result.status == "time_limit" and len(result.history) == 1
+    assert result.complete_epochs == 0 and result.epochs_done == pytest.approx(0.25)
+    assert math.isfinite(result.history[0]["val_loss"])  # the cut epoch is validated
+    _, whole = _fit(train_data, valid_data, epochs=3, batch_size=20, early_stopping=False)
+    assert whole.complete_epochs == 3 and whole.epochs_done == pytest.approx(3.0)
+
+
 # -- divergence ----------------------------------------------------------------------------
 def test_huge_learning_rate_diverges_with_a_clear_status():
     rng = np.random.default_rng(0)

@@ -37,8 +37,8 @@ from ..training import (
     fit_model, predict_outputs, resolve_device, threads_per_trial, torch_threads,
 )
 from ._search import (
-    FAIL_REASON, Fold, Objective, SearchContext, create_study, enqueue_portfolio, make_storage,
-    outputs_to_prediction, run_trials, trials_since_best,
+    DONE_STATES, FAIL_REASON, Fold, Objective, SearchContext, create_study, enqueue_portfolio,
+    make_storage, outputs_to_prediction, run_trials, trials_since_best,
 )
 from .budget import Budget
 from .ensemble import greedy_ensemble_selection, rank_key
@@ -359,7 +359,9 @@ class _BaseLepton(BaseEstimator):
         complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
         if complete:
             return
-        trials = study.get_trials(deepcopy=False)
+        # finished trials only: portfolio entries still enqueued (WAITING) never ran
+        trials = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.FAIL,
+                                                          *DONE_STATES))
         reasons = [f"trial {t.number}: {t.user_attrs.get(FAIL_REASON) or t.state.name.lower()}"
                    for t in trials]
         if not trials or all("time" in r or "pruned" in r for r in reasons):

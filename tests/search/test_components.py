@@ -3,6 +3,8 @@ reporter, budget, ensemble selection, storages."""
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import optuna
 import pandas as pd
@@ -305,3 +307,45 @@ def test_parallel_workers_ask_one_at_a_time_so_no_enqueued_trial_is_handed_out_t
     assert "ask" not in vars(study)  # the study handed back is Optuna's own again
     with _one_ask_at_a_time(study, n_jobs=1):
         assert "ask" not in vars(study)  # one worker: nothing to serialise
+
+
+@pytest.mark.parametrize("batch_size, scored", [(100, True), (80, False)])
+def test_a_trial_cut_inside_its_first_epoch_is_scored_from_a_quarter_of_the_rows(batch_size,
+                                                                                 scored):
+    """Large tables under tight budgets: a network that saw MIN_EPOCH_SHARE of an epoch
+    before the clock cut it is scored (one batch of four); one that saw less is a failed
+    trial, with the share in its reason (one batch of five)."""
+    from types import SimpleNamespace
+
+    from lepton.search._search import MIN_EPOCH_SHARE, Fold, TrialFailed, train_on_folds
+    from lepton.training import Callback, Task, TensorData
+
+    class Records(Callback):
+        def __init__(self):
+            self.records = []
+
+        def on_epoch_end(self, record, **kwargs):
+            self.records.append(record)
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(500, 8)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(np.int64)
+    fold = Fold(train=TensorData(X[:400], y[:400]), valid=TensorData(X[400:], y[400:]),
+                val_idx=np.arange(400, 500), preprocessor=None)
+    ctx = SimpleNamespace(task=Task("classification", 2), input_shape=None, y_scaler=None)
+    training = dict(epochs=10, batch_size=batch_size, learning_rate=1e-2)
+    seen = Records()
+    # the trial's time is already spent: each fold trains one batch, then the clock cuts it
+    kwargs = dict(seed=0, t0=time.perf_counter() - 10.0, max_time=1.0,
+                  callbacks=lambda k: [seen])
+    if not scored:
+        with pytest.raises(TrialFailed, match=r"time limit: 20% of one epoch .* needs 25%"):
+            train_on_folds(ctx, [fold], {"layers": [{"width": 16}]}, training, **kwargs)
+        return
+    run = train_on_folds(ctx, [fold], {"layers": [{"width": 16}]}, training, **kwargs)
+    assert MIN_EPOCH_SHARE == 0.25 and run.statuses == ["time_limit"] and run.n_epochs == 1
+    assert run.best_epoch == 1 and run.val_pred.shape == (100, 2)  # class probabilities
+    assert np.isfinite(run.val_pred).all()
+    # seconds per whole epoch: four times what the cut quarter took
+    assert len(seen.records) == 1
+    assert run.epoch_time == pytest.approx(4 * seen.records[0]["epoch_time"])

@@ -100,3 +100,22 @@ def test_study_is_untouched_by_a_failed_fit(tmp_path):
     after = optuna.load_study(study_name="s", storage=storage).trials
     assert [(t.number, t.state, t.value, t.params) for t in after] == \
         [(t.number, t.state, t.value, t.params) for t in before]
+
+
+def test_all_trials_out_of_time_is_the_budget_error_even_with_entries_still_enqueued():
+    """Portfolio entries that never ran (WAITING) are not failures: the error is the clear
+    "time_budget too small" one, listing the trials that ran (once listed as 'waiting',
+    they turned it into "every trial of the search failed")."""
+    from lepton.search._search import FAIL_REASON
+
+    study = optuna.create_study(direction="maximize")
+    for _ in range(2):
+        trial = study.ask()
+        trial.set_user_attr(FAIL_REASON, "time limit: 10% of one epoch fitted in 4.70s of "
+                                         "trial time (a trial needs 25%)")
+        study.tell(trial, state=optuna.trial.TrialState.FAIL)
+    study.enqueue_trial({"x": 1.0})
+    with pytest.raises(ValueError, match=r"time_budget=20s is too small .*trial 1: time limit") \
+            as info:
+        LeptonClassifier(time_budget=20)._check_trials(study)
+    assert "waiting" not in str(info.value) and "trial 2" not in str(info.value)
