@@ -237,10 +237,13 @@ class _BaseLepton(BaseEstimator):
         try:
             window = budget.open_search_window()
             if window <= 0:
+                tracking = (f" ({budget.fixed_reserve:.1f}s of it for the tracker's "
+                            "end-of-search logging: a fit without tracking does not need it)"
+                            if budget.fixed_reserve > 0 else "")
                 raise ValueError(
                     f"time_budget={self.time_budget:g}s is too small: preparing the data took "
                     f"{budget.elapsed():.2f}s and the final model needs a reserve of "
-                    f"{budget.reserve:.2f}s. Increase time_budget.")
+                    f"{budget.reserve:.2f}s{tracking}. Increase time_budget.")
             with _quiet_optuna(self.verbose), torch_threads(threads_per_trial(n_jobs)), \
                     _progress(self.verbose, budget, study, metric) as progress:
                 objective = Objective(ctx)

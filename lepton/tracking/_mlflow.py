@@ -217,9 +217,13 @@ class MLflowTracker(SearchTracker):
             check_tracking_uri(self.registry_uri)
         from mlflow.tracking import MlflowClient
 
-        self.client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.registry_uri)
+        # a new SQL store announces its table creation and migrations at INFO: noise in
+        # front of every first `lepton run` (errors still show)
         try:
-            self.experiment_id = self._ensure_experiment()
+            with _muted_model_logging("mlflow.store.db.utils", "alembic"):
+                self.client = MlflowClient(tracking_uri=self.tracking_uri,
+                                           registry_uri=self.registry_uri)
+                self.experiment_id = self._ensure_experiment()
         except TrackingError:
             raise
         except Exception as exc:
@@ -880,7 +884,8 @@ class MLflowTracker(SearchTracker):
 # -- helpers ---------------------------------------------------------------------------
 @contextlib.contextmanager
 def _muted_model_logging(*loggers: str):
-    """MLflow's model-logging advice (these loggers below ERROR) off for the block.
+    """MLflow's advice (these loggers below ERROR) off for the block: model logging, and
+    a new store's table creation.
 
     (Its "add type hints to predict" UserWarning is raised at class creation, under its
     own ``simplefilter("once")``: ``_pyfunc.LeptonEstimatorModel`` avoids it with a hint.)"""

@@ -40,3 +40,16 @@ def test_defining_the_model_class_raises_no_type_hint_warning():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert out.strip().splitlines()[-1] == "[]"
+
+
+def test_opening_a_new_store_prints_no_table_creation_lines(tmp_path):
+    # MLflow logs "Creating initial MLflow database tables..." at INFO on a new SQL store
+    code = ("from lepton.tracking import MLflowTracker\n"
+            f"MLflowTracker(tracking_uri='sqlite:///{tmp_path / 'new.db'}', "
+            "experiment_name='e')\n"
+            "print('opened')\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    assert proc.stdout.strip().endswith("opened")
+    assert "Creating initial MLflow database tables" not in proc.stderr + proc.stdout
+    assert (tmp_path / "new.db").exists()

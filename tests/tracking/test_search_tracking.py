@@ -90,3 +90,15 @@ def test_final_model_is_registered_and_the_tracked_estimator_pickles(tracked):
     # the tracker itself pickles too, without its (exited) writer process
     tracker = pickle.loads(pickle.dumps(second.tracker_))
     assert tracker.writer_process is None and tracker.parent_run_id == clone.tracking_run_id_
+
+
+def test_a_budget_too_small_for_tracking_says_what_the_reserve_is_for(sqlite_uri):
+    X, y = load_iris(return_X_y=True)
+    with pytest.raises(ValueError, match=r"time_budget=5s is too small: .* a reserve of "
+                                         r"[\d.]+s \(7\.0s of it for the tracker's "
+                                         r"end-of-search logging"):
+        LeptonClassifier(time_budget=5, search_space=SPACE, cv=None, tracking_uri=sqlite_uri,
+                         experiment_name="too-small").fit(X, y)
+    with pytest.raises(ValueError, match=r"too small") as untracked:
+        LeptonClassifier(time_budget=0.001, search_space=SPACE, cv=None).fit(X, y)
+    assert "tracker" not in str(untracked.value)
