@@ -34,7 +34,7 @@ __all__ = [
     "TrainingConfig", "TensorData", "TrainingResult", "Callback", "ProgressPrinter",
     "Task", "train", "run_epoch", "train_step", "evaluate", "predict_outputs",
     "resolve_device", "SCHEDULES", "fit_model", "DivergedError", "make_optimizer",
-    "clip_grad_norm", "cpu_count", "threads_per_trial", "torch_threads",
+    "clip_grad_norm", "cpu_count", "threads_per_trial", "torch_threads", "warm_up_optimizers",
 ]
 
 SCHEDULES = ("constant", "cosine", "onecycle", "plateau")
@@ -216,6 +216,20 @@ def make_optimizer(params: Any, config: TrainingConfig) -> torch.optim.Optimizer
         except (RuntimeError, ValueError):  # e.g. a dtype the fused CPU kernel lacks
             pass
     return torch.optim.AdamW(params, **kwargs)
+
+
+def warm_up_optimizers() -> None:
+    """Pay, once per process, what torch charges the first optimizer it builds.
+
+    ``torch.optim`` imports ``torch._dynamo`` when the first optimizer is constructed:
+    1.4-2.3 s on the 2-core machines the benchmarks ran on. :func:`train` builds its
+    optimizer before its ``max_time`` clock starts, so in a search that import ran outside
+    every clock that cuts a trial: the first trial overran its planned share by it (300,000
+    rows at 20 s: 7.4-7.7 s against a share of about 5.3 s; benchmarks/dev/first_trial.py).
+    A search calls this while it prepares the data, before it plans its trials; the first
+    trial then keeps to its share (4.9-5.2 s). Later calls cost nothing.
+    """
+    make_optimizer([torch.zeros(1, requires_grad=True)], TrainingConfig())
 
 
 def clip_grad_norm(params: Sequence[torch.Tensor], max_norm: float) -> None:

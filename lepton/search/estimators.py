@@ -35,6 +35,7 @@ from ..preprocessing import TabularPreprocessor, check_X
 from ..training import (
     COMPLETED, DIVERGED, TIME_LIMIT, Task, TensorData, TrainingConfig, TrainingResult, cpu_count,
     fit_model, predict_outputs, resolve_device, threads_per_trial, torch_threads,
+    warm_up_optimizers,
 )
 from ._search import (
     DONE_STATES, FAIL_REASON, Fold, Objective, SearchContext, create_study, enqueue_portfolio,
@@ -203,6 +204,7 @@ class _BaseLepton(BaseEstimator):
         space = apply_priors(choose_space(self.search_space, meta), meta,
                              n_train=len(splits[0][0]))
         folds = self._make_folds(X, y_enc, task, splits, space.scalings(), device)
+        warm_up_optimizers()  # torch's one-off cost, before trials are planned (training.py)
         input_shape = self._model_input_shape(space, meta, folds)
 
         from ..tracking import make_tracker  # light: the MLflow tracker imports mlflow lazily

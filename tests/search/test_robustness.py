@@ -119,3 +119,29 @@ def test_all_trials_out_of_time_is_the_budget_error_even_with_entries_still_enqu
             as info:
         LeptonClassifier(time_budget=20)._check_trials(study)
     assert "waiting" not in str(info.value) and "trial 2" not in str(info.value)
+
+
+def test_torch_optimizer_import_is_paid_before_the_trials_are_planned():
+    """torch imports torch._dynamo (1-2 s) when it builds its first optimizer: a search
+    pays that while it prepares the data, not inside its first trial's share of time."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from sklearn.datasets import load_iris\n"
+        "import lepton.search.budget as budget\n"
+        "from lepton import LeptonClassifier\n"
+        "seen = []\n"
+        "real = budget.Budget.open_search_window\n"
+        "def spy(self):\n"
+        "    seen.append('torch._dynamo' in sys.modules)\n"
+        "    return real(self)\n"
+        "budget.Budget.open_search_window = spy\n"
+        "before = 'torch._dynamo' in sys.modules\n"
+        "X, y = load_iris(return_X_y=True)\n"
+        "LeptonClassifier(time_budget=20, n_trials=1, cv=None).fit(X, y)\n"
+        "print(before, seen)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.strip().splitlines()[-1]
+    assert out == "False [True]"
