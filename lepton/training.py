@@ -224,10 +224,11 @@ def warm_up_optimizers() -> None:
     ``torch.optim`` imports ``torch._dynamo`` when the first optimizer is constructed:
     1.4-2.3 s on the 2-core machines the benchmarks ran on. :func:`train` builds its
     optimizer before its ``max_time`` clock starts, so in a search that import ran outside
-    every clock that cuts a trial: the first trial overran its planned share by it (300,000
-    rows at 20 s: 7.4-7.7 s against a share of about 5.3 s; benchmarks/dev/first_trial.py).
-    A search calls this while it prepares the data, before it plans its trials; the first
-    trial then keeps to its share (4.9-5.2 s). Later calls cost nothing.
+    every clock that cuts a trial and the first trial overran its share by it (300,000 rows
+    at 20 s: first trials took 7.4-7.7 s; with the import paid beforehand, 4.9-5.2 s, their
+    share then being smaller by a third of the import; benchmarks/dev/first_trial.py). A
+    search calls this while it prepares the data, before it plans its trials. Later calls
+    build one tiny optimizer (microseconds).
     """
     make_optimizer([torch.zeros(1, requires_grad=True)], TrainingConfig())
 

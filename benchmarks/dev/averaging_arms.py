@@ -27,7 +27,6 @@ not adopted (rows in dev/averaging_arms_confirm_seeds0-9_stop12.jsonl).
 """
 import os
 import sys
-from collections import Counter
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
@@ -41,24 +40,6 @@ from lepton.search.ensemble import greedy_ensemble_selection, rank_key  # noqa: 
 from lepton.search.metrics import METRICS  # noqa: E402
 
 ACC, LL = METRICS["accuracy"], METRICS["log_loss"]
-
-
-def sorted_init(preds, y_val, k: int, rounds: int) -> dict[int, float]:
-    """Indices into ``preds`` (best first): start from the first k, add greedily."""
-    chosen = list(range(min(k, len(preds))))
-    total = np.sum([preds[i] for i in chosen], axis=0).astype(np.float64)
-    best = rank_key(ACC, LL, y_val, total / len(chosen))
-    for _ in range(rounds):
-        n = len(chosen) + 1
-        keys = [rank_key(ACC, LL, y_val, (total + p) / n) for p in preds]
-        j = max(range(len(keys)), key=keys.__getitem__)
-        if not keys[j] > best:
-            break
-        chosen.append(j)
-        total += preds[j]
-        best = keys[j]
-    counts = Counter(chosen)
-    return {i: c / len(chosen) for i, c in counts.items()}
 
 
 def main():
@@ -94,7 +75,10 @@ def main():
                     top = min(k, len(cands))
                     row[f"top{k}"] = score({i: 1 / top for i in range(top)})
                 for k in (3, 5):
-                    w = sorted_init(preds, ctx.y_val, k, rounds=8)
+                    # the top k to start with, then up to 8 greedy additions
+                    w, _ = greedy_ensemble_selection(preds, ctx.y_val, ACC, tiebreak=LL,
+                                                     rounds=min(k, len(preds)) + 8,
+                                                     start=range(k))
                     row[f"init{k}"], row[f"init{k}_members"] = score(w), len(w)
                 emit(row, out)
 

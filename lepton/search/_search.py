@@ -60,9 +60,9 @@ HEARTBEAT_GRACE_S = 30
 MAX_OPTIMIZE_RESTARTS = 20
 DONE_STATES = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 #: the least share of one epoch a trial's network must have seen to be scored. Large tables
-#: under tight budgets can have a first epoch longer than a trial's share of the budget:
-#: a network cut after a third of 240,000 rows has learned plenty, and its validation
-#: score says how much (scored honestly, like any cut trial). Below this share it fails.
+#: under tight budgets can have a first epoch longer than a trial's share of the budget
+#: (benchmarks/results/tight_budget.md: 400,000 rows at 20-30 s); such a network is scored
+#: on the validation rows like any cut trial. Below this share a trial fails.
 MIN_EPOCH_SHARE = 0.25
 
 

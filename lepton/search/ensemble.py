@@ -31,22 +31,28 @@ def rank_key(metric: Metric, tiebreak: Metric | None, y_true: np.ndarray,
 
 def greedy_ensemble_selection(predictions: Sequence[np.ndarray], y_true: np.ndarray,
                               metric: Metric, *, rounds: int,
-                              tiebreak: Metric | None = None) -> tuple[dict[int, float], float]:
+                              tiebreak: Metric | None = None,
+                              start: Sequence[int] | None = None) -> tuple[dict[int, float], float]:
     """Pick members (with replacement) that improve the metric of the averaged prediction
-    (or, at an equal metric, the ``tiebreak`` metric).
+    (or, at an equal metric, the ``tiebreak`` metric), ``rounds`` picks at most.
 
     Returns ``(weights, score)``: weights by candidate index (summing to 1) and the
     validation score (``metric``) of the weighted average. Starts from the best single
-    candidate and stops early when no addition improves it.
+    candidate, or from the candidates ``start`` names (each one pick), and stops early when
+    no addition improves it.
     """
     if not predictions:
         raise ValueError("greedy_ensemble_selection needs at least one candidate.")
-    keys = [rank_key(metric, tiebreak, y_true, p) for p in predictions]
-    best_i = max(range(len(keys)), key=keys.__getitem__)
-    chosen = [best_i]
-    total = predictions[best_i].astype(np.float64).copy()
-    best_key = keys[best_i]
-    for _ in range(max(0, rounds - 1)):
+    if start is None:
+        keys = [rank_key(metric, tiebreak, y_true, p) for p in predictions]
+        first = max(range(len(keys)), key=keys.__getitem__)
+        chosen, best_key = [first], keys[first]
+        total = predictions[first].astype(np.float64)  # a copy
+    else:
+        chosen = [i for i in start if i < len(predictions)]
+        total = np.sum([predictions[i] for i in chosen], axis=0, dtype=np.float64)
+        best_key = rank_key(metric, tiebreak, y_true, total / len(chosen))
+    for _ in range(max(0, rounds - len(chosen))):
         k = len(chosen) + 1
         trial_keys = [rank_key(metric, tiebreak, y_true, (total + p) / k) for p in predictions]
         j = max(range(len(trial_keys)), key=trial_keys.__getitem__)

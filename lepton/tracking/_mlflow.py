@@ -220,7 +220,7 @@ class MLflowTracker(SearchTracker):
         # a new SQL store announces its table creation and migrations at INFO: noise in
         # front of every first `lepton run` (errors still show)
         try:
-            with _muted_model_logging("mlflow.store.db.utils", "alembic"):
+            with _muted_loggers("mlflow.store.db.utils", "alembic"):
                 self.client = MlflowClient(tracking_uri=self.tracking_uri,
                                            registry_uri=self.registry_uri)
                 self.experiment_id = self._ensure_experiment()
@@ -794,7 +794,7 @@ class MLflowTracker(SearchTracker):
             # MLflow warns on every pyfunc log that python_model is cloudpickled and logs the
             # input-example validation: advice for hand-written models, noise at the end of
             # every Lepton search.
-            with _muted_model_logging("mlflow.pyfunc", "mlflow.models"):
+            with _muted_loggers("mlflow.pyfunc", "mlflow.models"):
                 info = Model.log(
                     artifact_path=None, name="model", flavor=mlflow.pyfunc,
                     python_model=LeptonEstimatorModel(), artifacts={ESTIMATOR_ARTIFACT: str(path)},
@@ -827,7 +827,7 @@ class MLflowTracker(SearchTracker):
         # Pickle, not the pt2 default (2.5 s export, loads back as a GraphModule): the
         # module is Lepton's own and is meant to load back as an nn.Module. MLflow warns
         # about pickle on every call; that warning is for untrusted models, so it is muted.
-        with _muted_model_logging("mlflow.pytorch"):
+        with _muted_loggers("mlflow.pytorch"):
             info = Model.log(artifact_path=None, name="torch_module", flavor=mlflow.pytorch,
                              pytorch_model=copy.deepcopy(module).cpu(),
                              serialization_format="pickle", input_example=example,
@@ -883,7 +883,7 @@ class MLflowTracker(SearchTracker):
 
 # -- helpers ---------------------------------------------------------------------------
 @contextlib.contextmanager
-def _muted_model_logging(*loggers: str):
+def _muted_loggers(*loggers: str):
     """MLflow's advice (these loggers below ERROR) off for the block: model logging, and
     a new store's table creation.
 

@@ -221,6 +221,13 @@ def test_greedy_ensemble_selection_combines_complementary_models():
     assert 2 in weights  # the calibrated-but-unsure model breaks the ties
     single, s1 = greedy_ensemble_selection([a], y, metric, rounds=5)
     assert single == {0: 1.0} and s1 == metric(y, a)
+    # started from given members (one pick each; rounds counts them): b alone is right on
+    # half the rows, a added to it makes every row right
+    assert metric(y, b) == 0.5
+    started, s2 = greedy_ensemble_selection([a, b, c], y, metric, rounds=2, start=[1])
+    assert started == {1: 0.5, 0: 0.5} and s2 == 1.0
+    capped, s3 = greedy_ensemble_selection([a, b, c], y, metric, rounds=1, start=[1])
+    assert capped == {1: 1.0} and s3 == 0.5
 
 
 # -- storages ------------------------------------------------------------------------------
