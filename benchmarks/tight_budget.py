@@ -47,7 +47,8 @@ else:
     row.update(outcome="model", fit_wall=time.perf_counter() - t,
                complete=int((m.leaderboard_.state == "complete").sum()), trials=m.n_trials_,
                final=m.final_choice_, accuracy=float(m.score(X_te, y_te)),
-               epochs=[int(e) for e in m.leaderboard_.epochs.fillna(0)])
+               epochs=[int(e) for e in m.leaderboard_.epochs.fillna(0)],
+               refit=m.final_model_info_.get("refit"))
 row["ratio"] = row["fit_wall"] / budget
 print(json.dumps(row))
 """
