@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -50,7 +52,7 @@ def test_robust_scaling_bounds_outliers():
 
 def test_robust_clip_scaler_formula_and_constant_columns():
     X = np.array([[0.0, 5.0], [1.0, 5.0], [2.0, 5.0], [3.0, 5.0], [4.0, 5.0]])
-    sc = RobustClipScaler(clip=3.0).fit(X)
+    sc = RobustClipScaler(clip=3.0, tail_threshold=None).fit(X)  # every column clipped
     scale = (3.0 - 1.0) / 1.349
     assert sc.center_.tolist() == [2.0, 5.0] and sc.scale_[0] == pytest.approx(scale)
     z = (4.0 - 2.0) / scale
@@ -226,3 +228,35 @@ def test_values_that_are_neither_numbers_nor_strings_are_rejected():
         TabularPreprocessor().fit(pd.DataFrame({"d": [{"a": 1}, {"b": 2}]}))
     with pytest.raises(ValueError, match="Complex data not supported"):
         check_X(np.array([[1 + 2j]]))
+
+
+def test_only_heavy_tailed_columns_are_clipped():
+    rng = np.random.default_rng(0)
+    light = rng.uniform(-1.0, 1.0, size=500)           # reaches ~1.35 robust z
+    heavy = rng.standard_t(df=2, size=500)             # Student t: far beyond 5 robust z
+    X = np.column_stack([light, heavy])
+    sc = RobustClipScaler(clip=3.0).fit(X)
+    assert sc.clipped_.tolist() == [False, True]
+    z = (X - sc.center_) / sc.scale_
+    Xt = sc.transform(X)
+    # the light column is only centred and scaled: its extremes keep their distance
+    np.testing.assert_allclose(Xt[:, 0], z[:, 0], rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(Xt[:, 1], z[:, 1] / np.sqrt(1 + (z[:, 1] / 3) ** 2),
+                               rtol=1e-6, atol=1e-6)
+    assert np.abs(Xt[:, 1]).max() < 3.0
+    # the choice is made on the fit rows; a far value at predict time in a light column is
+    # cut at the threshold (fit rows never reach it), so inputs stay bounded
+    assert sc.transform(np.array([[100.0, 0.0], [-1e9, 0.0]]))[:, 0].tolist() == [5.0, -5.0]
+    # the threshold is the reach in robust z: above the light column's reach, nothing clips
+    assert not RobustClipScaler(tail_threshold=1e9).fit(X).clipped_.any()
+    assert RobustClipScaler(tail_threshold=None).fit(X).clipped_.all()
+
+
+def test_a_scaler_pickled_before_tail_clipping_clips_every_column():
+    X = np.column_stack([np.linspace(-1.0, 1.0, 50), np.linspace(0.0, 2.0, 50)])
+    sc = RobustClipScaler(clip=3.0).fit(X)
+    del sc.clipped_                                     # as fitted by an earlier version
+    restored = pickle.loads(pickle.dumps(sc))
+    z = (X - sc.center_) / sc.scale_
+    np.testing.assert_allclose(restored.transform(X), z / np.sqrt(1 + (z / 3) ** 2),
+                               rtol=1e-6, atol=1e-6)
