@@ -7,7 +7,7 @@ training data only:
 
 - numeric columns: median imputation plus a missing-value indicator
   (``SimpleImputer(add_indicator=True)``), then, by ``scaling``, :class:`RobustClipScaler`
-  (``'robust'``, the default: median / IQR scaling, heavy-tailed columns smoothly clipped) or
+  (``'robust'``, the default: median / IQR scaling with smooth clipping of outliers) or
   ``StandardScaler`` (``'standard'``: mean / standard deviation, nothing clipped). Neither
   wins everywhere (fixed 2x256 network, dev splits; benchmarks/dev/input_scaling.py):
   clipping helps on breast_cancer's heavy-tailed columns and costs accuracy on wine, whose
@@ -126,26 +126,25 @@ class _MedianImputer(SimpleImputer):
 
 
 class RobustClipScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
-    """Center on the median, scale by the IQR, then clip the heavy-tailed columns smoothly.
+    """Center on the median, scale by the IQR, then clip outliers smoothly.
 
-    ``x -> z / sqrt(1 + (z / clip)^2)`` with ``z = (x - median) / scale``: bounded by
-    ``clip`` for outliers (the "robust scale + smooth clip" of Holzmüller et al. 2024,
-    RealMLP). ``scale`` is IQR/1.349 (the std for normal data) and falls back to half the
-    range for columns whose IQR is zero (binary or mostly-constant columns), so such
-    columns are not blown up.
+    ``x -> z / sqrt(1 + (z / clip)^2)`` with ``z = (x - median) / scale``: linear near the
+    centre, bounded by ``clip`` for outliers (the "robust scale + smooth clip" of Holzmüller
+    et al. 2024, RealMLP). ``scale`` is IQR/1.349 (the std for normal data) and falls back to
+    half the range for columns whose IQR is zero (binary or mostly-constant columns), so
+    such columns are not blown up.
 
-    The clip bends the body of a column too (z = 2 becomes 1.66), which costs accuracy where
-    the extreme values carry the target. So only columns whose fit rows reach
-    ``|z| > tail_threshold`` are clipped (``clipped_``); the others are just centred and
-    scaled (values beyond the threshold at predict time are cut there, so every output
-    stays bounded). ``tail_threshold=None`` clips every column. Fixed 2x256 network, dev splits
-    (``benchmarks/dev/tail_clipping.py``): on wine (no column beyond 4.5) test errors fell
-    from 51 to 40 over 40 splits (11-27-2 against clipping every column); on breast_cancer
-    (17 of 30 columns beyond 5, up to 25) 116 against 115 over 30 splits (5-19-6), while
-    clipping no column made 129.
+    ``tail_threshold`` (default None: every column clipped) clips only the columns whose fit
+    rows reach ``|z| > tail_threshold`` (``clipped_``); the others are centred and scaled,
+    and cut at the threshold at predict time so every output stays bounded. The clip bends
+    the body of a column too (z = 2 becomes 1.66). ``tail_threshold=5`` was Lepton's default
+    for one release (f35dde1) and was turned back: with a fixed 2x256 network it cut wine's
+    test errors from 51 to 40 over 40 dev splits, but in the search, on the benchmark's
+    splits 0-9, it lost to clipping every column (benchmarks/results/search_benchmark.md,
+    notes of stop 15). Scalers fitted with it keep predicting as they were fitted.
     """
 
-    def __init__(self, clip: float = 3.0, tail_threshold: float | None = 5.0):
+    def __init__(self, clip: float = 3.0, tail_threshold: float | None = None):
         self.clip = clip
         self.tail_threshold = tail_threshold
 

@@ -52,7 +52,7 @@ def test_robust_scaling_bounds_outliers():
 
 def test_robust_clip_scaler_formula_and_constant_columns():
     X = np.array([[0.0, 5.0], [1.0, 5.0], [2.0, 5.0], [3.0, 5.0], [4.0, 5.0]])
-    sc = RobustClipScaler(clip=3.0, tail_threshold=None).fit(X)  # every column clipped
+    sc = RobustClipScaler(clip=3.0).fit(X)  # the default clips every column
     scale = (3.0 - 1.0) / 1.349
     assert sc.center_.tolist() == [2.0, 5.0] and sc.scale_[0] == pytest.approx(scale)
     z = (4.0 - 2.0) / scale
@@ -230,12 +230,13 @@ def test_values_that_are_neither_numbers_nor_strings_are_rejected():
         check_X(np.array([[1 + 2j]]))
 
 
-def test_only_heavy_tailed_columns_are_clipped():
+def test_tail_threshold_clips_only_heavy_tailed_columns():
     rng = np.random.default_rng(0)
     light = rng.uniform(-1.0, 1.0, size=500)           # reaches ~1.35 robust z
     heavy = rng.standard_t(df=2, size=500)             # Student t: far beyond 5 robust z
     X = np.column_stack([light, heavy])
-    sc = RobustClipScaler(clip=3.0).fit(X)
+    assert RobustClipScaler().fit(X).clipped_.all()    # the default clips every column
+    sc = RobustClipScaler(clip=3.0, tail_threshold=5.0).fit(X)
     assert sc.clipped_.tolist() == [False, True]
     z = (X - sc.center_) / sc.scale_
     Xt = sc.transform(X)
@@ -250,6 +251,9 @@ def test_only_heavy_tailed_columns_are_clipped():
     # the threshold is the reach in robust z: above the light column's reach, nothing clips
     assert not RobustClipScaler(tail_threshold=1e9).fit(X).clipped_.any()
     assert RobustClipScaler(tail_threshold=None).fit(X).clipped_.all()
+    # a scaler fitted with a threshold predicts the same after a round trip through pickle
+    restored = pickle.loads(pickle.dumps(sc))
+    np.testing.assert_array_equal(restored.transform(X), Xt)
 
 
 def test_a_scaler_pickled_before_tail_clipping_clips_every_column():

@@ -50,9 +50,8 @@ _PARAMS_DOC = """
     gradient_clip : float or None, default=1.0
         Maximum global gradient norm.
     input_scaling : {'robust', 'standard'}, default='robust'
-        Scaling of numeric columns: median / IQR with smooth clipping of heavy-tailed
-        columns (fit rows beyond 5 IQR-based deviations), or mean / standard deviation
-        without clipping (see :mod:`lepton.preprocessing`).
+        Scaling of numeric columns: median / IQR with smooth clipping of outliers, or
+        mean / standard deviation without clipping (see :mod:`lepton.preprocessing`).
     early_stopping : bool, default=True
         Hold out ``validation_fraction`` of the data, stop after ``n_iter_no_change`` epochs
         without improvement of the validation loss, and restore the best epoch's weights.
