@@ -171,15 +171,15 @@ class RobustClipScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         check_is_fitted(self)
         z = (np.asarray(X, dtype=np.float64) - self.center_) / self.scale_
         if self.clip:
+            bent = z / np.sqrt(1.0 + (z / self.clip) ** 2)
             # scalers fitted before ``clipped_`` existed clipped every column
             clipped = getattr(self, "clipped_", None)
-            bent = z / np.sqrt(1.0 + (z / self.clip) ** 2)
-            if clipped is None:
+            if clipped is None or clipped.all():
                 z = bent
             else:
                 # a light column's fit rows all lie within the threshold; a value beyond it
-                # at predict time is bounded there (inputs stay bounded either way)
-                bound = np.inf if self.tail_threshold is None else self.tail_threshold
+                # at predict time is cut there (inputs stay bounded either way)
+                bound = self.tail_threshold
                 z = np.where(clipped, bent, np.clip(z, -bound, bound))
         return z.astype(np.float32)
 
