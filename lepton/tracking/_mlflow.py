@@ -24,11 +24,12 @@ child cannot start, or dies, the same writes run on the writer thread in this pr
 
 Resume: a search with persistent Optuna storage is identified by the parent run's tags
 ``lepton.study_name`` and ``lepton.storage``; ``start_search`` continues under that run
-(status set back to RUNNING, ``lepton.resume_count`` incremented), so all trials of a
-study, across processes and restarts, are children of one parent run. Processes that
-start the same new study at once and each create a parent keep the earliest one and
-delete their own (``_race_winner``). An in-memory study (``storage`` None) cannot be
-resumed and always gets a new parent run.
+(status set back to RUNNING, ``lepton.resume_count`` incremented; every session also adds
+a row to the parent's ``lepton.session_start`` metric, which counts sessions that start at
+once, see ``_count_session``), so all trials of a study, across processes and restarts,
+are children of one parent run. Processes that start the same new study at once and each
+create a parent keep the earliest one and delete their own (``_race_winner``). An
+in-memory study (``storage`` None) cannot be resumed and always gets a new parent run.
 """
 
 from __future__ import annotations
@@ -80,6 +81,8 @@ TAG_STORAGE = "lepton.storage"
 TAG_REASON = "lepton.reason"
 TAG_SCORE = "lepton.validation_score"  # on registered model versions
 TAG_METRIC = "lepton.metric"
+TAG_RESUME_COUNT = "lepton.resume_count"  # sessions of the study after the first
+METRIC_SESSIONS = "lepton.session_start"  # one row per session: its start (Unix time)
 TAG_DIRECTION = "lepton.direction"
 
 # What the issue asks for as per-epoch steps. Each metric row costs ~1.5 ms of MLflow/SQLite
@@ -344,17 +347,17 @@ class MLflowTracker(SearchTracker):
         parent = self._find_parent(study_name, storage_label) if storage_label else None
         if parent is None:
             run = self.client.create_run(self.experiment_id, run_name=f"search-{study_name}",
-                                         tags={**tags, "lepton.resume_count": "0"})
+                                         tags={**tags, TAG_RESUME_COUNT: "0"})
             if storage_label:
                 parent = self._race_winner(study_name, storage_label, run)
         if parent is None:
             self.parent_run_id = run.info.run_id
+            self._count_session(resumed_from=None)
             existing: dict[str, str] = {}
         else:
             self.parent_run_id = parent.info.run_id
-            count = int(parent.data.tags.get("lepton.resume_count", "0")) + 1
             self.client.update_run(self.parent_run_id, status="RUNNING")
-            self.client.set_tag(self.parent_run_id, "lepton.resume_count", str(count))
+            self._count_session(resumed_from=parent)
             existing = dict(parent.data.params)
             for run in self._children():
                 number = run.data.tags.get(TAG_TRIAL)
@@ -378,6 +381,32 @@ class MLflowTracker(SearchTracker):
                 existing = dict(self.client.get_run(self.parent_run_id).data.params)
         # now: the child's `import mlflow` (~2 s) overlaps the first trial
         self._start_writer()
+
+    def _count_session(self, resumed_from) -> None:
+        """Record this session on the parent run and set ``lepton.resume_count``.
+
+        Each session appends one row (its start time) to the parent's ``METRIC_SESSIONS``
+        history: rows are only ever added, so sessions that start at once are all counted.
+        The tag is then set from the rows, and set again while more rows appear (a session
+        that read fewer rows may have written its smaller count after ours): the last tag
+        written was read after every session's row. Parents from before the history
+        existed count their tag's sessions (``resumed_from``: the parent as found)."""
+        from mlflow.entities import Metric
+
+        now = time.time()
+        self.client.log_batch(self.parent_run_id, metrics=[
+            Metric(METRIC_SESSIONS, now, int(now * 1000), 0)])
+        at_least = 1  # sessions, this one included, by the tag of the parent as found
+        if resumed_from is not None:
+            at_least = int(resumed_from.data.tags.get(TAG_RESUME_COUNT, "0")) + 2
+        rows = len(self.client.get_metric_history(self.parent_run_id, METRIC_SESSIONS))
+        while True:
+            self.client.set_tag(self.parent_run_id, TAG_RESUME_COUNT,
+                                str(max(rows, at_least) - 1))
+            again = len(self.client.get_metric_history(self.parent_run_id, METRIC_SESSIONS))
+            if again == rows:
+                return
+            rows = again
 
     def _find_parent(self, study_name: str, storage_label: str):
         def quoted(s: str) -> bool:

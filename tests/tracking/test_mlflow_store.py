@@ -204,6 +204,48 @@ def race_store(request, sqlite_uri):
         yield db_url.replace("postgresql://", "postgresql+psycopg2://", 1)
 
 
+def test_resume_count_counts_sessions_that_resume_at_once(sqlite_uri, tmp_path):
+    """Two workers resuming one study at once both found the parent with resume_count 0;
+    the count must still end at 2 (a tag read and incremented by each would say 1)."""
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+
+    def tracker():
+        return MLflowTracker(tracking_uri=sqlite_uri, experiment_name="resume-race",
+                             log_models=False, strict=True)
+
+    first = tracker()
+    drive_search(first, study_name="raced", storage=storage, n_trials=1, epochs=1)
+    first.fail_search(error=KeyboardInterrupt())
+    a, b = tracker(), tracker()
+    stale = a.client.get_run(first.parent_run_id)  # what both workers found
+    assert stale.data.tags["lepton.resume_count"] == "0"
+    for worker in (a, b):
+        worker._find_parent = lambda *args, found=stale: found
+        drive_search(worker, study_name="raced", storage=storage, n_trials=1, epochs=1)
+        worker.fail_search(error=KeyboardInterrupt())
+    assert a.parent_run_id == b.parent_run_id == first.parent_run_id
+    parent = a.client.get_run(first.parent_run_id)
+    assert parent.data.tags["lepton.resume_count"] == "2"
+    starts = a.client.get_metric_history(first.parent_run_id, "lepton.session_start")
+    assert len(starts) == 3
+
+
+def test_resume_count_continues_from_a_parent_without_session_rows(sqlite_uri, tmp_path):
+    """A parent run written before sessions were recorded as rows (its tag says 2
+    resumes, no rows) counts on from its tag."""
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    tracker = MLflowTracker(tracking_uri=sqlite_uri, experiment_name="resume-old",
+                            log_models=False, strict=True)
+    old = tracker.client.create_run(tracker.experiment_id, tags={
+        "lepton.role": "search", "lepton.study_name": "old", "lepton.storage": storage,
+        "lepton.resume_count": "2"})
+    drive_search(tracker, study_name="old", storage=storage, n_trials=1, epochs=1)
+    tracker.fail_search(error=KeyboardInterrupt())
+    assert tracker.parent_run_id == old.info.run_id
+    parent = tracker.client.get_run(old.info.run_id)
+    assert parent.data.tags["lepton.resume_count"] == "3"
+
+
 def test_processes_starting_one_new_study_at_once_share_one_parent_run(race_store, tmp_path):
     """Workers of one study on a shared storage each look for its parent run, find none
     and create one: every worker must end up under the same parent, the others deleted."""
