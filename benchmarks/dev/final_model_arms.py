@@ -94,18 +94,26 @@ def fold_ensemble(ctx, cands, weights):
         y_scaler=ctx.y_scaler, validation_score=0.0, device="cpu")
 
 
+def dev_split(label: str, seed: int):
+    """The benchmark's 75/25 split of a dataset for ``seed`` (stratified for classes):
+    ``(is_classification, X_train, X_test, y_train, y_test, input_shape)``; a label such as
+    ``"digits:image"`` gives the dataset's image shape (Lepton then searches its cnn space),
+    a plain name None."""
+    ds, _, view = label.partition(":")
+    d = load_dataset(ds)
+    y = np.asarray(d.y)
+    cls = d.task == "classification"
+    Xtr, Xte, ytr, yte = train_test_split(d.X, y, test_size=0.25, random_state=seed,
+                                          stratify=y if cls else None)
+    return cls, Xtr, Xte, ytr, yte, d.input_shape if view == "image" else None
+
+
 def main():
     datasets, budgets, seeds = (sys.argv[i].split(",") for i in (1, 2, 3))
     out = open(sys.argv[4], "a") if len(sys.argv) > 4 else None
     for seed in map(int, seeds):
         for label in datasets:
-            ds, _, view = label.partition(":")  # "digits:image": told input_shape=(8, 8)
-            d = load_dataset(ds)
-            shape = d.input_shape if view == "image" else None
-            y = np.asarray(d.y)
-            cls = d.task == "classification"
-            Xtr, Xte, ytr, yte = train_test_split(d.X, y, test_size=0.25, random_state=seed,
-                                                  stratify=y if cls else None)
+            cls, Xtr, Xte, ytr, yte, shape = dev_split(label, seed)
             for budget in map(float, budgets):
                 E.FINAL_REFITS = 3
                 probe = ProbeClassifier if cls else ProbeRegressor

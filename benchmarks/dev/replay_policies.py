@@ -36,15 +36,12 @@ def final_pred(tr, task, allowed):
     test predictions of the greedy ensemble (or of the best trial's fold networks when
     the ensemble has one member: the product would refit it)."""
     idx = [i for i, n in enumerate(tr["number"]) if n in allowed]
-    if not idx:
-        return None, 0
     metric, tiebreak = (ACC, LL) if task == "classification" else (R2, None)
     order = sorted(idx, key=lambda i: -tr["value"][i])[:KEEP]  # stable: earlier first
     preds = [tr["val_pred"][i] for i in order]
     w, _ = greedy_ensemble_selection(preds, tr["y_val"], metric, rounds=ROUNDS,
                                      tiebreak=tiebreak)
-    pred = sum(tr["test_pred"][order[j]] * wj for j, wj in w.items())
-    return pred, len(w)
+    return sum(tr["test_pred"][order[j]] * wj for j, wj in w.items())
 
 
 def stop_after(states, values, patience, margin=0.0):
@@ -65,7 +62,7 @@ def main():
     root = Path(sys.argv[1])
     only_budget = float(sys.argv[2]) if len(sys.argv) > 2 else None
     rows = [json.loads(line) for line in open(root / "searches.jsonl")]
-    res = defaultdict(lambda: defaultdict(list))  # dataset -> policy -> [(score, trials)]
+    res = defaultdict(lambda: defaultdict(list))  # search -> policy -> [(seed, score, trials)]
     for row in rows:
         if only_budget is not None and row["budget"] != only_budget:
             continue
@@ -90,7 +87,7 @@ def main():
             policies[f"sig{pat}"] = stop_after(states, values, pat, margin=se)
         key = f"{row['dataset']} {row['budget']:g}"
         for name, k in policies.items():
-            pred, _ = final_pred(tr, task, set(range(k)))
+            pred = final_pred(tr, task, set(range(k)))
             res[key][name].append((row["seed"], test_score(task, tr["y_test"], pred), k))
         res[key]["actual"].append((row["seed"], row["final"], n))
     for key, pol in sorted(res.items()):

@@ -21,11 +21,11 @@ from pathlib import Path
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 from _rows import emit  # noqa: E402
-from final_model_arms import ProbeClassifier, ProbeRegressor, fold_ensemble  # noqa: E402
+from final_model_arms import (  # noqa: E402
+    ProbeClassifier, ProbeRegressor, dev_split, fold_ensemble,
+)
 from sklearn.metrics import accuracy_score, r2_score  # noqa: E402
-from sklearn.model_selection import train_test_split  # noqa: E402
 
-from lepton.datasets import load_dataset  # noqa: E402
 from lepton.search import _search  # noqa: E402
 
 _keep = _search.SearchContext.keep
@@ -46,14 +46,8 @@ def main():
     out_dir.mkdir(parents=True, exist_ok=True)
     out = open(out_dir / "searches.jsonl", "a")
     for seed in map(int, seeds):
-        for label in datasets:
-            ds, _, view = label.partition(":")  # "digits:image": told input_shape=(8, 8)
-            d = load_dataset(ds)
-            shape = d.input_shape if view == "image" else None
-            y = np.asarray(d.y)
-            cls = d.task == "classification"
-            Xtr, Xte, ytr, yte = train_test_split(d.X, y, test_size=0.25, random_state=seed,
-                                                  stratify=y if cls else None)
+        for label in datasets:  # "digits:image": told input_shape=(8, 8)
+            cls, Xtr, Xte, ytr, yte, shape = dev_split(label, seed)
             for budget in map(float, budgets):
                 probe = ProbeClassifier if cls else ProbeRegressor
                 est = probe(time_budget=budget, random_state=seed,

@@ -26,7 +26,7 @@ Resume: a search with persistent Optuna storage is identified by the parent run'
 ``lepton.study_name`` and ``lepton.storage``; ``start_search`` continues under that run
 (status set back to RUNNING, ``lepton.resume_count`` incremented; every session also adds
 a row to the parent's ``lepton.session_start`` metric, which counts sessions that start at
-once, see ``_count_session``), so all trials of a study, across processes and restarts,
+once, see ``_count_resume``), so all trials of a study, across processes and restarts,
 are children of one parent run. Processes that start the same new study at once and each
 create a parent keep the earliest one and delete their own (``_race_winner``). An
 in-memory study (``storage`` None) cannot be resumed and always gets a new parent run.
@@ -352,12 +352,13 @@ class MLflowTracker(SearchTracker):
                 parent = self._race_winner(study_name, storage_label, run)
         if parent is None:
             self.parent_run_id = run.info.run_id
-            self._count_session(resumed_from=None)
+            if storage_label:  # resumable: later sessions count this one
+                self._log_session_start()
             existing: dict[str, str] = {}
         else:
             self.parent_run_id = parent.info.run_id
             self.client.update_run(self.parent_run_id, status="RUNNING")
-            self._count_session(resumed_from=parent)
+            self._count_resume(parent)
             existing = dict(parent.data.params)
             for run in self._children():
                 number = run.data.tags.get(TAG_TRIAL)
@@ -382,23 +383,22 @@ class MLflowTracker(SearchTracker):
         # now: the child's `import mlflow` (~2 s) overlaps the first trial
         self._start_writer()
 
-    def _count_session(self, resumed_from) -> None:
-        """Record this session on the parent run and set ``lepton.resume_count``.
+    def _log_session_start(self) -> None:
+        now = time.time()
+        self.client.log_metric(self.parent_run_id, METRIC_SESSIONS, now,
+                               timestamp=int(now * 1000), step=0)
+
+    def _count_resume(self, parent) -> None:
+        """Record this session on the resumed ``parent`` run and set ``lepton.resume_count``.
 
         Each session appends one row (its start time) to the parent's ``METRIC_SESSIONS``
         history: rows are only ever added, so sessions that start at once are all counted.
         The tag is then set from the rows, and set again while more rows appear (a session
         that read fewer rows may have written its smaller count after ours): the last tag
-        written was read after every session's row. Parents from before the history
-        existed count their tag's sessions (``resumed_from``: the parent as found)."""
-        from mlflow.entities import Metric
-
-        now = time.time()
-        self.client.log_batch(self.parent_run_id, metrics=[
-            Metric(METRIC_SESSIONS, now, int(now * 1000), 0)])
-        at_least = 1  # sessions, this one included, by the tag of the parent as found
-        if resumed_from is not None:
-            at_least = int(resumed_from.data.tags.get(TAG_RESUME_COUNT, "0")) + 2
+        written was read after every session's row. A parent from before the history
+        existed counts the sessions its tag says (as found)."""
+        self._log_session_start()
+        at_least = int(parent.data.tags.get(TAG_RESUME_COUNT, "0")) + 2  # this one included
         rows = len(self.client.get_metric_history(self.parent_run_id, METRIC_SESSIONS))
         while True:
             self.client.set_tag(self.parent_run_id, TAG_RESUME_COUNT,
