@@ -38,3 +38,14 @@ def test_paired_record_sign_test(bench):
 
 def test_paired_record_all_ties(bench):
     assert bench.paired_record({0: 1.0, 1: 0.5}, {0: 1.0, 1: 0.5}) == (0, 2, 0, 1.0)
+
+
+def test_median_outcome_is_the_median_dataset(bench):
+    # stop 16's target 3 at 120 s: digits, wine, diabetes win, breast_cancer ties,
+    # california_synthetic loses: the median dataset is a win
+    assert bench.median_outcome(["win", "tie", "win", "win", "loss"]) == "win"
+    assert bench.median_outcome(["win", "loss", "loss", "tie", "loss"]) == "loss"
+    assert bench.median_outcome(["win", "tie", "loss"]) == "tie"
+    assert bench.median_outcome(["win", "loss"]) == "tie"  # the two middle ones disagree
+    assert bench.median_outcome(["win", "win", "tie", "loss"]) == "win"  # median 0.5
+    assert bench.median_outcome([]) == "n/a"
