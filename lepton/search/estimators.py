@@ -275,7 +275,7 @@ class _BaseLepton(BaseEstimator):
         self.tracking_run_id_ = getattr(tracker, "parent_run_id", None)
         self.fit_time_ = budget.elapsed()
         if self.verbose:
-            print(f"[{name}] {len(study.trials)} trials, best {metric.name}={self.best_score_:.4f}, "
+            print(f"[{name}] {self.n_trials_} trials, best {metric.name}={self.best_score_:.4f}, "
                   f"final={self.final_choice_}, {self.fit_time_:.1f}s of {self.time_budget:g}s"
                   + (f" (converged: no better trial in the last {self.patience})"
                      if self.search_converged_ else ""))
@@ -499,7 +499,7 @@ class _BaseLepton(BaseEstimator):
         self.study_ = study
         self.search_space_ = ctx.space
         self.leaderboard_ = make_leaderboard(study, metric.name)
-        self.n_trials_ = len(study.trials)
+        self.n_trials_ = _n_finished(study)
         self.final_model_info_ = {
             "choice": choice, "metric": metric.name, "best_trial": best.number,
             "validation_score": float(ens_score if choice == "ensemble" else best.value),
@@ -716,6 +716,10 @@ class LeptonClassifier(ClassifierMixin, _BaseLepton):
     fit_time_ : float
     search_converged_ : bool
         Whether the search stopped on ``patience`` rather than on the budget or ``n_trials``.
+    n_trials_ : int
+        Trials of the study that ran to an end (complete, pruned or failed; with a resumed
+        study, earlier sessions' too); warm-start entries the search never reached are
+        not counted.
 
     Examples
     --------
@@ -865,25 +869,87 @@ def _quiet_optuna(verbose: int):
         optuna.logging.set_verbosity(old)
 
 
+def _n_finished(study: optuna.Study) -> int:
+    """Trials that ran to an end (complete, pruned or failed): not the warm-start entries
+    still waiting in the queue, nor trials running in other workers."""
+    return sum(t.state.is_finished() for t in study.get_trials(deepcopy=False))
+
+
+#: Without a terminal (a log file, CI, a Prefect worker), the progress goes out as plain
+#: lines, at most one per this many seconds (and one for the last trial).
+PLAIN_PROGRESS_INTERVAL_S = 5.0
+
+
+def _interactive(stream: Any) -> bool:
+    """Whether ``stream`` redraws a bar in place: a terminal, or a notebook's widget."""
+    from tqdm.auto import tqdm as auto_tqdm
+
+    try:
+        from tqdm.notebook import tqdm as notebook_tqdm
+        if issubclass(auto_tqdm, notebook_tqdm):
+            return True
+    except ImportError:  # pragma: no cover - tqdm without its notebook module
+        pass
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
+
+
 @contextmanager
-def _progress(verbose: int, budget: Budget, study: optuna.Study, metric):
-    """A progress bar over the time budget: trials, best score, time left."""
+def _progress(verbose: int, budget: Budget, study: optuna.Study, metric, *, file: Any = None):
+    """Progress over the time budget: trials, best score, time left. A bar redrawn in place
+    on a terminal or in a notebook; elsewhere plain lines, so a log holds readable lines
+    rather than a run of carriage returns."""
     if not verbose:
         yield None
         return
-    from tqdm.auto import tqdm
-    bar = tqdm(total=round(budget.time_budget, 1), unit="s", desc="lepton search",
-               bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f}s {postfix}")
+    import sys
+    import threading
 
-    def update(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+    stream = file if file is not None else sys.stderr
+
+    def status(study: optuna.Study) -> str:
         try:
             best = f"{study.best_value:.4f}"
         except ValueError:
             best = "-"
+        return (f"trials={_n_finished(study)} best {metric.name}={best} "
+                f"left={max(0.0, budget.remaining()):.0f}s")
+
+    if not _interactive(stream):
+        lock, last = threading.Lock(), [-math.inf]
+        pending: list[str] = []
+
+        def emit(line: str) -> None:
+            print(line, file=stream, flush=True)
+
+        def plain(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+            line = (f"lepton search: {budget.elapsed():.0f}/{budget.time_budget:g}s "
+                    + status(study))
+            with lock:
+                now = time.monotonic()
+                if now - last[0] >= PLAIN_PROGRESS_INTERVAL_S:
+                    last[0] = now
+                    pending.clear()
+                    emit(line)
+                else:
+                    pending[:] = [line]  # printed at the end if nothing newer was
+
+        try:
+            yield plain
+        finally:
+            with lock:
+                if pending:
+                    emit(pending[-1])
+        return
+
+    from tqdm.auto import tqdm
+    bar = tqdm(total=round(budget.time_budget, 1), unit="s", desc="lepton search", file=stream,
+               bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f}s {postfix}")
+
+    def update(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         bar.n = min(bar.total, round(budget.elapsed(), 1))
-        bar.set_postfix_str(f"trials={len(study.trials)} best {metric.name}={best} "
-                            f"left={max(0.0, budget.remaining()):.0f}s")
-        bar.refresh()
+        bar.set_postfix_str(status(study), refresh=False)
+        bar.refresh()  # one redraw per finished trial
 
     try:
         yield update
