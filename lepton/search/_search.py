@@ -169,6 +169,7 @@ class PruningReporter(Callback):
         if math.isfinite(value):
             self.trial.report(value, record["epoch"])
             if self.trial.should_prune():
+                self.trial.set_user_attr("epochs", int(record["epoch"]))  # for the leaderboard
                 raise optuna.TrialPruned(
                     f"pruned at epoch {record['epoch']} ({self.field}={value:.4g})")
 
@@ -193,6 +194,7 @@ class Objective:
             value = self._run(trial, model_cfg, training, scaling, t0)
         except optuna.TrialPruned as exc:
             trial.set_user_attr("duration", time.perf_counter() - t0)
+            trial.set_user_attr(FAIL_REASON, str(exc) or "pruned")
             ctx.tracker.end_trial(trial.number, state="pruned", value=None,
                                   duration=time.perf_counter() - t0, reason=str(exc))
             raise

@@ -707,7 +707,9 @@ class LeptonClassifier(ClassifierMixin, _BaseLepton):
     final_model_info_ : dict
     study_ : optuna.Study
     leaderboard_ : pandas.DataFrame
-        One row per trial: number, state, score, params, epochs, duration, reason.
+        One row per trial: number, state, score, params, epochs (summed over the folds; a
+        pruned trial's: those it ran before the pruner stopped it), duration, reason (why a
+        trial failed or was pruned).
     search_space_ : SearchSpace
         The space searched, after the data-aware priors.
     meta_features_ : dict

@@ -145,3 +145,30 @@ def test_torch_optimizer_import_is_paid_before_the_trials_are_planned():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.strip().splitlines()[-1]
     assert out == "False [True]"
+
+
+class _PruneAfterTheFirstTrial(optuna.pruners.BasePruner):
+    """Prunes every trial but the first at its second epoch."""
+
+    def prune(self, study, trial):
+        return trial.number >= 1 and (trial.last_step or 0) >= 2
+
+
+def test_pruned_trials_show_their_epoch_and_reason_in_the_leaderboard(monkeypatch):
+    import lepton.search.estimators as estimators_mod
+
+    def create_study(**kwargs):
+        study = search_mod.create_study(**kwargs)
+        study.pruner = _PruneAfterTheFirstTrial()
+        return study
+
+    monkeypatch.setattr(estimators_mod, "create_study", create_study)
+    X, y = load_iris(return_X_y=True)
+    clf = LeptonClassifier(time_budget=30, n_trials=3, search_space=TINY_SPACE, cv=None,
+                           random_state=0).fit(X, y)
+    board = clf.leaderboard_.set_index("trial")
+    assert list(board.state.sort_index()) == ["complete", "pruned", "pruned"]
+    pruned = board[board.state == "pruned"]
+    assert (pruned.epochs == 2).all()  # was empty: only complete trials recorded epochs
+    assert pruned.reason.str.match(r"pruned at epoch 2 \(val_\w+=").all()
+    assert board.loc[0, "epochs"] > 2 and board.loc[0, "reason"] != board.loc[0, "reason"]  # NaN
