@@ -383,6 +383,9 @@ def create_study(*, storage: Any, study_name: str, metric: Metric, space: Search
                                              n_startup_trials=n_startup_trials)
     # The first rung is at epoch 3, not 1: with a learning-rate warmup, epoch-1 scores rank
     # slow starters (low or warming-up learning rates) below fast ones that end worse.
+    # Trials meet at equal epochs whatever their schedule's length: comparing them at equal
+    # shares of their schedules ranked them no better against their final scores
+    # (benchmarks/results/dev/pruning_fidelity_stop17.md).
     max_epochs = expected_epochs(space)
     pruner = optuna.pruners.HyperbandPruner(min_resource=min(3, max_epochs),
                                             max_resource=max_epochs, reduction_factor=3)
