@@ -918,30 +918,26 @@ def _progress(verbose: int, budget: Budget, study: optuna.Study, metric, *, file
                 f"left={max(0.0, budget.remaining()):.0f}s")
 
     if not _interactive(stream):
-        lock, last = threading.Lock(), [-math.inf]
-        pending: list[str] = []
+        lock, last, held = threading.Lock(), [-math.inf], [False]
 
-        def emit(line: str) -> None:
-            print(line, file=stream, flush=True)
+        def emit() -> None:
+            print(f"lepton search: {budget.elapsed():.0f}/{budget.time_budget:g}s "
+                  + status(study), file=stream, flush=True)
 
         def plain(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-            line = (f"lepton search: {budget.elapsed():.0f}/{budget.time_budget:g}s "
-                    + status(study))
             with lock:
                 now = time.monotonic()
-                if now - last[0] >= PLAIN_PROGRESS_INTERVAL_S:
+                held[0] = now - last[0] < PLAIN_PROGRESS_INTERVAL_S
+                if not held[0]:
                     last[0] = now
-                    pending.clear()
-                    emit(line)
-                else:
-                    pending[:] = [line]  # printed at the end if nothing newer was
+                    emit()
 
         try:
             yield plain
         finally:
             with lock:
-                if pending:
-                    emit(pending[-1])
+                if held[0]:  # the last trials went unreported: say where the search ended
+                    emit()
         return
 
     from tqdm.auto import tqdm
