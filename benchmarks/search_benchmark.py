@@ -282,7 +282,7 @@ def median_outcome(outcomes: list[str]) -> str:
     """The outcome of the median dataset: each dataset's 'win' / 'tie' / 'loss' (of the
     medians over seeds) as +1 / 0 / -1, and the sign of their median (with an even count,
     the mean of the two middle ones: a win and a loss there make a tie)."""
-    signs = sorted({"win": 1, "tie": 0, "loss": -1}[o] for o in outcomes)
+    signs = [{"win": 1, "tie": 0, "loss": -1}[o] for o in outcomes]
     if not signs:
         return "n/a"
     m = statistics.median(signs)
@@ -548,10 +548,13 @@ def report(args) -> str:
     loads = [r.get("loadavg_start") for r in ok.values() if r.get("loadavg_start") is not None]
     v = _versions()
     lines += ["## Environment and commands", "",
-              f"- Machine: {_machine()}; shared with other engineers' test runs "
+              f"- Report written on: {_machine()}. The rows ran on the 2-core machines of "
+              "the stops the Notes name, whose speeds differ, shared with "
+              "other engineers' test runs "
               f"(1-min load average at job starts: median {_fmt(_median(loads), 1)}, "
               f"max {_fmt(max(loads, default=None), 1)}; 2.0 = our two workers alone).",
-              "- Versions: " + ", ".join(f"{k} {val}" for k, val in v.items()) + ".",
+              "- Versions (where the report was written): "
+              + ", ".join(f"{k} {val}" for k, val in v.items()) + ".",
               f"- Run: {starts[0] if starts else '?'} to {ends[-1] if ends else '?'}; "
               f"report written at git commit {_git_commit()}; the commit behind each group of "
               "rows is in the Notes.",

@@ -918,26 +918,27 @@ def _progress(verbose: int, budget: Budget, study: optuna.Study, metric, *, file
                 f"left={max(0.0, budget.remaining()):.0f}s")
 
     if not _interactive(stream):
-        lock, last, held = threading.Lock(), [-math.inf], [False]
+        lock = threading.Lock()
+        last, held = -math.inf, False  # when a line was last printed; trials since unreported
 
         def emit() -> None:
             print(f"lepton search: {budget.elapsed():.0f}/{budget.time_budget:g}s "
                   + status(study), file=stream, flush=True)
 
-        def plain(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        def plain(_study: optuna.Study, _trial: optuna.trial.FrozenTrial) -> None:
+            nonlocal last, held
             with lock:
                 now = time.monotonic()
-                held[0] = now - last[0] < PLAIN_PROGRESS_INTERVAL_S
-                if not held[0]:
-                    last[0] = now
+                held = now - last < PLAIN_PROGRESS_INTERVAL_S
+                if not held:
+                    last = now
                     emit()
 
         try:
             yield plain
         finally:
-            with lock:
-                if held[0]:  # the last trials went unreported: say where the search ended
-                    emit()
+            if held:  # the last trials went unreported: say where the search ended
+                emit()
         return
 
     from tqdm.auto import tqdm
