@@ -61,3 +61,46 @@ def test_lepton_run_gives_image_datasets_as_images_unless_flat():
     assert parser.parse_args(["run", "digits", "--flat"]).images is False
     with pytest.raises(SystemExit):  # one or the other
         parser.parse_args(["run", "digits", "--flat", "--images"])
+
+
+def _table(tmp_path, n=200):
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"a": rng.normal(size=n), "b": rng.choice(["x", "y"], n)})
+    frame["label"] = np.where((frame.a > 0.5) ^ (frame.b == "x"), "pos", "neg")
+    path = tmp_path / "table.csv"
+    frame.to_csv(path, index=False)
+    return frame, path
+
+
+def test_lepton_run_with_a_metric_a_space_and_a_saved_model(tmp_path, capsys):
+    import joblib
+
+    frame, path = _table(tmp_path)
+    saved = tmp_path / "model.joblib"
+    assert main(["run", str(path), "--target", "label", "--time-budget", "8", "--no-tracking",
+                 "--metric", "roc_auc", "--search-space", "resnet", "--save", str(saved)]) == 0
+    out = capsys.readouterr().out
+    assert "space=resnet" in out and "best validation roc_auc=" in out
+    auc = float(re.search(r"held-out roc_auc: ([0-9.]+)", out).group(1))
+    assert 0.5 < auc <= 1.0
+    assert re.search(r"held-out accuracy: [0-9.]+", out)  # the plain score stays
+    model = joblib.load(saved)
+    assert model.final_model_info_["metric"] == "roc_auc"
+    assert set(model.predict(frame[["a", "b"]])) <= {"pos", "neg"}
+
+
+def test_lepton_run_rejects_a_metric_of_the_other_task_and_an_unwritable_save(tmp_path, capsys):
+    _, path = _table(tmp_path)
+    assert main(["run", str(path), "--target", "label", "--time-budget", "8", "--no-tracking",
+                 "--metric", "rmse"]) == 2
+    err = capsys.readouterr().err
+    assert "metric='rmse' is not a classification metric" in err and "roc_auc" in err
+    missing = tmp_path / "no-such-folder" / "model.joblib"
+    assert main(["run", str(path), "--target", "label", "--time-budget", "8", "--no-tracking",
+                 "--save", str(missing)]) == 2
+    err = capsys.readouterr().err
+    assert "--save" in err and "does not exist" in err
+    assert not missing.parent.exists()
