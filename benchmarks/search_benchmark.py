@@ -154,13 +154,15 @@ def load_split(dataset: str, seed: int):
     return data.task, X_tr, X_te, y_tr, y_te, data.input_shape
 
 
-def make_estimator(method, task, budget, seed, input_shape=None):
-    """(estimator, fit keyword arguments). Only Lepton uses ``input_shape``."""
+def make_estimator(method, task, budget, seed, input_shape=None, lepton_seed_offset=0):
+    """(estimator, fit keyword arguments). Only Lepton uses ``input_shape``; its
+    ``random_state`` is ``seed + lepton_seed_offset`` (the split stays the seed's)."""
     cls = task == "classification"
     if method == "lepton":
         from lepton import LeptonClassifier, LeptonRegressor
         return (LeptonClassifier if cls else LeptonRegressor)(
-            time_budget=budget, random_state=seed, n_jobs=1, input_shape=input_shape), {}
+            time_budget=budget, random_state=seed + lepton_seed_offset, n_jobs=1,
+            input_shape=input_shape), {}
     if method == "flaml":
         from flaml import AutoML
         return AutoML(), dict(task="classification" if cls else "regression", time_budget=budget,
@@ -182,7 +184,7 @@ def make_estimator(method, task, budget, seed, input_shape=None):
     raise ValueError(method)
 
 
-def run_job(job: dict, *, images: bool = True) -> dict:
+def run_job(job: dict, *, images: bool = True, lepton_seed_offset: int = 0) -> dict:
     import numpy as np
     from sklearn.metrics import accuracy_score, r2_score
 
@@ -193,7 +195,7 @@ def run_job(job: dict, *, images: bool = True) -> dict:
     try:
         task, X_tr, X_te, y_tr, y_te, shape = load_split(dataset, seed)
         shape = shape if images and method == "lepton" else None
-        est, fit_kw = make_estimator(method, task, budget, seed, shape)
+        est, fit_kw = make_estimator(method, task, budget, seed, shape, lepton_seed_offset)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             t0 = time.perf_counter()
@@ -213,7 +215,8 @@ def run_job(job: dict, *, images: bool = True) -> dict:
         if budget:
             row["overrun"] = fit_wall / budget
         if method == "lepton":
-            row.update(fit_time_inside=float(est.fit_time_), best_score=float(est.best_score_),
+            row.update(random_state=seed + lepton_seed_offset,
+                       fit_time_inside=float(est.fit_time_), best_score=float(est.best_score_),
                        final_choice=str(est.final_choice_), n_trials=int(est.n_trials_),
                        input_shape=list(shape) if shape else None)
             try:
@@ -252,7 +255,8 @@ def run(args) -> None:
           f"estimated {sum(j['cost'] for j in todo) / 60:.1f} min; shard loads "
           f"{[round(x / 60, 1) for x in loads]} min", flush=True)
     for i, job in enumerate(todo, 1):
-        row = run_job(job, images=not args.flat_images)
+        row = run_job(job, images=not args.flat_images,
+                      lepton_seed_offset=args.lepton_seed_offset)
         row["shard"] = args.shard
         append_result(out, row)
         if row["status"] == "ok":
@@ -340,6 +344,8 @@ def report(args) -> str:
     ok = {}
     errors = []
     for r in rows:  # the last ok record of a key wins
+        if r.get("random_state", r["seed"]) != r["seed"]:
+            continue  # a --lepton-seed-offset replicate: compared by replicates.py, not here
         if r.get("status") == "ok":
             ok[r["key"]] = r
         else:
@@ -584,6 +590,10 @@ def main(argv=None):
     p.add_argument("--drop", nargs="*", help="job keys to leave out, e.g. 'flaml|wine|120|2'")
     p.add_argument("--flat-images", action="store_true",
                    help="give Lepton image datasets (digits) as flat columns, like the others")
+    p.add_argument("--lepton-seed-offset", type=int, default=0,
+                   help="Lepton's random_state = seed + this (the split stays the seed's): "
+                        "replicates of the same code that differ only in the search's own "
+                        "randomness (write them to their own --out; --report skips them)")
     p.add_argument("--out", default=None, help="results JSONL")
     p.add_argument("--report-out", default=None)
     p.add_argument("--note", action="append", help="a line for the report's Notes section")
