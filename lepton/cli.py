@@ -97,6 +97,73 @@ def _check_writable(path: str) -> None:
         raise ValueError(f"--save {path!r}: the folder {folder!r} is not writable.")
 
 
+def _cmd_predict(args: argparse.Namespace) -> int:
+    """A model saved by ``lepton run --save`` predicts the rows of a CSV/Parquet file."""
+    import os
+
+    from .datasets import read_table
+
+    if args.out is not None and not args.out.lower().endswith(
+            (".csv", ".tsv", ".txt", ".parquet", ".pq")):
+        raise ValueError(f"--out {args.out!r} must end in .csv, .tsv or .parquet.")
+    model = _load_model(args.model)
+    frame = read_table(args.data, what="data file")
+    missing = [c for c in args.keep or () if c not in frame.columns]
+    if missing:
+        raise ValueError(f"--keep {missing}: not columns of {os.path.basename(args.data)}; "
+                         f"columns are {list(frame.columns)}.")
+    names = getattr(model, "feature_names_in_", None)
+    if names is not None:
+        absent = [c for c in names if c not in frame.columns]
+        if absent:
+            raise ValueError(
+                f"{os.path.basename(args.data)} lacks the column(s) {absent} the model was "
+                f"trained on; it needs {list(names)} (other columns are ignored).")
+        X = frame[list(names)]
+    else:  # trained on an array: every column, in order, except those only kept
+        X = frame.drop(columns=list(args.keep or ()))
+        if X.shape[1] != model.n_features_in_:
+            raise ValueError(
+                f"{os.path.basename(args.data)} has {X.shape[1]} feature columns (besides "
+                f"--keep); the model was trained on {model.n_features_in_} unnamed columns.")
+        X = X.to_numpy()
+    out = frame[list(args.keep or ())].copy()
+    out["prediction"] = model.predict(X)
+    if args.proba:
+        if not hasattr(model, "predict_proba"):
+            raise ValueError("--proba needs a classifier; this model is a regressor.")
+        proba = model.predict_proba(X)
+        for k, label in enumerate(model.classes_):
+            out[f"proba_{label}"] = proba[:, k]
+    if args.out is None:
+        out.to_csv(sys.stdout, index=False)
+        return 0
+    if args.out.lower().endswith((".parquet", ".pq")):
+        out.to_parquet(args.out, index=False)
+    else:
+        out.to_csv(args.out, index=False, sep="\t" if args.out.lower().endswith(".tsv") else ",")
+    print(f"wrote {len(out)} predictions to {args.out}", file=sys.stderr)
+    return 0
+
+
+def _load_model(path: str):
+    import os
+
+    import joblib
+
+    if not os.path.isfile(path):
+        raise ValueError(f"model file {path!r} does not exist (write one with lepton run --save).")
+    try:
+        model = joblib.load(path)
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is a usage error here
+        raise ValueError(f"model file {path!r} could not be loaded with joblib: "
+                         f"{type(exc).__name__}: {exc}") from exc
+    if not hasattr(model, "predict") or not hasattr(model, "n_features_in_"):
+        raise ValueError(f"model file {path!r} holds a {type(model).__name__}, not a fitted "
+                         "Lepton estimator (write one with lepton run --save).")
+    return model
+
+
 def _cmd_ui(args: argparse.Namespace) -> int:
     from .tracking import TrackingError
     from .tracking.ui import run_ui
@@ -150,6 +217,20 @@ def build_parser() -> argparse.ArgumentParser:
                      help="register the final model; alias 'champion' moves if it is better")
     run.add_argument("--verbose", type=int, default=1)
     run.set_defaults(func=_cmd_run)
+    pred = sub.add_parser("predict", help="predict the rows of a CSV/Parquet file with a model "
+                                          "saved by lepton run --save")
+    pred.add_argument("model", help="the model file (joblib, from lepton run --save); load only "
+                                    "files you trust: unpickling runs code")
+    pred.add_argument("data", help="CSV/TSV/Parquet file with the model's feature columns "
+                                   "(others, such as the target, are ignored)")
+    pred.add_argument("--out", help="write the predictions here (.csv, .tsv or .parquet; "
+                                    "default: CSV on standard output)")
+    pred.add_argument("--proba", action="store_true",
+                      help="add one proba_<class> column per class (classifiers)")
+    pred.add_argument("--keep", nargs="+", metavar="COLUMN",
+                      help="copy these columns (an id, say) into the output beside the "
+                           "predictions")
+    pred.set_defaults(func=_cmd_predict)
     ui = sub.add_parser("ui", help="open the MLflow UI on Lepton's tracking store (127.0.0.1)")
     ui.add_argument("--tracking-uri", help="SQL store URI (default: $LEPTON_HOME/mlflow/mlflow.db)")
     ui.add_argument("--host", default="127.0.0.1")

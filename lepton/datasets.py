@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-__all__ = ["Dataset", "BUILTIN_DATASETS", "load_dataset"]
+__all__ = ["Dataset", "BUILTIN_DATASETS", "load_dataset", "read_table"]
 
 
 @dataclass
@@ -66,6 +66,19 @@ BUILTIN_DATASETS = {
 }
 
 
+def read_table(path: str | Path, *, what: str = "dataset file") -> pd.DataFrame:
+    """A CSV, TSV or Parquet file as a DataFrame (the format from the file's suffix)."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".parquet", ".pq", ".csv", ".txt", ".tsv"):
+        raise ValueError(f"{what} {str(path)!r} must end in .csv, .tsv or .parquet.")
+    if not path.exists():
+        raise ValueError(f"{what} {str(path)!r} does not exist.")
+    if suffix in (".parquet", ".pq"):
+        return pd.read_parquet(path)
+    return pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",")
+
+
 def load_dataset(name_or_path: str, *, target: str | None = None) -> Dataset:
     """A built-in dataset by name, or a CSV/Parquet file with its ``target`` column."""
     if name_or_path in BUILTIN_DATASETS:
@@ -76,12 +89,7 @@ def load_dataset(name_or_path: str, *, target: str | None = None) -> Dataset:
             f"dataset={name_or_path!r} is neither a built-in dataset "
             f"({', '.join(BUILTIN_DATASETS)}) nor an existing CSV/Parquet file."
         )
-    if path.suffix.lower() in (".parquet", ".pq"):
-        frame = pd.read_parquet(path)
-    elif path.suffix.lower() in (".csv", ".txt", ".tsv"):
-        frame = pd.read_csv(path, sep="\t" if path.suffix.lower() == ".tsv" else ",")
-    else:
-        raise ValueError(f"dataset file {str(path)!r} must end in .csv, .tsv or .parquet.")
+    frame = read_table(path)
     if target is None or target not in frame.columns:
         raise ValueError(
             f"target={target!r} is not a column of {path.name}; columns are {list(frame.columns)}."

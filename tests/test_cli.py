@@ -104,3 +104,54 @@ def test_lepton_run_rejects_a_metric_of_the_other_task_and_an_unwritable_save(tm
     err = capsys.readouterr().err
     assert "--save" in err and "does not exist" in err
     assert not missing.parent.exists()
+
+
+def test_lepton_predict_scores_a_file_with_a_saved_model(tmp_path, capsys):
+    import joblib
+    import numpy as np
+    import pandas as pd
+
+    frame, path = _table(tmp_path)
+    saved = tmp_path / "model.joblib"
+    assert main(["run", str(path), "--target", "label", "--time-budget", "6", "--no-tracking",
+                 "--verbose", "0", "--save", str(saved)]) == 0
+    model = joblib.load(saved)
+    # new rows: shuffled columns, an id, no target; the model picks its own columns
+    new = frame.drop(columns="label").iloc[:25][["b", "a"]].assign(id=np.arange(25) + 1000)
+    new.to_csv(tmp_path / "new.csv", index=False)
+    out = tmp_path / "pred.csv"
+    capsys.readouterr()
+    assert main(["predict", str(saved), str(tmp_path / "new.csv"), "--out", str(out),
+                 "--proba", "--keep", "id"]) == 0
+    assert "wrote 25 predictions" in capsys.readouterr().err
+    pred = pd.read_csv(out)
+    assert list(pred.columns) == ["id", "prediction", "proba_neg", "proba_pos"]
+    assert pred["id"].tolist() == list(range(1000, 1025))
+    assert pred["prediction"].tolist() == list(model.predict(frame[["a", "b"]].iloc[:25]))
+    np.testing.assert_allclose(pred[["proba_neg", "proba_pos"]].sum(axis=1), 1.0, atol=1e-6)
+    # to standard output, as CSV
+    assert main(["predict", str(saved), str(tmp_path / "new.csv")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "prediction" and len(lines) == 26
+
+
+def test_lepton_predict_bad_inputs_are_usage_errors(tmp_path, capsys):
+    import joblib
+
+    frame, path = _table(tmp_path)
+    saved = tmp_path / "model.joblib"
+    assert main(["run", str(path), "--target", "label", "--time-budget", "6", "--no-tracking",
+                 "--verbose", "0", "--save", str(saved)]) == 0
+    frame[["a"]].to_csv(tmp_path / "only_a.csv", index=False)
+    capsys.readouterr()
+    assert main(["predict", str(saved), str(tmp_path / "only_a.csv")]) == 2
+    assert "lacks the column(s) ['b']" in capsys.readouterr().err
+    assert main(["predict", str(saved), str(path), "--keep", "nope"]) == 2
+    assert "--keep ['nope']: not columns of table.csv" in capsys.readouterr().err
+    assert main(["predict", str(tmp_path / "none.joblib"), str(path)]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    joblib.dump({"not": "a model"}, tmp_path / "dict.joblib")
+    assert main(["predict", str(tmp_path / "dict.joblib"), str(path)]) == 2
+    assert "holds a dict, not a fitted Lepton estimator" in capsys.readouterr().err
+    assert main(["predict", str(saved), str(path), "--out", str(tmp_path / "p.json")]) == 2
+    assert "must end in .csv, .tsv or .parquet" in capsys.readouterr().err
