@@ -83,6 +83,7 @@ def target_readings(rep: dict[tuple[str, int], dict[int, float]],
 def compare(replicates: dict[str, dict[tuple[str, int], dict[int, float]]],
             mlp: dict[str, dict[int, float]], realmlp: dict[str, dict[int, float]]) -> str:
     names = list(replicates)
+    first = replicates[names[0]]
     cells = sorted({c for rep in replicates.values() for c in rep},
                    key=lambda c: (DATASETS.index(c[0]) if c[0] in DATASETS else 99, c[1]))
     datasets = list(dict.fromkeys(d for d, _ in cells))
@@ -99,6 +100,13 @@ def compare(replicates: dict[str, dict[tuple[str, int], dict[int, float]]],
             + "".join(f" | {_record(r, reps[0])}" if r and reps[0] else " | -" for r in reps[1:])
             + f" | {_med(pooled):.4f} | {_med(mlp.get(d, {})):.4f} "
             f"| {_med(realmlp.get(d, {})):.4f} |")
+    for n in names[1:]:
+        totals = [0, 0, 0]
+        for d, b in cells:
+            record = paired_record(replicates[n].get((d, b), {}), first.get((d, b), {}))
+            totals = [t + x for t, x in zip(totals, record[:3])]
+        lines += ["", f"All cells, seed by seed, {n} vs {names[0]}: "
+                  f"{totals[0]}-{totals[1]}-{totals[2]} (wins-ties-losses)."]
     readings = {n: target_readings(replicates[n], mlp, realmlp, datasets, budgets)
                 for n in names}
     titles = {"mlp": "Lepton vs MLP defaults (target 2)",

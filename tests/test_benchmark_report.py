@@ -108,6 +108,7 @@ def test_replicates_flag_targets_that_flip_with_the_search_seed(replicates, tmp_
     assert "| wine | 30 s | 0.9600 | 0.9900 | 2-1-0 (p=0.5) | 0.9600 | 0.9500 | 0.9700 |" in text
     assert "| wine | 120 s | 0.9800 | 0.9700 | 1-0-2 (p=1) | 0.9750 | 0.9500 | 0.9700 |" in text
     # beats the MLP in both; RealMLP-TD: A wins, B ties; 120 vs 30 s: A ok, B lower
+    assert "All cells, seed by seed, B vs A: 3-1-2 (wins-ties-losses)." in text
     assert "(target 2): wine 120 s | win | win | yes |" in text
     assert "(target 3): wine 120 s | win | tie | **no** |" in text
     assert "(target 4): wine | ok | lower | **no** |" in text
