@@ -151,6 +151,13 @@ def postgres_url() -> Iterator[str]:
         yield url
 
 
+@pytest.fixture
+def fresh_postgres_url() -> Iterator[str]:
+    """A PostgreSQL database of this test alone (nothing in it yet), dropped after it."""
+    with postgres_database() as url:
+        yield url
+
+
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[RedisURL]:
     """Redis URL whose ``.prefix`` this session (xdist worker) owns; its keys are deleted at

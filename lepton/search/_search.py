@@ -360,19 +360,48 @@ def _sqlalchemy_url(url: str) -> str:
     return url
 
 
+#: Attempts at opening an RDB storage whose schema another process is creating.
+SCHEMA_RACE_ATTEMPTS = 5
+
+
 def _rdb(url: str) -> optuna.storages.RDBStorage:
+    """Optuna's RDB storage, with heartbeats: a trial whose process died (crash, kill,
+    preemption) is marked FAIL once its heartbeat is older than the grace period, and
+    retried once as a new trial.
+
+    Opening a database that has no Optuna schema yet creates it (tables, PostgreSQL enum
+    types, version rows). Several processes starting a search on the same new database at
+    once race there, and the losers fail with a duplicate-object error from the database;
+    they retry, and then find the schema the winner made."""
+    import sqlalchemy.exc
+
     url = _sqlalchemy_url(url)
     engine_kwargs = {"connect_args": {"timeout": 30}} if url.startswith("sqlite") else {
         "pool_pre_ping": True}
-    # Heartbeats: a trial whose process died (crash, kill, preemption) is marked FAIL once
-    # its heartbeat is older than the grace period, and retried once as a new trial.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return optuna.storages.RDBStorage(
-            url, engine_kwargs=engine_kwargs, heartbeat_interval=HEARTBEAT_INTERVAL_S,
-            grace_period=HEARTBEAT_GRACE_S,
-            heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
-                max_retry=1))
+    for attempt in range(SCHEMA_RACE_ATTEMPTS):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return optuna.storages.RDBStorage(
+                    url, engine_kwargs=engine_kwargs, heartbeat_interval=HEARTBEAT_INTERVAL_S,
+                    grace_period=HEARTBEAT_GRACE_S,
+                    heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
+                        max_retry=1))
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError,
+                sqlalchemy.exc.OperationalError) as exc:
+            if attempt + 1 == SCHEMA_RACE_ATTEMPTS or not _is_schema_race(exc):
+                raise
+            log.debug("another process is creating the Optuna schema; retrying: %s", exc)
+            time.sleep(0.2 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
+def _is_schema_race(exc: BaseException) -> bool:
+    """A duplicate table, type or version row, or a locked SQLite file: what a process
+    creating the schema concurrently with another one gets."""
+    text = str(getattr(exc, "orig", exc)).lower()
+    return any(s in text for s in ("already exists", "duplicate key", "unique constraint",
+                                   "database is locked"))
 
 
 def create_study(*, storage: Any, study_name: str, metric: Metric, space: SearchSpace,
@@ -393,8 +422,15 @@ def create_study(*, storage: Any, study_name: str, metric: Metric, space: Search
                                pruner=pruner, direction=metric.direction, load_if_exists=True)
 
 
-def enqueue_portfolio(study: optuna.Study, space: SearchSpace, *, size: int) -> int:
-    """Enqueue the warm-start portfolio once per study (resume-safe)."""
+def enqueue_portfolio(study: optuna.Study, space: SearchSpace, *, size: int,
+                      wait_s: float = 0.0) -> int:
+    """Enqueue the warm-start portfolio once per study (resume-safe). ``wait_s``: a process
+    that joined a study another one is creating waits that long for the creator to
+    enqueue it, so the two do not both enqueue it; it enqueues it itself if it is still
+    missing then."""
+    deadline = time.monotonic() + wait_s
+    while not study.user_attrs.get("lepton.portfolio_enqueued") and time.monotonic() < deadline:
+        time.sleep(0.1)
     if study.user_attrs.get("lepton.portfolio_enqueued"):
         return 0
     configs = portfolio_params(space, size=size)

@@ -13,6 +13,7 @@ import logging
 import math
 import os
 import time
+import warnings
 from contextlib import contextmanager
 from numbers import Integral, Real
 from typing import Any
@@ -52,6 +53,9 @@ __all__ = ["LeptonClassifier", "LeptonRegressor", "LeptonEnsemble", "SearchError
 
 log = logging.getLogger("lepton.search")
 
+#: How long a process that finds a new study without a recorded seed waits for the process
+#: that created it to record one (the seed decides the splits every process must share).
+SEED_WAIT_S = 30.0
 #: cv='auto' uses AUTO_CV_FOLDS-fold cross-validation for data under AUTO_CV_MAX_ROWS rows.
 AUTO_CV_FOLDS = 5
 AUTO_CV_MAX_ROWS = 5000
@@ -197,7 +201,7 @@ class _BaseLepton(BaseEstimator):
         # (hashed from the study name) independent of how the data was passed.
         study_name = self.study_name or (
             f"lepton-{task}" if storage is None else _default_study_name(task, X, y_enc))
-        seed = self._seed(storage, study_name)
+        seed, role = self._seed(storage, study_name, metric)
         splits = self._make_splits(X, y_enc, task, seed)
         meta = compute_meta_features(X, y_enc, task, input_shape=self.input_shape_)
         self.meta_features_ = meta.as_dict()
@@ -214,12 +218,14 @@ class _BaseLepton(BaseEstimator):
         budget.add_fixed_reserve(getattr(tracker, "finalize_seconds", 0.0))
         with _quiet_optuna(self.verbose):
             study = create_study(storage=storage, study_name=study_name, metric=metric,
-                                 space=space, seed=seed, n_startup_trials=8)
+                                 space=space, seed=_sampler_seed(seed, role),
+                                 n_startup_trials=8)
         validation = (f"{len(folds)}-fold cv" if len(folds) > 1
                       else f"holdout {self.validation_fraction:g}")
         _check_resumable(study, study_name, task=task, metric=metric.name, space=space, seed=seed,
                          validation=validation)
-        n_portfolio = enqueue_portfolio(study, space, size=4)
+        n_portfolio = enqueue_portfolio(study, space, size=4,
+                                        wait_s=SEED_WAIT_S if role == "joined" else 0.0)
         val_rows = np.concatenate([f.val_idx for f in folds])  # order of every val_pred
         ctx = SearchContext(
             folds=folds, task=Task(task, n_outputs), metric=metric, space=space, budget=budget,
@@ -287,16 +293,42 @@ class _BaseLepton(BaseEstimator):
             raise ValueError("n_jobs=0 is not valid; use a positive number or -1 (all cores).")
         return cpu_count() if n_jobs < 0 else int(n_jobs)
 
-    def _seed(self, storage, study_name: str) -> int:
-        """The seed of a resumed study wins, so splits and preprocessing stay identical."""
-        if storage is not None:
-            try:
+    def _seed(self, storage, study_name: str, metric) -> tuple[int, str]:
+        """The seed of the splits and the preprocessing, and this process's role in the
+        study: 'created' (in memory, or this process created the persistent study),
+        'joined' (another process created it and has not started a trial yet) or
+        'resumed'. A persistent study keeps the seed it was created with, so a resumed
+        search, or another process searching the same study, splits the data the same way.
+
+        Several processes may start the same new study at once: only the one whose
+        ``create_study`` creates it (the database's unique study name decides) records its
+        seed; the others wait for that record and take it, whatever their own
+        ``random_state``."""
+        own = int(check_random_state(self.random_state).randint(0, 2**31 - 1))
+        if storage is None:
+            return own, "created"
+        try:
+            with warnings.catch_warnings(), _quiet_optuna(self.verbose):
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                study = optuna.create_study(storage=storage, study_name=study_name,
+                                            direction=metric.direction)
+        except optuna.exceptions.DuplicatedStudyError:
+            # Created by another process (maybe just now), or a study from before seeds
+            # were recorded, or made outside Lepton: a study with no trials yet may be
+            # waiting for its creator to record the seed.
+            deadline = time.monotonic() + SEED_WAIT_S
+            while True:
                 existing = optuna.load_study(study_name=study_name, storage=storage)
+                started = bool(existing.get_trials(deepcopy=False))
                 if "lepton.seed" in existing.user_attrs:
-                    return int(existing.user_attrs["lepton.seed"])
-            except KeyError:
-                pass
-        return int(check_random_state(self.random_state).randint(0, 2**31 - 1))
+                    return (int(existing.user_attrs["lepton.seed"]),
+                            "resumed" if started else "joined")
+                if started or time.monotonic() > deadline:
+                    return own, "resumed"  # _check_resumable records the seed
+                time.sleep(0.1)
+        study.set_user_attr("lepton.metric", metric.name)  # the direction is fixed now
+        study.set_user_attr("lepton.seed", own)
+        return own, "created"
 
     def _n_folds(self, n: int) -> int | None:
         """``cv='auto'``: 5-fold cross-validation below 5,000 rows, where one held-out split
@@ -500,6 +532,7 @@ class _BaseLepton(BaseEstimator):
         self.search_space_ = ctx.space
         self.leaderboard_ = make_leaderboard(study, metric.name)
         self.n_trials_ = _n_finished(study)
+        self.random_seed_ = ctx.seed
         self.final_model_info_ = {
             "choice": choice, "metric": metric.name, "best_trial": best.number,
             "validation_score": float(ens_score if choice == "ensemble" else best.value),
@@ -663,7 +696,10 @@ class LeptonClassifier(ClassifierMixin, _BaseLepton):
     storage : str, optuna storage or None, default=None
         None keeps the study in memory. A URL (``sqlite:///study.db``,
         ``postgresql://...``, ``redis://...``) or a ``.db`` / ``.log`` path persists it:
-        calling ``fit`` again with the same ``study_name`` resumes the study.
+        calling ``fit`` again with the same ``study_name`` resumes the study, and several
+        processes (on one machine or several) fitting with the same storage and
+        ``study_name`` at once search it together: they share its seed (the same splits)
+        and its trials, each ending with its own final model.
     study_name : str, default=None
         With a persistent ``storage``, defaults to a name derived from the task and a
         fingerprint of the data, so fitting the same data again resumes the study.
@@ -680,6 +716,10 @@ class LeptonClassifier(ClassifierMixin, _BaseLepton):
     input_shape : sequence of int, default=None
         Per-sample shape of image-shaped input, e.g. (8, 8).
     random_state : int, RandomState or None, default=None
+        Seeds the data splits, the preprocessing and the sampler. A persistent study keeps
+        the seed of the fit that created it (``random_seed_``); a resumed or joining
+        process samples with a fresh seed, so it does not propose the configurations the
+        first one already tried.
     device : str, default='auto'
     verbose : int, default=0
         1: a progress bar (trials, best score, time left); 2: also Optuna's trial log.
@@ -718,6 +758,10 @@ class LeptonClassifier(ClassifierMixin, _BaseLepton):
     fit_time_ : float
     search_converged_ : bool
         Whether the search stopped on ``patience`` rather than on the budget or ``n_trials``.
+    random_seed_ : int
+        The seed of the data splits and the preprocessing: drawn from ``random_state``,
+        except that a persistent study keeps the one it was created with (every process
+        that searches or resumes it splits the data the same way).
     n_trials_ : int
         Trials of the study that ran to an end (complete, pruned or failed; with a resumed
         study, earlier sessions' too); warm-start entries the search never reached are
@@ -827,6 +871,16 @@ def _space_fingerprint(space: SearchSpace) -> str:
     return hashlib.sha1(text.encode()).hexdigest()[:16]
 
 
+def _sampler_seed(seed: int, role: str) -> int:
+    """The sampler's seed. The process that created the study samples from the study's
+    seed (a seeded in-memory search is reproducible); any other process, resuming or
+    joining, draws a fresh one: from the study's seed it would propose the same
+    random start-up configurations as the creator did."""
+    if role == "created":
+        return seed
+    return int.from_bytes(os.urandom(4), "little") & 0x7FFFFFFF
+
+
 def _check_resumable(study: optuna.Study, study_name: str, *, task: str, metric: str,
                      space: SearchSpace, seed: int, validation: str) -> None:
     """Record what a study searches on its first fit; refuse to resume it with a different
@@ -836,17 +890,18 @@ def _check_resumable(study: optuna.Study, study_name: str, *, task: str, metric:
     attrs = study.user_attrs
     current = {"lepton.task": task, "lepton.metric": metric,
                "lepton.space": _space_fingerprint(space), "lepton.validation": validation}
-    if "lepton.seed" not in attrs:
-        for key, value in {**current, "lepton.seed": seed}.items():
+    if "lepton.seed" in attrs:  # a study from before the scheme was recorded has none
+        for key, value in current.items():
+            if key in attrs and attrs[key] != value:
+                what = key.split(".", 1)[1]
+                raise ValueError(
+                    f"study_name={study_name!r} already exists in this storage with a "
+                    f"different {what} ({attrs[key]!r}, now {value!r}); resuming would mix "
+                    "incompatible trials. Use a new study_name, or the original settings to "
+                    "resume.")
+    for key, value in {**current, "lepton.seed": seed}.items():
+        if key not in attrs:  # the first fit records them (its seed: see _seed)
             study.set_user_attr(key, value)
-        return
-    for key, value in current.items():
-        if key in attrs and attrs[key] != value:
-            what = key.split(".", 1)[1]
-            raise ValueError(
-                f"study_name={study_name!r} already exists in this storage with a different "
-                f"{what} ({attrs[key]!r}, now {value!r}); resuming would mix incompatible "
-                "trials. Use a new study_name, or the original settings to resume.")
 
 
 def _storage_label(storage: Any) -> str | None:

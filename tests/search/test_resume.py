@@ -95,3 +95,22 @@ def test_killed_search_resumes_without_losing_or_repeating_trials(storage_url, t
     best_before = max((v[1] for v in before.values() if v[0] == optuna.trial.TrialState.COMPLETE),
                       default=float("-inf"))
     assert clf.best_score_ >= best_before
+
+
+def test_a_resumed_search_does_not_rerun_earlier_configurations(tmp_path):
+    """The start-up trials are random samples; a sampler seeded again from the study's seed
+    proposed the first session's random configurations once more (trials 6 and 7 repeated
+    4 and 5 exactly)."""
+    import json
+
+    from .conftest import TINY_SPACE
+
+    X, y = load_iris(return_X_y=True)
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    for n_trials in (6, 9):
+        LeptonClassifier(time_budget=120, n_trials=n_trials, storage=url, study_name="again",
+                         search_space=TINY_SPACE, cv=None, random_state=0).fit(X, y)
+    trials = optuna.load_study(study_name="again", storage=url).get_trials(deepcopy=False)
+    assert len(trials) == 9
+    params = [json.dumps(t.params, sort_keys=True) for t in trials]
+    assert len(set(params)) == 9, [t.number for t in trials if params.count(params[t.number]) > 1]
