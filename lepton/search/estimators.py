@@ -177,6 +177,17 @@ class _BaseLepton(BaseEstimator):
     def fit(self, X, y):
         """Search architectures and training settings for ``time_budget`` seconds."""
         budget = Budget(self.time_budget, final_copies=FINAL_REFITS)  # the clock starts now
+        self._new_study = None  # (storage, name) of a persistent study this fit created
+        try:
+            return self._fit(X, y, budget)
+        except BaseException:
+            if self._new_study is not None:  # leave the storage as this fit found it
+                _forget_unstarted_study(*self._new_study)
+            raise
+        finally:
+            del self._new_study
+
+    def _fit(self, X, y, budget: Budget):
         self._validate_params()
         name = type(self).__name__
         task = self._task
@@ -202,6 +213,8 @@ class _BaseLepton(BaseEstimator):
         study_name = self.study_name or (
             f"lepton-{task}" if storage is None else _default_study_name(task, X, y_enc))
         seed, role = self._seed(storage, study_name, metric)
+        if role == "created" and storage is not None:
+            self._new_study = (storage, study_name)
         splits = self._make_splits(X, y_enc, task, seed)
         meta = compute_meta_features(X, y_enc, task, input_shape=self.input_shape_)
         self.meta_features_ = meta.as_dict()
@@ -318,7 +331,10 @@ class _BaseLepton(BaseEstimator):
             # waiting for its creator to record the seed.
             deadline = time.monotonic() + SEED_WAIT_S
             while True:
-                existing = optuna.load_study(study_name=study_name, storage=storage)
+                try:
+                    existing = optuna.load_study(study_name=study_name, storage=storage)
+                except KeyError:  # its creator's fit failed and removed it: start afresh
+                    return self._seed(storage, study_name, metric)
                 started = bool(existing.get_trials(deepcopy=False))
                 if "lepton.seed" in existing.user_attrs:
                     return (int(existing.user_attrs["lepton.seed"]),
@@ -869,6 +885,19 @@ def _space_fingerprint(space: SearchSpace) -> str:
     text = json.dumps({"family": space.family, "parameters": space.parameters}, sort_keys=True,
                       default=str)
     return hashlib.sha1(text.encode()).hexdigest()[:16]
+
+
+def _forget_unstarted_study(storage, study_name: str) -> None:
+    """Delete a study a failed fit created, unless a trial of it has started (another
+    process may be searching it by now): a bad argument must not leave an empty study
+    behind that the next fit would take for one another process is starting."""
+    try:
+        study = optuna.load_study(study_name=study_name, storage=storage)
+        if all(t.state == optuna.trial.TrialState.WAITING
+               for t in study.get_trials(deepcopy=False)):
+            optuna.delete_study(study_name=study_name, storage=storage)
+    except Exception as exc:  # noqa: BLE001 - cleanup must not hide the fit's own error
+        log.warning("could not remove the unstarted study %r: %s", study_name, exc)
 
 
 def _sampler_seed(seed: int, role: str) -> int:

@@ -114,3 +114,21 @@ def test_a_resumed_search_does_not_rerun_earlier_configurations(tmp_path):
     assert len(trials) == 9
     params = [json.dumps(t.params, sort_keys=True) for t in trials]
     assert len(set(params)) == 9, [t.number for t in trials if params.count(params[t.number]) > 1]
+
+
+def test_a_fit_that_fails_before_its_first_trial_leaves_no_study_behind(tmp_path, tiny_space):
+    """The study is created before the data are split (its seed decides the splits); a
+    fit that then fails on a bad argument removes it again, so the next fit creates it
+    anew instead of waiting for another process to start it."""
+    X, y = load_iris(return_X_y=True)
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    bad = {"base": "mlp", "parameters": {"width": {"type": "int", "low": 64, "high": 8}}}
+    with pytest.raises(ValueError, match="width"):
+        LeptonClassifier(time_budget=30, storage=url, study_name="typo", search_space=bad,
+                         random_state=0).fit(X, y)
+    assert "typo" not in optuna.get_all_study_names(url)
+    clf = LeptonClassifier(time_budget=30, n_trials=2, storage=url, study_name="typo",
+                           search_space=tiny_space, cv=None, random_state=0).fit(X, y)
+    study = optuna.load_study(study_name="typo", storage=url)
+    assert study.user_attrs["lepton.seed"] == clf.random_seed_
+    assert study.user_attrs["lepton.portfolio_enqueued"] is True
