@@ -1,6 +1,6 @@
 """Several processes starting the same new study at once on a shared storage (the
 README's 'searched by several processes at once'): real subprocesses released together
-against a fresh SQLite file and a fresh PostgreSQL database."""
+against a fresh SQLite file, a fresh PostgreSQL database and a fresh Redis journal."""
 
 from __future__ import annotations
 
@@ -33,10 +33,13 @@ WORKER = textwrap.dedent("""
 """)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", "postgresql", "redis"])
 def fresh_storage(request, tmp_path):
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'shared.db'}"
+    if request.param == "redis":
+        redis_url = request.getfixturevalue("redis_url")
+        return f"{redis_url}?prefix={redis_url.prefix}together"  # keys the fixture cleans up
     return request.getfixturevalue("fresh_postgres_url")  # no Optuna schema: they create it
 
 
