@@ -164,3 +164,37 @@ def redis_url() -> Iterator[RedisURL]:
     the end. Skips when Redis is unreachable, fails instead with LEPTON_REQUIRE_SERVICES=1."""
     with redis_namespace() as url:
         yield url
+
+
+# -- processes started together ---------------------------------------------------------
+def _release_together(scripts: list[list[str]], go: str, *, env: dict | None = None,
+                      timeout: float = 180.0) -> list[tuple[int, str]]:
+    """Run ``python -c SCRIPT ARGS...`` for each of ``scripts`` (script, then arguments).
+    Each process must create ``{go}.ready{k}`` (k: its index) once its imports are done and
+    then wait for ``go`` to exist; ``go`` is created when all are ready, so they reach what
+    follows at the same moment. Returns each process's (return code, output)."""
+    import subprocess
+    import sys
+    import time
+
+    procs = [subprocess.Popen([sys.executable, "-c", *script], env=env, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+             for script in scripts]
+    try:
+        deadline = time.monotonic() + timeout
+        while not all(os.path.exists(f"{go}.ready{k}") for k in range(len(procs))):
+            assert all(p.poll() is None for p in procs), [p.stdout.read() for p in procs]
+            assert time.monotonic() < deadline, "the processes never got ready"
+            time.sleep(0.01)
+        open(go, "w").close()
+        outputs = [p.communicate(timeout=timeout)[0] for p in procs]
+        return [(p.returncode, out) for p, out in zip(procs, outputs)]
+    finally:
+        for p in procs:
+            p.kill()
+
+
+@pytest.fixture
+def release_together():
+    """Start scripts as subprocesses released together (see ``_release_together``)."""
+    return _release_together

@@ -53,9 +53,11 @@ __all__ = ["LeptonClassifier", "LeptonRegressor", "LeptonEnsemble", "SearchError
 
 log = logging.getLogger("lepton.search")
 
-#: How long a process that finds a new study without a recorded seed waits for the process
-#: that created it to record one (the seed decides the splits every process must share).
+#: How long a process that joins a study another process is creating waits for that
+#: process to record the seed (which decides the splits every process must share) and to
+#: enqueue the warm-start portfolio: at most this, and at most WAIT_SHARE of time_budget.
 SEED_WAIT_S = 30.0
+WAIT_SHARE = 0.1
 #: cv='auto' uses AUTO_CV_FOLDS-fold cross-validation for data under AUTO_CV_MAX_ROWS rows.
 AUTO_CV_FOLDS = 5
 AUTO_CV_MAX_ROWS = 5000
@@ -238,7 +240,7 @@ class _BaseLepton(BaseEstimator):
         _check_resumable(study, study_name, task=task, metric=metric.name, space=space, seed=seed,
                          validation=validation)
         n_portfolio = enqueue_portfolio(study, space, size=4,
-                                        wait_s=SEED_WAIT_S if role == "joined" else 0.0)
+                                        wait_s=self._max_wait() if role == "joined" else 0.0)
         val_rows = np.concatenate([f.val_idx for f in folds])  # order of every val_pred
         ctx = SearchContext(
             folds=folds, task=Task(task, n_outputs), metric=metric, space=space, budget=budget,
@@ -329,7 +331,7 @@ class _BaseLepton(BaseEstimator):
             # Created by another process (maybe just now), or a study from before seeds
             # were recorded, or made outside Lepton: a study with no trials yet may be
             # waiting for its creator to record the seed.
-            deadline = time.monotonic() + SEED_WAIT_S
+            deadline = time.monotonic() + self._max_wait()
             while True:
                 try:
                     existing = optuna.load_study(study_name=study_name, storage=storage)
@@ -345,6 +347,9 @@ class _BaseLepton(BaseEstimator):
         study.set_user_attr("lepton.metric", metric.name)  # the direction is fixed now
         study.set_user_attr("lepton.seed", own)
         return own, "created"
+
+    def _max_wait(self) -> float:
+        return min(SEED_WAIT_S, WAIT_SHARE * float(self.time_budget))
 
     def _n_folds(self, n: int) -> int | None:
         """``cv='auto'``: 5-fold cross-validation below 5,000 rows, where one held-out split

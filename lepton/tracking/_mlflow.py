@@ -57,6 +57,7 @@ from typing import Any
 from ._base import SearchTracker, TrackingError
 from ._store import (
     artifact_root_for, check_tracking_uri, default_tracking_uri, quiet_mlflow_env, redact_uri,
+    store_lock,
 )
 from ._writer import TAG_ROLE, TAG_STATE, TAG_STUDY, TAG_TRIAL, RunWriter, WriterDied, WriterProcess
 from ._writer import log_batch as _log_batch
@@ -223,7 +224,10 @@ class MLflowTracker(SearchTracker):
         # a new SQL store announces its table creation and migrations at INFO: noise in
         # front of every first `lepton run` (errors still show)
         try:
-            with _muted_loggers("mlflow.store.db.utils", "alembic"):
+            with contextlib.ExitStack() as stack:
+                stack.enter_context(_muted_loggers("mlflow.store.db.utils", "alembic"))
+                for uri in dict.fromkeys((self.tracking_uri, self.registry_uri)):
+                    stack.enter_context(store_lock(uri))  # a new store is created once
                 self.client = MlflowClient(tracking_uri=self.tracking_uri,
                                            registry_uri=self.registry_uri)
                 self.experiment_id = self._ensure_experiment()

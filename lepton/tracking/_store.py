@@ -13,13 +13,15 @@ from __future__ import annotations
 import os
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from ._base import TrackingError
 
 __all__ = ["lepton_home", "default_store_dir", "default_tracking_uri", "check_tracking_uri",
-           "artifact_root_for", "quiet_mlflow_env", "redact_uri"]
+           "artifact_root_for", "quiet_mlflow_env", "redact_uri", "store_lock"]
 
 # Schemes MLflow's tracking client understands without plugins.
 _DB_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
@@ -81,6 +83,32 @@ def artifact_root_for(tracking_uri: str) -> Path | None:
     if scheme in _DB_SCHEMES:
         return default_store_dir() / "artifacts"
     return None
+
+
+@contextmanager
+def store_lock(uri: str) -> Iterator[None]:
+    """Hold an exclusive lock (``<store>.db.lock`` beside it) while a SQLite store is opened.
+
+    Opening a new store creates its schema by running MLflow's migrations. Two processes
+    doing that at once (two scheduled ``lepton run`` jobs on a fresh machine, workers of
+    one study) both migrate: one or both failed ('duplicate column name', 'table
+    _alembic_tmp_tags already exists'), 3 times in 3 tries, possibly leaving the store half
+    migrated. With the lock the second opens the store the first finished. The lock goes
+    with the process that holds it, even if it dies. Other stores are not locked here."""
+    path = uri.split("///", 1)[1] if _scheme(uri) == "sqlite" and "///" in uri else ""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock
+        fcntl = None
+    if not path or path == ":memory:" or fcntl is None:
+        yield
+        return
+    with open(f"{path}.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def check_tracking_uri(uri: str, *, timeout: float = PROBE_TIMEOUT) -> None:

@@ -6,10 +6,7 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import textwrap
-import time
 from collections import Counter
 
 import optuna
@@ -43,25 +40,15 @@ def fresh_storage(request, tmp_path):
     return request.getfixturevalue("fresh_postgres_url")  # no Optuna schema: they create it
 
 
-def test_processes_starting_one_new_study_together_share_it(fresh_storage, tmp_path):
+def test_processes_starting_one_new_study_together_share_it(fresh_storage, tmp_path,
+                                                             release_together):
     go = str(tmp_path / "go")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    procs = [subprocess.Popen([sys.executable, "-c", WORKER, fresh_storage, go, str(rs),
-                               json.dumps(TINY_SPACE)], env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True) for rs in (0, 1)]
-    try:
-        deadline = time.monotonic() + 120
-        while not all(os.path.exists(f"{go}.ready{rs}") for rs in (0, 1)):
-            assert all(p.poll() is None for p in procs), [p.stdout.read() for p in procs]
-            assert time.monotonic() < deadline, "the workers never got ready"
-            time.sleep(0.01)
-        open(go, "w").close()
-        outputs = [p.communicate(timeout=180)[0] for p in procs]
-    finally:
-        for p in procs:
-            p.kill()
+    runs = release_together([[WORKER, fresh_storage, go, str(rs), json.dumps(TINY_SPACE)]
+                             for rs in (0, 1)], go, env=env)
+    outputs = [out for _, out in runs]
     # both fits succeed: neither dies creating the schema the other is creating
-    assert [p.returncode for p in procs] == [0, 0], [o[-3000:] for o in outputs]
+    assert [rc for rc, _ in runs] == [0, 0], [o[-3000:] for o in outputs]
     results = [json.loads(o.strip().splitlines()[-1]) for o in outputs]
 
     from lepton.search._search import make_storage
