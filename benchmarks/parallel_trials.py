@@ -7,6 +7,10 @@ LeptonClassifier(time_budget=B, search_space='mlp', n_jobs=..., patience=None) o
 * ``n_jobs=1, 2 threads`` - one trial at a time, torch on both cores (intra-op parallelism)
 * ``n_jobs=2``            - two trials at a time (Optuna threads); Lepton gives each trial
                             cores // n_jobs = 1 torch thread
+* ``2 processes``         - two processes started together, each n_jobs=1 with 1 thread, searching
+                            one study on a shared SQLite file (the way several machines share a
+                            study on PostgreSQL); its rates count every trial of the study over
+                            the longer of the two fits
 
 Each run is a fresh subprocess (clean thread settings); every repetition runs every contender
 once, in a rotated order, with random_state = repetition. Reported: trials per minute
@@ -41,10 +45,12 @@ CONTENDERS = {
     "n_jobs=1, 1 thread": dict(n_jobs=1, threads=1),
     "n_jobs=1, 2 threads": dict(n_jobs=1, threads=2),
     "n_jobs=2": dict(n_jobs=2, threads=2),
+    "2 processes": dict(n_jobs=1, threads=1, processes=2),
 }
 
 
-def child(n_jobs: int, threads: int, budget: float, seed: int) -> dict:
+def child(n_jobs: int, threads: int, budget: float, seed: int, storage: str | None = None,
+          go: str | None = None) -> dict:
     import torch
     torch.set_num_threads(threads)
     import numpy as np
@@ -56,7 +62,12 @@ def child(n_jobs: int, threads: int, budget: float, seed: int) -> dict:
     X, y = np.asarray(data.X, dtype=np.float32), np.asarray(data.y)
     # patience=None: a rate over the whole budget, not a search that may stop converged
     est = LeptonClassifier(time_budget=budget, search_space="mlp", n_jobs=n_jobs,
-                           patience=None, random_state=seed, verbose=0)
+                           patience=None, random_state=seed, verbose=0, storage=storage,
+                           study_name=None if storage is None else "parallel")
+    if go is not None:  # started with another process: begin together
+        open(go + f".ready{os.getpid()}", "w").close()
+        while not os.path.exists(go):
+            time.sleep(0.005)
     t0 = time.perf_counter()
     est.fit(X, y)
     wall = time.perf_counter() - t0
@@ -74,19 +85,40 @@ def child(n_jobs: int, threads: int, budget: float, seed: int) -> dict:
 
 
 def run_child(name: str, budget: float, seed: int) -> dict:
+    import tempfile
+
     spec = CONTENDERS[name]
     env = dict(os.environ)
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         env[var] = str(spec["threads"])
     env.pop("MLFLOW_TRACKING_URI", None)
-    cmd = [sys.executable, __file__, "--child", str(spec["n_jobs"]), str(spec["threads"]),
-           str(budget), str(seed)]
+    n_procs = spec.get("processes", 1)
     load = os.getloadavg()[0]
-    out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
-    if out.returncode != 0:
-        raise RuntimeError(f"{name} failed:\n{out.stderr[-3000:]}")
-    row = json.loads(out.stdout.strip().splitlines()[-1])
-    row.update(contender=name, loadavg_start=load)
+    with tempfile.TemporaryDirectory() as tmp:
+        storage = f"sqlite:///{tmp}/study.db" if n_procs > 1 else "none"
+        go = f"{tmp}/go" if n_procs > 1 else "none"
+        cmd = [sys.executable, __file__, "--child", str(spec["n_jobs"]), str(spec["threads"]),
+               str(budget), str(seed), storage, go]
+        procs = [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  text=True) for _ in range(n_procs)]
+        if n_procs > 1:
+            while len([f for f in os.listdir(tmp) if f.startswith("go.ready")]) < n_procs:
+                if any(p.poll() is not None for p in procs):
+                    break
+                time.sleep(0.01)
+            Path(go).touch()
+        outs = [p.communicate() for p in procs]
+    failed = [err for p, (_, err) in zip(procs, outs) if p.returncode != 0]
+    if failed:
+        raise RuntimeError(f"{name} failed:\n{failed[0][-3000:]}")
+    rows = [json.loads(out.strip().splitlines()[-1]) for out, _ in outs]
+    # one study: its totals as the process that finished last saw them, over the longer fit
+    row = max(rows, key=lambda r: r["n_trials"])
+    wall = max(r["fit_wall"] for r in rows)
+    row.update(fit_wall=wall, trials_per_min=60 * row["n_trials"] / wall,
+               complete_per_min=60 * row["n_complete"] / wall,
+               epochs_per_min=60 * row["epochs"] / wall, contender=name, loadavg_start=load,
+               processes=n_procs)
     return row
 
 
@@ -109,7 +141,8 @@ def write_report(rows: list[dict], args, path: Path) -> str:
     med = lambda xs: statistics.median(xs) if xs else float("nan")
     names = [n for n in CONTENDERS if any(r["contender"] == n for r in rows)]
     by = {n: [r for r in rows if r["contender"] == n] for n in names}
-    lines = ["# Parallel trials: LeptonClassifier on digits, n_jobs=1 vs n_jobs=2", "",
+    lines = ["# Parallel trials: LeptonClassifier on digits, n_jobs=1 vs n_jobs=2 "
+             "(and two processes sharing one study)", "",
              f"`LeptonClassifier(time_budget={args.budget:g}, search_space='mlp', n_jobs=..., "
              f"patience=None, random_state=rep)` on all 1797 digits rows; {args.reps} repetitions, "
              "each running "
@@ -120,22 +153,23 @@ def write_report(rows: list[dict], args, path: Path) -> str:
              "|---|---|---|---|---|---|---|---|"]
     for n in names:
         rs = by[n]
-        tpt = 1 if CONTENDERS[n]["n_jobs"] == 2 else CONTENDERS[n]["threads"]
+        tpt = 1 if CONTENDERS[n]["n_jobs"] == 2 else CONTENDERS[n]["threads"]  # per process
         lines.append(f"| {n} | {tpt} | {med([r['trials_per_min'] for r in rs]):.1f} | "
                      f"{med([r['complete_per_min'] for r in rs]):.1f} | "
                      f"{med([r['epochs_per_min'] for r in rs]):.0f} | "
                      f"{med([r['n_trials'] for r in rs]):g} | {med([r['fit_wall'] for r in rs]):.1f} | "
                      f"{med([r['best_score'] for r in rs]):.4f} |")
     lines.append("")
-    par = by.get("n_jobs=2", [])
-    for base in ("n_jobs=1, 1 thread", "n_jobs=1, 2 threads"):
+    for parallel, base in (("n_jobs=2", "n_jobs=1, 1 thread"), ("n_jobs=2", "n_jobs=1, 2 threads"),
+                           ("2 processes", "n_jobs=1, 1 thread"), ("2 processes", "n_jobs=2")):
+        par = by.get(parallel, [])
         if par and by.get(base):
             ratios = {}
             for key in ("trials_per_min", "epochs_per_min"):
                 per_rep = [p[key] / b[key] for p in par for b in by[base]
                            if p["seed"] == b["seed"] and b[key] > 0]
                 ratios[key] = med(per_rep)
-            lines.append(f"- n_jobs=2 / ({base}): trials/min x{ratios['trials_per_min']:.2f}, "
+            lines.append(f"- {parallel} / ({base}): trials/min x{ratios['trials_per_min']:.2f}, "
                          f"epochs/min x{ratios['epochs_per_min']:.2f} (median of per-repetition "
                          "ratios).")
     loads = [r["loadavg_start"] for r in rows]
@@ -144,7 +178,9 @@ def write_report(rows: list[dict], args, path: Path) -> str:
               f"- Versions: python {platform.python_version()}, {_versions()}.",
               f"- Date: {_dt.datetime.now().isoformat(timespec='minutes')}.",
               "", "```bash", ". .venv/bin/activate",
-              f"python benchmarks/parallel_trials.py --budget {args.budget:g} --reps {args.reps}",
+              f"python benchmarks/parallel_trials.py --budget {args.budget:g} --reps {args.reps}"
+              + ("" if names == list(CONTENDERS) else
+                 " --contenders " + " ".join(f"'{n}'" for n in names)),
               "```", ""]
     text = "\n".join(lines)
     path.write_text(text)
@@ -158,11 +194,13 @@ def main(argv=None):
     p.add_argument("--quick", action="store_true")
     p.add_argument("--contenders", nargs="+", default=list(CONTENDERS), choices=list(CONTENDERS))
     p.add_argument("--out", default=str(RESULTS / "parallel_trials"))
-    p.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
+    p.add_argument("--child", nargs=6, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
-        n_jobs, threads, budget, seed = args.child
-        print(json.dumps(child(int(n_jobs), int(threads), float(budget), int(seed))))
+        n_jobs, threads, budget, seed, storage, go = args.child
+        print(json.dumps(child(int(n_jobs), int(threads), float(budget), int(seed),
+                               None if storage == "none" else storage,
+                               None if go == "none" else go)))
         return
     if args.quick:
         args.budget, args.reps = 15.0, 1
