@@ -23,7 +23,7 @@ WORKER = textwrap.dedent("""
     open(go + f".ready{random_state}", "w").close()
     while not os.path.exists(go):  # released together: both open the new storage at once
         time.sleep(0.005)
-    clf = LeptonClassifier(time_budget=12, storage=storage, study_name="together",
+    clf = LeptonClassifier(time_budget=30, n_trials=12, storage=storage, study_name="together",
                            search_space=json.loads(space), random_state=random_state,
                            patience=None).fit(X, y)
     print(json.dumps({"seed": clf.random_seed_, "trials": clf.n_trials_}))
