@@ -71,15 +71,21 @@ def _scheme(uri: str) -> str:
     return urlsplit(uri).scheme.split("+", 1)[0].lower()
 
 
+def _sqlite_file(uri: str) -> str:
+    """The database file of a ``sqlite:///`` URI; '' for other schemes, in-memory or bare."""
+    if _scheme(uri) != "sqlite" or "///" not in uri:
+        return ""
+    path = uri.split("///", 1)[1]
+    return "" if path == ":memory:" else path
+
+
 def artifact_root_for(tracking_uri: str) -> Path | None:
     """Folder under which Lepton creates experiments' artifact locations, or None where the
     store decides (a tracking server proxies or assigns artifact storage itself)."""
     scheme = _scheme(tracking_uri)
     if scheme == "sqlite":
-        db = Path(tracking_uri.split("///", 1)[1]) if "///" in tracking_uri else None
-        if db is not None and str(db) not in ("", ":memory:"):
-            return db.parent / "artifacts"
-        return default_store_dir() / "artifacts"
+        db = _sqlite_file(tracking_uri)
+        return (Path(db).parent if db else default_store_dir()) / "artifacts"
     if scheme in _DB_SCHEMES:
         return default_store_dir() / "artifacts"
     return None
@@ -95,12 +101,12 @@ def store_lock(uri: str) -> Iterator[None]:
     _alembic_tmp_tags already exists'), 3 times in 3 tries, possibly leaving the store half
     migrated. With the lock the second opens the store the first finished. The lock goes
     with the process that holds it, even if it dies. Other stores are not locked here."""
-    path = uri.split("///", 1)[1] if _scheme(uri) == "sqlite" and "///" in uri else ""
+    path = _sqlite_file(uri)
     try:
         import fcntl
     except ImportError:  # not POSIX: no lock
         fcntl = None
-    if not path or path == ":memory:" or fcntl is None:
+    if not path or fcntl is None:
         yield
         return
     with open(f"{path}.lock", "a") as handle:
@@ -134,8 +140,8 @@ def check_tracking_uri(uri: str, *, timeout: float = PROBE_TIMEOUT) -> None:
                 "for the embedded store under $LEPTON_HOME/mlflow.") from exc
         return
     if scheme == "sqlite":
-        path = uri.split("///", 1)[1] if "///" in uri else ""
-        if path and path != ":memory:":
+        path = _sqlite_file(uri)
+        if path:
             folder = Path(path).parent
             try:
                 folder.mkdir(parents=True, exist_ok=True)
