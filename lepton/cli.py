@@ -101,11 +101,10 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     """A model saved by ``lepton run --save`` predicts the rows of a CSV/Parquet file."""
     import os
 
-    from .datasets import read_table
+    from .datasets import read_table, table_format, write_table
 
-    if args.out is not None and not args.out.lower().endswith(
-            (".csv", ".tsv", ".txt", ".parquet", ".pq")):
-        raise ValueError(f"--out {args.out!r} must end in .csv, .tsv or .parquet.")
+    if args.out is not None:
+        table_format(args.out, what="--out")  # a bad suffix fails before any work
     model = _load_model(args.model)
     frame = read_table(args.data, what="data file")
     missing = [c for c in args.keep or () if c not in frame.columns]
@@ -138,10 +137,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     if args.out is None:
         out.to_csv(sys.stdout, index=False)
         return 0
-    if args.out.lower().endswith((".parquet", ".pq")):
-        out.to_parquet(args.out, index=False)
-    else:
-        out.to_csv(args.out, index=False, sep="\t" if args.out.lower().endswith(".tsv") else ",")
+    write_table(out, args.out)
     print(f"wrote {len(out)} predictions to {args.out}", file=sys.stderr)
     return 0
 

@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-__all__ = ["Dataset", "BUILTIN_DATASETS", "load_dataset", "read_table"]
+__all__ = ["Dataset", "BUILTIN_DATASETS", "load_dataset", "read_table", "write_table",
+           "table_format"]
 
 
 @dataclass
@@ -66,17 +67,36 @@ BUILTIN_DATASETS = {
 }
 
 
+_PARQUET, _TEXT = (".parquet", ".pq"), (".csv", ".txt", ".tsv")
+
+
+def table_format(path: str | Path, *, what: str) -> str:
+    """'parquet', 'tsv' or 'csv' from the file's suffix; a ValueError naming ``what`` else."""
+    suffix = Path(path).suffix.lower()
+    if suffix in _PARQUET:
+        return "parquet"
+    if suffix in _TEXT:
+        return "tsv" if suffix == ".tsv" else "csv"
+    raise ValueError(f"{what} {str(path)!r} must end in .csv, .tsv or .parquet.")
+
+
 def read_table(path: str | Path, *, what: str = "dataset file") -> pd.DataFrame:
     """A CSV, TSV or Parquet file as a DataFrame (the format from the file's suffix)."""
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in (".parquet", ".pq", ".csv", ".txt", ".tsv"):
-        raise ValueError(f"{what} {str(path)!r} must end in .csv, .tsv or .parquet.")
-    if not path.exists():
+    fmt = table_format(path, what=what)
+    if not Path(path).exists():
         raise ValueError(f"{what} {str(path)!r} does not exist.")
-    if suffix in (".parquet", ".pq"):
+    if fmt == "parquet":
         return pd.read_parquet(path)
-    return pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",")
+    return pd.read_csv(path, sep="\t" if fmt == "tsv" else ",")
+
+
+def write_table(frame: pd.DataFrame, path: str | Path) -> None:
+    """``frame`` to a CSV, TSV or Parquet file, as ``read_table`` reads it back."""
+    fmt = table_format(path, what="output file")
+    if fmt == "parquet":
+        frame.to_parquet(path, index=False)
+    else:
+        frame.to_csv(path, index=False, sep="\t" if fmt == "tsv" else ",")
 
 
 def load_dataset(name_or_path: str, *, target: str | None = None) -> Dataset:

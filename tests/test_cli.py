@@ -155,3 +155,17 @@ def test_lepton_predict_bad_inputs_are_usage_errors(tmp_path, capsys):
     assert "holds a dict, not a fitted Lepton estimator" in capsys.readouterr().err
     assert main(["predict", str(saved), str(path), "--out", str(tmp_path / "p.json")]) == 2
     assert "must end in .csv, .tsv or .parquet" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["pred.parquet", "pred.tsv", "pred.csv"])
+def test_tables_written_by_suffix_read_back(tmp_path, name):
+    import pandas as pd
+
+    from lepton.datasets import read_table, write_table
+
+    frame = pd.DataFrame({"id": [3, 1], "prediction": ["pos", "neg"], "proba_pos": [0.9, 0.2]})
+    write_table(frame, tmp_path / name)
+    pd.testing.assert_frame_equal(read_table(tmp_path / name), frame)
+    with pytest.raises(ValueError, match=r"--out .*pred\.json.* must end in \.csv, \.tsv or "):
+        from lepton.datasets import table_format
+        table_format(tmp_path / "pred.json", what="--out")
