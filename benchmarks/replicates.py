@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from search_benchmark import (  # noqa: E402
-    DATASETS, DEFAULT_OUT, paired_record, read_results,
+    DATASETS, DEFAULT_OUT, outcome, paired_record, read_results,
 )
 
 
@@ -45,10 +45,6 @@ def baseline_scores(path: Path, method: str) -> dict[str, dict[int, float]]:
         if r.get("method") == method and r.get("status") == "ok":
             out.setdefault(r["dataset"], {})[r["seed"]] = r["score"]
     return out
-
-
-def outcome(a: float, b: float) -> str:
-    return "win" if a > b else "tie" if a == b else "loss"
 
 
 def _med(scores: dict[int, float] | list[float]) -> float:

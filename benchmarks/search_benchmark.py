@@ -282,6 +282,11 @@ def paired_record(a: dict, b: dict) -> tuple[int, int, int, float]:
     return w, len(common) - w - lo, lo, float(p)
 
 
+def outcome(a: float, b: float) -> str:
+    """'win', 'tie' or 'loss' of score ``a`` against ``b`` (higher is better)."""
+    return "win" if a > b else "tie" if a == b else "loss"
+
+
 def median_outcome(outcomes: list[str]) -> str:
     """The outcome of the median dataset: each dataset's 'win' / 'tie' / 'loss' (of the
     medians over seeds) as +1 / 0 / -1, and the sign of their median (with an even count,
@@ -495,7 +500,7 @@ def report(args) -> str:
                 if not sa or not sb:
                     continue
                 ma, mb = _median(sa), _median(sb)
-                res.append("win" if ma > mb else "tie" if ma == mb else "loss")
+                res.append(outcome(ma, mb))
                 details.append(f"{d} {b} s: {ma:.4f} vs {mb:.4f}"
                                + {"win": "", "tie": " (tie)", "loss": " LOSS"}[res[-1]]
                                + f" ({paired(by_seed(a, d, b), by_seed(b_, d, b))})")
