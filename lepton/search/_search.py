@@ -12,7 +12,9 @@
 6. inside each trial, the core loop's LR schedule and early stopping.
 
 Trials that diverge, run out of memory or raise are recorded as failed with their
-reason (user attribute ``fail_reason``) and the search goes on.
+reason (user attribute ``fail_reason``) and the search goes on. A trial that the end of
+the search window cut short is recorded as pruned (its score measured a few epochs, not
+the configuration), though its networks stay ensemble candidates.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ import torch
 from torch import nn
 
 from ..training import (
-    DIVERGED, Callback, DivergedError, Task, TensorData, TrainingConfig, fit_model,
+    DIVERGED, TIME_LIMIT, Callback, DivergedError, Task, TensorData, TrainingConfig, fit_model,
     predict_outputs,
 )
 from .budget import Budget
@@ -102,6 +104,9 @@ class TrialModel:
     training: dict[str, Any]
     best_epoch: int
     epoch_time: float
+    #: False for a trial the end of the search window cut short (recorded as pruned):
+    #: an ensemble candidate, never the best trial
+    complete: bool = True
 
 
 @dataclass
@@ -133,7 +138,8 @@ class SearchContext:
                                reverse=self.metric.direction == "maximize")
                 for m in order[self.keep_models:]:
                     del self.models[m.number]
-            improved = self.best_value is None or self.metric.better(tm.value, self.best_value)
+            improved = tm.complete and (self.best_value is None
+                                        or self.metric.better(tm.value, self.best_value))
             if improved:
                 self.best_value = tm.value
         if improved:
@@ -228,6 +234,12 @@ class Objective:
         if not math.isfinite(value):
             raise TrialFailed(f"validation {ctx.metric.name} is {value}")
         statuses = run.statuses
+        # Cut by the window's end with less time than the other trials had: its score is
+        # that of a few epochs. Recorded as complete, it would rank the configuration on
+        # the leaderboard and teach a resumed study's sampler from it; pruned, it stays an
+        # ensemble candidate. The first trial to finish is kept complete either way.
+        cut_short = (TIME_LIMIT in statuses and ctx.budget.is_short(max_time)
+                     and _has_complete(trial.study))
         trial.set_user_attr("epochs", run.n_epochs)
         trial.set_user_attr("best_epoch", run.best_epoch)
         trial.set_user_attr("status", statuses[0] if len(set(statuses)) == 1 else ",".join(statuses))
@@ -236,8 +248,18 @@ class Objective:
         ctx.keep(TrialModel(number=trial.number, value=value, modules=run.modules,
                             preprocessors=[fold.preprocessor for fold in folds],
                             val_pred=run.val_pred, model_config=model_cfg, training=training,
-                            best_epoch=run.best_epoch, epoch_time=run.epoch_time))
+                            best_epoch=run.best_epoch, epoch_time=run.epoch_time,
+                            complete=not cut_short))
+        if cut_short:
+            raise optuna.TrialPruned(
+                f"cut short by the end of the search window after {run.n_epochs} epochs "
+                f"({max_time:.2f}s of a trial's {ctx.budget.trial_cap():.2f}s; validation "
+                f"{ctx.metric.name} {value:.4g} then)")
         return value
+
+
+def _has_complete(study: optuna.Study) -> bool:
+    return bool(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)))
 
 
 @dataclass

@@ -8,11 +8,13 @@ the final refit trains that many seeds and averages them), capped at ``MAX_RESER
 the budget, so fast data keeps most of the budget for searching. Each trial gets
 ``max_time`` = what is left of the search window, capped at a third of the window so one
 slow configuration cannot eat the whole search; the training loop checks it after every
-batch.
+batch. A trial the end of the window cuts with less than ``SHORT_SHARE`` of that cap
+(``is_short``) was not given what the others were: the search records it as pruned.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 
@@ -30,6 +32,8 @@ class Budget:
     MIN_SLACK_S = 0.05
     #: a trial may use at most this fraction of the search window
     TRIAL_SHARE = 1 / 3
+    #: a trial given less than this share of a trial's cap was cut short by the window's end
+    SHORT_SHARE = 0.9
 
     def __init__(self, time_budget: float, *, start: float | None = None,
                  clock=time.perf_counter, final_copies: int = 1):
@@ -62,12 +66,20 @@ class Budget:
             self._window = max(0.0, self.deadline - self.reserve - self._window_start)
             return self._window
 
+    def trial_cap(self) -> float:
+        """The most any trial may train: ``TRIAL_SHARE`` of the search window (no cap
+        before the window opens)."""
+        return math.inf if self._window is None else max(self.TRIAL_SHARE * self._window, 0.0)
+
     def trial_max_time(self) -> float:
         """Seconds the next trial may train (<= 0 means: do not start one)."""
-        left = self.search_remaining()
-        if self._window is None:
-            return left
-        return min(left, max(self.TRIAL_SHARE * self._window, 0.0))
+        return min(self.search_remaining(), self.trial_cap())
+
+    def is_short(self, max_time: float) -> bool:
+        """Whether a trial given ``max_time`` seconds got markedly less than the cap
+        because the search window was ending."""
+        cap = self.trial_cap()
+        return math.isfinite(cap) and max_time < self.SHORT_SHARE * cap
 
     # -- updates ---------------------------------------------------------------------
     def add_fixed_reserve(self, seconds: float) -> None:

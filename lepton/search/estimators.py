@@ -444,7 +444,7 @@ class _BaseLepton(BaseEstimator):
         """The study's best trial; among kept trials tied on the metric, the one the
         tie-break metric prefers (the first of many 1.0-accuracy trials is not the best)."""
         best = study.best_trial
-        tied = [m for m in ctx.models.values() if m.value == best.value]
+        tied = [m for m in ctx.models.values() if m.complete and m.value == best.value]
         if len(tied) < 2:
             return best
         choice = max(tied, key=lambda m: (self._key(ctx, m.val_pred), -m.number))

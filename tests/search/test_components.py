@@ -3,7 +3,9 @@ reporter, budget, ensemble selection, storages."""
 
 from __future__ import annotations
 
+import re
 import time
+from types import SimpleNamespace
 
 import numpy as np
 import optuna
@@ -246,7 +248,6 @@ def test_storage_strings(tmp_path):
 def test_run_trials_goes_on_after_a_trial_state_race(monkeypatch):
     """Optuna raising from `tell` (a race between parallel workers on an RDB study) must not
     end the search: run_trials restarts the loop with what is left of the budget."""
-    from types import SimpleNamespace
 
     from lepton.search._search import run_trials
 
@@ -274,7 +275,6 @@ def test_run_trials_goes_on_after_a_trial_state_race(monkeypatch):
 def test_ensemble_must_beat_a_resumed_best_trial_it_does_not_hold():
     # A best trial of an earlier session (resume) has no kept networks: an ensemble of this
     # session's trials wins only by beating its metric; a kept best is beaten by construction.
-    from types import SimpleNamespace
 
     from lepton import LeptonClassifier
 
@@ -322,7 +322,6 @@ def test_a_trial_cut_inside_its_first_epoch_is_scored_from_a_quarter_of_the_rows
     """Large tables under tight budgets: a network that saw MIN_EPOCH_SHARE of an epoch
     before the clock cut it is scored (one batch of four); one that saw less is a failed
     trial, with the share in its reason (one batch of five)."""
-    from types import SimpleNamespace
 
     from lepton.search._search import MIN_EPOCH_SHARE, Fold, TrialFailed, train_on_folds
     from lepton.training import Callback, Task, TensorData
@@ -356,3 +355,57 @@ def test_a_trial_cut_inside_its_first_epoch_is_scored_from_a_quarter_of_the_rows
     # seconds per whole epoch: four times what the cut quarter took
     assert len(seen.records) == 1
     assert run.epoch_time == pytest.approx(4 * seen.records[0]["epoch_time"])
+
+
+@pytest.mark.parametrize("case", ["first", "short", "capped"])
+def test_a_trial_the_search_windows_end_cuts_short_is_pruned_and_stays_a_candidate(case):
+    """The last trial of a timed search is often cut after a few epochs: its score rates
+    those epochs, not the configuration. Once another trial has completed, such a trial
+    is recorded as pruned with the reason (the leaderboard, and a resumed study's sampler,
+    see it as unfinished), yet its networks stay ensemble candidates and it is never the
+    best trial. A trial cut by the cap every trial shares (large tables) stays complete,
+    and so does the first one to finish."""
+    from lepton.search._search import FAIL_REASON, Fold, Objective, SearchContext
+    from lepton.search.spaces import load_search_space
+    from lepton.tracking import SearchTracker
+    from lepton.training import Task, TensorData
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(500, 8)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(np.int64)
+    space = load_search_space({"base": "mlp", "parameters": {
+        "n_layers": 1, "width": 16, "epochs": 5000, "batch_size": 100,
+        "learning_rate": 1e-4, "numeric_embedding": "none", "input_scaling": "robust"}})
+    fold = Fold(train=TensorData(X[:400], y[:400]), valid=TensorData(X[400:], y[400:]),
+                val_idx=np.arange(400, 500),
+                preprocessor=SimpleNamespace(scaling="robust"))
+    now = [0.0]
+    budget = Budget(30 if case != "capped" else 0.9, clock=lambda: now[0])
+    window = budget.open_search_window()
+    ctx = SearchContext(folds=[fold], task=Task("classification", 2),
+                        metric=get_metric("accuracy", "classification"), space=space,
+                        budget=budget, y_val=y[400:], y_scaler=None, seed=0, n_all=500,
+                        input_shape=None, tracker=SearchTracker())
+    study = optuna.create_study(direction="maximize")
+    if case == "short":  # another trial has completed
+        study.add_trial(optuna.trial.create_trial(value=0.5, params={}, distributions={}))
+    # "first"/"short": 0.05 s of the window are left, against a cap of 1/3 of 27 s;
+    # "capped": the whole window is open and the cap (0.25 s) cuts 5000 epochs
+    now[0] = window - 0.05 if case != "capped" else 0.0
+    assert budget.is_short(budget.trial_max_time()) == (case != "capped")
+    study.optimize(Objective(ctx), n_trials=1)
+
+    trial = study.trials[-1]
+    assert trial.user_attrs["status"] == "time_limit"  # the clock cut it in every case
+    assert 0 < trial.user_attrs["epochs"] < 5000
+    assert list(ctx.models) == [trial.number]  # an ensemble candidate either way
+    if case == "short":
+        assert trial.state == optuna.trial.TrialState.PRUNED
+        assert re.match(r"cut short by the end of the search window after \d+ epochs "
+                        r"\(0\.05s of a trial's 8\.98s; validation accuracy 0\.\d+ then\)",
+                        trial.user_attrs[FAIL_REASON])
+        assert not ctx.models[trial.number].complete and ctx.best_value is None
+        assert study.best_trial.number == 0
+    else:
+        assert trial.state == optuna.trial.TrialState.COMPLETE
+        assert ctx.models[trial.number].complete and ctx.best_value == trial.value
