@@ -886,10 +886,15 @@ class MLflowTracker(SearchTracker):
             name, source=info.model_uri, run_id=self.parent_run_id, tags=tags,
             model_id=getattr(info, "model_id", None))
         self.registered_version = str(version.version)
-        promote, why = self._beats_champion(name, score, metric, direction)
+        # Check, then move: two searches registering under one name at once could both
+        # beat the old champion and the worse one move the alias last. On a SQLite
+        # registry the lock makes the pair atomic across processes; a tracking server
+        # offers no compare-and-set, so there the last of two simultaneous moves wins.
+        with store_lock(self.registry_uri):
+            promote, why = self._beats_champion(name, score, metric, direction)
+            if promote:
+                self.client.set_registered_model_alias(name, CHAMPION_ALIAS, version.version)
         self.client.set_model_version_tag(name, version.version, "lepton.promotion", why)
-        if promote:
-            self.client.set_registered_model_alias(name, CHAMPION_ALIAS, version.version)
         self.client.set_tag(self.parent_run_id, "lepton.registered_model",
                             f"{name}/{version.version}" + (f"@{CHAMPION_ALIAS}" if promote else ""))
 

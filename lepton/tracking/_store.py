@@ -93,7 +93,8 @@ def artifact_root_for(tracking_uri: str) -> Path | None:
 
 @contextmanager
 def store_lock(uri: str) -> Iterator[None]:
-    """Hold an exclusive lock (``<store>.db.lock`` beside it) while a SQLite store is opened.
+    """Hold an exclusive lock (``<store>.db.lock`` beside it) on a SQLite store: while it
+    is opened, and while a registration decides whether to move the champion alias.
 
     Opening a new store creates its schema by running MLflow's migrations. Two processes
     doing that at once (two scheduled ``lepton run`` jobs on a fresh machine, workers of

@@ -34,3 +34,67 @@ def test_processes_creating_one_sqlite_store_together_both_open_it(tmp_path,
     experiments = [e for e in MlflowClient(tracking_uri=uri).search_experiments()
                    if e.name == "shared"]
     assert [e.experiment_id for e in experiments] == list(ids)
+
+
+REGISTER = textwrap.dedent("""
+    import os, sys, time
+    uri, go, me, score, nap, here = sys.argv[1:7]
+    sys.path.insert(0, here)
+    from _drive import drive_search, finish
+    from mlflow.tracking import MlflowClient
+    from lepton.tracking import MLflowTracker
+
+    open(f"{go}.ready{me}", "w").close()
+    while not os.path.exists(go):
+        time.sleep(0.005)
+    tracker = MLflowTracker(tracking_uri=uri, experiment_name="race",
+                            registered_model_name="race-nn", strict=True)
+    study, best, X, y = drive_search(tracker, study_name=f"race{me}", n_trials=1, epochs=2)
+
+    # Both searches reach their registration at the same moment, and each takes `nap`
+    # seconds between reading the champion and what follows (a slow registry).
+    register, read = MLflowTracker._register, MlflowClient.get_model_version_by_alias
+    def together(self, *args, **kwargs):
+        open(f"{go}.at{me}", "w").close()
+        deadline = time.monotonic() + 120
+        while not all(os.path.exists(f"{go}.at{k}") for k in "01"):
+            assert time.monotonic() < deadline
+            time.sleep(0.005)
+        return register(self, *args, **kwargs)
+    def slow_read(self, *args, **kwargs):
+        try:
+            return read(self, *args, **kwargs)
+        finally:
+            time.sleep(float(nap))
+    MLflowTracker._register, MlflowClient.get_model_version_by_alias = together, slow_read
+    finish(tracker, study, best, X, y, score=float(score))
+    print(tracker.registered_version)
+""")
+
+
+def test_two_searches_registering_at_once_leave_the_better_one_champion(tmp_path,
+                                                                        release_together):
+    """Both find no champion; the better search (0.95) is quicker to move the alias, the
+    worse one (0.90) moves it after. Without the lock around check-and-move the worse
+    model ended as champion."""
+    from pathlib import Path
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    go = str(tmp_path / "go")
+    here = str(Path(__file__).parent)
+    results = release_together([[REGISTER, uri, go, "0", "0.95", "0.2", here],
+                                [REGISTER, uri, go, "1", "0.90", "1.5", here]], go)
+    outputs = [out for _, out in results]
+    assert [rc for rc, _ in results] == [0, 0], [o[-2000:] for o in outputs]
+    better, worse = (o.strip().splitlines()[-1] for o in outputs)
+
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri)
+    assert str(client.get_model_version_by_alias("race-nn", "champion").version) == better
+    promotions = {str(v.version): v.tags["lepton.promotion"]
+                  for v in client.search_model_versions("name='race-nn'")}
+    # whichever registered first was the first champion; the other was compared with it
+    assert sorted(promotions.values())[0].startswith("first champion")
+    assert (promotions[better].startswith("promoted: accuracy=0.95")
+            or promotions[worse].startswith("not promoted: accuracy=0.9 "))
