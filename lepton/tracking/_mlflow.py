@@ -887,9 +887,9 @@ class MLflowTracker(SearchTracker):
             model_id=getattr(info, "model_id", None))
         self.registered_version = str(version.version)
         # Check, then move: two searches registering under one name at once could both
-        # beat the old champion and the worse one move the alias last. On a SQLite
-        # registry the lock makes the pair atomic across processes; a tracking server
-        # offers no compare-and-set, so there the last of two simultaneous moves wins.
+        # beat the old champion and the worse one move the alias last. On a SQLite or
+        # PostgreSQL registry the store lock makes the pair atomic across processes; a
+        # tracking server offers no compare-and-set: there the last of two moves wins.
         with store_lock(self.registry_uri):
             promote, why = self._beats_champion(name, score, metric, direction)
             if promote:

@@ -91,17 +91,28 @@ def artifact_root_for(tracking_uri: str) -> Path | None:
     return None
 
 
+#: PostgreSQL advisory-lock key of Lepton's store lock (any fixed 64-bit number: the key
+#: space is per database, and only Lepton takes this one)
+PG_LOCK_KEY = 0x4C6570746F6E
+
+
 @contextmanager
 def store_lock(uri: str) -> Iterator[None]:
-    """Hold an exclusive lock (``<store>.db.lock`` beside it) on a SQLite store: while it
-    is opened, and while a registration decides whether to move the champion alias.
+    """Hold an exclusive lock on a SQLite or PostgreSQL store: while it is opened, and
+    while a registration decides whether to move the champion alias.
 
     Opening a new store creates its schema by running MLflow's migrations. Two processes
     doing that at once (two scheduled ``lepton run`` jobs on a fresh machine, workers of
     one study) both migrate: one or both failed ('duplicate column name', 'table
     _alembic_tmp_tags already exists'), 3 times in 3 tries, possibly leaving the store half
-    migrated. With the lock the second opens the store the first finished. The lock goes
-    with the process that holds it, even if it dies. Other stores are not locked here."""
+    migrated. With the lock the second opens the store the first finished. SQLite: a file
+    lock (``<store>.db.lock`` beside it); PostgreSQL: a session advisory lock in that
+    database. Either goes with the process that holds it, even if it dies. Other stores
+    (a tracking server migrates once, at its start) are not locked here."""
+    if _scheme(uri) == "postgresql":
+        with _pg_advisory_lock(uri):
+            yield
+        return
     path = _sqlite_file(uri)
     try:
         import fcntl
@@ -116,6 +127,24 @@ def store_lock(uri: str) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextmanager
+def _pg_advisory_lock(uri: str) -> Iterator[None]:
+    import sqlalchemy  # MLflow's own dependency: present wherever a SQL store is used
+    from sqlalchemy.pool import NullPool
+
+    engine = sqlalchemy.create_engine(uri, poolclass=NullPool)
+    try:
+        with engine.connect() as conn:
+            conn.execute(sqlalchemy.text("SELECT pg_advisory_lock(:key)"), {"key": PG_LOCK_KEY})
+            try:
+                yield
+            finally:
+                conn.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:key)"),
+                             {"key": PG_LOCK_KEY})
+    finally:
+        engine.dispose()
 
 
 def check_tracking_uri(uri: str, *, timeout: float = PROBE_TIMEOUT) -> None:

@@ -1,11 +1,14 @@
-"""Two processes opening one new SQLite tracking store at once (two scheduled `lepton run`
-jobs on a fresh machine, or workers of one study): both used to run MLflow's schema
-migrations and one or both failed ('duplicate column name: step', 'table
-_alembic_tmp_tags already exists'), in 3 of 3 tries."""
+"""Processes sharing one SQLite or PostgreSQL tracking store at once: creating it (two
+scheduled `lepton run` jobs on a fresh machine, or workers of one study: both used to run
+MLflow's schema migrations and one or both failed, 'duplicate column name: step', 'table
+_alembic_tmp_tags already exists', in 3 of 3 tries on SQLite), and registering models
+under one name."""
 
 from __future__ import annotations
 
 import textwrap
+
+import pytest
 
 OPEN_STORE = textwrap.dedent("""
     import os, sys, time
@@ -19,9 +22,20 @@ OPEN_STORE = textwrap.dedent("""
 """)
 
 
-def test_processes_creating_one_sqlite_store_together_both_open_it(tmp_path,
-                                                                   release_together):
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+@pytest.fixture(params=["sqlite", "postgresql"])
+def new_store_uri(request, tmp_path):
+    """The URI of a tracking store that does not exist yet: a SQLite file, or an empty
+    PostgreSQL database of this test alone."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'mlflow.db'}"
+    # SQLAlchemy 2.1 maps postgresql:// to psycopg 3; the test environment has psycopg2
+    return request.getfixturevalue("fresh_postgres_url").replace(
+        "postgresql://", "postgresql+psycopg2://", 1)
+
+
+def test_processes_creating_one_store_together_both_open_it(tmp_path, new_store_uri,
+                                                            release_together):
+    uri = new_store_uri
     go = str(tmp_path / "go")
     results = release_together([[OPEN_STORE, uri, go, str(k)] for k in range(2)], go)
     outputs = [out for _, out in results]
@@ -73,13 +87,14 @@ REGISTER = textwrap.dedent("""
 
 
 def test_two_searches_registering_at_once_leave_the_better_one_champion(tmp_path,
+                                                                        new_store_uri,
                                                                         release_together):
     """Both find no champion; the better search (0.95) is quicker to move the alias, the
     worse one (0.90) moves it after. Without the lock around check-and-move the worse
     model ended as champion."""
     from pathlib import Path
 
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    uri = new_store_uri
     go = str(tmp_path / "go")
     here = str(Path(__file__).parent)
     results = release_together([[REGISTER, uri, go, "0", "0.95", "0.2", here],
