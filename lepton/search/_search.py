@@ -72,6 +72,10 @@ class TrialFailed(RuntimeError):
     """A trial that cannot give a score (diverged, no finite predictions)."""
 
 
+class TooLittleTrained(TrialFailed):
+    """The clock cut every network of a trial before it saw ``MIN_EPOCH_SHARE`` of an epoch."""
+
+
 @dataclass
 class Fold:
     """One train/validation split, already preprocessed and on the device.
@@ -225,11 +229,18 @@ class Objective:
         if max_time <= 0:
             raise optuna.TrialPruned("no search time left in time_budget")
         epochs = training["epochs"]
-        run = train_on_folds(
-            ctx, folds, model_cfg, training, seed=ctx.seed + trial.number, t0=t0,
-            max_time=max_time,
-            callbacks=lambda k: [PruningReporter(trial, ctx.metric, ctx.tracker, prune=(k == 0),
-                                                 step_offset=k * epochs)])
+        try:
+            run = train_on_folds(
+                ctx, folds, model_cfg, training, seed=ctx.seed + trial.number, t0=t0,
+                max_time=max_time,
+                callbacks=lambda k: [PruningReporter(trial, ctx.metric, ctx.tracker,
+                                                     prune=(k == 0), step_offset=k * epochs)])
+        except TooLittleTrained as exc:
+            if ctx.budget.is_short(max_time):  # the search ran out of time, not the trial
+                raise optuna.TrialPruned(
+                    f"cut short by the end of the search window ({max_time:.2f}s of a "
+                    f"trial's {ctx.budget.trial_cap():.2f}s): {exc}") from None
+            raise
         value = ctx.metric(ctx.y_val, run.val_pred)
         if not math.isfinite(value):
             raise TrialFailed(f"validation {ctx.metric.name} is {value}")
@@ -295,7 +306,7 @@ def train_on_folds(ctx: SearchContext, folds: Sequence[Fold], model_cfg: dict, t
         if result.status == DIVERGED:
             raise DivergedError(f"diverged: {result.message}")
         if result.epochs_done < MIN_EPOCH_SHARE:
-            raise TrialFailed(
+            raise TooLittleTrained(
                 f"time limit: {result.epochs_done:.0%} of one epoch fitted in {max_time:.2f}s "
                 f"of trial time (a trial needs {MIN_EPOCH_SHARE:.0%})")
         out = predict_outputs(module, fold.valid)

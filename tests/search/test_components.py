@@ -357,52 +357,64 @@ def test_a_trial_cut_inside_its_first_epoch_is_scored_from_a_quarter_of_the_rows
     assert run.epoch_time == pytest.approx(4 * seen.records[0]["epoch_time"])
 
 
-@pytest.mark.parametrize("case", ["first", "short", "capped"])
+@pytest.mark.parametrize("case", ["first", "short", "capped", "unscored"])
 def test_a_trial_the_search_windows_end_cuts_short_is_pruned_and_stays_a_candidate(case):
     """The last trial of a timed search is often cut after a few epochs: its score rates
     those epochs, not the configuration. Once another trial has completed, such a trial
     is recorded as pruned with the reason (the leaderboard, and a resumed study's sampler,
     see it as unfinished), yet its networks stay ensemble candidates and it is never the
     best trial. A trial cut by the cap every trial shares (large tables) stays complete,
-    and so does the first one to finish."""
+    and so does the first one to finish. One cut before it could be scored at all
+    (``unscored``: a batch or two of twenty) is pruned too, not failed: the search ran out of
+    time, the configuration did nothing wrong."""
     from lepton.search._search import FAIL_REASON, Fold, Objective, SearchContext
     from lepton.search.spaces import load_search_space
     from lepton.tracking import SearchTracker
     from lepton.training import Task, TensorData
 
+    # "capped": 20,000 rows, so the cap ends the trial in a few epochs, long before
+    # early stopping (20 epochs without improvement) could
+    n_train = 20_000 if case == "capped" else 400
     rng = np.random.default_rng(0)
-    X = rng.normal(size=(500, 8)).astype(np.float32)
+    X = rng.normal(size=(n_train + 100, 8)).astype(np.float32)
     y = (X[:, 0] > 0).astype(np.int64)
     space = load_search_space({"base": "mlp", "parameters": {
-        "n_layers": 1, "width": 16, "epochs": 5000, "batch_size": 100,
-        "learning_rate": 1e-4, "numeric_embedding": "none", "input_scaling": "robust"}})
-    fold = Fold(train=TensorData(X[:400], y[:400]), valid=TensorData(X[400:], y[400:]),
-                val_idx=np.arange(400, 500),
+        "n_layers": 1, "width": 16, "epochs": 5000, "batch_size": 20 if case == "unscored" else 100,
+        "learning_rate": 1e-3, "numeric_embedding": "none", "input_scaling": "robust"}})
+    fold = Fold(train=TensorData(X[:n_train], y[:n_train]),
+                valid=TensorData(X[n_train:], y[n_train:]), val_idx=np.arange(n_train, len(X)),
                 preprocessor=SimpleNamespace(scaling="robust"))
     now = [0.0]
     budget = Budget(30 if case != "capped" else 0.9, clock=lambda: now[0])
     window = budget.open_search_window()
     ctx = SearchContext(folds=[fold], task=Task("classification", 2),
                         metric=get_metric("accuracy", "classification"), space=space,
-                        budget=budget, y_val=y[400:], y_scaler=None, seed=0, n_all=500,
+                        budget=budget, y_val=y[n_train:], y_scaler=None, seed=0, n_all=len(X),
                         input_shape=None, tracker=SearchTracker())
     study = optuna.create_study(direction="maximize")
-    if case == "short":  # another trial has completed
+    if case in ("short", "unscored"):  # another trial has completed
         study.add_trial(optuna.trial.create_trial(value=0.5, params={}, distributions={}))
-    # "first"/"short": 0.05 s of the window are left, against a cap of 1/3 of 27 s;
-    # "capped": the whole window is open and the cap (0.25 s) cuts 5000 epochs
-    now[0] = window - 0.05 if case != "capped" else 0.0
+    # "first"/"short": 0.01 s of the window are left (a few epochs at most, too few
+    # for early stopping), against a cap of 1/3 of 27 s;
+    # "capped": the whole window is open and the cap (0.25 s) cuts 5000 epochs;
+    # "unscored": 0.1 ms are left: a batch (5% of an epoch) or two, then the cut
+    now[0] = {"capped": 0.0, "unscored": window - 1e-4}.get(case, window - 0.01)
     assert budget.is_short(budget.trial_max_time()) == (case != "capped")
     study.optimize(Objective(ctx), n_trials=1)
 
     trial = study.trials[-1]
+    if case == "unscored":
+        assert trial.state == optuna.trial.TrialState.PRUNED and not ctx.models
+        assert re.match(r"cut short by the end of the search window \(0\.00s of a trial's "
+                        r"8\.98s\): time limit: \d+% of one epoch", trial.user_attrs[FAIL_REASON])
+        return
     assert trial.user_attrs["status"] == "time_limit"  # the clock cut it in every case
     assert 0 < trial.user_attrs["epochs"] < 5000
     assert list(ctx.models) == [trial.number]  # an ensemble candidate either way
     if case == "short":
         assert trial.state == optuna.trial.TrialState.PRUNED
         assert re.match(r"cut short by the end of the search window after \d+ epochs "
-                        r"\(0\.05s of a trial's 8\.98s; validation accuracy 0\.\d+ then\)",
+                        r"\(0\.01s of a trial's 8\.98s; validation accuracy 0\.\d+ then\)",
                         trial.user_attrs[FAIL_REASON])
         assert not ctx.models[trial.number].complete and ctx.best_value is None
         assert study.best_trial.number == 0
