@@ -64,7 +64,8 @@ DONE_STATES = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 #: the least share of one epoch a trial's network must have seen to be scored. Large tables
 #: under tight budgets can have a first epoch longer than a trial's share of the budget
 #: (benchmarks/results/tight_budget.md: 400,000 rows at 20-30 s); such a network is scored
-#: on the validation rows like any cut trial. Below this share a trial fails.
+#: on the validation rows like any cut trial. Below this share a trial fails (is pruned
+#: when the end of the search window cut it: Objective._run).
 MIN_EPOCH_SHARE = 0.25
 
 
