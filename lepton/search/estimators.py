@@ -770,7 +770,8 @@ class LeptonClassifier(ClassifierMixin, _BaseLepton):
     leaderboard_ : pandas.DataFrame
         One row per trial: number, state, score, params, epochs (summed over the folds; a
         pruned trial's: those it ran before the pruner stopped it), duration, reason (why a
-        trial failed or was pruned).
+        trial failed or was pruned: by Hyperband, or cut short by the end of the search
+        window, with the validation score it had then).
     search_space_ : SearchSpace
         The space searched, after the data-aware priors.
     meta_features_ : dict
