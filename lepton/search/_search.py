@@ -238,9 +238,7 @@ class Objective:
                                                      prune=(k == 0), step_offset=k * epochs)])
         except TooLittleTrained as exc:
             if ctx.budget.is_short(max_time):  # the search ran out of time, not the trial
-                raise optuna.TrialPruned(
-                    f"cut short by the end of the search window ({max_time:.2f}s of a "
-                    f"trial's {ctx.budget.trial_cap():.2f}s): {exc}") from None
+                raise self._cut_short(max_time, str(exc)) from None
             raise
         value = ctx.metric(ctx.y_val, run.val_pred)
         if not math.isfinite(value):
@@ -263,11 +261,14 @@ class Objective:
                             best_epoch=run.best_epoch, epoch_time=run.epoch_time,
                             complete=not cut_short))
         if cut_short:
-            raise optuna.TrialPruned(
-                f"cut short by the end of the search window after {run.n_epochs} epochs "
-                f"({max_time:.2f}s of a trial's {ctx.budget.trial_cap():.2f}s; validation "
-                f"{ctx.metric.name} {value:.4g} then)")
+            raise self._cut_short(max_time, f"{run.n_epochs} epochs, validation "
+                                            f"{ctx.metric.name} {value:.4g} then")
         return value
+
+    def _cut_short(self, max_time: float, what: str) -> optuna.TrialPruned:
+        return optuna.TrialPruned(
+            f"cut short by the end of the search window ({max_time:.2f}s of a trial's "
+            f"{self.ctx.budget.trial_cap():.2f}s): {what}")
 
 
 def _has_complete(study: optuna.Study) -> bool:

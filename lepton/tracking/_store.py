@@ -16,6 +16,7 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from ._base import TrackingError
@@ -131,18 +132,25 @@ def store_lock(uri: str) -> Iterator[None]:
 
 @contextmanager
 def _pg_advisory_lock(uri: str) -> Iterator[None]:
-    import sqlalchemy  # MLflow's own dependency: present wherever a SQL store is used
-    from sqlalchemy.pool import NullPool
+    from sqlalchemy import text
 
-    engine = sqlalchemy.create_engine(uri, poolclass=NullPool)
+    with _db_connection(uri) as conn:
+        conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": PG_LOCK_KEY})
+        try:
+            yield
+        finally:
+            conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": PG_LOCK_KEY})
+
+
+@contextmanager
+def _db_connection(uri: str, **engine_args: Any) -> Iterator[Any]:
+    """One connection to the database at ``uri``, its engine disposed of afterwards."""
+    import sqlalchemy  # an MLflow dependency; imported only for database URIs
+
+    engine = sqlalchemy.create_engine(uri, **engine_args)
     try:
         with engine.connect() as conn:
-            conn.execute(sqlalchemy.text("SELECT pg_advisory_lock(:key)"), {"key": PG_LOCK_KEY})
-            try:
-                yield
-            finally:
-                conn.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:key)"),
-                             {"key": PG_LOCK_KEY})
+            yield conn
     finally:
         engine.dispose()
 
@@ -183,16 +191,12 @@ def check_tracking_uri(uri: str, *, timeout: float = PROBE_TIMEOUT) -> None:
                                     "writable.")
         return
     if scheme in _DB_SCHEMES:
-        import sqlalchemy  # an MLflow dependency; imported only for database URIs
+        from sqlalchemy import text
 
         connect_args = {"connect_timeout": int(timeout)} if scheme in ("postgresql", "mysql") else {}
         try:
-            engine = sqlalchemy.create_engine(uri, connect_args=connect_args)
-            try:
-                with engine.connect() as conn:
-                    conn.execute(sqlalchemy.text("SELECT 1"))
-            finally:
-                engine.dispose()
+            with _db_connection(uri, connect_args=connect_args) as conn:
+                conn.execute(text("SELECT 1"))
         except ModuleNotFoundError as exc:
             # SQLAlchemy 2.1 maps a bare postgresql:// to psycopg 3; many installs have psycopg2
             raise TrackingError(
