@@ -79,6 +79,13 @@ def popen(cmd: list[str], env: dict | None = None) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
 
+@pytest.fixture
+def pg_store_uri(fresh_postgres_url) -> str:
+    """An empty PostgreSQL database of this test alone, as an MLflow store URI (SQLAlchemy
+    2.1 maps a bare postgresql:// to psycopg 3; the test environment has psycopg2)."""
+    return fresh_postgres_url.replace("postgresql://", "postgresql+psycopg2://", 1)
+
+
 @pytest.fixture(scope="session")
 def sqlite_uri(tmp_path_factory) -> str:
     """An embedded store shared by the tracking tests (creating one costs ~10 s)."""

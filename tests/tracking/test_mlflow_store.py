@@ -195,13 +195,7 @@ def test_resume_continues_under_the_same_parent_run(sqlite_uri, tmp_path):
 def race_store(request, sqlite_uri):
     """The MLflow store the racing trackers share: the embedded SQLite one, or a
     PostgreSQL database as a team's machines would share it."""
-    if request.param == "sqlite":
-        yield sqlite_uri
-        return
-    from conftest import postgres_database  # tests/conftest.py: skip/fail policy included
-
-    with postgres_database() as db_url:  # SQLAlchemy 2.1 maps postgresql:// to psycopg 3
-        yield db_url.replace("postgresql://", "postgresql+psycopg2://", 1)
+    return sqlite_uri if request.param == "sqlite" else request.getfixturevalue("pg_store_uri")
 
 
 def test_resume_count_counts_sessions_that_resume_at_once(sqlite_uri, tmp_path):
