@@ -45,19 +45,37 @@ COMPLETED, EARLY_STOPPED, TIME_LIMIT, DIVERGED, STOPPED = (
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """'auto' -> cuda if available, else mps, else cpu; anything else as given."""
+    """'auto' -> cuda if available, else mps, else cpu; anything else as given, once it is
+    checked to exist here (a clear error instead of a failure on the first tensor)."""
     if isinstance(device, torch.device):
         return device
     if device == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        if _mps_available():
             return torch.device("mps")
         return torch.device("cpu")
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device={device!r} but CUDA is not available here; use 'auto' or 'cpu'.")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"device={device!r} is not a device; use 'auto', 'cpu', 'cuda', "
+                         "'cuda:N' (N a GPU index) or 'mps'.") from exc
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(
+                f"device={device!r} but CUDA is not available here; use 'auto' or 'cpu'.")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(f"device={device!r} but this machine has "
+                             f"{torch.cuda.device_count()} GPU(s): indices 0 to "
+                             f"{torch.cuda.device_count() - 1}.")
+    if dev.type == "mps" and not _mps_available():
+        raise ValueError(f"device={device!r} but Apple MPS is not available here; use 'auto' "
+                         "or 'cpu'.")
     return dev
+
+
+def _mps_available() -> bool:
+    return getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
 
 
 @dataclass(kw_only=True)

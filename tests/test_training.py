@@ -162,6 +162,23 @@ def test_unknown_schedule_is_rejected():
         _fit(_data(X, y), None, lr_schedule="step", epochs=1)
 
 
+
+def test_devices_that_are_not_here_are_refused_by_name():
+    from lepton.training import resolve_device
+
+    assert resolve_device("cpu:0") == torch.device("cpu", 0)
+    for bad in ("tpu", "", "cuda:x"):
+        with pytest.raises(ValueError, match=rf"device={bad!r} is not a device; use 'auto', "):
+            resolve_device(bad)
+    if not torch.backends.mps.is_available():
+        with pytest.raises(ValueError, match=r"device='mps' but Apple MPS is not available"):
+            resolve_device("mps")
+    n_gpus = torch.cuda.device_count()
+    with pytest.raises(ValueError, match=r"device='cuda:\d+' but (CUDA is not available here|"
+                                         rf"this machine has {n_gpus} GPU)"):
+        resolve_device(f"cuda:{n_gpus}")
+
+
 # -- gradient clipping -----------------------------------------------------------------------
 def _grad_norm(module):
     return float(torch.linalg.vector_norm(torch.stack(

@@ -40,6 +40,7 @@ from ..training import (
     DIVERGED, TIME_LIMIT, Callback, DivergedError, Task, TensorData, TrainingConfig, fit_model,
     predict_outputs,
 )
+from ..tracking._store import redact_uri
 from .budget import Budget
 from .metrics import Metric
 from .portfolio import portfolio_params
@@ -47,9 +48,8 @@ from .priors import expected_epochs
 from .spaces import SearchSpace
 
 __all__ = ["Fold", "TrialModel", "SearchContext", "Objective", "PruningReporter", "FoldsRun",
-           "train_on_folds",
-           "TrialFailed", "make_storage", "create_study", "run_trials", "trials_since_best",
-           "outputs_to_prediction"]
+           "train_on_folds", "TrialFailed", "StorageError", "make_storage", "create_study",
+           "run_trials", "trials_since_best", "outputs_to_prediction"]
 
 log = logging.getLogger("lepton.search")
 
@@ -338,11 +338,20 @@ def _describe_failure(exc: BaseException) -> str:
 
 # -- storage and study -------------------------------------------------------------------------
 
+class StorageError(RuntimeError):
+    """The study storage that ``storage=`` names cannot be opened: its server does not
+    answer, its database does not exist, or its file cannot be created."""
+
+
 def make_storage(storage: Any) -> optuna.storages.BaseStorage | None:
     """None -> in memory; an RDB URL or a ``.db``/``.sqlite`` path -> RDBStorage with
     heartbeats (a killed worker's running trial is failed and retried on resume);
     ``redis://host:6379/0?prefix=name`` -> journal storage on Redis under the key prefix
-    (default ``lepton``); a ``.log``/``.jsonl`` path -> journal file."""
+    (default ``lepton``); a ``.log``/``.jsonl`` path -> journal file.
+
+    A storage that cannot be opened raises :class:`StorageError` (a missing database
+    driver: ImportError) naming the storage, its password hidden, and the database's own
+    words for what went wrong."""
     if storage is None or isinstance(storage, optuna.storages.BaseStorage):
         return storage
     if not isinstance(storage, (str, os.PathLike)):
@@ -350,11 +359,31 @@ def make_storage(storage: Any) -> optuna.storages.BaseStorage | None:
             f"storage={storage!r} must be None, an Optuna storage, a database URL "
             "(sqlite:///..., postgresql://..., mysql://..., redis://...) or a file path.")
     text = os.fspath(storage)
+    try:
+        return _open_storage(text)
+    except ImportError as exc:
+        raise ImportError(f"storage={redact_uri(text)!r} needs a database driver that is not "
+                          f"installed: {_driver_hint(text)}.") from exc
+    except Exception as exc:
+        if not _is_unreachable(exc):
+            raise
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0].rstrip(".")
+        check = ("that the file's folder exists and is writable"
+                 if text.startswith("sqlite:") or "://" not in text else
+                 "that the server is running and the database exists (Lepton creates "
+                 "tables, not databases)")
+        raise StorageError(
+            f"storage={redact_uri(text)!r} cannot be opened: {reason}. Check {check}.") from exc
+
+
+def _open_storage(text: str) -> optuna.storages.BaseStorage:
     if text.startswith("redis://") or text.startswith("rediss://"):
         from optuna.storages.journal import JournalRedisBackend
 
         url, prefix = _split_prefix(text)
-        return optuna.storages.JournalStorage(JournalRedisBackend(url, prefix=prefix))
+        with warnings.catch_warnings():  # experimental since Optuna 3.1, stable in use here
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.storages.JournalStorage(JournalRedisBackend(url, prefix=prefix))
     if "://" in text:
         return _rdb(text)
     lower = text.lower()
@@ -371,6 +400,37 @@ def make_storage(storage: Any) -> optuna.storages.BaseStorage | None:
         f"storage={text!r} is not a recognised storage: use a URL (sqlite:///study.db, "
         "postgresql://host/db, redis://host:6379) or a path ending in .db/.sqlite (SQLite) "
         "or .log/.jsonl (journal file).")
+
+
+#: What to install for a storage URL's scheme when its driver is missing.
+_DRIVERS = {"postgresql": "pip install psycopg2-binary",
+            "postgres": "pip install psycopg2-binary",
+            "mysql": "pip install pymysql and write the URL as mysql+pymysql://host/db",
+            "redis": "pip install redis", "rediss": "pip install redis"}
+
+
+def _driver_hint(url: str) -> str:
+    scheme = url.split("://", 1)[0].lower()
+    base = scheme.split("+", 1)[0]
+    if "+" in scheme:
+        return f"install the Python package of the {scheme.split('+', 1)[1]!r} driver"
+    return _DRIVERS.get(base, f"install a SQLAlchemy driver for {base!r}")
+
+
+def _is_unreachable(exc: BaseException) -> bool:
+    """A server that does not answer, a database that does not exist, a file that cannot be
+    opened: the storage's fault, not the search's."""
+    import sqlalchemy.exc
+
+    if isinstance(exc, (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError,
+                        ConnectionError, TimeoutError)):
+        return True
+    try:
+        import redis.exceptions
+    except ImportError:
+        return False
+    return isinstance(exc, (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
+                            redis.exceptions.AuthenticationError))
 
 
 def _split_prefix(url: str) -> tuple[str, str]:

@@ -303,7 +303,7 @@ class _BaseLepton(BaseEstimator):
         return self
 
     def _n_jobs(self) -> int:
-        n_jobs = self.n_jobs or 1
+        n_jobs = 1 if self.n_jobs is None else self.n_jobs
         if n_jobs == 0:
             raise ValueError("n_jobs=0 is not valid; use a positive number or -1 (all cores).")
         return cpu_count() if n_jobs < 0 else int(n_jobs)

@@ -245,6 +245,53 @@ def test_storage_strings(tmp_path):
         make_storage(str(tmp_path / "no-such-dir" / "s.db"))
 
 
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as sock:  # a port nothing listens on once this socket closes
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.parametrize("url, says", [
+    ("postgresql://lepton:s3cret@127.0.0.1:{port}/study", "Connection refused"),
+    ("redis://127.0.0.1:{port}/0", "Connection refused"),
+])
+def test_a_storage_that_does_not_answer_is_named_without_its_password(url, says):
+    from lepton.search import StorageError
+
+    url = url.format(port=_closed_port())
+    with pytest.raises(StorageError) as caught:
+        make_storage(url)
+    message = str(caught.value)
+    assert message.startswith(f"storage='{url.replace('s3cret', '***')}' cannot be opened")
+    assert says in message and "s3cret" not in message
+    assert "the server is running and the database exists" in message
+
+
+def test_a_storage_database_that_does_not_exist_is_named(postgres_url):
+    from lepton.search import StorageError
+
+    missing = postgres_url.rsplit("/", 1)[0] + "/lepton_no_such_database"
+    with pytest.raises(StorageError, match=r"storage='.*/lepton_no_such_database' cannot be "
+                                           r"opened: .*does not exist"):
+        make_storage(missing)
+    with pytest.raises(StorageError, match=r"unable to open database file\. Check that the "
+                                           r"file's folder exists"):
+        make_storage("sqlite:////no-such-dir/study.db")
+
+
+def test_a_storage_without_its_driver_says_what_to_install():
+    import importlib.util
+
+    if importlib.util.find_spec("MySQLdb"):
+        pytest.skip("mysqlclient is installed here")
+    with pytest.raises(ImportError, match=r"storage='mysql://root@127\.0\.0\.1/study' needs a "
+                                          r"database driver .*pip install pymysql"):
+        make_storage("mysql://root@127.0.0.1/study")
+
+
 def test_run_trials_goes_on_after_a_trial_state_race(monkeypatch):
     """Optuna raising from `tell` (a race between parallel workers on an RDB study) must not
     end the search: run_trials restarts the loop with what is left of the budget."""

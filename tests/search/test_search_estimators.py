@@ -111,6 +111,10 @@ def test_parameter_validation_names_the_parameter():
         LeptonClassifier(time_budget=-5).fit(X, y)
     with pytest.raises(ValueError, match=r"search_space\.parameters\.width\.low"):
         LeptonClassifier(search_space={"parameters": {"width": {"type": "int", "low": -1, "high": 3}}}).fit(X, y)
+    with pytest.raises(ValueError, match=r"n_jobs=0 is not valid"):
+        LeptonClassifier(time_budget=5, n_jobs=0).fit(X, y)
+    with pytest.raises(ValueError, match=r"device='tpu' is not a device; use 'auto', 'cpu'"):
+        LeptonClassifier(time_budget=5, device="tpu").fit(X, y)
 
 
 def test_best_estimator_can_be_cloned_and_refitted():
