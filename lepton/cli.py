@@ -237,12 +237,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from .search import SearchError
+    from .search import SearchError, StorageError
     from .tracking import TrackingError
 
     try:
         return args.func(args)
     except (ValueError, TypeError, TrackingError) as exc:  # bad input or settings: usage error
+        print(f"lepton: error: {exc}", file=sys.stderr)
+        return 2
+    except StorageError as exc:  # a study storage that cannot be opened
         print(f"lepton: error: {exc}", file=sys.stderr)
         return 2
     except SearchError as exc:  # the search ran but produced no model

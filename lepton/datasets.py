@@ -85,9 +85,14 @@ def read_table(path: str | Path, *, what: str = "dataset file") -> pd.DataFrame:
     fmt = table_format(path, what=what)
     if not Path(path).exists():
         raise ValueError(f"{what} {str(path)!r} does not exist.")
-    if fmt == "parquet":
-        return pd.read_parquet(path)
-    return pd.read_csv(path, sep="\t" if fmt == "tsv" else ",")
+    try:
+        if fmt == "parquet":
+            return pd.read_parquet(path)
+        return pd.read_csv(path, sep="\t" if fmt == "tsv" else ",")
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError,
+            OSError, ValueError) as exc:  # pyarrow's errors are OSError / ValueError
+        raise ValueError(f"{what} {str(path)!r} cannot be read as {fmt.upper()}: "
+                         f"{type(exc).__name__}: {exc}") from exc
 
 
 def write_table(frame: pd.DataFrame, path: str | Path) -> None:
@@ -110,7 +115,10 @@ def load_dataset(name_or_path: str, *, target: str | None = None) -> Dataset:
             f"({', '.join(BUILTIN_DATASETS)}) nor an existing CSV/Parquet file."
         )
     frame = read_table(path)
-    if target is None or target not in frame.columns:
+    if target is None:
+        raise ValueError(f"a file needs its target column named (--target / target=); the "
+                         f"columns of {path.name} are {list(frame.columns)}.")
+    if target not in frame.columns:
         raise ValueError(
             f"target={target!r} is not a column of {path.name}; columns are {list(frame.columns)}."
         )

@@ -50,6 +50,28 @@ def test_lepton_run_csv_with_a_target_column(tmp_path, capsys):
     assert re.search(r"held-out accuracy: [0-9.]+", out)
     assert main(["run", str(path), "--target", "nope"]) == 2
     assert "target='nope' is not a column of table.csv" in capsys.readouterr().err
+    assert main(["run", str(path)]) == 2
+    assert ("a file needs its target column named (--target / target=); the columns of "
+            "table.csv are ['a', 'b', 'label']") in capsys.readouterr().err
+
+
+def test_lepton_run_unreadable_files_and_storages_are_usage_errors(tmp_path, capsys):
+    import socket
+
+    (tmp_path / "empty.csv").write_text("")
+    assert main(["run", str(tmp_path / "empty.csv"), "--target", "y"]) == 2
+    assert (f"lepton: error: dataset file '{tmp_path / 'empty.csv'}' cannot be read as CSV: "
+            "EmptyDataError") in capsys.readouterr().err
+    (tmp_path / "broken.parquet").write_bytes(b"PAR1 not parquet")
+    assert main(["run", str(tmp_path / "broken.parquet"), "--target", "y"]) == 2
+    assert "broken.parquet' cannot be read as PARQUET" in capsys.readouterr().err
+    with socket.socket() as sock:  # a port nothing listens on once this socket closes
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    assert main(["run", "iris", "--time-budget", "5", "--no-tracking",
+                 "--storage", f"postgresql://127.0.0.1:{port}/study"]) == 2
+    assert (f"lepton: error: storage='postgresql://127.0.0.1:{port}/study' cannot be opened"
+            in capsys.readouterr().err)
 
 
 def test_lepton_run_gives_image_datasets_as_images_unless_flat():

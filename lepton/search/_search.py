@@ -340,7 +340,8 @@ def _describe_failure(exc: BaseException) -> str:
 
 class StorageError(RuntimeError):
     """The study storage that ``storage=`` names cannot be opened: its server does not
-    answer, its database does not exist, or its file cannot be created."""
+    answer, its database does not exist, its file cannot be created, or the database's
+    Python driver is not installed."""
 
 
 def make_storage(storage: Any) -> optuna.storages.BaseStorage | None:
@@ -349,9 +350,9 @@ def make_storage(storage: Any) -> optuna.storages.BaseStorage | None:
     ``redis://host:6379/0?prefix=name`` -> journal storage on Redis under the key prefix
     (default ``lepton``); a ``.log``/``.jsonl`` path -> journal file.
 
-    A storage that cannot be opened raises :class:`StorageError` (a missing database
-    driver: ImportError) naming the storage, its password hidden, and the database's own
-    words for what went wrong."""
+    A storage that cannot be opened, or whose database driver is not installed, raises
+    :class:`StorageError` naming the storage, its password hidden, and the database's own
+    words for what went wrong (or what to install)."""
     if storage is None or isinstance(storage, optuna.storages.BaseStorage):
         return storage
     if not isinstance(storage, (str, os.PathLike)):
@@ -362,8 +363,8 @@ def make_storage(storage: Any) -> optuna.storages.BaseStorage | None:
     try:
         return _open_storage(text)
     except ImportError as exc:
-        raise ImportError(f"storage={redact_uri(text)!r} needs a database driver that is not "
-                          f"installed: {_driver_hint(text)}.") from exc
+        raise StorageError(f"storage={redact_uri(text)!r} needs a database driver that is not "
+                           f"installed: {_driver_hint(text)}.") from exc
     except Exception as exc:
         if not _is_unreachable(exc):
             raise

@@ -287,7 +287,9 @@ def test_a_storage_without_its_driver_says_what_to_install():
 
     if importlib.util.find_spec("MySQLdb"):
         pytest.skip("mysqlclient is installed here")
-    with pytest.raises(ImportError, match=r"storage='mysql://root@127\.0\.0\.1/study' needs a "
+    from lepton.search import StorageError
+
+    with pytest.raises(StorageError, match=r"storage='mysql://root@127\.0\.0\.1/study' needs a "
                                           r"database driver .*pip install pymysql"):
         make_storage("mysql://root@127.0.0.1/study")
 
