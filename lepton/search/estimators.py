@@ -212,8 +212,9 @@ class _BaseLepton(BaseEstimator):
         storage = make_storage(self.storage)
         # In memory there is nothing to resume: a fixed name keeps Hyperband's brackets
         # (hashed from the study name) independent of how the data was passed.
+        data_id = None if storage is None else _data_fingerprint(task, X, y_enc)
         study_name = self.study_name or (
-            f"lepton-{task}" if storage is None else _default_study_name(task, X, y_enc))
+            f"lepton-{task}" if data_id is None else f"lepton-{task}-{data_id[:12]}")
         seed, role = self._seed(storage, study_name, metric)
         if role == "created" and storage is not None:
             self._new_study = (storage, study_name)
@@ -237,8 +238,9 @@ class _BaseLepton(BaseEstimator):
                                  n_startup_trials=8)
         validation = (f"{len(folds)}-fold cv" if len(folds) > 1
                       else f"holdout {self.validation_fraction:g}")
+        data = None if data_id is None else f"{n}x{X.shape[1]} {data_id[:12]}"
         _check_resumable(study, study_name, task=task, metric=metric.name, space=space, seed=seed,
-                         validation=validation)
+                         validation=validation, data=data)
         n_portfolio = enqueue_portfolio(study, space, size=4,
                                         wait_s=self._max_wait() if role == "joined" else 0.0)
         val_rows = np.concatenate([f.val_idx for f in folds])  # order of every val_pred
@@ -724,6 +726,9 @@ class LeptonClassifier(ClassifierMixin, _BaseLepton):
     study_name : str, default=None
         With a persistent ``storage``, defaults to a name derived from the task and a
         fingerprint of the data, so fitting the same data again resumes the study.
+        Resuming a study with another task, metric, search space, validation scheme or
+        dataset raises ValueError before any trial runs: its trials would not compare.
+        A storage that cannot be opened raises :class:`~lepton.search.StorageError`.
     ensemble_size : int, default=8
         Rounds of greedy ensemble selection; 1 disables ensembling.
     patience : int or None, default=20
@@ -858,8 +863,10 @@ def make_leaderboard(study: optuna.Study, metric_name: str) -> pd.DataFrame:
     return frame
 
 
-def _default_study_name(task: str, X, y_enc) -> str:
-    """Same data -> same name, so a persistent storage resumes by default."""
+def _data_fingerprint(task: str, X, y_enc) -> str:
+    """A hash of the task, the shape, column names and values of ``X`` and the target: the
+    default study name (same data -> same name, so a persistent storage resumes by
+    default) and what a resumed study checks it is searching."""
     h = hashlib.sha1()
     h.update(f"{task}:{X.shape}".encode())
     if isinstance(X, pd.DataFrame):
@@ -871,7 +878,7 @@ def _default_study_name(task: str, X, y_enc) -> str:
         h.update(np.ascontiguousarray(X).tobytes()[:1 << 24] if X.dtype.kind != "O"
                  else str(X[:100].tolist()).encode())
     h.update(np.asarray(y_enc).tobytes()[:1 << 20])
-    return f"lepton-{task}-{h.hexdigest()[:12]}"
+    return h.hexdigest()
 
 
 def _target_ndim(y) -> int:
@@ -917,14 +924,19 @@ def _sampler_seed(seed: int, role: str) -> int:
 
 
 def _check_resumable(study: optuna.Study, study_name: str, *, task: str, metric: str,
-                     space: SearchSpace, seed: int, validation: str) -> None:
+                     space: SearchSpace, seed: int, validation: str,
+                     data: str | None = None) -> None:
     """Record what a study searches on its first fit; refuse to resume it with a different
-    task, metric, search space or validation scheme (mixing them would corrupt the study's
-    history: its scores would no longer be comparable). Studies created before the scheme
-    was recorded are resumed without that check."""
+    task, metric, search space, validation scheme or data (mixing them would corrupt the
+    study's history: its scores would no longer be comparable, and its best trial could
+    be one scored on other data). Studies created before the scheme was recorded are
+    resumed without that check; those created before the data was recorded record it on
+    their next fit."""
     attrs = study.user_attrs
     current = {"lepton.task": task, "lepton.metric": metric,
                "lepton.space": _space_fingerprint(space), "lepton.validation": validation}
+    if data is not None:
+        current["lepton.dataset"] = data
     if "lepton.seed" in attrs:  # a study from before the scheme was recorded has none
         for key, value in current.items():
             if key in attrs and attrs[key] != value:

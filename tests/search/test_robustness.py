@@ -91,6 +91,14 @@ def test_study_is_untouched_by_a_failed_fit(tmp_path):
                                          r"'3-fold cv'\)"):
         LeptonClassifier(time_budget=20, n_trials=4, storage=storage, study_name="s", cv=3,
                          search_space=TINY_SPACE, random_state=0).fit(X, y)
+    # ... as is resuming on other data: the study's best trial could be one scored on the
+    # old data (one changed value is other data)
+    X_other = X.copy()
+    X_other[0, 0] += 1.0
+    with pytest.raises(ValueError, match=r"a different dataset \('150x4 [0-9a-f]{12}', now "
+                                         r"'150x4 [0-9a-f]{12}'\)"):
+        LeptonClassifier(time_budget=20, n_trials=4, storage=storage, study_name="s", cv=None,
+                         search_space=TINY_SPACE, random_state=0).fit(X_other, y)
     # ... and a fit whose every new trial fails leaves the earlier trials as they were
     with pytest.raises(SearchError):
         LeptonClassifier(time_budget=20, n_trials=3, search_space=_space(
