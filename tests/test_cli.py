@@ -56,7 +56,7 @@ def test_lepton_run_csv_with_a_target_column(tmp_path, capsys):
 
 
 def test_lepton_run_unreadable_files_and_storages_are_usage_errors(tmp_path, capsys):
-    import socket
+    from lepton.tracking.ui import free_port
 
     (tmp_path / "empty.csv").write_text("")
     assert main(["run", str(tmp_path / "empty.csv"), "--target", "y"]) == 2
@@ -65,9 +65,7 @@ def test_lepton_run_unreadable_files_and_storages_are_usage_errors(tmp_path, cap
     (tmp_path / "broken.parquet").write_bytes(b"PAR1 not parquet")
     assert main(["run", str(tmp_path / "broken.parquet"), "--target", "y"]) == 2
     assert "broken.parquet' cannot be read as PARQUET" in capsys.readouterr().err
-    with socket.socket() as sock:  # a port nothing listens on once this socket closes
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()  # nothing listens there
     assert main(["run", "iris", "--time-budget", "5", "--no-tracking",
                  "--storage", f"postgresql://127.0.0.1:{port}/study"]) == 2
     assert (f"lepton: error: storage='postgresql://127.0.0.1:{port}/study' cannot be opened"

@@ -138,6 +138,19 @@ class _Trial:
     state: str | None = None
 
 
+def _check_model_name(name: str) -> None:
+    """MLflow's own rules for a registered model's name, checked before the search: the
+    registry would refuse the name only after it, and the model would go unregistered."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.utils.validation import _validate_model_name
+
+    try:
+        _validate_model_name(name)
+    except MlflowException as exc:
+        raise ValueError(f"registered_model_name={name!r} is not a valid MLflow model name: "
+                         f"{exc.message}") from exc
+
+
 class MLflowTracker(SearchTracker):
     """Records a search in MLflow (see the module docstring for the layout).
 
@@ -216,6 +229,8 @@ class MLflowTracker(SearchTracker):
                              "'process' writes from a child process, 'thread' from a thread "
                              "of this process.")
 
+        if registered_model_name is not None:
+            _check_model_name(registered_model_name)
         check_tracking_uri(self.tracking_uri)
         if self.registry_uri != self.tracking_uri:
             check_tracking_uri(self.registry_uri)

@@ -246,14 +246,6 @@ def test_storage_strings(tmp_path):
 
 
 
-def _closed_port() -> int:
-    import socket
-
-    with socket.socket() as sock:  # a port nothing listens on once this socket closes
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.mark.parametrize("url, says", [
     ("postgresql://lepton:s3cret@127.0.0.1:{port}/study", "Connection refused"),
     ("redis://127.0.0.1:{port}/0", "Connection refused"),
@@ -261,7 +253,9 @@ def _closed_port() -> int:
 def test_a_storage_that_does_not_answer_is_named_without_its_password(url, says):
     from lepton.search import StorageError
 
-    url = url.format(port=_closed_port())
+    from lepton.tracking.ui import free_port
+
+    url = url.format(port=free_port())  # nothing listens there
     with pytest.raises(StorageError) as caught:
         make_storage(url)
     message = str(caught.value)
