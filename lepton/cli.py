@@ -242,11 +242,8 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return args.func(args)
-    except (ValueError, TypeError, TrackingError) as exc:  # bad input or settings: usage error
-        print(f"lepton: error: {exc}", file=sys.stderr)
-        return 2
-    except StorageError as exc:  # a study storage that cannot be opened
-        print(f"lepton: error: {exc}", file=sys.stderr)
+    except (ValueError, TypeError, TrackingError, StorageError) as exc:  # bad input, settings
+        print(f"lepton: error: {exc}", file=sys.stderr)                   # or stores: usage
         return 2
     except SearchError as exc:  # the search ran but produced no model
         print(f"lepton: search failed: {exc}", file=sys.stderr)

@@ -238,7 +238,7 @@ class _BaseLepton(BaseEstimator):
                                  n_startup_trials=8)
         validation = (f"{len(folds)}-fold cv" if len(folds) > 1
                       else f"holdout {self.validation_fraction:g}")
-        data = None if data_id is None else f"{n}x{X.shape[1]} {data_id[:12]}"
+        data = None if data_id is None else f"{'x'.join(map(str, X.shape))} {data_id[:12]}"
         _check_resumable(study, study_name, task=task, metric=metric.name, space=space, seed=seed,
                          validation=validation, data=data)
         n_portfolio = enqueue_portfolio(study, space, size=4,
@@ -872,13 +872,21 @@ def _data_fingerprint(task: str, X, y_enc) -> str:
     if isinstance(X, pd.DataFrame):
         h.update(",".join(map(str, X.columns)).encode())
         h.update(pd.util.hash_pandas_object(X, index=False).to_numpy().tobytes())
-    elif sp.issparse(X):
-        h.update(X.data.tobytes()[:1 << 20])
+    elif sp.issparse(X):  # where the values sit too: a binary matrix's values are all 1
+        X = X.tocsr()
+        for part in (X.data, X.indices, X.indptr):
+            h.update(_head_bytes(part, 1 << 22))
     else:
-        h.update(np.ascontiguousarray(X).tobytes()[:1 << 24] if X.dtype.kind != "O"
+        h.update(_head_bytes(X, 1 << 24) if X.dtype.kind != "O"
                  else str(X[:100].tolist()).encode())
-    h.update(np.asarray(y_enc).tobytes()[:1 << 20])
+    h.update(_head_bytes(np.asarray(y_enc), 1 << 20))
     return h.hexdigest()
+
+
+def _head_bytes(a: np.ndarray, limit: int) -> bytes:
+    """The first ``limit`` bytes of ``a`` in C order, without copying all of a large array."""
+    flat = np.ascontiguousarray(a).reshape(-1)
+    return flat[:max(1, limit // max(flat.itemsize, 1))].tobytes()
 
 
 def _target_ndim(y) -> int:

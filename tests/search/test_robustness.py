@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import optuna
 import pytest
 import torch
@@ -108,6 +109,25 @@ def test_study_is_untouched_by_a_failed_fit(tmp_path):
     after = optuna.load_study(study_name="s", storage=storage).trials
     assert [(t.number, t.state, t.value, t.params) for t in after] == \
         [(t.number, t.state, t.value, t.params) for t in before]
+
+
+
+def test_the_data_fingerprint_sees_where_sparse_values_sit_and_not_how_dense_data_is_laid_out():
+    """A resumed study compares it: two binary bag-of-words matrices of one shape and one
+    count of words hold the same values (all 1) at other places, and are other data."""
+    import scipy.sparse as sp
+
+    from lepton.search.estimators import _data_fingerprint
+
+    y = np.array([0, 1, 0, 1])
+    a = sp.csr_matrix(np.array([[1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 0, 0]], dtype=float))
+    b = sp.csr_matrix(np.array([[0, 1, 0], [0, 1, 0], [0, 0, 1], [1, 0, 0]], dtype=float))
+    assert _data_fingerprint("classification", a, y) != _data_fingerprint("classification", b, y)
+    assert _data_fingerprint("classification", a, y) == \
+        _data_fingerprint("classification", a.tocsc(), y)
+    dense = np.arange(12.0).reshape(4, 3)
+    assert _data_fingerprint("classification", dense, y) == \
+        _data_fingerprint("classification", np.asfortranarray(dense), y)
 
 
 def test_all_trials_out_of_time_is_the_budget_error_even_with_entries_still_enqueued():
