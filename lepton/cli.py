@@ -242,8 +242,9 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return args.func(args)
-    except (ValueError, TypeError, TrackingError, StorageError) as exc:  # bad input, settings
-        print(f"lepton: error: {exc}", file=sys.stderr)                   # or stores: usage
+    # bad input or settings, or a store that cannot be opened: a usage error
+    except (ValueError, TypeError, TrackingError, StorageError) as exc:
+        print(f"lepton: error: {exc}", file=sys.stderr)
         return 2
     except SearchError as exc:  # the search ran but produced no model
         print(f"lepton: search failed: {exc}", file=sys.stderr)
