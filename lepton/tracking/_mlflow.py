@@ -139,16 +139,12 @@ class _Trial:
 
 
 def _check_model_name(name: str) -> None:
-    """MLflow's own rules for a registered model's name, checked before the search: the
-    registry would refuse the name only after it, and the model would go unregistered."""
-    from mlflow.exceptions import MlflowException
-    from mlflow.utils.validation import _validate_model_name
-
-    try:
-        _validate_model_name(name)
-    except MlflowException as exc:
+    """The model registry's rule for a name (MLflow 3: not blank, no '/' or ':'), checked
+    before the search: the registry would refuse the name only after it, and the model
+    would go unregistered. Written out here: MLflow's own check is a private function."""
+    if not name.strip() or "/" in name or ":" in name or name in (".", ".."):
         raise ValueError(f"registered_model_name={name!r} is not a valid MLflow model name: "
-                         f"{exc.message}") from exc
+                         "it must not be blank, '.' or '..', nor contain '/' or ':'.")
 
 
 class MLflowTracker(SearchTracker):
