@@ -12,13 +12,17 @@
 6. inside each trial, the core loop's LR schedule and early stopping.
 
 Trials that diverge, run out of memory or raise are recorded as failed with their
-reason (user attribute ``fail_reason``) and the search goes on. A trial that the end of
-the search window cut short is recorded as pruned (its score measured a few epochs, not
-the configuration), though its networks stay ensemble candidates.
+reason (user attribute ``fail_reason``) and the search goes on; so is a trial whose
+process died (killed, crashed) once its heartbeat goes stale, and that trial is run again
+once (RDB storages: Optuna's heartbeat, :func:`_rdb`; journals: :mod:`.heartbeat`). A
+trial that the end of the search window cut short is recorded as pruned (its score
+measured a few epochs, not the configuration), though its networks stay ensemble
+candidates.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -133,6 +137,7 @@ class SearchContext:
     models: dict[int, TrialModel] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     best_value: float | None = None
+    heartbeat: Any = None          # journal storages: .heartbeat.TrialHeartbeat
 
     def keep(self, tm: TrialModel) -> None:
         """Keep the ``keep_models`` best trials' modules (the ensemble candidates)."""
@@ -202,7 +207,8 @@ class Objective:
         ctx.tracker.start_trial(trial.number, params=dict(trial.params), model_config=model_cfg,
                                 training_config=training)
         try:
-            value = self._run(trial, model_cfg, training, scaling, t0)
+            with ctx.heartbeat.beat(trial) if ctx.heartbeat else contextlib.nullcontext():
+                value = self._run(trial, model_cfg, training, scaling, t0)
         except optuna.TrialPruned as exc:
             trial.set_user_attr("duration", time.perf_counter() - t0)
             trial.set_user_attr(FAIL_REASON, str(exc) or "pruned")

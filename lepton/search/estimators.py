@@ -7,6 +7,7 @@ data, or a greedy ensemble of the top trials, whichever validates better.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -44,6 +45,7 @@ from ._search import (
 )
 from .budget import Budget
 from .ensemble import greedy_ensemble_selection, rank_key
+from .heartbeat import TrialHeartbeat, uses_lepton_heartbeat
 from .metrics import METRICS, get_metric
 from .priors import apply_priors, choose_space, compute_meta_features
 from .spaces import SearchSpace
@@ -241,6 +243,8 @@ class _BaseLepton(BaseEstimator):
         data = None if data_id is None else f"{'x'.join(map(str, X.shape))} {data_id[:12]}"
         _check_resumable(study, study_name, task=task, metric=metric.name, space=space, seed=seed,
                          validation=validation, data=data)
+        # a journal: Optuna keeps no heartbeat there (RDB storages: _search._rdb)
+        heartbeat = TrialHeartbeat(study._storage) if uses_lepton_heartbeat(storage) else None
         n_portfolio = enqueue_portfolio(study, space, size=4,
                                         wait_s=self._max_wait() if role == "joined" else 0.0)
         val_rows = np.concatenate([f.val_idx for f in folds])  # order of every val_pred
@@ -248,7 +252,7 @@ class _BaseLepton(BaseEstimator):
             folds=folds, task=Task(task, n_outputs), metric=metric, space=space, budget=budget,
             y_val=y_val_source[val_rows], y_scaler=None if task == "classification" else encoder,
             seed=seed, n_all=n, input_shape=input_shape, tracker=tracker,
-            keep_models=max(10, self.ensemble_size))
+            keep_models=max(10, self.ensemble_size), heartbeat=heartbeat)
         settings = {"time_budget": self.time_budget, "n_trials": self.n_trials,
                     "metric": metric.name, "n_jobs": n_jobs,
                     "cv": len(folds) if len(folds) > 1 else None,
@@ -270,6 +274,7 @@ class _BaseLepton(BaseEstimator):
                     f"{budget.elapsed():.2f}s and the final model needs a reserve of "
                     f"{budget.reserve:.2f}s{tracking}. Increase time_budget.")
             with _quiet_optuna(self.verbose), torch_threads(threads_per_trial(n_jobs)), \
+                    heartbeat or contextlib.nullcontext(), \
                     _progress(self.verbose, budget, study, metric) as progress:
                 objective = Objective(ctx)
                 run_trials(study, objective, ctx, n_trials=self.n_trials, n_jobs=n_jobs,
@@ -842,7 +847,11 @@ class LeptonRegressor(RegressorMixin, _BaseLepton):
 def make_leaderboard(study: optuna.Study, metric_name: str) -> pd.DataFrame:
     """One row per trial, best first: params, score, epochs, duration, state, reason."""
     rows = []
-    for t in study.get_trials(deepcopy=False):
+    trials = study.get_trials(deepcopy=False)
+    # a trial whose process died is retried once (RDB storages: Optuna; journals: .heartbeat)
+    retried_as = {t.system_attrs["retry_history"][-1]: t.number for t in trials
+                  if t.system_attrs.get("retry_history")}
+    for t in trials:
         if t.state == optuna.trial.TrialState.WAITING:  # enqueued, never started
             continue
         row = {"trial": t.number, "state": t.state.name.lower(), metric_name: t.value,
@@ -853,6 +862,10 @@ def make_leaderboard(study: optuna.Study, metric_name: str) -> pd.DataFrame:
                "reason": t.user_attrs.get(FAIL_REASON)}
         if t.state == optuna.trial.TrialState.PRUNED and not row["reason"]:
             row["reason"] = "pruned by Hyperband"
+        if t.state == optuna.trial.TrialState.FAIL and not row["reason"]:
+            row["reason"] = "its process stopped mid-trial (interrupted, killed or crashed)"
+        if t.number in retried_as:
+            row["reason"] = f"{row['reason']}; retried as trial {retried_as[t.number]}"
         row.update({f"param_{k}": v for k, v in t.params.items()})
         rows.append(row)
     frame = pd.DataFrame(rows)

@@ -281,6 +281,43 @@ def test_a_storage_without_its_driver_says_what_to_install():
         make_storage("mysql://root@127.0.0.1/study")
 
 
+
+def test_stale_journal_trials_are_failed_and_retried_once(tmp_path):
+    """A journal storage has no heartbeat in Optuna: a trial whose process died stayed
+    RUNNING for good. Lepton's: stale after the grace period, failed with its reason, and
+    run again once with its parameters; a live trial is left alone."""
+    from lepton.search.heartbeat import HEARTBEAT_ATTR, TrialHeartbeat, fail_stale_trials
+
+    study = optuna.create_study(storage=make_storage(str(tmp_path / "s.log")))
+    dead, live = study.ask(), study.ask()
+    dead.suggest_float("x", 0, 1)
+    now = time.time()
+    study._storage.set_trial_user_attr(dead._trial_id, HEARTBEAT_ATTR, now - 40)
+    study._storage.set_trial_user_attr(live._trial_id, HEARTBEAT_ATTR, now - 5)
+    assert fail_stale_trials(study, grace=30, now=now) == [dead.number]
+    assert fail_stale_trials(study, grace=30, now=now) == []  # once only
+    trials = study.get_trials()
+    assert trials[dead.number].state == optuna.trial.TrialState.FAIL
+    assert trials[dead.number].user_attrs["fail_reason"] == (
+        "its process stopped mid-trial (killed or crashed): no heartbeat for 40s")
+    assert trials[live.number].state == optuna.trial.TrialState.RUNNING
+    retry = trials[-1]
+    assert retry.state == optuna.trial.TrialState.WAITING
+    assert retry.params == {"x": dead.params["x"]}
+    assert retry.system_attrs["retry_history"] == [dead.number]
+    # the retry, run by a process that dies too, is failed and not retried again
+    again = study.ask()
+    assert again.number == retry.number
+    with TrialHeartbeat(study._storage, interval=0.05) as heartbeat, heartbeat.beat(again):
+        first = study.get_trials()[again.number].user_attrs[HEARTBEAT_ATTR]
+        time.sleep(0.3)
+        assert study.get_trials()[again.number].user_attrs[HEARTBEAT_ATTR] > first
+    assert fail_stale_trials(study, grace=30, now=time.time() + 60) == [live.number,
+                                                                        again.number]
+    assert [t.number for t in study.get_trials() if t.state.name == "WAITING"] == \
+        [len(trials)]  # the live trial's retry; the retry's own is not retried
+
+
 def test_run_trials_goes_on_after_a_trial_state_race(monkeypatch):
     """Optuna raising from `tell` (a race between parallel workers on an RDB study) must not
     end the search: run_trials restarts the loop with what is left of the budget."""

@@ -5,6 +5,7 @@ repeated. The same test body runs against every persistent storage."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -34,6 +35,7 @@ SEARCH_SCRIPT = textwrap.dedent("""
 """)
 
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+RUNNING = optuna.trial.TrialState.RUNNING
 
 
 @pytest.fixture(params=["sqlite", "journal_file", "postgresql", "redis"])
@@ -48,17 +50,26 @@ def storage_url(request, tmp_path):
     return f"{redis_url}?prefix={redis_url.prefix}resume"  # keys the fixture cleans up
 
 
-def _finished(storage) -> list[optuna.trial.FrozenTrial]:
+def _trials(storage, states) -> list[optuna.trial.FrozenTrial]:
     try:
         study = optuna.load_study(study_name="resume", storage=storage)
     except KeyError:
         return []
-    return [t for t in study.get_trials(deepcopy=False) if t.state in FINISHED]
+    return [t for t in study.get_trials(deepcopy=False) if t.state in states]
 
 
-def test_killed_search_resumes_without_losing_or_repeating_trials(storage_url, tmp_path):
+def _finished(storage) -> list[optuna.trial.FrozenTrial]:
+    return _trials(storage, FINISHED)
+
+
+def test_killed_search_resumes_without_losing_or_repeating_trials(storage_url, tmp_path,
+                                                                  monkeypatch):
+    """...and the trial that was running at the kill is failed with its reason and run
+    again with its parameters (RDB storages: Optuna's heartbeat; journal file and Redis,
+    which Optuna gives none: Lepton's, lepton/search/heartbeat.py)."""
     import json
 
+    import lepton.search._search as search_mod
     from lepton.search._search import make_storage
 
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -67,7 +78,7 @@ def test_killed_search_resumes_without_losing_or_repeating_trials(storage_url, t
     storage = make_storage(storage_url)
     try:
         deadline = time.monotonic() + 180
-        while len(_finished(storage)) < 4:
+        while len(_finished(storage)) < 4 or not _trials(storage, [RUNNING]):
             assert proc.poll() is None, proc.stdout.read().decode()[-2000:]
             assert time.monotonic() < deadline, "the search subprocess finished no trials"
             time.sleep(0.2)
@@ -75,6 +86,13 @@ def test_killed_search_resumes_without_losing_or_repeating_trials(storage_url, t
         proc.send_signal(signal.SIGKILL)  # a crash: no cleanup, no atexit
         proc.wait(timeout=30)
     assert proc.returncode == -signal.SIGKILL
+    killed = {t.number: t.params for t in _trials(storage, [RUNNING])}
+    assert killed  # the kill came mid-trial
+    # stale after 5 s instead of 30 s; the resumed fit beats every 0.5 s instead of 5 s, so
+    # a loaded machine must delay one of its beats by 4.5 s to fail a live trial
+    monkeypatch.setattr(search_mod, "HEARTBEAT_INTERVAL_S", 0.5)
+    monkeypatch.setattr(search_mod, "HEARTBEAT_GRACE_S", 5)
+    time.sleep(5.5)
 
     before = {t.number: (t.state, t.value, t.params) for t in _finished(storage)}
     target = len(before) + 3
@@ -95,6 +113,20 @@ def test_killed_search_resumes_without_losing_or_repeating_trials(storage_url, t
     best_before = max((v[1] for v in before.values() if v[0] == optuna.trial.TrialState.COMPLETE),
                       default=float("-inf"))
     assert clf.best_score_ >= best_before
+    # the trial running at the kill: failed, with why, and run again with its parameters
+    reasons = dict(zip(clf.leaderboard_.trial, clf.leaderboard_.reason))
+    by_number = {t.number: t for t in clf.study_.trials}
+    for number, params in killed.items():
+        assert by_number[number].state == optuna.trial.TrialState.FAIL
+        match = re.fullmatch(r"its process stopped mid-trial \((interrupted, )?killed or "
+                             r"crashed\)(: no heartbeat for \d+s)?; retried as trial (\d+)",
+                             reasons[number])
+        assert match, reasons[number]
+        retry = by_number[int(match.group(3))]
+        # (a kill while the trial drew its parameters leaves the rest to the retry)
+        assert params.items() <= retry.params.items() and retry.state in FINISHED
+    still = _trials(make_storage(storage_url), [RUNNING])
+    assert not still, [(t.number, t.system_attrs, t.user_attrs.get("fail_reason")) for t in still]
 
 
 def test_a_resumed_search_does_not_rerun_earlier_configurations(tmp_path):

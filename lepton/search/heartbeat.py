@@ -1,0 +1,134 @@
+"""Heartbeats of running trials on journal storages (a journal file, Redis).
+
+Optuna's RDB storages keep a heartbeat per running trial: a trial whose process died is
+failed once its heartbeat is older than a grace period, and retried once
+(``lepton.search._search._rdb``). Journal storages have no heartbeat in Optuna, so a trial
+that was running when its process was killed stayed RUNNING for good: never scored, never
+retried (a warm-start entry running at the kill was lost to the study). For them Lepton
+writes its own heartbeat, the time as a user attribute of each running trial of the
+process (:class:`TrialHeartbeat`), and each trial, as it starts, fails the trials whose
+heartbeat went stale and retries each once with its parameters, through Optuna's own
+retry callback (:func:`fail_stale_trials`): a resumed search, or a worker beside one that
+died, picks them up as Optuna does on RDB storages.
+
+Times are wall-clock (``time.time()``), so processes on several machines compare them: their
+clocks must agree to within the grace period (30 s), as NTP keeps them.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import threading
+import time
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import optuna
+
+from . import _search
+from ._search import FAIL_REASON
+
+__all__ = ["HEARTBEAT_ATTR", "uses_lepton_heartbeat", "TrialHeartbeat", "fail_stale_trials"]
+
+log = logging.getLogger("lepton.search")
+
+#: Trial user attribute: the last time (seconds since the epoch) its process was alive.
+HEARTBEAT_ATTR = "lepton.heartbeat"
+
+
+def uses_lepton_heartbeat(storage) -> bool:
+    """True for the storages Optuna gives no heartbeat: journal file and Redis."""
+    return isinstance(storage, optuna.storages.JournalStorage)
+
+
+class TrialHeartbeat:
+    """One thread per fit: every ``interval`` seconds it writes the time to each running
+    trial of this process (``with heartbeat.beat(trial):`` around the trial)."""
+
+    def __init__(self, storage: optuna.storages.BaseStorage, interval: float | None = None):
+        self.storage = storage
+        self.interval = _search.HEARTBEAT_INTERVAL_S if interval is None else interval
+        self._trials: set[int] = set()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> TrialHeartbeat:
+        self._thread = threading.Thread(target=self._run, name="lepton-heartbeat", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    @contextmanager
+    def beat(self, trial: optuna.Trial) -> Iterator[None]:
+        """Beat for ``trial`` while the block runs; first fail the trials of processes that
+        stopped (as Optuna does for RDB storages when a trial starts)."""
+        trial_id = trial._trial_id
+        with self._lock:
+            self._trials.add(trial_id)
+            self._write(trial_id)
+        try:
+            fail_stale_trials(trial.study)
+        except Exception as exc:  # noqa: BLE001 - the next trial's start tries again
+            log.debug("stale trials not checked: %s", exc)
+        try:
+            yield
+        finally:  # before Optuna tells the trial's state: no beat lands on a finished trial
+            with self._lock:
+                self._trials.discard(trial_id)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            with self._lock:
+                for trial_id in list(self._trials):
+                    self._write(trial_id)
+
+    def _write(self, trial_id: int) -> None:
+        try:
+            self.storage.set_trial_user_attr(trial_id, HEARTBEAT_ATTR, time.time())
+        except Exception as exc:  # noqa: BLE001 - a missed beat must not stop the trial
+            log.debug("heartbeat of trial id %s not written: %s", trial_id, exc)
+
+
+def fail_stale_trials(study: optuna.Study, *, grace: float | None = None,
+                      now: float | None = None) -> list[int]:
+    """Fail the running trials whose heartbeat (or, without one, start) is older than
+    ``grace`` seconds (default: the RDB storages' grace period): their process is gone.
+    Each is retried once as a new trial with its parameters (Optuna's
+    ``RetryHeartbeatStaleTrialCallback``, as RDB storages do). Returns the numbers of the
+    trials this call failed; one another process failed first is skipped (it retries it)."""
+    now = time.time() if now is None else now
+    grace = _search.HEARTBEAT_GRACE_S if grace is None else grace
+    storage = study._storage
+    with warnings.catch_warnings():  # experimental since Optuna 2.8; what RDB storages use
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1)
+    failed = []
+    for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        last = trial.user_attrs.get(HEARTBEAT_ATTR)
+        if last is None and trial.datetime_start is not None:
+            last = trial.datetime_start.timestamp()
+        if last is None or now - last <= grace:
+            continue
+        snapshot = copy.deepcopy(trial)  # what the retry copies: before the reason is set
+        reason = (f"its process stopped mid-trial (killed or crashed): no heartbeat for "
+                  f"{now - last:.0f}s")
+        try:
+            storage.set_trial_user_attr(trial._trial_id, FAIL_REASON, reason)
+            if not storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL):
+                continue
+        except RuntimeError as exc:  # another process failed it first, and retries it
+            log.debug("stale trial %d already handled: %s", trial.number, exc)
+            continue
+        retry(study, snapshot)
+        failed.append(trial.number)
+    if failed:
+        log.info("trials %s were left running by a process that stopped: failed, and retried "
+                 "unless a retry themselves", failed)
+    return failed
