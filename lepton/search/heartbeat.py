@@ -62,8 +62,8 @@ class TrialHeartbeat:
 
     def __exit__(self, *exc) -> None:
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
+        if self._thread is not None:  # a beat stuck on a storage that stopped answering
+            self._thread.join(timeout=1.0)  # must not hold up the fit: the thread is a daemon
 
     @contextmanager
     def beat(self, trial: optuna.Trial) -> Iterator[None]:
@@ -111,9 +111,10 @@ def fail_stale_trials(study: optuna.Study, *, grace: float | None = None,
         retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1)
     failed = []
     for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
-        last = trial.user_attrs.get(HEARTBEAT_ATTR)
-        if last is None and trial.datetime_start is not None:
-            last = trial.datetime_start.timestamp()
+        # its start counts as a beat: a retry carries the stale beat of the trial it copies
+        beats = [trial.user_attrs.get(HEARTBEAT_ATTR),
+                 trial.datetime_start.timestamp() if trial.datetime_start else None]
+        last = max((b for b in beats if b is not None), default=None)
         if last is None or now - last <= grace:
             continue
         snapshot = copy.deepcopy(trial)  # what the retry copies: before the reason is set

@@ -291,9 +291,9 @@ def test_stale_journal_trials_are_failed_and_retried_once(tmp_path):
     study = optuna.create_study(storage=make_storage(str(tmp_path / "s.log")))
     dead, live = study.ask(), study.ask()
     dead.suggest_float("x", 0, 1)
-    now = time.time()
-    study._storage.set_trial_user_attr(dead._trial_id, HEARTBEAT_ATTR, now - 40)
-    study._storage.set_trial_user_attr(live._trial_id, HEARTBEAT_ATTR, now - 5)
+    start = time.time()  # a trial's start counts as its first beat
+    study._storage.set_trial_user_attr(live._trial_id, HEARTBEAT_ATTR, start + 35)
+    now = start + 40
     assert fail_stale_trials(study, grace=30, now=now) == [dead.number]
     assert fail_stale_trials(study, grace=30, now=now) == []  # once only
     trials = study.get_trials()
@@ -312,8 +312,8 @@ def test_stale_journal_trials_are_failed_and_retried_once(tmp_path):
         first = study.get_trials()[again.number].user_attrs[HEARTBEAT_ATTR]
         time.sleep(0.3)
         assert study.get_trials()[again.number].user_attrs[HEARTBEAT_ATTR] > first
-    assert fail_stale_trials(study, grace=30, now=time.time() + 60) == [live.number,
-                                                                        again.number]
+    assert fail_stale_trials(study, grace=30, now=time.time() + 100) == [live.number,
+                                                                         again.number]
     assert [t.number for t in study.get_trials() if t.state.name == "WAITING"] == \
         [len(trials)]  # the live trial's retry; the retry's own is not retried
 
