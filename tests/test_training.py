@@ -162,7 +162,6 @@ def test_unknown_schedule_is_rejected():
         _fit(_data(X, y), None, lr_schedule="step", epochs=1)
 
 
-
 def test_devices_that_are_not_here_are_refused_by_name():
     from lepton.training import resolve_device
 

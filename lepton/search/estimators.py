@@ -244,7 +244,7 @@ class _BaseLepton(BaseEstimator):
         _check_resumable(study, study_name, task=task, metric=metric.name, space=space, seed=seed,
                          validation=validation, data=data)
         # a journal: Optuna keeps no heartbeat there (RDB storages: _search._rdb)
-        heartbeat = TrialHeartbeat(study._storage) if uses_lepton_heartbeat(storage) else None
+        heartbeat = TrialHeartbeat(storage) if uses_lepton_heartbeat(storage) else None
         n_portfolio = enqueue_portfolio(study, space, size=4,
                                         wait_s=self._max_wait() if role == "joined" else 0.0)
         val_rows = np.concatenate([f.val_idx for f in folds])  # order of every val_pred

@@ -246,7 +246,6 @@ def test_storage_strings(tmp_path):
         make_storage(str(tmp_path / "no-such-dir" / "s.db"))
 
 
-
 @pytest.mark.parametrize("url, says, check", [
     ("postgresql://lepton:s3cret@127.0.0.1:{port}/study", "Connection refused",
      "the server is running and the database exists"),
@@ -279,7 +278,6 @@ def test_a_storage_without_its_driver_says_what_to_install():
     with pytest.raises(StorageError, match=r"storage='mysql://root@127\.0\.0\.1/study' needs a "
                                           r"database driver .*pip install pymysql"):
         make_storage("mysql://root@127.0.0.1/study")
-
 
 
 def test_stale_journal_trials_are_failed_and_retried_once(tmp_path):

@@ -111,7 +111,6 @@ def test_study_is_untouched_by_a_failed_fit(tmp_path):
         [(t.number, t.state, t.value, t.params) for t in before]
 
 
-
 def test_the_data_fingerprint_sees_where_sparse_values_sit_and_not_how_dense_data_is_laid_out():
     """A resumed study compares it: two binary bag-of-words matrices of one shape and one
     count of words hold the same values (all 1) at other places, and are other data."""
