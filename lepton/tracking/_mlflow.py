@@ -825,7 +825,7 @@ class MLflowTracker(SearchTracker):
                     direction: str) -> None:
         import mlflow.pyfunc
         import mlflow.pytorch
-        from mlflow.models import Model, infer_signature
+        from mlflow.models import Model
 
         from ._pyfunc import ESTIMATOR_ARTIFACT, LeptonEstimatorModel
 
@@ -834,7 +834,7 @@ class MLflowTracker(SearchTracker):
             path = Path(tmp) / "estimator.pkl"
             path.write_bytes(pickle.dumps(estimator, protocol=pickle.HIGHEST_PROTOCOL))
             sample = _head(X_sample, 5)
-            signature = infer_signature(sample, estimator.predict(sample))
+            signature = model_signature(sample, estimator.predict(sample))
             # MLflow warns on every pyfunc log that python_model is cloudpickled and logs the
             # input-example validation: advice for hand-written models, noise at the end of
             # every Lepton search.
@@ -1014,6 +1014,31 @@ def _task_of(estimator: Any, search: dict) -> str:
     if task in ("classification", "regression"):
         return task
     return "classification" if hasattr(estimator, "predict_proba") else "regression"
+
+
+def model_signature(sample: Any, prediction: Any) -> Any:
+    """The pyfunc model's signature, inferred from a few training rows, except that for a
+    DataFrame every numeric column takes any number and every column is required.
+
+    MLflow's schema check casts nothing: a column inferred as ``long`` refuses a missing
+    value or a float (an integer column of the training data could not score a row with
+    that value missing: "Can not safely convert float64 to int64") and one inferred as
+    ``double`` refuses integers. Lepton's preprocessing takes any number and imputes
+    missing values, so numeric columns are typed ``any``; strings keep their type. Every
+    column is required, as the preprocessing needs each (MLflow makes a column optional
+    when the sample holds a missing value in it, and then lets a request omit it)."""
+    import pandas as pd
+    from mlflow.models import ModelSignature, infer_signature
+    from mlflow.types import ColSpec, Schema
+    from mlflow.types.schema import AnyType
+
+    signature = infer_signature(sample, prediction)
+    if not isinstance(sample, pd.DataFrame):
+        return signature  # an array's tensor spec: its shape is checked, its dtype too
+    specs = [ColSpec(AnyType() if pd.api.types.is_numeric_dtype(sample[spec.name])
+                     else spec.type, spec.name, required=True)
+             for spec in signature.inputs.inputs]
+    return ModelSignature(inputs=Schema(specs), outputs=signature.outputs)
 
 
 def _head(X: Any, n: int) -> Any:

@@ -7,26 +7,32 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 from sklearn.datasets import load_iris
 
 from lepton import NeuralNetworkClassifier
 
 
-def test_array_fed_model_predicts_like_the_estimator(tmp_path):
+def _served(estimator, signature, tmp_path):
+    """``estimator`` saved as Lepton's pyfunc model and loaded back."""
     import mlflow.pyfunc
-    from mlflow.models import infer_signature
 
     from lepton.tracking._pyfunc import ESTIMATOR_ARTIFACT, LeptonEstimatorModel
+
+    pkl = tmp_path / "estimator.pkl"
+    pkl.write_bytes(pickle.dumps(estimator))
+    mlflow.pyfunc.save_model(tmp_path / "model", python_model=LeptonEstimatorModel(),
+                             artifacts={ESTIMATOR_ARTIFACT: str(pkl)}, signature=signature)
+    return mlflow.pyfunc.load_model(str(tmp_path / "model"))
+
+
+def test_array_fed_model_predicts_like_the_estimator(tmp_path):
+    from mlflow.models import infer_signature
 
     X, y = load_iris(return_X_y=True)
     X = X.astype(np.float32)
     est = NeuralNetworkClassifier(epochs=3, random_state=0).fit(X, y)
-    pkl = tmp_path / "estimator.pkl"
-    pkl.write_bytes(pickle.dumps(est))
-    mlflow.pyfunc.save_model(tmp_path / "model", python_model=LeptonEstimatorModel(),
-                             artifacts={ESTIMATOR_ARTIFACT: str(pkl)},
-                             signature=infer_signature(X[:5], est.predict(X[:5])))
-    model = mlflow.pyfunc.load_model(str(tmp_path / "model"))
+    model = _served(est, infer_signature(X[:5], est.predict(X[:5])), tmp_path)
     np.testing.assert_array_equal(model.predict(X), est.predict(X))
 
 
@@ -53,3 +59,27 @@ def test_opening_a_new_store_prints_no_table_creation_lines(tmp_path):
     assert proc.stdout.strip().endswith("opened")
     assert "Creating initial MLflow database tables" not in proc.stderr + proc.stdout
     assert (tmp_path / "new.db").exists()
+
+
+def test_table_fed_model_scores_missing_values_and_either_number_type(tmp_path):
+    # MLflow's inferred schema refused what the estimator handles: a missing value (or a
+    # float) in a column that was integer in training, integers in a float column; and
+    # a column with a missing value in the sample became optional, so a request could omit it
+    import pandas as pd
+    from mlflow.exceptions import MlflowException
+
+    from lepton.tracking._mlflow import model_signature
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"age": rng.integers(18, 80, 120), "income": rng.normal(50, 10, 120),
+                      "city": rng.choice(["Paris", "Lyon"], 120)})
+    X.loc[4, "income"] = np.nan  # in the 5 sample rows
+    y = (X["income"].fillna(50) > 50).astype(int)
+    est = NeuralNetworkClassifier(epochs=3, random_state=0).fit(X, y)
+    model = _served(est, model_signature(X[:5], est.predict(X[:5])), tmp_path)
+    new = pd.DataFrame({"age": [30.0, np.nan, 41.5], "income": [50, 70, 60],
+                        "city": ["Paris", None, "Lyon"]})
+    np.testing.assert_array_equal(model.predict(new), est.predict(new))
+    np.testing.assert_array_equal(model.predict(X), est.predict(X))
+    with pytest.raises(MlflowException, match=r"missing inputs \['income'\]"):
+        model.predict(new.drop(columns="income"))
