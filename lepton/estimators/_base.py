@@ -27,7 +27,7 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_dat
 
 from .. import defaults
 from ..models import ModelConfig, check_activation
-from ..preprocessing import SCALINGS, TabularPreprocessor, check_X
+from ..preprocessing import SCALINGS, TabularPreprocessor, check_input_shape, check_X
 from ..training import (
     DIVERGED, SCHEDULES, DivergedError, ProgressPrinter, Task, TensorData, TrainingConfig,
     fit_model, predict_outputs, resolve_device, threads_per_trial, torch_threads,
@@ -341,13 +341,7 @@ class BaseNeuralNetwork(BaseEstimator):
     def _check_input_shape(self, model_config: ModelConfig, n_features: int):
         if self.input_shape is None:
             return None
-        shape = [int(s) for s in np.atleast_1d(self.input_shape)]
-        if any(s < 1 for s in shape) or math.prod(shape) != self.n_features_in_:
-            raise ValueError(
-                f"input_shape={shape} describes {math.prod(shape)} features but X has "
-                f"{self.n_features_in_} per sample; input_shape must multiply out to the "
-                "number of features."
-            )
+        shape = check_input_shape(self.input_shape, self.n_features_in_)
         if model_config.family == "cnn" and n_features != math.prod(shape):
             raise ValueError(
                 f"the cnn architecture needs all-numeric image input without missing values; "

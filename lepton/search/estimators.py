@@ -33,7 +33,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from .. import defaults
 from ..estimators import NeuralNetworkClassifier, NeuralNetworkRegressor
 from ..estimators._base import encode_target, split_validation
-from ..preprocessing import TabularPreprocessor, check_X
+from ..preprocessing import TabularPreprocessor, check_input_shape, check_X
 from ..training import (
     COMPLETED, DIVERGED, TIME_LIMIT, Task, TensorData, TrainingConfig, TrainingResult, cpu_count,
     fit_model, predict_outputs, resolve_device, threads_per_trial, torch_threads,
@@ -134,7 +134,7 @@ class _BaseLepton(BaseEstimator):
         "time_budget": [Interval(Real, 0, None, closed="neither")],
         "n_trials": [Interval(Integral, 1, None, closed="left"), None],
         "search_space": [str, dict, SearchSpace, os.PathLike],
-        "metric": [StrOptions(set(METRICS)), None],
+        "metric": [str, None],  # get_metric names the task's metrics
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "cv": [Interval(Integral, 2, None, closed="left"), StrOptions({"auto"}), None],
         "n_jobs": [Integral, None],
@@ -180,7 +180,9 @@ class _BaseLepton(BaseEstimator):
     # -- fit -------------------------------------------------------------------------
     def fit(self, X, y):
         """Search architectures and training settings for ``time_budget`` seconds."""
-        budget = Budget(self.time_budget, final_copies=FINAL_REFITS)  # the clock starts now
+        start = time.perf_counter()  # the clock starts now
+        self._validate_params()  # before Budget reads time_budget: the error names it
+        budget = Budget(self.time_budget, start=start, final_copies=FINAL_REFITS)
         self._new_study = None  # (storage, name) of a persistent study this fit created
         try:
             return self._fit(X, y, budget)
@@ -192,7 +194,6 @@ class _BaseLepton(BaseEstimator):
             del self._new_study
 
     def _fit(self, X, y, budget: Budget):
-        self._validate_params()
         name = type(self).__name__
         task = self._task
         metric = get_metric(self.metric, task)
@@ -202,6 +203,8 @@ class _BaseLepton(BaseEstimator):
         self.input_shape_ = _per_sample_shape(X, self.input_shape)
         X = check_X(X, input_shape=self.input_shape)
         validate_data(self, X, skip_check_array=True, reset=True)
+        if self.input_shape is not None:
+            check_input_shape(self.input_shape, self.n_features_in_)
         n = X.shape[0]
         if n < 2:
             raise ValueError(f"{name} got 1 sample (n_samples=1); at least 2 are needed to train.")
@@ -372,6 +375,9 @@ class _BaseLepton(BaseEstimator):
         n = X.shape[0]
         n_folds = self._n_folds(n)
         if n_folds:
+            if self.cv != "auto" and n_folds > n:
+                raise ValueError(f"cv={n_folds} folds need at least {n_folds} samples; got "
+                                 f"n_samples={n}. Use fewer folds, or cv='auto'.")
             if task == "classification" and np.bincount(y_enc).min() >= n_folds:
                 splitter = StratifiedKFold(n_folds, shuffle=True, random_state=seed)
             else:

@@ -115,6 +115,21 @@ def test_parameter_validation_names_the_parameter():
         LeptonClassifier(time_budget=5, n_jobs=0).fit(X, y)
     with pytest.raises(ValueError, match=r"device='tpu' is not a device; use 'auto', 'cpu'"):
         LeptonClassifier(time_budget=5, device="tpu").fit(X, y)
+    # read before the clock starts: the error names the parameter, not float()'s
+    with pytest.raises(ValueError, match=r"'time_budget' parameter of LeptonClassifier must be "
+                                         r"a float .* Got '30s'"):
+        LeptonClassifier(time_budget="30s").fit(X, y)
+    # the task's metrics only (were all eight, regression ones offered to a classifier)
+    with pytest.raises(ValueError, match=r"metric='f1' is not a regression metric; choose one "
+                                         r"of mae, r2, rmse\.$"):
+        LeptonRegressor(time_budget=5, metric="f1").fit(X, y.astype(float))
+    with pytest.raises(ValueError, match=r"cv=200 folds need at least 200 samples; got "
+                                         r"n_samples=150"):
+        LeptonClassifier(time_budget=5, cv=200).fit(X, y)
+    with pytest.raises(ValueError, match=r"input_shape=\[3\] describes 3 features but X has 4"):
+        LeptonClassifier(time_budget=5, input_shape=(3,)).fit(X, y)
+    with pytest.raises(ValueError, match=r"input_shape=\[-2, -2\] must be positive integers"):
+        LeptonClassifier(time_budget=5, input_shape=(-2, -2)).fit(X, y)
 
 
 def test_best_estimator_can_be_cloned_and_refitted():
