@@ -46,7 +46,7 @@ from ._search import (
 from .budget import Budget
 from .ensemble import greedy_ensemble_selection, rank_key
 from .heartbeat import TrialHeartbeat, uses_lepton_heartbeat
-from .metrics import METRICS, get_metric
+from .metrics import METRICS, balanced_decision, class_frequencies, get_metric
 from .priors import apply_priors, choose_space, compute_meta_features
 from .spaces import SearchSpace
 from ..tracking._base import SearchTracker
@@ -578,6 +578,7 @@ class _BaseLepton(BaseEstimator):
         }
         if task == "classification":
             self.classes_ = encoder.classes_
+            self.class_prior_ = class_frequencies(y_enc, len(self.classes_))
         self.n_outputs_ = n_outputs
 
     def _refit(self, X, y_enc, model_cfg, training, best, ctx, budget, device, input_shape,
@@ -719,7 +720,11 @@ class LeptonClassifier(ClassifierMixin, _BaseLepton):
         'auto' picks the family from the data (``cnn`` for image-shaped input, else ``mlp``).
         A dict ``{"base": "mlp", "parameters": {"n_layers": 2}}`` overrides one parameter.
     metric : str, default=None
-        accuracy (default), balanced_accuracy, f1_macro, roc_auc or log_loss.
+        accuracy (default), balanced_accuracy, f1_macro, roc_auc or log_loss. With
+        balanced_accuracy, ``predict`` (and the search's scores) take the class with the
+        highest probability divided by the class's share of the training rows (its
+        prior): the decision that balanced accuracy rewards, where the most probable class
+        favours the majority; ``predict_proba`` is unchanged.
     validation_fraction : float, default=0.2
         Held-out share of the data scoring each trial (when not cross-validating).
     cv : int, 'auto' or None, default='auto'
@@ -792,6 +797,8 @@ class LeptonClassifier(ClassifierMixin, _BaseLepton):
         The space searched, after the data-aware priors.
     meta_features_ : dict
     classes_ : ndarray
+    class_prior_ : ndarray
+        Share of each class in the training rows (balanced_accuracy decides with it).
     n_features_in_, feature_names_in_ : as in scikit-learn
     fit_time_ : float
     search_converged_ : bool
@@ -823,7 +830,11 @@ class LeptonClassifier(ClassifierMixin, _BaseLepton):
 
     def predict(self, X) -> np.ndarray:
         check_is_fitted(self, "best_estimator_")
-        return self.classes_[self.predict_proba(X).argmax(1)]
+        proba = self.predict_proba(X)
+        prior = getattr(self, "class_prior_", None)  # None: pickled before it was kept
+        if prior is not None and get_metric(self.metric, self._task).prior_corrected:
+            return self.classes_[balanced_decision(proba, prior)]
+        return self.classes_[proba.argmax(1)]
 
 
 class LeptonRegressor(RegressorMixin, _BaseLepton):

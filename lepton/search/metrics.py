@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn import metrics as skm
 
-__all__ = ["Metric", "METRICS", "get_metric"]
+__all__ = ["Metric", "METRICS", "get_metric", "balanced_decision", "class_frequencies"]
 
 
 @dataclass(frozen=True)
@@ -25,12 +25,38 @@ class Metric:
     # Which training-loop record field tracks this metric epoch by epoch (for pruning):
     # 'val_score' (accuracy / R^2, higher is better) or 'val_loss' (lower is better).
     epoch_field: str
+    # Classification: the predicted class divides out the class prior (balanced_decision)
+    # instead of taking the most probable class.
+    prior_corrected: bool = False
 
-    def __call__(self, y_true: np.ndarray, pred: np.ndarray) -> float:
+    def __call__(self, y_true: np.ndarray, pred: np.ndarray,
+                 prior: np.ndarray | None = None) -> float:
+        """The metric of ``pred``. A prior-corrected metric decides with ``prior``, the
+        training data's class frequencies; without it, with ``y_true``'s own (the same
+        in the search: its validation rows are stratified, or all rows out of fold)."""
+        if self.prior_corrected:
+            if prior is None:
+                prior = class_frequencies(y_true, pred.shape[1])
+            pred = np.eye(pred.shape[1])[balanced_decision(pred, prior)]
         return float(self.fn(y_true, pred))
 
     def better(self, a: float, b: float) -> bool:
         return a > b if self.direction == "maximize" else a < b
+
+
+def class_frequencies(y: np.ndarray, n_classes: int) -> np.ndarray:
+    return np.bincount(y, minlength=n_classes) / max(len(y), 1)
+
+
+def balanced_decision(proba: np.ndarray, prior: np.ndarray) -> np.ndarray:
+    """The class that maximises p(class | x) / p(class): the decision that maximises
+    expected balanced accuracy (each class's recall weighs the same), where the most
+    probable class favours the majority. On 3,000-row tables with 3% positives, 30 s
+    balanced-accuracy searches (benchmarks/dev/imbalanced_metric.py, splits 100-105), the
+    held-out balanced accuracy went from a median of 0.654 (two splits at 0.5: every row
+    called the majority) to 0.820, better on 6 of 6 splits (class-weighted logistic
+    regression 0.771, gradient boosting 0.702)."""
+    return (proba / np.maximum(prior, 1e-12)).argmax(1)
 
 
 def _roc_auc(y, p):
@@ -43,7 +69,8 @@ METRICS: dict[str, Metric] = {m.name: m for m in [
     Metric("accuracy", "classification", "maximize",
            lambda y, p: skm.accuracy_score(y, p.argmax(1)), "val_score"),
     Metric("balanced_accuracy", "classification", "maximize",
-           lambda y, p: skm.balanced_accuracy_score(y, p.argmax(1)), "val_score"),
+           lambda y, p: skm.balanced_accuracy_score(y, p.argmax(1)), "val_score",
+           prior_corrected=True),
     Metric("f1_macro", "classification", "maximize",
            lambda y, p: skm.f1_score(y, p.argmax(1), average="macro"), "val_score"),
     Metric("roc_auc", "classification", "maximize", _roc_auc, "val_loss"),

@@ -492,3 +492,19 @@ def test_a_trial_the_search_windows_end_cuts_short_is_pruned_and_stays_a_candida
     else:
         assert trial.state == optuna.trial.TrialState.COMPLETE
         assert ctx.models[trial.number].complete and ctx.best_value == trial.value
+
+
+def test_balanced_accuracy_decides_by_the_class_prior():
+    from lepton.search.metrics import balanced_decision, class_frequencies
+
+    metric = get_metric("balanced_accuracy", "classification")
+    y = np.array([0, 1, 0])
+    proba = np.array([[0.95, 0.05], [0.7, 0.3], [0.97, 0.03]])
+    prior = np.array([0.9, 0.1])
+    # p / prior: row 1 is 0.78 against 3.0, the minority class; the argmax says 0 everywhere
+    assert balanced_decision(proba, prior).tolist() == [0, 1, 0]
+    assert metric(y, proba, prior=prior) == 1.0
+    # without a prior, y's own class shares (2/3, 1/3): row 1 is 1.05 against 0.9
+    np.testing.assert_allclose(class_frequencies(y, 2), [2 / 3, 1 / 3])
+    assert metric(y, proba) == 0.5
+    assert get_metric("accuracy", "classification")(y, proba, prior=prior) == 2 / 3

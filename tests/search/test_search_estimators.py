@@ -353,3 +353,27 @@ def test_an_ensemble_of_differently_scaled_members_averages_their_own_prediction
     old.__setstate__(state)
     np.testing.assert_allclose(old.predict_raw(X), nets[1].predict_proba(X), rtol=1e-5,
                                atol=1e-6)
+
+
+def test_balanced_accuracy_search_predicts_by_the_class_prior():
+    from sklearn.datasets import make_classification
+    from sklearn.metrics import balanced_accuracy_score
+
+    X, y = make_classification(600, 8, n_informative=4, weights=[0.93], flip_y=0.0,
+                               random_state=0)
+    y = np.where(y == 1, "rare", "common")
+    clf = LeptonClassifier(time_budget=20, n_trials=2, search_space=TINY_SPACE, cv=None,
+                           metric="balanced_accuracy", random_state=0).fit(X, y)
+    prior = np.mean(y[:, None] == clf.classes_, axis=0)
+    np.testing.assert_allclose(clf.class_prior_, prior)
+    proba = clf.predict_proba(X)
+    pred = clf.predict(X)
+    np.testing.assert_array_equal(pred, clf.classes_[(proba / prior).argmax(1)])
+    argmax = clf.classes_[proba.argmax(1)]
+    assert (pred == "rare").sum() > (argmax == "rare").sum()  # the decision moved
+    assert balanced_accuracy_score(y, pred) > balanced_accuracy_score(y, argmax)
+    # other metrics keep the most probable class
+    plain = LeptonClassifier(time_budget=20, n_trials=1, search_space=TINY_SPACE, cv=None,
+                             random_state=0).fit(X, y)
+    np.testing.assert_array_equal(plain.predict(X),
+                                  plain.classes_[plain.predict_proba(X).argmax(1)])
