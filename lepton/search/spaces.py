@@ -135,8 +135,12 @@ class SearchSpace:
             raise SearchSpaceError(f"{where} must be a mapping, got {type(raw).__name__}.")
         unknown = sorted(set(raw) - _TOP_KEYS)
         if unknown:
-            raise SearchSpaceError(
-                f"{where} has unknown key(s) {unknown}; accepted keys are {sorted(_TOP_KEYS)}.")
+            hint = ""
+            if set(unknown) <= set(PARAMETERS):  # {"base": "mlp", "dropout": {...}}
+                hint = (f"; search parameters go under 'parameters': {{'base': "
+                        f"{raw.get('base') or 'mlp'!r}, 'parameters': {{{unknown[0]!r}: ...}}}}")
+            raise SearchSpaceError(f"{where} has unknown key(s) {unknown}{hint}; accepted keys "
+                                   f"are {sorted(_TOP_KEYS)}.")
         params: dict[str, Any] = {}
         family = raw.get("family")
         if raw.get("base") is not None:

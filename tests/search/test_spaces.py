@@ -58,6 +58,9 @@ def test_bad_activation_names_key_path_value_and_choices():
     ({"parameters": {"dropout": {"type": "float", "low": 0, "high": 0.5, "per_layer": True}}},
      r"dropout\.per_layer is only valid for"),
     ({"colour": "red"}, r"unknown key\(s\) \['colour'\]"),
+    ({"base": "mlp", "dropout": 0.1},
+     r"unknown key\(s\) \['dropout'\]; search parameters go under 'parameters': "
+     r"\{'base': 'mlp', 'parameters': \{'dropout': \.\.\.\}\}"),
     ({"parameters": {"input_scaling": {"type": "categorical", "choices": ["robust", "minmax"]}}},
      r"input_scaling\.choices\[1\]='minmax' is not one of robust, standard"),
 ])
