@@ -22,7 +22,8 @@ def _served(estimator, signature, tmp_path):
     pkl = tmp_path / "estimator.pkl"
     pkl.write_bytes(pickle.dumps(estimator))
     mlflow.pyfunc.save_model(tmp_path / "model", python_model=LeptonEstimatorModel(),
-                             artifacts={ESTIMATOR_ARTIFACT: str(pkl)}, signature=signature)
+                             artifacts={ESTIMATOR_ARTIFACT: str(pkl)}, signature=signature,
+                             pip_requirements=["numpy"])  # inferring them takes seconds
     return mlflow.pyfunc.load_model(str(tmp_path / "model"))
 
 
