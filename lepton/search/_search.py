@@ -383,6 +383,32 @@ def make_storage(storage: Any) -> optuna.storages.BaseStorage | None:
             f"storage={redact_uri(text)!r} cannot be opened: {reason}. Check {check}.") from exc
 
 
+class RedisJournalStorage(optuna.storages.JournalStorage):
+    """Optuna's journal storage on Redis, with the Redis server's clock
+    (:meth:`server_time`). Lepton's heartbeats (:mod:`.heartbeat`) compare times written by
+    processes on several machines; one clock makes them immune to the machines' clocks
+    disagreeing, as Optuna's RDB heartbeat uses the database server's clock."""
+
+    def __init__(self, backend, url: str):
+        super().__init__(backend)
+        self._clock_url = url
+        self._clock_client = None
+
+    def server_time(self) -> float:
+        """Seconds since the epoch on the Redis server (its TIME command)."""
+        if self._clock_client is None:
+            import redis
+
+            self._clock_client = redis.Redis.from_url(self._clock_url)
+        seconds, microseconds = self._clock_client.time()
+        return seconds + microseconds / 1e6
+
+    def __getstate__(self) -> dict:
+        state = super().__getstate__()
+        state["_clock_client"] = None  # a connection does not pickle; reopened on use
+        return state
+
+
 def _open_storage(text: str) -> optuna.storages.BaseStorage:
     if text.startswith("redis://") or text.startswith("rediss://"):
         from optuna.storages.journal import JournalRedisBackend
@@ -390,7 +416,7 @@ def _open_storage(text: str) -> optuna.storages.BaseStorage:
         url, prefix = _split_prefix(text)
         with warnings.catch_warnings():  # experimental since Optuna 3.1, stable in use here
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return optuna.storages.JournalStorage(JournalRedisBackend(url, prefix=prefix))
+            return RedisJournalStorage(JournalRedisBackend(url, prefix=prefix), url)
     if "://" in text:
         return _rdb(text)
     lower = text.lower()

@@ -11,8 +11,11 @@ heartbeat went stale and retries each once with its parameters, through Optuna's
 retry callback (:func:`fail_stale_trials`): a resumed search, or a worker beside one that
 died, picks them up as Optuna does on RDB storages.
 
-Times are wall-clock (``time.time()``), so processes on several machines compare them: their
-clocks must agree to within the grace period (30 s), as NTP keeps them.
+Beats and the staleness check read one clock (:func:`storage_clock`): on Redis the
+server's, so workers on machines whose clocks disagree do not fail each other's live
+trials (Optuna's RDB heartbeat reads the database's clock likewise); on a journal file the
+local clock, so processes sharing a journal file over a network file system need clocks
+that agree to within the grace period (30 s), as NTP keeps them.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import logging
 import threading
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import optuna
@@ -30,7 +33,8 @@ import optuna
 from . import _search
 from ._search import FAIL_REASON
 
-__all__ = ["HEARTBEAT_ATTR", "uses_lepton_heartbeat", "TrialHeartbeat", "fail_stale_trials"]
+__all__ = ["HEARTBEAT_ATTR", "uses_lepton_heartbeat", "storage_clock", "TrialHeartbeat",
+           "fail_stale_trials"]
 
 log = logging.getLogger("lepton.search")
 
@@ -43,12 +47,20 @@ def uses_lepton_heartbeat(storage) -> bool:
     return isinstance(storage, optuna.storages.JournalStorage)
 
 
+def storage_clock(storage) -> Callable[[], float]:
+    """The clock a storage's heartbeats are read and written with: the Redis server's
+    for Lepton's Redis journal, else this machine's ``time.time``."""
+    server_time = getattr(storage, "server_time", None)
+    return server_time if callable(server_time) else time.time
+
+
 class TrialHeartbeat:
     """One thread per fit: every ``interval`` seconds it writes the time to each running
     trial of this process (``with heartbeat.beat(trial):`` around the trial)."""
 
     def __init__(self, storage: optuna.storages.BaseStorage, interval: float | None = None):
         self.storage = storage
+        self.clock = storage_clock(storage)
         self.interval = _search.HEARTBEAT_INTERVAL_S if interval is None else interval
         self._trials: set[int] = set()
         self._lock = threading.Lock()
@@ -91,7 +103,7 @@ class TrialHeartbeat:
 
     def _write(self, trial_id: int) -> None:
         try:
-            self.storage.set_trial_user_attr(trial_id, HEARTBEAT_ATTR, time.time())
+            self.storage.set_trial_user_attr(trial_id, HEARTBEAT_ATTR, self.clock())
         except Exception as exc:  # noqa: BLE001 - a missed beat must not stop the trial
             log.debug("heartbeat of trial id %s not written: %s", trial_id, exc)
 
@@ -102,16 +114,19 @@ def fail_stale_trials(study: optuna.Study, *, grace: float | None = None,
     ``grace`` seconds (default: the RDB storages' grace period): their process is gone.
     Each is retried once as a new trial with its parameters (Optuna's
     ``RetryHeartbeatStaleTrialCallback``, as RDB storages do). Returns the numbers of the
-    trials this call failed; one another process failed first is skipped (it retries it)."""
-    now = time.time() if now is None else now
-    grace = _search.HEARTBEAT_GRACE_S if grace is None else grace
+    trials this call failed; one another process failed first is skipped (it retries it).
+    ``now`` defaults to the storage's clock (:func:`storage_clock`)."""
     storage = study._storage
+    now = storage_clock(storage)() if now is None else now
+    grace = _search.HEARTBEAT_GRACE_S if grace is None else grace
     with warnings.catch_warnings():  # experimental since Optuna 2.8; what RDB storages use
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1)
     failed = []
     for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
-        # its start counts as a beat: a retry carries the stale beat of the trial it copies
+        # its start counts as a beat: a retry carries the stale beat of the trial it copies.
+        # The start is on the starting process's clock; it decides only until the first beat
+        # (written as the trial starts), as the newest of the two counts.
         beats = [trial.user_attrs.get(HEARTBEAT_ATTR),
                  trial.datetime_start.timestamp() if trial.datetime_start else None]
         last = max((b for b in beats if b is not None), default=None)

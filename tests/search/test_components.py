@@ -508,3 +508,27 @@ def test_balanced_accuracy_decides_by_the_class_prior():
     np.testing.assert_allclose(class_frequencies(y, 2), [2 / 3, 1 / 3])
     assert metric(y, proba) == 0.5
     assert get_metric("accuracy", "classification")(y, proba, prior=prior) == 2 / 3
+
+
+def test_redis_journal_heartbeat_reads_the_servers_clock(redis_url, monkeypatch):
+    """Workers on machines whose clocks disagree: beats and the staleness check use the
+    Redis server's clock, so a live trial whose process's clock runs an hour behind is not
+    failed by another process (it was: its beats looked an hour old)."""
+    from types import SimpleNamespace
+
+    from lepton.search import heartbeat
+    from lepton.search.heartbeat import HEARTBEAT_ATTR, TrialHeartbeat, fail_stale_trials
+
+    storage = make_storage(f"{redis_url}?prefix={redis_url.prefix}clocks")  # cleaned up after
+    study = optuna.create_study(storage=storage, study_name="clocks")
+    live = study.ask()
+    real_time = time.time
+    monkeypatch.setattr(heartbeat, "time", SimpleNamespace(time=lambda: real_time() - 3600))
+    with TrialHeartbeat(storage, interval=60) as beats, beats.beat(live):
+        monkeypatch.setattr(heartbeat, "time", SimpleNamespace(time=real_time))
+        beat = study.get_trials()[live.number].user_attrs[HEARTBEAT_ATTR]
+        assert abs(beat - real_time()) < 5  # the server's clock (this machine's, unskewed)
+        assert fail_stale_trials(study, grace=30) == []
+    # a trial that stopped beating is still found stale on the server's clock
+    time.sleep(1.1)
+    assert fail_stale_trials(study, grace=1) == [live.number]
