@@ -244,7 +244,9 @@ class _BaseLepton(BaseEstimator):
         validation = (f"{len(folds)}-fold cv" if len(folds) > 1
                       else f"holdout {self.validation_fraction:g}")
         data = None if data_id is None else f"{'x'.join(map(str, X.shape))} {data_id[:12]}"
-        _check_resumable(study, study_name, task=task, metric=metric.name, space=space, seed=seed,
+        # balanced_accuracy studies before the prior-corrected decision scored otherwise
+        scoring = metric.name + (" (prior-corrected)" if metric.prior_corrected else "")
+        _check_resumable(study, study_name, task=task, metric=scoring, space=space, seed=seed,
                          validation=validation, data=data)
         # a journal: Optuna keeps no heartbeat there (RDB storages: _search._rdb)
         heartbeat = TrialHeartbeat(storage) if uses_lepton_heartbeat(storage) else None

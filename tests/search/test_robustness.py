@@ -100,6 +100,16 @@ def test_study_is_untouched_by_a_failed_fit(tmp_path):
                                          r"'150x4 [0-9a-f]{12}'\)"):
         LeptonClassifier(time_budget=20, n_trials=4, storage=storage, study_name="s", cv=None,
                          search_space=TINY_SPACE, random_state=0).fit(X_other, y)
+    # ... as is resuming a balanced-accuracy study scored before predictions were
+    # prior-corrected (as Lepton recorded it then)
+    old = optuna.create_study(storage=storage, study_name="b", direction="maximize")
+    old.set_user_attr("lepton.metric", "balanced_accuracy")
+    old.set_user_attr("lepton.seed", 0)
+    with pytest.raises(ValueError, match=r"a different metric \('balanced_accuracy', now "
+                                         r"'balanced_accuracy \(prior-corrected\)'\)"):
+        LeptonClassifier(time_budget=20, n_trials=4, storage=storage, study_name="b", cv=None,
+                         metric="balanced_accuracy", search_space=TINY_SPACE,
+                         random_state=0).fit(X, y)
     # ... and a fit whose every new trial fails leaves the earlier trials as they were
     with pytest.raises(SearchError):
         LeptonClassifier(time_budget=20, n_trials=3, search_space=_space(
