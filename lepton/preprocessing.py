@@ -104,15 +104,16 @@ def check_X(X, *, input_shape: Sequence[int] | None = None):
     return X
 
 
-def check_input_shape(input_shape, n_features: int) -> list[int]:
+def check_input_shape(input_shape, n_features: int | None = None) -> list[int]:
     """``input_shape``, one sample's shape, as a list: positive sizes that multiply out to
-    ``n_features``, the columns of X (or the values of an image-shaped sample)."""
+    ``n_features`` (when given), the columns of X (or the values of an image-shaped
+    sample)."""
     shape = list(np.atleast_1d(np.asarray(input_shape, dtype=object)))
     if not shape or not all(isinstance(s, (int, np.integer)) and s > 0 for s in shape):
         raise ValueError(f"input_shape={shape} must be positive integers: (height, width) or "
                          "(channels, height, width) of one sample.")
     shape = [int(s) for s in shape]
-    if math.prod(shape) != n_features:
+    if n_features is not None and math.prod(shape) != n_features:
         raise ValueError(
             f"input_shape={shape} describes {math.prod(shape)} features but X has "
             f"{n_features} per sample; input_shape must multiply out to the number of features.")

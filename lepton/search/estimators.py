@@ -200,6 +200,8 @@ class _BaseLepton(BaseEstimator):
         n_jobs = self._n_jobs()
         device = resolve_device(self.device)
 
+        if self.input_shape is not None:
+            check_input_shape(self.input_shape)  # its sizes; their product once X is read
         self.input_shape_ = _per_sample_shape(X, self.input_shape)
         X = check_X(X, input_shape=self.input_shape)
         validate_data(self, X, skip_check_array=True, reset=True)

@@ -128,8 +128,9 @@ def test_parameter_validation_names_the_parameter():
         LeptonClassifier(time_budget=5, cv=200).fit(X, y)
     with pytest.raises(ValueError, match=r"input_shape=\[3\] describes 3 features but X has 4"):
         LeptonClassifier(time_budget=5, input_shape=(3,)).fit(X, y)
-    with pytest.raises(ValueError, match=r"input_shape=\[-2, -2\] must be positive integers"):
-        LeptonClassifier(time_budget=5, input_shape=(-2, -2)).fit(X, y)
+    for shape in [(-2, -2), ("a", 4)]:
+        with pytest.raises(ValueError, match=r"input_shape=\[.*\] must be positive integers"):
+            LeptonClassifier(time_budget=5, input_shape=shape).fit(X, y)
 
 
 def test_best_estimator_can_be_cloned_and_refitted():
