@@ -1032,12 +1032,14 @@ def model_signature(sample: Any, prediction: Any) -> Any:
     from mlflow.types import ColSpec, Schema
     from mlflow.types.schema import AnyType
 
-    signature = infer_signature(sample, prediction)
+    with warnings.catch_warnings():  # its advice on integer columns is what is done here
+        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
+        signature = infer_signature(sample, prediction)
     if not isinstance(sample, pd.DataFrame):
         return signature  # an array's tensor spec: its shape is checked, its dtype too
-    specs = [ColSpec(AnyType() if pd.api.types.is_numeric_dtype(sample[spec.name])
-                     else spec.type, spec.name, required=True)
-             for spec in signature.inputs.inputs]
+    specs = [ColSpec(AnyType() if pd.api.types.is_numeric_dtype(sample.iloc[:, i])
+                     else spec.type, spec.name, required=True)  # by position: names may be
+             for i, spec in enumerate(signature.inputs.inputs)]  # ints in the DataFrame
     return ModelSignature(inputs=Schema(specs), outputs=signature.outputs)
 
 

@@ -84,3 +84,18 @@ def test_table_fed_model_scores_missing_values_and_either_number_type(tmp_path):
     np.testing.assert_array_equal(model.predict(X), est.predict(X))
     with pytest.raises(MlflowException, match=r"missing inputs \['income'\]"):
         model.predict(new.drop(columns="income"))
+
+
+def test_model_signature_reads_columns_by_position_and_drops_mlflows_integer_advice():
+    import warnings
+
+    import pandas as pd
+
+    from lepton.tracking._mlflow import model_signature
+
+    sample = pd.DataFrame({0: [1, 2, 3], "city": ["a", "b", None], "x": [0.5, np.nan, 1.0]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # MLflow's "Hint: Inferred schema contains integer"
+        inputs = model_signature(sample, np.array([0, 1, 0])).inputs.to_dict()
+    assert [(c["name"], c["type"], c["required"]) for c in inputs] == [
+        (0, "any", True), ("city", "string", True), ("x", "any", True)]
