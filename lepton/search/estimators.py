@@ -203,7 +203,7 @@ class _BaseLepton(BaseEstimator):
         if self.input_shape is not None:
             check_input_shape(self.input_shape)  # its sizes; their product once X is read
         self.input_shape_ = _per_sample_shape(X, self.input_shape)
-        X = check_X(X, input_shape=self.input_shape)
+        X_given, X = X, check_X(X, input_shape=self.input_shape)
         validate_data(self, X, skip_check_array=True, reset=True)
         if self.input_shape is not None:
             check_input_shape(self.input_shape, self.n_features_in_)
@@ -303,7 +303,9 @@ class _BaseLepton(BaseEstimator):
         self.search_time_ = budget.elapsed()
         holdout = (ctx.y_val if task == "regression" else encoder.classes_[ctx.y_val],
                    self._holdout_prediction(ctx, encoder))
-        tracker.end_search(estimator=self, X_sample=_safe_indexing(X, np.arange(min(5, n))),
+        # a DataFrame as given (a logged model's schema names its columns as users do)
+        sample = X_given if isinstance(X_given, pd.DataFrame) else X
+        tracker.end_search(estimator=self, X_sample=_safe_indexing(sample, np.arange(min(5, n))),
                            study=study, leaderboard=self.leaderboard_,
                            final=dict(self.final_model_info_), holdout=holdout)
         self.tracker_ = tracker

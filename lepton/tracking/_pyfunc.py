@@ -32,6 +32,10 @@ class LeptonEstimatorModel(mlflow.pyfunc.PythonModel):
     def predict(self, context, model_input: pd.DataFrame, params=None):
         columns = getattr(self.estimator, "feature_names_in_", None)
         if columns is not None and hasattr(model_input, "columns"):
-            # pyfunc schema enforcement may reorder/retype columns; restore the fit order
+            # pyfunc schema enforcement may reorder/retype columns; restore the fit order.
+            # Names as the estimator keeps them: strings (pd.DataFrame(array) has 0, 1, ...)
+            names = [str(c) for c in model_input.columns]
+            if len(set(names)) == len(names):
+                model_input = model_input.set_axis(names, axis=1)
             model_input = model_input[list(columns)]
         return np.asarray(self.estimator.predict(model_input))

@@ -99,3 +99,17 @@ def test_model_signature_reads_columns_by_position_and_drops_mlflows_integer_adv
         inputs = model_signature(sample, np.array([0, 1, 0])).inputs.to_dict()
     assert [(c["name"], c["type"], c["required"]) for c in inputs] == [
         (0, "any", True), ("city", "string", True), ("x", "any", True)]
+
+
+def test_model_of_a_dataframe_with_integer_column_names_scores_that_dataframe(tmp_path):
+    # pd.DataFrame(array) names its columns 0, 1, ...; the estimator keeps them as strings,
+    # and the model selected those strings from MLflow's input: KeyError
+    import pandas as pd
+
+    from lepton.tracking._mlflow import model_signature
+
+    X, y = load_iris(return_X_y=True)
+    X = pd.DataFrame(X)
+    est = NeuralNetworkClassifier(epochs=3, random_state=0).fit(X, y)
+    model = _served(est, model_signature(X[:5], est.predict(X[:5])), tmp_path)
+    np.testing.assert_array_equal(model.predict(X), est.predict(X))

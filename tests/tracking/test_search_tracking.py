@@ -8,6 +8,7 @@ import pickle
 
 import numpy as np
 import optuna
+import pandas as pd
 import pytest
 from sklearn.datasets import load_iris
 
@@ -25,6 +26,7 @@ SPACE = {"base": "mlp", "parameters": {
 def tracked(sqlite_uri, tmp_path_factory):
     storage = f"sqlite:///{tmp_path_factory.mktemp('study') / 'study.db'}"
     X, y = load_iris(return_X_y=True)
+    X = pd.DataFrame(X)  # columns named 0-3, as pd.DataFrame(array) names them
     kwargs = dict(time_budget=120, search_space=SPACE, cv=None, n_jobs=2, storage=storage,
                   study_name="tracked-iris", tracking_uri=sqlite_uri, experiment_name="e2e",
                   registered_model_name="e2e-iris", random_state=0)
@@ -83,6 +85,14 @@ def test_final_model_is_registered_and_the_tracked_estimator_pickles(tracked):
     client = second.tracker_.client
     champion = client.get_model_version_by_alias("e2e-iris", "champion")
     assert champion.run_id == second.tracker_.parent_run_id
+    # the registered model scores the DataFrame the search was given (its schema named the
+    # columns '0'-'3', which MLflow then found missing from it)
+    import mlflow.pyfunc
+
+    mlflow.set_tracking_uri(second.tracker_.tracking_uri)
+    model = mlflow.pyfunc.load_model("models:/e2e-iris@champion")
+    assert model.metadata.get_input_schema().input_names() == [0, 1, 2, 3]
+    np.testing.assert_array_equal(model.predict(X), second.predict(X))
     clone = pickle.loads(pickle.dumps(second))
     np.testing.assert_array_equal(clone.predict_proba(X), second.predict_proba(X))
     assert clone.tracking_run_id_ == second.tracker_.parent_run_id
