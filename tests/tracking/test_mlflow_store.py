@@ -333,7 +333,8 @@ def test_models_serve_answers_a_scoring_request(iris_search):
     url = f"http://127.0.0.1:{port}"
     try:
         wait_for(proc, url + "/ping", "mlflow models serve")
-        X = iris_search.X.iloc[:20]
+        X = iris_search.X.iloc[:20].copy()
+        X.iloc[0, 0] = np.nan  # sent as null: imputed, as predict does (the schema allows it)
         body = json.dumps({"dataframe_split": X.to_dict(orient="split")}).encode()
         request = urllib.request.Request(url + "/invocations", data=body,
                                          headers={"Content-Type": "application/json"})
