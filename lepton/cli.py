@@ -81,8 +81,10 @@ def _held_out(model, X_te, y_te, name: str, task: str) -> float:
     if task == "classification":
         index = {c: i for i, c in enumerate(model.classes_)}
         y = np.array([index[c] for c in np.asarray(y_te)])
-        # the training rows' class prior, as predict decides (balanced_accuracy)
-        return metric(y, model.predict_proba(X_te), prior=getattr(model, "class_prior_", None))
+        if metric.of_labels:  # the classes predict decides, as it decides them
+            labels = np.array([index[c] for c in np.asarray(model.predict(X_te))])
+            return metric.of_predicted(y, labels, len(model.classes_))
+        return metric(y, model.predict_proba(X_te))
     pred = np.asarray(model.predict(X_te))
     return metric(np.asarray(y_te), pred.reshape(len(pred), -1))
 

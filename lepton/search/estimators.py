@@ -585,7 +585,32 @@ class _BaseLepton(BaseEstimator):
         if task == "classification":
             self.classes_ = encoder.classes_
             self.class_prior_ = class_frequencies(y_enc, len(self.classes_))
+            self.decision_ = self._decision(ctx, choice, best, selected, self.class_prior_)
+            self.final_model_info_["decision"] = self.decision_
         self.n_outputs_ = n_outputs
+
+    @staticmethod
+    def _decision(ctx: SearchContext, choice: str, best, selected, prior) -> str:
+        """How ``predict`` decides: 'prior' (balanced_decision) where the metric allows it
+        and it scores better than the most probable class on the final model's validation
+        predictions (the ensemble's, or the best trial's for its refit), else 'argmax'.
+        Dividing by a tiny prior can call a class of a few rows everywhere its
+        probability is not quite zero (2 rows in 6,000: balanced accuracy 0.37 against
+        0.99 with the argmax); validation says when."""
+        metric = ctx.metric
+        if not metric.prior_corrected:
+            return "argmax"
+        if choice == "ensemble":
+            cands, weights, _ = selected
+            val_pred = sum(w * cands[i].val_pred for i, w in weights.items())
+        elif best.number in ctx.models:
+            val_pred = ctx.models[best.number].val_pred
+        else:  # a resumed study's best trial: no predictions here; the metric's own rule
+            return "prior"
+        k = val_pred.shape[1]
+        corrected = metric.of_predicted(ctx.y_val, balanced_decision(val_pred, prior), k)
+        plain = metric.of_predicted(ctx.y_val, val_pred.argmax(1), k)
+        return "prior" if corrected > plain else "argmax"
 
     def _refit(self, X, y_enc, model_cfg, training, best, ctx, budget, device, input_shape,
                common, force: bool = False):
@@ -727,10 +752,11 @@ class LeptonClassifier(ClassifierMixin, _BaseLepton):
         A dict ``{"base": "mlp", "parameters": {"n_layers": 2}}`` overrides one parameter.
     metric : str, default=None
         accuracy (default), balanced_accuracy, f1_macro, roc_auc or log_loss. With
-        balanced_accuracy, ``predict`` (and the search's scores) take the class with the
-        highest probability divided by the class's share of the training rows (its
-        prior): the decision that balanced accuracy rewards, where the most probable class
-        favours the majority; ``predict_proba`` is unchanged.
+        balanced_accuracy, ``predict`` may take the class with the highest probability
+        divided by the class's share of the training rows (its prior): the decision that
+        balanced accuracy rewards, where the most probable class favours the majority. It
+        does when that scores better on the validation rows (``decision_``; each trial is
+        scored with the better of the two); ``predict_proba`` is unchanged.
     validation_fraction : float, default=0.2
         Held-out share of the data scoring each trial (when not cross-validating).
     cv : int, 'auto' or None, default='auto'
@@ -804,7 +830,10 @@ class LeptonClassifier(ClassifierMixin, _BaseLepton):
     meta_features_ : dict
     classes_ : ndarray
     class_prior_ : ndarray
-        Share of each class in the training rows (balanced_accuracy decides with it).
+        Share of each class in the training rows.
+    decision_ : {'argmax', 'prior'}
+        How ``predict`` decides: the most probable class, or (balanced_accuracy, where it
+        validated better) the highest probability over ``class_prior_``.
     n_features_in_, feature_names_in_ : as in scikit-learn
     fit_time_ : float
     search_converged_ : bool
@@ -837,9 +866,8 @@ class LeptonClassifier(ClassifierMixin, _BaseLepton):
     def predict(self, X) -> np.ndarray:
         check_is_fitted(self, "best_estimator_")
         proba = self.predict_proba(X)
-        prior = getattr(self, "class_prior_", None)  # None: pickled before it was kept
-        if prior is not None and get_metric(self.metric, self._task).prior_corrected:
-            return self.classes_[balanced_decision(proba, prior)]
+        if getattr(self, "decision_", "argmax") == "prior":  # absent: pickled before
+            return self.classes_[balanced_decision(proba, self.class_prior_)]
         return self.classes_[proba.argmax(1)]
 
 

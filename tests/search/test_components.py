@@ -503,11 +503,23 @@ def test_balanced_accuracy_decides_by_the_class_prior():
     prior = np.array([0.9, 0.1])
     # p / prior: row 1 is 0.78 against 3.0, the minority class; the argmax says 0 everywhere
     assert balanced_decision(proba, prior).tolist() == [0, 1, 0]
-    assert metric(y, proba, prior=prior) == 1.0
-    # without a prior, y's own class shares (2/3, 1/3): row 1 is 1.05 against 0.9
+    assert metric.of_predicted(y, balanced_decision(proba, prior), 2) == 1.0
+    # the search scores the better of the argmax and the decision over y's own class
+    # shares (2/3, 1/3): here row 1 is 1.05 against 0.9 for class 0 either way
     np.testing.assert_allclose(class_frequencies(y, 2), [2 / 3, 1 / 3])
     assert metric(y, proba) == 0.5
-    assert get_metric("accuracy", "classification")(y, proba, prior=prior) == 2 / 3
+    tied = np.array([[0.95, 0.05], [0.5, 0.5], [0.97, 0.03]])  # argmax: 0; over shares: 1
+    assert metric(y, tied) == 1.0
+    assert get_metric("accuracy", "classification")(y, tied) == 2 / 3
+
+
+def test_roc_auc_averages_over_the_classes_the_rows_hold():
+    # a class missing from the rows scored made scikit-learn's 'ovr' average NaN, and a
+    # rare class absent from a held-out split failed every trial of a roc_auc search
+    metric = get_metric("roc_auc", "classification")
+    y = np.array([0, 0, 1, 1])
+    p = np.array([[0.8, 0.1, 0.1], [0.6, 0.3, 0.1], [0.3, 0.6, 0.1], [0.1, 0.8, 0.1]])
+    assert metric(y, p) == 1.0
 
 
 def test_redis_journal_heartbeat_reads_the_servers_clock(redis_url, monkeypatch):
