@@ -200,8 +200,6 @@ class _BaseLepton(BaseEstimator):
         n_jobs = self._n_jobs()
         device = resolve_device(self.device)
 
-        if self.input_shape is not None:
-            check_input_shape(self.input_shape)  # its sizes; their product once X is read
         self.input_shape_ = _per_sample_shape(X, self.input_shape)
         X_given, X = X, check_X(X, input_shape=self.input_shape)
         validate_data(self, X, skip_check_array=True, reset=True)
@@ -585,32 +583,32 @@ class _BaseLepton(BaseEstimator):
         if task == "classification":
             self.classes_ = encoder.classes_
             self.class_prior_ = class_frequencies(y_enc, len(self.classes_))
-            self.decision_ = self._decision(ctx, choice, best, selected, self.class_prior_)
+            self.decision_ = self._decision(ctx)
             self.final_model_info_["decision"] = self.decision_
         self.n_outputs_ = n_outputs
 
-    @staticmethod
-    def _decision(ctx: SearchContext, choice: str, best, selected, prior) -> str:
+    def _decision(self, ctx: SearchContext) -> str:
         """How ``predict`` decides: 'prior' (balanced_decision) where the metric allows it
         and it scores better than the most probable class on the final model's validation
-        predictions (the ensemble's, or the best trial's for its refit), else 'argmax'.
-        Dividing by a tiny prior can call a class of a few rows everywhere its
-        probability is not quite zero (2 rows in 6,000: balanced accuracy 0.37 against
-        0.99 with the argmax); validation says when."""
+        predictions, else 'argmax'. Dividing by a tiny prior can call a class of a few
+        rows everywhere its probability is not quite zero (2 rows in 6,000: balanced
+        accuracy 0.37 against 0.99 with the argmax); validation says when."""
         metric = ctx.metric
         if not metric.prior_corrected:
             return "argmax"
-        if choice == "ensemble":
-            cands, weights, _ = selected
-            val_pred = sum(w * cands[i].val_pred for i, w in weights.items())
-        elif best.number in ctx.models:
-            val_pred = ctx.models[best.number].val_pred
-        else:  # a resumed study's best trial: no predictions here; the metric's own rule
+        raw = self._validation_raw(ctx)
+        if raw is None:  # a resumed study's best trial: no predictions here
             return "prior"
-        k = val_pred.shape[1]
-        corrected = metric.of_predicted(ctx.y_val, balanced_decision(val_pred, prior), k)
-        plain = metric.of_predicted(ctx.y_val, val_pred.argmax(1), k)
+        k = raw.shape[1]
+        corrected = metric.of_predicted(ctx.y_val, balanced_decision(raw, self.class_prior_), k)
+        plain = metric.of_predicted(ctx.y_val, raw.argmax(1), k)
         return "prior" if corrected > plain else "argmax"
+
+    def _decide(self, proba: np.ndarray) -> np.ndarray:
+        """Class indices as ``predict`` decides them (``decision_``)."""
+        if getattr(self, "decision_", "argmax") == "prior":  # absent: pickled before
+            return balanced_decision(proba, self.class_prior_)
+        return proba.argmax(1)
 
     def _refit(self, X, y_enc, model_cfg, training, best, ctx, budget, device, input_shape,
                common, force: bool = False):
@@ -689,22 +687,27 @@ class _BaseLepton(BaseEstimator):
             model_config=tm.model_config, training_config=config,
             result=TrainingResult(best_epoch=tm.best_epoch), **common)
 
-    def _holdout_prediction(self, ctx, encoder) -> np.ndarray:
-        """The final choice's predictions on the validation rows (for tracking plots)."""
+    def _validation_raw(self, ctx) -> np.ndarray | None:
+        """The final choice's predictions on the validation rows (probabilities or
+        values), from its trials' stored ones; None when its best trial has none here."""
         members = self.ensemble_.trial_numbers if self.ensemble_ is not None else [None]
         if all(n in ctx.models for n in members):
             # the members' stored validation predictions, weighted as in the ensemble (the
             # seeds of a refit have none: they stand for their trial's)
-            raw = sum(w * ctx.models[number].val_pred
-                      for number, w in zip(self.ensemble_.trial_numbers, self.ensemble_.weights))
-        elif self.best_trial_number_ in ctx.models:
-            raw = ctx.models[self.best_trial_number_].val_pred
-        else:
-            raw = None
+            return sum(w * ctx.models[number].val_pred
+                       for number, w in zip(self.ensemble_.trial_numbers, self.ensemble_.weights))
+        if self.best_trial_number_ in ctx.models:
+            return ctx.models[self.best_trial_number_].val_pred
+        return None
+
+    def _holdout_prediction(self, ctx, encoder) -> np.ndarray:
+        """The final choice's predictions on the validation rows (for tracking plots),
+        classes decided as ``predict`` decides them."""
+        raw = self._validation_raw(ctx)
         if raw is None:
             return np.array([])
         if self._task == "classification":
-            return encoder.classes_[raw.argmax(1)]
+            return encoder.classes_[self._decide(raw)]
         return raw.ravel() if raw.shape[1] == 1 else raw
 
     # -- predict ---------------------------------------------------------------------
@@ -865,10 +868,7 @@ class LeptonClassifier(ClassifierMixin, _BaseLepton):
 
     def predict(self, X) -> np.ndarray:
         check_is_fitted(self, "best_estimator_")
-        proba = self.predict_proba(X)
-        if getattr(self, "decision_", "argmax") == "prior":  # absent: pickled before
-            return self.classes_[balanced_decision(proba, self.class_prior_)]
-        return self.classes_[proba.argmax(1)]
+        return self.classes_[self._decide(self.predict_proba(X))]
 
 
 class LeptonRegressor(RegressorMixin, _BaseLepton):
@@ -960,8 +960,8 @@ def _target_ndim(y) -> int:
 
 
 def _per_sample_shape(X, input_shape) -> tuple[int, ...] | None:
-    if input_shape is not None:
-        return tuple(int(s) for s in np.atleast_1d(input_shape))
+    if input_shape is not None:  # its sizes checked; their product once X is read
+        return tuple(check_input_shape(input_shape))
     ndim = getattr(X, "ndim", 2)
     return tuple(int(s) for s in X.shape[1:]) if ndim > 2 and not sp.issparse(X) else None
 
