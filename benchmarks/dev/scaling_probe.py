@@ -1,18 +1,16 @@
 """Dev probe: which input scaling suits a table, and does the scaling probe see it?
 
-Two modes, on the benchmark's splits (``search_benchmark.load_split``):
+On the benchmark's splits (``search_benchmark.load_split``):
 
     python scaling_probe.py fixed DATASET SEED [SEED ...]
         scikit-learn's MLP defaults and a logistic regression on the data preprocessed with
         each of Lepton's scalings (TabularPreprocessor), plus the MLP under the scaling the
-        probe (priors.probe_input_scaling, 5-fold splits of the training rows) chooses:
+        probe (probe_input_scaling below, 5-fold splits of the training rows) chooses:
         test errors summed over the seeds, and the probe's choice per seed (r/s).
 
-    python scaling_probe.py search DATASET SEED [SEED ...]
-        the probe's measurements and choice as a LeptonClassifier search on that split makes
-        them (a one-trial fit with the benchmark's random_state): which searches it changes.
-
-Seeds 0-29 are the benchmark's; dev probes use 100 and up.
+The probe was part of LeptonClassifier at c97bc2d and reverted after the search benchmark
+(benchmarks/results/dev/scaling_probe_stop22.md); its ``search`` mode there gave the files
+scaling_probe_choices_*_stop22.txt. Seeds 0-29 are the benchmark's; dev probes use 100 and up.
 """
 
 from __future__ import annotations
@@ -28,6 +26,33 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import search_benchmark as sb  # noqa: E402
 
 
+def probe_input_scaling(X, y_encoded: np.ndarray, splits) -> dict[str, float]:
+    """Out-of-fold log loss (per validation row) of a logistic regression on the data
+    preprocessed with each of Lepton's scalings, over ``splits``."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.utils import _safe_indexing
+
+    from lepton.preprocessing import SCALINGS, TabularPreprocessor
+
+    n_classes = int(np.max(y_encoded)) + 1
+    losses = {}
+    for scaling in SCALINGS:
+        total, count = 0.0, 0
+        for train, valid in splits:
+            pre = TabularPreprocessor(scaling=scaling)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                model = LogisticRegression(max_iter=300).fit(
+                    pre.fit_transform(_safe_indexing(X, train)), y_encoded[train])
+            proba = np.zeros((len(valid), n_classes))
+            proba[:, model.classes_] = model.predict_proba(pre.transform(_safe_indexing(X, valid)))
+            p_true = proba[np.arange(len(valid)), y_encoded[valid]]
+            total += float(-np.log(np.clip(p_true, 1e-15, None)).sum())
+            count += len(valid)
+        losses[scaling] = total / count
+    return losses
+
+
 def fixed(dataset: str, seeds: list[int]) -> None:
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold
@@ -35,7 +60,6 @@ def fixed(dataset: str, seeds: list[int]) -> None:
     from sklearn.pipeline import make_pipeline
 
     from lepton.preprocessing import SCALINGS, TabularPreprocessor
-    from lepton.search.priors import probe_input_scaling
 
     errors: dict[str, int] = {}
     picks = []
@@ -57,7 +81,7 @@ def fixed(dataset: str, seeds: list[int]) -> None:
         classes = np.unique(y_tr)
         y_enc = np.searchsorted(classes, y_tr)
         splits = list(StratifiedKFold(5, shuffle=True, random_state=seed).split(X_tr, y_enc))
-        losses = probe_input_scaling(X_tr, y_enc, splits, seed=seed)
+        losses = probe_input_scaling(X_tr, y_enc, splits)
         choice = min(losses, key=losses.get)
         picks.append(choice[0])
         errors["mlp_probe"] = errors.get("mlp_probe", 0) + mlp[choice]
@@ -65,15 +89,6 @@ def fixed(dataset: str, seeds: list[int]) -> None:
     print("probe choices:", "".join(picks))
 
 
-def search(dataset: str, seeds: list[int]) -> None:
-    for seed in seeds:
-        task, X_tr, _, y_tr, _, shape = sb.load_split(dataset, seed)
-        est, kwargs = sb.make_estimator("lepton", task, 600, seed, input_shape=shape)
-        est.set_params(n_trials=1)
-        est.fit(X_tr, y_tr, **kwargs)
-        print(dataset, seed, est.search_space_.scalings()[0], est.scaling_probe_, flush=True)
-
-
 if __name__ == "__main__":
     mode, dataset, *seed_args = sys.argv[1:]
-    {"fixed": fixed, "search": search}[mode](dataset, [int(s) for s in seed_args])
+    {"fixed": fixed}[mode](dataset, [int(s) for s in seed_args])

@@ -47,8 +47,7 @@ from .budget import Budget
 from .ensemble import greedy_ensemble_selection, rank_key
 from .heartbeat import TrialHeartbeat, uses_lepton_heartbeat
 from .metrics import METRICS, balanced_decision, class_frequencies, get_metric
-from .priors import (apply_priors, choose_space, compute_meta_features,
-                     probe_input_scaling, scaling_probe_applies)
+from .priors import apply_priors, choose_space, compute_meta_features
 from .spaces import SearchSpace
 from ..tracking._base import SearchTracker
 
@@ -61,9 +60,6 @@ log = logging.getLogger("lepton.search")
 #: enqueue the warm-start portfolio: at most this, and at most WAIT_SHARE of time_budget.
 SEED_WAIT_S = 30.0
 WAIT_SHARE = 0.1
-#: The study attribute that keeps the scaling probe's measurements (priors.py).
-PROBE_ATTR = "lepton.scaling_probe"
-
 #: cv='auto' uses AUTO_CV_FOLDS-fold cross-validation for data under AUTO_CV_MAX_ROWS rows.
 AUTO_CV_FOLDS = 5
 AUTO_CV_MAX_ROWS = 5000
@@ -232,8 +228,6 @@ class _BaseLepton(BaseEstimator):
         self.meta_features_ = meta.as_dict()
         space = apply_priors(choose_space(self.search_space, meta), meta,
                              n_train=len(splits[0][0]))
-        space, probed = self._probe_scaling(space, meta, X, y_enc, splits, seed,
-                                            _study_attrs(storage, study_name))
         folds = self._make_folds(X, y_enc, task, splits, space.scalings(), device)
         warm_up_optimizers()  # torch's one-off cost, before trials are planned (training.py)
         input_shape = self._model_input_shape(space, meta, folds)
@@ -254,8 +248,6 @@ class _BaseLepton(BaseEstimator):
         scoring = metric.name + (" (prior-corrected)" if metric.prior_corrected else "")
         _check_resumable(study, study_name, task=task, metric=scoring, space=space, seed=seed,
                          validation=validation, data=data)
-        if probed and PROBE_ATTR not in study.user_attrs:
-            study.set_user_attr(PROBE_ATTR, self.scaling_probe_)
         # a journal: Optuna keeps no heartbeat there (RDB storages: _search._rdb)
         heartbeat = TrialHeartbeat(storage) if uses_lepton_heartbeat(storage) else None
         n_portfolio = enqueue_portfolio(study, space, size=4,
@@ -273,9 +265,7 @@ class _BaseLepton(BaseEstimator):
                     "storage": _storage_label(self.storage), "random_state": self.random_state,
                     "seed": seed, "task": task, "ensemble_size": self.ensemble_size,
                     "patience": self.patience,
-                    "device": str(device), "portfolio_enqueued": n_portfolio,
-                    "input_scaling": "/".join(space.scalings()),
-                    "scaling_probe": self.scaling_probe_}
+                    "device": str(device), "portfolio_enqueued": n_portfolio}
         tracker.start_search(study_name=study_name, meta_features=meta.as_dict(),
                              search_space=space.to_dict(), settings=settings)
         try:
@@ -325,29 +315,6 @@ class _BaseLepton(BaseEstimator):
                   + (f" (converged: no better trial in the last {self.patience})"
                      if self.search_converged_ else ""))
         return self
-
-    def _probe_scaling(self, space, meta, X, y_enc, splits, seed, attrs):
-        """The space with ``input_scaling`` fixed by the scaling probe where it applies
-        (priors.scaling_probe_applies), and whether it does. Sets ``scaling_probe_``: the
-        probe's out-of-fold log loss per scaling, or None where it does not apply. A
-        persistent study keeps what the probe measured when the study was created; one
-        created before the probe existed was searched with the space as it is (robust
-        scaling) and is resumed so."""
-        self.scaling_probe_ = None
-        if not scaling_probe_applies(space, meta):
-            return space, False
-        if PROBE_ATTR in attrs:
-            losses = attrs[PROBE_ATTR]
-        elif attrs.get("lepton.space") == _space_fingerprint(space):
-            return space, False
-        else:
-            losses = {k: round(float(v), 6) if np.isfinite(v) else None
-                      for k, v in probe_input_scaling(X, y_enc, splits, seed=seed).items()}
-        self.scaling_probe_ = losses
-        # the first scaling (robust) on a tie, or when a loss could not be measured
-        choice = min(losses, key=losses.get) if None not in losses.values() \
-            else next(iter(losses))
-        return space.override(input_scaling=choice), True
 
     def _n_jobs(self) -> int:
         n_jobs = 1 if self.n_jobs is None else self.n_jobs
@@ -864,12 +831,6 @@ class LeptonClassifier(ClassifierMixin, _BaseLepton):
     search_space_ : SearchSpace
         The space searched, after the data-aware priors.
     meta_features_ : dict
-    scaling_probe_ : dict or None
-        The scaling probe's measurements: out-of-fold log loss of a logistic regression
-        with each ``input_scaling`` (``{'robust': ..., 'standard': ...}``); the search
-        fixes the lower one (see ``search_space_``). None where the space decides the
-        scaling (a space of your own, ``cnn``, sparse input, no numeric column), and for a
-        study resumed from before the probe existed.
     classes_ : ndarray
     class_prior_ : ndarray
         Share of each class in the training rows.
@@ -915,8 +876,7 @@ class LeptonRegressor(RegressorMixin, _BaseLepton):
 
     Same parameters and attributes as :class:`LeptonClassifier`, with regression metrics
     (``r2`` default, ``rmse``, ``mae``) and a :class:`NeuralNetworkRegressor` as
-    ``best_estimator_``. ``y`` may be 2-D (multi-output). A built-in space searches
-    ``input_scaling`` for regression, so ``scaling_probe_`` is None.
+    ``best_estimator_``. ``y`` may be 2-D (multi-output).
     """
 
     _task = "regression"
@@ -1010,16 +970,6 @@ def _space_fingerprint(space: SearchSpace) -> str:
     text = json.dumps({"family": space.family, "parameters": space.parameters}, sort_keys=True,
                       default=str)
     return hashlib.sha1(text.encode()).hexdigest()[:16]
-
-
-def _study_attrs(storage, study_name: str) -> dict[str, Any]:
-    """The user attributes of a persistent study ({} in memory or when it has none yet)."""
-    if storage is None:
-        return {}
-    try:
-        return storage.get_study_user_attrs(storage.get_study_id_from_name(study_name))
-    except KeyError:
-        return {}
 
 
 def _forget_unstarted_study(storage, study_name: str) -> None:

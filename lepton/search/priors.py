@@ -21,20 +21,13 @@ Rules, each with its reason:
   Classification keeps robust only: searching it there lost 12-26-22 on digits,
   breast_cancer and wine (my reading, not measured: out-of-fold accuracy on a few hundred
   rows is too coarse to choose it). benchmarks/results/search_benchmark.md, Notes.
+  Choosing it before the search by a logistic regression's out-of-fold log loss (stop 22)
+  picked standard on wine, where fixed models make ~40% fewer test errors with it, and
+  still lost 9-12 seed by seed in the search (benchmarks/results/dev/scaling_probe_stop22.md).
 - periodic numeric embeddings only for narrow tables (<= 32 features): they multiply the
   first layer's inputs by ``embedding_dim`` (a 64-pixel digit becomes 1,024 inputs at
   dim 16), and their gain is on few, informative numeric features (california_synthetic:
   R^2 0.744 -> 0.760 with 8 features).
-- classification on a built-in space: the scaling probe (``probe_input_scaling``) fixes
-  ``input_scaling`` before the search, to the scaling under which a logistic regression
-  has the lower out-of-fold log loss on the search's own splits. Which scaling suits a
-  table is a property of the data (wine's informative tails lose to robust clipping,
-  breast_cancer gains from it: scikit-learn's MLP defaults on 60 splits each, 56 against
-  78 test errors on wine, 218 against 211 on breast_cancer), and the probe's continuous
-  score sees it where the search's out-of-fold accuracy on a few hundred rows does not
-  (searching it lost 12-26-22, above). On those splits the probe chose standard on 59 of
-  60 wine splits and robust on 57 of 60 breast_cancer splits; the MLP defaults under its
-  choice made 58 and 213 errors. benchmarks/dev/scaling_probe.py.
 - a user-given space keeps its family; the bounds are only ever narrowed, never widened.
 """
 
@@ -44,28 +37,18 @@ import copy
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import warnings
-
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.linear_model import LogisticRegression
-from sklearn.utils import _safe_indexing
 
-from .. import defaults
-from ..preprocessing import SCALINGS, TabularPreprocessor
+from ..preprocessing import SCALINGS
 from .spaces import SearchSpace, load_search_space
 
 __all__ = ["MetaFeatures", "compute_meta_features", "choose_space", "apply_priors",
-           "MAX_EMBEDDED_FEATURES", "probe_input_scaling", "scaling_probe_applies"]
+           "MAX_EMBEDDED_FEATURES"]
 
 #: Tables with more input columns than this are not offered periodic embeddings.
 MAX_EMBEDDED_FEATURES = 32
-
-#: The scaling probe fits on at most this many rows of each split and scores at most as
-#: many: plenty for a linear model's log loss, and a bounded cost on large tables.
-PROBE_MAX_ROWS = 2000
 
 
 @dataclass(frozen=True)
@@ -183,49 +166,3 @@ def expected_epochs(space: SearchSpace) -> int:
         return int(max(spec["choices"]))
     return int(spec["high"])
 
-
-
-def scaling_probe_applies(space: SearchSpace, meta: MetaFeatures) -> bool:
-    """Whether the scaling probe chooses this search's ``input_scaling``: classification
-    on a built-in space that leaves it open, with numeric columns to scale (sparse input
-    is max-abs scaled either way; regression searches it, see the module docstring)."""
-    return (meta.task == "classification" and space.source.startswith("builtin:")
-            and "input_scaling" not in space.parameters and not meta.sparse
-            and meta.categorical_ratio < 1.0)
-
-
-def probe_input_scaling(X: Any, y_encoded: np.ndarray, splits, *, seed: int) -> dict[str, float]:
-    """The scaling probe: out-of-fold log loss (per validation row) of a logistic
-    regression on the data preprocessed with each of ``SCALINGS``, over ``splits`` (the
-    search's own (train rows, validation rows) pairs), at most ``PROBE_MAX_ROWS`` rows of
-    each side of a split. The search takes the scaling with the lower loss; the first of
-    ``SCALINGS`` (robust) on a tie."""
-    rng = np.random.default_rng(seed)
-    n_classes = int(np.max(y_encoded)) + 1
-
-    def capped(rows) -> np.ndarray:
-        rows = np.asarray(rows)
-        return np.sort(rng.choice(rows, PROBE_MAX_ROWS, replace=False)) \
-            if len(rows) > PROBE_MAX_ROWS else rows
-
-    subsets = [(capped(train), capped(valid)) for train, valid in splits]  # one draw for all
-    losses = {}
-    for scaling in SCALINGS:
-        total, count = 0.0, 0
-        for train, valid in subsets:
-            y_train = y_encoded[train]
-            if len(np.unique(y_train)) < 2:
-                continue
-            pre = TabularPreprocessor(max_onehot_cardinality=defaults.MAX_ONEHOT_CARDINALITY,
-                                      scaling=scaling)
-            X_train = pre.fit_transform(_safe_indexing(X, train))
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", ConvergenceWarning)
-                model = LogisticRegression(max_iter=300).fit(X_train, y_train)
-            proba = np.zeros((len(valid), n_classes))  # a class the fold lacks: 0
-            proba[:, model.classes_] = model.predict_proba(pre.transform(_safe_indexing(X, valid)))
-            p_true = proba[np.arange(len(valid)), y_encoded[valid]]
-            total += float(-np.log(np.clip(p_true, 1e-15, None)).sum())
-            count += len(valid)
-        losses[scaling] = total / count if count else float("nan")
-    return losses

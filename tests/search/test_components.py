@@ -18,10 +18,7 @@ from lepton.search import (
     greedy_ensemble_selection, load_search_space, portfolio_params,
 )
 from lepton.search._search import PruningReporter, make_storage
-from lepton.search.priors import probe_input_scaling, scaling_probe_applies
 from lepton.tracking.ui import free_port
-
-from .conftest import outlier_table, tail_table
 
 
 # -- data-aware priors --------------------------------------------------------------------
@@ -64,40 +61,6 @@ def test_priors_narrow_bounds_for_small_data_and_drop_label_smoothing_for_regres
     # a user's own space is never widened: no input_scaling search unless it asks for one
     own = load_search_space({"base": "mlp", "parameters": {"n_layers": 2}})
     assert "input_scaling" not in apply_priors(own, small, n_train=800).parameters
-
-
-def test_scaling_probe_chooses_the_scaling_a_linear_model_separates_better():
-    from sklearn.model_selection import StratifiedKFold
-    for table, better in ((outlier_table, "robust"), (tail_table, "standard")):
-        for seed in range(3):
-            X, y = table(seed=seed)
-            splits = list(StratifiedKFold(5, shuffle=True, random_state=seed).split(X, y))
-            losses = probe_input_scaling(X, y, splits, seed=seed)
-            assert set(losses) == {"robust", "standard"}
-            assert min(losses, key=losses.get) == better, (table.__name__, seed, losses)
-    # a fold whose training rows lack a class still gives a finite loss (that class: p=0,
-    # clipped), and a DataFrame with a categorical column goes through the preprocessing
-    X, y = tail_table()
-    frame = pd.DataFrame({"x": X[:, 0], "c": np.where(X[:, 1] > 0, "a", "b")})
-    rows = np.arange(len(y))
-    splits = [(rows[y != 2], rows[y == 2]), (rows[::2], rows[1::2])]
-    losses = probe_input_scaling(frame, y, splits, seed=0)
-    assert all(np.isfinite(v) and v > 0 for v in losses.values())
-
-
-def test_scaling_probe_applies_to_classification_on_a_builtin_space_only():
-    space = load_search_space("mlp")
-    X, y = tail_table()
-    cls = compute_meta_features(X, y, "classification")
-    assert scaling_probe_applies(space, cls)
-    assert not scaling_probe_applies(space, compute_meta_features(X, y, "regression"))
-    assert not scaling_probe_applies(load_search_space({"base": "mlp", "parameters": {}}), cls)
-    assert not scaling_probe_applies(space.override(input_scaling="standard"), cls)
-    assert not scaling_probe_applies(load_search_space("cnn"), cls)  # fixes standard pixels
-    sparse = compute_meta_features(sp.random(300, 5, format="csr"), y, "classification")
-    assert not scaling_probe_applies(space, sparse)
-    text = compute_meta_features(pd.DataFrame({"c": ["a", "b"] * 150}), y, "classification")
-    assert not scaling_probe_applies(space, text)  # nothing numeric to scale
 
 
 def test_priors_offer_periodic_embeddings_only_to_narrow_tables():

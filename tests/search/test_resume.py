@@ -151,43 +151,6 @@ def test_a_resumed_search_does_not_rerun_earlier_configurations(tmp_path):
     assert len(set(params)) == 9, [t.number for t in trials if params.count(params[t.number]) > 1]
 
 
-def test_a_study_keeps_its_scaling_probe_and_one_from_before_the_probe_resumes_as_it_was(
-        tmp_path, monkeypatch):
-    """A resumed study takes the scaling its probe chose when it was created (the probe
-    does not run again); a study created before the probe existed searched the space
-    without it (robust scaling) and resumes so instead of being refused as 'a different
-    search space'."""
-    import lepton.search.estimators as est
-
-    from .conftest import tail_table
-
-    X, y = tail_table()
-    url = f"sqlite:///{tmp_path / 'study.db'}"
-    FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
-
-    def fit(study_name, n_trials):
-        return LeptonClassifier(time_budget=120, n_trials=n_trials, storage=url,
-                                study_name=study_name, random_state=0).fit(X, y)
-
-    first = fit("probed", 1)
-    assert min(first.scaling_probe_, key=first.scaling_probe_.get) == "standard"
-    with monkeypatch.context() as m:
-        m.setattr(est, "probe_input_scaling", lambda *a, **k: pytest.fail("probed again"))
-        again = fit("probed", 2)
-    assert again.scaling_probe_ == first.scaling_probe_
-    trials = again.study_.get_trials(deepcopy=False, states=FINISHED)
-    assert len(trials) == 2 and {t.user_attrs["input_scaling"] for t in trials} == {"standard"}
-
-    with monkeypatch.context() as m:  # the search as it was before the probe
-        m.setattr(est, "scaling_probe_applies", lambda space, meta: False)
-        fit("older", 1)
-    resumed = fit("older", 2)
-    assert resumed.scaling_probe_ is None
-    assert "input_scaling" not in resumed.search_space_.parameters
-    trials = resumed.study_.get_trials(deepcopy=False, states=FINISHED)
-    assert len(trials) == 2 and {t.user_attrs["input_scaling"] for t in trials} == {"robust"}
-
-
 def test_a_fit_that_fails_before_its_first_trial_leaves_no_study_behind(tmp_path, tiny_space):
     """The study is created before the data are split (its seed decides the splits); a
     fit that then fails on a bad argument removes it again, so the next fit creates it

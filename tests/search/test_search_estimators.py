@@ -15,7 +15,7 @@ from lepton import LeptonClassifier, LeptonRegressor, NeuralNetworkClassifier, N
 from lepton.models import ModelConfig
 from lepton.search import SearchSpace
 
-from .conftest import TINY_SPACE, tail_table
+from .conftest import TINY_SPACE
 
 
 def test_classifier_fitted_attributes_and_leaderboard():
@@ -290,25 +290,6 @@ def test_an_ensemble_over_a_resumed_best_trial_without_networks_still_gives_a_be
     assert isinstance(clf.best_estimator_, NeuralNetworkClassifier)
     assert clf.best_estimator_.module_ is member.modules[0]
     assert clf.predict(X).shape == y.shape
-
-
-def test_the_scaling_probe_fixes_the_input_scaling_of_a_classification_search():
-    X, y = tail_table()
-    clf = LeptonClassifier(time_budget=60, n_trials=2, random_state=0).fit(X, y)
-    probe = clf.scaling_probe_
-    assert set(probe) == {"robust", "standard"} and probe["standard"] < probe["robust"]
-    assert clf.search_space_.spec("input_scaling") == {"type": "fixed", "value": "standard"}
-    trials = clf.study_.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-    assert len(trials) == 2 and {t.user_attrs["input_scaling"] for t in trials} == {"standard"}
-    assert clf.best_estimator_.preprocessor_.scaling == "standard"
-    assert clf.study_.user_attrs["lepton.scaling_probe"] == probe
-    # regression searches input_scaling itself; a space that names it is searched as given
-    reg = LeptonRegressor(time_budget=60, n_trials=1, random_state=0).fit(X, y.astype(float))
-    assert reg.scaling_probe_ is None
-    assert reg.search_space_.spec("input_scaling")["type"] == "categorical"
-    own = LeptonClassifier(time_budget=60, n_trials=1, search_space=TINY_SPACE, cv=None,
-                           random_state=0).fit(X, y)
-    assert own.scaling_probe_ is None and own.search_space_.scalings() == ["robust"]
 
 
 def test_input_scaling_is_searched_and_every_model_keeps_the_scaling_it_was_trained_on():
