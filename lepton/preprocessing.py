@@ -23,7 +23,8 @@ training data only:
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 import numpy as np
 import pandas as pd
@@ -35,7 +36,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import MaxAbsScaler, OneHotEncoder, OrdinalEncoder, StandardScaler
 from sklearn.utils.validation import check_array, check_is_fitted
 
-__all__ = ["TabularPreprocessor", "RobustClipScaler", "check_X", "MISSING_CATEGORY", "SCALINGS"]
+__all__ = ["TabularPreprocessor", "RobustClipScaler", "check_X", "MISSING_CATEGORY", "SCALINGS",
+           "column_errors_on_all_rows"]
 
 MISSING_CATEGORY = "__missing__"
 #: Values of ``TabularPreprocessor(scaling=...)`` (and of the estimators' ``input_scaling``).
@@ -406,3 +408,22 @@ class _NumericScaler(TransformerMixin, BaseEstimator):
             return scaled
         return np.hstack([scaled, X[:, self.k_:].astype(np.float32)])
 
+
+@contextmanager
+def column_errors_on_all_rows(X) -> Iterator[None]:
+    """Around preprocessors fitted on part of ``X`` (a fold, the rows left after the
+    validation split): a column error they raise (numbers mixed with text, a column of
+    lists) is raised again from the columns of all the rows, so its counts and examples
+    are the data's as the user passed it ("numeric in 297 of 300 rows"), not the fold's
+    ("238 of 240"). Costs nothing unless there is an error; the fold's own error stands
+    where the rows as a whole type the column differently."""
+    try:
+        yield
+    except (ValueError, TypeError):
+        if isinstance(X, pd.DataFrame) or (isinstance(X, np.ndarray) and X.dtype.kind == "O"):
+            whole = TabularPreprocessor()
+            try:
+                whole._type_columns(whole._frame(X))
+            except (ValueError, TypeError) as error:
+                raise error from None  # the fold's error told the same, with its counts
+        raise

@@ -27,7 +27,8 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_dat
 
 from .. import defaults
 from ..models import ModelConfig, check_activation
-from ..preprocessing import SCALINGS, TabularPreprocessor, check_input_shape, check_X
+from ..preprocessing import (SCALINGS, TabularPreprocessor, check_input_shape, check_X,
+                             column_errors_on_all_rows)
 from ..training import (
     DIVERGED, SCHEDULES, DivergedError, ProgressPrinter, Task, TensorData, TrainingConfig,
     fit_model, predict_outputs, resolve_device, threads_per_trial, torch_threads,
@@ -264,12 +265,13 @@ class BaseNeuralNetwork(BaseEstimator):
 
         preprocessor = TabularPreprocessor(max_onehot_cardinality=defaults.MAX_ONEHOT_CARDINALITY,
                                            scaling=self.input_scaling)
-        Xt = preprocessor.fit_transform(_safe_indexing(X, train_idx))
+        with column_errors_on_all_rows(X):
+            Xt = preprocessor.fit_transform(_safe_indexing(X, train_idx))
+            Xv = None if val_idx is None else preprocessor.transform(_safe_indexing(X, val_idx))
         y_dtype = torch.long if task == "classification" else torch.float32
         train_data = TensorData(Xt, y_enc[train_idx], device=device, y_dtype=y_dtype)
         valid_data = None
-        if val_idx is not None:
-            Xv = preprocessor.transform(_safe_indexing(X, val_idx))
+        if Xv is not None:
             valid_data = TensorData(Xv, y_enc[val_idx], device=device, y_dtype=y_dtype)
 
         input_shape = self._check_input_shape(model_config, Xt.shape[1])

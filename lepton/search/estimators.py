@@ -33,7 +33,8 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from .. import defaults
 from ..estimators import NeuralNetworkClassifier, NeuralNetworkRegressor
 from ..estimators._base import encode_target, split_validation
-from ..preprocessing import TabularPreprocessor, check_input_shape, check_X
+from ..preprocessing import (TabularPreprocessor, check_input_shape, check_X,
+                             column_errors_on_all_rows)
 from ..training import (
     COMPLETED, DIVERGED, TIME_LIMIT, Task, TensorData, TrainingConfig, TrainingResult, cpu_count,
     fit_model, predict_outputs, resolve_device, threads_per_trial, torch_threads,
@@ -228,7 +229,8 @@ class _BaseLepton(BaseEstimator):
         self.meta_features_ = meta.as_dict()
         space = apply_priors(choose_space(self.search_space, meta), meta,
                              n_train=len(splits[0][0]))
-        folds = self._make_folds(X, y_enc, task, splits, space.scalings(), device)
+        with column_errors_on_all_rows(X):
+            folds = self._make_folds(X, y_enc, task, splits, space.scalings(), device)
         warm_up_optimizers()  # torch's one-off cost, before trials are planned (training.py)
         input_shape = self._model_input_shape(space, meta, folds)
 

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lepton import NeuralNetwork, NeuralNetworkClassifier, NeuralNetworkRegressor
+from lepton import LeptonClassifier, NeuralNetwork, NeuralNetworkClassifier, NeuralNetworkRegressor
 
 TINY = dict(hidden_layer_sizes=(4,), epochs=2, random_state=0, device="cpu")
 KNOWN = "elu, gelu, identity, leaky_relu, mish, relu, selu, sigmoid, silu, softplus, tanh"
@@ -120,10 +120,27 @@ def test_predict_before_fit():
 # -- values ------------------------------------------------------------------------------
 def test_numeric_column_with_unparseable_strings_at_fit():
     X = pd.DataFrame({"income": ["100", "250", "n/a", "300", "120", "90"], "x": np.arange(6.0)})
-    # counted over the training split (the validation rows are held out first)
-    with pytest.raises(ValueError, match=r"Column 'income' is numeric in \d of \d rows but holds "
+    with pytest.raises(ValueError, match=r"Column 'income' is numeric in 5 of 6 rows but holds "
                                          r"values that are not numbers: \['n/a'\]\. Fix or remove"):
         NeuralNetworkRegressor(**TINY).fit(X, np.arange(6.0))
+
+
+@pytest.mark.parametrize("bad_rows", [[5, 17, 40], [7]])
+@pytest.mark.parametrize("make", [
+    lambda: NeuralNetworkClassifier(epochs=1, random_state=0),
+    lambda: LeptonClassifier(time_budget=30, n_trials=1, random_state=0)],
+    ids=["validation split", "search folds"])
+def test_a_mixed_column_is_reported_with_the_counts_of_all_rows(make, bad_rows):
+    """Preprocessors are fitted on part of the rows (the training split, a fold): their
+    error counted that part ('237 of 240 rows'), or, with every bad value among the held-out
+    rows, said the column 'was numeric during fit'."""
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"a": rng.normal(size=300).astype(object), "b": rng.normal(size=300)})
+    X.loc[bad_rows, "a"] = "N/A"
+    n_good = 300 - len(bad_rows)
+    with pytest.raises(ValueError, match=rf"Column 'a' is numeric in {n_good} of 300 rows but "
+                                         r"holds values that are not numbers: \['N/A'\]"):
+        make().fit(X, (X.b > 0).astype(int))
 
 
 def test_numeric_column_with_unparseable_strings_at_predict():
