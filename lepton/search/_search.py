@@ -173,6 +173,11 @@ class PruningReporter(Callback):
                  step_offset: int = 0):
         self.trial = trial
         self.field = metric.epoch_field
+        # The pruner ranks reports in the study's direction: a loss tracked for a metric
+        # to maximise (roc_auc) goes to it negated, so that a lower loss ranks higher
+        # (reported as it was, the pruner stopped the trials with the lowest losses).
+        self.sign = 1.0 if (self.field == "val_score") == (metric.direction == "maximize") \
+            else -1.0
         self.tracker = tracker
         self.prune = prune
         self.step_offset = step_offset
@@ -183,7 +188,7 @@ class PruningReporter(Callback):
             return
         value = record[self.field]
         if math.isfinite(value):
-            self.trial.report(value, record["epoch"])
+            self.trial.report(self.sign * value, record["epoch"])
             if self.trial.should_prune():
                 self.trial.set_user_attr("epochs", int(record["epoch"]))  # for the leaderboard
                 raise optuna.TrialPruned(

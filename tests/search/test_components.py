@@ -155,6 +155,33 @@ def test_pruning_reporter_reports_each_epoch_and_raises_when_pruned():
     assert tracker.epochs == [(frozen.number, 1), (frozen.number, 2)]
 
 
+@pytest.mark.parametrize("metric", ["roc_auc", "accuracy", "log_loss"])
+def test_the_pruner_stops_the_trial_whose_tracked_epoch_value_is_worse(metric):
+    """roc_auc is maximised while its epochs are tracked by the validation loss: reported
+    as it was, the pruner took the lower loss for the worse trial and stopped the better
+    one. Three trials, three epochs each at a one-epoch rung that keeps half of them."""
+    m = get_metric(metric, "classification")
+    halving = optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=2,
+                                                     min_early_stopping_rate=0)
+    study = optuna.create_study(direction=m.direction, pruner=halving)
+    record = {"epoch": 1, "train_loss": 1.0, "lr": 1e-3, "elapsed": 0.1, "epoch_time": 0.1}
+    good, bad = {"val_loss": 0.1, "val_score": 0.95}, {"val_loss": 2.0, "val_score": 0.60}
+    pruned = {}
+    for name, values in (("first", good), ("worse", bad), ("better", good)):
+        trial = study.ask()
+        reporter = PruningReporter(trial, m, _Tracker(), prune=True)
+        try:
+            for epoch in (1, 2, 3):
+                reporter.on_epoch_end({**record, **values, "epoch": epoch})
+        except optuna.TrialPruned:
+            pruned[name] = True
+            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+            continue
+        pruned[name] = False
+        study.tell(trial, values["val_score"] if m.direction == "maximize" else values["val_loss"])
+    assert pruned == {"first": False, "worse": True, "better": False}
+
+
 # -- budget control ------------------------------------------------------------------------
 class _Clock:
     def __init__(self):
