@@ -138,6 +138,7 @@ class SearchContext:
     lock: threading.Lock = field(default_factory=threading.Lock)
     best_value: float | None = None
     heartbeat: Any = None          # journal storages: .heartbeat.TrialHeartbeat
+    prune: bool = True             # report epochs to the pruner (estimators._may_prune)
 
     def keep(self, tm: TrialModel) -> None:
         """Keep the ``keep_models`` best trials' modules (the ensemble candidates)."""
@@ -173,14 +174,19 @@ class PruningReporter(Callback):
                  step_offset: int = 0):
         self.trial = trial
         self.field = metric.epoch_field
-        # The pruner ranks reports in the study's direction: a loss tracked for a metric
-        # to maximise (roc_auc) goes to it negated, so that a lower loss ranks higher
-        # (reported as it was, the pruner stopped the trials with the lowest losses).
-        self.sign = 1.0 if (self.field == "val_score") == (metric.direction == "maximize") \
-            else -1.0
+        self.sign = self.orientation(metric)
         self.tracker = tracker
         self.prune = prune
         self.step_offset = step_offset
+
+    @staticmethod
+    def orientation(metric: Metric) -> float:
+        """The sign of the values reported to the pruner. The pruner ranks reports in the
+        study's direction: a loss tracked for a metric to maximise (roc_auc) goes to it
+        negated, so that a lower loss ranks higher (reported as it was, before stop 22, the
+        pruner stopped the trials with the lowest losses)."""
+        return 1.0 if (metric.epoch_field == "val_score") == (metric.direction == "maximize") \
+            else -1.0
 
     def on_epoch_end(self, record: dict[str, float], **kwargs: Any) -> None:
         self.tracker.log_epoch(self.trial.number, {**record, "epoch": record["epoch"] + self.step_offset})
@@ -246,7 +252,8 @@ class Objective:
                 ctx, folds, model_cfg, training, seed=ctx.seed + trial.number, t0=t0,
                 max_time=max_time,
                 callbacks=lambda k: [PruningReporter(trial, ctx.metric, ctx.tracker,
-                                                     prune=(k == 0), step_offset=k * epochs)])
+                                                     prune=ctx.prune and k == 0,
+                                                     step_offset=k * epochs)])
         except TooLittleTrained as exc:
             if ctx.budget.is_short(max_time):  # the search ran out of time, not the trial
                 raise self._cut_short(max_time, str(exc)) from None

@@ -41,8 +41,8 @@ from ..training import (
     warm_up_optimizers,
 )
 from ._search import (
-    DONE_STATES, FAIL_REASON, Fold, Objective, SearchContext, create_study, enqueue_portfolio,
-    make_storage, outputs_to_prediction, run_trials, trials_since_best,
+    DONE_STATES, FAIL_REASON, Fold, Objective, PruningReporter, SearchContext, create_study,
+    enqueue_portfolio, make_storage, outputs_to_prediction, run_trials, trials_since_best,
 )
 from .budget import Budget
 from .ensemble import greedy_ensemble_selection, rank_key
@@ -61,6 +61,9 @@ log = logging.getLogger("lepton.search")
 #: enqueue the warm-start portfolio: at most this, and at most WAIT_SHARE of time_budget.
 SEED_WAIT_S = 30.0
 WAIT_SHARE = 0.1
+#: Study attribute: its trials report epoch values to the pruner in the study's direction.
+ORIENTED_ATTR = "lepton.oriented_reports"
+
 #: cv='auto' uses AUTO_CV_FOLDS-fold cross-validation for data under AUTO_CV_MAX_ROWS rows.
 AUTO_CV_FOLDS = 5
 AUTO_CV_MAX_ROWS = 5000
@@ -259,7 +262,8 @@ class _BaseLepton(BaseEstimator):
             folds=folds, task=Task(task, n_outputs), metric=metric, space=space, budget=budget,
             y_val=y_val_source[val_rows], y_scaler=None if task == "classification" else encoder,
             seed=seed, n_all=n, input_shape=input_shape, tracker=tracker,
-            keep_models=max(10, self.ensemble_size), heartbeat=heartbeat)
+            keep_models=max(10, self.ensemble_size), heartbeat=heartbeat,
+            prune=_may_prune(study, metric))
         settings = {"time_budget": self.time_budget, "n_trials": self.n_trials,
                     "metric": metric.name, "n_jobs": n_jobs,
                     "cv": len(folds) if len(folds) > 1 else None,
@@ -829,7 +833,10 @@ class LeptonClassifier(ClassifierMixin, _BaseLepton):
         One row per trial: number, state, score, params, epochs (summed over the folds; a
         pruned trial's: those it ran before the pruner stopped it), duration, reason (why a
         trial failed or was pruned: by Hyperband, or cut short by the end of the search
-        window, with the validation score it had then).
+        window, with the validation score it had then). A pruned trial's score is its last
+        epoch's on the first fold where the pruner follows the metric itself (accuracy,
+        R^2, log loss); for the other metrics it is empty and the reason gives the value
+        that stood in for it (the validation loss, or accuracy).
     search_space_ : SearchSpace
         The space searched, after the data-aware priors.
     meta_features_ : dict
@@ -904,10 +911,16 @@ def make_leaderboard(study: optuna.Study, metric_name: str) -> pd.DataFrame:
     # a trial whose process died is retried once (RDB storages: Optuna; journals: .heartbeat)
     retried_as = {t.system_attrs["retry_history"][-1]: t.number for t in trials
                   if t.system_attrs.get("retry_history")}
+    metric = METRICS.get(metric_name)
     for t in trials:
         if t.state == optuna.trial.TrialState.WAITING:  # enqueued, never started
             continue
-        row = {"trial": t.number, "state": t.state.name.lower(), metric_name: t.value,
+        value = t.value
+        if t.state == optuna.trial.TrialState.PRUNED and metric and not metric.epoch_is_metric:
+            # Optuna's value of a pruned trial is its last epoch report: a stand-in for the
+            # metric (roc_auc: the loss, negated); the reason gives it as it was
+            value = None
+        row = {"trial": t.number, "state": t.state.name.lower(), metric_name: value,
                "epochs": t.user_attrs.get("epochs"), "best_epoch": t.user_attrs.get("best_epoch"),
                "duration_s": t.user_attrs.get("duration",
                                               t.duration.total_seconds() if t.duration else None),
@@ -1023,6 +1036,22 @@ def _check_resumable(study: optuna.Study, study_name: str, *, task: str, metric:
     for key, value in {**current, "lepton.seed": seed}.items():
         if key not in attrs:  # the first fit records them (its seed: see _seed)
             study.set_user_attr(key, value)
+
+
+def _may_prune(study: optuna.Study, metric) -> bool:
+    """Whether this session's trials report their epochs to the pruner. Since stop 22 a
+    metric to maximise that is tracked by a loss (roc_auc) reports it negated
+    (PruningReporter.orientation); a study whose trials reported it as it was would have
+    the pruner rank the two kinds of report against each other and stop every new trial
+    at its first rung. Such a study is searched on without pruning; every other study
+    records that its reports are oriented (ORIENTED_ATTR) and prunes."""
+    if ORIENTED_ATTR in study.user_attrs:
+        return True
+    flipped = PruningReporter.orientation(metric) < 0
+    if flipped and any(t.intermediate_values for t in study.get_trials(deepcopy=False)):
+        return False
+    study.set_user_attr(ORIENTED_ATTR, True)
+    return True
 
 
 def _storage_label(storage: Any) -> str | None:

@@ -32,6 +32,14 @@ class Metric:
     # being the most probable one, when that validates better.
     prior_corrected: bool = False
 
+    @property
+    def epoch_is_metric(self) -> bool:
+        """Whether the epoch values the pruner sees are this metric (on the first fold):
+        accuracy, R^2 and log loss; the others are tracked by a stand-in (the loss, or
+        accuracy for balanced_accuracy and f1_macro), so a pruned trial has no score in
+        the metric's units."""
+        return self.name in ("accuracy", "r2", "log_loss")
+
     def __call__(self, y_true: np.ndarray, pred: np.ndarray) -> float:
         """The metric of ``pred`` as the search scores it. A prior-corrected metric scores
         the better of the two decisions on these rows (the most probable class, or the

@@ -151,6 +151,54 @@ def test_a_resumed_search_does_not_rerun_earlier_configurations(tmp_path):
     assert len(set(params)) == 9, [t.number for t in trials if params.count(params[t.number]) > 1]
 
 
+def test_a_roc_auc_study_whose_trials_reported_raw_losses_resumes_without_pruning(
+        tmp_path, monkeypatch):
+    """Before stop 22 roc_auc trials reported their validation loss to the pruner as it
+    was; trials now report it negated. Mixing the two in one study would have the pruner
+    rank a new trial's negative reports below every old one and stop it at its first
+    rung, so such a study goes on without pruning; a new one prunes."""
+    import lepton.search.estimators as est
+    from lepton.search._search import PruningReporter
+
+    from .conftest import TINY_SPACE
+
+    X, y = load_iris(return_X_y=True)
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+
+    def fit(study_name, n_trials):
+        LeptonClassifier(time_budget=120, n_trials=n_trials, storage=url, study_name=study_name,
+                         metric="roc_auc", search_space=TINY_SPACE, cv=None,
+                         random_state=0).fit(X, y)
+        return optuna.load_study(study_name=study_name, storage=url)
+
+    with monkeypatch.context() as m:  # the code before stop 22
+        m.setattr(PruningReporter, "orientation", staticmethod(lambda metric: 1.0))
+        m.setattr(est, "ORIENTED_ATTR", "lepton.not_yet")
+        m.setattr(optuna.Study, "set_user_attr", _skip_attr("lepton.not_yet"))
+        old = fit("older", 3)
+    assert "lepton.oriented_reports" not in old.user_attrs
+    reports = [v for t in old.trials for v in t.intermediate_values.values()]
+    assert reports and all(v > 0 for v in reports)  # raw losses
+    resumed = fit("older", 6)
+    new = [t for t in resumed.trials if t.number >= 3]
+    assert len(new) == 3 and not any(t.intermediate_values for t in new)
+    assert "lepton.oriented_reports" not in resumed.user_attrs
+
+    fresh = fit("newer", 3)
+    assert fresh.user_attrs["lepton.oriented_reports"] is True
+    reports = [v for t in fresh.trials for v in t.intermediate_values.values()]
+    assert reports and all(v < 0 for v in reports)  # negated losses
+
+
+def _skip_attr(name):
+    original = optuna.Study.set_user_attr
+
+    def set_user_attr(self, key, value):
+        if key != name:
+            original(self, key, value)
+    return set_user_attr
+
+
 def test_a_fit_that_fails_before_its_first_trial_leaves_no_study_behind(tmp_path, tiny_space):
     """The study is created before the data are split (its seed decides the splits); a
     fit that then fails on a bad argument removes it again, so the next fit creates it

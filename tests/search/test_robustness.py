@@ -191,7 +191,8 @@ class _PruneAfterTheFirstTrial(optuna.pruners.BasePruner):
         return trial.number >= 1 and (trial.last_step or 0) >= 2
 
 
-def test_pruned_trials_show_their_epoch_and_reason_in_the_leaderboard(monkeypatch):
+@pytest.mark.parametrize("metric", ["accuracy", "roc_auc"])
+def test_pruned_trials_show_their_epoch_and_reason_in_the_leaderboard(monkeypatch, metric):
     import lepton.search.estimators as estimators_mod
 
     def create_study(**kwargs):
@@ -202,10 +203,15 @@ def test_pruned_trials_show_their_epoch_and_reason_in_the_leaderboard(monkeypatc
     monkeypatch.setattr(estimators_mod, "create_study", create_study)
     X, y = load_iris(return_X_y=True)
     clf = LeptonClassifier(time_budget=30, n_trials=3, search_space=TINY_SPACE, cv=None,
-                           random_state=0).fit(X, y)
+                           metric=metric, random_state=0).fit(X, y)
     board = clf.leaderboard_.set_index("trial")
     assert list(board.state.sort_index()) == ["complete", "pruned", "pruned"]
     pruned = board[board.state == "pruned"]
     assert (pruned.epochs == 2).all()  # was empty: only complete trials recorded epochs
-    assert pruned.reason.str.match(r"pruned at epoch 2 \(val_\w+=").all()
+    if metric == "accuracy":  # its epoch reports are accuracies
+        assert pruned.reason.str.match(r"pruned at epoch 2 \(val_score=0\.\d+\)").all()
+        assert pruned.accuracy.between(0, 1).all()
+    else:  # roc_auc: the loss stands in (the pruner saw it negated); no roc_auc to show
+        assert pruned.reason.str.match(r"pruned at epoch 2 \(val_loss=\d").all()
+        assert pruned.roc_auc.isna().all() and board.loc[0, "roc_auc"] > 0.5
     assert board.loc[0, "epochs"] > 2 and board.loc[0, "reason"] != board.loc[0, "reason"]  # NaN
