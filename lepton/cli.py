@@ -11,14 +11,25 @@ __all__ = ["main"]
 
 def _cmd_run(args: argparse.Namespace) -> int:
     """Load -> split -> search (or a fixed network) -> held-out evaluation -> tracking."""
+    import numpy as np
+    import pandas as pd
     from sklearn.model_selection import train_test_split
 
     from .datasets import load_dataset
 
     ds = load_dataset(args.dataset, target=args.target)
-    stratify = ds.y if ds.task == "classification" else None
+    if args.task != "auto":
+        ds.task = args.task
+        values = np.asarray(ds.y)
+        if args.task == "regression" and values.dtype.kind not in "biuf":
+            distinct = pd.unique(values.ravel())
+            shown = ", ".join(repr(str(v)) for v in distinct[:3]) + (
+                ", ..." if len(distinct) > 3 else "")
+            raise ValueError(f"--task regression needs numbers in the target; it holds "
+                             f"{shown}. Use --task classification (or auto).")
     X_tr, X_te, y_tr, y_te = train_test_split(ds.X, ds.y, test_size=args.test_size,
-                                              random_state=args.seed, stratify=stratify)
+                                              random_state=args.seed,
+                                              stratify=_stratify(ds.y, ds.task))
     metric = "accuracy" if ds.task == "classification" else "r2"
     print(f"dataset={ds.name} task={ds.task} rows={len(ds.y)} train={len(y_tr)} test={len(y_te)}")
     t0 = time.perf_counter()
@@ -69,6 +80,25 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print(f"tracked in MLflow experiment {tracking['experiment_name']!r} "
               f"(run {tracker.parent_run_id}); compare the trials with: lepton ui")
     return 0
+
+
+def _stratify(y, task: str):
+    """What the held-out split is stratified by: the classes, when each has two rows or
+    more. A class of one row cannot be split both ways (scikit-learn refuses: "The least
+    populated class in y has only 1 member"): the split is then a plain random one, and
+    says so."""
+    import numpy as np
+
+    if task != "classification":
+        return None
+    classes, counts = np.unique(np.asarray(y).astype(str), return_counts=True)
+    single = classes[counts < 2]
+    if len(single):
+        shown = ", ".join(repr(str(c)) for c in single[:5]) + (" ..." if len(single) > 5 else "")
+        print(f"{len(single)} class(es) with a single row ({shown}): the held-out split is "
+              "not stratified", file=sys.stderr)
+        return None
+    return y
 
 
 def _held_out(model, X_te, y_te, name: str, task: str) -> float:
@@ -182,6 +212,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("dataset", nargs="?", default="digits",
                      help="built-in dataset name or CSV/Parquet path (default: digits)")
     run.add_argument("--target", help="target column of a CSV/Parquet file")
+    run.add_argument("--task", choices=("auto", "classification", "regression"),
+                     default="auto",
+                     help="what the target is (default: auto: text, booleans and up to 20 "
+                          "distinct whole numbers are classes, other numbers regression)")
     run.add_argument("--test-size", type=float, default=0.25)
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--time-budget", type=float, default=30.0,

@@ -55,6 +55,35 @@ def test_lepton_run_csv_with_a_target_column(tmp_path, capsys):
             "table.csv are ['a', 'b', 'label']") in capsys.readouterr().err
 
 
+def test_lepton_run_task_override_and_a_class_of_one_row(tmp_path, capsys):
+    """A whole-number target with few values (a 0-10 rating) reads as classes; --task
+    regression says otherwise. A class of a single row cannot be stratified: the held-out
+    split is then a plain one, and the run says so instead of failing in scikit-learn."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"a": rng.normal(size=200), "b": rng.normal(size=200)})
+    frame["rating"] = np.clip(np.round(3 * frame.a + 5), 0, 10).astype(int)
+    frame["label"] = np.where(frame.a > 0, "pos", "neg")
+    frame.loc[0, "label"] = "rare"
+    path = tmp_path / "ratings.csv"
+    frame.to_csv(path, index=False)
+    common = ["--time-budget", "6", "--no-tracking", "--verbose", "0"]
+    assert main(["run", str(path), "--target", "rating", *common]) == 0
+    assert "task=classification" in capsys.readouterr().out
+    assert main(["run", str(path), "--target", "rating", "--task", "regression", *common]) == 0
+    out = capsys.readouterr().out
+    assert "task=regression" in out and re.search(r"held-out r2: 0\.\d+", out)
+    assert main(["run", str(path), "--target", "label", *common]) == 0
+    captured = capsys.readouterr()
+    assert "1 class(es) with a single row ('rare')" in captured.err
+    assert re.search(r"held-out accuracy: [0-9.]+", captured.out)
+    assert main(["run", str(path), "--target", "label", "--task", "regression", *common]) == 2
+    assert ("lepton: error: --task regression needs numbers in the target; it holds "
+            "'rare', 'neg', 'pos'. Use --task classification") in capsys.readouterr().err
+
+
 def test_lepton_run_unreadable_files_and_storages_are_usage_errors(tmp_path, capsys):
     from lepton.tracking.ui import free_port
 
