@@ -139,14 +139,10 @@ class SearchContext:
     best_value: float | None = None
     heartbeat: Any = None          # journal storages: .heartbeat.TrialHeartbeat
     prune: bool = True             # report epochs to the pruner (estimators._may_prune)
-    default: TrialModel | None = None  # trial 0 (the first warm-start entry), if complete
 
     def keep(self, tm: TrialModel) -> None:
-        """Keep the ``keep_models`` best trials' modules (the ensemble candidates), and
-        trial 0's aside (``default``: what the final model is checked against)."""
+        """Keep the ``keep_models`` best trials' modules (the ensemble candidates)."""
         with self.lock:
-            if tm.number == 0 and tm.complete:
-                self.default = tm
             self.models[tm.number] = tm
             if len(self.models) > self.keep_models:
                 order = sorted(self.models.values(), key=lambda m: m.value,

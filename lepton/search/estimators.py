@@ -61,9 +61,6 @@ log = logging.getLogger("lepton.search")
 #: enqueue the warm-start portfolio: at most this, and at most WAIT_SHARE of time_budget.
 SEED_WAIT_S = 30.0
 WAIT_SHARE = 0.1
-#: The final model must beat the default trial by this many standard errors of a paired
-#: count on the out-of-fold rows (``_versus_default``).
-DEFAULT_MARGIN = 1.0
 #: Study attribute: its trials report epoch values to the pruner in the study's direction.
 ORIENTED_ATTR = "lepton.oriented_reports"
 
@@ -540,18 +537,7 @@ class _BaseLepton(BaseEstimator):
         training["betas"] = tuple(training["betas"])
         best_tm = ctx.models.get(best.number)
         refit_report = None
-        versus = self._versus_default(ctx, ensemble, best_tm)
-        if versus is not None and not versus["significant"]:
-            # the search's pick is not better than the default beyond noise: the default
-            # trial's cross-validation networks predict
-            choice = "default"
-            tm0 = ctx.default
-            self.best_estimator_ = self._trial_estimator(tm0, ctx, common)
-            ensemble = LeptonEnsemble(
-                preprocessors=[tm0.preprocessors], members=[tm0.modules], weights=[1.0],
-                trial_numbers=[tm0.number], task=ctx.task, y_scaler=ctx.y_scaler,
-                validation_score=tm0.value, device=device)
-        elif ensemble is None:
+        if ensemble is None:
             refit, refit_report = self._refit(X, y_enc, model_cfg, training, best, ctx, budget,
                                               device, input_shape, common,
                                               force=best_tm is None)
@@ -593,14 +579,12 @@ class _BaseLepton(BaseEstimator):
         self.random_seed_ = ctx.seed
         self.final_model_info_ = {
             "choice": choice, "metric": metric.name, "best_trial": best.number,
-            "validation_score": float(ens_score if choice == "ensemble" else
-                                      ctx.default.value if choice == "default" else best.value),
+            "validation_score": float(ens_score if choice == "ensemble" else best.value),
             "best_trial_score": float(best.value),
             "ensemble_score": None if ens_score is None else float(ens_score),
             "ensemble_trials": ensemble.trial_numbers if choice == "ensemble" else None,
             "ensemble_weights": ensemble.weights if choice == "ensemble" else None,
             "refit": refit_report,
-            "versus_default": versus,
         }
         if task == "classification":
             self.classes_ = encoder.classes_
@@ -608,37 +592,6 @@ class _BaseLepton(BaseEstimator):
             self.decision_ = self._decision(ctx)
             self.final_model_info_["decision"] = self.decision_
         self.n_outputs_ = n_outputs
-
-    def _versus_default(self, ctx: SearchContext, ensemble, best_tm) -> dict | None:
-        """The search's final model against the default configuration (trial 0, the first
-        warm-start entry), on the out-of-fold rows, row by row: ``better_rows`` (b) it gets
-        right and the default wrong, ``worse_rows`` (c) the reverse; ``significant`` when
-        b - c > DEFAULT_MARGIN * sqrt(b + c), a McNemar-style paired test. Where it is not,
-        the default predicts (``final_choice_ = 'default'``). None where the test does not
-        apply: regression, metrics other than accuracy, a default trial not run (or not
-        completed) in this process, or a final model that is the default already.
-
-        Why: on small tables the trial that validates best is chosen among many on a few
-        rows of noise. wine, 30 s, dev splits 100-119: test errors 29 for the search's final
-        model, 23 for the default trial, while the final model was right on 1-5 more
-        out-of-fold rows than the default and wrong on none
-        (benchmarks/results/dev/default_unless_significant_stop22.md)."""
-        tm0 = ctx.default
-        if ctx.task.kind != "classification" or ctx.metric.name != "accuracy" or tm0 is None:
-            return None
-        if ensemble is not None:
-            if not all(n in ctx.models for n in ensemble.trial_numbers):
-                return None
-            raw = sum(w * ctx.models[n].val_pred
-                      for n, w in zip(ensemble.trial_numbers, ensemble.weights))
-        elif best_tm is not None and best_tm.number != tm0.number:
-            raw = best_tm.val_pred
-        else:
-            return None
-        right, right0 = raw.argmax(1) == ctx.y_val, tm0.val_pred.argmax(1) == ctx.y_val
-        b, c = int((right & ~right0).sum()), int((~right & right0).sum())
-        return {"better_rows": b, "worse_rows": c,
-                "significant": bool(b - c > DEFAULT_MARGIN * math.sqrt(b + c))}
 
     def _decision(self, ctx: SearchContext) -> str:
         """How ``predict`` decides: 'prior' (balanced_decision) where the metric allows it
@@ -743,8 +696,6 @@ class _BaseLepton(BaseEstimator):
     def _validation_raw(self, ctx) -> np.ndarray | None:
         """The final choice's predictions on the validation rows (probabilities or
         values), from its trials' stored ones; None when its best trial has none here."""
-        if self.final_choice_ == "default":
-            return ctx.default.val_pred
         members = self.ensemble_.trial_numbers if self.ensemble_ is not None else [None]
         if all(n in ctx.models for n in members):
             # the members' stored validation predictions, weighted as in the ensemble (the
@@ -874,11 +825,8 @@ class LeptonClassifier(ClassifierMixin, _BaseLepton):
         ``final_model_info_['refit']['seeds'] > 1``).
     final_choice_ : str
         'refit' (the best configuration retrained on all the data, up to three seeds
-        averaged while the budget allows), 'ensemble', 'best_trial' (no time left to
-        refit) or 'default' (accuracy: the search's pick got no more rows right than the
-        default configuration, trial 0, beyond noise on the validation rows, so trial 0's
-        networks predict and are ``best_estimator_``; ``final_model_info_
-        ['versus_default']`` gives the rows each got right alone).
+        averaged while the budget allows), 'ensemble' or 'best_trial' (no time left to
+        refit).
     final_model_info_ : dict
     study_ : optuna.Study
     leaderboard_ : pandas.DataFrame

@@ -182,42 +182,6 @@ def test_the_pruner_stops_the_trial_whose_tracked_epoch_value_is_worse(metric):
     assert pruned == {"first": False, "worse": True, "better": False}
 
 
-def test_the_final_model_must_beat_the_default_trial_beyond_noise():
-    """b rows right where the default is wrong, c the reverse: the final model stands only
-    when b - c > DEFAULT_MARGIN * sqrt(b + c)."""
-    from lepton.search.estimators import DEFAULT_MARGIN, LeptonClassifier
-
-    assert DEFAULT_MARGIN == 1.0
-    y = np.array([0, 1] * 50)
-
-    def tm(number, wrong):
-        pred = np.eye(2)[y].astype(float)
-        pred[wrong] = pred[wrong][:, ::-1]
-        return SimpleNamespace(number=number, val_pred=pred)
-
-    default = tm(0, wrong=list(range(10)))
-    ctx = SimpleNamespace(task=SimpleNamespace(kind="classification"), y_val=y,
-                          metric=get_metric("accuracy", "classification"), default=default,
-                          models={5: tm(5, wrong=[*range(8), 50]), 6: tm(6, wrong=[50])})
-    versus = LeptonClassifier()._versus_default
-    # 2 rows better, 1 worse: 1 > sqrt(3) is false -> the default predicts
-    assert versus(ctx, None, ctx.models[5]) == {"better_rows": 2, "worse_rows": 1,
-                                                 "significant": False}
-    # 10 better, 1 worse: 9 > sqrt(11) -> the final model stands
-    assert versus(ctx, None, ctx.models[6])["significant"] is True
-    # averaged, rows 0-7 tie at 0.5/0.5 and go to class 0: right on rows 0, 2, 4, 6
-    ensemble = SimpleNamespace(trial_numbers=[5, 6], weights=[0.5, 0.5])
-    assert versus(ctx, ensemble, None) == {"better_rows": 6, "worse_rows": 1,
-                                           "significant": True}
-    # not applied: the best trial is the default, another metric, regression, no default
-    assert versus(ctx, None, default) is None
-    assert versus(SimpleNamespace(**{**vars(ctx), "metric": get_metric(
-        "log_loss", "classification")}), None, ctx.models[5]) is None
-    assert versus(SimpleNamespace(**{**vars(ctx), "task": SimpleNamespace(kind="regression")}),
-                  None, ctx.models[5]) is None
-    assert versus(SimpleNamespace(**{**vars(ctx), "default": None}), None, ctx.models[5]) is None
-
-
 # -- budget control ------------------------------------------------------------------------
 class _Clock:
     def __init__(self):

@@ -292,30 +292,6 @@ def test_an_ensemble_over_a_resumed_best_trial_without_networks_still_gives_a_be
     assert clf.predict(X).shape == y.shape
 
 
-def test_a_final_model_no_better_than_the_default_beyond_noise_gives_way_to_it(monkeypatch):
-    import lepton.search.estimators as est
-
-    X, y = load_iris(return_X_y=True)
-    seen = []
-
-    def versus(self, ctx, ensemble, best_tm):
-        seen.append(ctx.default.number)
-        return {"better_rows": 2, "worse_rows": 0, "significant": False}
-
-    monkeypatch.setattr(est._BaseLepton, "_versus_default", versus)
-    clf = LeptonClassifier(time_budget=60, n_trials=4, search_space=TINY_SPACE, cv=None,
-                           random_state=0).fit(X, y)
-    assert seen == [0] and clf.final_choice_ == "default"
-    info = clf.final_model_info_
-    assert info["choice"] == "default" and info["versus_default"]["better_rows"] == 2
-    assert info["validation_score"] == clf.study_.trials[0].value
-    assert clf.ensemble_.trial_numbers == [0]
-    # cv=None: one network per trial, the default trial's first (and only) one predicts
-    np.testing.assert_allclose(clf.predict_proba(X), clf.best_estimator_.predict_proba(X),
-                               rtol=1e-5)
-    assert pickle.loads(pickle.dumps(clf)).predict(X).tolist() == clf.predict(X).tolist()
-
-
 def test_input_scaling_is_searched_and_every_model_keeps_the_scaling_it_was_trained_on():
     X, y = load_wine(return_X_y=True)
     X[:5, 4] *= 10  # outliers: the two scalings give visibly different inputs
