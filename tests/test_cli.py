@@ -80,8 +80,8 @@ def test_lepton_run_task_override_and_a_class_of_one_row(tmp_path, capsys):
     assert "1 class(es) with a single row ('rare')" in captured.err
     assert re.search(r"held-out accuracy: [0-9.]+", captured.out)
     assert main(["run", str(path), "--target", "label", "--task", "regression", *common]) == 2
-    assert ("lepton: error: --task regression needs numbers in the target; it holds "
-            "'rare', 'neg', 'pos'. Use --task classification") in capsys.readouterr().err
+    assert ("lepton: error: LeptonRegressor is a regressor but y holds non-numeric values"
+            ) in capsys.readouterr().err
 
 
 def test_lepton_run_unreadable_files_and_storages_are_usage_errors(tmp_path, capsys):

@@ -31,17 +31,22 @@ def test_score(task, y_test, pred):
     return float(R2(y_test.reshape(-1, 1), pred.reshape(len(y_test), -1)))
 
 
-def final_pred(tr, task, allowed):
+def final_weights(tr, task, allowed) -> dict[int, float]:
     """The product's final model from the finished trials whose number is in ``allowed``:
-    test predictions of the greedy ensemble (or of the best trial's fold networks when
-    the ensemble has one member: the product would refit it)."""
+    {index into the trace's trials: weight} of the greedy ensemble (one member: the best
+    trial's fold networks, which the product would refit)."""
     idx = [i for i, n in enumerate(tr["number"]) if n in allowed]
     metric, tiebreak = (ACC, LL) if task == "classification" else (R2, None)
     order = sorted(idx, key=lambda i: -tr["value"][i])[:KEEP]  # stable: earlier first
     preds = [tr["val_pred"][i] for i in order]
     w, _ = greedy_ensemble_selection(preds, tr["y_val"], metric, rounds=ROUNDS,
                                      tiebreak=tiebreak)
-    return sum(tr["test_pred"][order[j]] * wj for j, wj in w.items())
+    return {order[j]: wj for j, wj in w.items()}
+
+
+def final_pred(tr, task, allowed):
+    """Test predictions of ``final_weights``' ensemble."""
+    return sum(tr["test_pred"][i] * w for i, w in final_weights(tr, task, allowed).items())
 
 
 def stop_after(states, values, patience, margin=0.0):

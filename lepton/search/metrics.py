@@ -31,14 +31,10 @@ class Metric:
     # The predicted class may divide out the class prior (balanced_decision) instead of
     # being the most probable one, when that validates better.
     prior_corrected: bool = False
-
-    @property
-    def epoch_is_metric(self) -> bool:
-        """Whether the epoch values the pruner sees are this metric (on the first fold):
-        accuracy, R^2 and log loss; the others are tracked by a stand-in (the loss, or
-        accuracy for balanced_accuracy and f1_macro), so a pruned trial has no score in
-        the metric's units."""
-        return self.name in ("accuracy", "r2", "log_loss")
+    # Whether ``epoch_field`` is this metric itself (accuracy, R^2, log loss) rather than a
+    # stand-in (the loss for roc_auc, rmse, mae; accuracy for balanced_accuracy, f1_macro):
+    # only then is a pruned trial's last epoch report a score in the metric's units.
+    epoch_is_metric: bool = False
 
     def __call__(self, y_true: np.ndarray, pred: np.ndarray) -> float:
         """The metric of ``pred`` as the search scores it. A prior-corrected metric scores
@@ -92,7 +88,8 @@ def _roc_auc(y, p):
 
 METRICS: dict[str, Metric] = {m.name: m for m in [
     Metric("accuracy", "classification", "maximize",
-           lambda y, p: skm.accuracy_score(y, p.argmax(1)), "val_score", of_labels=True),
+           lambda y, p: skm.accuracy_score(y, p.argmax(1)), "val_score", of_labels=True,
+           epoch_is_metric=True),
     Metric("balanced_accuracy", "classification", "maximize",
            lambda y, p: skm.balanced_accuracy_score(y, p.argmax(1)), "val_score",
            of_labels=True, prior_corrected=True),
@@ -102,8 +99,9 @@ METRICS: dict[str, Metric] = {m.name: m for m in [
     Metric("roc_auc", "classification", "maximize", _roc_auc, "val_loss"),
     Metric("log_loss", "classification", "minimize",
            lambda y, p: skm.log_loss(y, np.clip(p, 1e-15, 1), labels=np.arange(p.shape[1])),
-           "val_loss"),
-    Metric("r2", "regression", "maximize", lambda y, p: skm.r2_score(y, p), "val_score"),
+           "val_loss", epoch_is_metric=True),
+    Metric("r2", "regression", "maximize", lambda y, p: skm.r2_score(y, p), "val_score",
+           epoch_is_metric=True),
     Metric("rmse", "regression", "minimize",
            lambda y, p: skm.root_mean_squared_error(y, p), "val_loss"),
     Metric("mae", "regression", "minimize", lambda y, p: skm.mean_absolute_error(y, p), "val_loss"),
