@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 import time
 from collections.abc import Sequence
 from contextlib import contextmanager, nullcontext
@@ -302,12 +303,15 @@ def run_epoch(module: nn.Module, data: TensorData, optimizer: torch.optim.Optimi
               loss_fn: nn.Module, *, batch_size: int, generator: torch.Generator,
               scheduler: Any = None, gradient_clip: float | None = None,
               autocast=nullcontext, scaler: torch.amp.GradScaler | None = None,
-              stop_at: float | None = None) -> tuple[float, float]:
+              stop_at: float | None = None,
+              interrupt: threading.Event | None = None) -> tuple[float, float]:
     """One pass over ``data`` in shuffled batches.
 
     Returns ``(mean training loss, share of the rows seen)``; the share is below 1 when
     ``stop_at`` (a ``time.perf_counter()`` value) passed mid-epoch and the pass was cut
     short, which keeps a time budget from being overrun by up to a whole epoch.
+    ``interrupt`` set (Ctrl-C during a search with parallel trials, whose worker threads
+    never see the signal) raises KeyboardInterrupt after the current batch.
     """
     module.train()
     n = len(data)
@@ -324,6 +328,8 @@ def run_epoch(module: nn.Module, data: TensorData, optimizer: torch.optim.Optimi
         seen = stop
         if scheduler is not None:
             scheduler.step()
+        if interrupt is not None and interrupt.is_set():
+            raise KeyboardInterrupt("interrupted: the search was stopped (Ctrl-C)")
         if stop_at is not None and stop < n and time.perf_counter() > stop_at:
             break
     return float(total) / seen, seen / n
@@ -379,7 +385,8 @@ def _snapshot(module: nn.Module) -> dict[str, torch.Tensor]:
 
 def train(module: nn.Module, train_data: TensorData, valid_data: TensorData | None, task: Task,
           config: TrainingConfig, *, callbacks: Sequence[Callback] = (),
-          generator: torch.Generator | None = None) -> TrainingResult:
+          generator: torch.Generator | None = None,
+          interrupt: threading.Event | None = None) -> TrainingResult:
     """Train ``module`` in place; returns the per-epoch history and how training ended.
 
     - Early stopping watches the validation loss (``patience`` epochs) and restores the
@@ -392,6 +399,7 @@ def train(module: nn.Module, train_data: TensorData, valid_data: TensorData | No
       and ``best_epoch`` is None: the caller must not use the weights.
     - Randomness (init aside) comes from ``generator`` (batch order) and torch's global
       RNG (dropout); callers seed both for reproducible runs.
+    - ``interrupt``: see :func:`run_epoch`.
     """
     device = train_data.device
     module.to(device)
@@ -416,7 +424,7 @@ def train(module: nn.Module, train_data: TensorData, valid_data: TensorData | No
         train_loss, share = run_epoch(
             module, train_data, optimizer, loss_fn, batch_size=batch_size, generator=generator,
             scheduler=scheduler if per_batch else None, gradient_clip=config.gradient_clip,
-            autocast=autocast, scaler=scaler, stop_at=stop_at)
+            autocast=autocast, scaler=scaler, stop_at=stop_at, interrupt=interrupt)
         complete = share >= 1.0
         result.complete_epochs += complete
         result.epochs_done += share
@@ -482,7 +490,8 @@ class DivergedError(FloatingPointError):
 def fit_model(model_config: Any, train_data: TensorData, valid_data: TensorData | None,
               task: Task, config: TrainingConfig, *, seed: int,
               input_shape: Sequence[int] | None = None,
-              callbacks: Sequence[Callback] = ()) -> tuple[nn.Module, TrainingResult]:
+              callbacks: Sequence[Callback] = (),
+              interrupt: threading.Event | None = None) -> tuple[nn.Module, TrainingResult]:
     """Build the network ``model_config`` describes and train it, reproducibly from ``seed``.
 
     Torch's global RNG (weight init, dropout) is forked, so callers' RNG state is left as
@@ -498,7 +507,7 @@ def fit_model(model_config: Any, train_data: TensorData, valid_data: TensorData 
                              input_shape=input_shape)
         generator = torch.Generator().manual_seed(seed)
         result = train(module, train_data, valid_data, task, config, callbacks=callbacks,
-                       generator=generator)
+                       generator=generator, interrupt=interrupt)
     return module, result
 
 

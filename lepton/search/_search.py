@@ -17,16 +17,19 @@ process died (killed, crashed) once its heartbeat goes stale, and that trial is 
 once (RDB storages: Optuna's heartbeat, :func:`_rdb`; journals: :mod:`.heartbeat`). A
 trial that the end of the search window cut short is recorded as pruned (its score
 measured a few epochs, not the configuration), though its networks stay ensemble
-candidates.
+candidates. Ctrl-C stops the running trials after their current batch; they are recorded
+as interrupted and queued to run again (:func:`retry_trial`), and the search ends.
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import logging
 import math
 import os
+import signal
 import threading
 import time
 import warnings
@@ -53,7 +56,7 @@ from .spaces import SearchSpace
 
 __all__ = ["Fold", "TrialModel", "SearchContext", "Objective", "PruningReporter", "FoldsRun",
            "train_on_folds", "TrialFailed", "StorageError", "make_storage", "create_study",
-           "run_trials", "trials_since_best", "outputs_to_prediction"]
+           "run_trials", "trials_since_best", "outputs_to_prediction", "retry_trial"]
 
 log = logging.getLogger("lepton.search")
 
@@ -139,6 +142,8 @@ class SearchContext:
     best_value: float | None = None
     heartbeat: Any = None          # journal storages: .heartbeat.TrialHeartbeat
     prune: bool = True             # report epochs to the pruner (estimators._may_prune)
+    #: set by Ctrl-C during the search: parallel trials stop after their current batch
+    interrupt: threading.Event = field(default_factory=threading.Event)
 
     def keep(self, tm: TrialModel) -> None:
         """Keep the ``keep_models`` best trials' modules (the ensemble candidates)."""
@@ -210,14 +215,15 @@ class Objective:
     def __call__(self, trial: optuna.Trial) -> float:
         ctx = self.ctx
         t0 = time.perf_counter()
-        model_cfg, training = ctx.space.sample(trial, task=ctx.task.kind)
-        scaling = ctx.space.sample_scaling(trial)
-        trial.set_user_attr("input_scaling", scaling)
-        trial.set_user_attr("model_config", json.dumps(model_cfg))
-        trial.set_user_attr("training", json.dumps({**training, "betas": list(training["betas"])}))
-        ctx.tracker.start_trial(trial.number, params=dict(trial.params), model_config=model_cfg,
-                                training_config=training)
         try:
+            model_cfg, training = ctx.space.sample(trial, task=ctx.task.kind)
+            scaling = ctx.space.sample_scaling(trial)
+            trial.set_user_attr("input_scaling", scaling)
+            trial.set_user_attr("model_config", json.dumps(model_cfg))
+            trial.set_user_attr("training",
+                                json.dumps({**training, "betas": list(training["betas"])}))
+            ctx.tracker.start_trial(trial.number, params=dict(trial.params),
+                                    model_config=model_cfg, training_config=training)
             with ctx.heartbeat.beat(trial) if ctx.heartbeat else contextlib.nullcontext():
                 value = self._run(trial, model_cfg, training, scaling, t0)
         except optuna.TrialPruned as exc:
@@ -225,6 +231,21 @@ class Objective:
             trial.set_user_attr(FAIL_REASON, str(exc) or "pruned")
             ctx.tracker.end_trial(trial.number, state="pruned", value=None,
                                   duration=time.perf_counter() - t0, reason=str(exc))
+            raise
+        except KeyboardInterrupt:
+            # Ctrl-C: no fault of the configuration. Recorded, and queued to run again, so
+            # a resumed study still tries it (a warm-start entry would otherwise be lost);
+            # Optuna then marks this trial FAIL and re-raises.
+            ctx.interrupt.set()
+            duration = time.perf_counter() - t0
+            snapshot = copy.deepcopy(trial.study._storage.get_trial(trial._trial_id))
+            retry = retry_trial(trial.study, snapshot, max_retry=None)
+            reason = f"interrupted (Ctrl-C) after {duration:.1f}s"
+            trial.set_user_attr(FAIL_REASON, reason)
+            trial.set_user_attr("duration", duration)
+            ctx.tracker.end_trial(trial.number, state="interrupted", value=None,
+                                  duration=duration,
+                                  reason=f"{reason}; queued to run again as trial {retry}")
             raise
         except Exception as exc:  # recorded, then Optuna marks the trial FAIL and goes on
             reason = _describe_failure(exc)
@@ -322,7 +343,8 @@ def train_on_folds(ctx: SearchContext, folds: Sequence[Fold], model_cfg: dict, t
             max_time=max(fold_time, 1e-6))  # out of time: one batch, then the cut
         module, result = fit_model(model_cfg, fold.train, fold.valid, ctx.task, config,
                                    seed=seed, input_shape=ctx.input_shape,
-                                   callbacks=callbacks(k) if callbacks else ())
+                                   callbacks=callbacks(k) if callbacks else (),
+                                   interrupt=ctx.interrupt)
         if result.status == DIVERGED:
             raise DivergedError(f"diverged: {result.message}")
         if result.epochs_done < MIN_EPOCH_SHARE:
@@ -345,6 +367,25 @@ def train_on_folds(ctx: SearchContext, folds: Sequence[Fold], model_cfg: dict, t
                     best_epoch=int(round(float(np.mean(best_epochs)))),
                     epoch_time=float(np.mean(epoch_times)), n_epochs=n_epochs,
                     statuses=statuses)
+
+
+def retry_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial, *,
+                max_retry: int | None) -> int | None:
+    """Queue ``trial``'s parameters to run again as a new (WAITING) trial and return its
+    number; None once ``max_retry`` retries of the first attempt exist. The new trial has
+    the system attributes Optuna's ``RetryHeartbeatStaleTrialCallback`` writes
+    (``failed_trial``, ``retry_history``), so Optuna's helpers and the leaderboard read it
+    the same way; unlike the callback, this returns the number."""
+    system_attrs = {"failed_trial": trial.number, "retry_history": [], **trial.system_attrs}
+    system_attrs["retry_history"] = [*system_attrs["retry_history"], trial.number]
+    if max_retry is not None and len(system_attrs["retry_history"]) > max_retry:
+        return None
+    template = optuna.trial.create_trial(
+        state=optuna.trial.TrialState.WAITING, params=trial.params,
+        distributions=trial.distributions, user_attrs=trial.user_attrs,
+        system_attrs=system_attrs)
+    trial_id = study._storage.create_new_trial(study._study_id, template_trial=template)
+    return study._storage.get_trial_number_from_id(trial_id)
 
 
 def _describe_failure(exc: BaseException) -> str:
@@ -594,7 +635,9 @@ def run_trials(study: optuna.Study, objective: Objective, ctx: SearchContext, *,
                n_trials: int | None, n_jobs: int, progress: Any = None,
                patience: int | None = None) -> None:
     """Run trials until the budget's search window closes, ``n_trials`` have finished, or
-    (``patience``) that many finished trials in a row brought no better score."""
+    (``patience``) that many finished trials in a row brought no better score. Ctrl-C
+    stops the search (see :func:`_first_ctrl_c_stops_the_search`) and raises
+    KeyboardInterrupt."""
     budget = ctx.budget
 
     def stop_when_done(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
@@ -614,10 +657,45 @@ def run_trials(study: optuna.Study, objective: Objective, ctx: SearchContext, *,
             study.stop()
         if patience is not None and trials_since_best(study) >= patience:
             study.stop()
+        if ctx.interrupt.is_set():
+            study.stop()
 
-    with _one_ask_at_a_time(study, n_jobs):
-        _optimize(study, objective, ctx, n_trials=n_trials, n_jobs=n_jobs, patience=patience,
-                  callback=stop_when_done)
+    with _one_ask_at_a_time(study, n_jobs), _first_ctrl_c_stops_the_search(ctx):
+        try:
+            _optimize(study, objective, ctx, n_trials=n_trials, n_jobs=n_jobs,
+                      patience=patience, callback=stop_when_done)
+        except KeyboardInterrupt:
+            ctx.interrupt.set()
+            raise
+    if ctx.interrupt.is_set():  # Ctrl-C between two trials: the search stopped after one
+        raise KeyboardInterrupt("the search was interrupted (Ctrl-C)")
+
+
+@contextmanager
+def _first_ctrl_c_stops_the_search(ctx: SearchContext):
+    """For the block, the first Ctrl-C (SIGINT) sets ``ctx.interrupt`` instead of raising
+    wherever the main thread happens to be: the running trials stop after their current
+    batch (the training loop checks it, in worker threads too, which never see a signal)
+    and are recorded as interrupted, no new trial starts, and :func:`run_trials` raises
+    KeyboardInterrupt once the search has wound down. The handler then steps aside, so a
+    second Ctrl-C interrupts at once. Left alone where SIGINT is not Python's default
+    handling (ignored, or a handler of the caller's) or off the main thread, where
+    signals cannot be handled: a KeyboardInterrupt there is recorded by the trial it
+    hits (:class:`Objective`)."""
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+        yield
+        return
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        ctx.interrupt.set()
+
+    signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @contextmanager
@@ -651,6 +729,8 @@ def _optimize(study: optuna.Study, objective: Objective, ctx: SearchContext, *,
               n_trials: int | None, n_jobs: int, patience: int | None, callback) -> None:
     budget = ctx.budget
     for _ in range(MAX_OPTIMIZE_RESTARTS + 1):
+        if ctx.interrupt.is_set():
+            return
         already = len(study.get_trials(deepcopy=False, states=DONE_STATES))
         remaining_trials = None if n_trials is None else n_trials - already
         if remaining_trials is not None and remaining_trials <= 0:

@@ -288,19 +288,36 @@ class _BaseLepton(BaseEstimator):
                     heartbeat or contextlib.nullcontext(), \
                     _progress(self.verbose, budget, study, metric) as progress:
                 objective = Objective(ctx)
-                run_trials(study, objective, ctx, n_trials=self.n_trials, n_jobs=n_jobs,
-                           progress=progress, patience=self.patience)
-                if self._ensemble_wins(ctx, study):
-                    # The final model will be an ensemble of trained trials, which needs no
-                    # refit: hand the time reserved for one back to the search.
-                    budget.release_final_reserve()
+                interrupted = None
+                try:
                     run_trials(study, objective, ctx, n_trials=self.n_trials, n_jobs=n_jobs,
                                progress=progress, patience=self.patience)
+                    if self._ensemble_wins(ctx, study):
+                        # The final model will be an ensemble of trained trials, which needs
+                        # no refit: hand the time reserved for one back to the search.
+                        budget.release_final_reserve()
+                        run_trials(study, objective, ctx, n_trials=self.n_trials,
+                                   n_jobs=n_jobs, progress=progress, patience=self.patience)
+                except KeyboardInterrupt as exc:
+                    # Ctrl-C ends the search: the final model comes from the trials this
+                    # fit finished (no refit), unless it finished none.
+                    if not any(m.complete for m in ctx.models.values()):
+                        raise
+                    interrupted = exc
+            if interrupted is not None:
+                warnings.warn(
+                    f"{name}: search interrupted (Ctrl-C) after {_n_done(study)} finished trials "
+                    f"and {budget.elapsed():.0f}s; the final model comes from the trials "
+                    "finished so far, without a refit."
+                    + (f" Fit again with storage={_storage_label(self.storage)!r} and "
+                       f"study_name={study_name!r} to continue the search."
+                       if self.storage is not None else ""), UserWarning, stacklevel=3)
+            self.search_interrupted_ = interrupted is not None
             self._check_trials(study)
             self.search_converged_ = (self.patience is not None
                                       and trials_since_best(study) >= self.patience)
             self._finalize(X, y, y_enc, encoder, n_outputs, ctx, study, budget, device,
-                           input_shape)
+                           input_shape, interrupted=interrupted is not None)
         except BaseException as exc:
             tracker.fail_search(error=exc)
             raise
@@ -319,7 +336,8 @@ class _BaseLepton(BaseEstimator):
             print(f"[{name}] {self.n_trials_} trials, best {metric.name}={self.best_score_:.4f}, "
                   f"final={self.final_choice_}, {self.fit_time_:.1f}s of {self.time_budget:g}s"
                   + (f" (converged: no better trial in the last {self.patience})"
-                     if self.search_converged_ else ""))
+                     if self.search_converged_ else "")
+                  + (" (interrupted: Ctrl-C)" if self.search_interrupted_ else ""))
         return self
 
     def _n_jobs(self) -> int:
@@ -508,7 +526,7 @@ class _BaseLepton(BaseEstimator):
         return self._ensemble_beats(ctx, self._select_ensemble(ctx), best)
 
     def _finalize(self, X, y, y_enc, encoder, n_outputs, ctx: SearchContext, study, budget,
-                  device, input_shape) -> None:
+                  device, input_shape, *, interrupted: bool = False) -> None:
         task = self._task
         metric = ctx.metric
         best = self._best_trial(ctx, study)
@@ -538,9 +556,12 @@ class _BaseLepton(BaseEstimator):
         best_tm = ctx.models.get(best.number)
         refit_report = None
         if ensemble is None:
-            refit, refit_report = self._refit(X, y_enc, model_cfg, training, best, ctx, budget,
-                                              device, input_shape, common,
-                                              force=best_tm is None)
+            if interrupted and best_tm is not None:  # Ctrl-C: the trial's networks, now
+                refit, refit_report = None, {"status": "skipped: search interrupted"}
+            else:
+                refit, refit_report = self._refit(X, y_enc, model_cfg, training, best, ctx,
+                                                  budget, device, input_shape, common,
+                                                  force=best_tm is None)
             if refit is None:
                 # No time left to refit: predict with the best trial's own network(s)
                 # (all its cross-validation folds, averaged), trained on the search split.
@@ -585,6 +606,7 @@ class _BaseLepton(BaseEstimator):
             "ensemble_trials": ensemble.trial_numbers if choice == "ensemble" else None,
             "ensemble_weights": ensemble.weights if choice == "ensemble" else None,
             "refit": refit_report,
+            "interrupted": interrupted,
         }
         if task == "classification":
             self.classes_ = encoder.classes_
@@ -826,7 +848,7 @@ class LeptonClassifier(ClassifierMixin, _BaseLepton):
     final_choice_ : str
         'refit' (the best configuration retrained on all the data, up to three seeds
         averaged while the budget allows), 'ensemble' or 'best_trial' (no time left to
-        refit).
+        refit, or the search was interrupted).
     final_model_info_ : dict
     study_ : optuna.Study
     leaderboard_ : pandas.DataFrame
@@ -850,6 +872,13 @@ class LeptonClassifier(ClassifierMixin, _BaseLepton):
     fit_time_ : float
     search_converged_ : bool
         Whether the search stopped on ``patience`` rather than on the budget or ``n_trials``.
+    search_interrupted_ : bool
+        Whether Ctrl-C (KeyboardInterrupt) ended the search. ``fit`` then returns with a
+        final model from the trials it finished (the ensemble or the best trial's
+        networks, no refit) and warns; with no finished trial the interrupt propagates.
+        The trials it interrupted are failed and queued to run again, so fitting again
+        with the same ``storage`` and ``study_name`` continues the search with them.
+        A second Ctrl-C while the final model is built stops ``fit`` altogether.
     random_seed_ : int
         The seed of the data splits and the preprocessing: drawn from ``random_state``,
         except that a persistent study keeps the one it was created with (every process
@@ -909,7 +938,8 @@ def make_leaderboard(study: optuna.Study, metric_name: str) -> pd.DataFrame:
     rows = []
     trials = study.get_trials(deepcopy=False)
     # a trial whose process died is retried once (RDB storages: Optuna; journals: .heartbeat)
-    retried_as = {t.system_attrs["retry_history"][-1]: t.number for t in trials
+    # (and a trial Ctrl-C interrupted is queued to run again: WAITING until a fit resumes)
+    retried_as = {t.system_attrs["retry_history"][-1]: t for t in trials
                   if t.system_attrs.get("retry_history")}
     metric = METRICS.get(metric_name)
     for t in trials:
@@ -931,7 +961,10 @@ def make_leaderboard(study: optuna.Study, metric_name: str) -> pd.DataFrame:
         if t.state == optuna.trial.TrialState.FAIL and not row["reason"]:
             row["reason"] = "its process stopped mid-trial (interrupted, killed or crashed)"
         if t.number in retried_as:
-            row["reason"] = f"{row['reason']}; retried as trial {retried_as[t.number]}"
+            retry = retried_as[t.number]
+            row["reason"] = (f"{row['reason']}; " + (
+                "queued to run again" if retry.state == optuna.trial.TrialState.WAITING
+                else "retried") + f" as trial {retry.number}")
         row.update({f"param_{k}": v for k, v in t.params.items()})
         rows.append(row)
     frame = pd.DataFrame(rows)
@@ -1074,6 +1107,11 @@ def _quiet_optuna(verbose: int):
         yield
     finally:
         optuna.logging.set_verbosity(old)
+
+
+def _n_done(study: optuna.Study) -> int:
+    """Trials that completed or were pruned (scored, in the study's sense)."""
+    return len(study.get_trials(deepcopy=False, states=DONE_STATES))
 
 
 def _n_finished(study: optuna.Study) -> int:

@@ -7,8 +7,8 @@ that was running when its process was killed stayed RUNNING for good: never scor
 retried (a warm-start entry running at the kill was lost to the study). For them Lepton
 writes its own heartbeat, the time as a user attribute of each running trial of the
 process (:class:`TrialHeartbeat`), and each trial, as it starts, fails the trials whose
-heartbeat went stale and retries each once with its parameters, through Optuna's own
-retry callback (:func:`fail_stale_trials`): a resumed search, or a worker beside one that
+heartbeat went stale and retries each once with its parameters, as Optuna's own retry
+callback does (:func:`fail_stale_trials`): a resumed search, or a worker beside one that
 died, picks them up as Optuna does on RDB storages.
 
 Beats and the staleness check read one clock (:func:`storage_clock`): on Redis the
@@ -24,7 +24,6 @@ import copy
 import logging
 import threading
 import time
-import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -112,16 +111,13 @@ def fail_stale_trials(study: optuna.Study, *, grace: float | None = None,
                       now: float | None = None) -> list[int]:
     """Fail the running trials whose heartbeat (or, without one, start) is older than
     ``grace`` seconds (default: the RDB storages' grace period): their process is gone.
-    Each is retried once as a new trial with its parameters (Optuna's
-    ``RetryHeartbeatStaleTrialCallback``, as RDB storages do). Returns the numbers of the
+    Each is retried once as a new trial with its parameters (:func:`._search.retry_trial`,
+    as Optuna's RDB storages do). Returns the numbers of the
     trials this call failed; one another process failed first is skipped (it retries it).
     ``now`` defaults to the storage's clock (:func:`storage_clock`)."""
     storage = study._storage
     now = storage_clock(storage)() if now is None else now
     grace = _search.HEARTBEAT_GRACE_S if grace is None else grace
-    with warnings.catch_warnings():  # experimental since Optuna 2.8; what RDB storages use
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1)
     failed = []
     for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
         # its start counts as a beat: a retry carries the stale beat of the trial it copies.
@@ -142,7 +138,7 @@ def fail_stale_trials(study: optuna.Study, *, grace: float | None = None,
         except RuntimeError as exc:  # another process failed it first, and retries it
             log.debug("stale trial %d already handled: %s", trial.number, exc)
             continue
-        retry(study, snapshot)
+        _search.retry_trial(study, snapshot, max_retry=1)
         failed.append(trial.number)
     if failed:
         log.info("trials %s were left running by a process that stopped: failed, and retried "

@@ -90,7 +90,8 @@ TAG_DIRECTION = "lepton.direction"
 # CPU (benchmarks/results/tracking_overhead*.md), so elapsed/epoch_time are not logged per
 # epoch: the trial's duration and epoch count are logged once.
 _EPOCH_KEYS = ("train_loss", "val_loss", "val_score", "lr")
-_STATUS = {"complete": "FINISHED", "pruned": "KILLED", "failed": "FAILED"}
+_STATUS = {"complete": "FINISHED", "pruned": "KILLED", "failed": "FAILED",
+           "interrupted": "KILLED"}
 _MAX_PARAM_LEN = 6000  # MLflow's limit on a param value
 _MAX_TAG_LEN = 5000
 _BAD_KEY = re.compile(r"[^\w\-. /]")
@@ -769,6 +770,8 @@ class MLflowTracker(SearchTracker):
                 "lepton.final": _truncate(json.dumps(final, default=str), _MAX_TAG_LEN)}
         if final.get("best_trial") is not None:
             tags["lepton.best_trial"] = str(final["best_trial"])
+        if final.get("interrupted"):  # Ctrl-C ended the search; the model is from before it
+            tags["lepton.search_interrupted"] = "true"
         _log_batch(self.client, self.parent_run_id,
                    metrics=[Metric(k, v, now, 0) for k, v in metrics.items() if v is not None],
                    tags=[RunTag(k, v) for k, v in tags.items()])

@@ -4,6 +4,7 @@ reporter, budget, ensemble selection, storages."""
 from __future__ import annotations
 
 import re
+import threading
 import time
 from types import SimpleNamespace
 
@@ -361,7 +362,7 @@ def test_run_trials_goes_on_after_a_trial_state_race(monkeypatch):
         return real_optimize(func, **kwargs)
 
     monkeypatch.setattr(study, "optimize", racy_optimize)
-    ctx = SimpleNamespace(budget=Budget(30), models={})
+    ctx = SimpleNamespace(budget=Budget(30), models={}, interrupt=threading.Event())
     ctx.budget.open_search_window()
     run_trials(study, lambda t: t.suggest_float("x", 0, 1), ctx, n_trials=4, n_jobs=1)
     assert calls["n"] == 2 and len(study.trials) == 4
@@ -436,7 +437,8 @@ def test_a_trial_cut_inside_its_first_epoch_is_scored_from_a_quarter_of_the_rows
     y = (X[:, 0] > 0).astype(np.int64)
     fold = Fold(train=TensorData(X[:400], y[:400]), valid=TensorData(X[400:], y[400:]),
                 val_idx=np.arange(400, 500), preprocessor=None)
-    ctx = SimpleNamespace(task=Task("classification", 2), input_shape=None, y_scaler=None)
+    ctx = SimpleNamespace(task=Task("classification", 2), input_shape=None, y_scaler=None,
+                          interrupt=None)
     training = dict(epochs=10, batch_size=batch_size, learning_rate=1e-2)
     seen = Records()
     # the trial's time is already spent: each fold trains one batch, then the clock cuts it

@@ -273,9 +273,9 @@ def test_an_ensemble_over_a_resumed_best_trial_without_networks_still_gives_a_be
     # ensemble of this session's trials wins, its heaviest member stands in as the single
     # best network (this used to raise AttributeError on the missing trial).
     class KeepArgs(LeptonClassifier):
-        def _finalize(self, *args):
+        def _finalize(self, *args, **kwargs):
             self.finalize_args = args
-            super()._finalize(*args)
+            super()._finalize(*args, **kwargs)
 
     X, y = load_iris(return_X_y=True)
     clf = KeepArgs(time_budget=30, n_trials=4, search_space=TINY_SPACE, cv=None,
@@ -299,9 +299,9 @@ def test_input_scaling_is_searched_and_every_model_keeps_the_scaling_it_was_trai
         "type": "categorical", "choices": ["robust", "standard"]}}}
 
     class KeepArgs(LeptonClassifier):
-        def _finalize(self, *args):
+        def _finalize(self, *args, **kwargs):
             self.finalize_args = args
-            super()._finalize(*args)
+            super()._finalize(*args, **kwargs)
 
     clf = KeepArgs(time_budget=60, n_trials=8, search_space=space, cv=3,
                    ensemble_size=8, random_state=0).fit(X, y)

@@ -5,6 +5,7 @@ champion is registered, and the fitted, tracked estimator pickles."""
 from __future__ import annotations
 
 import pickle
+import re
 
 import numpy as np
 import optuna
@@ -113,3 +114,39 @@ def test_a_budget_too_small_for_tracking_says_what_the_reserve_is_for(sqlite_uri
     with pytest.raises(ValueError, match=r"too small") as untracked:
         LeptonClassifier(time_budget=0.001, search_space=SPACE, cv=None).fit(X, y)
     assert "tracker" not in str(untracked.value)
+
+
+def test_an_interrupted_trial_shows_as_killed_and_the_search_as_interrupted(sqlite_uri,
+                                                                           monkeypatch):
+    """Ctrl-C in trial 2's training (raised there as the signal would; the real signal:
+    tests/search/test_interrupt.py): its child run ends KILLED with the reason and the
+    trial that reruns it, the parent run finishes with the model of trials 0-1, tagged."""
+    from lepton.search import _search
+
+    real = _search.PruningReporter.on_epoch_end
+
+    def on_epoch_end(self, record, **kwargs):
+        if self.trial.number == 2 and record["epoch"] == 3:
+            raise KeyboardInterrupt
+        return real(self, record, **kwargs)
+
+    monkeypatch.setattr(_search.PruningReporter, "on_epoch_end", on_epoch_end)
+    X, y = load_iris(return_X_y=True)
+    with pytest.warns(UserWarning, match=r"search interrupted \(Ctrl-C\) after 2 finished"):
+        clf = LeptonClassifier(time_budget=120, n_trials=6, search_space=SPACE, cv=None,
+                               tracking_uri=sqlite_uri, experiment_name="interrupted",
+                               random_state=0).fit(X, y)
+    assert clf.search_interrupted_ and clf.final_choice_ in ("ensemble", "best_trial")
+    client = clf.tracker_.client
+    parent = client.get_run(clf.tracking_run_id_)
+    assert parent.info.status == "FINISHED"
+    assert parent.data.tags["lepton.search_interrupted"] == "true"
+    children = _children(client, clf.tracking_run_id_)
+    assert sorted(children) == [0, 1, 2]
+    run = children[2]
+    assert run.info.status == "KILLED" and run.data.tags["lepton.state"] == "interrupted"
+    assert run.data.tags["lepton.reason"].startswith("interrupted (Ctrl-C) after ")
+    match = re.search(r"; queued to run again as trial (\d+)$", run.data.tags["lepton.reason"])
+    retry = clf.study_.trials[int(match.group(1))]
+    assert retry.state == optuna.trial.TrialState.WAITING
+    assert retry.params == clf.study_.trials[2].params

@@ -1,0 +1,167 @@
+"""Ctrl-C during a search: a real SIGINT to a search subprocess. ``fit`` returns with a
+model from the trials it finished; the trials the signal interrupted are failed with
+their reason and queued to run again, so fitting again with the same storage and study
+name continues with them. Parallel trials (worker threads, which never see the signal)
+are stopped too, instead of running on to their end. The signal is sent while a trial
+trains (it has reported an epoch), which is where a search spends its time. (How an
+interrupted trial shows in MLflow: tests/tracking/test_search_tracking.py.)"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import optuna
+import pytest
+from sklearn.datasets import make_classification
+
+from lepton import LeptonClassifier
+
+# 15 epochs of 60 batches: trials of a few seconds, so the one that has reported an
+# epoch when the signal is sent is still training when it arrives
+SPACE = {"base": "mlp", "parameters": {
+    "n_layers": {"type": "int", "low": 1, "high": 2},
+    "width": {"type": "int", "low": 8, "high": 32, "per_layer": True},
+    "epochs": 15,
+    "batch_size": 16,
+    "numeric_embedding": "none",
+}}
+DATA = dict(n_samples=1200, n_features=10, n_informative=5, random_state=0)
+
+# A shell or test runner may start its children with SIGINT ignored; a terminal does not.
+SEARCH_SCRIPT = textwrap.dedent("""
+    import json, signal, sys, warnings
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    from sklearn.datasets import make_classification
+    from lepton import LeptonClassifier
+    storage, space, n_jobs, data = sys.argv[1:5]
+    X, y = make_classification(**json.loads(data))
+    clf = LeptonClassifier(time_budget=600, n_trials=500, storage=storage, study_name="ctrl-c",
+                           search_space=json.loads(space), cv=None, n_jobs=int(n_jobs),
+                           random_state=0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        clf.fit(X, y)
+    print(json.dumps({
+        "interrupted": clf.search_interrupted_, "choice": clf.final_choice_,
+        "refit": clf.final_model_info_["refit"],
+        "accuracy": float((clf.predict(X) == y).mean()),
+        "warnings": [str(w.message) for w in caught]}))
+""")
+
+STATES = optuna.trial.TrialState
+
+
+def _trials(storage, states=None) -> list[optuna.trial.FrozenTrial]:
+    try:
+        study = optuna.load_study(study_name="ctrl-c", storage=storage)
+    except KeyError:
+        return []
+    return [t for t in study.get_trials(deepcopy=False) if states is None or t.state in states]
+
+
+def _start(storage_url: str, n_jobs: int, space=SPACE) -> subprocess.Popen:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen([sys.executable, "-c", SEARCH_SCRIPT, storage_url, json.dumps(space),
+                             str(n_jobs), json.dumps(DATA)],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def _training(storage) -> bool:
+    """A trial is running and has reported an epoch (it is in its training loop)."""
+    return any(t.intermediate_values for t in _trials(storage, (STATES.RUNNING,)))
+
+
+def _interrupt_when(proc: subprocess.Popen, ready, what: str) -> tuple[str, str]:
+    deadline = time.monotonic() + 180
+    while not ready():
+        if proc.poll() is not None:
+            pytest.fail(f"the search ended before {what}:\n{proc.stderr.read().decode()[-3000:]}")
+        if time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"no {what} within 180 s")
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    try:
+        out, err = proc.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        pytest.fail("the search did not end within 120 s of Ctrl-C")
+    return out.decode(), err.decode()
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_ctrl_c_keeps_the_finished_trials_and_a_resumed_fit_reruns_the_interrupted_one(
+        n_jobs, tmp_path):
+    from lepton.search._search import make_storage
+
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    storage = make_storage(url)
+    proc = _start(url, n_jobs)
+    out, err = _interrupt_when(
+        proc, lambda: len(_trials(storage, (STATES.COMPLETE,))) >= 2 and _training(storage),
+        "two complete trials and a training one")
+    assert proc.returncode == 0, err[-3000:]
+    summary = json.loads(out.strip().splitlines()[-1])
+    assert summary["interrupted"] is True
+    assert summary["choice"] in ("ensemble", "best_trial")  # from the trials: no refit
+    assert summary["refit"] in (None, {"status": "skipped: search interrupted"})
+    assert summary["accuracy"] > 0.7
+    assert any("search interrupted (Ctrl-C)" in w and "study_name='ctrl-c'" in w
+               for w in summary["warnings"]), summary["warnings"]
+
+    trials = {t.number: t for t in _trials(storage)}
+    assert not [t for t in trials.values() if t.state == STATES.RUNNING]
+    interrupted = [t for t in trials.values() if t.state == STATES.FAIL]
+    # with n_jobs=2 the signal reaches the main thread only, which runs no trial: the
+    # workers' trials end as interrupted only because the search told them to stop
+    assert interrupted
+    for t in interrupted:
+        assert t.user_attrs["fail_reason"].startswith("interrupted (Ctrl-C) after ")
+    retries = {t.system_attrs["retry_history"][-1]: t for t in trials.values()
+               if t.system_attrs.get("retry_history")}
+    assert sorted(retries) == sorted(t.number for t in interrupted)
+    for number, retry in retries.items():
+        assert retry.state == STATES.WAITING and retry.params == trials[number].params
+
+    # resumed: the interrupted configurations run first, nothing finished is repeated
+    done = {t.number: (t.state, t.value, t.params) for t in trials.values()
+            if t.state in (STATES.COMPLETE, STATES.PRUNED)}
+    X, y = make_classification(**DATA)
+    target = len(done) + len(retries) + 1
+    clf = LeptonClassifier(time_budget=120, n_trials=target, storage=url, study_name="ctrl-c",
+                           search_space=SPACE, cv=None, random_state=0).fit(X, y)
+    assert clf.search_interrupted_ is False
+    after = {t.number: t for t in clf.study_.trials}
+    assert {n: (after[n].state, after[n].value, after[n].params) for n in done} == done
+    for number, retry in retries.items():
+        assert after[retry.number].state in (STATES.COMPLETE, STATES.PRUNED)
+        assert after[retry.number].params == trials[number].params
+    reasons = dict(zip(clf.leaderboard_.trial, clf.leaderboard_.reason))
+    for number, retry in retries.items():
+        assert reasons[number].endswith(f"; retried as trial {retry.number}"), reasons[number]
+
+
+def test_ctrl_c_before_any_trial_finished_stops_fit(tmp_path):
+    """Nothing to build a model from: the KeyboardInterrupt propagates (and the
+    interrupted trial is still queued to run again)."""
+    from lepton.search._search import make_storage
+
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    storage = make_storage(url)
+    # 2,000 epochs: the first trial cannot finish before the signal
+    space = {**SPACE, "parameters": {**SPACE["parameters"], "epochs": 2000}}
+    proc = _start(url, 1, space=space)
+    out, err = _interrupt_when(proc, lambda: _training(storage), "a training trial")
+    assert proc.returncode == 1, err[-2000:]
+    assert err.rstrip().splitlines()[-1].startswith("KeyboardInterrupt"), err[-2000:]
+    trials = _trials(storage)
+    assert not [t for t in trials if t.state in (STATES.RUNNING, STATES.COMPLETE)]
+    failed = [t for t in trials if t.state == STATES.FAIL]
+    assert [t.user_attrs["fail_reason"][:23] for t in failed] == ["interrupted (Ctrl-C) af"]
+    assert any(t.system_attrs.get("retry_history") == [failed[0].number] for t in trials)
