@@ -280,6 +280,9 @@ def main(argv: list[str] | None = None) -> int:
     except SearchError as exc:  # the search ran but produced no model
         print(f"lepton: search failed: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # a search interrupted once it has trials still reports
+        print("lepton: interrupted (Ctrl-C)", file=sys.stderr)
+        return 130  # the shell's code for a command stopped by SIGINT
 
 
 if __name__ == "__main__":

@@ -27,6 +27,19 @@ def test_lepton_run_fixed_network(capsys):
     assert re.search(r"trained \d+ epochs", out) and "held-out accuracy" in out
 
 
+def test_lepton_interrupted_exits_130_without_a_traceback(monkeypatch, capsys):
+    """A search interrupted after some trials reports as usual (tests/search/
+    test_interrupt.py); interrupted before, or in a fixed fit, the command says so."""
+    from lepton import NeuralNetworkClassifier
+
+    def interrupted(self, X, y):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(NeuralNetworkClassifier, "fit", interrupted)
+    assert main(["run", "iris", "--fixed"]) == 130
+    assert capsys.readouterr().err == "lepton: interrupted (Ctrl-C)\n"
+
+
 def test_lepton_run_with_an_unknown_dataset_is_a_usage_error(capsys):
     assert main(["run", "no-such-dataset"]) == 2
     err = capsys.readouterr().err
