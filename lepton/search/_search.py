@@ -56,7 +56,8 @@ from .spaces import SearchSpace
 
 __all__ = ["Fold", "TrialModel", "SearchContext", "Objective", "PruningReporter", "FoldsRun",
            "train_on_folds", "TrialFailed", "StorageError", "make_storage", "create_study",
-           "run_trials", "trials_since_best", "outputs_to_prediction", "retry_trial"]
+           "run_trials", "trials_since_best", "outputs_to_prediction", "retry_trial",
+           "first_ctrl_c_sets"]
 
 log = logging.getLogger("lepton.search")
 
@@ -636,7 +637,7 @@ def run_trials(study: optuna.Study, objective: Objective, ctx: SearchContext, *,
                patience: int | None = None) -> None:
     """Run trials until the budget's search window closes, ``n_trials`` have finished, or
     (``patience``) that many finished trials in a row brought no better score. Ctrl-C
-    stops the search (see :func:`_first_ctrl_c_stops_the_search`) and raises
+    stops the search (see :func:`first_ctrl_c_sets`) and raises
     KeyboardInterrupt."""
     budget = ctx.budget
 
@@ -660,7 +661,7 @@ def run_trials(study: optuna.Study, objective: Objective, ctx: SearchContext, *,
         if ctx.interrupt.is_set():
             study.stop()
 
-    with _one_ask_at_a_time(study, n_jobs), _first_ctrl_c_stops_the_search(ctx):
+    with _one_ask_at_a_time(study, n_jobs), first_ctrl_c_sets(ctx.interrupt):
         try:
             _optimize(study, objective, ctx, n_trials=n_trials, n_jobs=n_jobs,
                       patience=patience, callback=stop_when_done)
@@ -672,16 +673,17 @@ def run_trials(study: optuna.Study, objective: Objective, ctx: SearchContext, *,
 
 
 @contextmanager
-def _first_ctrl_c_stops_the_search(ctx: SearchContext):
-    """For the block, the first Ctrl-C (SIGINT) sets ``ctx.interrupt`` instead of raising
-    wherever the main thread happens to be: the running trials stop after their current
-    batch (the training loop checks it, in worker threads too, which never see a signal)
-    and are recorded as interrupted, no new trial starts, and :func:`run_trials` raises
-    KeyboardInterrupt once the search has wound down. The handler then steps aside, so a
-    second Ctrl-C interrupts at once. Left alone where SIGINT is not Python's default
-    handling (ignored, or a handler of the caller's) or off the main thread, where
-    signals cannot be handled: a KeyboardInterrupt there is recorded by the trial it
-    hits (:class:`Objective`)."""
+def first_ctrl_c_sets(event: threading.Event):
+    """For the block, the first Ctrl-C (SIGINT) sets ``event`` instead of raising
+    wherever the main thread happens to be. In a search (``SearchContext.interrupt``) the
+    running trials then stop after their current batch (the training loop checks it, in
+    worker threads too, which never see a signal) and are recorded as interrupted, no new
+    trial starts, and :func:`run_trials` raises KeyboardInterrupt once the search has
+    wound down; the final refit stops likewise. The handler then steps aside, so a second
+    Ctrl-C interrupts at once. Left alone where SIGINT is not Python's default handling
+    (ignored, or a handler of the caller's) or off the main thread, where signals cannot
+    be handled: a KeyboardInterrupt there is recorded by the trial it hits
+    (:class:`Objective`)."""
     if (threading.current_thread() is not threading.main_thread()
             or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
         yield
@@ -689,7 +691,7 @@ def _first_ctrl_c_stops_the_search(ctx: SearchContext):
 
     def on_sigint(signum: int, frame: Any) -> None:
         signal.signal(signal.SIGINT, signal.default_int_handler)
-        ctx.interrupt.set()
+        event.set()
 
     signal.signal(signal.SIGINT, on_sigint)
     try:

@@ -13,6 +13,7 @@ import json
 import logging
 import math
 import os
+import threading
 import time
 import warnings
 from contextlib import contextmanager
@@ -42,7 +43,8 @@ from ..training import (
 )
 from ._search import (
     DONE_STATES, FAIL_REASON, Fold, Objective, PruningReporter, SearchContext, create_study,
-    enqueue_portfolio, make_storage, outputs_to_prediction, run_trials, trials_since_best,
+    enqueue_portfolio, first_ctrl_c_sets, make_storage, outputs_to_prediction, run_trials,
+    trials_since_best,
 )
 from .budget import Budget
 from .ensemble import greedy_ensemble_selection, rank_key
@@ -312,12 +314,20 @@ class _BaseLepton(BaseEstimator):
                     + (f" Fit again with storage={_storage_label(self.storage)!r} and "
                        f"study_name={study_name!r} to continue the search."
                        if self.storage is not None else ""), UserWarning, stacklevel=3)
-            self.search_interrupted_ = interrupted is not None
             self._check_trials(study)
             self.search_converged_ = (self.patience is not None
                                       and trials_since_best(study) >= self.patience)
             self._finalize(X, y, y_enc, encoder, n_outputs, ctx, study, budget, device,
                            input_shape, interrupted=interrupted is not None)
+            refit = self.final_model_info_["refit"] or {}
+            if refit.get("interrupted"):
+                warnings.warn(
+                    f"{name}: the final refit was interrupted (Ctrl-C); the final model is "
+                    + ("the best trial's own networks (trained on the search's split)."
+                       if self.final_choice_ == "best_trial" else
+                       f"the refit's {refit['seeds']} finished seed(s)."),
+                    UserWarning, stacklevel=3)
+            self.search_interrupted_ = bool(self.final_model_info_["interrupted"])
         except BaseException as exc:
             tracker.fail_search(error=exc)
             raise
@@ -559,9 +569,14 @@ class _BaseLepton(BaseEstimator):
             if interrupted and best_tm is not None:  # Ctrl-C: the trial's networks, now
                 refit, refit_report = None, {"status": "skipped: search interrupted"}
             else:
-                refit, refit_report = self._refit(X, y_enc, model_cfg, training, best, ctx,
-                                                  budget, device, input_shape, common,
-                                                  force=best_tm is None)
+                # Ctrl-C stops the refit after its current batch: the refit seeds finished
+                # by then predict, or with none the best trial's own networks
+                stop = threading.Event()
+                with first_ctrl_c_sets(stop):
+                    refit, refit_report = self._refit(
+                        X, y_enc, model_cfg, training, best, ctx, budget, device,
+                        input_shape, common, force=best_tm is None, interrupt=stop)
+                interrupted = interrupted or bool(refit_report.get("interrupted"))
             if refit is None:
                 # No time left to refit: predict with the best trial's own network(s)
                 # (all its cross-validation folds, averaged), trained on the search split.
@@ -639,7 +654,7 @@ class _BaseLepton(BaseEstimator):
         return proba.argmax(1)
 
     def _refit(self, X, y_enc, model_cfg, training, best, ctx, budget, device, input_shape,
-               common, force: bool = False):
+               common, force: bool = False, interrupt: threading.Event | None = None):
         """Refit the best configuration on all the data for its best epoch count, with up
         to ``FINAL_REFITS`` seeds while the budget allows. Returns ``(refit, report)``:
         ``refit`` is (estimator of the first seed, the shared preprocessor, the networks of
@@ -653,7 +668,9 @@ class _BaseLepton(BaseEstimator):
         mid-schedule is discarded unless ``force`` (no trial networks to fall back on):
         a network stopped half-way through its schedule was never validated. Further seeds
         start only when the first one's measured time still fits, and one the clock cuts is
-        left out."""
+        left out. ``interrupt`` set (Ctrl-C) stops the refit after its current batch: the
+        seeds finished by then are kept (``report['interrupted']``); with none, the caller
+        keeps the best trial's networks, or (``force``) KeyboardInterrupt propagates."""
         best_epoch = max(1, int(best.user_attrs.get("best_epoch") or training["epochs"]))
         epoch_time = float(best.user_attrs.get("epoch_time") or 0.0)
         ratio = ctx.n_all / max(1, len(ctx.folds[0].train))
@@ -686,8 +703,18 @@ class _BaseLepton(BaseEstimator):
             config = TrainingConfig(**{**training, "epochs": max(1, epochs)},
                                     early_stopping=False, max_time=max(available, 1e-3))
             started = time.perf_counter()
-            module, result = fit_model(model_cfg, data, None, ctx.task, config,
-                                       seed=ctx.seed + copy, input_shape=input_shape)
+            try:
+                module, result = fit_model(model_cfg, data, None, ctx.task, config,
+                                           seed=ctx.seed + copy, input_shape=input_shape,
+                                           interrupt=interrupt)
+            except KeyboardInterrupt:
+                if force and not modules:  # no trial networks to fall back on
+                    raise
+                report.update(interrupted=True, seeds=len(modules))
+                if not modules:
+                    report["status"] = "interrupted (Ctrl-C)"
+                    return None, report
+                break
             if copy == 0:
                 first_seconds = time.perf_counter() - started
                 report.update(status=result.status, epochs=len(result.history),
@@ -873,12 +900,14 @@ class LeptonClassifier(ClassifierMixin, _BaseLepton):
     search_converged_ : bool
         Whether the search stopped on ``patience`` rather than on the budget or ``n_trials``.
     search_interrupted_ : bool
-        Whether Ctrl-C (KeyboardInterrupt) ended the search. ``fit`` then returns with a
-        final model from the trials it finished (the ensemble or the best trial's
-        networks, no refit) and warns; with no finished trial the interrupt propagates.
-        The trials it interrupted are failed and queued to run again, so fitting again
-        with the same ``storage`` and ``study_name`` continues the search with them.
-        A second Ctrl-C while the final model is built stops ``fit`` altogether.
+        Whether Ctrl-C (KeyboardInterrupt) cut the fit short. During the search, ``fit``
+        then returns with a final model from the trials it finished (the ensemble or the
+        best trial's networks, no refit) and warns; with no finished trial the interrupt
+        propagates. The trials it interrupted are failed and queued to run again, so
+        fitting again with the same ``storage`` and ``study_name`` continues the search
+        with them. During the final refit, the refit seeds finished by then predict, or
+        else the best trial's networks (``final_model_info_['refit']``). A second Ctrl-C
+        stops ``fit`` altogether.
     random_seed_ : int
         The seed of the data splits and the preprocessing: drawn from ``random_state``,
         except that a persistent study keeps the one it was created with (every process
@@ -1148,7 +1177,6 @@ def _progress(verbose: int, budget: Budget, study: optuna.Study, metric, *, file
         yield None
         return
     import sys
-    import threading
 
     stream = file if file is not None else sys.stderr
 

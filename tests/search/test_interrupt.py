@@ -165,3 +165,38 @@ def test_ctrl_c_before_any_trial_finished_stops_fit(tmp_path):
     failed = [t for t in trials if t.state == STATES.FAIL]
     assert [t.user_attrs["fail_reason"][:23] for t in failed] == ["interrupted (Ctrl-C) af"]
     assert any(t.system_attrs.get("retry_history") == [failed[0].number] for t in trials)
+
+
+@pytest.mark.parametrize("at_seed", [0, 1])
+def test_ctrl_c_during_the_final_refit_keeps_the_search(at_seed, monkeypatch):
+    """The refit is the last step of a fit and can be long; Ctrl-C there used to throw the
+    whole search away. The signal sets the refit's event (here set directly, at the start
+    of refit seed ``at_seed``); the training loop stops at its next batch. Seeds finished
+    before are kept, else the best trial's own networks predict."""
+    import lepton.search.estimators as est
+
+    from .conftest import TINY_SPACE
+
+    real_fit_model = est.fit_model
+    refits = []
+
+    def fit_model(*args, interrupt=None, **kwargs):
+        if args[2] is None:  # no validation rows: a refit seed
+            refits.append(interrupt)
+            if len(refits) == at_seed + 1:
+                interrupt.set()
+        return real_fit_model(*args, interrupt=interrupt, **kwargs)
+
+    monkeypatch.setattr(est, "fit_model", fit_model)
+    X, y = make_classification(**DATA)
+    with pytest.warns(UserWarning, match=r"the final refit was interrupted \(Ctrl-C\)"):
+        clf = LeptonClassifier(time_budget=120, n_trials=3, ensemble_size=1, cv=None,
+                               search_space=TINY_SPACE, random_state=0).fit(X, y)
+    assert len(refits) == at_seed + 1 and clf.search_interrupted_
+    report = clf.final_model_info_["refit"]
+    assert report["interrupted"] and report["seeds"] == at_seed
+    if at_seed == 0:
+        assert clf.final_choice_ == "best_trial" and report["status"] == "interrupted (Ctrl-C)"
+    else:
+        assert clf.final_choice_ == "refit" and clf.ensemble_ is None  # one seed: no average
+    assert (clf.predict(X) == y).mean() > 0.7
