@@ -266,11 +266,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings as one line for the shell, not Python's file:line and source echo."""
+    kind = "" if category is UserWarning else f"{category.__name__}: "
+    print(f"lepton: warning: {kind}{message}", file=file or sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
+    import warnings
+
     args = build_parser().parse_args(argv)
     from .search import SearchError, StorageError
     from .tracking import TrackingError
 
+    show, warnings.showwarning = warnings.showwarning, _show_warning
     try:
         return args.func(args)
     # bad input or settings, or a store that cannot be opened: a usage error
@@ -283,6 +292,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:  # a search interrupted once it has trials still reports
         print("lepton: interrupted (Ctrl-C)", file=sys.stderr)
         return 130  # the shell's code for a command stopped by SIGINT
+    finally:
+        warnings.showwarning = show
 
 
 if __name__ == "__main__":

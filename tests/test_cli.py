@@ -40,6 +40,29 @@ def test_lepton_interrupted_exits_130_without_a_traceback(monkeypatch, capsys):
     assert capsys.readouterr().err == "lepton: interrupted (Ctrl-C)\n"
 
 
+def test_lepton_prints_warnings_as_one_line(monkeypatch, capsys):
+    """Not Python's 'file.py:51: UserWarning: ...' with the source line echoed."""
+    import warnings
+
+    from lepton import NeuralNetworkClassifier
+
+    real_fit = NeuralNetworkClassifier.fit
+
+    def fit(self, X, y):
+        warnings.warn("search interrupted (Ctrl-C) after 5 finished trials", UserWarning)
+        warnings.warn("lbfgs failed to converge", RuntimeWarning)
+        return real_fit(self, X, y)
+
+    monkeypatch.setattr(NeuralNetworkClassifier, "fit", fit)
+    shown = warnings.showwarning
+    assert main(["run", "iris", "--fixed"]) == 0
+    err = capsys.readouterr().err
+    assert "lepton: warning: search interrupted (Ctrl-C) after 5 finished trials\n" in err
+    assert "lepton: warning: RuntimeWarning: lbfgs failed to converge\n" in err
+    assert "UserWarning" not in err and "cli.py" not in err
+    assert warnings.showwarning is shown  # restored for whatever runs after main
+
+
 def test_lepton_run_with_an_unknown_dataset_is_a_usage_error(capsys):
     assert main(["run", "no-such-dataset"]) == 2
     err = capsys.readouterr().err
