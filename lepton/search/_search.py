@@ -66,6 +66,10 @@ FAIL_REASON = "fail_reason"
 #: trial counts as dead (Optuna's own defaults are off; 30 s tolerates a busy machine).
 HEARTBEAT_INTERVAL_S = 5
 HEARTBEAT_GRACE_S = 30
+#: what the first Ctrl-C of a search prints (see first_ctrl_c_sets)
+CTRL_C_SEARCH = ("lepton: Ctrl-C: stopping the search; the running trials end after their "
+                 "current batch and the final model comes from the finished ones "
+                 "(Ctrl-C again to stop at once)")
 #: how often run_trials restarts Optuna's loop after a trial-state race between workers
 MAX_OPTIMIZE_RESTARTS = 20
 DONE_STATES = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
@@ -661,7 +665,7 @@ def run_trials(study: optuna.Study, objective: Objective, ctx: SearchContext, *,
         if ctx.interrupt.is_set():
             study.stop()
 
-    with _one_ask_at_a_time(study, n_jobs), first_ctrl_c_sets(ctx.interrupt):
+    with _one_ask_at_a_time(study, n_jobs), first_ctrl_c_sets(ctx.interrupt, CTRL_C_SEARCH):
         try:
             _optimize(study, objective, ctx, n_trials=n_trials, n_jobs=n_jobs,
                       patience=patience, callback=stop_when_done)
@@ -673,14 +677,17 @@ def run_trials(study: optuna.Study, objective: Objective, ctx: SearchContext, *,
 
 
 @contextmanager
-def first_ctrl_c_sets(event: threading.Event):
+def first_ctrl_c_sets(event: threading.Event, message: str | None = None):
     """For the block, the first Ctrl-C (SIGINT) sets ``event`` instead of raising
     wherever the main thread happens to be. In a search (``SearchContext.interrupt``) the
     running trials then stop after their current batch (the training loop checks it, in
     worker threads too, which never see a signal) and are recorded as interrupted, no new
     trial starts, and :func:`run_trials` raises KeyboardInterrupt once the search has
     wound down; the final refit stops likewise. The handler then steps aside, so a second
-    Ctrl-C interrupts at once. Left alone where SIGINT is not Python's default handling
+    Ctrl-C interrupts at once. ``message`` goes to stderr at the first Ctrl-C, so the user
+    knows it was heard (written with ``os.write``: a signal handler must not re-enter the
+    buffered stream a progress line may be writing). Left alone where SIGINT is not
+    Python's default handling
     (ignored, or a handler of the caller's) or off the main thread, where signals cannot
     be handled: a KeyboardInterrupt there is recorded by the trial it hits
     (:class:`Objective`)."""
@@ -692,6 +699,9 @@ def first_ctrl_c_sets(event: threading.Event):
     def on_sigint(signum: int, frame: Any) -> None:
         signal.signal(signal.SIGINT, signal.default_int_handler)
         event.set()
+        if message:
+            with contextlib.suppress(OSError):
+                os.write(2, f"\n{message}\n".encode())
 
     signal.signal(signal.SIGINT, on_sigint)
     try:

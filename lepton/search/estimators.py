@@ -572,7 +572,9 @@ class _BaseLepton(BaseEstimator):
                 # Ctrl-C stops the refit after its current batch: the refit seeds finished
                 # by then predict, or with none the best trial's own networks
                 stop = threading.Event()
-                with first_ctrl_c_sets(stop):
+                with first_ctrl_c_sets(stop, "lepton: Ctrl-C: stopping the final refit; the "
+                                       "model keeps what is trained (Ctrl-C again to stop "
+                                       "at once)"):
                     refit, refit_report = self._refit(
                         X, y_enc, model_cfg, training, best, ctx, budget, device,
                         input_shape, common, force=best_tm is None, interrupt=stop)

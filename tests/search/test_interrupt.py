@@ -114,6 +114,7 @@ def test_ctrl_c_keeps_the_finished_trials_and_a_resumed_fit_reruns_the_interrupt
     assert summary["accuracy"] > 0.7
     assert any("search interrupted (Ctrl-C)" in w and "study_name='ctrl-c'" in w
                for w in summary["warnings"]), summary["warnings"]
+    assert "lepton: Ctrl-C: stopping the search;" in err  # heard at once, said so
 
     trials = {t.number: t for t in _trials(storage)}
     assert not [t for t in trials.values() if t.state == STATES.RUNNING]
