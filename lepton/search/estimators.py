@@ -13,6 +13,7 @@ import json
 import logging
 import math
 import os
+import sys
 import threading
 import time
 import warnings
@@ -259,6 +260,9 @@ class _BaseLepton(BaseEstimator):
         heartbeat = TrialHeartbeat(storage) if uses_lepton_heartbeat(storage) else None
         n_portfolio = enqueue_portfolio(study, space, size=4,
                                         wait_s=self._max_wait() if role == "joined" else 0.0)
+        if self.verbose and role == "resumed":
+            print(_resume_line(study, study_name, self.storage, metric), file=sys.stderr,
+                  flush=True)
         val_rows = np.concatenate([f.val_idx for f in folds])  # order of every val_pred
         ctx = SearchContext(
             folds=folds, task=Task(task, n_outputs), metric=metric, space=space, budget=budget,
@@ -856,7 +860,8 @@ class LeptonClassifier(ClassifierMixin, _BaseLepton):
         first one already tried.
     device : str, default='auto'
     verbose : int, default=0
-        1: a progress bar (trials, best score, time left); 2: also Optuna's trial log.
+        1: a progress bar (trials, best score, time left), and for a resumed study a
+        first line with what it starts from; 2: also Optuna's trial log.
     tracking_uri, experiment_name, registered_model_name : str, default=None
         MLflow tracking (see :mod:`lepton.tracking`); also enabled by MLFLOW_TRACKING_URI.
 
@@ -1145,6 +1150,24 @@ def _n_done(study: optuna.Study) -> int:
     return len(study.get_trials(deepcopy=False, states=DONE_STATES))
 
 
+def _resume_line(study: optuna.Study, study_name: str, storage: Any, metric) -> str:
+    """What a resumed search starts from: trials by state, the best score, the queue
+    (warm-start entries not reached yet, and trials an interrupt or a crash left to run
+    again)."""
+    states = optuna.trial.TrialState
+    trials = study.get_trials(deepcopy=False)
+    n = {state: sum(t.state == state for t in trials) for state in states}
+    again = sum(t.state == states.WAITING and bool(t.system_attrs.get("retry_history"))
+                for t in trials)
+    try:
+        best = f", best {metric.name}={study.best_value:.4f}"
+    except ValueError:  # no complete trial yet
+        best = ""
+    return (f"lepton search: resuming study {study_name!r} ({_storage_label(storage)}): "
+            f"{n[states.COMPLETE]} complete, {n[states.PRUNED]} pruned, {n[states.FAIL]} "
+            f"failed{best}; {n[states.WAITING]} queued, {again} of them to run again")
+
+
 def _n_finished(study: optuna.Study) -> int:
     """Trials that ran to an end (complete, pruned or failed): not the warm-start entries
     still waiting in the queue, nor trials running in other workers."""
@@ -1178,8 +1201,6 @@ def _progress(verbose: int, budget: Budget, study: optuna.Study, metric, *, file
     if not verbose:
         yield None
         return
-    import sys
-
     stream = file if file is not None else sys.stderr
 
     def status(study: optuna.Study) -> str:

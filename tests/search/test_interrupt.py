@@ -97,7 +97,7 @@ def _interrupt_when(proc: subprocess.Popen, ready, what: str) -> tuple[str, str]
 
 @pytest.mark.parametrize("n_jobs", [1, 2])
 def test_ctrl_c_keeps_the_finished_trials_and_a_resumed_fit_reruns_the_interrupted_one(
-        n_jobs, tmp_path):
+        n_jobs, tmp_path, capsys):
     from lepton.search._search import make_storage
 
     url = f"sqlite:///{tmp_path / 'study.db'}"
@@ -135,9 +135,17 @@ def test_ctrl_c_keeps_the_finished_trials_and_a_resumed_fit_reruns_the_interrupt
             if t.state in (STATES.COMPLETE, STATES.PRUNED)}
     X, y = make_classification(**DATA)
     target = len(done) + len(retries) + 1
+    capsys.readouterr()
     clf = LeptonClassifier(time_budget=120, n_trials=target, storage=url, study_name="ctrl-c",
-                           search_space=SPACE, cv=None, random_state=0).fit(X, y)
+                           search_space=SPACE, cv=None, random_state=0, verbose=1).fit(X, y)
     assert clf.search_interrupted_ is False
+    n_complete = sum(t.state == STATES.COMPLETE for t in trials.values())
+    waiting = sum(t.state == STATES.WAITING for t in trials.values())
+    line = next(line for line in capsys.readouterr().err.splitlines() if "resuming" in line)
+    assert line.startswith(
+        f"lepton search: resuming study 'ctrl-c' ({url}): {n_complete} complete, "
+        f"{len(done) - n_complete} pruned, {len(interrupted)} failed, best accuracy="), line
+    assert line.endswith(f"; {waiting} queued, {len(retries)} of them to run again"), line
     after = {t.number: t for t in clf.study_.trials}
     assert {n: (after[n].state, after[n].value, after[n].params) for n in done} == done
     for number, retry in retries.items():
