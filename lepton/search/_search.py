@@ -24,7 +24,6 @@ as interrupted and queued to run again (:func:`retry_trial`), and the search end
 from __future__ import annotations
 
 import contextlib
-import copy
 import json
 import logging
 import math
@@ -147,7 +146,7 @@ class SearchContext:
     best_value: float | None = None
     heartbeat: Any = None          # journal storages: .heartbeat.TrialHeartbeat
     prune: bool = True             # report epochs to the pruner (estimators._may_prune)
-    #: set by Ctrl-C during the search: parallel trials stop after their current batch
+    #: set by Ctrl-C during the search: running trials stop after their current batch
     interrupt: threading.Event = field(default_factory=threading.Event)
 
     def keep(self, tm: TrialModel) -> None:
@@ -240,11 +239,11 @@ class Objective:
         except KeyboardInterrupt:
             # Ctrl-C: no fault of the configuration. Recorded, and queued to run again, so
             # a resumed study still tries it (a warm-start entry would otherwise be lost);
-            # Optuna then marks this trial FAIL and re-raises.
-            ctx.interrupt.set()
+            # Optuna then marks this trial FAIL and re-raises. (The retry copies the trial
+            # as it is now, before its reason is set.)
             duration = time.perf_counter() - t0
-            snapshot = copy.deepcopy(trial.study._storage.get_trial(trial._trial_id))
-            retry = retry_trial(trial.study, snapshot, max_retry=None)
+            retry = retry_trial(trial.study, trial.study._storage.get_trial(trial._trial_id),
+                                max_retry=None)
             reason = f"interrupted (Ctrl-C) after {duration:.1f}s"
             trial.set_user_attr(FAIL_REASON, reason)
             trial.set_user_attr("duration", duration)
@@ -666,12 +665,8 @@ def run_trials(study: optuna.Study, objective: Objective, ctx: SearchContext, *,
             study.stop()
 
     with _one_ask_at_a_time(study, n_jobs), first_ctrl_c_sets(ctx.interrupt, CTRL_C_SEARCH):
-        try:
-            _optimize(study, objective, ctx, n_trials=n_trials, n_jobs=n_jobs,
-                      patience=patience, callback=stop_when_done)
-        except KeyboardInterrupt:
-            ctx.interrupt.set()
-            raise
+        _optimize(study, objective, ctx, n_trials=n_trials, n_jobs=n_jobs, patience=patience,
+                  callback=stop_when_done)
     if ctx.interrupt.is_set():  # Ctrl-C between two trials: the search stopped after one
         raise KeyboardInterrupt("the search was interrupted (Ctrl-C)")
 

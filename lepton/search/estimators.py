@@ -294,7 +294,7 @@ class _BaseLepton(BaseEstimator):
                     heartbeat or contextlib.nullcontext(), \
                     _progress(self.verbose, budget, study, metric) as progress:
                 objective = Objective(ctx)
-                interrupted = None
+                interrupted = False
                 try:
                     run_trials(study, objective, ctx, n_trials=self.n_trials, n_jobs=n_jobs,
                                progress=progress, patience=self.patience)
@@ -304,13 +304,13 @@ class _BaseLepton(BaseEstimator):
                         budget.release_final_reserve()
                         run_trials(study, objective, ctx, n_trials=self.n_trials,
                                    n_jobs=n_jobs, progress=progress, patience=self.patience)
-                except KeyboardInterrupt as exc:
+                except KeyboardInterrupt:
                     # Ctrl-C ends the search: the final model comes from the trials this
                     # fit finished (no refit), unless it finished none.
                     if not any(m.complete for m in ctx.models.values()):
                         raise
-                    interrupted = exc
-            if interrupted is not None:
+                    interrupted = True
+            if interrupted:
                 warnings.warn(
                     f"{name}: search interrupted (Ctrl-C) after {_n_done(study)} finished trials "
                     f"and {budget.elapsed():.0f}s; the final model comes from the trials "
@@ -322,7 +322,7 @@ class _BaseLepton(BaseEstimator):
             self.search_converged_ = (self.patience is not None
                                       and trials_since_best(study) >= self.patience)
             self._finalize(X, y, y_enc, encoder, n_outputs, ctx, study, budget, device,
-                           input_shape, interrupted=interrupted is not None)
+                           input_shape, interrupted=interrupted)
             refit = self.final_model_info_["refit"] or {}
             if refit.get("interrupted"):
                 warnings.warn(

@@ -770,7 +770,7 @@ class MLflowTracker(SearchTracker):
                 "lepton.final": _truncate(json.dumps(final, default=str), _MAX_TAG_LEN)}
         if final.get("best_trial") is not None:
             tags["lepton.best_trial"] = str(final["best_trial"])
-        if final.get("interrupted"):  # Ctrl-C ended the search; the model is from before it
+        if final.get("interrupted"):  # Ctrl-C cut the search or the final refit short
             tags["lepton.search_interrupted"] = "true"
         _log_batch(self.client, self.parent_run_id,
                    metrics=[Metric(k, v, now, 0) for k, v in metrics.items() if v is not None],

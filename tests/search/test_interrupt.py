@@ -209,3 +209,30 @@ def test_ctrl_c_during_the_final_refit_keeps_the_search(at_seed, monkeypatch):
     else:
         assert clf.final_choice_ == "refit" and clf.ensemble_ is None  # one seed: no average
     assert (clf.predict(X) == y).mean() > 0.7
+
+
+def test_the_first_ctrl_c_sets_the_event_and_says_so_and_the_second_raises(capfd):
+    """The handler behind both: the first SIGINT is heard (event set, message on stderr)
+    without raising; the second raises KeyboardInterrupt at once; the default handling is
+    back after the block. The signal is this process's own, raised on the main thread."""
+    import threading
+
+    from lepton.search._search import first_ctrl_c_sets
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        event = threading.Event()
+        with pytest.raises(KeyboardInterrupt):
+            with first_ctrl_c_sets(event, "lepton: stopping"):
+                signal.raise_signal(signal.SIGINT)
+                assert event.is_set()
+                assert "lepton: stopping" in capfd.readouterr().err
+                signal.raise_signal(signal.SIGINT)
+                pytest.fail("the second Ctrl-C did not raise")
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        # a caller's own handler is left alone
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        with first_ctrl_c_sets(event):
+            assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)
