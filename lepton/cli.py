@@ -276,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
     import warnings
 
     args = build_parser().parse_args(argv)
-    from .search import SearchError, StorageError
+    from .search import SearchError, StorageError, Terminated
     from .tracking import TrackingError
 
     show, warnings.showwarning = warnings.showwarning, _show_warning
@@ -292,6 +292,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:  # a search interrupted once it has trials still reports
         print("lepton: interrupted (Ctrl-C)", file=sys.stderr)
         return 130  # the shell's code for a command stopped by SIGINT
+    except Terminated as exc:  # SIGTERM: what was kept is in the warning before this
+        print("lepton: terminated (SIGTERM)", file=sys.stderr)
+        return exc.code  # 143, the shell's code for a command stopped by SIGTERM
     finally:
         warnings.showwarning = show
 

@@ -310,9 +310,9 @@ def run_epoch(module: nn.Module, data: TensorData, optimizer: torch.optim.Optimi
     Returns ``(mean training loss, share of the rows seen)``; the share is below 1 when
     ``stop_at`` (a ``time.perf_counter()`` value) passed mid-epoch and the pass was cut
     short, which keeps a time budget from being overrun by up to a whole epoch.
-    ``interrupt`` set (the first Ctrl-C of a search or of its final refit, which also
-    reaches worker threads that never see the signal) raises KeyboardInterrupt after the
-    current batch.
+    ``interrupt`` set (the first Ctrl-C or SIGTERM of a search or of its final refit,
+    which also reaches worker threads that never see the signal) raises
+    KeyboardInterrupt after the current batch.
     """
     module.train()
     n = len(data)
@@ -330,7 +330,7 @@ def run_epoch(module: nn.Module, data: TensorData, optimizer: torch.optim.Optimi
         if scheduler is not None:
             scheduler.step()
         if interrupt is not None and interrupt.is_set():
-            raise KeyboardInterrupt("interrupted (Ctrl-C)")
+            raise KeyboardInterrupt(f"interrupted ({getattr(interrupt, 'cause', 'Ctrl-C')})")
         if stop_at is not None and stop < n and time.perf_counter() > stop_at:
             break
     return float(total) / seen, seen / n

@@ -40,6 +40,21 @@ def test_lepton_interrupted_exits_130_without_a_traceback(monkeypatch, capsys):
     assert capsys.readouterr().err == "lepton: interrupted (Ctrl-C)\n"
 
 
+def test_lepton_terminated_exits_143_without_a_traceback(monkeypatch, capsys):
+    """SIGTERM ends a search with lepton.search.Terminated once the study is consistent
+    (the real signal: tests/search/test_interrupt.py); the command says so and exits
+    with the shell's status for a process SIGTERM ended."""
+    from lepton import NeuralNetworkClassifier
+    from lepton.search import Terminated
+
+    def terminated(self, X, y):
+        raise Terminated("LeptonClassifier: SIGTERM stopped the search after 2 finished trials")
+
+    monkeypatch.setattr(NeuralNetworkClassifier, "fit", terminated)
+    assert main(["run", "iris", "--fixed"]) == 143
+    assert capsys.readouterr().err == "lepton: terminated (SIGTERM)\n"
+
+
 def test_lepton_prints_warnings_as_one_line(monkeypatch, capsys):
     """Not Python's 'file.py:51: UserWarning: ...' with the source line echoed."""
     import warnings

@@ -1,6 +1,6 @@
 """The adaptive search: LeptonClassifier / LeptonRegressor and their parts."""
 
-from ._search import StorageError
+from ._search import StorageError, Terminated
 from .budget import Budget
 from .ensemble import greedy_ensemble_selection
 from .estimators import LeptonClassifier, LeptonEnsemble, LeptonRegressor, SearchError
@@ -13,4 +13,5 @@ __all__ = ["Budget", "greedy_ensemble_selection", "LeptonClassifier", "LeptonEns
            "LeptonRegressor", "SearchError", "METRICS", "Metric", "get_metric",
            "CNN_PORTFOLIO", "TABULAR_PORTFOLIO", "portfolio_params", "MetaFeatures",
            "apply_priors", "choose_space", "compute_meta_features", "BUILTIN_SPACES",
-           "SearchSpace", "SearchSpaceError", "load_search_space", "StorageError"]
+           "SearchSpace", "SearchSpaceError", "load_search_space", "StorageError",
+           "Terminated"]

@@ -17,8 +17,9 @@ process died (killed, crashed) once its heartbeat goes stale, and that trial is 
 once (RDB storages: Optuna's heartbeat, :func:`_rdb`; journals: :mod:`.heartbeat`). A
 trial that the end of the search window cut short is recorded as pruned (its score
 measured a few epochs, not the configuration), though its networks stay ensemble
-candidates. Ctrl-C stops the running trials after their current batch; they are recorded
-as interrupted and queued to run again (:func:`retry_trial`), and the search ends.
+candidates. Ctrl-C or SIGTERM stops the running trials after their current batch; they are
+recorded as interrupted and queued to run again (:func:`retry_trial`), and the search
+ends.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ from .spaces import SearchSpace
 __all__ = ["Fold", "TrialModel", "SearchContext", "Objective", "PruningReporter", "FoldsRun",
            "train_on_folds", "TrialFailed", "StorageError", "make_storage", "create_study",
            "run_trials", "trials_since_best", "outputs_to_prediction", "retry_trial",
-           "first_ctrl_c_sets"]
+           "StopRequest", "Terminated", "stop_signals_set"]
 
 log = logging.getLogger("lepton.search")
 
@@ -65,10 +66,13 @@ FAIL_REASON = "fail_reason"
 #: trial counts as dead (Optuna's own defaults are off; 30 s tolerates a busy machine).
 HEARTBEAT_INTERVAL_S = 5
 HEARTBEAT_GRACE_S = 30
-#: what the first Ctrl-C of a search prints (see first_ctrl_c_sets)
+#: what the first Ctrl-C or SIGTERM of a search prints (see stop_signals_set)
 CTRL_C_SEARCH = ("lepton: Ctrl-C: stopping the search; the running trials end after their "
                  "current batch and the final model comes from the finished ones "
                  "(Ctrl-C again to stop at once)")
+SIGTERM_SEARCH = ("lepton: SIGTERM: stopping the search; the running trials end after their "
+                  "current batch and are queued to run again, then the process exits "
+                  "(SIGTERM again to exit at once)")
 #: how often run_trials restarts Optuna's loop after a trial-state race between workers
 MAX_OPTIMIZE_RESTARTS = 20
 DONE_STATES = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
@@ -125,6 +129,41 @@ class TrialModel:
     complete: bool = True
 
 
+class StopRequest(threading.Event):
+    """Set by a stop signal during a search or its final refit (:func:`stop_signals_set`);
+    ``cause`` names the signal: 'Ctrl-C' (SIGINT) or 'SIGTERM'. Either way the running
+    trials stop after their current batch. After Ctrl-C, ``fit`` builds the final model
+    from the finished trials; SIGTERM asks the process to end (a scheduler cancelling a
+    run, a container or a preempted machine stopping), so ``fit`` then exits
+    (:class:`Terminated`) instead of going on to a final model."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cause = "Ctrl-C"
+
+    def set_by(self, cause: str) -> None:
+        if not self.terminates:  # SIGTERM is not undone by a later Ctrl-C
+            self.cause = cause
+        self.set()
+
+    @property
+    def terminates(self) -> bool:
+        return self.is_set() and self.cause == "SIGTERM"
+
+
+class Terminated(SystemExit):
+    """SIGTERM ended a fit once its study was left consistent (the interrupted trials
+    recorded and queued to run again, the tracker's runs ended). Uncaught, Python exits
+    with status 143 (128 + SIGTERM, what a shell reports for a process SIGTERM ended)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(128 + signal.SIGTERM)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
 @dataclass
 class SearchContext:
     """Everything a trial needs, shared read-only by parallel trials."""
@@ -146,8 +185,9 @@ class SearchContext:
     best_value: float | None = None
     heartbeat: Any = None          # journal storages: .heartbeat.TrialHeartbeat
     prune: bool = True             # report epochs to the pruner (estimators._may_prune)
-    #: set by Ctrl-C during the search: running trials stop after their current batch
-    interrupt: threading.Event = field(default_factory=threading.Event)
+    #: set by Ctrl-C or SIGTERM during the search: running trials stop after their
+    #: current batch
+    interrupt: StopRequest = field(default_factory=StopRequest)
 
     def keep(self, tm: TrialModel) -> None:
         """Keep the ``keep_models`` best trials' modules (the ensemble candidates)."""
@@ -237,14 +277,14 @@ class Objective:
                                   duration=time.perf_counter() - t0, reason=str(exc))
             raise
         except KeyboardInterrupt:
-            # Ctrl-C: no fault of the configuration. Recorded, and queued to run again, so
-            # a resumed study still tries it (a warm-start entry would otherwise be lost);
-            # Optuna then marks this trial FAIL and re-raises. (The retry copies the trial
-            # as it is now, before its reason is set.)
+            # Ctrl-C or SIGTERM: no fault of the configuration. Recorded, and queued to
+            # run again, so a resumed study still tries it (a warm-start entry would
+            # otherwise be lost); Optuna then marks this trial FAIL and re-raises. (The
+            # retry copies the trial as it is now, before its reason is set.)
             duration = time.perf_counter() - t0
             retry = retry_trial(trial.study, trial.study._storage.get_trial(trial._trial_id),
                                 max_retry=None)
-            reason = f"interrupted (Ctrl-C) after {duration:.1f}s"
+            reason = f"interrupted ({ctx.interrupt.cause}) after {duration:.1f}s"
             trial.set_user_attr(FAIL_REASON, reason)
             trial.set_user_attr("duration", duration)
             ctx.tracker.end_trial(trial.number, state="interrupted", value=None,
@@ -640,7 +680,7 @@ def run_trials(study: optuna.Study, objective: Objective, ctx: SearchContext, *,
                patience: int | None = None) -> None:
     """Run trials until the budget's search window closes, ``n_trials`` have finished, or
     (``patience``) that many finished trials in a row brought no better score. Ctrl-C
-    stops the search (see :func:`first_ctrl_c_sets`) and raises
+    or SIGTERM stops the search (see :func:`stop_signals_set`) and raises
     KeyboardInterrupt."""
     budget = ctx.budget
 
@@ -664,45 +704,53 @@ def run_trials(study: optuna.Study, objective: Objective, ctx: SearchContext, *,
         if ctx.interrupt.is_set():
             study.stop()
 
-    with _one_ask_at_a_time(study, n_jobs), first_ctrl_c_sets(ctx.interrupt, CTRL_C_SEARCH):
+    with _one_ask_at_a_time(study, n_jobs), \
+            stop_signals_set(ctx.interrupt, CTRL_C_SEARCH, SIGTERM_SEARCH):
         _optimize(study, objective, ctx, n_trials=n_trials, n_jobs=n_jobs, patience=patience,
                   callback=stop_when_done)
-    if ctx.interrupt.is_set():  # Ctrl-C between two trials: the search stopped after one
-        raise KeyboardInterrupt("the search was interrupted (Ctrl-C)")
+    if ctx.interrupt.is_set():  # a signal between two trials: the search stopped after one
+        raise KeyboardInterrupt(f"the search was interrupted ({ctx.interrupt.cause})")
 
 
 @contextmanager
-def first_ctrl_c_sets(event: threading.Event, message: str | None = None):
-    """For the block, the first Ctrl-C (SIGINT) sets ``event`` instead of raising
-    wherever the main thread happens to be. In a search (``SearchContext.interrupt``) the
-    running trials then stop after their current batch (the training loop checks it, in
-    worker threads too, which never see a signal) and are recorded as interrupted, no new
-    trial starts, and :func:`run_trials` raises KeyboardInterrupt once the search has
-    wound down; the final refit stops likewise. The handler then steps aside, so a second
-    Ctrl-C interrupts at once. ``message`` goes to stderr at the first Ctrl-C, so the user
-    knows it was heard (written with ``os.write``: a signal handler must not re-enter the
-    buffered stream a progress line may be writing). Left alone where SIGINT is not
-    Python's default handling
-    (ignored, or a handler of the caller's) or off the main thread, where signals cannot
-    be handled: a KeyboardInterrupt there is recorded by the trial it hits
-    (:class:`Objective`)."""
-    if (threading.current_thread() is not threading.main_thread()
-            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+def stop_signals_set(event: StopRequest, ctrl_c_message: str | None = None,
+                     sigterm_message: str | None = None):
+    """For the block, the first Ctrl-C (SIGINT) or SIGTERM sets ``event`` instead of
+    raising (or, SIGTERM, ending the process) wherever the main thread happens to be. In
+    a search (``SearchContext.interrupt``) the running trials then stop after their
+    current batch (the training loop checks it, in worker threads too, which never see a
+    signal) and are recorded as interrupted, no new trial starts, and :func:`run_trials`
+    raises KeyboardInterrupt once the search has wound down; the final refit stops
+    likewise. The handler of that signal then steps aside, so a second Ctrl-C interrupts
+    at once and a second SIGTERM ends the process at once. The signal's message goes to
+    stderr when it arrives, so the user knows it was heard (written with ``os.write``: a
+    signal handler must not re-enter the buffered stream a progress line may be writing).
+    Each signal is left alone where it does not have Python's default handling (ignored,
+    or a handler of the caller's: a scheduler's own SIGTERM handling stays in charge), and
+    both off the main thread, where signals cannot be handled: a KeyboardInterrupt there
+    is recorded by the trial it hits (:class:`Objective`)."""
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
+    defaults = {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: signal.SIG_DFL}
+    causes = {signal.SIGINT: "Ctrl-C", signal.SIGTERM: "SIGTERM"}
+    messages = {signal.SIGINT: ctrl_c_message, signal.SIGTERM: sigterm_message}
+    ours = [s for s, default in defaults.items() if signal.getsignal(s) is default]
 
-    def on_sigint(signum: int, frame: Any) -> None:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        event.set()
-        if message:
+    def on_signal(signum: int, frame: Any) -> None:
+        signal.signal(signum, defaults[signum])
+        event.set_by(causes[signum])
+        if messages[signum]:
             with contextlib.suppress(OSError):
-                os.write(2, f"\n{message}\n".encode())
+                os.write(2, f"\n{messages[signum]}\n".encode())
 
-    signal.signal(signal.SIGINT, on_sigint)
+    for signum in ours:
+        signal.signal(signum, on_signal)
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        for signum in ours:
+            signal.signal(signum, defaults[signum])
 
 
 @contextmanager

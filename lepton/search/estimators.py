@@ -44,8 +44,8 @@ from ..training import (
 )
 from ._search import (
     DONE_STATES, FAIL_REASON, Fold, Objective, PruningReporter, SearchContext, create_study,
-    enqueue_portfolio, first_ctrl_c_sets, make_storage, outputs_to_prediction, run_trials,
-    trials_since_best,
+    StopRequest, Terminated, enqueue_portfolio, make_storage, outputs_to_prediction,
+    run_trials, stop_signals_set, trials_since_best,
 )
 from .budget import Budget
 from .ensemble import greedy_ensemble_selection, rank_key
@@ -305,6 +305,9 @@ class _BaseLepton(BaseEstimator):
                         run_trials(study, objective, ctx, n_trials=self.n_trials,
                                    n_jobs=n_jobs, progress=progress, patience=self.patience)
                 except KeyboardInterrupt:
+                    # SIGTERM: the process is to end, now that the study is consistent
+                    if ctx.interrupt.terminates:
+                        raise self._terminated("the search", study, budget) from None
                     # Ctrl-C ends the search: the final model comes from the trials this
                     # fit finished (no refit), unless it finished none.
                     if not any(m.complete for m in ctx.models.values()):
@@ -468,6 +471,20 @@ class _BaseLepton(BaseEstimator):
                 f"preprocessing produced {n_features} features for input_shape={list(shape)}.")
         return list(shape)
 
+    def _terminated(self, what: str, study: optuna.Study, budget: Budget) -> Terminated:
+        """Warn what SIGTERM stopped and what is kept, and the exception that ends fit."""
+        message = (f"{type(self).__name__}: SIGTERM stopped {what} after {_n_done(study)} "
+                   f"finished trials and {budget.elapsed():.0f}s; ")
+        if self.storage is None:
+            message += ("the study was in memory (storage=None), so its trials are lost; "
+                        "give a storage to keep a search that may be stopped.")
+        else:
+            message += (f"the study keeps them, and the trials it interrupted are queued to "
+                        f"run again: fit again with storage={_storage_label(self.storage)!r} "
+                        f"and study_name={study.study_name!r} to continue.")
+        warnings.warn(message, UserWarning, stacklevel=4)
+        return Terminated(message)
+
     def _check_trials(self, study: optuna.Study) -> None:
         complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
         if complete:
@@ -574,14 +591,19 @@ class _BaseLepton(BaseEstimator):
                 refit, refit_report = None, {"status": "skipped: search interrupted"}
             else:
                 # Ctrl-C stops the refit after its current batch: the refit seeds finished
-                # by then predict, or with none the best trial's own networks
-                stop = threading.Event()
-                with first_ctrl_c_sets(stop, "lepton: Ctrl-C: stopping the final refit; the "
-                                       "model keeps what is trained (Ctrl-C again to stop "
-                                       "at once)"):
+                # by then predict, or with none the best trial's own networks. SIGTERM
+                # stops it likewise, and then the process.
+                stop = StopRequest()
+                with stop_signals_set(
+                        stop, "lepton: Ctrl-C: stopping the final refit; the model keeps "
+                        "what is trained (Ctrl-C again to stop at once)",
+                        "lepton: SIGTERM: stopping the final refit, then the process "
+                        "(SIGTERM again to exit at once)"):
                     refit, refit_report = self._refit(
                         X, y_enc, model_cfg, training, best, ctx, budget, device,
                         input_shape, common, force=best_tm is None, interrupt=stop)
+                if stop.terminates:
+                    raise self._terminated("the final refit", study, budget)
                 interrupted = interrupted or bool(refit_report.get("interrupted"))
             if refit is None:
                 # No time left to refit: predict with the best trial's own network(s)
@@ -914,7 +936,13 @@ class LeptonClassifier(ClassifierMixin, _BaseLepton):
         fitting again with the same ``storage`` and ``study_name`` continues the search
         with them. During the final refit, the refit seeds finished by then predict, or
         else the best trial's networks (``final_model_info_['refit']``). A second Ctrl-C
-        stops ``fit`` altogether.
+        stops ``fit`` altogether. SIGTERM (a scheduler cancelling the run, ``docker stop``,
+        a preempted machine) stops the search or the refit the same way, but then, rather
+        than return a model, ``fit`` warns and raises ``lepton.search.Terminated`` (a
+        ``SystemExit`` with status 143): the study keeps the finished trials and the
+        interrupted ones queued, ready to resume. Ctrl-C and SIGTERM are handled so only
+        where ``fit`` runs on the main thread and the signal has Python's default handling
+        (a caller's own handler is left in charge).
     random_seed_ : int
         The seed of the data splits and the preprocessing: drawn from ``random_state``,
         except that a persistent study keeps the one it was created with (every process

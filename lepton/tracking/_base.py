@@ -52,8 +52,8 @@ class SearchTracker:
 
     def end_trial(self, trial_number: int, *, state: str, value: float | None,
                   duration: float, reason: str | None = None, **kwargs: Any) -> None:
-        """``state`` is 'complete', 'pruned', 'failed' or 'interrupted' (Ctrl-C); ``reason``
-        says why for all but the first."""
+        """``state`` is 'complete', 'pruned', 'failed' or 'interrupted' (Ctrl-C or SIGTERM);
+        ``reason`` says why for all but the first."""
 
     def end_search(self, *, estimator: Any, X_sample: Any, study: Any, leaderboard: Any,
                    final: dict, holdout: tuple | None = None, **kwargs: Any) -> None:

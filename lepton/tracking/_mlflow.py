@@ -716,7 +716,8 @@ class MLflowTracker(SearchTracker):
     def fail_search(self, *, error: BaseException, **kwargs: Any) -> None:
         if self.parent_run_id is None:
             return
-        interrupted = isinstance(error, KeyboardInterrupt)
+        # Ctrl-C, or SIGTERM (lepton.search's Terminated, a SystemExit): stopped, not failed
+        interrupted = isinstance(error, (KeyboardInterrupt, SystemExit))
         try:
             self._close_open_trials("KILLED", f"search stopped: {type(error).__name__}")
             self._finish_writes(time.monotonic())

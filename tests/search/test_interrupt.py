@@ -1,10 +1,11 @@
-"""Ctrl-C during a search: a real SIGINT to a search subprocess. ``fit`` returns with a
-model from the trials it finished; the trials the signal interrupted are failed with
-their reason and queued to run again, so fitting again with the same storage and study
-name continues with them. Parallel trials (worker threads, which never see the signal)
-are stopped too, instead of running on to their end. The signal is sent while a trial
-trains (it has reported an epoch), which is where a search spends its time. (How an
-interrupted trial shows in MLflow: tests/tracking/test_search_tracking.py.)"""
+"""Ctrl-C (and SIGTERM) during a search: a real SIGINT to a search subprocess. ``fit``
+returns with a model from the trials it finished; the trials the signal interrupted are
+failed with their reason and queued to run again, so fitting again with the same storage
+and study name continues with them. Parallel trials (worker threads, which never see the
+signal) are stopped too, instead of running on to their end. The signal is sent while a
+trial trains (it has reported an epoch), which is where a search spends its time. (How an
+interrupted trial shows in MLflow: tests/tracking/test_search_tracking.py.) SIGTERM stops
+the search the same way and then the process (status 143), with no model built."""
 
 from __future__ import annotations
 
@@ -39,14 +40,19 @@ SEARCH_SCRIPT = textwrap.dedent("""
     signal.signal(signal.SIGINT, signal.default_int_handler)
     from sklearn.datasets import make_classification
     from lepton import LeptonClassifier
-    storage, space, n_jobs, data = sys.argv[1:5]
+    storage, space, n_jobs, data, tracking_uri = sys.argv[1:6]
     X, y = make_classification(**json.loads(data))
     clf = LeptonClassifier(time_budget=600, n_trials=500, storage=storage, study_name="ctrl-c",
                            search_space=json.loads(space), cv=None, n_jobs=int(n_jobs),
-                           random_state=0)
+                           random_state=0, tracking_uri=tracking_uri or None,
+                           experiment_name="signals" if tracking_uri else None)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        clf.fit(X, y)
+        try:
+            clf.fit(X, y)
+        finally:  # SIGTERM: fit raises SystemExit after warning
+            for w in caught:
+                print(f"warning: {w.message}", file=sys.stderr)
     print(json.dumps({
         "interrupted": clf.search_interrupted_, "choice": clf.final_choice_,
         "refit": clf.final_model_info_["refit"],
@@ -65,10 +71,11 @@ def _trials(storage, states=None) -> list[optuna.trial.FrozenTrial]:
     return [t for t in study.get_trials(deepcopy=False) if states is None or t.state in states]
 
 
-def _start(storage_url: str, n_jobs: int, space=SPACE) -> subprocess.Popen:
+def _start(storage_url: str, n_jobs: int, space=SPACE, tracking_uri: str = ""
+           ) -> subprocess.Popen:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     return subprocess.Popen([sys.executable, "-c", SEARCH_SCRIPT, storage_url, json.dumps(space),
-                             str(n_jobs), json.dumps(DATA)],
+                             str(n_jobs), json.dumps(DATA), tracking_uri],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
@@ -77,7 +84,8 @@ def _training(storage) -> bool:
     return any(t.intermediate_values for t in _trials(storage, (STATES.RUNNING,)))
 
 
-def _interrupt_when(proc: subprocess.Popen, ready, what: str) -> tuple[str, str]:
+def _interrupt_when(proc: subprocess.Popen, ready, what: str, signum=signal.SIGINT
+                    ) -> tuple[str, str]:
     deadline = time.monotonic() + 180
     while not ready():
         if proc.poll() is not None:
@@ -86,12 +94,12 @@ def _interrupt_when(proc: subprocess.Popen, ready, what: str) -> tuple[str, str]
             proc.kill()
             pytest.fail(f"no {what} within 180 s")
         time.sleep(0.05)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signum)
     try:
         out, err = proc.communicate(timeout=120)
     except subprocess.TimeoutExpired:
         proc.kill()
-        pytest.fail("the search did not end within 120 s of Ctrl-C")
+        pytest.fail(f"the search did not end within 120 s of {signal.Signals(signum).name}")
     return out.decode(), err.decode()
 
 
@@ -176,6 +184,80 @@ def test_ctrl_c_before_any_trial_finished_stops_fit(tmp_path):
     assert any(t.system_attrs.get("retry_history") == [failed[0].number] for t in trials)
 
 
+def test_sigterm_winds_the_search_down_then_exits_143_with_the_study_ready_to_resume(
+        tmp_path):
+    """SIGTERM (a scheduler cancelling the run, ``docker stop``) used to end the process
+    at once: the running trial stayed RUNNING until its heartbeat went stale, and the
+    MLflow runs RUNNING for good. Now the trials stop as for Ctrl-C and are queued, the
+    MLflow runs end KILLED, and the process exits 143 instead of building a model."""
+    import mlflow
+
+    from lepton.search._search import make_storage
+
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    tracking_uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    storage = make_storage(url)
+    proc = _start(url, 1, tracking_uri=tracking_uri)
+    out, err = _interrupt_when(
+        proc, lambda: len(_trials(storage, (STATES.COMPLETE,))) >= 1 and _training(storage),
+        "a complete trial and a training one", signum=signal.SIGTERM)
+    assert proc.returncode == 143, err[-3000:]
+    assert out == ""  # no model: fit did not return
+    assert "lepton: SIGTERM: stopping the search;" in err  # heard at once, said so
+    assert "SIGTERM stopped the search after " in err and "study_name='ctrl-c'" in err, err
+
+    trials = {t.number: t for t in _trials(storage)}
+    assert not [t for t in trials.values() if t.state == STATES.RUNNING]
+    interrupted = [t for t in trials.values() if t.state == STATES.FAIL]
+    assert len(interrupted) == 1
+    assert interrupted[0].user_attrs["fail_reason"].startswith("interrupted (SIGTERM) after ")
+    retry = [t for t in trials.values() if t.system_attrs.get("retry_history")]
+    assert [t.system_attrs["retry_history"] for t in retry] == [[interrupted[0].number]]
+    assert retry[0].state == STATES.WAITING and retry[0].params == interrupted[0].params
+
+    client = mlflow.MlflowClient(tracking_uri)
+    runs = client.search_runs([client.get_experiment_by_name("signals").experiment_id])
+    assert runs and not [r for r in runs if r.info.status == "RUNNING"]
+    parent = next(r for r in runs if "mlflow.parentRunId" not in r.data.tags)
+    assert parent.info.status == "KILLED"
+    assert parent.data.tags["lepton.error"].startswith("Terminated: LeptonClassifier: SIGTERM")
+    killed = next(r for r in runs
+                  if r.data.tags.get("lepton.trial_number") == str(interrupted[0].number))
+    assert killed.info.status == "KILLED"
+    assert killed.data.tags["lepton.reason"].startswith("interrupted (SIGTERM) after ")
+
+
+def test_sigterm_during_the_final_refit_exits_and_keeps_the_study(monkeypatch, tmp_path):
+    """SIGTERM in the refit (here: the refit's event set as its handler would) stops it
+    after the current batch, and fit raises Terminated (exit status 143) instead of
+    returning a model from what the refit finished; the search's trials stay in storage."""
+    import lepton.search.estimators as est
+    from lepton.search import Terminated
+
+    from .conftest import TINY_SPACE
+
+    real_fit_model = est.fit_model
+
+    def fit_model(*args, interrupt=None, **kwargs):
+        if args[2] is None:  # no validation rows: a refit seed
+            interrupt.set_by("SIGTERM")
+        return real_fit_model(*args, interrupt=interrupt, **kwargs)
+
+    monkeypatch.setattr(est, "fit_model", fit_model)
+    X, y = make_classification(**DATA)
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    clf = LeptonClassifier(time_budget=120, n_trials=3, ensemble_size=1, cv=None, storage=url,
+                           study_name="term", search_space=TINY_SPACE, random_state=0)
+    with pytest.warns(UserWarning, match=r"SIGTERM stopped the final refit after 3 finished "
+                                         r"trials .* study_name='term' to continue"):
+        with pytest.raises(Terminated) as exc_info:
+            clf.fit(X, y)
+    assert isinstance(exc_info.value, SystemExit) and exc_info.value.code == 143
+    assert not hasattr(clf, "best_estimator_")
+    study = optuna.load_study(study_name="term", storage=url)
+    assert len(study.get_trials(states=(STATES.COMPLETE, STATES.PRUNED))) == 3
+
+
 @pytest.mark.parametrize("at_seed", [0, 1])
 def test_ctrl_c_during_the_final_refit_keeps_the_search(at_seed, monkeypatch):
     """The refit is the last step of a fit and can be long; Ctrl-C there used to throw the
@@ -211,28 +293,54 @@ def test_ctrl_c_during_the_final_refit_keeps_the_search(at_seed, monkeypatch):
     assert (clf.predict(X) == y).mean() > 0.7
 
 
-def test_the_first_ctrl_c_sets_the_event_and_says_so_and_the_second_raises(capfd):
-    """The handler behind both: the first SIGINT is heard (event set, message on stderr)
-    without raising; the second raises KeyboardInterrupt at once; the default handling is
-    back after the block. The signal is this process's own, raised on the main thread."""
+def test_the_first_signal_sets_the_event_and_says_so_and_the_second_acts_at_once(capfd):
+    """The handler behind them all: the first SIGINT is heard (event set, message on
+    stderr) without raising; the second raises KeyboardInterrupt at once. SIGTERM likewise
+    sets the event, as 'SIGTERM', which a later Ctrl-C does not undo, and hands SIGTERM
+    back to its default (ending the process) at once. Default handling is back after the
+    block; a caller's own handler is left alone. The signals are this process's own,
+    raised on the main thread (where the handler is installed: it is not elsewhere)."""
     import threading
 
-    from lepton.search._search import first_ctrl_c_sets
+    from lepton.search._search import StopRequest, stop_signals_set
 
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL):
+        pytest.skip("needs the main thread and default SIGTERM handling (raising SIGTERM "
+                    "here would end the test process)")
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
-        event = threading.Event()
+        event = StopRequest()
         with pytest.raises(KeyboardInterrupt):
-            with first_ctrl_c_sets(event, "lepton: stopping"):
+            with stop_signals_set(event, "lepton: stopping"):
                 signal.raise_signal(signal.SIGINT)
-                assert event.is_set()
+                assert event.is_set() and event.cause == "Ctrl-C" and not event.terminates
                 assert "lepton: stopping" in capfd.readouterr().err
                 signal.raise_signal(signal.SIGINT)
                 pytest.fail("the second Ctrl-C did not raise")
         assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
-        # a caller's own handler is left alone
+
+        event = StopRequest()
+        with stop_signals_set(event, "lepton: stopping", "lepton: terminating"):
+            signal.raise_signal(signal.SIGTERM)
+            assert event.terminates and event.cause == "SIGTERM"
+            assert "lepton: terminating" in capfd.readouterr().err
+            assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # a second one ends it
+            signal.raise_signal(signal.SIGINT)  # heard, but SIGTERM's exit stands
+            assert event.terminates
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+        # a caller's own handlers are left alone
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-        with first_ctrl_c_sets(event):
+        with stop_signals_set(StopRequest()):
             assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+        mine = signal.signal(signal.SIGTERM, lambda *a: None)
+        try:
+            with stop_signals_set(StopRequest()):
+                assert signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
+                assert signal.getsignal(signal.SIGTERM).__name__ == "<lambda>"
+        finally:
+            signal.signal(signal.SIGTERM, mine)
     finally:
         signal.signal(signal.SIGINT, previous)
