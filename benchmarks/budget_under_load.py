@@ -14,6 +14,11 @@ contenders alike. The machine should be otherwise idle.
     python benchmarks/budget_under_load.py                  # ~30 min on 2 cores
     python benchmarks/budget_under_load.py --datasets breast_cancer --budgets 10 --reps 1 \
         --methods lepton --out /tmp/load                    # smoke, ~1 min
+
+Method ``lepton_mlflow`` is Lepton tracked in MLflow, as ``lepton run`` is by default:
+every fit logs into one SQLite store under ``--out``'s folder, created before the jobs.
+``--threads default`` leaves each library's thread count at its own default (every core),
+as in a user's process, instead of one thread.
 """
 
 from __future__ import annotations
@@ -44,8 +49,10 @@ HOG = "while True: pass"
 
 def run_job(method: str, dataset: str, budget: float, seed: int) -> dict:
     job = dict(method=method, dataset=dataset, budget=budget, seed=seed)
+    # cwd=HERE: `python -c` puts the working directory first on sys.path, where a checkout's
+    # own lepton/ would shadow the one PYTHONPATH names (a control run from a worktree)
     proc = subprocess.run([sys.executable, "-c", JOB, str(HERE), json.dumps(job)],
-                          capture_output=True, text=True)
+                          capture_output=True, text=True, cwd=HERE)
     rows = [line[4:] for line in proc.stdout.splitlines() if line.startswith("ROW ")]
     if proc.returncode != 0 or not rows:
         return dict(job, status="error", error=(proc.stderr or proc.stdout)[-2000:])
@@ -69,6 +76,18 @@ class Hogs:
             proc.wait()
 
 
+def _tracking_store(out: Path) -> str:
+    """A new SQLite MLflow store beside ``out``, its schema created now."""
+    import tempfile
+
+    import mlflow
+
+    folder = Path(tempfile.mkdtemp(prefix=f"{out.name}_mlflow_", dir=out.parent))
+    uri = f"sqlite:///{folder / 'mlflow.db'}"
+    mlflow.MlflowClient(uri).search_experiments()
+    return uri
+
+
 def measure(args) -> list[dict]:
     jobs = [(m, d, b) for m in args.methods for d in args.datasets for b in args.budgets]
     conditions = [("idle", 0), (f"{args.hogs} hogs", args.hogs)]
@@ -83,7 +102,7 @@ def measure(args) -> list[dict]:
                     row.update(condition=condition, rep=rep,
                                at=_dt.datetime.now().isoformat(timespec="seconds"))
                     rows.append(row)
-                    print(f"rep {rep} {condition:>7} {method:6} {dataset:20} {budget:>4}s: "
+                    print(f"rep {rep} {condition:>7} {method:13} {dataset:20} {budget:>4}s: "
                           + (f"fit/budget {row['overrun']:.3f}, score {row['score']:.4f}"
                              if row.get("status") == "ok" else row.get("error", "")[-300:]),
                           flush=True)
@@ -97,8 +116,10 @@ def report(rows: list[dict], args) -> str:
         "",
         f"`python benchmarks/budget_under_load.py --datasets {' '.join(args.datasets)} "
         f"--budgets {' '.join(map(str, args.budgets))} --methods {' '.join(args.methods)} "
-        f"--reps {args.reps} --hogs {args.hogs}`, {_dt.date.today().isoformat()}, "
-        f"{os.cpu_count()} cores. Every contender single-threaded, one job at a time; "
+        f"--reps {args.reps} --hogs {args.hogs} --threads {args.threads}`, "
+        f"{_dt.date.today().isoformat()}, {os.cpu_count()} cores. "
+        + ("Every contender single-threaded" if args.threads == "1" else
+           "Every library at its default thread count") + ", one job at a time; "
         f"'{args.hogs} hogs': that many busy-looping processes beside the job. Splits: seed = "
         "repetition (75/25, as in search_benchmark.py).",
         "",
@@ -146,12 +167,18 @@ def main(argv=None) -> None:
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--hogs", type=int, default=3,
                         help="busy-looping processes in the loaded condition")
+    parser.add_argument("--threads", choices=["1", "default"], default="1",
+                        help="threads per library: 1 (as search_benchmark.py), or each "
+                             "library's default, as in a user's process")
     parser.add_argument("--out", default=str(RESULTS / "budget_under_load"),
                         help="writes OUT.jsonl (rows) and OUT.md (table)")
     args = parser.parse_args(argv)
     args.budgets = [int(b) if float(b).is_integer() else b for b in args.budgets]
-    rows = measure(args)
     out = Path(args.out)
+    os.environ["LEPTON_BENCH_THREADS"] = args.threads  # read by the jobs' search_benchmark
+    if "lepton_mlflow" in args.methods:
+        os.environ["LEPTON_BENCH_TRACKING_URI"] = _tracking_store(out)
+    rows = measure(args)
     out.with_suffix(".jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     text = report(rows, args)
     out.with_suffix(".md").write_text(text)

@@ -34,10 +34,12 @@ from __future__ import annotations
 import os
 
 # Single-threaded before numpy / torch / lightgbm are imported (fairness, and the machine
-# is shared: two workers, one core each).
-for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS",
-             "VECLIB_MAXIMUM_THREADS"):
-    os.environ[_var] = "1"
+# is shared: two workers, one core each); LEPTON_BENCH_THREADS=default leaves every
+# library's own default, as a user's process has it (budget_under_load.py --threads).
+if os.environ.get("LEPTON_BENCH_THREADS") != "default":
+    for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                 "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS"):
+        os.environ[_var] = "1"
 os.environ.pop("MLFLOW_TRACKING_URI", None)  # Lepton must not log to a tracking store here
 
 import argparse  # noqa: E402
@@ -158,11 +160,16 @@ def make_estimator(method, task, budget, seed, input_shape=None, lepton_seed_off
     """(estimator, fit keyword arguments). Only Lepton uses ``input_shape``; its
     ``random_state`` is ``seed + lepton_seed_offset`` (the split stays the seed's)."""
     cls = task == "classification"
-    if method == "lepton":
+    if method in ("lepton", "lepton_mlflow"):
         from lepton import LeptonClassifier, LeptonRegressor
+        # lepton_mlflow: tracked, as `lepton run` does by default, into the store at
+        # $LEPTON_BENCH_TRACKING_URI (created before the jobs: a new store's schema
+        # migrations would otherwise count in the first fit)
+        tracking = (dict(tracking_uri=os.environ["LEPTON_BENCH_TRACKING_URI"],
+                         experiment_name="benchmark") if method == "lepton_mlflow" else {})
         return (LeptonClassifier if cls else LeptonRegressor)(
             time_budget=budget, random_state=seed + lepton_seed_offset, n_jobs=1,
-            input_shape=input_shape), {}
+            input_shape=input_shape, **tracking), {}
     if method == "flaml":
         from flaml import AutoML
         return AutoML(), dict(task="classification" if cls else "regression", time_budget=budget,
@@ -194,7 +201,7 @@ def run_job(job: dict, *, images: bool = True, lepton_seed_offset: int = 0) -> d
                loadavg_start=os.getloadavg()[0])
     try:
         task, X_tr, X_te, y_tr, y_te, shape = load_split(dataset, seed)
-        shape = shape if images and method == "lepton" else None
+        shape = shape if images and method.startswith("lepton") else None
         est, fit_kw = make_estimator(method, task, budget, seed, shape, lepton_seed_offset)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -214,7 +221,7 @@ def run_job(job: dict, *, images: bool = True, lepton_seed_offset: int = 0) -> d
                    n_train=len(y_tr), n_test=len(y_te))
         if budget:
             row["overrun"] = fit_wall / budget
-        if method == "lepton":
+        if method.startswith("lepton"):
             row.update(random_state=seed + lepton_seed_offset,
                        fit_time_inside=float(est.fit_time_), best_score=float(est.best_score_),
                        final_choice=str(est.final_choice_), n_trials=int(est.n_trials_),

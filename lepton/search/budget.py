@@ -9,7 +9,9 @@ the budget, so fast data keeps most of the budget for searching. Each trial gets
 ``max_time`` = what is left of the search window, capped at a third of the window so one
 slow configuration cannot eat the whole search; the training loop checks it after every
 batch. A trial the end of the window cuts with less than ``SHORT_SHARE`` of that cap
-(``is_short``) was not given what the others were: the search records it as pruned.
+(``is_short``) was not given what the others were: the search records it as pruned. A
+fixed reserve (``add_fixed_reserve``: the tracker's end-of-search logging) comes after the
+final model, which must not use it (``final_remaining``).
 """
 
 from __future__ import annotations
@@ -54,6 +56,12 @@ class Budget:
 
     def remaining(self) -> float:
         return self.deadline - self.clock()
+
+    def final_remaining(self) -> float:
+        """Seconds left for the final model: to the deadline, less the fixed reserve (the
+        work after it, such as the tracker's end-of-search logging)."""
+        with self._lock:
+            return self.deadline - self.fixed_reserve - self.clock()
 
     def search_remaining(self) -> float:
         with self._lock:

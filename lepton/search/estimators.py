@@ -324,8 +324,13 @@ class _BaseLepton(BaseEstimator):
             self._check_trials(study)
             self.search_converged_ = (self.patience is not None
                                       and trials_since_best(study) >= self.patience)
-            self._finalize(X, y, y_enc, encoder, n_outputs, ctx, study, budget, device,
-                           input_shape, interrupted=interrupted)
+            # The refit's threads, like the trials', leave the cores other processes use
+            # alone: torch's default (every core) collapses on a busy machine, and the
+            # refit then ran ~2x slower than its estimate from the trials' epoch times
+            # (benchmarks/results/budget_under_load_tracked.md).
+            with torch_threads(threads_per_trial(1)):
+                self._finalize(X, y, y_enc, encoder, n_outputs, ctx, study, budget, device,
+                               input_shape, interrupted=interrupted)
             refit = self.final_model_info_["refit"] or {}
             if refit.get("interrupted"):
                 warnings.warn(
@@ -704,8 +709,8 @@ class _BaseLepton(BaseEstimator):
         ratio = ctx.n_all / max(1, len(ctx.folds[0].train))
         per_epoch = epoch_time * ratio
 
-        def time_left() -> float:
-            return budget.remaining() - Budget.MIN_SLACK_S - 0.02 * budget.time_budget
+        def time_left() -> float:  # not the tracker's reserve: its logging comes after
+            return budget.final_remaining() - Budget.MIN_SLACK_S - 0.02 * budget.time_budget
 
         available = time_left()
         epochs = best_epoch

@@ -225,7 +225,7 @@ def test_a_refit_short_of_time_is_compressed_skipped_or_discarded_never_kept_hal
     budget = Budget(100, start=0.0, clock=lambda: now[0])
     available = 100 - Budget.MIN_SLACK_S - 0.02 * 100
 
-    def refit(best_epoch, epoch_time):
+    def refit(best_epoch, epoch_time, budget=budget):
         best = SimpleNamespace(user_attrs={"best_epoch": best_epoch, "epoch_time": epoch_time})
         out, report = clf._refit(X, y_enc, clf.best_model_config_, training, best, ctx, budget,
                                  "cpu", None, common)
@@ -248,6 +248,14 @@ def test_a_refit_short_of_time_is_compressed_skipped_or_discarded_never_kept_hal
     now[0] = 100 - Budget.MIN_SLACK_S - 0.02 * 100 - 0.05  # 0.05 s available
     est, report = refit(2000, 1e-9)
     assert est is None and report["status"] == "time_limit" and report["epochs"] < 2000
+    # the tracker's end-of-search logging comes after the refit: its reserve is not the
+    # refit's to use (it was, and a refit the clock cut left the logging past the deadline)
+    tracked = Budget(100, start=0.0, clock=lambda: now[0])
+    tracked.add_fixed_reserve(7.0)
+    now[0] = 0.0
+    est, report = refit(40, (available - 7.0) / 32.5 / 1.25, budget=tracked)
+    assert report["available_s"] == pytest.approx(available - 7.0)
+    assert est is not None and report["planned_epochs"] == 32
 
 
 def test_a_refit_with_several_seeds_predicts_their_average():
@@ -266,6 +274,37 @@ def test_a_refit_with_several_seeds_predicts_their_average():
         singles.append(one.predict(X))
     np.testing.assert_allclose(reg.predict(X), np.mean(singles, axis=0), rtol=1e-5, atol=1e-5)
     assert not np.allclose(singles[0], singles[1])
+
+
+def test_the_final_refit_trains_with_the_threads_a_busy_machine_leaves(monkeypatch):
+    """The trials train with the threads other processes leave free (threads_per_trial);
+    the refit used torch's default, every core, which on a busy machine collapses and ran
+    ~2x slower than its estimate from the trials, so the clock cut it and it was thrown
+    away (benchmarks/results/budget_under_load_tracked.md). Here the machine is 'busy'
+    (one free core) and torch's default is two threads."""
+    import torch
+
+    import lepton.search.estimators as est
+
+    real_fit_model, threads = est.fit_model, []
+
+    def fit_model(*args, **kwargs):
+        if args[2] is None:  # no validation rows: a refit seed
+            threads.append(torch.get_num_threads())
+        return real_fit_model(*args, **kwargs)
+
+    monkeypatch.setattr(est, "fit_model", fit_model)
+    monkeypatch.setattr(est, "threads_per_trial", lambda n_jobs=1: 1)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        X, y = make_regression(n_samples=300, n_features=6, noise=5.0, random_state=0)
+        reg = LeptonRegressor(time_budget=60, n_trials=2, search_space=TINY_SPACE, cv=None,
+                              ensemble_size=1, random_state=0).fit(X, y)
+        assert torch.get_num_threads() == 2  # the caller's setting is back
+    finally:
+        torch.set_num_threads(before)
+    assert reg.final_choice_ == "refit" and threads and set(threads) == {1}
 
 
 def test_an_ensemble_over_a_resumed_best_trial_without_networks_still_gives_a_best_estimator():
