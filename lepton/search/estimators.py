@@ -326,7 +326,7 @@ class _BaseLepton(BaseEstimator):
                                       and trials_since_best(study) >= self.patience)
             # The refit's threads, like the trials', leave the cores other processes use
             # alone: torch's default (every core) collapses on a busy machine, and the
-            # refit then ran ~2x slower than its estimate from the trials' epoch times
+            # refit then ran ~3x slower than its estimate from the trials' epoch times
             # (benchmarks/results/budget_under_load_tracked.md).
             with torch_threads(threads_per_trial(1)):
                 self._finalize(X, y, y_enc, encoder, n_outputs, ctx, study, budget, device,
@@ -599,14 +599,18 @@ class _BaseLepton(BaseEstimator):
                 # by then predict, or with none the best trial's own networks. SIGTERM
                 # stops it likewise, and then the process.
                 stop = StopRequest()
-                with stop_signals_set(
-                        stop, "lepton: Ctrl-C: stopping the final refit; the model keeps "
-                        "what is trained (Ctrl-C again to stop at once)",
-                        "lepton: SIGTERM: stopping the final refit, then the process "
-                        "(SIGTERM again to exit at once)"):
-                    refit, refit_report = self._refit(
-                        X, y_enc, model_cfg, training, best, ctx, budget, device,
-                        input_shape, common, force=best_tm is None, interrupt=stop)
+                try:
+                    with stop_signals_set(
+                            stop, "lepton: Ctrl-C: stopping the final refit; the model keeps "
+                            "what is trained (Ctrl-C again to stop at once)",
+                            "lepton: SIGTERM: stopping the final refit, then the process "
+                            "(SIGTERM again to exit at once)"):
+                        refit, refit_report = self._refit(
+                            X, y_enc, model_cfg, training, best, ctx, budget, device,
+                            input_shape, common, force=best_tm is None, interrupt=stop)
+                except KeyboardInterrupt:  # a forced refit with nothing to keep
+                    if not stop.terminates:
+                        raise
                 if stop.terminates:
                     raise self._terminated("the final refit", study, budget)
                 interrupted = interrupted or bool(refit_report.get("interrupted"))

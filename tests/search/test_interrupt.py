@@ -19,6 +19,7 @@ import time
 
 import optuna
 import pytest
+from sklearn.base import clone
 from sklearn.datasets import make_classification
 
 from lepton import LeptonClassifier
@@ -227,10 +228,14 @@ def test_sigterm_winds_the_search_down_then_exits_143_with_the_study_ready_to_re
     assert killed.data.tags["lepton.reason"].startswith("interrupted (SIGTERM) after ")
 
 
-def test_sigterm_during_the_final_refit_exits_and_keeps_the_study(monkeypatch, tmp_path):
+@pytest.mark.parametrize("forced", [False, True])
+def test_sigterm_during_the_final_refit_exits_and_keeps_the_study(forced, monkeypatch,
+                                                                   tmp_path):
     """SIGTERM in the refit (here: the refit's event set as its handler would) stops it
     after the current batch, and fit raises Terminated (exit status 143) instead of
-    returning a model from what the refit finished; the search's trials stay in storage."""
+    returning a model from what the refit finished; the search's trials stay in storage.
+    ``forced``: a resumed study's best trial has no networks in this process, so its
+    refit cannot fall back on them (that path raised KeyboardInterrupt, status 1)."""
     import lepton.search.estimators as est
     from lepton.search import Terminated
 
@@ -243,11 +248,13 @@ def test_sigterm_during_the_final_refit_exits_and_keeps_the_study(monkeypatch, t
             interrupt.set_by("SIGTERM")
         return real_fit_model(*args, interrupt=interrupt, **kwargs)
 
-    monkeypatch.setattr(est, "fit_model", fit_model)
     X, y = make_classification(**DATA)
     url = f"sqlite:///{tmp_path / 'study.db'}"
     clf = LeptonClassifier(time_budget=120, n_trials=3, ensemble_size=1, cv=None, storage=url,
                            study_name="term", search_space=TINY_SPACE, random_state=0)
+    if forced:  # the study's 3 trials finished in an earlier process: nothing left to run
+        clone(clf).fit(X, y)
+    monkeypatch.setattr(est, "fit_model", fit_model)
     with pytest.warns(UserWarning, match=r"SIGTERM stopped the final refit after 3 finished "
                                          r"trials .* study_name='term' to continue"):
         with pytest.raises(Terminated) as exc_info:
