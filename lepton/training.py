@@ -35,7 +35,8 @@ __all__ = [
     "TrainingConfig", "TensorData", "TrainingResult", "Callback", "ProgressPrinter",
     "Task", "train", "run_epoch", "train_step", "evaluate", "predict_outputs",
     "resolve_device", "SCHEDULES", "fit_model", "DivergedError", "make_optimizer",
-    "clip_grad_norm", "cpu_count", "threads_per_trial", "torch_threads", "warm_up_optimizers",
+    "clip_grad_norm", "cpu_count", "busy_cores", "threads_per_trial", "torch_threads",
+    "warm_up_optimizers",
 ]
 
 SCHEDULES = ("constant", "cosine", "onecycle", "plateau")
@@ -536,12 +537,17 @@ def threads_per_trial(n_jobs: int = 1) -> int:
     parallel_trials_run1_shared.md), while on an idle machine 2 threads gained only 1.2x.
     """
     cores = cpu_count()
-    try:
-        busy = os.getloadavg()[0]
-    except (AttributeError, OSError):  # pragma: no cover - not Unix
-        busy = 0.0
-    free = max(1, int(cores - busy + 0.5))
+    free = max(1, int(cores - busy_cores() + 0.5))
     return max(1, min(torch.get_num_threads(), cores // max(1, n_jobs), free))
+
+
+def busy_cores() -> float:
+    """Runnable processes and threads, machine-wide (1-minute load average; this
+    process's own included); 0 where the platform has no load average."""
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):  # pragma: no cover - not Unix
+        return 0.0
 
 
 @contextmanager

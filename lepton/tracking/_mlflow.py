@@ -200,7 +200,8 @@ class MLflowTracker(SearchTracker):
         # Measured end_search (benchmarks/results/tracking_overhead*.md): idle 2-core
         # machines 2.9-5.5 s; both cores saturated by other processes 17.1 s median while
         # the writer child's exit waited on its interpreter teardown at nice 10, 6.3 s in
-        # one run since it leaves with os._exit (stop-7 closing note).
+        # one run since it leaves with os._exit (stop-7 closing note). The search holds
+        # back more on a busy machine (search.estimators._tracking_reserve).
         return 7.0 if self.log_models else 3.5
 
     def __init__(self, *, tracking_uri: str | None = None, experiment_name: str | None = None,

@@ -225,6 +225,24 @@ def test_budget_plans_trials_and_reserves_time_for_the_final_model():
     assert seeds.reserve == pytest.approx(0.35 * 60 + 0.05)
 
 
+def test_tracking_reserve_grows_with_the_load(monkeypatch):
+    """The tracker's end-of-search logging is CPU-bound: its reserve is the tracker's own
+    idle figure, or TRACKING_S_PER_LOAD per runnable task per core when that is more (a
+    fit beside six busy processes on 2 cores overran by 7-21% with the idle figure)."""
+    from types import SimpleNamespace
+
+    import lepton.search.estimators as est
+
+    tracker = SimpleNamespace(finalize_seconds=7.0)
+    monkeypatch.setattr(est, "cpu_count", lambda: 2)
+    monkeypatch.setattr(est, "busy_cores", lambda: 1.0)  # this fit alone
+    assert est._tracking_reserve(tracker) == 7.0
+    monkeypatch.setattr(est, "busy_cores", lambda: 7.0)  # six busy processes beside it
+    assert est._tracking_reserve(tracker) == pytest.approx(est.TRACKING_S_PER_LOAD * 3.5)
+    assert est._tracking_reserve(SimpleNamespace()) == 0.0  # no tracking: nothing to log
+    assert est._tracking_reserve(SimpleNamespace(finalize_seconds=0.0)) == 0.0
+
+
 # -- ensemble selection ----------------------------------------------------------------------
 def test_ensemble_selection_breaks_accuracy_ties_with_log_loss():
     # both candidates are 100% accurate: accuracy alone stops at one member; log loss sees

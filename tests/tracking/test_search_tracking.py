@@ -107,10 +107,13 @@ def test_final_model_is_registered_and_the_tracked_estimator_pickles(tracked):
 def test_a_budget_too_small_for_tracking_says_what_the_reserve_is_for(sqlite_uri):
     X, y = load_iris(return_X_y=True)
     with pytest.raises(ValueError, match=r"time_budget=5s is too small: .* a reserve of "
-                                         r"[\d.]+s \(7\.0s of it for the tracker's "
-                                         r"end-of-search logging"):
+                                         r"[\d.]+s \(([\d.]+)s of it for the tracker's "
+                                         r"end-of-search logging") as tracked:
         LeptonClassifier(time_budget=5, search_space=SPACE, cv=None, tracking_uri=sqlite_uri,
                          experiment_name="too-small").fit(X, y)
+    # 7 s on an idle machine, more on a busy one (tests/search: test_tracking_reserve...)
+    reserve = re.search(r"\(([\d.]+)s of it for the tracker's", str(tracked.value))
+    assert float(reserve.group(1)) >= 7.0
     with pytest.raises(ValueError, match=r"too small") as untracked:
         LeptonClassifier(time_budget=0.001, search_space=SPACE, cv=None).fit(X, y)
     assert "tracker" not in str(untracked.value)
