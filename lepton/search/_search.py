@@ -62,6 +62,8 @@ __all__ = ["Fold", "TrialModel", "SearchContext", "Objective", "PruningReporter"
 log = logging.getLogger("lepton.search")
 
 FAIL_REASON = "fail_reason"
+#: Trial system attribute: how many of its ``retry_history`` entries were interrupts
+INTERRUPTED_RETRIES = "lepton.interrupted_retries"
 #: RDB storages: heartbeat period of a running trial and how stale it may get before the
 #: trial counts as dead (Optuna's own defaults are off; 30 s tolerates a busy machine).
 HEARTBEAT_INTERVAL_S = 5
@@ -283,7 +285,7 @@ class Objective:
             # retry copies the trial as it is now, before its reason is set.)
             duration = time.perf_counter() - t0
             retry = retry_trial(trial.study, trial.study._storage.get_trial(trial._trial_id),
-                                max_retry=None)
+                                max_retry=None, interrupted=True)
             reason = f"interrupted ({ctx.interrupt.cause}) after {duration:.1f}s"
             trial.set_user_attr(FAIL_REASON, reason)
             trial.set_user_attr("duration", duration)
@@ -414,15 +416,21 @@ def train_on_folds(ctx: SearchContext, folds: Sequence[Fold], model_cfg: dict, t
 
 
 def retry_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial, *,
-                max_retry: int | None) -> int | None:
+                max_retry: int | None, interrupted: bool = False) -> int | None:
     """Queue ``trial``'s parameters to run again as a new (WAITING) trial and return its
     number; None once ``max_retry`` retries of the first attempt exist. The new trial has
     the system attributes Optuna's ``RetryHeartbeatStaleTrialCallback`` writes
     (``failed_trial``, ``retry_history``), so Optuna's helpers and the leaderboard read it
-    the same way; unlike the callback, this returns the number."""
+    the same way; unlike the callback, this returns the number. Retries of
+    ``interrupted`` trials (Ctrl-C, SIGTERM: no fault of the configuration) are counted
+    apart (``INTERRUPTED_RETRIES``) and not against ``max_retry``: a configuration
+    interrupted once and then killed mid-trial is still run again."""
     system_attrs = {"failed_trial": trial.number, "retry_history": [], **trial.system_attrs}
     system_attrs["retry_history"] = [*system_attrs["retry_history"], trial.number]
-    if max_retry is not None and len(system_attrs["retry_history"]) > max_retry:
+    if interrupted:
+        system_attrs[INTERRUPTED_RETRIES] = system_attrs.get(INTERRUPTED_RETRIES, 0) + 1
+    crashes = len(system_attrs["retry_history"]) - system_attrs.get(INTERRUPTED_RETRIES, 0)
+    if max_retry is not None and crashes > max_retry:
         return None
     template = optuna.trial.create_trial(
         state=optuna.trial.TrialState.WAITING, params=trial.params,
@@ -610,8 +618,7 @@ def _rdb(url: str) -> optuna.storages.RDBStorage:
                 return optuna.storages.RDBStorage(
                     url, engine_kwargs=engine_kwargs, heartbeat_interval=HEARTBEAT_INTERVAL_S,
                     grace_period=HEARTBEAT_GRACE_S,
-                    heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
-                        max_retry=1))
+                    heartbeat_stale_trial_callback=_retry_stale_trial)
         except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError,
                 sqlalchemy.exc.OperationalError) as exc:
             if attempt + 1 == SCHEMA_RACE_ATTEMPTS or not _is_schema_race(exc):
@@ -619,6 +626,13 @@ def _rdb(url: str) -> optuna.storages.RDBStorage:
             log.debug("another process is creating the Optuna schema; retrying: %s", exc)
             time.sleep(0.2 * (attempt + 1))
     raise AssertionError("unreachable")
+
+
+def _retry_stale_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+    """RDB storages' heartbeat callback: a trial whose process died is run again once, as
+    Optuna's ``RetryHeartbeatStaleTrialCallback(max_retry=1)`` does, except that earlier
+    retries of interrupts do not count (:func:`retry_trial`)."""
+    retry_trial(study, trial, max_retry=1)
 
 
 def _is_schema_race(exc: BaseException) -> bool:

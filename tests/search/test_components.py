@@ -362,6 +362,42 @@ def test_stale_journal_trials_are_failed_and_retried_once(tmp_path):
         [len(trials)]  # the live trial's retry; the retry's own is not retried
 
 
+def test_a_retry_queued_by_an_interrupt_does_not_use_up_the_crash_retry(tmp_path):
+    """Ctrl-C or SIGTERM queue the interrupted trial to run again. That retry used to count
+    against the one retry a trial whose process died gets, so a configuration interrupted
+    once (a preemption's SIGTERM) and then killed mid-trial was never run again. Now the
+    crash retry still comes, once."""
+    from lepton.search._search import INTERRUPTED_RETRIES, _retry_stale_trial, retry_trial
+
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    storage = make_storage(url)
+    # the RDB storage's heartbeat fails a dead trial, then calls this to retry it
+    assert storage.heartbeat_stale_trial_callback is _retry_stale_trial
+    study = optuna.create_study(storage=storage)
+    fail = optuna.trial.TrialState.FAIL
+    first = study.ask()
+    first.suggest_float("x", 0, 1)
+    study.tell(first, state=fail)  # interrupted (the Objective's record of it)
+    queued = retry_trial(study, study._storage.get_trial(first._trial_id), max_retry=None,
+                         interrupted=True)
+    second = study.ask()
+    assert second.number == queued
+    study.tell(second, state=fail)  # its process died: the heartbeat failed it
+    _retry_stale_trial(study, study._storage.get_trial(second._trial_id))
+    third = study.get_trials()[-1]
+    assert third.state == optuna.trial.TrialState.WAITING and third.params == first.params
+    assert third.system_attrs["retry_history"] == [first.number, second.number]
+    assert third.system_attrs[INTERRUPTED_RETRIES] == 1
+    last = study.ask()  # killed again: that was its one crash retry
+    assert last.number == third.number
+    study.tell(last, state=fail)
+    _retry_stale_trial(study, study._storage.get_trial(last._trial_id))
+    assert study.get_trials()[-1].number == last.number  # nothing new queued
+    # interrupts themselves are retried every time
+    assert retry_trial(study, study._storage.get_trial(last._trial_id), max_retry=None,
+                       interrupted=True) == last.number + 1
+
+
 def test_run_trials_goes_on_after_a_trial_state_race(monkeypatch):
     """Optuna raising from `tell` (a race between parallel workers on an RDB study) must not
     end the search: run_trials restarts the loop with what is left of the budget."""
