@@ -1,10 +1,11 @@
 """Where a tracked fit's time goes: the final refit and the tracker's end-of-search logging.
 
-One LeptonClassifier / LeptonRegressor fit of a built-in dataset (75/25 split by seed, as
-search_benchmark.py), tracked into an MLflow store as ``lepton run`` does by default, with
-torch at its default thread count (as in a user's process). Prints fit time over budget,
-the final choice, the refit's report (planned from the trials' epoch times, the seconds
-available to it, what it took) and the seconds of ``_refit`` and ``end_search``.
+One LeptonClassifier / LeptonRegressor fit of a built-in dataset (75/25 split by seed;
+unlike search_benchmark.py's, not stratified for classification), tracked into an MLflow
+store as ``lepton run`` does by default, with torch at its default thread count (as in a
+user's process). Prints fit time over budget, the final choice, the refit's report
+(planned from the trials' epoch times, the seconds available to it, what it took) and the
+seconds of ``_refit`` and ``end_search``.
 
     python benchmarks/dev/tracked_fit_phases.py california_synthetic 1 30 sqlite:////tmp/m.db
 

@@ -82,8 +82,8 @@ FINAL_REFITS = 3
 #: Seconds of the tracker's end-of-search logging per unit of load (runnable tasks per
 #: core): that logging (a model pickled and saved, plots drawn) is CPU-bound and slows with
 #: the load. Measured on a 2-core machine, tracked to SQLite: ~3 s idle, 5.6-5.8 s beside
-#: three busy processes (~2 per core), 11.6-13.8 s beside six (~3.5 per core), where the
-#: tracker's own idle figure (7 s) left fits 7-21% over budget
+#: three busy processes (~2 per core), 11.3-15.3 s beside six (~3.5 per core), where the
+#: tracker's own idle figure (7 s) left fits 1-23% over budget
 #: (benchmarks/results/budget_under_load_tracked.md).
 TRACKING_S_PER_LOAD = 4.0
 
@@ -321,13 +321,13 @@ class _BaseLepton(BaseEstimator):
                         raise
                     interrupted = True
             if interrupted:
-                warnings.warn(
+                _warn_at_caller(
                     f"{name}: search interrupted (Ctrl-C) after {_n_done(study)} finished trials "
                     f"and {budget.elapsed():.0f}s; the final model comes from the trials "
                     "finished so far, without a refit."
                     + (f" Fit again with storage={_storage_label(self.storage)!r} and "
                        f"study_name={study_name!r} to continue the search."
-                       if self.storage is not None else ""), UserWarning, stacklevel=3)
+                       if self.storage is not None else ""))
             self._check_trials(study)
             self.search_converged_ = (self.patience is not None
                                       and trials_since_best(study) >= self.patience)
@@ -340,12 +340,11 @@ class _BaseLepton(BaseEstimator):
                                input_shape, interrupted=interrupted)
             refit = self.final_model_info_["refit"] or {}
             if refit.get("interrupted"):
-                warnings.warn(
+                _warn_at_caller(
                     f"{name}: the final refit was interrupted (Ctrl-C); the final model is "
                     + ("the best trial's own networks (trained on the search's split)."
                        if self.final_choice_ == "best_trial" else
-                       f"the refit's {refit['seeds']} finished seed(s)."),
-                    UserWarning, stacklevel=3)
+                       f"the refit's {refit['seeds']} finished seed(s)."))
             self.search_interrupted_ = bool(self.final_model_info_["interrupted"])
         except BaseException as exc:
             tracker.fail_search(error=exc)
@@ -494,7 +493,7 @@ class _BaseLepton(BaseEstimator):
             message += (f"the study keeps them, and the trials it interrupted are queued to "
                         f"run again: fit again with storage={_storage_label(self.storage)!r} "
                         f"and study_name={study.study_name!r} to continue.")
-        warnings.warn(message, UserWarning, stacklevel=4)
+        _warn_at_caller(message)
         return Terminated(message)
 
     def _check_trials(self, study: optuna.Study) -> None:
@@ -1165,6 +1164,17 @@ def _may_prune(study: optuna.Study, metric) -> bool:
         return False
     study.set_user_attr(ORIENTED_ATTR, True)
     return True
+
+
+def _warn_at_caller(message: str, category: type[Warning] = UserWarning) -> None:
+    """``warnings.warn`` attributed to the first frame outside the lepton package: the
+    line that called ``fit``, however deep inside Lepton the warning is raised (a fixed
+    stacklevel is right for one depth only: the SIGTERM warning, raised both from the
+    search and from the refit, pointed into Lepton's own code from the refit)."""
+    frame, level = sys._getframe(1), 2
+    while frame is not None and frame.f_globals.get("__name__", "").startswith("lepton."):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, category, stacklevel=level)
 
 
 def _tracking_reserve(tracker) -> float:

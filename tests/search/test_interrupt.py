@@ -259,9 +259,11 @@ def test_sigterm_during_the_final_refit_exits_and_keeps_the_study(forced, monkey
         clone(clf).fit(X, y)
     monkeypatch.setattr(est, "fit_model", fit_model)
     with pytest.warns(UserWarning, match=r"SIGTERM stopped the final refit after 3 finished "
-                                         r"trials .* study_name='term' to continue"):
+                                         r"trials .* study_name='term' to continue") as caught:
         with pytest.raises(Terminated) as exc_info:
             clf.fit(X, y)
+    # the warning points at the line that called fit
+    assert [w.filename for w in caught if "SIGTERM" in str(w.message)] == [__file__]
     assert isinstance(exc_info.value, SystemExit) and exc_info.value.code == 143
     assert not hasattr(clf, "best_estimator_")
     study = optuna.load_study(study_name="term", storage=url)
@@ -290,9 +292,11 @@ def test_ctrl_c_during_the_final_refit_keeps_the_search(at_seed, monkeypatch):
 
     monkeypatch.setattr(est, "fit_model", fit_model)
     X, y = make_classification(**DATA)
-    with pytest.warns(UserWarning, match=r"the final refit was interrupted \(Ctrl-C\)"):
+    with pytest.warns(UserWarning, match=r"the final refit was interrupted \(Ctrl-C\)") as caught:
         clf = LeptonClassifier(time_budget=120, n_trials=3, ensemble_size=1, cv=None,
                                search_space=TINY_SPACE, random_state=0).fit(X, y)
+    # attributed to the line that called fit, not to Lepton's own fit
+    assert [w.filename for w in caught if "refit was" in str(w.message)] == [__file__]
     assert len(refits) == at_seed + 1 and clf.search_interrupted_
     report = clf.final_model_info_["refit"]
     assert report["interrupted"] and report["seeds"] == at_seed
