@@ -11,49 +11,35 @@ __all__ = ["main"]
 
 def _cmd_run(args: argparse.Namespace) -> int:
     """Load -> split -> search (or a fixed network) -> held-out evaluation -> tracking."""
-    from sklearn.model_selection import train_test_split
+    from . import steps
 
-    from .datasets import load_dataset
-
-    ds = load_dataset(args.dataset, target=args.target)
-    if args.task != "auto":  # a text target for regression: the regressor's fit says so
-        ds.task = args.task
-    X_tr, X_te, y_tr, y_te = train_test_split(ds.X, ds.y, test_size=args.test_size,
-                                              random_state=args.seed,
-                                              stratify=_stratify(ds.y, ds.task))
-    metric = "accuracy" if ds.task == "classification" else "r2"
-    print(f"dataset={ds.name} task={ds.task} rows={len(ds.y)} train={len(y_tr)} test={len(y_te)}")
+    split = steps.load_split(args.dataset, target=args.target, task=args.task,
+                             test_size=args.test_size, seed=args.seed)
+    print(f"dataset={split.name} task={split.task} rows={split.rows} "
+          f"train={len(split.y_train)} test={len(split.y_test)}")
     t0 = time.perf_counter()
     if args.fixed:
         from .estimators import NeuralNetworkClassifier, NeuralNetworkRegressor
 
-        cls = NeuralNetworkClassifier if ds.task == "classification" else NeuralNetworkRegressor
-        model = cls(random_state=args.seed, verbose=args.verbose).fit(X_tr, y_tr)
+        cls = NeuralNetworkClassifier if split.task == "classification" else NeuralNetworkRegressor
+        model = cls(random_state=args.seed, verbose=args.verbose).fit(split.X_train, split.y_train)
         print(f"trained {model.n_epochs_} epochs in {time.perf_counter() - t0:.1f}s "
               f"({model.training_status_})")
-        print(f"held-out {metric}: {model.score(X_te, y_te):.4f}")
+        print(f"held-out {split.default_metric}: {model.score(split.X_test, split.y_test):.4f}")
         return 0
 
-    from .search import LeptonClassifier, LeptonRegressor
-
-    cls = LeptonClassifier if ds.task == "classification" else LeptonRegressor
-    tracking = {} if args.no_tracking else {
-        "experiment_name": args.experiment or f"lepton-{ds.name}",
-        "tracking_uri": args.tracking_uri,
-        "registered_model_name": args.register,
-    }
-    model = cls(time_budget=args.time_budget, n_jobs=args.n_jobs, storage=args.storage,
-                study_name=args.study_name, random_state=args.seed, verbose=args.verbose,
-                search_space=args.search_space, metric=args.metric,
-                input_shape=ds.input_shape if args.images else None, **tracking)
+    model = steps.build_estimator(
+        split, time_budget=args.time_budget, n_jobs=args.n_jobs, metric=args.metric,
+        search_space=args.search_space, storage=args.storage, study_name=args.study_name,
+        seed=args.seed, images=args.images, tracking=not args.no_tracking,
+        experiment=args.experiment, tracking_uri=args.tracking_uri, register=args.register,
+        verbose=args.verbose)
     if args.save:
-        _check_writable(args.save)  # before the search, not after its budget is spent
-    model.fit(X_tr, y_tr)
+        steps.check_writable(args.save)  # before the search, not after its budget is spent
+    steps.search(model, split)
     elapsed = time.perf_counter() - t0
-    scores = {metric: model.score(X_te, y_te)}
+    scores = steps.evaluate(model, split)
     searched = model.final_model_info_["metric"]
-    if searched != metric:
-        scores[searched] = _held_out(model, X_te, y_te, searched, ds.task)
     print(f"searched {model.n_trials_} trials (space={model.search_space_.name}) in "
           f"{elapsed:.1f}s of a {args.time_budget:g}s budget; "
           f"best validation {searched}={model.best_score_:.4f}; "
@@ -61,64 +47,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
     for name, score in scores.items():
         print(f"held-out {name}: {score:.4f}")
     if args.save:
-        import joblib
-
-        joblib.dump(model, args.save)
+        steps.save(model, args.save)
         print(f"saved the fitted model to {args.save} (joblib.load it to predict)")
-    tracker = model.tracker_
-    if tracker.enabled:
-        tracker.log_test_metrics({f"test_{name}": score for name, score in scores.items()})
-        print(f"tracked in MLflow experiment {tracking['experiment_name']!r} "
-              f"(run {tracker.parent_run_id}); compare the trials with: lepton ui")
+    run_id = steps.record(model, scores)
+    if run_id is not None:
+        print(f"tracked in MLflow experiment {model.tracker_.experiment_name!r} "
+              f"(run {run_id}); compare the trials with: lepton ui")
     return 0
-
-
-def _stratify(y, task: str):
-    """What the held-out split is stratified by: the classes, when each has two rows or
-    more. A class of one row cannot be split both ways (scikit-learn refuses: "The least
-    populated class in y has only 1 member"): the split is then a plain random one, and
-    says so."""
-    import numpy as np
-
-    if task != "classification":
-        return None
-    classes, counts = np.unique(np.asarray(y).astype(str), return_counts=True)
-    single = classes[counts < 2]
-    if len(single):
-        shown = ", ".join(repr(str(c)) for c in single[:5]) + (" ..." if len(single) > 5 else "")
-        print(f"{len(single)} class(es) with a single row ({shown}): the held-out split is "
-              "not stratified", file=sys.stderr)
-        return None
-    return y
-
-
-def _held_out(model, X_te, y_te, name: str, task: str) -> float:
-    """The search's own metric on the held-out rows (as the search scored validation)."""
-    import numpy as np
-
-    from .search.metrics import get_metric
-
-    metric = get_metric(name, task)
-    if task == "classification":
-        index = {c: i for i, c in enumerate(model.classes_)}
-        y = np.array([index[c] for c in np.asarray(y_te)])
-        if metric.of_labels:  # the classes predict decides, as it decides them
-            labels = np.array([index[c] for c in np.asarray(model.predict(X_te))])
-            return metric.of_predicted(y, labels, len(model.classes_))
-        return metric(y, model.predict_proba(X_te))
-    pred = np.asarray(model.predict(X_te))
-    return metric(np.asarray(y_te), pred.reshape(len(pred), -1))
-
-
-def _check_writable(path: str) -> None:
-    import os
-
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise ValueError(f"--save {path!r}: the folder {folder!r} does not exist; create it "
-                         "or give another path.")
-    if not os.access(folder, os.W_OK):
-        raise ValueError(f"--save {path!r}: the folder {folder!r} is not writable.")
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:

@@ -1,0 +1,169 @@
+"""The steps of a Lepton run as plain functions: load and split, search, evaluate on the
+held-out rows, record, save.
+
+``lepton run`` calls them in order, and so does the Prefect flow in
+``lepton.pipelines`` (one task per step): nothing is computed in two places. None of them
+imports Prefect.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+__all__ = ["Split", "load_split", "build_estimator", "search", "evaluate", "record", "save",
+           "check_writable"]
+
+
+@dataclass
+class Split:
+    """A dataset split into training and held-out rows."""
+
+    name: str
+    task: str                               # 'classification' | 'regression'
+    X_train: Any
+    X_test: Any
+    y_train: Any
+    y_test: Any
+    input_shape: tuple[int, ...] | None = None
+
+    @property
+    def rows(self) -> int:
+        return len(self.y_train) + len(self.y_test)
+
+    @property
+    def default_metric(self) -> str:
+        return "accuracy" if self.task == "classification" else "r2"
+
+
+def load_split(dataset: str, *, target: str | None = None, task: str = "auto",
+               test_size: float = 0.25, seed: int = 0) -> Split:
+    """Load a built-in dataset or a CSV/Parquet file and hold out ``test_size`` of its rows
+    (stratified by class where every class has two rows or more)."""
+    from sklearn.model_selection import train_test_split
+
+    from .datasets import load_dataset
+
+    if task not in ("auto", "classification", "regression"):
+        raise ValueError(f"task={task!r} is not one of 'auto', 'classification', 'regression'.")
+    if not 0.0 < test_size < 1.0:
+        raise ValueError(f"test_size={test_size!r}: give the held-out fraction of the rows, "
+                         "strictly between 0 and 1.")
+    ds = load_dataset(dataset, target=target)
+    if task != "auto":  # a text target for regression: the regressor's fit says so
+        ds.task = task
+    X_tr, X_te, y_tr, y_te = train_test_split(ds.X, ds.y, test_size=test_size,
+                                              random_state=seed,
+                                              stratify=_stratify(ds.y, ds.task))
+    return Split(ds.name, ds.task, X_tr, X_te, y_tr, y_te, ds.input_shape)
+
+
+def _stratify(y, task: str):
+    """What the held-out split is stratified by: the classes, when each has two rows or
+    more. A class of one row cannot be split both ways (scikit-learn refuses: "The least
+    populated class in y has only 1 member"): the split is then a plain random one, and
+    says so."""
+    if task != "classification":
+        return None
+    classes, counts = np.unique(np.asarray(y).astype(str), return_counts=True)
+    single = classes[counts < 2]
+    if len(single):
+        shown = ", ".join(repr(str(c)) for c in single[:5]) + (" ..." if len(single) > 5 else "")
+        print(f"{len(single)} class(es) with a single row ({shown}): the held-out split is "
+              "not stratified", file=sys.stderr)
+        return None
+    return y
+
+
+def build_estimator(split: Split, *, time_budget: float = 30.0, n_jobs: int = 1,
+                    metric: str | None = None, search_space: Any = "auto",
+                    storage: str | None = None, study_name: str | None = None,
+                    seed: int = 0, images: bool = True, tracking: bool = True,
+                    experiment: str | None = None, tracking_uri: str | None = None,
+                    register: str | None = None, verbose: int = 1):
+    """The LeptonClassifier or LeptonRegressor a run fits on ``split``. With ``tracking``
+    the search is logged to MLflow, in experiment ``lepton-<dataset>`` unless ``experiment``
+    is given."""
+    from .search import LeptonClassifier, LeptonRegressor
+
+    cls = LeptonClassifier if split.task == "classification" else LeptonRegressor
+    options = {} if not tracking else {
+        "experiment_name": experiment or f"lepton-{split.name}",
+        "tracking_uri": tracking_uri,
+        "registered_model_name": register,
+    }
+    return cls(time_budget=time_budget, n_jobs=n_jobs, storage=storage, study_name=study_name,
+               random_state=seed, verbose=verbose, search_space=search_space, metric=metric,
+               input_shape=split.input_shape if images else None, **options)
+
+
+def search(model, split: Split):
+    """Fit ``model`` (from :func:`build_estimator`) on the training rows."""
+    return model.fit(split.X_train, split.y_train)
+
+
+def evaluate(model, split: Split) -> dict[str, float]:
+    """Held-out scores: accuracy (classification) or R^2 (regression), and the metric the
+    search optimised when it is another one, scored as the search scored validation."""
+    scores = {split.default_metric: float(model.score(split.X_test, split.y_test))}
+    searched = model.final_model_info_["metric"]
+    if searched not in scores:
+        scores[searched] = _held_out(model, split.X_test, split.y_test, searched, split.task)
+    return scores
+
+
+def _held_out(model, X_te, y_te, name: str, task: str) -> float:
+    """The search's own metric on the held-out rows (as the search scored validation)."""
+    from .search.metrics import get_metric
+
+    metric = get_metric(name, task)
+    if task == "classification":
+        index = {c: i for i, c in enumerate(model.classes_)}
+        y = np.array([index[c] for c in np.asarray(y_te)])
+        if metric.of_labels:  # the classes predict decides, as it decides them
+            labels = np.array([index[c] for c in np.asarray(model.predict(X_te))])
+            return float(metric.of_predicted(y, labels, len(model.classes_)))
+        return float(metric(y, model.predict_proba(X_te)))
+    pred = np.asarray(model.predict(X_te))
+    return float(metric(np.asarray(y_te), pred.reshape(len(pred), -1)))
+
+
+def record(model, scores: dict[str, float]) -> str | None:
+    """Log the held-out scores to the search's MLflow parent run (``test_<metric>``);
+    returns that run's id, or None for an untracked search."""
+    tracker = model.tracker_
+    if not tracker.enabled:
+        return None
+    tracker.log_test_metrics({f"test_{name}": score for name, score in scores.items()})
+    return tracker.parent_run_id
+
+
+def check_writable(path: str, what: str = "--save") -> None:
+    """Fail before the search, not after its budget is spent, when ``path`` cannot be
+    written."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise ValueError(f"{what} {path!r}: the folder {folder!r} does not exist; create it "
+                         "or give another path.")
+    if not os.access(folder, os.W_OK):
+        raise ValueError(f"{what} {path!r}: the folder {folder!r} is not writable.")
+
+
+def save(model, path: str) -> str:
+    """Write the fitted model with joblib (``joblib.load`` it and call ``predict``); the
+    file appears whole or not at all (written beside it, then renamed)."""
+    import joblib
+
+    partial = f"{path}.partial-{os.getpid()}-{time.monotonic_ns()}"
+    try:
+        joblib.dump(model, partial)
+        os.replace(partial, path)
+    finally:
+        if os.path.exists(partial):
+            os.remove(partial)
+    return path
