@@ -848,13 +848,24 @@ class MLflowTracker(SearchTracker):
                     artifact_path=None, name="model", flavor=mlflow.pyfunc,
                     python_model=LeptonEstimatorModel(), artifacts={ESTIMATOR_ARTIFACT: str(path)},
                     signature=signature, input_example=sample, pip_requirements=_requirements(),
-                    run_id=self.parent_run_id)
+                    run_id=self.parent_run_id, model_id=self._new_logged_model("model"))
             self._log_torch_module(estimator, sample)
             self.client.set_tag(self.parent_run_id, "lepton.model_uri", info.model_uri)
             if self.registered_model_name:
                 # inside the block: the SQL registry resolves models:/ sources through the
                 # fluent tracking URI
                 self._register(info, score, metric, direction)
+
+    def _new_logged_model(self, name: str) -> str:
+        """A logged model of the search's experiment, for ``Model.log(model_id=...)``.
+        Left to itself, ``Model.log`` files the model under the fluent API's experiment:
+        the Default one (artifacts in ``./mlruns`` of the working directory, so a registered
+        model pointed into whatever folder the search happened to run in), or whichever
+        experiment the caller's session had set."""
+        params = self.client.get_run(self.parent_run_id).data.params
+        return self.client.create_logged_model(
+            experiment_id=self.experiment_id, name=name, source_run_id=self.parent_run_id,
+            params={key: str(value) for key, value in params.items()}).model_id
 
     def _log_torch_module(self, estimator: Any, sample: Any) -> None:
         import mlflow.pytorch
@@ -881,7 +892,8 @@ class MLflowTracker(SearchTracker):
                              pytorch_model=copy.deepcopy(module).cpu(),
                              serialization_format="pickle", input_example=example,
                              pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"],
-                             run_id=self.parent_run_id)
+                             run_id=self.parent_run_id,
+                             model_id=self._new_logged_model("torch_module"))
         self.client.set_tag(self.parent_run_id, "lepton.torch_module_uri", info.model_uri)
 
     def _register(self, info: Any, score: float | None, metric: str, direction: str) -> None:

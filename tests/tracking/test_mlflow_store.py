@@ -113,6 +113,24 @@ def test_registered_pyfunc_predicts_like_the_estimator(iris_search):
     np.testing.assert_array_equal(iris_search.best.classes_[out], iris_search.best.predict(X))
 
 
+def test_models_are_filed_under_the_search_experiment(iris_search):
+    """MLflow's Model.log puts a logged model in the fluent API's experiment: left to it,
+    both models went to the Default experiment, with artifacts under ./mlruns of the
+    working directory (a registered model then pointed into whatever folder the search ran
+    in)."""
+    tracker, client = iris_search.tracker, iris_search.client
+    models = client.search_logged_models(experiment_ids=[tracker.experiment_id])
+    assert sorted(m.name for m in models) == ["model", "torch_module"]
+    root = client.get_experiment(tracker.experiment_id).artifact_location
+    for model in models:
+        assert model.source_run_id == tracker.parent_run_id
+        assert model.artifact_location.startswith(root), (model.artifact_location, root)
+        assert model.params  # the search's parameters, as Model.log copies them
+    pyfunc = next(m for m in models if m.name == "model")
+    assert client.get_model_version_by_alias("iris-nn", "champion").source == \
+        f"models:/{pyfunc.model_id}"
+
+
 def test_log_test_metrics(iris_search):
     iris_search.tracker.log_test_metrics({"accuracy": 0.93})
     run = iris_search.client.get_run(iris_search.tracker.parent_run_id)
