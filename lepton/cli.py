@@ -56,6 +56,42 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_schedule(args: argparse.Namespace) -> int:
+    """Serve the search flow on a schedule (lepton.pipelines.flows.serve_schedule)."""
+    from pathlib import Path
+
+    from .pipelines.flows import (FLOW_NAME, deployment_parameters, make_schedule,
+                                  serve_schedule)
+    from .pipelines.server import configured_api_url, prefect_api
+
+    configured = configured_api_url()
+    name = args.name or Path(args.dataset).stem
+    parameters = {
+        "dataset": args.dataset, "target": args.target, "task": args.task,
+        "test_size": args.test_size, "seed": args.seed, "time_budget": args.time_budget,
+        "n_jobs": args.n_jobs, "metric": args.metric, "search_space": args.search_space,
+        "storage": args.storage, "study_name": args.study_name, "images": args.images,
+        "tracking": not args.no_tracking, "experiment": args.experiment,
+        "tracking_uri": args.tracking_uri, "registered_model_name": args.register,
+        "save": args.save, "verbose": args.verbose, "retries": args.retries,
+        "retry_delay_seconds": args.retry_delay,
+    }
+    parameters = {k: v for k, v in parameters.items() if v is not None}
+    make_schedule(cron=args.cron, interval=args.interval, timezone=args.timezone)  # checks
+    deployment_parameters(**dict(parameters))  # checks before announcing
+    when = f"cron {args.cron!r}" if args.cron else f"every {args.interval:g}s"
+    with prefect_api() as api:
+        started = "" if configured else " (a Prefect server started for this command; it " \
+                                        "stops with it)"
+        print(f"serving deployment {FLOW_NAME}/{name} ({when}) on {api}{started}; the "
+              f"Prefect UI: {api.removesuffix('/api')}; run it now with: "
+              f"PREFECT_API_URL={api} prefect deployment run '{FLOW_NAME}/{name}'; "
+              "stop with Ctrl-C", flush=True)
+        serve_schedule(name, cron=args.cron, interval=args.interval, timezone=args.timezone,
+                       parameters=parameters)
+    return 0
+
+
 def _cmd_predict(args: argparse.Namespace) -> int:
     """A model saved by ``lepton run --save`` predicts the rows of a CSV/Parquet file."""
     import os
@@ -130,13 +166,10 @@ def _cmd_ui(args: argparse.Namespace) -> int:
         return 2
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _add_search_arguments(run: argparse.ArgumentParser) -> None:
+    """The options of a search run, shared by ``lepton run`` and ``lepton schedule``."""
     from . import defaults
 
-    parser = argparse.ArgumentParser(prog="lepton", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="search a network for a dataset within a time budget and "
-                                     "report the held-out score")
     run.add_argument("dataset", nargs="?", default="digits",
                      help="built-in dataset name or CSV/Parquet path (default: digits)")
     run.add_argument("--target", help="target column of a CSV/Parquet file")
@@ -163,8 +196,6 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--storage", help="Optuna storage (URL or .db/.log path) to persist and "
                                         "resume the study")
     run.add_argument("--study-name")
-    run.add_argument("--fixed", action="store_true",
-                     help="train one fixed-architecture network instead of searching")
     shape = run.add_mutually_exclusive_group()
     shape.add_argument("--images", dest="images", action="store_true", default=True,
                        help="give a built-in image dataset (digits) to the search as images "
@@ -178,7 +209,37 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--register", metavar="MODEL_NAME",
                      help="register the final model; alias 'champion' moves if it is better")
     run.add_argument("--verbose", type=int, default=1)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lepton", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="search a network for a dataset within a time budget and "
+                                     "report the held-out score")
+    _add_search_arguments(run)
+    run.add_argument("--fixed", action="store_true",
+                     help="train one fixed-architecture network instead of searching")
     run.set_defaults(func=_cmd_run)
+    schedule = sub.add_parser(
+        "schedule", help="serve the run as a Prefect deployment on a cron or interval "
+                         "schedule (until stopped)",
+        description="Serve `lepton run`'s search as the Prefect deployment lepton-search/NAME "
+                    "with a schedule, until Ctrl-C or SIGTERM. The schedule lives in the "
+                    "Prefect API of PREFECT_API_URL (start one with: prefect server start); "
+                    "without it, in a temporary server of this process.")
+    _add_search_arguments(schedule)
+    when = schedule.add_mutually_exclusive_group(required=True)
+    when.add_argument("--cron", help="cron expression, e.g. '0 3 * * *' (every day at 03:00)")
+    when.add_argument("--interval", type=float, metavar="SECONDS",
+                      help="seconds between runs")
+    schedule.add_argument("--timezone", help="IANA time zone of --cron (default: UTC)")
+    schedule.add_argument("--name", help="deployment name (default: the dataset's name)")
+    schedule.add_argument("--retries", type=int, default=2,
+                          help="attempts after a transient error (a tracking store or study "
+                               "storage that did not answer, an I/O error; default: 2)")
+    schedule.add_argument("--retry-delay", type=float, default=60.0, metavar="SECONDS",
+                          help="seconds between attempts (default: 60)")
+    schedule.set_defaults(func=_cmd_schedule)
     pred = sub.add_parser("predict", help="predict the rows of a CSV/Parquet file with a model "
                                           "saved by lepton run --save")
     pred.add_argument("model", help="the model file (joblib, from lepton run --save); load only "

@@ -11,7 +11,7 @@ HEAVY = ("mlflow", "prefect")
 
 def test_import_lepton_does_not_import_mlflow_or_prefect():
     code = ("import json, sys; import lepton, lepton.estimators, lepton.models, "
-            "lepton.preprocessing, lepton.training, lepton.datasets, lepton.cli; "
+            "lepton.preprocessing, lepton.training, lepton.datasets, lepton.cli, lepton.steps; "
             f"print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY!r})))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=120, check=True)

@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
+from .._servers import free_port, wait_until_answers
 from ._base import TrackingError
 from ._store import (
     artifact_root_for, check_tracking_uri, default_tracking_uri, quiet_mlflow_env, redact_uri,
@@ -25,12 +23,6 @@ __all__ = ["latest_search_experiment", "start_ui", "run_ui", "free_port"]
 
 # `mlflow server` answered /health after 9-25 s on a busy 2-core machine.
 STARTUP_TIMEOUT = 90.0
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
 
 
 def latest_search_experiment(tracking_uri: str) -> str | None:
@@ -49,23 +41,6 @@ def latest_search_experiment(tracking_uri: str) -> str | None:
                               filter_string=f"tags.`{TAG_ROLE}` = 'search'",
                               order_by=["attributes.start_time DESC"], max_results=1)
     return runs[0].info.experiment_id if runs else None
-
-
-def _wait_healthy(proc: subprocess.Popen, url: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise TrackingError(f"mlflow server exited with code {proc.returncode} before "
-                                f"answering at {url}; run it by hand to see why.")
-        try:
-            with urllib.request.urlopen(url + "/health", timeout=2) as resp:
-                if resp.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.5)
-    proc.terminate()
-    raise TrackingError(f"mlflow server did not answer at {url} within {timeout:.0f}s.")
 
 
 def start_ui(*, tracking_uri: str | None = None, host: str = "127.0.0.1", port: int | None = None,
@@ -89,7 +64,8 @@ def start_ui(*, tracking_uri: str | None = None, host: str = "127.0.0.1", port: 
     out = subprocess.DEVNULL if quiet else None
     proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=out)
     base = f"http://{host}:{port}"
-    _wait_healthy(proc, base, timeout)
+    wait_until_answers(proc, base + "/health", timeout=timeout, what="mlflow server",
+                       error=TrackingError)
     url = f"{base}/#/experiments/{experiment_id}/runs" if experiment_id else base
     return proc, url
 

@@ -1,0 +1,196 @@
+"""Lepton's run as a Prefect flow, and its deployment on a schedule.
+
+``search_flow`` calls the steps of :mod:`lepton.steps` (the same functions ``lepton run``
+calls), one coarse task per step: load and split, search, evaluate on the held-out rows,
+record the test metrics in MLflow, save the model. ``serve_schedule`` serves it as a
+deployment with a cron or interval schedule (``lepton schedule`` on the command line).
+
+Prefect is imported here and nowhere in ``import lepton``. Importing this module turns
+Prefect's analytics off (``PREFECT_SERVER_ANALYTICS_ENABLED=false``, ``DO_NOT_TRACK``)
+unless the caller set them.
+"""
+
+# No `from __future__ import annotations` here: Prefect builds the flow's parameter model
+# from its annotations in the flow run's own process, where string annotations such as
+# "Literal[...]" did not resolve ("Search_FlowModel is not fully defined").
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+
+
+def quiet_prefect_env() -> dict[str, str]:
+    """Environment for Prefect in what Lepton starts: no analytics or telemetry."""
+    return {"PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "true"}
+
+
+for _key, _value in quiet_prefect_env().items():
+    os.environ.setdefault(_key, _value)
+
+from prefect import flow, get_run_logger, task  # noqa: E402
+from prefect.cache_policies import NO_CACHE  # noqa: E402
+
+from lepton import steps  # noqa: E402
+
+__all__ = ["FLOW_NAME", "search_flow", "serve_schedule", "make_schedule",
+           "deployment_parameters", "is_transient", "quiet_prefect_env"]
+
+#: The flow's name: a deployment ``NAME`` of it runs as ``lepton-search/NAME``.
+FLOW_NAME = "lepton-search"
+
+
+def is_transient(exc: BaseException | None) -> bool:
+    """Errors worth another attempt a little later: an MLflow tracking store or an Optuna
+    storage that did not answer (both fail before any training time is spent), or the
+    operating system's I/O errors (a network share). Bad input, a search in which no trial
+    worked, and a stop by signal are not retried."""
+    from lepton.search import StorageError
+    from lepton.tracking import TrackingError
+
+    return isinstance(exc, (TrackingError, StorageError, OSError))
+
+
+def _retry_if_transient(task_: Any, task_run: Any, state: Any) -> bool:
+    try:
+        state.result()
+    except BaseException as exc:  # noqa: BLE001 - the failed attempt's own exception
+        return is_transient(exc)
+    return False
+
+
+_options = {"cache_policy": NO_CACHE, "retry_condition_fn": _retry_if_transient}
+load_task = task(steps.load_split, name="load", **_options)
+evaluate_task = task(steps.evaluate, name="evaluate", cache_policy=NO_CACHE)
+record_task = task(steps.record, name="record", **_options)
+save_task = task(steps.save, name="save", **_options)
+
+
+@task(name="search", **_options)
+def search_task(split: steps.Split, options: dict[str, Any]):
+    """Build the estimator and fit it (the whole ``time_budget`` is spent here)."""
+    model = steps.build_estimator(split, **options)
+    return steps.search(model, split)
+
+
+@flow(name=FLOW_NAME, flow_run_name="{dataset}-{time_budget}s", persist_result=True,
+      log_prints=True, validate_parameters=True)
+def search_flow(dataset: str = "digits", target: str | None = None,
+                task: Literal["auto", "classification", "regression"] = "auto",
+                test_size: float = 0.25, seed: int = 0, time_budget: float = 30.0,
+                n_jobs: int = 1, metric: str | None = None, search_space: str = "auto",
+                storage: str | None = None, study_name: str | None = None,
+                images: bool = True, tracking: bool = True, experiment: str | None = None,
+                tracking_uri: str | None = None, registered_model_name: str | None = None,
+                save: str | None = None, verbose: int = 1, retries: int = 2,
+                retry_delay_seconds: float = 60.0) -> dict[str, Any]:
+    """Search a network for ``dataset`` within ``time_budget`` seconds, score it on the
+    held-out rows, log those scores to the search's MLflow run and (``save``) write the
+    model with joblib. The arguments are ``lepton run``'s options.
+
+    Load, search, record and save are retried ``retries`` times, ``retry_delay_seconds``
+    apart, after a transient error (``is_transient``: a tracking store or study storage
+    that did not answer, an I/O error). With a persistent ``storage`` and no
+    ``study_name``, the study is named after the flow run (``lepton-search-<dataset>-<flow
+    run id>``): each scheduled run searches its own data in a study of its own, and a
+    retried search, or the flow run retried from Prefect's UI after its process died,
+    resumes that study. Returns a summary (JSON-serialisable; Prefect persists it as the
+    flow run's result).
+    """
+    logger = get_run_logger()
+    retry = {"retries": retries, "retry_delay_seconds": retry_delay_seconds}
+    if save is not None:
+        steps.check_writable(save, what="save")  # before the search spends its budget
+    split = load_task.with_options(**retry)(dataset, target=target, task=task,
+                                            test_size=test_size, seed=seed)
+    logger.info("dataset=%s task=%s rows=%d train=%d test=%d", split.name, split.task,
+                split.rows, len(split.y_train), len(split.y_test))
+    if storage is not None and study_name is None:
+        from prefect.runtime import flow_run
+
+        study_name = f"{FLOW_NAME}-{split.name}-{flow_run.id}"
+    options = dict(time_budget=time_budget, n_jobs=n_jobs, metric=metric,
+                   search_space=search_space, storage=storage, study_name=study_name, seed=seed,
+                   images=images, tracking=tracking, experiment=experiment,
+                   tracking_uri=tracking_uri, register=registered_model_name,
+                   verbose=verbose)
+    model = search_task.with_options(**retry)(split, options)
+    scores = evaluate_task(model, split)
+    run_id = record_task.with_options(**retry)(model, scores)
+    if save is not None:
+        save_task.with_options(**retry)(model, save)
+    info = model.final_model_info_
+    summary = {
+        "dataset": split.name, "task": split.task, "rows": split.rows,
+        "train_rows": len(split.y_train), "test_rows": len(split.y_test),
+        "time_budget": time_budget, "fit_seconds": round(float(model.fit_time_), 3),
+        "n_trials": int(model.n_trials_), "search_space": model.search_space_.name,
+        "study_name": model.study_.study_name, "final_choice": model.final_choice_,
+        "validation": {info["metric"]: float(model.best_score_)},
+        "held_out": scores, "mlflow_run_id": run_id, "model_path": save,
+    }
+    logger.info("searched %d trials in %.1fs of %gs; final model: %s; held-out %s",
+                summary["n_trials"], summary["fit_seconds"], time_budget,
+                summary["final_choice"],
+                ", ".join(f"{k}={v:.4f}" for k, v in scores.items()))
+    return summary
+
+
+def deployment_parameters(**parameters: Any) -> dict[str, Any]:
+    """``search_flow``'s parameters for a deployment: checked now rather than at the first
+    scheduled run (a dataset that is neither built in nor a table file, an unknown
+    parameter), and with relative paths made absolute (the runs start elsewhere)."""
+    from lepton.datasets import BUILTIN_DATASETS, table_format
+
+    known = set(search_flow.parameters.properties)
+    unknown = sorted(set(parameters) - known)
+    if unknown:
+        raise ValueError(f"{unknown} are not parameters of the {FLOW_NAME} flow; it takes "
+                         f"{sorted(known)}.")
+    dataset = parameters.get("dataset", "digits")
+    if dataset not in BUILTIN_DATASETS:
+        table_format(dataset, what=f"dataset (not a built-in one: {', '.join(BUILTIN_DATASETS)})")
+        parameters["dataset"] = str(Path(dataset).resolve())
+    for key in ("save", "storage"):
+        value = parameters.get(key)
+        if value and "://" not in value:
+            parameters[key] = str(Path(value).resolve())
+    return parameters
+
+
+def make_schedule(*, cron: str | None = None, interval: float | None = None,
+                  timezone: str | None = None):
+    """A Prefect schedule from a cron expression or an interval in seconds, checked."""
+    from prefect.client.schemas.schedules import construct_schedule
+
+    if (cron is None) == (interval is None):
+        raise ValueError("give exactly one of cron (a cron expression such as '0 3 * * *') "
+                         "and interval (seconds between runs).")
+    if interval is not None and not interval > 0:
+        raise ValueError(f"interval={interval!r}: give the seconds between runs, above 0.")
+    try:
+        schedule = construct_schedule(cron=cron, interval=interval, timezone=timezone)
+    except Exception as exc:  # noqa: BLE001 - pydantic's and croniter's errors alike
+        what = f"cron={cron!r}" if cron is not None else f"interval={interval!r}"
+        errors = getattr(exc, "errors", None)  # pydantic's ValidationError
+        reason = errors()[0]["msg"] if callable(errors) and errors() else str(exc)
+        reason = reason.removeprefix("Value error, ")
+        raise ValueError(f"{what}, timezone={timezone!r}: not a schedule Prefect accepts: "
+                         f"{reason}") from exc
+    return schedule
+
+
+def serve_schedule(name: str, *, cron: str | None = None, interval: float | None = None,
+                   timezone: str | None = None, parameters: dict[str, Any] | None = None,
+                   limit: int | None = 1) -> None:
+    """Serve ``search_flow`` as the deployment ``lepton-search/<name>`` with a cron or
+    interval schedule until this process is stopped (SIGTERM or Ctrl-C). The Prefect API
+    it registers with is ``PREFECT_API_URL`` (a ``prefect server start`` or Prefect
+    Cloud); without one, a temporary server lives as long as this process. ``limit``
+    caps the runs at once (default 1: a run that outlasts its interval delays the next)."""
+    schedule = make_schedule(cron=cron, interval=interval, timezone=timezone)
+    params = deployment_parameters(**(parameters or {}))
+    from prefect.types.entrypoint import EntrypointType
+
+    search_flow.serve(name=name, schedules=[schedule], parameters=params, limit=limit,
+                      description=f"Lepton search of {params.get('dataset', 'digits')}",
+                      entrypoint_type=EntrypointType.MODULE_PATH)

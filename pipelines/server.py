@@ -1,0 +1,83 @@
+"""A local Prefect server for ``lepton schedule`` when no Prefect API is configured.
+
+Prefect's temporary in-process server runs flows but not schedules ("Cannot schedule
+flows on an ephemeral server"), so a schedule needs a real server: ``prefect_api()``
+uses the one ``PREFECT_API_URL`` (or the active Prefect profile) names, or else starts
+``prefect server start`` on 127.0.0.1 with analytics off and stops it on exit. Its
+database stays under ``PREFECT_HOME`` (default ``~/.prefect``), so the runs' history
+outlives it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+
+from lepton._servers import free_port, wait_until_answers
+
+from .flows import quiet_prefect_env
+
+__all__ = ["configured_api_url", "start_server", "prefect_api", "STARTUP_TIMEOUT"]
+
+#: `prefect server start` answered /api/health after 5-9 s on an idle 2-core machine.
+STARTUP_TIMEOUT = 120.0
+
+
+def configured_api_url() -> str | None:
+    """The Prefect API this process would talk to (environment or active profile)."""
+    from prefect.settings import get_current_settings
+
+    url = get_current_settings().api.url
+    return str(url) if url else None
+
+
+def start_server(*, host: str = "127.0.0.1", port: int | None = None,
+                 timeout: float = STARTUP_TIMEOUT,
+                 quiet: bool = True) -> tuple[subprocess.Popen, str]:
+    """Start ``prefect server start``; return ``(process, api_url)`` once it answers."""
+    port = port or free_port(host)
+    env = {**os.environ, **quiet_prefect_env()}
+    env.pop("PREFECT_API_URL", None)  # the server itself is not a client of another one
+    out = subprocess.DEVNULL if quiet else None
+    proc = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", host,
+                             "--port", str(port), "--analytics-off"],
+                            env=env, stdout=out, stderr=out)
+    api = f"http://{host}:{port}/api"
+    wait_until_answers(proc, f"{api}/health", timeout=timeout, what="prefect server")
+    return proc, api
+
+
+def stop(proc: subprocess.Popen, timeout: float = 20.0) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+@contextlib.contextmanager
+def prefect_api(*, host: str = "127.0.0.1", port: int | None = None) -> Iterator[str]:
+    """The configured Prefect API's URL, or that of a server started here (and stopped
+    when the block ends). Inside the block this process and its children use it."""
+    url = configured_api_url()
+    if url:
+        yield url
+        return
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    proc, url = start_server(host=host, port=port)
+    previous = os.environ.get("PREFECT_API_URL")
+    os.environ["PREFECT_API_URL"] = url  # flow runs start in child processes
+    try:
+        with temporary_settings(updates={PREFECT_API_URL: url}):
+            yield url
+    finally:
+        if previous is None:
+            os.environ.pop("PREFECT_API_URL", None)
+        else:
+            os.environ["PREFECT_API_URL"] = previous
+        stop(proc)

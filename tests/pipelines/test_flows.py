@@ -1,0 +1,288 @@
+"""The Prefect flow and its schedule against a real ``prefect server`` on 127.0.0.1.
+
+One server per test process (module scope); the tests share the ``prefect`` xdist group so
+that they run in one worker and start it once.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import joblib
+import pytest
+
+from lepton import steps
+from lepton.search import SearchError
+from lepton.tracking import TrackingError
+from lepton.tracking.ui import free_port
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("prefect")]
+
+flows = pytest.importorskip("lepton.pipelines.flows")
+server = pytest.importorskip("lepton.pipelines.server")
+
+TASKS = ["evaluate", "load", "record", "save", "search"]
+
+
+@pytest.fixture(scope="module")
+def prefect_api():
+    """The API URL of a real Prefect server, this process and its children pointed at it."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    proc, url = server.start_server()
+    os.environ["PREFECT_API_URL"] = url
+    try:
+        with temporary_settings(updates={PREFECT_API_URL: url}):
+            yield url
+    finally:
+        os.environ.pop("PREFECT_API_URL", None)
+        server.stop(proc)
+
+
+def _task_runs(flow_run_id) -> dict[str, object]:
+    """The flow run's task runs by task name (the last attempt of each)."""
+    from prefect import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
+    return {run.name.rsplit("-", 1)[0]: run for run in runs}
+
+
+def test_flow_runs_the_steps_and_records_them(prefect_api, tmp_path):
+    import mlflow
+
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    state = flows.search_flow(dataset="iris", time_budget=20, tracking_uri=store,
+                              experiment="nightly-iris", save=str(tmp_path / "model.joblib"),
+                              storage=str(tmp_path / "study.db"), verbose=0,
+                              return_state=True)
+    assert state.is_completed(), state.message
+    summary = state.result()
+    assert summary["dataset"] == "iris" and summary["task"] == "classification"
+    assert summary["train_rows"] + summary["test_rows"] == 150
+    held_out = steps.load_split("iris", seed=0)  # the flow's own split (seed 0)
+    model = joblib.load(summary["model_path"])
+    assert summary["held_out"]["accuracy"] == model.score(held_out.X_test, held_out.y_test)
+    assert summary["held_out"]["accuracy"] > 1 / 3  # better than chance on three classes
+    assert summary["n_trials"] >= 1 and summary["fit_seconds"] <= 20 * 1.05
+    # a persistent study of its own, named after the flow run (a retry resumes it)
+    flow_run_id = state.state_details.flow_run_id
+    assert summary["study_name"] == f"lepton-search-iris-{flow_run_id}"
+
+    runs = _task_runs(flow_run_id)
+    assert sorted(runs) == TASKS
+    assert all(run.state.is_completed() and run.run_count == 1 for run in runs.values())
+
+    assert model.study_.study_name == summary["study_name"]
+    run = mlflow.MlflowClient(store).get_run(summary["mlflow_run_id"])
+    assert run.data.metrics["test_accuracy"] == pytest.approx(summary["held_out"]["accuracy"])
+
+
+def test_transient_errors_are_retried_and_bad_input_is_not(prefect_api, tmp_path):
+    closed = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    state = flows.search_flow(dataset="iris", time_budget=15, tracking_uri=closed, retries=1,
+                              retry_delay_seconds=0, verbose=0, return_state=True)
+    assert state.is_failed()
+    with pytest.raises(TrackingError, match="127.0.0.1"):
+        state.result()
+    runs = _task_runs(state.state_details.flow_run_id)
+    assert runs["search"].run_count == 2 and runs["search"].state.is_failed()
+
+    state = flows.search_flow(dataset=str(tmp_path / "missing.csv"), target="y", retries=2,
+                              retry_delay_seconds=0, verbose=0, return_state=True)
+    assert state.is_failed()
+    with pytest.raises(ValueError, match="missing.csv"):
+        state.result()
+    runs = _task_runs(state.state_details.flow_run_id)
+    assert list(runs) == ["load"] and runs["load"].run_count == 1
+
+
+def test_is_transient():
+    from lepton.search import StorageError
+
+    assert flows.is_transient(TrackingError("unreachable"))
+    assert flows.is_transient(StorageError("no answer"))
+    assert flows.is_transient(ConnectionResetError())
+    assert not flows.is_transient(ValueError("bad input"))
+    assert not flows.is_transient(SearchError("every trial failed"))
+    assert not flows.is_transient(None)
+
+
+def test_schedule_checks_before_serving():
+    for bad, expected in [(dict(cron="0 25 * * *"), "Invalid cron string"),
+                          (dict(cron="0 3 * * *", timezone="Mars/Base"), "Invalid timezone"),
+                          (dict(interval=0), "interval=0"),
+                          (dict(), "exactly one of cron")]:
+        with pytest.raises(ValueError, match=expected):
+            flows.make_schedule(**bad)
+    with pytest.raises(ValueError, match="'nope'"):
+        flows.deployment_parameters(dataset="nope")
+    with pytest.raises(ValueError, match=r"\['budget'\] are not parameters"):
+        flows.deployment_parameters(budget=3)
+    params = flows.deployment_parameters(dataset="data.csv", save="m.joblib", storage="s.db",
+                                         tracking_uri="sqlite:///x.db")
+    assert params["dataset"] == str(Path("data.csv").resolve())
+    assert params["save"] == str(Path("m.joblib").resolve())
+    assert params["storage"] == str(Path("s.db").resolve())
+    assert params["tracking_uri"] == "sqlite:///x.db"
+
+
+def test_lepton_schedule_rejects_a_bad_cron_at_once():
+    out = subprocess.run([sys.executable, "-m", "lepton.cli", "schedule", "iris", "--cron",
+                          "0 25 * * *"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2
+    assert "cron='0 25 * * *'" in out.stderr and "Invalid cron string" in out.stderr
+    assert "serving" not in out.stdout
+
+
+def test_lepton_schedule_serves_a_cron_deployment(prefect_api, tmp_path):
+    from prefect import get_client
+    from prefect.deployments import run_deployment
+
+    name = f"nightly-{os.getpid()}"
+    model_path = tmp_path / "model.joblib"
+    env = {**os.environ, "PREFECT_API_URL": prefect_api, "PREFECT_RUNNER_POLL_FREQUENCY": "2"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lepton.cli", "schedule", "iris", "--cron", "0 3 * * *",
+         "--timezone", "Europe/Paris", "--name", name, "--time-budget", "10", "--no-tracking",
+         "--save", str(model_path), "--verbose", "0"],
+        env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deployment = None
+        deadline = time.monotonic() + 120
+        with get_client(sync_client=True) as client:
+            while deployment is None and time.monotonic() < deadline:
+                assert proc.poll() is None, proc.stdout.read()
+                try:
+                    deployment = client.read_deployment_by_name(f"lepton-search/{name}")
+                except Exception:  # noqa: BLE001 - not registered yet
+                    time.sleep(1)
+        assert deployment is not None, "the deployment was not registered within 120 s"
+        [schedule] = deployment.schedules
+        assert schedule.schedule.cron == "0 3 * * *"
+        assert schedule.schedule.timezone == "Europe/Paris" and schedule.active
+        assert deployment.parameters["save"] == str(model_path)
+        assert deployment.parameters["tracking"] is False
+
+        flow_run = run_deployment(f"lepton-search/{name}", timeout=300, poll_interval=1)
+        assert flow_run.state.is_completed(), flow_run.state.message
+        summary = flow_run.state.result()
+        assert summary["dataset"] == "iris" and summary["mlflow_run_id"] is None
+        held_out = steps.load_split("iris", seed=0)
+        model = joblib.load(model_path)
+        assert summary["held_out"]["accuracy"] == model.score(held_out.X_test, held_out.y_test)
+    finally:
+        proc.send_signal(signal.SIGTERM)  # Prefect's runner stops on SIGTERM
+        try:
+            out, _ = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, _ = proc.communicate()
+    assert proc.returncode == 0, out
+    assert "serving deployment lepton-search/" in out
+    with get_client(sync_client=True) as client:  # paused on shutdown: no runs without it
+        assert client.read_deployment_by_name(f"lepton-search/{name}").paused
+
+
+def _flow_run_processes(parent: int) -> list[int]:
+    """Pids of the flow-run processes Prefect's runner started under ``parent`` (Linux)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:  # exited meanwhile
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == parent and b"spawn_main" in cmdline:
+            pids.append(int(entry.name))
+    return pids
+
+
+def _wait(condition, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.5)
+    pytest.fail(f"{what} within {timeout:.0f} s")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="finds the process in /proc")
+def test_a_crashed_flow_run_retried_resumes_its_study(prefect_api, tmp_path):
+    """The flow run's process is killed mid-search (SIGKILL: nothing can clean up);
+    `prefect flow-run retry` runs it again under the same id, which names its study: the
+    search continues where it stopped, with no finished trial lost or repeated."""
+    import optuna
+    from prefect import get_client
+    from prefect.deployments import run_deployment
+
+    name = f"crashy-{os.getpid()}"
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    env = {**os.environ, "PREFECT_API_URL": prefect_api, "PREFECT_RUNNER_POLL_FREQUENCY": "2"}
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "lepton.cli", "schedule", "breast_cancer", "--cron", "0 3 * * *",
+         "--name", name, "--time-budget", "40", "--no-tracking", "--storage", storage,
+         "--verbose", "0"],
+        env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        with get_client(sync_client=True) as client:
+            def registered():
+                assert serve.poll() is None, serve.stdout.read()
+                try:
+                    return client.read_deployment_by_name(f"lepton-search/{name}")
+                except Exception:  # noqa: BLE001 - not registered yet
+                    return None
+            _wait(registered, 120, "the deployment was not registered")
+            flow_run = run_deployment(f"lepton-search/{name}", timeout=0)
+            study_name = f"lepton-search-breast_cancer-{flow_run.id}"
+
+            def trials():
+                try:
+                    return optuna.load_study(study_name=study_name, storage=storage).trials
+                except KeyError:  # the study does not exist yet
+                    return []
+            def mid_search():
+                done = [t for t in trials() if t.state.is_finished()]
+                running = [t for t in trials() if t.state == optuna.trial.TrialState.RUNNING]
+                return len(done) >= 2 and running
+            _wait(mid_search, 120, "the search did not finish two trials")
+            [pid] = _flow_run_processes(serve.pid)
+            os.kill(pid, signal.SIGKILL)
+            before = {t.number: (t.state, t.value) for t in trials() if t.state.is_finished()}
+            killed = [t.number for t in trials() if t.state == optuna.trial.TrialState.RUNNING]
+            _wait(lambda: client.read_flow_run(flow_run.id).state.is_crashed(), 60,
+                  "the killed flow run was not reported crashed")
+
+            retry = subprocess.run([sys.executable, "-m", "prefect", "flow-run", "retry",
+                                    str(flow_run.id)], env=env, capture_output=True, text=True,
+                                   timeout=120)
+            assert retry.returncode == 0, retry.stdout + retry.stderr
+            state = _wait(lambda: (s := client.read_flow_run(flow_run.id).state).is_final()
+                          and s, 240, "the retried flow run did not finish")
+        assert state.is_completed(), state.message
+        summary = state.result()
+    finally:
+        serve.send_signal(signal.SIGTERM)
+        try:
+            serve.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            serve.kill()
+            serve.communicate()
+    assert summary["study_name"] == study_name
+    after = optuna.load_study(study_name=study_name, storage=storage).trials
+    assert {t.number: (t.state, t.value) for t in after if t.number in before} == before
+    assert len(after) > len(before) + len(killed)  # it went on searching
+    for number in killed:  # failed by the heartbeat, and its configuration ran again
+        assert after[number].state == optuna.trial.TrialState.FAIL
+        assert any(t.system_attrs.get("failed_trial") == number for t in after)
+    assert not [t for t in after if t.state == optuna.trial.TrialState.RUNNING]
