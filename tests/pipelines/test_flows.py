@@ -16,6 +16,7 @@ from pathlib import Path
 import joblib
 import pytest
 
+from _procs import children
 from lepton import steps
 from lepton.search import SearchError
 from lepton.tracking import TrackingError
@@ -191,22 +192,6 @@ def test_lepton_schedule_serves_a_cron_deployment(prefect_api, tmp_path):
         assert client.read_deployment_by_name(f"lepton-search/{name}").paused
 
 
-def _flow_run_processes(parent: int) -> list[int]:
-    """Pids of the flow-run processes Prefect's runner started under ``parent`` (Linux)."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            cmdline = (entry / "cmdline").read_bytes()
-        except OSError:  # exited meanwhile
-            continue
-        if int(stat.rsplit(")", 1)[1].split()[1]) == parent and b"spawn_main" in cmdline:
-            pids.append(int(entry.name))
-    return pids
-
-
 def _wait(condition, timeout: float, what: str):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -256,7 +241,7 @@ def test_a_crashed_flow_run_retried_resumes_its_study(prefect_api, tmp_path):
                 running = [t for t in trials() if t.state == optuna.trial.TrialState.RUNNING]
                 return len(done) >= 2 and running
             _wait(mid_search, 120, "the search did not finish two trials")
-            [pid] = _flow_run_processes(serve.pid)
+            [pid] = children(serve.pid, b"spawn_main")  # the flow run's process
             os.kill(pid, signal.SIGKILL)
             before = {t.number: (t.state, t.value) for t in trials() if t.state.is_finished()}
             killed = [t.number for t in trials() if t.state == optuna.trial.TrialState.RUNNING]

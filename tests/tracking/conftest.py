@@ -13,6 +13,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from _procs import children
 from lepton.tracking import MLflowTracker
 from lepton.tracking._store import quiet_mlflow_env
 from lepton.tracking.ui import free_port
@@ -51,19 +52,7 @@ def stop(proc: subprocess.Popen) -> None:
 
 def writer_children() -> list[int]:
     """Pids of this process's children running the tracker's writer script (Linux /proc)."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            cmdline = (entry / "cmdline").read_bytes()
-        except OSError:  # exited meanwhile
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        if ppid == os.getpid() and b"_writer.py" in cmdline:
-            pids.append(int(entry.name))
-    return pids
+    return children(os.getpid(), b"_writer.py")
 
 
 def is_running(pid: int) -> bool:
