@@ -13,7 +13,10 @@ unless the caller set them.
 # No `from __future__ import annotations` here: Prefect builds the flow's parameter model
 # from its annotations in the flow run's own process, where string annotations such as
 # "Literal[...]" did not resolve ("Search_FlowModel is not fully defined").
+import contextlib
 import os
+import signal
+import threading
 from pathlib import Path
 from typing import Any, Literal
 
@@ -31,6 +34,7 @@ from prefect import flow, get_run_logger, task  # noqa: E402
 from prefect.cache_policies import NO_CACHE  # noqa: E402
 
 from lepton import steps  # noqa: E402
+from lepton.search import Terminated  # noqa: E402
 
 __all__ = ["FLOW_NAME", "search_flow", "serve_schedule", "make_schedule",
            "deployment_parameters", "is_transient", "quiet_prefect_env"]
@@ -69,7 +73,34 @@ save_task = task(steps.save, name="save", **_options)
 def search_task(split: steps.Split, options: dict[str, Any]):
     """Build the estimator and fit it (the whole ``time_budget`` is spent here)."""
     model = steps.build_estimator(split, **options)
-    return steps.search(model, split)
+    with _search_handles_sigterm():
+        return steps.search(model, split)
+
+
+@contextlib.contextmanager
+def _search_handles_sigterm():
+    """Cancelling a flow run (Prefect's UI, ``prefect flow-run cancel``, the runner shutting
+    down) sends its process SIGTERM, which Prefect's own handler turns into an exception
+    raised wherever the search happens to be: the running trial stayed RUNNING in the
+    study and its MLflow parent run ended FAILED. For the search, SIGTERM gets its default
+    handling back, which the search replaces with its own (the running trials stop after
+    their batch, are recorded as interrupted and queued to run again, the MLflow runs end
+    KILLED: ``lepton.search.Terminated``); then Prefect's handler gets the signal, as if
+    it had just arrived, and ends the flow run its way (Cancelled)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    prefects = signal.getsignal(signal.SIGTERM)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    try:
+        yield
+    except Terminated:
+        signal.signal(signal.SIGTERM, prefects)
+        if callable(prefects):
+            prefects(signal.SIGTERM, None)
+        raise
+    finally:
+        signal.signal(signal.SIGTERM, prefects)
 
 
 @flow(name=FLOW_NAME, flow_run_name="{dataset}-{time_budget}s", persist_result=True,

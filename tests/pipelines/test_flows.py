@@ -6,6 +6,7 @@ that they run in one worker and start it once.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -202,6 +203,55 @@ def _wait(condition, timeout: float, what: str):
     pytest.fail(f"{what} within {timeout:.0f} s")
 
 
+@contextlib.contextmanager
+def _served(prefect_api, tmp_path, name: str, *options: str):
+    """``lepton schedule`` serving breast_cancer as lepton-search/<name> (cron at 03:00, so
+    only the runs a test starts run); yields the process, stopped with SIGTERM after."""
+    env = {**os.environ, "PREFECT_API_URL": prefect_api, "PREFECT_RUNNER_POLL_FREQUENCY": "2"}
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "lepton.cli", "schedule", "breast_cancer", "--cron", "0 3 * * *",
+         "--name", name, "--verbose", "0", *options],
+        env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        from prefect import get_client
+
+        with get_client(sync_client=True) as client:
+            def registered():
+                assert serve.poll() is None, serve.stdout.read()
+                try:
+                    return client.read_deployment_by_name(f"lepton-search/{name}")
+                except Exception:  # noqa: BLE001 - not registered yet
+                    return None
+            _wait(registered, 120, "the deployment was not registered")
+        yield serve
+    finally:
+        serve.send_signal(signal.SIGTERM)
+        try:
+            serve.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            serve.kill()
+            serve.communicate()
+
+
+def _study_trials(study_name: str, storage: str) -> list:
+    import optuna
+
+    try:
+        return optuna.load_study(study_name=study_name, storage=storage).trials
+    except KeyError:  # the study does not exist yet
+        return []
+
+
+def _mid_search(study_name: str, storage: str):
+    """The study's trials once two have finished and one is running (else None)."""
+    import optuna
+
+    trials = _study_trials(study_name, storage)
+    done = [t for t in trials if t.state.is_finished()]
+    running = [t for t in trials if t.state == optuna.trial.TrialState.RUNNING]
+    return trials if len(done) >= 2 and running else None
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="finds the process in /proc")
 def test_a_crashed_flow_run_retried_resumes_its_study(prefect_api, tmp_path):
     """The flow run's process is killed mid-search (SIGKILL: nothing can clean up);
@@ -213,56 +263,28 @@ def test_a_crashed_flow_run_retried_resumes_its_study(prefect_api, tmp_path):
 
     name = f"crashy-{os.getpid()}"
     storage = f"sqlite:///{tmp_path / 'study.db'}"
-    env = {**os.environ, "PREFECT_API_URL": prefect_api, "PREFECT_RUNNER_POLL_FREQUENCY": "2"}
-    serve = subprocess.Popen(
-        [sys.executable, "-m", "lepton.cli", "schedule", "breast_cancer", "--cron", "0 3 * * *",
-         "--name", name, "--time-budget", "40", "--no-tracking", "--storage", storage,
-         "--verbose", "0"],
-        env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        with get_client(sync_client=True) as client:
-            def registered():
-                assert serve.poll() is None, serve.stdout.read()
-                try:
-                    return client.read_deployment_by_name(f"lepton-search/{name}")
-                except Exception:  # noqa: BLE001 - not registered yet
-                    return None
-            _wait(registered, 120, "the deployment was not registered")
-            flow_run = run_deployment(f"lepton-search/{name}", timeout=0)
-            study_name = f"lepton-search-breast_cancer-{flow_run.id}"
+    with _served(prefect_api, tmp_path, name, "--time-budget", "40", "--no-tracking",
+                 "--storage", storage) as serve, get_client(sync_client=True) as client:
+        flow_run = run_deployment(f"lepton-search/{name}", timeout=0)
+        study_name = f"lepton-search-breast_cancer-{flow_run.id}"
+        _wait(lambda: _mid_search(study_name, storage), 120,
+              "the search did not finish two trials")
+        [pid] = children(serve.pid, b"spawn_main")  # the flow run's process
+        os.kill(pid, signal.SIGKILL)
+        trials = _study_trials(study_name, storage)
+        before = {t.number: (t.state, t.value) for t in trials if t.state.is_finished()}
+        killed = [t.number for t in trials if t.state == optuna.trial.TrialState.RUNNING]
+        _wait(lambda: client.read_flow_run(flow_run.id).state.is_crashed(), 60,
+              "the killed flow run was not reported crashed")
 
-            def trials():
-                try:
-                    return optuna.load_study(study_name=study_name, storage=storage).trials
-                except KeyError:  # the study does not exist yet
-                    return []
-            def mid_search():
-                done = [t for t in trials() if t.state.is_finished()]
-                running = [t for t in trials() if t.state == optuna.trial.TrialState.RUNNING]
-                return len(done) >= 2 and running
-            _wait(mid_search, 120, "the search did not finish two trials")
-            [pid] = children(serve.pid, b"spawn_main")  # the flow run's process
-            os.kill(pid, signal.SIGKILL)
-            before = {t.number: (t.state, t.value) for t in trials() if t.state.is_finished()}
-            killed = [t.number for t in trials() if t.state == optuna.trial.TrialState.RUNNING]
-            _wait(lambda: client.read_flow_run(flow_run.id).state.is_crashed(), 60,
-                  "the killed flow run was not reported crashed")
-
-            retry = subprocess.run([sys.executable, "-m", "prefect", "flow-run", "retry",
-                                    str(flow_run.id)], env=env, capture_output=True, text=True,
-                                   timeout=120)
-            assert retry.returncode == 0, retry.stdout + retry.stderr
-            state = _wait(lambda: (s := client.read_flow_run(flow_run.id).state).is_final()
-                          and s, 240, "the retried flow run did not finish")
-        assert state.is_completed(), state.message
-        summary = state.result()
-    finally:
-        serve.send_signal(signal.SIGTERM)
-        try:
-            serve.communicate(timeout=60)
-        except subprocess.TimeoutExpired:
-            serve.kill()
-            serve.communicate()
+        retry = subprocess.run([sys.executable, "-m", "prefect", "flow-run", "retry",
+                                str(flow_run.id)], capture_output=True, text=True,
+                               env={**os.environ, "PREFECT_API_URL": prefect_api}, timeout=120)
+        assert retry.returncode == 0, retry.stdout + retry.stderr
+        state = _wait(lambda: (s := client.read_flow_run(flow_run.id).state).is_final() and s,
+                      240, "the retried flow run did not finish")
+    assert state.is_completed(), state.message
+    summary = state.result()
     assert summary["study_name"] == study_name
     after = optuna.load_study(study_name=study_name, storage=storage).trials
     assert {t.number: (t.state, t.value) for t in after if t.number in before} == before
@@ -271,3 +293,43 @@ def test_a_crashed_flow_run_retried_resumes_its_study(prefect_api, tmp_path):
         assert after[number].state == optuna.trial.TrialState.FAIL
         assert any(t.system_attrs.get("failed_trial") == number for t in after)
     assert not [t for t in after if t.state == optuna.trial.TrialState.RUNNING]
+
+
+def test_a_cancelled_flow_run_stops_its_search_cleanly(prefect_api, tmp_path):
+    """Cancelling a flow run sends its process SIGTERM; Prefect's handler used to raise
+    wherever the search was (the running trial stayed RUNNING, the MLflow run ended
+    FAILED). The search now stops as on SIGTERM, then Prefect cancels the run."""
+    import mlflow
+    import optuna
+    from prefect import get_client
+    from prefect.deployments import run_deployment
+
+    name = f"cancelled-{os.getpid()}"
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    with _served(prefect_api, tmp_path, name, "--time-budget", "60", "--storage", storage,
+                 "--tracking-uri", store, "--experiment", "cancelled"), \
+            get_client(sync_client=True) as client:
+        flow_run = run_deployment(f"lepton-search/{name}", timeout=0)
+        study_name = f"lepton-search-breast_cancer-{flow_run.id}"
+        _wait(lambda: _mid_search(study_name, storage), 120,
+              "the search did not finish two trials")
+        cancel = subprocess.run([sys.executable, "-m", "prefect", "flow-run", "cancel",
+                                 str(flow_run.id)], capture_output=True, text=True,
+                                env={**os.environ, "PREFECT_API_URL": prefect_api}, timeout=120)
+        assert cancel.returncode == 0, cancel.stdout + cancel.stderr
+        # the run's process reports Crashed as it exits; the runner then marks it Cancelled
+        _wait(lambda: client.read_flow_run(flow_run.id).state.is_cancelled(), 120,
+              "the flow run was not cancelled")
+    trials = _study_trials(study_name, storage)
+    assert not [t for t in trials if t.state == optuna.trial.TrialState.RUNNING]
+    interrupted = [t for t in trials if t.state == optuna.trial.TrialState.FAIL]
+    assert interrupted and all(t.user_attrs["fail_reason"].startswith("interrupted (SIGTERM)")
+                               for t in interrupted)
+    queued = [t for t in trials if t.state == optuna.trial.TrialState.WAITING]
+    assert len(queued) == len(interrupted)  # to run again when the study resumes
+    client = mlflow.MlflowClient(store)
+    [parent] = client.search_runs(
+        [client.get_experiment_by_name("cancelled").experiment_id],
+        filter_string="tags.`lepton.role` = 'search'")
+    assert parent.info.status == "KILLED"
