@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 
-
 def quiet_prefect_env() -> dict[str, str]:
     """Environment for Prefect in what Lepton starts: no analytics or telemetry."""
     return {"PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "true"}
@@ -34,7 +33,7 @@ from prefect import flow, get_run_logger, task  # noqa: E402
 from prefect.cache_policies import NO_CACHE  # noqa: E402
 
 from lepton import steps  # noqa: E402
-from lepton.search import Terminated  # noqa: E402
+from lepton.search import StorageError, Terminated  # noqa: E402
 
 __all__ = ["FLOW_NAME", "search_flow", "serve_schedule", "make_schedule",
            "deployment_parameters", "is_transient", "quiet_prefect_env"]
@@ -48,7 +47,6 @@ def is_transient(exc: BaseException | None) -> bool:
     storage that did not answer (both fail before any training time is spent), or the
     operating system's I/O errors (a network share). Bad input, a search in which no trial
     worked, and a stop by signal are not retried."""
-    from lepton.search import StorageError
     from lepton.tracking import TrackingError
 
     return isinstance(exc, (TrackingError, StorageError, OSError))
@@ -108,7 +106,8 @@ def _search_handles_sigterm():
 def search_flow(dataset: str = "digits", target: str | None = None,
                 task: Literal["auto", "classification", "regression"] = "auto",
                 test_size: float = 0.25, seed: int = 0, time_budget: float = 30.0,
-                n_jobs: int = 1, metric: str | None = None, search_space: str = "auto",
+                n_jobs: int = 1, metric: str | None = None,
+                search_space: str | dict[str, Any] = "auto",
                 storage: str | None = None, study_name: str | None = None,
                 images: bool = True, tracking: bool = True, experiment: str | None = None,
                 tracking_uri: str | None = None, registered_model_name: str | None = None,
