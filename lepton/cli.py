@@ -62,7 +62,7 @@ def _cmd_schedule(args: argparse.Namespace) -> int:
 
     from .pipelines.flows import (FLOW_NAME, deployment_parameters, make_schedule,
                                   serve_schedule)
-    from .pipelines.server import configured_api_url, prefect_api
+    from .pipelines.server import PrefectServerError, configured_api_url, prefect_api
 
     configured = configured_api_url()
     name = args.name or Path(args.dataset).stem
@@ -80,15 +80,20 @@ def _cmd_schedule(args: argparse.Namespace) -> int:
     make_schedule(cron=args.cron, interval=args.interval, timezone=args.timezone)  # checks
     deployment_parameters(**dict(parameters))  # checks before announcing
     when = f"cron {args.cron!r}" if args.cron else f"every {args.interval:g}s"
-    with prefect_api() as api:
-        started = "" if configured else " (a Prefect server started for this command; it " \
-                                        "stops with it)"
-        print(f"serving deployment {FLOW_NAME}/{name} ({when}) on {api}{started}; the "
-              f"Prefect UI: {api.removesuffix('/api')}; run it now with: "
-              f"PREFECT_API_URL={api} prefect deployment run '{FLOW_NAME}/{name}'; "
-              "stop with Ctrl-C", flush=True)
-        serve_schedule(name, cron=args.cron, interval=args.interval, timezone=args.timezone,
-                       parameters=parameters)
+    try:
+        with prefect_api() as api:
+            started = "" if configured else " (a Prefect server started for this command; " \
+                                            "it stops with it)"
+            print(f"serving deployment {FLOW_NAME}/{name} ({when}) on {api}{started}; the "
+                  f"Prefect UI: {api.removesuffix('/api')}; run it now with: "
+                  f"PREFECT_API_URL={api} prefect deployment run '{FLOW_NAME}/{name}'; "
+                  "stop with Ctrl-C", flush=True)
+            serve_schedule(name, cron=args.cron, interval=args.interval,
+                           timezone=args.timezone, parameters=parameters)
+    except PrefectServerError as exc:
+        print(f"lepton schedule: error: {exc} (or set PREFECT_API_URL to a running Prefect "
+              "server)", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -159,7 +159,8 @@ def save(model, path: str) -> str:
     file appears whole or not at all (written beside it, then renamed)."""
     import joblib
 
-    partial = f"{path}.partial-{os.getpid()}-{time.monotonic_ns()}"
+    root, ext = os.path.splitext(path)  # joblib picks its compression from the suffix
+    partial = f"{root}.partial-{os.getpid()}-{time.monotonic_ns()}{ext}"
     try:
         joblib.dump(model, partial)
         os.replace(partial, path)

@@ -20,10 +20,15 @@ from lepton._servers import free_port, wait_until_answers
 
 from .flows import quiet_prefect_env
 
-__all__ = ["configured_api_url", "start_server", "prefect_api", "STARTUP_TIMEOUT"]
+__all__ = ["configured_api_url", "start_server", "prefect_api", "PrefectServerError",
+           "STARTUP_TIMEOUT"]
 
 #: `prefect server start` answered /api/health after 5-9 s on an idle 2-core machine.
 STARTUP_TIMEOUT = 120.0
+
+
+class PrefectServerError(RuntimeError):
+    """The Prefect server Lepton started exited or did not answer."""
 
 
 def configured_api_url() -> str | None:
@@ -46,7 +51,8 @@ def start_server(*, host: str = "127.0.0.1", port: int | None = None,
                              "--port", str(port), "--analytics-off"],
                             env=env, stdout=out, stderr=out)
     api = f"http://{host}:{port}/api"
-    wait_until_answers(proc, f"{api}/health", timeout=timeout, what="prefect server")
+    wait_until_answers(proc, f"{api}/health", timeout=timeout, what="prefect server",
+                       error=PrefectServerError)
     return proc, api
 
 

@@ -339,3 +339,13 @@ def test_a_cancelled_flow_run_stops_its_search_cleanly(prefect_api, tmp_path):
         [client.get_experiment_by_name("cancelled").experiment_id],
         filter_string="tags.`lepton.role` = 'search'")
     assert parent.info.status == "KILLED"
+
+
+def test_a_server_that_cannot_start_is_a_clear_error():
+    import socket
+
+    with socket.socket() as taken:  # the port is in use: the server exits at once
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        with pytest.raises(server.PrefectServerError, match="prefect server exited"):
+            server.start_server(port=taken.getsockname()[1], timeout=120)
