@@ -133,13 +133,15 @@ def _held_out(model, X_te, y_te, name: str, task: str) -> float:
     return float(metric(np.asarray(y_te), pred.reshape(len(pred), -1)))
 
 
-def record(model, scores: dict[str, float]) -> str | None:
-    """Log the held-out scores to the search's MLflow parent run (``test_<metric>``);
-    returns that run's id, or None for an untracked search."""
+def record(model, scores: dict[str, float], tags: dict[str, str] | None = None) -> str | None:
+    """Log the held-out scores to the search's MLflow parent run (``test_<metric>``), and
+    ``tags`` on it; returns that run's id, or None for an untracked search."""
     tracker = model.tracker_
     if not tracker.enabled:
         return None
     tracker.log_test_metrics({f"test_{name}": score for name, score in scores.items()})
+    if tags:
+        tracker.tag_search(tags)
     return tracker.parent_run_id
 
 

@@ -145,7 +145,7 @@ def search_flow(dataset: str = "digits", target: str | None = None,
                    verbose=verbose)
     model = search_task.with_options(**retry)(split, options)
     scores = evaluate_task(model, split)
-    run_id = record_task.with_options(**retry)(model, scores)
+    run_id = record_task.with_options(**retry)(model, scores, _prefect_tags())
     if save is not None:
         save_task.with_options(**retry)(model, save)
     info = model.final_model_info_
@@ -163,6 +163,20 @@ def search_flow(dataset: str = "digits", target: str | None = None,
                 summary["final_choice"],
                 ", ".join(f"{k}={v:.4f}" for k, v in scores.items()))
     return summary
+
+
+def _prefect_tags() -> dict[str, str]:
+    """MLflow tags naming the flow run (and its deployment) that ran the search, so a run
+    compared in the MLflow UI leads back to its Prefect run."""
+    from prefect.runtime import deployment, flow_run
+
+    tags = {"lepton.prefect.flow_run_id": str(flow_run.id),
+            "lepton.prefect.flow_run_name": str(flow_run.name)}
+    if deployment.name:
+        tags["lepton.prefect.deployment"] = f"{FLOW_NAME}/{deployment.name}"
+    if flow_run.ui_url:
+        tags["lepton.prefect.flow_run_url"] = str(flow_run.ui_url)
+    return tags
 
 
 def deployment_parameters(**parameters: Any) -> dict[str, Any]:

@@ -65,3 +65,7 @@ class SearchTracker:
 
     def log_test_metrics(self, metrics: dict, **kwargs: Any) -> None:
         """Held-out test metrics of the final model, computed by the caller after ``fit``."""
+
+    def tag_search(self, tags: dict[str, str]) -> None:
+        """Tags on the search's record, set by the caller after ``fit`` (e.g. the Prefect
+        flow run that ran it)."""

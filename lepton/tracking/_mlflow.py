@@ -746,6 +746,14 @@ class MLflowTracker(SearchTracker):
                 self.client.set_model_version_tag(self.registered_model_name,
                                                   self.registered_version, f"lepton.{k}", str(v))
 
+    def tag_search(self, tags: dict[str, str]) -> None:
+        if self.parent_run_id is None:
+            raise TrackingError("tag_search needs a search: call it after fit.")
+        from mlflow.entities import RunTag
+
+        _log_batch(self.client, self.parent_run_id,
+                   tags=[RunTag(key, str(value)) for key, value in tags.items()])
+
     # -- end_search parts ------------------------------------------------------------
     def _close_open_trials(self, status: str, reason: str) -> None:
         with self._lock:

@@ -42,6 +42,10 @@ def prefect_api():
         with temporary_settings(updates={PREFECT_API_URL: url}):
             yield url
     finally:
+        from prefect.logging.handlers import APILogWorker
+
+        APILogWorker.drain_all(timeout=10)  # send the run logs while the server is up
+
         os.environ.pop("PREFECT_API_URL", None)
         server.stop(proc)
 
@@ -85,6 +89,10 @@ def test_flow_runs_the_steps_and_records_them(prefect_api, tmp_path):
     assert model.study_.study_name == summary["study_name"]
     run = mlflow.MlflowClient(store).get_run(summary["mlflow_run_id"])
     assert run.data.metrics["test_accuracy"] == pytest.approx(summary["held_out"]["accuracy"])
+    # the MLflow run leads back to the Prefect run that made it
+    assert run.data.tags["lepton.prefect.flow_run_id"] == str(flow_run_id)
+    assert run.data.tags["lepton.prefect.flow_run_name"] == "iris-20.0s"
+    assert str(flow_run_id) in run.data.tags["lepton.prefect.flow_run_url"]
 
 
 def test_transient_errors_are_retried_and_bad_input_is_not(prefect_api, tmp_path):
