@@ -3,12 +3,30 @@ port on 127.0.0.1 and the wait until the server answers."""
 
 from __future__ import annotations
 
+import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 
-__all__ = ["free_port", "wait_until_answers"]
+__all__ = ["free_port", "wait_until_answers", "die_with_parent"]
+
+
+def die_with_parent():
+    """A ``preexec_fn`` for a server child: on Linux the kernel sends it SIGTERM when the
+    process that started it dies, SIGKILL included (``prctl(PR_SET_PDEATHSIG)``), so a
+    killed ``lepton schedule`` or ``lepton ui`` leaves no server behind. None elsewhere.
+    Start such children from the main thread: the signal follows the thread that forked."""
+    if not sys.platform.startswith("linux"):
+        return None
+
+    def preexec() -> None:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+    return preexec
 
 
 def free_port(host: str = "127.0.0.1") -> int:

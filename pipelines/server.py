@@ -16,7 +16,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 
-from lepton._servers import free_port, wait_until_answers
+from lepton._servers import die_with_parent, free_port, wait_until_answers
 
 from .flows import quiet_prefect_env
 
@@ -49,7 +49,7 @@ def start_server(*, host: str = "127.0.0.1", port: int | None = None,
     out = subprocess.DEVNULL if quiet else None
     proc = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", host,
                              "--port", str(port), "--analytics-off"],
-                            env=env, stdout=out, stderr=out)
+                            env=env, stdout=out, stderr=out, preexec_fn=die_with_parent())
     api = f"http://{host}:{port}/api"
     wait_until_answers(proc, f"{api}/health", timeout=timeout, what="prefect server",
                        error=PrefectServerError)

@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .._servers import free_port, wait_until_answers
+from .._servers import die_with_parent, free_port, wait_until_answers
 from ._base import TrackingError
 from ._store import (
     artifact_root_for, check_tracking_uri, default_tracking_uri, quiet_mlflow_env, redact_uri,
@@ -62,7 +62,7 @@ def start_ui(*, tracking_uri: str | None = None, host: str = "127.0.0.1", port: 
         cmd += ["--default-artifact-root", Path(root).resolve().as_uri()]
     env = {**os.environ, **quiet_mlflow_env()}
     out = subprocess.DEVNULL if quiet else None
-    proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=out)
+    proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=out, preexec_fn=die_with_parent())
     base = f"http://{host}:{port}"
     wait_until_answers(proc, base + "/health", timeout=timeout, what="mlflow server",
                        error=TrackingError)

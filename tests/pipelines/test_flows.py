@@ -357,3 +357,36 @@ def test_a_server_that_cannot_start_is_a_clear_error():
         taken.listen()
         with pytest.raises(server.PrefectServerError, match="prefect server exited"):
             server.start_server(port=taken.getsockname()[1], timeout=120)
+
+
+def _gone(pid: int) -> bool:
+    """The process has exited (a zombie nobody reaped counts as exited)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG, /proc")
+def test_the_server_lepton_schedule_started_dies_with_it(tmp_path):
+    """Without PREFECT_API_URL, `lepton schedule` starts a prefect server; SIGKILL of the
+    command (nothing in it can clean up) used to leave that server running."""
+    import select
+
+    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect")}
+    env.pop("PREFECT_API_URL", None)
+    proc = subprocess.Popen([sys.executable, "-m", "lepton.cli", "schedule", "iris", "--cron",
+                             "0 3 * * *", "--name", "orphan"], env=env, cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline, out = time.monotonic() + 180, ""
+        while "serving deployment" not in out and time.monotonic() < deadline:
+            assert proc.poll() is None, out + proc.stdout.read()
+            if select.select([proc.stdout], [], [], 1)[0]:
+                out += proc.stdout.readline()
+        assert "a Prefect server started for this command" in out, out
+        [server_pid] = children(proc.pid, b"server\x00start")
+    finally:
+        proc.kill()
+        proc.communicate()
+    _wait(lambda: _gone(server_pid), 60, "the prefect server outlived lepton schedule")
