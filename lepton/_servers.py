@@ -10,7 +10,7 @@ import sys
 import time
 import urllib.request
 
-__all__ = ["free_port", "wait_until_answers", "die_with_parent"]
+__all__ = ["free_port", "wait_until_answers", "die_with_parent", "stop"]
 
 
 def die_with_parent():
@@ -53,3 +53,13 @@ def wait_until_answers(proc: subprocess.Popen, url: str, *, timeout: float, what
         time.sleep(0.5)
     proc.terminate()
     raise error(f"{what} did not answer at {url} within {timeout:.0f}s.")
+
+
+def stop(proc: subprocess.Popen, timeout: float = 20.0) -> None:
+    """Terminate a server child; kill it if it has not exited after ``timeout`` seconds."""
+    proc.terminate()
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

@@ -62,9 +62,8 @@ def _cmd_schedule(args: argparse.Namespace) -> int:
 
     from .pipelines.flows import (FLOW_NAME, deployment_parameters, make_schedule,
                                   serve_schedule)
-    from .pipelines.server import PrefectServerError, configured_api_url, prefect_api
+    from .pipelines.server import PrefectServerError, prefect_api
 
-    configured = configured_api_url()
     name = args.name or Path(args.dataset).stem
     parameters = {
         "dataset": args.dataset, "target": args.target, "task": args.task,
@@ -81,10 +80,10 @@ def _cmd_schedule(args: argparse.Namespace) -> int:
     deployment_parameters(**dict(parameters))  # checks before announcing
     when = f"cron {args.cron!r}" if args.cron else f"every {args.interval:g}s"
     try:
-        with prefect_api() as api:
-            started = "" if configured else " (a Prefect server started for this command; " \
-                                            "it stops with it)"
-            print(f"serving deployment {FLOW_NAME}/{name} ({when}) on {api}{started}; the "
+        with prefect_api() as (api, started):
+            note = " (a Prefect server started for this command; it stops with it)" \
+                if started else ""
+            print(f"serving deployment {FLOW_NAME}/{name} ({when}) on {api}{note}; the "
                   f"Prefect UI: {api.removesuffix('/api')}; run it now with: "
                   f"PREFECT_API_URL={api} prefect deployment run '{FLOW_NAME}/{name}'; "
                   "stop with Ctrl-C", flush=True)

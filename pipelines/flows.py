@@ -93,8 +93,7 @@ def _search_handles_sigterm():
     try:
         yield
     except Terminated:
-        signal.signal(signal.SIGTERM, prefects)
-        if callable(prefects):
+        if callable(prefects):  # it raises Prefect's own exception in place of this one
             prefects(signal.SIGTERM, None)
         raise
     finally:

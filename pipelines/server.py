@@ -16,7 +16,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 
-from lepton._servers import die_with_parent, free_port, wait_until_answers
+from lepton._servers import die_with_parent, free_port, stop, wait_until_answers
 
 from .flows import quiet_prefect_env
 
@@ -56,22 +56,15 @@ def start_server(*, host: str = "127.0.0.1", port: int | None = None,
     return proc, api
 
 
-def stop(proc: subprocess.Popen, timeout: float = 20.0) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
 @contextlib.contextmanager
-def prefect_api(*, host: str = "127.0.0.1", port: int | None = None) -> Iterator[str]:
-    """The configured Prefect API's URL, or that of a server started here (and stopped
-    when the block ends). Inside the block this process and its children use it."""
+def prefect_api(*, host: str = "127.0.0.1",
+                port: int | None = None) -> Iterator[tuple[str, bool]]:
+    """``(url, started)``: the configured Prefect API's URL (``started`` False), or that of
+    a server started here and stopped when the block ends (True). Inside the block this
+    process and its children use it."""
     url = configured_api_url()
     if url:
-        yield url
+        yield url, False
         return
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
@@ -80,7 +73,7 @@ def prefect_api(*, host: str = "127.0.0.1", port: int | None = None) -> Iterator
     os.environ["PREFECT_API_URL"] = url  # flow runs start in child processes
     try:
         with temporary_settings(updates={PREFECT_API_URL: url}):
-            yield url
+            yield url, True
     finally:
         if previous is None:
             os.environ.pop("PREFECT_API_URL", None)

@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .._servers import die_with_parent, free_port, wait_until_answers
+from .._servers import die_with_parent, free_port, stop, wait_until_answers
 from ._base import TrackingError
 from ._store import (
     artifact_root_for, check_tracking_uri, default_tracking_uri, quiet_mlflow_env, redact_uri,
@@ -83,9 +83,5 @@ def run_ui(*, tracking_uri: str | None = None, host: str = "127.0.0.1",
     try:
         return proc.wait()
     except KeyboardInterrupt:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc, timeout=10)
         return 0

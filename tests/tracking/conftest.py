@@ -16,6 +16,7 @@ import pytest
 from _procs import children
 from lepton.tracking import MLflowTracker
 from lepton.tracking._store import quiet_mlflow_env
+from lepton._servers import stop
 from lepton.tracking.ui import free_port
 
 from ._drive import drive_search, finish
@@ -39,15 +40,6 @@ def wait_for(proc: subprocess.Popen, url: str, what: str, timeout: float = SERVE
             time.sleep(0.5)
     stop(proc)
     pytest.fail(f"{what} did not answer {url} within {timeout}s")
-
-
-def stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 def writer_children() -> list[int]:
