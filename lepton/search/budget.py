@@ -7,11 +7,12 @@ re-estimated from the best trial's measured epoch time as trials finish
 the final refit trains that many seeds and averages them), capped at ``MAX_RESERVE`` of
 the budget, so fast data keeps most of the budget for searching. Each trial gets
 ``max_time`` = what is left of the search window, capped at a third of the window so one
-slow configuration cannot eat the whole search; the training loop checks it after every
-batch. A trial the end of the window cuts with less than ``SHORT_SHARE`` of that cap
-(``is_short``) was not given what the others were: the search records it as pruned. A
-fixed reserve (``add_fixed_reserve``: the tracker's end-of-search logging) comes after the
-final model, which must not use it (``final_remaining``).
+slow configuration cannot eat the whole search (at ``1/k`` of it when ``n_trials`` leaves
+only ``k < 3`` trials to run: a lone trial may use the whole window); the training loop
+checks it after every batch. A trial the end of the window cuts with less than
+``SHORT_SHARE`` of that cap (``is_short``) was not given what the others were: the search
+records it as pruned. A fixed reserve (``add_fixed_reserve``: the tracker's end-of-search
+logging) comes after the final model, which must not use it (``final_remaining``).
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ class Budget:
         self.reserve = self.INITIAL_RESERVE * self.time_budget + self.MIN_SLACK_S
         self._window_start: float | None = None
         self._window: float | None = None
+        self._trial_share = self.TRIAL_SHARE
 
     # -- queries ---------------------------------------------------------------------
     def elapsed(self) -> float:
@@ -67,17 +69,21 @@ class Budget:
         with self._lock:
             return self.deadline - self.reserve - self.clock()
 
-    def open_search_window(self) -> float:
-        """Start the search; returns the seconds available to it."""
+    def open_search_window(self, trials: int | None = None) -> float:
+        """Start the search; returns the seconds available to it. ``trials``: how many
+        trials the search may still run (``n_trials`` less those a resumed study finished),
+        None for no limit; fewer than three widen each trial's share of the window."""
         with self._lock:
+            self._trial_share = (self.TRIAL_SHARE if trials is None
+                                 else max(self.TRIAL_SHARE, 1 / max(1, trials)))
             self._window_start = self.clock()
             self._window = max(0.0, self.deadline - self.reserve - self._window_start)
             return self._window
 
     def trial_cap(self) -> float:
-        """The most any trial may train: ``TRIAL_SHARE`` of the search window (no cap
-        before the window opens)."""
-        return math.inf if self._window is None else max(self.TRIAL_SHARE * self._window, 0.0)
+        """The most any trial may train: ``TRIAL_SHARE`` of the search window, or more when
+        fewer than three trials are to run (no cap before the window opens)."""
+        return math.inf if self._window is None else max(self._trial_share * self._window, 0.0)
 
     def trial_max_time(self) -> float:
         """Seconds the next trial may train (<= 0 means: do not start one)."""

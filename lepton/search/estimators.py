@@ -288,7 +288,8 @@ class _BaseLepton(BaseEstimator):
         tracker.start_search(study_name=study_name, meta_features=meta.as_dict(),
                              search_space=space.to_dict(), settings=settings)
         try:
-            window = budget.open_search_window()
+            window = budget.open_search_window(
+                None if self.n_trials is None else self.n_trials - _n_finished(study))
             if window <= 0:
                 tracking = (f" ({budget.fixed_reserve:.1f}s of it for the tracker's "
                             "end-of-search logging: a fit without tracking does not need it)"

@@ -200,6 +200,13 @@ def test_budget_plans_trials_and_reserves_time_for_the_final_model():
     window = budget.open_search_window()
     assert window == pytest.approx(60 - 4 - 6.05)
     assert budget.trial_max_time() == pytest.approx(window / 3)  # one trial can't eat it all
+    # fewer than three trials to run (n_trials): each may use a larger share, a lone one all
+    for trials, share in ((1, 1.0), (2, 0.5), (3, 1 / 3), (50, 1 / 3), (0, 1.0)):
+        other_clock = _Clock()
+        other = Budget(60, clock=other_clock)
+        other_clock.t += 4
+        assert other.open_search_window(trials) == pytest.approx(window)
+        assert other.trial_max_time() == pytest.approx(window * share), trials
     # a measured best trial: 0.1 s/epoch, 20 epochs, all data is 1.25x the train split
     budget.update_reserve(epoch_time=0.1, epochs=20, data_ratio=1.25)
     assert budget.reserve == pytest.approx(1.2 * 0.1 * 20 * 1.25 + 0.05)

@@ -132,14 +132,25 @@ def test_killed_search_resumes_without_losing_or_repeating_trials(storage_url, t
     assert not still, [(t.number, t.system_attrs, t.user_attrs.get("fail_reason")) for t in still]
 
 
-def test_a_resumed_search_does_not_rerun_earlier_configurations(tmp_path):
+def test_a_resumed_search_does_not_rerun_earlier_configurations(tmp_path, monkeypatch):
     """The start-up trials are random samples; a sampler seeded again from the study's seed
     proposed the first session's random configurations once more (trials 6 and 7 repeated
-    4 and 5 exactly)."""
+    4 and 5 exactly). The budget is told how many trials are left to run (n_trials counts
+    the study's finished trials), which sizes each trial's share of the search window."""
     import json
+
+    from lepton.search.budget import Budget
 
     from .conftest import TINY_SPACE
 
+    planned = []
+    real = Budget.open_search_window
+
+    def spy(self, trials=None):
+        planned.append(trials)
+        return real(self, trials)
+
+    monkeypatch.setattr(Budget, "open_search_window", spy)
     X, y = load_iris(return_X_y=True)
     url = f"sqlite:///{tmp_path / 'study.db'}"
     for n_trials in (6, 9):
@@ -147,6 +158,7 @@ def test_a_resumed_search_does_not_rerun_earlier_configurations(tmp_path):
                          search_space=TINY_SPACE, cv=None, random_state=0).fit(X, y)
     trials = optuna.load_study(study_name="again", storage=url).get_trials(deepcopy=False)
     assert len(trials) == 9
+    assert planned == [6, 3]
     params = [json.dumps(t.params, sort_keys=True) for t in trials]
     assert len(set(params)) == 9, [t.number for t in trials if params.count(params[t.number]) > 1]
 

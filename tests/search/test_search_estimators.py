@@ -85,7 +85,7 @@ def test_cnn_space_on_digit_images():
 
 def test_auto_space_uses_cnn_for_image_shaped_input():
     X, y = load_digits(return_X_y=True)
-    clf = LeptonClassifier(time_budget=15, n_trials=1, input_shape=(8, 8), random_state=0)
+    clf = LeptonClassifier(time_budget=20, n_trials=1, input_shape=(8, 8), random_state=0)
     clf.fit(X[:300], y[:300])
     assert clf.search_space_.family == "cnn"
     # pixels are standardised: the trial and the final model's preprocessing say so
