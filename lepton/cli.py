@@ -17,6 +17,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
                              test_size=args.test_size, seed=args.seed)
     print(f"dataset={split.name} task={split.task} rows={split.rows} "
           f"train={len(split.y_train)} test={len(split.y_test)}")
+    for note in split.column_notes():
+        print(note)
     t0 = time.perf_counter()
     if args.fixed:
         from .estimators import NeuralNetworkClassifier, NeuralNetworkRegressor

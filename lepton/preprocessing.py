@@ -17,14 +17,28 @@ training data only:
   ``max_onehot_cardinality`` distinct values, ordinal codes (scaled) beyond it; unseen
   categories at predict time map to all-zeros (one-hot) or a reserved code (ordinal);
 - boolean columns are numeric 0/1;
+- date and time columns (``datetime64``, or text in which every value is a date in one
+  format: ISO 8601, ``%m/%d/%Y``, ``%d.%m.%Y``, ``3 May 2024``, ...) become numbers: days
+  since 1970 (the trend), and the position in the year, the week and (when the times vary)
+  the day as sine/cosine pairs (seasons, weekdays, hours), then go through the numeric
+  columns' imputation and scaling. Read as categories, every date of a new row would be
+  unseen;
+- identifier-like text columns, whose values are (nearly) all distinct (``ID_UNIQUE_RATIO``
+  of at least ``ID_MIN_ROWS`` values: customer ids, names, free text), are left out
+  (``dropped_columns_`` says why): as categories they are noise to the network, and every
+  new row's value would be unseen. A numeric identifier cannot be told from a measurement
+  and stays; remove it yourself;
 - sparse input (e.g. TF-IDF) keeps its sparsity and is scaled by ``MaxAbsScaler``.
 """
 
 from __future__ import annotations
 
 import math
+import re
+import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -35,11 +49,19 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import MaxAbsScaler, OneHotEncoder, OrdinalEncoder, StandardScaler
 from sklearn.utils.validation import check_array, check_is_fitted
+from pandas.tseries.api import guess_datetime_format
 
 __all__ = ["TabularPreprocessor", "RobustClipScaler", "check_X", "MISSING_CATEGORY", "SCALINGS",
-           "column_errors_on_all_rows"]
+           "column_errors_on_all_rows", "column_notes"]
 
 MISSING_CATEGORY = "__missing__"
+#: a text column with at least ``ID_MIN_ROWS`` values of which this share are distinct is
+#: an identifier (or free text) and is left out
+ID_UNIQUE_RATIO = 0.95
+ID_MIN_ROWS = 50
+#: the parts a date column becomes, in this order; the cyclic ones only where they vary
+DATE_PARTS = ("days", "year_sin", "year_cos", "week_sin", "week_cos", "day_sin", "day_cos")
+_ISO = "ISO8601"
 #: Values of ``TabularPreprocessor(scaling=...)`` (and of the estimators' ``input_scaling``).
 SCALINGS = ("robust", "standard")
 
@@ -120,6 +142,85 @@ def check_input_shape(input_shape, n_features: int | None = None) -> list[int]:
             f"input_shape={shape} describes {math.prod(shape)} features but X has "
             f"{n_features} per sample; input_shape must multiply out to the number of features.")
     return shape
+
+
+def _date_format(values: pd.Series) -> tuple[str, pd.Series] | None:
+    """The format in which the most (non-missing) values of a text column are dates, and
+    the mask of the values that are not; None if hardly any are. ISO 8601 in any of its
+    forms first; else the format of one of the first values, month first, then day first
+    (``05/13/2024`` against ``13.05.2024``). Only formats with a year and a month count:
+    pandas reads ``'May'`` or ``'10:30'`` as dates too."""
+    text = values.astype(str)
+    firsts = [v for v in dict.fromkeys(text.iloc[:5]) if re.search(r"\d", v)]
+    if not firsts:
+        return None
+    def candidates() -> Iterator[str]:
+        yield _ISO
+        with warnings.catch_warnings():  # "Parsing dates in %Y-%m-%d format when dayfirst"
+            warnings.simplefilter("ignore", UserWarning)
+            guesses = [guess_datetime_format(first, dayfirst=dayfirst)
+                       for first in firsts for dayfirst in (False, True)]
+        yield from (fmt for fmt in dict.fromkeys(guesses) if fmt is not None and fmt != _ISO
+                    and re.search("%[Yy]", fmt) and re.search("%[mbB]", fmt))
+
+    sample = text.iloc[:200]
+    best = None
+    for fmt in candidates():
+        # a format most of the first rows are not in is not the column's: no full parse
+        if pd.to_datetime(sample, format=fmt, utc=True, errors="coerce").isna().mean() >= 0.5:
+            continue
+        bad = pd.to_datetime(text, format=fmt, utc=True, errors="coerce").isna()
+        if best is None or bad.sum() < best[1].sum():
+            best = (fmt, bad)
+        if not bad.any():
+            break
+    return best if best is not None and best[1].mean() < 0.5 else None
+
+
+def _to_dates(s: pd.Series, fmt: str | None, column: Any) -> pd.Series:
+    """A date column as UTC timestamps (NaT where missing); ``fmt`` None: already
+    ``datetime64``. A value that is not a date in the column's format raises, naming the
+    column and the values, as a non-number in a numeric column does."""
+    if fmt is None:
+        dates = pd.to_datetime(s, utc=True)
+    else:
+        text = s.astype(object).where(s.notna(), None)
+        dates = pd.to_datetime(text, format=fmt, utc=True, errors="coerce")
+        bad = s.notna() & dates.isna()
+        if bad.any():
+            examples = list(dict.fromkeys(s[bad].astype(str)))[:5]
+            shown = "ISO 8601" if fmt == _ISO else repr(fmt)
+            raise ValueError(
+                f"Column {column!r} held dates ({shown}) during fit but holds values that are "
+                f"not: {examples}. Fix them, or leave them empty (missing values are imputed).")
+    return dates
+
+
+def _date_parts(dates: pd.Series) -> dict[str, np.ndarray]:
+    """Every part in ``DATE_PARTS`` of UTC timestamps (NaN where missing)."""
+    utc = dates.dt.tz_convert("UTC").dt.tz_localize(None)
+    days = ((utc - pd.Timestamp("1970-01-01")) / pd.Timedelta(days=1)).to_numpy(np.float64)
+    year = 2 * np.pi * (utc.dt.day_of_year.to_numpy(np.float64) - 1) / 365.25
+    week = 2 * np.pi * utc.dt.day_of_week.to_numpy(np.float64) / 7
+    seconds = (utc - utc.dt.normalize()) / pd.Timedelta(seconds=1)
+    day = 2 * np.pi * seconds.to_numpy(np.float64) / 86400
+    return {"days": days, "year_sin": np.sin(year), "year_cos": np.cos(year),
+            "week_sin": np.sin(week), "week_cos": np.cos(week),
+            "day_sin": np.sin(day), "day_cos": np.cos(day)}
+
+
+def _varying_parts(parts: dict[str, np.ndarray]) -> list[str]:
+    """The parts to keep of a date column: days always, a cycle where its fit values vary
+    (no weekday pair for weekly data, no time-of-day pair for dates without times)."""
+    def varies(values):
+        values = values[~np.isnan(values)]
+        return values.size > 0 and np.ptp(values) > 1e-9
+
+    keep = ["days"]
+    for cycle in ("year", "week", "day"):
+        if varies(parts[f"{cycle}_sin"]) or varies(parts[f"{cycle}_cos"]):
+            keep += [f"{cycle}_sin", f"{cycle}_cos"]
+    return keep
 
 
 class _MedianImputer(SimpleImputer):
@@ -211,6 +312,12 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
         Column names (DataFrame input) or indices (array input) of each kind.
     onehot_columns_, ordinal_columns_ : list
         The categorical columns split by cardinality.
+    datetime_columns_ : dict
+        Date columns and the format their text was read in (None: ``datetime64`` already).
+    date_features_ : list of (label, column, part)
+        The numeric columns made of the date columns (``DATE_PARTS``).
+    dropped_columns_ : dict
+        Columns left out, with the reason (identifiers).
     transformer_ : ColumnTransformer or Pipeline
         The fitted scikit-learn transformer.
     n_features_out_ : int
@@ -232,7 +339,7 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
         return pd.DataFrame(X, columns=columns)
 
     def _type_columns(self, frame: pd.DataFrame) -> None:
-        numeric, categorical = [], []
+        numeric, categorical, dates, dropped = [], [], {}, {}
         for col in frame.columns:
             s = frame[col]
             if pd.api.types.is_bool_dtype(s) or (
@@ -242,6 +349,9 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
                 continue
             if isinstance(s.dtype, pd.CategoricalDtype):
                 categorical.append(col)
+                continue
+            if pd.api.types.is_datetime64_any_dtype(s):
+                dates[col] = None
                 continue
             values = s.dropna()
             if len(values) and values.map(lambda v: isinstance(v, (dict, list, set))).any():
@@ -262,10 +372,27 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
                     f"holds values that are not numbers: {bad}. Fix or remove those values, "
                     "or cast the column to 'category' to treat it as categorical."
                 )
+            elif len(values) and (found := _date_format(values)) is not None:
+                fmt, bad = found
+                if bad.any():
+                    examples = list(dict.fromkeys(values[bad.to_numpy()].astype(str)))[:5]
+                    shown = "ISO 8601" if fmt == _ISO else repr(fmt)
+                    raise ValueError(
+                        f"Column {col!r} holds dates ({shown}) in {len(values) - int(bad.sum())} "
+                        f"of {len(values)} rows but also values that are not: {examples}. Fix "
+                        "or remove those values, or cast the column to 'category' to treat it "
+                        "as categorical.")
+                dates[col] = fmt
+            elif (len(values) >= ID_MIN_ROWS
+                  and (distinct := values.astype(str).nunique()) >= ID_UNIQUE_RATIO * len(values)):
+                dropped[col] = (f"an identifier or free text: {distinct} distinct values in "
+                                f"{len(values)} rows")
             else:
                 categorical.append(col)
         self.numeric_columns_ = numeric
         self.categorical_columns_ = categorical
+        self.datetime_columns_ = dates
+        self.dropped_columns_ = dropped
 
     def _clean(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Numeric columns to float64 (NaN for missing), categorical ones to str."""
@@ -296,8 +423,35 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
             s = frame[col]
             out[col] = s.astype(object).where(s.notna(), MISSING_CATEGORY).astype(str)
         # Keep the input's column order: with integer labels (array input) ColumnTransformer
-        # selects columns by position, so positions must equal labels.
-        return pd.DataFrame({c: out[c] for c in frame.columns if c in out}, index=frame.index)
+        # selects columns by position, so positions must equal labels. Date and dropped
+        # columns stay in place (unselected); the date features come after every column.
+        ordered = {c: out[c] if c in out else frame[c] for c in frame.columns}
+        parts = {col: _date_parts(_to_dates(frame[col], fmt, col))
+                 for col, fmt in getattr(self, "datetime_columns_", {}).items()}
+        for label, col, part in getattr(self, "date_features_", []):
+            ordered[label] = parts[col][part]
+        return pd.DataFrame(ordered, index=frame.index)
+
+    def _plan_date_features(self, frame: pd.DataFrame) -> None:
+        """``date_features_``: a label for each kept part of each date column (``col:part``
+        after named columns, the next positions after integer-labelled ones)."""
+        features, taken = [], {str(c) for c in frame.columns}
+        position = len(frame.columns)
+        for col, fmt in self.datetime_columns_.items():
+            for part in _varying_parts(_date_parts(_to_dates(frame[col], fmt, col))):
+                if isinstance(col, str):
+                    label = f"{col}:{part}"
+                    while label in taken:
+                        label += "_"
+                    taken.add(label)
+                else:
+                    label, position = position, position + 1
+                features.append((label, col, part))
+        self.date_features_ = features
+
+    def _numeric_inputs(self) -> list:
+        return list(self.numeric_columns_) + [
+            label for label, _, _ in getattr(self, "date_features_", [])]
 
     # -- fit / transform -----------------------------------------------------------
     def fit(self, X, y=None):
@@ -311,6 +465,7 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
             self.sparse_input_ = True
             self.numeric_columns_ = list(range(X.shape[1]))
             self.categorical_columns_ = self.onehot_columns_ = self.ordinal_columns_ = []
+            self.datetime_columns_, self.date_features_, self.dropped_columns_ = {}, [], {}
             self.transformer_ = MaxAbsScaler()
             Xt = self.transformer_.fit_transform(X).astype(np.float32).tocsr()
             self.n_features_out_ = Xt.shape[1]
@@ -320,6 +475,7 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
             # Fast path: all-numeric array, no DataFrame round trip.
             self.numeric_columns_ = self.columns_ = list(range(X.shape[1]))
             self.categorical_columns_ = self.onehot_columns_ = self.ordinal_columns_ = []
+            self.datetime_columns_, self.date_features_, self.dropped_columns_ = {}, [], {}
             self.transformer_ = self._numeric_pipeline(X)
             Xt = self.transformer_.fit_transform(X.astype(np.float64, copy=False))
             self.n_features_out_ = Xt.shape[1]
@@ -328,6 +484,13 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
         frame = self._frame(X)
         self.columns_ = list(frame.columns)
         self._type_columns(frame)
+        self.date_features_ = []
+        self._plan_date_features(frame)
+        if not (self.numeric_columns_ or self.categorical_columns_ or self.date_features_):
+            raise ValueError(
+                "X has no column left to learn from: "
+                + "; ".join(f"{c!r} is {why}" for c, why in self.dropped_columns_.items())
+                + ". Pass a column that describes the rows (numbers, categories or dates).")
         clean = self._clean(frame)
         card = {c: clean[c].nunique() for c in self.categorical_columns_}
         self.onehot_columns_ = [c for c in self.categorical_columns_
@@ -335,9 +498,9 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
         self.ordinal_columns_ = [c for c in self.categorical_columns_
                                  if card[c] > self.max_onehot_cardinality]
         parts = []
-        if self.numeric_columns_:
-            parts.append(("num", self._numeric_pipeline(clean[self.numeric_columns_].to_numpy()),
-                          self.numeric_columns_))
+        numeric = self._numeric_inputs()
+        if numeric:
+            parts.append(("num", self._numeric_pipeline(clean[numeric].to_numpy()), numeric))
         if self.onehot_columns_:
             parts.append(("onehot", OneHotEncoder(handle_unknown="ignore", sparse_output=False,
                                                   dtype=np.float32), self.onehot_columns_))
@@ -378,7 +541,7 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
         frame = self._frame(X)
         if not isinstance(self.transformer_, ColumnTransformer):
             clean = self._clean(frame)
-            Xt = self.transformer_.transform(clean[self.numeric_columns_].to_numpy())
+            Xt = self.transformer_.transform(clean[self._numeric_inputs()].to_numpy())
         else:
             Xt = self.transformer_.transform(self._clean(frame))
         return np.ascontiguousarray(Xt, dtype=np.float32)
@@ -407,6 +570,23 @@ class _NumericScaler(TransformerMixin, BaseEstimator):
         if X.shape[1] == self.k_:
             return scaled
         return np.hstack([scaled, X[:, self.k_:].astype(np.float32)])
+
+
+def column_notes(X) -> list[str]:
+    """One line for each column the preprocessing does not take as it comes: the date
+    columns (read as numbers and cycles) and the columns left out, with why. Empty for
+    arrays of numbers and sparse matrices."""
+    if not (isinstance(X, pd.DataFrame) or (isinstance(X, np.ndarray) and X.dtype.kind == "O")):
+        return []
+    pre = TabularPreprocessor()
+    pre._type_columns(pre._frame(X))
+    notes = []
+    for col, fmt in pre.datetime_columns_.items():
+        how = "datetime64" if fmt is None else ("ISO 8601" if fmt == _ISO else repr(fmt))
+        notes.append(f"column {col!r}: dates ({how}), learnt from as days since 1970 and the "
+                     "position in the year, week and day")
+    notes += [f"column {col!r} left out: {why}" for col, why in pre.dropped_columns_.items()]
+    return notes
 
 
 @contextmanager

@@ -40,6 +40,13 @@ class Split:
     def default_metric(self) -> str:
         return "accuracy" if self.task == "classification" else "r2"
 
+    def column_notes(self) -> list[str]:
+        """The columns the preprocessing reads as dates or leaves out (identifiers), a
+        line each (:func:`lepton.preprocessing.column_notes`)."""
+        from .preprocessing import column_notes
+
+        return column_notes(self.X_train)
+
 
 def load_split(dataset: str, *, target: str | None = None, task: str = "auto",
                test_size: float = 0.25, seed: int = 0) -> Split:

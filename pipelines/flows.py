@@ -133,6 +133,9 @@ def search_flow(dataset: str = "digits", target: str | None = None,
                                             test_size=test_size, seed=seed)
     logger.info("dataset=%s task=%s rows=%d train=%d test=%d", split.name, split.task,
                 split.rows, len(split.y_train), len(split.y_test))
+    columns = split.column_notes()
+    for note in columns:
+        logger.info(note)
     if storage is not None and study_name is None:
         from prefect.runtime import flow_run
 
@@ -155,7 +158,7 @@ def search_flow(dataset: str = "digits", target: str | None = None,
         "n_trials": int(model.n_trials_), "search_space": model.search_space_.name,
         "study_name": model.study_.study_name, "final_choice": model.final_choice_,
         "validation": {info["metric"]: float(model.best_score_)},
-        "held_out": scores, "mlflow_run_id": run_id, "model_path": save,
+        "held_out": scores, "mlflow_run_id": run_id, "model_path": save, "columns": columns,
     }
     logger.info("searched %d trials in %.1fs of %gs; final model: %s; held-out %s",
                 summary["n_trials"], summary["fit_seconds"], time_budget,

@@ -94,10 +94,21 @@ def test_lepton_run_csv_with_a_target_column(tmp_path, capsys):
     frame["label"] = np.where((frame.a > 0) ^ (frame.b == "x"), "pos", "neg")
     path = tmp_path / "table.csv"
     frame.to_csv(path, index=False)
+    # an order number and a date: the run says what it makes of them
+    extra = frame.assign(order=[f"A-{i:04d}" for i in range(200)],
+                         day=pd.date_range("2024-03-01", periods=200).strftime("%d.%m.%Y"))
+    extra.to_csv(tmp_path / "orders.csv", index=False)
+    assert main(["run", str(tmp_path / "orders.csv"), "--target", "label", "--time-budget", "8",
+                 "--no-tracking"]) == 0
+    out = capsys.readouterr().out
+    assert ("column 'day': dates ('%d.%m.%Y'), learnt from as days since 1970 and the "
+            "position in the year, week and day\ncolumn 'order' left out: an identifier or free "
+            "text: 150 distinct values in 150 rows\n") in out
     assert main(["run", str(path), "--target", "label", "--time-budget", "8",
                  "--no-tracking"]) == 0
     out = capsys.readouterr().out
     assert "dataset=table task=classification rows=200" in out
+    assert "column " not in out
     assert re.search(r"held-out accuracy: [0-9.]+", out)
     assert main(["run", str(path), "--target", "nope"]) == 2
     assert "target='nope' is not a column of table.csv" in capsys.readouterr().err

@@ -264,3 +264,156 @@ def test_a_scaler_pickled_before_tail_clipping_clips_every_column():
     z = (X - sc.center_) / sc.scale_
     np.testing.assert_allclose(restored.transform(X), z / np.sqrt(1 + (z / 3) ** 2),
                                rtol=1e-6, atol=1e-6)
+
+
+# -- dates and identifiers ---------------------------------------------------------------
+def _days(n, start="2023-01-01", freq="D"):
+    return pd.date_range(start, periods=n, freq=freq)
+
+
+def test_text_dates_become_days_and_cycles_that_new_dates_keep():
+    dates = _days(120)
+    frame = pd.DataFrame({"when": dates.strftime("%Y-%m-%d"), "x": np.arange(120.0)})
+    pre, Xt = _fit(frame.iloc[:100])
+    assert pre.datetime_columns_ == {"when": "ISO8601"} and pre.categorical_columns_ == []
+    # dates without times: no time-of-day pair
+    assert [part for _, _, part in pre.date_features_] == [
+        "days", "year_sin", "year_cos", "week_sin", "week_cos"]
+    assert Xt.shape == (100, 6)
+    # dates after the fit rows (unseen as categories) still differ, in order, and each
+    # weekday keeps its own pair of values
+    later = pre.transform(frame.iloc[100:])
+    days = later[:, 1]
+    assert np.all(np.diff(days) > 0)
+    week = later[:, 4:6]
+    np.testing.assert_allclose(week[:7], week[7:14], atol=1e-6)
+    assert len({tuple(np.round(row, 5)) for row in week[:7]}) == 7
+
+
+def test_date_formats_are_read_only_where_every_value_is_a_date():
+    n = 60
+    dates = _days(n)
+    frame = pd.DataFrame({
+        "iso_time": (dates + pd.Timedelta(hours=5)).strftime("%Y-%m-%dT%H:%M:%S"),
+        "european": dates.strftime("%d.%m.%Y"),      # day first: 13.01.2023 and on
+        "american": dates.strftime("%m/%d/%Y"),
+        "month_name": dates.strftime("%d %B %Y"),
+        "month_only": np.tile(["May", "June"], n // 2),  # pandas would read these as dates
+        "numbers": [str(20230101 + i) for i in range(n)],
+    })
+    pre = TabularPreprocessor().fit(frame)
+    assert pre.datetime_columns_ == {"iso_time": "ISO8601", "european": "%d.%m.%Y",
+                                     "american": "%m/%d/%Y", "month_name": "%d %B %Y"}
+    assert pre.numeric_columns_ == ["numbers"]
+    assert pre.categorical_columns_ == ["month_only"]
+    # the same day read from each format gives the same days since 1970
+    Xt = pre.transform(frame)
+    labels = pre._numeric_inputs()
+    days = {label.split(":")[0]: Xt[:, labels.index(label)] for label in labels
+            if label.endswith(":days")}
+    np.testing.assert_allclose(days["european"], days["american"], atol=1e-6)
+    np.testing.assert_allclose(days["european"], days["month_name"], atol=1e-6)
+
+
+def test_a_date_column_with_a_few_other_values_is_an_error_naming_them():
+    text = list(_days(59).strftime("%d.%m.%Y")) + ["31.02.2023"]
+    with pytest.raises(ValueError, match=r"Column 'when' holds dates \('%d\.%m\.%Y'\) in 59 of "
+                                         r"60 rows but also values that are not: \['31\.02\.2023'\]"
+                                         r"\. Fix or remove those values, or cast the column to "
+                                         r"'category'"):
+        TabularPreprocessor().fit(pd.DataFrame({"when": text}))
+    # cast to 'category', it is one
+    pre = TabularPreprocessor().fit(pd.DataFrame({"when": pd.Categorical(text)}))
+    assert pre.categorical_columns_ == ["when"]
+
+
+def test_datetime64_columns_match_their_text_and_missing_dates_are_imputed():
+    dates = pd.Series(_days(80, freq="7h"))
+    text = dates.dt.strftime("%Y-%m-%d %H:%M:%S")
+    aware = pd.DataFrame({"t": dates.dt.tz_localize("UTC").dt.tz_convert("Europe/Paris")})
+    np.testing.assert_allclose(_fit(pd.DataFrame({"t": dates}))[1],
+                               _fit(pd.DataFrame({"t": text}))[1], atol=1e-6)
+    np.testing.assert_allclose(_fit(aware)[1], _fit(pd.DataFrame({"t": text}))[1], atol=1e-6)
+    # times that vary: the time-of-day pair is there
+    assert [p for _, _, p in TabularPreprocessor().fit(aware).date_features_][-2:] == [
+        "day_sin", "day_cos"]
+    gaps = text.where(np.arange(80) % 10 != 3)
+    pre, Xt = _fit(pd.DataFrame({"t": gaps}))
+    n_parts = len(pre.date_features_)
+    assert Xt.shape == (80, 2 * n_parts)                      # values, then missing indicators
+    assert Xt[3, n_parts:].tolist() == [1.0] * n_parts and Xt[4, n_parts:].sum() == 0
+
+
+def test_weekly_dates_get_no_weekday_pair():
+    pre = TabularPreprocessor().fit(pd.DataFrame({"w": _days(30, freq="W-MON").astype(str)}))
+    assert [p for _, _, p in pre.date_features_] == ["days", "year_sin", "year_cos"]
+
+
+def test_a_value_that_is_not_a_date_at_predict_time_names_the_column():
+    pre = TabularPreprocessor().fit(pd.DataFrame({"when": _days(30).strftime("%d.%m.%Y")}))
+    with pytest.raises(ValueError, match=r"Column 'when' held dates \('%d\.%m\.%Y'\) during fit "
+                                         r"but holds values that are not: \['2023-13-45'\]"):
+        pre.transform(pd.DataFrame({"when": ["01.02.2023", "2023-13-45"]}))
+    # missing is fine
+    assert pre.transform(pd.DataFrame({"when": ["01.02.2023", None]})).shape[0] == 2
+
+
+def test_identifier_columns_are_left_out():
+    n = 60
+    frame = pd.DataFrame({"id": [f"u{i}" for i in range(n)], "city": np.tile(list("abc"), 20),
+                          "x": np.arange(float(n))})
+    pre, Xt = _fit(frame)
+    assert pre.dropped_columns_ == {"id": "an identifier or free text: 60 distinct values in "
+                                          "60 rows"}
+    assert Xt.shape == (n, 4)                                  # x, then city one-hot
+    assert pre.transform(frame.assign(id="new")).tolist() == Xt.tolist()
+    # a few rows cannot tell an identifier; a column typed 'category' is the user's choice
+    assert "id" in TabularPreprocessor().fit(frame.iloc[:20]).categorical_columns_
+    kept = TabularPreprocessor().fit(frame.astype({"id": "category"}))
+    assert "id" in kept.categorical_columns_ and not kept.dropped_columns_
+    with pytest.raises(ValueError, match=r"X has no column left to learn from: 'id' is an "
+                                         r"identifier or free text: 60 distinct values"):
+        TabularPreprocessor().fit(frame[["id"]])
+
+
+def test_object_array_with_dates_and_an_identifier_matches_the_dataframe():
+    n = 60
+    frame = pd.DataFrame({"id": [f"u{i}" for i in range(n)], "x": np.arange(float(n)),
+                          "when": _days(n).strftime("%Y-%m-%d"), "c": np.tile(list("ab"), 30)})
+    pre, Xt = _fit(frame.to_numpy(dtype=object))
+    assert pre.datetime_columns_ == {2: "ISO8601"} and list(pre.dropped_columns_) == [0]
+    assert [label for label, _, _ in pre.date_features_] == [4, 5, 6, 7, 8]
+    np.testing.assert_array_equal(Xt, _fit(frame)[1])
+    np.testing.assert_array_equal(pre.transform(frame.to_numpy(dtype=object)), Xt)
+
+
+def test_a_preprocessor_pickled_before_dates_were_read_still_transforms():
+    frame = pd.DataFrame({"x": [1.0, 2.0, 3.0, 4.0], "c": list("abab")})
+    pre, Xt = _fit(frame)
+    for name in ("datetime_columns_", "date_features_", "dropped_columns_"):
+        delattr(pre, name)                                 # as fitted by an earlier version
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(pre)).transform(frame), Xt)
+
+
+def test_column_notes_name_the_dates_and_the_columns_left_out():
+    from lepton.preprocessing import column_notes
+
+    n = 60
+    frame = pd.DataFrame({"id": [f"u{i}" for i in range(n)], "when": _days(n).astype(str),
+                          "x": np.arange(float(n))})
+    assert column_notes(frame) == [
+        "column 'when': dates (ISO 8601), learnt from as days since 1970 and the position in "
+        "the year, week and day",
+        "column 'id' left out: an identifier or free text: 60 distinct values in 60 rows"]
+    assert column_notes(np.zeros((3, 2))) == []
+
+
+def test_a_network_predicts_from_dates_it_has_not_seen():
+    from lepton import NeuralNetworkRegressor
+
+    dates = _days(400)
+    y = np.where(dates.day_of_week >= 5, 10.0, 0.0) + 0.01 * np.arange(400)
+    frame = pd.DataFrame({"date": dates.strftime("%Y-%m-%d")})
+    model = NeuralNetworkRegressor(epochs=60, random_state=0).fit(frame.iloc[:300], y[:300])
+    # the last 100 days are after every training date: as categories they were all unseen
+    assert model.score(frame.iloc[300:], y[300:]) > 0.8
