@@ -84,8 +84,11 @@ def encode_target(y: Any, task: str, n_samples: int, *, estimator_name: str):
         )
     if task == "classification":
         y_arr = column_or_1d(y.to_numpy() if isinstance(y, pd.Series) else y, warn=True)
-        if y_arr.dtype.kind == "O" and pd.isna(pd.Series(y_arr)).any():
-            raise ValueError("y contains missing values (None/NaN); drop those rows before fitting.")
+        if y_arr.dtype.kind == "O" and (missing := pd.isna(pd.Series(y_arr))).any():
+            bad = np.flatnonzero(missing.to_numpy())
+            raise ValueError(
+                f"y contains missing values (None/NaN) in {len(bad)} row(s) (first rows: "
+                f"{bad[:5].tolist()}); drop those rows before fitting.")
         _check_y_finite(y_arr)
         check_classification_targets(y_arr)
         _check_length(y_arr, n_samples)

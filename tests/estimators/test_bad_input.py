@@ -30,7 +30,8 @@ def test_nan_or_inf_in_y(cls, bad):
 def test_missing_value_in_string_labels():
     y = np.array(["a", "b"] * 10, dtype=object)
     y[4] = None
-    with pytest.raises(ValueError, match=r"y contains missing values \(None/NaN\); drop those"):
+    with pytest.raises(ValueError, match=r"y contains missing values \(None/NaN\) in 1 row\(s\) "
+                                         r"\(first rows: \[4\]\); drop those rows"):
         NeuralNetworkClassifier(**TINY).fit(_X(), y)
 
 
