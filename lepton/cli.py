@@ -14,9 +14,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from . import steps
 
     split = steps.load_split(args.dataset, target=args.target, task=args.task,
-                             test_size=args.test_size, seed=args.seed)
+                             test_size=args.test_size, seed=args.seed,
+                             time_column=args.time_column)
     print(f"dataset={split.name} task={split.task} rows={split.rows} "
           f"train={len(split.y_train)} test={len(split.y_test)}")
+    if split.time_column is not None:
+        print(steps.time_note(split))
     for note in split.column_notes():
         print(note)
     t0 = time.perf_counter()
@@ -69,7 +72,8 @@ def _cmd_schedule(args: argparse.Namespace) -> int:
     name = args.name or Path(args.dataset).stem
     parameters = {
         "dataset": args.dataset, "target": args.target, "task": args.task,
-        "test_size": args.test_size, "seed": args.seed, "time_budget": args.time_budget,
+        "test_size": args.test_size, "seed": args.seed, "time_column": args.time_column,
+        "time_budget": args.time_budget,
         "n_jobs": args.n_jobs, "metric": args.metric, "search_space": args.search_space,
         "storage": args.storage, "study_name": args.study_name, "images": args.images,
         "tracking": not args.no_tracking, "experiment": args.experiment,
@@ -185,6 +189,10 @@ def _add_search_arguments(run: argparse.ArgumentParser) -> None:
                           f"{defaults.MAX_CLASSES_AUTO} distinct whole numbers are classes, "
                           "other numbers regression)")
     run.add_argument("--test-size", type=float, default=0.25)
+    run.add_argument("--time-column", metavar="COLUMN",
+                     help="a date (or time-step) column: hold out the latest rows by it and "
+                          "validate the search forward in time (TimeSeriesSplit) instead of "
+                          "on shuffled rows")
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--time-budget", type=float, default=30.0,
                      help="seconds for the whole search and final model (default: 30)")

@@ -8,6 +8,7 @@ imports Prefect.
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import time
@@ -17,7 +18,7 @@ from typing import Any
 import numpy as np
 
 __all__ = ["Split", "load_split", "build_estimator", "search", "evaluate", "record", "save",
-           "check_writable"]
+           "check_writable", "time_cv", "time_note"]
 
 
 @dataclass
@@ -31,6 +32,9 @@ class Split:
     y_train: Any
     y_test: Any
     input_shape: tuple[int, ...] | None = None
+    #: the column the rows were ordered by (load_split's ``time_column``): the held-out
+    #: rows are the latest, and the search validates forward in time (:func:`time_cv`)
+    time_column: str | None = None
 
     @property
     def rows(self) -> int:
@@ -49,9 +53,11 @@ class Split:
 
 
 def load_split(dataset: str, *, target: str | None = None, task: str = "auto",
-               test_size: float = 0.25, seed: int = 0) -> Split:
+               test_size: float = 0.25, seed: int = 0, time_column: str | None = None) -> Split:
     """Load a built-in dataset or a CSV/Parquet file and hold out ``test_size`` of its rows
-    (stratified by class where every class has two rows or more)."""
+    (stratified by class where every class has two rows or more). With ``time_column``
+    (dates or numbers), the rows are put in its order and the latest ``test_size`` of them
+    are held out, as a model trained today is used on tomorrow's rows."""
     from sklearn.model_selection import train_test_split
 
     from .datasets import load_dataset
@@ -64,10 +70,81 @@ def load_split(dataset: str, *, target: str | None = None, task: str = "auto",
     ds = load_dataset(dataset, target=target)
     if task != "auto":  # a text target for regression: the regressor's fit says so
         ds.task = task
+    if time_column is not None:
+        order = _time_order(ds.X, time_column, ds.name)
+        n_test = math.ceil(test_size * len(order))
+        if not 0 < n_test < len(order):
+            raise ValueError(f"test_size={test_size!r} holds out {n_test} of {len(order)} rows; "
+                             "give a fraction that leaves rows on both sides.")
+        X, y = ds.X.iloc[order], _take(ds.y, order)
+        cut = len(order) - n_test
+        return Split(ds.name, ds.task, X.iloc[:cut], X.iloc[cut:], _take(y, slice(None, cut)),
+                     _take(y, slice(cut, None)), ds.input_shape, time_column)
     X_tr, X_te, y_tr, y_te = train_test_split(ds.X, ds.y, test_size=test_size,
                                               random_state=seed,
                                               stratify=_stratify(ds.y, ds.task))
     return Split(ds.name, ds.task, X_tr, X_te, y_tr, y_te, ds.input_shape)
+
+
+def _take(y, rows):
+    return y.iloc[rows] if hasattr(y, "iloc") else np.asarray(y)[rows]
+
+
+def _time_order(X, column: str, name: str) -> np.ndarray:
+    """Row positions in the order of ``column`` (dates, or numbers such as a period
+    index); a stable sort, so rows of one date keep the file's order."""
+    import pandas as pd
+
+    from .preprocessing import _date_format, _to_dates
+
+    if not isinstance(X, pd.DataFrame):
+        raise ValueError(f"time_column={column!r}: {name} has no named columns; a time column "
+                         "needs a CSV or Parquet file.")
+    if column not in X.columns:
+        raise ValueError(f"time_column={column!r} is not a column of {name}; its columns are "
+                         f"{list(map(str, X.columns))}.")
+    values = X[column]
+    if values.isna().any():
+        rows = np.flatnonzero(values.isna().to_numpy())
+        raise ValueError(f"time_column={column!r} is missing in {len(rows)} row(s) (first rows: "
+                         f"{rows[:5].tolist()}); rows without a time cannot be put in order.")
+    if pd.api.types.is_datetime64_any_dtype(values):
+        key = _to_dates(values, None, column)
+    elif pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        key = values
+    else:
+        found = _date_format(values)
+        if found is None or found[1].any():
+            shown = list(dict.fromkeys(values.astype(str)))[:5]
+            raise ValueError(f"time_column={column!r} holds neither dates nor numbers "
+                             f"({shown}); name a date or time-step column.")
+        key = _to_dates(values, found[0], column)
+    return np.argsort(key.to_numpy(), kind="stable")
+
+
+def time_note(split: Split) -> str:
+    """What a time-ordered split did, for the run's output."""
+    cv = time_cv(len(split.y_train))
+    scheme = (f"TimeSeriesSplit({cv.n_splits})" if hasattr(cv, "n_splits")
+              else f"the latest {len(cv[0][1])} training rows")
+    first = split.X_test[split.time_column].iloc[0]
+    return (f"held out the latest {len(split.y_test)} rows by {split.time_column!r} (from "
+            f"{first}); the search validates on {scheme}, forward in time")
+
+
+def time_cv(n_train: int, validation_fraction: float = 0.2):
+    """The search's validation for rows in time order: ``TimeSeriesSplit`` with as many
+    folds as ``cv='auto'`` would use (each fold validates on the rows after those it
+    trains on), or, on a table too large for folds, one split whose validation rows are
+    the latest ``validation_fraction``."""
+    from sklearn.model_selection import TimeSeriesSplit
+
+    from .search.estimators import AUTO_CV_FOLDS, AUTO_CV_MAX_ROWS
+
+    if n_train < AUTO_CV_MAX_ROWS:
+        return TimeSeriesSplit(n_splits=min(AUTO_CV_FOLDS, n_train - 1))
+    n_val = max(1, int(round(validation_fraction * n_train)))
+    return [(np.arange(n_train - n_val), np.arange(n_train - n_val, n_train))]
 
 
 def _stratify(y, task: str):
@@ -104,6 +181,8 @@ def build_estimator(split: Split, *, time_budget: float = 30.0, n_jobs: int = 1,
         "tracking_uri": tracking_uri,
         "registered_model_name": register,
     }
+    if split.time_column is not None:
+        options["cv"] = time_cv(len(split.y_train))
     return cls(time_budget=time_budget, n_jobs=n_jobs, storage=storage, study_name=study_name,
                random_state=seed, verbose=verbose, search_space=search_space, metric=metric,
                input_shape=split.input_shape if images else None, **options)

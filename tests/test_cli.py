@@ -99,8 +99,11 @@ def test_lepton_run_csv_with_a_target_column(tmp_path, capsys):
                          day=pd.date_range("2024-03-01", periods=200).strftime("%d.%m.%Y"))
     extra.to_csv(tmp_path / "orders.csv", index=False)
     assert main(["run", str(tmp_path / "orders.csv"), "--target", "label", "--time-budget", "8",
-                 "--no-tracking"]) == 0
+                 "--no-tracking", "--time-column", "day"]) == 0
     out = capsys.readouterr().out
+    # --time-column: the latest quarter of the days is held out, the search validates forward
+    assert ("held out the latest 50 rows by 'day' (from 29.07.2024); the search validates on "
+            "TimeSeriesSplit(5), forward in time\n") in out
     assert ("column 'day': dates ('%d.%m.%Y'), learnt from as days since 1970 and the "
             "position in the year, week and day\ncolumn 'order' left out: an identifier or free "
             "text: 150 distinct values in 150 rows\n") in out

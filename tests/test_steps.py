@@ -38,3 +38,60 @@ def test_check_writable_names_the_option(tmp_path):
     with pytest.raises(ValueError, match=r"save .*does not exist"):
         steps.check_writable(str(tmp_path / "missing" / "m.joblib"), what="save")
     steps.check_writable(str(tmp_path / "m.joblib"))
+
+
+def _dated_table(tmp_path, n=80):
+    import numpy as np
+    import pandas as pd
+
+    days = pd.date_range("2024-01-01", periods=n, freq="D")
+    order = np.random.default_rng(0).permutation(n)       # the file is not in time order
+    frame = pd.DataFrame({"day": days[order].strftime("%d.%m.%Y"), "step": order,
+                          "x": np.arange(n, dtype=float), "y": order * 2.0})
+    path = tmp_path / "dated.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+def test_a_time_column_holds_out_the_latest_rows(tmp_path):
+    from sklearn.model_selection import TimeSeriesSplit
+
+    path = _dated_table(tmp_path)
+    for column in ("day", "step"):                        # dates as text, or a time step
+        split = steps.load_split(str(path), target="y", time_column=column, test_size=0.25)
+        assert split.time_column == column and len(split.y_test) == 20
+        # every held-out row is later than every training row, and the rows are in order
+        assert split.X_train.step.tolist() == list(range(60))
+        assert split.X_test.step.tolist() == list(range(60, 80))
+        assert split.y_test.tolist() == [2.0 * s for s in range(60, 80)]
+    assert steps.time_note(split) == (
+        "held out the latest 20 rows by 'step' (from 60); the search validates on "
+        "TimeSeriesSplit(5), forward in time")
+    model = steps.build_estimator(split, tracking=False)
+    assert isinstance(model.cv, TimeSeriesSplit) and model.cv.n_splits == 5
+    assert steps.build_estimator(steps.load_split(str(path), target="y"),
+                                 tracking=False).cv == "auto"
+    # a table too large for folds: one split, the latest 20% of the training rows
+    (train, valid), = steps.time_cv(10_000)
+    assert (train.tolist(), valid.tolist()) == (list(range(8000)), list(range(8000, 10_000)))
+
+
+def test_a_time_column_is_checked(tmp_path):
+    import pandas as pd
+
+    path = _dated_table(tmp_path)
+    with pytest.raises(ValueError, match=r"time_column='when' is not a column of dated; its "
+                                         r"columns are \['day', 'step', 'x'\]"):
+        steps.load_split(str(path), target="y", time_column="when")
+    with pytest.raises(ValueError, match=r"time_column='day': digits has no named columns; a "
+                                         r"time column needs a CSV or Parquet file"):
+        steps.load_split("digits", time_column="day")
+    frame = pd.read_csv(path)
+    frame.loc[[3, 9], "day"] = None
+    frame.assign(tag=["a", "b"] * 40).to_csv(tmp_path / "gaps.csv", index=False)
+    with pytest.raises(ValueError, match=r"time_column='day' is missing in 2 row\(s\) \(first "
+                                         r"rows: \[3, 9\]\)"):
+        steps.load_split(str(tmp_path / "gaps.csv"), target="y", time_column="day")
+    with pytest.raises(ValueError, match=r"time_column='tag' holds neither dates nor numbers "
+                                         r"\(\['a', 'b'\]\)"):
+        steps.load_split(str(tmp_path / "gaps.csv"), target="y", time_column="tag")

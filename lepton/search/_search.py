@@ -191,6 +191,12 @@ class SearchContext:
     #: current batch
     interrupt: StopRequest = field(default_factory=StopRequest)
 
+    @property
+    def train_rows(self) -> float:
+        """Training rows of a fold, on average (a trial's ``epoch_time`` is its folds'
+        mean; time-ordered folds differ in size)."""
+        return float(np.mean([len(f.train) for f in self.folds]))
+
     def keep(self, tm: TrialModel) -> None:
         """Keep the ``keep_models`` best trials' modules (the ensemble candidates)."""
         with self.lock:
@@ -205,9 +211,8 @@ class SearchContext:
             if improved:
                 self.best_value = tm.value
         if improved:
-            n_train = len(self.folds[0].train)
             self.budget.update_reserve(epoch_time=tm.epoch_time, epochs=tm.best_epoch,
-                                       data_ratio=self.n_all / max(1, n_train))
+                                       data_ratio=self.n_all / max(1.0, self.train_rows))
 
 
 def outputs_to_prediction(out: torch.Tensor, task: Task, y_scaler: Any) -> np.ndarray:

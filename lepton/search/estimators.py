@@ -27,7 +27,7 @@ import pandas as pd
 import scipy.sparse as sp
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
-from sklearn.model_selection import KFold, StratifiedKFold
+from sklearn.model_selection import KFold, StratifiedKFold, check_cv
 from sklearn.utils import _safe_indexing, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -150,7 +150,7 @@ class _BaseLepton(BaseEstimator):
         "search_space": [str, dict, SearchSpace, os.PathLike],
         "metric": [str, None],  # get_metric names the task's metrics
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
-        "cv": [Interval(Integral, 2, None, closed="left"), StrOptions({"auto"}), None],
+        "cv": ["cv_object", StrOptions({"auto"})],
         "n_jobs": [Integral, None],
         "storage": [str, os.PathLike, optuna.storages.BaseStorage, None],
         "study_name": [str, None],
@@ -238,10 +238,14 @@ class _BaseLepton(BaseEstimator):
         if role == "created" and storage is not None:
             self._new_study = (storage, study_name)
         splits = self._make_splits(X, y_enc, task, seed)
+        # Forward splits (each trains on rows before those it validates on: time order):
+        # the early folds' networks never saw the latest rows, so no ensemble of them; the
+        # final model is the refit on every row.
+        self._forward_splits = self._given_cv() and all(tr.max() < va.min() for tr, va in splits)
         meta = compute_meta_features(X, y_enc, task, input_shape=self.input_shape_)
         self.meta_features_ = meta.as_dict()
         space = apply_priors(choose_space(self.search_space, meta), meta,
-                             n_train=len(splits[0][0]))
+                             n_train=max(len(tr) for tr, _ in splits))
         with column_errors_on_all_rows(X):
             folds = self._make_folds(X, y_enc, task, splits, space.scalings(), device)
         warm_up_optimizers()  # torch's one-off cost, before trials are planned (training.py)
@@ -256,8 +260,7 @@ class _BaseLepton(BaseEstimator):
             study = create_study(storage=storage, study_name=study_name, metric=metric,
                                  space=space, seed=_sampler_seed(seed, role),
                                  n_startup_trials=8)
-        validation = (f"{len(folds)}-fold cv" if len(folds) > 1
-                      else f"holdout {self.validation_fraction:g}")
+        validation = self._validation_label(splits)
         data = None if data_id is None else f"{'x'.join(map(str, X.shape))} {data_id[:12]}"
         # balanced_accuracy studies before the prior-corrected decision scored otherwise
         scoring = metric.name + (" (prior-corrected)" if metric.prior_corrected else "")
@@ -279,8 +282,10 @@ class _BaseLepton(BaseEstimator):
             prune=_may_prune(study, metric))
         settings = {"time_budget": self.time_budget, "n_trials": self.n_trials,
                     "metric": metric.name, "n_jobs": n_jobs,
-                    "cv": len(folds) if len(folds) > 1 else None,
-                    "validation_fraction": None if len(folds) > 1 else self.validation_fraction,
+                    "cv": (validation if self._given_cv()
+                           else len(folds) if len(folds) > 1 else None),
+                    "validation_fraction": (None if len(folds) > 1 or self._given_cv()
+                                            else self.validation_fraction),
                     "storage": _storage_label(self.storage), "random_state": self.random_state,
                     "seed": seed, "task": task, "ensemble_size": self.ensemble_size,
                     "patience": self.patience,
@@ -427,9 +432,15 @@ class _BaseLepton(BaseEstimator):
             return AUTO_CV_FOLDS if n < AUTO_CV_MAX_ROWS else None
         return self.cv
 
+    def _given_cv(self) -> bool:
+        """``cv`` is a scikit-learn splitter or the splits themselves."""
+        return not (self.cv is None or isinstance(self.cv, (str, Integral)))
+
     def _make_splits(self, X, y_enc, task: str, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
         """(train rows, validation rows) of each fold, or of the one held-out split."""
         n = X.shape[0]
+        if self._given_cv():
+            return self._given_splits(n, y_enc)
         n_folds = self._n_folds(n)
         if n_folds:
             if self.cv != "auto" and n_folds > n:
@@ -443,6 +454,45 @@ class _BaseLepton(BaseEstimator):
         train_idx, val_idx = split_validation(n, self.validation_fraction,
                                               y_enc if task == "classification" else None, seed)
         return [(train_idx, val_idx)]
+
+    def _given_splits(self, n: int, y_enc: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The splits of a ``cv`` splitter (``TimeSeriesSplit(3)``: validate on later rows
+        than those trained on) or given as (train rows, validation rows) pairs, checked."""
+        try:
+            splits = [(np.asarray(tr), np.asarray(va))
+                      for tr, va in check_cv(self.cv).split(np.zeros((n, 1)), y_enc)]
+        except ValueError as exc:
+            if "groups" not in str(exc):
+                raise
+            raise ValueError(
+                f"cv={self.cv!r} needs groups, which fit does not take; pass its splits "
+                "instead: cv=list(splitter.split(X, y, groups)).") from None
+        if not splits:
+            raise ValueError(f"cv={self.cv!r} gave no split (an iterator used up by an earlier "
+                             "fit?); pass a splitter or a list of (train, validation) pairs.")
+        for i, (tr, va) in enumerate(splits):
+            for name, rows in (("training", tr), ("validation", va)):
+                if rows.size == 0 or rows.dtype.kind not in "iu" or rows.min() < 0 \
+                        or rows.max() >= n:
+                    raise ValueError(
+                        f"cv split {i}: its {name} rows must be a non-empty array of row "
+                        f"positions in [0, {n}); got {rows[:5].tolist()}"
+                        f"{' ...' if rows.size > 5 else ''} (dtype {rows.dtype}).")
+            if np.intersect1d(tr, va).size:
+                raise ValueError(f"cv split {i} validates on rows it trains on "
+                                 f"({np.intersect1d(tr, va)[:5].tolist()} ...).")
+        return splits
+
+    def _validation_label(self, splits) -> str:
+        """The validation scheme a study records (a resumed study must keep it)."""
+        if self._given_cv():
+            if hasattr(self.cv, "split") and hasattr(self.cv, "get_n_splits"):
+                return f"cv {self.cv!r}"
+            digest = hashlib.sha1(b"".join(np.asarray(rows, dtype=np.int64).tobytes()
+                                           for split in splits for rows in split)).hexdigest()
+            return f"{len(splits)} given splits {digest[:12]}"
+        return (f"{len(splits)}-fold cv" if len(splits) > 1
+                else f"holdout {self.validation_fraction:g}")
 
     def _make_folds(self, X, y_enc, task: str, splits, scalings: list[str],
                     device) -> list[Fold]:
@@ -543,7 +593,7 @@ class _BaseLepton(BaseEstimator):
         breast_cancer at 120 s); see benchmarks/results/search_benchmark.md, Notes."""
         cands = sorted(ctx.models.values(), key=lambda m: m.value,
                        reverse=ctx.metric.direction == "maximize")
-        if self.ensemble_size <= 1 or len(cands) < 2:
+        if self.ensemble_size <= 1 or len(cands) < 2 or self._forward_splits:
             return None
         weights, score = greedy_ensemble_selection(
             [c.val_pred for c in cands], ctx.y_val, ctx.metric, rounds=self.ensemble_size,
@@ -666,6 +716,8 @@ class _BaseLepton(BaseEstimator):
             "ensemble_weights": ensemble.weights if choice == "ensemble" else None,
             "refit": refit_report,
             "interrupted": interrupted,
+            "ensemble_off": ("forward validation splits: the early folds' networks never saw "
+                             "the latest rows") if self._forward_splits else None,
         }
         if task == "classification":
             self.classes_ = encoder.classes_
@@ -717,7 +769,7 @@ class _BaseLepton(BaseEstimator):
         keeps the best trial's networks, or (``force``) KeyboardInterrupt propagates."""
         best_epoch = max(1, int(best.user_attrs.get("best_epoch") or training["epochs"]))
         epoch_time = float(best.user_attrs.get("epoch_time") or 0.0)
-        ratio = ctx.n_all / max(1, len(ctx.folds[0].train))
+        ratio = ctx.n_all / max(1.0, ctx.train_rows)
         per_epoch = epoch_time * ratio
 
         def time_left() -> float:  # not the tracker's reserve: its logging comes after
@@ -861,9 +913,12 @@ class LeptonClassifier(ClassifierMixin, _BaseLepton):
         scored with the better of the two); ``predict_proba`` is unchanged.
     validation_fraction : float, default=0.2
         Held-out share of the data scoring each trial (when not cross-validating).
-    cv : int, 'auto' or None, default='auto'
+    cv : int, 'auto', None, a scikit-learn splitter or a list of splits, default='auto'
         K-fold cross-validation per trial instead of one held-out split. 'auto' = 5 folds
         below 5,000 rows (one small split ranks configurations unreliably), else one split.
+        A splitter such as ``TimeSeriesSplit(3)`` (rows in time order: each fold validates
+        on rows later than those it trains on), or (train rows, validation rows) pairs,
+        replace the shuffled folds; the final model still trains on every row.
     n_jobs : int, default=1
         Trials run in parallel (threads); torch threads per trial = cores // n_jobs.
     storage : str, optuna storage or None, default=None

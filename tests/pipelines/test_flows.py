@@ -137,7 +137,8 @@ def test_schedule_checks_before_serving():
     with pytest.raises(ValueError, match=r"\['budget'\] are not parameters"):
         flows.deployment_parameters(budget=3)
     params = flows.deployment_parameters(dataset="data.csv", save="m.joblib", storage="s.db",
-                                         tracking_uri="sqlite:///x.db")
+                                         tracking_uri="sqlite:///x.db", time_column="day")
+    assert params["time_column"] == "day"
     assert params["dataset"] == str(Path("data.csv").resolve())
     assert params["save"] == str(Path("m.joblib").resolve())
     assert params["storage"] == str(Path("s.db").resolve())

@@ -213,7 +213,8 @@ def test_a_refit_short_of_time_is_compressed_skipped_or_discarded_never_kept_hal
     clf = LeptonClassifier(time_budget=30, n_trials=1, search_space=TINY_SPACE, cv=None,
                            ensemble_size=1, random_state=0).fit(X, y)
     training = dict(clf.best_training_config_, betas=tuple(clf.best_training_config_["betas"]))
-    ctx = SimpleNamespace(folds=[SimpleNamespace(train=np.arange(120))], n_all=150, seed=0,
+    ctx = SimpleNamespace(folds=[SimpleNamespace(train=np.arange(120))], train_rows=120.0,
+                          n_all=150, seed=0,
                           task=Task("classification", 3))
     from lepton.estimators._base import encode_target
 
@@ -433,3 +434,47 @@ def test_balanced_accuracy_keeps_the_argmax_when_a_tiny_prior_would_flood_a_clas
     assert clf.decision_ == "argmax"
     np.testing.assert_array_equal(clf.predict(X), clf.predict_proba(X).argmax(1))
     assert clf.best_score_ > 0.9
+
+
+def test_a_time_series_splitter_validates_forward_and_the_final_model_is_the_refit(tmp_path):
+    from sklearn.model_selection import TimeSeriesSplit
+
+    X, y = make_regression(n_samples=240, n_features=5, noise=5.0, random_state=0)
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    reg = LeptonRegressor(time_budget=20, n_trials=3, search_space=TINY_SPACE, storage=storage,
+                          study_name="forward", cv=TimeSeriesSplit(3), random_state=0).fit(X, y)
+    assert reg.study_.user_attrs["lepton.validation"] == (
+        "cv TimeSeriesSplit(gap=0, max_train_size=None, n_splits=3, test_size=None)")
+    # the early folds' networks never saw the latest rows: no ensemble of them
+    assert reg.final_choice_ in ("refit", "best_trial")
+    assert reg.final_model_info_["ensemble_off"].startswith("forward validation splits")
+    # resuming the study with other splits is refused: its scores would not compare
+    with pytest.raises(ValueError, match=r"already exists in this storage with a different "
+                                         r"validation \('cv TimeSeriesSplit\(.*n_splits=3"):
+        LeptonRegressor(time_budget=10, search_space=TINY_SPACE, storage=storage,
+                        study_name="forward", cv=TimeSeriesSplit(4), random_state=0).fit(X, y)
+
+
+def test_given_splits_are_used_as_they_are_and_checked():
+    from sklearn.model_selection import GroupKFold
+
+    X, y = load_iris(return_X_y=True)
+    rows = np.arange(150)
+    # two interleaved halves: not forward, so an ensemble may still win
+    even, odd = rows[rows % 2 == 0], rows[rows % 2 == 1]
+    splits = [(even, odd), (odd, even)]
+    clf = LeptonClassifier(time_budget=15, n_trials=3, search_space=TINY_SPACE, cv=splits,
+                           random_state=0).fit(X, y)
+    assert clf.study_.user_attrs["lepton.validation"].startswith("2 given splits ")
+    assert clf.final_model_info_["ensemble_off"] is None
+    assert clf.leaderboard_["state"].eq("complete").any()
+    for cv, message in [
+        (GroupKFold(3), r"cv=GroupKFold\(.*\) needs groups, which fit does not take; pass its "
+                        r"splits instead"),
+        ([(rows[:100], rows[90:])], r"cv split 0 validates on rows it trains on \(\[90, 91"),
+        ([(rows[:100], rows[100:] + 10)], r"cv split 0: its validation rows must be a non-empty "
+                                          r"array of row positions in \[0, 150\)"),
+        (iter([]), r"cv=<.*> gave no split"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            LeptonClassifier(time_budget=5, cv=cv).fit(X, y)
