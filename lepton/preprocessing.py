@@ -178,21 +178,23 @@ def _date_format(values: pd.Series) -> tuple[str, pd.Series] | None:
 
 
 def _to_dates(s: pd.Series, fmt: str | None, column: Any) -> pd.Series:
-    """A date column as UTC timestamps (NaT where missing); ``fmt`` None: already
-    ``datetime64``. A value that is not a date in the column's format raises, naming the
-    column and the values, as a non-number in a numeric column does."""
-    if fmt is None:
-        dates = pd.to_datetime(s, utc=True)
-    else:
-        text = s.astype(object).where(s.notna(), None)
-        dates = pd.to_datetime(text, format=fmt, utc=True, errors="coerce")
-        bad = s.notna() & dates.isna()
-        if bad.any():
-            examples = list(dict.fromkeys(s[bad].astype(str)))[:5]
-            shown = "ISO 8601" if fmt == _ISO else repr(fmt)
-            raise ValueError(
-                f"Column {column!r} held dates ({shown}) during fit but holds values that are "
-                f"not: {examples}. Fix them, or leave them empty (missing values are imputed).")
+    """A date column as UTC timestamps (NaT where missing). ``fmt``: the format its text was
+    read in during fit; None: it was ``datetime64`` (text at predict time, e.g. from a CSV,
+    must then be ISO 8601, as pandas writes dates). A value that is not a date in that
+    format raises, naming the column and the values, as a non-number in a numeric column
+    does."""
+    if pd.api.types.is_datetime64_any_dtype(s):
+        return pd.to_datetime(s, utc=True)
+    text = s.astype(object).where(s.notna(), None)
+    dates = pd.to_datetime(text, format=fmt or _ISO, utc=True, errors="coerce")
+    bad = s.notna() & dates.isna()
+    if bad.any():
+        examples = list(dict.fromkeys(s[bad].astype(str)))[:5]
+        shown = ("datetime64; as text: ISO 8601" if fmt is None
+                 else "ISO 8601" if fmt == _ISO else repr(fmt))
+        raise ValueError(
+            f"Column {column!r} held dates ({shown}) during fit but holds values that are "
+            f"not: {examples}. Fix them, or leave them empty (missing values are imputed).")
     return dates
 
 

@@ -417,3 +417,14 @@ def test_a_network_predicts_from_dates_it_has_not_seen():
     model = NeuralNetworkRegressor(epochs=60, random_state=0).fit(frame.iloc[:300], y[:300])
     # the last 100 days are after every training date: as categories they were all unseen
     assert model.score(frame.iloc[300:], y[300:]) > 0.8
+
+
+def test_a_datetime64_column_takes_iso_text_at_predict_time():
+    """Fitted on Parquet (datetime64), predicting from a CSV (text, as pandas writes dates)."""
+    dates = _days(60, freq="5h")
+    pre, Xt = _fit(pd.DataFrame({"t": dates}))
+    np.testing.assert_array_equal(pre.transform(pd.DataFrame({"t": dates.astype(str)})), Xt)
+    with pytest.raises(ValueError, match=r"Column 't' held dates \(datetime64; as text: ISO 8601\) "
+                                         r"during fit but holds values that are not: "
+                                         r"\['05/03/2024'\]"):
+        pre.transform(pd.DataFrame({"t": ["2024-03-05", "05/03/2024"]}))
