@@ -95,6 +95,34 @@ def test_flow_runs_the_steps_and_records_them(prefect_api, tmp_path):
     assert str(flow_run_id) in run.data.tags["lepton.prefect.flow_run_url"]
 
 
+def test_a_flow_run_on_a_dated_table_holds_out_its_latest_rows(prefect_api, tmp_path):
+    import numpy as np
+    import pandas as pd
+
+    n = 160
+    days = pd.date_range("2024-01-01", periods=n, freq="D")
+    frame = pd.DataFrame({"day": days.strftime("%Y-%m-%d"), "ticket": [f"T{i}" for i in range(n)],
+                          "units": 10.0 + 5.0 * (days.day_of_week >= 5) + np.arange(n) / 20})
+    path = tmp_path / "sales.csv"
+    frame.sample(frac=1.0, random_state=0).to_csv(path, index=False)  # not in time order
+    state = flows.search_flow(dataset=str(path), target="units", time_column="day",
+                              time_budget=10, tracking=False, verbose=0,
+                              save=str(tmp_path / "m.joblib"), return_state=True)
+    assert state.is_completed(), state.message
+    summary = state.result()
+    assert (summary["train_rows"], summary["test_rows"]) == (120, 40)
+    assert summary["columns"] == [
+        "column 'day': dates (ISO 8601), learnt from as days since 1970 and the position in "
+        "the year, week and day",
+        "column 'ticket' left out: an identifier or free text: 120 distinct values in 120 rows"]
+    # the held-out score is the latest 40 days' (load_split with the same time column)
+    held_out = steps.load_split(str(path), target="units", time_column="day")
+    assert held_out.X_test["day"].min() == "2024-04-30"
+    model = joblib.load(summary["model_path"])
+    assert summary["held_out"]["r2"] == model.score(held_out.X_test, held_out.y_test)
+    assert summary["final_choice"] != "ensemble"  # forward splits: the refit
+
+
 def test_transient_errors_are_retried_and_bad_input_is_not(prefect_api, tmp_path):
     closed = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     state = flows.search_flow(dataset="iris", time_budget=15, tracking_uri=closed, retries=1,
