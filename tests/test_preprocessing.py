@@ -77,22 +77,68 @@ def test_standard_scaling_keeps_outliers_where_robust_scaling_clips_them():
 def test_one_hot_up_to_the_cardinality_limit_then_ordinal():
     frame = pd.DataFrame({"low": [f"l{i % 4}" for i in range(40)],
                           "high": [f"h{i % 20}" for i in range(40)]})
-    pre, Xt = _fit(frame, max_onehot_cardinality=16)
+    # a wide column is one-hot within the cells allowed (here: none), else, without a
+    # target, ordinal
+    pre, Xt = _fit(frame, max_onehot_cardinality=16, onehot_cells=0)
     assert pre.onehot_columns_ == ["low"] and pre.ordinal_columns_ == ["high"]
+    assert pre.target_columns_ == []
     assert Xt.shape == (40, 4 + 1)
     onehot = Xt[:, :4]
     assert set(onehot.ravel().tolist()) == {0.0, 1.0} and np.all(onehot.sum(1) == 1)
     ordinal = Xt[:, 4]
     assert len(np.unique(ordinal)) == 20
     assert abs(ordinal.mean()) < 1e-5  # standardised codes
-    pre, Xt = _fit(frame, max_onehot_cardinality=20)
+    pre, Xt = _fit(frame, max_onehot_cardinality=20, onehot_cells=0)
     assert pre.ordinal_columns_ == [] and Xt.shape == (40, 24)
+    pre, Xt = _fit(frame, max_onehot_cardinality=16)    # 40 x 24 cells: well within
+    assert pre.onehot_columns_ == ["low", "high"] and Xt.shape == (40, 24)
+
+
+def test_wide_columns_are_one_hot_narrowest_first_then_target_encoded():
+    rng = np.random.default_rng(0)
+    n = 400
+    frame = pd.DataFrame({k: [f"{k}{v}" for v in rng.integers(0, size, n)]
+                          for k, size in (("a", 20), ("b", 30), ("c", 50))})
+    effect = {f"c{v}": v / 10 for v in range(50)}
+    y = frame.c.map(effect).to_numpy() + rng.normal(0, 0.1, n)
+    pre = TabularPreprocessor(onehot_cells=n * (20 + 30)).fit(frame, y)
+    assert (pre.onehot_columns_, pre.target_columns_, pre.ordinal_columns_) == (
+        ["a", "b"], ["c"], [])
+    Xt = pre.transform(frame)
+    assert Xt.shape == (n, 20 + 30 + 1)
+    # the code of a category follows its mean target; an unseen one gets the overall mean
+    code = pd.Series(Xt[:, -1]).groupby(frame.c.to_numpy()).mean()
+    assert np.corrcoef(code[list(effect)], list(effect.values()))[0, 1] > 0.99
+    unseen = pre.transform(frame.iloc[:2].assign(c="new"))[:, -1]
+    assert unseen[0] == unseen[1] and code.min() < unseen[0] < code.max()
+    # classes: a code per class and column; several targets: ordinal codes
+    classes = (y > 2.5).astype(int) + (y > 4).astype(int)
+    pre = TabularPreprocessor(onehot_cells=0).fit(frame, classes)
+    assert pre.target_columns_ == ["a", "b", "c"] and pre.n_features_out_ == 3 * 3
+    pre = TabularPreprocessor(onehot_cells=0).fit(frame, np.c_[y, -y])
+    assert pre.ordinal_columns_ == ["a", "b", "c"] and pre.target_columns_ == []
+
+
+def test_the_estimators_pass_the_target_for_encoding(monkeypatch):
+    from lepton import LeptonRegressor, NeuralNetworkRegressor, defaults
+
+    monkeypatch.setattr(defaults, "ONEHOT_CELLS", 0)
+    rng = np.random.default_rng(0)
+    stores = rng.integers(0, 40, 300)
+    X = pd.DataFrame({"store": [f"s{v}" for v in stores], "x": rng.normal(size=300)})
+    y = stores / 10 + X.x.to_numpy()
+    net = NeuralNetworkRegressor(epochs=3, random_state=0).fit(X, y)
+    assert net.preprocessor_.target_columns_ == ["store"]
+    search = LeptonRegressor(time_budget=10, n_trials=2, cv=None, ensemble_size=1,
+                             random_state=0).fit(X, y)
+    assert search.best_estimator_.preprocessor_.target_columns_ == ["store"]
+    assert np.isfinite(search.predict(X.assign(store="unseen"))).all()
 
 
 def test_unseen_categories_at_transform_do_not_fail():
     frame = pd.DataFrame({"low": [f"l{i % 4}" for i in range(40)],
                           "high": [f"h{i % 20}" for i in range(40)]})
-    pre, Xt = _fit(frame, max_onehot_cardinality=16)
+    pre, Xt = _fit(frame, max_onehot_cardinality=16, onehot_cells=0)
     out = pre.transform(pd.DataFrame({"low": ["new", "l1"], "high": ["new", "h1"]}))
     assert out.shape == (2, 5) and np.isfinite(out).all()
     assert out[0, :4].tolist() == [0.0, 0.0, 0.0, 0.0]  # unseen: all-zeros one-hot

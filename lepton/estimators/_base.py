@@ -267,9 +267,10 @@ class BaseNeuralNetwork(BaseEstimator):
             y_enc if task == "classification" else None, seed)
 
         preprocessor = TabularPreprocessor(max_onehot_cardinality=defaults.MAX_ONEHOT_CARDINALITY,
+                                           onehot_cells=defaults.ONEHOT_CELLS,
                                            scaling=self.input_scaling)
         with column_errors_on_all_rows(X):
-            Xt = preprocessor.fit_transform(_safe_indexing(X, train_idx))
+            Xt = preprocessor.fit_transform(_safe_indexing(X, train_idx), y_enc[train_idx])
             Xv = None if val_idx is None else preprocessor.transform(_safe_indexing(X, val_idx))
         y_dtype = torch.long if task == "classification" else torch.float32
         train_data = TensorData(Xt, y_enc[train_idx], device=device, y_dtype=y_dtype)

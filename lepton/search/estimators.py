@@ -508,8 +508,9 @@ class _BaseLepton(BaseEstimator):
                     copies.append(copies[0])
                     continue
                 pre = TabularPreprocessor(max_onehot_cardinality=defaults.MAX_ONEHOT_CARDINALITY,
+                                          onehot_cells=defaults.ONEHOT_CELLS,
                                           scaling=scaling)
-                Xt, Xv = pre.fit_transform(X_train), pre.transform(X_valid)
+                Xt, Xv = pre.fit_transform(X_train, y_enc[train_idx]), pre.transform(X_valid)
                 copies.append(Fold(
                     train=TensorData(Xt, y_enc[train_idx], device=device, y_dtype=y_dtype),
                     valid=TensorData(Xv, y_enc[val_idx], device=device, y_dtype=y_dtype),
@@ -787,8 +788,9 @@ class _BaseLepton(BaseEstimator):
         task = self._task
         # trials of studies from before input_scaling was searched were all robust-scaled
         pre = TabularPreprocessor(max_onehot_cardinality=defaults.MAX_ONEHOT_CARDINALITY,
+                                  onehot_cells=defaults.ONEHOT_CELLS,
                                   scaling=best.user_attrs.get("input_scaling", "robust"))
-        Xt = pre.fit_transform(X)
+        Xt = pre.fit_transform(X, y_enc)
         y_dtype = torch.long if task == "classification" else torch.float32
         data = TensorData(Xt, y_enc, device=device, y_dtype=y_dtype)
         first, modules, first_seconds = None, [], 0.0
