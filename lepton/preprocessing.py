@@ -638,14 +638,26 @@ class _NumericScaler(TransformerMixin, BaseEstimator):
 
 
 def column_notes(X) -> list[str]:
-    """One line for each column the preprocessing does not take as it comes: the date
-    columns (read as numbers and cycles) and the columns left out, with why. Empty for
-    arrays of numbers and sparse matrices."""
+    """One line for each column the preprocessing does not take as it comes: categorical
+    columns of more than ``MAX_ONEHOT_CARDINALITY`` values (one-hot or target-encoded), the
+    date columns (read as numbers and cycles) and the columns left out, with why. Empty
+    for arrays of numbers and sparse matrices."""
     if not (isinstance(X, pd.DataFrame) or (isinstance(X, np.ndarray) and X.dtype.kind == "O")):
         return []
-    pre = TabularPreprocessor()
-    pre._type_columns(pre._frame(X))
+    pre = TabularPreprocessor(max_onehot_cardinality=defaults.MAX_ONEHOT_CARDINALITY,
+                              onehot_cells=defaults.ONEHOT_CELLS)
+    frame = pre._frame(X)
+    pre._type_columns(frame)
     notes = []
+    if pre.categorical_columns_:  # the wide ones: how they will be encoded (with a target)
+        clean = pre._clean(frame)
+        pre._plan_categories(clean, np.zeros(len(clean)))
+        for col in pre.categorical_columns_:
+            values = clean[col].nunique()
+            if values > pre.max_onehot_cardinality:
+                how = "one-hot" if col in pre.onehot_columns_ else (
+                    f"target-encoded (one-hot would pass {pre.onehot_cells:,} cells)")
+                notes.append(f"column {col!r}: {values} categories, {how}")
     for col, fmt in pre.datetime_columns_.items():
         how = "datetime64" if fmt is None else ("ISO 8601" if fmt == _ISO else repr(fmt))
         notes.append(f"column {col!r}: dates ({how}), learnt from as days since 1970 and the "

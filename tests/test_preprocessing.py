@@ -454,6 +454,18 @@ def test_column_notes_name_the_dates_and_the_columns_left_out():
     assert column_notes(np.zeros((3, 2))) == []
 
 
+def test_column_notes_say_how_wide_categorical_columns_are_encoded(monkeypatch):
+    from lepton import defaults
+    from lepton.preprocessing import column_notes
+
+    frame = pd.DataFrame({"narrow": [f"n{i % 5}" for i in range(90)],
+                          "wide": [f"w{i % 30}" for i in range(90)]})
+    assert column_notes(frame) == ["column 'wide': 30 categories, one-hot"]
+    monkeypatch.setattr(defaults, "ONEHOT_CELLS", 100)
+    assert column_notes(frame) == [
+        "column 'wide': 30 categories, target-encoded (one-hot would pass 100 cells)"]
+
+
 def test_a_network_predicts_from_dates_it_has_not_seen():
     from lepton import NeuralNetworkRegressor
 
