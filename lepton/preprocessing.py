@@ -31,6 +31,12 @@ training data only:
   the day as sine/cosine pairs (seasons, weekdays, hours), then go through the numeric
   columns' imputation and scaling. Read as categories, every date of a new row would be
   unseen;
+- free-text columns (``TEXT_MIN_WORDS`` words a value on average, at least
+  ``TEXT_MIN_DISTINCT`` of the values distinct: reviews, descriptions, comments) become
+  ``TEXT_COMPONENTS`` numbers each: TF-IDF of words and word pairs reduced by truncated SVD
+  (latent semantic analysis), standardised. On 2,000 synthetic product reviews with a
+  price, a fixed network's held-out accuracy went from 0.44-0.54 (the column left out as
+  an identifier) to 0.83-0.87 (``benchmarks/dev/text_columns.py``);
 - identifier-like text columns, whose values are (nearly) all distinct (``ID_UNIQUE_RATIO``
   of at least ``ID_MIN_ROWS`` values: customer ids, names, free text), are left out
   (``dropped_columns_`` says why): as categories they are noise to the network, and every
@@ -70,6 +76,12 @@ MISSING_CATEGORY = "__missing__"
 #: an identifier (or free text) and is left out
 ID_UNIQUE_RATIO = 0.95
 ID_MIN_ROWS = 50
+#: a text column whose values hold this many words on average, and at least
+#: ``TEXT_MIN_DISTINCT`` of them distinct (of at least ``ID_MIN_ROWS`` values), is free text
+TEXT_MIN_WORDS = 3.0
+TEXT_MIN_DISTINCT = 0.3
+#: the numbers each free-text column becomes (SVD components of its TF-IDF)
+TEXT_COMPONENTS = 32
 #: the parts a date column becomes, in this order; the cyclic ones only where they vary
 DATE_PARTS = ("days", "year_sin", "year_cos", "week_sin", "week_cos", "day_sin", "day_cos")
 _ISO = "ISO8601"
@@ -383,7 +395,7 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
         return pd.DataFrame(X, columns=columns)
 
     def _type_columns(self, frame: pd.DataFrame) -> None:
-        numeric, categorical, dates, dropped = [], [], {}, {}
+        numeric, categorical, dates, dropped, text = [], [], {}, {}, []
         for col in frame.columns:
             s = frame[col]
             if pd.api.types.is_bool_dtype(s) or (
@@ -427,6 +439,8 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
                         "or remove those values, or cast the column to 'category' to treat it "
                         "as categorical.")
                 dates[col] = fmt
+            elif len(values) >= ID_MIN_ROWS and _is_free_text(values):
+                text.append(col)
             elif (len(values) >= ID_MIN_ROWS
                   and (distinct := values.astype(str).nunique()) >= ID_UNIQUE_RATIO * len(values)):
                 dropped[col] = (f"an identifier or free text: {distinct} distinct values in "
@@ -437,6 +451,7 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
         self.categorical_columns_ = categorical
         self.datetime_columns_ = dates
         self.dropped_columns_ = dropped
+        self.text_columns_ = text
 
     def _clean(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Numeric columns to float64 (NaN for missing), categorical ones to str."""
@@ -466,6 +481,9 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
         for col in self.categorical_columns_:
             s = frame[col]
             out[col] = s.astype(object).where(s.notna(), MISSING_CATEGORY).astype(str)
+        for col in getattr(self, "text_columns_", []):
+            s = frame[col]
+            out[col] = s.astype(object).where(s.notna(), "").astype(str)
         # Keep the input's column order: with integer labels (array input) ColumnTransformer
         # selects columns by position, so positions must equal labels. Date and dropped
         # columns stay in place (unselected); the date features come after every column.
@@ -509,7 +527,7 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
             self.sparse_input_ = True
             self.numeric_columns_ = list(range(X.shape[1]))
             self.categorical_columns_ = self.onehot_columns_ = self.ordinal_columns_ = []
-            self.target_columns_ = []
+            self.target_columns_ = self.text_columns_ = []
             self.datetime_columns_, self.date_features_, self.dropped_columns_ = {}, [], {}
             self.transformer_ = MaxAbsScaler()
             Xt = self.transformer_.fit_transform(X).astype(np.float32).tocsr()
@@ -520,7 +538,7 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
             # Fast path: all-numeric array, no DataFrame round trip.
             self.numeric_columns_ = self.columns_ = list(range(X.shape[1]))
             self.categorical_columns_ = self.onehot_columns_ = self.ordinal_columns_ = []
-            self.target_columns_ = []
+            self.target_columns_ = self.text_columns_ = []
             self.datetime_columns_, self.date_features_, self.dropped_columns_ = {}, [], {}
             self.transformer_ = self._numeric_pipeline(X)
             Xt = self.transformer_.fit_transform(X.astype(np.float64, copy=False))
@@ -532,7 +550,8 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
         self._type_columns(frame)
         self.date_features_ = []
         self._plan_date_features(frame)
-        if not (self.numeric_columns_ or self.categorical_columns_ or self.date_features_):
+        if not (self.numeric_columns_ or self.categorical_columns_ or self.date_features_
+                or self.text_columns_):
             raise ValueError(
                 "X has no column left to learn from: "
                 + "; ".join(f"{c!r} is {why}" for c, why in self.dropped_columns_.items())
@@ -546,6 +565,8 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
         if self.onehot_columns_:
             parts.append(("onehot", OneHotEncoder(handle_unknown="ignore", sparse_output=False,
                                                   dtype=np.float32), self.onehot_columns_))
+        for col in self.text_columns_:
+            parts.append((f"text:{col}", _TextFeatures(), col))  # a scalar: one 1-D column
         if self.target_columns_:
             parts.append(("target", make_pipeline(_target_encoder(_encoding_target(y)),
                                                   StandardScaler()), self.target_columns_))
@@ -612,6 +633,62 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
         return np.ascontiguousarray(Xt, dtype=np.float32)
 
 
+def _is_free_text(values: pd.Series) -> bool:
+    """Whether a text column reads as free text rather than categories: many words a
+    value, and many distinct values."""
+    text = values.astype(str)
+    return (text.str.split().str.len().mean() >= TEXT_MIN_WORDS
+            and text.nunique() >= TEXT_MIN_DISTINCT * len(text))
+
+
+class _TextFeatures(TransformerMixin, BaseEstimator):
+    """One free-text column -> ``TEXT_COMPONENTS`` standardised numbers: TF-IDF of words and
+    word pairs (seen in two rows or more; in one, when nothing is), reduced by truncated
+    SVD to at most ``TEXT_COMPONENTS`` components (fewer when the vocabulary or the rows
+    are fewer). A column with no word at all gives one constant column."""
+
+    def fit(self, X, y=None):
+        self.fit_transform(X)
+        return self
+
+    def fit_transform(self, X, y=None, **fit_params):
+        from sklearn.decomposition import TruncatedSVD
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        texts = _texts(X)
+        self.vectorizer_ = None
+        for min_df in (2, 1):
+            vectorizer = TfidfVectorizer(min_df=min_df, ngram_range=(1, 2), sublinear_tf=True,
+                                         max_features=20_000, dtype=np.float32)
+            try:
+                tfidf = vectorizer.fit_transform(texts)
+            except ValueError:  # "empty vocabulary"
+                continue
+            self.vectorizer_ = vectorizer
+            break
+        if self.vectorizer_ is None:
+            self.svd_ = self.scaler_ = None
+            return np.zeros((len(texts), 1), dtype=np.float32)
+        k = min(TEXT_COMPONENTS, tfidf.shape[1] - 1, tfidf.shape[0] - 1)
+        self.svd_ = TruncatedSVD(k, random_state=0) if k >= 1 else None
+        reduced = self.svd_.fit_transform(tfidf) if self.svd_ is not None else tfidf.toarray()
+        self.scaler_ = StandardScaler().fit(reduced)
+        return self.scaler_.transform(reduced).astype(np.float32)
+
+    def transform(self, X):
+        texts = _texts(X)
+        if self.vectorizer_ is None:
+            return np.zeros((len(texts), 1), dtype=np.float32)
+        tfidf = self.vectorizer_.transform(texts)
+        reduced = self.svd_.transform(tfidf) if self.svd_ is not None else tfidf.toarray()
+        return self.scaler_.transform(reduced).astype(np.float32)
+
+
+def _texts(X) -> list[str]:
+    values = X.iloc[:, 0] if isinstance(X, pd.DataFrame) else pd.Series(np.asarray(X).ravel())
+    return values.astype(str).tolist()
+
+
 class _NumericScaler(TransformerMixin, BaseEstimator):
     """Scale the first ``n_scaled`` columns (``scaling``: robust + clip, or standard); pass
     missing indicators through."""
@@ -658,6 +735,8 @@ def column_notes(X) -> list[str]:
                 how = "one-hot" if col in pre.onehot_columns_ else (
                     f"target-encoded (one-hot would pass {pre.onehot_cells:,} cells)")
                 notes.append(f"column {col!r}: {values} categories, {how}")
+    notes += [f"column {col!r}: free text, learnt from as up to {TEXT_COMPONENTS} numbers "
+              "(TF-IDF of its words, reduced by SVD)" for col in pre.text_columns_]
     for col, fmt in pre.datetime_columns_.items():
         how = "datetime64" if fmt is None else ("ISO 8601" if fmt == _ISO else repr(fmt))
         notes.append(f"column {col!r}: dates ({how}), learnt from as days since 1970 and the "

@@ -486,3 +486,50 @@ def test_a_datetime64_column_takes_iso_text_at_predict_time():
                                          r"during fit but holds values that are not: "
                                          r"\['05/03/2024'\]"):
         pre.transform(pd.DataFrame({"t": ["2024-03-05", "05/03/2024"]}))
+
+
+# -- free text ---------------------------------------------------------------------------
+def _reviews(n, seed=0):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    filler = "the product it was and this my for with arrived box item order".split()
+    words = {1: "great excellent love perfect".split(), 0: "terrible awful broken poor".split()}
+    text = [" ".join([*rng.choice(filler, 6), rng.choice(words[label]), *rng.choice(filler, 3)])
+            for label in y]
+    return pd.DataFrame({"review": text, "price": rng.gamma(2, 20, n)}), y
+
+
+def test_free_text_becomes_tfidf_components():
+    X, y = _reviews(300)
+    X.loc[[4, 7], "review"] = None
+    pre = TabularPreprocessor().fit(X, y)
+    assert pre.text_columns_ == ["review"] and pre.categorical_columns_ == []
+    Xt = pre.transform(X)
+    assert Xt.shape[0] == 300 and 2 < Xt.shape[1] <= 32 + 1 and np.isfinite(Xt).all()
+    # new texts, unseen words and all, are read the same way
+    new = pre.transform(pd.DataFrame({"review": ["an entirely new sentence here", None],
+                                      "price": [10.0, 20.0]}))
+    assert new.shape == (2, Xt.shape[1]) and np.isfinite(new).all()
+    # a label of several words with few distinct values stays a category
+    labels = pd.DataFrame({"city": np.tile(["New York City area", "Los Angeles metro area",
+                                            "San Francisco bay area"], 30)})
+    assert TabularPreprocessor().fit(labels).categorical_columns_ == ["city"]
+
+
+def test_a_text_column_with_hardly_any_words_still_transforms():
+    X = pd.DataFrame({"note": [f"a b {chr(97 + i % 26)} {chr(97 + i // 26)}" for i in range(60)],
+                      "x": np.arange(60.0)})
+    pre = TabularPreprocessor().fit(X)
+    assert pre.text_columns_ == ["note"]   # one-letter tokens only: no vocabulary at all
+    assert pre.transform(X).shape == (60, 2)
+
+
+def test_a_network_learns_from_free_text():
+    from lepton import NeuralNetworkClassifier
+    from lepton.preprocessing import column_notes
+
+    X, y = _reviews(600)
+    model = NeuralNetworkClassifier(random_state=0).fit(X.iloc[:450], y[:450])
+    assert model.score(X.iloc[450:], y[450:]) > 0.9    # the sentiment word decides
+    assert column_notes(X) == ["column 'review': free text, learnt from as up to 32 numbers "
+                               "(TF-IDF of its words, reduced by SVD)"]
