@@ -38,7 +38,7 @@ training data only:
   price, a fixed network's held-out accuracy went from 0.44-0.54 (the column left out as
   an identifier) to 0.83-0.87 (``benchmarks/dev/text_columns.py``);
 - identifier-like text columns, whose values are (nearly) all distinct (``ID_UNIQUE_RATIO``
-  of at least ``ID_MIN_ROWS`` values: customer ids, names, free text), are left out
+  of at least ``ID_MIN_ROWS`` values, and not free text: customer ids, names), are left out
   (``dropped_columns_`` says why): as categories they are noise to the network, and every
   new row's value would be unseen. A numeric identifier cannot be told from a measurement
   and stays; remove it yourself;
@@ -73,7 +73,7 @@ __all__ = ["TabularPreprocessor", "RobustClipScaler", "check_X", "MISSING_CATEGO
 
 MISSING_CATEGORY = "__missing__"
 #: a text column with at least ``ID_MIN_ROWS`` values of which this share are distinct is
-#: an identifier (or free text) and is left out
+#: an identifier (unless it is free text) and is left out
 ID_UNIQUE_RATIO = 0.95
 ID_MIN_ROWS = 50
 #: a text column whose values hold this many words on average, and at least
@@ -443,7 +443,7 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
                 text.append(col)
             elif (len(values) >= ID_MIN_ROWS
                   and (distinct := values.astype(str).nunique()) >= ID_UNIQUE_RATIO * len(values)):
-                dropped[col] = (f"an identifier or free text: {distinct} distinct values in "
+                dropped[col] = (f"an identifier: {distinct} distinct values in "
                                 f"{len(values)} rows")
             else:
                 categorical.append(col)

@@ -409,7 +409,7 @@ def test_identifier_columns_are_left_out():
     frame = pd.DataFrame({"id": [f"u{i}" for i in range(n)], "city": np.tile(list("abc"), 20),
                           "x": np.arange(float(n))})
     pre, Xt = _fit(frame)
-    assert pre.dropped_columns_ == {"id": "an identifier or free text: 60 distinct values in "
+    assert pre.dropped_columns_ == {"id": "an identifier: 60 distinct values in "
                                           "60 rows"}
     assert Xt.shape == (n, 4)                                  # x, then city one-hot
     assert pre.transform(frame.assign(id="new")).tolist() == Xt.tolist()
@@ -418,7 +418,7 @@ def test_identifier_columns_are_left_out():
     kept = TabularPreprocessor().fit(frame.astype({"id": "category"}))
     assert "id" in kept.categorical_columns_ and not kept.dropped_columns_
     with pytest.raises(ValueError, match=r"X has no column left to learn from: 'id' is an "
-                                         r"identifier or free text: 60 distinct values"):
+                                         r"identifier: 60 distinct values"):
         TabularPreprocessor().fit(frame[["id"]])
 
 
@@ -450,7 +450,7 @@ def test_column_notes_name_the_dates_and_the_columns_left_out():
     assert column_notes(frame) == [
         "column 'when': dates (ISO 8601), learnt from as days since 1970 and the position in "
         "the year, week and day",
-        "column 'id' left out: an identifier or free text: 60 distinct values in 60 rows"]
+        "column 'id' left out: an identifier: 60 distinct values in 60 rows"]
     assert column_notes(np.zeros((3, 2))) == []
 
 
