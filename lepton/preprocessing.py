@@ -76,18 +76,17 @@ MISSING_CATEGORY = "__missing__"
 #: an identifier (unless it is free text) and is left out
 ID_UNIQUE_RATIO = 0.95
 ID_MIN_ROWS = 50
-#: a text column whose values hold this many words on average, and at least
-#: ``TEXT_MIN_DISTINCT`` of them distinct (of at least ``ID_MIN_ROWS`` values), is free text
+#: a text column whose values hold this many words on average (its first ``_WORDS_SAMPLE``
+#: values), and at least ``TEXT_MIN_DISTINCT`` of them distinct (of at least ``ID_MIN_ROWS``
+#: values), is free text
 TEXT_MIN_WORDS = 3.0
 TEXT_MIN_DISTINCT = 0.3
+_WORDS_SAMPLE = 1000
 #: the numbers each free-text column becomes (SVD components of its TF-IDF)
 TEXT_COMPONENTS = 32
 #: the parts a date column becomes, in this order; the cyclic ones only where they vary
 DATE_PARTS = ("days", "year_sin", "year_cos", "week_sin", "week_cos", "day_sin", "day_cos")
 _ISO = "ISO8601"
-#: the most cells (rows x one-hot columns) the one-hot block may hold beyond the columns
-#: of at most ``max_onehot_cardinality`` values (float32: 80 MB per copy of the data)
-ONEHOT_CELLS = defaults.ONEHOT_CELLS
 #: Values of ``TabularPreprocessor(scaling=...)`` (and of the estimators' ``input_scaling``).
 SCALINGS = ("robust", "standard")
 
@@ -377,9 +376,9 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
     n_features_out_ : int
     """
 
-    def __init__(self, *, max_onehot_cardinality: int = 16, onehot_cells: int = ONEHOT_CELLS,
-                 clip: float = 3.0, add_missing_indicator: bool = True,
-                 scaling: str = "robust"):
+    def __init__(self, *, max_onehot_cardinality: int = 16,
+                 onehot_cells: int = defaults.ONEHOT_CELLS, clip: float = 3.0,
+                 add_missing_indicator: bool = True, scaling: str = "robust"):
         self.max_onehot_cardinality = max_onehot_cardinality
         self.onehot_cells = onehot_cells
         self.clip = clip
@@ -439,14 +438,14 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
                         "or remove those values, or cast the column to 'category' to treat it "
                         "as categorical.")
                 dates[col] = fmt
-            elif len(values) >= ID_MIN_ROWS and _is_free_text(values):
-                text.append(col)
-            elif (len(values) >= ID_MIN_ROWS
-                  and (distinct := values.astype(str).nunique()) >= ID_UNIQUE_RATIO * len(values)):
-                dropped[col] = (f"an identifier: {distinct} distinct values in "
-                                f"{len(values)} rows")
             else:
-                categorical.append(col)
+                kind = _text_kind(values)
+                if kind == "text":
+                    text.append(col)
+                elif kind is not None:
+                    dropped[col] = kind
+                else:
+                    categorical.append(col)
         self.numeric_columns_ = numeric
         self.categorical_columns_ = categorical
         self.datetime_columns_ = dates
@@ -633,12 +632,23 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
         return np.ascontiguousarray(Xt, dtype=np.float32)
 
 
-def _is_free_text(values: pd.Series) -> bool:
-    """Whether a text column reads as free text rather than categories: many words a
-    value, and many distinct values."""
+def _text_kind(values: pd.Series) -> str | None:
+    """What a text column of (non-missing) ``values`` is, beyond categories (None): free
+    text ("text": many distinct values of many words) or an identifier (the reason it is
+    left out: nearly all values distinct). The distinct count comes first, as it rules out
+    most categorical columns; words are counted on the first ``_WORDS_SAMPLE`` values (a
+    split of every value was half of a 160,000-row table's column typing)."""
+    if len(values) < ID_MIN_ROWS:
+        return None
     text = values.astype(str)
-    return (text.str.split().str.len().mean() >= TEXT_MIN_WORDS
-            and text.nunique() >= TEXT_MIN_DISTINCT * len(text))
+    distinct = text.nunique()
+    if distinct < TEXT_MIN_DISTINCT * len(text):
+        return None
+    if text.iloc[:_WORDS_SAMPLE].str.split().str.len().mean() >= TEXT_MIN_WORDS:
+        return "text"
+    if distinct >= ID_UNIQUE_RATIO * len(text):
+        return f"an identifier: {distinct} distinct values in {len(text)} rows"
+    return None
 
 
 class _TextFeatures(TransformerMixin, BaseEstimator):

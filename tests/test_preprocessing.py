@@ -436,7 +436,8 @@ def test_object_array_with_dates_and_an_identifier_matches_the_dataframe():
 def test_a_preprocessor_pickled_before_dates_were_read_still_transforms():
     frame = pd.DataFrame({"x": [1.0, 2.0, 3.0, 4.0], "c": list("abab")})
     pre, Xt = _fit(frame)
-    for name in ("datetime_columns_", "date_features_", "dropped_columns_"):
+    for name in ("datetime_columns_", "date_features_", "dropped_columns_", "text_columns_",
+                 "target_columns_"):
         delattr(pre, name)                                 # as fitted by an earlier version
     np.testing.assert_array_equal(pickle.loads(pickle.dumps(pre)).transform(frame), Xt)
 
