@@ -18,9 +18,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
                              time_column=args.time_column)
     print(f"dataset={split.name} task={split.task} rows={split.rows} "
           f"train={len(split.y_train)} test={len(split.y_test)}")
-    if split.time_column is not None:
-        print(steps.time_note(split))
-    for note in split.column_notes():
+    for note in split.notes():
         print(note)
     t0 = time.perf_counter()
     if args.fixed:

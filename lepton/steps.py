@@ -44,12 +44,14 @@ class Split:
     def default_metric(self) -> str:
         return "accuracy" if self.task == "classification" else "r2"
 
-    def column_notes(self) -> list[str]:
-        """The columns the preprocessing reads as dates or leaves out (identifiers), a
-        line each (:func:`lepton.preprocessing.column_notes`)."""
+    def notes(self) -> list[str]:
+        """What a run says about the split before searching, a line each: how the rows
+        were held out by time (:func:`time_note`), then the columns the preprocessing does
+        not take as they come (:func:`lepton.preprocessing.column_notes`)."""
         from .preprocessing import column_notes
 
-        return column_notes(self.X_train)
+        held_out = [time_note(self)] if self.time_column is not None else []
+        return held_out + column_notes(self.X_train)
 
 
 def load_split(dataset: str, *, target: str | None = None, task: str = "auto",

@@ -135,10 +135,8 @@ def search_flow(dataset: str = "digits", target: str | None = None,
                                             time_column=time_column)
     logger.info("dataset=%s task=%s rows=%d train=%d test=%d", split.name, split.task,
                 split.rows, len(split.y_train), len(split.y_test))
-    if split.time_column is not None:
-        logger.info(steps.time_note(split))
-    columns = split.column_notes()
-    for note in columns:
+    notes = split.notes()
+    for note in notes:
         logger.info(note)
     if storage is not None and study_name is None:
         from prefect.runtime import flow_run
@@ -162,7 +160,7 @@ def search_flow(dataset: str = "digits", target: str | None = None,
         "n_trials": int(model.n_trials_), "search_space": model.search_space_.name,
         "study_name": model.study_.study_name, "final_choice": model.final_choice_,
         "validation": {info["metric"]: float(model.best_score_)},
-        "held_out": scores, "mlflow_run_id": run_id, "model_path": save, "columns": columns,
+        "held_out": scores, "mlflow_run_id": run_id, "model_path": save, "notes": notes,
     }
     logger.info("searched %d trials in %.1fs of %gs; final model: %s; held-out %s",
                 summary["n_trials"], summary["fit_seconds"], time_budget,

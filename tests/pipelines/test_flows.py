@@ -111,7 +111,9 @@ def test_a_flow_run_on_a_dated_table_holds_out_its_latest_rows(prefect_api, tmp_
     assert state.is_completed(), state.message
     summary = state.result()
     assert (summary["train_rows"], summary["test_rows"]) == (120, 40)
-    assert summary["columns"] == [
+    assert summary["notes"] == [
+        "held out the latest 40 rows by 'day' (from 2024-04-30); the search validates on "
+        "TimeSeriesSplit(5), forward in time",
         "column 'day': dates (ISO 8601), learnt from as days since 1970 and the position in "
         "the year, week and day",
         "column 'ticket' left out: an identifier: 120 distinct values in 120 rows"]
