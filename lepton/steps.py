@@ -61,6 +61,7 @@ def load_split(dataset: str, *, target: str | None = None, task: str = "auto",
     (dates or numbers), the rows are put in its order and the latest ``test_size`` of them
     are held out, as a model trained today is used on tomorrow's rows."""
     from sklearn.model_selection import train_test_split
+    from sklearn.utils import _safe_indexing
 
     from .datasets import load_dataset
 
@@ -78,18 +79,14 @@ def load_split(dataset: str, *, target: str | None = None, task: str = "auto",
         if not 0 < n_test < len(order):
             raise ValueError(f"test_size={test_size!r} holds out {n_test} of {len(order)} rows; "
                              "give a fraction that leaves rows on both sides.")
-        X, y = ds.X.iloc[order], _take(ds.y, order)
-        cut = len(order) - n_test
-        return Split(ds.name, ds.task, X.iloc[:cut], X.iloc[cut:], _take(y, slice(None, cut)),
-                     _take(y, slice(cut, None)), ds.input_shape, time_column)
+        train, test = order[:-n_test], order[-n_test:]
+        return Split(ds.name, ds.task, _safe_indexing(ds.X, train), _safe_indexing(ds.X, test),
+                     _safe_indexing(ds.y, train), _safe_indexing(ds.y, test), ds.input_shape,
+                     time_column)
     X_tr, X_te, y_tr, y_te = train_test_split(ds.X, ds.y, test_size=test_size,
                                               random_state=seed,
                                               stratify=_stratify(ds.y, ds.task))
     return Split(ds.name, ds.task, X_tr, X_te, y_tr, y_te, ds.input_shape)
-
-
-def _take(y, rows):
-    return y.iloc[rows] if hasattr(y, "iloc") else np.asarray(y)[rows]
 
 
 def _time_order(X, column: str, name: str) -> np.ndarray:
