@@ -15,7 +15,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     split = steps.load_split(args.dataset, target=args.target, task=args.task,
                              test_size=args.test_size, seed=args.seed,
-                             time_column=args.time_column)
+                             time_column=args.time_column, weight_column=args.weight_column)
     print(f"dataset={split.name} task={split.task} rows={split.rows} "
           f"train={len(split.y_train)} test={len(split.y_test)}")
     for note in split.notes():
@@ -25,10 +25,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
         from .estimators import NeuralNetworkClassifier, NeuralNetworkRegressor
 
         cls = NeuralNetworkClassifier if split.task == "classification" else NeuralNetworkRegressor
-        model = cls(random_state=args.seed, verbose=args.verbose).fit(split.X_train, split.y_train)
+        model = cls(random_state=args.seed, verbose=args.verbose).fit(
+            split.X_train, split.y_train, sample_weight=split.w_train)
         print(f"trained {model.n_epochs_} epochs in {time.perf_counter() - t0:.1f}s "
               f"({model.training_status_})")
-        print(f"held-out {split.default_metric}: {model.score(split.X_test, split.y_test):.4f}")
+        score = model.score(split.X_test, split.y_test, sample_weight=split.w_test)
+        print(f"held-out {split.default_metric}: {score:.4f}")
         return 0
 
     model = steps.build_estimator(
@@ -71,6 +73,7 @@ def _cmd_schedule(args: argparse.Namespace) -> int:
     parameters = {
         "dataset": args.dataset, "target": args.target, "task": args.task,
         "test_size": args.test_size, "seed": args.seed, "time_column": args.time_column,
+        "weight_column": args.weight_column,
         "time_budget": args.time_budget,
         "n_jobs": args.n_jobs, "metric": args.metric, "search_space": args.search_space,
         "storage": args.storage, "study_name": args.study_name, "images": args.images,
@@ -191,6 +194,10 @@ def _add_search_arguments(run: argparse.ArgumentParser) -> None:
                      help="a date (or time-step) column: hold out the latest rows by it and "
                           "validate the search forward in time (TimeSeriesSplit) instead of "
                           "on shuffled rows")
+    run.add_argument("--weight-column", metavar="COLUMN",
+                     help="a column of row weights (numbers >= 0), not a feature: each row "
+                          "counts by its weight in training, validation and the held-out "
+                          "scores (scikit-learn's sample_weight)")
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--time-budget", type=float, default=30.0,
                      help="seconds for the whole search and final model (default: 30)")

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 __all__ = ["Split", "load_split", "build_estimator", "search", "evaluate", "record", "save",
-           "check_writable", "time_cv", "time_note"]
+           "check_writable", "time_cv", "time_note", "weight_note"]
 
 
 @dataclass
@@ -35,6 +35,11 @@ class Split:
     #: the column the rows were ordered by (load_split's ``time_column``): the held-out
     #: rows are the latest, and the search validates forward in time (:func:`time_cv`)
     time_column: str | None = None
+    #: load_split's ``weight_column``, taken out of the features: the rows' weights
+    #: (``sample_weight``) for the search and for the held-out scores
+    weight_column: str | None = None
+    w_train: np.ndarray | None = None
+    w_test: np.ndarray | None = None
 
     @property
     def rows(self) -> int:
@@ -51,15 +56,20 @@ class Split:
         from .preprocessing import column_notes
 
         held_out = [time_note(self)] if self.time_column is not None else []
+        if self.weight_column is not None:
+            held_out.append(weight_note(self))
         return held_out + column_notes(self.X_train)
 
 
 def load_split(dataset: str, *, target: str | None = None, task: str = "auto",
-               test_size: float = 0.25, seed: int = 0, time_column: str | None = None) -> Split:
+               test_size: float = 0.25, seed: int = 0, time_column: str | None = None,
+               weight_column: str | None = None) -> Split:
     """Load a built-in dataset or a CSV/Parquet file and hold out ``test_size`` of its rows
     (stratified by class where every class has two rows or more). With ``time_column``
     (dates or numbers), the rows are put in its order and the latest ``test_size`` of them
-    are held out, as a model trained today is used on tomorrow's rows."""
+    are held out, as a model trained today is used on tomorrow's rows. ``weight_column``
+    (numbers >= 0) is taken out of the features and weighs the rows (``sample_weight``) in
+    the search and in the held-out scores."""
     from sklearn.model_selection import train_test_split
     from sklearn.utils import _safe_indexing
 
@@ -73,6 +83,12 @@ def load_split(dataset: str, *, target: str | None = None, task: str = "auto",
     ds = load_dataset(dataset, target=target)
     if task != "auto":  # a text target for regression: the regressor's fit says so
         ds.task = task
+    w = None
+    if weight_column is not None:
+        if weight_column == time_column:
+            raise ValueError(f"weight_column={weight_column!r} is also the time_column; name "
+                             "a column of row weights.")
+        ds.X, w = _weights(ds.X, weight_column, ds.name)
     if time_column is not None:
         order = _time_order(ds.X, time_column, ds.name)
         n_test = math.ceil(test_size * len(order))
@@ -80,13 +96,57 @@ def load_split(dataset: str, *, target: str | None = None, task: str = "auto",
             raise ValueError(f"test_size={test_size!r} holds out {n_test} of {len(order)} rows; "
                              "give a fraction that leaves rows on both sides.")
         train, test = order[:-n_test], order[-n_test:]
-        return Split(ds.name, ds.task, _safe_indexing(ds.X, train), _safe_indexing(ds.X, test),
-                     _safe_indexing(ds.y, train), _safe_indexing(ds.y, test), ds.input_shape,
-                     time_column)
-    X_tr, X_te, y_tr, y_te = train_test_split(ds.X, ds.y, test_size=test_size,
-                                              random_state=seed,
-                                              stratify=_stratify(ds.y, ds.task))
-    return Split(ds.name, ds.task, X_tr, X_te, y_tr, y_te, ds.input_shape)
+    else:
+        train, test = train_test_split(np.arange(len(ds.y)), test_size=test_size,
+                                       random_state=seed, stratify=_stratify(ds.y, ds.task))
+    return Split(ds.name, ds.task, _safe_indexing(ds.X, train), _safe_indexing(ds.X, test),
+                 _safe_indexing(ds.y, train), _safe_indexing(ds.y, test), ds.input_shape,
+                 time_column, weight_column, None if w is None else w[train],
+                 None if w is None else w[test])
+
+
+def _named_column(X, column: str, option: str, name: str):
+    """``X[column]`` for ``option`` (time_column, weight_column), or an error naming the
+    columns there are."""
+    import pandas as pd
+
+    if not isinstance(X, pd.DataFrame):
+        raise ValueError(f"{option}={column!r}: {name} has no named columns; a "
+                         f"{option.split('_')[0]} column needs a CSV or Parquet file.")
+    if column not in X.columns:
+        raise ValueError(f"{option}={column!r} is not a column of {name}; its columns are "
+                         f"{list(map(str, X.columns))}.")
+    return X[column]
+
+
+def _weights(X, column: str, name: str):
+    """``X`` without ``column``, and the column as row weights, checked (numbers >= 0,
+    none missing, some positive)."""
+    import pandas as pd
+
+    from .estimators._base import check_sample_weight
+
+    values = _named_column(X, column, "weight_column", name)
+    if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+        shown = list(dict.fromkeys(values.astype(str)))[:5]
+        raise ValueError(f"weight_column={column!r} must hold numbers >= 0; it holds {shown} "
+                         f"(dtype {values.dtype}).")
+    w = values.to_numpy(dtype=np.float64)
+    try:
+        check_sample_weight(w, len(w))
+    except ValueError as exc:
+        raise ValueError(f"weight_column={column!r}: {exc}") from None
+    return X.drop(columns=[column]), w
+
+
+def weight_note(split: Split) -> str:
+    """How the rows are weighted, for the run's output."""
+    w = np.concatenate([split.w_train, split.w_test])
+    zero = int((w == 0).sum())
+    return (f"rows weighted by {split.weight_column!r} (min {w.min():g}, median "
+            f"{np.median(w):g}, max {w.max():g}{f'; {zero} rows of weight 0' if zero else ''}):"
+            " the search's training and validation, and the held-out scores, count each row "
+            "by its weight")
 
 
 def _time_order(X, column: str, name: str) -> np.ndarray:
@@ -96,13 +156,7 @@ def _time_order(X, column: str, name: str) -> np.ndarray:
 
     from .preprocessing import _date_format, _to_dates
 
-    if not isinstance(X, pd.DataFrame):
-        raise ValueError(f"time_column={column!r}: {name} has no named columns; a time column "
-                         "needs a CSV or Parquet file.")
-    if column not in X.columns:
-        raise ValueError(f"time_column={column!r} is not a column of {name}; its columns are "
-                         f"{list(map(str, X.columns))}.")
-    values = X[column]
+    values = _named_column(X, column, "time_column", name)
     if values.isna().any():
         rows = np.flatnonzero(values.isna().to_numpy())
         raise ValueError(f"time_column={column!r} is missing in {len(rows)} row(s) (first rows: "
@@ -188,21 +242,25 @@ def build_estimator(split: Split, *, time_budget: float = 30.0, n_jobs: int = 1,
 
 
 def search(model, split: Split):
-    """Fit ``model`` (from :func:`build_estimator`) on the training rows."""
-    return model.fit(split.X_train, split.y_train)
+    """Fit ``model`` (from :func:`build_estimator`) on the training rows (weighted by
+    ``split.w_train`` where the split has weights)."""
+    return model.fit(split.X_train, split.y_train, sample_weight=split.w_train)
 
 
 def evaluate(model, split: Split) -> dict[str, float]:
     """Held-out scores: accuracy (classification) or R^2 (regression), and the metric the
-    search optimised when it is another one, scored as the search scored validation."""
-    scores = {split.default_metric: float(model.score(split.X_test, split.y_test))}
+    search optimised when it is another one, scored as the search scored validation; each
+    weighted by ``split.w_test`` where the split has weights."""
+    w = split.w_test
+    scores = {split.default_metric: float(model.score(split.X_test, split.y_test,
+                                                      sample_weight=w))}
     searched = model.final_model_info_["metric"]
     if searched not in scores:
-        scores[searched] = _held_out(model, split.X_test, split.y_test, searched, split.task)
+        scores[searched] = _held_out(model, split.X_test, split.y_test, searched, split.task, w)
     return scores
 
 
-def _held_out(model, X_te, y_te, name: str, task: str) -> float:
+def _held_out(model, X_te, y_te, name: str, task: str, w=None) -> float:
     """The search's own metric on the held-out rows (as the search scored validation)."""
     from .search.metrics import get_metric
 
@@ -212,10 +270,10 @@ def _held_out(model, X_te, y_te, name: str, task: str) -> float:
         y = np.array([index[c] for c in np.asarray(y_te)])
         if metric.of_labels:  # the classes predict decides, as it decides them
             labels = np.array([index[c] for c in np.asarray(model.predict(X_te))])
-            return float(metric.of_predicted(y, labels, len(model.classes_)))
-        return float(metric(y, model.predict_proba(X_te)))
+            return float(metric.of_predicted(y, labels, len(model.classes_), w))
+        return float(metric(y, model.predict_proba(X_te), w))
     pred = np.asarray(model.predict(X_te))
-    return float(metric(np.asarray(y_te), pred.reshape(len(pred), -1)))
+    return float(metric(np.asarray(y_te), pred.reshape(len(pred), -1), w))
 
 
 def record(model, scores: dict[str, float], tags: dict[str, str] | None = None) -> str | None:

@@ -33,7 +33,7 @@ from torch import nn
 
 __all__ = [
     "TrainingConfig", "TensorData", "TrainingResult", "Callback", "ProgressPrinter",
-    "Task", "train", "run_epoch", "train_step", "evaluate", "predict_outputs",
+    "Task", "WeightedLoss", "train", "run_epoch", "train_step", "evaluate", "predict_outputs",
     "resolve_device", "SCHEDULES", "fit_model", "DivergedError", "make_optimizer",
     "clip_grad_norm", "cpu_count", "busy_cores", "threads_per_trial", "torch_threads",
     "warm_up_optimizers",
@@ -99,8 +99,30 @@ class TrainingConfig:
     betas: tuple[float, float] = (0.9, 0.999)
 
 
+class WeightedLoss(nn.Module):
+    """A per-row loss (``reduction='none'``) averaged with row weights: the mean over the
+    batch of ``w * loss``, with ``w`` scaled to a mean of 1 over all training rows
+    (:class:`TensorData` does that), so that a batch's loss estimates the weighted mean
+    loss of the data without bias and keeps the scale an unweighted loss has (the same
+    learning rates suit both)."""
+
+    def __init__(self, per_row: nn.Module):
+        super().__init__()
+        self.per_row = per_row
+
+    def forward(self, out: torch.Tensor, y: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        return (_row_losses(self.per_row(out, y), len(y)) * w).mean()
+
+
+def _row_losses(loss: torch.Tensor, n: int) -> torch.Tensor:
+    return loss.reshape(n, -1).mean(1)  # several regression outputs: their mean per row
+
+
 class Task:
-    """Loss and score of a supervised task. ``score`` is higher-is-better."""
+    """Loss and score of a supervised task. ``score`` is higher-is-better. Each takes
+    optional row weights (``sample_weight``): weighted means of the loss, of the correct
+    predictions, and of the squared errors and deviations in R^2 (scikit-learn's
+    weighted ``r2_score``)."""
 
     def __init__(self, kind: str, n_outputs: int, *, label_smoothing: float = 0.0):
         if kind not in ("classification", "regression"):
@@ -109,27 +131,42 @@ class Task:
         self.n_outputs = n_outputs
         if kind == "classification":
             self.loss_fn: nn.Module = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
-            self._eval_loss: nn.Module = nn.CrossEntropyLoss()
+            self.weighted_loss_fn = WeightedLoss(
+                nn.CrossEntropyLoss(label_smoothing=label_smoothing, reduction="none"))
+            self._eval_loss: nn.Module = nn.CrossEntropyLoss(reduction="none")
         else:
-            self.loss_fn = self._eval_loss = nn.MSELoss()
+            self.loss_fn = nn.MSELoss()
+            self.weighted_loss_fn = WeightedLoss(nn.MSELoss(reduction="none"))
+            self._eval_loss = nn.MSELoss(reduction="none")
 
-    def eval_loss(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return self._eval_loss(out, y)
+    def eval_loss(self, out: torch.Tensor, y: torch.Tensor,
+                  w: torch.Tensor | None = None) -> torch.Tensor:
+        rows = _row_losses(self._eval_loss(out, y), len(y))
+        return rows.mean() if w is None else (rows * w).sum() / w.sum()
 
-    def score(self, out: torch.Tensor, y: torch.Tensor) -> float:
+    def score(self, out: torch.Tensor, y: torch.Tensor, w: torch.Tensor | None = None) -> float:
         """Accuracy (classification) or R^2 averaged over outputs (regression)."""
         if self.kind == "classification":
-            return float((out.argmax(1) == y).float().mean())
-        ss_res = ((y - out) ** 2).sum(0)
-        ss_tot = ((y - y.mean(0)) ** 2).sum(0).clamp_min(1e-12)
+            hits = (out.argmax(1) == y).float()
+            return float(hits.mean() if w is None else (hits * w).sum() / w.sum())
+        if w is None:
+            ss_res = ((y - out) ** 2).sum(0)
+            ss_tot = ((y - y.mean(0)) ** 2).sum(0).clamp_min(1e-12)
+        else:
+            w = w.reshape(-1, *([1] * (y.dim() - 1)))
+            ss_res = (w * (y - out) ** 2).sum(0)
+            mean = (w * y).sum(0) / w.sum()
+            ss_tot = (w * (y - mean) ** 2).sum(0).clamp_min(1e-12)
         return float((1 - ss_res / ss_tot).mean())
 
 
 class TensorData:
-    """Features (and targets) held on ``device``; dense tensors or a CSR matrix."""
+    """Features (and targets, and row weights) held on ``device``; dense tensors or a CSR
+    matrix. Row weights ``w`` (``sample_weight``; None: every row counts the same) are
+    kept scaled to a mean of 1 (see :class:`WeightedLoss`)."""
 
-    def __init__(self, X: Any, y: Any = None, *, device: torch.device | str = "cpu",
-                 y_dtype: torch.dtype | None = None):
+    def __init__(self, X: Any, y: Any = None, *, w: Any = None,
+                 device: torch.device | str = "cpu", y_dtype: torch.dtype | None = None):
         self.device = torch.device(device)
         self.sparse: sp.csr_matrix | None = None
         if sp.issparse(X):
@@ -140,6 +177,10 @@ class TensorData:
             self.X = torch.as_tensor(np.asarray(X, dtype=np.float32)).to(self.device)
             self.n = self.X.shape[0]
         self.y = None if y is None else torch.as_tensor(y, dtype=y_dtype).to(self.device)
+        self.w: torch.Tensor | None = None
+        if w is not None:
+            w = np.asarray(w, dtype=np.float64)
+            self.w = torch.as_tensor(w / w.mean(), dtype=torch.float32).to(self.device)
 
     def __len__(self) -> int:
         return self.n
@@ -274,14 +315,16 @@ def train_step(module: nn.Module, xb: torch.Tensor, yb: torch.Tensor,
                optimizer: torch.optim.Optimizer, loss_fn: nn.Module, *,
                gradient_clip: float | None = None, autocast=nullcontext,
                scaler: torch.amp.GradScaler | None = None,
-               params: Sequence[torch.Tensor] | None = None) -> torch.Tensor:
+               params: Sequence[torch.Tensor] | None = None,
+               wb: torch.Tensor | None = None) -> torch.Tensor:
     """One optimisation step on one batch; returns the (detached) batch loss.
 
     ``params`` (default ``module.parameters()``) are the tensors whose gradients are
-    clipped; :func:`run_epoch` passes a list made once per epoch.
+    clipped; :func:`run_epoch` passes a list made once per epoch. ``wb``: the batch's row
+    weights, for a ``loss_fn`` that takes them (:class:`WeightedLoss`).
     """
     with autocast():
-        loss = loss_fn(module(xb), yb)
+        loss = loss_fn(module(xb), yb) if wb is None else loss_fn(module(xb), yb, wb)
     optimizer.zero_grad(set_to_none=True)
     if scaler is not None:
         scaler.scale(loss).backward()
@@ -306,7 +349,8 @@ def run_epoch(module: nn.Module, data: TensorData, optimizer: torch.optim.Optimi
               autocast=nullcontext, scaler: torch.amp.GradScaler | None = None,
               stop_at: float | None = None,
               interrupt: threading.Event | None = None) -> tuple[float, float]:
-    """One pass over ``data`` in shuffled batches.
+    """One pass over ``data`` in shuffled batches (``loss_fn`` takes ``data.w``'s row
+    weights where it has them: :attr:`Task.weighted_loss_fn`).
 
     Returns ``(mean training loss, share of the rows seen)``; the share is below 1 when
     ``stop_at`` (a ``time.perf_counter()`` value) passed mid-epoch and the pass was cut
@@ -325,7 +369,7 @@ def run_epoch(module: nn.Module, data: TensorData, optimizer: torch.optim.Optimi
         idx = perm[start:stop]
         loss = train_step(module, data.features(idx), data.y[idx], optimizer, loss_fn,
                           gradient_clip=gradient_clip, autocast=autocast, scaler=scaler,
-                          params=params)
+                          params=params, wb=None if data.w is None else data.w[idx])
         total += loss * (stop - start)  # on device: no host sync per batch
         seen = stop
         if scheduler is not None:
@@ -351,9 +395,9 @@ def predict_outputs(module: nn.Module, data: TensorData, *, batch_size: int = 81
 
 def evaluate(module: nn.Module, data: TensorData, task: Task, *, batch_size: int = 8192,
              autocast=nullcontext) -> tuple[float, float]:
-    """(loss, score) of ``module`` on ``data``."""
+    """(loss, score) of ``module`` on ``data``, weighted by ``data.w`` where it has them."""
     out = predict_outputs(module, data, batch_size=batch_size, autocast=autocast)
-    return float(task.eval_loss(out, data.y)), task.score(out, data.y)
+    return float(task.eval_loss(out, data.y, data.w)), task.score(out, data.y, data.w)
 
 
 def _make_scheduler(optimizer: torch.optim.Optimizer, config: TrainingConfig, steps: int):
@@ -412,7 +456,7 @@ def train(module: nn.Module, train_data: TensorData, valid_data: TensorData | No
     steps = len(_batch_bounds(len(train_data), batch_size))
     scheduler, per_batch = _make_scheduler(optimizer, config, steps)
     autocast, scaler = _amp_context(device, config.amp)
-    loss_fn = task.loss_fn.to(device)
+    loss_fn = (task.loss_fn if train_data.w is None else task.weighted_loss_fn).to(device)
 
     result = TrainingResult()
     best_loss, best_state, bad_epochs = math.inf, None, 0

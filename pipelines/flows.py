@@ -105,7 +105,7 @@ def _search_handles_sigterm():
 def search_flow(dataset: str = "digits", target: str | None = None,
                 task: Literal["auto", "classification", "regression"] = "auto",
                 test_size: float = 0.25, seed: int = 0, time_column: str | None = None,
-                time_budget: float = 30.0,
+                weight_column: str | None = None, time_budget: float = 30.0,
                 n_jobs: int = 1, metric: str | None = None,
                 search_space: str | dict[str, Any] = "auto",
                 storage: str | None = None, study_name: str | None = None,
@@ -132,7 +132,8 @@ def search_flow(dataset: str = "digits", target: str | None = None,
         steps.check_writable(save, what="save")  # before the search spends its budget
     split = load_task.with_options(**retry)(dataset, target=target, task=task,
                                             test_size=test_size, seed=seed,
-                                            time_column=time_column)
+                                            time_column=time_column,
+                                            weight_column=weight_column)
     logger.info("dataset=%s task=%s rows=%d train=%d test=%d", split.name, split.task,
                 split.rows, len(split.y_train), len(split.y_test))
     notes = split.notes()

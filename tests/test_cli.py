@@ -32,7 +32,7 @@ def test_lepton_interrupted_exits_130_without_a_traceback(monkeypatch, capsys):
     test_interrupt.py); interrupted before, or in a fixed fit, the command says so."""
     from lepton import NeuralNetworkClassifier
 
-    def interrupted(self, X, y):
+    def interrupted(self, X, y, sample_weight=None):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(NeuralNetworkClassifier, "fit", interrupted)
@@ -47,7 +47,7 @@ def test_lepton_terminated_exits_143_without_a_traceback(monkeypatch, capsys):
     from lepton import NeuralNetworkClassifier
     from lepton.search import Terminated
 
-    def terminated(self, X, y):
+    def terminated(self, X, y, sample_weight=None):
         raise Terminated("LeptonClassifier: SIGTERM stopped the search after 2 finished trials")
 
     monkeypatch.setattr(NeuralNetworkClassifier, "fit", terminated)
@@ -63,10 +63,10 @@ def test_lepton_prints_warnings_as_one_line(monkeypatch, capsys):
 
     real_fit = NeuralNetworkClassifier.fit
 
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         warnings.warn("search interrupted (Ctrl-C) after 5 finished trials", UserWarning)
         warnings.warn("lbfgs failed to converge", RuntimeWarning)
-        return real_fit(self, X, y)
+        return real_fit(self, X, y, sample_weight)
 
     monkeypatch.setattr(NeuralNetworkClassifier, "fit", fit)
     shown = warnings.showwarning

@@ -34,7 +34,8 @@ from ..training import (
     fit_model, predict_outputs, resolve_device, threads_per_trial, torch_threads,
 )
 
-__all__ = ["BaseNeuralNetwork", "infer_task", "encode_target", "split_validation"]
+__all__ = ["BaseNeuralNetwork", "infer_task", "encode_target", "split_validation",
+           "check_sample_weight", "check_rows_weighted"]
 
 
 def infer_task(y: Any) -> str:
@@ -126,6 +127,68 @@ def _check_length(y: np.ndarray, n_samples: int) -> None:
         )
 
 
+def check_sample_weight(sample_weight: Any, n_samples: int, *, y_cls: np.ndarray | None = None,
+                        classes: np.ndarray | None = None) -> np.ndarray | None:
+    """``sample_weight`` as float64 row weights, checked, or None where every row weighs
+    the same (None, a number, or equal weights: then nothing is weighted, and the fit is
+    exactly the unweighted one).
+
+    Weights must be finite and >= 0, one per row, some positive; for classification
+    (``y_cls``, indices into ``classes``) rows of positive weight must hold at least two
+    classes.
+    The errors name the rows at fault. A weight scales a row's share of the training
+    loss and of every validation score (accuracy, R^2, the search's metric): weight 2
+    counts a row twice, on average (minibatches make it no exact repeat of the row).
+    """
+    if sample_weight is None:
+        return None
+    w = np.asarray(sample_weight)
+    if w.ndim == 0:
+        w = np.full(n_samples, w)
+    if w.dtype.kind not in "biuf":
+        raise ValueError(f"sample_weight must be numbers (one weight >= 0 per row); got dtype "
+                         f"{w.dtype}.")
+    if w.shape != (n_samples,):
+        raise ValueError(f"sample_weight has shape {w.shape}; expected one weight per row of X: "
+                         f"shape ({n_samples},).")
+    w = w.astype(np.float64)  # a copy: the caller's array is never changed
+
+    def rows(mask: np.ndarray) -> str:
+        bad = np.flatnonzero(mask)
+        shown = ", ".join(f"{i} ({w[i]:g})" for i in bad[:5])
+        return f"row {shown}" if len(bad) == 1 else f"{len(bad)} rows, the first: {shown}"
+
+    if not np.isfinite(w).all():
+        raise ValueError(f"sample_weight must be finite numbers >= 0; it is not at "
+                         f"{rows(~np.isfinite(w))}.")
+    if (w < 0).any():
+        raise ValueError(f"sample_weight must be >= 0; it is negative at {rows(w < 0)}.")
+    if not (w > 0).any():
+        raise ValueError("sample_weight is zero for every row; at least one weight must be "
+                         "positive.")
+    if y_cls is not None:
+        kept = np.unique(y_cls[w > 0])
+        if len(kept) < 2:
+            label = kept[0] if classes is None else classes[kept[0]]
+            label = label.item() if isinstance(label, np.generic) else label
+            raise ValueError(
+                f"sample_weight is zero for every row of all classes but one (class "
+                f"{label!r}); a classifier needs rows of positive weight in at least two "
+                "classes.")
+    if np.all(w == w[0]):
+        return None
+    return w
+
+
+def check_rows_weighted(w: np.ndarray | None, idx: np.ndarray | None, what: str) -> None:
+    """Rows of a split whose weights are all zero can be neither trained nor scored on:
+    an error naming them (``what``: 'validation rows (validation_fraction=0.1)')."""
+    if w is not None and idx is not None and not (w[idx] > 0).any():
+        raise ValueError(
+            f"the {len(idx)} {what} all have sample_weight 0, so nothing can be trained or "
+            "scored on them; give more rows a positive weight.")
+
+
 def split_validation(n_samples: int, fraction: float, y_cls: np.ndarray | None,
                      seed: int) -> tuple[np.ndarray, np.ndarray | None]:
     """Train/validation row indices (stratified for classification when possible)."""
@@ -141,6 +204,16 @@ def split_validation(n_samples: int, fraction: float, y_cls: np.ndarray | None,
     train_idx, val_idx = train_test_split(idx, test_size=n_val, random_state=seed,
                                           stratify=stratify)
     return np.sort(train_idx), np.sort(val_idx)
+
+
+def _class_args(task: str, y_enc: np.ndarray, encoder: Any) -> dict[str, Any]:
+    """check_sample_weight's class arguments for a target as encode_target encoded it."""
+    return ({"y_cls": y_enc, "classes": encoder.classes_} if task == "classification"
+            else {})
+
+
+def _rows(w: np.ndarray | None, idx: np.ndarray) -> np.ndarray | None:
+    return None if w is None else w[idx]
 
 
 class BaseNeuralNetwork(BaseEstimator):
@@ -239,9 +312,13 @@ class BaseNeuralNetwork(BaseEstimator):
     def _resolve_task(self, y) -> str:
         return self._task or "regression"
 
-    def fit(self, X, y, *, epochs: int | None = None, batch_size: int | str | None = None):
-        """Train on ``X, y``. ``epochs`` / ``batch_size`` override the constructor's values
-        for this call only (the original Lepton API: ``fit(x, y, epochs=100, batch_size=10)``).
+    def fit(self, X, y, sample_weight=None, *, epochs: int | None = None,
+            batch_size: int | str | None = None):
+        """Train on ``X, y``. ``sample_weight``: a weight >= 0 per row, scaling its share
+        of the training loss and of the validation loss that early stopping watches
+        (:func:`check_sample_weight`). ``epochs`` / ``batch_size`` override the
+        constructor's values for this call only (the original Lepton API:
+        ``fit(x, y, epochs=100, batch_size=10)``).
         """
         self._validate_params()
         self._check_fit_overrides(epochs, batch_size)
@@ -258,6 +335,7 @@ class BaseNeuralNetwork(BaseEstimator):
             )
         task = self._resolve_task(y)
         y_enc, encoder, n_outputs = encode_target(y, task, n, estimator_name=name)
+        w = check_sample_weight(sample_weight, n, **_class_args(task, y_enc, encoder))
         seed = int(check_random_state(self.random_state).randint(0, 2**31 - 1))
         # Too few validation rows to stop on: train on all rows for `epochs` epochs.
         hold_out = self.early_stopping and (
@@ -265,6 +343,9 @@ class BaseNeuralNetwork(BaseEstimator):
         train_idx, val_idx = split_validation(
             n, self.validation_fraction if hold_out else 0.0,
             y_enc if task == "classification" else None, seed)
+        check_rows_weighted(w, train_idx, "training rows")
+        check_rows_weighted(w, val_idx, "validation rows (validation_fraction="
+                            f"{self.validation_fraction:g})")
 
         preprocessor = TabularPreprocessor(max_onehot_cardinality=defaults.MAX_ONEHOT_CARDINALITY,
                                            onehot_cells=defaults.ONEHOT_CELLS,
@@ -273,10 +354,12 @@ class BaseNeuralNetwork(BaseEstimator):
             Xt = preprocessor.fit_transform(_safe_indexing(X, train_idx), y_enc[train_idx])
             Xv = None if val_idx is None else preprocessor.transform(_safe_indexing(X, val_idx))
         y_dtype = torch.long if task == "classification" else torch.float32
-        train_data = TensorData(Xt, y_enc[train_idx], device=device, y_dtype=y_dtype)
+        train_data = TensorData(Xt, y_enc[train_idx], w=_rows(w, train_idx), device=device,
+                                y_dtype=y_dtype)
         valid_data = None
         if Xv is not None:
-            valid_data = TensorData(Xv, y_enc[val_idx], device=device, y_dtype=y_dtype)
+            valid_data = TensorData(Xv, y_enc[val_idx], w=_rows(w, val_idx), device=device,
+                                    y_dtype=y_dtype)
 
         input_shape = self._check_input_shape(model_config, Xt.shape[1])
         config = self._training_config(len(train_idx), epochs, batch_size, valid_data is not None)

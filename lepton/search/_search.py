@@ -182,6 +182,8 @@ class SearchContext:
     input_shape: Sequence[int] | None
     tracker: Any
     keep_models: int = 10
+    w_val: np.ndarray | None = None  # sample_weight of the validation rows (as y_val)
+    w_all: np.ndarray | None = None  # sample_weight of every row (the refit's)
     models: dict[int, TrialModel] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     best_value: float | None = None
@@ -330,7 +332,7 @@ class Objective:
             if ctx.budget.is_short(max_time):  # the search ran out of time, not the trial
                 raise self._cut_short(max_time, str(exc)) from None
             raise
-        value = ctx.metric(ctx.y_val, run.val_pred)
+        value = ctx.metric(ctx.y_val, run.val_pred, ctx.w_val)
         if not math.isfinite(value):
             raise TrialFailed(f"validation {ctx.metric.name} is {value}")
         statuses = run.statuses

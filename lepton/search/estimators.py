@@ -34,7 +34,8 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .. import defaults
 from ..estimators import NeuralNetworkClassifier, NeuralNetworkRegressor
-from ..estimators._base import encode_target, split_validation
+from ..estimators._base import (_class_args, _rows, check_rows_weighted, check_sample_weight,
+                                encode_target, split_validation)
 from ..preprocessing import (TabularPreprocessor, check_input_shape, check_X,
                              column_errors_on_all_rows)
 from ..training import (
@@ -192,14 +193,21 @@ class _BaseLepton(BaseEstimator):
         self.registered_model_name = registered_model_name
 
     # -- fit -------------------------------------------------------------------------
-    def fit(self, X, y):
-        """Search architectures and training settings for ``time_budget`` seconds."""
+    def fit(self, X, y, sample_weight=None):
+        """Search architectures and training settings for ``time_budget`` seconds.
+
+        ``sample_weight``: a weight >= 0 per row. It scales the row's share of every
+        trial's training loss, of the validation scores that rank the trials, prune them,
+        select the ensemble and pick ``predict``'s decision, and of the final refit's
+        loss. It is part of the data a persistent study was created for (its default
+        name, and the check that refuses to resume it with other data). The
+        preprocessing (imputation, scaling, target encoding) is not weighted."""
         start = time.perf_counter()  # the clock starts now
         self._validate_params()  # before Budget reads time_budget: the error names it
         budget = Budget(self.time_budget, start=start, final_copies=FINAL_REFITS)
         self._new_study = None  # (storage, name) of a persistent study this fit created
         try:
-            return self._fit(X, y, budget)
+            return self._fit(X, y, sample_weight, budget)
         except BaseException:
             if self._new_study is not None:  # leave the storage as this fit found it
                 _forget_unstarted_study(*self._new_study)
@@ -207,7 +215,7 @@ class _BaseLepton(BaseEstimator):
         finally:
             del self._new_study
 
-    def _fit(self, X, y, budget: Budget):
+    def _fit(self, X, y, sample_weight, budget: Budget):
         name = type(self).__name__
         task = self._task
         metric = get_metric(self.metric, task)
@@ -227,17 +235,22 @@ class _BaseLepton(BaseEstimator):
             raise ValueError(
                 f"{name} needs at least 4 samples to hold out validation data; got n_samples={n}.")
         y_val_source = y_enc if task == "classification" else encoder.inverse_transform(y_enc)
+        w = check_sample_weight(sample_weight, n, **_class_args(task, y_enc, encoder))
 
         storage = make_storage(self.storage)
         # In memory there is nothing to resume: a fixed name keeps Hyperband's brackets
         # (hashed from the study name) independent of how the data was passed.
-        data_id = None if storage is None else _data_fingerprint(task, X, y_enc)
+        data_id = None if storage is None else _data_fingerprint(task, X, y_enc, w)
         study_name = self.study_name or (
             f"lepton-{task}" if data_id is None else f"lepton-{task}-{data_id[:12]}")
         seed, role = self._seed(storage, study_name, metric)
         if role == "created" and storage is not None:
             self._new_study = (storage, study_name)
         splits = self._make_splits(X, y_enc, task, seed)
+        for i, (tr, va) in enumerate(splits):
+            where = f" of split {i}" if len(splits) > 1 else ""
+            check_rows_weighted(w, tr, f"training rows{where}")
+            check_rows_weighted(w, va, f"validation rows{where}")
         # Forward splits (each trains on rows before those it validates on: time order):
         # the early folds' networks never saw the latest rows, so no ensemble of them; the
         # final model is the refit on every row.
@@ -247,7 +260,7 @@ class _BaseLepton(BaseEstimator):
         space = apply_priors(choose_space(self.search_space, meta), meta,
                              n_train=max(len(tr) for tr, _ in splits))
         with column_errors_on_all_rows(X):
-            folds = self._make_folds(X, y_enc, task, splits, space.scalings(), device)
+            folds = self._make_folds(X, y_enc, w, task, splits, space.scalings(), device)
         warm_up_optimizers()  # torch's one-off cost, before trials are planned (training.py)
         input_shape = self._model_input_shape(space, meta, folds)
 
@@ -277,6 +290,7 @@ class _BaseLepton(BaseEstimator):
         ctx = SearchContext(
             folds=folds, task=Task(task, n_outputs), metric=metric, space=space, budget=budget,
             y_val=y_val_source[val_rows], y_scaler=None if task == "classification" else encoder,
+            w_val=None if w is None else w[val_rows], w_all=w,
             seed=seed, n_all=n, input_shape=input_shape, tracker=tracker,
             keep_models=max(10, self.ensemble_size), heartbeat=heartbeat,
             prune=_may_prune(study, metric))
@@ -288,6 +302,7 @@ class _BaseLepton(BaseEstimator):
                                             else self.validation_fraction),
                     "storage": _storage_label(self.storage), "random_state": self.random_state,
                     "seed": seed, "task": task, "ensemble_size": self.ensemble_size,
+                    "sample_weight": w is not None,
                     "patience": self.patience,
                     "device": str(device), "portfolio_enqueued": n_portfolio}
         tracker.start_search(study_name=study_name, meta_features=meta.as_dict(),
@@ -494,7 +509,7 @@ class _BaseLepton(BaseEstimator):
         return (f"{len(splits)}-fold cv" if len(splits) > 1
                 else f"holdout {self.validation_fraction:g}")
 
-    def _make_folds(self, X, y_enc, task: str, splits, scalings: list[str],
+    def _make_folds(self, X, y_enc, w, task: str, splits, scalings: list[str],
                     device) -> list[Fold]:
         """Each split preprocessed (fitted on its train rows) once per input scaling; the
         first scaling's copy is the fold, the others hang off ``Fold.scaled``."""
@@ -512,8 +527,10 @@ class _BaseLepton(BaseEstimator):
                                           scaling=scaling)
                 Xt, Xv = pre.fit_transform(X_train, y_enc[train_idx]), pre.transform(X_valid)
                 copies.append(Fold(
-                    train=TensorData(Xt, y_enc[train_idx], device=device, y_dtype=y_dtype),
-                    valid=TensorData(Xv, y_enc[val_idx], device=device, y_dtype=y_dtype),
+                    train=TensorData(Xt, y_enc[train_idx], w=_rows(w, train_idx),
+                                     device=device, y_dtype=y_dtype),
+                    valid=TensorData(Xv, y_enc[val_idx], w=_rows(w, val_idx), device=device,
+                                     y_dtype=y_dtype),
                     val_idx=np.asarray(val_idx), preprocessor=pre))
             copies[0].scaled = dict(zip(scalings[1:], copies[1:]))
             folds.append(copies[0])
@@ -573,7 +590,8 @@ class _BaseLepton(BaseEstimator):
         return None
 
     def _key(self, ctx: SearchContext, prediction: np.ndarray) -> tuple[float, float]:
-        return rank_key(ctx.metric, self._tiebreak(ctx.metric), ctx.y_val, prediction)
+        return rank_key(ctx.metric, self._tiebreak(ctx.metric), ctx.y_val, prediction,
+                        ctx.w_val)
 
     def _best_trial(self, ctx: SearchContext, study: optuna.Study):
         """The study's best trial; among kept trials tied on the metric, the one the
@@ -598,7 +616,7 @@ class _BaseLepton(BaseEstimator):
             return None
         weights, score = greedy_ensemble_selection(
             [c.val_pred for c in cands], ctx.y_val, ctx.metric, rounds=self.ensemble_size,
-            tiebreak=self._tiebreak(ctx.metric))
+            tiebreak=self._tiebreak(ctx.metric), sample_weight=ctx.w_val)
         return cands, weights, score
 
     def _ensemble_beats(self, ctx: SearchContext, selected, best) -> bool:
@@ -722,7 +740,7 @@ class _BaseLepton(BaseEstimator):
         }
         if task == "classification":
             self.classes_ = encoder.classes_
-            self.class_prior_ = class_frequencies(y_enc, len(self.classes_))
+            self.class_prior_ = class_frequencies(y_enc, len(self.classes_), ctx.w_all)
             self.decision_ = self._decision(ctx)
             self.final_model_info_["decision"] = self.decision_
         self.n_outputs_ = n_outputs
@@ -740,8 +758,9 @@ class _BaseLepton(BaseEstimator):
         if raw is None:  # a resumed study's best trial: no predictions here
             return "prior"
         k = raw.shape[1]
-        corrected = metric.of_predicted(ctx.y_val, balanced_decision(raw, self.class_prior_), k)
-        plain = metric.of_predicted(ctx.y_val, raw.argmax(1), k)
+        corrected = metric.of_predicted(ctx.y_val, balanced_decision(raw, self.class_prior_), k,
+                                        ctx.w_val)
+        plain = metric.of_predicted(ctx.y_val, raw.argmax(1), k, ctx.w_val)
         return "prior" if corrected > plain else "argmax"
 
     def _decide(self, proba: np.ndarray) -> np.ndarray:
@@ -792,7 +811,7 @@ class _BaseLepton(BaseEstimator):
                                   scaling=best.user_attrs.get("input_scaling", "robust"))
         Xt = pre.fit_transform(X, y_enc)
         y_dtype = torch.long if task == "classification" else torch.float32
-        data = TensorData(Xt, y_enc, device=device, y_dtype=y_dtype)
+        data = TensorData(Xt, y_enc, w=ctx.w_all, device=device, y_dtype=y_dtype)
         first, modules, first_seconds = None, [], 0.0
         for copy in range(FINAL_REFITS):
             available = time_left()
@@ -1112,10 +1131,10 @@ def make_leaderboard(study: optuna.Study, metric_name: str) -> pd.DataFrame:
     return frame
 
 
-def _data_fingerprint(task: str, X, y_enc) -> str:
-    """A hash of the task, the shape, column names and values of ``X`` and the target: the
-    default study name (same data -> same name, so a persistent storage resumes by
-    default) and what a resumed study checks it is searching."""
+def _data_fingerprint(task: str, X, y_enc, w: np.ndarray | None = None) -> str:
+    """A hash of the task, the shape, column names and values of ``X``, the target and the
+    row weights (if any): the default study name (same data -> same name, so a persistent
+    storage resumes by default) and what a resumed study checks it is searching."""
     h = hashlib.sha1()
     h.update(f"{task}:{X.shape}".encode())
     if isinstance(X, pd.DataFrame):
@@ -1129,6 +1148,8 @@ def _data_fingerprint(task: str, X, y_enc) -> str:
         h.update(_head_bytes(X, 1 << 24) if X.dtype.kind != "O"
                  else str(X[:100].tolist()).encode())
     h.update(_head_bytes(np.asarray(y_enc), 1 << 20))
+    if w is not None:
+        h.update(b"sample_weight" + _head_bytes(w, 1 << 20))
     return h.hexdigest()
 
 

@@ -2,7 +2,9 @@
 
 Each metric takes ``(y_true, prediction)`` where the prediction is class probabilities
 (n_samples, n_classes) for classification and values in the target's own units
-(n_samples, n_outputs) for regression; ``y_true`` is class indices or the raw targets.
+(n_samples, n_outputs) for regression; ``y_true`` is class indices or the raw targets;
+optional ``sample_weight`` (row weights, None for equal ones) is passed on to
+scikit-learn's function.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ class Metric:
     name: str
     task: str
     direction: str  # 'maximize' | 'minimize'
-    fn: Callable[[np.ndarray, np.ndarray], float]
+    fn: Callable[[np.ndarray, np.ndarray, np.ndarray | None], float]  # (y, pred, weights)
     # Which training-loop record field tracks this metric epoch by epoch (for pruning):
     # 'val_score' (accuracy / R^2, higher is better) or 'val_loss' (lower is better).
     epoch_field: str
@@ -36,29 +38,34 @@ class Metric:
     # only then is a pruned trial's last epoch report a score in the metric's units.
     epoch_is_metric: bool = False
 
-    def __call__(self, y_true: np.ndarray, pred: np.ndarray) -> float:
+    def __call__(self, y_true: np.ndarray, pred: np.ndarray,
+                 sample_weight: np.ndarray | None = None) -> float:
         """The metric of ``pred`` as the search scores it. A prior-corrected metric scores
         the better of the two decisions on these rows (the most probable class, or the
         one over ``y_true``'s class shares: the training rows' shares, as the search's
         validation rows are stratified or all rows out of fold); a fitted model keeps the
         decision that validated better (``LeptonClassifier.decision_``)."""
-        score = float(self.fn(y_true, pred))
+        score = float(self.fn(y_true, pred, sample_weight))
         if self.prior_corrected:
-            prior = class_frequencies(y_true, pred.shape[1])
+            prior = class_frequencies(y_true, pred.shape[1], sample_weight)
             score = max(score, self.of_predicted(y_true, balanced_decision(pred, prior),
-                                                 pred.shape[1]))
+                                                 pred.shape[1], sample_weight))
         return score
 
-    def of_predicted(self, y_true: np.ndarray, labels: np.ndarray, n_classes: int) -> float:
+    def of_predicted(self, y_true: np.ndarray, labels: np.ndarray, n_classes: int,
+                     sample_weight: np.ndarray | None = None) -> float:
         """The metric of predicted class indices (``predict``'s, as decided)."""
-        return float(self.fn(y_true, np.eye(n_classes)[labels]))
+        return float(self.fn(y_true, np.eye(n_classes)[labels], sample_weight))
 
     def better(self, a: float, b: float) -> bool:
         return a > b if self.direction == "maximize" else a < b
 
 
-def class_frequencies(y: np.ndarray, n_classes: int) -> np.ndarray:
-    return np.bincount(y, minlength=n_classes) / max(len(y), 1)
+def class_frequencies(y: np.ndarray, n_classes: int,
+                      sample_weight: np.ndarray | None = None) -> np.ndarray:
+    """Each class's share of the rows (of their weight, with ``sample_weight``)."""
+    counts = np.bincount(y, weights=sample_weight, minlength=n_classes)
+    return counts / max(counts.sum(), 1e-300)
 
 
 def balanced_decision(proba: np.ndarray, prior: np.ndarray) -> np.ndarray:
@@ -73,38 +80,45 @@ def balanced_decision(proba: np.ndarray, prior: np.ndarray) -> np.ndarray:
     return (proba / np.maximum(prior, 1e-12)).argmax(1)
 
 
-def _roc_auc(y, p):
+def _roc_auc(y, p, w=None):
     """Two classes: the AUC of class 1. More: each class against the rest, averaged over
     the classes ``y`` holds (scikit-learn's 'ovr' macro average is NaN as soon as one
     class is missing from the rows scored: a rare class absent from a held-out split
     failed every trial)."""
     if p.shape[1] == 2:
-        return skm.roc_auc_score(y, p[:, 1])
+        return skm.roc_auc_score(y, p[:, 1], sample_weight=w)
     present = np.unique(y)
     if len(present) < 2:
         return math.nan
-    return float(np.mean([skm.roc_auc_score(y == c, p[:, c]) for c in present]))
+    return float(np.mean([skm.roc_auc_score(y == c, p[:, c], sample_weight=w)
+                          for c in present]))
 
 
 METRICS: dict[str, Metric] = {m.name: m for m in [
     Metric("accuracy", "classification", "maximize",
-           lambda y, p: skm.accuracy_score(y, p.argmax(1)), "val_score", of_labels=True,
+           lambda y, p, w=None: skm.accuracy_score(y, p.argmax(1), sample_weight=w),
+           "val_score", of_labels=True,
            epoch_is_metric=True),
     Metric("balanced_accuracy", "classification", "maximize",
-           lambda y, p: skm.balanced_accuracy_score(y, p.argmax(1)), "val_score",
+           lambda y, p, w=None: skm.balanced_accuracy_score(y, p.argmax(1), sample_weight=w),
+           "val_score",
            of_labels=True, prior_corrected=True),
     Metric("f1_macro", "classification", "maximize",
-           lambda y, p: skm.f1_score(y, p.argmax(1), average="macro"), "val_score",
+           lambda y, p, w=None: skm.f1_score(y, p.argmax(1), average="macro",
+                                             sample_weight=w), "val_score",
            of_labels=True),
     Metric("roc_auc", "classification", "maximize", _roc_auc, "val_loss"),
     Metric("log_loss", "classification", "minimize",
-           lambda y, p: skm.log_loss(y, np.clip(p, 1e-15, 1), labels=np.arange(p.shape[1])),
+           lambda y, p, w=None: skm.log_loss(y, np.clip(p, 1e-15, 1),
+                                             labels=np.arange(p.shape[1]), sample_weight=w),
            "val_loss", epoch_is_metric=True),
-    Metric("r2", "regression", "maximize", lambda y, p: skm.r2_score(y, p), "val_score",
+    Metric("r2", "regression", "maximize",
+           lambda y, p, w=None: skm.r2_score(y, p, sample_weight=w), "val_score",
            epoch_is_metric=True),
     Metric("rmse", "regression", "minimize",
-           lambda y, p: skm.root_mean_squared_error(y, p), "val_loss"),
-    Metric("mae", "regression", "minimize", lambda y, p: skm.mean_absolute_error(y, p), "val_loss"),
+           lambda y, p, w=None: skm.root_mean_squared_error(y, p, sample_weight=w), "val_loss"),
+    Metric("mae", "regression", "minimize",
+           lambda y, p, w=None: skm.mean_absolute_error(y, p, sample_weight=w), "val_loss"),
 ]}
 
 

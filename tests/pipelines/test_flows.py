@@ -95,18 +95,19 @@ def test_flow_runs_the_steps_and_records_them(prefect_api, tmp_path):
     assert str(flow_run_id) in run.data.tags["lepton.prefect.flow_run_url"]
 
 
-def test_a_flow_run_on_a_dated_table_holds_out_its_latest_rows(prefect_api, tmp_path):
+def test_a_flow_run_on_a_dated_weighted_table_holds_out_its_latest_rows(prefect_api, tmp_path):
     import numpy as np
     import pandas as pd
 
     n = 160
     days = pd.date_range("2024-01-01", periods=n, freq="D")
     frame = pd.DataFrame({"day": days.strftime("%Y-%m-%d"), "ticket": [f"T{i}" for i in range(n)],
-                          "units": 10.0 + 5.0 * (days.day_of_week >= 5) + np.arange(n) / 20})
+                          "units": 10.0 + 5.0 * (days.day_of_week >= 5) + np.arange(n) / 20,
+                          "weight": np.where(days.day_of_week >= 5, 3.0, 1.0)})
     path = tmp_path / "sales.csv"
     frame.sample(frac=1.0, random_state=0).to_csv(path, index=False)  # not in time order
     state = flows.search_flow(dataset=str(path), target="units", time_column="day",
-                              time_budget=10, tracking=False, verbose=0,
+                              weight_column="weight", time_budget=10, tracking=False, verbose=0,
                               save=str(tmp_path / "m.joblib"), return_state=True)
     assert state.is_completed(), state.message
     summary = state.result()
@@ -114,14 +115,19 @@ def test_a_flow_run_on_a_dated_table_holds_out_its_latest_rows(prefect_api, tmp_
     assert summary["notes"] == [
         "held out the latest 40 rows by 'day' (from 2024-04-30); the search validates on "
         "TimeSeriesSplit(5), forward in time",
+        "rows weighted by 'weight' (min 1, median 1, max 3): the search's training and "
+        "validation, and the held-out scores, count each row by its weight",
         "column 'day': dates (ISO 8601), learnt from as days since 1970 and the position in "
         "the year, week and day",
         "column 'ticket' left out: an identifier: 120 distinct values in 120 rows"]
     # the held-out score is the latest 40 days' (load_split with the same time column)
-    held_out = steps.load_split(str(path), target="units", time_column="day")
+    held_out = steps.load_split(str(path), target="units", time_column="day",
+                                weight_column="weight")
     assert held_out.X_test["day"].min() == "2024-04-30"
+    assert "weight" not in held_out.X_test.columns  # a weight, not a feature
     model = joblib.load(summary["model_path"])
-    assert summary["held_out"]["r2"] == model.score(held_out.X_test, held_out.y_test)
+    assert summary["held_out"]["r2"] == model.score(held_out.X_test, held_out.y_test,
+                                                    sample_weight=held_out.w_test)
     assert summary["final_choice"] != "ensemble"  # forward splits: the refit
 
 
