@@ -25,6 +25,12 @@ training data only:
   signal; ``benchmarks/dev/categorical_encoding.py``): held-out R^2 0.33-0.38 with ordinal
   codes, 0.87 target-encoded, 0.88-0.90 one-hot;
 - boolean columns are numeric 0/1;
+- a number or date column in which some values are written as missing in words or signs
+  (``MISSING_MARKERS``: ``?`` as in the UCI tables, ``-``, ``n/a``, ``unknown``, ``null``,
+  ...; case and spaces aside) is read as numbers or dates with those values missing
+  (imputed, with the indicator), where pandas' CSV reader leaves the whole column text.
+  Any other value that is not a number (or date) is still an error naming it. In a
+  categorical column such a value stays a category;
 - date and time columns (``datetime64``, or text in which every value is a date in one
   format: ISO 8601, ``%m/%d/%Y``, ``%d.%m.%Y``, ``3 May 2024``, ...) become numbers: days
   since 1970 (the trend), and the position in the year, the week and (when the times vary)
@@ -69,9 +75,15 @@ from pandas.tseries.api import guess_datetime_format
 from . import defaults
 
 __all__ = ["TabularPreprocessor", "RobustClipScaler", "check_X", "MISSING_CATEGORY", "SCALINGS",
-           "column_errors_on_all_rows", "column_notes"]
+           "MISSING_MARKERS", "column_errors_on_all_rows", "column_notes"]
 
 MISSING_CATEGORY = "__missing__"
+#: Text that stands for a missing value in a column of numbers or dates (compared after
+#: stripping spaces and lower-casing); pandas' CSV reader turns "NA", "n/a", "null" and
+#: "nan" into NaN by itself, but not these others, which make the column text.
+MISSING_MARKERS = frozenset({
+    "", "?", "??", "-", "--", "---", ".", "na", "n/a", "n.a.", "nan", "none", "null", "nil",
+    "missing", "unknown", "not available", "#n/a", "#na", "#value!", "#div/0!"})
 #: a text column with at least ``ID_MIN_ROWS`` values of which this share are distinct is
 #: an identifier (unless it is free text) and is left out
 ID_UNIQUE_RATIO = 0.95
@@ -195,6 +207,20 @@ def _target_encoder(y: np.ndarray) -> TargetEncoder:
     return TargetEncoder(target_type=kind, shuffle=True, random_state=0)
 
 
+def _markers(values: pd.Series) -> pd.Series:
+    """Which of ``values`` (text) are ``MISSING_MARKERS``."""
+    return values.astype(str).str.strip().str.lower().isin(MISSING_MARKERS)
+
+
+def _not_markers(values: pd.Series, bad: pd.Series | np.ndarray) -> np.ndarray:
+    """``bad`` (a mask of the values that did not parse as numbers or dates) less the
+    missing markers: only the bad values are looked at, so a clean column costs nothing."""
+    out = np.array(bad, dtype=bool)
+    if out.any():
+        out[out] = ~_markers(values[out]).to_numpy()
+    return out
+
+
 def _date_format(values: pd.Series) -> tuple[str, pd.Series] | None:
     """The format in which the most (non-missing) values of a text column are dates, and
     the mask of the values that are not; None if hardly any are. ISO 8601 in any of its
@@ -238,7 +264,7 @@ def _to_dates(s: pd.Series, fmt: str | None, column: Any) -> pd.Series:
         return pd.to_datetime(s, utc=True)
     text = s.astype(object).where(s.notna(), None)
     dates = pd.to_datetime(text, format=fmt or _ISO, utc=True, errors="coerce")
-    bad = s.notna() & dates.isna()
+    bad = _not_markers(s, s.notna() & dates.isna())  # a marker is missing (NaT already)
     if bad.any():
         examples = list(dict.fromkeys(s[bad].astype(str)))[:5]
         shown = ("datetime64; as text: ISO 8601" if fmt is None
@@ -371,6 +397,9 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
         The numeric columns made of the date columns (``DATE_PARTS``).
     dropped_columns_ : dict
         Columns left out, with the reason (identifiers).
+    missing_markers_ : dict
+        Number and date columns in which ``MISSING_MARKERS`` were read as missing: the
+        markers found in the fit rows and how often.
     transformer_ : ColumnTransformer or Pipeline
         The fitted scikit-learn transformer.
     n_features_out_ : int
@@ -395,6 +424,7 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
 
     def _type_columns(self, frame: pd.DataFrame) -> None:
         numeric, categorical, dates, dropped, text = [], [], {}, {}, []
+        markers: dict[Any, dict[str, int]] = {}  # missing markers of number/date columns
         for col in frame.columns:
             s = frame[col]
             if pd.api.types.is_bool_dtype(s) or (
@@ -415,29 +445,39 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
                     "hold numbers, strings, booleans or categories."
                 )
             parsed = pd.to_numeric(values, errors="coerce")
-            n_bad = int(parsed.isna().sum())
+            # missing markers ('?', 'n/a') looked for only where some values are numbers
+            unparsed = parsed.isna()
+            bad_mask = (_not_markers(values, unparsed) if parsed.notna().any()
+                        else unparsed.to_numpy())
+            n_bad = int(bad_mask.sum())
+            n_real = len(values) - int((unparsed.to_numpy() & ~bad_mask).sum())  # not markers
             if len(values) and n_bad == 0:
                 numeric.append(col)
-            elif len(values) and n_bad < 0.5 * len(values) and not values.map(
+                markers[col] = _counts(values[unparsed.to_numpy()])
+            elif len(values) and n_bad < 0.5 * n_real and not values.map(
                 lambda v: isinstance(v, bool)
             ).any():
-                bad = list(dict.fromkeys(values[parsed.isna()].astype(str)))[:5]
+                bad = list(dict.fromkeys(values[bad_mask].astype(str)))[:5]
                 raise ValueError(
-                    f"Column {col!r} is numeric in {len(values) - n_bad} of {len(values)} rows but "
-                    f"holds values that are not numbers: {bad}. Fix or remove those values, "
-                    "or cast the column to 'category' to treat it as categorical."
+                    f"Column {col!r} is numeric in {n_real - n_bad} of {n_real} rows but "
+                    f"holds values that are not numbers: {bad}. Fix or remove those values "
+                    "(leave them empty, or write a missing value as NA), or cast the column "
+                    "to 'category' to treat it as categorical."
                 )
             elif len(values) and (found := _date_format(values)) is not None:
-                fmt, bad = found
+                fmt, unparsed = found
+                bad = _not_markers(values, unparsed)
                 if bad.any():
-                    examples = list(dict.fromkeys(values[bad.to_numpy()].astype(str)))[:5]
+                    examples = list(dict.fromkeys(values[bad].astype(str)))[:5]
                     shown = "ISO 8601" if fmt == _ISO else repr(fmt)
+                    n_dates = len(values) - int(unparsed.sum())
                     raise ValueError(
-                        f"Column {col!r} holds dates ({shown}) in {len(values) - int(bad.sum())} "
-                        f"of {len(values)} rows but also values that are not: {examples}. Fix "
-                        "or remove those values, or cast the column to 'category' to treat it "
-                        "as categorical.")
+                        f"Column {col!r} holds dates ({shown}) in {n_dates} of "
+                        f"{n_dates + int(bad.sum())} rows but also values that are not: "
+                        f"{examples}. Fix or remove those values (leave them empty), or cast "
+                        "the column to 'category' to treat it as categorical.")
                 dates[col] = fmt
+                markers[col] = _counts(values[unparsed.to_numpy()])
             else:
                 kind = _text_kind(values)
                 if kind == "text":
@@ -451,6 +491,7 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
         self.datetime_columns_ = dates
         self.dropped_columns_ = dropped
         self.text_columns_ = text
+        self.missing_markers_ = {col: found for col, found in markers.items() if found}
 
     def _clean(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Numeric columns to float64 (NaN for missing), categorical ones to str."""
@@ -463,7 +504,7 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
                 values = s.astype(np.float64)
             else:
                 parsed = pd.to_numeric(s, errors="coerce")
-                bad = s.notna() & parsed.isna()
+                bad = _not_markers(s, s.notna() & parsed.isna())  # a marker is NaN already
                 if bad.any():
                     examples = list(dict.fromkeys(s[bad].astype(str)))[:5]
                     raise ValueError(
@@ -528,6 +569,7 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
             self.categorical_columns_ = self.onehot_columns_ = self.ordinal_columns_ = []
             self.target_columns_ = self.text_columns_ = []
             self.datetime_columns_, self.date_features_, self.dropped_columns_ = {}, [], {}
+            self.missing_markers_ = {}
             self.transformer_ = MaxAbsScaler()
             Xt = self.transformer_.fit_transform(X).astype(np.float32).tocsr()
             self.n_features_out_ = Xt.shape[1]
@@ -539,6 +581,7 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
             self.categorical_columns_ = self.onehot_columns_ = self.ordinal_columns_ = []
             self.target_columns_ = self.text_columns_ = []
             self.datetime_columns_, self.date_features_, self.dropped_columns_ = {}, [], {}
+            self.missing_markers_ = {}
             self.transformer_ = self._numeric_pipeline(X)
             Xt = self.transformer_.fit_transform(X.astype(np.float64, copy=False))
             self.n_features_out_ = Xt.shape[1]
@@ -752,7 +795,16 @@ def column_notes(X) -> list[str]:
         notes.append(f"column {col!r}: dates ({how}), learnt from as days since 1970 and the "
                      "position in the year, week and day")
     notes += [f"column {col!r} left out: {why}" for col, why in pre.dropped_columns_.items()]
+    for col, found in pre.missing_markers_.items():
+        shown = ", ".join(f"{marker!r} ({n} row{'s' if n > 1 else ''})"
+                          for marker, n in found.items())
+        notes.append(f"column {col!r}: {shown} read as missing")
     return notes
+
+
+def _counts(values: pd.Series) -> dict[str, int]:
+    """How often each value occurs, as text, most frequent first."""
+    return {str(k): int(n) for k, n in values.astype(str).value_counts().items()}
 
 
 @contextmanager

@@ -188,10 +188,50 @@ def test_numeric_column_with_unparseable_strings_fails_at_fit(column):
 def test_numeric_column_with_unparseable_strings_fails_at_transform():
     frame = pd.DataFrame({"price": np.array(["1", "2", "3", "4"], dtype=object)})
     pre = TabularPreprocessor().fit(frame)
-    bad = pd.DataFrame({"price": np.array(["5", "n/a"], dtype=object)})
+    bad = pd.DataFrame({"price": np.array(["5", "n/a", "12 kg"], dtype=object)})
     with pytest.raises(ValueError, match=r"Column 'price' was numeric during fit but holds "
-                                         r"values that are not numbers: \['n/a'\]"):
+                                         r"values that are not numbers: \['12 kg'\]"):
         pre.transform(bad)
+
+
+def test_missing_markers_in_number_and_date_columns_are_missing_values():
+    """'?' (the UCI tables), '-', 'unknown' ... in a column of numbers or dates read from a
+    CSV: pandas leaves the column text; Lepton reads the numbers and dates, and the
+    markers as missing values (imputed, with the indicator)."""
+    days = pd.date_range("2024-01-01", periods=8).strftime("%Y-%m-%d").tolist()
+    frame = pd.DataFrame({
+        "income": np.array(["10", "?", "30", "40", " Unknown ", "60", "70", "80"], dtype=object),
+        "age": pd.array(["20", "30", "-", "50", "60", "70", "80", "90"], dtype="string"),
+        "when": days[:3] + ["N/A"] + days[4:],
+        "grade": ["a", "?", "b", "a", "?", "b", "a", "b"]})  # categories: '?' is one of them
+    pre, Xt = _fit(frame)
+    assert pre.numeric_columns_ == ["income", "age"] and pre.categorical_columns_ == ["grade"]
+    assert pre.datetime_columns_ == {"when": "ISO8601"}
+    assert pre.missing_markers_ == {"income": {"?": 1, " Unknown ": 1}, "age": {"-": 1},
+                                    "when": {"N/A": 1}}
+    as_missing = frame.assign(income=[10, np.nan, 30, 40, np.nan, 60, 70, 80.0],
+                              age=[20, 30, np.nan, 50, 60, 70, 80, 90.0],
+                              when=days[:3] + [None] + days[4:])
+    np.testing.assert_allclose(Xt, _fit(as_missing)[1])
+    # at predict time too, markers not seen during fit included
+    new = frame.head(2).assign(income=["n.a.", "#N/A"], age=["", "--"])
+    np.testing.assert_allclose(pre.transform(new), _fit(as_missing)[0].transform(
+        as_missing.head(2).assign(income=[np.nan, np.nan], age=[np.nan, np.nan])))
+    from lepton.preprocessing import column_notes
+
+    assert column_notes(frame)[-3:] == [
+        "column 'income': '?' (1 row), ' Unknown ' (1 row) read as missing",
+        "column 'age': '-' (1 row) read as missing",
+        "column 'when': 'N/A' (1 row) read as missing"]
+    # other text is still an error, counted without the markers
+    with pytest.raises(ValueError, match=r"Column 'income' is numeric in 5 of 6 rows but holds "
+                                         r"values that are not numbers: \['12k'\]\. Fix or "
+                                         r"remove those values \(leave them empty, or write a "
+                                         r"missing value as NA\)"):
+        TabularPreprocessor().fit(frame.assign(income=frame.income.replace("80", "12k")))
+    # a column of markers and words only is categorical
+    pre, _ = _fit(pd.DataFrame({"x": ["?", "yes", "no", "?"], "y": [1.0, 2.0, 3.0, 4.0]}))
+    assert pre.categorical_columns_ == ["x"] and pre.missing_markers_ == {}
 
 
 @pytest.mark.parametrize("X, column", [
@@ -365,8 +405,8 @@ def test_a_date_column_with_a_few_other_values_is_an_error_naming_them():
     text = list(_days(59).strftime("%d.%m.%Y")) + ["31.02.2023"]
     with pytest.raises(ValueError, match=r"Column 'when' holds dates \('%d\.%m\.%Y'\) in 59 of "
                                          r"60 rows but also values that are not: \['31\.02\.2023'\]"
-                                         r"\. Fix or remove those values, or cast the column to "
-                                         r"'category'"):
+                                         r"\. Fix or remove those values \(leave them empty\), "
+                                         r"or cast the column to 'category'"):
         TabularPreprocessor().fit(pd.DataFrame({"when": text}))
     # cast to 'category', it is one
     pre = TabularPreprocessor().fit(pd.DataFrame({"when": pd.Categorical(text)}))
