@@ -25,6 +25,14 @@ training data only:
   signal; ``benchmarks/dev/categorical_encoding.py``): held-out R^2 0.33-0.38 with ordinal
   codes, 0.87 target-encoded, 0.88-0.90 one-hot;
 - boolean columns are numeric 0/1;
+- numbers written with a currency sign (``$``, ``€``, ``£``, ``¥``, ``₹``), thousands
+  separators (``1,234,567``: commas in groups of three, a point for decimals), a ``%``
+  sign or accounting parentheses for negatives (``(1,234.50)``) are read as numbers (the
+  percentage as written: ``12%`` is 12), where pandas leaves them text, which made them
+  categories or identifiers. A column qualifies when at least half of its first 200
+  values are such numbers, one of them decorated; then any value that is not is an error
+  naming it (as in any numeric column). ``1,234`` is read as one thousand two hundred and
+  thirty-four: a column written with decimal commas (``12,5``) is not read as numbers;
 - a number or date column in which some values are written as missing in words or signs
   (``MISSING_MARKERS``: ``?`` as in the UCI tables, ``-``, ``n/a``, ``unknown``, ``null``,
   ...; case and spaces aside) is read as numbers or dates with those values missing
@@ -212,6 +220,40 @@ def _markers(values: pd.Series) -> pd.Series:
     return values.astype(str).str.strip().str.lower().isin(MISSING_MARKERS)
 
 
+# a number with a currency sign before or after it (or its accounting parentheses), a
+# sign, thousands separators in groups of three, a point for decimals, or a % after it
+_FORMATTED_NUMBER = r"""^\s*(?P<outer>[$€£¥₹])?\s*(?P<open>\()?\s*(?P<sign>[-+])?\s*
+    (?P<prefix>[$€£¥₹])?\s*(?P<sign2>[-+])?(?P<digits>\d{1,3}(?:,\d{3})+|\d+)
+    (?P<fraction>\.\d*)?\s*(?P<suffix>[%$€£¥₹])?\s*(?P<close>\))?\s*$"""
+_DECORATIONS = ["outer", "open", "prefix", "suffix"]
+
+
+def _parse_formatted(values: pd.Series) -> pd.Series:
+    """Numbers written with currency signs, thousands separators, ``%`` or accounting
+    parentheses (``$1,234.50``, ``12%``, ``$(300)``) as floats; NaN for other values."""
+    found = values.astype(str).str.extract(_FORMATTED_NUMBER, flags=re.X)
+    ok = (found["digits"].notna() & (found["open"].isna() == found["close"].isna())
+          & (found["sign"].isna() | found["sign2"].isna()))  # '--5' is no number
+    number = pd.to_numeric(found["digits"].str.replace(",", "", regex=False)
+                           + found["fraction"].fillna(""), errors="coerce")
+    negative = (found["sign"] == "-") | (found["sign2"] == "-") | found["open"].notna()
+    return number.where(~negative, -number).where(ok)
+
+
+def _formatted_numbers(values: pd.Series) -> pd.Series | None:
+    """``values`` (text, none missing) as numbers if they are written as formatted numbers
+    (``_parse_formatted``): at least half of the first 200, one of them with a currency
+    sign, a thousands separator, ``%`` or parentheses. Else None (plain numbers are
+    pandas' to parse)."""
+    found = values.iloc[:200].astype(str).str.extract(_FORMATTED_NUMBER, flags=re.X)
+    matched = found["digits"].notna()
+    decorated = (found[_DECORATIONS].notna().any(axis=1)
+                 | found["digits"].str.contains(",", regex=False).fillna(False))
+    if matched.mean() < 0.5 or not (matched & decorated).any():
+        return None
+    return _parse_formatted(values)
+
+
 def _not_markers(values: pd.Series, bad: pd.Series | np.ndarray) -> np.ndarray:
     """``bad`` (a mask of the values that did not parse as numbers or dates) less the
     missing markers: only the bad values are looked at, so a clean column costs nothing."""
@@ -397,6 +439,9 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
         The numeric columns made of the date columns (``DATE_PARTS``).
     dropped_columns_ : dict
         Columns left out, with the reason (identifiers).
+    formatted_numbers_ : list
+        Columns of numbers written with currency signs, thousands separators, ``%`` or
+        accounting parentheses (``$1,234.50``), read as numbers.
     missing_markers_ : dict
         Number and date columns in which ``MISSING_MARKERS`` were read as missing: the
         markers found in the fit rows and how often.
@@ -425,6 +470,7 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
     def _type_columns(self, frame: pd.DataFrame) -> None:
         numeric, categorical, dates, dropped, text = [], [], {}, {}, []
         markers: dict[Any, dict[str, int]] = {}  # missing markers of number/date columns
+        formatted = []  # numbers written as '$1,234.50', '12%' ...
         for col in frame.columns:
             s = frame[col]
             if pd.api.types.is_bool_dtype(s) or (
@@ -445,6 +491,9 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
                     "hold numbers, strings, booleans or categories."
                 )
             parsed = pd.to_numeric(values, errors="coerce")
+            decorated = _formatted_numbers(values) if parsed.isna().any() else None
+            if decorated is not None:
+                parsed = decorated
             # missing markers ('?', 'n/a') looked for only where some values are numbers
             unparsed = parsed.isna()
             bad_mask = (_not_markers(values, unparsed) if parsed.notna().any()
@@ -454,6 +503,8 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
             if len(values) and n_bad == 0:
                 numeric.append(col)
                 markers[col] = _counts(values[unparsed.to_numpy()])
+                if decorated is not None:
+                    formatted.append(col)
             elif len(values) and n_bad < 0.5 * n_real and not values.map(
                 lambda v: isinstance(v, bool)
             ).any():
@@ -492,6 +543,7 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
         self.dropped_columns_ = dropped
         self.text_columns_ = text
         self.missing_markers_ = {col: found for col, found in markers.items() if found}
+        self.formatted_numbers_ = formatted
 
     def _clean(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Numeric columns to float64 (NaN for missing), categorical ones to str."""
@@ -503,7 +555,8 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
             elif pd.api.types.is_numeric_dtype(s):
                 values = s.astype(np.float64)
             else:
-                parsed = pd.to_numeric(s, errors="coerce")
+                parsed = (_parse_formatted(s) if col in getattr(self, "formatted_numbers_", ())
+                          else pd.to_numeric(s, errors="coerce"))
                 bad = _not_markers(s, s.notna() & parsed.isna())  # a marker is NaN already
                 if bad.any():
                     examples = list(dict.fromkeys(s[bad].astype(str)))[:5]
@@ -569,7 +622,7 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
             self.categorical_columns_ = self.onehot_columns_ = self.ordinal_columns_ = []
             self.target_columns_ = self.text_columns_ = []
             self.datetime_columns_, self.date_features_, self.dropped_columns_ = {}, [], {}
-            self.missing_markers_ = {}
+            self.missing_markers_, self.formatted_numbers_ = {}, []
             self.transformer_ = MaxAbsScaler()
             Xt = self.transformer_.fit_transform(X).astype(np.float32).tocsr()
             self.n_features_out_ = Xt.shape[1]
@@ -581,7 +634,7 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
             self.categorical_columns_ = self.onehot_columns_ = self.ordinal_columns_ = []
             self.target_columns_ = self.text_columns_ = []
             self.datetime_columns_, self.date_features_, self.dropped_columns_ = {}, [], {}
-            self.missing_markers_ = {}
+            self.missing_markers_, self.formatted_numbers_ = {}, []
             self.transformer_ = self._numeric_pipeline(X)
             Xt = self.transformer_.fit_transform(X.astype(np.float64, copy=False))
             self.n_features_out_ = Xt.shape[1]
@@ -795,6 +848,11 @@ def column_notes(X) -> list[str]:
         notes.append(f"column {col!r}: dates ({how}), learnt from as days since 1970 and the "
                      "position in the year, week and day")
     notes += [f"column {col!r} left out: {why}" for col, why in pre.dropped_columns_.items()]
+    for col in pre.formatted_numbers_:
+        text = frame[col].dropna().astype(str)
+        example = text[~text.str.fullmatch(r"[-+]?[\d.]+")].iloc[0]  # a decorated one
+        notes.append(f"column {col!r}: numbers written with signs or separators "
+                     f"({example!r}), read as numbers")
     for col, found in pre.missing_markers_.items():
         shown = ", ".join(f"{marker!r} ({n} row{'s' if n > 1 else ''})"
                           for marker, n in found.items())

@@ -194,6 +194,40 @@ def test_numeric_column_with_unparseable_strings_fails_at_transform():
         pre.transform(bad)
 
 
+def test_numbers_with_currency_signs_separators_and_percent_are_numbers():
+    """As a spreadsheet exports them; pandas leaves them text."""
+    frame = pd.DataFrame({
+        "price": ["$1,234.50", "$99", "?", "$12,000.00", "€ 7", "5 £"],
+        "margin": ["200", "(1,060)", "$(5.00)", "-$3", "12", "(4)"],   # accounting negatives
+        "rate": ["12%", "5%", "7.5 %", "100%", "0%", "+3%"],
+        "code": ["1,5", "2,25", "3,0", "4,5", "5,5", "6,0"],          # decimal commas: text
+        "mixed": ["a", "b", "1,000", "c", "$5", "d"]})                 # mostly words
+    pre, Xt = _fit(frame)
+    assert pre.numeric_columns_ == ["price", "margin", "rate"]
+    assert pre.formatted_numbers_ == ["price", "margin", "rate"]
+    assert pre.categorical_columns_ == ["code", "mixed"]
+    clean = pre._clean(frame)
+    np.testing.assert_array_equal(clean["price"], [1234.5, 99, np.nan, 12000, 7, 5])
+    np.testing.assert_array_equal(clean["margin"], [200, -1060, -5, -3, 12, -4])
+    np.testing.assert_array_equal(clean["rate"], [12, 5, 7.5, 100, 0, 3])
+    # plain numbers, other signs and markers at predict time; anything else names itself
+    new = frame.head(2).assign(price=["1234.5", "n/a"], margin=["$7", "0"])
+    np.testing.assert_array_equal(pre._clean(new)["price"], [1234.5, np.nan])
+    with pytest.raises(ValueError, match=r"Column 'price' was numeric during fit but holds "
+                                         r"values that are not numbers: \['1\.234,50 €'\]"):
+        pre.transform(frame.head(1).assign(price=["1.234,50 €"]))
+    with pytest.raises(ValueError, match=r"Column 'price' is numeric in 4 of 5 rows but holds "
+                                         r"values that are not numbers: \['call us'\]"):
+        TabularPreprocessor().fit(frame.assign(price=frame.price.replace("$99", "call us")))
+    from lepton.preprocessing import column_notes
+
+    assert column_notes(frame)[:2] == [
+        "column 'price': numbers written with signs or separators ('$1,234.50'), read as "
+        "numbers",
+        "column 'margin': numbers written with signs or separators ('(1,060)'), read as "
+        "numbers"]
+
+
 def test_missing_markers_in_number_and_date_columns_are_missing_values():
     """'?' (the UCI tables), '-', 'unknown' ... in a column of numbers or dates read from a
     CSV: pandas leaves the column text; Lepton reads the numbers and dates, and the

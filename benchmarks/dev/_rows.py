@@ -1,4 +1,6 @@
-"""Shared by the dev probes: one JSON line per result, printed and appended to a file."""
+"""Shared by the dev probes: one JSON line per result, printed and appended to a file;
+a table as pandas reads it back from a CSV."""
+import io
 import json
 
 
@@ -8,3 +10,13 @@ def emit(row: dict, out=None) -> None:
     if out:
         out.write(line + "\n")
         out.flush()
+
+
+def read_back(frame):
+    """``frame`` written to a CSV and read back with pandas' defaults (as a user's file)."""
+    import pandas as pd
+
+    buffer = io.StringIO()
+    frame.to_csv(buffer, index=False)
+    buffer.seek(0)
+    return pd.read_csv(buffer)

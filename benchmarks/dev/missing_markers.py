@@ -15,12 +15,11 @@ and hours (logistic, 10% noise). 75/25 split by seed. Per split, Lepton's fixed
   way out a user had; scored on fewer rows);
 - ``clean``: the true numbers, no missing values (the ceiling).
 """
-import io
 import sys
 
 import numpy as np
 import pandas as pd
-from _rows import emit
+from _rows import emit, read_back
 
 
 def table(n: int = 3000):
@@ -38,10 +37,7 @@ def table(n: int = 3000):
     written = clean.astype(object)
     written.loc[rng.random(n) < 0.08, "income"] = "?"
     written.loc[rng.random(n) < 0.03, "age"] = "-"
-    buffer = io.StringIO()
-    written.to_csv(buffer, index=False)
-    buffer.seek(0)
-    return pd.read_csv(buffer), clean, y
+    return read_back(written), clean, y
 
 
 def main() -> None:
