@@ -850,7 +850,8 @@ def column_notes(X) -> list[str]:
     notes += [f"column {col!r} left out: {why}" for col, why in pre.dropped_columns_.items()]
     for col in pre.formatted_numbers_:
         text = frame[col].dropna().astype(str)
-        example = text[~text.str.fullmatch(r"[-+]?[\d.]+")].iloc[0]  # a decorated one
+        decorated = ~text.str.fullmatch(r"[-+]?[\d.]+") & ~_markers(text)
+        example = text[decorated].iloc[0]
         notes.append(f"column {col!r}: numbers written with signs or separators "
                      f"({example!r}), read as numbers")
     for col, found in pre.missing_markers_.items():
