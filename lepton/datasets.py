@@ -124,4 +124,11 @@ def load_dataset(name_or_path: str, *, target: str | None = None) -> Dataset:
         )
     y = frame.pop(target)
     from .estimators._base import infer_task
+    from .preprocessing import text_numbers
+
+    # a target of amounts written as '$1,234.50' is text to pandas, which would make every
+    # amount a class: numbers, where they are a regression target
+    numbers = text_numbers(y)
+    if numbers is not None and infer_task(numbers) == "regression":
+        return Dataset(path.stem, frame, numbers, "regression")
     return Dataset(path.stem, frame, y.to_numpy(), infer_task(y))

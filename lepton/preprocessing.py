@@ -83,7 +83,7 @@ from pandas.tseries.api import guess_datetime_format
 from . import defaults
 
 __all__ = ["TabularPreprocessor", "RobustClipScaler", "check_X", "MISSING_CATEGORY", "SCALINGS",
-           "MISSING_MARKERS", "column_errors_on_all_rows", "column_notes"]
+           "MISSING_MARKERS", "column_errors_on_all_rows", "column_notes", "text_numbers"]
 
 MISSING_CATEGORY = "__missing__"
 #: Text that stands for a missing value in a column of numbers or dates (compared after
@@ -252,6 +252,26 @@ def _formatted_numbers(values: pd.Series) -> pd.Series | None:
     if matched.mean() < 0.5 or not (matched & decorated).any():
         return None
     return _parse_formatted(values)
+
+
+def text_numbers(values: Any) -> np.ndarray | None:
+    """A column of text (a target read from a CSV) as float64 numbers when each value that
+    is not missing is a number, plain or formatted (``$1,234.50``, ``12%``), missing
+    markers becoming NaN; None when it is not such a column (or not text)."""
+    s = pd.Series(np.asarray(values, dtype=object) if not isinstance(values, pd.Series)
+                  else values)
+    if s.dtype.kind in "biufcmM" or isinstance(s.dtype, pd.CategoricalDtype):
+        return None
+    present = s.notna().to_numpy()
+    values = s[present]
+    parsed = pd.to_numeric(values, errors="coerce")
+    if parsed.isna().any() and (decorated := _formatted_numbers(values)) is not None:
+        parsed = decorated
+    if not parsed.notna().any() or _not_markers(values, parsed.isna()).any():
+        return None
+    out = np.full(len(s), np.nan)
+    out[present] = parsed.to_numpy(dtype=np.float64, na_value=np.nan)
+    return out
 
 
 def _not_markers(values: pd.Series, bad: pd.Series | np.ndarray) -> np.ndarray:

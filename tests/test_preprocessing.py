@@ -228,6 +228,27 @@ def test_numbers_with_currency_signs_separators_and_percent_are_numbers():
         "numbers"]
 
 
+def test_text_numbers_reads_targets_written_as_text():
+    from lepton import NeuralNetworkRegressor
+    from lepton.preprocessing import text_numbers
+
+    np.testing.assert_array_equal(text_numbers(pd.Series(["1", "$2.50", "?", None, "12%"])),
+                                  [1, 2.5, np.nan, np.nan, 12])
+    for not_numbers in (pd.Series(["a", "1"]), pd.Series(["?", "-"]), pd.Series([1.0, 2.0]),
+                        pd.Series(["1", "2"], dtype="category")):
+        assert text_numbers(not_numbers) is None
+    # a regressor takes such a target; a missing one names its row
+    X = np.arange(12.0).reshape(6, 2)
+    y = ["$1,000", "$2,000", "$3,000", "$4,000", "$5,000", "$6,000"]
+    reg = NeuralNetworkRegressor(epochs=3, random_state=0).fit(X, y)
+    assert reg.predict(X).shape == (6,)
+    with pytest.raises(ValueError, match=r"y contains NaN or infinity in 1 row\(s\) \(first "
+                                         r"rows: \[2\]\)"):
+        NeuralNetworkRegressor(epochs=3).fit(X, y[:2] + ["?"] + y[3:])
+    with pytest.raises(ValueError, match="is a regressor but y holds non-numeric values"):
+        NeuralNetworkRegressor(epochs=3).fit(X, y[:5] + ["lots"])
+
+
 def test_missing_markers_in_number_and_date_columns_are_missing_values():
     """'?' (the UCI tables), '-', 'unknown' ... in a column of numbers or dates read from a
     CSV: pandas leaves the column text; Lepton reads the numbers and dates, and the

@@ -95,3 +95,29 @@ def test_a_time_column_is_checked(tmp_path):
     with pytest.raises(ValueError, match=r"time_column='tag' holds neither dates nor numbers "
                                          r"\(\['a', 'b'\]\)"):
         steps.load_split(str(tmp_path / "gaps.csv"), target="y", time_column="tag")
+
+
+def test_a_target_of_amounts_written_as_text_is_a_regression_target(tmp_path):
+    """'$1,234.50' is text to pandas: as classes, every amount would be one."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    amounts = np.exp(rng.normal(5, 1, 80)).round(2)
+    frame = pd.DataFrame({"x": rng.normal(size=80), "price": [f"${a:,.2f}" for a in amounts],
+                          "tier": rng.choice(["$5", "$10", "$20"], 80)})
+    path = tmp_path / "sales.csv"
+    frame.to_csv(path, index=False)
+    split = steps.load_split(str(path), target="price")
+    assert split.task == "regression"
+    np.testing.assert_allclose(np.sort(np.concatenate([split.y_train, split.y_test])),
+                               np.sort(amounts))
+    # a few price tiers stay classes, with their labels as written
+    split = steps.load_split(str(path), target="tier")
+    assert split.task == "classification" and set(split.y_train) == {"$5", "$10", "$20"}
+    # a missing amount written '?' is a missing target: the fit names its row
+    frame.loc[7, "price"] = "?"
+    frame.to_csv(path, index=False)
+    split = steps.load_split(str(path), target="price", test_size=0.5)
+    assert split.task == "regression" and np.isnan(np.concatenate([split.y_train,
+                                                                    split.y_test])).sum() == 1

@@ -28,7 +28,7 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_dat
 from .. import defaults
 from ..models import ModelConfig, check_activation
 from ..preprocessing import (SCALINGS, TabularPreprocessor, check_input_shape, check_X,
-                             column_errors_on_all_rows)
+                             column_errors_on_all_rows, text_numbers)
 from ..training import (
     DIVERGED, SCHEDULES, DivergedError, ProgressPrinter, Task, TensorData, TrainingConfig,
     fit_model, predict_outputs, resolve_device, threads_per_trial, torch_threads,
@@ -105,6 +105,9 @@ def encode_target(y: Any, task: str, n_samples: int, *, estimator_name: str):
         try:
             y_arr = y_arr.astype(np.float64)
         except (TypeError, ValueError):
+            numbers = text_numbers(y_arr) if y_arr.ndim == 1 else None  # '$1,234.50', '?'
+            if numbers is not None:
+                return encode_target(numbers, task, n_samples, estimator_name=estimator_name)
             raise ValueError(
                 f"{estimator_name} is a regressor but y holds non-numeric values "
                 f"(dtype {y_arr.dtype}); use a classifier or convert y to numbers."
