@@ -19,6 +19,7 @@ class Dataset:
     y: np.ndarray | pd.Series
     task: str                        # 'classification' | 'regression'
     input_shape: tuple[int, ...] | None = None
+    read_note: str | None = None     # how a file was read, where not as a plain UTF-8 CSV
 
 
 def _digits() -> Dataset:
@@ -80,19 +81,95 @@ def table_format(path: str | Path, *, what: str) -> str:
     raise ValueError(f"{what} {str(path)!r} must end in .csv, .tsv or .parquet.")
 
 
+#: where a text file is not UTF-8: Windows' Western European code page (Excel's exports in
+#: Europe and the Americas), then Latin-1, which decodes any bytes
+_ENCODINGS = ("utf-8", "cp1252", "latin-1")
+_SEPARATORS = (",", ";", "\t", "|")
+
+
 def read_table(path: str | Path, *, what: str = "dataset file") -> pd.DataFrame:
-    """A CSV, TSV or Parquet file as a DataFrame (the format from the file's suffix)."""
+    """A CSV, TSV or Parquet file as a DataFrame (the format from the file's suffix).
+
+    A .csv or .txt file's separator is read off its first lines (``,``, ``;``, tab or
+    ``|``: Excel writes ``;`` where the comma is the decimal sign, and then the decimal
+    comma is read too, with points grouping thousands, when the numbers are written so);
+    a file that is not UTF-8 is read
+    as Windows-1252, else Latin-1. What was not the default is said in
+    ``frame.attrs['lepton.read']`` (``lepton run`` prints it)."""
     fmt = table_format(path, what=what)
     if not Path(path).exists():
         raise ValueError(f"{what} {str(path)!r} does not exist.")
     try:
         if fmt == "parquet":
             return pd.read_parquet(path)
-        return pd.read_csv(path, sep="\t" if fmt == "tsv" else ",")
+        sep = "\t" if fmt == "tsv" else None
+        for encoding in _ENCODINGS:
+            try:
+                sample = _head_text(path, encoding)
+                options = ({"sep": sep, "decimal": "."} if sep is not None
+                           else _csv_dialect(sample))
+                if options["decimal"] == ",":  # then a point groups thousands: 1.234,50
+                    options["thousands"] = "."
+                frame = pd.read_csv(path, encoding=encoding, **options)
+                break
+            except UnicodeDecodeError:
+                if encoding == _ENCODINGS[-1]:
+                    raise
+        said = ([f"{_SEPARATOR_NAMES[options['sep']]}-separated"]
+                if options["sep"] not in (",", sep) else [])
+        said += ["decimal commas"] if options["decimal"] == "," else []
+        said += [f"encoding {encoding}"] if encoding != "utf-8" else []
+        if said:
+            frame.attrs["lepton.read"] = f"read {Path(path).name} as {', '.join(said)}"
+        return frame
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError,
             OSError, ValueError) as exc:  # pyarrow's errors are OSError / ValueError
         raise ValueError(f"{what} {str(path)!r} cannot be read as {fmt.upper()}: "
                          f"{type(exc).__name__}: {exc}") from exc
+
+
+_SEPARATOR_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
+
+
+def _head_text(path: str | Path, encoding: str, size: int = 1 << 16) -> str:
+    """The first ``size`` bytes of a text file, decoded (a character cut at the end of the
+    sample is dropped); UnicodeDecodeError where they are not ``encoding``."""
+    with open(path, "rb") as f:
+        raw = f.read(size)
+    try:
+        return raw.decode(encoding)
+    except UnicodeDecodeError as exc:
+        if len(raw) == size and exc.start >= size - 4:  # a multi-byte character cut short
+            return raw[:exc.start].decode(encoding)
+        raise
+
+
+def _csv_dialect(sample: str) -> dict[str, str]:
+    """``read_csv``'s ``sep`` and ``decimal`` for a text file, from its first lines: the
+    separator that occurs (outside quotes) the same number of times, most often, on each
+    of the first 20 lines; a comma by default. With ``;``, decimal commas when more of
+    the fields are written ``12,5`` than ``12.5``."""
+    import csv
+    import io
+    import re
+
+    lines = [line for line in sample.splitlines()[:21] if line.strip()][:20]
+    if len(sample) == 1 << 16 and len(lines) > 1:
+        lines = lines[:-1]  # the last line of the sample may be cut
+    best, best_count = ",", 0
+    for sep in _SEPARATORS:
+        counts = {len(row) - 1 for row in csv.reader(io.StringIO("\n".join(lines)),
+                                                      delimiter=sep)}
+        if len(counts) == 1 and (count := counts.pop()) > best_count:
+            best, best_count = sep, count
+    decimal = "."
+    if best == ";":
+        fields = [field.strip() for row in csv.reader(io.StringIO("\n".join(lines[1:])),
+                                                      delimiter=";") for field in row]
+        commas = sum(bool(re.fullmatch(r"-?\d+,\d+", f)) for f in fields)
+        points = sum(bool(re.fullmatch(r"-?\d+\.\d+", f)) for f in fields)
+        decimal = "," if commas > points else "."
+    return {"sep": best, "decimal": decimal}
 
 
 def write_table(frame: pd.DataFrame, path: str | Path) -> None:
@@ -128,7 +205,8 @@ def load_dataset(name_or_path: str, *, target: str | None = None) -> Dataset:
 
     # a target of amounts written as '$1,234.50' is text to pandas, which would make every
     # amount a class: numbers, where they are a regression target
+    note = frame.attrs.pop("lepton.read", None)
     numbers = text_numbers(y)
     if numbers is not None and infer_task(numbers) == "regression":
-        return Dataset(path.stem, frame, numbers, "regression")
-    return Dataset(path.stem, frame, y.to_numpy(), infer_task(y))
+        return Dataset(path.stem, frame, numbers, "regression", read_note=note)
+    return Dataset(path.stem, frame, y.to_numpy(), infer_task(y), read_note=note)

@@ -40,6 +40,9 @@ class Split:
     weight_column: str | None = None
     w_train: np.ndarray | None = None
     w_test: np.ndarray | None = None
+    #: how the file was read where not as a plain UTF-8 CSV (separator, decimal comma,
+    #: encoding: lepton.datasets.read_table)
+    read_note: str | None = None
 
     @property
     def rows(self) -> int:
@@ -50,12 +53,14 @@ class Split:
         return "accuracy" if self.task == "classification" else "r2"
 
     def notes(self) -> list[str]:
-        """What a run says about the split before searching, a line each: how the rows
-        were held out by time (:func:`time_note`), then the columns the preprocessing does
-        not take as they come (:func:`lepton.preprocessing.column_notes`)."""
+        """What a run says about the split before searching, a line each: how the file
+        was read (where not as a plain UTF-8 CSV), how the rows were held out by time
+        (:func:`time_note`) and weighted, then the columns the preprocessing does not take
+        as they come (:func:`lepton.preprocessing.column_notes`)."""
         from .preprocessing import column_notes
 
-        held_out = [time_note(self)] if self.time_column is not None else []
+        held_out = [self.read_note] if self.read_note else []
+        held_out += [time_note(self)] if self.time_column is not None else []
         if self.weight_column is not None:
             held_out.append(weight_note(self))
         return held_out + column_notes(self.X_train)
@@ -102,7 +107,7 @@ def load_split(dataset: str, *, target: str | None = None, task: str = "auto",
     return Split(ds.name, ds.task, _safe_indexing(ds.X, train), _safe_indexing(ds.X, test),
                  _safe_indexing(ds.y, train), _safe_indexing(ds.y, test), ds.input_shape,
                  time_column, weight_column, None if w is None else w[train],
-                 None if w is None else w[test])
+                 None if w is None else w[test], ds.read_note)
 
 
 def _named_column(X, column: str, option: str, name: str):

@@ -121,3 +121,32 @@ def test_a_target_of_amounts_written_as_text_is_a_regression_target(tmp_path):
     split = steps.load_split(str(path), target="price", test_size=0.5)
     assert split.task == "regression" and np.isnan(np.concatenate([split.y_train,
                                                                     split.y_test])).sum() == 1
+
+
+def test_csv_files_as_excel_writes_them_in_europe_are_read(tmp_path):
+    """Semicolons, decimal commas, points grouping thousands, Windows-1252: the file is
+    read as written, and the run says so."""
+    from lepton.datasets import read_table
+
+    path = tmp_path / "kunden.csv"
+    path.write_bytes("name;umsatz;menge;y\n\"Müller; Hans\";12,5;1.234;1\nSchön;3,25;2;0\n"
+                     "Bauer;1.000,5;3;1\nKeller;2,0;4;0\n".encode("cp1252"))
+    frame = read_table(path)
+    assert list(frame.columns) == ["name", "umsatz", "menge", "y"]
+    assert frame["name"].tolist() == ["Müller; Hans", "Schön", "Bauer", "Keller"]
+    assert frame["umsatz"].tolist() == [12.5, 3.25, 1000.5, 2.0]
+    assert frame["menge"].tolist() == [1234, 2, 3, 4]
+    assert frame.attrs["lepton.read"] == ("read kunden.csv as semicolon-separated, decimal "
+                                          "commas, encoding cp1252")
+    split = steps.load_split(str(path), target="y", test_size=0.5)
+    assert split.notes()[0] == frame.attrs["lepton.read"]
+    # semicolons with decimal points; pipes; a single column; plain UTF-8 commas say nothing
+    for text, columns, note in [
+        ("a;b;y\n1.5;2.25;3\n4.5;5.5;6\n", ["a", "b", "y"], "read t.csv as semicolon-separated"),
+        ("a|b|y\n1|2|3\n4|5|6\n", ["a", "b", "y"], "read t.csv as pipe-separated"),
+        ("y\n1\n2\n", ["y"], None),
+        ("a,b,y\n\"x; z\",2,3\n\"u; v\",5,6\n", ["a", "b", "y"], None),
+    ]:
+        (tmp_path / "t.csv").write_text(text)
+        frame = read_table(tmp_path / "t.csv")
+        assert list(frame.columns) == columns and frame.attrs.get("lepton.read") == note
