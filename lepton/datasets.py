@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +19,9 @@ class Dataset:
     y: np.ndarray | pd.Series
     task: str                        # 'classification' | 'regression'
     input_shape: tuple[int, ...] | None = None
-    read_note: str | None = None     # how a file was read, where not as a plain UTF-8 CSV
+    #: what loading a file did that a run should say: how it was read (where not as a
+    #: plain UTF-8 CSV), the rows left out for a missing target
+    notes: list[str] = field(default_factory=list)
 
 
 def _digits() -> Dataset:
@@ -203,10 +205,20 @@ def load_dataset(name_or_path: str, *, target: str | None = None) -> Dataset:
     from .estimators._base import infer_task
     from .preprocessing import text_numbers
 
+    notes = [frame.attrs.pop("lepton.read")] if "lepton.read" in frame.attrs else []
     # a target of amounts written as '$1,234.50' is text to pandas, which would make every
-    # amount a class: numbers, where they are a regression target
-    note = frame.attrs.pop("lepton.read", None)
+    # amount a class: numbers, where they are a regression target ('?' in it: missing)
     numbers = text_numbers(y)
     if numbers is not None and infer_task(numbers) == "regression":
-        return Dataset(path.stem, frame, numbers, "regression", read_note=note)
-    return Dataset(path.stem, frame, y.to_numpy(), infer_task(y), read_note=note)
+        y = pd.Series(numbers, index=y.index, name=target)
+    # rows without a target can be neither learnt from nor scored: left out, and said
+    unlabelled = y.isna().to_numpy()
+    if unlabelled.all():
+        raise ValueError(f"target={target!r} is missing in every row of {path.name}.")
+    if unlabelled.any():
+        rows = np.flatnonzero(unlabelled)
+        notes.append(f"left out {len(rows)} row(s) whose target {target!r} is missing (file "
+                     f"rows {', '.join(str(r + 1) for r in rows[:5])}"
+                     f"{' ...' if len(rows) > 5 else ''}, counting the header as row 0)")
+        frame, y = frame.loc[~unlabelled].reset_index(drop=True), y[~unlabelled]
+    return Dataset(path.stem, frame, y.to_numpy(), infer_task(y), notes=notes)

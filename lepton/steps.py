@@ -12,7 +12,7 @@ import math
 import os
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -40,9 +40,9 @@ class Split:
     weight_column: str | None = None
     w_train: np.ndarray | None = None
     w_test: np.ndarray | None = None
-    #: how the file was read where not as a plain UTF-8 CSV (separator, decimal comma,
-    #: encoding: lepton.datasets.read_table)
-    read_note: str | None = None
+    #: what loading the file did (lepton.datasets.Dataset.notes): how it was read where
+    #: not as a plain UTF-8 CSV, the rows left out for a missing target
+    load_notes: list[str] = field(default_factory=list)
 
     @property
     def rows(self) -> int:
@@ -53,13 +53,13 @@ class Split:
         return "accuracy" if self.task == "classification" else "r2"
 
     def notes(self) -> list[str]:
-        """What a run says about the split before searching, a line each: how the file
-        was read (where not as a plain UTF-8 CSV), how the rows were held out by time
+        """What a run says about the split before searching, a line each: what loading
+        the file did (how it was read, rows left out for a missing target), how the rows were held out by time
         (:func:`time_note`) and weighted, then the columns the preprocessing does not take
         as they come (:func:`lepton.preprocessing.column_notes`)."""
         from .preprocessing import column_notes
 
-        held_out = [self.read_note] if self.read_note else []
+        held_out = list(self.load_notes)
         held_out += [time_note(self)] if self.time_column is not None else []
         if self.weight_column is not None:
             held_out.append(weight_note(self))
@@ -107,7 +107,7 @@ def load_split(dataset: str, *, target: str | None = None, task: str = "auto",
     return Split(ds.name, ds.task, _safe_indexing(ds.X, train), _safe_indexing(ds.X, test),
                  _safe_indexing(ds.y, train), _safe_indexing(ds.y, test), ds.input_shape,
                  time_column, weight_column, None if w is None else w[train],
-                 None if w is None else w[test], ds.read_note)
+                 None if w is None else w[test], ds.notes)
 
 
 def _named_column(X, column: str, option: str, name: str):

@@ -115,12 +115,23 @@ def test_a_target_of_amounts_written_as_text_is_a_regression_target(tmp_path):
     # a few price tiers stay classes, with their labels as written
     split = steps.load_split(str(path), target="tier")
     assert split.task == "classification" and set(split.y_train) == {"$5", "$10", "$20"}
-    # a missing amount written '?' is a missing target: the fit names its row
+    # a missing amount written '?' (or left empty) is a missing target: the row is left out,
+    # and the run says which
     frame.loc[7, "price"] = "?"
+    frame.loc[[20, 21], "tier"] = None
     frame.to_csv(path, index=False)
     split = steps.load_split(str(path), target="price", test_size=0.5)
-    assert split.task == "regression" and np.isnan(np.concatenate([split.y_train,
-                                                                    split.y_test])).sum() == 1
+    assert split.task == "regression" and split.rows == 79
+    assert not np.isnan(np.concatenate([split.y_train, split.y_test])).any()
+    assert split.notes()[0] == ("left out 1 row(s) whose target 'price' is missing (file rows "
+                                "8, counting the header as row 0)")
+    split = steps.load_split(str(path), target="tier")
+    assert split.rows == 78 and split.notes()[0].startswith("left out 2 row(s) whose target "
+                                                           "'tier' is missing (file rows 21, 22")
+    frame["tier"] = None
+    frame.to_csv(path, index=False)
+    with pytest.raises(ValueError, match="target='tier' is missing in every row of sales.csv"):
+        steps.load_split(str(path), target="tier")
 
 
 def test_csv_files_as_excel_writes_them_in_europe_are_read(tmp_path):
