@@ -54,9 +54,10 @@ class Split:
 
     def notes(self) -> list[str]:
         """What a run says about the split before searching, a line each: what loading
-        the file did (how it was read, rows left out for a missing target), how the rows were held out by time
-        (:func:`time_note`) and weighted, then the columns the preprocessing does not take
-        as they come (:func:`lepton.preprocessing.column_notes`)."""
+        the file did (how it was read, rows left out for a missing target), how the rows
+        were held out by time (:func:`time_note`) and weighted, then the columns the
+        preprocessing does not take as they come (:func:`lepton.preprocessing.column_notes`).
+        """
         from .preprocessing import column_notes
 
         held_out = list(self.load_notes)
