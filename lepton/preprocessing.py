@@ -51,6 +51,9 @@ training data only:
   (latent semantic analysis), standardised. On 2,000 synthetic product reviews with a
   price, a fixed network's held-out accuracy went from 0.44-0.54 (the column left out as
   an identifier) to 0.83-0.87 (``benchmarks/dev/text_columns.py``);
+- a column without a header (pandas names it ``Unnamed: 0``) of distinct whole numbers is
+  the index a DataFrame wrote to its CSV (``to_csv`` without ``index=False``) and is left
+  out: noise, or a leak where the file was sorted before it was written;
 - identifier-like text columns, whose values are (nearly) all distinct (``ID_UNIQUE_RATIO``
   of at least ``ID_MIN_ROWS`` values, and not free text: customer ids, names), are left out
   (``dropped_columns_`` says why): as categories they are noise to the network, and every
@@ -496,7 +499,11 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
             if pd.api.types.is_bool_dtype(s) or (
                 pd.api.types.is_numeric_dtype(s) and not isinstance(s.dtype, pd.CategoricalDtype)
             ):
-                numeric.append(col)
+                if _is_row_number(col, s):
+                    dropped[col] = ("a row number: an unnamed column of distinct whole numbers "
+                                    "(a DataFrame's index, written to the file with it)")
+                else:
+                    numeric.append(col)
                 continue
             if isinstance(s.dtype, pd.CategoricalDtype):
                 categorical.append(col)
@@ -746,6 +753,15 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
         else:
             Xt = self.transformer_.transform(self._clean(frame))
         return np.ascontiguousarray(Xt, dtype=np.float32)
+
+
+def _is_row_number(col: Any, s: pd.Series) -> bool:
+    """A column pandas read as ``Unnamed: 0`` (no header) holding distinct whole numbers:
+    the index ``DataFrame.to_csv`` writes unless told not to. As a feature it is noise, or
+    worse, a leak where the file was sorted (by date, by the target) before it was saved;
+    new rows' numbers mean nothing."""
+    return (isinstance(col, str) and re.fullmatch(r"Unnamed: \d+", col) is not None
+            and s.dtype.kind in "iu" and len(s) > 1 and s.is_unique)
 
 
 def _text_kind(values: pd.Series) -> str | None:

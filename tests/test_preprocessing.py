@@ -228,6 +228,28 @@ def test_numbers_with_currency_signs_separators_and_percent_are_numbers():
         "numbers"]
 
 
+def test_the_index_a_dataframe_wrote_to_its_csv_is_left_out(tmp_path):
+    """``to_csv`` writes the index unless told not to; read back it is 'Unnamed: 0'."""
+    from lepton.preprocessing import column_notes
+
+    frame = pd.DataFrame({"x": np.linspace(0, 1, 60), "c": ["a", "b", "c"] * 20})
+    frame.sort_values("x", ascending=False).to_csv(tmp_path / "t.csv")  # index included
+    read = pd.read_csv(tmp_path / "t.csv")
+    assert list(read.columns) == ["Unnamed: 0", "x", "c"]
+    pre, Xt = _fit(read)
+    assert list(pre.dropped_columns_) == ["Unnamed: 0"] and pre.numeric_columns_ == ["x"]
+    np.testing.assert_array_equal(Xt, _fit(read.drop(columns="Unnamed: 0"))[1])
+    assert column_notes(read) == ["column 'Unnamed: 0' left out: a row number: an unnamed "
+                                  "column of distinct whole numbers (a DataFrame's index, "
+                                  "written to the file with it)"]
+    # a subset of the rows (a fold) still is; a named column, repeats, fractions are not
+    assert list(_fit(read.iloc[::3])[0].dropped_columns_) == ["Unnamed: 0"]
+    for kept in (read.rename(columns={"Unnamed: 0": "id"}),
+                 read.assign(**{"Unnamed: 0": np.arange(60) // 2}),
+                 read.assign(**{"Unnamed: 0": np.arange(60) + 0.5})):
+        assert _fit(kept)[0].dropped_columns_ == {}
+
+
 def test_text_numbers_reads_targets_written_as_text():
     from lepton import NeuralNetworkRegressor
     from lepton.preprocessing import text_numbers

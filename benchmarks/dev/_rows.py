@@ -12,11 +12,12 @@ def emit(row: dict, out=None) -> None:
         out.flush()
 
 
-def read_back(frame):
-    """``frame`` written to a CSV and read back with pandas' defaults (as a user's file)."""
+def read_back(frame, index: bool = False):
+    """``frame`` written to a CSV (with its index: ``to_csv``'s default) and read back
+    with pandas' defaults (as a user's file)."""
     import pandas as pd
 
     buffer = io.StringIO()
-    frame.to_csv(buffer, index=False)
+    frame.to_csv(buffer, index=index)
     buffer.seek(0)
     return pd.read_csv(buffer)
