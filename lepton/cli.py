@@ -25,12 +25,17 @@ def _cmd_run(args: argparse.Namespace) -> int:
         from .estimators import NeuralNetworkClassifier, NeuralNetworkRegressor
 
         cls = NeuralNetworkClassifier if split.task == "classification" else NeuralNetworkRegressor
+        if args.save:
+            steps.check_writable(args.save)
         model = cls(random_state=args.seed, verbose=args.verbose).fit(
             split.X_train, split.y_train, sample_weight=split.w_train)
         print(f"trained {model.n_epochs_} epochs in {time.perf_counter() - t0:.1f}s "
               f"({model.training_status_})")
         score = model.score(split.X_test, split.y_test, sample_weight=split.w_test)
         print(f"held-out {split.default_metric}: {score:.4f}")
+        if args.save:  # --save was ignored with --fixed before
+            steps.save(model, args.save)
+            print(f"saved the fitted model to {args.save} (joblib.load it to predict)")
         return 0
 
     model = steps.build_estimator(
@@ -119,12 +124,14 @@ def _cmd_predict(args: argparse.Namespace) -> int:
                          f"columns are {list(frame.columns)}.")
     names = getattr(model, "feature_names_in_", None)
     if names is not None:
-        absent = [c for c in names if c not in frame.columns]
+        left_out = _left_out_columns(model)  # they need not be there: the model ignores them
+        absent = [c for c in names if c not in frame.columns and c not in left_out]
         if absent:
+            needed = [c for c in names if c not in left_out]
             raise ValueError(
                 f"{os.path.basename(args.data)} lacks the column(s) {absent} the model was "
-                f"trained on; it needs {list(names)} (other columns are ignored).")
-        X = frame[list(names)]
+                f"trained on; it needs {needed} (other columns are ignored).")
+        X = frame.reindex(columns=list(names))  # a left-out column it lacks: empty
     else:  # trained on an array: every column, in order, except those only kept
         X = frame.drop(columns=list(args.keep or ()))
         if X.shape[1] != model.n_features_in_:
@@ -146,6 +153,19 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     write_table(out, args.out)
     print(f"wrote {len(out)} predictions to {args.out}", file=sys.stderr)
     return 0
+
+
+def _left_out_columns(model) -> set:
+    """The columns every preprocessor of a fitted model leaves out (identifiers, a
+    written index: ``dropped_columns_``), which a file to predict may lack."""
+    ensemble = getattr(model, "ensemble_", None)
+    if ensemble is not None:
+        pres = [pre for member in ensemble.preprocessors for pre in member]
+    else:
+        best = getattr(model, "best_estimator_", model)
+        pres = [getattr(best, "preprocessor_", None)]
+    sets = [set(getattr(pre, "dropped_columns_", {})) for pre in pres if pre is not None]
+    return set.intersection(*sets) if sets else set()
 
 
 def _load_model(path: str):

@@ -249,6 +249,23 @@ def test_lepton_predict_scores_a_file_with_a_saved_model(tmp_path, capsys):
     assert lines[0] == "prediction" and len(lines) == 26
 
 
+def test_lepton_predict_does_not_need_the_columns_the_model_left_out(tmp_path, capsys):
+    """Trained on a file written with its index (left out: 'Unnamed: 0'), the model
+    predicts a file written without it; a column it uses is still required."""
+    frame, path = _table(tmp_path)
+    frame.to_csv(path)  # with the index
+    saved = tmp_path / "model.joblib"
+    assert main(["run", str(path), "--target", "label", "--fixed", "--save", str(saved)]) == 0
+    assert "column 'Unnamed: 0' left out: a row number" in capsys.readouterr().out
+    frame.drop(columns="label").to_csv(tmp_path / "new.csv", index=False)
+    assert main(["predict", str(saved), str(tmp_path / "new.csv")]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 201
+    frame[["a"]].to_csv(tmp_path / "new.csv", index=False)
+    assert main(["predict", str(saved), str(tmp_path / "new.csv")]) == 2
+    assert "lacks the column(s) ['b'] the model was trained on; it needs ['a', 'b']" in \
+        capsys.readouterr().err
+
+
 def test_lepton_predict_bad_inputs_are_usage_errors(tmp_path, capsys):
     import joblib
 
