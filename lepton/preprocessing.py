@@ -102,6 +102,10 @@ ID_MIN_ROWS = 50
 #: a text column whose values hold this many words on average (its first ``_WORDS_SAMPLE``
 #: values), and at least ``TEXT_MIN_DISTINCT`` of them distinct (of at least ``ID_MIN_ROWS``
 #: values), is free text
+#: whole-number columns of more distinct values than ``max_onehot_cardinality`` and at
+#: most this many (and at most half the rows) may be codes (stores, products, zip codes):
+#: given a target they are also target-encoded (``code_columns_``)
+CODE_MAX_LEVELS = 1000
 TEXT_MIN_WORDS = 3.0
 TEXT_MIN_DISTINCT = 0.3
 _WORDS_SAMPLE = 1000
@@ -462,6 +466,9 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
         The numeric columns made of the date columns (``DATE_PARTS``).
     dropped_columns_ : dict
         Columns left out, with the reason (identifiers).
+    code_columns_ : list
+        Numeric columns of whole numbers that may be codes (``CODE_MAX_LEVELS``), also
+        target-encoded beside their numbers (fitted with a target only).
     formatted_numbers_ : list
         Columns of numbers written with currency signs, thousands separators, ``%`` or
         accounting parentheses (``$1,234.50``), read as numbers.
@@ -649,7 +656,7 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
             self.categorical_columns_ = self.onehot_columns_ = self.ordinal_columns_ = []
             self.target_columns_ = self.text_columns_ = []
             self.datetime_columns_, self.date_features_, self.dropped_columns_ = {}, [], {}
-            self.missing_markers_, self.formatted_numbers_ = {}, []
+            self.missing_markers_, self.formatted_numbers_, self.code_columns_ = {}, [], []
             self.transformer_ = MaxAbsScaler()
             Xt = self.transformer_.fit_transform(X).astype(np.float32).tocsr()
             self.n_features_out_ = Xt.shape[1]
@@ -661,7 +668,7 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
             self.categorical_columns_ = self.onehot_columns_ = self.ordinal_columns_ = []
             self.target_columns_ = self.text_columns_ = []
             self.datetime_columns_, self.date_features_, self.dropped_columns_ = {}, [], {}
-            self.missing_markers_, self.formatted_numbers_ = {}, []
+            self.missing_markers_, self.formatted_numbers_, self.code_columns_ = {}, [], []
             self.transformer_ = self._numeric_pipeline(X)
             Xt = self.transformer_.fit_transform(X.astype(np.float64, copy=False))
             self.n_features_out_ = Xt.shape[1]
@@ -680,6 +687,9 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
                 + ". Pass a column that describes the rows (numbers, categories or dates).")
         clean = self._clean(frame)
         self._plan_categories(clean, _encoding_target(y))
+        target = _encoding_target(y)
+        self.code_columns_ = ([] if target is None else
+                              [c for c in self.numeric_columns_ if self._is_code(clean[c], target)])
         parts = []
         numeric = self._numeric_inputs()
         if numeric:
@@ -692,6 +702,9 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
         if self.target_columns_:
             parts.append(("target", make_pipeline(_target_encoder(_encoding_target(y)),
                                                   StandardScaler()), self.target_columns_))
+        if self.code_columns_:  # besides their numbers (the "num" part)
+            parts.append(("codes", make_pipeline(_target_encoder(_encoding_target(y)),
+                                                 StandardScaler()), self.code_columns_))
         if self.ordinal_columns_:
             # Unseen categories get code -1, then everything is standardised.
             parts.append(("ordinal", make_pipeline(
@@ -700,7 +713,7 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
                 StandardScaler()), self.ordinal_columns_))
         self.transformer_ = ColumnTransformer(parts, sparse_threshold=0.0,
                                               verbose_feature_names_out=False)
-        if self.target_columns_:
+        if self.target_columns_ or self.code_columns_:
             Xt = self.transformer_.fit_transform(clean, _encoding_target(y))
         else:
             Xt = self.transformer_.fit_transform(clean)
@@ -723,6 +736,25 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
         self.onehot_columns_ = [c for c in self.categorical_columns_ if c in onehot]
         self.target_columns_ = rest if y is not None else []
         self.ordinal_columns_ = [] if y is not None else rest
+
+    def _is_code(self, values: pd.Series, y: np.ndarray) -> bool:
+        """Whether a numeric column holds codes rather than amounts: whole numbers of more
+        distinct values than one-hot takes, ``CODE_MAX_LEVELS`` at most, each seen twice
+        on average, whose mean target does not follow their order (``_order_follows``).
+        A code's number says nothing (store 17 is not between stores 16 and 18), which a
+        network can hardly undo (as with ordinal codes of a categorical column); its
+        target encoding is the code's mean target. An amount's (an age's) mean target
+        moves smoothly with it, and an extra encoded column cost it R^2 (measured in
+        benchmarks/dev/integer_codes.py)."""
+        present = values.notna().to_numpy()
+        numbers = values.to_numpy(dtype=np.float64)[present]
+        if numbers.size == 0 or not np.array_equal(numbers, np.round(numbers)):
+            return False
+        distinct = len(np.unique(numbers))
+        if not (self.max_onehot_cardinality < distinct <= CODE_MAX_LEVELS
+                and distinct <= 0.5 * len(numbers)):
+            return False
+        return not _order_follows(numbers, np.asarray(y)[present])
 
     def _numeric_pipeline(self, X: np.ndarray):
         # The imputer is always there: values may be missing at predict time only. Its
@@ -753,6 +785,37 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
         else:
             Xt = self.transformer_.transform(self._clean(frame))
         return np.ascontiguousarray(Xt, dtype=np.float32)
+
+
+_SHRINK_ROWS = 10
+#: the lag-1 autocorrelation from which a whole-number column's mean target follows its
+#: order (an amount); codes measured -0.06 to 0.02, ages and counts 0.66 to 0.91 (the
+#: folds of benchmarks/dev/integer_codes.py's splits), california_synthetic's HouseAge (a
+#: weak trend) 0.35 to 0.65 (its training rows and 80% of them, seeds 0-9)
+FOLLOWS_ORDER = 0.25
+
+
+def _order_follows(values: np.ndarray, y: np.ndarray) -> bool:
+    """Whether the mean target moves smoothly with ``values`` (an amount, an age) rather
+    than jumping from one value to the next (codes): the lag-1 autocorrelation of the
+    per-value mean target (class shares for classes), values in order, is at least
+    ``FOLLOWS_ORDER``;
+    each mean's deviation from the overall mean shrunk by ``n / (n + _SHRINK_ROWS)`` for a
+    value of ``n`` rows, so that rare values' noisy means weigh little.
+    Measured on benchmarks/dev/integer_codes.py's tables: store codes ~0, ages and visit
+    counts with smooth effects near 1."""
+    order, groups = np.unique(values, return_inverse=True)
+    if y.dtype.kind in "iub":  # class codes: each class's share
+        targets = np.eye(int(y.max()) + 1)[y.astype(int)]
+    else:
+        targets = y.reshape(len(y), -1).astype(np.float64)
+    counts = np.bincount(groups, minlength=len(order))
+    means = np.stack([np.bincount(groups, weights=t, minlength=len(order)) / counts
+                      for t in targets.T], axis=1)
+    means -= targets.mean(axis=0)
+    means *= (counts / (counts + _SHRINK_ROWS))[:, None]  # rare values' means: mostly noise
+    spread = float((means ** 2).sum())
+    return spread > 0 and float((means[:-1] * means[1:]).sum()) / spread >= FOLLOWS_ORDER
 
 
 def _is_row_number(col: Any, s: pd.Series) -> bool:

@@ -250,6 +250,32 @@ def test_the_index_a_dataframe_wrote_to_its_csv_is_left_out(tmp_path):
         assert _fit(kept)[0].dropped_columns_ == {}
 
 
+def test_whole_number_codes_are_target_encoded_beside_their_numbers():
+    """Store 17 is not between stores 16 and 18: a column of whole numbers whose mean
+    target jumps from one value to the next is also target-encoded; one whose mean target
+    follows its order (an age) keeps its numbers only."""
+    from lepton import NeuralNetworkClassifier, NeuralNetworkRegressor
+
+    rng = np.random.default_rng(0)
+    n = 3000
+    store, age, x = rng.integers(0, 100, n), rng.integers(18, 80, n), rng.normal(size=n)
+    effect = rng.normal(size=100)
+    y = 1.5 * effect[store] + np.sin((age - 18) / 10) + x + rng.normal(0, 0.3, n)
+    X = pd.DataFrame({"store": store, "age": age, "x": x})
+    pre = TabularPreprocessor().fit(X, y)
+    assert pre.code_columns_ == ["store"] and pre.numeric_columns_ == ["store", "age", "x"]
+    assert pre.transform(X).shape[1] == 4  # three numbers and the store's encoding
+    assert TabularPreprocessor().fit(X).code_columns_ == []  # no target, no encoding
+    assert TabularPreprocessor().fit(X, (y > 0).astype(int)).code_columns_ == ["store"]
+    assert TabularPreprocessor().fit(X.assign(store=store % 10), y).code_columns_ == []
+    # unseen stores at predict time take the overall mean
+    assert np.isfinite(pre.transform(X.head(3).assign(store=[500, 501, 502]))).all()
+    # the estimators pass their target (what it buys: benchmarks/dev/integer_codes.py)
+    reg = NeuralNetworkRegressor(epochs=2, random_state=0).fit(X, y)
+    clf = NeuralNetworkClassifier(epochs=2, random_state=0).fit(X, y > 0)
+    assert reg.preprocessor_.code_columns_ == clf.preprocessor_.code_columns_ == ["store"]
+
+
 def test_text_numbers_reads_targets_written_as_text():
     from lepton import NeuralNetworkRegressor
     from lepton.preprocessing import text_numbers
