@@ -11,6 +11,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import warnings
 
 import optuna
 import pytest
@@ -130,6 +131,42 @@ def test_killed_search_resumes_without_losing_or_repeating_trials(storage_url, t
         assert params.items() <= retry.params.items() and retry.state in FINISHED
     still = _trials(make_storage(storage_url), [RUNNING])
     assert not still, [(t.number, t.system_attrs, t.user_attrs.get("fail_reason")) for t in still]
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_a_running_trial_that_never_beat_is_stale_after_the_grace_period(database, tmp_path,
+                                                                         request):
+    """A process killed between creating a trial and its first heartbeat: Optuna never
+    fails that trial (it has no heartbeat), so it stayed RUNNING for good."""
+    from datetime import datetime, timedelta
+
+    from lepton.search._search import HEARTBEAT_GRACE_S, make_storage
+
+    url = (f"sqlite:///{tmp_path / 'study.db'}" if database == "sqlite"
+           else request.getfixturevalue("postgres_url"))
+    storage = make_storage(url)
+    study = optuna.create_study(storage=storage, study_name=f"never-beat-{tmp_path.name}")
+    x = optuna.distributions.FloatDistribution(0, 2)
+    long_ago = datetime.now() - timedelta(seconds=HEARTBEAT_GRACE_S + 5)
+    numbers = {}
+    for name, started, beats in [("never beat", long_ago, False), ("just started",
+                                 datetime.now(), False), ("beating", long_ago, True)]:
+        trial = optuna.trial.create_trial(state=optuna.trial.TrialState.RUNNING,
+                                          params={"x": 1.0}, distributions={"x": x})
+        trial.datetime_start = started
+        study.add_trial(trial)
+        numbers[name] = study.trials[-1].number
+        if beats:
+            storage.record_heartbeat(study.trials[-1]._trial_id)
+    with warnings.catch_warnings():  # "fail_stale_trials is experimental"
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)  # what each trial does as it starts
+    states = {name: study.trials[n].state for name, n in numbers.items()}
+    assert states == {"never beat": optuna.trial.TrialState.FAIL,
+                      "just started": optuna.trial.TrialState.RUNNING,
+                      "beating": optuna.trial.TrialState.RUNNING}
+    retries = study.get_trials(states=(optuna.trial.TrialState.WAITING,))
+    assert len(retries) == 1 and retries[0].params == {"x": 1.0}  # run again, once
 
 
 def test_a_resumed_search_does_not_rerun_earlier_configurations(tmp_path, monkeypatch):
