@@ -95,9 +95,8 @@ def read_table(path: str | Path, *, what: str = "dataset file") -> pd.DataFrame:
     A .csv or .txt file's separator is read off its first lines (``,``, ``;``, tab or
     ``|``: Excel writes ``;`` where the comma is the decimal sign, and then the decimal
     comma is read too, with points grouping thousands, when the numbers are written so);
-    a file that is not UTF-8 is read
-    as Windows-1252, else Latin-1. What was not the default is said in
-    ``frame.attrs['lepton.read']`` (``lepton run`` prints it)."""
+    a file that is not UTF-8 is read as Windows-1252, else Latin-1. What was not the
+    default is said in ``frame.attrs['lepton.read']`` (``lepton run`` prints it)."""
     fmt = table_format(path, what=what)
     if not Path(path).exists():
         raise ValueError(f"{what} {str(path)!r} does not exist.")
