@@ -147,10 +147,12 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         proba = model.predict_proba(X)
         for k, label in enumerate(model.classes_):
             out[f"proba_{label}"] = proba[:, k]
+    dialect = dict(frame.attrs.get("lepton.dialect") or {})  # the input file's
     if args.out is None:
-        out.to_csv(sys.stdout, index=False)
+        dialect.pop("encoding", None)  # standard output has its own
+        out.to_csv(sys.stdout, index=False, **dialect)
         return 0
-    write_table(out, args.out)
+    write_table(out, args.out, dialect=dialect or None)
     print(f"wrote {len(out)} predictions to {args.out}", file=sys.stderr)
     return 0
 

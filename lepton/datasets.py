@@ -96,7 +96,9 @@ def read_table(path: str | Path, *, what: str = "dataset file") -> pd.DataFrame:
     ``|``: Excel writes ``;`` where the comma is the decimal sign, and then the decimal
     comma is read too, with points grouping thousands, when the numbers are written so);
     a file that is not UTF-8 is read as Windows-1252, else Latin-1. What was not the
-    default is said in ``frame.attrs['lepton.read']`` (``lepton run`` prints it)."""
+    default is said in ``frame.attrs['lepton.read']`` (``lepton run`` prints it); a CSV's
+    separator, decimal sign and encoding are in ``frame.attrs['lepton.dialect']`` (for
+    ``write_table``'s ``dialect``)."""
     fmt = table_format(path, what=what)
     if not Path(path).exists():
         raise ValueError(f"{what} {str(path)!r} does not exist.")
@@ -116,6 +118,10 @@ def read_table(path: str | Path, *, what: str = "dataset file") -> pd.DataFrame:
             except UnicodeDecodeError:
                 if encoding == _ENCODINGS[-1]:
                     raise
+        if sep is None:  # a .csv or .txt file, read as found
+            frame.attrs["lepton.dialect"] = {"sep": options["sep"],
+                                             "decimal": options["decimal"],
+                                             "encoding": encoding}
         said = ([f"{_SEPARATOR_NAMES[options['sep']]}-separated"]
                 if options["sep"] not in (",", sep) else [])
         said += ["decimal commas"] if options["decimal"] == "," else []
@@ -173,13 +179,19 @@ def _csv_dialect(sample: str) -> dict[str, str]:
     return {"sep": best, "decimal": decimal}
 
 
-def write_table(frame: pd.DataFrame, path: str | Path) -> None:
-    """``frame`` to a CSV, TSV or Parquet file, as ``read_table`` reads it back."""
+def write_table(frame: pd.DataFrame, path: str | Path, *,
+                dialect: dict[str, str] | None = None) -> None:
+    """``frame`` to a CSV, TSV or Parquet file, as ``read_table`` reads it back. A CSV is
+    written in ``dialect`` (``read_table``'s ``frame.attrs['lepton.dialect']``: the input
+    file's separator, decimal sign and encoding) where given, so predictions for a file
+    Excel wrote with semicolons open in Excel as that file did."""
     fmt = table_format(path, what="output file")
     if fmt == "parquet":
         frame.to_parquet(path, index=False)
+    elif fmt == "tsv":
+        frame.to_csv(path, index=False, sep="\t")
     else:
-        frame.to_csv(path, index=False, sep="\t" if fmt == "tsv" else ",")
+        frame.to_csv(path, index=False, **(dialect or {"sep": ","}))
 
 
 def load_dataset(name_or_path: str, *, target: str | None = None) -> Dataset:

@@ -300,3 +300,28 @@ def test_tables_written_by_suffix_read_back(tmp_path, name):
     with pytest.raises(ValueError, match=r"--out .*pred\.json.* must end in \.csv, \.tsv or "):
         from lepton.datasets import table_format
         table_format(tmp_path / "pred.json", what="--out")
+
+
+def test_lepton_predict_writes_a_semicolon_file_back_as_it_came(tmp_path, capsys):
+    """Predictions for a file Excel wrote with semicolons and decimal commas are written
+    the same way (and in its encoding), so they open in Excel as the input did."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"name": [f"Müller {i}" for i in range(60)],
+                          "umsatz": rng.normal(100, 20, 60).round(2)})
+    frame["y"] = frame.umsatz * 2 + rng.normal(0, 1, 60)
+    path = tmp_path / "kunden.csv"
+    frame.to_csv(path, sep=";", decimal=",", index=False, encoding="cp1252")
+    saved = tmp_path / "model.joblib"
+    assert main(["run", str(path), "--target", "y", "--fixed", "--save", str(saved)]) == 0
+    assert ("read kunden.csv as semicolon-separated, decimal commas, encoding cp1252"
+            in capsys.readouterr().out)
+    out = tmp_path / "pred.csv"
+    assert main(["predict", str(saved), str(path), "--out", str(out), "--keep", "name"]) == 0
+    text = out.read_bytes().decode("cp1252")
+    assert text.startswith("name;prediction\nMüller 0;")
+    assert "," in text.splitlines()[1].split(";")[1]  # a decimal comma
+    back = pd.read_csv(out, sep=";", decimal=",", encoding="cp1252")
+    assert back["prediction"].dtype == np.float64 and len(back) == 60
