@@ -111,8 +111,6 @@ def read_table(path: str | Path, *, what: str = "dataset file") -> pd.DataFrame:
                 sample = _head_text(path, encoding)
                 options = ({"sep": sep, "decimal": "."} if sep is not None
                            else _csv_dialect(sample))
-                if options["decimal"] == ",":  # then a point groups thousands: 1.234,50
-                    options["thousands"] = "."
                 frame = pd.read_csv(path, encoding=encoding, **options)
                 break
             except UnicodeDecodeError:
@@ -152,10 +150,12 @@ def _head_text(path: str | Path, encoding: str, size: int = 1 << 16) -> str:
 
 
 def _csv_dialect(sample: str) -> dict[str, str]:
-    """``read_csv``'s ``sep`` and ``decimal`` for a text file, from its first lines: the
-    separator that occurs (outside quotes) the same number of times, most often, on each
-    of the first 20 lines; a comma by default. With ``;``, decimal commas when more of
-    the fields are written ``12,5`` than ``12.5``."""
+    """``read_csv``'s ``sep`` and ``decimal`` (and ``thousands``) for a text file, from
+    its first lines: the separator that occurs (outside quotes) the same number of times,
+    most often, on each of the first 20 lines; a comma by default. With ``;``, decimal
+    commas when more of the fields are written ``12,5`` than ``12.5``, and points
+    grouping thousands when every number with a point is written ``1.234`` or
+    ``1.234,5``."""
     import csv
     import io
     import re
@@ -169,14 +169,21 @@ def _csv_dialect(sample: str) -> dict[str, str]:
                                                       delimiter=sep)}
         if len(counts) == 1 and (count := counts.pop()) > best_count:
             best, best_count = sep, count
-    decimal = "."
+    dialect = {"sep": best, "decimal": "."}
     if best == ";":
         fields = [field.strip() for row in csv.reader(io.StringIO("\n".join(lines[1:])),
                                                       delimiter=";") for field in row]
         commas = sum(bool(re.fullmatch(r"-?\d+,\d+", f)) for f in fields)
         points = sum(bool(re.fullmatch(r"-?\d+\.\d+", f)) for f in fields)
-        decimal = "," if commas > points else "."
-    return {"sep": best, "decimal": decimal}
+        if commas > points:
+            dialect["decimal"] = ","
+            # points group thousands (1.234,50) only where every number with a point is so
+            # written: pandas drops the thousands sign wherever it stands, and '115612.0'
+            # would become 1156120
+            pointed = [f for f in fields if re.fullmatch(r"-?[\d.]+(,\d+)?", f) and "." in f]
+            if pointed and all(re.fullmatch(r"-?\d{1,3}(\.\d{3})+(,\d+)?", f) for f in pointed):
+                dialect["thousands"] = "."
+    return dialect
 
 
 def write_table(frame: pd.DataFrame, path: str | Path, *,

@@ -151,6 +151,11 @@ def test_csv_files_as_excel_writes_them_in_europe_are_read(tmp_path):
                                           "commas, encoding cp1252")
     split = steps.load_split(str(path), target="y", test_size=0.5)
     assert split.notes()[0] == frame.attrs["lepton.read"]
+    # a number written with a decimal point among decimal commas: no thousands points then
+    # (pandas would drop the point wherever it stands: 115612.0 -> 1156120)
+    path.write_text("a;b;y\n115612.0;1,5;1\n2,5;3,25;0\n")
+    frame = read_table(path)
+    assert frame["b"].tolist() == [1.5, 3.25] and frame["a"].tolist() == ["115612.0", "2,5"]
     # semicolons with decimal points; pipes; a single column; plain UTF-8 commas say nothing
     for text, columns, note in [
         ("a;b;y\n1.5;2.25;3\n4.5;5.5;6\n", ["a", "b", "y"], "read t.csv as semicolon-separated"),
