@@ -268,6 +268,12 @@ def test_whole_number_codes_are_target_encoded_beside_their_numbers():
     assert TabularPreprocessor().fit(X).code_columns_ == []  # no target, no encoding
     assert TabularPreprocessor().fit(X, (y > 0).astype(int)).code_columns_ == ["store"]
     assert TabularPreprocessor().fit(X.assign(store=store % 10), y).code_columns_ == []
+    from lepton.preprocessing import column_notes
+
+    note = ("column 'store': whole numbers that act as codes (the mean target jumps from one "
+            "value to the next), target-encoded beside their numbers")
+    assert column_notes(X, y) == [note] and column_notes(X) == []
+    assert column_notes(X, np.where(y > 0, "up", "down")) == [note]
     # unseen stores at predict time take the overall mean
     assert np.isfinite(pre.transform(X.head(3).assign(store=[500, 501, 502]))).all()
     # the estimators pass their target (what it buys: benchmarks/dev/integer_codes.py)

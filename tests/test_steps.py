@@ -166,3 +166,23 @@ def test_csv_files_as_excel_writes_them_in_europe_are_read(tmp_path):
         (tmp_path / "t.csv").write_text(text)
         frame = read_table(tmp_path / "t.csv")
         assert list(frame.columns) == columns and frame.attrs.get("lepton.read") == note
+
+
+def test_the_run_names_whole_number_columns_it_encodes_as_codes(tmp_path):
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    store, age = rng.integers(0, 100, 2000), rng.integers(18, 80, 2000)
+    effect = rng.normal(size=100)
+    frame = pd.DataFrame({"store": store, "age": age})
+    frame["sales"] = 1.5 * effect[store] + np.sin((age - 18) / 10) + rng.normal(0, .3, 2000)
+    frame["high"] = np.where(frame.sales > 0, "yes", "no")
+    path = tmp_path / "shops.csv"
+    frame.to_csv(path, index=False)
+    note = ("column 'store': whole numbers that act as codes (the mean target jumps from one "
+            "value to the next), target-encoded beside their numbers")
+    for target, other in (("sales", "high"), ("high", "sales")):
+        split = steps.load_split(str(path), target=target)
+        split.X_train = split.X_train.drop(columns=other)
+        assert split.notes() == [note]
