@@ -805,14 +805,18 @@ def _order_follows(values: np.ndarray, y: np.ndarray) -> bool:
     Measured on benchmarks/dev/integer_codes.py's tables: store codes ~0, ages and visit
     counts with smooth effects near 1."""
     order, groups = np.unique(values, return_inverse=True)
-    if y.dtype.kind in "iub":  # class codes: each class's share
-        targets = np.eye(int(y.max()) + 1)[y.astype(int)]
+    k = len(order)
+    counts = np.bincount(groups, minlength=k)
+    if y.dtype.kind in "iub":  # class codes: each class's share (k x classes, no n x classes)
+        classes = int(y.max()) + 1
+        means = np.bincount(groups * classes + y.astype(np.int64),
+                            minlength=k * classes).reshape(k, classes) / counts[:, None]
+        means -= np.bincount(y.astype(np.int64), minlength=classes) / len(y)
     else:
         targets = y.reshape(len(y), -1).astype(np.float64)
-    counts = np.bincount(groups, minlength=len(order))
-    means = np.stack([np.bincount(groups, weights=t, minlength=len(order)) / counts
-                      for t in targets.T], axis=1)
-    means -= targets.mean(axis=0)
+        means = np.stack([np.bincount(groups, weights=t, minlength=k) / counts
+                          for t in targets.T], axis=1)
+        means -= targets.mean(axis=0)
     means *= (counts / (counts + _SHRINK_ROWS))[:, None]  # rare values' means: mostly noise
     spread = float((means ** 2).sum())
     return spread > 0 and float((means[:-1] * means[1:]).sum()) / spread >= FOLLOWS_ORDER
@@ -919,11 +923,13 @@ class _NumericScaler(TransformerMixin, BaseEstimator):
         return np.hstack([scaled, X[:, self.k_:].astype(np.float32)])
 
 
-def column_notes(X) -> list[str]:
+def column_notes(X, y=None) -> list[str]:
     """One line for each column the preprocessing does not take as it comes: categorical
     columns of more than ``MAX_ONEHOT_CARDINALITY`` values (one-hot or target-encoded), the
-    date columns (read as numbers and cycles) and the columns left out, with why. Empty
-    for arrays of numbers and sparse matrices."""
+    date columns (read as numbers and cycles), the columns left out, with why, numbers
+    read from formatted text or with missing markers, and, given the target ``y`` (class
+    labels, or numbers for regression), the whole-number columns also target-encoded as
+    codes. Empty for arrays of numbers and sparse matrices."""
     if not (isinstance(X, pd.DataFrame) or (isinstance(X, np.ndarray) and X.dtype.kind == "O")):
         return []
     pre = TabularPreprocessor(max_onehot_cardinality=defaults.MAX_ONEHOT_CARDINALITY,
@@ -957,6 +963,14 @@ def column_notes(X) -> list[str]:
         shown = ", ".join(f"{marker!r} ({n} row{'s' if n > 1 else ''})"
                           for marker, n in found.items())
         notes.append(f"column {col!r}: {shown} read as missing")
+    if y is not None:
+        y = np.asarray(y)
+        target = (y.astype(np.float64) if y.dtype.kind in "f"
+                  else np.unique(y.astype(str), return_inverse=True)[1])
+        clean = pre._clean(frame)
+        notes += [f"column {col!r}: whole numbers that act as codes (the mean target jumps "
+                  "from one value to the next), target-encoded beside their numbers"
+                  for col in pre.numeric_columns_ if pre._is_code(clean[col], target)]
     return notes
 
 

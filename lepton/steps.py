@@ -64,7 +64,9 @@ class Split:
         held_out += [time_note(self)] if self.time_column is not None else []
         if self.weight_column is not None:
             held_out.append(weight_note(self))
-        return held_out + column_notes(self.X_train)
+        y = (np.asarray(self.y_train, dtype=np.float64) if self.task == "regression"
+             else np.asarray(self.y_train).astype(str))  # values, or class labels
+        return held_out + column_notes(self.X_train, y)
 
 
 def load_split(dataset: str, *, target: str | None = None, task: str = "auto",
