@@ -64,8 +64,11 @@ class Split:
         held_out += [time_note(self)] if self.time_column is not None else []
         if self.weight_column is not None:
             held_out.append(weight_note(self))
-        y = (np.asarray(self.y_train, dtype=np.float64) if self.task == "regression"
-             else np.asarray(self.y_train).astype(str))  # values, or class labels
+        y = np.asarray(self.y_train)  # values, or class labels
+        try:
+            y = y.astype(np.float64 if self.task == "regression" else str)
+        except (TypeError, ValueError):  # text for regression: the fit says why
+            y = None
         return held_out + column_notes(self.X_train, y)
 
 
