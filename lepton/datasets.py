@@ -224,6 +224,7 @@ def load_dataset(name_or_path: str, *, target: str | None = None) -> Dataset:
     from .preprocessing import text_numbers
 
     notes = [frame.attrs.pop("lepton.read")] if "lepton.read" in frame.attrs else []
+    frame.attrs.pop("lepton.dialect", None)  # for lepton predict; pandas copies attrs along
     # a target of amounts written as '$1,234.50' is text to pandas, which would make every
     # amount a class: numbers, where they are a regression target ('?' in it: missing)
     numbers = text_numbers(y)

@@ -937,8 +937,8 @@ def column_notes(X, y=None) -> list[str]:
     frame = pre._frame(X)
     pre._type_columns(frame)
     notes = []
+    clean = pre._clean(frame) if pre.categorical_columns_ or y is not None else None
     if pre.categorical_columns_:  # the wide ones: how they will be encoded (with a target)
-        clean = pre._clean(frame)
         pre._plan_categories(clean, np.zeros(len(clean)))
         for col in pre.categorical_columns_:
             values = clean[col].nunique()
@@ -967,7 +967,6 @@ def column_notes(X, y=None) -> list[str]:
         y = np.asarray(y)
         target = (y.astype(np.float64) if y.dtype.kind in "f"
                   else np.unique(y.astype(str), return_inverse=True)[1])
-        clean = pre._clean(frame)
         notes += [f"column {col!r}: whole numbers that act as codes (the mean target jumps "
                   "from one value to the next), target-encoded beside their numbers"
                   for col in pre.numeric_columns_ if pre._is_code(clean[col], target)]
