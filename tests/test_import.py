@@ -24,3 +24,37 @@ def test_the_check_would_see_them():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=60, check=True)
     assert json.loads(out.stdout) is True
+
+
+def _modules_after(code: str) -> list[str]:
+    probe = (f"import json, sys; {code}; "
+             "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         timeout=120, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_the_command_parses_its_arguments_without_torch():
+    # `lepton --help` and a mistyped option answer at once: the estimators (torch,
+    # scikit-learn, optuna: seconds of imports) load on first use, not with the package
+    loaded = _modules_after("import lepton, lepton.cli; "
+                            "lepton.cli.build_parser().parse_args(['run', 'digits'])")
+    assert not {"torch", "sklearn", "optuna"} & set(loaded)
+
+
+def test_the_estimators_are_importable_from_the_package():
+    import lepton
+
+    from lepton.estimators import NeuralNetwork
+    from lepton.search import LeptonClassifier
+
+    assert lepton.LeptonClassifier is LeptonClassifier
+    assert lepton.NeuralNetwork is NeuralNetwork
+    assert set(lepton.__all__) <= set(dir(lepton))
+    assert "torch" in _modules_after("from lepton import LeptonRegressor")
+    try:
+        lepton.LeptonClasifier  # noqa: B018 (a typo)
+    except AttributeError as exc:
+        assert "LeptonClasifier" in str(exc)
+    else:
+        raise AssertionError("a misspelt name gave no AttributeError")
