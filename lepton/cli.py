@@ -68,13 +68,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _cmd_schedule(args: argparse.Namespace) -> int:
     """Serve the search flow on a schedule (lepton.pipelines.flows.serve_schedule)."""
-    from pathlib import Path
-
+    from .datasets import table_name
     from .pipelines.flows import (FLOW_NAME, deployment_parameters, make_schedule,
                                   serve_schedule)
     from .pipelines.server import PrefectServerError, prefect_api
 
-    name = args.name or Path(args.dataset).stem
+    name = args.name or table_name(args.dataset)
     parameters = {
         "dataset": args.dataset, "target": args.target, "task": args.task,
         "test_size": args.test_size, "seed": args.seed, "time_column": args.time_column,
@@ -204,7 +203,8 @@ def _add_search_arguments(run: argparse.ArgumentParser) -> None:
     from . import defaults
 
     run.add_argument("dataset", nargs="?", default="digits",
-                     help="built-in dataset name or CSV/Parquet path (default: digits)")
+                     help="built-in dataset name or CSV/TSV/Parquet path; a CSV or TSV may "
+                          "be compressed (.csv.gz, .csv.zip, ...) (default: digits)")
     run.add_argument("--target", help="target column of a CSV/Parquet file")
     run.add_argument("--task", choices=("auto", "classification", "regression"),
                      default="auto",
@@ -288,7 +288,8 @@ def build_parser() -> argparse.ArgumentParser:
     pred.add_argument("data", help="CSV/TSV/Parquet file with the model's feature columns "
                                    "(others, such as the target, are ignored)")
     pred.add_argument("--out", help="write the predictions here (.csv, .tsv or .parquet; "
-                                    "default: CSV on standard output)")
+                                    ".csv.gz and the like compress; default: CSV on "
+                                    "standard output)")
     pred.add_argument("--proba", action="store_true",
                       help="add one proba_<class> column per class (classifiers)")
     pred.add_argument("--keep", nargs="+", metavar="COLUMN",

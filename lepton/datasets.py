@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import bz2
+import gzip
+import lzma
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 import pandas as pd
 
 __all__ = ["Dataset", "BUILTIN_DATASETS", "load_dataset", "read_table", "write_table",
-           "table_format"]
+           "table_format", "table_name"]
 
 
 @dataclass
@@ -71,16 +76,35 @@ BUILTIN_DATASETS = {
 
 
 _PARQUET, _TEXT = (".parquet", ".pq"), (".csv", ".txt", ".tsv")
+#: compressed text tables (data.csv.gz, Kaggle's train.csv.zip): the suffix after the
+#: table's own; pandas reads and writes them, the standard library opens them to sniff
+_COMPRESSED = {".gz": "gzip", ".bz2": "bz2", ".xz": "xz", ".zip": "zip"}
+_ACCEPTED = (".csv, .tsv, .txt (each also compressed: .csv.gz, .csv.bz2, .csv.xz, "
+             ".csv.zip), .parquet or .pq")
+
+
+def table_name(path: str | Path) -> str:
+    """The file's name without its suffixes: 'sales' for sales.csv and sales.csv.gz."""
+    path = Path(path)
+    name = path.stem if path.suffix.lower() not in _COMPRESSED else Path(path.stem).stem
+    return name
 
 
 def table_format(path: str | Path, *, what: str) -> str:
-    """'parquet', 'tsv' or 'csv' from the file's suffix; a ValueError naming ``what`` else."""
-    suffix = Path(path).suffix.lower()
+    """'parquet', 'tsv' or 'csv' from the file's suffix (a text table's may be followed by
+    a compression's: .gz, .bz2, .xz, .zip); a ValueError naming ``what`` else."""
+    path = Path(path)
+    suffix = path.suffix.lower()
     if suffix in _PARQUET:
         return "parquet"
+    if suffix in _COMPRESSED:
+        suffix = Path(path.stem).suffix.lower()
+        if suffix in _PARQUET:
+            raise ValueError(f"{what} {str(path)!r}: a Parquet file is compressed inside; "
+                             f"give it uncompressed ({Path(path.stem).name}).")
     if suffix in _TEXT:
         return "tsv" if suffix == ".tsv" else "csv"
-    raise ValueError(f"{what} {str(path)!r} must end in .csv, .tsv or .parquet.")
+    raise ValueError(f"{what} {str(path)!r} must end in {_ACCEPTED}.")
 
 
 #: where a text file is not UTF-8: Windows' Western European code page (Excel's exports in
@@ -139,7 +163,7 @@ _SEPARATOR_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
 def _head_text(path: str | Path, encoding: str, size: int = 1 << 16) -> str:
     """The first ``size`` bytes of a text file, decoded (a character cut at the end of the
     sample is dropped); UnicodeDecodeError where they are not ``encoding``."""
-    with open(path, "rb") as f:
+    with _open_binary(path) as f:
         raw = f.read(size)
     try:
         return raw.decode(encoding)
@@ -147,6 +171,26 @@ def _head_text(path: str | Path, encoding: str, size: int = 1 << 16) -> str:
         if len(raw) == size and exc.start >= size - 4:  # a multi-byte character cut short
             return raw[:exc.start].decode(encoding)
         raise
+
+
+def _open_binary(path: str | Path) -> IO[bytes]:
+    """The file's bytes, decompressed where its suffix names a compression (a .zip must
+    hold one file, as pandas requires)."""
+    kind = _COMPRESSED.get(Path(path).suffix.lower())
+    if kind == "gzip":
+        return gzip.open(path, "rb")
+    if kind == "bz2":
+        return bz2.open(path, "rb")
+    if kind == "xz":
+        return lzma.open(path, "rb")
+    if kind == "zip":
+        with zipfile.ZipFile(path) as archive:
+            members = [m for m in archive.namelist() if not m.endswith("/")]
+            if len(members) != 1:
+                raise ValueError(f"a .zip must hold one file; {Path(path).name} holds "
+                                 f"{len(members)}: {members[:5]}")
+            return archive.open(members[0])  # keeps the file open after the archive closes
+    return open(path, "rb")
 
 
 def _csv_dialect(sample: str) -> dict[str, str]:
@@ -240,4 +284,4 @@ def load_dataset(name_or_path: str, *, target: str | None = None) -> Dataset:
                      f"rows {', '.join(str(r + 1) for r in rows[:5])}"
                      f"{' ...' if len(rows) > 5 else ''}, counting the header as row 0)")
         frame, y = frame.loc[~unlabelled].reset_index(drop=True), y[~unlabelled]
-    return Dataset(path.stem, frame, y.to_numpy(), infer_task(y), notes=notes)
+    return Dataset(table_name(path), frame, y.to_numpy(), infer_task(y), notes=notes)

@@ -297,9 +297,71 @@ def test_tables_written_by_suffix_read_back(tmp_path, name):
     frame = pd.DataFrame({"id": [3, 1], "prediction": ["pos", "neg"], "proba_pos": [0.9, 0.2]})
     write_table(frame, tmp_path / name)
     pd.testing.assert_frame_equal(read_table(tmp_path / name), frame)
-    with pytest.raises(ValueError, match=r"--out .*pred\.json.* must end in \.csv, \.tsv or "):
+    with pytest.raises(ValueError, match=r"--out .*pred\.json.* must end in \.csv, \.tsv, "):
         from lepton.datasets import table_format
         table_format(tmp_path / "pred.json", what="--out")
+
+
+#: the first bytes of each compression's files
+MAGIC = {"gz": b"\x1f\x8b", "bz2": b"BZh", "xz": b"\xfd7zXZ", "zip": b"PK"}
+
+
+@pytest.mark.parametrize("compression", sorted(MAGIC))
+def test_compressed_tables_are_written_and_read_back(tmp_path, compression):
+    import pandas as pd
+
+    from lepton.datasets import read_table, write_table
+
+    frame = pd.DataFrame({"id": [3, 1], "prediction": ["pos", "neg"], "proba_pos": [0.9, 0.2]})
+    path = tmp_path / f"pred.csv.{compression}"
+    write_table(frame, path)
+    assert path.read_bytes().startswith(MAGIC[compression])  # compressed, not plain text
+    pd.testing.assert_frame_equal(read_table(path), frame)
+
+
+def test_a_compressed_excel_csv_is_sniffed_through_its_compression(tmp_path, capsys):
+    """The separator, decimal sign and encoding are read off the decompressed first lines
+    (before, a .csv.gz was refused by its suffix), and the dataset is named without its
+    suffixes."""
+
+    frame = _customers()
+    path = tmp_path / "kunden.csv.gz"
+    frame.to_csv(path, sep=";", decimal=",", index=False, encoding="cp1252")
+    assert main(["run", str(path), "--target", "y", "--fixed"]) == 0
+    out = capsys.readouterr().out
+    assert "dataset=kunden task=regression" in out
+    assert "read kunden.csv.gz as semicolon-separated, decimal commas, encoding cp1252" in out
+
+
+def test_unreadable_compressed_tables_are_refused_with_the_reason(tmp_path):
+    import zipfile
+
+    from lepton.datasets import read_table
+
+    two = tmp_path / "two.csv.zip"
+    with zipfile.ZipFile(two, "w") as archive:
+        archive.writestr("a.csv", "x,y\n1,2\n")
+        archive.writestr("b.csv", "x,y\n3,4\n")
+    with pytest.raises(ValueError, match=r"two\.csv\.zip.*a \.zip must hold one file; "
+                                         r"two\.csv\.zip holds 2: \['a\.csv', 'b\.csv'\]"):
+        read_table(two)
+    with pytest.raises(ValueError, match=r"t\.parquet\.gz.*give it uncompressed \(t\.parquet\)"):
+        read_table(tmp_path / "t.parquet.gz")
+    with pytest.raises(ValueError, match=r"t\.gz.* must end in \.csv"):
+        read_table(tmp_path / "t.gz")
+
+
+def _customers():
+    """60 customers with German names, as a spreadsheet in Germany keeps them: the
+    sales figure (``umsatz``) and a target following it."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"name": [f"Müller {i}" for i in range(60)],
+                          "umsatz": rng.normal(100, 20, 60).round(2)})
+    frame["y"] = frame.umsatz * 2 + rng.normal(0, 1, 60)
+    return frame
 
 
 def test_lepton_predict_writes_a_semicolon_file_back_as_it_came(tmp_path, capsys):
@@ -308,10 +370,7 @@ def test_lepton_predict_writes_a_semicolon_file_back_as_it_came(tmp_path, capsys
     import numpy as np
     import pandas as pd
 
-    rng = np.random.default_rng(0)
-    frame = pd.DataFrame({"name": [f"Müller {i}" for i in range(60)],
-                          "umsatz": rng.normal(100, 20, 60).round(2)})
-    frame["y"] = frame.umsatz * 2 + rng.normal(0, 1, 60)
+    frame = _customers()
     path = tmp_path / "kunden.csv"
     frame.to_csv(path, sep=";", decimal=",", index=False, encoding="cp1252")
     saved = tmp_path / "model.joblib"
