@@ -12,7 +12,9 @@ training data only:
   wins everywhere (fixed 2x256 network, dev splits; benchmarks/dev/input_scaling.py):
   clipping helps on breast_cancer's heavy-tailed columns and costs accuracy on wine, whose
   extreme values carry the class. A search space may search it (``input_scaling``); the
-  built-in spaces search it for regression only (see :mod:`lepton.search.priors`);
+  built-in spaces search it for regression only (see :mod:`lepton.search.priors`).
+  On tables over ``QUANTILE_SAMPLE_ROWS`` (200,000) rows the medians and quartiles come
+  from a fixed random sample of that many rows;
 - categorical columns (object, string, category): one-hot encoding up to
   ``max_onehot_cardinality`` distinct values, and wider columns too (narrowest first) while
   the one-hot block holds at most ``onehot_cells`` cells (rows x columns: memory); the
@@ -371,6 +373,37 @@ def _varying_parts(parts: dict[str, np.ndarray]) -> list[str]:
     return keep
 
 
+#: rows a column's median and quartiles are estimated from, on larger tables a fixed
+#: random sample of this many (LightGBM bins its features from 200,000 rows, scikit-learn's
+#: QuantileTransformer from 10,000): the median's standard error is then ~0.3% of the
+#: column's spread, while the exact selection over every row costs time in proportion to
+#: them (500,000 x 64: 7.1 s of the preprocessing's 7.7 s fit were medians and quartiles)
+QUANTILE_SAMPLE_ROWS = 200_000
+
+
+def _by_column(reduce, X: np.ndarray, *args, block: int = 16) -> np.ndarray:
+    """``reduce(X, *args, axis=0)`` (a median or percentiles) over at most
+    ``QUANTILE_SAMPLE_ROWS`` rows, computed on blocks of ``block`` columns copied so that
+    each column lies contiguous in memory: numpy selects along a strided axis 0 ~1.5x
+    slower (500,000 x 64 float64: percentiles 1.97 s against 1.31 s, the same values), and
+    the blocks bound the copy's memory. A column the sample leaves without a value (NaN
+    where the column has some) is reduced over all its rows."""
+    full = X
+    if len(X) > QUANTILE_SAMPLE_ROWS:
+        rows = np.random.default_rng(0).choice(len(X), QUANTILE_SAMPLE_ROWS, replace=False)
+        X = X[np.sort(rows)]
+    with warnings.catch_warnings():
+        if X is not full:  # a column empty in the sample only: reduced again below
+            warnings.filterwarnings("ignore", "All-NaN slice", RuntimeWarning)
+        parts = [reduce(np.ascontiguousarray(X[:, j:j + block].T), *args, axis=-1)
+                 for j in range(0, X.shape[1], block)]
+    out = np.concatenate(parts, axis=-1) if parts else reduce(X, *args, axis=0)
+    if X is not full and np.isnan(out).any():
+        lost = np.flatnonzero(np.isnan(out).reshape(-1, X.shape[1]).any(axis=0))
+        out[..., lost] = reduce(full[:, lost], *args, axis=0)
+    return out
+
+
 class _MedianImputer(SimpleImputer):
     """``SimpleImputer(strategy='median')`` with a faster fit on float data with NaN as
     the missing marker: ``np.nanmedian`` instead of a masked-array median (same values,
@@ -384,11 +417,11 @@ class _MedianImputer(SimpleImputer):
         missing_mask = np.isnan(X)
         self._fit_indicator(missing_mask)
         if not missing_mask.any():
-            return np.median(X, axis=0)
+            return _by_column(np.median, X)
         empty = missing_mask.all(axis=0)
         median = np.full(X.shape[1], 0.0 if self.keep_empty_features else np.nan, X.dtype)
         if not empty.all():
-            median[~empty] = np.nanmedian(X[:, ~empty], axis=0)
+            median[~empty] = _by_column(np.nanmedian, X[:, ~empty])
         return median
 
 
@@ -421,7 +454,7 @@ class RobustClipScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         # usual case: the imputer runs first) and is ~10x faster (one vectorised pass
         # instead of a Python call per column).
         percentile = np.nanpercentile if np.isnan(X).any() else np.percentile
-        q25, med, q75 = percentile(X, [25, 50, 75], axis=0)
+        q25, med, q75 = _by_column(percentile, X, [25, 50, 75])
         scale = (q75 - q25) / 1.349
         high, low = np.nanmax(X, axis=0), np.nanmin(X, axis=0)
         scale = np.where(scale > 0, scale, (high - low) / 2)
@@ -436,9 +469,16 @@ class RobustClipScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
 
     def transform(self, X):
         check_is_fitted(self)
-        z = (np.asarray(X, dtype=np.float64) - self.center_) / self.scale_
+        z = np.asarray(X, dtype=np.float64) - self.center_  # a new array: X is not changed
+        z /= self.scale_
         if self.clip:
-            bent = z / np.sqrt(1.0 + (z / self.clip) ** 2)
+            # z / sqrt(1 + (z / clip)^2), in place: the same values as the expression
+            # (bit for bit), without its four temporaries (500,000 x 64: 1.50 s -> 0.38 s)
+            bent = z / self.clip
+            np.square(bent, out=bent)
+            bent += 1.0
+            np.sqrt(bent, out=bent)
+            np.divide(z, bent, out=bent)
             # scalers fitted before ``clipped_`` existed clipped every column
             clipped = getattr(self, "clipped_", None)
             if clipped is None or clipped.all():

@@ -683,3 +683,46 @@ def test_a_network_learns_from_free_text():
     assert model.score(X.iloc[450:], y[450:]) > 0.9    # the sentiment word decides
     assert column_notes(X) == ["column 'review': free text, learnt from as up to 32 numbers "
                                "(TF-IDF of its words, reduced by SVD)"]
+
+
+@pytest.mark.parametrize("reduce, args", [(np.median, ()), (np.nanmedian, ()),
+                                          (np.percentile, ([25, 50, 75],)),
+                                          (np.nanpercentile, ([25, 50, 75],))])
+def test_column_statistics_are_those_of_numpy(reduce, args):
+    # blocks of contiguous columns give numpy's values exactly (40 columns: three blocks)
+    from lepton.preprocessing import _by_column
+
+    X = np.random.default_rng(0).standard_t(3, size=(1001, 40))
+    X[::7, 5] = np.nan
+    if reduce in (np.median, np.percentile):
+        X = np.nan_to_num(X)
+    np.testing.assert_array_equal(_by_column(reduce, X, *args), reduce(X, *args, axis=0))
+
+
+def test_column_statistics_of_a_large_table_come_from_a_fixed_sample(monkeypatch):
+    from lepton import preprocessing
+    from lepton.preprocessing import _by_column
+
+    monkeypatch.setattr(preprocessing, "QUANTILE_SAMPLE_ROWS", 2000)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(50_000, 3))
+    X[:, 2] = np.nan
+    sampled = np.random.default_rng(0).choice(50_000, 2000, replace=False)  # as drawn there
+    outside = np.setdiff1d(np.arange(50_000), sampled)[[0, -1]]
+    X[outside, 2] = [4.0, 6.0]  # a column whose only values the sample leaves out
+    exact = np.nanpercentile(X, [25, 50, 75], axis=0)
+    estimate = _by_column(np.nanpercentile, X, [25, 50, 75])
+    np.testing.assert_allclose(estimate[:, :2], exact[:, :2], atol=0.1)  # ~3 std errors
+    assert not np.array_equal(estimate[:, :2], exact[:, :2])  # a sample, not every row
+    np.testing.assert_array_equal(estimate[:, 2], [4.5, 5.0, 5.5])  # from all its rows
+    np.testing.assert_array_equal(estimate, _by_column(np.nanpercentile, X, [25, 50, 75]))
+
+
+def test_the_robust_scaler_bends_as_its_formula_says():
+    from lepton.preprocessing import RobustClipScaler
+
+    X = np.random.default_rng(0).standard_t(2, size=(500, 4))
+    scaler = RobustClipScaler(clip=3.0).fit(X)
+    z = (X - scaler.center_) / scaler.scale_
+    np.testing.assert_array_equal(scaler.transform(X),
+                                  (z / np.sqrt(1.0 + (z / 3.0) ** 2)).astype(np.float32))
