@@ -326,9 +326,10 @@ class _BaseLepton(BaseEstimator):
                 try:
                     run_trials(study, objective, ctx, n_trials=self.n_trials, n_jobs=n_jobs,
                                progress=progress, patience=self.patience)
-                    if self._ensemble_wins(ctx, study):
-                        # The final model will be an ensemble of trained trials, which needs
-                        # no refit: hand the time reserved for one back to the search.
+                    if self._needs_no_refit(ctx, study, budget):
+                        # The final model will be trained trials' networks (an ensemble, or
+                        # the best trial's where its refit cannot fit in the time left):
+                        # hand the time reserved for a refit back to the search.
                         budget.release_final_reserve()
                         run_trials(study, objective, ctx, n_trials=self.n_trials,
                                    n_jobs=n_jobs, progress=progress, patience=self.patience)
@@ -630,12 +631,21 @@ class _BaseLepton(BaseEstimator):
             return False
         return best.number in ctx.models or ctx.metric.better(selected[2], best.value)
 
-    def _ensemble_wins(self, ctx: SearchContext, study: optuna.Study) -> bool:
+    def _needs_no_refit(self, ctx: SearchContext, study: optuna.Study, budget: Budget) -> bool:
+        """Whether the final model will be networks the trials trained: the ensemble
+        validates better than the best trial, or the best trial's refit would be skipped
+        for want of time (its cost over all rows can exceed the reserve, which is capped
+        at ``Budget.MAX_RESERVE`` of the budget: 500,000 rows at 40 s left 13 s unused).
+        A best trial that another process ran has no networks here: its refit is forced."""
         try:
             best = self._best_trial(ctx, study)
         except ValueError:  # no complete trial
             return False
-        return self._ensemble_beats(ctx, self._select_ensemble(ctx), best)
+        if best.number not in ctx.models:
+            return False
+        if self._ensemble_beats(ctx, self._select_ensemble(ctx), best):
+            return True
+        return not _refit_plan(best, ctx, budget)["fits"]
 
     def _finalize(self, X, y, y_enc, encoder, n_outputs, ctx: SearchContext, study, budget,
                   device, input_shape, *, interrupted: bool = False) -> None:
@@ -787,23 +797,17 @@ class _BaseLepton(BaseEstimator):
         left out. ``interrupt`` set (Ctrl-C) stops the refit after its current batch: the
         seeds finished by then are kept (``report['interrupted']``); with none, the caller
         keeps the best trial's networks, or (``force``) KeyboardInterrupt propagates."""
-        best_epoch = max(1, int(best.user_attrs.get("best_epoch") or training["epochs"]))
-        epoch_time = float(best.user_attrs.get("epoch_time") or 0.0)
-        ratio = ctx.n_all / max(1.0, ctx.train_rows)
-        per_epoch = epoch_time * ratio
-
-        def time_left() -> float:  # not the tracker's reserve: its logging comes after
-            return budget.final_remaining() - Budget.MIN_SLACK_S - 0.02 * budget.time_budget
-
-        available = time_left()
-        epochs = best_epoch
-        if per_epoch > 0 and per_epoch * best_epoch > available:
-            epochs = max(0, int(available / per_epoch))
-        report = {"planned_epochs": epochs, "best_epoch": best_epoch,
-                  "estimated_s": round(per_epoch * epochs, 3), "available_s": round(available, 3)}
-        if not force and (available <= 0 or epochs < math.ceil(MIN_REFIT_FRACTION * best_epoch)):
+        plan = _refit_plan(best, ctx, budget)
+        epochs = plan["planned_epochs"]
+        report = {k: plan[k] for k in ("planned_epochs", "best_epoch", "estimated_s",
+                                       "available_s")}
+        if not force and not plan["fits"]:
             report["status"] = "skipped: not enough time left"
             return None, report
+
+        def time_left() -> float:
+            return _refit_time_left(budget)
+
         task = self._task
         # trials of studies from before input_scaling was searched were all robust-scaled
         pre = TabularPreprocessor(max_onehot_cardinality=defaults.MAX_ONEHOT_CARDINALITY,
@@ -1254,6 +1258,29 @@ def _warn_at_caller(message: str, category: type[Warning] = UserWarning) -> None
     while frame is not None and frame.f_globals.get("__name__", "").startswith("lepton."):
         frame, level = frame.f_back, level + 1
     warnings.warn(message, category, stacklevel=level)
+
+
+def _refit_time_left(budget: Budget) -> float:
+    """Seconds a refit may take: not the tracker's reserve (its logging comes after)."""
+    return budget.final_remaining() - Budget.MIN_SLACK_S - 0.02 * budget.time_budget
+
+
+def _refit_plan(best, ctx: SearchContext, budget: Budget) -> dict[str, Any]:
+    """The refit of trial ``best`` on all rows as the time left allows: its best epoch
+    count, or fewer epochs where they do not fit (``planned_epochs``), at the per-epoch
+    time the trial measured scaled to all rows; ``fits``: at least ``MIN_REFIT_FRACTION``
+    of the best epoch count fits (else the refit is skipped, unless forced)."""
+    best_epoch = max(1, int(best.user_attrs.get("best_epoch")
+                            or json.loads(best.user_attrs["training"])["epochs"]))
+    per_epoch = (float(best.user_attrs.get("epoch_time") or 0.0)
+                 * ctx.n_all / max(1.0, ctx.train_rows))
+    available = _refit_time_left(budget)
+    epochs = best_epoch
+    if per_epoch > 0 and per_epoch * best_epoch > available:
+        epochs = max(0, int(available / per_epoch))
+    return {"planned_epochs": epochs, "best_epoch": best_epoch,
+            "estimated_s": round(per_epoch * epochs, 3), "available_s": round(available, 3),
+            "fits": available > 0 and epochs >= math.ceil(MIN_REFIT_FRACTION * best_epoch)}
 
 
 def _tracking_reserve(tracker) -> float:
