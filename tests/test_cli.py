@@ -285,7 +285,7 @@ def test_lepton_predict_bad_inputs_are_usage_errors(tmp_path, capsys):
     assert main(["predict", str(tmp_path / "dict.joblib"), str(path)]) == 2
     assert "holds a dict, not a fitted Lepton estimator" in capsys.readouterr().err
     assert main(["predict", str(saved), str(path), "--out", str(tmp_path / "p.json")]) == 2
-    assert "must end in .csv, .tsv or .parquet" in capsys.readouterr().err
+    assert "must end in .csv, .tsv, .txt" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("name", ["pred.parquet", "pred.tsv", "pred.csv"])

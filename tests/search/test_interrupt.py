@@ -24,8 +24,10 @@ from sklearn.datasets import make_classification
 
 from lepton import LeptonClassifier
 
-# 15 epochs of 60 batches: trials of a few seconds, so the one that has reported an
-# epoch when the signal is sent is still training when it arrives
+# 15 epochs of 120 batches: trials of a few seconds, so the one that has reported an
+# epoch when the signal is sent is still training when it arrives (with 60 batches, an
+# epoch took ~60 ms on a busy CI machine: a trial seen at epoch 2 could reach the
+# pruner's first rung, at epoch 3, and end before the signal landed)
 SPACE = {"base": "mlp", "parameters": {
     "n_layers": {"type": "int", "low": 1, "high": 2},
     "width": {"type": "int", "low": 8, "high": 32, "per_layer": True},
@@ -33,7 +35,7 @@ SPACE = {"base": "mlp", "parameters": {
     "batch_size": 16,
     "numeric_embedding": "none",
 }}
-DATA = dict(n_samples=1200, n_features=10, n_informative=5, random_state=0)
+DATA = dict(n_samples=2400, n_features=10, n_informative=5, random_state=0)
 
 # A shell or test runner may start its children with SIGINT ignored; a terminal does not.
 SEARCH_SCRIPT = textwrap.dedent("""
@@ -81,12 +83,11 @@ def _start(storage_url: str, n_jobs: int, space=SPACE, tracking_uri: str = ""
 
 
 def _training(storage) -> bool:
-    """A trial is running and has reported an epoch but no more than two of its 15 (it is
-    in its training loop, before the pruner's first rung at epoch 3: a trial pruned there,
-    or one near its end, may end before the signal lands, and then no trial is
-    interrupted; seen once in CI with up to 7 epochs allowed)."""
-    return any(1 <= len(t.intermediate_values) <= 2
-               for t in _trials(storage, (STATES.RUNNING,)))
+    """A trial is running and has reported its first epoch of 15 (it is in its training
+    loop, two epochs before the pruner's first rung at epoch 3: a trial pruned there, or
+    one near its end, may end before the signal lands, and then no trial is interrupted;
+    seen in CI with up to 7 epochs allowed, and with 2 of 60-batch epochs)."""
+    return any(len(t.intermediate_values) == 1 for t in _trials(storage, (STATES.RUNNING,)))
 
 
 def _interrupt_when(proc: subprocess.Popen, ready, what: str, signum=signal.SIGINT
