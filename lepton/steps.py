@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Split", "load_split", "build_estimator", "search", "evaluate", "record", "save",
-           "check_writable", "time_cv", "time_note", "weight_note"]
+__all__ = ["Split", "load_split", "build_estimator", "search", "evaluate", "importances",
+           "record", "save", "check_writable", "time_cv", "time_note", "weight_note"]
 
 
 @dataclass
@@ -287,15 +287,30 @@ def _held_out(model, X_te, y_te, name: str, task: str, w=None) -> float:
     return float(metric(np.asarray(y_te), pred.reshape(len(pred), -1), w))
 
 
-def record(model, scores: dict[str, float], tags: dict[str, str] | None = None) -> str | None:
-    """Log the held-out scores to the search's MLflow parent run (``test_<metric>``), and
-    ``tags`` on it; returns that run's id, or None for an untracked search."""
+def importances(model, split: Split, seed: int = 0, time_limit: float | None = None):
+    """The columns' permutation importances on the held-out rows (weighted by
+    ``split.w_test`` where the split has weights), within about ``time_limit`` seconds:
+    :mod:`lepton.inspection`."""
+    from .inspection import permutation_importances
+
+    return permutation_importances(model, split.X_test, split.y_test,
+                                   sample_weight=split.w_test, random_state=seed,
+                                   time_limit=time_limit)
+
+
+def record(model, scores: dict[str, float], tags: dict[str, str] | None = None,
+           tables: dict[str, Any] | None = None) -> str | None:
+    """Log the held-out scores to the search's MLflow parent run (``test_<metric>``),
+    ``tags`` on it, and ``tables`` (artifact file name -> DataFrame) with it; returns that
+    run's id, or None for an untracked search."""
     tracker = model.tracker_
     if not tracker.enabled:
         return None
     tracker.log_test_metrics({f"test_{name}": score for name, score in scores.items()})
     if tags:
         tracker.tag_search(tags)
+    for artifact_file, frame in (tables or {}).items():
+        tracker.log_table(frame, artifact_file)
     return tracker.parent_run_id
 
 

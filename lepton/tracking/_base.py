@@ -69,3 +69,7 @@ class SearchTracker:
     def tag_search(self, tags: dict[str, str]) -> None:
         """Tags on the search's record, set by the caller after ``fit`` (e.g. the Prefect
         flow run that ran it)."""
+
+    def log_table(self, frame: Any, artifact_file: str) -> None:
+        """A table (a DataFrame) kept with the search's record as ``artifact_file`` (a
+        .csv), computed by the caller after ``fit`` (e.g. the column importances)."""

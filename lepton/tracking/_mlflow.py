@@ -754,6 +754,11 @@ class MLflowTracker(SearchTracker):
         _log_batch(self.client, self.parent_run_id,
                    tags=[RunTag(key, str(value)) for key, value in tags.items()])
 
+    def log_table(self, frame: Any, artifact_file: str) -> None:
+        if self.parent_run_id is None:
+            raise TrackingError("log_table needs a search: call it after fit.")
+        self.client.log_text(self.parent_run_id, frame.to_csv(index=False), artifact_file)
+
     # -- end_search parts ------------------------------------------------------------
     def _close_open_trials(self, status: str, reason: str) -> None:
         with self._lock:

@@ -1,0 +1,124 @@
+"""Column importances (lepton.inspection): which columns a fitted model relies on, by the
+drop of its held-out score when a column is shuffled, and `lepton run --importance`."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.linear_model import LogisticRegression
+
+from lepton.cli import main
+from lepton.inspection import format_importances, permutation_importances
+
+
+def _data(n=800, seed=0):
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame(rng.normal(size=(n, 4)), columns=["noise", "signal", "weak", "junk"])
+    y = (2 * X.signal + 0.5 * X.weak > 0).astype(int)
+    return X, y
+
+
+def test_the_column_the_target_follows_comes_first():
+    from lepton import NeuralNetworkClassifier
+
+    X, y = _data()
+    clf = NeuralNetworkClassifier(epochs=30, random_state=0).fit(X[:600], y[:600])
+    table = permutation_importances(clf, X[600:], y[600:])
+    assert list(table.feature)[:2] == ["signal", "weak"]
+    assert table.importance[0] > 0.3 and table.importance[1] > 0.01
+    others = table.set_index("feature").loc[["noise", "junk"], "importance"]
+    assert (others.abs() < 0.03).all(), table
+    assert (table["std"] >= 0).all() and table.importance.is_monotonic_decreasing
+    lines = format_importances(table, 2, "accuracy")
+    assert lines[0].startswith("column importance (drop in held-out accuracy") and len(lines) == 3
+    assert lines[1].split()[0] == "signal"
+
+
+def test_arrays_name_their_columns_by_position():
+    X, y = _data()
+    table = permutation_importances(LogisticRegression().fit(X.to_numpy(), y), X.to_numpy(), y)
+    assert table.feature[0] == "x1" and set(table.feature) == {"x0", "x1", "x2", "x3"}
+
+
+class _CountingModel(LogisticRegression):
+    """A real model that also records how many rows each score saw."""
+
+    def score(self, X, y, sample_weight=None):
+        self.seen_ = getattr(self, "seen_", set()) | {len(X)}
+        return super().score(X, y, sample_weight=sample_weight)
+
+
+def test_large_held_out_sets_are_sampled_and_the_sample_is_fixed():
+    X, y = _data(n=5000)
+    model = _CountingModel().fit(X, y)
+    first = permutation_importances(model, X, y, max_rows=300, n_repeats=2)
+    assert model.seen_ == {300}
+    pd.testing.assert_frame_equal(first, permutation_importances(model, X, y, max_rows=300,
+                                                                 n_repeats=2))
+    model.seen_ = set()
+    permutation_importances(model, X[:200], y[:200], max_rows=300)
+    assert model.seen_ == {200}  # a smaller set is scored whole
+
+
+def test_bad_inputs_are_refused_with_the_reason():
+    import scipy.sparse as sp
+
+    X, y = _data()
+    model = LogisticRegression().fit(X, y)
+    with pytest.raises(ValueError, match="need a dense table.*sparse matrix"):
+        permutation_importances(model, sp.csr_matrix(X.to_numpy()), y)
+    with pytest.raises(ValueError, match="n_repeats=0 .*need n_repeats >= 1"):
+        permutation_importances(model, X, y, n_repeats=0)
+
+
+def test_lepton_run_prints_the_importances_and_logs_them_with_the_run(tmp_path, capsys):
+    import mlflow
+
+    X, y = _data(n=600)
+    frame = X.assign(label=np.where(y == 1, "yes", "no"), weight=1.0 + (X.junk > 0))
+    path = tmp_path / "table.csv"
+    frame.to_csv(path, index=False)
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    assert main(["run", str(path), "--target", "label", "--weight-column", "weight",
+                 "--time-budget", "15", "--verbose", "0", "--tracking-uri", store,
+                 "--experiment", "importance", "--importance", "2"]) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("column importance"))
+    assert "4 columns, top 2" in lines[start]
+    assert [line.split()[0] for line in lines[start + 1:start + 3]] == ["signal", "weak"]
+    run_id = out.split("(run ")[1].split(")")[0]
+    client = mlflow.MlflowClient(tracking_uri=store)
+    logged = pd.read_csv(client.download_artifacts(run_id, "column_importance.csv", tmp_path))
+    assert list(logged.columns) == ["feature", "importance", "std"]
+    assert list(logged.feature)[0] == "signal" and set(logged.feature) == set(X.columns)
+
+
+def test_importance_needs_a_positive_count(capsys):
+    with pytest.raises(SystemExit):
+        main(["run", "iris", "--importance", "0"])
+    assert "--importance: '0' is not a whole number >= 1" in capsys.readouterr().err
+
+
+class _SlowModel(LogisticRegression):
+    """A real model whose every scoring takes at least 10 ms."""
+
+    def score(self, X, y, sample_weight=None):
+        import time
+
+        time.sleep(0.01)
+        return super().score(X, y, sample_weight=sample_weight)
+
+
+def test_a_time_limit_takes_fewer_shuffles_then_fewer_rows():
+    # one round (a shuffle of each of the 4 columns) takes >= 40 ms here
+    X, y = _data(n=1000)
+    model = _SlowModel().fit(X, y)
+    plenty = permutation_importances(model, X, y, n_repeats=3, time_limit=60)
+    assert plenty.attrs == {"rows": 1000, "repeats": 3}
+    fewer = permutation_importances(model, X, y, n_repeats=5, time_limit=0.1)
+    assert fewer.attrs["rows"] == 1000 and 1 <= fewer.attrs["repeats"] <= 2
+    short = permutation_importances(model, X, y, n_repeats=5, time_limit=0.02)
+    assert short.attrs["repeats"] == 1 and 200 <= short.attrs["rows"] <= 500
+    assert short.feature[0] == "signal"
