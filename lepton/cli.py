@@ -103,7 +103,8 @@ def _cmd_schedule(args: argparse.Namespace) -> int:
         "storage": args.storage, "study_name": args.study_name, "images": args.images,
         "tracking": not args.no_tracking, "experiment": args.experiment,
         "tracking_uri": args.tracking_uri, "registered_model_name": args.register,
-        "save": args.save, "verbose": args.verbose, "retries": args.retries,
+        "save": args.save, "verbose": args.verbose, "importance": args.importance,
+        "retries": args.retries,
         "retry_delay_seconds": args.retry_delay,
     }
     parameters = {k: v for k, v in parameters.items() if v is not None}
@@ -270,6 +271,14 @@ def _add_search_arguments(run: argparse.ArgumentParser) -> None:
     run.add_argument("--register", metavar="MODEL_NAME",
                      help="register the final model; alias 'champion' moves if it is better")
     run.add_argument("--verbose", type=int, default=1)
+    run.add_argument("--importance", type=_positive_int, nargs="?", const=10, default=None,
+                     metavar="N",
+                     help="after the fit, print the N columns (default 10) whose shuffling "
+                          "drops the held-out score most (permutation importance on up to "
+                          "2,000 held-out rows, 5 shuffles each, fewer where that would "
+                          "take over a quarter of --time-budget or 10 s) and, when "
+                          "tracked, log every column's as column_importance.csv with the "
+                          "run")
 
 
 def _positive_int(text: str) -> int:
@@ -290,14 +299,6 @@ def build_parser() -> argparse.ArgumentParser:
     _add_search_arguments(run)
     run.add_argument("--fixed", action="store_true",
                      help="train one fixed-architecture network instead of searching")
-    run.add_argument("--importance", type=_positive_int, nargs="?", const=10, default=None,
-                     metavar="N",
-                     help="after the fit, print the N columns (default 10) whose shuffling "
-                          "drops the held-out score most (permutation importance on up to "
-                          "2,000 held-out rows, 5 shuffles each, fewer where that would "
-                          "take over a quarter of --time-budget or 10 s) and, when "
-                          "tracked, log every column's as column_importance.csv with the "
-                          "run")
     run.set_defaults(func=_cmd_run)
     schedule = sub.add_parser(
         "schedule", help="serve the run as a Prefect deployment on a cron or interval "

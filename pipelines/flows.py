@@ -63,6 +63,7 @@ def _retry_if_transient(task_: Any, task_run: Any, state: Any) -> bool:
 _options = {"cache_policy": NO_CACHE, "retry_condition_fn": _retry_if_transient}
 load_task = task(steps.load_split, name="load", **_options)
 evaluate_task = task(steps.evaluate, name="evaluate", cache_policy=NO_CACHE)
+importance_task = task(steps.importances, name="importance", cache_policy=NO_CACHE)
 record_task = task(steps.record, name="record", **_options)
 save_task = task(steps.save, name="save", **_options)
 
@@ -112,7 +113,8 @@ def search_flow(dataset: str = "digits", target: str | None = None,
                 images: bool = True, tracking: bool = True, experiment: str | None = None,
                 tracking_uri: str | None = None, registered_model_name: str | None = None,
                 save: str | None = None, verbose: int = 1, retries: int = 2,
-                retry_delay_seconds: float = 60.0) -> dict[str, Any]:
+                retry_delay_seconds: float = 60.0,
+                importance: int | None = None) -> dict[str, Any]:
     """Search a network for ``dataset`` within ``time_budget`` seconds, score it on the
     held-out rows, log those scores to the search's MLflow run and (``save``) write the
     model with joblib. The arguments are ``lepton run``'s options.
@@ -123,8 +125,10 @@ def search_flow(dataset: str = "digits", target: str | None = None,
     ``study_name``, the study is named after the flow run (``lepton-search-<dataset>-<flow
     run id>``): each scheduled run searches its own data in a study of its own, and a
     retried search, or the flow run retried from Prefect's UI after its process died,
-    resumes that study. Returns a summary (JSON-serialisable; Prefect persists it as the
-    flow run's result).
+    resumes that study. ``importance`` (a number of columns): the columns' permutation
+    importances on the held-out rows (``lepton run --importance``), the top ones logged
+    and in the summary, every one with the MLflow run as ``column_importance.csv``.
+    Returns a summary (JSON-serialisable; Prefect persists it as the flow run's result).
     """
     logger = get_run_logger()
     retry = {"retries": retries, "retry_delay_seconds": retry_delay_seconds}
@@ -150,7 +154,17 @@ def search_flow(dataset: str = "digits", target: str | None = None,
                    verbose=verbose)
     model = search_task.with_options(**retry)(split, options)
     scores = evaluate_task(model, split)
-    run_id = record_task.with_options(**retry)(model, scores, _prefect_tags())
+    tables, top = {}, None
+    if importance is not None:
+        from lepton.inspection import format_importances
+
+        table = importance_task(model, split, seed=seed, time_limit=max(10.0, time_budget / 4))
+        for line in format_importances(table, importance, split.default_metric):
+            logger.info(line)
+        tables["column_importance.csv"] = table
+        top = {row.feature: round(float(row.importance), 6)
+               for row in table.head(importance).itertuples()}
+    run_id = record_task.with_options(**retry)(model, scores, _prefect_tags(), tables)
     if save is not None:
         save_task.with_options(**retry)(model, save)
     info = model.final_model_info_
@@ -163,6 +177,8 @@ def search_flow(dataset: str = "digits", target: str | None = None,
         "validation": {info["metric"]: float(model.best_score_)},
         "held_out": scores, "mlflow_run_id": run_id, "model_path": save, "notes": notes,
     }
+    if top is not None:
+        summary["column_importance"] = top
     logger.info("searched %d trials in %.1fs of %gs; final model: %s; held-out %s",
                 summary["n_trials"], summary["fit_seconds"], time_budget,
                 summary["final_choice"],

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import joblib
+import pandas as pd
 import pytest
 
 from _procs import children
@@ -67,11 +68,14 @@ def test_flow_runs_the_steps_and_records_them(prefect_api, tmp_path):
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
     state = flows.search_flow(dataset="iris", time_budget=20, tracking_uri=store,
                               experiment="nightly-iris", save=str(tmp_path / "model.joblib"),
-                              storage=str(tmp_path / "study.db"), verbose=0,
+                              storage=str(tmp_path / "study.db"), verbose=0, importance=2,
                               return_state=True)
     assert state.is_completed(), state.message
     summary = state.result()
     assert summary["dataset"] == "iris" and summary["task"] == "classification"
+    # the two columns whose shuffling drops the held-out accuracy most: petals, for iris
+    assert len(summary["column_importance"]) == 2
+    assert all("petal" in name for name in summary["column_importance"]), summary
     assert summary["train_rows"] + summary["test_rows"] == 150
     held_out = steps.load_split("iris", seed=0)  # the flow's own split (seed 0)
     model = joblib.load(summary["model_path"])
@@ -83,12 +87,15 @@ def test_flow_runs_the_steps_and_records_them(prefect_api, tmp_path):
     assert summary["study_name"] == f"lepton-search-iris-{flow_run_id}"
 
     runs = _task_runs(flow_run_id)
-    assert sorted(runs) == TASKS
+    assert sorted(runs) == sorted([*TASKS, "importance"])  # importance: asked for here
     assert all(run.state.is_completed() and run.run_count == 1 for run in runs.values())
 
     assert model.study_.study_name == summary["study_name"]
     run = mlflow.MlflowClient(store).get_run(summary["mlflow_run_id"])
     assert run.data.metrics["test_accuracy"] == pytest.approx(summary["held_out"]["accuracy"])
+    logged = pd.read_csv(mlflow.MlflowClient(store).download_artifacts(
+        summary["mlflow_run_id"], "column_importance.csv", tmp_path))
+    assert len(logged) == 4 and set(logged.feature[:2]) == set(summary["column_importance"])
     # the MLflow run leads back to the Prefect run that made it
     assert run.data.tags["lepton.prefect.flow_run_id"] == str(flow_run_id)
     assert run.data.tags["lepton.prefect.flow_run_name"] == "iris-20.0s"
