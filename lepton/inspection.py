@@ -19,6 +19,7 @@ as given (a date or text column counts once, not as the numbers made of it).
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import numpy as np
@@ -51,8 +52,6 @@ def permutation_importances(model: Any, X: Any, y: Any, *, sample_weight: Any = 
     the same information) and ``std`` (over the shuffles); ``table.attrs`` holds the
     ``rows`` scored and the ``repeats`` made.
     """
-    import time
-
     from sklearn.inspection import permutation_importance
 
     if sp.issparse(X):
@@ -63,6 +62,8 @@ def permutation_importances(model: Any, X: Any, y: Any, *, sample_weight: Any = 
                          ">= 1 and max_rows >= 2.")
     frame = X if isinstance(X, pd.DataFrame) else None
     array = None if frame is not None else np.asarray(X)
+    if array is not None and array.ndim != 2:
+        raise ValueError(f"X must be a table (2-D: rows x columns); got shape {array.shape}.")
     n = len(X)
     y = np.asarray(y)
     w = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
@@ -72,8 +73,6 @@ def permutation_importances(model: Any, X: Any, y: Any, *, sample_weight: Any = 
         y, w = y[rows], (None if w is None else w[rows])
     elif array is not None:
         X = array
-    if array is not None and array.ndim != 2:
-        raise ValueError(f"X must be a table (2-D); got shape {array.shape}.")
     names = ([str(c) for c in frame.columns] if frame is not None
              else [f"x{i}" for i in range(array.shape[1])])
     if time_limit is not None:

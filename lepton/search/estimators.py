@@ -804,10 +804,6 @@ class _BaseLepton(BaseEstimator):
         if not force and not plan["fits"]:
             report["status"] = "skipped: not enough time left"
             return None, report
-
-        def time_left() -> float:
-            return _refit_time_left(budget)
-
         task = self._task
         # trials of studies from before input_scaling was searched were all robust-scaled
         pre = TabularPreprocessor(max_onehot_cardinality=defaults.MAX_ONEHOT_CARDINALITY,
@@ -818,7 +814,7 @@ class _BaseLepton(BaseEstimator):
         data = TensorData(Xt, y_enc, w=ctx.w_all, device=device, y_dtype=y_dtype)
         first, modules, first_seconds = None, [], 0.0
         for copy in range(FINAL_REFITS):
-            available = time_left()
+            available = _refit_time_left(budget)
             if copy > 0 and 1.1 * first_seconds > available:
                 break
             config = TrainingConfig(**{**training, "epochs": max(1, epochs)},
