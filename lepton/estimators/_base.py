@@ -84,6 +84,16 @@ def encode_target(y: Any, task: str, n_samples: int, *, estimator_name: str):
             f"{estimator_name} requires y to be passed, but the target y is None."
         )
     if task == "classification":
+        # not np.shape(y): it calls __array_function__, which scikit-learn's checks refuse
+        shape = getattr(y, "shape", None) or np.asarray(y).shape
+        if len(shape) == 2 and shape[1] > 1:
+            raise ValueError(
+                f"{estimator_name} predicts one class per row, but y has {shape[1]} columns "
+                f"(shape {shape}). For several labels per row (multilabel or multi-output), "
+                f"fit one classifier per column: sklearn.multioutput.MultiOutputClassifier("
+                f"{estimator_name}(...))"
+                + (", each fit with its own time budget." if "Lepton" in estimator_name
+                   else "."))
         y_arr = column_or_1d(y.to_numpy() if isinstance(y, pd.Series) else y, warn=True)
         if y_arr.dtype.kind == "O" and (missing := pd.isna(pd.Series(y_arr))).any():
             bad = np.flatnonzero(missing.to_numpy())

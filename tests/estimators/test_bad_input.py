@@ -27,6 +27,25 @@ def test_nan_or_inf_in_y(cls, bad):
         cls(**TINY).fit(_X(), y)
 
 
+def test_several_labels_per_row_are_refused_with_the_way_to_fit_them():
+    from sklearn.multioutput import MultiOutputClassifier
+
+    Y = (_X(40, 2) > 0).astype(int)
+    with pytest.raises(ValueError, match=r"NeuralNetworkClassifier predicts one class per "
+                                         r"row, but y has 2 columns \(shape \(40, 2\)\).*"
+                                         r"MultiOutputClassifier\(NeuralNetworkClassifier"):
+        NeuralNetworkClassifier(**TINY).fit(_X(40), Y)
+    with pytest.raises(ValueError, match=r"LeptonClassifier predicts one class per row.*"
+                                         r"each fit with its own time budget"):
+        LeptonClassifier(time_budget=5).fit(_X(40), pd.DataFrame(Y, columns=["a", "b"]))
+    # the advice works: one network per label
+    both = MultiOutputClassifier(NeuralNetworkClassifier(**TINY)).fit(_X(40), Y)
+    assert both.predict(_X(40)).shape == (40, 2)
+    # one column is one label (scikit-learn's column vector, with its warning)
+    with pytest.warns(Warning, match="column-vector y"):
+        NeuralNetworkClassifier(**TINY).fit(_X(40), Y[:, :1])
+
+
 def test_missing_value_in_string_labels():
     y = np.array(["a", "b"] * 10, dtype=object)
     y[4] = None
