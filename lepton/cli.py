@@ -129,7 +129,7 @@ def _cmd_schedule(args: argparse.Namespace) -> int:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
-    """A model saved by ``lepton run --save`` predicts the rows of a CSV/Parquet file."""
+    """A model saved by ``lepton run --save`` predicts the rows of a table file."""
     import os
 
     from .datasets import read_table, table_format, write_table
@@ -224,9 +224,10 @@ def _add_search_arguments(run: argparse.ArgumentParser) -> None:
     from . import defaults
 
     run.add_argument("dataset", nargs="?", default="digits",
-                     help="built-in dataset name or CSV/TSV/Parquet path; a CSV or TSV may "
-                          "be compressed (.csv.gz, .csv.zip, ...) (default: digits)")
-    run.add_argument("--target", help="target column of a CSV/Parquet file")
+                     help="built-in dataset name or CSV/TSV/Parquet/Excel (.xlsx) path; a CSV "
+                          "or TSV may be compressed (.csv.gz, .csv.zip, ...) (default: "
+                          "digits)")
+    run.add_argument("--target", help="target column of a table file")
     run.add_argument("--task", choices=("auto", "classification", "regression"),
                      default="auto",
                      help="what the target is (default: auto: text, booleans and up to "
@@ -320,13 +321,13 @@ def build_parser() -> argparse.ArgumentParser:
     schedule.add_argument("--retry-delay", type=float, default=60.0, metavar="SECONDS",
                           help="seconds between attempts (default: 60)")
     schedule.set_defaults(func=_cmd_schedule)
-    pred = sub.add_parser("predict", help="predict the rows of a CSV/Parquet file with a model "
+    pred = sub.add_parser("predict", help="predict the rows of a table file with a model "
                                           "saved by lepton run --save")
     pred.add_argument("model", help="the model file (joblib, from lepton run --save); load only "
                                     "files you trust: unpickling runs code")
-    pred.add_argument("data", help="CSV/TSV/Parquet file with the model's feature columns "
+    pred.add_argument("data", help="CSV/TSV/Parquet/Excel file with the model's feature columns "
                                    "(others, such as the target, are ignored)")
-    pred.add_argument("--out", help="write the predictions here (.csv, .tsv or .parquet; "
+    pred.add_argument("--out", help="write the predictions here (.csv, .tsv, .parquet or .xlsx; "
                                     ".csv.gz and the like compress; default: CSV on "
                                     "standard output)")
     pred.add_argument("--proba", action="store_true",

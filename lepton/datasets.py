@@ -76,11 +76,13 @@ BUILTIN_DATASETS = {
 
 
 _PARQUET, _TEXT = (".parquet", ".pq"), (".csv", ".txt", ".tsv")
+#: Excel workbooks (read with openpyxl: the first sheet); the old binary .xls is not read
+_EXCEL = (".xlsx", ".xlsm")
 #: compressed text tables (data.csv.gz, Kaggle's train.csv.zip): the suffix after the
 #: table's own; pandas reads and writes them, the standard library opens them to sniff
 _COMPRESSED = {".gz": "gzip", ".bz2": "bz2", ".xz": "xz", ".zip": "zip"}
 _ACCEPTED = (".csv, .tsv, .txt (each also compressed: .csv.gz, .csv.bz2, .csv.xz, "
-             ".csv.zip), .parquet or .pq")
+             ".csv.zip), .parquet, .pq or .xlsx")
 
 
 def table_name(path: str | Path) -> str:
@@ -97,6 +99,12 @@ def table_format(path: str | Path, *, what: str) -> str:
     suffix = path.suffix.lower()
     if suffix in _PARQUET:
         return "parquet"
+    if suffix in _EXCEL:
+        return "excel"
+    if suffix == ".xls":
+        raise ValueError(f"{what} {str(path)!r} is an Excel 97-2003 workbook (.xls), which "
+                         "Lepton does not read: save it as .xlsx (Excel: File > Save As) or "
+                         "as CSV.")
     if suffix in _COMPRESSED:
         suffix = Path(path.stem).suffix.lower()
         if suffix in _PARQUET:
@@ -114,7 +122,8 @@ _SEPARATORS = (",", ";", "\t", "|")
 
 
 def read_table(path: str | Path, *, what: str = "dataset file") -> pd.DataFrame:
-    """A CSV, TSV or Parquet file as a DataFrame (the format from the file's suffix).
+    """A CSV, TSV, Parquet or Excel (.xlsx: its first sheet) file as a DataFrame (the
+    format from the file's suffix).
 
     A .csv or .txt file's separator is read off its first lines (``,``, ``;``, tab or
     ``|``: Excel writes ``;`` where the comma is the decimal sign, and then the decimal
@@ -129,6 +138,8 @@ def read_table(path: str | Path, *, what: str = "dataset file") -> pd.DataFrame:
     try:
         if fmt == "parquet":
             return pd.read_parquet(path)
+        if fmt == "excel":
+            return _read_excel(path)
         sep = "\t" if fmt == "tsv" else None
         for encoding in _ENCODINGS:
             try:
@@ -153,11 +164,32 @@ def read_table(path: str | Path, *, what: str = "dataset file") -> pd.DataFrame:
         return frame
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError,
             OSError, ValueError) as exc:  # pyarrow's errors are OSError / ValueError
-        raise ValueError(f"{what} {str(path)!r} cannot be read as {fmt.upper()}: "
+        raise ValueError(f"{what} {str(path)!r} cannot be read as "
+                         f"{'Excel' if fmt == 'excel' else fmt.upper()}: "
                          f"{type(exc).__name__}: {exc}") from exc
 
 
 _SEPARATOR_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
+
+
+def _read_excel(path: str | Path) -> pd.DataFrame:
+    """A workbook's first sheet; where it has others, ``frame.attrs['lepton.read']`` says
+    which was read (``lepton run`` prints it)."""
+    import zipfile
+
+    try:
+        book = pd.ExcelFile(path, engine="openpyxl")
+    except zipfile.BadZipFile as exc:  # an .xlsx is a zip archive
+        raise ValueError(f"not an Excel workbook ({exc})") from None
+    with book:
+        sheets = book.sheet_names
+        frame = book.parse(sheets[0])
+    if len(sheets) > 1:
+        others = ", ".join(repr(name) for name in sheets[1:4]) + (" ..." if len(sheets) > 4
+                                                                  else "")
+        frame.attrs["lepton.read"] = (f"read sheet {sheets[0]!r} of {Path(path).name}, the "
+                                      f"first of {len(sheets)} (not {others})")
+    return frame
 
 
 def _head_text(path: str | Path, encoding: str, size: int = 1 << 16) -> str:
@@ -239,6 +271,8 @@ def write_table(frame: pd.DataFrame, path: str | Path, *,
     fmt = table_format(path, what="output file")
     if fmt == "parquet":
         frame.to_parquet(path, index=False)
+    elif fmt == "excel":
+        frame.to_excel(path, index=False, engine="openpyxl")
     elif fmt == "tsv":
         frame.to_csv(path, index=False, sep="\t")
     else:
@@ -246,14 +280,16 @@ def write_table(frame: pd.DataFrame, path: str | Path, *,
 
 
 def load_dataset(name_or_path: str, *, target: str | None = None) -> Dataset:
-    """A built-in dataset by name, or a CSV/Parquet file with its ``target`` column."""
+    """A built-in dataset by name, or a table file (CSV, TSV, Parquet, Excel) with its
+    ``target`` column."""
     if name_or_path in BUILTIN_DATASETS:
         return BUILTIN_DATASETS[name_or_path]()
     path = Path(name_or_path)
     if not path.exists():
         raise ValueError(
             f"dataset={name_or_path!r} is neither a built-in dataset "
-            f"({', '.join(BUILTIN_DATASETS)}) nor an existing CSV/Parquet file."
+            f"({', '.join(BUILTIN_DATASETS)}) nor an existing table file (CSV, TSV, "
+            "Parquet or Excel)."
         )
     frame = read_table(path)
     if target is None:

@@ -75,7 +75,7 @@ class Split:
 def load_split(dataset: str, *, target: str | None = None, task: str = "auto",
                test_size: float = 0.25, seed: int = 0, time_column: str | None = None,
                weight_column: str | None = None) -> Split:
-    """Load a built-in dataset or a CSV/Parquet file and hold out ``test_size`` of its rows
+    """Load a built-in dataset or a table file and hold out ``test_size`` of its rows
     (stratified by class where every class has two rows or more). With ``time_column``
     (dates or numbers), the rows are put in its order and the latest ``test_size`` of them
     are held out, as a model trained today is used on tomorrow's rows. ``weight_column``

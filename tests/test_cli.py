@@ -384,3 +384,37 @@ def test_lepton_predict_writes_a_semicolon_file_back_as_it_came(tmp_path, capsys
     assert "," in text.splitlines()[1].split(";")[1]  # a decimal comma
     back = pd.read_csv(out, sep=";", decimal=",", encoding="cp1252")
     assert back["prediction"].dtype == np.float64 and len(back) == 60
+
+
+def test_an_excel_workbook_is_read_by_its_first_sheet_and_predictions_written_back(
+        tmp_path, capsys):
+    import pandas as pd
+
+    frame, _ = _table(tmp_path)
+    frame["day"] = pd.date_range("2024-01-01", periods=len(frame), freq="D")  # a date cell
+    book = tmp_path / "sales.xlsx"
+    with pd.ExcelWriter(book) as writer:
+        frame.to_excel(writer, sheet_name="Data", index=False)
+        frame.head(3).to_excel(writer, sheet_name="Notes", index=False)
+    saved = tmp_path / "model.joblib"
+    assert main(["run", str(book), "--target", "label", "--fixed", "--save", str(saved)]) == 0
+    out = capsys.readouterr().out
+    assert "dataset=sales task=classification rows=200" in out
+    assert "read sheet 'Data' of sales.xlsx, the first of 2 (not 'Notes')" in out
+    assert "column 'day': dates (datetime64)" in out
+    pred = tmp_path / "pred.xlsx"
+    assert main(["predict", str(saved), str(book), "--out", str(pred), "--keep", "a"]) == 0
+    back = pd.read_excel(pred)
+    assert list(back.columns) == ["a", "prediction"] and len(back) == 200
+    assert set(back.prediction) <= {"pos", "neg"}
+
+
+def test_files_excel_cannot_give_are_refused_with_the_reason(tmp_path, capsys):
+    (tmp_path / "old.xls").write_bytes(b"\xd0\xcf\x11\xe0")  # an OLE2 (Excel 97) header
+    (tmp_path / "fake.xlsx").write_text("not a workbook")
+    assert main(["run", str(tmp_path / "old.xls"), "--target", "y"]) == 2
+    assert "Excel 97-2003 workbook (.xls), which Lepton does not read: save it as .xlsx" in (
+        capsys.readouterr().err)
+    assert main(["run", str(tmp_path / "fake.xlsx"), "--target", "y"]) == 2
+    assert "cannot be read as Excel: ValueError: not an Excel workbook" in (
+        capsys.readouterr().err)
