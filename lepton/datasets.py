@@ -88,13 +88,13 @@ _ACCEPTED = (".csv, .tsv, .txt (each also compressed: .csv.gz, .csv.bz2, .csv.xz
 def table_name(path: str | Path) -> str:
     """The file's name without its suffixes: 'sales' for sales.csv and sales.csv.gz."""
     path = Path(path)
-    name = path.stem if path.suffix.lower() not in _COMPRESSED else Path(path.stem).stem
-    return name
+    return path.stem if path.suffix.lower() not in _COMPRESSED else Path(path.stem).stem
 
 
 def table_format(path: str | Path, *, what: str) -> str:
-    """'parquet', 'tsv' or 'csv' from the file's suffix (a text table's may be followed by
-    a compression's: .gz, .bz2, .xz, .zip); a ValueError naming ``what`` else."""
+    """'parquet', 'excel', 'tsv' or 'csv' from the file's suffix (a text table's may be
+    followed by a compression's: .gz, .bz2, .xz, .zip); a ValueError naming ``what``
+    else."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix in _PARQUET:
@@ -163,7 +163,8 @@ def read_table(path: str | Path, *, what: str = "dataset file") -> pd.DataFrame:
             frame.attrs["lepton.read"] = f"read {Path(path).name} as {', '.join(said)}"
         return frame
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError,
-            OSError, ValueError) as exc:  # pyarrow's errors are OSError / ValueError
+            OSError, ValueError,  # pyarrow's errors are OSError / ValueError
+            zipfile.BadZipFile, lzma.LZMAError) as exc:  # gzip's and bz2's are OSError
         raise ValueError(f"{what} {str(path)!r} cannot be read as "
                          f"{'Excel' if fmt == 'excel' else fmt.upper()}: "
                          f"{type(exc).__name__}: {exc}") from exc
@@ -175,8 +176,6 @@ _SEPARATOR_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
 def _read_excel(path: str | Path) -> pd.DataFrame:
     """A workbook's first sheet; where it has others, ``frame.attrs['lepton.read']`` says
     which was read (``lepton run`` prints it)."""
-    import zipfile
-
     try:
         book = pd.ExcelFile(path, engine="openpyxl")
     except zipfile.BadZipFile as exc:  # an .xlsx is a zip archive

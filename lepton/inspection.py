@@ -64,15 +64,11 @@ def permutation_importances(model: Any, X: Any, y: Any, *, sample_weight: Any = 
     array = None if frame is not None else np.asarray(X)
     if array is not None and array.ndim != 2:
         raise ValueError(f"X must be a table (2-D: rows x columns); got shape {array.shape}.")
-    n = len(X)
+    X = frame if frame is not None else array
     y = np.asarray(y)
     w = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
-    if n > max_rows:
-        rows = np.sort(np.random.default_rng(random_state).choice(n, max_rows, replace=False))
-        X = frame.iloc[rows] if frame is not None else array[rows]
-        y, w = y[rows], (None if w is None else w[rows])
-    elif array is not None:
-        X = array
+    if len(y) > max_rows:
+        X, y, w = _sample_rows(X, y, w, max_rows, random_state)
     names = ([str(c) for c in frame.columns] if frame is not None
              else [f"x{i}" for i in range(array.shape[1])])
     if time_limit is not None:
@@ -82,10 +78,7 @@ def permutation_importances(model: Any, X: Any, y: Any, *, sample_weight: Any = 
         n_repeats = max(1, min(n_repeats, int(time_limit / max(per_round, 1e-9))))
         if per_round > time_limit and len(y) > 200:
             keep = max(200, int(len(y) * time_limit / per_round))
-            rows = np.sort(np.random.default_rng(random_state).choice(len(y), keep,
-                                                                      replace=False))
-            X = X.iloc[rows] if frame is not None else X[rows]
-            y, w = y[rows], (None if w is None else w[rows])
+            X, y, w = _sample_rows(X, y, w, keep, random_state)
     result = permutation_importance(model, X, y, n_repeats=n_repeats,
                                     random_state=random_state, sample_weight=w)
     table = pd.DataFrame({"feature": names, "importance": result.importances_mean,
@@ -93,6 +86,13 @@ def permutation_importances(model: Any, X: Any, y: Any, *, sample_weight: Any = 
     table = table.sort_values("importance", ascending=False, kind="stable").reset_index(drop=True)
     table.attrs.update(rows=len(y), repeats=n_repeats)
     return table
+
+
+def _sample_rows(X, y: np.ndarray, w: np.ndarray | None, keep: int, seed: int):
+    """``keep`` of the rows, drawn at random (``seed``), in their order."""
+    rows = np.sort(np.random.default_rng(seed).choice(len(y), keep, replace=False))
+    X = X.iloc[rows] if isinstance(X, pd.DataFrame) else X[rows]
+    return X, y[rows], (None if w is None else w[rows])
 
 
 def format_importances(table: pd.DataFrame, top: int, score: str) -> list[str]:

@@ -418,3 +418,13 @@ def test_files_excel_cannot_give_are_refused_with_the_reason(tmp_path, capsys):
     assert main(["run", str(tmp_path / "fake.xlsx"), "--target", "y"]) == 2
     assert "cannot be read as Excel: ValueError: not an Excel workbook" in (
         capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("suffix", ["gz", "bz2", "xz", "zip"])
+def test_a_damaged_compressed_table_is_refused_with_the_reason(tmp_path, suffix):
+    from lepton.datasets import read_table
+
+    path = tmp_path / f"t.csv.{suffix}"
+    path.write_bytes(MAGIC[suffix] + b"\x00 cut off in the download")
+    with pytest.raises(ValueError, match=r"t\.csv\.%s' cannot be read as CSV: " % suffix):
+        read_table(path)
