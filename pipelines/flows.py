@@ -132,6 +132,9 @@ def search_flow(dataset: str = "digits", target: str | None = None,
     """
     logger = get_run_logger()
     retry = {"retries": retries, "retry_delay_seconds": retry_delay_seconds}
+    if importance is not None and importance < 1:  # before the search spends its budget
+        raise ValueError(f"importance={importance}: give the number of columns to show "
+                         "(1 or more), or None for no importances.")
     if save is not None:
         steps.check_writable(save, what="save")  # before the search spends its budget
     split = load_task.with_options(**retry)(dataset, target=target, task=task,

@@ -156,6 +156,12 @@ def test_transient_errors_are_retried_and_bad_input_is_not(prefect_api, tmp_path
     runs = _task_runs(state.state_details.flow_run_id)
     assert list(runs) == ["load"] and runs["load"].run_count == 1
 
+    state = flows.search_flow(dataset="iris", importance=0, verbose=0, return_state=True)
+    assert state.is_failed()
+    with pytest.raises(ValueError, match="importance=0: give the number of columns"):
+        state.result()
+    assert _task_runs(state.state_details.flow_run_id) == {}  # refused before any task
+
 
 def test_is_transient():
     from lepton.search import StorageError
