@@ -180,15 +180,34 @@ def _read_excel(path: str | Path) -> pd.DataFrame:
         book = pd.ExcelFile(path, engine="openpyxl")
     except zipfile.BadZipFile as exc:  # an .xlsx is a zip archive
         raise ValueError(f"not an Excel workbook ({exc})") from None
+    said = []
     with book:
         sheets = book.sheet_names
         frame = book.parse(sheets[0])
+        header = _header_below_title(frame)
+        if header is not None:  # a title above the table, as reports have
+            frame = book.parse(sheets[0], header=header)
+            said.append(f"its header from row {header + 1} (a title above it)")
     if len(sheets) > 1:
         others = ", ".join(repr(name) for name in sheets[1:4]) + (" ..." if len(sheets) > 4
                                                                   else "")
-        frame.attrs["lepton.read"] = (f"read sheet {sheets[0]!r} of {Path(path).name}, the "
-                                      f"first of {len(sheets)} (not {others})")
+        said.insert(0, f"sheet {sheets[0]!r}, the first of {len(sheets)} (not {others})")
+    if said:
+        frame.attrs["lepton.read"] = f"read {Path(path).name}: {'; '.join(said)}"
     return frame
+
+
+def _header_below_title(frame: pd.DataFrame, look: int = 10) -> int | None:
+    """The sheet row (0-based) holding the table's header where the first row is a title
+    instead: most columns came out unnamed ('Unnamed: 1') and one of the next ``look``
+    rows is text in every column; None where the first row is the header."""
+    unnamed = sum(str(c).startswith("Unnamed: ") for c in frame.columns)
+    if frame.shape[1] < 2 or unnamed * 2 < frame.shape[1]:
+        return None
+    for i, row in enumerate(frame.head(look).itertuples(index=False)):
+        if all(isinstance(v, str) and v.strip() for v in row):
+            return i + 1  # frame row i is sheet row i + 1 (row 0 was read as the header)
+    return None
 
 
 def _head_text(path: str | Path, encoding: str, size: int = 1 << 16) -> str:

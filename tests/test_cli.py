@@ -400,13 +400,30 @@ def test_an_excel_workbook_is_read_by_its_first_sheet_and_predictions_written_ba
     assert main(["run", str(book), "--target", "label", "--fixed", "--save", str(saved)]) == 0
     out = capsys.readouterr().out
     assert "dataset=sales task=classification rows=200" in out
-    assert "read sheet 'Data' of sales.xlsx, the first of 2 (not 'Notes')" in out
+    assert "read sales.xlsx: sheet 'Data', the first of 2 (not 'Notes')" in out
     assert "column 'day': dates (datetime64)" in out
     pred = tmp_path / "pred.xlsx"
     assert main(["predict", str(saved), str(book), "--out", str(pred), "--keep", "a"]) == 0
     back = pd.read_excel(pred)
     assert list(back.columns) == ["a", "prediction"] and len(back) == 200
     assert set(back.prediction) <= {"pos", "neg"}
+
+
+def test_a_title_above_an_excel_table_is_passed_over_to_its_header(tmp_path, capsys):
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    sheet.append(["Sales report, Q3 2024"])  # a title, an empty row, then the table
+    sheet.append([])
+    sheet.append(["store", "price", "units"])
+    for i in range(40):
+        sheet.append([f"s{i % 3}", 1.5 * i, 2 * i])
+    book.save(tmp_path / "report.xlsx")
+    assert main(["run", str(tmp_path / "report.xlsx"), "--target", "units", "--fixed"]) == 0
+    out = capsys.readouterr().out
+    assert "dataset=report task=regression rows=40" in out
+    assert "read report.xlsx: its header from row 3 (a title above it)" in out
 
 
 def test_files_excel_cannot_give_are_refused_with_the_reason(tmp_path, capsys):
