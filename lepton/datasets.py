@@ -183,10 +183,10 @@ def _read_excel(path: str | Path) -> pd.DataFrame:
     said = []
     with book:
         sheets = book.sheet_names
-        frame = book.parse(sheets[0])
-        header = _header_below_title(frame)
+        # where the header is, from the first rows only: the sheet is then parsed once
+        header = _header_below_title(pd.read_excel(book, sheets[0], nrows=_TITLE_ROWS))
+        frame = pd.read_excel(book, sheets[0], header=header or 0)
         if header is not None:  # a title above the table, as reports have
-            frame = book.parse(sheets[0], header=header)
             said.append(f"its header from row {header + 1} (a title above it)")
     if len(sheets) > 1:
         others = ", ".join(repr(name) for name in sheets[1:4]) + (" ..." if len(sheets) > 4
@@ -197,14 +197,19 @@ def _read_excel(path: str | Path) -> pd.DataFrame:
     return frame
 
 
-def _header_below_title(frame: pd.DataFrame, look: int = 10) -> int | None:
+#: rows under a sheet's first one in which a table's header is looked for
+_TITLE_ROWS = 10
+
+
+def _header_below_title(head: pd.DataFrame) -> int | None:
     """The sheet row (0-based) holding the table's header where the first row is a title
-    instead: most columns came out unnamed ('Unnamed: 1') and one of the next ``look``
-    rows is text in every column; None where the first row is the header."""
-    unnamed = sum(str(c).startswith("Unnamed: ") for c in frame.columns)
-    if frame.shape[1] < 2 or unnamed * 2 < frame.shape[1]:
+    instead, from ``head`` (the sheet's first rows, read with the first as the header):
+    most columns came out unnamed ('Unnamed: 1') and a row below is text in every column;
+    None where the first row is the header."""
+    unnamed = sum(str(c).startswith("Unnamed: ") for c in head.columns)
+    if head.shape[1] < 2 or unnamed * 2 < head.shape[1]:
         return None
-    for i, row in enumerate(frame.head(look).itertuples(index=False)):
+    for i, row in enumerate(head.itertuples(index=False)):
         if all(isinstance(v, str) and v.strip() for v in row):
             return i + 1  # frame row i is sheet row i + 1 (row 0 was read as the header)
     return None

@@ -420,6 +420,14 @@ def test_a_title_above_an_excel_table_is_passed_over_to_its_header(tmp_path, cap
     for i in range(40):
         sheet.append([f"s{i % 3}", 1.5 * i, 2 * i])
     book.save(tmp_path / "report.xlsx")
+    import warnings
+
+    from lepton.datasets import read_table
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # pandas deprecated ExcelFile.parse (Pandas4Warning)
+        assert read_table(tmp_path / "report.xlsx").columns.tolist() == ["store", "price",
+                                                                          "units"]
     assert main(["run", str(tmp_path / "report.xlsx"), "--target", "units", "--fixed"]) == 0
     out = capsys.readouterr().out
     assert "dataset=report task=regression rows=40" in out
