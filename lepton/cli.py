@@ -77,8 +77,7 @@ def _print_importances(model, split, args: argparse.Namespace):
     from .inspection import format_importances
 
     t0 = time.perf_counter()
-    table = steps.importances(model, split, seed=args.seed,
-                              time_limit=max(10.0, args.time_budget / 4))
+    table = steps.importances(model, split, seed=args.seed, time_budget=args.time_budget)
     for line in format_importances(table, args.importance, split.default_metric):
         print(line)
     print(f"(column importances: {time.perf_counter() - t0:.1f}s, after the fit and outside "

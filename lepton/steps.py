@@ -287,15 +287,15 @@ def _held_out(model, X_te, y_te, name: str, task: str, w=None) -> float:
     return float(metric(np.asarray(y_te), pred.reshape(len(pred), -1), w))
 
 
-def importances(model, split: Split, seed: int = 0, time_limit: float | None = None):
+def importances(model, split: Split, seed: int = 0, time_budget: float = 30.0):
     """The columns' permutation importances on the held-out rows (weighted by
-    ``split.w_test`` where the split has weights), within about ``time_limit`` seconds:
-    :mod:`lepton.inspection`."""
+    ``split.w_test`` where the split has weights), within about a quarter of the search's
+    ``time_budget`` or 10 s, whichever is longer: :mod:`lepton.inspection`."""
     from .inspection import permutation_importances
 
     return permutation_importances(model, split.X_test, split.y_test,
                                    sample_weight=split.w_test, random_state=seed,
-                                   time_limit=time_limit)
+                                   time_limit=max(10.0, time_budget / 4))
 
 
 def record(model, scores: dict[str, float], tags: dict[str, str] | None = None,

@@ -161,7 +161,7 @@ def search_flow(dataset: str = "digits", target: str | None = None,
     if importance is not None:
         from lepton.inspection import format_importances
 
-        table = importance_task(model, split, seed=seed, time_limit=max(10.0, time_budget / 4))
+        table = importance_task(model, split, seed=seed, time_budget=time_budget)
         for line in format_importances(table, importance, split.default_metric):
             logger.info(line)
         tables["column_importance.csv"] = table

@@ -6,6 +6,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 HEAVY = ("mlflow", "prefect")
 
 
@@ -52,9 +54,5 @@ def test_the_estimators_are_importable_from_the_package():
     assert lepton.NeuralNetwork is NeuralNetwork
     assert set(lepton.__all__) <= set(dir(lepton))
     assert "torch" in _modules_after("from lepton import LeptonRegressor")
-    try:
+    with pytest.raises(AttributeError, match="no attribute 'LeptonClasifier'"):
         lepton.LeptonClasifier  # noqa: B018 (a typo)
-    except AttributeError as exc:
-        assert "LeptonClasifier" in str(exc)
-    else:
-        raise AssertionError("a misspelt name gave no AttributeError")
