@@ -30,10 +30,12 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 __all__ = [
     "TrainingConfig", "TensorData", "TrainingResult", "Callback", "ProgressPrinter",
-    "Task", "WeightedLoss", "train", "run_epoch", "train_step", "evaluate", "predict_outputs",
+    "Task", "TASK_KINDS", "LabelsLoss", "WeightedLoss", "train", "run_epoch", "train_step",
+    "evaluate", "predict_outputs",
     "resolve_device", "SCHEDULES", "fit_model", "DivergedError", "make_optimizer",
     "clip_grad_norm", "cpu_count", "busy_cores", "threads_per_trial", "torch_threads",
     "warm_up_optimizers",
@@ -118,15 +120,36 @@ def _row_losses(loss: torch.Tensor, n: int) -> torch.Tensor:
     return loss.reshape(n, -1).mean(1)  # several regression outputs: their mean per row
 
 
+class LabelsLoss(nn.Module):
+    """Binary cross-entropy of each label's logit (a multilabel target: a 0/1 column per
+    label), targets smoothed towards 1/2 by ``label_smoothing`` (``y (1 - s) + s / 2``,
+    what smoothing does to two classes); ``reduction`` as torch's losses take it."""
+
+    def __init__(self, label_smoothing: float = 0.0, reduction: str = "mean"):
+        super().__init__()
+        self.label_smoothing = label_smoothing
+        self.reduction = reduction
+
+    def forward(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        target = y * (1 - self.label_smoothing) + 0.5 * self.label_smoothing
+        return F.binary_cross_entropy_with_logits(out, target, reduction=self.reduction)
+
+
+TASK_KINDS = ("classification", "multilabel", "regression")
+
+
 class Task:
-    """Loss and score of a supervised task. ``score`` is higher-is-better. Each takes
-    optional row weights (``sample_weight``): weighted means of the loss, of the correct
-    predictions, and of the squared errors and deviations in R^2 (scikit-learn's
-    weighted ``r2_score``)."""
+    """Loss and score of a supervised task: ``classification`` (one class per row: class
+    indices, softmax cross-entropy), ``multilabel`` (several labels per row: a 0/1 column
+    each, a sigmoid and binary cross-entropy per label) or ``regression``. ``score`` is
+    higher-is-better: accuracy (of a multilabel row: every label right, scikit-learn's
+    subset accuracy) or R^2. Each takes optional row weights (``sample_weight``):
+    weighted means of the loss, of the correct predictions, and of the squared errors and
+    deviations in R^2 (scikit-learn's weighted ``r2_score``)."""
 
     def __init__(self, kind: str, n_outputs: int, *, label_smoothing: float = 0.0):
-        if kind not in ("classification", "regression"):
-            raise ValueError(f"task kind={kind!r} is not one of classification, regression.")
+        if kind not in TASK_KINDS:
+            raise ValueError(f"task kind={kind!r} is not one of {', '.join(TASK_KINDS)}.")
         self.kind = kind
         self.n_outputs = n_outputs
         if kind == "classification":
@@ -134,6 +157,10 @@ class Task:
             self.weighted_loss_fn = WeightedLoss(
                 nn.CrossEntropyLoss(label_smoothing=label_smoothing, reduction="none"))
             self._eval_loss: nn.Module = nn.CrossEntropyLoss(reduction="none")
+        elif kind == "multilabel":
+            self.loss_fn = LabelsLoss(label_smoothing)
+            self.weighted_loss_fn = WeightedLoss(LabelsLoss(label_smoothing, reduction="none"))
+            self._eval_loss = LabelsLoss(reduction="none")
         else:
             self.loss_fn = nn.MSELoss()
             self.weighted_loss_fn = WeightedLoss(nn.MSELoss(reduction="none"))
@@ -146,8 +173,9 @@ class Task:
 
     def score(self, out: torch.Tensor, y: torch.Tensor, w: torch.Tensor | None = None) -> float:
         """Accuracy (classification) or R^2 averaged over outputs (regression)."""
-        if self.kind == "classification":
-            hits = (out.argmax(1) == y).float()
+        if self.kind != "regression":
+            hits = ((out.argmax(1) == y) if self.kind == "classification"
+                    else ((out > 0) == (y > 0.5)).all(1)).float()
             return float(hits.mean() if w is None else (hits * w).sum() / w.sum())
         if w is None:
             ss_res = ((y - out) ** 2).sum(0)

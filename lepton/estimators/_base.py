@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 import torch
 from sklearn.base import BaseEstimator
 from sklearn.model_selection import train_test_split
@@ -35,7 +36,36 @@ from ..training import (
 )
 
 __all__ = ["BaseNeuralNetwork", "infer_task", "encode_target", "split_validation",
-           "check_sample_weight", "check_rows_weighted"]
+           "check_sample_weight", "check_rows_weighted", "LabelIndicator", "target_kind"]
+
+
+class LabelIndicator:
+    """The encoder of a multilabel target: a 0/1 (or False/True) column per label, any
+    number of them true in a row (scikit-learn's 'multilabel-indicator'). ``classes_`` are
+    the label columns' positions, as scikit-learn's classifiers give them; ``decode``
+    turns label probabilities into ``predict``'s indicator rows, in ``y``'s own dtype."""
+
+    multilabel = True
+
+    def __init__(self, y: np.ndarray):
+        self.classes_ = np.arange(y.shape[1])
+        self.dtype = y.dtype
+
+    def decode(self, proba: np.ndarray) -> np.ndarray:
+        return (proba >= 0.5).astype(self.dtype)
+
+
+def target_kind(task: str, encoder: Any) -> str:
+    """The training's task kind (:class:`lepton.training.Task`): 'multilabel' for a
+    classification target encoded as label columns, else ``task``."""
+    return "multilabel" if getattr(encoder, "multilabel", False) else task
+
+
+def _is_multilabel(y: np.ndarray) -> bool:
+    """A 2-D target of more than one column, all 0/1 or False/True (scikit-learn's
+    'multilabel-indicator' takes any two values: 0/2 columns would train towards 2)."""
+    return (y.ndim == 2 and y.shape[1] > 1 and y.dtype.kind in "biuf"
+            and bool(np.isin(y, (0, 1)).all()))
 
 
 def infer_task(y: Any) -> str:
@@ -43,12 +73,13 @@ def infer_task(y: Any) -> str:
 
     Classification when ``y`` is non-numeric (strings, objects, categories) or boolean, or
     holds integral values (int dtype, or floats that are all whole numbers) with at most
-    ``lepton.defaults.MAX_CLASSES_AUTO`` (20) distinct values. Everything else, including
-    2-D float targets, is regression. Pass ``task=`` explicitly to override.
+    ``lepton.defaults.MAX_CLASSES_AUTO`` (20) distinct values, or is a 0/1 column per label
+    (multilabel). Everything else, including other 2-D targets, is regression. Pass
+    ``task=`` explicitly to override.
     """
     arr = y.to_numpy() if isinstance(y, (pd.Series, pd.DataFrame)) else np.asarray(y)
     if arr.ndim == 2 and arr.shape[1] > 1:
-        return "regression"
+        return "classification" if _is_multilabel(arr) else "regression"
     arr = arr.reshape(-1)
     if arr.dtype.kind in "OUSb" or isinstance(getattr(y, "dtype", None), pd.CategoricalDtype):
         return "classification"
@@ -76,8 +107,9 @@ def encode_target(y: Any, task: str, n_samples: int, *, estimator_name: str):
     """Validate ``y`` and encode it for training.
 
     Returns ``(y_encoded, encoder, n_outputs)``: class indices and a fitted LabelEncoder
-    for classification; standardised float32 targets (2-D) and a StandardScaler for
-    regression.
+    for classification; for a multilabel target (a 0/1 column per label) the float32 label
+    columns and a :class:`LabelIndicator`; standardised float32 targets (2-D) and a
+    StandardScaler for regression.
     """
     if y is None:
         raise ValueError(
@@ -87,13 +119,19 @@ def encode_target(y: Any, task: str, n_samples: int, *, estimator_name: str):
         # not np.shape(y): it calls __array_function__, which scikit-learn's checks refuse
         shape = getattr(y, "shape", None) or np.asarray(y).shape
         if len(shape) == 2 and shape[1] > 1:
-            raise ValueError(
-                f"{estimator_name} predicts one class per row, but y has {shape[1]} columns "
-                f"(shape {shape}). For several labels per row (multilabel or multi-output), "
-                f"fit one classifier per column: sklearn.multioutput.MultiOutputClassifier("
-                f"{estimator_name}(...))"
-                + (", each fit with its own time budget." if "Lepton" in estimator_name
-                   else "."))
+            labels = y.toarray() if sp.issparse(y) else (
+                y.to_numpy() if isinstance(y, pd.DataFrame) else np.asarray(y))
+            if not _is_multilabel(labels):
+                raise ValueError(
+                    f"y has {shape[1]} columns (shape {shape}): {estimator_name} takes several "
+                    f"labels per row as a 0/1 (or False/True) column per label (multilabel), "
+                    f"but these columns hold other values (e.g. {_other_value(labels)!r}). For "
+                    f"a class per column, fit one classifier per column: "
+                    f"sklearn.multioutput.MultiOutputClassifier({estimator_name}(...))"
+                    + (", each fit with its own time budget." if "Lepton" in estimator_name
+                       else "."))
+            _check_length(labels, n_samples)
+            return labels.astype(np.float32), LabelIndicator(labels), shape[1]
         y_arr = column_or_1d(y.to_numpy() if isinstance(y, pd.Series) else y, warn=True)
         if y_arr.dtype.kind == "O" and (missing := pd.isna(pd.Series(y_arr))).any():
             bad = np.flatnonzero(missing.to_numpy())
@@ -130,6 +168,14 @@ def encode_target(y: Any, task: str, n_samples: int, *, estimator_name: str):
     y2 = y_arr.reshape(len(y_arr), -1)
     scaler = StandardScaler().fit(y2)
     return scaler.transform(y2).astype(np.float32), scaler, y2.shape[1]
+
+
+def _other_value(labels: np.ndarray) -> Any:
+    """A value of ``labels`` that is not 0 or 1 (for the error that names one)."""
+    flat = pd.Series(labels.ravel())
+    other = flat[~flat.isin([0, 1])]
+    value = other.iloc[0] if len(other) else flat.iloc[0]
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def _check_length(y: np.ndarray, n_samples: int) -> None:
@@ -221,8 +267,8 @@ def split_validation(n_samples: int, fraction: float, y_cls: np.ndarray | None,
 
 def _class_args(task: str, y_enc: np.ndarray, encoder: Any) -> dict[str, Any]:
     """check_sample_weight's class arguments for a target as encode_target encoded it."""
-    return ({"y_cls": y_enc, "classes": encoder.classes_} if task == "classification"
-            else {})
+    return ({"y_cls": y_enc, "classes": encoder.classes_}
+            if target_kind(task, encoder) == "classification" else {})
 
 
 def _rows(w: np.ndarray | None, idx: np.ndarray) -> np.ndarray | None:
@@ -353,9 +399,10 @@ class BaseNeuralNetwork(BaseEstimator):
         # Too few validation rows to stop on: train on all rows for `epochs` epochs.
         hold_out = self.early_stopping and (
             math.ceil(self.validation_fraction * n) >= defaults.MIN_EARLY_STOPPING_ROWS)
+        kind = target_kind(task, encoder)
         train_idx, val_idx = split_validation(
             n, self.validation_fraction if hold_out else 0.0,
-            y_enc if task == "classification" else None, seed)
+            y_enc if kind == "classification" else None, seed)
         check_rows_weighted(w, train_idx, "training rows")
         check_rows_weighted(w, val_idx, "validation rows (validation_fraction="
                             f"{self.validation_fraction:g})")
@@ -366,7 +413,7 @@ class BaseNeuralNetwork(BaseEstimator):
         with column_errors_on_all_rows(X):
             Xt = preprocessor.fit_transform(_safe_indexing(X, train_idx), y_enc[train_idx])
             Xv = None if val_idx is None else preprocessor.transform(_safe_indexing(X, val_idx))
-        y_dtype = torch.long if task == "classification" else torch.float32
+        y_dtype = torch.long if kind == "classification" else torch.float32
         train_data = TensorData(Xt, y_enc[train_idx], w=_rows(w, train_idx), device=device,
                                 y_dtype=y_dtype)
         valid_data = None
@@ -377,7 +424,7 @@ class BaseNeuralNetwork(BaseEstimator):
         input_shape = self._check_input_shape(model_config, Xt.shape[1])
         config = self._training_config(len(train_idx), epochs, batch_size, valid_data is not None)
         callbacks = [ProgressPrinter(prefix=f"[{name}] ")] if self.verbose else []
-        task_obj = Task(task, n_outputs, label_smoothing=config.label_smoothing)
+        task_obj = Task(kind, n_outputs, label_smoothing=config.label_smoothing)
         # torch's default (one thread per core) collapses when other processes hold cores
         # (benchmarks/results/parallel_trials_run1_shared.md): use the cores left free.
         with torch_threads(threads_per_trial(1)):
@@ -401,6 +448,9 @@ class BaseNeuralNetwork(BaseEstimator):
         self.preprocessor_ = preprocessor
         if task == "classification":
             self.classes_ = encoder.classes_
+            self.multilabel_ = target_kind(task, encoder) == "multilabel"
+            if self.multilabel_:
+                self._label_dtype = encoder.dtype
         else:
             self.y_scaler_ = encoder
             self._y_1d = bool(y_1d)
@@ -470,11 +520,15 @@ class BaseNeuralNetwork(BaseEstimator):
         return dev
 
     def _predict_proba(self, X) -> np.ndarray:
-        out = self._outputs(X)
-        return torch.softmax(out.double(), dim=1).numpy()
+        out = self._outputs(X).double()
+        if getattr(self, "multilabel_", False):  # each label's own probability
+            return torch.sigmoid(out).numpy()
+        return torch.softmax(out, dim=1).numpy()
 
     def _predict_classes(self, X) -> np.ndarray:
         out = self._outputs(X)
+        if getattr(self, "multilabel_", False):  # a 0/1 column per label, as y was
+            return (out > 0).numpy().astype(self._label_dtype)
         return self.classes_[out.argmax(1).numpy()]
 
     def _predict_values(self, X) -> np.ndarray:

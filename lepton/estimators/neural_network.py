@@ -125,10 +125,15 @@ class NeuralNetworkClassifier(ClassifierMixin, BaseNeuralNetwork):
     __doc__ = ("""Neural-network classifier with a fixed architecture.
 
     Accepts numpy arrays, DataFrames with mixed column types and missing values, and
-    sparse matrices; class labels may be strings or integers.
+    sparse matrices; class labels may be strings or integers. Several labels per row
+    (multilabel) come as a 0/1 or False/True column per label (scikit-learn's indicator
+    matrix): one network then has an output per label, each a sigmoid trained with
+    binary cross-entropy, sharing the hidden layers.
 """ + _PARAMS_DOC + """    label_smoothing : float in [0, 1), default=0.0
 """ + _ATTRS_DOC + """    classes_ : ndarray
-        The class labels.
+        The class labels (multilabel: the label columns' positions, 0..n_labels-1).
+    multilabel_ : bool
+        Whether ``y`` was a 0/1 column per label.
 
     Examples
     --------
@@ -172,15 +177,22 @@ class NeuralNetworkClassifier(ClassifierMixin, BaseNeuralNetwork):
         self.label_smoothing = label_smoothing
 
     def predict(self, X) -> np.ndarray:
-        """Predicted class labels, shape (n_samples,)."""
+        """Predicted class labels, shape (n_samples,); for a multilabel ``y`` (a 0/1 column
+        per label) each label's 0/1, shape (n_samples, n_labels), in ``y``'s dtype."""
         return self._predict_classes(X)
 
     def predict_proba(self, X) -> np.ndarray:
-        """Class probabilities, shape (n_samples, n_classes), columns ordered as ``classes_``."""
+        """Class probabilities, shape (n_samples, n_classes), columns ordered as ``classes_``;
+        for a multilabel ``y``, each label's own probability (n_samples, n_labels)."""
         return self._predict_proba(X)
 
     def predict_log_proba(self, X) -> np.ndarray:
         return np.log(np.clip(self.predict_proba(X), 1e-300, None))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True  # a 0/1 column per label: test_multilabel.py
+        return tags
 
 
 class NeuralNetworkRegressor(RegressorMixin, BaseNeuralNetwork):
@@ -335,7 +347,7 @@ class NeuralNetwork(BaseNeuralNetwork):
         if self.task == "classification":
             tags.estimator_type = "classifier"
             from sklearn.utils import ClassifierTags
-            tags.classifier_tags = ClassifierTags()
+            tags.classifier_tags = ClassifierTags(multi_label=True)
         elif self.task == "regression":
             tags.estimator_type = "regressor"
             from sklearn.utils import RegressorTags

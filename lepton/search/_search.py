@@ -219,9 +219,12 @@ class SearchContext:
 
 
 def outputs_to_prediction(out: torch.Tensor, task: Task, y_scaler: Any) -> np.ndarray:
-    """Network outputs -> class probabilities or values in the target's own units."""
+    """Network outputs -> class probabilities (of each label, multilabel) or values in the
+    target's own units."""
     if task.kind == "classification":
         return torch.softmax(out.double(), dim=1).cpu().numpy()
+    if task.kind == "multilabel":
+        return torch.sigmoid(out.double()).cpu().numpy()
     return y_scaler.inverse_transform(out.double().cpu().numpy())
 
 

@@ -35,7 +35,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from .. import defaults
 from ..estimators import NeuralNetworkClassifier, NeuralNetworkRegressor
 from ..estimators._base import (_class_args, _rows, check_rows_weighted, check_sample_weight,
-                                encode_target, split_validation)
+                                encode_target, split_validation, target_kind)
 from ..preprocessing import (TabularPreprocessor, check_input_shape, check_X,
                              column_errors_on_all_rows)
 from ..training import (
@@ -231,6 +231,12 @@ class _BaseLepton(BaseEstimator):
         if n < 2:
             raise ValueError(f"{name} got 1 sample (n_samples=1); at least 2 are needed to train.")
         y_enc, encoder, n_outputs = encode_target(y, task, n, estimator_name=name)
+        kind = target_kind(task, encoder)  # 'multilabel': a 0/1 column per label
+        if kind == "multilabel" and metric.prior_corrected:
+            raise ValueError(
+                f"metric={metric.name!r} scores one class per row; y is multilabel (a 0/1 "
+                f"column per label, {n_outputs} labels): choose one of accuracy (every label "
+                "of a row right), f1_macro, roc_auc or log_loss.")
         if n < 4:
             raise ValueError(
                 f"{name} needs at least 4 samples to hold out validation data; got n_samples={n}.")
@@ -246,7 +252,7 @@ class _BaseLepton(BaseEstimator):
         seed, role = self._seed(storage, study_name, metric)
         if role == "created" and storage is not None:
             self._new_study = (storage, study_name)
-        splits = self._make_splits(X, y_enc, task, seed)
+        splits = self._make_splits(X, y_enc, kind, seed)
         for i, (tr, va) in enumerate(splits):
             where = f" of split {i}" if len(splits) > 1 else ""
             check_rows_weighted(w, tr, f"training rows{where}")
@@ -260,7 +266,7 @@ class _BaseLepton(BaseEstimator):
         space = apply_priors(choose_space(self.search_space, meta), meta,
                              n_train=max(len(tr) for tr, _ in splits))
         with column_errors_on_all_rows(X):
-            folds = self._make_folds(X, y_enc, w, task, splits, space.scalings(), device)
+            folds = self._make_folds(X, y_enc, w, kind, splits, space.scalings(), device)
         warm_up_optimizers()  # torch's one-off cost, before trials are planned (training.py)
         input_shape = self._model_input_shape(space, meta, folds)
 
@@ -288,7 +294,7 @@ class _BaseLepton(BaseEstimator):
                   flush=True)
         val_rows = np.concatenate([f.val_idx for f in folds])  # order of every val_pred
         ctx = SearchContext(
-            folds=folds, task=Task(task, n_outputs), metric=metric, space=space, budget=budget,
+            folds=folds, task=Task(kind, n_outputs), metric=metric, space=space, budget=budget,
             y_val=y_val_source[val_rows], y_scaler=None if task == "classification" else encoder,
             w_val=None if w is None else w[val_rows], w_all=w,
             seed=seed, n_all=n, input_shape=input_shape, tracker=tracker,
@@ -372,8 +378,9 @@ class _BaseLepton(BaseEstimator):
             tracker.fail_search(error=exc)
             raise
         self.search_time_ = budget.elapsed()
-        holdout = (ctx.y_val if task == "regression" else encoder.classes_[ctx.y_val],
-                   self._holdout_prediction(ctx, encoder))
+        holdout = (ctx.y_val if task == "regression" else
+                   ctx.y_val.astype(encoder.dtype) if kind == "multilabel" else
+                   encoder.classes_[ctx.y_val], self._holdout_prediction(ctx, encoder))
         # a DataFrame as given (a logged model's schema names its columns as users do)
         sample = X_given if isinstance(X_given, pd.DataFrame) else X
         tracker.end_search(estimator=self, X_sample=_safe_indexing(sample, np.arange(min(5, n))),
@@ -453,7 +460,8 @@ class _BaseLepton(BaseEstimator):
         return not (self.cv is None or isinstance(self.cv, (str, Integral)))
 
     def _make_splits(self, X, y_enc, task: str, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
-        """(train rows, validation rows) of each fold, or of the one held-out split."""
+        """(train rows, validation rows) of each fold, or of the one held-out split;
+        stratified by class where ``task`` (the training's kind) is 'classification'."""
         n = X.shape[0]
         if self._given_cv():
             return self._given_splits(n, y_enc)
@@ -750,8 +758,14 @@ class _BaseLepton(BaseEstimator):
         }
         if task == "classification":
             self.classes_ = encoder.classes_
-            self.class_prior_ = class_frequencies(y_enc, len(self.classes_), ctx.w_all)
-            self.decision_ = self._decision(ctx)
+            self.multilabel_ = ctx.task.kind == "multilabel"
+            if self.multilabel_:  # each label's share of the rows; predict: p >= 1/2
+                self._label_dtype = encoder.dtype
+                self.class_prior_ = np.average(y_enc, axis=0, weights=ctx.w_all)
+                self.decision_ = "threshold"
+            else:
+                self.class_prior_ = class_frequencies(y_enc, len(self.classes_), ctx.w_all)
+                self.decision_ = self._decision(ctx)
             self.final_model_info_["decision"] = self.decision_
         self.n_outputs_ = n_outputs
 
@@ -774,7 +788,10 @@ class _BaseLepton(BaseEstimator):
         return "prior" if corrected > plain else "argmax"
 
     def _decide(self, proba: np.ndarray) -> np.ndarray:
-        """Class indices as ``predict`` decides them (``decision_``)."""
+        """Class indices as ``predict`` decides them (``decision_``); multilabel: each
+        label's 0/1 (its probability at least 1/2), as ``y`` was given."""
+        if getattr(self, "multilabel_", False):
+            return (proba >= 0.5).astype(self._label_dtype)
         if getattr(self, "decision_", "argmax") == "prior":  # absent: pickled before
             return balanced_decision(proba, self.class_prior_)
         return proba.argmax(1)
@@ -804,13 +821,12 @@ class _BaseLepton(BaseEstimator):
         if not force and not plan["fits"]:
             report["status"] = "skipped: not enough time left"
             return None, report
-        task = self._task
         # trials of studies from before input_scaling was searched were all robust-scaled
         pre = TabularPreprocessor(max_onehot_cardinality=defaults.MAX_ONEHOT_CARDINALITY,
                                   onehot_cells=defaults.ONEHOT_CELLS,
                                   scaling=best.user_attrs.get("input_scaling", "robust"))
         Xt = pre.fit_transform(X, y_enc)
-        y_dtype = torch.long if task == "classification" else torch.float32
+        y_dtype = torch.long if ctx.task.kind == "classification" else torch.float32
         data = TensorData(Xt, y_enc, w=ctx.w_all, device=device, y_dtype=y_dtype)
         first, modules, first_seconds = None, [], 0.0
         for copy in range(FINAL_REFITS):
@@ -879,7 +895,8 @@ class _BaseLepton(BaseEstimator):
         if raw is None:
             return np.array([])
         if self._task == "classification":
-            return encoder.classes_[self._decide(raw)]
+            decided = self._decide(raw)
+            return decided if self.multilabel_ else encoder.classes_[decided]
         return raw.ravel() if raw.shape[1] == 1 else raw
 
     # -- predict ---------------------------------------------------------------------
@@ -926,7 +943,11 @@ class LeptonClassifier(ClassifierMixin, _BaseLepton):
         'auto' picks the family from the data (``cnn`` for image-shaped input, else ``mlp``).
         A dict ``{"base": "mlp", "parameters": {"n_layers": 2}}`` overrides one parameter.
     metric : str, default=None
-        accuracy (default), balanced_accuracy, f1_macro, roc_auc or log_loss. With
+        accuracy (default), balanced_accuracy, f1_macro, roc_auc or log_loss. A
+        multilabel ``y`` (a 0/1 or False/True column per label) is searched in one network
+        with an output per label: accuracy then counts rows with every label right,
+        f1_macro and roc_auc average over the labels, log_loss is each label's binary log
+        loss, averaged; ``predict`` gives each label's 0/1 (probability at least 1/2). With
         balanced_accuracy, ``predict`` may take the class with the highest probability
         divided by the class's share of the training rows (its prior): the decision that
         balanced accuracy rewards, where the most probable class favours the majority. It
@@ -1062,7 +1083,13 @@ class LeptonClassifier(ClassifierMixin, _BaseLepton):
 
     def predict(self, X) -> np.ndarray:
         check_is_fitted(self, "best_estimator_")
-        return self.classes_[self._decide(self.predict_proba(X))]
+        decided = self._decide(self.predict_proba(X))
+        return decided if getattr(self, "multilabel_", False) else self.classes_[decided]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True
+        return tags
 
 
 class LeptonRegressor(RegressorMixin, _BaseLepton):

@@ -4,7 +4,11 @@ Each metric takes ``(y_true, prediction)`` where the prediction is class probabi
 (n_samples, n_classes) for classification and values in the target's own units
 (n_samples, n_outputs) for regression; ``y_true`` is class indices or the raw targets;
 optional ``sample_weight`` (row weights, None for equal ones) is passed on to
-scikit-learn's function.
+scikit-learn's function. A multilabel target (``y_true`` a 0/1 column per label, the
+prediction each label's probability) is scored as scikit-learn scores one: accuracy of
+whole rows (every label right), f1_macro and roc_auc averaged over the labels, log loss
+each label's binary log loss, averaged; a label is predicted where its probability is
+at least 1/2.
 """
 
 from __future__ import annotations
@@ -80,11 +84,32 @@ def balanced_decision(proba: np.ndarray, prior: np.ndarray) -> np.ndarray:
     return (proba / np.maximum(prior, 1e-12)).argmax(1)
 
 
+def _labels(y: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """Predicted class indices, or for a multilabel ``y`` (2-D) each label's 0/1."""
+    return (p >= 0.5).astype(y.dtype) if y.ndim == 2 else p.argmax(1)
+
+
+def _log_loss(y, p, w=None):
+    if y.ndim == 2:  # each label's binary log loss, averaged (the training's eval loss)
+        p = np.clip(p, 1e-15, 1 - 1e-15)
+        rows = -(y * np.log(p) + (1 - y) * np.log1p(-p)).mean(1)
+        return float(np.average(rows, weights=w))
+    return skm.log_loss(y, np.clip(p, 1e-15, 1), labels=np.arange(p.shape[1]),
+                        sample_weight=w)
+
+
 def _roc_auc(y, p, w=None):
     """Two classes: the AUC of class 1. More: each class against the rest, averaged over
     the classes ``y`` holds (scikit-learn's 'ovr' macro average is NaN as soon as one
     class is missing from the rows scored: a rare class absent from a held-out split
-    failed every trial)."""
+    failed every trial). Multilabel: each label's AUC, averaged over the labels both
+    present and absent in the rows scored."""
+    if y.ndim == 2:
+        scored = [j for j in range(y.shape[1]) if 0 < y[:, j].sum() < len(y)]
+        if not scored:
+            return math.nan
+        return float(np.mean([skm.roc_auc_score(y[:, j], p[:, j], sample_weight=w)
+                              for j in scored]))
     if p.shape[1] == 2:
         return skm.roc_auc_score(y, p[:, 1], sample_weight=w)
     present = np.unique(y)
@@ -96,7 +121,7 @@ def _roc_auc(y, p, w=None):
 
 METRICS: dict[str, Metric] = {m.name: m for m in [
     Metric("accuracy", "classification", "maximize",
-           lambda y, p, w=None: skm.accuracy_score(y, p.argmax(1), sample_weight=w),
+           lambda y, p, w=None: skm.accuracy_score(y, _labels(y, p), sample_weight=w),
            "val_score", of_labels=True,
            epoch_is_metric=True),
     Metric("balanced_accuracy", "classification", "maximize",
@@ -104,14 +129,13 @@ METRICS: dict[str, Metric] = {m.name: m for m in [
            "val_score",
            of_labels=True, prior_corrected=True),
     Metric("f1_macro", "classification", "maximize",
-           lambda y, p, w=None: skm.f1_score(y, p.argmax(1), average="macro",
-                                             sample_weight=w), "val_score",
+           lambda y, p, w=None: skm.f1_score(y, _labels(y, p), average="macro",
+                                             sample_weight=w, zero_division=0.0),
+           "val_score",
            of_labels=True),
     Metric("roc_auc", "classification", "maximize", _roc_auc, "val_loss"),
-    Metric("log_loss", "classification", "minimize",
-           lambda y, p, w=None: skm.log_loss(y, np.clip(p, 1e-15, 1),
-                                             labels=np.arange(p.shape[1]), sample_weight=w),
-           "val_loss", epoch_is_metric=True),
+    Metric("log_loss", "classification", "minimize", _log_loss, "val_loss",
+           epoch_is_metric=True),
     Metric("r2", "regression", "maximize",
            lambda y, p, w=None: skm.r2_score(y, p, sample_weight=w), "val_score",
            epoch_is_metric=True),

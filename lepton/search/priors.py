@@ -86,7 +86,13 @@ def compute_meta_features(X: Any, y_encoded: np.ndarray, task: str, *,
             missing = float(pd.isna(pd.DataFrame(arr.reshape(n_rows, -1))).to_numpy().mean())
             cat_ratio = 1.0
     n_classes, imbalance = 0, 1.0
-    if task == "classification":
+    if task == "classification" and y_encoded.ndim == 2:  # multilabel: one column a label
+        positives = y_encoded.sum(0)
+        n_classes = y_encoded.shape[1]
+        rare = np.minimum(positives, n_rows - positives)
+        imbalance = float(np.max(np.maximum(positives, n_rows - positives)
+                                 / np.maximum(rare, 1)))
+    elif task == "classification":
         counts = np.bincount(y_encoded)
         counts = counts[counts > 0]
         n_classes = len(counts)

@@ -239,7 +239,7 @@ class SearchSpace:
             "gradient_clip": _none(get("gradient_clip")),
             "betas": (float(get("beta1")), 0.999),
             "warmup_fraction": float(get("warmup_fraction")),
-            "label_smoothing": float(get("label_smoothing")) if task == "classification" else 0.0,
+            "label_smoothing": float(get("label_smoothing")) if task != "regression" else 0.0,
         }
         return model, training
 

@@ -113,7 +113,8 @@ def write_learning_curves(curves: Mapping[int, Sequence[Mapping[str, Any]]], val
 
 def write_holdout_plot(y_true: Any, y_pred: Any, task: str, folder: Path,
                        skipped: dict[str, str]) -> list[str]:
-    """Confusion matrix (classification) or residuals vs prediction (regression)."""
+    """Confusion matrix (classification; multilabel: each label's precision, recall and
+    F1) or residuals vs prediction (regression)."""
     import matplotlib.pyplot as plt
 
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
@@ -121,6 +122,20 @@ def write_holdout_plot(y_true: Any, y_pred: Any, task: str, folder: Path,
         skipped["holdout"] = f"no usable holdout predictions ({len(y_true)} targets, {len(y_pred)} predictions)"
         return []
     folder.mkdir(parents=True, exist_ok=True)
+    if task == "classification" and y_true.ndim == 2:  # multilabel: a 0/1 column per label
+        from sklearn.metrics import precision_recall_fscore_support
+
+        scores = precision_recall_fscore_support(y_true, y_pred, zero_division=0.0)[:3]
+        labels = np.arange(y_true.shape[1])
+        fig, ax = plt.subplots(figsize=(max(6.0, 0.5 * len(labels)), 4))
+        for k, (name, values) in enumerate(zip(("precision", "recall", "F1"), scores)):
+            ax.bar(labels + (k - 1) * 0.27, values, width=0.27, label=name)
+        ax.set(xlabel="label (column of y)", ylabel="score", ylim=(0, 1.05),
+               title="each label on the validation data")
+        ax.set_xticks(labels)
+        ax.legend(fontsize=7)
+        _save(fig, folder / "label_scores.png")
+        return ["label_scores.png"]
     if task == "classification":
         from sklearn.metrics import ConfusionMatrixDisplay
 

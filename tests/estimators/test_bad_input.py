@@ -27,18 +27,22 @@ def test_nan_or_inf_in_y(cls, bad):
         cls(**TINY).fit(_X(), y)
 
 
-def test_several_labels_per_row_are_refused_with_the_way_to_fit_them():
+def test_a_class_per_column_is_refused_with_the_way_to_fit_it():
+    """Several 0/1 columns are a multilabel target (tests/estimators/test_multilabel.py);
+    columns of other values (a class each) are refused, naming a value, with the advice."""
     from sklearn.multioutput import MultiOutputClassifier
 
-    Y = (_X(40, 2) > 0).astype(int)
-    with pytest.raises(ValueError, match=r"NeuralNetworkClassifier predicts one class per "
-                                         r"row, but y has 2 columns \(shape \(40, 2\)\).*"
-                                         r"MultiOutputClassifier\(NeuralNetworkClassifier"):
+    Y = np.where(_X(40, 2) > 0, "spam", "ham")
+    with pytest.raises(ValueError, match=r"y has 2 columns \(shape \(40, 2\)\): "
+                                         r"NeuralNetworkClassifier takes several labels per "
+                                         r"row as a 0/1 .* hold other values \(e.g. '(spam|ham)'"
+                                         r"\).*MultiOutputClassifier\(NeuralNetworkClassifier"):
         NeuralNetworkClassifier(**TINY).fit(_X(40), Y)
-    with pytest.raises(ValueError, match=r"LeptonClassifier predicts one class per row.*"
-                                         r"each fit with its own time budget"):
-        LeptonClassifier(time_budget=5).fit(_X(40), pd.DataFrame(Y, columns=["a", "b"]))
-    # the advice works: one network per label
+    with pytest.raises(ValueError, match=r"LeptonClassifier takes several labels.* \(e.g. 2\)"
+                                         r".*each fit with its own time budget"):
+        LeptonClassifier(time_budget=5).fit(_X(40), pd.DataFrame(
+            (_X(40, 2) > 0) * 2, columns=["a", "b"]))  # 0/2: not labels' 0/1
+    # the advice works: one network per column
     both = MultiOutputClassifier(NeuralNetworkClassifier(**TINY)).fit(_X(40), Y)
     assert both.predict(_X(40)).shape == (40, 2)
     # one column is one label (scikit-learn's column vector, with its warning)

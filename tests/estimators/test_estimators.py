@@ -274,7 +274,8 @@ def test_original_api_regression():
     (np.arange(21), "regression"),                    # 21 distinct integers
     (np.arange(21).astype(float), "regression"),
     (np.array([0.5, 1.0, 2.0]), "regression"),
-    (np.array([[0.0, 1.0], [1.0, 0.0]]), "regression"),  # 2-D
+    (np.array([[0.0, 1.0], [1.0, 0.0]]), "classification"),  # 2-D 0/1: multilabel
+    (np.array([[0.5, 1.0], [1.0, 0.0]]), "regression"),  # other 2-D: outputs
     (np.array([[0], [1], [1]]), "classification"),       # one column
 ])
 @pytest.mark.filterwarnings("ignore:A column-vector y was passed")

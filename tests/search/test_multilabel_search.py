@@ -1,0 +1,82 @@
+"""LeptonClassifier on a multilabel target (a 0/1 column per label): one search, one
+network per trial with an output per label; scored, ensembled and tracked as such."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn import metrics as skm
+from sklearn.datasets import make_multilabel_classification
+
+from lepton import LeptonClassifier
+from lepton.search.metrics import METRICS
+
+from .conftest import TINY_SPACE
+
+
+@pytest.fixture(scope="module")
+def tags():
+    X, Y = make_multilabel_classification(n_samples=600, n_features=10, n_classes=4,
+                                          n_labels=2, random_state=1)
+    return X[:450], X[450:], Y[:450], Y[450:]
+
+
+def test_metrics_score_a_multilabel_target_as_scikit_learn_does():
+    rng = np.random.default_rng(0)
+    y = (rng.random((200, 3)) < 0.4).astype(np.float32)
+    p = np.clip(y * 0.6 + rng.random((200, 3)) * 0.5, 0.01, 0.99)
+    w = rng.random(200) + 0.5
+    pred = (p >= 0.5).astype(int)
+    assert METRICS["accuracy"](y, p, w) == pytest.approx(
+        skm.accuracy_score(y, pred, sample_weight=w))  # every label of a row right
+    assert METRICS["f1_macro"](y, p) == pytest.approx(skm.f1_score(y, pred, average="macro"))
+    assert METRICS["roc_auc"](y, p, w) == pytest.approx(
+        skm.roc_auc_score(y, p, average="macro", sample_weight=w))
+    per_label = [skm.log_loss(y[:, j], p[:, j], sample_weight=w) for j in range(3)]
+    assert METRICS["log_loss"](y, p, w) == pytest.approx(np.mean(per_label))
+    # a label no row holds has no AUC: the others are averaged
+    y[:, 2] = 0
+    assert METRICS["roc_auc"](y, p) == pytest.approx(
+        np.mean([skm.roc_auc_score(y[:, j], p[:, j]) for j in range(2)]))
+
+
+@pytest.mark.parametrize("metric", [None, "log_loss"])
+def test_one_search_fits_every_label(tags, metric):
+    X_tr, X_te, Y_tr, Y_te = tags
+    clf = LeptonClassifier(time_budget=60, n_trials=4, search_space=TINY_SPACE, cv=None,
+                           metric=metric, random_state=0).fit(X_tr, Y_tr)
+    assert clf.multilabel_ and clf.decision_ == "threshold"
+    assert clf.meta_features_["n_classes"] == 4
+    np.testing.assert_allclose(clf.class_prior_, Y_tr.mean(0))
+    pred = clf.predict(X_te)
+    assert pred.shape == Y_te.shape and pred.dtype == Y_te.dtype
+    proba = clf.predict_proba(X_te)
+    np.testing.assert_array_equal(pred, (proba >= 0.5).astype(Y_te.dtype))
+    assert clf.best_estimator_.multilabel_
+    constant = np.tile((Y_tr.mean(0) >= 0.5).astype(int), (len(Y_te), 1))
+    assert clf.score(X_te, Y_te) > skm.accuracy_score(Y_te, constant) + 0.1
+    assert len(clf.leaderboard_) == 4 and clf.leaderboard_[clf.final_model_info_["metric"]
+                                                           ].notna().any()
+
+
+def test_balanced_accuracy_is_refused_for_several_labels(tags):
+    X_tr, _, Y_tr, _ = tags
+    with pytest.raises(ValueError, match=r"metric='balanced_accuracy' scores one class per "
+                                         r"row; y is multilabel .* 4 labels\): choose one of "
+                                         r"accuracy .*, f1_macro, roc_auc or log_loss"):
+        LeptonClassifier(time_budget=30, metric="balanced_accuracy").fit(X_tr, Y_tr)
+
+
+def test_the_tracked_holdout_plot_of_several_labels_scores_each_label(tmp_path):
+    """A multilabel search's evaluation plot: each label's precision, recall and F1 (a
+    confusion matrix of 0/1 rows is not defined: scikit-learn refuses it)."""
+    from lepton.tracking._artifacts import write_holdout_plot
+
+    y = np.array([[1, 0, 1], [0, 1, 1], [1, 1, 0], [0, 0, 1]])
+    pred = np.array([[1, 0, 0], [0, 1, 1], [1, 0, 0], [0, 0, 1]])
+    skipped: dict[str, str] = {}
+    assert write_holdout_plot(y, pred, "classification", tmp_path, skipped) == [
+        "label_scores.png"]
+    assert (tmp_path / "label_scores.png").stat().st_size > 1000 and not skipped
+    assert write_holdout_plot(y[:, 0], pred[:, 0], "classification", tmp_path / "one",
+                              skipped) == ["confusion_matrix.png"]
