@@ -75,17 +75,6 @@ EXPERIMENT_KIND = "custom_model_development"
 # clock saw it) may have raced each other; see MLflowTracker._race_winner.
 RACE_WINDOW_MS = 60_000
 RACE_RECHECK_S = 0.25
-# The time end_search takes (the search holds it back: MLflowTracker.finalize_seconds).
-# Measured on idle 2-core machines: 2.9-5.5 s with models (stop 7), 3.1-4.2 s this stop
-# (one that runs pure Python ~3x slower than the search table's); on a faster machine, or
-# in a process that has logged before (its imports done), less. Each search records its
-# own figure; later ones in the store hold back FINALIZE_MARGIN times the longest of the
-# last RECENT_FINALIZE_RUNS (plus FINALIZE_SLACK_S), at most the default.
-FINALIZE_DEFAULT_S = 7.0
-FINALIZE_DEFAULT_NO_MODELS_S = 3.5
-FINALIZE_MARGIN = 1.25
-FINALIZE_SLACK_S = 0.25
-RECENT_FINALIZE_RUNS = 5
 
 # Tags Lepton writes (also what `lepton ui` and the tests read back); those of trial runs
 # are defined in _writer.py, which the writer process runs without importing lepton.
@@ -96,7 +85,6 @@ TAG_METRIC = "lepton.metric"
 TAG_RESUME_COUNT = "lepton.resume_count"  # sessions of the study after the first
 METRIC_SESSIONS = "lepton.session_start"  # one row per session: its start (Unix time)
 TAG_DIRECTION = "lepton.direction"
-TAG_END_SEARCH_S = "lepton.end_search_s"  # seconds end_search took (with models logged)
 
 # What the issue asks for as per-epoch steps. Each metric row costs ~1.5 ms of MLflow/SQLite
 # CPU (benchmarks/results/tracking_overhead*.md), so elapsed/epoch_time are not logged per
@@ -209,32 +197,12 @@ class MLflowTracker(SearchTracker):
 
     @property
     def finalize_seconds(self) -> float:
-        """Seconds ``end_search`` is expected to take: ``FINALIZE_MARGIN`` times the longest
-        of the last ``RECENT_FINALIZE_RUNS`` that logged models in this store (each search
-        records its own, ``TAG_END_SEARCH_S``), never more than the figure for a store
-        with none (``FINALIZE_DEFAULT_S``). The search holds back more on a busy machine
-        (search.estimators._tracking_reserve)."""
-        default = FINALIZE_DEFAULT_S if self.log_models else FINALIZE_DEFAULT_NO_MODELS_S
-        if not self.log_models:
-            return default
-        if self._recent_finalize is None:
-            self._recent_finalize = self._measured_finalize()
-        if not self._recent_finalize:
-            return default
-        return min(default, FINALIZE_MARGIN * max(self._recent_finalize) + FINALIZE_SLACK_S)
-
-    def _measured_finalize(self) -> list[float]:
-        """The end-of-search seconds the store's latest searches recorded (newest first)."""
-        try:
-            experiments = {self.experiment_id} | {
-                e.experiment_id for e in self.client.search_experiments(
-                    max_results=50, order_by=["creation_time DESC"])}
-            runs = self.client.search_runs(
-                sorted(experiments), filter_string=f"tags.`{TAG_END_SEARCH_S}` LIKE '%'",
-                order_by=["attributes.start_time DESC"], max_results=RECENT_FINALIZE_RUNS)
-            return [float(r.data.tags[TAG_END_SEARCH_S]) for r in runs]
-        except Exception:  # a store that cannot answer: the default figure
-            return []
+        # Measured end_search (benchmarks/results/tracking_overhead*.md): idle 2-core
+        # machines 2.9-5.5 s; both cores saturated by other processes 17.1 s median while
+        # the writer child's exit waited on its interpreter teardown at nice 10, 6.3 s in
+        # one run since it leaves with os._exit (stop-7 closing note). The search holds
+        # back more on a busy machine (search.estimators._tracking_reserve).
+        return 7.0 if self.log_models else 3.5
 
     def __init__(self, *, tracking_uri: str | None = None, experiment_name: str | None = None,
                  registered_model_name: str | None = None, registry_uri: str | None = None,
@@ -283,7 +251,6 @@ class MLflowTracker(SearchTracker):
                 f"MLflow store at tracking_uri={redact_uri(self.tracking_uri)!r} failed while "
                 f"opening experiment {self.experiment_name!r}: {type(exc).__name__}: {exc}") from exc
 
-        self._recent_finalize: list[float] | None = None  # finalize_seconds reads them once
         self.parent_run_id: str | None = None
         self.registered_version: str | None = None
         self.tracking_errors: list[str] = []
@@ -743,9 +710,6 @@ class MLflowTracker(SearchTracker):
             if self.tracking_errors:
                 self.client.set_tag(self.parent_run_id, "lepton.tracking_errors",
                                     _truncate("\n".join(self.tracking_errors), _MAX_TAG_LEN))
-            if self.log_models:  # what later searches in this store hold back for it
-                self.client.set_tag(self.parent_run_id, TAG_END_SEARCH_S,
-                                    f"{time.monotonic() - ended:.3f}")
             self.client.set_terminated(self.parent_run_id, status="FINISHED")
         except Exception as exc:
             self._guard("end_search", exc)
