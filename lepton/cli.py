@@ -13,7 +13,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     """Load -> split -> search (or a fixed network) -> held-out evaluation -> tracking."""
     from . import steps
 
-    split = steps.load_split(args.dataset, target=args.target, task=args.task,
+    split = steps.load_split(args.dataset, target=_target(args), task=args.task,
                              test_size=args.test_size, seed=args.seed,
                              time_column=args.time_column, weight_column=args.weight_column)
     print(f"dataset={split.name} task={split.task} rows={split.rows} "
@@ -94,7 +94,7 @@ def _cmd_schedule(args: argparse.Namespace) -> int:
 
     name = args.name or table_name(args.dataset)
     parameters = {
-        "dataset": args.dataset, "target": args.target, "task": args.task,
+        "dataset": args.dataset, "target": _target(args), "task": args.task,
         "test_size": args.test_size, "seed": args.seed, "time_column": args.time_column,
         "weight_column": args.weight_column,
         "time_budget": args.time_budget,
@@ -127,9 +127,18 @@ def _cmd_schedule(args: argparse.Namespace) -> int:
     return 0
 
 
+def _target(args: argparse.Namespace) -> str | list[str] | None:
+    """``--target``: one column's name, or the list of several."""
+    if args.target is None or len(args.target) > 1:
+        return args.target
+    return args.target[0]
+
+
 def _cmd_predict(args: argparse.Namespace) -> int:
     """A model saved by ``lepton run --save`` predicts the rows of a table file."""
     import os
+
+    import numpy as np
 
     from .datasets import read_table, table_format, write_table
 
@@ -159,12 +168,22 @@ def _cmd_predict(args: argparse.Namespace) -> int:
                 f"--keep); the model was trained on {model.n_features_in_} unnamed columns.")
         X = X.to_numpy()
     out = frame[list(args.keep or ())].copy()
-    out["prediction"] = model.predict(X)
+    pred = np.asarray(model.predict(X))
+    # several targets (labels, or a regression's outputs): a column each, named as in the
+    # training file (prediction_<k> for a model trained on an array)
+    names = getattr(model, "target_names_", None)
+    if pred.ndim == 2:
+        names = names or [f"prediction_{k}" for k in range(pred.shape[1])]
+        for k, name in enumerate(names):
+            out[name] = pred[:, k]
+    else:
+        out["prediction"] = pred
     if args.proba:
         if not hasattr(model, "predict_proba"):
             raise ValueError("--proba needs a classifier; this model is a regressor.")
         proba = model.predict_proba(X)
-        for k, label in enumerate(model.classes_):
+        labels = names if getattr(model, "multilabel_", False) else model.classes_
+        for k, label in enumerate(labels):
             out[f"proba_{label}"] = proba[:, k]
     dialect = dict(frame.attrs.get("lepton.dialect") or {})  # the input file's
     if args.out is None:
@@ -226,7 +245,10 @@ def _add_search_arguments(run: argparse.ArgumentParser) -> None:
                      help="built-in dataset name or CSV/TSV/Parquet/Excel (.xlsx) path; a CSV "
                           "or TSV may be compressed (.csv.gz, .csv.zip, ...) (default: "
                           "digits)")
-    run.add_argument("--target", help="target column of a table file")
+    run.add_argument("--target", nargs="+", metavar="COLUMN",
+                     help="target column of a table file; several: 0/1 or True/False columns "
+                          "are one multilabel target (any number of labels a row), columns of "
+                          "numbers a regression's outputs")
     run.add_argument("--task", choices=("auto", "classification", "regression"),
                      default="auto",
                      help="what the target is (default: auto: text, booleans and up to "

@@ -8,6 +8,7 @@ import lzma
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Sequence
 from typing import IO
 
 import numpy as np
@@ -21,7 +22,7 @@ __all__ = ["Dataset", "BUILTIN_DATASETS", "load_dataset", "read_table", "write_t
 class Dataset:
     name: str
     X: pd.DataFrame | np.ndarray
-    y: np.ndarray | pd.Series
+    y: np.ndarray | pd.Series | pd.DataFrame  # a DataFrame: several target columns
     task: str                        # 'classification' | 'regression'
     input_shape: tuple[int, ...] | None = None
     #: what loading a file did that a run should say: how it was read (where not as a
@@ -302,9 +303,55 @@ def write_table(frame: pd.DataFrame, path: str | Path, *,
         frame.to_csv(path, index=False, **(dialect or {"sep": ","}))
 
 
-def load_dataset(name_or_path: str, *, target: str | None = None) -> Dataset:
+def _unlabelled(unlabelled: np.ndarray, everywhere: str, which: str) -> list[str]:
+    """Rows without a target can be neither learnt from nor scored: the note on those
+    left out (``which``: how they lack it), or the error ``everywhere`` when none is left."""
+    if unlabelled.all():
+        raise ValueError(everywhere)
+    if not unlabelled.any():
+        return []
+    rows = np.flatnonzero(unlabelled)
+    return [f"left out {len(rows)} row(s) {which} (file rows "
+            f"{', '.join(str(r + 1) for r in rows[:5])}{' ...' if len(rows) > 5 else ''}, "
+            "counting the header as row 0)"]
+
+
+def _several_targets(frame: pd.DataFrame, targets: list[str], path: Path) -> Dataset:
+    """``load_dataset`` with several target columns: each of 0/1, True/False or numbers;
+    rows missing any of them are left out, and said."""
+    from .estimators._base import infer_task
+
+    missing = [t for t in targets if t not in frame.columns]
+    if missing:
+        raise ValueError(f"target={targets!r}: {missing} not column(s) of {path.name}; columns "
+                         f"are {list(frame.columns)}.")
+    notes = [frame.attrs.pop("lepton.read")] if "lepton.read" in frame.attrs else []
+    frame.attrs.pop("lepton.dialect", None)
+    y = frame[targets]
+    for col in targets:
+        values = y[col].dropna()
+        if not (pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values)):
+            raise ValueError(
+                f"target column {col!r} holds text (e.g. {values.iloc[0]!r}); several target "
+                "columns must each be 0/1 or True/False (one label each: a multilabel "
+                "target) or numbers (a regression's outputs). For a class per column, run "
+                "one column at a time.")
+    unlabelled = y.isna().any(axis=1).to_numpy()
+    notes += _unlabelled(unlabelled, f"target={targets!r}: every row of {path.name} misses "
+                         "one of them.", f"missing one of the targets {targets}")
+    keep = ~unlabelled
+    X = frame.drop(columns=targets).loc[keep].reset_index(drop=True)
+    y = y.loc[keep].reset_index(drop=True)
+    if all(pd.api.types.is_bool_dtype(y[c]) or y[c].isin([0, 1]).all() for c in targets):
+        y = y.astype(bool) if all(pd.api.types.is_bool_dtype(y[c]) for c in targets) \
+            else y.astype(np.int64)  # labels: 1.0/0.0 read as floats (a missing cell) too
+    return Dataset(table_name(path), X, y, infer_task(y), notes=notes)
+
+
+def load_dataset(name_or_path: str, *, target: str | Sequence[str] | None = None) -> Dataset:
     """A built-in dataset by name, or a table file (CSV, TSV, Parquet, Excel) with its
-    ``target`` column."""
+    ``target`` column, or several: 0/1 (or True/False) columns are one multilabel target,
+    columns of numbers a regression's outputs (``Dataset.y`` a DataFrame of them)."""
     if name_or_path in BUILTIN_DATASETS:
         return BUILTIN_DATASETS[name_or_path]()
     path = Path(name_or_path)
@@ -318,6 +365,11 @@ def load_dataset(name_or_path: str, *, target: str | None = None) -> Dataset:
     if target is None:
         raise ValueError(f"a file needs its target column named (--target / target=); the "
                          f"columns of {path.name} are {list(frame.columns)}.")
+    if not isinstance(target, str):
+        targets = list(dict.fromkeys(target))
+        if len(targets) > 1:
+            return _several_targets(frame, targets, path)
+        target = targets[0]
     if target not in frame.columns:
         raise ValueError(
             f"target={target!r} is not a column of {path.name}; columns are {list(frame.columns)}."
@@ -335,12 +387,8 @@ def load_dataset(name_or_path: str, *, target: str | None = None) -> Dataset:
         y = pd.Series(numbers, index=y.index, name=target)
     # rows without a target can be neither learnt from nor scored: left out, and said
     unlabelled = y.isna().to_numpy()
-    if unlabelled.all():
-        raise ValueError(f"target={target!r} is missing in every row of {path.name}.")
+    notes += _unlabelled(unlabelled, f"target={target!r} is missing in every row of "
+                         f"{path.name}.", f"whose target {target!r} is missing")
     if unlabelled.any():
-        rows = np.flatnonzero(unlabelled)
-        notes.append(f"left out {len(rows)} row(s) whose target {target!r} is missing (file "
-                     f"rows {', '.join(str(r + 1) for r in rows[:5])}"
-                     f"{' ...' if len(rows) > 5 else ''}, counting the header as row 0)")
         frame, y = frame.loc[~unlabelled].reset_index(drop=True), y[~unlabelled]
     return Dataset(table_name(path), frame, y.to_numpy(), infer_task(y), notes=notes)

@@ -64,15 +64,15 @@ class Split:
         held_out += [time_note(self)] if self.time_column is not None else []
         if self.weight_column is not None:
             held_out.append(weight_note(self))
-        y = np.asarray(self.y_train)  # values, or class labels
+        y = np.asarray(self.y_train)  # values, or class labels (several: 0/1 columns)
         try:
-            y = y.astype(np.float64 if self.task == "regression" else str)
+            y = y.astype(np.float64 if self.task == "regression" or y.ndim == 2 else str)
         except (TypeError, ValueError):  # text for regression: the fit says why
             y = None
         return held_out + column_notes(self.X_train, y)
 
 
-def load_split(dataset: str, *, target: str | None = None, task: str = "auto",
+def load_split(dataset: str, *, target: str | list[str] | None = None, task: str = "auto",
                test_size: float = 0.25, seed: int = 0, time_column: str | None = None,
                weight_column: str | None = None) -> Split:
     """Load a built-in dataset or a table file and hold out ``test_size`` of its rows
@@ -216,7 +216,7 @@ def _stratify(y, task: str):
     more. A class of one row cannot be split both ways (scikit-learn refuses: "The least
     populated class in y has only 1 member"): the split is then a plain random one, and
     says so."""
-    if task != "classification":
+    if task != "classification" or np.ndim(y) == 2:  # several labels a row: not stratified
         return None
     classes, counts = np.unique(np.asarray(y).astype(str), return_counts=True)
     single = classes[counts < 2]
@@ -276,6 +276,10 @@ def _held_out(model, X_te, y_te, name: str, task: str, w=None) -> float:
     from .search.metrics import get_metric
 
     metric = get_metric(name, task)
+    if task == "classification" and getattr(model, "multilabel_", False):
+        y = np.asarray(y_te, dtype=np.float64)  # a 0/1 column per label
+        pred = model.predict(X_te) if metric.of_labels else model.predict_proba(X_te)
+        return float(metric(y, np.asarray(pred, dtype=np.float64), w))
     if task == "classification":
         index = {c: i for i, c in enumerate(model.classes_)}
         y = np.array([index[c] for c in np.asarray(y_te)])

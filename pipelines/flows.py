@@ -103,7 +103,7 @@ def _search_handles_sigterm():
 
 @flow(name=FLOW_NAME, flow_run_name="{dataset}-{time_budget}s", persist_result=True,
       log_prints=True, validate_parameters=True)
-def search_flow(dataset: str = "digits", target: str | None = None,
+def search_flow(dataset: str = "digits", target: str | list[str] | None = None,
                 task: Literal["auto", "classification", "regression"] = "auto",
                 test_size: float = 0.25, seed: int = 0, time_column: str | None = None,
                 weight_column: str | None = None, time_budget: float = 30.0,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import re
 
 import pytest
@@ -453,3 +454,49 @@ def test_a_damaged_compressed_table_is_refused_with_the_reason(tmp_path, suffix)
     path.write_bytes(MAGIC[suffix] + b"\x00 cut off in the download")
     with pytest.raises(ValueError, match=r"t\.csv\.%s' cannot be read as CSV: " % suffix):
         read_table(path)
+
+
+def test_lepton_run_and_predict_with_several_target_columns(tmp_path, capsys):
+    """0/1 target columns are one multilabel target (one search, a network with an output
+    per label); columns of numbers a regression's outputs; text among several refused.
+    lepton predict names its columns after the targets."""
+    import joblib
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"a": rng.normal(size=300), "b": rng.normal(size=300),
+                          "shop": rng.choice(["x", "y"], 300)})
+    frame["urgent"] = (frame.a > 0).astype(int)
+    frame["vip"] = ((frame.b > 0) & (frame.shop == "x")).astype(int)
+    frame.loc[[3, 8], "vip"] = np.nan  # rows missing one label are left out, and said
+    frame["amount"] = 2 * frame.a + rng.normal(size=300)
+    frame["days"] = frame.b ** 2
+    path = tmp_path / "tickets.csv"
+    frame.drop(columns=["amount", "days"]).to_csv(path, index=False)
+    saved = tmp_path / "tags.joblib"
+    assert main(["run", str(path), "--target", "urgent", "vip", "--time-budget", "10",
+                 "--no-tracking", "--save", str(saved)]) == 0
+    out = capsys.readouterr().out
+    assert "dataset=tickets task=classification rows=298" in out
+    assert "left out 2 row(s) missing one of the targets ['urgent', 'vip'] (file rows 4, 9" in out
+    assert float(re.search(r"held-out accuracy: ([0-9.]+)", out).group(1)) > 0.6
+    model = joblib.load(saved)
+    assert model.multilabel_ and model.target_names_ == ["urgent", "vip"]
+    frame.head(20).to_csv(tmp_path / "new.csv", index=False)
+    assert main(["predict", str(saved), str(tmp_path / "new.csv"), "--proba"]) == 0
+    pred = pd.read_csv(io.StringIO(capsys.readouterr().out))
+    assert list(pred.columns) == ["urgent", "vip", "proba_urgent", "proba_vip"]
+    assert set(pred["urgent"]) <= {0, 1} and pred["proba_vip"].between(0, 1).all()
+
+    numbers = tmp_path / "amounts.csv"
+    frame.drop(columns=["urgent", "vip"]).to_csv(numbers, index=False)
+    assert main(["run", str(numbers), "--target", "amount", "days", "--time-budget", "10",
+                 "--no-tracking"]) == 0
+    out = capsys.readouterr().out
+    assert "task=regression" in out and re.search(r"held-out r2: [0-9.]+", out)
+    assert main(["run", str(path), "--target", "urgent", "shop"]) == 2
+    assert (f"target column 'shop' holds text (e.g. {frame.shop[0]!r}); several target "
+            "columns must each be 0/1") in capsys.readouterr().err
+    assert main(["run", str(path), "--target", "urgent", "nope"]) == 2
+    assert "['nope'] not column(s) of tickets.csv" in capsys.readouterr().err

@@ -170,6 +170,16 @@ def encode_target(y: Any, task: str, n_samples: int, *, estimator_name: str):
     return scaler.transform(y2).astype(np.float32), scaler, y2.shape[1]
 
 
+def record_target_names(estimator: Any, y: Any) -> None:
+    """``target_names_``: the columns of a DataFrame ``y`` of several (labels, or a
+    regression's outputs), which ``lepton predict`` names its prediction columns after;
+    absent for any other ``y``."""
+    if isinstance(y, pd.DataFrame) and y.shape[1] > 1:
+        estimator.target_names_ = [str(c) for c in y.columns]
+    elif hasattr(estimator, "target_names_"):
+        del estimator.target_names_
+
+
 def _other_value(labels: np.ndarray) -> Any:
     """A value of ``labels`` that is not 0 or 1 (for the error that names one)."""
     flat = pd.Series(labels.ravel())
@@ -394,6 +404,7 @@ class BaseNeuralNetwork(BaseEstimator):
             )
         task = self._resolve_task(y)
         y_enc, encoder, n_outputs = encode_target(y, task, n, estimator_name=name)
+        record_target_names(self, y)
         w = check_sample_weight(sample_weight, n, **_class_args(task, y_enc, encoder))
         seed = int(check_random_state(self.random_state).randint(0, 2**31 - 1))
         # Too few validation rows to stop on: train on all rows for `epochs` epochs.

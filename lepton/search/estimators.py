@@ -35,7 +35,8 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from .. import defaults
 from ..estimators import NeuralNetworkClassifier, NeuralNetworkRegressor
 from ..estimators._base import (_class_args, _rows, check_rows_weighted, check_sample_weight,
-                                encode_target, split_validation, target_kind)
+                                encode_target, record_target_names, split_validation,
+                                target_kind)
 from ..preprocessing import (TabularPreprocessor, check_input_shape, check_X,
                              column_errors_on_all_rows)
 from ..training import (
@@ -231,6 +232,7 @@ class _BaseLepton(BaseEstimator):
         if n < 2:
             raise ValueError(f"{name} got 1 sample (n_samples=1); at least 2 are needed to train.")
         y_enc, encoder, n_outputs = encode_target(y, task, n, estimator_name=name)
+        record_target_names(self, y)
         kind = target_kind(task, encoder)  # 'multilabel': a 0/1 column per label
         if kind == "multilabel" and metric.prior_corrected:
             raise ValueError(
