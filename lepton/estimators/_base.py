@@ -42,17 +42,14 @@ __all__ = ["BaseNeuralNetwork", "infer_task", "encode_target", "split_validation
 class LabelIndicator:
     """The encoder of a multilabel target: a 0/1 (or False/True) column per label, any
     number of them true in a row (scikit-learn's 'multilabel-indicator'). ``classes_`` are
-    the label columns' positions, as scikit-learn's classifiers give them; ``decode``
-    turns label probabilities into ``predict``'s indicator rows, in ``y``'s own dtype."""
+    the label columns' positions, as scikit-learn's classifiers give them; ``dtype`` is
+    ``y``'s, in which ``predict`` gives each label's 0/1."""
 
     multilabel = True
 
     def __init__(self, y: np.ndarray):
         self.classes_ = np.arange(y.shape[1])
         self.dtype = y.dtype
-
-    def decode(self, proba: np.ndarray) -> np.ndarray:
-        return (proba >= 0.5).astype(self.dtype)
 
 
 def target_kind(task: str, encoder: Any) -> str:
