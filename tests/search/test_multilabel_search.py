@@ -80,3 +80,18 @@ def test_the_tracked_holdout_plot_of_several_labels_scores_each_label(tmp_path):
     assert (tmp_path / "label_scores.png").stat().st_size > 1000 and not skipped
     assert write_holdout_plot(y[:, 0], pred[:, 0], "classification", tmp_path / "one",
                               skipped) == ["confusion_matrix.png"]
+
+
+def test_a_multilabel_study_resumes_and_refuses_a_single_label_target(tags, tmp_path):
+    X_tr, _, Y_tr, _ = tags
+    space = {"base": "mlp", "parameters": {"n_layers": 1, "width": 16, "epochs": 10,
+                                           "batch_size": 32, "numeric_embedding": "none"}}
+    kwargs = dict(time_budget=60, search_space=space, cv=None, random_state=0,
+                  storage=f"sqlite:///{tmp_path / 'tags.db'}", study_name="tags")
+    first = LeptonClassifier(n_trials=2, **kwargs).fit(X_tr, Y_tr)
+    again = LeptonClassifier(n_trials=4, **kwargs).fit(X_tr, Y_tr)
+    assert first.n_trials_ == 2 and again.n_trials_ == 4 and len(again.study_.trials) == 4
+    assert again.predict(X_tr).shape == Y_tr.shape
+    with pytest.raises(ValueError, match="with a different dataset"):
+        LeptonClassifier(n_trials=5, **kwargs).fit(X_tr, Y_tr[:, 0])
+    assert len(again.study_.trials) == 4  # the study is as it was
