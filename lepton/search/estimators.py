@@ -52,7 +52,7 @@ from ._search import (
 from .budget import Budget
 from .ensemble import greedy_ensemble_selection, rank_key
 from .heartbeat import TrialHeartbeat, uses_lepton_heartbeat
-from .metrics import METRICS, balanced_decision, class_frequencies, get_metric
+from .metrics import METRICS, balanced_decision, class_frequencies, get_metric, label_thresholds
 from .priors import apply_priors, choose_space, compute_meta_features
 from .spaces import SearchSpace
 from ..tracking._base import SearchTracker
@@ -761,10 +761,14 @@ class _BaseLepton(BaseEstimator):
         if task == "classification":
             self.classes_ = encoder.classes_
             self.multilabel_ = ctx.task.kind == "multilabel"
-            if self.multilabel_:  # each label's share of the rows; predict: p >= 1/2
+            if self.multilabel_:  # each label's share of the rows; predict: p >= threshold
                 self._label_dtype = encoder.dtype
                 self.class_prior_ = np.average(y_enc, axis=0, weights=ctx.w_all)
-                self.decision_ = "threshold"
+                raw = self._validation_raw(ctx) if metric.name == "f1_macro" else None
+                self.label_thresholds_ = (np.full(n_outputs, 0.5) if raw is None
+                                          else label_thresholds(raw, ctx.y_val, ctx.w_val))
+                self.decision_ = "threshold" if raw is None else "tuned thresholds"
+                self.final_model_info_["label_thresholds"] = self.label_thresholds_.tolist()
             else:
                 self.class_prior_ = class_frequencies(y_enc, len(self.classes_), ctx.w_all)
                 self.decision_ = self._decision(ctx)
@@ -791,9 +795,10 @@ class _BaseLepton(BaseEstimator):
 
     def _decide(self, proba: np.ndarray) -> np.ndarray:
         """Class indices as ``predict`` decides them (``decision_``); multilabel: each
-        label's 0/1 (its probability at least 1/2), as ``y`` was given."""
+        label's 0/1 (its probability at least its ``label_thresholds_``), as ``y`` was
+        given."""
         if getattr(self, "multilabel_", False):
-            return (proba >= 0.5).astype(self._label_dtype)
+            return (proba >= self.label_thresholds_).astype(self._label_dtype)
         if getattr(self, "decision_", "argmax") == "prior":  # absent: pickled before
             return balanced_decision(proba, self.class_prior_)
         return proba.argmax(1)
@@ -949,7 +954,9 @@ class LeptonClassifier(ClassifierMixin, _BaseLepton):
         multilabel ``y`` (a 0/1 or False/True column per label) is searched in one network
         with an output per label: accuracy then counts rows with every label right,
         f1_macro and roc_auc average over the labels, log_loss is each label's binary log
-        loss, averaged; ``predict`` gives each label's 0/1 (probability at least 1/2). With
+        loss, averaged; ``predict`` gives each label's 0/1: probability at least 1/2, or
+        with f1_macro at least the label's threshold that scored best on the validation
+        predictions (``label_thresholds_``: rare labels are called more often). With
         balanced_accuracy, ``predict`` may take the class with the highest probability
         divided by the class's share of the training rows (its prior): the decision that
         balanced accuracy rewards, where the most probable class favours the majority. It

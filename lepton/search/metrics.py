@@ -20,7 +20,11 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn import metrics as skm
 
-__all__ = ["Metric", "METRICS", "get_metric", "balanced_decision", "class_frequencies"]
+__all__ = ["Metric", "METRICS", "get_metric", "balanced_decision", "class_frequencies",
+           "label_thresholds"]
+
+#: the thresholds label_thresholds chooses from, nearest 1/2 first (ties keep the nearest)
+THRESHOLDS = sorted(np.round(np.arange(0.05, 0.96, 0.05), 2), key=lambda t: abs(t - 0.5))
 
 
 @dataclass(frozen=True)
@@ -96,6 +100,23 @@ def _log_loss(y, p, w=None):
         return float(np.average(rows, weights=w))
     return skm.log_loss(y, np.clip(p, 1e-15, 1), labels=np.arange(p.shape[1]),
                         sample_weight=w)
+
+
+def label_thresholds(proba: np.ndarray, y: np.ndarray,
+                     sample_weight: np.ndarray | None = None) -> np.ndarray:
+    """Each label's decision threshold for macro F1 (multilabel): of ``THRESHOLDS``, the
+    one whose F1 of that label on these rows (validation predictions ``proba``, 0/1 ``y``)
+    is highest; among equals the nearest 1/2, which a label with no positive row keeps.
+    Where labels are rare, 1/2 calls too few of them: on two synthetic tag tables
+    (benchmarks/dev/multilabel_thresholds.py, 30 s searches for f1_macro, 3 splits each)
+    the held-out macro F1 went from 0.604/0.588/0.682 and 0.454/0.455/0.504 with 1/2 to
+    0.623/0.651/0.695 and 0.544/0.544/0.593 with the tuned thresholds (0.05-0.45)."""
+    chosen = []
+    for j in range(y.shape[1]):
+        scores = [skm.f1_score(y[:, j], proba[:, j] >= t, sample_weight=sample_weight,
+                               zero_division=0.0) for t in THRESHOLDS]
+        chosen.append(THRESHOLDS[int(np.argmax(scores))])
+    return np.array(chosen)
 
 
 def _roc_auc(y, p, w=None):

@@ -9,7 +9,7 @@ from sklearn import metrics as skm
 from sklearn.datasets import make_multilabel_classification
 
 from lepton import LeptonClassifier
-from lepton.search.metrics import METRICS
+from lepton.search.metrics import METRICS, label_thresholds
 
 from .conftest import TINY_SPACE
 
@@ -46,6 +46,7 @@ def test_one_search_fits_every_label(tags, metric):
     clf = LeptonClassifier(time_budget=60, n_trials=4, search_space=TINY_SPACE, cv=None,
                            metric=metric, random_state=0).fit(X_tr, Y_tr)
     assert clf.multilabel_ and clf.decision_ == "threshold"
+    np.testing.assert_array_equal(clf.label_thresholds_, 0.5)
     assert clf.meta_features_["n_classes"] == 4
     np.testing.assert_allclose(clf.class_prior_, Y_tr.mean(0))
     pred = clf.predict(X_te)
@@ -95,3 +96,30 @@ def test_a_multilabel_study_resumes_and_refuses_a_single_label_target(tags, tmp_
     with pytest.raises(ValueError, match="with a different dataset"):
         LeptonClassifier(n_trials=5, **kwargs).fit(X_tr, Y_tr[:, 0])
     assert len(again.study_.trials) == 4  # the study is as it was
+
+
+def test_each_labels_threshold_is_the_one_its_validation_f1_prefers():
+    rng = np.random.default_rng(0)
+    y = (rng.random((300, 3)) < 0.3).astype(np.float32)
+    proba = np.empty_like(y)
+    proba[:, 0] = np.where(y[:, 0] == 1, 0.40, 0.10)  # rare positives, called low: 0.15-0.40
+    proba[:, 1] = np.where(y[:, 1] == 1, 0.90, 0.60)  # everything high: above 0.60 only
+    proba[:, 2] = rng.random(300)                      # noise
+    y[:, 2] = 0                                        # and no positive row
+    chosen = label_thresholds(proba, y)
+    assert chosen[0] == 0.4 and chosen[1] == 0.65  # the separating one nearest 1/2
+    assert chosen[2] == 0.5  # F1 0 everywhere: 1/2 kept
+    # row weights count: a weight of 0 on label 0's positives leaves it nothing to gain
+    w = np.where(y[:, 0] == 1, 0.0, 1.0)
+    assert label_thresholds(proba, y, w)[0] == 0.5
+
+
+def test_an_f1_macro_search_tunes_the_labels_thresholds(tags):
+    X_tr, X_te, Y_tr, _ = tags
+    clf = LeptonClassifier(time_budget=60, n_trials=3, search_space=TINY_SPACE, cv=None,
+                           metric="f1_macro", random_state=0).fit(X_tr, Y_tr)
+    assert clf.decision_ == "tuned thresholds"
+    assert clf.final_model_info_["label_thresholds"] == clf.label_thresholds_.tolist()
+    assert ((0.05 <= clf.label_thresholds_) & (clf.label_thresholds_ <= 0.95)).all()
+    proba = clf.predict_proba(X_te)
+    np.testing.assert_array_equal(clf.predict(X_te), proba >= clf.label_thresholds_)
