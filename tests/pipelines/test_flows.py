@@ -21,6 +21,7 @@ import pytest
 from _procs import children
 from lepton import steps
 from lepton.search import SearchError
+from lepton.search._search import HEARTBEAT_GRACE_S
 from lepton.tracking import TrackingError
 from lepton.tracking.ui import free_port
 
@@ -330,11 +331,17 @@ def test_a_crashed_flow_run_retried_resumes_its_study(prefect_api, tmp_path):
               "the search did not finish two trials")
         [pid] = children(serve.pid, b"spawn_main")  # the flow run's process
         os.kill(pid, signal.SIGKILL)
+        killed_at = time.monotonic()
         trials = _study_trials(study_name, storage)
         before = {t.number: (t.state, t.value) for t in trials if t.state.is_finished()}
         killed = [t.number for t in trials if t.state == optuna.trial.TrialState.RUNNING]
         _wait(lambda: client.read_flow_run(flow_run.id).state.is_crashed(), 60,
               "the killed flow run was not reported crashed")
+        # The killed trial is dead to the study once its heartbeat is older than the grace
+        # period, which a trial starting after that finds. A retry quicker than that (the
+        # crash reported at once) could end its search before: the trial then stays
+        # RUNNING, as it should while its process might still be alive.
+        time.sleep(max(0.0, HEARTBEAT_GRACE_S + 1 - (time.monotonic() - killed_at)))
 
         retry = subprocess.run([sys.executable, "-m", "prefect", "flow-run", "retry",
                                 str(flow_run.id)], capture_output=True, text=True,
