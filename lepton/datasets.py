@@ -6,9 +6,9 @@ import bz2
 import gzip
 import lzma
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Sequence
 from typing import IO
 
 import numpy as np
@@ -316,7 +316,13 @@ def _unlabelled(unlabelled: np.ndarray, everywhere: str, which: str) -> list[str
             "counting the header as row 0)"]
 
 
-def _several_targets(frame: pd.DataFrame, targets: list[str], path: Path) -> Dataset:
+#: what pandas infers of a column that several targets may hold (True/False with a
+#: missing cell is an object column, inferred 'boolean')
+_TARGET_KINDS = ("boolean", "integer", "floating", "mixed-integer-float")
+
+
+def _several_targets(frame: pd.DataFrame, targets: list[str], path: Path,
+                     notes: list[str]) -> Dataset:
     """``load_dataset`` with several target columns: each of 0/1, True/False or numbers;
     rows missing any of them are left out, and said."""
     from .estimators._base import infer_task
@@ -325,26 +331,24 @@ def _several_targets(frame: pd.DataFrame, targets: list[str], path: Path) -> Dat
     if missing:
         raise ValueError(f"target={targets!r}: {missing} not column(s) of {path.name}; columns "
                          f"are {list(frame.columns)}.")
-    notes = [frame.attrs.pop("lepton.read")] if "lepton.read" in frame.attrs else []
-    frame.attrs.pop("lepton.dialect", None)
     y = frame[targets]
-    for col in targets:
-        values = y[col].dropna()
-        if not (pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values)):
+    kinds = {col: pd.api.types.infer_dtype(y[col], skipna=True) for col in targets}
+    for col, kind in kinds.items():
+        if kind not in _TARGET_KINDS:
             raise ValueError(
-                f"target column {col!r} holds text (e.g. {values.iloc[0]!r}); several target "
-                "columns must each be 0/1 or True/False (one label each: a multilabel "
-                "target) or numbers (a regression's outputs). For a class per column, run "
-                "one column at a time.")
+                f"target column {col!r} holds text (e.g. {y[col].dropna().iloc[0]!r}); "
+                "several target columns must each be 0/1 or True/False (one label each: a "
+                "multilabel target) or numbers (a regression's outputs). For a class per "
+                "column, run one column at a time.")
     unlabelled = y.isna().any(axis=1).to_numpy()
     notes += _unlabelled(unlabelled, f"target={targets!r}: every row of {path.name} misses "
                          "one of them.", f"missing one of the targets {targets}")
     keep = ~unlabelled
     X = frame.drop(columns=targets).loc[keep].reset_index(drop=True)
     y = y.loc[keep].reset_index(drop=True)
-    if all(pd.api.types.is_bool_dtype(y[c]) or y[c].isin([0, 1]).all() for c in targets):
-        y = y.astype(bool) if all(pd.api.types.is_bool_dtype(y[c]) for c in targets) \
-            else y.astype(np.int64)  # labels: 1.0/0.0 read as floats (a missing cell) too
+    if all(y[c].isin([0, 1]).all() for c in targets):  # labels (True == 1, False == 0)
+        # as given where all are True/False; 0/1 read as floats (a missing cell) as ints
+        y = y.astype(bool if set(kinds.values()) == {"boolean"} else np.int64)
     return Dataset(table_name(path), X, y, infer_task(y), notes=notes)
 
 
@@ -365,10 +369,12 @@ def load_dataset(name_or_path: str, *, target: str | Sequence[str] | None = None
     if target is None:
         raise ValueError(f"a file needs its target column named (--target / target=); the "
                          f"columns of {path.name} are {list(frame.columns)}.")
+    notes = [frame.attrs.pop("lepton.read")] if "lepton.read" in frame.attrs else []
+    frame.attrs.pop("lepton.dialect", None)  # for lepton predict; pandas copies attrs along
     if not isinstance(target, str):
         targets = list(dict.fromkeys(target))
         if len(targets) > 1:
-            return _several_targets(frame, targets, path)
+            return _several_targets(frame, targets, path, notes)
         target = targets[0]
     if target not in frame.columns:
         raise ValueError(
@@ -378,8 +384,6 @@ def load_dataset(name_or_path: str, *, target: str | Sequence[str] | None = None
     from .estimators._base import infer_task
     from .preprocessing import text_numbers
 
-    notes = [frame.attrs.pop("lepton.read")] if "lepton.read" in frame.attrs else []
-    frame.attrs.pop("lepton.dialect", None)  # for lepton predict; pandas copies attrs along
     # a target of amounts written as '$1,234.50' is text to pandas, which would make every
     # amount a class: numbers, where they are a regression target ('?' in it: missing)
     numbers = text_numbers(y)

@@ -467,7 +467,8 @@ def test_lepton_run_and_predict_with_several_target_columns(tmp_path, capsys):
     rng = np.random.default_rng(0)
     frame = pd.DataFrame({"a": rng.normal(size=300), "b": rng.normal(size=300),
                           "shop": rng.choice(["x", "y"], 300)})
-    frame["urgent"] = (frame.a > 0).astype(int)
+    frame["urgent"] = (frame.a > 0).astype(object)  # True/False, one cell missing: pandas
+    frame.loc[5, "urgent"] = None                   # reads the column back as text
     frame["vip"] = ((frame.b > 0) & (frame.shop == "x")).astype(int)
     frame.loc[[3, 8], "vip"] = np.nan  # rows missing one label are left out, and said
     frame["amount"] = 2 * frame.a + rng.normal(size=300)
@@ -478,8 +479,9 @@ def test_lepton_run_and_predict_with_several_target_columns(tmp_path, capsys):
     assert main(["run", str(path), "--target", "urgent", "vip", "--time-budget", "10",
                  "--no-tracking", "--save", str(saved)]) == 0
     out = capsys.readouterr().out
-    assert "dataset=tickets task=classification rows=298" in out
-    assert "left out 2 row(s) missing one of the targets ['urgent', 'vip'] (file rows 4, 9" in out
+    assert "dataset=tickets task=classification rows=297" in out
+    assert ("left out 3 row(s) missing one of the targets ['urgent', 'vip'] (file rows 4, 6, 9"
+            in out)
     assert float(re.search(r"held-out accuracy: ([0-9.]+)", out).group(1)) > 0.6
     model = joblib.load(saved)
     assert model.multilabel_ and model.target_names_ == ["urgent", "vip"]

@@ -70,7 +70,7 @@ METHODS = ["lepton", "lepton_per_label", "mlp", "hgb"]
 
 
 def main() -> None:
-    args = [a for a in sys.argv[1:]]
+    args = list(sys.argv[1:])
     out = None
     if "--out" in args:
         i = args.index("--out")
