@@ -48,6 +48,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
         verbose=args.verbose)
     if args.save:
         steps.check_writable(args.save)  # before the search, not after its budget is spent
+    if args.storage:
+        print("other processes or machines can add trials to this search: lepton worker "
+              f"--storage {args.storage}"
+              + (f" --study-name {args.study_name}" if args.study_name else ""))
     steps.search(model, split)
     elapsed = time.perf_counter() - t0
     scores = steps.evaluate(model, split)
@@ -226,6 +230,33 @@ def _load_model(path: str):
     return model
 
 
+def _cmd_worker(args: argparse.Namespace) -> int:
+    """Join a running search as a worker: trials only, until its search window ends."""
+    from . import steps
+
+    try:
+        model = steps.join_search(args.storage, args.study_name, n_jobs=args.n_jobs,
+                                  time_budget=args.time_budget, wait=args.wait,
+                                  verbose=args.verbose, dataset=args.dataset)
+    except steps.NoSearchToJoin as exc:
+        print(f"lepton worker: {exc}")
+        return 0 if "nothing to join" in str(exc) else 2
+    board = model.leaderboard_
+    ran = board[board["trial"].isin(model.worker_trials_)]
+    states = ", ".join(f"{n} {state}" for state, n in ran["state"].value_counts().items())
+    done = board[board["state"] == "complete"]  # best first
+    metric = board.columns[2]
+    print(f"ran {len(ran)} trials ({states or 'none'}) in {model.fit_time_:.1f}s; the study "
+          f"has {model.n_trials_} finished trials"
+          + (f", best {metric}={done[metric].iloc[0]:.4f} (trial {done['trial'].iloc[0]})"
+             if len(done) else ""))
+    if model.search_interrupted_:
+        print("lepton worker: interrupted (Ctrl-C); the running trials were queued to run "
+              "again", file=sys.stderr)
+        return 130
+    return 0
+
+
 def _cmd_ui(args: argparse.Namespace) -> int:
     from .tracking import TrackingError
     from .tracking.ui import run_ui
@@ -342,6 +373,31 @@ def build_parser() -> argparse.ArgumentParser:
     schedule.add_argument("--retry-delay", type=float, default=60.0, metavar="SECONDS",
                           help="seconds between attempts (default: 60)")
     schedule.set_defaults(func=_cmd_schedule)
+    worker = sub.add_parser(
+        "worker", help="run trials of a search that `lepton run --storage` is running "
+                       "(on this machine or another), until its search ends",
+        description="Join the search a `lepton run` (or a scheduled run) is running on a "
+                    "persistent study: load the dataset it recorded (a file at the same "
+                    "path), search the same splits with a sampler seed of its own, and add "
+                    "trials to the study until the run's search window ends (or "
+                    "--time-budget). The run's final model can use them. No final model, no "
+                    "MLflow logging here.")
+    worker.add_argument("--storage", required=True,
+                        help="the run's Optuna storage (a postgresql://, mysql://, redis:// "
+                             "URL, or a .db/.log path on a shared disk)")
+    worker.add_argument("--study-name", help="the run's study (default: the one study of the "
+                                             "storage whose search is running)")
+    worker.add_argument("--dataset", metavar="PATH",
+                        help="the run's table file at another path on this machine (default: "
+                             "the path the run recorded; the study refuses other rows)")
+    worker.add_argument("--n-jobs", type=_positive_int, default=1,
+                        help="parallel trials in this process (default: 1)")
+    worker.add_argument("--time-budget", type=float, metavar="SECONDS",
+                        help="stop sooner than the run's search (default: when it ends)")
+    worker.add_argument("--wait", type=float, default=60.0, metavar="SECONDS",
+                        help="how long to wait for the run to start its search (default: 60)")
+    worker.add_argument("--verbose", type=int, default=1)
+    worker.set_defaults(func=_cmd_worker)
     pred = sub.add_parser("predict", help="predict the rows of a table file with a model "
                                           "saved by lepton run --save")
     pred.add_argument("model", help="the model file (joblib, from lepton run --save); load only "

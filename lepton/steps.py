@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import os
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,7 +19,8 @@ from typing import Any
 import numpy as np
 
 __all__ = ["Split", "load_split", "build_estimator", "search", "evaluate", "importances",
-           "record", "save", "check_writable", "time_cv", "time_note", "weight_note"]
+           "record", "save", "check_writable", "time_cv", "time_note", "weight_note",
+           "join_search", "NoSearchToJoin"]
 
 
 @dataclass
@@ -43,6 +45,9 @@ class Split:
     #: what loading the file did (lepton.datasets.Dataset.notes): how it was read where
     #: not as a plain UTF-8 CSV, the rows left out for a missing target
     load_notes: list[str] = field(default_factory=list)
+    #: load_split's arguments (a file as an absolute path): what ``lepton worker`` loads
+    #: to search the same rows as the run (see :func:`join_search`)
+    recipe: dict[str, Any] = field(default_factory=dict)
 
     @property
     def rows(self) -> int:
@@ -110,10 +115,23 @@ def load_split(dataset: str, *, target: str | list[str] | None = None, task: str
     else:
         train, test = train_test_split(np.arange(len(ds.y)), test_size=test_size,
                                        random_state=seed, stratify=_stratify(ds.y, ds.task))
+    recipe = {"dataset": _absolute(dataset), "target": target, "task": task,
+              "test_size": test_size, "seed": seed, "time_column": time_column,
+              "weight_column": weight_column}
     return Split(ds.name, ds.task, _safe_indexing(ds.X, train), _safe_indexing(ds.X, test),
                  _safe_indexing(ds.y, train), _safe_indexing(ds.y, test), ds.input_shape,
                  time_column, weight_column, None if w is None else w[train],
-                 None if w is None else w[test], ds.notes)
+                 None if w is None else w[test], ds.notes, recipe)
+
+
+def _absolute(dataset: Any) -> Any:
+    """A built-in dataset's name as it is, a file's path made absolute (a worker or a
+    scheduled run starts elsewhere)."""
+    from .datasets import BUILTIN_DATASETS
+
+    if not isinstance(dataset, (str, os.PathLike)) or str(dataset) in BUILTIN_DATASETS:
+        return dataset
+    return os.path.abspath(dataset)
 
 
 def _named_column(X, column: str, option: str, name: str):
@@ -238,6 +256,7 @@ def build_estimator(split: Split, *, time_budget: float = 30.0, n_jobs: int = 1,
     the search is logged to MLflow, in experiment ``lepton-<dataset>`` unless ``experiment``
     is given."""
     from .search import LeptonClassifier, LeptonRegressor
+    from .search._search import RUN_ATTR
 
     cls = LeptonClassifier if split.task == "classification" else LeptonRegressor
     options = {} if not tracking else {
@@ -247,9 +266,133 @@ def build_estimator(split: Split, *, time_budget: float = 30.0, n_jobs: int = 1,
     }
     if split.time_column is not None:
         options["cv"] = time_cv(len(split.y_train))
-    return cls(time_budget=time_budget, n_jobs=n_jobs, storage=storage, study_name=study_name,
-               random_state=seed, verbose=verbose, search_space=search_space, metric=metric,
-               input_shape=split.input_shape if images else None, **options)
+    model = cls(time_budget=time_budget, n_jobs=n_jobs, storage=storage, study_name=study_name,
+                random_state=seed, verbose=verbose, search_space=search_space, metric=metric,
+                input_shape=split.input_shape if images else None, **options)
+    if storage is not None and split.recipe:
+        # what `lepton worker` needs to search the same rows the same way (join_search)
+        space = search_space
+        if isinstance(space, (str, os.PathLike)) and str(space).endswith((".yaml", ".yml")):
+            space = os.path.abspath(space)
+        model._study_attrs = {RUN_ATTR: {**split.recipe, "metric": metric,
+                                         "search_space": space, "images": images}}
+    return model
+
+
+class NoSearchToJoin(RuntimeError):
+    """``lepton worker`` found no running search in the study it was pointed at."""
+
+
+def join_search(storage: str, study_name: str | None = None, *, n_jobs: int = 1,
+                time_budget: float | None = None, wait: float = 60.0, verbose: int = 1,
+                dataset: str | None = None, log=print):
+    """``lepton worker``: run trials of the search that a ``lepton run`` (or a scheduled
+    run) with this persistent ``storage`` is running, until that search's window ends,
+    or ``time_budget`` seconds if that is sooner. The run recorded its dataset and options
+    in the study: the worker loads the same rows (a file at the same path: a shared
+    disk, or the same copy on each machine; the study refuses other data), splits them
+    the same way, and samples with its own seed; its trials join the study, where the
+    run's final model can use them (refitting the best if it is one of them). The worker
+    builds no final model and logs nothing to MLflow. Waits up to ``wait`` seconds for
+    the run to create the study and start its search. ``dataset``: the run's file at
+    another path on this machine (a copy of the same rows: the study refuses others).
+    Returns the fitted (trials-only)
+    estimator: ``worker_trials_`` are the trials this process ran. Raises
+    :class:`NoSearchToJoin` when there is nothing to join, with the reason."""
+    import optuna
+
+    from .search._search import ENDS_AT_ATTR, RUN_ATTR, make_storage
+
+    store = make_storage(storage)
+    if store is None:
+        raise ValueError("storage=None: a worker joins a persistent study; give the storage "
+                         "the run was started with (lepton run --storage).")
+    own_end = math.inf if time_budget is None else time.time() + time_budget
+    deadline = time.monotonic() + wait
+    name, attrs = study_name, {}
+    while True:  # the run may not have created the study, or opened its window, yet
+        names = optuna.get_all_study_names(store)
+        if study_name is None:  # the one study of the storage whose search is running
+            running = [n for n in names if _window_open(optuna.load_study(
+                study_name=n, storage=store).user_attrs)]
+            name = running[0] if len(running) == 1 else names[0] if len(names) == 1 else None
+        if name in names:
+            study = optuna.load_study(study_name=name, storage=store)
+            attrs = study.user_attrs
+            if study.get_trials(deepcopy=False) and RUN_ATTR not in attrs:
+                raise NoSearchToJoin(
+                    f"study {name!r} was not started by `lepton run` (a fit in Python, or "
+                    "a version before workers): it does not record the dataset a worker "
+                    "needs. Start the search with `lepton run DATASET --storage "
+                    f"{storage} --study-name {name}`.")
+            if _window_open(attrs):
+                break
+        if time.monotonic() > deadline:
+            if name is None:
+                raise NoSearchToJoin(
+                    f"give --study-name: the storage holds {len(names)} studies "
+                    f"({', '.join(sorted(names)) or 'none'}), and not one search running "
+                    f"in it alone (waited {wait:g}s).")
+            if ENDS_AT_ATTR in attrs:
+                ended = time.strftime("%Y-%m-%d %H:%M:%S",
+                                      time.localtime(float(attrs[ENDS_AT_ATTR])))
+                raise NoSearchToJoin(f"the search of study {name!r} ended at {ended} and "
+                                     f"none started in {wait:g}s; nothing to join.")
+            raise NoSearchToJoin(
+                f"no search of study {name!r} started in {wait:g}s (studies in the storage: "
+                f"{', '.join(sorted(names)) or 'none'}); start it with `lepton run DATASET "
+                f"--storage {storage} --study-name {name}`, or give the worker longer "
+                "(--wait).")
+        time.sleep(0.5)
+    recipe = dict(attrs[RUN_ATTR])
+    split = load_split(dataset or recipe["dataset"], target=recipe["target"], task=recipe["task"],
+                       test_size=recipe["test_size"], seed=recipe["seed"],
+                       time_column=recipe["time_column"],
+                       weight_column=recipe["weight_column"])
+    ends = min(float(study.user_attrs[ENDS_AT_ATTR]), own_end)
+    seconds = ends - time.time()
+    if seconds < 1.0:
+        raise NoSearchToJoin(f"the search of study {name!r} ended while its dataset loaded; "
+                             "nothing to join.")
+    log(f"joined study {name!r} ({split.name}, {split.task}, metric "
+        f"{recipe['metric'] or split.default_metric}): trials until "
+        f"{time.strftime('%H:%M:%S', time.localtime(ends))} ({seconds:.0f}s)")
+    model = build_estimator(split, time_budget=seconds, n_jobs=n_jobs, metric=recipe["metric"],
+                            search_space=recipe["search_space"], storage=storage,
+                            study_name=name, seed=recipe["seed"], images=recipe["images"],
+                            tracking=False, verbose=verbose)
+    del model._study_attrs  # the run's to write
+
+    model._follow = _Follow(study, ends, own_end)
+    return search(model, split)
+
+
+class _Follow:
+    """When the search a worker joined ends (``time.time()``), read from its study at most
+    every ``every`` seconds (the worker asks after every epoch), and never later than the
+    worker's own end: the run's window grows when it hands its final model's reserve to
+    the search, and closes when its search stops early."""
+
+    def __init__(self, study, ends_at: float, own_end: float, every: float = 2.0):
+        self.study, self.ends_at, self.own_end, self.every = study, ends_at, own_end, every
+        self.read_at = time.monotonic()
+        self.lock = threading.Lock()
+
+    def __call__(self) -> float:
+        from .search._search import ENDS_AT_ATTR
+
+        with self.lock:  # parallel trials (n_jobs) ask from their threads
+            if time.monotonic() - self.read_at >= self.every:
+                self.ends_at = float(self.study.user_attrs.get(ENDS_AT_ATTR, self.ends_at))
+                self.read_at = time.monotonic()
+            return min(self.ends_at, self.own_end)
+
+
+def _window_open(attrs: dict[str, Any]) -> bool:
+    """Whether a study's attributes say a run is searching it now (lepton.search)."""
+    from .search._search import ENDS_AT_ATTR, RUN_ATTR
+
+    return RUN_ATTR in attrs and float(attrs.get(ENDS_AT_ATTR, 0.0)) > time.time() + 1.0
 
 
 def search(model, split: Split):

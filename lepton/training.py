@@ -1,6 +1,6 @@
 """The one training loop.
 
-Every caller (the fixed-architecture estimators, the search objective, the DDP worker,
+Every caller (the fixed-architecture estimators, the search objective, the final refit,
 the Prefect tasks) trains through :func:`train`, which reads top to bottom::
 
     train -> run_epoch -> train_step

@@ -31,6 +31,7 @@ import logging
 import math
 import os
 import signal
+import socket
 import threading
 import time
 import warnings
@@ -58,7 +59,8 @@ from .spaces import SearchSpace
 __all__ = ["Fold", "TrialModel", "SearchContext", "Objective", "PruningReporter", "FoldsRun",
            "train_on_folds", "TrialFailed", "StorageError", "make_storage", "create_study",
            "run_trials", "trials_since_best", "outputs_to_prediction", "retry_trial",
-           "StopRequest", "Terminated", "stop_signals_set"]
+           "StopRequest", "Terminated", "stop_signals_set", "process_label",
+           "FollowsRun"]
 
 log = logging.getLogger("lepton.search")
 
@@ -76,6 +78,12 @@ CTRL_C_SEARCH = ("lepton: Ctrl-C: stopping the search; the running trials end af
 SIGTERM_SEARCH = ("lepton: SIGTERM: stopping the search; the running trials end after their "
                   "current batch and are queued to run again, then the process exits "
                   "(SIGTERM again to exit at once)")
+#: Trial user attribute: the process that ran it (:func:`process_label`)
+PROCESS_ATTR = "lepton.process"
+#: Study user attributes a persistent search writes for ``lepton worker``: the run's recipe
+#: (dataset and options, lepton.steps) and when (``time.time()``) its search window ends
+RUN_ATTR = "lepton.run"
+ENDS_AT_ATTR = "lepton.search_ends_at"
 #: how often run_trials restarts Optuna's loop after a trial-state race between workers
 MAX_OPTIMIZE_RESTARTS = 20
 DONE_STATES = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
@@ -193,6 +201,11 @@ class SearchContext:
     #: set by Ctrl-C or SIGTERM during the search: running trials stop after their
     #: current batch
     interrupt: StopRequest = field(default_factory=StopRequest)
+    #: a ``lepton worker``'s search: returns when (``time.time()``) the search window of
+    #: the run it joined ends, read again after each trial (None: not known)
+    follow: Any = None
+    #: numbers of the trials this process finished (any state), in the order they ended
+    finished_here: list[int] = field(default_factory=list)
 
     @property
     def train_rows(self) -> float:
@@ -263,6 +276,22 @@ class PruningReporter(Callback):
                     f"pruned at epoch {record['epoch']} ({self.field}={value:.4g})")
 
 
+class FollowsRun(Callback):
+    """A worker's trials end with the search of the run it joined: after each epoch, if
+    that search is over (``SearchContext.follow`` says its window ended: the run stopped
+    early, on ``patience`` or Ctrl-C), the trial is pruned rather than trained on for a
+    final model that no longer takes it."""
+
+    def __init__(self, follow: Any):
+        self.follow = follow
+
+    def on_epoch_end(self, record: dict[str, float], **kwargs: Any) -> None:
+        ends_at = self.follow()
+        if ends_at is not None and time.time() >= ends_at:
+            raise optuna.TrialPruned(f"the search this worker joined ended (epoch "
+                                     f"{record['epoch']})")
+
+
 class Objective:
     """One Optuna trial: sample a configuration, train it on every fold, score it."""
 
@@ -276,6 +305,7 @@ class Objective:
             model_cfg, training = ctx.space.sample(trial, task=ctx.task.kind)
             scaling = ctx.space.sample_scaling(trial)
             trial.set_user_attr("input_scaling", scaling)
+            trial.set_user_attr(PROCESS_ATTR, process_label())
             trial.set_user_attr("model_config", json.dumps(model_cfg))
             trial.set_user_attr("training",
                                 json.dumps({**training, "betas": list(training["betas"])}))
@@ -331,7 +361,8 @@ class Objective:
                 max_time=max_time,
                 callbacks=lambda k: [PruningReporter(trial, ctx.metric, ctx.tracker,
                                                      prune=ctx.prune and k == 0,
-                                                     step_offset=k * epochs)])
+                                                     step_offset=k * epochs)]
+                + ([FollowsRun(ctx.follow)] if ctx.follow is not None else []))
         except TooLittleTrained as exc:
             if ctx.budget.is_short(max_time):  # the search ran out of time, not the trial
                 raise self._cut_short(max_time, str(exc)) from None
@@ -365,6 +396,12 @@ class Objective:
         return optuna.TrialPruned(
             f"cut short by the end of the search window ({max_time:.2f}s of a trial's "
             f"{self.ctx.budget.trial_cap():.2f}s): {what}")
+
+
+def process_label() -> str:
+    """``host:pid`` of this process: which of the processes searching one study (a run and
+    its workers) ran a trial."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def _has_complete(study: optuna.Study) -> bool:
@@ -739,8 +776,13 @@ def run_trials(study: optuna.Study, objective: Objective, ctx: SearchContext, *,
     budget = ctx.budget
 
     def stop_when_done(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        ctx.finished_here.append(trial.number)
         if progress is not None:
             progress(study, trial)
+        if ctx.follow is not None:  # a worker: the run it joined may have moved its end
+            ends_at = ctx.follow()
+            if ends_at is not None:
+                budget.move_deadline(budget.clock() + ends_at - time.time())
         # Stop if the next trial could not even fit a few epochs of the fastest trial seen.
         # (On a large table this leaves the rest of the window to the final refit: tried
         # in stop 13, starting trials that can fit only part of an epoch instead ran

@@ -108,6 +108,13 @@ class Budget:
         with self._lock:
             self.reserve = self.fixed_reserve + self.MIN_SLACK_S + 0.02 * self.time_budget
 
+    def move_deadline(self, deadline: float) -> None:
+        """Set the deadline (on ``clock``) to ``deadline``: a ``lepton worker`` follows the
+        search window of the run it joined, which can end later (the run handed its final
+        model's reserve to the search) or sooner (the run's search stopped)."""
+        with self._lock:
+            self.deadline = deadline
+
     def update_reserve(self, *, epoch_time: float, epochs: int, data_ratio: float) -> None:
         """Re-estimate the final model's cost from a measured trial."""
         estimate = (1.2 * epoch_time * max(1, epochs) * max(1.0, data_ratio) * self.final_copies

@@ -45,9 +45,9 @@ from ..training import (
     torch_threads, warm_up_optimizers,
 )
 from ._search import (
-    DONE_STATES, FAIL_REASON, Fold, Objective, PruningReporter, SearchContext, create_study,
-    StopRequest, Terminated, enqueue_portfolio, make_storage, outputs_to_prediction,
-    run_trials, stop_signals_set, trials_since_best,
+    DONE_STATES, ENDS_AT_ATTR, FAIL_REASON, PROCESS_ATTR, Fold, Objective, PruningReporter,
+    SearchContext, StopRequest, Terminated, create_study, enqueue_portfolio, make_storage,
+    outputs_to_prediction, run_trials, stop_signals_set, trials_since_best,
 )
 from .budget import Budget
 from .ensemble import greedy_ensemble_selection, rank_key
@@ -272,11 +272,16 @@ class _BaseLepton(BaseEstimator):
         warm_up_optimizers()  # torch's one-off cost, before trials are planned (training.py)
         input_shape = self._model_input_shape(space, meta, folds)
 
-        from ..tracking import make_tracker  # light: the MLflow tracker imports mlflow lazily
-        tracker = make_tracker(tracking_uri=self.tracking_uri,
-                               experiment_name=self.experiment_name,
-                               registered_model_name=self.registered_model_name)
-        budget.add_fixed_reserve(_tracking_reserve(tracker))
+        follow = getattr(self, "_follow", None)  # a `lepton worker`: trials only
+        if follow is not None:
+            tracker = SearchTracker()  # its trials are in the study; the run tracks its own
+            budget.release_final_reserve()  # no final model
+        else:
+            from ..tracking import make_tracker  # light: the MLflow tracker imports mlflow lazily
+            tracker = make_tracker(tracking_uri=self.tracking_uri,
+                                   experiment_name=self.experiment_name,
+                                   registered_model_name=self.registered_model_name)
+            budget.add_fixed_reserve(_tracking_reserve(tracker))
         with _quiet_optuna(self.verbose):
             study = create_study(storage=storage, study_name=study_name, metric=metric,
                                  space=space, seed=_sampler_seed(seed, role),
@@ -287,6 +292,9 @@ class _BaseLepton(BaseEstimator):
         scoring = metric.name + (" (prior-corrected)" if metric.prior_corrected else "")
         _check_resumable(study, study_name, task=task, metric=scoring, space=space, seed=seed,
                          validation=validation, data=data)
+        if storage is not None and follow is None:
+            for key, value in getattr(self, "_study_attrs", {}).items():  # lepton.steps' recipe
+                study.set_user_attr(key, value)
         # a journal: Optuna keeps no heartbeat there (RDB storages: _search._rdb)
         heartbeat = TrialHeartbeat(storage) if uses_lepton_heartbeat(storage) else None
         n_portfolio = enqueue_portfolio(study, space, size=4,
@@ -301,7 +309,7 @@ class _BaseLepton(BaseEstimator):
             w_val=None if w is None else w[val_rows], w_all=w,
             seed=seed, n_all=n, input_shape=input_shape, tracker=tracker,
             keep_models=max(10, self.ensemble_size), heartbeat=heartbeat,
-            prune=_may_prune(study, metric))
+            prune=_may_prune(study, metric), follow=follow)
         settings = {"time_budget": self.time_budget, "n_trials": self.n_trials,
                     "metric": metric.name, "n_jobs": n_jobs,
                     "cv": (validation if self._given_cv()
@@ -315,9 +323,14 @@ class _BaseLepton(BaseEstimator):
                     "device": str(device), "portfolio_enqueued": n_portfolio}
         tracker.start_search(study_name=study_name, meta_features=meta.as_dict(),
                              search_space=space.to_dict(), settings=settings)
+        window_end = None  # when this run told workers its search ends (time.time())
         try:
             window = budget.open_search_window(
                 None if self.n_trials is None else self.n_trials - _n_finished(study))
+            if window <= 0 and follow is not None:
+                raise ValueError(
+                    f"the search this worker joined ends before its data was ready (preparing "
+                    f"it took {budget.elapsed():.2f}s of the {self.time_budget:.1f}s left).")
             if window <= 0:
                 tracking = (f" ({budget.fixed_reserve:.1f}s of it for the tracker's "
                             "end-of-search logging: a fit without tracking does not need it)"
@@ -326,6 +339,7 @@ class _BaseLepton(BaseEstimator):
                     f"time_budget={self.time_budget:g}s is too small: preparing the data took "
                     f"{budget.elapsed():.2f}s and the final model needs a reserve of "
                     f"{budget.reserve:.2f}s{tracking}. Increase time_budget.")
+            window_end = _publish_window_end(study, storage, follow, budget)
             with _quiet_optuna(self.verbose), torch_threads(threads_per_trial(n_jobs)), \
                     heartbeat or contextlib.nullcontext(), \
                     _progress(self.verbose, budget, study, metric) as progress:
@@ -334,11 +348,12 @@ class _BaseLepton(BaseEstimator):
                 try:
                     run_trials(study, objective, ctx, n_trials=self.n_trials, n_jobs=n_jobs,
                                progress=progress, patience=self.patience)
-                    if self._needs_no_refit(ctx, study, budget):
+                    if follow is None and self._needs_no_refit(ctx, study, budget):
                         # The final model will be trained trials' networks (an ensemble, or
                         # the best trial's where its refit cannot fit in the time left):
                         # hand the time reserved for a refit back to the search.
                         budget.release_final_reserve()
+                        window_end = _publish_window_end(study, storage, follow, budget)
                         run_trials(study, objective, ctx, n_trials=self.n_trials,
                                    n_jobs=n_jobs, progress=progress, patience=self.patience)
                 except KeyboardInterrupt:
@@ -350,6 +365,15 @@ class _BaseLepton(BaseEstimator):
                     if not any(m.complete for m in ctx.models.values()):
                         raise
                     interrupted = True
+            _close_window(study, window_end)
+            if follow is not None:  # a worker: no final model; what the study holds now
+                self.study_ = study
+                self.leaderboard_ = make_leaderboard(study, metric.name)
+                self.n_trials_ = _n_finished(study)
+                self.worker_trials_ = list(ctx.finished_here)
+                self.search_interrupted_ = interrupted
+                self.fit_time_ = budget.elapsed()
+                return self
             if interrupted:
                 _warn_at_caller(
                     f"{name}: search interrupted (Ctrl-C) after {_n_done(study)} finished trials "
@@ -377,6 +401,7 @@ class _BaseLepton(BaseEstimator):
                        f"the refit's {refit['seeds']} finished seed(s)."))
             self.search_interrupted_ = bool(self.final_model_info_["interrupted"])
         except BaseException as exc:
+            _close_window(study, window_end)
             tracker.fail_search(error=exc)
             raise
         self.search_time_ = budget.elapsed()
@@ -1126,7 +1151,8 @@ class LeptonRegressor(RegressorMixin, _BaseLepton):
 # -- helpers -------------------------------------------------------------------------------
 
 def make_leaderboard(study: optuna.Study, metric_name: str) -> pd.DataFrame:
-    """One row per trial, best first: params, score, epochs, duration, state, reason."""
+    """One row per trial, the complete ones first, best first: params, score, epochs,
+    duration, state, reason (and the process that ran it, where several did)."""
     rows = []
     trials = study.get_trials(deepcopy=False)
     # a trial whose process died is retried once (RDB storages: Optuna; journals: .heartbeat)
@@ -1160,10 +1186,20 @@ def make_leaderboard(study: optuna.Study, metric_name: str) -> pd.DataFrame:
         row.update({f"param_{k}": v for k, v in t.params.items()})
         rows.append(row)
     frame = pd.DataFrame(rows)
+    processes = {t.user_attrs.get(PROCESS_ATTR) for t in trials} - {None}
+    if len(processes) > 1 and len(frame):  # a run and its workers, or several runs
+        by_number = {t.number: t.user_attrs.get(PROCESS_ATTR) for t in trials}
+        frame.insert(frame.columns.get_loc("status"), "process", frame["trial"].map(by_number))
     if len(frame):
+        # complete trials first, best first: a pruned trial's score is that of the epoch it
+        # was stopped at (an early epoch can score 1.0 on a few validation rows), and it
+        # ranked above the best trial before
         ascending = study.direction == optuna.study.StudyDirection.MINIMIZE
-        frame = frame.sort_values([metric_name, "trial"], ascending=[ascending, True],
-                                  na_position="last").reset_index(drop=True)
+        frame["_pruned"] = frame["state"] != "complete"
+        frame = frame.sort_values(["_pruned", metric_name, "trial"],
+                                  ascending=[True, ascending, True],
+                                  na_position="last").drop(columns="_pruned")
+        frame = frame.reset_index(drop=True)
     return frame
 
 
@@ -1263,6 +1299,31 @@ def _check_resumable(study: optuna.Study, study_name: str, *, task: str, metric:
     for key, value in {**current, "lepton.seed": seed}.items():
         if key not in attrs:  # the first fit records them (its seed: see _seed)
             study.set_user_attr(key, value)
+
+
+def _publish_window_end(study: optuna.Study, storage, follow, budget: Budget) -> float | None:
+    """A run on a persistent study records when (``time.time()``) its search window ends,
+    for the ``lepton worker`` processes that join it to end their trials by then; again
+    when the window grows (the final model's reserve handed to the search). Returns what
+    it recorded (None for a worker, or a study in memory)."""
+    if storage is None or follow is not None:
+        return None
+    ends_at = time.time() + max(0.0, budget.search_remaining())
+    study.set_user_attr(ENDS_AT_ATTR, ends_at)
+    return ends_at
+
+
+def _close_window(study: optuna.Study, ends_at: float | None) -> None:
+    """The run's search is over, whatever ended it (its window, patience, ``n_trials``,
+    Ctrl-C, an error): its workers stop after their current trial. Left as it is where
+    another run of the study has recorded a window of its own since."""
+    if ends_at is None:
+        return
+    try:
+        if study.user_attrs.get(ENDS_AT_ATTR) == ends_at:
+            study.set_user_attr(ENDS_AT_ATTR, min(ends_at, time.time()))
+    except Exception as exc:  # noqa: BLE001 - never mask what ended the search
+        log.warning("could not record the end of the search for its workers: %s", exc)
 
 
 def _may_prune(study: optuna.Study, metric) -> bool:

@@ -423,7 +423,8 @@ def test_run_trials_goes_on_after_a_trial_state_race(monkeypatch):
         return real_optimize(func, **kwargs)
 
     monkeypatch.setattr(study, "optimize", racy_optimize)
-    ctx = SimpleNamespace(budget=Budget(30), models={}, interrupt=threading.Event())
+    ctx = SimpleNamespace(budget=Budget(30), models={}, interrupt=threading.Event(),
+                          follow=None, finished_here=[])
     ctx.budget.open_search_window()
     run_trials(study, lambda t: t.suggest_float("x", 0, 1), ctx, n_trials=4, n_jobs=1)
     assert calls["n"] == 2 and len(study.trials) == 4

@@ -43,6 +43,30 @@ def test_classifier_fitted_attributes_and_leaderboard():
     assert json.loads(first.user_attrs["model_config"])["layers"][0]["width"] == 32
 
 
+def test_leaderboard_puts_complete_trials_first_and_names_processes_when_several():
+    """A pruned trial's score is its last epoch's (an early epoch can score 1.0 on a few
+    rows): it no longer heads the leaderboard above the best trial."""
+    from optuna.trial import TrialState, create_trial
+
+    from lepton.search.estimators import make_leaderboard
+
+    study = optuna.create_study(direction="maximize")
+    study.add_trial(create_trial(state=TrialState.COMPLETE, value=0.90,
+                                 user_attrs={"lepton.process": "a:1"}))
+    pruned = study.ask()
+    pruned.report(1.0, 1)
+    study.tell(pruned, state=TrialState.PRUNED)
+    study.add_trial(create_trial(state=TrialState.COMPLETE, value=0.95,
+                                 user_attrs={"lepton.process": "b:2"}))
+    board = make_leaderboard(study, "accuracy")
+    assert list(board.trial) == [2, 0, 1] and list(board.accuracy) == [0.95, 0.90, 1.0]
+    assert list(board.process[:2]) == ["b:2", "a:1"]
+    one = optuna.create_study(direction="minimize")
+    one.add_trial(create_trial(state=TrialState.COMPLETE, value=0.3,
+                               user_attrs={"lepton.process": "a:1"}))
+    assert "process" not in make_leaderboard(one, "log_loss")  # one process: no column
+
+
 def test_regressor_multi_output_and_ensemble_attribute():
     X, y = make_regression(n_samples=300, n_features=6, n_targets=2, noise=5, random_state=0)
     reg = LeptonRegressor(time_budget=30, n_trials=6, search_space=TINY_SPACE, cv=None,

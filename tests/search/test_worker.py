@@ -1,0 +1,191 @@
+"""``lepton worker``: processes that add trials to a search a ``lepton run`` is running on
+a persistent study (DESIGN.md, scaling out), against real storages and real processes."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+
+import optuna
+import pytest
+import yaml
+
+from lepton import steps
+from lepton.cli import main
+from lepton.search._search import ENDS_AT_ATTR, PROCESS_ATTR, RUN_ATTR, make_storage
+
+from .conftest import TINY_SPACE
+
+
+def _lepton(*args: str) -> subprocess.Popen:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen([sys.executable, "-m", "lepton.cli", *args], env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+
+@pytest.mark.slow
+@pytest.mark.services
+def test_a_worker_adds_trials_to_a_running_search_and_ends_with_it(fresh_postgres_url,
+                                                                    tmp_path):
+    space = tmp_path / "tiny.yaml"
+    space.write_text(yaml.safe_dump(TINY_SPACE))
+    # the worker starts first: it waits for the run to create the study and open its window
+    worker = _lepton("worker", "--storage", fresh_postgres_url, "--verbose", "0")
+    run = _lepton("run", "breast_cancer", "--storage", fresh_postgres_url, "--study-name",
+                  "shared", "--time-budget", "25", "--no-tracking", "--verbose", "0",
+                  "--search-space", str(space))
+    run_out, _ = run.communicate(timeout=120)
+    run_ended = time.time()
+    worker_out, _ = worker.communicate(timeout=60)
+    worker_ended = time.time()
+    assert run.returncode == 0, run_out[-3000:]
+    assert worker.returncode == 0, worker_out[-3000:]
+    assert "lepton worker --storage" in run_out  # the run says how to add workers
+    assert "joined study 'shared' (breast_cancer, classification, metric accuracy)" in worker_out
+
+    study = optuna.load_study(study_name="shared", storage=make_storage(fresh_postgres_url))
+    trials = study.get_trials(deepcopy=False)
+    by_process: dict[str, list] = {}
+    for t in trials:
+        if t.state != optuna.trial.TrialState.WAITING:
+            by_process.setdefault(t.user_attrs[PROCESS_ATTR], []).append(t)
+    run_label = f"{socket.gethostname()}:{run.pid}"
+    assert set(by_process) == {run_label, f"{socket.gethostname()}:{worker.pid}"}
+    for ran in by_process.values():  # the run's trials and the worker's, in one study
+        assert any(t.state == optuna.trial.TrialState.COMPLETE for t in ran)
+    assert not [t.number for t in trials if t.state == optuna.trial.TrialState.RUNNING]
+    # the run counts the worker's trials as the study's
+    own = sum(t.state.name in ("COMPLETE", "PRUNED") for t in by_process[run_label])
+    assert int(re.search(r"searched (\d+) trials", run_out).group(1)) > own
+    assert re.search(r"ran [1-9]\d* trials \(.*\) in [\d.]+s; the study has \d+ finished",
+                     worker_out)
+    # the run recorded its recipe, and closed its window when its search ended
+    recipe = study.user_attrs[RUN_ATTR]
+    assert recipe["dataset"] == "breast_cancer" and recipe["search_space"] == str(space)
+    assert study.user_attrs[ENDS_AT_ATTR] <= run_ended
+    # the worker followed the run's search: its trials ended with that window, and it
+    # did not outlive the run (which went on to its final model after its search)
+    last = max(t.datetime_complete.timestamp() for t in trials
+               if t.datetime_complete and t.user_attrs[PROCESS_ATTR] != run_label)
+    assert last <= study.user_attrs[ENDS_AT_ATTR] + 4.0  # read every 2 s, after each epoch
+    assert worker_ended <= run_ended + 5.0
+
+
+def test_a_worker_with_no_search_to_join_says_why(tmp_path, capsys):
+    storage = f"sqlite:///{tmp_path / 'studies.db'}"
+    # nothing in the storage
+    assert main(["worker", "--storage", storage, "--study-name", "nightly",
+                 "--wait", "0.5"]) == 2
+    out = capsys.readouterr().out
+    assert "no search of study 'nightly' started in 0.5s (studies in the storage: none)" in out
+    assert "lepton run DATASET --storage" in out
+
+    # a study a Python fit created: no recipe to load the data from
+    from lepton import LeptonClassifier
+    from sklearn.datasets import load_iris
+
+    X, y = load_iris(return_X_y=True)
+    LeptonClassifier(time_budget=10, n_trials=2, search_space=TINY_SPACE, cv=None,
+                     storage=storage, study_name="in-python", random_state=0).fit(X, y)
+    assert main(["worker", "--storage", storage, "--study-name", "in-python",
+                 "--wait", "0.5"]) == 2
+    assert "was not started by `lepton run`" in capsys.readouterr().out
+
+    # a run whose search is over: nothing to join, and not an error
+    split = steps.load_split("iris", seed=0)
+    model = steps.build_estimator(split, time_budget=8, storage=storage, study_name="done",
+                                  search_space=TINY_SPACE, tracking=False, verbose=0)
+    steps.search(model, split)
+    assert main(["worker", "--storage", storage, "--study-name", "done", "--wait", "0.5"]) == 0
+    assert "the search of study 'done' ended at" in capsys.readouterr().out
+    # and without --study-name, several studies and none running: which one?
+    assert main(["worker", "--storage", storage, "--wait", "0.5"]) == 2
+    out = capsys.readouterr().out
+    assert "give --study-name: the storage holds 2 studies (done, in-python)" in out
+
+
+def test_a_persistent_run_records_what_a_worker_needs(tmp_path, monkeypatch):
+    """The recipe names a file by its absolute path (a worker starts elsewhere), and a
+    study in memory records nothing."""
+    data = tmp_path / "rows.csv"
+    data.write_text("a,b,label\n" + "".join(f"{i},{i % 3},{i % 2}\n" for i in range(40)))
+    monkeypatch.chdir(tmp_path)
+    split = steps.load_split("rows.csv", target="label", seed=3, test_size=0.2)
+    assert split.recipe == {"dataset": str(data), "target": "label", "task": "auto",
+                            "test_size": 0.2, "seed": 3, "time_column": None,
+                            "weight_column": None}
+    model = steps.build_estimator(split, storage="studies.db", metric="f1_macro", seed=3,
+                                  search_space="space.yaml", tracking=False)
+    assert model._study_attrs[RUN_ATTR] == {**split.recipe, "metric": "f1_macro",
+                                            "search_space": str(tmp_path / "space.yaml"),
+                                            "images": True}
+    assert not hasattr(steps.build_estimator(split, tracking=False), "_study_attrs")
+
+
+def test_a_worker_trial_ends_when_the_run_closes_its_window():
+    """What makes a worker's trials end with the run's search: the run records the end of
+    its window (again when it grows), and closes it when its search stops early; the
+    worker reads it at most every 2 s and prunes its running trial after the epoch that
+    finds it closed."""
+    from lepton.search._search import FollowsRun
+    from lepton.search.budget import Budget
+    from lepton.search.estimators import _close_window, _publish_window_end
+    from lepton.steps import _Follow
+
+    study = optuna.create_study()
+    budget = Budget(60)
+    budget.open_search_window()
+    opened = _publish_window_end(study, "a storage", None, budget)
+    assert time.time() + 50 < opened == study.user_attrs[ENDS_AT_ATTR] < time.time() + 60
+    assert _publish_window_end(study, "a storage", lambda: None, budget) is None  # a worker's
+    assert _publish_window_end(study, None, None, budget) is None  # in memory: no workers
+
+    follow = _Follow(study, opened, own_end=float("inf"), every=0.2)
+    FollowsRun(follow).on_epoch_end({"epoch": 3})  # the window is open: trains on
+    _close_window(study, opened)  # the run's search stopped early (patience, Ctrl-C)
+    assert study.user_attrs[ENDS_AT_ATTR] <= time.time()
+    assert follow() == opened  # read again only every 0.2 s
+    time.sleep(0.25)
+    with pytest.raises(optuna.TrialPruned, match=r"the search this worker joined ended"):
+        FollowsRun(follow).on_epoch_end({"epoch": 4})
+    # the worker's own --time-budget ends it sooner than the run's window
+    assert _Follow(study, opened, own_end=5.0)() == 5.0
+
+    # a window another run of the study recorded since is left open
+    study.set_user_attr(ENDS_AT_ATTR, opened + 30)
+    _close_window(study, opened)
+    assert study.user_attrs[ENDS_AT_ATTR] == opened + 30
+
+
+def test_a_worker_given_the_runs_file_at_another_path_joins_only_with_the_same_rows(
+        tmp_path, capsys):
+    """Machines without a shared disk each hold a copy of the run's file: --dataset
+    names it; a copy whose rows differ is refused before any trial (the study would mix
+    scores on other data), and the study is left as it was."""
+    rows = "".join(f"{i % 7},{(i * 3) % 5},{i % 2}\n" for i in range(60))
+    (tmp_path / "run.csv").write_text("a,b,label\n" + rows)
+    storage = f"sqlite:///{tmp_path / 'studies.db'}"
+    split = steps.load_split(str(tmp_path / "run.csv"), target="label", seed=0)
+    model = steps.build_estimator(split, time_budget=6, storage=storage, study_name="s",
+                                  search_space=TINY_SPACE, tracking=False, verbose=0)
+    steps.search(model, split)
+    study = optuna.load_study(study_name="s", storage=storage)
+    study.set_user_attr(ENDS_AT_ATTR, time.time() + 60)  # as while the run searches
+    before = len(study.trials)
+
+    (tmp_path / "other.csv").write_text("a,b,label\n" + rows.replace("6,", "5,"))
+    assert main(["worker", "--storage", storage, "--dataset", str(tmp_path / "other.csv"),
+                 "--time-budget", "4", "--verbose", "0"]) == 2
+    assert "already exists in this storage with a different dataset" in capsys.readouterr().err
+    assert len(optuna.load_study(study_name="s", storage=storage).trials) == before
+
+    (tmp_path / "copy.csv").write_text("a,b,label\n" + rows)
+    assert main(["worker", "--storage", storage, "--dataset", str(tmp_path / "copy.csv"),
+                 "--time-budget", "4", "--verbose", "0"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"ran [1-9]\d* trials", out)
+    assert len(optuna.load_study(study_name="s", storage=storage).trials) > before
