@@ -315,7 +315,10 @@ def join_search(storage: str, study_name: str | None = None, *, n_jobs: int = 1,
         if study_name is None:  # the one study of the storage whose search is running
             running = [n for n in names if _window_open(optuna.load_study(
                 study_name=n, storage=store).user_attrs)]
-            name = running[0] if len(running) == 1 else names[0] if len(names) == 1 else None
+            if len(running) > 1:
+                raise NoSearchToJoin(f"{len(running)} searches are running in the storage "
+                                     f"({', '.join(sorted(running))}): give --study-name.")
+            name = running[0] if running else names[0] if len(names) == 1 else None
         if name in names:
             study = optuna.load_study(study_name=name, storage=store)
             attrs = study.user_attrs
@@ -330,9 +333,11 @@ def join_search(storage: str, study_name: str | None = None, *, n_jobs: int = 1,
         if time.monotonic() > deadline:
             if name is None:
                 raise NoSearchToJoin(
-                    f"give --study-name: the storage holds {len(names)} studies "
-                    f"({', '.join(sorted(names)) or 'none'}), and not one search running "
-                    f"in it alone (waited {wait:g}s).")
+                    f"no search running in the storage after {wait:g}s "
+                    + (f"(its studies: {', '.join(sorted(names))}); " if names else
+                       "(it holds no study); ")
+                    + f"start one with `lepton run DATASET --storage {storage}`, or name the "
+                    "study to wait for (--study-name) and give the worker longer (--wait).")
             if ENDS_AT_ATTR in attrs:
                 ended = time.strftime("%Y-%m-%d %H:%M:%S",
                                       time.localtime(float(attrs[ENDS_AT_ATTR])))
@@ -345,6 +350,13 @@ def join_search(storage: str, study_name: str | None = None, *, n_jobs: int = 1,
                 "(--wait).")
         time.sleep(0.5)
     recipe = dict(attrs[RUN_ATTR])
+    from .datasets import BUILTIN_DATASETS
+
+    path = recipe["dataset"]
+    if dataset is None and path not in BUILTIN_DATASETS and not os.path.exists(path):
+        raise ValueError(f"the run's dataset {path} is not on this machine: give this "
+                         "machine's copy with --dataset PATH (the study checks that it holds "
+                         "the same rows).")
     split = load_split(dataset or recipe["dataset"], target=recipe["target"], task=recipe["task"],
                        test_size=recipe["test_size"], seed=recipe["seed"],
                        time_column=recipe["time_column"],

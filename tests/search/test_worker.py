@@ -78,6 +78,8 @@ def test_a_worker_adds_trials_to_a_running_search_and_ends_with_it(fresh_postgre
 def test_a_worker_with_no_search_to_join_says_why(tmp_path, capsys):
     storage = f"sqlite:///{tmp_path / 'studies.db'}"
     # nothing in the storage
+    assert main(["worker", "--storage", storage, "--wait", "0.5"]) == 2
+    assert "(it holds no study); start one with `lepton run" in capsys.readouterr().out
     assert main(["worker", "--storage", storage, "--study-name", "nightly",
                  "--wait", "0.5"]) == 2
     out = capsys.readouterr().out
@@ -105,7 +107,15 @@ def test_a_worker_with_no_search_to_join_says_why(tmp_path, capsys):
     # and without --study-name, several studies and none running: which one?
     assert main(["worker", "--storage", storage, "--wait", "0.5"]) == 2
     out = capsys.readouterr().out
-    assert "give --study-name: the storage holds 2 studies (done, in-python)" in out
+    assert "no search running in the storage after 0.5s (its studies: done, in-python)" in out
+    # two searches running: which one?
+    for name in ("done", "other"):
+        study = optuna.create_study(study_name=name, storage=storage, load_if_exists=True)
+        study.set_user_attr(RUN_ATTR, {"dataset": "iris"})
+        study.set_user_attr(ENDS_AT_ATTR, time.time() + 60)
+    assert main(["worker", "--storage", storage]) == 2
+    assert "2 searches are running in the storage (done, other): give --study-name" in \
+        capsys.readouterr().out
 
 
 def test_a_persistent_run_records_what_a_worker_needs(tmp_path, monkeypatch):
@@ -176,6 +186,11 @@ def test_a_worker_given_the_runs_file_at_another_path_joins_only_with_the_same_r
     study = optuna.load_study(study_name="s", storage=storage)
     study.set_user_attr(ENDS_AT_ATTR, time.time() + 60)  # as while the run searches
     before = len(study.trials)
+
+    (tmp_path / "run.csv").rename(tmp_path / "elsewhere.csv")  # not at the run's path here
+    assert main(["worker", "--storage", storage, "--time-budget", "4"]) == 2
+    assert (f"the run's dataset {tmp_path / 'run.csv'} is not on this machine: give this "
+            "machine's copy with --dataset PATH") in capsys.readouterr().err
 
     (tmp_path / "other.csv").write_text("a,b,label\n" + rows.replace("6,", "5,"))
     assert main(["worker", "--storage", storage, "--dataset", str(tmp_path / "other.csv"),
