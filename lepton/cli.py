@@ -237,7 +237,9 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     try:
         model = steps.join_search(args.storage, args.study_name, n_jobs=args.n_jobs,
                                   time_budget=args.time_budget, wait=args.wait,
-                                  verbose=args.verbose, dataset=args.dataset)
+                                  verbose=args.verbose, dataset=args.dataset,
+                                  tracking=not args.no_tracking,
+                                  tracking_uri=args.tracking_uri)
     except steps.NoSearchToJoin as exc:
         print(f"lepton worker: {exc}")
         return 0 if "nothing to join" in str(exc) else 2
@@ -380,8 +382,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "persistent study: load the dataset it recorded (a file at the same "
                     "path), search the same splits with a sampler seed of its own, and add "
                     "trials to the study until the run's search window ends (or "
-                    "--time-budget). The run's final model can use them. No final model, no "
-                    "MLflow logging here.")
+                    "--time-budget). The run's final model can use them. No final model "
+                    "here; trials are logged under the run's MLflow search run where the run "
+                    "tracks.")
     worker.add_argument("--storage", required=True,
                         help="the run's Optuna storage (a postgresql://, mysql://, redis:// "
                              "URL, or a .db/.log path on a shared disk)")
@@ -396,6 +399,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="stop sooner than the run's search (default: when it ends)")
     worker.add_argument("--wait", type=float, default=60.0, metavar="SECONDS",
                         help="how long to wait for the run to start its search (default: 60)")
+    worker.add_argument("--no-tracking", action="store_true",
+                        help="do not log this worker's trials to the run's MLflow search run")
+    worker.add_argument("--tracking-uri",
+                        help="the run's MLflow store as this machine reaches it (default: the "
+                             "URI the run recorded, unless it held a password)")
     worker.add_argument("--verbose", type=int, default=1)
     worker.set_defaults(func=_cmd_worker)
     pred = sub.add_parser("predict", help="predict the rows of a table file with a model "

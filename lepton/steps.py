@@ -285,7 +285,8 @@ class NoSearchToJoin(RuntimeError):
 
 def join_search(storage: str, study_name: str | None = None, *, n_jobs: int = 1,
                 time_budget: float | None = None, wait: float = 60.0, verbose: int = 1,
-                dataset: str | None = None, log=print):
+                dataset: str | None = None, tracking: bool = True,
+                tracking_uri: str | None = None, log=print):
     """``lepton worker``: run trials of the search that a ``lepton run`` (or a scheduled
     run) with this persistent ``storage`` is running, until that search's window ends,
     or ``time_budget`` seconds if that is sooner. The run recorded its dataset and options
@@ -293,7 +294,10 @@ def join_search(storage: str, study_name: str | None = None, *, n_jobs: int = 1,
     disk, or the same copy on each machine; the study refuses other data), splits them
     the same way, and samples with its own seed; its trials join the study, where the
     run's final model can use them (refitting the best if it is one of them). The worker
-    builds no final model and logs nothing to MLflow. Waits up to ``wait`` seconds for
+    builds no final model. Where the run tracks in MLflow, the worker logs its trials
+    under the run's search run (``tracking=False``: not; ``tracking_uri``: the store's
+    URI from this machine, where the one the run recorded does not reach it, or hid a
+    password). Waits up to ``wait`` seconds for
     the run to create the study and start its search. ``dataset``: the run's file at
     another path on this machine (a copy of the same rows: the study refuses others).
     Returns the fitted (trials-only)
@@ -301,7 +305,7 @@ def join_search(storage: str, study_name: str | None = None, *, n_jobs: int = 1,
     :class:`NoSearchToJoin` when there is nothing to join, with the reason."""
     import optuna
 
-    from .search._search import ENDS_AT_ATTR, RUN_ATTR, make_storage
+    from .search._search import ENDS_AT_ATTR, RUN_ATTR, TRACKING_ATTR, make_storage
 
     store = make_storage(storage)
     if store is None:
@@ -376,7 +380,40 @@ def join_search(storage: str, study_name: str | None = None, *, n_jobs: int = 1,
     del model._study_attrs  # the run's to write
 
     model._follow = _Follow(study, ends, own_end)
+    if tracking and TRACKING_ATTR in attrs:
+        model._join_tracker = _join_tracking(attrs[TRACKING_ATTR], tracking_uri, name, log)
     return search(model, split)
+
+
+def _join_tracking(recorded: dict[str, str], tracking_uri: str | None, study_name: str, log):
+    """The tracker a worker logs its trials with, under the run's MLflow search run; None
+    (said why) where the run's store is out of this machine's reach and no
+    ``tracking_uri`` says where it is: the trials are in the study then, and in the run's
+    leaderboard."""
+    from .tracking import MLflowTracker, TrackingError
+    from .tracking._store import _sqlite_file
+
+    uri = tracking_uri or recorded["uri"]
+    why = None
+    if tracking_uri is None and "***" in uri:
+        why = "its URI holds a password the study does not record"
+    elif _sqlite_file(uri) and not os.path.exists(_sqlite_file(uri)):
+        why = f"its store {_sqlite_file(uri)} is not on this machine"
+    if why is None:
+        try:
+            tracker = MLflowTracker(tracking_uri=uri, experiment_name=recorded["experiment"],
+                                    log_models=False)
+            tracker.join_search(recorded["parent_run_id"], study_name=study_name)
+            log(f"logging trials to MLflow under the run's search run "
+                f"{recorded['parent_run_id']} ({recorded['uri']})")
+            return tracker
+        except TrackingError as exc:
+            if tracking_uri is not None:
+                raise
+            why = str(exc)
+    log(f"not logging trials to MLflow ({why}): they are in the study, and the run's "
+        "leaderboard; --tracking-uri names the run's store as this machine reaches it")
+    return None
 
 
 class _Follow:

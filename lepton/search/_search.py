@@ -84,6 +84,9 @@ PROCESS_ATTR = "lepton.process"
 #: (dataset and options, lepton.steps) and when (``time.time()``) its search window ends
 RUN_ATTR = "lepton.run"
 ENDS_AT_ATTR = "lepton.search_ends_at"
+#: ... and where it tracks in MLflow (its tracking URI without secrets, experiment, search
+#: run), so that a worker logs its trials under the run's search run
+TRACKING_ATTR = "lepton.tracking"
 #: how often run_trials restarts Optuna's loop after a trial-state race between workers
 MAX_OPTIMIZE_RESTARTS = 20
 DONE_STATES = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)

@@ -45,9 +45,9 @@ from ..training import (
     torch_threads, warm_up_optimizers,
 )
 from ._search import (
-    DONE_STATES, ENDS_AT_ATTR, FAIL_REASON, PROCESS_ATTR, Fold, Objective, PruningReporter,
-    SearchContext, StopRequest, Terminated, create_study, enqueue_portfolio, make_storage,
-    outputs_to_prediction, run_trials, stop_signals_set, trials_since_best,
+    DONE_STATES, ENDS_AT_ATTR, FAIL_REASON, PROCESS_ATTR, TRACKING_ATTR, Fold, Objective,
+    PruningReporter, SearchContext, StopRequest, Terminated, create_study, enqueue_portfolio,
+    make_storage, outputs_to_prediction, run_trials, stop_signals_set, trials_since_best,
 )
 from .budget import Budget
 from .ensemble import greedy_ensemble_selection, rank_key
@@ -274,7 +274,9 @@ class _BaseLepton(BaseEstimator):
 
         follow = getattr(self, "_follow", None)  # a `lepton worker`: trials only
         if follow is not None:
-            tracker = SearchTracker()  # its trials are in the study; the run tracks its own
+            # its trials go under the run's MLflow search run where it could join it
+            # (lepton.steps.join_search), else they are in the study only
+            tracker = getattr(self, "_join_tracker", None) or SearchTracker()
             budget.release_final_reserve()  # no final model
         else:
             from ..tracking import make_tracker  # light: the MLflow tracker imports mlflow lazily
@@ -321,8 +323,16 @@ class _BaseLepton(BaseEstimator):
                     "sample_weight": w is not None,
                     "patience": self.patience,
                     "device": str(device), "portfolio_enqueued": n_portfolio}
-        tracker.start_search(study_name=study_name, meta_features=meta.as_dict(),
-                             search_space=space.to_dict(), settings=settings)
+        if follow is None:
+            tracker.start_search(study_name=study_name, meta_features=meta.as_dict(),
+                                 search_space=space.to_dict(), settings=settings)
+            if storage is not None and getattr(tracker, "parent_run_id", None):
+                from ..tracking._store import redact_uri
+
+                study.set_user_attr(TRACKING_ATTR, {  # where a worker logs its trials
+                    "uri": redact_uri(tracker.tracking_uri),
+                    "experiment": tracker.experiment_name,
+                    "parent_run_id": tracker.parent_run_id})
         window_end = None  # when this run told workers its search ends (time.time())
         try:
             window = budget.open_search_window(
@@ -367,6 +377,7 @@ class _BaseLepton(BaseEstimator):
                     interrupted = True
             _close_window(study, window_end)
             if follow is not None:  # a worker: no final model; what the study holds now
+                tracker.leave_search()
                 self.study_ = study
                 self.leaderboard_ = make_leaderboard(study, metric.name)
                 self.n_trials_ = _n_finished(study)

@@ -55,6 +55,10 @@ class SearchTracker:
         """``state`` is 'complete', 'pruned', 'failed' or 'interrupted' (Ctrl-C or SIGTERM);
         ``reason`` says why for all but the first."""
 
+    def leave_search(self) -> None:
+        """A ``lepton worker``'s end: its trials are recorded; the search's own record is
+        the run's to finish (:meth:`MLflowTracker.join_search`)."""
+
     def end_search(self, *, estimator: Any, X_sample: Any, study: Any, leaderboard: Any,
                    final: dict, holdout: tuple | None = None, **kwargs: Any) -> None:
         """The search finished: ``estimator`` is fitted, ``final`` describes its choice

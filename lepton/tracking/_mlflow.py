@@ -256,6 +256,7 @@ class MLflowTracker(SearchTracker):
         self.tracking_errors: list[str] = []
         self._trials: dict[int, _Trial] = {}
         self._known_children: dict[int, str] = {}  # trials of earlier sessions (resume)
+        self._children_read = False  # and of workers, read once at the end (_other_children)
         self._lock = threading.Lock()
         self._deferred: list[tuple[str, Exception]] = []  # writer errors, raised by flush()
         self._search: dict[str, Any] = {}
@@ -263,6 +264,7 @@ class MLflowTracker(SearchTracker):
         self.writer_fallback: str | None = None
         self._init: dict = {}  # what a RunWriter needs besides the client (start_search)
         self._detached: threading.Thread | None = None  # a writer left to finish (end_search)
+        self._joined = False  # logs into another process's search run (join_search)
         self._reset_writer()
 
     def _reset_writer(self) -> None:
@@ -361,6 +363,7 @@ class MLflowTracker(SearchTracker):
                 TAG_METRIC: str(settings.get("metric")),
                 TAG_STORAGE: storage_label or "in-memory"}
 
+        self._children_read = False
         parent = self._find_parent(study_name, storage_label) if storage_label else None
         if parent is None:
             run = self.client.create_run(self.experiment_id, run_name=f"search-{study_name}",
@@ -399,6 +402,34 @@ class MLflowTracker(SearchTracker):
                 existing = dict(self.client.get_run(self.parent_run_id).data.params)
         # now: the child's `import mlflow` (~2 s) overlaps the first trial
         self._start_writer()
+
+    def join_search(self, parent_run_id: str, *, study_name: str) -> None:
+        """Log this process's trials as children of the search run ``parent_run_id`` that
+        another process (the ``lepton run`` a ``lepton worker`` joined) created and will
+        finish: no search run of its own; its status, summary, artifacts and models stay
+        the run's. End with :meth:`leave_search` (``fail_search`` does the same here)."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            run = self.client.get_run(parent_run_id)
+        except MlflowException as exc:
+            raise TrackingError(
+                f"MLflow store at tracking_uri={redact_uri(self.tracking_uri)!r} has no run "
+                f"{parent_run_id} (the search run to log trials under): {exc}") from exc
+        self.experiment_id = run.info.experiment_id
+        self.parent_run_id = parent_run_id
+        self._joined = True
+        self._search = {"study_name": study_name}
+        self._start_writer()
+
+    def leave_search(self) -> None:
+        """A joined search's end (:meth:`join_search`): this process's trials written (a
+        trial still open is closed as killed), the writer stopped."""
+        if self.parent_run_id is None:
+            return
+        since = time.monotonic()
+        self._close_open_trials("KILLED", "the worker stopped before the trial reported its end")
+        self._finish_writes(since)
 
     def _log_session_start(self) -> None:
         now = time.time()
@@ -717,6 +748,12 @@ class MLflowTracker(SearchTracker):
     def fail_search(self, *, error: BaseException, **kwargs: Any) -> None:
         if self.parent_run_id is None:
             return
+        if self._joined:  # the search run is the run's: only this worker's trials end here
+            try:
+                self.leave_search()
+            except TrackingError:
+                pass
+            return
         # Ctrl-C, or SIGTERM (lepton.search's Terminated, a SystemExit): stopped, not failed
         interrupted = isinstance(error, (KeyboardInterrupt, SystemExit))
         try:
@@ -824,13 +861,27 @@ class MLflowTracker(SearchTracker):
             trial = self._trials.get(t.number)
             if trial is not None:
                 records = trial.records
-            elif t.number in self._known_children:  # an earlier session's trial (resume)
+            elif t.number in self._other_children():  # a resumed session's or a worker's
                 records = self._records_from_run(self._known_children[t.number])
             else:
                 continue
             if records:
                 curves[t.number], values[t.number] = records, t.value
         return curves, values
+
+    def _other_children(self) -> dict[int, str]:
+        """Trial number -> run id of the search's trials other processes logged: earlier
+        sessions (read at start_search) and workers beside this one (read now, once)."""
+        if not self._children_read:
+            self._children_read = True
+            try:
+                for run in self._children():
+                    number = run.data.tags.get(TAG_TRIAL)
+                    if number is not None and int(number) not in self._trials:
+                        self._known_children.setdefault(int(number), run.info.run_id)
+            except Exception as exc:  # noqa: BLE001 - curves are a nicety
+                self._guard("reading the other processes' trial runs", exc)
+        return self._known_children
 
     def _records_from_run(self, run_id: str) -> list[dict]:
         by_step: dict[int, dict] = {}

@@ -204,3 +204,66 @@ def test_a_worker_given_the_runs_file_at_another_path_joins_only_with_the_same_r
     out = capsys.readouterr().out
     assert re.search(r"ran [1-9]\d* trials", out)
     assert len(optuna.load_study(study_name="s", storage=storage).trials) > before
+
+
+@pytest.mark.slow
+def test_a_worker_logs_its_trials_under_the_runs_mlflow_search_run(tmp_path):
+    """Comparing trials in the MLflow UI shows the workers' trials beside the run's: the
+    run records where it tracks, and the worker's trials become children of its search
+    run (the run alone finishes that run, with its summary and models)."""
+    from mlflow.tracking import MlflowClient
+
+    from lepton.tracking._writer import TAG_TRIAL
+
+    tracking_uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    storage = f"sqlite:///{tmp_path / 'studies.db'}"
+    space = tmp_path / "tiny.yaml"
+    space.write_text(yaml.safe_dump(TINY_SPACE))
+    worker = _lepton("worker", "--storage", storage, "--verbose", "0")
+    run = _lepton("run", "breast_cancer", "--storage", storage, "--time-budget", "30",
+                  "--tracking-uri", tracking_uri, "--verbose", "0",
+                  "--search-space", str(space))
+    run_out, _ = run.communicate(timeout=120)
+    worker_out, _ = worker.communicate(timeout=60)
+    assert run.returncode == 0, run_out[-3000:]
+    assert worker.returncode == 0, worker_out[-3000:]
+    assert "logging trials to MLflow under the run's search run" in worker_out
+
+    study = optuna.load_study(study_name=optuna.get_all_study_names(storage)[0],
+                              storage=storage)
+    recorded = study.user_attrs["lepton.tracking"]
+    assert recorded["uri"] == tracking_uri
+    client = MlflowClient(tracking_uri=tracking_uri)
+    parent = client.get_run(recorded["parent_run_id"])
+    assert parent.info.status == "FINISHED"  # the run's to end, and it did
+    children = client.search_runs(
+        [parent.info.experiment_id],
+        filter_string=f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'")
+    logged = {int(r.data.tags[TAG_TRIAL]) for r in children}
+    run_label = f"{socket.gethostname()}:{run.pid}"
+    by_worker = {t.number for t in study.trials
+                 if t.state.is_finished() and t.user_attrs[PROCESS_ATTR] != run_label}
+    assert by_worker and by_worker <= logged
+    assert {t.number for t in study.trials if t.state.is_finished()} == logged
+
+
+def test_a_worker_that_cannot_reach_the_runs_mlflow_store_says_so_and_searches_on(tmp_path):
+    from lepton.steps import _join_tracking
+    from lepton.tracking import MLflowTracker, TrackingError
+
+    said: list[str] = []
+    recorded = {"uri": f"sqlite:///{tmp_path / 'elsewhere' / 'mlflow.db'}",
+                "experiment": "lepton-x", "parent_run_id": "0" * 32}
+    assert _join_tracking(recorded, None, "s", said.append) is None
+    assert f"its store {tmp_path / 'elsewhere' / 'mlflow.db'} is not on this machine" in said[0]
+    assert "--tracking-uri names the run's store" in said[0]
+    hidden = {**recorded, "uri": "postgresql://lepton:***@db.example/mlflow"}
+    assert _join_tracking(hidden, None, "s", said.append) is None
+    assert "its URI holds a password the study does not record" in said[1]
+    # a store that is reachable but does not hold the run: said, unless the user named it
+    here = {**recorded, "uri": f"sqlite:///{tmp_path / 'mlflow.db'}"}
+    MLflowTracker(tracking_uri=here["uri"], experiment_name="lepton-x")  # the store exists
+    assert _join_tracking(here, None, "s", said.append) is None
+    assert f"has no run {'0' * 32}" in said[2]
+    with pytest.raises(TrackingError, match="has no run"):
+        _join_tracking(recorded, here["uri"], "s", said.append)
