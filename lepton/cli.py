@@ -92,9 +92,16 @@ def _print_importances(model, split, args: argparse.Namespace):
 def _cmd_schedule(args: argparse.Namespace) -> int:
     """Serve the search flow on a schedule (lepton.pipelines.flows.serve_schedule)."""
     from .datasets import table_name
-    from .pipelines.flows import (FLOW_NAME, deployment_parameters, make_schedule,
-                                  serve_schedule)
-    from .pipelines.server import PrefectServerError, prefect_api
+
+    try:
+        from .pipelines.flows import (FLOW_NAME, deployment_parameters, make_schedule,
+                                      serve_schedule)
+        from .pipelines.server import PrefectServerError, prefect_api
+    except ModuleNotFoundError as exc:
+        if exc.name != "prefect":
+            raise
+        print(f"lepton schedule: error: {exc}", file=sys.stderr)
+        return 2
 
     name = args.name or table_name(args.dataset)
     parameters = {
@@ -260,8 +267,13 @@ def _cmd_worker(args: argparse.Namespace) -> int:
 
 
 def _cmd_ui(args: argparse.Namespace) -> int:
-    from .tracking import TrackingError
+    from .tracking import INSTALL_TRACKING, TrackingError, mlflow_installed
     from .tracking.ui import run_ui
+
+    if not mlflow_installed():
+        print(f"lepton ui: error: the MLflow UI needs MLflow, which is not installed: "
+              f"{INSTALL_TRACKING}", file=sys.stderr)
+        return 2
 
     try:
         return run_ui(tracking_uri=args.tracking_uri, host=args.host, port=args.port)

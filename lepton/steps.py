@@ -259,6 +259,17 @@ def build_estimator(split: Split, *, time_budget: float = 30.0, n_jobs: int = 1,
     from .search._search import RUN_ATTR
 
     cls = LeptonClassifier if split.task == "classification" else LeptonRegressor
+    if tracking and not (experiment or tracking_uri or register
+                         or os.environ.get("MLFLOW_TRACKING_URI")):
+        from .tracking import INSTALL_TRACKING, mlflow_installed
+
+        if not mlflow_installed():  # tracking by default only: asked for, it is an error
+            import warnings
+
+            warnings.warn(f"MLflow is not installed, so this run is not tracked ("
+                          f"{INSTALL_TRACKING} to track runs and compare them with "
+                          "`lepton ui`).", stacklevel=2)
+            tracking = False
     options = {} if not tracking else {
         "experiment_name": experiment or f"lepton-{split.name}",
         "tracking_uri": tracking_uri,
@@ -390,12 +401,17 @@ def _join_tracking(recorded: dict[str, str], tracking_uri: str | None, study_nam
     (said why) where the run's store is out of this machine's reach and no
     ``tracking_uri`` says where it is: the trials are in the study then, and in the run's
     leaderboard."""
-    from .tracking import MLflowTracker, TrackingError
+    from .tracking import INSTALL_TRACKING, MLflowTracker, TrackingError, mlflow_installed
     from .tracking._store import _sqlite_file
 
     uri = tracking_uri or recorded["uri"]
     why = None
-    if tracking_uri is None and "***" in uri:
+    if not mlflow_installed():
+        if tracking_uri is not None:
+            raise TrackingError(f"--tracking-uri was given, but MLflow is not installed: "
+                                f"{INSTALL_TRACKING}")
+        why = f"MLflow is not installed here: {INSTALL_TRACKING}"
+    elif tracking_uri is None and "***" in uri:
         why = "its URI holds a password the study does not record"
     elif _sqlite_file(uri) and not os.path.exists(_sqlite_file(uri)):
         why = f"its store {_sqlite_file(uri)} is not on this machine"

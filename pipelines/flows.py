@@ -29,8 +29,15 @@ def quiet_prefect_env() -> dict[str, str]:
 for _key, _value in quiet_prefect_env().items():
     os.environ.setdefault(_key, _value)
 
-from prefect import flow, get_run_logger, task  # noqa: E402
-from prefect.cache_policies import NO_CACHE  # noqa: E402
+try:
+    from prefect import flow, get_run_logger, task  # noqa: E402
+    from prefect.cache_policies import NO_CACHE  # noqa: E402
+except ModuleNotFoundError as _exc:  # the `pipelines` extra, not a requirement
+    if _exc.name is None or _exc.name.split(".")[0] != "prefect":
+        raise
+    raise ModuleNotFoundError(
+        "Lepton's scheduled runs (lepton schedule, lepton.pipelines) need Prefect, which is "
+        "not installed: pip install 'lepton-automl[pipelines]'", name="prefect") from _exc
 
 from lepton import steps  # noqa: E402
 from lepton.search import StorageError, Terminated  # noqa: E402

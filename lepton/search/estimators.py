@@ -1211,6 +1211,12 @@ def make_leaderboard(study: optuna.Study, metric_name: str) -> pd.DataFrame:
                                   ascending=[True, ascending, True],
                                   na_position="last").drop(columns="_pruned")
         frame = frame.reset_index(drop=True)
+    # text as Python objects: pandas 3 stores it as pyarrow strings where pyarrow is
+    # installed (MLflow brings it), and a saved model whose leaderboard held them could not
+    # be loaded where pyarrow is not (Lepton's core install)
+    text = [c for c, dtype in frame.dtypes.items() if isinstance(dtype, pd.StringDtype)]
+    frame = frame.astype({c: object for c in text}) if text else frame
+    frame.columns = frame.columns.astype(object)  # the column names likewise
     return frame
 
 

@@ -11,6 +11,7 @@ with ``lepton ui``. For a shared team server see ``mlflow/README.md``.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 
 from ._base import SearchTracker, TrackingError
@@ -18,7 +19,17 @@ from ._mlflow import MLflowTracker  # imports mlflow only inside its methods
 from ._store import default_store_dir, default_tracking_uri, lepton_home
 
 __all__ = ["SearchTracker", "MLflowTracker", "TrackingError", "make_tracker",
-           "default_tracking_uri", "default_store_dir", "lepton_home"]
+           "default_tracking_uri", "default_store_dir", "lepton_home", "mlflow_installed",
+           "INSTALL_TRACKING"]
+
+
+#: what to install for tracking, in the error and the warning that say it is missing
+INSTALL_TRACKING = "pip install 'lepton-automl[tracking]'"
+
+
+def mlflow_installed() -> bool:
+    """Whether MLflow can be imported (it is the ``tracking`` extra, not a requirement)."""
+    return importlib.util.find_spec("mlflow") is not None
 
 
 def make_tracker(*, tracking_uri: str | None = None, experiment_name: str | None = None,
@@ -32,6 +43,13 @@ def make_tracker(*, tracking_uri: str | None = None, experiment_name: str | None
         os.environ.get("MLFLOW_TRACKING_URI")
     if not requested:
         return SearchTracker()
+    if not mlflow_installed():
+        what = ("MLFLOW_TRACKING_URI is set" if not (tracking_uri or experiment_name
+                                                    or registered_model_name)
+                else "tracking was asked for")
+        raise TrackingError(f"{what}, but MLflow is not installed: {INSTALL_TRACKING} (or "
+                            "leave tracking off: no tracking_uri, experiment_name or "
+                            "registered_model_name).")
     return MLflowTracker(tracking_uri=tracking_uri, experiment_name=experiment_name,
                          registered_model_name=registered_model_name, **kwargs)
 

@@ -285,10 +285,14 @@ class MLflowTracker(SearchTracker):
         return state
 
     def __setstate__(self, state: dict) -> None:
-        from mlflow.tracking import MlflowClient
-
         self.__dict__.update(state)
-        self.client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.registry_uri)
+        try:
+            from mlflow.tracking import MlflowClient
+        except ModuleNotFoundError:  # a saved model loaded where MLflow is not installed:
+            self.client = None       # it predicts; this record of its search cannot log
+        else:
+            self.client = MlflowClient(tracking_uri=self.tracking_uri,
+                                       registry_uri=self.registry_uri)
         self._lock = threading.Lock()
         self.writer_process = None
         self._detached = None

@@ -247,7 +247,8 @@ def test_a_worker_logs_its_trials_under_the_runs_mlflow_search_run(tmp_path):
     assert {t.number for t in study.trials if t.state.is_finished()} == logged
 
 
-def test_a_worker_that_cannot_reach_the_runs_mlflow_store_says_so_and_searches_on(tmp_path):
+def test_a_worker_that_cannot_reach_the_runs_mlflow_store_says_so_and_searches_on(
+        tmp_path, monkeypatch):
     from lepton.steps import _join_tracking
     from lepton.tracking import MLflowTracker, TrackingError
 
@@ -267,3 +268,11 @@ def test_a_worker_that_cannot_reach_the_runs_mlflow_store_says_so_and_searches_o
     assert f"has no run {'0' * 32}" in said[2]
     with pytest.raises(TrackingError, match="has no run"):
         _join_tracking(recorded, here["uri"], "s", said.append)
+
+    import lepton.tracking
+
+    monkeypatch.setattr(lepton.tracking, "mlflow_installed", lambda: False)  # a core install
+    assert _join_tracking(here, None, "s", said.append) is None
+    assert "MLflow is not installed here: pip install 'lepton-automl[tracking]'" in said[3]
+    with pytest.raises(TrackingError, match="--tracking-uri was given, but MLflow is not"):
+        _join_tracking(here, here["uri"], "s", said.append)
