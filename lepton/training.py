@@ -38,6 +38,7 @@ __all__ = [
     "evaluate", "predict_outputs",
     "resolve_device", "SCHEDULES", "fit_model", "DivergedError", "make_optimizer",
     "clip_grad_norm", "cpu_count", "busy_cores", "threads_per_trial", "torch_threads",
+    "usable_device",
     "warm_up_optimizers",
 ]
 
@@ -46,6 +47,18 @@ SCHEDULES = ("constant", "cosine", "onecycle", "plateau")
 #: Final states of a training run (``TrainingResult.status``).
 COMPLETED, EARLY_STOPPED, TIME_LIMIT, DIVERGED, STOPPED = (
     "completed", "early_stopped", "time_limit", "diverged", "stopped")
+
+
+def usable_device(device: str | torch.device) -> torch.device:
+    """Where a fitted model predicts: the device it was fitted on, or the CPU where that
+    one is not here (a model trained on a GPU machine, loaded on a machine without one)."""
+    dev = torch.device(device)
+    if dev.type == "cuda" and not (torch.cuda.is_available()
+                                   and (dev.index or 0) < torch.cuda.device_count()):
+        return torch.device("cpu")
+    if dev.type == "mps" and not torch.backends.mps.is_available():
+        return torch.device("cpu")
+    return dev
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:

@@ -33,6 +33,7 @@ from ..preprocessing import (SCALINGS, TabularPreprocessor, check_input_shape, c
 from ..training import (
     DIVERGED, SCHEDULES, DivergedError, ProgressPrinter, Task, TensorData, TrainingConfig,
     fit_model, predict_outputs, resolve_device, threads_per_trial, torch_threads,
+    usable_device,
 )
 
 __all__ = ["BaseNeuralNetwork", "infer_task", "encode_target", "split_validation",
@@ -520,12 +521,7 @@ class BaseNeuralNetwork(BaseEstimator):
         return predict_outputs(self.module_, TensorData(Xt, device=device)).cpu()
 
     def _predict_device(self) -> torch.device:
-        dev = torch.device(self.device_)
-        if dev.type == "cuda" and not torch.cuda.is_available():
-            return torch.device("cpu")
-        if dev.type == "mps" and not torch.backends.mps.is_available():
-            return torch.device("cpu")
-        return dev
+        return usable_device(self.device_)
 
     def _predict_proba(self, X) -> np.ndarray:
         out = self._outputs(X).double()

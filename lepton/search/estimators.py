@@ -8,6 +8,7 @@ data, or a greedy ensemble of the top trials, whichever validates better.
 from __future__ import annotations
 
 import contextlib
+import copy
 import hashlib
 import json
 import logging
@@ -42,7 +43,7 @@ from ..preprocessing import (TabularPreprocessor, check_input_shape, check_X,
 from ..training import (
     COMPLETED, DIVERGED, TIME_LIMIT, Task, TensorData, TrainingConfig, TrainingResult,
     busy_cores, cpu_count, fit_model, predict_outputs, resolve_device, threads_per_trial,
-    torch_threads, warm_up_optimizers,
+    torch_threads, usable_device, warm_up_optimizers,
 )
 from ._search import (
     DONE_STATES, ENDS_AT_ATTR, FAIL_REASON, PROCESS_ATTR, TRACKING_ATTR, Fold, Objective,
@@ -120,6 +121,16 @@ class LeptonEnsemble:
         self.validation_score = validation_score
         self.device = device
 
+    def __getstate__(self):
+        # networks on a GPU (moved there by a prediction) are saved from the CPU, so that a
+        # machine without that GPU can load them (as the single estimators do)
+        state = dict(self.__dict__)
+        if any(p.device.type != "cpu" for modules in self.members for m in modules
+               for p in m.parameters()):
+            state["members"] = [[copy.deepcopy(m).cpu() for m in modules]
+                                for modules in self.members]
+        return state
+
     def __setstate__(self, state):
         # Ensembles pickled before per-member preprocessors shared one list over folds.
         pres = state.get("preprocessors") or []
@@ -136,10 +147,11 @@ class LeptonEnsemble:
             for pre, module in zip(pres, modules):
                 groups.setdefault(id(pre), (pre, []))[1].append((module, w / len(modules)))
         total = None
+        device = usable_device(self.device)  # trained on a GPU, loaded where there is none
         for pre, networks in groups.values():
-            data = TensorData(pre.transform(X), device=self.device)
+            data = TensorData(pre.transform(X), device=device)
             for module, w in networks:
-                pred = outputs_to_prediction(predict_outputs(module.to(self.device), data),
+                pred = outputs_to_prediction(predict_outputs(module.to(device), data),
                                              self.task, self.y_scaler) * w
                 total = pred if total is None else total + pred
         return total
@@ -872,16 +884,16 @@ class _BaseLepton(BaseEstimator):
         y_dtype = torch.long if ctx.task.kind == "classification" else torch.float32
         data = TensorData(Xt, y_enc, w=ctx.w_all, device=device, y_dtype=y_dtype)
         first, modules, first_seconds = None, [], 0.0
-        for copy in range(FINAL_REFITS):
+        for k in range(FINAL_REFITS):
             available = _refit_time_left(budget)
-            if copy > 0 and 1.1 * first_seconds > available:
+            if k > 0 and 1.1 * first_seconds > available:
                 break
             config = TrainingConfig(**{**training, "epochs": max(1, epochs)},
                                     early_stopping=False, max_time=max(available, 1e-3))
             started = time.perf_counter()
             try:
                 module, result = fit_model(model_cfg, data, None, ctx.task, config,
-                                           seed=ctx.seed + copy, input_shape=input_shape,
+                                           seed=ctx.seed + k, input_shape=input_shape,
                                            interrupt=interrupt)
             except KeyboardInterrupt:
                 if force and not modules:  # no trial networks to fall back on
@@ -891,7 +903,7 @@ class _BaseLepton(BaseEstimator):
                     report["status"] = "interrupted (Ctrl-C)"
                     return None, report
                 break
-            if copy == 0:
+            if k == 0:
                 first_seconds = time.perf_counter() - started
                 report.update(status=result.status, epochs=len(result.history),
                               seconds=round(first_seconds, 3))

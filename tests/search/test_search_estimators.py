@@ -536,3 +536,26 @@ def test_given_splits_are_used_as_they_are_and_checked():
     ]:
         with pytest.raises(ValueError, match=message):
             LeptonClassifier(time_budget=5, cv=cv).fit(X, y)
+
+
+def test_a_model_fitted_on_a_gpu_predicts_where_there_is_none(tmp_path):
+    """Trained on a GPU machine, saved, loaded on one without a GPU: the final model's
+    networks predict on the CPU. (This machine has no GPU: the fitted model is given the
+    device a GPU fit leaves, torch.device('cuda'); before, the ensemble moved its
+    networks to it and failed: 'Torch not compiled with CUDA enabled'.)"""
+    import joblib
+    import torch
+
+    X, y = load_iris(return_X_y=True)
+    clf = LeptonClassifier(time_budget=20, n_trials=4, search_space=TINY_SPACE, cv=None,
+                           random_state=0, device="cpu").fit(X, y)
+    expected = clf.predict_proba(X)
+    assert clf.ensemble_ is not None or clf.final_choice_ == "refit"
+    for model in (clf.ensemble_, clf.best_estimator_):
+        if model is not None:
+            setattr(model, "device" if model is clf.ensemble_ else "device_",
+                    torch.device("cuda", 0))
+    joblib.dump(clf, tmp_path / "model.joblib")
+    loaded = joblib.load(tmp_path / "model.joblib")
+    np.testing.assert_allclose(loaded.predict_proba(X), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(clf.predict_proba(X), expected, rtol=1e-5, atol=1e-6)
