@@ -258,7 +258,9 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     print(f"ran {len(ran)} trials ({states or 'none'}) in {model.fit_time_:.1f}s; the study "
           f"has {model.n_trials_} finished trials"
           + (f", best {metric}={done[metric].iloc[0]:.4f} (trial {done['trial'].iloc[0]})"
-             if len(done) else ""))
+             if len(done) else "")
+          + (f"; converged: no better trial in the study's last {model.patience}"
+             if model.search_converged_ else ""))
     if model.search_interrupted_:
         print("lepton worker: interrupted (Ctrl-C); the running trials were queued to run "
               "again", file=sys.stderr)

@@ -395,6 +395,8 @@ class _BaseLepton(BaseEstimator):
                 self.n_trials_ = _n_finished(study)
                 self.worker_trials_ = list(ctx.finished_here)
                 self.search_interrupted_ = interrupted
+                self.search_converged_ = (self.patience is not None
+                                          and trials_since_best(study) >= self.patience)
                 self.fit_time_ = budget.elapsed()
                 return self
             if interrupted:

@@ -182,7 +182,7 @@ def test_a_worker_given_the_runs_file_at_another_path_joins_only_with_the_same_r
     split = steps.load_split(str(tmp_path / "run.csv"), target="label", seed=0)
     model = steps.build_estimator(split, time_budget=6, storage=storage, study_name="s",
                                   search_space=TINY_SPACE, tracking=False, verbose=0)
-    steps.search(model, split)
+    steps.search(model.set_params(n_trials=3), split)  # far from converged (patience 20)
     study = optuna.load_study(study_name="s", storage=storage)
     study.set_user_attr(ENDS_AT_ATTR, time.time() + 60)  # as while the run searches
     before = len(study.trials)
@@ -203,7 +203,20 @@ def test_a_worker_given_the_runs_file_at_another_path_joins_only_with_the_same_r
                  "--time-budget", "4", "--verbose", "0"]) == 0
     out = capsys.readouterr().out
     assert re.search(r"ran [1-9]\d* trials", out)
-    assert len(optuna.load_study(study_name="s", storage=storage).trials) > before
+    study = optuna.load_study(study_name="s", storage=storage)
+    assert len(study.trials) > before
+
+    # a study that has converged (the study's last 20 trials brought no better one, as a
+    # run on patience stops): the worker runs no trial, and says why
+    best = max(t.value for t in study.trials if t.value is not None)
+    for _ in range(20):
+        study.add_trial(optuna.trial.create_trial(
+            state=optuna.trial.TrialState.COMPLETE, value=best - 0.5,
+            params=study.best_trial.params, distributions=study.best_trial.distributions))
+    assert main(["worker", "--storage", storage, "--dataset", str(tmp_path / "copy.csv"),
+                 "--time-budget", "4", "--verbose", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "ran 0 trials" in out and "converged: no better trial in the study's last 20" in out
 
 
 @pytest.mark.slow
