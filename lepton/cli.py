@@ -249,7 +249,7 @@ def _cmd_worker(args: argparse.Namespace) -> int:
                                   tracking_uri=args.tracking_uri)
     except steps.NoSearchToJoin as exc:
         print(f"lepton worker: {exc}")
-        return 0 if "nothing to join" in str(exc) else 2
+        return 0 if exc.ended else 2
     board = model.leaderboard_
     ran = board[board["trial"].isin(model.worker_trials_)]
     states = ", ".join(f"{n} {state}" for state, n in ran["state"].value_counts().items())

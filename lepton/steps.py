@@ -291,7 +291,12 @@ def build_estimator(split: Split, *, time_budget: float = 30.0, n_jobs: int = 1,
 
 
 class NoSearchToJoin(RuntimeError):
-    """``lepton worker`` found no running search in the study it was pointed at."""
+    """``lepton worker`` found no running search in the study it was pointed at.
+    ``ended``: the search ran and is over (nothing left to do, not a mistake)."""
+
+    def __init__(self, message: str, *, ended: bool = False):
+        super().__init__(message)
+        self.ended = ended
 
 
 def join_search(storage: str, study_name: str | None = None, *, n_jobs: int = 1,
@@ -357,7 +362,8 @@ def join_search(storage: str, study_name: str | None = None, *, n_jobs: int = 1,
                 ended = time.strftime("%Y-%m-%d %H:%M:%S",
                                       time.localtime(float(attrs[ENDS_AT_ATTR])))
                 raise NoSearchToJoin(f"the search of study {name!r} ended at {ended} and "
-                                     f"none started in {wait:g}s; nothing to join.")
+                                     f"none started in {wait:g}s; nothing to join.",
+                                     ended=True)
             raise NoSearchToJoin(
                 f"no search of study {name!r} started in {wait:g}s (studies in the storage: "
                 f"{', '.join(sorted(names)) or 'none'}); start it with `lepton run DATASET "
@@ -380,7 +386,7 @@ def join_search(storage: str, study_name: str | None = None, *, n_jobs: int = 1,
     seconds = ends - time.time()
     if seconds < 1.0:
         raise NoSearchToJoin(f"the search of study {name!r} ended while its dataset loaded; "
-                             "nothing to join.")
+                             "nothing to join.", ended=True)
     log(f"joined study {name!r} ({split.name}, {split.task}, metric "
         f"{recipe['metric'] or split.default_metric}): trials until "
         f"{time.strftime('%H:%M:%S', time.localtime(ends))} ({seconds:.0f}s)")
