@@ -120,6 +120,7 @@ def encode_target(y: Any, task: str, n_samples: int, *, estimator_name: str):
             labels = y.toarray() if sp.issparse(y) else (
                 y.to_numpy() if isinstance(y, pd.DataFrame) else np.asarray(y))
             if not _is_multilabel(labels):
+                _refuse_missing_labels(labels, y)
                 raise ValueError(
                     f"y has {shape[1]} columns (shape {shape}): {estimator_name} takes several "
                     f"labels per row as a 0/1 (or False/True) column per label (multilabel), "
@@ -176,6 +177,29 @@ def record_target_names(estimator: Any, y: Any) -> None:
         estimator.target_names_ = [str(c) for c in y.columns]
     elif hasattr(estimator, "target_names_"):
         del estimator.target_names_
+
+
+def _refuse_missing_labels(labels: np.ndarray, y: Any) -> None:
+    """Raise for 0/1 label columns with missing cells (NaN, None), naming the first: each
+    row needs every label (the rest of the error for other values would suggest a
+    classifier per column, which is not the fix)."""
+    frame = pd.DataFrame(labels)
+    missing = frame.isna().to_numpy()
+    if not missing.any():
+        return
+    try:
+        filled = frame.where(~missing, 0).to_numpy(dtype=np.float64)
+    except (TypeError, ValueError):  # text among the labels: the other error says so
+        return
+    if not np.isin(filled, (0, 1)).all():
+        return
+    row, col = (int(i) for i in np.argwhere(missing)[0])
+    column = (f"column {y.columns[col]!r}" if isinstance(y, pd.DataFrame)
+              else f"label column {col}")
+    raise ValueError(
+        f"y has {int(missing.sum())} missing labels (NaN), the first in row {row}, {column}: "
+        "a multilabel target needs every label of every row. Fill them (0 where a missing "
+        "label means absent) or leave those rows out.")
 
 
 def _other_value(labels: np.ndarray) -> Any:

@@ -27,6 +27,20 @@ def test_nan_or_inf_in_y(cls, bad):
         cls(**TINY).fit(_X(), y)
 
 
+def test_missing_labels_of_a_multilabel_target_are_refused_by_row_and_column():
+    """A 0/1 column per label with empty cells: named (the first), with the fix; before,
+    the error called them 'other values (e.g. nan)' and advised a classifier per column."""
+    labels = (_X(40, 3) > 0).astype(float)
+    labels[[6, 9], [2, 0]] = np.nan
+    with pytest.raises(ValueError, match=r"y has 2 missing labels \(NaN\), the first in row "
+                                         r"6, column 'urgent': a multilabel target needs every "
+                                         r"label of every row\. Fill them \(0 where"):
+        LeptonClassifier(time_budget=5).fit(_X(40), pd.DataFrame(
+            labels, columns=["spam", "work", "urgent"]))
+    with pytest.raises(ValueError, match=r"the first in row 6, label column 2:"):
+        NeuralNetworkClassifier(**TINY).fit(_X(40), labels)
+
+
 def test_a_class_per_column_is_refused_with_the_way_to_fit_it():
     """Several 0/1 columns are a multilabel target (tests/estimators/test_multilabel.py);
     columns of other values (a class each) are refused, naming a value, with the advice."""
