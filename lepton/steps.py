@@ -115,7 +115,7 @@ def load_split(dataset: str, *, target: str | list[str] | None = None, task: str
     else:
         train, test = train_test_split(np.arange(len(ds.y)), test_size=test_size,
                                        random_state=seed, stratify=_stratify(ds.y, ds.task))
-    recipe = {"dataset": _absolute(dataset), "target": target, "task": task,
+    recipe = {"dataset": absolute_dataset(dataset), "target": target, "task": task,
               "test_size": test_size, "seed": seed, "time_column": time_column,
               "weight_column": weight_column}
     return Split(ds.name, ds.task, _safe_indexing(ds.X, train), _safe_indexing(ds.X, test),
@@ -124,9 +124,9 @@ def load_split(dataset: str, *, target: str | list[str] | None = None, task: str
                  None if w is None else w[test], ds.notes, recipe)
 
 
-def _absolute(dataset: Any) -> Any:
+def absolute_dataset(dataset: Any) -> Any:
     """A built-in dataset's name as it is, a file's path made absolute (a worker or a
-    scheduled run starts elsewhere)."""
+    scheduled run starts elsewhere: lepton.pipelines' deployments use it too)."""
     from .datasets import BUILTIN_DATASETS
 
     if not isinstance(dataset, (str, os.PathLike)) or str(dataset) in BUILTIN_DATASETS:
@@ -394,8 +394,6 @@ def join_search(storage: str, study_name: str | None = None, *, n_jobs: int = 1,
                             search_space=recipe["search_space"], storage=storage,
                             study_name=name, seed=recipe["seed"], images=recipe["images"],
                             tracking=False, verbose=verbose)
-    del model._study_attrs  # the run's to write
-
     model._follow = _Follow(study, ends, own_end)
     if tracking and TRACKING_ATTR in attrs:
         model._join_tracker = _join_tracking(attrs[TRACKING_ATTR], tracking_uri, name, log)

@@ -224,7 +224,7 @@ def deployment_parameters(**parameters: Any) -> dict[str, Any]:
     dataset = parameters.get("dataset", "digits")
     if dataset not in BUILTIN_DATASETS:
         table_format(dataset, what=f"dataset (not a built-in one: {', '.join(BUILTIN_DATASETS)})")
-        parameters["dataset"] = str(Path(dataset).resolve())
+        parameters["dataset"] = steps.absolute_dataset(dataset)
     for key in ("save", "storage"):
         value = parameters.get(key)
         if value and "://" not in value:

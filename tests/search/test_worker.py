@@ -205,6 +205,7 @@ def test_a_worker_given_the_runs_file_at_another_path_joins_only_with_the_same_r
     assert re.search(r"ran [1-9]\d* trials", out)
     study = optuna.load_study(study_name="s", storage=storage)
     assert len(study.trials) > before
+    assert study.user_attrs[RUN_ATTR]["dataset"] == str(tmp_path / "run.csv")  # the run's
 
     # a study that has converged (the study's last 20 trials brought no better one, as a
     # run on patience stops): the worker runs no trial, and says why
