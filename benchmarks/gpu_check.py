@@ -12,11 +12,14 @@ checks, on ``--device`` (default 'cuda'):
    1, 2 and 4 (digits flat, mlp space, ``--budget`` s each), with the GPU's utilisation
    sampled every 0.5 s by nvidia-smi (where there is one): is the GPU idle with one trial
    at a time, and do parallel trials fill it?
+4. several GPUs (where the machine has more than one): the same search with
+   ``device='cuda'`` (every GPU, one trial per GPU by default) against the same number of
+   trials at a time on the first GPU alone; trials per GPU and each GPU's utilisation.
 
 Writes OUT.json (every figure) and prints a summary. Run it as one command, then hand the
 machine back:
 
-    python benchmarks/gpu_check.py --out benchmarks/results/gpu_check      # ~7 min
+    python benchmarks/gpu_check.py --out benchmarks/results/gpu_check      # ~7 min (8.5: 2+ GPUs)
     python benchmarks/gpu_check.py --device cpu --budget 10 --out /tmp/gc    # dry run here
 """
 
@@ -43,6 +46,7 @@ class Utilisation:
 
     def __init__(self, every: float = 0.5):
         self.every, self.samples, self._stop = every, [], threading.Event()
+        self.per_gpu: list[list[float]] = []
         self.tool = shutil.which("nvidia-smi")
 
     def __enter__(self):
@@ -58,6 +62,7 @@ class Utilisation:
                                  capture_output=True, text=True).stdout.split()
             if out:
                 self.samples.append(float(out[0]))  # the first GPU: the one trials share
+                self.per_gpu.append([float(v) for v in out])
             self._stop.wait(self.every)
 
     def __exit__(self, *exc):
@@ -69,7 +74,9 @@ class Utilisation:
         if not self.samples:
             return {"gpu_util_median": None, "gpu_util_mean": None}
         return {"gpu_util_median": statistics.median(self.samples),
-                "gpu_util_mean": round(statistics.fmean(self.samples), 1)}
+                "gpu_util_mean": round(statistics.fmean(self.samples), 1),
+                "gpu_util_mean_each": [round(statistics.fmean(gpu), 1)
+                                       for gpu in zip(*self.per_gpu)]}
 
 
 def fixed_network(device: str) -> dict:
@@ -121,7 +128,7 @@ def search_and_reload(device: str, budget: float) -> dict:
             "reload_error": None if out.returncode == 0 else out.stderr[-2000:]}
 
 
-def parallel_trials(device: str, budget: float, n_jobs: int) -> dict:
+def parallel_trials(device: str, budget: float, n_jobs: int | None) -> dict:
     from lepton import LeptonClassifier
     from lepton.datasets import load_dataset
 
@@ -134,11 +141,25 @@ def parallel_trials(device: str, budget: float, n_jobs: int) -> dict:
                                verbose=0).fit(X, y)
     wall = time.perf_counter() - t0
     board = clf.leaderboard_
+    per_device = (board["device"].value_counts().to_dict() if "device" in board
+                  else {device: len(board)})
     return {"check": "parallel trials", "device": device, "n_jobs": n_jobs, "budget": budget,
+            "trials_per_device": per_device,
             "fit_over_budget": round(wall / budget, 3), "trials": len(board),
             "trials_per_min": round(60 * len(board) / wall, 1),
             "epochs_per_min": round(60 * float(board["epochs"].fillna(0).sum()) / wall, 1),
             "best_validation": round(float(clf.best_score_), 4), **util.summary()}
+
+
+def several_gpus(budget: float) -> list[dict]:
+    """Trials spread over every GPU against as many trials at a time on the first alone."""
+    import torch
+
+    n = torch.cuda.device_count()
+    if n < 2:
+        return [{"check": "several GPUs", "skipped": f"{n} GPU(s) here"}]
+    return [{**parallel_trials(device, budget, n_jobs), "check": "several GPUs"}
+            for device, n_jobs in (("cuda", None), ("cuda:0", n))]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -160,13 +181,16 @@ def main(argv: list[str] | None = None) -> int:
     checks = [lambda: fixed_network(args.device),
               lambda: search_and_reload(args.device, args.budget)]
     checks += [lambda n=n: parallel_trials(args.device, args.budget, n) for n in args.n_jobs]
+    if args.device != "cpu":
+        checks.append(lambda: several_gpus(args.budget))
     for check in checks:
         try:
-            row = check()
+            found = check()
         except Exception as exc:  # noqa: BLE001 - a failed check is a finding; go on
-            row = {"check": "failed", "error": f"{type(exc).__name__}: {exc}"}
-        print(json.dumps(row), flush=True)
-        rows.append(row)
+            found = {"check": "failed", "error": f"{type(exc).__name__}: {exc}"}
+        for row in found if isinstance(found, list) else [found]:
+            print(json.dumps(row), flush=True)
+            rows.append(row)
         Path(args.out + ".json").write_text(json.dumps({"env": env, "rows": rows}, indent=1))
     base = next((r for r in rows if r.get("n_jobs") == 1), None)
     for r in rows:

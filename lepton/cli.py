@@ -12,7 +12,9 @@ __all__ = ["main"]
 def _cmd_run(args: argparse.Namespace) -> int:
     """Load -> split -> search (or a fixed network) -> held-out evaluation -> tracking."""
     from . import steps
+    from .training import resolve_devices
 
+    resolve_devices(args.device)  # a device that is not here: said before the data loads
     split = steps.load_split(args.dataset, target=_target(args), task=args.task,
                              test_size=args.test_size, seed=args.seed,
                              time_column=args.time_column, weight_column=args.weight_column)
@@ -27,7 +29,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         cls = NeuralNetworkClassifier if split.task == "classification" else NeuralNetworkRegressor
         if args.save:
             steps.check_writable(args.save)
-        model = cls(random_state=args.seed, verbose=args.verbose).fit(
+        model = cls(random_state=args.seed, verbose=args.verbose, device=args.device).fit(
             split.X_train, split.y_train, sample_weight=split.w_train)
         print(f"trained {model.n_epochs_} epochs in {time.perf_counter() - t0:.1f}s "
               f"({model.training_status_})")
@@ -41,7 +43,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         return 0
 
     model = steps.build_estimator(
-        split, time_budget=args.time_budget, n_jobs=args.n_jobs, metric=args.metric,
+        split, time_budget=args.time_budget, n_jobs=args.n_jobs, device=args.device,
+        metric=args.metric,
         search_space=args.search_space, storage=args.storage, study_name=args.study_name,
         seed=args.seed, images=args.images, tracking=not args.no_tracking,
         experiment=args.experiment, tracking_uri=args.tracking_uri, register=args.register,
@@ -109,7 +112,8 @@ def _cmd_schedule(args: argparse.Namespace) -> int:
         "test_size": args.test_size, "seed": args.seed, "time_column": args.time_column,
         "weight_column": args.weight_column,
         "time_budget": args.time_budget,
-        "n_jobs": args.n_jobs, "metric": args.metric, "search_space": args.search_space,
+        "n_jobs": args.n_jobs, "device": args.device, "metric": args.metric,
+        "search_space": args.search_space,
         "storage": args.storage, "study_name": args.study_name, "images": args.images,
         "tracking": not args.no_tracking, "experiment": args.experiment,
         "tracking_uri": args.tracking_uri, "registered_model_name": args.register,
@@ -243,6 +247,7 @@ def _cmd_worker(args: argparse.Namespace) -> int:
 
     try:
         model = steps.join_search(args.storage, args.study_name, n_jobs=args.n_jobs,
+                                  device=args.device,
                                   time_budget=args.time_budget, wait=args.wait,
                                   verbose=args.verbose, dataset=args.dataset,
                                   tracking=not args.no_tracking,
@@ -313,7 +318,9 @@ def _add_search_arguments(run: argparse.ArgumentParser) -> None:
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--time-budget", type=float, default=30.0,
                      help="seconds for the whole search and final model (default: 30)")
-    run.add_argument("--n-jobs", type=int, default=1, help="parallel trials")
+    run.add_argument("--n-jobs", type=int, help="parallel trials (default: one per device: 1 "
+                                                "on the CPU, one per GPU)")
+    run.add_argument("--device", default="auto", help=DEVICE_HELP)
     run.add_argument("--metric", help="validation metric the search optimises (classification: "
                                       "accuracy, balanced_accuracy, f1_macro, roc_auc, "
                                       "log_loss; regression: r2, rmse, mae; default: accuracy "
@@ -348,6 +355,10 @@ def _add_search_arguments(run: argparse.ArgumentParser) -> None:
                           "take over a quarter of --time-budget or 10 s) and, when "
                           "tracked, log every column's as column_importance.csv with the "
                           "run")
+
+
+DEVICE_HELP = ("where trials train: auto (every GPU, else Apple MPS, else the CPU), cpu, cuda "
+               "(every GPU), cuda:N, mps, or GPUs as cuda:0,cuda:2 (default: auto)")
 
 
 def _positive_int(text: str) -> int:
@@ -407,8 +418,10 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--dataset", metavar="PATH",
                         help="the run's table file at another path on this machine (default: "
                              "the path the run recorded; the study refuses other rows)")
-    worker.add_argument("--n-jobs", type=_positive_int, default=1,
-                        help="parallel trials in this process (default: 1)")
+    worker.add_argument("--n-jobs", type=_positive_int,
+                        help="parallel trials in this process (default: one per device: 1 on "
+                             "the CPU, one per GPU)")
+    worker.add_argument("--device", default="auto", help=DEVICE_HELP)
     worker.add_argument("--time-budget", type=float, metavar="SECONDS",
                         help="stop sooner than the run's search (default: when it ends)")
     worker.add_argument("--wait", type=float, default=60.0, metavar="SECONDS",

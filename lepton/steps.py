@@ -246,12 +246,12 @@ def _stratify(y, task: str):
     return y
 
 
-def build_estimator(split: Split, *, time_budget: float = 30.0, n_jobs: int = 1,
+def build_estimator(split: Split, *, time_budget: float = 30.0, n_jobs: int | None = None,
                     metric: str | None = None, search_space: Any = "auto",
                     storage: str | None = None, study_name: str | None = None,
                     seed: int = 0, images: bool = True, tracking: bool = True,
                     experiment: str | None = None, tracking_uri: str | None = None,
-                    register: str | None = None, verbose: int = 1):
+                    register: str | None = None, verbose: int = 1, device: Any = "auto"):
     """The LeptonClassifier or LeptonRegressor a run fits on ``split``. With ``tracking``
     the search is logged to MLflow, in experiment ``lepton-<dataset>`` unless ``experiment``
     is given."""
@@ -278,8 +278,8 @@ def build_estimator(split: Split, *, time_budget: float = 30.0, n_jobs: int = 1,
     if split.time_column is not None:
         options["cv"] = time_cv(len(split.y_train))
     model = cls(time_budget=time_budget, n_jobs=n_jobs, storage=storage, study_name=study_name,
-                random_state=seed, verbose=verbose, search_space=search_space, metric=metric,
-                input_shape=split.input_shape if images else None, **options)
+                device=device, random_state=seed, verbose=verbose, search_space=search_space,
+                metric=metric, input_shape=split.input_shape if images else None, **options)
     if storage is not None and split.recipe:
         # what `lepton worker` needs to search the same rows the same way (join_search)
         space = search_space
@@ -299,10 +299,10 @@ class NoSearchToJoin(RuntimeError):
         self.ended = ended
 
 
-def join_search(storage: str, study_name: str | None = None, *, n_jobs: int = 1,
+def join_search(storage: str, study_name: str | None = None, *, n_jobs: int | None = None,
                 time_budget: float | None = None, wait: float = 60.0, verbose: int = 1,
                 dataset: str | None = None, tracking: bool = True,
-                tracking_uri: str | None = None, log=print):
+                tracking_uri: str | None = None, device: Any = "auto", log=print):
     """``lepton worker``: run trials of the search that a ``lepton run`` (or a scheduled
     run) with this persistent ``storage`` is running, until that search's window ends,
     or ``time_budget`` seconds if that is sooner. The run recorded its dataset and options
@@ -393,7 +393,7 @@ def join_search(storage: str, study_name: str | None = None, *, n_jobs: int = 1,
     model = build_estimator(split, time_budget=seconds, n_jobs=n_jobs, metric=recipe["metric"],
                             search_space=recipe["search_space"], storage=storage,
                             study_name=name, seed=recipe["seed"], images=recipe["images"],
-                            tracking=False, verbose=verbose)
+                            tracking=False, verbose=verbose, device=device)
     model._follow = _Follow(study, ends, own_end)
     if tracking and TRACKING_ATTR in attrs:
         model._join_tracker = _join_tracking(attrs[TRACKING_ATTR], tracking_uri, name, log)

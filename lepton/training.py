@@ -36,7 +36,8 @@ __all__ = [
     "TrainingConfig", "TensorData", "TrainingResult", "Callback", "ProgressPrinter",
     "Task", "TASK_KINDS", "LabelsLoss", "WeightedLoss", "train", "run_epoch", "train_step",
     "evaluate", "predict_outputs",
-    "resolve_device", "SCHEDULES", "fit_model", "DivergedError", "make_optimizer",
+    "resolve_device", "resolve_devices", "SCHEDULES", "fit_model", "DivergedError",
+    "make_optimizer",
     "clip_grad_norm", "cpu_count", "busy_cores", "threads_per_trial", "torch_threads",
     "usable_device",
     "warm_up_optimizers",
@@ -89,6 +90,44 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
         raise ValueError(f"device={device!r} but Apple MPS is not available here; use 'auto' "
                          "or 'cpu'.")
     return dev
+
+
+def resolve_devices(device: Any = "auto") -> list[torch.device]:
+    """The devices a search spreads its trials over, each checked as :func:`resolve_device`
+    checks one. 'auto' and 'cuda' (no index): every GPU this process sees (CUDA_VISIBLE_DEVICES
+    picks them), else as :func:`resolve_device`; a list (or a comma-separated string such
+    as 'cuda:0,cuda:2'): those devices, each once, all of one type (a CPU trial among GPU
+    trials would only slow the search's picture of a configuration's cost)."""
+    if isinstance(device, str) and "," in device:
+        entries: list[Any] = [part.strip() for part in device.split(",")]
+    elif isinstance(device, (list, tuple)):
+        entries = list(device)
+    else:
+        entries = [device]
+    if not entries or any(e in ("", None) for e in entries):
+        raise ValueError(f"device={device!r} names no device; use 'auto', 'cpu', 'cuda', "
+                         "'cuda:N', 'mps', or several GPUs as 'cuda:0,cuda:1'.")
+    devices: list[torch.device] = []
+    for entry in entries:
+        if not isinstance(entry, (str, torch.device)):
+            raise ValueError(f"device={device!r}: {entry!r} is not a device name; use "
+                             "'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'.")
+        dev = resolve_device(entry)
+        if dev.type == "cuda" and dev.index is None:  # 'auto' or 'cuda': every GPU
+            devices += [torch.device("cuda", i) for i in range(torch.cuda.device_count())]
+        else:
+            devices.append(dev)
+    seen = set()
+    for dev in devices:
+        if str(dev) in seen:
+            raise ValueError(f"device={device!r} names {str(dev)!r} twice; name each device "
+                             "once (n_jobs sets how many trials run at a time).")
+        seen.add(str(dev))
+    types = sorted({dev.type for dev in devices})
+    if len(types) > 1:
+        raise ValueError(f"device={device!r} mixes device types ({', '.join(types)}); "
+                         "give devices of one type.")
+    return devices
 
 
 def _mps_available() -> bool:
@@ -225,6 +264,15 @@ class TensorData:
 
     def __len__(self) -> int:
         return self.n
+
+    def to(self, device: torch.device | str) -> TensorData:
+        """A copy held on ``device`` (a search's trials on another GPU)."""
+        out = object.__new__(TensorData)
+        out.device, out.sparse, out.n = torch.device(device), self.sparse, self.n
+        out.X = None if self.X is None else self.X.to(out.device)
+        out.y = None if self.y is None else self.y.to(out.device)
+        out.w = None if self.w is None else self.w.to(out.device)
+        return out
 
     def features(self, idx: torch.Tensor | slice) -> torch.Tensor:
         if self.X is not None:

@@ -114,7 +114,7 @@ def search_flow(dataset: str = "digits", target: str | list[str] | None = None,
                 task: Literal["auto", "classification", "regression"] = "auto",
                 test_size: float = 0.25, seed: int = 0, time_column: str | None = None,
                 weight_column: str | None = None, time_budget: float = 30.0,
-                n_jobs: int = 1, metric: str | None = None,
+                n_jobs: int | None = None, device: str = "auto", metric: str | None = None,
                 search_space: str | dict[str, Any] = "auto",
                 storage: str | None = None, study_name: str | None = None,
                 images: bool = True, tracking: bool = True, experiment: str | None = None,
@@ -157,7 +157,7 @@ def search_flow(dataset: str = "digits", target: str | list[str] | None = None,
         from prefect.runtime import flow_run
 
         study_name = f"{FLOW_NAME}-{split.name}-{flow_run.id}"
-    options = dict(time_budget=time_budget, n_jobs=n_jobs, metric=metric,
+    options = dict(time_budget=time_budget, n_jobs=n_jobs, device=device, metric=metric,
                    search_space=search_space, storage=storage, study_name=study_name, seed=seed,
                    images=images, tracking=tracking, experiment=experiment,
                    tracking_uri=tracking_uri, register=registered_model_name,

@@ -86,6 +86,19 @@ def test_lepton_run_with_an_unknown_dataset_is_a_usage_error(capsys):
     assert "digits" in err
 
 
+def test_lepton_run_with_a_device_that_is_not_here_is_a_usage_error(capsys, monkeypatch):
+    import lepton.steps
+
+    def never(*args, **kwargs):
+        raise AssertionError("the data loaded before the device was checked")
+
+    monkeypatch.setattr(lepton.steps, "load_split", never)
+    assert main(["run", "wine", "--device", "cpu,cpu"]) == 2
+    assert "lepton: error: device='cpu,cpu' names 'cpu' twice" in capsys.readouterr().err
+    assert main(["run", "wine", "--device", "tpu"]) == 2
+    assert "device='tpu' is not a device; use 'auto', 'cpu', 'cuda'" in capsys.readouterr().err
+
+
 def test_lepton_run_csv_with_a_target_column(tmp_path, capsys):
     import numpy as np
     import pandas as pd

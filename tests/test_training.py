@@ -178,6 +178,35 @@ def test_devices_that_are_not_here_are_refused_by_name():
         resolve_device(f"cuda:{n_gpus}")
 
 
+def test_search_devices_resolve_to_a_list_of_distinct_devices_of_one_type(monkeypatch):
+    from lepton.training import resolve_devices
+
+    assert resolve_devices("cpu") == [torch.device("cpu")]
+    assert resolve_devices(torch.device("cpu")) == [torch.device("cpu")]
+    with pytest.raises(ValueError, match=r"device='cpu,cpu' names 'cpu' twice; name each"):
+        resolve_devices("cpu,cpu")
+    for empty in ([], "cpu,", ""):
+        with pytest.raises(ValueError, match=r"names no device|is not a device"):
+            resolve_devices(empty)
+    with pytest.raises(ValueError, match=r"device=\['cpu', 3\]: 3 is not a device name"):
+        resolve_devices(["cpu", 3])
+    # a machine with three GPUs, as torch reports it (no tensor is made here)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 3)
+    gpus = [torch.device("cuda", i) for i in range(3)]
+    assert resolve_devices("auto") == gpus
+    assert resolve_devices("cuda") == gpus
+    assert resolve_devices("cuda:1") == [gpus[1]]
+    assert resolve_devices("cuda:2, cuda:0") == [gpus[2], gpus[0]]
+    assert resolve_devices(["cuda:0", torch.device("cuda", 1)]) == gpus[:2]
+    with pytest.raises(ValueError, match=r"names 'cuda:0' twice"):
+        resolve_devices("cuda,cuda:0")
+    with pytest.raises(ValueError, match=r"mixes device types \(cpu, cuda\)"):
+        resolve_devices("cuda:0,cpu")
+    with pytest.raises(ValueError, match=r"device='cuda:3' but this machine has 3 GPU\(s\)"):
+        resolve_devices("cuda:0,cuda:3")
+
+
 # -- gradient clipping -----------------------------------------------------------------------
 def _grad_norm(module):
     return float(torch.linalg.vector_norm(torch.stack(

@@ -60,7 +60,7 @@ __all__ = ["Fold", "TrialModel", "SearchContext", "Objective", "PruningReporter"
            "train_on_folds", "TrialFailed", "StorageError", "make_storage", "create_study",
            "run_trials", "trials_since_best", "outputs_to_prediction", "retry_trial",
            "StopRequest", "Terminated", "stop_signals_set", "process_label",
-           "FollowsRun"]
+           "FollowsRun", "DevicePool"]
 
 log = logging.getLogger("lepton.search")
 
@@ -80,6 +80,8 @@ SIGTERM_SEARCH = ("lepton: SIGTERM: stopping the search; the running trials end 
                   "(SIGTERM again to exit at once)")
 #: Trial user attribute: the process that ran it (:func:`process_label`)
 PROCESS_ATTR = "lepton.process"
+#: Trial user attribute: the device it trained on (:class:`DevicePool`)
+DEVICE_ATTR = "lepton.device"
 #: Study user attributes a persistent search writes for ``lepton worker``: the run's recipe
 #: (dataset and options, lepton.steps) and when (``time.time()``) its search window ends
 RUN_ATTR = "lepton.run"
@@ -123,6 +125,41 @@ class Fold:
         if scaling == self.preprocessor.scaling:
             return self
         return self.scaled[scaling]
+
+    def to(self, device: torch.device) -> Fold:
+        """This split (and its other scalings) held on ``device``."""
+        out = Fold(train=self.train.to(device), valid=self.valid.to(device),
+                   val_idx=self.val_idx, preprocessor=self.preprocessor)
+        # sparse input: every scaling is this same fold (estimators._make_folds)
+        out.scaled = {k: out if v is self else v.to(device) for k, v in self.scaled.items()}
+        return out
+
+
+class DevicePool:
+    """The devices a search's trials train on. Each trial takes the device running the
+    fewest trials (the first of them on a tie), so ``n_jobs`` trials over k GPUs keep all
+    k busy, and gives it back when it ends."""
+
+    def __init__(self, devices: Sequence[torch.device]):
+        if not devices:
+            raise ValueError("a DevicePool needs at least one device")
+        self.devices = list(devices)
+        self.running = [0] * len(self.devices)
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self.devices)
+
+    @contextmanager
+    def take(self):
+        with self._lock:
+            i = min(range(len(self.devices)), key=lambda j: (self.running[j], j))
+            self.running[i] += 1
+        try:
+            yield self.devices[i]
+        finally:
+            with self._lock:
+                self.running[i] -= 1
 
 
 @dataclass
@@ -209,6 +246,30 @@ class SearchContext:
     follow: Any = None
     #: numbers of the trials this process finished (any state), in the order they ended
     finished_here: list[int] = field(default_factory=list)
+    #: the devices trials train on (None: the folds' own device)
+    devices: DevicePool | None = None
+    _on_device: dict[str, list[Fold]] = field(default_factory=dict)
+    _copy_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @contextmanager
+    def trial_device(self):
+        """The device a trial trains on, taken from ``devices`` for as long as it runs."""
+        if self.devices is None:
+            yield self.folds[0].train.device
+            return
+        with self.devices.take() as device:
+            yield device
+
+    def folds_on(self, device: torch.device) -> list[Fold]:
+        """The folds held on ``device``: the search's own on their device, a copy made on
+        first use on any other (one per GPU, kept for the search)."""
+        if device == self.folds[0].train.device:
+            return self.folds
+        with self._copy_lock:
+            copies = self._on_device.get(str(device))
+            if copies is None:
+                copies = self._on_device[str(device)] = [f.to(device) for f in self.folds]
+        return copies
 
     @property
     def train_rows(self) -> float:
@@ -314,8 +375,10 @@ class Objective:
                                 json.dumps({**training, "betas": list(training["betas"])}))
             ctx.tracker.start_trial(trial.number, params=dict(trial.params),
                                     model_config=model_cfg, training_config=training)
-            with ctx.heartbeat.beat(trial) if ctx.heartbeat else contextlib.nullcontext():
-                value = self._run(trial, model_cfg, training, scaling, t0)
+            with ctx.heartbeat.beat(trial) if ctx.heartbeat else contextlib.nullcontext(), \
+                    ctx.trial_device() as device:
+                trial.set_user_attr(DEVICE_ATTR, str(device))
+                value = self._run(trial, model_cfg, training, scaling, t0, device)
         except optuna.TrialPruned as exc:
             trial.set_user_attr("duration", time.perf_counter() - t0)
             trial.set_user_attr(FAIL_REASON, str(exc) or "pruned")
@@ -351,9 +414,9 @@ class Objective:
         return value
 
     def _run(self, trial: optuna.Trial, model_cfg: dict, training: dict, scaling: str,
-             t0: float) -> float:
+             t0: float, device: torch.device) -> float:
         ctx = self.ctx
-        folds = [fold.with_scaling(scaling) for fold in ctx.folds]
+        folds = [fold.with_scaling(scaling) for fold in ctx.folds_on(device)]
         max_time = ctx.budget.trial_max_time()
         if max_time <= 0:
             raise optuna.TrialPruned("no search time left in time_budget")

@@ -42,13 +42,14 @@ from ..preprocessing import (TabularPreprocessor, check_input_shape, check_X,
                              column_errors_on_all_rows)
 from ..training import (
     COMPLETED, DIVERGED, TIME_LIMIT, Task, TensorData, TrainingConfig, TrainingResult,
-    busy_cores, cpu_count, fit_model, predict_outputs, resolve_device, threads_per_trial,
+    busy_cores, cpu_count, fit_model, predict_outputs, resolve_devices, threads_per_trial,
     torch_threads, usable_device, warm_up_optimizers,
 )
 from ._search import (
-    DONE_STATES, ENDS_AT_ATTR, FAIL_REASON, PROCESS_ATTR, TRACKING_ATTR, Fold, Objective,
-    PruningReporter, SearchContext, StopRequest, Terminated, create_study, enqueue_portfolio,
-    make_storage, outputs_to_prediction, run_trials, stop_signals_set, trials_since_best,
+    DEVICE_ATTR, DONE_STATES, ENDS_AT_ATTR, FAIL_REASON, PROCESS_ATTR, TRACKING_ATTR, DevicePool,
+    Fold, Objective, PruningReporter, SearchContext, StopRequest, Terminated, create_study,
+    enqueue_portfolio, make_storage, outputs_to_prediction, run_trials, stop_signals_set,
+    trials_since_best,
 )
 from .budget import Budget
 from .ensemble import greedy_ensemble_selection, rank_key
@@ -172,7 +173,7 @@ class _BaseLepton(BaseEstimator):
         "patience": [Interval(Integral, 1, None, closed="left"), None],
         "input_shape": ["array-like", None],
         "random_state": ["random_state"],
-        "device": [str],
+        "device": [str, list, tuple, torch.device],
         "verbose": ["verbose"],
         "tracking_uri": [str, None],
         "experiment_name": [str, None],
@@ -182,7 +183,7 @@ class _BaseLepton(BaseEstimator):
     _single_cls: type = NeuralNetworkClassifier
 
     def __init__(self, time_budget=60.0, *, n_trials=None, search_space="auto", metric=None,
-                 validation_fraction=0.2, cv="auto", n_jobs=1, storage=None, study_name=None,
+                 validation_fraction=0.2, cv="auto", n_jobs=None, storage=None, study_name=None,
                  ensemble_size=8, patience=20, input_shape=None, random_state=None, device="auto",
                  verbose=0, tracking_uri=None, experiment_name=None,
                  registered_model_name=None):
@@ -232,8 +233,9 @@ class _BaseLepton(BaseEstimator):
         name = type(self).__name__
         task = self._task
         metric = get_metric(self.metric, task)
-        n_jobs = self._n_jobs()
-        device = resolve_device(self.device)
+        devices = resolve_devices(self.device)
+        device = devices[0]  # the folds', the refit's and the final model's
+        n_jobs = self._n_jobs(len(devices))
 
         self.input_shape_ = _per_sample_shape(X, self.input_shape)
         X_given, X = X, check_X(X, input_shape=self.input_shape)
@@ -323,7 +325,8 @@ class _BaseLepton(BaseEstimator):
             w_val=None if w is None else w[val_rows], w_all=w,
             seed=seed, n_all=n, input_shape=input_shape, tracker=tracker,
             keep_models=max(10, self.ensemble_size), heartbeat=heartbeat,
-            prune=_may_prune(study, metric), follow=follow)
+            prune=_may_prune(study, metric), follow=follow,
+            devices=DevicePool(devices) if len(devices) > 1 else None)
         settings = {"time_budget": self.time_budget, "n_trials": self.n_trials,
                     "metric": metric.name, "n_jobs": n_jobs,
                     "cv": (validation if self._given_cv()
@@ -334,7 +337,7 @@ class _BaseLepton(BaseEstimator):
                     "seed": seed, "task": task, "ensemble_size": self.ensemble_size,
                     "sample_weight": w is not None,
                     "patience": self.patience,
-                    "device": str(device), "portfolio_enqueued": n_portfolio}
+                    "device": ",".join(map(str, devices)), "portfolio_enqueued": n_portfolio}
         if follow is None:
             tracker.start_search(study_name=study_name, meta_features=meta.as_dict(),
                                  search_space=space.to_dict(), settings=settings)
@@ -449,8 +452,9 @@ class _BaseLepton(BaseEstimator):
                   + (" (interrupted: Ctrl-C)" if self.search_interrupted_ else ""))
         return self
 
-    def _n_jobs(self) -> int:
-        n_jobs = 1 if self.n_jobs is None else self.n_jobs
+    def _n_jobs(self, n_devices: int = 1) -> int:
+        """Trials at a time: ``n_jobs``; None: one per device (1 on the CPU)."""
+        n_jobs = n_devices if self.n_jobs is None else self.n_jobs
         if n_jobs == 0:
             raise ValueError("n_jobs=0 is not valid; use a positive number or -1 (all cores).")
         return cpu_count() if n_jobs < 0 else int(n_jobs)
@@ -1020,8 +1024,10 @@ class LeptonClassifier(ClassifierMixin, _BaseLepton):
         A splitter such as ``TimeSeriesSplit(3)`` (rows in time order: each fold validates
         on rows later than those it trains on), or (train rows, validation rows) pairs,
         replace the shuffled folds; the final model still trains on every row.
-    n_jobs : int, default=1
+    n_jobs : int, default=None
         Trials run in parallel (threads); torch threads per trial = cores // n_jobs.
+        None: one trial per device (1 on the CPU; on a machine with 4 GPUs, 4); -1: one
+        per core.
     storage : str, optuna storage or None, default=None
         None keeps the study in memory. A URL (``sqlite:///study.db``,
         ``postgresql://...``, ``redis://...``) or a ``.db`` / ``.log`` path persists it:
@@ -1052,7 +1058,12 @@ class LeptonClassifier(ClassifierMixin, _BaseLepton):
         the seed of the fit that created it (``random_seed_``); a resumed or joining
         process samples with a fresh seed, so it does not propose the configurations the
         first one already tried.
-    device : str, default='auto'
+    device : str or list of str, default='auto'
+        Where trials train: 'auto' (every GPU this process sees, else Apple MPS, else the
+        CPU), 'cpu', 'cuda' (every GPU), 'cuda:N' (that GPU), 'mps', or several GPUs as a
+        list or 'cuda:0,cuda:2'. With several GPUs each trial takes the one running the
+        fewest trials (``leaderboard_`` has a ``device`` column); the final refit trains on
+        the first.
     verbose : int, default=0
         1: a progress bar (trials, best score, time left), and for a resumed study a
         first line with what it starts from; 2: also Optuna's trial log.
@@ -1177,7 +1188,8 @@ class LeptonRegressor(RegressorMixin, _BaseLepton):
 
 def make_leaderboard(study: optuna.Study, metric_name: str) -> pd.DataFrame:
     """One row per trial, the complete ones first, best first: params, score, epochs,
-    duration, state, reason (and the process that ran it, where several did)."""
+    duration, state, reason (and the process and the device that ran it, where several
+    did)."""
     rows = []
     trials = study.get_trials(deepcopy=False)
     # a trial whose process died is retried once (RDB storages: Optuna; journals: .heartbeat)
@@ -1211,10 +1223,12 @@ def make_leaderboard(study: optuna.Study, metric_name: str) -> pd.DataFrame:
         row.update({f"param_{k}": v for k, v in t.params.items()})
         rows.append(row)
     frame = pd.DataFrame(rows)
-    processes = {t.user_attrs.get(PROCESS_ATTR) for t in trials} - {None}
-    if len(processes) > 1 and len(frame):  # a run and its workers, or several runs
-        by_number = {t.number: t.user_attrs.get(PROCESS_ATTR) for t in trials}
-        frame.insert(frame.columns.get_loc("status"), "process", frame["trial"].map(by_number))
+    # the process that ran each trial, where several did (a run and its workers, or several
+    # runs), and the device, where trials trained on several (GPUs)
+    for attr, column in ((PROCESS_ATTR, "process"), (DEVICE_ATTR, "device")):
+        if len({t.user_attrs.get(attr) for t in trials} - {None}) > 1 and len(frame):
+            by_number = {t.number: t.user_attrs.get(attr) for t in trials}
+            frame.insert(frame.columns.get_loc("status"), column, frame["trial"].map(by_number))
     if len(frame):
         # complete trials first, best first: a pruned trial's score is that of the epoch it
         # was stopped at (an early epoch can score 1.0 on a few validation rows), and it

@@ -94,3 +94,64 @@ def test_fixed_estimator_trains_on_the_cores_left_free(monkeypatch):
         assert torch.get_num_threads() == 4  # restored after each fit
     finally:
         torch.set_num_threads(before)
+
+
+def test_device_pool_gives_each_trial_the_least_busy_device():
+    cpu, cpu0 = torch.device("cpu"), torch.device("cpu", 0)
+    pool = search_mod.DevicePool([cpu, cpu0])
+    with pool.take() as a, pool.take() as b:
+        assert (a, b) == (cpu, cpu0)  # two trials: one on each
+        with pool.take() as c:
+            assert c == cpu  # a third shares the first of the least busy
+            assert pool.running == [2, 1]
+    assert pool.running == [0, 0]  # each trial gave its device back
+    with pool.take() as a:
+        assert a == cpu
+
+
+def test_trials_spread_over_several_devices(monkeypatch):
+    """Trials of one search train on every device given (GPUs; here two names of the CPU,
+    which hold their own copy of the data like two GPUs would), one trial per device by
+    default, and each trial's networks see the data on the device it records."""
+    import lepton.search.estimators as est
+
+    devices = [torch.device("cpu"), torch.device("cpu", 0)]
+    monkeypatch.setattr(est, "resolve_devices", lambda device: devices)
+    seen, active, together = [], [], []
+    lock = threading.Lock()
+    real_fit = search_mod.fit_model
+
+    def watched_fit(model_cfg, train, valid, *args, **kwargs):
+        with lock:
+            seen.append(train.device)
+            active.append(train.device)
+            if len(active) > 1:
+                together.append(tuple(active))
+            assert valid.device == train.device
+        try:
+            return real_fit(model_cfg, train, valid, *args, **kwargs)
+        finally:
+            with lock:
+                active.remove(train.device)
+
+    monkeypatch.setattr(search_mod, "fit_model", watched_fit)
+    X, y = load_iris(return_X_y=True)
+    clf = LeptonClassifier(time_budget=60, n_trials=8, search_space=TINY_SPACE, cv=None,
+                           random_state=0).fit(X, y)  # n_jobs=None: one trial per device
+    assert set(seen) == set(devices)
+    assert together and all(len(set(pair)) == len(pair) for pair in together)
+    recorded = {t.number: t.user_attrs["lepton.device"] for t in clf.study_.trials
+                if t.state.is_finished()}
+    assert set(recorded.values()) == {"cpu", "cpu:0"}
+    board = clf.leaderboard_.set_index("trial")
+    assert board["device"].to_dict() == {n: recorded[n] for n in board.index}
+    assert clf.score(X, y) > 0.8
+
+
+def test_one_device_adds_no_device_column():
+    X, y = load_iris(return_X_y=True)
+    clf = LeptonClassifier(time_budget=30, n_trials=2, search_space=TINY_SPACE, cv=None,
+                           device="cpu", random_state=0).fit(X, y)
+    assert {t.user_attrs["lepton.device"] for t in clf.study_.trials
+            if t.state.is_finished()} == {"cpu"}
+    assert "device" not in clf.leaderboard_.columns
