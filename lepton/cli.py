@@ -59,7 +59,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     elapsed = time.perf_counter() - t0
     scores = steps.evaluate(model, split)
     searched = model.final_model_info_["metric"]
-    print(f"searched {model.n_trials_} trials (space={model.search_space_.name}) in "
+    print(f"searched {model.n_trials_} trials (space={model.search_space_.name}, on "
+          f"{','.join(model.devices_)}) in "
           f"{elapsed:.1f}s of a {args.time_budget:g}s budget; "
           f"best validation {searched}={model.best_score_:.4f}; "
           f"final model: {model.final_choice_}")

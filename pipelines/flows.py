@@ -183,14 +183,16 @@ def search_flow(dataset: str = "digits", target: str | list[str] | None = None,
         "train_rows": len(split.y_train), "test_rows": len(split.y_test),
         "time_budget": time_budget, "fit_seconds": round(float(model.fit_time_), 3),
         "n_trials": int(model.n_trials_), "search_space": model.search_space_.name,
+        "devices": list(model.devices_),
         "study_name": model.study_.study_name, "final_choice": model.final_choice_,
         "validation": {info["metric"]: float(model.best_score_)},
         "held_out": scores, "mlflow_run_id": run_id, "model_path": save, "notes": notes,
     }
     if top is not None:
         summary["column_importance"] = top
-    logger.info("searched %d trials in %.1fs of %gs; final model: %s; held-out %s",
-                summary["n_trials"], summary["fit_seconds"], time_budget,
+    logger.info("searched %d trials on %s in %.1fs of %gs; final model: %s; held-out %s",
+                summary["n_trials"], ",".join(summary["devices"]), summary["fit_seconds"],
+                time_budget,
                 summary["final_choice"],
                 ", ".join(f"{k}={v:.4f}" for k, v in scores.items()))
     return summary

@@ -19,7 +19,7 @@ def test_lepton_run_digits_reports_a_good_held_out_accuracy(capsys):
     accuracy = float(re.search(r"held-out accuracy: ([0-9.]+)", out).group(1))
     assert accuracy > 0.9
     assert "searched" in out and "tracked in MLflow experiment 'lepton-digits'" in out
-    assert "space=cnn" in out  # digits declares its 8x8 shape: the search sees images
+    assert "space=cnn, on cpu)" in out  # digits declares its 8x8 shape: the search sees images
 
 
 def test_lepton_run_fixed_network(capsys):

@@ -235,6 +235,7 @@ class _BaseLepton(BaseEstimator):
         metric = get_metric(self.metric, task)
         devices = resolve_devices(self.device)
         device = devices[0]  # the folds', the refit's and the final model's
+        self.devices_ = [str(d) for d in devices]
         n_jobs = self._n_jobs(len(devices))
 
         self.input_shape_ = _per_sample_shape(X, self.input_shape)
@@ -1109,6 +1110,8 @@ class LeptonClassifier(ClassifierMixin, _BaseLepton):
         validated better) the highest probability over ``class_prior_``.
     n_features_in_, feature_names_in_ : as in scikit-learn
     fit_time_ : float
+    devices_ : list of str
+        The devices the trials trained on (the first: the final model's).
     search_converged_ : bool
         Whether the search stopped on ``patience`` rather than on the budget or ``n_trials``.
     search_interrupted_ : bool

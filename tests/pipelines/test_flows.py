@@ -83,6 +83,7 @@ def test_flow_runs_the_steps_and_records_them(prefect_api, tmp_path):
     assert summary["held_out"]["accuracy"] == model.score(held_out.X_test, held_out.y_test)
     assert summary["held_out"]["accuracy"] > 1 / 3  # better than chance on three classes
     assert summary["n_trials"] >= 1 and summary["fit_seconds"] <= 20 * 1.05
+    assert summary["devices"] == ["cpu"]  # where the trials trained
     # a persistent study of its own, named after the flow run (a retry resumes it)
     flow_run_id = state.state_details.flow_run_id
     assert summary["study_name"] == f"lepton-search-iris-{flow_run_id}"

@@ -139,6 +139,7 @@ def test_trials_spread_over_several_devices(monkeypatch):
     clf = LeptonClassifier(time_budget=60, n_trials=8, search_space=TINY_SPACE, cv=None,
                            random_state=0).fit(X, y)  # n_jobs=None: one trial per device
     assert set(seen) == set(devices)
+    assert clf.devices_ == ["cpu", "cpu:0"]
     assert together and all(len(set(pair)) == len(pair) for pair in together)
     recorded = {t.number: t.user_attrs["lepton.device"] for t in clf.study_.trials
                 if t.state.is_finished()}
@@ -155,3 +156,4 @@ def test_one_device_adds_no_device_column():
     assert {t.user_attrs["lepton.device"] for t in clf.study_.trials
             if t.state.is_finished()} == {"cpu"}
     assert "device" not in clf.leaderboard_.columns
+    assert clf.devices_ == ["cpu"]
