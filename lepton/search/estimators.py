@@ -18,6 +18,7 @@ import sys
 import threading
 import time
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from numbers import Integral, Real
 from typing import Any
@@ -873,9 +874,11 @@ class _BaseLepton(BaseEstimator):
         mid-schedule is discarded unless ``force`` (no trial networks to fall back on):
         a network stopped half-way through its schedule was never validated. Further seeds
         start only when the first one's measured time still fits, and one the clock cuts is
-        left out. ``interrupt`` set (Ctrl-C) stops the refit after its current batch: the
-        seeds finished by then are kept (``report['interrupted']``); with none, the caller
-        keeps the best trial's networks, or (``force``) KeyboardInterrupt propagates."""
+        left out. With several devices (``device='cuda'`` on a machine with GPUs), seeds
+        train in rounds, one seed per device at once. ``interrupt`` set (Ctrl-C) stops the
+        refit after its current batch: the seeds finished by then are kept
+        (``report['interrupted']``); with none, the caller keeps the best trial's networks,
+        or (``force``) KeyboardInterrupt propagates."""
         plan = _refit_plan(best, ctx, budget)
         epochs = plan["planned_epochs"]
         report = {k: plan[k] for k in ("planned_epochs", "best_epoch", "estimated_s",
@@ -890,18 +893,22 @@ class _BaseLepton(BaseEstimator):
         Xt = pre.fit_transform(X, y_enc)
         y_dtype = torch.long if ctx.task.kind == "classification" else torch.float32
         data = TensorData(Xt, y_enc, w=ctx.w_all, device=device, y_dtype=y_dtype)
+        # several devices (GPUs): a round of seeds trains at once, one seed per device; on
+        # one device, one seed per round, while the time allows
+        devices = ctx.devices.devices[:FINAL_REFITS] if ctx.devices is not None else [device]
         first, modules, first_seconds = None, [], 0.0
-        for k in range(FINAL_REFITS):
+        k = 0
+        while k < FINAL_REFITS:
             available = _refit_time_left(budget)
             if k > 0 and 1.1 * first_seconds > available:
                 break
+            seeds = list(range(k, min(FINAL_REFITS, k + len(devices))))
             config = TrainingConfig(**{**training, "epochs": max(1, epochs)},
                                     early_stopping=False, max_time=max(available, 1e-3))
             started = time.perf_counter()
             try:
-                module, result = fit_model(model_cfg, data, None, ctx.task, config,
-                                           seed=ctx.seed + k, input_shape=input_shape,
-                                           interrupt=interrupt)
+                trained = _refit_round(model_cfg, data, devices, seeds, ctx, config,
+                                       input_shape, interrupt)
             except KeyboardInterrupt:
                 if force and not modules:  # no trial networks to fall back on
                     raise
@@ -910,20 +917,26 @@ class _BaseLepton(BaseEstimator):
                     report["status"] = "interrupted (Ctrl-C)"
                     return None, report
                 break
-            if k == 0:
-                first_seconds = time.perf_counter() - started
-                report.update(status=result.status, epochs=len(result.history),
-                              seconds=round(first_seconds, 3))
-                if result.status == DIVERGED:
-                    if force:
-                        raise SearchError(f"the final refit diverged: {result.message}")
-                    return None, report
-                if result.status == TIME_LIMIT and not force:
-                    return None, report
-                first = (module, config, result)
-            elif result.status != COMPLETED:  # cut by the clock or diverged: left out
+            cut = False
+            for seed, (module, result) in zip(seeds, trained):
+                if seed == 0:
+                    first_seconds = time.perf_counter() - started
+                    report.update(status=result.status, epochs=len(result.history),
+                                  seconds=round(first_seconds, 3))
+                    if result.status == DIVERGED:
+                        if force:
+                            raise SearchError(f"the final refit diverged: {result.message}")
+                        return None, report
+                    if result.status == TIME_LIMIT and not force:
+                        return None, report
+                    first = (module, config, result)
+                elif result.status != COMPLETED:  # cut by the clock or diverged: left out
+                    cut = True
+                    continue
+                modules.append(module)
+            if cut:
                 break
-            modules.append(module)
+            k = seeds[-1] + 1
         report["seeds"] = len(modules)
         estimator = self._single_cls._from_trained(
             module=first[0], preprocessor=pre, model_config=model_cfg, training_config=first[1],
@@ -1063,8 +1076,8 @@ class LeptonClassifier(ClassifierMixin, _BaseLepton):
         Where trials train: 'auto' (every GPU this process sees, else Apple MPS, else the
         CPU), 'cpu', 'cuda' (every GPU), 'cuda:N' (that GPU), 'mps', or several GPUs as a
         list or 'cuda:0,cuda:2'. With several GPUs each trial takes the one running the
-        fewest trials (``leaderboard_`` has a ``device`` column); the final refit trains on
-        the first.
+        fewest trials (``leaderboard_`` has a ``device`` column), and the final refit's
+        seeds train at once, one per GPU; the final model predicts on the first.
     verbose : int, default=0
         1: a progress bar (trials, best score, time left), and for a resumed study a
         first line with what it starts from; 2: also Optuna's trial log.
@@ -1422,6 +1435,22 @@ def _refit_plan(best, ctx: SearchContext, budget: Budget) -> dict[str, Any]:
     return {"planned_epochs": epochs, "best_epoch": best_epoch,
             "estimated_s": round(per_epoch * epochs, 3), "available_s": round(available, 3),
             "fits": available > 0 and epochs >= math.ceil(MIN_REFIT_FRACTION * best_epoch)}
+
+
+def _refit_round(model_cfg, data: TensorData, devices, seeds: list[int], ctx: SearchContext,
+                 config: TrainingConfig, input_shape, interrupt):
+    """``(network, result)`` of each refit seed in ``seeds``, seed i of the round on
+    ``devices[i]`` (a copy of ``data`` there), all at once where there are several."""
+    def fit(i: int, seed: int):
+        on = data if devices[i] == data.device else data.to(devices[i])
+        return fit_model(model_cfg, on, None, ctx.task, config, seed=ctx.seed + seed,
+                         input_shape=input_shape, interrupt=interrupt)
+
+    if len(seeds) == 1:
+        return [fit(0, seeds[0])]
+    with ThreadPoolExecutor(len(seeds), thread_name_prefix="lepton-refit") as pool:
+        futures = [pool.submit(fit, i, seed) for i, seed in enumerate(seeds)]
+        return [f.result() for f in futures]
 
 
 def _tracking_reserve(tracker) -> float:

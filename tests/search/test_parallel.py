@@ -157,3 +157,37 @@ def test_one_device_adds_no_device_column():
             if t.state.is_finished()} == {"cpu"}
     assert "device" not in clf.leaderboard_.columns
     assert clf.devices_ == ["cpu"]
+
+
+def test_refit_seeds_train_at_once_on_several_devices(monkeypatch):
+    """The final refit's seeds train in rounds of one seed per device, at the same time
+    (here two names of the CPU stand in for two GPUs)."""
+    import lepton.search.estimators as est
+
+    devices = [torch.device("cpu"), torch.device("cpu", 0)]
+    monkeypatch.setattr(est, "resolve_devices", lambda device: devices)
+    calls, active, peak = [], [0], [0]
+    lock = threading.Lock()
+    real_fit = est.fit_model
+
+    def watched_fit(model_cfg, data, valid, *args, **kwargs):
+        with lock:
+            calls.append((kwargs["seed"], data.device))
+            active[0] += 1
+            peak[0] = max(peak[0], active[0])
+        try:
+            return real_fit(model_cfg, data, valid, *args, **kwargs)
+        finally:
+            with lock:
+                active[0] -= 1
+
+    monkeypatch.setattr(est, "fit_model", watched_fit)  # the refit's (trials: _search's)
+    X, y = load_iris(return_X_y=True)
+    clf = LeptonClassifier(time_budget=60, n_trials=4, ensemble_size=1, search_space=TINY_SPACE,
+                           cv=None, random_state=0).fit(X, y)
+    assert clf.final_choice_ == "refit" and clf.final_model_info_["refit"]["seeds"] == 3
+    # seeds 0 and 1 at once, one per device, then seed 2 on the first
+    assert [device for _, device in sorted(calls)] == [devices[0], devices[1], devices[0]]
+    assert peak[0] == 2
+    assert len(clf.ensemble_.members) == 3  # the three seeds, averaged
+    assert clf.score(X, y) > 0.8

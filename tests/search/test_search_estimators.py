@@ -272,7 +272,7 @@ def test_a_refit_short_of_time_is_compressed_skipped_or_discarded_never_kept_hal
                            ensemble_size=1, random_state=0).fit(X, y)
     training = dict(clf.best_training_config_, betas=tuple(clf.best_training_config_["betas"]))
     ctx = SimpleNamespace(folds=[SimpleNamespace(train=np.arange(120))], train_rows=120.0,
-                          n_all=150, seed=0, w_all=None,
+                          n_all=150, seed=0, w_all=None, devices=None,
                           task=Task("classification", 3))
     from lepton.estimators._base import encode_target
 
