@@ -34,7 +34,8 @@ def test_a_worker_adds_trials_to_a_running_search_and_ends_with_it(fresh_postgre
     space = tmp_path / "tiny.yaml"
     space.write_text(yaml.safe_dump(TINY_SPACE))
     # the worker starts first: it waits for the run to create the study and open its window
-    worker = _lepton("worker", "--storage", fresh_postgres_url, "--verbose", "0")
+    worker = _lepton("worker", "--storage", fresh_postgres_url, "--verbose", "0",
+                     "--device", "cpu")
     run = _lepton("run", "breast_cancer", "--storage", fresh_postgres_url, "--study-name",
                   "shared", "--time-budget", "25", "--no-tracking", "--verbose", "0",
                   "--search-space", str(space))
@@ -57,6 +58,7 @@ def test_a_worker_adds_trials_to_a_running_search_and_ends_with_it(fresh_postgre
     assert set(by_process) == {run_label, f"{socket.gethostname()}:{worker.pid}"}
     for ran in by_process.values():  # the run's trials and the worker's, in one study
         assert any(t.state == optuna.trial.TrialState.COMPLETE for t in ran)
+        assert {t.user_attrs.get("lepton.device") for t in ran} - {None} == {"cpu"}
     assert not [t.number for t in trials if t.state == optuna.trial.TrialState.RUNNING]
     # the run counts the worker's trials as the study's
     own = sum(t.state.name in ("COMPLETE", "PRUNED") for t in by_process[run_label])
