@@ -148,7 +148,8 @@ def parallel_trials(device: str, budget: float, n_jobs: int | None) -> dict:
             "fit_over_budget": round(wall / budget, 3), "trials": len(board),
             "trials_per_min": round(60 * len(board) / wall, 1),
             "epochs_per_min": round(60 * float(board["epochs"].fillna(0).sum()) / wall, 1),
-            "best_validation": round(float(clf.best_score_), 4), **util.summary()}
+            "best_validation": round(float(clf.best_score_), 4), "final": clf.final_choice_,
+            "refit": clf.final_model_info_["refit"], **util.summary()}
 
 
 def several_gpus(budget: float) -> list[dict]:
