@@ -1124,7 +1124,8 @@ class LeptonClassifier(ClassifierMixin, _BaseLepton):
     n_features_in_, feature_names_in_ : as in scikit-learn
     fit_time_ : float
     devices_ : list of str
-        The devices the trials trained on (the first: the final model's).
+        ``device`` resolved: the devices trials and the refit's seeds share (the first:
+        the final model's). With ``n_jobs=1`` trials train on the first only.
     search_converged_ : bool
         Whether the search stopped on ``patience`` rather than on the budget or ``n_trials``.
     search_interrupted_ : bool
