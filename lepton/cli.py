@@ -245,7 +245,9 @@ def _load_model(path: str):
 def _cmd_worker(args: argparse.Namespace) -> int:
     """Join a running search as a worker: trials only, until its search window ends."""
     from . import steps
+    from .training import resolve_devices
 
+    resolve_devices(args.device)  # a device that is not here: said before waiting for a run
     try:
         model = steps.join_search(args.storage, args.study_name, n_jobs=args.n_jobs,
                                   device=args.device,

@@ -17,6 +17,7 @@ epoch with ``epoch, train_loss, val_loss, val_score, lr, elapsed, epoch_time``.
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 import threading
@@ -267,8 +268,8 @@ class TensorData:
 
     def to(self, device: torch.device | str) -> TensorData:
         """A copy held on ``device`` (a search's trials on another GPU)."""
-        out = object.__new__(TensorData)
-        out.device, out.sparse, out.n = torch.device(device), self.sparse, self.n
+        out = copy.copy(self)  # a CSR matrix stays where it is: batches move one at a time
+        out.device = torch.device(device)
         out.X = None if self.X is None else self.X.to(out.device)
         out.y = None if self.y is None else self.y.to(out.device)
         out.w = None if self.w is None else self.w.to(out.device)

@@ -90,13 +90,16 @@ def test_lepton_run_with_a_device_that_is_not_here_is_a_usage_error(capsys, monk
     import lepton.steps
 
     def never(*args, **kwargs):
-        raise AssertionError("the data loaded before the device was checked")
+        raise AssertionError("the data loaded (or a worker waited) before the device check")
 
     monkeypatch.setattr(lepton.steps, "load_split", never)
     assert main(["run", "wine", "--device", "cpu,cpu"]) == 2
     assert "lepton: error: device='cpu,cpu' names 'cpu' twice" in capsys.readouterr().err
     assert main(["run", "wine", "--device", "tpu"]) == 2
     assert "device='tpu' is not a device; use 'auto', 'cpu', 'cuda'" in capsys.readouterr().err
+    monkeypatch.setattr(lepton.steps, "join_search", never)  # a worker: before it waits
+    assert main(["worker", "--storage", "study.db", "--device", "cpu,cpu"]) == 2
+    assert "device='cpu,cpu' names 'cpu' twice" in capsys.readouterr().err
 
 
 def test_lepton_run_csv_with_a_target_column(tmp_path, capsys):

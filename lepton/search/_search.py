@@ -141,14 +141,9 @@ class DevicePool:
     k busy, and gives it back when it ends."""
 
     def __init__(self, devices: Sequence[torch.device]):
-        if not devices:
-            raise ValueError("a DevicePool needs at least one device")
-        self.devices = list(devices)
+        self.devices = list(devices)  # resolve_devices: at least one, each once
         self.running = [0] * len(self.devices)
         self._lock = threading.Lock()
-
-    def __len__(self) -> int:
-        return len(self.devices)
 
     @contextmanager
     def take(self):

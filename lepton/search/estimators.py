@@ -339,7 +339,7 @@ class _BaseLepton(BaseEstimator):
                     "seed": seed, "task": task, "ensemble_size": self.ensemble_size,
                     "sample_weight": w is not None,
                     "patience": self.patience,
-                    "device": ",".join(map(str, devices)), "portfolio_enqueued": n_portfolio}
+                    "device": ",".join(self.devices_), "portfolio_enqueued": n_portfolio}
         if follow is None:
             tracker.start_search(study_name=study_name, meta_features=meta.as_dict(),
                                  search_space=space.to_dict(), settings=settings)
@@ -897,8 +897,7 @@ class _BaseLepton(BaseEstimator):
         # one device, one seed per round, while the time allows
         devices = ctx.devices.devices[:FINAL_REFITS] if ctx.devices is not None else [device]
         first, modules, first_seconds = None, [], 0.0
-        k = 0
-        while k < FINAL_REFITS:
+        for k in range(0, FINAL_REFITS, len(devices)):
             available = _refit_time_left(budget)
             if k > 0 and 1.1 * first_seconds > available:
                 break
@@ -936,7 +935,6 @@ class _BaseLepton(BaseEstimator):
                 modules.append(module)
             if cut:
                 break
-            k = seeds[-1] + 1
         report["seeds"] = len(modules)
         estimator = self._single_cls._from_trained(
             module=first[0], preprocessor=pre, model_config=model_cfg, training_config=first[1],
