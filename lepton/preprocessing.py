@@ -137,7 +137,8 @@ def check_X(X, *, input_shape: Sequence[int] | None = None):
     Arrays with more than two dimensions are image-shaped input and are flattened to
     (n_samples, prod(shape[1:])); ``input_shape`` (without the sample axis), when given,
     must match. Object arrays are kept as object so mixed columns can be typed per column;
-    an object array holding something that is neither number nor string raises TypeError.
+    an object array holding something that is neither number, string nor date (a dict)
+    raises TypeError.
     """
     if isinstance(X, pd.DataFrame):
         _empty_error(X.shape)
@@ -166,9 +167,15 @@ def check_X(X, *, input_shape: Sequence[int] | None = None):
         try:
             return X.astype(np.float64)
         except TypeError:
-            # e.g. a dict inside the array: nothing we can encode. Keep numpy's message
-            # ("float() argument must be a string or a real number, not 'dict'").
-            raise
+            bad = next(((j, v) for j, column in enumerate(X.T) for v in column
+                        if isinstance(v, (dict, list, set))), None)
+            if bad:  # nothing we can encode; in numpy's words, which scikit-learn's checks expect
+                j, v = bad
+                raise TypeError(
+                    f"float() argument must be a string or a real number, not "
+                    f"'{type(v).__name__}': column {j} of X holds {type(v).__name__} values; a "
+                    "column must hold numbers, strings, booleans or dates.") from None
+            return X  # dates, pd.NA: typed column by column in the preprocessor
         except ValueError:
             return X  # strings: typed column by column in the preprocessor
     if X.dtype.kind not in "biuf":
@@ -533,11 +540,15 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
 
     # -- column typing -------------------------------------------------------------
     def _frame(self, X) -> pd.DataFrame:
+        columns = getattr(self, "columns_", None)
         if isinstance(X, pd.DataFrame):
+            if columns and not isinstance(columns[0], str) and list(X.columns) != columns:
+                # fitted on an array (its columns are positions): a frame's columns are
+                # taken by position, as scikit-learn's estimators take them
+                return X.set_axis(columns, axis=1)
             return X
         # Arrays at predict time take the column names seen during fit, by position.
-        columns = getattr(self, "columns_", None) or list(range(X.shape[1]))
-        return pd.DataFrame(X, columns=columns)
+        return pd.DataFrame(X, columns=columns or list(range(X.shape[1])))
 
     def _type_columns(self, frame: pd.DataFrame) -> None:
         numeric, categorical, dates, dropped, text = [], [], {}, {}, []

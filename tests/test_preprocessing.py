@@ -425,6 +425,38 @@ def test_values_that_are_neither_numbers_nor_strings_are_rejected():
         check_X(np.array([[1 + 2j]]))
 
 
+def test_a_frame_at_predict_takes_an_array_fitted_preprocessors_columns_by_position():
+    """Fitted on an array (columns are positions), a DataFrame at transform is read by
+    position, whatever its column names (it raised KeyError: 0)."""
+    rng = np.random.default_rng(0)
+    mixed = np.array([[rng.normal(), "a" if i % 2 else "b", rng.normal()] for i in range(30)],
+                     dtype=object)
+    for X in (rng.normal(size=(30, 3)), mixed):
+        pre = TabularPreprocessor()
+        Xt = pre.fit_transform(X)
+        for frame in (pd.DataFrame(X, columns=["a", "b", "c"]), pd.DataFrame(X)):
+            np.testing.assert_array_equal(pre.transform(check_X(frame)), Xt)
+
+
+def test_object_arrays_with_missing_values_and_dates_are_typed_per_column():
+    """An object array holding pd.NA or a Timestamp is typed column by column like one
+    holding strings, whichever column comes first (it raised numpy's TypeError)."""
+    dates = pd.date_range("2024-01-01", periods=20, freq="D")
+    frame = pd.DataFrame({"d": dates, "n": pd.array([1, None, 3, 4] * 5, dtype="Int64"),
+                          "s": ["x", "y"] * 10})
+    for order in (["d", "n", "s"], ["n", "s", "d"], ["s", "d", "n"]):
+        X = check_X(frame[order].to_numpy())
+        assert X.dtype == object
+        pre = TabularPreprocessor()
+        Xt = pre.fit_transform(X)
+        assert Xt.shape[0] == 20 and np.isfinite(Xt).all()
+        assert list(pre.datetime_columns_) == [order.index("d")]
+        np.testing.assert_array_equal(pre.transform(X), Xt)
+    with pytest.raises(TypeError, match=r"argument must be a string or a real number, not "
+                                        r"'dict': column 1 of X holds dict values"):
+        check_X(np.array([[pd.NA, {"a": 1}], [1.0, {"b": 2}]], dtype=object))
+
+
 def test_tail_threshold_clips_only_heavy_tailed_columns():
     rng = np.random.default_rng(0)
     light = rng.uniform(-1.0, 1.0, size=500)           # reaches ~1.35 robust z

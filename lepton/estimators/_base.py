@@ -138,6 +138,15 @@ def encode_target(y: Any, task: str, n_samples: int, *, estimator_name: str):
                 f"y contains missing values (None/NaN) in {len(bad)} row(s) (first rows: "
                 f"{bad[:5].tolist()}); drop those rows before fitting.")
         _check_y_finite(y_arr)
+        if y_arr.dtype.kind == "O":
+            text = np.fromiter((isinstance(v, str) for v in y_arr), bool, len(y_arr))
+            if 0 < text.sum() < len(text):  # strings and numbers: scikit-learn's words for
+                # it mislead ('Unknown label type: unknown ... continuous values')
+                number = y_arr[~text][0]
+                raise ValueError(
+                    f"y mixes strings and other labels (e.g. {y_arr[text][0]!r} and "
+                    f"{number!r} ({type(number).__name__})); give every label one type, "
+                    "e.g. y.astype(str).")
         check_classification_targets(y_arr)
         _check_length(y_arr, n_samples)
         encoder = LabelEncoder().fit(y_arr)
@@ -287,6 +296,10 @@ def split_validation(n_samples: int, fraction: float, y_cls: np.ndarray | None,
     n_val = int(math.ceil(fraction * n_samples))
     if fraction <= 0 or n_samples < 4 or n_val < 1:
         return idx, None
+    if n_val >= n_samples:
+        raise ValueError(
+            f"validation_fraction={fraction:g} of {n_samples} rows holds out {n_val} rows, "
+            "leaving none to train on; use a smaller fraction (0.2 is the default).")
     stratify = None
     if y_cls is not None:
         counts = np.bincount(y_cls)

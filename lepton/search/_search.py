@@ -586,6 +586,10 @@ def make_storage(storage: Any) -> optuna.storages.BaseStorage | None:
         raise StorageError(f"storage={redact_uri(text)!r} needs a database driver that is not "
                            f"installed: {_driver_hint(text)}.") from exc
     except Exception as exc:
+        if type(exc).__name__ in ("NoSuchModuleError", "ArgumentError"):  # SQLAlchemy's
+            raise ValueError(
+                f"storage={redact_uri(text)!r} is not a recognised storage "
+                f"({str(exc).splitlines()[0].rstrip('.')}): {_STORAGES}.") from exc
         if not _is_unreachable(exc):
             raise
         reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0].rstrip(".")
@@ -643,10 +647,12 @@ def _open_storage(text: str) -> optuna.storages.BaseStorage:
     if lower.endswith((".log", ".jsonl", ".journal")):
         from optuna.storages.journal import JournalFileBackend
         return optuna.storages.JournalStorage(JournalFileBackend(os.path.abspath(text)))
-    raise ValueError(
-        f"storage={text!r} is not a recognised storage: use a URL (sqlite:///study.db, "
-        "postgresql://host/db, redis://host:6379) or a path ending in .db/.sqlite (SQLite) "
-        "or .log/.jsonl (journal file).")
+    raise ValueError(f"storage={text!r} is not a recognised storage: {_STORAGES}.")
+
+
+_STORAGES = ("use a URL (sqlite:///study.db, postgresql://host/db, mysql+pymysql://host/db, "
+             "redis://host:6379) or a path ending in .db/.sqlite (SQLite) or .log/.jsonl "
+             "(journal file)")
 
 
 #: What to install for a storage URL's scheme when its driver is missing.

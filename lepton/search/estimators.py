@@ -275,6 +275,7 @@ class _BaseLepton(BaseEstimator):
             where = f" of split {i}" if len(splits) > 1 else ""
             check_rows_weighted(w, tr, f"training rows{where}")
             check_rows_weighted(w, va, f"validation rows{where}")
+        self._check_scorable(metric, y_val_source, w, splits, kind, n_outputs)
         # Forward splits (each trains on rows before those it validates on: time order):
         # the early folds' networks never saw the latest rows, so no ensemble of them; the
         # final model is the refit on every row.
@@ -564,6 +565,38 @@ class _BaseLepton(BaseEstimator):
                 raise ValueError(f"cv split {i} validates on rows it trains on "
                                  f"({np.intersect1d(tr, va)[:5].tolist()} ...).")
         return splits
+
+    def _check_scorable(self, metric, y, w, splits, kind: str, n_outputs: int) -> None:
+        """Refuse validation rows no trial could be scored on (R^2 of one row, ROC AUC of
+        one class), before the budget goes on trials that would all fail: ``metric`` on
+        a constant prediction (the classes' shares, the mean target), which it scores
+        wherever it scores a network's, over every split's validation rows (the search's
+        ``y_val``)."""
+        rows = np.concatenate([va for _, va in splits])
+        y_val = y[rows]
+        if kind == "classification":
+            pred = np.bincount(y, minlength=n_outputs) / len(y)
+        else:  # regression's outputs, multilabel's labels: each column's mean
+            pred = np.asarray(y, dtype=np.float64).mean(axis=0)
+        try:
+            with warnings.catch_warnings():  # scikit-learn's 'not well-defined': said below
+                warnings.simplefilter("ignore")
+                value = metric(y_val, np.repeat(np.atleast_2d(pred), len(rows), axis=0),
+                               None if w is None else w[rows])
+            why = f"{metric.name} is {value}"
+        except ValueError as exc:
+            value, why = math.nan, str(exc).rstrip(".")
+        if math.isfinite(value):
+            return
+        held = (f"{len(rows)} validation row" + ("s" if len(rows) != 1 else "")
+                + (f" of {len(np.unique(y_val))} of the {n_outputs} classes"
+                   if kind == "classification" else ""))
+        given = (f"cv={self.cv!r}" if self._given_cv() else f"cv={len(splits)}"
+                 if len(splits) > 1 else f"validation_fraction={self.validation_fraction:g}")
+        raise ValueError(
+            f"metric={metric.name!r} cannot be scored on the validation rows ({held}, from "
+            f"{given} of {len(y)} rows): {why}. Hold out more rows (a larger "
+            "validation_fraction, or cv=5) or choose another metric.")
 
     def _validation_label(self, splits) -> str:
         """The validation scheme a study records (a resumed study must keep it)."""
@@ -906,19 +939,13 @@ class _BaseLepton(BaseEstimator):
                                     early_stopping=False, max_time=max(available, 1e-3))
             started = time.perf_counter()
             try:
-                trained = _refit_round(model_cfg, data, devices, seeds, ctx, config,
-                                       input_shape, interrupt)
-            except KeyboardInterrupt:
-                if force and not modules:  # no trial networks to fall back on
-                    raise
-                report.update(interrupted=True, seeds=len(modules))
-                if not modules:
-                    report["status"] = "interrupted (Ctrl-C)"
-                    return None, report
-                break
+                trained, stopped = _refit_round(model_cfg, data, devices, seeds, ctx, config,
+                                                input_shape, interrupt)
+            except KeyboardInterrupt as exc:  # a second Ctrl-C while seeds train at once
+                trained, stopped = [], exc
             cut = False
-            for seed, (module, result) in zip(seeds, trained):
-                if seed == 0:
+            for seed, module, result in trained:
+                if first is None:  # seed 0, or the first of its round that Ctrl-C spared
                     first_seconds = time.perf_counter() - started
                     report.update(status=result.status, epochs=len(result.history),
                                   seconds=round(first_seconds, 3))
@@ -933,6 +960,14 @@ class _BaseLepton(BaseEstimator):
                     cut = True
                     continue
                 modules.append(module)
+            if stopped is not None:
+                if force and not modules:  # no trial networks to fall back on
+                    raise stopped
+                report.update(interrupted=True, seeds=len(modules))
+                if not modules:
+                    report["status"] = "interrupted (Ctrl-C)"
+                    return None, report
+                break
             if cut:
                 break
         report["seeds"] = len(modules)
@@ -1438,18 +1473,28 @@ def _refit_plan(best, ctx: SearchContext, budget: Budget) -> dict[str, Any]:
 
 def _refit_round(model_cfg, data: TensorData, devices, seeds: list[int], ctx: SearchContext,
                  config: TrainingConfig, input_shape, interrupt):
-    """``(network, result)`` of each refit seed in ``seeds``, seed i of the round on
-    ``devices[i]`` (a copy of ``data`` there), all at once where there are several."""
+    """One round of the refit: seed i of ``seeds`` on ``devices[i]`` (a copy of ``data``
+    there), all at once where there are several. Returns ``(trained, stopped)``:
+    ``(seed, network, result)`` of each seed that finished, in seed order, and the
+    KeyboardInterrupt that stopped the others (``interrupt`` set: Ctrl-C or SIGTERM), or
+    None. A seed that finished before the interrupt is kept."""
     def fit(i: int, seed: int):
         on = data if devices[i] == data.device else data.to(devices[i])
         return fit_model(model_cfg, on, None, ctx.task, config, seed=ctx.seed + seed,
                          input_shape=input_shape, interrupt=interrupt)
 
-    if len(seeds) == 1:
-        return [fit(0, seeds[0])]
-    with ThreadPoolExecutor(len(seeds), thread_name_prefix="lepton-refit") as pool:
-        futures = [pool.submit(fit, i, seed) for i, seed in enumerate(seeds)]
-        return [f.result() for f in futures]
+    if len(seeds) == 1:  # one device: the seed trains on this thread
+        outcomes = [lambda: fit(0, seeds[0])]
+    else:
+        with ThreadPoolExecutor(len(seeds), thread_name_prefix="lepton-refit") as pool:
+            outcomes = [pool.submit(fit, i, seed).result for i, seed in enumerate(seeds)]
+    trained, stopped = [], None
+    for seed, outcome in zip(seeds, outcomes):
+        try:
+            trained.append((seed, *outcome()))
+        except KeyboardInterrupt as exc:
+            stopped = exc
+    return trained, stopped
 
 
 def _tracking_reserve(tracker) -> float:

@@ -79,6 +79,13 @@ def test_single_class(y, shown):
         NeuralNetworkClassifier(**TINY).fit(_X(), y)
 
 
+def test_labels_mixing_strings_and_numbers_are_refused_with_their_types():
+    y = np.array([1, "a"] * 10, dtype=object)
+    with pytest.raises(ValueError, match=r"y mixes strings and other labels \(e\.g\. 'a' and 1 "
+                                         r"\(int\)\); give every label one type"):
+        NeuralNetworkClassifier(**TINY).fit(_X(), y)
+
+
 def test_regressor_with_string_target():
     with pytest.raises(ValueError, match=r"NeuralNetworkRegressor is a regressor but y holds "
                                          r"non-numeric values"):
@@ -114,11 +121,26 @@ def test_x_y_length_mismatch(cls):
         cls(**TINY).fit(_X(), np.arange(19) % 2)
 
 
+def test_a_validation_fraction_that_leaves_no_training_rows():
+    with pytest.raises(ValueError, match=r"validation_fraction=0\.99 of 40 rows holds out 40 rows, "
+                                         r"leaving none to train on"):
+        NeuralNetworkClassifier(**TINY, validation_fraction=0.99).fit(_X(40), np.arange(40) % 2)
+
+
 # -- predict-time mismatches -------------------------------------------------------------
 @pytest.fixture(scope="module")
 def frame_model():
     X = pd.DataFrame({"age": np.arange(20.0), "city": ["a", "b"] * 10, "ok": [True] * 20})
     return NeuralNetworkClassifier(**TINY).fit(X, np.arange(20) % 2), X
+
+
+def test_fitted_on_an_array_predicts_a_frame_by_column_position():
+    X, y = _X(), np.arange(20) % 2
+    model = NeuralNetworkClassifier(**TINY).fit(X, y)
+    with pytest.warns(UserWarning, match="X has feature names, but NeuralNetworkClassifier was "
+                                         "fitted without feature names"):
+        proba = model.predict_proba(pd.DataFrame(X, columns=["a", "b", "c"]))
+    np.testing.assert_array_equal(proba, model.predict_proba(X))
 
 
 def test_predict_with_a_missing_column(frame_model):

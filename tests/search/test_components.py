@@ -295,6 +295,10 @@ def test_storage_strings(tmp_path):
     assert isinstance(journal, optuna.storages.JournalStorage)
     with pytest.raises(ValueError, match=r"storage='study\.txt' is not a recognised storage"):
         make_storage("study.txt")
+    # a URL of a scheme no database driver answers to: the same error, not SQLAlchemy's own
+    with pytest.raises(ValueError, match=r"storage='nosuch://host/db' is not a recognised "
+                                         r"storage \(.*nosuch.*\): use a URL"):
+        make_storage("nosuch://host/db")
     with pytest.raises(ValueError, match=r"the folder '.*no-such-dir' does not exist"):
         make_storage(str(tmp_path / "no-such-dir" / "s.db"))
 

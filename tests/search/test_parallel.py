@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import threading
 
+import pytest
 import torch
 from sklearn.datasets import load_iris
 
@@ -190,4 +191,36 @@ def test_refit_seeds_train_at_once_on_several_devices(monkeypatch):
     assert [device for _, device in sorted(calls)] == [devices[0], devices[1], devices[0]]
     assert peak[0] == 2
     assert len(clf.ensemble_.members) == 3  # the three seeds, averaged
+    assert clf.score(X, y) > 0.8
+
+
+def test_ctrl_c_in_a_round_of_refit_seeds_keeps_the_seed_that_finished(monkeypatch):
+    """Ctrl-C while two refit seeds train at once (two devices): the seed that had already
+    finished is kept as the final model, not dropped with the one the interrupt stopped."""
+    import lepton.search.estimators as est
+
+    devices = [torch.device("cpu"), torch.device("cpu", 0)]
+    monkeypatch.setattr(est, "resolve_devices", lambda device: devices)
+    second_done = threading.Event()
+    real_fit = est.fit_model
+
+    def fit_model(model_cfg, data, valid, *args, interrupt=None, **kwargs):
+        if data.device == devices[1]:  # seed 1 finishes, then Ctrl-C stops seed 0
+            try:
+                return real_fit(model_cfg, data, valid, *args, interrupt=interrupt, **kwargs)
+            finally:
+                second_done.set()
+        assert second_done.wait(60)
+        interrupt.set()
+        return real_fit(model_cfg, data, valid, *args, interrupt=interrupt, **kwargs)
+
+    monkeypatch.setattr(est, "fit_model", fit_model)  # the refit's (trials: _search's)
+    X, y = load_iris(return_X_y=True)
+    with pytest.warns(UserWarning, match=r"the final refit was interrupted \(Ctrl-C\)"):
+        clf = LeptonClassifier(time_budget=60, n_trials=4, ensemble_size=1, cv=None,
+                               search_space=TINY_SPACE, random_state=0).fit(X, y)
+    report = clf.final_model_info_["refit"]
+    assert report["interrupted"] and report["seeds"] == 1
+    assert report["status"] == "completed"
+    assert clf.final_choice_ == "refit" and clf.search_interrupted_
     assert clf.score(X, y) > 0.8

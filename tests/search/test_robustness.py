@@ -75,6 +75,31 @@ def test_budget_too_small_for_one_trial_is_a_clear_error():
         LeptonClassifier(time_budget=0.001, search_space=TINY_SPACE, cv=None).fit(X, y)
 
 
+def test_validation_rows_no_trial_could_be_scored_on_are_refused_before_the_search():
+    """R^2 of one validation row, ROC AUC of rows of one class: every trial would fail
+    after its training (the whole budget spent); the fit says so before the first."""
+    from sklearn.model_selection import TimeSeriesSplit
+
+    from lepton import LeptonRegressor
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 3))
+    with pytest.raises(ValueError, match=r"metric='r2' cannot be scored on the validation rows "
+                                         r"\(1 validation row, from validation_fraction=0\.02 "
+                                         r"of 40 rows\): r2 is nan\. Hold out more rows"):
+        LeptonRegressor(time_budget=30, cv=None, validation_fraction=0.02).fit(X, X[:, 0])
+    y = np.r_[np.arange(30) % 2, np.zeros(10, dtype=int)]  # the last rows are all class 0
+    with pytest.raises(ValueError, match=r"metric='roc_auc' cannot be scored on the validation "
+                                         r"rows \(10 validation rows of 1 of the 2 classes, from "
+                                         r"cv=TimeSeriesSplit\(.*\) of 40 rows\)"):
+        LeptonClassifier(time_budget=30, cv=TimeSeriesSplit(2, test_size=5),
+                         metric="roc_auc").fit(X, y)
+    # the same rows with a metric that scores them: the search runs
+    clf = LeptonClassifier(time_budget=30, n_trials=1, cv=TimeSeriesSplit(2, test_size=5),
+                           search_space=TINY_SPACE, random_state=0).fit(X, y)
+    assert clf.n_trials_ == 1
+
+
 def test_study_is_untouched_by_a_failed_fit(tmp_path):
     """A fit that fails never corrupts a persistent study: the finished trials stay."""
     X, y = load_iris(return_X_y=True)
