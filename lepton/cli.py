@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 
@@ -12,9 +13,13 @@ __all__ = ["main"]
 def _cmd_run(args: argparse.Namespace) -> int:
     """Load -> split -> search (or a fixed network) -> held-out evaluation -> tracking."""
     from . import steps
-    from .training import resolve_devices
 
-    resolve_devices(args.device)  # a device that is not here: said before the data loads
+    if args.fixed:
+        _refuse_search_options(args)
+    steps.check_run_options(  # what is wrong is said before the data loads
+        task=args.task, test_size=args.test_size, time_budget=args.time_budget,
+        n_jobs=args.n_jobs, metric=args.metric, search_space=args.search_space,
+        device=args.device)
     split = steps.load_split(args.dataset, target=_target(args), task=args.task,
                              test_size=args.test_size, seed=args.seed,
                              time_column=args.time_column, weight_column=args.weight_column)
@@ -158,9 +163,14 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
     from .datasets import read_table, table_format, write_table
 
-    if args.out is not None:
-        table_format(args.out, what="--out")  # a bad suffix fails before any work
+    if args.out is not None:  # a bad suffix or folder fails before any work
+        from .steps import check_writable
+
+        table_format(args.out, what="--out")
+        check_writable(args.out, what="--out")
     model = _load_model(args.model)
+    if args.proba and not hasattr(model, "predict_proba"):
+        raise ValueError("--proba needs a classifier; this model is a regressor.")
     frame = read_table(args.data, what="data file")
     missing = [c for c in args.keep or () if c not in frame.columns]
     if missing:
@@ -184,27 +194,36 @@ def _cmd_predict(args: argparse.Namespace) -> int:
                 f"--keep); the model was trained on {model.n_features_in_} unnamed columns.")
         X = X.to_numpy()
     out = frame[list(args.keep or ())].copy()
-    pred = np.asarray(model.predict(X))
+    names = getattr(model, "target_names_", None)
+    if len(frame) == 0:  # a batch with no new rows: the columns' names, no rows
+        width = (len(names) if names else len(model.classes_)
+                 if getattr(model, "multilabel_", False) else 0)
+        pred = np.empty((0, width) if width else 0)
+    else:
+        pred = np.asarray(model.predict(X))
     # several targets (labels, or a regression's outputs): a column each, named as in the
     # training file (prediction_<k> for a model trained on an array)
-    names = getattr(model, "target_names_", None)
+    predicted = {}
     if pred.ndim == 2:
         names = names or [f"prediction_{k}" for k in range(pred.shape[1])]
-        for k, name in enumerate(names):
-            out[name] = pred[:, k]
+        predicted.update((name, pred[:, k]) for k, name in enumerate(names))
     else:
-        out["prediction"] = pred
+        predicted["prediction"] = pred
     if args.proba:
-        if not hasattr(model, "predict_proba"):
-            raise ValueError("--proba needs a classifier; this model is a regressor.")
-        proba = model.predict_proba(X)
+        proba = model.predict_proba(X) if len(frame) else np.empty((0, len(model.classes_)))
         labels = names if getattr(model, "multilabel_", False) else model.classes_
-        for k, label in enumerate(labels):
-            out[f"proba_{label}"] = proba[:, k]
+        predicted.update((f"proba_{label}", proba[:, k]) for k, label in enumerate(labels))
+    clash = [c for c in args.keep or () if c in predicted]
+    if clash:
+        raise ValueError(f"--keep {clash}: the output's own column(s) have these names "
+                         f"({', '.join(predicted)}); rename the file's column(s) first.")
+    for name, values in predicted.items():
+        out[name] = values
     dialect = dict(frame.attrs.get("lepton.dialect") or {})  # the input file's
     if args.out is None:
         dialect.pop("encoding", None)  # standard output has its own
         out.to_csv(sys.stdout, index=False, **dialect)
+        sys.stdout.flush()  # a closed pipe is said here (main), not at the interpreter's exit
         return 0
     write_table(out, args.out, dialect=dialect or None)
     print(f"wrote {len(out)} predictions to {args.out}", file=sys.stderr)
@@ -292,6 +311,23 @@ def _cmd_ui(args: argparse.Namespace) -> int:
         return 2
 
 
+#: ``lepton run``'s options that only a search uses (``--fixed`` trains one network,
+#: untracked): each with its default
+SEARCH_ONLY = {"time_budget": 30.0, "n_jobs": None, "metric": None, "search_space": "auto",
+               "storage": None, "study_name": None, "experiment": None, "tracking_uri": None,
+               "register": None}
+
+
+def _refuse_search_options(args: argparse.Namespace) -> None:
+    given = [f"--{key.replace('_', '-')}" for key, default in SEARCH_ONLY.items()
+             if getattr(args, key) != default]
+    if given:
+        raise ValueError(
+            f"--fixed trains one network with its default settings, untracked: "
+            f"{', '.join(given)} {'apply' if len(given) > 1 else 'applies'} to a search only; "
+            "drop --fixed to search, or drop them.")
+
+
 def _add_search_arguments(run: argparse.ArgumentParser) -> None:
     """The options of a search run, shared by ``lepton run`` and ``lepton schedule``."""
     from . import defaults
@@ -309,7 +345,9 @@ def _add_search_arguments(run: argparse.ArgumentParser) -> None:
                      help="what the target is (default: auto: text, booleans and up to "
                           f"{defaults.MAX_CLASSES_AUTO} distinct whole numbers are classes, "
                           "other numbers regression)")
-    run.add_argument("--test-size", type=float, default=0.25)
+    run.add_argument("--test-size", type=float, default=0.25,
+                     help="fraction of the rows held out to score the final model, never "
+                          "seen by the search (default: 0.25)")
     run.add_argument("--time-column", metavar="COLUMN",
                      help="a date (or time-step) column: hold out the latest rows by it and "
                           "validate the search forward in time (TimeSeriesSplit) instead of "
@@ -349,7 +387,9 @@ def _add_search_arguments(run: argparse.ArgumentParser) -> None:
                                             "or the embedded store under $LEPTON_HOME/mlflow)")
     run.add_argument("--register", metavar="MODEL_NAME",
                      help="register the final model; alias 'champion' moves if it is better")
-    run.add_argument("--verbose", type=int, default=1)
+    run.add_argument("--verbose", type=int, default=1,
+                     help="0: the summary only; 1: a progress bar (trials, best score, "
+                          "time left; the default); 2: also Optuna's trial log")
     run.add_argument("--importance", type=_positive_int, nargs="?", const=10, default=None,
                      metavar="N",
                      help="after the fit, print the N columns (default 10) whose shuffling "
@@ -364,6 +404,25 @@ DEVICE_HELP = ("where trials train: auto (every GPU, else Apple MPS, else the CP
                "(every GPU), cuda:N, mps, or GPUs as cuda:0,cuda:2 (default: auto)")
 
 
+def _seconds(text: str, *, zero: bool = False) -> float:
+    """A finite number of seconds > 0 (>= 0 with ``zero``), else argparse's usage error."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (0 <= value if zero else 0 < value) or not value < math.inf:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a number of seconds {'>=' if zero else '>'} 0")
+    return value
+
+
+def _port(text: str) -> int:
+    value = int(text) if text.isdigit() else 0
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port (1-65535)")
+    return value
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -375,13 +434,18 @@ def _positive_int(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="lepton", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="lepton", description="AutoML for neural networks: search a network for a "
+                                   "dataset within a time budget, predict with it, track and "
+                                   "schedule the searches.")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="search a network for a dataset within a time budget and "
                                      "report the held-out score")
     _add_search_arguments(run)
     run.add_argument("--fixed", action="store_true",
-                     help="train one fixed-architecture network instead of searching")
+                     help="train one fixed-architecture network with its default settings "
+                          "instead of searching (untracked; the search's options do not "
+                          "apply)")
     run.set_defaults(func=_cmd_run)
     schedule = sub.add_parser(
         "schedule", help="serve the run as a Prefect deployment on a cron or interval "
@@ -425,9 +489,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="parallel trials in this process (default: one per device: 1 on "
                              "the CPU, one per GPU)")
     worker.add_argument("--device", default="auto", help=DEVICE_HELP)
-    worker.add_argument("--time-budget", type=float, metavar="SECONDS",
+    worker.add_argument("--time-budget", type=_seconds, metavar="SECONDS",
                         help="stop sooner than the run's search (default: when it ends)")
-    worker.add_argument("--wait", type=float, default=60.0, metavar="SECONDS",
+    worker.add_argument("--wait", type=lambda text: _seconds(text, zero=True), default=60.0,
+                        metavar="SECONDS",
                         help="how long to wait for the run to start its search (default: 60)")
     worker.add_argument("--no-tracking", action="store_true",
                         help="do not log this worker's trials to the run's MLflow search run")
@@ -452,9 +517,10 @@ def build_parser() -> argparse.ArgumentParser:
                            "predictions")
     pred.set_defaults(func=_cmd_predict)
     ui = sub.add_parser("ui", help="open the MLflow UI on Lepton's tracking store (127.0.0.1)")
-    ui.add_argument("--tracking-uri", help="SQL store URI (default: $LEPTON_HOME/mlflow/mlflow.db)")
+    ui.add_argument("--tracking-uri", help="SQL store URI (default: $MLFLOW_TRACKING_URI, else "
+                                            "$LEPTON_HOME/mlflow/mlflow.db)")
     ui.add_argument("--host", default="127.0.0.1")
-    ui.add_argument("--port", type=int, default=None, help="default: a free port")
+    ui.add_argument("--port", type=_port, default=None, help="default: a free port")
     ui.set_defaults(func=_cmd_ui)
     return parser
 
@@ -466,6 +532,7 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 
 
 def main(argv: list[str] | None = None) -> int:
+    import os
     import warnings
 
     args = build_parser().parse_args(argv)
@@ -482,6 +549,9 @@ def main(argv: list[str] | None = None) -> int:
     except SearchError as exc:  # the search ran but produced no model
         print(f"lepton: search failed: {exc}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # `lepton predict ... | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit
+        return 141  # the shell's code for a command stopped by SIGPIPE
     except KeyboardInterrupt:  # a search interrupted once it has trials still reports
         print("lepton: interrupted (Ctrl-C)", file=sys.stderr)
         return 130  # the shell's code for a command stopped by SIGINT

@@ -6,10 +6,11 @@ import bz2
 import gzip
 import lzma
 import zipfile
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import numpy as np
 import pandas as pd
@@ -165,7 +166,7 @@ def read_table(path: str | Path, *, what: str = "dataset file") -> pd.DataFrame:
         return frame
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError,
             OSError, ValueError,  # pyarrow's errors are OSError / ValueError
-            zipfile.BadZipFile, lzma.LZMAError) as exc:  # gzip's and bz2's are OSError
+            zipfile.BadZipFile, lzma.LZMAError, zlib.error) as exc:  # gzip's, bz2's: OSError
         raise ValueError(f"{what} {str(path)!r} cannot be read as "
                          f"{'Excel' if fmt == 'excel' else fmt.upper()}: "
                          f"{type(exc).__name__}: {exc}") from exc
@@ -352,10 +353,21 @@ def _several_targets(frame: pd.DataFrame, targets: list[str], path: Path,
     return Dataset(table_name(path), X, y, infer_task(y), notes=notes)
 
 
+def check_builtin_target(name_or_path: str, target: Any) -> None:
+    """A built-in dataset has its own target: one given is a mistake, most often a file
+    named after ``--target``, which takes several columns and so takes the file too."""
+    if name_or_path in BUILTIN_DATASETS and target is not None:
+        raise ValueError(
+            f"target={target!r} names a column of a table file, but the dataset is the "
+            f"built-in {name_or_path!r}, which has its own; to search a file, name it "
+            "first: lepton run data.csv --target COLUMN.")
+
+
 def load_dataset(name_or_path: str, *, target: str | Sequence[str] | None = None) -> Dataset:
     """A built-in dataset by name, or a table file (CSV, TSV, Parquet, Excel) with its
     ``target`` column, or several: 0/1 (or True/False) columns are one multilabel target,
     columns of numbers a regression's outputs (``Dataset.y`` a DataFrame of them)."""
+    check_builtin_target(name_or_path, target)
     if name_or_path in BUILTIN_DATASETS:
         return BUILTIN_DATASETS[name_or_path]()
     path = Path(name_or_path)
@@ -395,4 +407,6 @@ def load_dataset(name_or_path: str, *, target: str | Sequence[str] | None = None
                          f"{path.name}.", f"whose target {target!r} is missing")
     if unlabelled.any():
         frame, y = frame.loc[~unlabelled].reset_index(drop=True), y[~unlabelled]
+        if y.dtype.kind == "f" and infer_task(y) == "classification":
+            y = y.astype(np.int64)  # whole numbers read as floats for a missing cell: as ints
     return Dataset(table_name(path), frame, y.to_numpy(), infer_task(y), notes=notes)

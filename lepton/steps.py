@@ -91,11 +91,7 @@ def load_split(dataset: str, *, target: str | list[str] | None = None, task: str
 
     from .datasets import load_dataset
 
-    if task not in ("auto", "classification", "regression"):
-        raise ValueError(f"task={task!r} is not one of 'auto', 'classification', 'regression'.")
-    if not 0.0 < test_size < 1.0:
-        raise ValueError(f"test_size={test_size!r}: give the held-out fraction of the rows, "
-                         "strictly between 0 and 1.")
+    _check_split_options(task, test_size)
     ds = load_dataset(dataset, target=target)
     if task != "auto":  # a text target for regression: the regressor's fit says so
         ds.task = task
@@ -246,6 +242,39 @@ def _stratify(y, task: str):
     return y
 
 
+def _check_split_options(task: str, test_size: float) -> None:
+    if task not in ("auto", "classification", "regression"):
+        raise ValueError(f"task={task!r} is not one of 'auto', 'classification', 'regression'.")
+    if not 0.0 < test_size < 1.0:
+        raise ValueError(f"test_size={test_size!r}: give the held-out fraction of the rows, "
+                         "strictly between 0 and 1.")
+
+
+def check_run_options(*, task: str = "auto", test_size: float = 0.25,
+                      time_budget: float = 30.0, n_jobs: int | None = None,
+                      metric: str | None = None, search_space: Any = "auto",
+                      device: Any = "auto") -> None:
+    """A run's options as far as they can be checked before its data loads: ``lepton run``
+    says what is wrong before loading a large file, and a scheduled deployment before it is
+    served rather than at its first run. A metric is checked against the task at the fit
+    (the task may come from the data)."""
+    from .search import LeptonClassifier
+    from .search.metrics import METRICS
+    from .search.spaces import load_search_space
+    from .training import resolve_devices
+
+    _check_split_options(task, test_size)
+    model = LeptonClassifier(time_budget=time_budget, n_jobs=n_jobs)
+    model._validate_params()
+    model._n_jobs()  # n_jobs=0
+    if metric is not None and metric not in METRICS:
+        raise ValueError(f"metric={metric!r} is not a metric; choose one of "
+                         f"{', '.join(METRICS)}.")
+    if not (isinstance(search_space, str) and search_space == "auto"):
+        load_search_space(search_space)
+    resolve_devices(device)  # a device that is not here
+
+
 def build_estimator(split: Split, *, time_budget: float = 30.0, n_jobs: int | None = None,
                     metric: str | None = None, search_space: Any = "auto",
                     storage: str | None = None, study_name: str | None = None,
@@ -323,12 +352,22 @@ def join_search(storage: str, study_name: str | None = None, *, n_jobs: int | No
 
     from .search._search import ENDS_AT_ATTR, RUN_ATTR, TRACKING_ATTR, make_storage
 
+    deadline = time.monotonic() + wait  # for the file, the study and its search, in all
+    if isinstance(storage, (str, os.PathLike)):  # a file the run writes: opening creates
+        text = os.fspath(storage)                  # it, so a typo's is waited for, not made
+        path = text.removeprefix("sqlite:///") if "://" not in text or text.startswith(
+            "sqlite:///") else None
+        while path and not os.path.exists(path) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if path and not os.path.exists(path):
+            raise ValueError(f"storage={text!r}: {path!r} does not exist (waited {wait:g}s); "
+                             "a worker joins the study a run keeps there (give the path the "
+                             "run was given; on another machine, its path on a shared disk).")
     store = make_storage(storage)
     if store is None:
         raise ValueError("storage=None: a worker joins a persistent study; give the storage "
                          "the run was started with (lepton run --storage).")
     own_end = math.inf if time_budget is None else time.time() + time_budget
-    deadline = time.monotonic() + wait
     name, attrs = study_name, {}
     while True:  # the run may not have created the study, or opened its window, yet
         names = optuna.get_all_study_names(store)
@@ -534,6 +573,9 @@ def check_writable(path: str, what: str = "--save") -> None:
     """Fail before the search, not after its budget is spent, when ``path`` cannot be
     written."""
     folder = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise ValueError(f"{what} {path!r} is a folder; give a file path in it, e.g. "
+                         f"{os.path.join(path, 'model.joblib')!r}.")
     if not os.path.isdir(folder):
         raise ValueError(f"{what} {path!r}: the folder {folder!r} does not exist; create it "
                          "or give another path.")

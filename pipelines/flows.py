@@ -52,10 +52,15 @@ FLOW_NAME = "lepton-search"
 def is_transient(exc: BaseException | None) -> bool:
     """Errors worth another attempt a little later: an MLflow tracking store or an Optuna
     storage that did not answer (both fail before any training time is spent), or the
-    operating system's I/O errors (a network share). Bad input, a search in which no trial
-    worked, and a stop by signal are not retried."""
+    operating system's I/O errors (a network share), also where reading a table file met
+    one (``read_table`` says what could not be read as a ValueError from it). Bad input (a
+    file that is not the table it claims to be), a search in which no trial worked, and a
+    stop by signal are not retried."""
     from lepton.tracking import TrackingError
 
+    if isinstance(exc, ValueError) and isinstance(exc.__cause__, OSError):
+        # the OS's own errors carry an errno; a corrupt gzip stream's or Parquet file's none
+        return exc.__cause__.errno is not None
     return isinstance(exc, (TrackingError, StorageError, OSError))
 
 
@@ -216,14 +221,22 @@ def deployment_parameters(**parameters: Any) -> dict[str, Any]:
     """``search_flow``'s parameters for a deployment: checked now rather than at the first
     scheduled run (a dataset that is neither built in nor a table file, an unknown
     parameter), and with relative paths made absolute (the runs start elsewhere)."""
-    from lepton.datasets import BUILTIN_DATASETS, table_format
+    from lepton.datasets import BUILTIN_DATASETS, check_builtin_target, table_format
 
     known = set(search_flow.parameters.properties)
     unknown = sorted(set(parameters) - known)
     if unknown:
         raise ValueError(f"{unknown} are not parameters of the {FLOW_NAME} flow; it takes "
                          f"{sorted(known)}.")
+    steps.check_run_options(**{key: parameters[key] for key in (
+        "task", "test_size", "time_budget", "n_jobs", "metric", "search_space", "device")
+        if key in parameters})
+    for key in ("retries", "retry_delay_seconds"):
+        if key in parameters and not (isinstance(parameters[key], (int, float))
+                                      and parameters[key] >= 0):
+            raise ValueError(f"{key}={parameters[key]!r}: give a number >= 0.")
     dataset = parameters.get("dataset", "digits")
+    check_builtin_target(dataset, parameters.get("target"))
     if dataset not in BUILTIN_DATASETS:
         table_format(dataset, what=f"dataset (not a built-in one: {', '.join(BUILTIN_DATASETS)})")
         parameters["dataset"] = steps.absolute_dataset(dataset)

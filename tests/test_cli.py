@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import re
+import sys
 
 import pytest
 
@@ -235,6 +236,66 @@ def test_lepton_run_rejects_a_metric_of_the_other_task_and_an_unwritable_save(tm
     err = capsys.readouterr().err
     assert "--save" in err and "does not exist" in err
     assert not missing.parent.exists()
+    # a folder: refused before the search (it failed after it, the model lost)
+    for extra in (["--time-budget", "8"], ["--fixed"]):
+        assert main(["run", str(path), "--target", "label", "--no-tracking", "--save",
+                     str(tmp_path), *extra]) == 2
+        out, err = capsys.readouterr()
+        assert f"--save {str(tmp_path)!r} is a folder; give a file path in it" in err
+        assert "held-out" not in out
+
+
+def test_fixed_refuses_the_options_only_a_search_uses(capsys):
+    """--fixed trains one default network, untracked: a metric, a storage or a registered
+    name given with it were silently ignored (nothing registered, no study)."""
+    assert main(["run", "iris", "--fixed", "--metric", "roc_auc", "--storage", "s.db",
+                 "--register", "iris-model", "--time-budget", "1"]) == 2
+    out, err = capsys.readouterr()
+    assert ("--fixed trains one network with its default settings, untracked: --time-budget, "
+            "--metric, --storage, --register apply to a search only" in err)
+    assert "dataset=" not in out  # before the data loads
+
+
+@pytest.mark.parametrize("option, said", [
+    (["--time-budget", "0"], "'time_budget' parameter of LeptonClassifier must be a float in "
+                             "the range (0.0, inf). Got 0.0"),
+    (["--metric", "bogus"], "metric='bogus' is not a metric; choose one of accuracy"),
+    (["--n-jobs", "0"], "n_jobs=0 is not valid"),
+    (["--search-space", "nope.yaml"], "nope.yaml"),
+])
+def test_run_options_are_refused_before_the_data_loads(tmp_path, capsys, option, said):
+    """A bad option is said before a (large) file is read: here a file that is not there
+    would be the error if the data loaded first."""
+    assert main(["run", str(tmp_path / "big.csv"), "--target", "y", *option]) == 2
+    err = capsys.readouterr().err
+    assert said in err and "big.csv" not in err
+
+
+@pytest.mark.parametrize("argv, said", [
+    (["worker", "--time-budget", "-3"], "'-3' is not a number of seconds > 0"),
+    (["worker", "--wait", "-5"], "'-5' is not a number of seconds >= 0"),
+    (["ui", "--port", "99999"], "'99999' is not a port (1-65535)"),
+])
+def test_worker_and_ui_numbers_are_usage_errors(tmp_path, capsys, argv, said):
+    if argv[0] == "worker":
+        argv = [*argv, "--storage", str(tmp_path / "s.db")]
+    with pytest.raises(SystemExit) as exc_info:
+        main(argv)
+    assert exc_info.value.code == 2 and said in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_target_before_the_file_is_not_read_as_the_builtin_dataset(tmp_path, capsys):
+    """`--target` takes several columns, so `lepton run --target label data.csv` gives it
+    the file too and leaves the dataset at its default, digits: refused, naming the fix
+    (it searched digits without a word)."""
+    _, path = _table(tmp_path)
+    assert main(["run", "--target", "label", str(path), "--time-budget", "8",
+                 "--no-tracking"]) == 2
+    out, err = capsys.readouterr()
+    assert ("target=['label', " in err and "the dataset is the built-in 'digits'" in err
+            and "name it first: lepton run data.csv --target COLUMN" in err)
+    assert "dataset=digits" not in out
 
 
 def test_lepton_predict_scores_a_file_with_a_saved_model(tmp_path, capsys):
@@ -303,6 +364,45 @@ def test_lepton_predict_bad_inputs_are_usage_errors(tmp_path, capsys):
     assert "holds a dict, not a fitted Lepton estimator" in capsys.readouterr().err
     assert main(["predict", str(saved), str(path), "--out", str(tmp_path / "p.json")]) == 2
     assert "must end in .csv, .tsv, .txt" in capsys.readouterr().err
+    assert main(["predict", str(saved), str(path), "--out", str(tmp_path / "no" / "p.csv")]) == 2
+    assert "--out" in capsys.readouterr().err and not (tmp_path / "no").exists()
+    # a kept column named as one the predictions write would be overwritten
+    frame.assign(prediction=1).to_csv(tmp_path / "with_prediction.csv", index=False)
+    assert main(["predict", str(saved), str(tmp_path / "with_prediction.csv"), "--keep",
+                 "prediction"]) == 2
+    assert "--keep ['prediction']: the output's own column(s) have these names" in \
+        capsys.readouterr().err
+
+
+def test_lepton_predict_of_a_file_without_rows_writes_the_columns(tmp_path, capsys):
+    """A nightly batch with no new rows gives a file of column names, not an error."""
+    import pandas as pd
+
+    frame, path = _table(tmp_path)
+    saved = tmp_path / "model.joblib"
+    assert main(["run", str(path), "--target", "label", "--fixed", "--save", str(saved)]) == 0
+    frame.iloc[:0].to_csv(tmp_path / "empty.csv", index=False)
+    out = tmp_path / "pred.csv"
+    assert main(["predict", str(saved), str(tmp_path / "empty.csv"), "--out", str(out),
+                 "--proba", "--keep", "a"]) == 0
+    assert list(pd.read_csv(out).columns) == ["a", "prediction", "proba_neg", "proba_pos"]
+    assert len(pd.read_csv(out)) == 0
+
+
+def test_lepton_predict_into_a_closed_pipe_ends_quietly(tmp_path, monkeypatch, capfd):
+    """`lepton predict model data.csv | head -1`: the reader closes the pipe; the command
+    stops with the shell's SIGPIPE code and no traceback (it raised BrokenPipeError)."""
+    import os
+
+    frame, path = _table(tmp_path, n=2000)
+    saved = tmp_path / "model.joblib"
+    assert main(["run", str(path), "--target", "label", "--fixed", "--save", str(saved)]) == 0
+    capfd.readouterr()
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone
+    monkeypatch.setattr(sys, "stdout", os.fdopen(write, "w"))
+    assert main(["predict", str(saved), str(path)]) == 141
+    assert "Traceback" not in capfd.readouterr().err
 
 
 @pytest.mark.parametrize("name", ["pred.parquet", "pred.tsv", "pred.csv"])

@@ -128,6 +128,14 @@ def test_a_target_of_amounts_written_as_text_is_a_regression_target(tmp_path):
     split = steps.load_split(str(path), target="tier")
     assert split.rows == 78 and split.notes()[0].startswith("left out 2 row(s) whose target "
                                                            "'tier' is missing (file rows 21, 22")
+    # classes written 0/1 stay ints when a missing cell makes pandas read them as floats
+    # (a saved model's classes, and `lepton predict`'s proba_ columns, named 0 and 1)
+    frame["flag"] = np.arange(80) % 2
+    frame.loc[3, "flag"] = None
+    frame.to_csv(path, index=False)
+    split = steps.load_split(str(path), target="flag")
+    assert split.task == "classification" and split.y_train.dtype == np.int64
+    assert set(split.y_train) == {0, 1}
     frame["tier"] = None
     frame.to_csv(path, index=False)
     with pytest.raises(ValueError, match="target='tier' is missing in every row of sales.csv"):

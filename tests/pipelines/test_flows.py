@@ -176,6 +176,38 @@ def test_is_transient():
     assert not flows.is_transient(None)
 
 
+def test_a_table_read_that_met_an_io_error_is_retried_and_a_corrupt_file_is_not(tmp_path,
+                                                                                 monkeypatch):
+    """read_table says what it could not read as a ValueError; the flow's load retries it
+    where the operating system failed the read (a network share), not where the file is
+    not what it claims (a broken gzip stream)."""
+    import errno
+    import gzip
+
+    import pandas as pd
+
+    from lepton.datasets import read_table
+
+    (tmp_path / "bad.csv.gz").write_bytes(b"not gzip at all")
+    with pytest.raises(ValueError) as corrupt:
+        read_table(tmp_path / "bad.csv.gz")
+    assert isinstance(corrupt.value.__cause__, gzip.BadGzipFile)
+    assert not flows.is_transient(corrupt.value)
+    # a gzip header over a broken stream: zlib's error, said the same way (it escaped)
+    (tmp_path / "bad.csv.gz").write_bytes(b"\x1f\x8b\x08 not deflate at all")
+    with pytest.raises(ValueError, match="cannot be read as CSV: error: Error -3"):
+        read_table(tmp_path / "bad.csv.gz")
+
+    def failing_read(*args, **kwargs):
+        raise OSError(errno.EIO, "Input/output error")
+
+    (tmp_path / "share.csv").write_text("a,b\n1,2\n")
+    monkeypatch.setattr(pd, "read_csv", failing_read)
+    with pytest.raises(ValueError, match="cannot be read as CSV: OSError") as io_error:
+        read_table(tmp_path / "share.csv")
+    assert flows.is_transient(io_error.value)
+
+
 def test_schedule_checks_before_serving():
     for bad, expected in [(dict(cron="0 25 * * *"), "Invalid cron string"),
                           (dict(cron="0 3 * * *", timezone="Mars/Base"), "Invalid timezone"),
@@ -187,6 +219,17 @@ def test_schedule_checks_before_serving():
         flows.deployment_parameters(dataset="nope")
     with pytest.raises(ValueError, match=r"\['budget'\] are not parameters"):
         flows.deployment_parameters(budget=3)
+    # options a run would refuse at its first scheduled start (they were served)
+    for bad, expected in [(dict(time_budget=-1), r"'time_budget' parameter .* Got -1"),
+                          (dict(test_size=5), r"test_size=5: give the held-out fraction"),
+                          (dict(metric="bogus"), r"metric='bogus' is not a metric"),
+                          (dict(search_space="nope.yaml"), r"nope\.yaml"),
+                          (dict(device="bogus"), r"bogus"),
+                          (dict(n_jobs=0), r"n_jobs=0 is not valid"),
+                          (dict(retries=-1), r"retries=-1: give a number >= 0"),
+                          (dict(target=["label"]), r"the dataset is the built-in 'digits'")]:
+        with pytest.raises(ValueError, match=expected):
+            flows.deployment_parameters(**bad)
     params = flows.deployment_parameters(dataset="data.csv", save="m.joblib", storage="s.db",
                                          tracking_uri="sqlite:///x.db", time_column="day")
     assert params["time_column"] == "day"

@@ -79,7 +79,16 @@ def test_a_worker_adds_trials_to_a_running_search_and_ends_with_it(fresh_postgre
 
 def test_a_worker_with_no_search_to_join_says_why(tmp_path, capsys):
     storage = f"sqlite:///{tmp_path / 'studies.db'}"
+    # no such file (a typo): said, and not created (opening it would)
+    for given in (storage, str(tmp_path / "studies.db"), str(tmp_path / "studies.log")):
+        assert main(["worker", "--storage", given, "--wait", "0.5"]) == 2
+        assert "does not exist (waited 0.5s); a worker joins the study a run keeps there" in \
+            capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
     # nothing in the storage
+    from lepton.search._search import make_storage
+
+    make_storage(storage)
     assert main(["worker", "--storage", storage, "--wait", "0.5"]) == 2
     assert "(it holds no study); start one with `lepton run" in capsys.readouterr().out
     assert main(["worker", "--storage", storage, "--study-name", "nightly",
