@@ -312,15 +312,15 @@ def _cmd_ui(args: argparse.Namespace) -> int:
 
 
 #: ``lepton run``'s options that only a search uses (``--fixed`` trains one network,
-#: untracked): each with its default
-SEARCH_ONLY = {"time_budget": 30.0, "n_jobs": None, "metric": None, "search_space": "auto",
-               "storage": None, "study_name": None, "experiment": None, "tracking_uri": None,
-               "register": None}
+#: untracked)
+SEARCH_ONLY = ("time_budget", "n_jobs", "metric", "search_space", "storage", "study_name",
+               "experiment", "tracking_uri", "register")
 
 
 def _refuse_search_options(args: argparse.Namespace) -> None:
-    given = [f"--{key.replace('_', '-')}" for key, default in SEARCH_ONLY.items()
-             if getattr(args, key) != default]
+    defaults = vars(build_parser().parse_args(["run"]))
+    given = [f"--{key.replace('_', '-')}" for key in SEARCH_ONLY
+             if getattr(args, key) != defaults[key]]
     if given:
         raise ValueError(
             f"--fixed trains one network with its default settings, untracked: "

@@ -322,6 +322,15 @@ def _unlabelled(unlabelled: np.ndarray, everywhere: str, which: str) -> list[str
 _TARGET_KINDS = ("boolean", "integer", "floating", "mixed-integer-float")
 
 
+def _spaced(names: list[str], frame: pd.DataFrame) -> str:
+    """Where a column differs from a name only by spaces around it (a header written
+    'id, label'), what the error message adds: the column as it is written."""
+    near = [c for name in names for c in frame.columns
+            if isinstance(c, str) and c != name and c.strip() == name.strip()]
+    return f" ({', '.join(map(repr, near))}: spaces around the name, as the file writes it)" \
+        if near else ""
+
+
 def _several_targets(frame: pd.DataFrame, targets: list[str], path: Path,
                      notes: list[str]) -> Dataset:
     """``load_dataset`` with several target columns: each of 0/1, True/False or numbers;
@@ -331,7 +340,7 @@ def _several_targets(frame: pd.DataFrame, targets: list[str], path: Path,
     missing = [t for t in targets if t not in frame.columns]
     if missing:
         raise ValueError(f"target={targets!r}: {missing} not column(s) of {path.name}; columns "
-                         f"are {list(frame.columns)}.")
+                         f"are {list(frame.columns)}{_spaced(missing, frame)}.")
     y = frame[targets]
     kinds = {col: pd.api.types.infer_dtype(y[col], skipna=True) for col in targets}
     for col, kind in kinds.items():
@@ -390,7 +399,8 @@ def load_dataset(name_or_path: str, *, target: str | Sequence[str] | None = None
         target = targets[0]
     if target not in frame.columns:
         raise ValueError(
-            f"target={target!r} is not a column of {path.name}; columns are {list(frame.columns)}."
+            f"target={target!r} is not a column of {path.name}; columns are "
+            f"{list(frame.columns)}{_spaced([target], frame)}."
         )
     y = frame.pop(target)
     from .estimators._base import infer_task

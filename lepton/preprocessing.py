@@ -142,6 +142,10 @@ def check_X(X, *, input_shape: Sequence[int] | None = None):
     """
     if isinstance(X, pd.DataFrame):
         _empty_error(X.shape)
+        complex_ = [(c, dtype) for c, dtype in X.dtypes.items() if dtype.kind == "c"]
+        if complex_:  # numpy would keep the real parts only, with a warning
+            raise ValueError(f"Complex data not supported; column {complex_[0][0]!r} of X "
+                             f"has dtype {complex_[0][1]}.")
         if not all(isinstance(c, str) for c in X.columns):
             # Keep user-visible names but make them uniform for ColumnTransformer.
             X = X.set_axis([str(c) for c in X.columns], axis=1)

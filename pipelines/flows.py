@@ -240,8 +240,11 @@ def deployment_parameters(**parameters: Any) -> dict[str, Any]:
     if dataset not in BUILTIN_DATASETS:
         table_format(dataset, what=f"dataset (not a built-in one: {', '.join(BUILTIN_DATASETS)})")
         parameters["dataset"] = steps.absolute_dataset(dataset)
-    for key in ("save", "storage"):
+    for key in ("save", "storage", "search_space"):
         value = parameters.get(key)
+        if key == "search_space" and not (isinstance(value, str)
+                                          and value.endswith((".yaml", ".yml"))):
+            continue  # a built-in space's name, or a dict
         if value and "://" not in value:
             parameters[key] = str(Path(value).resolve())
     return parameters

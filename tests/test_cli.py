@@ -133,6 +133,11 @@ def test_lepton_run_csv_with_a_target_column(tmp_path, capsys):
     assert re.search(r"held-out accuracy: [0-9.]+", out)
     assert main(["run", str(path), "--target", "nope"]) == 2
     assert "target='nope' is not a column of table.csv" in capsys.readouterr().err
+    # a header written 'a, b, label': the column is ' label'; the error says so
+    frame.rename(columns={"label": " label"}).to_csv(tmp_path / "spaced.csv", index=False)
+    assert main(["run", str(tmp_path / "spaced.csv"), "--target", "label"]) == 2
+    assert ("columns are ['a', 'b', ' label'] (' label': spaces around the name, as the file "
+            "writes it)") in capsys.readouterr().err
     assert main(["run", str(path)]) == 2
     assert ("a file needs its target column named (--target / target=); the columns of "
             "table.csv are ['a', 'b', 'label']") in capsys.readouterr().err

@@ -157,6 +157,11 @@ def encode_target(y: Any, task: str, n_samples: int, *, estimator_name: str):
             )
         return encoder.transform(y_arr).astype(np.int64), encoder, len(encoder.classes_)
     y_arr = np.asarray(y.to_numpy() if isinstance(y, (pd.Series, pd.DataFrame)) else y)
+    if y_arr.dtype.kind in "mM":  # numpy would regress on nanoseconds, without a word
+        held = "dates" if y_arr.dtype.kind == "M" else "durations"
+        raise ValueError(
+            f"{estimator_name} is a regressor but y holds {held} (dtype {y_arr.dtype}); "
+            "convert them to numbers first, e.g. days since the first.")
     if y_arr.dtype.kind not in "biuf":
         try:
             y_arr = y_arr.astype(np.float64)
@@ -344,7 +349,7 @@ class BaseNeuralNetwork(BaseEstimator):
         "validation_fraction": [Interval(Real, 0, 1, closed="left")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "max_time": [Interval(Real, 0, None, closed="neither"), None],
-        "device": [str],
+        "device": [str, torch.device],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }

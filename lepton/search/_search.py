@@ -586,7 +586,9 @@ def make_storage(storage: Any) -> optuna.storages.BaseStorage | None:
         raise StorageError(f"storage={redact_uri(text)!r} needs a database driver that is not "
                            f"installed: {_driver_hint(text)}.") from exc
     except Exception as exc:
-        if type(exc).__name__ in ("NoSuchModuleError", "ArgumentError"):  # SQLAlchemy's
+        from sqlalchemy.exc import ArgumentError  # an unknown scheme: NoSuchModuleError
+
+        if isinstance(exc, ArgumentError):
             raise ValueError(
                 f"storage={redact_uri(text)!r} is not a recognised storage "
                 f"({str(exc).splitlines()[0].rstrip('.')}): {_STORAGES}.") from exc

@@ -86,6 +86,29 @@ def test_labels_mixing_strings_and_numbers_are_refused_with_their_types():
         NeuralNetworkClassifier(**TINY).fit(_X(), y)
 
 
+def test_regressor_with_a_date_target_says_to_convert_it():
+    """Dates as y were regressed on as nanoseconds, without a word."""
+    y = pd.Series(pd.date_range("2024-01-01", periods=20, freq="D"))
+    for model in (NeuralNetworkRegressor(**TINY), NeuralNetwork(**TINY)):
+        with pytest.raises(ValueError, match=r"is a regressor but y holds dates \(dtype "
+                                             r"datetime64\[\w+\]\); convert them to numbers"):
+            model.fit(_X(), y)
+
+
+def test_complex_columns_of_a_frame_are_refused_as_complex_arrays_are():
+    X = pd.DataFrame({"a": np.arange(20.0), "z": np.arange(20) * (1 + 1j)})
+    with pytest.raises(ValueError, match=r"Complex data not supported; column 'z' of X has "
+                                         r"dtype complex128"):
+        NeuralNetworkClassifier(**TINY).fit(X, np.arange(20) % 2)
+
+
+def test_a_torch_device_is_a_device():
+    import torch
+
+    model = NeuralNetworkClassifier(**{**TINY, "device": torch.device("cpu")})
+    assert model.fit(_X(), np.arange(20) % 2).predict(_X()).shape == (20,)
+
+
 def test_regressor_with_string_target():
     with pytest.raises(ValueError, match=r"NeuralNetworkRegressor is a regressor but y holds "
                                          r"non-numeric values"):

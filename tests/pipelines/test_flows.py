@@ -239,6 +239,17 @@ def test_schedule_checks_before_serving():
     assert params["tracking_uri"] == "sqlite:///x.db"
 
 
+def test_a_deployments_search_space_file_is_checked_and_made_absolute(tmp_path, monkeypatch):
+    from importlib import resources
+
+    (tmp_path / "space.yaml").write_text(
+        resources.files("lepton.search_spaces").joinpath("mlp.yaml").read_text())
+    monkeypatch.chdir(tmp_path)
+    params = flows.deployment_parameters(search_space="space.yaml")
+    assert params["search_space"] == str(tmp_path / "space.yaml")  # the runs start elsewhere
+    assert flows.deployment_parameters(search_space="resnet")["search_space"] == "resnet"
+
+
 def test_lepton_schedule_rejects_a_bad_cron_at_once():
     out = subprocess.run([sys.executable, "-m", "lepton.cli", "schedule", "iris", "--cron",
                           "0 25 * * *"], capture_output=True, text=True, timeout=120)
