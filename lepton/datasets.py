@@ -392,6 +392,13 @@ def load_dataset(name_or_path: str, *, target: str | Sequence[str] | None = None
                          f"columns of {path.name} are {list(frame.columns)}.")
     notes = [frame.attrs.pop("lepton.read")] if "lepton.read" in frame.attrs else []
     frame.attrs.pop("lepton.dialect", None)  # for lepton predict; pandas copies attrs along
+    targets = [target] if isinstance(target, str) else list(target)
+    if len(frame) == 0:
+        raise ValueError(f"{path.name} has no rows, only its header {list(frame.columns)}.")
+    if set(frame.columns) <= set(targets):
+        raise ValueError(f"{path.name} has no columns besides the target "
+                         f"{targets if len(targets) > 1 else targets[0]!r}: nothing to learn "
+                         "from.")
     if not isinstance(target, str):
         targets = list(dict.fromkeys(target))
         if len(targets) > 1:

@@ -140,6 +140,15 @@ def test_a_target_of_amounts_written_as_text_is_a_regression_target(tmp_path):
     frame.to_csv(path, index=False)
     with pytest.raises(ValueError, match="target='tier' is missing in every row of sales.csv"):
         steps.load_split(str(path), target="tier")
+    # a file of headers only, and one of the target alone: said as such (they were a
+    # target missing in every row, and scikit-learn's 'Found array with 0 feature(s)')
+    frame.iloc[:0].to_csv(path, index=False)
+    with pytest.raises(ValueError, match=r"sales\.csv has no rows, only its header \['x', "):
+        steps.load_split(str(path), target="tier")
+    frame[["price"]].to_csv(path, index=False)
+    with pytest.raises(ValueError, match=r"sales\.csv has no columns besides the target "
+                                         r"'price': nothing to learn from"):
+        steps.load_split(str(path), target="price")
 
 
 def test_csv_files_as_excel_writes_them_in_europe_are_read(tmp_path):
