@@ -82,13 +82,14 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import (MaxAbsScaler, OneHotEncoder, OrdinalEncoder, StandardScaler,
                                    TargetEncoder)
-from sklearn.utils.validation import check_array, check_is_fitted
+from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from pandas.tseries.api import guess_datetime_format
 
 from . import defaults
 
-__all__ = ["TabularPreprocessor", "RobustClipScaler", "check_X", "MISSING_CATEGORY", "SCALINGS",
-           "MISSING_MARKERS", "column_errors_on_all_rows", "column_notes", "text_numbers"]
+__all__ = ["TabularPreprocessor", "RobustClipScaler", "check_X", "check_features",
+           "MISSING_CATEGORY", "SCALINGS", "MISSING_MARKERS", "column_errors_on_all_rows",
+           "column_notes", "text_numbers"]
 
 MISSING_CATEGORY = "__missing__"
 #: Text that stands for a missing value in a column of numbers or dates (compared after
@@ -129,6 +130,21 @@ def _empty_error(shape: tuple[int, ...]) -> None:
         raise ValueError(
             f"Found array with 0 feature(s) (shape={shape}) while a minimum of 1 is required."
         )
+
+
+def check_features(estimator, X, *, input_shape: Sequence[int] | None = None, reset: bool):
+    """:func:`check_X`, then scikit-learn's checks of the feature names and count
+    (``validate_data``; ``reset``: at fit, record them). A DataFrame's column names are the
+    feature names (``feature_names_in_``) where some are strings; where none is, as in
+    ``pd.DataFrame(array)``'s 0, 1, ..., there are none, as scikit-learn has it, so such a
+    model predicts arrays without a warning (check_X makes every name a string for the
+    preprocessor either way)."""
+    unnamed = isinstance(X, pd.DataFrame) and not any(isinstance(c, str) for c in X.columns)
+    X = check_X(X, input_shape=input_shape)
+    # validate_data reads the names from its X; an empty array of X's width has none
+    validate_data(estimator, np.empty((0, X.shape[1])) if unnamed else X,
+                  skip_check_array=True, reset=reset)
+    return X
 
 
 def check_X(X, *, input_shape: Sequence[int] | None = None):

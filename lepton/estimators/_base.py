@@ -24,12 +24,12 @@ from sklearn.preprocessing import LabelEncoder, StandardScaler
 from sklearn.utils import _safe_indexing, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
+from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from .. import defaults
 from ..models import ModelConfig, check_activation
-from ..preprocessing import (SCALINGS, TabularPreprocessor, check_input_shape, check_X,
-                             column_errors_on_all_rows, text_numbers)
+from ..preprocessing import (SCALINGS, TabularPreprocessor, check_features,
+                             check_input_shape, column_errors_on_all_rows, text_numbers)
 from ..training import (
     DIVERGED, SCHEDULES, DivergedError, ProgressPrinter, Task, TensorData, TrainingConfig,
     fit_model, predict_outputs, resolve_device, threads_per_trial, torch_threads,
@@ -435,8 +435,7 @@ class BaseNeuralNetwork(BaseEstimator):
         model_config = self._model_config()
         device = resolve_device(self.device)
 
-        X = check_X(X, input_shape=self.input_shape)
-        validate_data(self, X, skip_check_array=True, reset=True)
+        X = check_features(self, X, input_shape=self.input_shape, reset=True)
         n = X.shape[0]
         if n < 2:
             raise ValueError(
@@ -555,8 +554,7 @@ class BaseNeuralNetwork(BaseEstimator):
     # -- predict -----------------------------------------------------------------------
     def _outputs(self, X) -> torch.Tensor:
         check_is_fitted(self, "module_")
-        X = check_X(X, input_shape=self.input_shape)
-        validate_data(self, X, skip_check_array=True, reset=False)
+        X = check_features(self, X, input_shape=self.input_shape, reset=False)
         device = self._predict_device()
         Xt = self.preprocessor_.transform(X)
         self.module_.to(device)

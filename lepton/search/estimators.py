@@ -32,14 +32,14 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.model_selection import KFold, StratifiedKFold, check_cv
 from sklearn.utils import _safe_indexing, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
 from .. import defaults
 from ..estimators import NeuralNetworkClassifier, NeuralNetworkRegressor
 from ..estimators._base import (_class_args, _rows, check_rows_weighted, check_sample_weight,
                                 encode_target, record_target_names, split_validation,
                                 target_kind)
-from ..preprocessing import (TabularPreprocessor, check_input_shape, check_X,
+from ..preprocessing import (TabularPreprocessor, check_features, check_input_shape,
                              column_errors_on_all_rows)
 from ..training import (
     COMPLETED, DIVERGED, TIME_LIMIT, Task, TensorData, TrainingConfig, TrainingResult,
@@ -240,8 +240,7 @@ class _BaseLepton(BaseEstimator):
         n_jobs = self._n_jobs(len(devices))
 
         self.input_shape_ = _per_sample_shape(X, self.input_shape)
-        X_given, X = X, check_X(X, input_shape=self.input_shape)
-        validate_data(self, X, skip_check_array=True, reset=True)
+        X_given, X = X, check_features(self, X, input_shape=self.input_shape, reset=True)
         if self.input_shape is not None:
             check_input_shape(self.input_shape, self.n_features_in_)
         n = X.shape[0]
@@ -1015,8 +1014,7 @@ class _BaseLepton(BaseEstimator):
                 return self.best_estimator_.predict_proba(X)
             pred = self.best_estimator_.predict(X)
             return pred.reshape(len(pred), -1)
-        X = check_X(X, input_shape=self.input_shape)
-        validate_data(self, X, skip_check_array=True, reset=False)
+        X = check_features(self, X, input_shape=self.input_shape, reset=False)
         return self.ensemble_.predict_raw(X)
 
     def __getstate__(self):

@@ -166,6 +166,24 @@ def test_fitted_on_an_array_predicts_a_frame_by_column_position():
     np.testing.assert_array_equal(proba, model.predict_proba(X))
 
 
+def test_a_frame_of_unnamed_columns_gives_no_feature_names(recwarn):
+    """pd.DataFrame(array) names its columns 0, 1, ...: no feature names, as scikit-learn
+    has it, so arrays and such frames predict alike without a warning (it recorded '0',
+    '1', ... and warned at every array)."""
+    import warnings
+
+    X, y = _X(), np.arange(20) % 2
+    model = NeuralNetworkClassifier(**TINY).fit(pd.DataFrame(X), y)
+    assert not hasattr(model, "feature_names_in_") and model.n_features_in_ == 3
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_array_equal(model.predict_proba(X),
+                                      model.predict_proba(pd.DataFrame(X)))
+    # names of which some are strings stay names, as strings
+    mixed = NeuralNetworkClassifier(**TINY).fit(pd.DataFrame(X, columns=[0, "b", "c"]), y)
+    assert list(mixed.feature_names_in_) == ["0", "b", "c"]
+
+
 def test_predict_with_a_missing_column(frame_model):
     model, X = frame_model
     with pytest.raises(ValueError, match=r"(?s)Feature names seen at fit time, yet now missing:"
