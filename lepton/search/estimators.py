@@ -306,10 +306,8 @@ class _BaseLepton(BaseEstimator):
                                  n_startup_trials=8)
         validation = self._validation_label(splits)
         data = None if data_id is None else f"{'x'.join(map(str, X.shape))} {data_id[:12]}"
-        # balanced_accuracy studies before the prior-corrected decision scored otherwise
-        scoring = metric.name + (" (prior-corrected)" if metric.prior_corrected else "")
-        _check_resumable(study, study_name, task=task, metric=scoring, space=space, seed=seed,
-                         validation=validation, data=data)
+        _check_resumable(study, study_name, task=task, metric=_scoring(metric), space=space,
+                         seed=seed, validation=validation, data=data)
         if storage is not None and follow is None:
             for key, value in getattr(self, "_study_attrs", {}).items():  # lepton.steps' recipe
                 study.set_user_attr(key, value)
@@ -497,7 +495,7 @@ class _BaseLepton(BaseEstimator):
                 if started or time.monotonic() > deadline:
                     return own, "resumed"  # _check_resumable records the seed
                 time.sleep(0.1)
-        study.set_user_attr("lepton.metric", metric.name)  # the direction is fixed now
+        study.set_user_attr("lepton.metric", _scoring(metric))  # the direction is fixed now
         study.set_user_attr("lepton.seed", own)
         return own, "created"
 
@@ -1364,6 +1362,12 @@ def _sampler_seed(seed: int, role: str) -> int:
     if role == "created":
         return seed
     return int.from_bytes(os.urandom(4), "little") & 0x7FFFFFFF
+
+
+def _scoring(metric) -> str:
+    """How a study records its metric: balanced_accuracy studies from before the
+    prior-corrected decision scored otherwise, and are not resumed by a search now."""
+    return metric.name + (" (prior-corrected)" if metric.prior_corrected else "")
 
 
 def _check_resumable(study: optuna.Study, study_name: str, *, task: str, metric: str,

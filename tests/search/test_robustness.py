@@ -135,6 +135,13 @@ def test_study_is_untouched_by_a_failed_fit(tmp_path):
         LeptonClassifier(time_budget=20, n_trials=4, storage=storage, study_name="b", cv=None,
                          metric="balanced_accuracy", search_space=TINY_SPACE,
                          random_state=0).fit(X, y)
+    # while a new balanced-accuracy study is created, searched and resumed (it refused
+    # its own first fit: its metric was recorded without the decision it is scored with)
+    for n_trials in (2, 3):
+        clf = LeptonClassifier(time_budget=20, n_trials=n_trials, storage=storage,
+                               study_name="b-new", cv=None, metric="balanced_accuracy",
+                               search_space=TINY_SPACE, random_state=0).fit(X, y)
+        assert clf.n_trials_ == n_trials
     # ... and a fit whose every new trial fails leaves the earlier trials as they were
     with pytest.raises(SearchError):
         LeptonClassifier(time_budget=20, n_trials=3, search_space=_space(
