@@ -232,6 +232,8 @@ class _BaseLepton(BaseEstimator):
 
     def _fit(self, X, y, sample_weight, budget: Budget):
         name = type(self).__name__
+        for stale in ("tracker_", "tracking_run_id_", "fit_time_"):  # a previous fit's: the
+            self.__dict__.pop(stale, None)  # model end_search logs must not carry them
         task = self._task
         metric = get_metric(self.metric, task)
         devices = resolve_devices(self.device)
@@ -438,11 +440,11 @@ class _BaseLepton(BaseEstimator):
                    encoder.classes_[ctx.y_val], self._holdout_prediction(ctx, encoder))
         # a DataFrame as given (a logged model's schema names its columns as users do)
         sample = X_given if isinstance(X_given, pd.DataFrame) else X
+        self.tracker_ = tracker  # before end_search: the model it logs names its own run
+        self.tracking_run_id_ = getattr(tracker, "parent_run_id", None)
         tracker.end_search(estimator=self, X_sample=_safe_indexing(sample, np.arange(min(5, n))),
                            study=study, leaderboard=self.leaderboard_,
                            final=dict(self.final_model_info_), holdout=holdout)
-        self.tracker_ = tracker
-        self.tracking_run_id_ = getattr(tracker, "parent_run_id", None)
         self.fit_time_ = budget.elapsed()
         if self.verbose:
             print(f"[{name}] {self.n_trials_} trials, best {metric.name}={self.best_score_:.4f}, "

@@ -44,6 +44,9 @@ def quiet_mlflow_env() -> dict[str, str]:
         "MLFLOW_HTTP_REQUEST_TIMEOUT": "30",
         # a progress bar per artifact download (input-example checks) is noise in a search
         "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+        # with an http:// store, MLflow prints "View run ... at: http://..." and "View
+        # experiment ..." as each run ends: two lines per trial across the progress bar
+        "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
     }
 
 

@@ -104,6 +104,24 @@ def test_final_model_is_registered_and_the_tracked_estimator_pickles(tracked):
     assert tracker.writer_process is None and tracker.parent_run_id == clone.tracking_run_id_
 
 
+def test_fitting_again_logs_a_model_that_names_its_own_run(sqlite_uri):
+    """The model a fit logs is the estimator as that fit left it: fitted again, it named
+    the previous fit's run (and carried that fit's fit_time_)."""
+    import mlflow.pyfunc
+
+    X, y = load_iris(return_X_y=True)
+    clf = LeptonClassifier(time_budget=60, n_trials=2, search_space=SPACE, cv=None,
+                           tracking_uri=sqlite_uri, experiment_name="fit-again", random_state=0)
+    first = clf.fit(X, y).tracking_run_id_
+    second = clf.fit(X, y).tracking_run_id_
+    assert first != second and clf.fit_time_ > 0
+    run = clf.tracker_.client.get_run(second)
+    mlflow.set_tracking_uri(sqlite_uri)
+    logged = mlflow.pyfunc.load_model(run.data.tags["lepton.model_uri"]).unwrap_python_model()
+    assert logged.estimator.tracking_run_id_ == second
+    assert not hasattr(logged.estimator, "fit_time_")  # set once the logging is done
+
+
 def test_a_budget_too_small_for_tracking_says_what_the_reserve_is_for(sqlite_uri):
     X, y = load_iris(return_X_y=True)
     with pytest.raises(ValueError, match=r"time_budget=5s is too small: .* a reserve of "

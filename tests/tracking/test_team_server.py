@@ -50,8 +50,9 @@ def test_search_over_http_on_postgres(team_server):
     np.testing.assert_array_equal(model.predict(X), best.predict(X))
 
 
-def test_lepton_classifier_tracks_over_http(team_server):
-    """The estimator itself (not hand-driven hooks) against the team server."""
+def test_lepton_classifier_tracks_over_http(team_server, capfd):
+    """The estimator itself (not hand-driven hooks) against the team server, quietly
+    (MLflow printed two 'View run/experiment at: http://...' lines a trial)."""
     from mlflow.tracking import MlflowClient
     from sklearn.datasets import load_iris
 
@@ -72,3 +73,5 @@ def test_lepton_classifier_tracks_over_http(team_server):
     assert len(children) == len([t for t in clf.study_.trials if t.state.is_finished()]) >= 3
     champion = client.get_model_version_by_alias("team-search-nn", "champion")
     assert champion.run_id == parent.info.run_id
+    out, err = capfd.readouterr()
+    assert "View run" not in out + err and "View experiment" not in out + err
