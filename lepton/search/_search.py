@@ -82,6 +82,10 @@ SIGTERM_SEARCH = ("lepton: SIGTERM: stopping the search; the running trials end 
 PROCESS_ATTR = "lepton.process"
 #: Trial user attribute: the device it trained on (:class:`DevicePool`)
 DEVICE_ATTR = "lepton.device"
+#: A trial the search window's end left unstarted (asked for just as it closed): FAIL, so
+#: that no sampler learns from it nor n_trials and patience count it; not on the
+#: leaderboard; a warm-start entry or retry it took is queued again.
+UNSTARTED_ATTR = "lepton.unstarted"
 #: Study user attributes a persistent search writes for ``lepton worker``: the run's recipe
 #: (dataset and options, lepton.steps) and when (``time.time()``) its search window ends
 RUN_ATTR = "lepton.run"
@@ -351,6 +355,10 @@ class FollowsRun(Callback):
                                      f"{record['epoch']})")
 
 
+class NoTimeLeft(Exception):
+    """Raised for a trial the search window's end left unstarted (Optuna records it FAIL)."""
+
+
 class Objective:
     """One Optuna trial: sample a configuration, train it on every fold, score it."""
 
@@ -360,9 +368,13 @@ class Objective:
     def __call__(self, trial: optuna.Trial) -> float:
         ctx = self.ctx
         t0 = time.perf_counter()
+        if ctx.budget.trial_max_time() <= 0:  # asked for as the window closed
+            self._unstarted(trial)
         try:
             model_cfg, training = ctx.space.sample(trial, task=ctx.task.kind)
             scaling = ctx.space.sample_scaling(trial)
+            if ctx.budget.trial_max_time() <= 0:  # the window closed while sampling
+                self._unstarted(trial)
             trial.set_user_attr("input_scaling", scaling)
             trial.set_user_attr(PROCESS_ATTR, process_label())
             trial.set_user_attr("model_config", json.dumps(model_cfg))
@@ -374,6 +386,8 @@ class Objective:
                     ctx.trial_device() as device:
                 trial.set_user_attr(DEVICE_ATTR, str(device))
                 value = self._run(trial, model_cfg, training, scaling, t0, device)
+        except NoTimeLeft:
+            raise
         except optuna.TrialPruned as exc:
             trial.set_user_attr("duration", time.perf_counter() - t0)
             trial.set_user_attr(FAIL_REASON, str(exc) or "pruned")
@@ -426,7 +440,9 @@ class Objective:
                 + ([FollowsRun(ctx.follow)] if ctx.follow is not None else []))
         except TooLittleTrained as exc:
             if ctx.budget.is_short(max_time):  # the search ran out of time, not the trial
-                raise self._cut_short(max_time, str(exc)) from None
+                again = _queue_again(trial)  # a warm-start entry that never had its chance
+                raise self._cut_short(max_time, str(exc) + (
+                    "" if again is None else f"; queued again as trial {again}")) from None
             raise
         value = ctx.metric(ctx.y_val, run.val_pred, ctx.w_val)
         if not math.isfinite(value):
@@ -453,10 +469,39 @@ class Objective:
                                             f"{ctx.metric.name} {value:.4g} then")
         return value
 
+    def _unstarted(self, trial: optuna.Trial) -> None:
+        """A trial the window's end leaves unstarted: failed and marked (not a result), a
+        queued configuration it took (warm start, retry) queued again, the search
+        stopped; raises :class:`NoTimeLeft`."""
+        reason = "no search time left in time_budget: not started"
+        again = _queue_again(trial)
+        if again is not None:
+            reason += f"; its queued configuration is queued again as trial {again}"
+        trial.set_user_attr(UNSTARTED_ATTR, True)
+        trial.set_user_attr(FAIL_REASON, reason)
+        trial.study.stop()
+        raise NoTimeLeft(reason)
+
     def _cut_short(self, max_time: float, what: str) -> optuna.TrialPruned:
         return optuna.TrialPruned(
             f"cut short by the end of the search window ({max_time:.2f}s of a trial's "
             f"{self.ctx.budget.trial_cap():.2f}s): {what}")
+
+
+def _queue_again(trial: optuna.Trial) -> int | None:
+    """A trial that took a queued configuration (a warm-start entry, enqueued with
+    fixed_params; or a retry, queued with its params) and was left without a result for
+    want of time: the same entry queued again, as it was; its number. None for a
+    configuration the sampler drew."""
+    frozen = trial.study._storage.get_trial(trial._trial_id)
+    if "fixed_params" not in frozen.system_attrs and not frozen.system_attrs.get("retry_history"):
+        return None
+    template = optuna.trial.create_trial(
+        state=optuna.trial.TrialState.WAITING, params=frozen.params,
+        distributions=frozen.distributions, user_attrs=frozen.user_attrs,
+        system_attrs=frozen.system_attrs)  # as retry_trial copies a crashed trial's
+    again = trial.study._storage.create_new_trial(trial.study._study_id, template_trial=template)
+    return trial.study._storage.get_trial_number_from_id(again)
 
 
 def process_label() -> str:
@@ -845,9 +890,10 @@ def run_trials(study: optuna.Study, objective: Objective, ctx: SearchContext, *,
     budget = ctx.budget
 
     def stop_when_done(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        ctx.finished_here.append(trial.number)
-        if progress is not None:
-            progress(study, trial)
+        if not trial.user_attrs.get(UNSTARTED_ATTR):
+            ctx.finished_here.append(trial.number)
+            if progress is not None:
+                progress(study, trial)
         if ctx.follow is not None:  # a worker: the run it joined may have moved its end
             ends_at = ctx.follow()
             if ends_at is not None:

@@ -47,7 +47,8 @@ from ..training import (
     torch_threads, usable_device, warm_up_optimizers,
 )
 from ._search import (
-    DEVICE_ATTR, DONE_STATES, ENDS_AT_ATTR, FAIL_REASON, PROCESS_ATTR, TRACKING_ATTR, DevicePool,
+    DEVICE_ATTR, DONE_STATES, ENDS_AT_ATTR, FAIL_REASON, PROCESS_ATTR, TRACKING_ATTR,
+    UNSTARTED_ATTR, DevicePool,
     Fold, Objective, PruningReporter, SearchContext, StopRequest, Terminated, create_study,
     enqueue_portfolio, make_storage, outputs_to_prediction, run_trials, stop_signals_set,
     trials_since_best,
@@ -1246,7 +1247,8 @@ def make_leaderboard(study: optuna.Study, metric_name: str) -> pd.DataFrame:
                   if t.system_attrs.get("retry_history")}
     metric = METRICS.get(metric_name)
     for t in trials:
-        if t.state == optuna.trial.TrialState.WAITING:  # enqueued, never started
+        # enqueued, never started; or asked for as the window closed (UNSTARTED_ATTR)
+        if t.state == optuna.trial.TrialState.WAITING or t.user_attrs.get(UNSTARTED_ATTR):
             continue
         value = t.value
         if t.state == optuna.trial.TrialState.PRUNED and metric and not metric.epoch_is_metric:
@@ -1558,7 +1560,8 @@ def _resume_line(study: optuna.Study, study_name: str, storage: Any, metric) -> 
 def _n_finished(study: optuna.Study) -> int:
     """Trials that ran to an end (complete, pruned or failed): not the warm-start entries
     still waiting in the queue, nor trials running in other workers."""
-    return sum(t.state.is_finished() for t in study.get_trials(deepcopy=False))
+    return sum(t.state.is_finished() and not t.user_attrs.get(UNSTARTED_ATTR)
+               for t in study.get_trials(deepcopy=False))
 
 
 #: Without a terminal (a log file, CI, a Prefect worker), the progress goes out as plain

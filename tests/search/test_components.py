@@ -639,3 +639,37 @@ def test_redis_journal_heartbeat_reads_the_servers_clock(redis_url, monkeypatch)
     # a trial that stopped beating is still found stale on the server's clock
     time.sleep(1.1)
     assert fail_stale_trials(study, grace=1) == [live.number]
+
+
+def test_a_trial_asked_for_as_the_window_closes_is_set_aside_and_its_queue_entry_kept():
+    """The search window can close between a trial's end (where the search checks it) and
+    the next ask: that trial was pruned with sampled, untrained parameters, counted by
+    n_trials and patience, taught the sampler, and a warm-start entry it took was lost. Now
+    it fails marked unstarted (no sampler learns from FAIL), the entry is queued again,
+    the search stops, and the leaderboard and n_trials_ leave it out."""
+    from lepton.search._search import UNSTARTED_ATTR, NoTimeLeft, Objective, retry_trial
+    from lepton.search.estimators import _n_finished, make_leaderboard
+
+    ctx = SimpleNamespace(budget=SimpleNamespace(trial_max_time=lambda: 0.0))
+    study = optuna.create_study(direction="maximize")
+    study.add_trial(optuna.trial.create_trial(
+        params={"x": 0.5}, distributions={"x": optuna.distributions.FloatDistribution(0, 1)},
+        value=0.9))
+    study.enqueue_trial({"x": 0.25}, user_attrs={"portfolio": "a known configuration"})
+    retry_trial(study, study.trials[0], max_retry=1)  # a crashed trial's retry, queued
+    study.optimize(Objective(ctx), n_trials=5, catch=(NoTimeLeft,))
+    unstarted = [t for t in study.trials if t.user_attrs.get(UNSTARTED_ATTR)]
+    assert [t.state.name for t in unstarted] == ["FAIL"]  # the search stopped at once
+    assert "no search time left" in unstarted[0].user_attrs["fail_reason"]
+    waiting = study.get_trials(states=(optuna.trial.TrialState.WAITING,))
+    # both queue entries still waiting: the one the unstarted trial took, queued again
+    assert sorted(t.system_attrs.get("fixed_params", t.params)["x"] for t in waiting) \
+        == [0.25, 0.5]
+    assert {t.user_attrs.get("portfolio") for t in waiting} >= {"a known configuration"}
+    assert _n_finished(study) == 1
+    assert list(make_leaderboard(study, "accuracy")["trial"]) == [0]
+    # a configuration the sampler drew: set aside, nothing queued for it
+    fresh = optuna.create_study()
+    fresh.optimize(Objective(ctx), n_trials=5, catch=(NoTimeLeft,))
+    assert [t.state.name for t in fresh.trials] == ["FAIL"]
+    assert fresh.trials[0].user_attrs[UNSTARTED_ATTR]
