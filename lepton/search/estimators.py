@@ -523,7 +523,7 @@ class _BaseLepton(BaseEstimator):
         stratified by class where ``task`` (the training's kind) is 'classification'."""
         n = X.shape[0]
         if self._given_cv():
-            return self._given_splits(n, y_enc)
+            return self._given_splits(n, y_enc, seed)
         n_folds = self._n_folds(n)
         if n_folds:
             if self.cv != "auto" and n_folds > n:
@@ -538,12 +538,19 @@ class _BaseLepton(BaseEstimator):
                                               y_enc if task == "classification" else None, seed)
         return [(train_idx, val_idx)]
 
-    def _given_splits(self, n: int, y_enc: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    def _given_splits(self, n: int, y_enc: np.ndarray,
+                      seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
         """The splits of a ``cv`` splitter (``TimeSeriesSplit(3)``: validate on later rows
-        than those trained on) or given as (train rows, validation rows) pairs, checked."""
+        than those trained on) or given as (train rows, validation rows) pairs, checked. A
+        splitter that shuffles with ``random_state=None`` shuffles with ``seed`` (the
+        study's): a resumed study, and every process of one, keeps the same folds."""
+        cv = self.cv
+        if getattr(cv, "shuffle", False) and getattr(cv, "random_state", 0) is None:
+            cv = copy.copy(cv)  # the user's splitter is left as given
+            cv.random_state = seed
         try:
             splits = [(np.asarray(tr), np.asarray(va))
-                      for tr, va in check_cv(self.cv).split(np.zeros((n, 1)), y_enc)]
+                      for tr, va in check_cv(cv).split(np.zeros((n, 1)), y_enc)]
         except ValueError as exc:
             if "groups" not in str(exc):
                 raise

@@ -538,6 +538,33 @@ def test_given_splits_are_used_as_they_are_and_checked():
             LeptonClassifier(time_budget=5, cv=cv).fit(X, y)
 
 
+def test_a_shuffling_splitter_without_a_seed_keeps_its_folds_across_resumes(tmp_path):
+    """StratifiedKFold(shuffle=True) with random_state=None drew other folds at every fit
+    and in every process, so a resumed (or shared) study scored its trials on other rows
+    than before, under the same recorded validation. It shuffles with the study's seed."""
+    from sklearn.model_selection import StratifiedKFold
+
+    X, y = load_iris(return_X_y=True)
+    cv = StratifiedKFold(3, shuffle=True)
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    seen = []
+    real = LeptonClassifier._given_splits
+
+    def watched(self, *args):
+        splits = real(self, *args)
+        seen.append([va.tolist() for _, va in splits])
+        return splits
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(LeptonClassifier, "_given_splits", watched)
+        for random_state in (0, 1):  # a resume: the study keeps its first seed
+            LeptonClassifier(time_budget=20, n_trials=2 + random_state, cv=cv, storage=storage,
+                             study_name="folds", search_space=TINY_SPACE,
+                             random_state=random_state).fit(X, y)
+    assert len(seen) == 2 and seen[0] == seen[1]
+    assert cv.random_state is None  # the given splitter is left as it was
+
+
 def test_a_model_fitted_on_a_gpu_predicts_where_there_is_none(tmp_path):
     """Trained on a GPU machine, saved, loaded on one without a GPU: the final model's
     networks predict on the CPU. (This machine has no GPU: the fitted model is given the
