@@ -1103,7 +1103,8 @@ def _task_of(estimator: Any, search: dict) -> str:
 
 def model_signature(sample: Any, prediction: Any) -> Any:
     """The pyfunc model's signature, inferred from a few training rows, except that for a
-    DataFrame every numeric column takes any number and every column is required.
+    DataFrame every numeric column takes any number and every column is required, and an
+    array has no input schema (MLflow's tensor spec takes one dtype only).
 
     MLflow's schema check casts nothing: a column inferred as ``long`` refuses a missing
     value or a float (an integer column of the training data could not score a row with
@@ -1121,7 +1122,10 @@ def model_signature(sample: Any, prediction: Any) -> Any:
         warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
         signature = infer_signature(sample, prediction)
     if not isinstance(sample, pd.DataFrame):
-        return signature  # an array's tensor spec: its shape is checked, its dtype too
+        # an array's tensor spec would refuse every other dtype (uint8 images, int or
+        # float32 arrays, lists) that predict takes: no input schema, the estimator's own
+        # checks (the width, the values) apply
+        return ModelSignature(inputs=None, outputs=signature.outputs)
     specs = [ColSpec(AnyType() if pd.api.types.is_numeric_dtype(sample.iloc[:, i])
                      else spec.type, spec.name, required=True)  # by position: names may be
              for i, spec in enumerate(signature.inputs.inputs)]  # ints in the DataFrame

@@ -37,6 +37,22 @@ def test_array_fed_model_predicts_like_the_estimator(tmp_path):
     np.testing.assert_array_equal(model.predict(X), est.predict(X))
 
 
+def test_an_array_fed_models_signature_takes_what_predict_takes(tmp_path):
+    """Logged from float64 rows, the model refused int, uint8 and float32 arrays and lists
+    (MLflow's tensor spec takes one dtype) that predict takes: no input schema now."""
+    from lepton.tracking._mlflow import model_signature
+
+    X, y = load_iris(return_X_y=True)
+    est = NeuralNetworkClassifier(epochs=3, random_state=0).fit(X, y)
+    model = _served(est, model_signature(X[:5], est.predict(X[:5])), tmp_path)
+    assert model.metadata.get_input_schema() is None
+    for rows in (X, X.round().astype(np.int64), X.round().astype(np.uint8),
+                 X.astype(np.float32)):
+        np.testing.assert_array_equal(model.predict(rows), est.predict(rows))
+    with pytest.raises(ValueError, match="features"):  # the width is still checked
+        model.predict(X[:, :3])
+
+
 def test_defining_the_model_class_raises_no_type_hint_warning():
     # MLflow checks predict's hints once per class, at class creation: a fresh process
     code = ("import warnings\n"
