@@ -85,6 +85,9 @@ TAG_METRIC = "lepton.metric"
 TAG_RESUME_COUNT = "lepton.resume_count"  # sessions of the study after the first
 METRIC_SESSIONS = "lepton.session_start"  # one row per session: its start (Unix time)
 TAG_DIRECTION = "lepton.direction"
+#: Tags of a search run that say how its latest session ended: removed when the study's
+#: next session resumes the run (a resumed search that finishes keeps no earlier error)
+SESSION_TAGS = ("lepton.error", "lepton.search_interrupted", "lepton.tracking_errors")
 
 # What the issue asks for as per-epoch steps. Each metric row costs ~1.5 ms of MLflow/SQLite
 # CPU (benchmarks/results/tracking_overhead*.md), so elapsed/epoch_time are not logged per
@@ -382,6 +385,9 @@ class MLflowTracker(SearchTracker):
         else:
             self.parent_run_id = parent.info.run_id
             self.client.update_run(self.parent_run_id, status="RUNNING")
+            for stale in SESSION_TAGS:  # the last session's outcome, not this one's
+                if stale in parent.data.tags:
+                    self.client.delete_tag(self.parent_run_id, stale)
             self._count_resume(parent)
             existing = dict(parent.data.params)
             for run in self._children():
@@ -471,9 +477,16 @@ class MLflowTracker(SearchTracker):
                                        order_by=["attributes.start_time DESC"])
         for run in runs:
             if run.data.tags.get(TAG_STUDY) == study_name and \
-                    run.data.tags.get(TAG_STORAGE) == storage_label:
+                    run.data.tags.get(TAG_STORAGE) == storage_label and not self._abandoned(run):
                 return run
         return None
+
+    def _abandoned(self, run) -> bool:
+        """The search run of a fit that failed before any trial (its new study was removed
+        with it): not the study's run to resume; the next fit starts its own."""
+        return run.info.status == "FAILED" and not self.client.search_runs(
+            [self.experiment_id], max_results=1,
+            filter_string=f"tags.`mlflow.parentRunId` = '{run.info.run_id}'")
 
     def _race_winner(self, study_name: str, storage_label: str, mine):
         """After creating a parent run: the parent of this study that another process
@@ -493,7 +506,7 @@ class MLflowTracker(SearchTracker):
         runs = [r for r in self.client.search_runs([self.experiment_id], filter_string=flt,
                                                    max_results=1000)
                 if r.data.tags.get(TAG_STUDY) == study_name
-                and r.data.tags.get(TAG_STORAGE) == storage_label]
+                and r.data.tags.get(TAG_STORAGE) == storage_label and not self._abandoned(r)]
         first = min(runs, key=lambda r: (r.info.start_time, r.info.run_id), default=None)
         if first is None or first.info.run_id == mine.info.run_id:
             return None

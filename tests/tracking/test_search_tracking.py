@@ -122,6 +122,35 @@ def test_fitting_again_logs_a_model_that_names_its_own_run(sqlite_uri):
     assert not hasattr(logged.estimator, "fit_time_")  # set once the logging is done
 
 
+def test_a_fit_that_failed_before_any_trial_leaves_its_run_and_the_next_starts_afresh(
+        sqlite_uri, tmp_path):
+    """A fit refused after its search run was opened (here: a budget too small) removes
+    its new study; the next fit of that study took the failed run over (resume count 1,
+    the failed attempt's settings as params, its error tag on a finished run). It starts
+    a run of its own now; and a resumed session drops the last session's error."""
+    from mlflow.tracking import MlflowClient
+
+    X, y = load_iris(return_X_y=True)
+    kwargs = dict(search_space=SPACE, cv=None, tracking_uri=sqlite_uri, random_state=0,
+                  experiment_name="failed-first", storage=str(tmp_path / "study.db"),
+                  study_name="s")
+    with pytest.raises(ValueError, match="too small"):
+        LeptonClassifier(time_budget=5, **kwargs).fit(X, y)
+    client = MlflowClient(sqlite_uri)
+    experiment = client.get_experiment_by_name("failed-first").experiment_id
+    [failed] = client.search_runs([experiment])
+    assert failed.info.status == "FAILED"
+    clf = LeptonClassifier(time_budget=60, n_trials=2, **kwargs).fit(X, y)
+    assert clf.tracking_run_id_ != failed.info.run_id
+    run = client.get_run(clf.tracking_run_id_)
+    assert run.data.tags["lepton.resume_count"] == "0" and "lepton.error" not in run.data.tags
+    client.set_tag(run.info.run_id, "lepton.error", "an earlier session's error")
+    again = LeptonClassifier(time_budget=60, n_trials=3, **kwargs).fit(X, y)
+    run = client.get_run(again.tracking_run_id_)
+    assert run.info.run_id == clf.tracking_run_id_ and run.data.tags["lepton.resume_count"] == "1"
+    assert "lepton.error" not in run.data.tags and run.info.status == "FINISHED"
+
+
 def test_a_budget_too_small_for_tracking_says_what_the_reserve_is_for(sqlite_uri):
     X, y = load_iris(return_X_y=True)
     with pytest.raises(ValueError, match=r"time_budget=5s is too small: .* a reserve of "
