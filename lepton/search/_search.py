@@ -247,6 +247,10 @@ class SearchContext:
     finished_here: list[int] = field(default_factory=list)
     #: the devices trials train on (None: the folds' own device)
     devices: DevicePool | None = None
+    #: when this fit's search began (Optuna's naive local time, as its trials' datetimes):
+    #: ``patience`` counts the trials finished since, so fitting a converged study again
+    #: searches on
+    started: _dt.datetime = field(default_factory=_dt.datetime.now)
     _on_device: dict[str, list[Fold]] = field(default_factory=dict)
     _copy_lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -870,14 +874,17 @@ def enqueue_portfolio(study: optuna.Study, space: SearchSpace, *, size: int,
     return len(configs)
 
 
-def trials_since_best(study: optuna.Study) -> int:
-    """Finished (complete or pruned) trials after the study's best one: how long the
-    search has gone without improving its validation score."""
+def trials_since_best(study: optuna.Study, since: _dt.datetime | None = None) -> int:
+    """Finished (complete or pruned) trials after the study's best one (``since``: of those,
+    the ones finished since then, a fit's own): how long the search has gone without
+    improving its validation score."""
     try:
         best = study.best_trial.number
     except ValueError:  # no complete trial yet
         return 0
-    return sum(t.number > best for t in study.get_trials(deepcopy=False, states=DONE_STATES))
+    return sum(t.number > best and (since is None or t.datetime_complete is None
+                                    or t.datetime_complete >= since)
+               for t in study.get_trials(deepcopy=False, states=DONE_STATES))
 
 
 def run_trials(study: optuna.Study, objective: Objective, ctx: SearchContext, *,
@@ -910,7 +917,7 @@ def run_trials(study: optuna.Study, objective: Objective, ctx: SearchContext, *,
         if n_trials is not None and len(
                 study.get_trials(deepcopy=False, states=DONE_STATES)) >= n_trials:
             study.stop()
-        if patience is not None and trials_since_best(study) >= patience:
+        if patience is not None and trials_since_best(study, ctx.started) >= patience:
             study.stop()
         if ctx.interrupt.is_set():
             study.stop()
@@ -1001,7 +1008,7 @@ def _optimize(study: optuna.Study, objective: Objective, ctx: SearchContext, *,
         remaining_trials = None if n_trials is None else n_trials - already
         if remaining_trials is not None and remaining_trials <= 0:
             return
-        if patience is not None and trials_since_best(study) >= patience:
+        if patience is not None and trials_since_best(study, ctx.started) >= patience:
             return
         timeout = budget.search_remaining()
         if timeout <= 0:

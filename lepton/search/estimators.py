@@ -402,7 +402,7 @@ class _BaseLepton(BaseEstimator):
                 self.worker_trials_ = list(ctx.finished_here)
                 self.search_interrupted_ = interrupted
                 self.search_converged_ = (self.patience is not None
-                                          and trials_since_best(study) >= self.patience)
+                                          and trials_since_best(study, ctx.started) >= self.patience)
                 self.fit_time_ = budget.elapsed()
                 return self
             if interrupted:
@@ -415,7 +415,7 @@ class _BaseLepton(BaseEstimator):
                        if self.storage is not None else ""))
             self._check_trials(study)
             self.search_converged_ = (self.patience is not None
-                                      and trials_since_best(study) >= self.patience)
+                                      and trials_since_best(study, ctx.started) >= self.patience)
             # The refit's threads, like the trials', leave the cores other processes use
             # alone: torch's default (every core) collapses on a busy machine, and the
             # refit then ran ~3x slower than its estimate from the trials' epoch times

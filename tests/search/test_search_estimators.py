@@ -219,6 +219,20 @@ def test_patience_stops_a_search_that_no_longer_improves():
     assert not unlimited.search_converged_ and len(unlimited.study_.trials) == n_more
 
 
+def test_fitting_a_converged_study_again_searches_on(tmp_path):
+    """patience counts the trials a fit finished: a study that converged searched no more
+    when fitted again (its queue entries waiting for ever); now the next fit runs until
+    its own `patience` trials bring nothing better."""
+    X, y = load_wine(return_X_y=True)
+    common = dict(time_budget=120, search_space=TINY_SPACE, cv=None, ensemble_size=1,
+                  patience=2, storage=str(tmp_path / "study.db"), study_name="w",
+                  random_state=0)
+    first = LeptonClassifier(**common).fit(X, y)
+    assert first.search_converged_
+    again = LeptonClassifier(**common).fit(X, y)
+    assert again.search_converged_ and again.n_trials_ >= first.n_trials_ + 2
+
+
 def test_the_time_held_for_a_refit_that_cannot_fit_goes_back_to_the_search(monkeypatch):
     # The search holds back a reserve for the refit, capped at Budget.MAX_RESERVE of the
     # budget. Where the best trial's refit over all rows needs more than is left, it will
