@@ -401,8 +401,9 @@ class _BaseLepton(BaseEstimator):
                 self.n_trials_ = _n_finished(study)
                 self.worker_trials_ = list(ctx.finished_here)
                 self.search_interrupted_ = interrupted
-                self.search_converged_ = (self.patience is not None
-                                          and trials_since_best(study, ctx.started) >= self.patience)
+                self.search_converged_ = (
+                    self.patience is not None
+                    and trials_since_best(study, ctx.started) >= self.patience)
                 self.fit_time_ = budget.elapsed()
                 return self
             if interrupted:
