@@ -249,8 +249,8 @@ class SearchContext:
     devices: DevicePool | None = None
     #: when this fit's search began (Optuna's naive local time, as its trials' datetimes):
     #: ``patience`` counts the trials finished since, so fitting a converged study again
-    #: searches on
-    started: _dt.datetime = field(default_factory=_dt.datetime.now)
+    #: searches on; None (a worker): the whole study's, as the run it joined stopped on
+    started: _dt.datetime | None = field(default_factory=_dt.datetime.now)
     _on_device: dict[str, list[Fold]] = field(default_factory=dict)
     _copy_lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -482,6 +482,7 @@ class Objective:
         if again is not None:
             reason += f"; its queued configuration is queued again as trial {again}"
         trial.set_user_attr(UNSTARTED_ATTR, True)
+        trial.set_user_attr(PROCESS_ATTR, process_label())
         trial.set_user_attr(FAIL_REASON, reason)
         trial.study.stop()
         raise NoTimeLeft(reason)

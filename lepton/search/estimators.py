@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import datetime as _dt
 import hashlib
 import json
 import logging
@@ -329,7 +330,8 @@ class _BaseLepton(BaseEstimator):
             seed=seed, n_all=n, input_shape=input_shape, tracker=tracker,
             keep_models=max(10, self.ensemble_size), heartbeat=heartbeat,
             prune=_may_prune(study, metric), follow=follow,
-            devices=DevicePool(devices) if len(devices) > 1 else None)
+            devices=DevicePool(devices) if len(devices) > 1 else None,
+            started=None if follow is not None else _dt.datetime.now())
         settings = {"time_budget": self.time_budget, "n_trials": self.n_trials,
                     "metric": metric.name, "n_jobs": n_jobs,
                     "cv": (validation if self._given_cv()
@@ -1252,7 +1254,7 @@ def make_leaderboard(study: optuna.Study, metric_name: str) -> pd.DataFrame:
     # a trial whose process died is retried once (RDB storages: Optuna; journals: .heartbeat)
     # (and a trial Ctrl-C interrupted is queued to run again: WAITING until a fit resumes)
     retried_as = {t.system_attrs["retry_history"][-1]: t for t in trials
-                  if t.system_attrs.get("retry_history")}
+                  if t.system_attrs.get("retry_history") and not t.user_attrs.get(UNSTARTED_ATTR)}
     metric = METRICS.get(metric_name)
     for t in trials:
         # enqueued, never started; or asked for as the window closed (UNSTARTED_ATTR)
