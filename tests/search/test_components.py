@@ -673,3 +673,37 @@ def test_a_trial_asked_for_as_the_window_closes_is_set_aside_and_its_queue_entry
     fresh.optimize(Objective(ctx), n_trials=5, catch=(NoTimeLeft,))
     assert [t.state.name for t in fresh.trials] == ["FAIL"]
     assert fresh.trials[0].user_attrs[UNSTARTED_ATTR]
+
+
+def test_a_queued_configuration_the_window_cut_before_it_could_be_scored_is_queued_again(
+        monkeypatch):
+    """A warm-start entry the search window's end cut before its network saw enough rows
+    to be scored was pruned and lost to later resumes; it is queued again (a configuration
+    the sampler drew is not)."""
+    import torch
+
+    import lepton.search._search as search_mod
+
+    def too_little(*args, **kwargs):
+        raise search_mod.TooLittleTrained("time limit: 7% of one epoch")
+
+    monkeypatch.setattr(search_mod, "train_on_folds", too_little)
+    budget = SimpleNamespace(trial_max_time=lambda: 0.03, is_short=lambda max_time: True,
+                             trial_cap=lambda: 0.85)
+    ctx = SimpleNamespace(seed=0, follow=None, folds_on=lambda device: [], budget=budget)
+    study = optuna.create_study(direction="maximize")
+    study.enqueue_trial({"x": 0.25})
+    for queued in (True, False):
+        trial = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})
+        with pytest.raises(optuna.TrialPruned, match=r"cut short by the end of the search "
+                                                     r"window .*7% of one epoch") as cut:
+            search_mod.Objective(ctx)._run(trial, {}, {"epochs": 3}, "robust", 0.0,
+                                           torch.device("cpu"))
+        study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+        waiting = study.get_trials(states=(optuna.trial.TrialState.WAITING,))
+        if queued:
+            assert f"queued again as trial {waiting[0].number}" in str(cut.value)
+            assert [t.system_attrs["fixed_params"] for t in waiting] == [{"x": 0.25}]
+            study.ask()  # the entry, taken again
+        else:
+            assert "queued again" not in str(cut.value) and waiting == []
