@@ -501,12 +501,7 @@ def _queue_again(trial: optuna.Trial) -> int | None:
     frozen = trial.study._storage.get_trial(trial._trial_id)
     if "fixed_params" not in frozen.system_attrs and not frozen.system_attrs.get("retry_history"):
         return None
-    template = optuna.trial.create_trial(
-        state=optuna.trial.TrialState.WAITING, params=frozen.params,
-        distributions=frozen.distributions, user_attrs=frozen.user_attrs,
-        system_attrs=frozen.system_attrs)  # as retry_trial copies a crashed trial's
-    again = trial.study._storage.create_new_trial(trial.study._study_id, template_trial=template)
-    return trial.study._storage.get_trial_number_from_id(again)
+    return _queue_copy(trial.study, frozen, frozen.system_attrs)
 
 
 def process_label() -> str:
@@ -591,6 +586,13 @@ def retry_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial, *,
     crashes = len(system_attrs["retry_history"]) - system_attrs.get(INTERRUPTED_RETRIES, 0)
     if max_retry is not None and crashes > max_retry:
         return None
+    return _queue_copy(study, trial, system_attrs)
+
+
+def _queue_copy(study: optuna.Study, trial: optuna.trial.FrozenTrial,
+                system_attrs: dict) -> int:
+    """A WAITING trial with ``trial``'s params and user attributes, and ``system_attrs``:
+    its number."""
     template = optuna.trial.create_trial(
         state=optuna.trial.TrialState.WAITING, params=trial.params,
         distributions=trial.distributions, user_attrs=trial.user_attrs,

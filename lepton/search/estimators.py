@@ -585,7 +585,7 @@ class _BaseLepton(BaseEstimator):
         rows = np.concatenate([va for _, va in splits])
         y_val = y[rows]
         if kind == "classification":
-            pred = np.bincount(y, minlength=n_outputs) / len(y)
+            pred = class_frequencies(y, n_outputs)
         else:  # regression's outputs, multilabel's labels: each column's mean
             pred = np.asarray(y, dtype=np.float64).mean(axis=0)
         try:
