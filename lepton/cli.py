@@ -359,8 +359,9 @@ def _add_search_arguments(run: argparse.ArgumentParser) -> None:
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--time-budget", type=float, default=30.0,
                      help="seconds for the whole search and final model (default: 30)")
-    run.add_argument("--n-jobs", type=int, help="parallel trials (default: one per device: 1 "
-                                                "on the CPU, one per GPU)")
+    run.add_argument("--n-jobs", type=_n_jobs, help="parallel trials, -1 for one per core "
+                                                    "(default: one per device: 1 on the CPU, "
+                                                    "one per GPU)")
     run.add_argument("--device", default="auto", help=DEVICE_HELP)
     run.add_argument("--metric", help="validation metric the search optimises (classification: "
                                       "accuracy, balanced_accuracy, f1_macro, roc_auc, "
@@ -433,6 +434,17 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _n_jobs(text: str) -> int:
+    """``--n-jobs``: a whole number >= 1, or -1 for one trial per core."""
+    if text.strip() == "-1":
+        return -1
+    try:
+        return _positive_int(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= 1, "
+                                         "nor -1 (one trial per core)") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lepton", description="AutoML for neural networks: search a network for a "
@@ -485,9 +497,9 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--dataset", metavar="PATH",
                         help="the run's table file at another path on this machine (default: "
                              "the path the run recorded; the study refuses other rows)")
-    worker.add_argument("--n-jobs", type=_positive_int,
-                        help="parallel trials in this process (default: one per device: 1 on "
-                             "the CPU, one per GPU)")
+    worker.add_argument("--n-jobs", type=_n_jobs,
+                        help="parallel trials in this process, -1 for one per core (default: "
+                             "one per device: 1 on the CPU, one per GPU)")
     worker.add_argument("--device", default="auto", help=DEVICE_HELP)
     worker.add_argument("--time-budget", type=_seconds, metavar="SECONDS",
                         help="stop sooner than the run's search (default: when it ends)")

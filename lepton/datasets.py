@@ -306,15 +306,17 @@ def write_table(frame: pd.DataFrame, path: str | Path, *,
 
 def _unlabelled(unlabelled: np.ndarray, everywhere: str, which: str) -> list[str]:
     """Rows without a target can be neither learnt from nor scored: the note on those
-    left out (``which``: how they lack it), or the error ``everywhere`` when none is left."""
+    left out (``which``: how they lack it), or the error ``everywhere`` when none is left.
+    The rows are counted as the table holds them, not as lines of the file: a blank line
+    is no row, a quoted cell may span lines."""
     if unlabelled.all():
         raise ValueError(everywhere)
     if not unlabelled.any():
         return []
     rows = np.flatnonzero(unlabelled)
-    return [f"left out {len(rows)} row(s) {which} (file rows "
-            f"{', '.join(str(r + 1) for r in rows[:5])}{' ...' if len(rows) > 5 else ''}, "
-            "counting the header as row 0)"]
+    return [f"left out {len(rows)} row(s) {which} ({'row' if len(rows) == 1 else 'rows'} "
+            f"{', '.join(str(r + 1) for r in rows[:5])}{' ...' if len(rows) > 5 else ''} "
+            "of the table, its first row under the header being row 1)"]
 
 
 #: what pandas infers of a column that several targets may hold (True/False with a

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from lepton.cli import main
+from lepton.cli import build_parser, main
 
 
 @pytest.mark.slow
@@ -265,7 +265,6 @@ def test_fixed_refuses_the_options_only_a_search_uses(capsys):
     (["--time-budget", "0"], "'time_budget' parameter of LeptonClassifier must be a float in "
                              "the range (0.0, inf). Got 0.0"),
     (["--metric", "bogus"], "metric='bogus' is not a metric; choose one of accuracy"),
-    (["--n-jobs", "0"], "n_jobs=0 is not valid"),
     (["--search-space", "nope.yaml"], "nope.yaml"),
 ])
 def test_run_options_are_refused_before_the_data_loads(tmp_path, capsys, option, said):
@@ -280,6 +279,8 @@ def test_run_options_are_refused_before_the_data_loads(tmp_path, capsys, option,
     (["worker", "--time-budget", "-3"], "'-3' is not a number of seconds > 0"),
     (["worker", "--wait", "-5"], "'-5' is not a number of seconds >= 0"),
     (["ui", "--port", "99999"], "'99999' is not a port (1-65535)"),
+    (["run", "--n-jobs", "0"], "'0' is not a whole number >= 1, nor -1 (one trial per core)"),
+    (["worker", "--n-jobs", "-2"], "'-2' is not a whole number >= 1, nor -1"),
 ])
 def test_worker_and_ui_numbers_are_usage_errors(tmp_path, capsys, argv, said):
     if argv[0] == "worker":
@@ -288,6 +289,14 @@ def test_worker_and_ui_numbers_are_usage_errors(tmp_path, capsys, argv, said):
         main(argv)
     assert exc_info.value.code == 2 and said in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("command", ["run", "worker"])
+def test_n_jobs_minus_one_means_one_trial_per_core(command):
+    """`lepton run --n-jobs -1` took one trial per core while `lepton worker --n-jobs -1`
+    was refused: both take it now, as the estimators do."""
+    argv = [command, "--n-jobs", "-1"] + (["--storage", "s.db"] if command == "worker" else [])
+    assert build_parser().parse_args(argv).n_jobs == -1
 
 
 def test_target_before_the_file_is_not_read_as_the_builtin_dataset(tmp_path, capsys):
@@ -601,7 +610,7 @@ def test_lepton_run_and_predict_with_several_target_columns(tmp_path, capsys):
                  "--no-tracking", "--save", str(saved)]) == 0
     out = capsys.readouterr().out
     assert "dataset=tickets task=classification rows=297" in out
-    assert ("left out 3 row(s) missing one of the targets ['urgent', 'vip'] (file rows 4, 6, 9"
+    assert ("left out 3 row(s) missing one of the targets ['urgent', 'vip'] (rows 4, 6, 9"
             in out)
     assert float(re.search(r"held-out accuracy: ([0-9.]+)", out).group(1)) > 0.6
     model = joblib.load(saved)

@@ -123,11 +123,11 @@ def test_a_target_of_amounts_written_as_text_is_a_regression_target(tmp_path):
     split = steps.load_split(str(path), target="price", test_size=0.5)
     assert split.task == "regression" and split.rows == 79
     assert not np.isnan(np.concatenate([split.y_train, split.y_test])).any()
-    assert split.notes()[0] == ("left out 1 row(s) whose target 'price' is missing (file rows "
-                                "8, counting the header as row 0)")
+    assert split.notes()[0] == ("left out 1 row(s) whose target 'price' is missing (row 8 of "
+                                "the table, its first row under the header being row 1)")
     split = steps.load_split(str(path), target="tier")
     assert split.rows == 78 and split.notes()[0].startswith("left out 2 row(s) whose target "
-                                                           "'tier' is missing (file rows 21, 22")
+                                                           "'tier' is missing (rows 21, 22")
     # classes written 0/1 stay ints when a missing cell makes pandas read them as floats
     # (a saved model's classes, and `lepton predict`'s proba_ columns, named 0 and 1)
     frame["flag"] = np.arange(80) % 2
@@ -149,6 +149,20 @@ def test_a_target_of_amounts_written_as_text_is_a_regression_target(tmp_path):
     with pytest.raises(ValueError, match=r"sales\.csv has no columns besides the target "
                                          r"'price': nothing to learn from"):
         steps.load_split(str(path), target="price")
+
+
+def test_rows_left_out_are_counted_as_the_table_holds_them(tmp_path):
+    """The note named 'file rows' counted records, off from the file's lines after a
+    blank line or a quoted cell spanning two lines; it says now what it counts."""
+    lines = ["note,a,y", *(f"x{i},{i},{i % 2}" for i in range(40))]
+    lines[3] = '"two\nlines",2,0'
+    lines.insert(5, "")
+    lines[10] = "x9,9,"  # line 12 of the file, row 9 of the table
+    path = tmp_path / "t.csv"
+    path.write_text("\n".join(lines) + "\n")
+    assert steps.load_split(str(path), target="y").notes()[0] == (
+        "left out 1 row(s) whose target 'y' is missing (row 9 of the table, its first row "
+        "under the header being row 1)")
 
 
 def test_csv_files_as_excel_writes_them_in_europe_are_read(tmp_path):
