@@ -81,6 +81,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if run_id is not None:
         print(f"tracked in MLflow experiment {model.tracker_.experiment_name!r} "
               f"(run {run_id}); compare the trials with: lepton ui")
+    registered = steps.registration(model)
+    if registered:
+        print(f"registered as {registered['name']!r} version {registered['version']}: "
+              f"{registered['promotion']}")
     return 0
 
 

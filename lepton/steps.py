@@ -569,6 +569,18 @@ def record(model, scores: dict[str, float], tags: dict[str, str] | None = None,
     return tracker.parent_run_id
 
 
+def registration(model) -> dict[str, str] | None:
+    """The registered model version the search's model became (``register``): its name,
+    its version and whether it was made champion, and why; None where none was registered
+    (untracked, no name, or the registration failed: the run's tracking errors say why)."""
+    tracker = getattr(model, "tracker_", None)
+    version = getattr(tracker, "registered_version", None)
+    if version is None:
+        return None
+    return {"name": tracker.registered_model_name, "version": str(version),
+            "promotion": str(tracker.promotion)}
+
+
 def check_writable(path: str, what: str = "--save") -> None:
     """Fail before the search, not after its budget is spent, when ``path`` cannot be
     written."""

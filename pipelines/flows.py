@@ -195,6 +195,11 @@ def search_flow(dataset: str = "digits", target: str | list[str] | None = None,
     }
     if top is not None:
         summary["column_importance"] = top
+    registered = steps.registration(model)
+    if registered:
+        summary["registered_model"] = registered
+        logger.info("registered as %r version %s: %s", registered["name"],
+                    registered["version"], registered["promotion"])
     logger.info("searched %d trials on %s in %.1fs of %gs; final model: %s; held-out %s",
                 summary["n_trials"], ",".join(summary["devices"]), summary["fit_seconds"],
                 time_budget,

@@ -14,12 +14,13 @@ from lepton.cli import build_parser, main
 @pytest.mark.slow
 def test_lepton_run_digits_reports_a_good_held_out_accuracy(capsys):
     # 30 s: creating a fresh MLflow store (schema migrations) alone takes ~8 s of it
-    assert main(["run", "digits", "--time-budget", "30"]) == 0
+    assert main(["run", "digits", "--time-budget", "30", "--register", "cli-digits"]) == 0
     out = capsys.readouterr().out
     assert "dataset=digits task=classification rows=1797" in out
     accuracy = float(re.search(r"held-out accuracy: ([0-9.]+)", out).group(1))
     assert accuracy > 0.9
     assert "searched" in out and "tracked in MLflow experiment 'lepton-digits'" in out
+    assert "registered as 'cli-digits' version 1: first champion" in out
     assert "space=cnn, on cpu)" in out  # digits declares its 8x8 shape: the search sees images
 
 

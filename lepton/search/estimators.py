@@ -36,6 +36,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from .. import defaults
+from .._warn import warn_at_caller
 from ..estimators import NeuralNetworkClassifier, NeuralNetworkRegressor
 from ..estimators._base import (_class_args, _rows, check_rows_weighted, check_sample_weight,
                                 encode_target, record_target_names, split_validation,
@@ -409,7 +410,7 @@ class _BaseLepton(BaseEstimator):
                 self.fit_time_ = budget.elapsed()
                 return self
             if interrupted:
-                _warn_at_caller(
+                warn_at_caller(
                     f"{name}: search interrupted (Ctrl-C) after {_n_done(study)} finished trials "
                     f"and {budget.elapsed():.0f}s; the final model comes from the trials "
                     "finished so far, without a refit."
@@ -428,7 +429,7 @@ class _BaseLepton(BaseEstimator):
                                input_shape, interrupted=interrupted)
             refit = self.final_model_info_["refit"] or {}
             if refit.get("interrupted"):
-                _warn_at_caller(
+                warn_at_caller(
                     f"{name}: the final refit was interrupted (Ctrl-C); the final model is "
                     + ("the best trial's own networks (trained on the search's split)."
                        if self.final_choice_ == "best_trial" else
@@ -672,7 +673,7 @@ class _BaseLepton(BaseEstimator):
             message += (f"the study keeps them, and the trials it interrupted are queued to "
                         f"run again: fit again with storage={_storage_label(self.storage)!r} "
                         f"and study_name={study.study_name!r} to continue.")
-        _warn_at_caller(message)
+        warn_at_caller(message)
         return Terminated(message)
 
     def _check_trials(self, study: optuna.Study) -> None:
@@ -1451,17 +1452,6 @@ def _may_prune(study: optuna.Study, metric) -> bool:
         return False
     study.set_user_attr(ORIENTED_ATTR, True)
     return True
-
-
-def _warn_at_caller(message: str, category: type[Warning] = UserWarning) -> None:
-    """``warnings.warn`` attributed to the first frame outside the lepton package: the
-    line that called ``fit``, however deep inside Lepton the warning is raised (a fixed
-    stacklevel is right for one depth only: the SIGTERM warning, raised both from the
-    search and from the refit, pointed into Lepton's own code from the refit)."""
-    frame, level = sys._getframe(1), 2
-    while frame is not None and frame.f_globals.get("__name__", "").startswith("lepton."):
-        frame, level = frame.f_back, level + 1
-    warnings.warn(message, category, stacklevel=level)
 
 
 def _refit_time_left(budget: Budget) -> float:

@@ -54,6 +54,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .._warn import warn_at_caller
 from ._base import SearchTracker, TrackingError
 from ._store import (
     artifact_root_for, check_tracking_uri, default_tracking_uri, quiet_mlflow_env, redact_uri,
@@ -256,6 +257,9 @@ class MLflowTracker(SearchTracker):
 
         self.parent_run_id: str | None = None
         self.registered_version: str | None = None
+        #: why the registered version was made champion or not ('first champion',
+        #: 'promoted: accuracy=0.97 vs champion v2 0.95', 'not promoted: ...')
+        self.promotion: str | None = None
         self.tracking_errors: list[str] = []
         self._trials: dict[int, _Trial] = {}
         self._known_children: dict[int, str] = {}  # trials of earlier sessions (resume)
@@ -410,8 +414,31 @@ class MLflowTracker(SearchTracker):
                 if attempt == 2:
                     raise
                 existing = dict(self.client.get_run(self.parent_run_id).data.params)
+        if self.registered_model_name:
+            self._warn_unpromotable(str(settings.get("metric")))
         # now: the child's `import mlflow` (~2 s) overlaps the first trial
         self._start_writer()
+
+    def _warn_unpromotable(self, metric: str) -> None:
+        """Said before the search rather than found later in a version's tag: a champion
+        scored with another metric is never replaced (two metrics' scores do not compare),
+        so this search's model would become a version that is never promoted."""
+        from mlflow.exceptions import MlflowException
+
+        name = self.registered_model_name
+        try:
+            champion = self.client.get_model_version_by_alias(name, CHAMPION_ALIAS)
+        except MlflowException:
+            return  # no champion yet (or no such model): this search's model will be one
+        theirs = champion.tags.get(TAG_METRIC)
+        if theirs is not None and theirs != metric:
+            warn_at_caller(
+                f"registered_model_name={name!r}: its champion (version {champion.version}) "
+                f"was scored with {theirs!r} and this search optimises {metric!r}; the two "
+                "scores do not compare, so this search's model will be registered as a new "
+                "version but never made champion. Register under another name, or delete "
+                f"the alias first (MlflowClient().delete_registered_model_alias({name!r}, "
+                f"{CHAMPION_ALIAS!r})) to start this name over with {metric!r}.")
 
     def join_search(self, parent_run_id: str, *, study_name: str) -> None:
         """Log this process's trials as children of the search run ``parent_run_id`` that
@@ -1003,6 +1030,7 @@ class MLflowTracker(SearchTracker):
             promote, why = self._beats_champion(name, score, metric, direction)
             if promote:
                 self.client.set_registered_model_alias(name, CHAMPION_ALIAS, version.version)
+        self.promotion = why
         self.client.set_model_version_tag(name, version.version, "lepton.promotion", why)
         self.client.set_tag(self.parent_run_id, "lepton.registered_model",
                             f"{name}/{version.version}" + (f"@{CHAMPION_ALIAS}" if promote else ""))

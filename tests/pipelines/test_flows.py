@@ -68,7 +68,8 @@ def test_flow_runs_the_steps_and_records_them(prefect_api, tmp_path):
 
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
     state = flows.search_flow(dataset="iris", time_budget=20, tracking_uri=store,
-                              experiment="nightly-iris", save=str(tmp_path / "model.joblib"),
+                              experiment="nightly-iris", registered_model_name="nightly-iris",
+                              save=str(tmp_path / "model.joblib"),
                               storage=str(tmp_path / "study.db"), verbose=0, importance=2,
                               return_state=True)
     assert state.is_completed(), state.message
@@ -95,6 +96,8 @@ def test_flow_runs_the_steps_and_records_them(prefect_api, tmp_path):
     assert model.study_.study_name == summary["study_name"]
     run = mlflow.MlflowClient(store).get_run(summary["mlflow_run_id"])
     assert run.data.metrics["test_accuracy"] == pytest.approx(summary["held_out"]["accuracy"])
+    assert summary["registered_model"] == {"name": "nightly-iris", "version": "1",
+                                           "promotion": "first champion"}
     logged = pd.read_csv(mlflow.MlflowClient(store).download_artifacts(
         summary["mlflow_run_id"], "column_importance.csv", tmp_path))
     assert len(logged) == 4 and set(logged.feature[:2]) == set(summary["column_importance"])

@@ -19,7 +19,7 @@ def iris_frame():
 
 
 def drive_search(tracker, *, study_name="iris", storage=None, n_trials=3, fail_trial=None,
-                 prune_trial=None, epochs=4, seed=0):
+                 prune_trial=None, epochs=4, seed=0, metric="accuracy"):
     """Run ``n_trials`` tiny fits as trials; return (study, best_estimator, X, y)."""
     X, y = iris_frame()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -29,7 +29,7 @@ def drive_search(tracker, *, study_name="iris", storage=None, n_trials=3, fail_t
     tracker.start_search(study_name=study_name,
                          meta_features={"n_rows": len(X), "n_columns": X.shape[1], "n_classes": 3},
                          search_space={"family": "mlp", "width": [8, 32], "lr": [1e-3, 1e-1]},
-                         settings={"time_budget": 30, "n_trials": n_trials, "metric": "accuracy",
+                         settings={"time_budget": 30, "n_trials": n_trials, "metric": metric,
                                    "n_jobs": 1, "storage": storage, "random_state": seed,
                                    "task": "classification"})
     fitted = {}
@@ -79,11 +79,11 @@ def leaderboard(study):
                           **t.params} for t in study.trials])
 
 
-def finish(tracker, study, best, X, y, *, score=None):
+def finish(tracker, study, best, X, y, *, score=None, metric="accuracy"):
     y_pred = best.predict(X)
     tracker.end_search(estimator=best, X_sample=X.iloc[:5], study=study,
                        leaderboard=leaderboard(study),
-                       final={"choice": "refit", "metric": "accuracy",
+                       final={"choice": "refit", "metric": metric,
                               "validation_score": score if score is not None else
                               study.best_value},
                        holdout=(y, y_pred))

@@ -175,6 +175,30 @@ def test_champion_moves_only_on_a_better_score(iris_search, sqlite_uri):
     assert champion() == better.registered_version != first
 
 
+def test_a_champion_of_another_metric_is_said_before_the_search(iris_search, sqlite_uri,
+                                                                recwarn):
+    """A champion scored with another metric is never replaced: the search's model became a
+    version never promoted, said only in its tag; now the tracker says so as the search
+    starts, and ``promotion`` (what `lepton run` prints) says why after."""
+    client = iris_search.client
+    first = client.get_model_version_by_alias("iris-nn", "champion").version
+    same = MLflowTracker(tracking_uri=sqlite_uri, experiment_name="iris",
+                         registered_model_name="iris-nn", strict=True, log_models=False)
+    finish(same, *drive_search(same, study_name="iris-same-metric", n_trials=1, epochs=2))
+    assert not [w for w in recwarn if "registered_model_name" in str(w.message)]
+    other = MLflowTracker(tracking_uri=sqlite_uri, experiment_name="iris",
+                          registered_model_name="iris-nn", strict=True)
+    with pytest.warns(UserWarning, match=(
+            rf"registered_model_name='iris-nn': its champion \(version {first}\) was scored "
+            r"with 'accuracy' and this search optimises 'f1_macro'; .* never made champion")):
+        study, best, X, y = drive_search(other, study_name="iris-f1", n_trials=1, epochs=2,
+                                         metric="f1_macro")
+    finish(other, study, best, X, y, score=0.99, metric="f1_macro")
+    assert other.promotion == (f"not promoted: champion v{first} was scored with 'accuracy', "
+                               "this model with 'f1_macro'")
+    assert client.get_model_version_by_alias("iris-nn", "champion").version == first
+
+
 def test_resume_continues_under_the_same_parent_run(sqlite_uri, tmp_path):
     storage = f"sqlite:///{tmp_path / 'optuna.db'}"
     first = MLflowTracker(tracking_uri=sqlite_uri, experiment_name="resume", log_models=False,
