@@ -147,6 +147,25 @@ def check_features(estimator, X, *, input_shape: Sequence[int] | None = None, re
     return X
 
 
+def _ones_off(shape: Sequence[int]) -> tuple[int, ...]:
+    """``shape`` without its 1s: (1, 8, 8), (8, 8, 1) and (8, 8) order the same values
+    alike (dropping a dimension of 1 moves no value)."""
+    return tuple(int(v) for v in shape if int(v) != 1)
+
+
+def _check_sparse_finite(values: np.ndarray, what: str) -> None:
+    """Sparse input is scaled, not imputed (its missing cells would have to be stored): a
+    NaN or inf there is refused, not passed on to the network as NaN predictions."""
+    bad = ~np.isfinite(values)
+    if bad.any():
+        value = values[bad][0]
+        raise ValueError(
+            f"X holds {int(bad.sum())} value(s) that are NaN or infinite (e.g. {value}) and "
+            f"{what}, whose preprocessing scales but does not impute; fill them first (e.g. "
+            "with 0, a sparse matrix's implicit value), or fit on a dense array or a "
+            "DataFrame, whose missing values are imputed.")
+
+
 def check_X(X, *, input_shape: Sequence[int] | None = None):
     """Validate ``X`` and return a 2-D DataFrame, ndarray or CSR matrix.
 
@@ -168,7 +187,8 @@ def check_X(X, *, input_shape: Sequence[int] | None = None):
         return X
     if sp.issparse(X):
         X = check_array(X, accept_sparse="csr", dtype=[np.float32, np.float64],
-                        ensure_all_finite=True)
+                        ensure_all_finite=False)
+        _check_sparse_finite(X.data, "X is a sparse matrix")
         return X.astype(np.float32)
     if hasattr(X, "dtype") and getattr(X, "dtype", None) is not None and X.dtype.kind == "c":
         raise ValueError("Complex data not supported; X has dtype " + str(X.dtype) + ".")
@@ -176,12 +196,15 @@ def check_X(X, *, input_shape: Sequence[int] | None = None):
                     ensure_min_samples=1, ensure_min_features=1)
     if X.ndim > 2:
         shape = X.shape[1:]
-        if input_shape is not None and tuple(input_shape) != tuple(shape) and math.prod(
-            input_shape
-        ) != math.prod(shape):
+        flat = len(_ones_off(input_shape or ())) <= 1 and math.prod(input_shape or ()) == \
+            math.prod(shape)  # (64,): the images as 64 features
+        if input_shape is not None and not flat and _ones_off(input_shape) != _ones_off(shape):
+            # the same number of values in another shape ((4, 16) for 8x8 images) would be
+            # reshaped without a word into other images
             raise ValueError(
-                f"X has per-sample shape {list(shape)} but input_shape={list(input_shape)}."
-            )
+                f"X has per-sample shape {list(shape)} but input_shape={list(input_shape)}; "
+                "give the images' own shape (a channel of 1 may be left out), their number of "
+                f"values ({math.prod(shape)}) to read them as features, or None.")
         X = X.reshape(X.shape[0], -1)
     if X.dtype.kind == "O":
         try:
@@ -843,7 +866,9 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
         check_is_fitted(self, "transformer_")
         if self.sparse_input_:
             if not sp.issparse(X):
-                X = sp.csr_matrix(np.asarray(X, dtype=np.float32))
+                X = np.asarray(X, dtype=np.float32)
+                _check_sparse_finite(X, "the model was fitted on a sparse matrix")
+                X = sp.csr_matrix(X)
             return self.transformer_.transform(X).astype(np.float32).tocsr()
         if sp.issparse(X):
             X = X.toarray()

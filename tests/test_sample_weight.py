@@ -163,6 +163,19 @@ def test_a_fixed_network_learns_the_weighted_mean():
     assert abs(plain.predict(X).mean() - 0.5) < 0.1
 
 
+def test_rows_of_weight_zero_do_not_set_a_regression_targets_scale():
+    """Placeholder targets (1e4) on rows of weight 0 set the target scaler's mean and
+    scale: the real targets were squashed to ~0.001 of a unit (held-out R^2 -283)."""
+    X = np.random.default_rng(0).normal(size=(400, 3))
+    y = 3 * X[:, 0]
+    placeholders, w = y.copy(), np.ones(400)
+    placeholders[:100], w[:100] = 1e4, 0.0
+    model = NeuralNetworkRegressor(hidden_layer_sizes=(32,), epochs=100, learning_rate=1e-2,
+                                   random_state=0).fit(X, placeholders, sample_weight=w)
+    np.testing.assert_allclose(model.y_scaler_.mean_, [y[100:].mean()])
+    assert model.score(X[100:], y[100:]) > 0.9
+
+
 def test_a_weighted_class_is_called_more_often():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(1000, 3))

@@ -101,13 +101,16 @@ def _check_y_finite(y: np.ndarray) -> None:
         )
 
 
-def encode_target(y: Any, task: str, n_samples: int, *, estimator_name: str):
+def encode_target(y: Any, task: str, n_samples: int, *, estimator_name: str,
+                  sample_weight: Any = None):
     """Validate ``y`` and encode it for training.
 
     Returns ``(y_encoded, encoder, n_outputs)``: class indices and a fitted LabelEncoder
     for classification; for a multilabel target (a 0/1 column per label) the float32 label
     columns and a :class:`LabelIndicator`; standardised float32 targets (2-D) and a
-    StandardScaler for regression.
+    StandardScaler for regression, its mean and scale weighted by ``sample_weight`` (a row
+    of weight 0 is left out of the scaling as of every loss: such rows' targets, often
+    placeholders, would otherwise set the scale).
     """
     if y is None:
         raise ValueError(
@@ -168,7 +171,8 @@ def encode_target(y: Any, task: str, n_samples: int, *, estimator_name: str):
         except (TypeError, ValueError):
             numbers = text_numbers(y_arr) if y_arr.ndim == 1 else None  # '$1,234.50', '?'
             if numbers is not None:
-                return encode_target(numbers, task, n_samples, estimator_name=estimator_name)
+                return encode_target(numbers, task, n_samples, estimator_name=estimator_name,
+                                     sample_weight=sample_weight)
             raise ValueError(
                 f"{estimator_name} is a regressor but y holds non-numeric values "
                 f"(dtype {y_arr.dtype}); use a classifier or convert y to numbers."
@@ -179,7 +183,8 @@ def encode_target(y: Any, task: str, n_samples: int, *, estimator_name: str):
     _check_y_finite(y_arr)
     _check_length(y_arr, n_samples)
     y2 = y_arr.reshape(len(y_arr), -1)
-    scaler = StandardScaler().fit(y2)
+    scaler = StandardScaler().fit(y2, sample_weight=check_sample_weight(sample_weight,
+                                                                        n_samples))
     return scaler.transform(y2).astype(np.float32), scaler, y2.shape[1]
 
 
@@ -308,6 +313,11 @@ def split_validation(n_samples: int, fraction: float, y_cls: np.ndarray | None,
     stratify = None
     if y_cls is not None:
         counts = np.bincount(y_cls)
+        if n_samples - n_val < (counts > 0).sum():
+            raise ValueError(
+                f"validation_fraction={fraction:g} of {n_samples} rows holds out {n_val} rows, "
+                f"leaving {n_samples - n_val} to train on, fewer than the "
+                f"{(counts > 0).sum()} classes; use a smaller fraction (0.2 is the default).")
         if counts[counts > 0].min() >= 2 and n_val >= (counts > 0).sum():
             stratify = y_cls
     train_idx, val_idx = train_test_split(idx, test_size=n_val, random_state=seed,
@@ -427,8 +437,18 @@ class BaseNeuralNetwork(BaseEstimator):
         of the training loss and of the validation loss that early stopping watches
         (:func:`check_sample_weight`). ``epochs`` / ``batch_size`` override the
         constructor's values for this call only (the original Lepton API:
-        ``fit(x, y, epochs=100, batch_size=10)``).
+        ``fit(x, y, epochs=100, batch_size=10)``). A fit that is refused or fails (or is
+        stopped by Ctrl-C) leaves a fitted estimator as it was.
         """
+        fitted = dict(self.__dict__)
+        try:
+            return self._fit(X, y, sample_weight, epochs, batch_size)
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(fitted)
+            raise
+
+    def _fit(self, X, y, sample_weight, epochs, batch_size):
         self._validate_params()
         self._check_fit_overrides(epochs, batch_size)
         name = type(self).__name__
@@ -442,7 +462,12 @@ class BaseNeuralNetwork(BaseEstimator):
                 f"{name} got 1 sample (n_samples=1); at least 2 are needed to train."
             )
         task = self._resolve_task(y)
-        y_enc, encoder, n_outputs = encode_target(y, task, n, estimator_name=name)
+        if task == "regression" and getattr(self, "label_smoothing", 0.0) > 0:
+            raise ValueError(
+                f"label_smoothing={self.label_smoothing:g} applies to classification, and y "
+                "is a regression target (task='regression'); leave it at 0.")
+        y_enc, encoder, n_outputs = encode_target(y, task, n, estimator_name=name,
+                                                  sample_weight=sample_weight)
         record_target_names(self, y)
         w = check_sample_weight(sample_weight, n, **_class_args(task, y_enc, encoder))
         seed = int(check_random_state(self.random_state).randint(0, 2**31 - 1))
@@ -473,6 +498,11 @@ class BaseNeuralNetwork(BaseEstimator):
 
         input_shape = self._check_input_shape(model_config, Xt.shape[1])
         config = self._training_config(len(train_idx), epochs, batch_size, valid_data is not None)
+        if model_config.normalization == "batch" and config.batch_size < 2:
+            raise ValueError(
+                f"batch_size={config.batch_size} with normalization='batch': batch "
+                "normalisation needs at least 2 rows per training batch; use batch_size >= 2, "
+                "or normalization='layer' or 'none'.")
         callbacks = [ProgressPrinter(prefix=f"[{name}] ")] if self.verbose else []
         task_obj = Task(kind, n_outputs, label_smoothing=config.label_smoothing)
         # torch's default (one thread per core) collapses when other processes hold cores
@@ -496,7 +526,11 @@ class BaseNeuralNetwork(BaseEstimator):
                     training_config, result, device, y_1d) -> None:
         self.task_ = task
         self.preprocessor_ = preprocessor
+        for other in (("y_scaler_", "_y_1d") if task == "classification"
+                      else ("classes_", "multilabel_", "_label_dtype")):
+            self.__dict__.pop(other, None)  # a previous fit's, of the other task
         if task == "classification":
+            self.__dict__.pop("_label_dtype", None)
             self.classes_ = encoder.classes_
             self.multilabel_ = target_kind(task, encoder) == "multilabel"
             if self.multilabel_:

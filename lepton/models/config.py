@@ -21,6 +21,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import numpy as np
+
 from .activations import check_activation
 
 __all__ = ["LayerConfig", "ModelConfig", "FAMILIES", "NORMALIZATIONS", "EMBEDDINGS"]
@@ -128,6 +130,10 @@ class ModelConfig:
         if not isinstance(scale, numbers.Real) or isinstance(scale, bool) or not (
                 0 < scale <= 100):
             raise ValueError(f"{where}.embedding_scale={scale!r} must be a number in (0, 100].")
+        for key, default in (("residual", False), ("pool", True)):
+            value = config.get(key, default)
+            if not isinstance(value, (bool, np.bool_)):  # bool('no') is True
+                raise ValueError(f"{where}.{key}={value!r} must be true or false.")
         return cls(
             family=family,
             layers=tuple(layers),

@@ -219,19 +219,23 @@ class _BaseLepton(BaseEstimator):
         select the ensemble and pick ``predict``'s decision, and of the final refit's
         loss. It is part of the data a persistent study was created for (its default
         name, and the check that refuses to resume it with other data). The
-        preprocessing (imputation, scaling, target encoding) is not weighted."""
+        preprocessing of X (imputation, scaling, target encoding) is not weighted; a
+        regression target is standardised with the weights."""
         start = time.perf_counter()  # the clock starts now
         self._validate_params()  # before Budget reads time_budget: the error names it
         budget = Budget(self.time_budget, start=start, final_copies=FINAL_REFITS)
+        fitted = dict(self.__dict__)  # a refused or failed fit leaves a fitted model as it was
         self._new_study = None  # (storage, name) of a persistent study this fit created
         try:
             return self._fit(X, y, sample_weight, budget)
         except BaseException:
             if self._new_study is not None:  # leave the storage as this fit found it
                 _forget_unstarted_study(*self._new_study)
+            self.__dict__.clear()
+            self.__dict__.update(fitted)
             raise
         finally:
-            del self._new_study
+            self.__dict__.pop("_new_study", None)
 
     def _fit(self, X, y, sample_weight, budget: Budget):
         name = type(self).__name__
@@ -251,7 +255,8 @@ class _BaseLepton(BaseEstimator):
         n = X.shape[0]
         if n < 2:
             raise ValueError(f"{name} got 1 sample (n_samples=1); at least 2 are needed to train.")
-        y_enc, encoder, n_outputs = encode_target(y, task, n, estimator_name=name)
+        y_enc, encoder, n_outputs = encode_target(y, task, n, estimator_name=name,
+                                                  sample_weight=sample_weight)
         record_target_names(self, y)
         kind = target_kind(task, encoder)  # 'multilabel': a 0/1 column per label
         if kind == "multilabel" and metric.prior_corrected:

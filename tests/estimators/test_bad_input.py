@@ -302,3 +302,90 @@ def test_divergence_before_any_usable_epoch_says_what_to_change():
                                             r"a lower learning rate or gradient clipping"):
         NeuralNetworkRegressor(hidden_layer_sizes=(8,), learning_rate=1e12, gradient_clip=None,
                                lr_schedule="constant", epochs=20, random_state=0).fit(X, X[:, 0])
+
+
+# -- a refused fit, and parameters that cannot go together ---------------------------------
+@pytest.mark.parametrize("refit", [
+    lambda m, X, y: m.fit(X[:, :2], y, sample_weight=-np.ones(len(y))),  # refused weights
+    lambda m, X, y: m.fit(pd.DataFrame(X[:, :2], columns=["a", "b"]), np.full(len(y), 1.0)
+                          .tolist()[:-1] + [np.nan]),  # refused target, after the new names
+])
+def test_a_refused_fit_leaves_the_fitted_model_as_it_was(refit):
+    """A refused second fit had already recorded the new columns: the model fitted before
+    then refused its own rows ('X has 3 features, but ... is expecting 2')."""
+    X, y = _X(), np.arange(20) % 2
+    model = NeuralNetworkClassifier(**TINY).fit(X, y)
+    before = model.predict_proba(X)
+    with pytest.raises(ValueError):
+        refit(model, X, y)
+    assert model.n_features_in_ == 3 and not hasattr(model, "feature_names_in_")
+    np.testing.assert_array_equal(model.predict_proba(X), before)
+
+
+def test_a_refused_search_leaves_the_fitted_search_as_it_was():
+    X, y = _X(40), np.arange(40) % 2
+    model = LeptonClassifier(time_budget=5, n_trials=1, random_state=0).fit(X, y)
+    before = model.predict(X)
+    with pytest.raises(ValueError, match="sample_weight must be >= 0"):
+        model.fit(X[:, :2], y, sample_weight=-np.ones(40))
+    assert model.n_features_in_ == 3
+    np.testing.assert_array_equal(model.predict(X), before)
+
+
+def test_refitting_a_network_on_another_task_drops_the_old_tasks_attributes():
+    X = _X()
+    model = NeuralNetwork(**TINY).fit(X, np.arange(20) % 3)
+    model.fit(X, X[:, 0] * 2.0)
+    assert model.task_ == "regression" and not hasattr(model, "classes_")
+    model.fit(X, np.arange(20) % 3)
+    assert model.task_ == "classification" and not hasattr(model, "y_scaler_")
+
+
+def test_label_smoothing_on_a_regression_target_is_refused():
+    with pytest.raises(ValueError, match=r"label_smoothing=0\.1 applies to classification, and "
+                                         r"y is a regression target"):
+        NeuralNetwork(**TINY, label_smoothing=0.1).fit(_X(), np.linspace(0, 1, 20))
+
+
+def test_batch_normalisation_with_batches_of_one_row_is_refused():
+    """torch said 'Expected more than 1 value per channel when training'."""
+    with pytest.raises(ValueError, match=r"batch_size=1 with normalization='batch': batch "
+                                         r"normalisation needs at least 2 rows"):
+        NeuralNetwork(hidden_layer_sizes=[5, 2], normalization="batch", random_state=0).fit(
+            _X(), np.arange(20) % 2, epochs=1, batch_size=1)
+
+
+def test_a_validation_fraction_that_leaves_fewer_training_rows_than_classes():
+    """scikit-learn's 'The train_size = 1 should be greater or equal to the number of
+    classes = 3' named no parameter."""
+    with pytest.raises(ValueError, match=r"validation_fraction=0\.95 of 40 rows holds out 38 "
+                                         r"rows, leaving 2 to train on, fewer than the 3 classes"):
+        NeuralNetworkClassifier(**TINY, validation_fraction=0.95).fit(_X(40), np.arange(40) % 3)
+
+
+def test_sparse_input_with_missing_values_is_refused_not_predicted_as_nan():
+    """A model fitted on a sparse matrix predicted NaN probabilities (and class 0) for a
+    dense row holding NaN; a sparse one said only 'Input contains NaN.'"""
+    import scipy.sparse as sp
+
+    X = sp.random(60, 8, density=0.3, format="csr", random_state=0)
+    model = NeuralNetworkClassifier(**TINY).fit(X, np.arange(60) % 2)
+    dense = X[:2].toarray()
+    dense[0, 0] = np.nan
+    said = r"X holds 1 value\(s\) that are NaN or infinite \(e\.g\. nan\) and "
+    with pytest.raises(ValueError, match=said + "the model was fitted on a sparse matrix, "
+                                                "whose preprocessing scales but does not impute"):
+        model.predict(dense)
+    with pytest.raises(ValueError, match=said + "X is a sparse matrix"):
+        model.predict(sp.csr_matrix(dense))
+
+
+def test_images_of_another_shape_than_input_shape_are_refused():
+    """(8, 8) images with input_shape=(4, 16), the same 64 values, were reshaped into
+    other images without a word; a channel of 1 is the same shape."""
+    X, y = np.random.default_rng(0).normal(size=(30, 8, 8)), np.arange(30) % 2
+    cnn = dict(architecture={"family": "cnn", "conv_channels": [2], "layers": []}, epochs=1)
+    with pytest.raises(ValueError, match=r"X has per-sample shape \[8, 8\] but "
+                                         r"input_shape=\[4, 16\]"):
+        NeuralNetworkClassifier(**cnn, input_shape=(4, 16)).fit(X, y)
+    assert NeuralNetworkClassifier(**cnn, input_shape=(1, 8, 8)).fit(X, y).n_features_in_ == 64

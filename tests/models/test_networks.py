@@ -72,6 +72,9 @@ def test_config_round_trip():
     ({"family": "cnn", "conv_channels": [8, -1]},
      r"model\.conv_channels\[1\]=-1 must be a positive"),
     ({"family": "cnn", "conv_channels": [8], "kernel_size": 4}, r"model\.kernel_size=4 must be"),
+    # bool('no') is True: a string was read as on
+    ({"residual": "false"}, r"model\.residual='false' must be true or false"),
+    ({"family": "cnn", "conv_channels": [8], "pool": "no"}, r"model\.pool='no' must be true or"),
 ])
 def test_config_errors_give_the_key_path(config, match):
     with pytest.raises(ValueError, match=match):
