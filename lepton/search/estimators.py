@@ -848,7 +848,7 @@ class _BaseLepton(BaseEstimator):
         self.best_training_config_ = training
         self.study_ = study
         self.search_space_ = ctx.space
-        self.leaderboard_ = make_leaderboard(study, metric.name)
+        self.leaderboard_ = make_leaderboard(study, metric.name, best=best.number)
         self.n_trials_ = _n_finished(study)
         self.random_seed_ = ctx.seed
         self.final_model_info_ = {
@@ -1251,10 +1251,12 @@ class LeptonRegressor(RegressorMixin, _BaseLepton):
 
 # -- helpers -------------------------------------------------------------------------------
 
-def make_leaderboard(study: optuna.Study, metric_name: str) -> pd.DataFrame:
+def make_leaderboard(study: optuna.Study, metric_name: str,
+                     best: int | None = None) -> pd.DataFrame:
     """One row per trial, the complete ones first, best first: params, score, epochs,
     duration, state, reason (and the process and the device that ran it, where several
-    did)."""
+    did). ``best``: the number of the trial the fit chose as best, first among those tied
+    with it (the tie-break metric chose it; by number, another tied trial came first)."""
     rows = []
     trials = study.get_trials(deepcopy=False)
     # a trial whose process died is retried once (RDB storages: Optuna; journals: .heartbeat)
@@ -1301,9 +1303,10 @@ def make_leaderboard(study: optuna.Study, metric_name: str) -> pd.DataFrame:
         # ranked above the best trial before
         ascending = study.direction == optuna.study.StudyDirection.MINIMIZE
         frame["_pruned"] = frame["state"] != "complete"
-        frame = frame.sort_values(["_pruned", metric_name, "trial"],
-                                  ascending=[True, ascending, True],
-                                  na_position="last").drop(columns="_pruned")
+        frame["_not_best"] = frame["trial"] != best
+        frame = frame.sort_values(["_pruned", metric_name, "_not_best", "trial"],
+                                  ascending=[True, ascending, True, True],
+                                  na_position="last").drop(columns=["_pruned", "_not_best"])
         frame = frame.reset_index(drop=True)
     # text as Python objects: pandas 3 stores it as pyarrow strings where pyarrow is
     # installed (MLflow brings it), and a saved model whose leaderboard held them could not

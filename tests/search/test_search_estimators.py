@@ -36,6 +36,7 @@ def test_classifier_fitted_attributes_and_leaderboard():
         assert column in board.columns
     done = board[board.state == "complete"]
     assert list(done.accuracy) == sorted(done.accuracy, reverse=True)
+    assert board.trial[0] == clf.best_trial_number_  # the leaderboard's best is best_params_
     proba = clf.predict_proba(X)
     assert proba.shape == (150, 3) and np.allclose(proba.sum(1), 1)
     # the first trial is the warm-start portfolio's default, clamped into the space
@@ -65,6 +66,11 @@ def test_leaderboard_puts_complete_trials_first_and_names_processes_when_several
     one.add_trial(create_trial(state=TrialState.COMPLETE, value=0.3,
                                user_attrs={"lepton.process": "a:1"}))
     assert "process" not in make_leaderboard(one, "log_loss")  # one process: no column
+    # trials tied on the metric: the one the fit chose (by its tie-break) comes first, as
+    # best_trial_number_ and best_params_ name it (the lowest number came first)
+    study.add_trial(create_trial(state=TrialState.COMPLETE, value=0.95))
+    assert list(make_leaderboard(study, "accuracy", best=3).trial) == [3, 2, 0, 1]
+    assert list(make_leaderboard(study, "accuracy").trial) == [2, 3, 0, 1]
 
 
 def test_regressor_multi_output_and_ensemble_attribute():
