@@ -2,7 +2,8 @@
 
 Each entry says where it comes from. Entries are written in the flat parameter names of
 the search spaces (per-layer values as lists) and are clamped into the space actually
-searched, so a user's narrower space still gets the nearest valid version.
+searched, so a user's narrower space still gets the nearest valid version. A space that
+draws one value for all layers (``per_layer: false``) gets the entry's first layer's.
 
 ``input_scaling`` follows each source's own preprocessing where it has one (RealMLP's
 robust scaling with smooth clipping; standardisation for the others). It matters only in a
@@ -106,6 +107,9 @@ def portfolio_params(space: SearchSpace, *, size: int | None = None) -> list[dic
                 if name not in searched or n == 0:
                     continue
                 values = list(value) or [space.spec(name).get("low", 64)]
+                if not space.per_item(name):  # one shared value, suggested as `name`
+                    params[name] = space.clamp(name, values[0])
+                    continue
                 values = (values + [values[-1]] * n)[:n]
                 for i, v in enumerate(values):
                     params[f"{name}_{i}"] = space.clamp(name, v)

@@ -4,16 +4,25 @@ Schema (also in ``search_spaces/README.md``)::
 
     name: mlp                      # optional label
     family: mlp                    # mlp | resnet | cnn
-    base: mlp                      # optional: start from a built-in space, override below
+    base: mlp                      # optional: start from a built-in space or another YAML
+                                   # file (relative to this file's folder), override below
     description: ...               # optional
     parameters:                    # every key optional; missing ones take Lepton's defaults
-      <name>: {type: int, low: 1, high: 4, log: false, step: 1}
-      <name>: {type: float, low: 1e-4, high: 1e-2, log: true}
+      <name>: {type: int, low: 1, high: 4, log: false, step: 1}   # log: true takes step 1
+      <name>: {type: float, low: 1.0e-4, high: 1.0e-2, log: true}  # YAML: 1e-4 is text
       <name>: {type: categorical, choices: [relu, gelu]}
       <name>: {type: fixed, value: 0.1}       # or just `<name>: 0.1`
-      width:  {..., per_layer: true}          # one value per hidden layer (width_0, width_1, ...)
-      conv_channels: {..., per_block: true}   # one value per conv block
+      width:  {..., per_layer: true}          # one value per hidden layer (width_0, width_1,
+                                              # ...), the default; false: one shared `width`
+      conv_channels: {..., per_block: true}   # one value per conv block (false: one shared)
       embedding_scale: {...}                  # drawn only when numeric_embedding is not none
+
+Some parameters are read by some families only (:data:`FAMILY_PARAMETERS`); a space that
+gives one of them for another family is refused, and those a ``base`` of another family
+brings along are dropped. ``SearchSpace.user_given`` names the parameters the user wrote
+(not those of a built-in file, directly or through ``base``): the data-aware priors only
+narrow those, and ``SearchSpace.builtin`` names the built-in space at the root of the
+``base`` chain, so ``{"base": "mlp", ...}`` is treated as the built-in ``mlp`` is.
 
 Parameter names and the values they accept are in :data:`PARAMETERS`. Errors name the
 key path, the bad value and what is accepted, e.g.
@@ -25,6 +34,7 @@ from __future__ import annotations
 import copy
 import math
 import numbers
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
@@ -38,7 +48,8 @@ from ..models import ACTIVATIONS, EMBEDDINGS, FAMILIES, NORMALIZATIONS
 from ..preprocessing import SCALINGS
 from ..training import SCHEDULES
 
-__all__ = ["SearchSpace", "load_search_space", "BUILTIN_SPACES", "PARAMETERS", "SearchSpaceError"]
+__all__ = ["SearchSpace", "load_search_space", "BUILTIN_SPACES", "PARAMETERS",
+           "FAMILY_PARAMETERS", "SearchSpaceError"]
 
 BUILTIN_SPACES = ("mlp", "resnet", "cnn")
 
@@ -111,26 +122,55 @@ PARAMETERS: dict[str, _Domain] = {
     "input_scaling": _Domain("categorical", lambda v: v in SCALINGS,
                              "one of " + ", ".join(SCALINGS), "robust"),
 }
-_PER_LAYER = {"width", "activation"}
-_PER_BLOCK = {"conv_channels"}
+#: Parameters that :meth:`SearchSpace.sample` reads for some families only, and those
+#: families; every other parameter is read for all of them.
+FAMILY_PARAMETERS: dict[str, tuple[str, ...]] = {
+    "residual": ("mlp",),
+    "numeric_embedding": ("mlp", "resnet"),
+    "embedding_dim": ("mlp", "resnet"),
+    "embedding_scale": ("mlp", "resnet"),
+    "n_conv_blocks": ("cnn",),
+    "conv_channels": ("cnn",),
+    "kernel_size": ("cnn",),
+}
+# Parameters drawn once per layer (per_layer) or per conv block (per_block) unless the flag
+# is false; the flag a name takes.
+_PER_ITEM = {"width": "per_layer", "activation": "per_layer", "conv_channels": "per_block"}
 _TOP_KEYS = {"name", "family", "base", "description", "parameters"}
+# PyYAML (YAML 1.1) reads a float only with a dot and a signed exponent: 1e-4 is text.
+_YAML_TEXT_NUMBER = re.compile(r"\s*[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+\s*")
 
 
 @dataclass
 class SearchSpace:
-    """A validated search space. ``parameters`` maps names to normalised spec dicts."""
+    """A validated search space. ``parameters`` maps names to normalised spec dicts.
+
+    ``builtin`` is the built-in space at the root of the ``base`` chain (a built-in's own
+    name for a built-in; None for a space written from scratch). ``user_given`` holds the
+    names of the parameters the user wrote, in this space, an override or a user file up
+    the ``base`` chain; those of a built-in file are not in it. The priors widen only the
+    parameters outside ``user_given``.
+    """
 
     family: str
     parameters: dict[str, dict[str, Any]]
     name: str = "custom"
     description: str = ""
     source: str = "dict"
+    builtin: str | None = None
+    user_given: frozenset[str] = frozenset()
     _cache: dict = field(default_factory=dict, repr=False, compare=False)
 
     # -- loading ---------------------------------------------------------------------
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any], *, where: str = "search_space",
                   source: str = "dict") -> SearchSpace:
+        return cls._from_dict(raw, where=where, source=source, files=())
+
+    @classmethod
+    def _from_dict(cls, raw: Any, *, where: str, source: str,
+                   files: tuple[Path, ...]) -> SearchSpace:
+        # files: the YAML files being loaded, outermost first (relative bases, cycles)
         if not isinstance(raw, Mapping):
             raise SearchSpaceError(f"{where} must be a mapping, got {type(raw).__name__}.")
         unknown = sorted(set(raw) - _TOP_KEYS)
@@ -143,25 +183,46 @@ class SearchSpace:
                                    f"are {sorted(_TOP_KEYS)}.")
         params: dict[str, Any] = {}
         family = raw.get("family")
+        in_builtin_file = source.startswith("builtin:")
+        builtin = source.removeprefix("builtin:") if in_builtin_file else None
+        user_given: frozenset[str] = frozenset()
         if raw.get("base") is not None:
-            base = load_search_space(raw["base"], where=f"{where}.base")
+            base = _load(raw["base"], where=f"{where}.base", files=files, as_base=True)
             params = copy.deepcopy(base.parameters)
             family = family or base.family
+            builtin, user_given = base.builtin, base.user_given
         family = family or "mlp"
         if family not in FAMILIES:
             raise SearchSpaceError(
                 f"{where}.family={family!r} is not one of {', '.join(FAMILIES)}.")
-        given = raw.get("parameters") or {}
+        # The user changed the family from the base's: what the new family never reads goes
+        # (a cnn base's conv_channels would otherwise be refused in an mlp space).
+        params = {n: s for n, s in params.items() if _used_by(n, family)}
+        given = raw.get("parameters")
+        given = {} if given is None else given
         if not isinstance(given, Mapping):
-            raise SearchSpaceError(f"{where}.parameters must be a mapping of name -> spec.")
+            raise SearchSpaceError(
+                f"{where}.parameters must be a mapping of name -> spec, e.g. {{'n_layers': "
+                f"{{'type': 'int', 'low': 1, 'high': 4}}}}; got {type(given).__name__} "
+                f"{given!r}.")
         for pname, spec in given.items():
             params[pname] = _validate_param(pname, spec, f"{where}.parameters.{pname}")
+        if not in_builtin_file:
+            user_given |= frozenset(given)
         space = cls(family=family, parameters=params, name=str(raw.get("name", family)),
-                    description=str(raw.get("description", "")), source=source)
+                    description=str(raw.get("description", "")), source=source,
+                    builtin=builtin, user_given=user_given & frozenset(params))
         space._check_consistency(where)
         return space
 
     def _check_consistency(self, where: str) -> None:
+        for pname in self.parameters:
+            if not _used_by(pname, self.family):
+                families = FAMILY_PARAMETERS[pname]
+                raise SearchSpaceError(
+                    f"{where}.parameters.{pname}: family {self.family!r} does not use "
+                    f"{pname!r}, which applies to {' and '.join(families)} only; remove it "
+                    f"or set family to {families[0]!r}.")
         n_layers = self.parameters.get("n_layers")
         if n_layers is not None:
             low = n_layers["low"] if n_layers["type"] == "int" else min(_values(n_layers))
@@ -177,11 +238,18 @@ class SearchSpace:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
 
     def override(self, **specs: Any) -> SearchSpace:
-        """A copy with some parameters replaced, e.g. ``space.override(n_layers=2)``."""
-        return SearchSpace.from_dict({"family": self.family, "name": self.name,
-                                      "description": self.description,
-                                      "parameters": {**self.parameters, **specs}},
-                                     source=self.source)
+        """A copy with some parameters replaced, e.g. ``space.override(n_layers=2)``.
+
+        The copy keeps ``builtin``; the replaced parameters join ``user_given``.
+        """
+        params = copy.deepcopy(self.parameters)
+        for pname, spec in specs.items():
+            params[pname] = _validate_param(pname, spec, f"search_space.parameters.{pname}")
+        space = SearchSpace(family=self.family, parameters=params, name=self.name,
+                            description=self.description, source=self.source,
+                            builtin=self.builtin, user_given=self.user_given | frozenset(specs))
+        space._check_consistency("search_space")
+        return space
 
     # -- sampling --------------------------------------------------------------------
     def spec(self, name: str) -> dict[str, Any]:
@@ -199,20 +267,31 @@ class SearchSpace:
         # Optuna stores categorical choices; None / bool / numbers are all fine.
         return trial.suggest_categorical(name, spec["choices"])
 
+    def per_item(self, name: str) -> bool:
+        """Whether ``name`` (width, activation, conv_channels) is drawn once per layer or
+        block (``per_layer`` / ``per_block``, true unless the space says false)."""
+        return bool(self.spec(name).get(_PER_ITEM[name], True))
+
+    def _suggest_items(self, trial: Any, name: str, n: int) -> list[Any]:
+        spec = self.spec(name)
+        if self.per_item(name):
+            return [self._suggest(trial, f"{name}_{i}", spec) for i in range(n)]
+        # one value for every layer, drawn only when there is a layer to use it
+        return [self._suggest(trial, name, spec)] * n if n else []
+
     def sample(self, trial: Any, *, task: str) -> tuple[dict[str, Any], dict[str, Any]]:
         """Draw one configuration: ``(model_config, training_params)``.
 
         Per-layer parameters are suggested as ``width_0, activation_0, ...`` and exist only
         for the layers the trial has (conditional on ``n_layers``), which is how TPE learns
-        per-depth structure.
+        per-depth structure. With ``per_layer: false`` one value, suggested as ``width``
+        (``activation``), serves every layer; ``conv_channels`` and ``per_block`` likewise.
         """
         get = lambda name: self._suggest(trial, name, self.spec(name))  # noqa: E731
         n_layers = int(get("n_layers"))
-        layers = []
-        for i in range(n_layers):
-            width = self._suggest(trial, f"width_{i}", self.spec("width"))
-            act = self._suggest(trial, f"activation_{i}", self.spec("activation"))
-            layers.append({"width": int(width), "activation": act})
+        widths = self._suggest_items(trial, "width", n_layers)
+        activations = self._suggest_items(trial, "activation", n_layers)
+        layers = [{"width": int(w), "activation": a} for w, a in zip(widths, activations)]
         model: dict[str, Any] = {"family": self.family, "layers": layers,
                                  "normalization": get("normalization") or "none",
                                  "dropout": float(get("dropout"))}
@@ -226,9 +305,8 @@ class SearchSpace:
                 model["embedding_scale"] = float(get("embedding_scale"))
         if self.family == "cnn":
             n_blocks = int(get("n_conv_blocks"))
-            model["conv_channels"] = [int(self._suggest(trial, f"conv_channels_{i}",
-                                                        self.spec("conv_channels")))
-                                      for i in range(n_blocks)]
+            model["conv_channels"] = [int(c) for c in
+                                      self._suggest_items(trial, "conv_channels", n_blocks)]
             model["kernel_size"] = int(get("kernel_size"))
         training = {
             "epochs": int(get("epochs")),
@@ -254,14 +332,19 @@ class SearchSpace:
 
     # -- helpers for priors and the portfolio -----------------------------------------
     def clamp(self, name: str, value: Any) -> Any:
-        """``value`` moved inside this space's domain for ``name`` (portfolio configs)."""
+        """``value`` moved inside this space's domain for ``name`` (portfolio configs): an
+        int range's nearest point of its grid ``low + k * step`` within [low, high]."""
         spec = self.spec(name)
         t = spec["type"]
         if t == "fixed":
             return spec["value"]
-        if t in ("int", "float"):
-            v = min(max(value, spec["low"]), spec["high"])
-            return int(round(v)) if t == "int" else float(v)
+        if t == "int":
+            low, step = spec["low"], spec.get("step", 1)
+            top = low + (spec["high"] - low) // step * step  # Optuna's last point of the grid
+            k = round((min(max(value, low), top) - low) / step)
+            return int(min(low + k * step, top))
+        if t == "float":
+            return float(min(max(value, spec["low"]), spec["high"]))
         choices = spec["choices"]
         if value in choices:
             return value
@@ -302,17 +385,23 @@ def _validate_param(name: str, spec: Any, where: str) -> dict[str, Any]:
     if extra:
         raise SearchSpaceError(
             f"{where} has unknown key(s) {extra} for type {t!r}; accepted: {sorted(allowed_keys)}.")
-    if spec.get("per_layer") and name not in _PER_LAYER:
-        raise SearchSpaceError(f"{where}.per_layer is only valid for {sorted(_PER_LAYER)}.")
-    if spec.get("per_block") and name not in _PER_BLOCK:
-        raise SearchSpaceError(f"{where}.per_block is only valid for {sorted(_PER_BLOCK)}.")
+    for flag in ("per_layer", "per_block"):
+        if flag not in spec:
+            continue
+        if _PER_ITEM.get(name) != flag:
+            valid = sorted(n for n, f in _PER_ITEM.items() if f == flag)
+            raise SearchSpaceError(f"{where}.{flag} is only valid for {valid}.")
+        if not isinstance(spec[flag], bool):
+            raise SearchSpaceError(
+                f"{where}.{flag}={spec[flag]!r} must be true (one value per "
+                f"{flag.removeprefix('per_')}) or false (one value shared by all).")
 
     def check(value: Any, path: str) -> Any:
         value = _none(value) if name == "gradient_clip" else value
         if name == "gradient_clip" and _is_int(value):
             value = float(value)
         if not dom.check(value):
-            raise SearchSpaceError(f"{path}={value!r} is not {dom.accepted}.")
+            raise SearchSpaceError(f"{path}={value!r} is not {dom.accepted}{_yaml_hint(value)}.")
         return value
 
     if t == "fixed":
@@ -338,31 +427,75 @@ def _validate_param(name: str, spec: Any, where: str) -> dict[str, Any]:
             raise SearchSpaceError(f"{where}: log=true needs low > 0; got low={spec['low']!r}.")
         if t == "int" and "step" in spec and (not _is_int(spec["step"]) or spec["step"] < 1):
             raise SearchSpaceError(f"{where}.step={spec['step']!r} must be a positive integer.")
+        # Optuna refuses the pair in every trial (suggest_int: "only accept step is 1 when
+        # 'log' argument is True"), so refuse it here, once
+        if t == "int" and spec.get("log") and spec.get("step", 1) != 1:
+            raise SearchSpaceError(
+                f"{where}: log=true takes step 1 (Optuna draws a log-scaled integer from "
+                f"every integer in [low, high]); got step={spec['step']!r}. Drop step, or set "
+                "log: false.")
     return spec
+
+
+def _used_by(name: str, family: str) -> bool:
+    return family in FAMILY_PARAMETERS.get(name, (family,))
+
+
+def _yaml_hint(value: Any) -> str:
+    """For ``'1e-4'``: how to write it so that YAML reads a number."""
+    if not isinstance(value, str) or not _YAML_TEXT_NUMBER.fullmatch(value):
+        return ""
+    mantissa, exponent = re.split("[eE]", value.strip())
+    mantissa += "" if "." in mantissa else ".0"
+    exponent = exponent if exponent[0] in "+-" else "+" + exponent
+    return (f" (YAML reads {value} as text: write {mantissa}e{exponent}, unquoted, with a dot "
+            "and a signed exponent)")
 
 
 def load_search_space(space: Any, *, where: str = "search_space") -> SearchSpace:
     """A :class:`SearchSpace` from a built-in name, a YAML path, a dict or a SearchSpace."""
+    return _load(space, where=where, files=(), as_base=False)
+
+
+def _load(space: Any, *, where: str, files: tuple[Path, ...], as_base: bool) -> SearchSpace:
+    # as_base: `space` is a `base`, where 'auto' (a family chosen from the data) has no
+    # meaning, so the errors do not offer it
+    auto = "" if as_base else "'auto', "
     if isinstance(space, SearchSpace):
         return space
     if isinstance(space, Mapping):
-        return SearchSpace.from_dict(space, where=where)
+        return SearchSpace._from_dict(space, where=where, source="dict", files=files)
     if isinstance(space, (str, Path)):
         text = str(space)
         if text in BUILTIN_SPACES:
             raw = yaml.safe_load(resources.files("lepton.search_spaces").joinpath(
                 f"{text}.yaml").read_text())
-            return SearchSpace.from_dict(raw, where=f"{where}({text})", source=f"builtin:{text}")
+            return SearchSpace._from_dict(raw, where=f"{where}({text})",
+                                          source=f"builtin:{text}", files=files)
         path = Path(text)
+        if files and not path.is_absolute() and (files[-1].parent / path).exists():
+            path = files[-1].parent / path  # next to the file naming it, before the cwd
         if path.suffix.lower() in (".yaml", ".yml") and path.exists():
+            resolved = path.resolve()
+            if resolved in files:
+                cycle = " -> ".join(f.name for f in files[files.index(resolved):] + (resolved,))
+                raise SearchSpaceError(
+                    f"{where}={text!r} makes a cycle of bases ({cycle}); a space cannot be "
+                    "its own base: name a built-in space or another file.")
             try:
                 raw = yaml.safe_load(path.read_text())
             except yaml.YAMLError as exc:
                 raise SearchSpaceError(f"{where}: {path} is not valid YAML: {exc}") from None
-            return SearchSpace.from_dict(raw, where=f"{where}({path.name})", source=str(path))
+            return SearchSpace._from_dict(raw, where=f"{where}({path.name})", source=str(path),
+                                          files=files + (resolved,))
+        looked = (f" (looked next to {files[-1].name} and in the working directory)"
+                  if files and not path.is_absolute() else "")
+        hint = ("; 'auto' chooses a family from the data and cannot be a base"
+                if as_base and text == "auto" else "")
+        accepted = ", ".join(BUILTIN_SPACES) + ("" if as_base else ", or 'auto'")
         raise SearchSpaceError(
-            f"{where}={text!r} is neither a built-in space ({', '.join(BUILTIN_SPACES)}, or "
-            "'auto') nor an existing .yaml file.")
+            f"{where}={text!r} is neither a built-in space ({accepted}) nor an existing "
+            f".yaml file{looked}{hint}.")
     raise SearchSpaceError(
-        f"{where} must be 'auto', a built-in name, a YAML path, a dict or a SearchSpace; "
+        f"{where} must be {auto}a built-in name, a YAML path, a dict or a SearchSpace; "
         f"got {type(space).__name__}.")

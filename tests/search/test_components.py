@@ -59,9 +59,6 @@ def test_priors_narrow_bounds_for_small_data_and_drop_label_smoothing_for_regres
     assert 1024 in adapted_big.parameters["batch_size"]["choices"]
     assert "label_smoothing" in adapted_big.parameters
     assert "input_scaling" not in adapted_big.parameters  # classification: robust only
-    # a user's own space is never widened: no input_scaling search unless it asks for one
-    own = load_search_space({"base": "mlp", "parameters": {"n_layers": 2}})
-    assert "input_scaling" not in apply_priors(own, small, n_train=800).parameters
 
 
 def test_priors_offer_periodic_embeddings_only_to_narrow_tables():
@@ -76,6 +73,61 @@ def test_priors_offer_periodic_embeddings_only_to_narrow_tables():
     fixed = load_search_space({"base": "mlp", "parameters": {"numeric_embedding": "periodic"}})
     assert apply_priors(fixed, wide, n_train=800).parameters["numeric_embedding"] == {
         "type": "fixed", "value": "periodic"}
+
+
+def test_priors_never_widen_the_users_own_bounds():
+    wide = compute_meta_features(np.zeros((200, 64)), np.zeros(200, int), "classification")
+    assert wide.n_features / wide.n_rows > 0.1  # the rule that raises dropout / weight decay
+    own = {"dropout": {"type": "float", "low": 0.0, "high": 0.1},
+           "weight_decay": {"type": "float", "low": 1e-6, "high": 1e-3, "log": True}}
+    for space in (load_search_space({"base": "mlp", "parameters": {"dropout": own["dropout"]}}),
+                  load_search_space("mlp").override(dropout=own["dropout"])):
+        adapted = apply_priors(space, wide, n_train=160)
+        assert adapted.parameters["dropout"]["high"] == 0.1  # the user's: only narrowed
+        assert adapted.parameters["weight_decay"]["high"] == 5e-2  # the built-in's: raised
+        assert adapted.user_given == {"dropout"}
+    scratch = load_search_space({"parameters": own})
+    adapted = apply_priors(scratch, wide, n_train=160)
+    assert adapted.parameters["dropout"]["high"] == 0.1
+    assert adapted.parameters["weight_decay"]["high"] == 1e-3
+
+
+def test_a_space_built_on_a_builtin_searches_input_scaling_as_the_builtin_does(tmp_path):
+    small = compute_meta_features(np.zeros((900, 5)), np.zeros(900), "regression")
+    (tmp_path / "own.yaml").write_text("base: mlp\nparameters:\n  n_layers: 2\n")
+    for space in (load_search_space({"base": "mlp", "parameters": {"n_layers": 2}}),
+                  load_search_space("mlp").override(n_layers=2),
+                  load_search_space({"base": str(tmp_path / "own.yaml")})):
+        assert apply_priors(space, small, n_train=800).parameters["input_scaling"] == {
+            "type": "categorical", "choices": ["robust", "standard"]}
+    # a space written from scratch is the user's own: robust unless it asks for a search
+    scratch = load_search_space({"family": "mlp", "parameters": {"n_layers": 2}})
+    assert "input_scaling" not in apply_priors(scratch, small, n_train=800).parameters
+    # so is a scaling the user fixed on a built-in
+    fixed = load_search_space({"base": "mlp", "parameters": {"input_scaling": "standard"}})
+    assert apply_priors(fixed, small, n_train=800).parameters["input_scaling"] == {
+        "type": "fixed", "value": "standard"}
+
+
+def test_priors_keep_a_stepped_range_on_its_grid_and_narrow_a_low_above_the_cap():
+    small = compute_meta_features(np.zeros((900, 5)), np.zeros(900, int), "classification")
+    space = load_search_space({"base": "mlp", "parameters": {
+        "width": {"type": "int", "low": 30, "high": 530, "step": 100}}})
+    adapted = apply_priors(space, small, n_train=800)
+    assert adapted.parameters["width"]["high"] == 230  # cap 256, on the grid 30, 130, 230
+    first = portfolio_params(adapted)[0]
+    assert {v for k, v in first.items() if k.startswith("width_")} == {230}  # 256 is off it
+    study = optuna.create_study()
+    study.enqueue_trial(first)
+    model, _ = adapted.sample(study.ask(), task="classification")
+    assert {layer["width"] for layer in model["layers"]} == {230}
+    high_low = load_search_space({"base": "mlp", "parameters": {
+        "width": {"type": "int", "low": 300, "high": 500}}})
+    adapted = apply_priors(high_low, small, n_train=800)
+    assert adapted.parameters["width"]["high"] == 300  # its lowest value, under cap 256
+    epochs = load_search_space({"base": "mlp", "parameters": {
+        "epochs": {"type": "int", "low": 300, "high": 1000, "log": True}}})
+    assert apply_priors(epochs, small, n_train=800).parameters["epochs"]["high"] == 300
 
 
 def test_embedding_settings_are_drawn_only_for_embedded_trials():
@@ -129,6 +181,24 @@ def test_first_trial_is_the_portfolio_default():
     model, training = space.sample(trial, task="classification")
     assert model["layers"] == [{"width": 256, "activation": "relu"}] * 2
     assert training["learning_rate"] == pytest.approx(1e-3)
+
+
+def test_portfolio_enqueues_the_shared_name_where_layers_share_one_value():
+    space = load_search_space({"base": "mlp", "parameters": {
+        "width": {"type": "int", "low": 16, "high": 200, "per_layer": False},
+        "activation": {"type": "categorical", "choices": ["relu", "selu"], "per_layer": False}}})
+    configs = portfolio_params(space)
+    assert not any(k.endswith("_0") for params in configs for k in params)
+    assert [(p["width"], p["activation"]) for p in configs][:3] == [
+        (200, "relu"), (200, "relu"), (200, "selu")]  # each entry's first layer, clamped
+    study = optuna.create_study()
+    study.enqueue_trial(configs[2])
+    model, _ = space.sample(study.ask(), task="classification")
+    assert model["layers"] == [{"width": 200, "activation": "selu"}] * 3
+    cnn = load_search_space({"base": "cnn", "parameters": {
+        "conv_channels": {"type": "int", "low": 8, "high": 48, "per_block": False}}})
+    assert portfolio_params(cnn)[0]["conv_channels"] == 32  # LeNet-style: [32, 64]
+    assert "conv_channels_0" not in portfolio_params(cnn)[0]
 
 
 # -- multi-fidelity ------------------------------------------------------------------------

@@ -117,3 +117,172 @@ def test_builtin_spaces_keep_robust_input_scaling(name):
     searched = space.override(input_scaling={"type": "categorical",
                                              "choices": ["robust", "standard"]})
     assert searched.scalings() == ["robust", "standard"]
+
+
+def test_log_int_range_takes_step_1():
+    # Optuna refuses log=True with step != 1 in every trial: refused once, at load
+    with pytest.raises(SearchSpaceError, match=r"search_space\.parameters\.n_layers: log=true "
+                                              r"takes step 1 .*; got step=2"):
+        load_search_space({"parameters": {
+            "n_layers": {"type": "int", "low": 1, "high": 4, "log": True, "step": 2}}})
+    space = load_search_space({"parameters": {
+        "n_layers": {"type": "int", "low": 1, "high": 4, "log": True, "step": 1}}})
+    model, _ = space.sample(optuna.create_study().ask(), task="regression")
+    assert 1 <= len(model["layers"]) <= 4
+
+
+def _draw(space, n=8):
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    for _ in range(n):
+        trial = study.ask()
+        model, _ = space.sample(trial, task="classification")
+        yield trial, model
+        study.tell(trial, 0.5)
+
+
+def test_per_layer_false_draws_one_value_for_all_layers():
+    space = load_search_space({"base": "mlp", "parameters": {
+        "n_layers": {"type": "int", "low": 2, "high": 3},
+        "width": {"type": "int", "low": 8, "high": 512, "per_layer": False},
+        "activation": {"type": "categorical", "choices": ["relu", "gelu", "silu", "selu"],
+                       "per_layer": False}}})
+    for trial, model in _draw(space):
+        assert {"width", "activation"} <= set(trial.params)
+        assert not {"width_0", "activation_0"} & set(trial.params)
+        assert model["layers"] == [{"width": trial.params["width"],
+                                    "activation": trial.params["activation"]}] * len(
+            model["layers"])
+    cnn = load_search_space({"base": "cnn", "parameters": {
+        "n_conv_blocks": {"type": "int", "low": 2, "high": 3},
+        "conv_channels": {"type": "int", "low": 8, "high": 64, "per_block": False}}})
+    for trial, model in _draw(cnn, n=4):
+        assert "conv_channels" in trial.params and "conv_channels_0" not in trial.params
+        assert model["conv_channels"] == [trial.params["conv_channels"]] * len(
+            model["conv_channels"])
+    # true, and left out, keep the per-layer names (studies resume unchanged)
+    for flag in ({"per_layer": True}, {}):
+        per_layer = load_search_space({"base": "mlp", "parameters": {
+            "n_layers": 2, "width": {"type": "int", "low": 8, "high": 512, **flag}}})
+        trial, _ = next(_draw(per_layer, n=1))
+        assert {"width_0", "width_1"} <= set(trial.params) and "width" not in trial.params
+
+
+@pytest.mark.parametrize("raw, match", [
+    ({"parameters": {"width": {"type": "int", "low": 8, "high": 64, "per_layer": "no"}}},
+     r"search_space\.parameters\.width\.per_layer='no' must be true .* or false"),
+    ({"family": "cnn", "parameters": {
+        "conv_channels": {"type": "int", "low": 8, "high": 64, "per_block": 0}}},
+     r"search_space\.parameters\.conv_channels\.per_block=0 must be true .* or false"),
+    ({"parameters": {"dropout": {"type": "float", "low": 0, "high": 0.5, "per_layer": False}}},
+     r"dropout\.per_layer is only valid for \['activation', 'width'\]"),
+])
+def test_per_layer_and_per_block_take_booleans(raw, match):
+    with pytest.raises(SearchSpaceError, match=match):
+        load_search_space(raw)
+
+
+def test_clamp_rounds_onto_the_step_grid():
+    space = load_search_space({"parameters": {
+        "width": {"type": "int", "low": 30, "high": 540, "step": 100}}})
+    # the grid is 30, 130, ..., 530 (Optuna drops 540, off the grid)
+    assert [space.clamp("width", v) for v in (0, 79, 81, 256, 290, 530, 540, 9999)] == [
+        30, 30, 130, 230, 330, 530, 530, 530]
+    assert load_search_space({"parameters": {"width": {"type": "int", "low": 8, "high": 64}}}
+                             ).clamp("width", 20.6) == 21
+
+
+def test_a_relative_base_is_found_next_to_the_file_naming_it(tmp_path, monkeypatch):
+    folder = tmp_path / "spaces"
+    folder.mkdir()
+    (folder / "parent.yaml").write_text(
+        "base: resnet\nparameters:\n  dropout: {type: float, low: 0.0, high: 0.1}\n")
+    (folder / "child.yaml").write_text("base: parent.yaml\nparameters:\n  n_layers: 2\n")
+    monkeypatch.chdir(tmp_path)  # parent.yaml is not in the working directory
+    space = load_search_space("spaces/child.yaml")
+    assert space.family == "resnet" and space.builtin == "resnet"
+    assert space.parameters["dropout"]["high"] == 0.1
+    assert space.parameters["n_layers"] == {"type": "fixed", "value": 2}
+    assert space.user_given == {"dropout", "n_layers"}
+
+
+def test_a_base_cycle_is_refused_naming_it(tmp_path):
+    (tmp_path / "self.yaml").write_text("base: self.yaml\n")
+    with pytest.raises(SearchSpaceError, match=r"search_space\(self\.yaml\)\.base='self\.yaml' "
+                                              r"makes a cycle of bases "
+                                              r"\(self\.yaml -> self\.yaml\)"):
+        load_search_space(str(tmp_path / "self.yaml"))
+    (tmp_path / "a.yaml").write_text("base: b.yaml\n")
+    (tmp_path / "b.yaml").write_text(f"base: {tmp_path / 'a.yaml'}\n")
+    with pytest.raises(SearchSpaceError, match=r"cycle of bases \(a\.yaml -> b\.yaml -> a\.yaml\)"):
+        load_search_space(str(tmp_path / "a.yaml"))
+
+
+def test_base_auto_is_refused_without_offering_auto():
+    with pytest.raises(SearchSpaceError, match=r"search_space\.base='auto' is neither a built-in "
+                                              r"space \(mlp, resnet, cnn\) nor an existing \.yaml "
+                                              r"file; 'auto' chooses a family from the data"):
+        load_search_space({"base": "auto"})
+
+
+@pytest.mark.parametrize("raw, match", [
+    ({"family": "cnn", "parameters": {"numeric_embedding": "periodic"}},
+     r"search_space\.parameters\.numeric_embedding: family 'cnn' does not use "
+     r"'numeric_embedding', which applies to mlp and resnet only"),
+    ({"base": "cnn", "parameters": {"residual": True}},
+     r"parameters\.residual: family 'cnn' does not use 'residual', which applies to mlp only"),
+    ({"base": "resnet", "parameters": {"residual": {"type": "categorical",
+                                                    "choices": [False, True]}}},
+     r"parameters\.residual: family 'resnet' does not use 'residual'"),
+    ({"parameters": {"kernel_size": 3}},
+     r"parameters\.kernel_size: family 'mlp' does not use 'kernel_size', which applies to cnn"),
+    ({"base": "cnn", "family": "mlp", "parameters": {"conv_channels": 8}},
+     r"parameters\.conv_channels: family 'mlp' does not use 'conv_channels'"),
+])
+def test_parameters_of_another_family_are_refused(raw, match):
+    with pytest.raises(SearchSpaceError, match=match):
+        load_search_space(raw)
+
+
+def test_override_refuses_a_parameter_of_another_family():
+    with pytest.raises(SearchSpaceError, match=r"family 'cnn' does not use 'residual'"):
+        load_search_space("cnn").override(residual=True)
+
+
+@pytest.mark.parametrize("base, family", [("cnn", "mlp"), ("mlp", "cnn"), ("mlp", "resnet")])
+def test_a_new_family_drops_what_it_does_not_use_from_its_base(base, family):
+    space = load_search_space({"base": base, "family": family})
+    unused = {"mlp": {"n_conv_blocks", "conv_channels", "kernel_size"},
+              "resnet": {"residual", "n_conv_blocks", "conv_channels", "kernel_size"},
+              "cnn": {"residual", "numeric_embedding", "embedding_dim", "embedding_scale"}}
+    assert space.family == family and not unused[family] & set(space.parameters)
+    assert set(load_search_space(base).parameters) - unused[family] == set(space.parameters)
+    for _, model in _draw(space, n=3):
+        net = build_model(ModelConfig.from_dict(model), 64, 3, input_shape=(8, 8))
+        assert sum(p.numel() for p in net.parameters()) > 0
+
+
+def test_user_given_names_and_the_builtin_root_are_tracked(tmp_path):
+    assert load_search_space("mlp").user_given == frozenset()
+    assert load_search_space("mlp").builtin == "mlp"
+    space = load_search_space({"base": "mlp", "parameters": {"dropout": 0.1}})
+    assert space.user_given == {"dropout"} and space.builtin == "mlp"
+    assert space.override(n_layers=2).user_given == {"dropout", "n_layers"}
+    assert space.override(n_layers=2).builtin == "mlp"
+    scratch = load_search_space({"parameters": {"n_layers": 2, "dropout": 0.1}})
+    assert scratch.builtin is None and scratch.user_given == {"n_layers", "dropout"}
+    # a dropped parameter of the base's family is no longer the user's
+    (tmp_path / "cnn_own.yaml").write_text("base: cnn\nparameters:\n  kernel_size: 5\n")
+    moved = load_search_space({"base": str(tmp_path / "cnn_own.yaml"), "family": "mlp"})
+    assert moved.user_given == frozenset() and moved.builtin == "cnn"
+
+
+def test_minor_errors_say_what_was_given_and_how_to_write_it(tmp_path):
+    with pytest.raises(SearchSpaceError, match=r"search_space\.parameters must be a mapping of "
+                                              r"name -> spec.*; got list \['n_layers'\]"):
+        load_search_space({"parameters": ["n_layers"]})
+    path = tmp_path / "lr.yaml"
+    path.write_text("parameters:\n  learning_rate: {type: float, low: 1e-4, high: 1.0e-2}\n")
+    with pytest.raises(SearchSpaceError, match=r"learning_rate\.low='1e-4' is not a number in "
+                                              r"\(0, 10\] \(YAML reads 1e-4 as text: write "
+                                              r"1\.0e-4"):
+        load_search_space(str(path))
