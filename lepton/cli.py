@@ -25,7 +25,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
                              time_column=args.time_column, weight_column=args.weight_column)
     print(f"dataset={split.name} task={split.task} rows={split.rows} "
           f"train={len(split.y_train)} test={len(split.y_test)}")
-    for note in split.notes():
+    for note in split.notes(search=not args.fixed):
         print(note)
     t0 = time.perf_counter()
     if args.fixed:
@@ -57,9 +57,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.save:
         steps.check_writable(args.save)  # before the search, not after its budget is spent
     if args.storage:
+        from .tracking._store import redact_uri
+
+        shown = redact_uri(args.storage)  # not a password in a terminal's scrollback or a log
         print("other processes or machines can add trials to this search: lepton worker "
-              f"--storage {args.storage}"
-              + (f" --study-name {args.study_name}" if args.study_name else ""))
+              f"--storage {shown}"
+              + (f" --study-name {args.study_name}" if args.study_name else "")
+              + (" (with the storage's password, hidden here)" if shown != args.storage
+                 else ""))
     steps.search(model, split)
     elapsed = time.perf_counter() - t0
     scores = steps.evaluate(model, split)
@@ -360,7 +365,9 @@ def _add_search_arguments(run: argparse.ArgumentParser) -> None:
                      help="a column of row weights (numbers >= 0), not a feature: each row "
                           "counts by its weight in training, validation and the held-out "
                           "scores (scikit-learn's sample_weight)")
-    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--seed", type=int, default=0,
+                     help="seed of the held-out split, the search and the networks "
+                          "(default: 0)")
     run.add_argument("--time-budget", type=float, default=30.0,
                      help="seconds for the whole search and final model (default: 30)")
     run.add_argument("--n-jobs", type=_n_jobs, help="parallel trials, -1 for one per core "
@@ -379,7 +386,9 @@ def _add_search_arguments(run: argparse.ArgumentParser) -> None:
                           "joblib.load and call predict)")
     run.add_argument("--storage", help="Optuna storage (URL or .db/.log path) to persist and "
                                         "resume the study")
-    run.add_argument("--study-name")
+    run.add_argument("--study-name",
+                     help="the study's name in --storage (default: one derived from the data, "
+                          "so the same data resumes the same study)")
     shape = run.add_mutually_exclusive_group()
     shape.add_argument("--images", dest="images", action="store_true", default=True,
                        help="give a built-in image dataset (digits) to the search as images "
@@ -394,13 +403,16 @@ def _add_search_arguments(run: argparse.ArgumentParser) -> None:
                      help="register the final model; alias 'champion' moves if it is better")
     run.add_argument("--verbose", type=int, default=1,
                      help="0: the summary only; 1: a progress bar (trials, best score, "
-                          "time left; the default); 2: also Optuna's trial log")
+                          "time left; the default), or a line every few seconds where the "
+                          "output is not a terminal (--fixed: a line per epoch); 2: also "
+                          "Optuna's trial log")
     run.add_argument("--importance", type=_positive_int, nargs="?", const=10, default=None,
                      metavar="N",
                      help="after the fit, print the N columns (default 10) whose shuffling "
                           "drops the held-out score most (permutation importance on up to "
                           "2,000 held-out rows, 5 shuffles each, fewer where that would "
-                          "take over a quarter of --time-budget or 10 s) and, when "
+                          "take longer than a quarter of --time-budget or 10 s, whichever is "
+                          "longer) and, when "
                           "tracked, log every column's as column_importance.csv with the "
                           "run")
 
@@ -515,7 +527,9 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--tracking-uri",
                         help="the run's MLflow store as this machine reaches it (default: the "
                              "URI the run recorded, unless it held a password)")
-    worker.add_argument("--verbose", type=int, default=1)
+    worker.add_argument("--verbose", type=int, default=1,
+                        help="0: the summary only; 1: a progress bar (the default); 2: also "
+                             "Optuna's trial log")
     worker.set_defaults(func=_cmd_worker)
     pred = sub.add_parser("predict", help="predict the rows of a table file with a model "
                                           "saved by lepton run --save")
@@ -532,11 +546,16 @@ def build_parser() -> argparse.ArgumentParser:
                       help="copy these columns (an id, say) into the output beside the "
                            "predictions")
     pred.set_defaults(func=_cmd_predict)
-    ui = sub.add_parser("ui", help="open the MLflow UI on Lepton's tracking store (127.0.0.1)")
+    ui = sub.add_parser(
+        "ui", help="serve the MLflow UI on Lepton's tracking store and print its address",
+        description="Serve the MLflow UI on Lepton's tracking store (runs, trials, models) "
+                    "and print its address to open in a browser, until Ctrl-C.")
     ui.add_argument("--tracking-uri", help="SQL store URI (default: $MLFLOW_TRACKING_URI, else "
                                             "$LEPTON_HOME/mlflow/mlflow.db)")
-    ui.add_argument("--host", default="127.0.0.1")
-    ui.add_argument("--port", type=_port, default=None, help="default: a free port")
+    ui.add_argument("--host", default="127.0.0.1",
+                    help="address to serve on (default: 127.0.0.1, this machine only)")
+    ui.add_argument("--port", type=_port, default=None,
+                    help="port to serve on (default: a free one)")
     ui.set_defaults(func=_cmd_ui)
     return parser
 

@@ -57,16 +57,17 @@ class Split:
     def default_metric(self) -> str:
         return "accuracy" if self.task == "classification" else "r2"
 
-    def notes(self) -> list[str]:
+    def notes(self, search: bool = True) -> list[str]:
         """What a run says about the split before searching, a line each: what loading
         the file did (how it was read, rows left out for a missing target), how the rows
-        were held out by time (:func:`time_note`) and weighted, then the columns the
-        preprocessing does not take as they come (:func:`lepton.preprocessing.column_notes`).
+        were held out by time (:func:`time_note`; ``search``: and how the search validates)
+        and weighted, then the columns the preprocessing does not take as they come
+        (:func:`lepton.preprocessing.column_notes`).
         """
         from .preprocessing import column_notes
 
         held_out = list(self.load_notes)
-        held_out += [time_note(self)] if self.time_column is not None else []
+        held_out += [time_note(self, search)] if self.time_column is not None else []
         if self.weight_column is not None:
             held_out.append(weight_note(self))
         y = np.asarray(self.y_train)  # values, or class labels (several: 0/1 columns)
@@ -200,14 +201,18 @@ def _time_order(X, column: str, name: str) -> np.ndarray:
     return np.argsort(key.to_numpy(), kind="stable")
 
 
-def time_note(split: Split) -> str:
-    """What a time-ordered split did, for the run's output."""
+def time_note(split: Split, search: bool = True) -> str:
+    """What a time-ordered split did, for the run's output; ``search``: and how the search
+    validates (a fixed network's early stopping holds out random training rows)."""
+    first = split.X_test[split.time_column].iloc[0]
+    note = (f"held out the latest {len(split.y_test)} rows by {split.time_column!r} (from "
+            f"{first})")
+    if not search:
+        return note
     cv = time_cv(len(split.y_train))
     scheme = (f"TimeSeriesSplit({cv.n_splits})" if hasattr(cv, "n_splits")
               else f"the latest {len(cv[0][1])} training rows")
-    first = split.X_test[split.time_column].iloc[0]
-    return (f"held out the latest {len(split.y_test)} rows by {split.time_column!r} (from "
-            f"{first}); the search validates on {scheme}, forward in time")
+    return f"{note}; the search validates on {scheme}, forward in time"
 
 
 def time_cv(n_train: int, validation_fraction: float = 0.2):

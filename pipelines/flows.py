@@ -217,7 +217,9 @@ def _prefect_tags() -> dict[str, str]:
             "lepton.prefect.flow_run_name": str(flow_run.name)}
     if deployment.name:
         tags["lepton.prefect.deployment"] = f"{FLOW_NAME}/{deployment.name}"
-    if flow_run.ui_url:
+    from prefect.settings import PREFECT_UI_URL
+
+    if PREFECT_UI_URL.value():  # else Prefect writes 'None/flow-runs/...' (no UI to link)
         tags["lepton.prefect.flow_run_url"] = str(flow_run.ui_url)
     return tags
 
@@ -240,6 +242,8 @@ def deployment_parameters(**parameters: Any) -> dict[str, Any]:
         if key in parameters and not (isinstance(parameters[key], (int, float))
                                       and parameters[key] >= 0):
             raise ValueError(f"{key}={parameters[key]!r}: give a number >= 0.")
+    if parameters.get("save"):  # each scheduled run would fail at its end, after its search
+        steps.check_writable(parameters["save"], what="save")
     dataset = parameters.get("dataset", "digits")
     check_builtin_target(dataset, parameters.get("target"))
     if dataset not in BUILTIN_DATASETS:

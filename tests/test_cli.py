@@ -633,3 +633,14 @@ def test_lepton_run_and_predict_with_several_target_columns(tmp_path, capsys):
             "columns must each be 0/1") in capsys.readouterr().err
     assert main(["run", str(path), "--target", "urgent", "nope"]) == 2
     assert "['nope'] not column(s) of tickets.csv" in capsys.readouterr().err
+
+
+def test_the_worker_hint_hides_the_storages_password(capsys):
+    """`lepton run --storage postgresql://u:secret@...` printed the password in the
+    `lepton worker` line (the error after it already hid it)."""
+    code = main(["run", "iris", "--storage", "postgresql://u:secret@127.0.0.1:1/x",
+                 "--no-tracking", "--time-budget", "5"])
+    out, err = capsys.readouterr()
+    assert ("lepton worker --storage postgresql://u:***@127.0.0.1:1/x (with the storage's "
+            "password, hidden here)") in out
+    assert code != 0 and "secret" not in out + err

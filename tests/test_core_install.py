@@ -77,6 +77,7 @@ def test_what_needs_mlflow_or_prefect_says_what_to_install(core_site, tmp_path):
                   cwd=tmp_path)
     assert asked.returncode == 2  # tracking asked for: an error, not a silent untracked run
     assert "tracking was asked for, but MLflow is not installed" in asked.stderr
+    assert "on the command line no --tracking-uri, --experiment or --register" in asked.stderr
 
 
 @pytest.mark.slow

@@ -67,6 +67,8 @@ def test_a_time_column_holds_out_the_latest_rows(tmp_path):
     assert steps.time_note(split) == (
         "held out the latest 20 rows by 'step' (from 60); the search validates on "
         "TimeSeriesSplit(5), forward in time")
+    # `lepton run --fixed` searches nothing: its early stopping holds out random rows
+    assert split.notes(search=False)[0] == "held out the latest 20 rows by 'step' (from 60)"
     model = steps.build_estimator(split, tracking=False)
     assert isinstance(model.cv, TimeSeriesSplit) and model.cv.n_splits == 5
     assert steps.build_estimator(steps.load_split(str(path), target="y"),

@@ -66,6 +66,17 @@ def _is_multilabel(y: np.ndarray) -> bool:
             and bool(np.isin(y, (0, 1)).all()))
 
 
+def _values(y: Any) -> np.ndarray:
+    """``y``'s values as an array: a DataFrame of bool and number columns (0/1 labels, some
+    read as False/True) in their common dtype, where ``to_numpy`` would give objects."""
+    if isinstance(y, pd.DataFrame):
+        dtypes = list(y.dtypes)
+        if dtypes and all(isinstance(d, np.dtype) and d.kind in "biuf" for d in dtypes):
+            return y.to_numpy(dtype=np.result_type(*dtypes))
+        return y.to_numpy()
+    return y.to_numpy() if isinstance(y, pd.Series) else np.asarray(y)
+
+
 def infer_task(y: Any) -> str:
     """'classification' or 'regression' from the target alone (``task='auto'``).
 
@@ -75,7 +86,7 @@ def infer_task(y: Any) -> str:
     (multilabel). Everything else, including other 2-D targets, is regression. Pass
     ``task=`` explicitly to override.
     """
-    arr = y.to_numpy() if isinstance(y, (pd.Series, pd.DataFrame)) else np.asarray(y)
+    arr = _values(y)
     if arr.ndim == 2 and arr.shape[1] > 1:
         return "classification" if _is_multilabel(arr) else "regression"
     arr = arr.reshape(-1)
@@ -120,8 +131,7 @@ def encode_target(y: Any, task: str, n_samples: int, *, estimator_name: str,
         # not np.shape(y): it calls __array_function__, which scikit-learn's checks refuse
         shape = getattr(y, "shape", None) or np.asarray(y).shape
         if len(shape) == 2 and shape[1] > 1:
-            labels = y.toarray() if sp.issparse(y) else (
-                y.to_numpy() if isinstance(y, pd.DataFrame) else np.asarray(y))
+            labels = y.toarray() if sp.issparse(y) else _values(y)
             if not _is_multilabel(labels):
                 _refuse_missing_labels(labels, y)
                 raise ValueError(

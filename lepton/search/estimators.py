@@ -415,10 +415,17 @@ class _BaseLepton(BaseEstimator):
                 self.fit_time_ = budget.elapsed()
                 return self
             if interrupted:
+                held = any(m.complete and m.value == study.best_value  # _best_trial's
+                           for m in ctx.models.values())
+                final = ("the final model comes from the trials finished so far, without a "
+                         "refit." if held else
+                         f"the study's best trial ({study.best_trial.number}) is of an earlier "
+                         "session, whose networks this process does not hold: the final model "
+                         "refits it, unless an ensemble of this session's trials validates "
+                         "better (Ctrl-C again stops the refit).")
                 warn_at_caller(
                     f"{name}: search interrupted (Ctrl-C) after {_n_done(study)} finished trials "
-                    f"and {budget.elapsed():.0f}s; the final model comes from the trials "
-                    "finished so far, without a refit."
+                    f"and {budget.elapsed():.0f}s; {final}"
                     + (f" Fit again with storage={_storage_label(self.storage)!r} and "
                        f"study_name={study_name!r} to continue the search."
                        if self.storage is not None else ""))

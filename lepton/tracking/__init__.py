@@ -49,7 +49,8 @@ def make_tracker(*, tracking_uri: str | None = None, experiment_name: str | None
                 else "tracking was asked for")
         raise TrackingError(f"{what}, but MLflow is not installed: {INSTALL_TRACKING} (or "
                             "leave tracking off: no tracking_uri, experiment_name or "
-                            "registered_model_name).")
+                            "registered_model_name; on the command line no --tracking-uri, "
+                            "--experiment or --register).")
     return MLflowTracker(tracking_uri=tracking_uri, experiment_name=experiment_name,
                          registered_model_name=registered_model_name, **kwargs)
 

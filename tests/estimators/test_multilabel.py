@@ -53,6 +53,14 @@ def test_labels_come_back_as_they_were_given(tags):
     assert infer_task(Y_tr * 0.5) == "regression"
     nn = NeuralNetwork(**{**FAST, "epochs": 2}).fit(X_tr, Y_tr)
     assert nn.task_ == "classification" and nn.predict(X_te).shape == (len(X_te), 4)
+    # a frame of 0/1 and False/True columns (a file's flags, some read as booleans): labels
+    # (it was refused as holding "other values (e.g. 1)", and the original API regressed)
+    import pandas as pd
+
+    mixed = pd.DataFrame({"a": Y_tr[:, 0], "b": Y_tr[:, 1].astype(bool)})
+    assert infer_task(mixed) == "classification"
+    clf = NeuralNetworkClassifier(**{**FAST, "epochs": 2}).fit(X_tr, mixed)
+    assert clf.multilabel_ and clf.predict(X_te).shape == (len(X_te), 2)
 
 
 def test_sample_weight_moves_a_label_towards_the_heavy_rows(tags):

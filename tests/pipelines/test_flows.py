@@ -230,7 +230,10 @@ def test_schedule_checks_before_serving():
                           (dict(device="bogus"), r"bogus"),
                           (dict(n_jobs=0), r"n_jobs=0 is not valid"),
                           (dict(retries=-1), r"retries=-1: give a number >= 0"),
-                          (dict(target=["label"]), r"the dataset is the built-in 'digits'")]:
+                          (dict(target=["label"]), r"the dataset is the built-in 'digits'"),
+                          (dict(save="/nonexistent/m.joblib"),
+                           r"save '/nonexistent/m\.joblib': the folder '/nonexistent' does not "
+                           r"exist")]:
         with pytest.raises(ValueError, match=expected):
             flows.deployment_parameters(**bad)
     params = flows.deployment_parameters(dataset="data.csv", save="m.joblib", storage="s.db",

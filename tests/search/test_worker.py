@@ -1,5 +1,6 @@
 """``lepton worker``: processes that add trials to a search a ``lepton run`` is running on
-a persistent study (DESIGN.md, scaling out), against real storages and real processes."""
+a persistent study (the design's "scaling out": many machines on one study), against real
+storages and real processes."""
 
 from __future__ import annotations
 
