@@ -190,6 +190,37 @@ def test_ctrl_c_before_any_trial_finished_stops_fit(tmp_path):
     assert any(t.system_attrs.get("retry_history") == [failed[0].number] for t in trials)
 
 
+def test_ctrl_c_on_a_resumed_study_whose_best_is_an_earlier_sessions_says_it_refits(
+        tmp_path):
+    """Ctrl-C said 'without a refit' and then refitted: this process holds no networks of
+    the study's best trial, an earlier session's. It says so now."""
+    from lepton.search._search import make_storage
+
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    X, y = make_classification(**DATA)
+    LeptonClassifier(time_budget=120, n_trials=2, storage=url, study_name="ctrl-c",
+                     search_space=SPACE, cv=None, random_state=0).fit(X, y)
+    storage = make_storage(url)
+    # the earlier session's best, scored out of reach of this session's trials
+    study = optuna.load_study(study_name="ctrl-c", storage=storage)
+    best = study.best_trial
+    study.add_trial(optuna.trial.create_trial(
+        params=best.params, distributions=best.distributions, value=1.0,
+        user_attrs=best.user_attrs))
+    before = len(_trials(storage, (STATES.COMPLETE,)))
+    proc = _start(url, 1)
+    out, err = _interrupt_when(
+        proc, lambda: len(_trials(storage, (STATES.COMPLETE,))) > before and _training(storage),
+        "a complete trial of the resumed session and a training one")
+    assert proc.returncode == 0, err[-3000:]
+    summary = json.loads(out.strip().splitlines()[-1])
+    assert summary["interrupted"] is True and summary["choice"] == "refit"
+    assert summary["accuracy"] > 0.7  # the earlier session's best, refitted
+    said = [w for w in summary["warnings"] if "search interrupted (Ctrl-C)" in w]
+    assert said and "of an earlier session, whose networks this process does not hold: the " \
+        "final model refits it" in said[0] and "without a refit" not in said[0], said
+
+
 def test_sigterm_winds_the_search_down_then_exits_143_with_the_study_ready_to_resume(
         tmp_path):
     """SIGTERM (a scheduler cancelling the run, ``docker stop``) used to end the process
