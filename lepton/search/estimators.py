@@ -267,7 +267,10 @@ class _BaseLepton(BaseEstimator):
         if n < 4:
             raise ValueError(
                 f"{name} needs at least 4 samples to hold out validation data; got n_samples={n}.")
-        y_val_source = y_enc if task == "classification" else encoder.inverse_transform(y_enc)
+        # in float64: the float32 of the training targets is standardised, a target's own
+        # values are not (1.7e9 in float32 steps by 128: every trial's R^2 was 0.0)
+        y_val_source = y_enc if task == "classification" else encoder.inverse_transform(
+            y_enc.astype(np.float64))
         w = check_sample_weight(sample_weight, n, **_class_args(task, y_enc, encoder))
 
         storage = make_storage(self.storage)

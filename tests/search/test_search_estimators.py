@@ -86,6 +86,16 @@ def test_regressor_multi_output_and_ensemble_attribute():
         assert sum(reg.ensemble_.weights) == pytest.approx(1.0)
 
 
+def test_a_target_far_from_zero_is_scored_in_float64():
+    """Unix times as targets: the validation targets came back from the float32 training
+    targets, in steps of 64 at 1e9, and every trial's R^2 was 0.0."""
+    X = np.random.default_rng(0).normal(size=(300, 3))
+    y = 1e9 + 3 * X[:, 0] + 0.1 * np.random.default_rng(1).normal(size=300)
+    reg = LeptonRegressor(time_budget=20, n_trials=2, search_space=TINY_SPACE, cv=None,
+                          random_state=0).fit(X, y)
+    assert reg.best_score_ > 0.9 and reg.score(X, y) > 0.9
+
+
 def test_dataframe_with_string_labels_and_cross_validation():
     rng = np.random.default_rng(0)
     X = pd.DataFrame({"num": rng.normal(size=200), "cat": rng.choice(["a", "b", "c"], 200),
