@@ -13,6 +13,7 @@ import os
 import sys
 import threading
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -298,8 +299,6 @@ def build_estimator(split: Split, *, time_budget: float = 30.0, n_jobs: int | No
         from .tracking import INSTALL_TRACKING, mlflow_installed
 
         if not mlflow_installed():  # tracking by default only: asked for, it is an error
-            import warnings
-
             warnings.warn(f"MLflow is not installed, so this run is not tracked ("
                           f"{INSTALL_TRACKING} to track runs and compare them with "
                           "`lepton ui`).", stacklevel=2)
@@ -529,6 +528,8 @@ def evaluate(model, split: Split) -> dict[str, float]:
 
 def _held_out(model, X_te, y_te, name: str, task: str, w=None) -> float:
     """The search's own metric on the held-out rows (as the search scored validation)."""
+    from sklearn.utils import _safe_indexing
+
     from .search.metrics import get_metric
 
     metric = get_metric(name, task)
@@ -538,10 +539,23 @@ def _held_out(model, X_te, y_te, name: str, task: str, w=None) -> float:
         return float(metric(y, np.asarray(pred, dtype=np.float64), w))
     if task == "classification":
         index = {c: i for i, c in enumerate(model.classes_)}
-        y = np.array([index[c] for c in np.asarray(y_te)])
-        if metric.of_labels:  # the classes predict decides, as it decides them
+        y_all, n = np.asarray(y_te), len(model.classes_)
+        # a class only the held-out rows hold (a new class in the latest rows, or a class
+        # of one row) is one the model never predicts
+        known = np.array([c in index for c in y_all], dtype=bool)
+        if metric.of_labels:  # the classes predict decides, as it decides them: such rows
+            y = np.array([index.get(c, n) for c in y_all])  # count as wrong
             labels = np.array([index[c] for c in np.asarray(model.predict(X_te))])
-            return float(metric.of_predicted(y, labels, len(model.classes_), w))
+            return float(metric.of_predicted(y, labels, n + int(not known.all()), w))
+        if not known.all():  # the model gives such a class no probability to score
+            unseen = list(dict.fromkeys(y_all[~known].tolist()))
+            warnings.warn(
+                f"held-out {name}: {int((~known).sum())} row(s) of class(es) the training "
+                f"rows lack ({', '.join(map(repr, unseen[:5]))}) are left out: the model "
+                "gives them no probability.", stacklevel=2)
+            X_te, y_all = _safe_indexing(X_te, np.flatnonzero(known)), y_all[known]
+            w = None if w is None else np.asarray(w)[known]
+        y = np.array([index[c] for c in y_all])
         return float(metric(y, model.predict_proba(X_te), w))
     pred = np.asarray(model.predict(X_te))
     return float(metric(np.asarray(y_te), pred.reshape(len(pred), -1), w))

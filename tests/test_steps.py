@@ -219,3 +219,28 @@ def test_the_run_names_whole_number_columns_it_encodes_as_codes(tmp_path):
         split = steps.load_split(str(path), target=target)
         split.X_train = split.X_train.drop(columns=other)
         assert split.notes() == [note]
+
+
+def test_held_out_scores_take_a_class_only_the_held_out_rows_hold():
+    """A class of one row, or new in the latest rows, only in the held-out rows: `lepton
+    run --metric f1_macro` (roc_auc, balanced_accuracy, log_loss) ended in KeyError after
+    its whole search, the model unsaved."""
+    import numpy as np
+    from sklearn.metrics import f1_score, roc_auc_score
+
+    from lepton import NeuralNetworkClassifier
+
+    X = np.random.default_rng(0).normal(size=(80, 3))
+    y = np.where(X[:, 0] > 0, "a", "b")
+    model = NeuralNetworkClassifier(hidden_layer_sizes=(8,), epochs=5, random_state=0).fit(X, y)
+    X_te, y_te = X[:20], y[:20].astype(object)
+    y_te[0] = "new"
+    # labels: the new class's rows count as wrong, as scikit-learn counts them
+    assert steps._held_out(model, X_te, y_te, "f1_macro", "classification") == \
+        pytest.approx(f1_score(y_te, model.predict(X_te), average="macro"))
+    # probabilities: the model has none for it, so its rows are left out, and said so
+    with pytest.warns(UserWarning, match=r"held-out roc_auc: 1 row\(s\) of class\(es\) the "
+                                         r"training rows lack \('new'\) are left out"):
+        auc = steps._held_out(model, X_te, y_te, "roc_auc", "classification")
+    assert auc == pytest.approx(roc_auc_score(y_te[1:] == "b",
+                                              model.predict_proba(X_te[1:])[:, 1]))
