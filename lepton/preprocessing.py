@@ -269,7 +269,11 @@ def _target_encoder(y: np.ndarray) -> TargetEncoder:
     continuous = y.dtype.kind == "f"
     kind = "continuous" if continuous else "auto"
     if "cv_object" in TargetEncoder._parameter_constraints.get("cv", ()):
-        folds = (KFold if continuous else StratifiedKFold)(5, shuffle=True, random_state=0)
+        # stratified where every class can be in every fold: StratifiedKFold warns about a
+        # class of fewer rows than folds (the warning reached `lepton run`'s output)
+        _, counts = np.unique(y, return_counts=True)
+        stratify = not continuous and counts.min() >= 5
+        folds = (StratifiedKFold if stratify else KFold)(5, shuffle=True, random_state=0)
         return TargetEncoder(target_type=kind, cv=folds)
     return TargetEncoder(target_type=kind, shuffle=True, random_state=0)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -117,6 +118,14 @@ def test_wide_columns_are_one_hot_narrowest_first_then_target_encoded():
     assert pre.target_columns_ == ["a", "b", "c"] and pre.n_features_out_ == 3 * 3
     pre = TabularPreprocessor(onehot_cells=0).fit(frame, np.c_[y, -y])
     assert pre.ordinal_columns_ == ["a", "b", "c"] and pre.target_columns_ == []
+    # a class of fewer rows than the encoder's 5 folds: folds without stratifying, not
+    # scikit-learn's 'least populated class' warning (it reached `lepton run`'s output)
+    rare = np.zeros(n, dtype=int)
+    rare[:4] = 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        pre = TabularPreprocessor(onehot_cells=0).fit(frame, rare)
+    assert pre.target_columns_ == ["a", "b", "c"]
 
 
 def test_the_estimators_pass_the_target_for_encoding(monkeypatch):

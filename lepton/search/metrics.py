@@ -56,6 +56,10 @@ class Metric:
         score = float(self.fn(y_true, pred, sample_weight))
         if self.prior_corrected:
             prior = class_frequencies(y_true, pred.shape[1], sample_weight)
+            # a class these rows lack can only be wrong here: never the corrected decision
+            # (its share, 0, made it the decision on almost every row, and scikit-learn
+            # warned at each call that y_pred holds classes y_true does not)
+            prior = np.where(prior > 0, prior, np.inf)
             score = max(score, self.of_predicted(y_true, balanced_decision(pred, prior),
                                                  pred.shape[1], sample_weight))
         return score

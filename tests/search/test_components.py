@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import threading
 import time
+import warnings
 from types import SimpleNamespace
 
 import numpy as np
@@ -676,6 +677,13 @@ def test_balanced_accuracy_decides_by_the_class_prior():
     tied = np.array([[0.95, 0.05], [0.5, 0.5], [0.97, 0.03]])  # argmax: 0; over shares: 1
     assert metric(y, tied) == 1.0
     assert get_metric("accuracy", "classification")(y, tied) == 2 / 3
+    # a class the validation rows lack (share 0) is never the corrected decision: it was
+    # decided on almost every row, and scikit-learn warned at each trial's score
+    y3 = np.array([0, 1, 0, 1])
+    proba3 = np.array([[0.8, 0.15, 0.05], [0.2, 0.7, 0.1], [0.6, 0.3, 0.1], [0.3, 0.6, 0.1]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert metric(y3, proba3) == 1.0
 
 
 def test_roc_auc_averages_over_the_classes_the_rows_hold():
