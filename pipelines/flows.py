@@ -113,7 +113,17 @@ def _search_handles_sigterm():
         signal.signal(signal.SIGTERM, prefects)
 
 
-@flow(name=FLOW_NAME, flow_run_name="{dataset}-{time_budget}s", persist_result=True,
+def _run_name() -> str:
+    """A flow run's name: the dataset (a file by its name, not its absolute path, which
+    filled the Prefect UI's run list) and the budget, e.g. 'sales.csv-30.0s'."""
+    from prefect.runtime import flow_run
+
+    parameters = flow_run.parameters
+    dataset = Path(str(parameters.get("dataset", "digits"))).name
+    return f"{dataset}-{float(parameters.get('time_budget', 30.0))}s"
+
+
+@flow(name=FLOW_NAME, flow_run_name=_run_name, persist_result=True,
       log_prints=True, validate_parameters=True)
 def search_flow(dataset: str = "digits", target: str | list[str] | None = None,
                 task: Literal["auto", "classification", "regression"] = "auto",

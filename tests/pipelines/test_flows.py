@@ -124,6 +124,10 @@ def test_a_flow_run_on_a_dated_weighted_table_holds_out_its_latest_rows(prefect_
     assert state.is_completed(), state.message
     summary = state.result()
     assert (summary["train_rows"], summary["test_rows"]) == (120, 40)
+    from prefect import get_client
+
+    with get_client(sync_client=True) as client:  # named after the file, not its path
+        assert client.read_flow_run(state.state_details.flow_run_id).name == "sales.csv-10.0s"
     assert summary["notes"] == [
         "held out the latest 40 rows by 'day' (from 2024-04-30); the search validates on "
         "TimeSeriesSplit(5), forward in time",
