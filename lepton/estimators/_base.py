@@ -508,7 +508,8 @@ class BaseNeuralNetwork(BaseEstimator):
 
         input_shape = self._check_input_shape(model_config, Xt.shape[1])
         config = self._training_config(len(train_idx), epochs, batch_size, valid_data is not None)
-        if model_config.normalization == "batch" and config.batch_size < 2:
+        if model_config.normalization == "batch" and model_config.layers and \
+                config.batch_size < 2:  # BatchNorm1d of the hidden layers (not a cnn's 2d)
             raise ValueError(
                 f"batch_size={config.batch_size} with normalization='batch': batch "
                 "normalisation needs at least 2 rows per training batch; use batch_size >= 2, "
