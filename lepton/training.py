@@ -290,6 +290,9 @@ class TrainingResult:
     message: str = ""
     complete_epochs: int = 0  # epochs that saw every training sample (max_time can cut one)
     epochs_done: float = 0.0  # complete epochs plus the share of rows a cut epoch saw
+    #: the validation rows' raw outputs of the weights training ended with (the best
+    #: epoch's where early stopping restored them): the caller need not predict them again
+    val_outputs: torch.Tensor | None = field(default=None, repr=False)
 
     @property
     def best_record(self) -> dict[str, float] | None:
@@ -487,7 +490,26 @@ def evaluate(module: nn.Module, data: TensorData, task: Task, *, batch_size: int
              autocast=nullcontext) -> tuple[float, float]:
     """(loss, score) of ``module`` on ``data``, weighted by ``data.w`` where it has them."""
     out = predict_outputs(module, data, batch_size=batch_size, autocast=autocast)
+    return _loss_and_score(out, data, task)
+
+
+def _loss_and_score(out: torch.Tensor, data: TensorData, task: Task) -> tuple[float, float]:
     return float(task.eval_loss(out, data.y, data.w)), task.score(out, data.y, data.w)
+
+
+@torch.no_grad()
+def _forward_seconds(module: nn.Module, data: TensorData, autocast=nullcontext,
+                     batch_size: int = 8192) -> float:
+    """About how long a forward pass over every row of ``data`` takes: one batch of
+    :func:`predict_outputs`'s size, timed, scaled to the rest (no state changes: eval mode,
+    no gradients). A smaller batch underestimated wide networks' batches, which are bound
+    by memory traffic: 1.1 s short of 40,000 rows' 2.3 s."""
+    n = min(len(data), batch_size)
+    module.eval()
+    t0 = time.perf_counter()
+    with autocast():
+        module(data.features(slice(0, n)))
+    return (time.perf_counter() - t0) * len(data) / max(n, 1)
 
 
 def _make_scheduler(optimizer: torch.optim.Optimizer, config: TrainingConfig, steps: int):
@@ -528,7 +550,11 @@ def train(module: nn.Module, train_data: TensorData, valid_data: TensorData | No
     - Early stopping watches the validation loss (``patience`` epochs) and restores the
       best epoch's weights.
     - ``max_time`` is checked after every batch; the run ends with status 'time_limit'
-      (the cut epoch is still validated, so the result is usable).
+      (the cut epoch is still validated, so the result is usable). The batches stop early
+      enough for that validation to end within ``max_time`` too: by the time the last one
+      took (before the first, one batch of validation rows, timed and scaled). A trial
+      on 40,000 validation rows of 3,680 inputs had run 4.7 s past its 7.9 s (the
+      validation, and the search predicting the same rows again: ``val_outputs`` now).
     - A non-finite training or validation loss ends the run with status 'diverged'
       instead of raising from torch. With early stopping the best finite epoch's weights
       are restored; without it no snapshots are kept (they would cost a copy per epoch)
@@ -550,8 +576,12 @@ def train(module: nn.Module, train_data: TensorData, valid_data: TensorData | No
 
     result = TrainingResult()
     best_loss, best_state, bad_epochs = math.inf, None, 0
+    best_out = last_out = None
     t0 = time.perf_counter()
     stop_at = None if config.max_time is None else t0 + config.max_time
+    # seconds the end-of-epoch validation takes, left to it by the time limit
+    eval_s = (_forward_seconds(module, valid_data, autocast)
+              if stop_at is not None and valid_data is not None else 0.0)
     for cb in callbacks:
         cb.on_train_begin(module=module, config=config)
     for epoch in range(1, config.epochs + 1):
@@ -560,13 +590,17 @@ def train(module: nn.Module, train_data: TensorData, valid_data: TensorData | No
         train_loss, share = run_epoch(
             module, train_data, optimizer, loss_fn, batch_size=batch_size, generator=generator,
             scheduler=scheduler if per_batch else None, gradient_clip=config.gradient_clip,
-            autocast=autocast, scaler=scaler, stop_at=stop_at, interrupt=interrupt)
+            autocast=autocast, scaler=scaler,
+            stop_at=None if stop_at is None else stop_at - eval_s, interrupt=interrupt)
         complete = share >= 1.0
         result.complete_epochs += complete
         result.epochs_done += share
         val_loss = val_score = math.nan
         if valid_data is not None and math.isfinite(train_loss):
-            val_loss, val_score = evaluate(module, valid_data, task, autocast=autocast)
+            tv = time.perf_counter()
+            last_out = predict_outputs(module, valid_data, autocast=autocast)
+            val_loss, val_score = _loss_and_score(last_out, valid_data, task)
+            eval_s = time.perf_counter() - tv
         now = time.perf_counter()
         record = {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
                   "val_score": val_score, "lr": lr, "elapsed": now - t0, "epoch_time": now - te}
@@ -583,7 +617,7 @@ def train(module: nn.Module, train_data: TensorData, valid_data: TensorData | No
         if improved:
             best_loss, bad_epochs, result.best_epoch = monitored, 0, epoch
             if config.early_stopping:
-                best_state = _snapshot(module)
+                best_state, best_out = _snapshot(module), last_out
         else:
             bad_epochs += 1
         if scheduler is not None and not per_batch:
@@ -612,8 +646,10 @@ def train(module: nn.Module, train_data: TensorData, valid_data: TensorData | No
             result.best_epoch = None  # weights are not finite; the caller must not use them
     elif config.early_stopping and best_state is not None:
         module.load_state_dict(best_state)
+        result.val_outputs = best_out
     else:
         result.best_epoch = len(result.history)
+        result.val_outputs = last_out
     for cb in callbacks:
         cb.on_train_end(result, module=module)
     return result

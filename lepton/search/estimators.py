@@ -45,7 +45,8 @@ from ..preprocessing import (TabularPreprocessor, check_features, check_input_sh
                              column_errors_on_all_rows)
 from ..training import (
     COMPLETED, DIVERGED, TIME_LIMIT, Task, TensorData, TrainingConfig, TrainingResult,
-    busy_cores, cpu_count, fit_model, predict_outputs, resolve_devices, threads_per_trial,
+    _n_features, busy_cores, cpu_count, fit_model, predict_outputs, resolve_devices,
+    threads_per_trial,
     torch_threads, usable_device, warm_up_optimizers,
 )
 from ._search import (
@@ -59,7 +60,7 @@ from .budget import Budget
 from .ensemble import greedy_ensemble_selection, rank_key
 from .heartbeat import TrialHeartbeat, uses_lepton_heartbeat
 from .metrics import METRICS, balanced_decision, class_frequencies, get_metric, label_thresholds
-from .priors import apply_priors, choose_space, compute_meta_features
+from .priors import apply_priors, choose_space, compute_meta_features, limit_embeddings
 from .spaces import SearchSpace
 from ..tracking._base import SearchTracker
 
@@ -298,6 +299,7 @@ class _BaseLepton(BaseEstimator):
                              n_train=max(len(tr) for tr, _ in splits))
         with column_errors_on_all_rows(X):
             folds = self._make_folds(X, y_enc, w, kind, splits, space.scalings(), device)
+        space = limit_embeddings(space, _n_features(folds[0].train))  # inputs, as encoded
         warm_up_optimizers()  # torch's one-off cost, before trials are planned (training.py)
         input_shape = self._model_input_shape(space, meta, folds)
 

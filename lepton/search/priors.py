@@ -26,7 +26,8 @@ Rules, each with its reason:
   Choosing it before the search by a logistic regression's out-of-fold log loss (stop 22)
   picked standard on wine, where fixed models make ~40% fewer test errors with it, and
   still lost 9-12 seed by seed in the search (benchmarks/results/dev/scaling_probe_stop22.md).
-- periodic numeric embeddings only for narrow tables (<= 32 features): they multiply the
+- periodic numeric embeddings only for narrow tables (<= 32 columns, and <= 32 inputs once
+  preprocessed: one-hot columns count; :func:`limit_embeddings`): they multiply the
   first layer's inputs by ``embedding_dim`` (a 64-pixel digit becomes 1,024 inputs at
   dim 16), and their gain is on few, informative numeric features (california_synthetic:
   R^2 0.744 -> 0.760 with 8 features).
@@ -53,7 +54,7 @@ from ..preprocessing import SCALINGS
 from .spaces import SearchSpace, load_search_space
 
 __all__ = ["MetaFeatures", "compute_meta_features", "choose_space", "apply_priors",
-           "MAX_EMBEDDED_FEATURES"]
+           "limit_embeddings", "MAX_EMBEDDED_FEATURES"]
 
 #: Tables with more input columns than this are not offered periodic embeddings.
 MAX_EMBEDDED_FEATURES = 32
@@ -169,12 +170,23 @@ def apply_priors(space: SearchSpace, meta: MetaFeatures, *, n_train: int) -> Sea
         if (space.builtin is not None and "input_scaling" not in params
                 and not meta.sparse):
             params["input_scaling"] = {"type": "categorical", "choices": list(SCALINGS)}
-    spec = params.get("numeric_embedding")
-    if spec is not None and meta.n_features > MAX_EMBEDDED_FEATURES:
-        if spec["type"] == "categorical" and "none" in spec["choices"]:
-            spec["choices"] = ["none"]  # a user's fixed choice stays as it is
-    return replace(space, parameters=params, user_given=space.user_given & set(params),
-                   _cache={})
+    out = replace(space, parameters=params, user_given=space.user_given & set(params),
+                  _cache={})
+    return limit_embeddings(out, meta.n_features)
+
+
+def limit_embeddings(space: SearchSpace, n_inputs: int) -> SearchSpace:
+    """``space`` without periodic embeddings where the network has more than
+    ``MAX_EMBEDDED_FEATURES`` inputs: the columns (:func:`apply_priors`), then again the
+    preprocessed inputs, once known (30 columns, 5 of them categorical, gave 115 one-hot
+    and numeric inputs, 3,680 after the embedding: such a trial predicted its validation
+    rows in 2.3 s). A user's fixed choice stays as it is."""
+    spec = space.parameters.get("numeric_embedding")
+    if (spec is None or n_inputs <= MAX_EMBEDDED_FEATURES or spec["type"] != "categorical"
+            or "none" not in spec["choices"] or spec["choices"] == ["none"]):
+        return space
+    params = {**space.parameters, "numeric_embedding": {**spec, "choices": ["none"]}}
+    return replace(space, parameters=params, _cache={})
 
 
 def expected_epochs(space: SearchSpace) -> int:

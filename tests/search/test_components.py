@@ -76,6 +76,27 @@ def test_priors_offer_periodic_embeddings_only_to_narrow_tables():
         "type": "fixed", "value": "periodic"}
 
 
+def test_embeddings_follow_the_preprocessed_inputs_not_only_the_columns():
+    """30 columns, 5 of them categorical, were 115 inputs once one-hot encoded (3,680
+    after a periodic embedding): a trial's validation pass alone took 2.3 s. The search
+    checks the encoded width too."""
+    from lepton import LeptonClassifier
+    from lepton.search.priors import limit_embeddings
+
+    space = load_search_space("mlp")
+    assert limit_embeddings(space, 115).parameters["numeric_embedding"]["choices"] == ["none"]
+    assert limit_embeddings(space, 32) is space
+    fixed = load_search_space({"base": "mlp", "parameters": {"numeric_embedding": "periodic"}})
+    assert limit_embeddings(fixed, 115) is fixed  # the user's own choice stays
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"a": rng.normal(size=300), "city": rng.choice(
+        [f"c{i}" for i in range(40)], 300)})  # 2 columns, 41 inputs
+    y = (X.a > 0).astype(int)
+    clf = LeptonClassifier(time_budget=8, n_trials=1, random_state=0).fit(X, y)
+    assert clf.meta_features_["n_features"] == 2
+    assert clf.search_space_.parameters["numeric_embedding"]["choices"] == ["none"]
+
+
 def test_priors_never_widen_the_users_own_bounds():
     wide = compute_meta_features(np.zeros((200, 64)), np.zeros(200, int), "classification")
     assert wide.n_features / wide.n_rows > 0.1  # the rule that raises dropout / weight decay
