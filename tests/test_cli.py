@@ -132,6 +132,11 @@ def test_lepton_run_csv_with_a_target_column(tmp_path, capsys):
     assert "dataset=table task=classification rows=200" in out
     assert "column " not in out
     assert re.search(r"held-out accuracy: [0-9.]+", out)
+    # what the run's wall time holds besides the budget, said at the end
+    done = re.search(r"done in ([0-9.]+)s: the search ([0-9.]+)s \(the budget\), reading the "
+                     r"data, held-out scores, saving and tracking ([0-9.]+)s\n$", out)
+    assert done
+    assert float(done[1]) == pytest.approx(float(done[2]) + float(done[3]), abs=0.11)
     assert main(["run", str(path), "--target", "nope"]) == 2
     assert "target='nope' is not a column of table.csv" in capsys.readouterr().err
     # a header written 'a, b, label': the column is ' label'; the error says so
