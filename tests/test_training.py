@@ -275,12 +275,17 @@ def test_the_time_limit_leaves_the_validation_its_time(monkeypatch):
     X, y = _classification()  # 80 training rows in batches of 20
     train_data, valid_data = _split(X, y)
     monkeypatch.setattr(training, "_forward_seconds", lambda *args: 3600.0)
+    monkeypatch.setattr(training, "PRE_TIMED_VALIDATION_ROWS", 10)  # these 40 rows are many
     _, result = _fit(train_data, valid_data, epochs=5, batch_size=20, max_time=3600.0,
                      early_stopping=False)
     assert result.status == "time_limit" and result.epochs_done == pytest.approx(0.25)
-    # nothing asked for a limit: nothing is reserved, every epoch runs
+    # nothing asked for a limit, or few validation rows: nothing is timed ahead
     _, whole = _fit(train_data, valid_data, epochs=3, batch_size=20, early_stopping=False)
     assert whole.epochs_done == pytest.approx(3.0)
+    monkeypatch.setattr(training, "PRE_TIMED_VALIDATION_ROWS", 4096)
+    _, few = _fit(train_data, valid_data, epochs=3, batch_size=20, max_time=3600.0,
+                  early_stopping=False)
+    assert few.epochs_done == pytest.approx(3.0)
 
 
 @pytest.mark.parametrize("early_stopping", [True, False])
