@@ -490,6 +490,11 @@ def _load(space: Any, *, where: str, files: tuple[Path, ...], as_base: bool) -> 
                                           files=files + (resolved,))
         looked = (f" (looked next to {files[-1].name} and in the working directory)"
                   if files and not path.is_absolute() else "")
+        if text == "auto" and not as_base:  # the estimators resolve it before this call
+            raise SearchSpaceError(
+                f"{where}='auto' chooses a family from the data, so it needs the data: give "
+                f"it to an estimator (search_space='auto'), or load one of "
+                f"{', '.join(BUILTIN_SPACES)}.")
         hint = ("; 'auto' chooses a family from the data and cannot be a base"
                 if as_base and text == "auto" else "")
         accepted = ", ".join(BUILTIN_SPACES) + ("" if as_base else ", or 'auto'")

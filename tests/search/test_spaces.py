@@ -222,6 +222,11 @@ def test_base_auto_is_refused_without_offering_auto():
                                               r"space \(mlp, resnet, cnn\) nor an existing \.yaml "
                                               r"file; 'auto' chooses a family from the data"):
         load_search_space({"base": "auto"})
+    # called directly, 'auto' was listed among the accepted values while refused
+    with pytest.raises(SearchSpaceError, match=r"search_space='auto' chooses a family from "
+                                              r"the data, so it needs the data: give it to an "
+                                              r"estimator"):
+        load_search_space("auto")
 
 
 @pytest.mark.parametrize("raw, match", [
