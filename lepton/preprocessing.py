@@ -66,6 +66,7 @@ training data only:
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import warnings
@@ -76,6 +77,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+import sklearn
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
@@ -547,6 +549,19 @@ class RobustClipScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         return z.astype(np.float32)
 
 
+def _inner_output_default(method):
+    """``method`` with scikit-learn's inner transformers giving arrays, whatever a user's
+    ``sklearn.set_config(transform_output="pandas")`` says: under it they gave frames, and
+    the ColumnTransformer joined its parts by row label, not position (a frame not
+    numbered 0..n-1 was predicted from other rows' categories, without a word; a fit on
+    a subset of rows raised)."""
+    @functools.wraps(method)
+    def wrapper(*args, **kwargs):
+        with sklearn.config_context(transform_output="default"):
+            return method(*args, **kwargs)
+    return wrapper
+
+
 class TabularPreprocessor(TransformerMixin, BaseEstimator):
     """Fit-on-train preprocessing for any tabular input; see the module docstring.
 
@@ -625,6 +640,10 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
                     "hold numbers, strings, booleans or categories."
                 )
             parsed = pd.to_numeric(values, errors="coerce")
+            if isinstance(parsed.dtype, pd.ArrowDtype):
+                # pyarrow text parses to double[pyarrow] holding NaN, which isna() does not
+                # count: every text column was typed numeric, all its values missing
+                parsed = parsed.astype(np.float64)
             decorated = _formatted_numbers(values) if parsed.isna().any() else None
             if decorated is not None:
                 parsed = decorated
@@ -743,10 +762,12 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
             label for label, _, _ in getattr(self, "date_features_", [])]
 
     # -- fit / transform -----------------------------------------------------------
+    @_inner_output_default
     def fit(self, X, y=None):
         self.fit_transform(X, y)
         return self
 
+    @_inner_output_default
     def fit_transform(self, X, y=None, **fit_params):
         if self.scaling not in SCALINGS:
             raise ValueError(f"scaling={self.scaling!r} is not one of {', '.join(SCALINGS)}.")
@@ -866,6 +887,7 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
             _NumericScaler(clip=self.clip, n_scaled=X.shape[1], scaling=self.scaling),
         )
 
+    @_inner_output_default
     def transform(self, X):
         check_is_fitted(self, "transformer_")
         if self.sparse_input_:

@@ -767,3 +767,18 @@ def test_the_robust_scaler_bends_as_its_formula_says():
     z = (X - scaler.center_) / scaler.scale_
     np.testing.assert_array_equal(scaler.transform(X),
                                   (z / np.sqrt(1.0 + (z / 3.0) ** 2)).astype(np.float32))
+
+
+def test_pyarrow_backed_text_is_typed_as_text():
+    """pandas' pyarrow text parsed to double[pyarrow] holding NaN, which isna() does not
+    count: every text column (categories, dates as text) was typed numeric, all missing."""
+    pytest.importorskip("pyarrow")
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x": rng.normal(size=60), "color": rng.choice(["red", "blue"], 60),
+                          "day": pd.date_range("2024-01-01", periods=60).strftime("%Y-%m-%d")})
+    typed = []
+    for X in (frame, frame.convert_dtypes(dtype_backend="pyarrow")):
+        pre = TabularPreprocessor().fit(X)
+        typed.append((pre.numeric_columns_, pre.categorical_columns_,
+                      list(pre.datetime_columns_)))
+    assert typed[0] == typed[1] == (["x"], ["color"], ["day"])

@@ -193,8 +193,10 @@ def encode_target(y: Any, task: str, n_samples: int, *, estimator_name: str,
     _check_y_finite(y_arr)
     _check_length(y_arr, n_samples)
     y2 = y_arr.reshape(len(y_arr), -1)
-    scaler = StandardScaler().fit(y2, sample_weight=check_sample_weight(sample_weight,
-                                                                        n_samples))
+    # arrays, whatever a user's sklearn.set_config(transform_output="pandas") says: a frame
+    # here was indexed by row numbers as by column names (KeyError)
+    scaler = StandardScaler().set_output(transform="default").fit(
+        y2, sample_weight=check_sample_weight(sample_weight, n_samples))
     return scaler.transform(y2).astype(np.float32), scaler, y2.shape[1]
 
 

@@ -344,11 +344,15 @@ class NeuralNetwork(BaseNeuralNetwork):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        if self.task == "classification":
+        # task='auto' decides at fit: once fitted, the task it decided (scikit-learn's
+        # scorers and CalibratedClassifierCV read the tags of the fitted estimator; a
+        # classification fit read as no classifier scored roc_auc as NaN)
+        task = getattr(self, "task_", None) if self.task == "auto" else self.task
+        if task == "classification":
             tags.estimator_type = "classifier"
             from sklearn.utils import ClassifierTags
             tags.classifier_tags = ClassifierTags(multi_label=True)
-        elif self.task == "regression":
+        elif task == "regression":
             tags.estimator_type = "regressor"
             from sklearn.utils import RegressorTags
             tags.regressor_tags = RegressorTags()

@@ -377,3 +377,40 @@ def test_early_stopping_needs_enough_validation_rows():
     # 300 rows x 10% = 30 validation rows: early stopping holds them out and scores epochs
     large = NeuralNetworkRegressor(**{**TINY, "early_stopping": True}).fit(X[:300], y[:300])
     assert all(np.isfinite(r["val_loss"]) for r in large.history_)
+
+
+def test_a_users_pandas_transform_output_changes_nothing():
+    """sklearn.set_config(transform_output="pandas") reached Lepton's inner transformers:
+    a frame not numbered 0..n-1 was predicted from other rows' categories (accuracy 0.98
+    -> 0.54, without a word), fits with a categorical column or a regression target
+    raised."""
+    import sklearn
+
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"x": rng.normal(size=300), "c": rng.choice(list("abc"), 300)})
+    y = ((df.x > 0) ^ (df.c == "a")).astype(int)
+    fit = dict(hidden_layer_sizes=(16,), epochs=30, random_state=0)
+    model = NeuralNetworkClassifier(**fit).fit(df, y)
+    shuffled = df.sample(frac=1, random_state=1)
+    expected = model.predict_proba(shuffled)
+    with sklearn.config_context(transform_output="pandas"):
+        np.testing.assert_array_equal(model.predict_proba(shuffled), expected)
+        again = NeuralNetworkClassifier(**fit).fit(df, y)
+        np.testing.assert_array_equal(again.predict_proba(shuffled), expected)
+        reg = NeuralNetworkRegressor(**fit).fit(df[["x"]], df.x * 2).predict(df[["x"]])
+    np.testing.assert_array_equal(
+        reg, NeuralNetworkRegressor(**fit).fit(df[["x"]], df.x * 2).predict(df[["x"]]))
+
+
+def test_network_with_task_auto_is_a_classifier_to_sklearn_once_fitted_on_classes():
+    """scikit-learn's scorers read a fitted estimator's tags: a NeuralNetwork that had
+    decided on classification was no classifier to them (roc_auc NaN, CalibratedClassifierCV
+    IndexError)."""
+    from sklearn.datasets import load_breast_cancer
+
+    X, y = load_breast_cancer(return_X_y=True)
+    net = NeuralNetwork(hidden_layer_sizes=(16,), epochs=20, random_state=0)
+    assert not is_classifier(net) and not is_regressor(net)  # undecided before fit
+    assert is_classifier(net.fit(X, y)) and is_regressor(clone(net).fit(X, X[:, 0]))
+    scores = cross_val_score(net, X, y, cv=3, scoring="roc_auc", error_score="raise")
+    assert np.isfinite(scores).all() and scores.min() > 0.8
