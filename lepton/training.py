@@ -372,7 +372,7 @@ def make_optimizer(params: Any, config: TrainingConfig) -> torch.optim.Optimizer
     return torch.optim.AdamW(params, **kwargs)
 
 
-def warm_up_optimizers() -> None:
+def warm_up_optimizers() -> float:
     """Pay, once per process, what torch charges the first optimizer it builds.
 
     ``torch.optim`` imports ``torch._dynamo`` when the first optimizer is constructed:
@@ -382,9 +382,11 @@ def warm_up_optimizers() -> None:
     at 20 s: first trials took 7.4-7.7 s; with the import paid beforehand, 4.9-5.2 s, their
     share then being smaller by a third of the import; benchmarks/dev/first_trial.py). A
     search calls this while it prepares the data, before it plans its trials. Later calls
-    build one tiny optimizer (microseconds).
+    build one tiny optimizer (microseconds). Returns the seconds it took.
     """
+    t0 = time.perf_counter()
     make_optimizer([torch.zeros(1, requires_grad=True)], TrainingConfig())
+    return time.perf_counter() - t0
 
 
 def clip_grad_norm(params: Sequence[torch.Tensor], max_norm: float) -> None:

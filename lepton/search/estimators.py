@@ -300,7 +300,9 @@ class _BaseLepton(BaseEstimator):
         with column_errors_on_all_rows(X):
             folds = self._make_folds(X, y_enc, w, kind, splits, space.scalings(), device)
         space = limit_embeddings(space, _n_features(folds[0].train))  # inputs, as encoded
-        warm_up_optimizers()  # torch's one-off cost, before trials are planned (training.py)
+        # torch's one-off cost, before trials are planned (training.py): said where it
+        # leaves no time for a trial, as it is no cost of the data's
+        warm_up_s = warm_up_optimizers()
         input_shape = self._model_input_shape(space, meta, folds)
 
         follow = getattr(self, "_follow", None)  # a `lepton worker`: trials only
@@ -378,8 +380,9 @@ class _BaseLepton(BaseEstimator):
                             if budget.fixed_reserve > 0 else "")
                 raise ValueError(
                     f"time_budget={self.time_budget:g}s is too small: preparing the data took "
-                    f"{budget.elapsed():.2f}s and the final model needs a reserve of "
-                    f"{budget.reserve:.2f}s{tracking}. Increase time_budget.")
+                    f"{budget.elapsed():.2f}s{_torch_import_note(warm_up_s, 'of it')} and the "
+                    f"final model needs a reserve of {budget.reserve:.2f}s{tracking}. Increase "
+                    "time_budget.")
             window_end = _publish_window_end(study, storage, follow, budget)
             with _quiet_optuna(self.verbose), torch_threads(threads_per_trial(n_jobs)), \
                     heartbeat or contextlib.nullcontext(), \
@@ -434,7 +437,7 @@ class _BaseLepton(BaseEstimator):
                     + (f" Fit again with storage={_storage_label(self.storage)!r} and "
                        f"study_name={study_name!r} to continue the search."
                        if self.storage is not None else ""))
-            self._check_trials(study)
+            self._check_trials(study, warm_up_s)
             self.search_converged_ = (self.patience is not None
                                       and trials_since_best(study, ctx.started) >= self.patience)
             # The refit's threads, like the trials', leave the cores other processes use
@@ -693,7 +696,7 @@ class _BaseLepton(BaseEstimator):
         warn_at_caller(message)
         return Terminated(message)
 
-    def _check_trials(self, study: optuna.Study) -> None:
+    def _check_trials(self, study: optuna.Study, warm_up_s: float = 0.0) -> None:
         complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
         if complete:
             return
@@ -705,8 +708,8 @@ class _BaseLepton(BaseEstimator):
         if not trials or all("time" in r or "pruned" in r for r in reasons):
             raise ValueError(
                 f"time_budget={self.time_budget:g}s is too small to train even one configuration "
-                f"on this data ({'; '.join(reasons) or 'no trial could start'}). "
-                "Increase time_budget.")
+                f"on this data ({'; '.join(reasons) or 'no trial could start'})"
+                f"{_torch_import_note(warm_up_s, 'of the budget')}. Increase time_budget.")
         raise SearchError("every trial of the search failed: " + "; ".join(reasons))
 
     # -- final model -----------------------------------------------------------------
@@ -1472,6 +1475,15 @@ def _may_prune(study: optuna.Study, metric) -> bool:
         return False
     study.set_user_attr(ORIENTED_ATTR, True)
     return True
+
+
+def _torch_import_note(seconds: float, of: str) -> str:
+    """Where a budget is too small: the share torch's one-off optimizer import took, which
+    a process's first fit pays and a later one does not (1.7 s of a 1.5 s fit's budget)."""
+    if seconds < 0.1:
+        return ""
+    return (f" ({seconds:.2f}s {of} torch loading its optimizers' code, once per process: "
+            "a later fit does not pay it)")
 
 
 def _refit_time_left(budget: Budget) -> float:

@@ -75,6 +75,26 @@ def test_budget_too_small_for_one_trial_is_a_clear_error():
         LeptonClassifier(time_budget=0.001, search_space=TINY_SPACE, cv=None).fit(X, y)
 
 
+def test_a_budget_torchs_first_import_used_up_says_so(monkeypatch):
+    """A process's first fit pays torch's one-off optimizer import (1.4-2.3 s): a 1.5 s
+    budget was refused as 'preparing the data took 1.42s', blaming the data."""
+    import time
+
+    import lepton.search.estimators as estimators
+
+    def slow_first_import():
+        time.sleep(1.6)
+        return 1.6
+
+    monkeypatch.setattr(estimators, "warm_up_optimizers", slow_first_import)
+    X, y = load_iris(return_X_y=True)
+    with pytest.raises(ValueError, match=r"time_budget=1\.5s is too small: preparing the data "
+                                         r"took [0-9.]+s \(1\.60s of it torch loading its "
+                                         r"optimizers' code, once per process: a later fit "
+                                         r"does not pay it\)"):
+        LeptonClassifier(time_budget=1.5, search_space=TINY_SPACE, cv=None).fit(X, y)
+
+
 def test_validation_rows_no_trial_could_be_scored_on_are_refused_before_the_search():
     """R^2 of one validation row, ROC AUC of rows of one class: every trial would fail
     after its training (the whole budget spent); the fit says so before the first."""
