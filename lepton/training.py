@@ -517,6 +517,8 @@ def _forward_seconds(module: nn.Module, data: TensorData, autocast=nullcontext,
     t0 = time.perf_counter()
     with autocast():
         module(data.features(slice(0, n)))
+    if data.device.type == "cuda":  # the kernels ran, not only their launch
+        torch.cuda.synchronize(data.device)
     return (time.perf_counter() - t0) * len(data) / max(n, 1)
 
 
