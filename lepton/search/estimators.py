@@ -870,7 +870,10 @@ class _BaseLepton(BaseEstimator):
             "choice": choice, "metric": metric.name, "best_trial": best.number,
             "validation_score": float(ens_score if choice == "ensemble" else best.value),
             "best_trial_score": float(best.value),
-            "ensemble_score": None if ens_score is None else float(ens_score),
+            # a selection of one trial's networks is no ensemble: its score read as one's
+            # (a cut-short trial's could top the best's, the refit chosen)
+            "ensemble_score": (None if ens_score is None or len(selected[1]) < 2
+                               else float(ens_score)),
             "ensemble_trials": ensemble.trial_numbers if choice == "ensemble" else None,
             "ensemble_weights": ensemble.weights if choice == "ensemble" else None,
             "refit": refit_report,
@@ -1166,6 +1169,11 @@ class LeptonClassifier(ClassifierMixin, _BaseLepton):
         averaged while the budget allows), 'ensemble' or 'best_trial' (no time left to
         refit, or the search was interrupted).
     final_model_info_ : dict
+        How the final model was chosen: ``choice``, ``metric``, ``best_trial`` and
+        ``best_trial_score``, ``validation_score`` (the chosen model's), ``ensemble_score``
+        (the greedy selection's, where it kept two or more trials' networks; else None),
+        ``ensemble_trials`` and ``ensemble_weights`` (an ensemble's), ``refit`` (its plan
+        and outcome), ``interrupted``.
     study_ : optuna.Study
     leaderboard_ : pandas.DataFrame
         One row per trial: number, state, score, params, epochs (summed over the folds; a

@@ -96,6 +96,22 @@ def test_a_target_far_from_zero_is_scored_in_float64():
     assert reg.best_score_ > 0.9 and reg.score(X, y) > 0.9
 
 
+def test_a_selection_of_one_trials_networks_reports_no_ensemble_score(monkeypatch):
+    """The greedy selection may keep one trial's networks (none added improves them; a
+    cut-short trial's can top the best complete one): its score was reported as the
+    ensemble's, better than the chosen model's, with no ensemble built."""
+    import lepton.search.estimators as estimators
+
+    monkeypatch.setattr(estimators, "greedy_ensemble_selection",
+                        lambda predictions, *args, **kwargs: ({0: 1.0}, 0.999))
+    X, y = load_iris(return_X_y=True)
+    clf = LeptonClassifier(time_budget=30, n_trials=3, search_space=TINY_SPACE, cv=None,
+                           random_state=0).fit(X, y)
+    info = clf.final_model_info_
+    assert info["ensemble_score"] is None and info["ensemble_trials"] is None
+    assert clf.final_choice_ != "ensemble"
+
+
 def test_dataframe_with_string_labels_and_cross_validation():
     rng = np.random.default_rng(0)
     X = pd.DataFrame({"num": rng.normal(size=200), "cat": rng.choice(["a", "b", "c"], 200),
