@@ -198,8 +198,8 @@ def check_X(X, *, input_shape: Sequence[int] | None = None):
                     ensure_min_samples=1, ensure_min_features=1)
     if X.ndim > 2:
         shape = X.shape[1:]
-        flat = len(_ones_off(input_shape or ())) <= 1 and math.prod(input_shape or ()) == \
-            math.prod(shape)  # (64,): the images as 64 features
+        flat = input_shape is not None and len(_ones_off(input_shape)) <= 1 and math.prod(
+            input_shape) == math.prod(shape)  # (64,): the images as 64 features
         if input_shape is not None and not flat and _ones_off(input_shape) != _ones_off(shape):
             # the same number of values in another shape ((4, 16) for 8x8 images) would be
             # reshaped without a word into other images
@@ -273,8 +273,7 @@ def _target_encoder(y: np.ndarray) -> TargetEncoder:
     if "cv_object" in TargetEncoder._parameter_constraints.get("cv", ()):
         # stratified where every class can be in every fold: StratifiedKFold warns about a
         # class of fewer rows than folds (the warning reached `lepton run`'s output)
-        _, counts = np.unique(y, return_counts=True)
-        stratify = not continuous and counts.min() >= 5
+        stratify = not continuous and np.unique(y, return_counts=True)[1].min() >= 5
         folds = (StratifiedKFold if stratify else KFold)(5, shuffle=True, random_state=0)
         return TargetEncoder(target_type=kind, cv=folds)
     return TargetEncoder(target_type=kind, shuffle=True, random_state=0)

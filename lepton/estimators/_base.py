@@ -8,6 +8,7 @@ method starts with ``check_is_fitted``. Estimators are not thread-safe during ``
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import warnings
@@ -343,6 +344,20 @@ def _class_args(task: str, y_enc: np.ndarray, encoder: Any) -> dict[str, Any]:
             if target_kind(task, encoder) == "classification" else {})
 
 
+@contextlib.contextmanager
+def kept_on_failure(estimator: Any):
+    """A ``fit`` that raises (refused, failed, or stopped by Ctrl-C) leaves ``estimator``
+    as it was: a fitted one keeps predicting (a refused refit had recorded the new columns
+    first, and the old model then refused its own rows)."""
+    fitted = dict(estimator.__dict__)
+    try:
+        yield
+    except BaseException:
+        estimator.__dict__.clear()
+        estimator.__dict__.update(fitted)
+        raise
+
+
 def _rows(w: np.ndarray | None, idx: np.ndarray) -> np.ndarray | None:
     return None if w is None else w[idx]
 
@@ -452,13 +467,8 @@ class BaseNeuralNetwork(BaseEstimator):
         ``fit(x, y, epochs=100, batch_size=10)``). A fit that is refused or fails (or is
         stopped by Ctrl-C) leaves a fitted estimator as it was.
         """
-        fitted = dict(self.__dict__)
-        try:
+        with kept_on_failure(self):
             return self._fit(X, y, sample_weight, epochs, batch_size)
-        except BaseException:
-            self.__dict__.clear()
-            self.__dict__.update(fitted)
-            raise
 
     def _fit(self, X, y, sample_weight, epochs, batch_size):
         self._validate_params()

@@ -39,8 +39,8 @@ from .. import defaults
 from .._warn import warn_at_caller
 from ..estimators import NeuralNetworkClassifier, NeuralNetworkRegressor
 from ..estimators._base import (_class_args, _rows, check_rows_weighted, check_sample_weight,
-                                encode_target, record_target_names, split_validation,
-                                target_kind)
+                                encode_target, kept_on_failure, record_target_names,
+                                split_validation, target_kind)
 from ..preprocessing import (TabularPreprocessor, check_features, check_input_shape,
                              column_errors_on_all_rows)
 from ..training import (
@@ -225,18 +225,16 @@ class _BaseLepton(BaseEstimator):
         start = time.perf_counter()  # the clock starts now
         self._validate_params()  # before Budget reads time_budget: the error names it
         budget = Budget(self.time_budget, start=start, final_copies=FINAL_REFITS)
-        fitted = dict(self.__dict__)  # a refused or failed fit leaves a fitted model as it was
-        self._new_study = None  # (storage, name) of a persistent study this fit created
-        try:
-            return self._fit(X, y, sample_weight, budget)
-        except BaseException:
-            if self._new_study is not None:  # leave the storage as this fit found it
-                _forget_unstarted_study(*self._new_study)
-            self.__dict__.clear()
-            self.__dict__.update(fitted)
-            raise
-        finally:
-            self.__dict__.pop("_new_study", None)
+        with kept_on_failure(self):
+            self._new_study = None  # (storage, name) of a persistent study this fit created
+            try:
+                return self._fit(X, y, sample_weight, budget)
+            except BaseException:
+                if self._new_study is not None:  # leave the storage as this fit found it
+                    _forget_unstarted_study(*self._new_study)
+                raise
+            finally:
+                del self._new_study
 
     def _fit(self, X, y, sample_weight, budget: Budget):
         name = type(self).__name__
@@ -423,11 +421,10 @@ class _BaseLepton(BaseEstimator):
                 self.fit_time_ = budget.elapsed()
                 return self
             if interrupted:
-                held = any(m.complete and m.value == study.best_value  # _best_trial's
-                           for m in ctx.models.values())
+                best = self._best_trial(ctx, study)  # the one the final model is built on
                 final = ("the final model comes from the trials finished so far, without a "
-                         "refit." if held else
-                         f"the study's best trial ({study.best_trial.number}) is of an earlier "
+                         "refit." if best.number in ctx.models else
+                         f"the study's best trial ({best.number}) is of an earlier "
                          "session, whose networks this process does not hold: the final model "
                          "refits it, unless an ensemble of this session's trials validates "
                          "better (Ctrl-C again stops the refit).")
