@@ -62,10 +62,16 @@ training data only:
   new row's value would be unseen. A numeric identifier cannot be told from a measurement
   and stays; remove it yourself;
 - sparse input (e.g. TF-IDF) keeps its sparsity and is scaled by ``MaxAbsScaler``.
+
+A search may keep only the most informative of the preprocessed columns
+(``feature_fraction``): :func:`feature_ranking` orders them by a univariate F-test
+against the target on the training rows, and :meth:`TabularPreprocessor.keeping` gives a
+preprocessor that outputs the chosen ones.
 """
 
 from __future__ import annotations
 
+import copy
 import functools
 import math
 import re
@@ -91,7 +97,7 @@ from . import defaults
 
 __all__ = ["TabularPreprocessor", "RobustClipScaler", "check_X", "check_features",
            "MISSING_CATEGORY", "SCALINGS", "MISSING_MARKERS", "column_errors_on_all_rows",
-           "column_notes", "text_numbers"]
+           "column_notes", "text_numbers", "feature_ranking"]
 
 MISSING_CATEGORY = "__missing__"
 #: Text that stands for a missing value in a column of numbers or dates (compared after
@@ -766,10 +772,21 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
         self.fit_transform(X, y)
         return self
 
+    def keeping(self, columns: Sequence[int]) -> TabularPreprocessor:
+        """A copy of this fitted preprocessor whose output is only ``columns`` (positions
+        in its full output, in that order); the fitted transformers are shared, not
+        copied. ``selected_features_`` holds them (None: every column)."""
+        check_is_fitted(self, "transformer_")
+        out = copy.copy(self)
+        out.selected_features_ = np.asarray(columns, dtype=np.int64)
+        out.n_features_out_ = len(out.selected_features_)
+        return out
+
     @_inner_output_default
     def fit_transform(self, X, y=None, **fit_params):
         if self.scaling not in SCALINGS:
             raise ValueError(f"scaling={self.scaling!r} is not one of {', '.join(SCALINGS)}.")
+        self.selected_features_ = None
         if sp.issparse(X):
             self.sparse_input_ = True
             self.numeric_columns_ = list(range(X.shape[1]))
@@ -888,6 +905,11 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
 
     @_inner_output_default
     def transform(self, X):
+        Xt = self._transform_all(X)
+        selected = getattr(self, "selected_features_", None)  # pickled before it existed
+        return Xt if selected is None else Xt[:, selected]
+
+    def _transform_all(self, X):
         check_is_fitted(self, "transformer_")
         if self.sparse_input_:
             if not sp.issparse(X):
@@ -908,6 +930,27 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
         else:
             Xt = self.transformer_.transform(self._clean(frame))
         return np.ascontiguousarray(Xt, dtype=np.float32)
+
+
+def feature_ranking(X: Any, y: np.ndarray, *, classes: bool) -> np.ndarray:
+    """The columns of the preprocessed ``X`` (dense or sparse), most informative first: by
+    the F statistic of a univariate test against ``y`` (scikit-learn's ``f_classif`` for
+    class labels, ``classes=True``, else ``f_regression``); for several targets (labels
+    of a multilabel task, outputs of a regression), a column's highest. Constant columns
+    (no statistic) come last. Sample weights are not used."""
+    from sklearn.feature_selection import f_classif, f_regression
+
+    y = np.asarray(y)
+    targets = y.reshape(len(y), -1)
+    scores = np.full(X.shape[1], -np.inf)
+    with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
+        warnings.simplefilter("ignore")  # "Features [...] are constant"
+        for t in targets.T:
+            if classes and len(np.unique(t)) < 2:
+                continue
+            f = (f_classif(X, t) if classes else f_regression(X, t.astype(np.float64)))[0]
+            scores = np.fmax(scores, np.where(np.isfinite(f), f, -np.inf))
+    return np.argsort(-scores, kind="stable")
 
 
 _SHRINK_ROWS = 10

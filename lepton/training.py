@@ -275,6 +275,15 @@ class TensorData:
         out.w = None if self.w is None else self.w.to(out.device)
         return out
 
+    def columns(self, columns: np.ndarray) -> TensorData:
+        """A copy with only ``columns`` of the features (positions), on the same device."""
+        out = copy.copy(self)
+        if self.X is not None:
+            out.X = self.X[:, torch.as_tensor(columns, device=self.X.device)].contiguous()
+        else:
+            out.sparse = self.sparse[:, columns].tocsr()
+        return out
+
     def features(self, idx: torch.Tensor | slice) -> torch.Tensor:
         if self.X is not None:
             return self.X[idx]

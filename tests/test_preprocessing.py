@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from lepton.preprocessing import RobustClipScaler, TabularPreprocessor, check_X
+from lepton.preprocessing import RobustClipScaler, TabularPreprocessor, check_X, feature_ranking
 
 
 def _fit(X, **kw):
@@ -782,3 +782,35 @@ def test_pyarrow_backed_text_is_typed_as_text():
         typed.append((pre.numeric_columns_, pre.categorical_columns_,
                       list(pre.datetime_columns_)))
     assert typed[0] == typed[1] == (["x"], ["color"], ["day"])
+
+
+def test_feature_ranking_puts_the_informative_columns_first_for_each_kind_of_target():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 30))
+    X[:, 7] = 1.0  # constant: no statistic, last
+    labels = (X[:, 3] + 0.5 * X[:, 11] > 0).astype(int)
+    assert list(feature_ranking(X, labels, classes=True)[:2]) == [3, 11]
+    assert feature_ranking(X, labels, classes=True)[-1] == 7
+    values = 2 * X[:, 20] - X[:, 5] + 0.1 * rng.normal(size=400)
+    assert list(feature_ranking(X, values, classes=False)[:2]) == [20, 5]
+    # several targets (multilabel; multi-output regression): a column's best statistic
+    both = np.column_stack([X[:, 2] > 0, X[:, 25] > 0]).astype(int)
+    assert set(feature_ranking(X, both, classes=True)[:2]) == {2, 25}
+    assert list(feature_ranking(sp.csr_matrix(X), labels, classes=True)[:2]) == [3, 11]
+
+
+def test_a_preprocessor_keeping_some_columns_outputs_them_and_survives_pickle():
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.normal(size=(50, 4)), columns=list("abcd"))
+    X["city"] = rng.choice(["x", "y"], 50)
+    pre = TabularPreprocessor().fit(X)
+    full = pre.transform(X)
+    kept = pre.keeping([1, 4])
+    assert kept.n_features_out_ == 2 and pre.selected_features_ is None  # pre unchanged
+    np.testing.assert_array_equal(kept.transform(X), full[:, [1, 4]])
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(kept)).transform(X), full[:, [1, 4]])
+    assert kept.fit_transform(X).shape[1] == full.shape[1]  # a new fit keeps every column
+    sparse = TabularPreprocessor().fit(sp.csr_matrix(X[list("abcd")].to_numpy()))
+    assert sparse.keeping([0, 3]).transform(sp.csr_matrix(X[list("abcd")].to_numpy())).shape == (
+        50, 2)
+

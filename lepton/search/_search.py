@@ -46,7 +46,8 @@ import torch
 from torch import nn
 
 from ..training import (
-    DIVERGED, TIME_LIMIT, Callback, DivergedError, Task, TensorData, TrainingConfig, fit_model,
+    DIVERGED, TIME_LIMIT, Callback, DivergedError, Task, TensorData, TrainingConfig,
+    _n_features, fit_model,
 )
 from ..tracking._store import redact_uri
 from .budget import Budget
@@ -116,23 +117,38 @@ class Fold:
     """One train/validation split, already preprocessed and on the device.
 
     ``scaled`` holds the same split preprocessed with each other ``input_scaling`` the
-    space can draw (fitted on the same rows), so a trial never preprocesses anything."""
+    space can draw (fitted on the same rows), so a trial never preprocesses anything.
+    ``ranking`` orders the preprocessed columns, most informative first on the train rows
+    (:func:`~lepton.preprocessing.feature_ranking`), where the space searches
+    ``feature_fraction``; a trial keeping some takes :meth:`with_features`."""
 
     train: TensorData
     valid: TensorData
     val_idx: np.ndarray            # rows of the fit data used for validation
     preprocessor: Any              # TabularPreprocessor fitted on this fold's train rows
     scaled: dict[str, Fold] = field(default_factory=dict)
+    ranking: np.ndarray | None = None
 
     def with_scaling(self, scaling: str) -> Fold:
         if scaling == self.preprocessor.scaling:
             return self
         return self.scaled[scaling]
 
+    def with_features(self, fraction: float) -> Fold:
+        """This split with only the ``fraction`` most informative of its columns (at least
+        one), and a preprocessor that outputs those; all of them at 1.0."""
+        n = _n_features(self.train)
+        k = max(1, round(fraction * n))
+        if k >= n or self.ranking is None:
+            return self
+        columns = np.sort(self.ranking[:k])  # in the table's order: contiguous reads
+        return Fold(train=self.train.columns(columns), valid=self.valid.columns(columns),
+                    val_idx=self.val_idx, preprocessor=self.preprocessor.keeping(columns))
+
     def to(self, device: torch.device) -> Fold:
         """This split (and its other scalings) held on ``device``."""
         out = Fold(train=self.train.to(device), valid=self.valid.to(device),
-                   val_idx=self.val_idx, preprocessor=self.preprocessor)
+                   val_idx=self.val_idx, preprocessor=self.preprocessor, ranking=self.ranking)
         # sparse input: every scaling is this same fold (estimators._make_folds)
         out.scaled = {k: out if v is self else v.to(device) for k, v in self.scaled.items()}
         return out
@@ -376,9 +392,12 @@ class Objective:
         try:
             model_cfg, training = ctx.space.sample(trial, task=ctx.task.kind)
             scaling = ctx.space.sample_scaling(trial)
+            fraction = ctx.space.sample_features(trial)
             if ctx.budget.trial_max_time() <= 0:  # the window closed while sampling
                 self._unstarted(trial)
             trial.set_user_attr("input_scaling", scaling)
+            if fraction < 1.0:  # the share of the columns it keeps (the refit keeps as many)
+                trial.set_user_attr("feature_fraction", fraction)
             trial.set_user_attr(PROCESS_ATTR, process_label())
             trial.set_user_attr("model_config", json.dumps(model_cfg))
             trial.set_user_attr("training",
@@ -388,7 +407,8 @@ class Objective:
             with ctx.heartbeat.beat(trial) if ctx.heartbeat else contextlib.nullcontext(), \
                     ctx.trial_device() as device:
                 trial.set_user_attr(DEVICE_ATTR, str(device))
-                value = self._run(trial, model_cfg, training, scaling, t0, device)
+                value = self._run(trial, model_cfg, training, scaling, t0, device,
+                                  fraction=fraction)
         except NoTimeLeft:
             raise
         except optuna.TrialPruned as exc:
@@ -426,9 +446,10 @@ class Objective:
         return value
 
     def _run(self, trial: optuna.Trial, model_cfg: dict, training: dict, scaling: str,
-             t0: float, device: torch.device) -> float:
+             t0: float, device: torch.device, *, fraction: float = 1.0) -> float:
         ctx = self.ctx
-        folds = [fold.with_scaling(scaling) for fold in ctx.folds_on(device)]
+        folds = [fold.with_scaling(scaling).with_features(fraction)
+                 for fold in ctx.folds_on(device)]
         max_time = ctx.budget.trial_max_time()
         if max_time <= 0:
             raise optuna.TrialPruned("no search time left in time_budget")

@@ -42,7 +42,7 @@ from ..estimators._base import (_class_args, _rows, check_rows_weighted, check_s
                                 encode_target, kept_on_failure, record_target_names,
                                 split_validation, target_kind)
 from ..preprocessing import (TabularPreprocessor, check_features, check_input_shape,
-                             column_errors_on_all_rows)
+                             column_errors_on_all_rows, feature_ranking)
 from ..training import (
     COMPLETED, DIVERGED, TIME_LIMIT, Task, TensorData, TrainingConfig, TrainingResult,
     _n_features, busy_cores, cpu_count, fit_model, predict_outputs, resolve_devices,
@@ -296,7 +296,8 @@ class _BaseLepton(BaseEstimator):
         space = apply_priors(choose_space(self.search_space, meta), meta,
                              n_train=max(len(tr) for tr, _ in splits))
         with column_errors_on_all_rows(X):
-            folds = self._make_folds(X, y_enc, w, kind, splits, space.scalings(), device)
+            folds = self._make_folds(X, y_enc, w, kind, splits, space.scalings(), device,
+                                     rank="feature_fraction" in space.parameters)
         space = limit_embeddings(space, _n_features(folds[0].train))  # inputs, as encoded
         # torch's one-off cost, before trials are planned (training.py): said where it
         # leaves no time for a trial, as it is no cost of the data's
@@ -638,9 +639,10 @@ class _BaseLepton(BaseEstimator):
                 else f"holdout {self.validation_fraction:g}")
 
     def _make_folds(self, X, y_enc, w, task: str, splits, scalings: list[str],
-                    device) -> list[Fold]:
+                    device, *, rank: bool = False) -> list[Fold]:
         """Each split preprocessed (fitted on its train rows) once per input scaling; the
-        first scaling's copy is the fold, the others hang off ``Fold.scaled``."""
+        first scaling's copy is the fold, the others hang off ``Fold.scaled``. ``rank``:
+        each copy's columns ranked on its train rows (``Fold.ranking``)."""
         y_dtype = torch.long if task == "classification" else torch.float32
         folds = []
         for train_idx, val_idx in splits:
@@ -654,12 +656,14 @@ class _BaseLepton(BaseEstimator):
                                           onehot_cells=defaults.ONEHOT_CELLS,
                                           scaling=scaling)
                 Xt, Xv = pre.fit_transform(X_train, y_enc[train_idx]), pre.transform(X_valid)
+                ranking = (feature_ranking(Xt, y_enc[train_idx], classes=task != "regression")
+                           if rank else None)
                 copies.append(Fold(
                     train=TensorData(Xt, y_enc[train_idx], w=_rows(w, train_idx),
                                      device=device, y_dtype=y_dtype),
                     valid=TensorData(Xv, y_enc[val_idx], w=_rows(w, val_idx), device=device,
                                      y_dtype=y_dtype),
-                    val_idx=np.asarray(val_idx), preprocessor=pre))
+                    val_idx=np.asarray(val_idx), preprocessor=pre, ranking=ranking))
             copies[0].scaled = dict(zip(scalings[1:], copies[1:]))
             folds.append(copies[0])
         return folds
@@ -955,6 +959,13 @@ class _BaseLepton(BaseEstimator):
                                   onehot_cells=defaults.ONEHOT_CELLS,
                                   scaling=best.user_attrs.get("input_scaling", "robust"))
         Xt = pre.fit_transform(X, y_enc)
+        fraction = best.user_attrs.get("feature_fraction", 1.0)
+        n_columns = Xt.shape[1]
+        if round(fraction * n_columns) < n_columns:  # as the trial kept them (Fold.with_features)
+            ranking = feature_ranking(Xt, y_enc, classes=ctx.task.kind != "regression")
+            columns = np.sort(ranking[:max(1, round(fraction * n_columns))])
+            pre = pre.keeping(columns)
+            Xt = Xt[:, columns]
         y_dtype = torch.long if ctx.task.kind == "classification" else torch.float32
         data = TensorData(Xt, y_enc, w=ctx.w_all, device=device, y_dtype=y_dtype)
         # several devices (GPUs): a round of seeds trains at once, one seed per device; on

@@ -12,7 +12,15 @@ Rules, each with its reason:
 - epochs: small tables need more passes (each epoch is a few steps): the upper bound is
   max(40, 200 * min(1, 5000 / n_train)) clipped into the space's own range.
 - many features per row (p / n > 0.1) -> dropout and weight-decay upper bounds are raised
-  (only where the user did not give the parameter, see the last rule).
+  (only where the user did not give the parameter, see the last rule); with at least 50
+  columns, a built-in tabular space also searches ``feature_fraction`` (log scale, from 5
+  columns to all of them; the warm-start entries spread over it, see ``portfolio``): the
+  trial keeps that share of the preprocessed columns, those a univariate F-test on its
+  training rows ranks first. A network on a few thousand rows drowns a few informative
+  columns among many: 3,000 rows x 2,000 columns (20 informative, sklearn's
+  make_classification), a fixed 2x256 network's held-out accuracy was 0.59 with every
+  column, 0.75 with the best 100 and 0.90 with the best 10 (a logistic regression's 0.65,
+  gradient boosting's 0.88 on all).
 - regression drops ``label_smoothing``, and a built-in space (or one built on a built-in
   through ``base``, or an override of one) searches ``input_scaling``
   (robust + clip or standard) for it, except on sparse input (max-abs scaled either way,
@@ -54,10 +62,14 @@ from ..preprocessing import SCALINGS
 from .spaces import SearchSpace, load_search_space
 
 __all__ = ["MetaFeatures", "compute_meta_features", "choose_space", "apply_priors",
-           "limit_embeddings", "MAX_EMBEDDED_FEATURES"]
+           "limit_embeddings", "MAX_EMBEDDED_FEATURES", "WIDE_MIN_FEATURES", "MIN_KEPT_FEATURES"]
 
 #: Tables with more input columns than this are not offered periodic embeddings.
 MAX_EMBEDDED_FEATURES = 32
+#: A table of at least this many columns, and more than one per ten rows, searches
+#: ``feature_fraction`` down to ``MIN_KEPT_FEATURES`` columns.
+WIDE_MIN_FEATURES = 50
+MIN_KEPT_FEATURES = 5
 
 
 @dataclass(frozen=True)
@@ -164,6 +176,11 @@ def apply_priors(space: SearchSpace, meta: MetaFeatures, *, n_train: int) -> Sea
         for name, floor in (("dropout", 0.5), ("weight_decay", 5e-2)):
             if name in params and name not in space.user_given:
                 _raise_high(params[name], floor)
+    if (space.builtin is not None and space.family != "cnn" and "feature_fraction" not in params
+            and meta.n_features >= WIDE_MIN_FEATURES
+            and meta.n_features / max(meta.n_rows, 1) > 0.1):
+        params["feature_fraction"] = {"type": "float", "log": True, "high": 1.0,
+                                      "low": MIN_KEPT_FEATURES / meta.n_features}
     if meta.task != "classification":
         params.pop("label_smoothing", None)
         # {"base": "mlp", ...} and load_search_space("mlp").override(...) alike

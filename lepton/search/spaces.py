@@ -121,6 +121,8 @@ PARAMETERS: dict[str, _Domain] = {
                                "a number in (0, 100]", 0.1),
     "input_scaling": _Domain("categorical", lambda v: v in SCALINGS,
                              "one of " + ", ".join(SCALINGS), "robust"),
+    "feature_fraction": _Domain("float", lambda v: _is_num(v) and 0 < v <= 1,
+                                "a number in (0, 1]", 1.0),
 }
 #: Parameters that :meth:`SearchSpace.sample` reads for some families only, and those
 #: families; every other parameter is read for all of them.
@@ -129,6 +131,7 @@ FAMILY_PARAMETERS: dict[str, tuple[str, ...]] = {
     "numeric_embedding": ("mlp", "resnet"),
     "embedding_dim": ("mlp", "resnet"),
     "embedding_scale": ("mlp", "resnet"),
+    "feature_fraction": ("mlp", "resnet"),
     "n_conv_blocks": ("cnn",),
     "conv_channels": ("cnn",),
     "kernel_size": ("cnn",),
@@ -325,6 +328,12 @@ class SearchSpace:
         """The trial's scaling of numeric input columns (``input_scaling``): it chooses
         which preprocessed copy of the data the trial trains on, not the network."""
         return str(self._suggest(trial, "input_scaling", self.spec("input_scaling")))
+
+    def sample_features(self, trial: Any) -> float:
+        """The trial's share of the preprocessed input columns (``feature_fraction``), the
+        most informative kept (:func:`lepton.preprocessing.feature_ranking` on each fold's
+        training rows): like the scaling, it chooses the data the trial trains on."""
+        return float(self._suggest(trial, "feature_fraction", self.spec("feature_fraction")))
 
     def scalings(self) -> list[str]:
         """Every ``input_scaling`` a trial of this space can draw."""

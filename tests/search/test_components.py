@@ -20,6 +20,7 @@ from lepton.search import (
     greedy_ensemble_selection, load_search_space, portfolio_params,
 )
 from lepton.search._search import PruningReporter, make_storage
+from lepton.search.spaces import SearchSpaceError
 from lepton.tracking.ui import free_port
 
 
@@ -74,6 +75,34 @@ def test_priors_offer_periodic_embeddings_only_to_narrow_tables():
     fixed = load_search_space({"base": "mlp", "parameters": {"numeric_embedding": "periodic"}})
     assert apply_priors(fixed, wide, n_train=800).parameters["numeric_embedding"] == {
         "type": "fixed", "value": "periodic"}
+
+
+def test_wide_tables_search_the_share_of_columns_kept_and_the_portfolio_spreads_it():
+    space = load_search_space("mlp")
+    wide = compute_meta_features(np.zeros((3000, 2000)), np.zeros(3000, int), "classification")
+    adapted = apply_priors(space, wide, n_train=2400)
+    assert adapted.parameters["feature_fraction"] == {"type": "float", "log": True,
+                                                      "high": 1.0, "low": 5 / 2000}
+    shares = [p["feature_fraction"] for p in portfolio_params(adapted)]
+    assert shares[0] == 1.0  # the first trial stays the plain estimator's configuration
+    assert shares[1:4] == pytest.approx([0.0025 ** (2 / 3), 0.0025 ** (1 / 3), 0.0025])
+    # not for: a table of few rows per column but few columns, many rows per column, an
+    # image space, a space written from scratch, a user's own choice (kept as given)
+    for meta, base in ((compute_meta_features(np.zeros((300, 40)), np.zeros(300), "regression"),
+                        space),
+                       (compute_meta_features(np.zeros((30_000, 2000)), np.zeros(30_000, int),
+                                              "classification"), space),
+                       (wide, load_search_space("cnn")),
+                       (wide, load_search_space({"parameters": {"n_layers": 1}}))):
+        assert "feature_fraction" not in apply_priors(base, meta, n_train=200).parameters
+    own = load_search_space({"base": "mlp", "parameters": {"feature_fraction": 0.1}})
+    assert apply_priors(own, wide, n_train=2400).parameters["feature_fraction"] == {
+        "type": "fixed", "value": 0.1}
+    assert "feature_fraction" not in portfolio_params(own)[0]  # fixed: not a parameter
+    with pytest.raises(SearchSpaceError, match=r"feature_fraction.*'cnn' does not use"):
+        load_search_space({"base": "cnn", "parameters": {"feature_fraction": 0.5}})
+    with pytest.raises(SearchSpaceError, match=r"feature_fraction.*a number in \(0, 1\]"):
+        load_search_space({"base": "mlp", "parameters": {"feature_fraction": 0}})
 
 
 def test_embeddings_follow_the_preprocessed_inputs_not_only_the_columns():

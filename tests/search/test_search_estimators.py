@@ -632,3 +632,34 @@ def test_a_model_fitted_on_a_gpu_predicts_where_there_is_none(tmp_path):
     loaded = joblib.load(tmp_path / "model.joblib")
     np.testing.assert_allclose(loaded.predict_proba(X), expected, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(clf.predict_proba(X), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_on_a_wide_table_trials_and_the_final_model_keep_the_most_informative_columns():
+    """p / n > 0.1 with 50 columns or more: a built-in space searches feature_fraction;
+    a trial, an ensemble member and the refit see only the columns it keeps."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 80))
+    y = (X[:, 4] - X[:, 50] > 0).astype(int)
+    X_test = rng.normal(size=(400, 80))
+    y_test = (X_test[:, 4] - X_test[:, 50] > 0).astype(int)
+    clf = LeptonClassifier(time_budget=40, n_trials=4, search_space=TINY_SPACE, cv=None,
+                           random_state=0).fit(X, y)
+    shares = [t.params["feature_fraction"] for t in clf.study_.trials]
+    assert shares[0] == 1.0 and min(shares) == pytest.approx(5 / 80)  # the portfolio's spread
+    assert "param_feature_fraction" in clf.leaderboard_
+    trials = {t.number: t for t in clf.study_.trials}
+    assert clf.final_choice_ == "ensemble"  # of trials keeping different shares
+    widths = {pres[0].n_features_out_ for pres in clf.ensemble_.preprocessors}
+    assert len(widths) > 1
+    for number, pres in zip(clf.ensemble_.trial_numbers, clf.ensemble_.preprocessors):
+        assert pres[0].n_features_out_ == round(trials[number].params["feature_fraction"] * 80)
+    assert clf.score(X_test, y_test) > 0.8
+    # the refit keeps as many columns as its trial did, ranked on every training row
+    own = {**TINY_SPACE, "parameters": {**TINY_SPACE["parameters"], "feature_fraction": 0.05}}
+    clf = LeptonClassifier(time_budget=40, n_trials=1, search_space=own, cv=None,
+                           ensemble_size=1, random_state=0).fit(X, y)
+    assert clf.final_choice_ == "refit"
+    assert clf.study_.trials[0].user_attrs["feature_fraction"] == 0.05
+    kept = clf.best_estimator_.preprocessor_.selected_features_
+    assert len(kept) == 4 and {4, 50} <= set(kept)
+    assert clf.score(X_test, y_test) > 0.9
