@@ -729,9 +729,9 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
                     "(missing values are imputed)."
                 )
             out[col] = values
+        whole = getattr(self, "whole_number_categories_", False)  # False: fitted before
         for col in self.categorical_columns_:
-            s = frame[col]
-            out[col] = s.astype(object).where(s.notna(), MISSING_CATEGORY).astype(str)
+            out[col] = _category_text(frame[col], whole_numbers=whole)
         for col in getattr(self, "text_columns_", []):
             s = frame[col]
             out[col] = s.astype(object).where(s.notna(), "").astype(str)
@@ -787,6 +787,7 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
         if self.scaling not in SCALINGS:
             raise ValueError(f"scaling={self.scaling!r} is not one of {', '.join(SCALINGS)}.")
         self.selected_features_ = None
+        self.whole_number_categories_ = True
         if sp.issparse(X):
             self.sparse_input_ = True
             self.numeric_columns_ = list(range(X.shape[1]))
@@ -930,6 +931,26 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
         else:
             Xt = self.transformer_.transform(self._clean(frame))
         return np.ascontiguousarray(Xt, dtype=np.float32)
+
+
+def _category_text(s: pd.Series, *, whole_numbers: bool) -> pd.Series:
+    """A categorical column's values as text, missing ones ``MISSING_CATEGORY``. With
+    ``whole_numbers``, a whole number written as a float is the integer's text: codes
+    ``1, 2, 3`` beside words read back as ``3.0`` where a batch's column is all numbers
+    and a blank (pandas makes it float), and ``'3.0'`` was a category never seen
+    (predicted as none of them, without a word)."""
+    values = s.astype(object).where(s.notna(), MISSING_CATEGORY)
+    if whole_numbers and pd.api.types.infer_dtype(values, skipna=True) not in (
+            "string", "boolean", "integer", "categorical", "empty"):
+        values = values.map(_whole_number_text)
+    return values.astype(str)
+
+
+def _whole_number_text(value: Any) -> Any:
+    if isinstance(value, (float, np.floating)) and math.isfinite(value) and float(
+            value).is_integer():
+        return str(int(value))
+    return value
 
 
 def feature_ranking(X: Any, y: np.ndarray, *, classes: bool) -> np.ndarray:

@@ -814,3 +814,28 @@ def test_a_preprocessor_keeping_some_columns_outputs_them_and_survives_pickle():
     assert sparse.keeping([0, 3]).transform(sp.csr_matrix(X[list("abcd")].to_numpy())).shape == (
         50, 2)
 
+
+def test_category_codes_read_back_as_floats_are_the_same_categories():
+    """Codes beside words (2, 3, 'ground') are a categorical column; a batch whose column
+    is all numbers and a blank comes back from read_csv as floats (3.0), which was the
+    unseen category '3.0': a flat predicted as on no known floor, without a word."""
+    X = pd.DataFrame({"area": np.arange(40.0),
+                      "floor": ["ground", "attic", "2", "3", "basement"] * 8})
+    pre = TabularPreprocessor().fit(X)
+    assert pre.categorical_columns_ == ["floor"]
+    as_text = pre.transform(pd.DataFrame({"area": [60.0, 61.0], "floor": ["3", None]}))
+    as_floats = pre.transform(pd.DataFrame({"area": [60.0, 61.0], "floor": [3.0, np.nan]}))
+    as_ints = pre.transform(pd.DataFrame({"area": [60.0, 61.0], "floor": pd.array(
+        [3, None], dtype="Int64")}))
+    np.testing.assert_array_equal(as_floats, as_text)
+    np.testing.assert_array_equal(as_ints, as_text)
+    # a pandas category of numbers, predicted with floats (after a merge, say)
+    stores = pd.DataFrame({"store": pd.Categorical([10, 20, 30] * 10), "x": np.arange(30.0)})
+    pre = TabularPreprocessor().fit(stores, np.arange(30) % 2)
+    np.testing.assert_array_equal(pre.transform(stores.assign(store=stores.store.astype(float))),
+                                  pre.transform(stores))
+    # other numbers stay as written: 2.5 is not 2 or 3
+    halves = pd.DataFrame({"k": pd.Categorical([0.5, 2.5, 3.0] * 10)})
+    pre = TabularPreprocessor().fit(halves)
+    out = pre.transform(pd.DataFrame({"k": [2.5, 3, 0.5]}))
+    np.testing.assert_array_equal(out, pre.transform(halves.iloc[[1, 2, 0]]))
