@@ -1144,16 +1144,20 @@ def _task_of(estimator: Any, search: dict) -> str:
 
 def model_signature(sample: Any, prediction: Any) -> Any:
     """The pyfunc model's signature, inferred from a few training rows, except that for a
-    DataFrame every numeric column takes any number and every column is required, and an
-    array has no input schema (MLflow's tensor spec takes one dtype only).
+    DataFrame every column takes any type and is required, and an array has no input
+    schema (MLflow's tensor spec takes one dtype only).
 
     MLflow's schema check casts nothing: a column inferred as ``long`` refuses a missing
     value or a float (an integer column of the training data could not score a row with
-    that value missing: "Can not safely convert float64 to int64") and one inferred as
-    ``double`` refuses integers. Lepton's preprocessing takes any number and imputes
-    missing values, so numeric columns are typed ``any``; strings keep their type. Every
-    column is required, as the preprocessing needs each (MLflow makes a column optional
-    when the sample holds a missing value in it, and then lets a request omit it)."""
+    that value missing: "Can not safely convert float64 to int64"), one inferred as
+    ``double`` refuses integers, a ``string`` column refuses a batch in which it is all
+    missing (float64 NaN, as read_csv gives it) and a pandas ``category`` (so a model
+    fitted on one was never logged: its input example failed the check), a ``datetime``
+    column refuses dates as text. Lepton's preprocessing reads all of these as ``predict``
+    does, and refuses what it cannot read naming the column, so every column is typed
+    ``any``. Every column is required, as the preprocessing needs each (MLflow makes a
+    column optional when the sample holds a missing value in it, and then lets a request
+    omit it)."""
     import pandas as pd
     from mlflow.models import ModelSignature, infer_signature
     from mlflow.types import ColSpec, Schema
@@ -1167,9 +1171,7 @@ def model_signature(sample: Any, prediction: Any) -> Any:
         # float32 arrays, lists) that predict takes: no input schema, the estimator's own
         # checks (the width, the values) apply
         return ModelSignature(inputs=None, outputs=signature.outputs)
-    specs = [ColSpec(AnyType() if pd.api.types.is_numeric_dtype(sample.iloc[:, i])
-                     else spec.type, spec.name, required=True)  # by position: names may be
-             for i, spec in enumerate(signature.inputs.inputs)]  # ints in the DataFrame
+    specs = [ColSpec(AnyType(), spec.name, required=True) for spec in signature.inputs.inputs]
     return ModelSignature(inputs=Schema(specs), outputs=signature.outputs)
 
 

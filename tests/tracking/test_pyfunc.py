@@ -13,7 +13,7 @@ from sklearn.datasets import load_iris
 from lepton import NeuralNetworkClassifier
 
 
-def _served(estimator, signature, tmp_path):
+def _served(estimator, signature, tmp_path, input_example=None):
     """``estimator`` saved as Lepton's pyfunc model and loaded back."""
     import mlflow.pyfunc
 
@@ -23,6 +23,7 @@ def _served(estimator, signature, tmp_path):
     pkl.write_bytes(pickle.dumps(estimator))
     mlflow.pyfunc.save_model(tmp_path / "model", python_model=LeptonEstimatorModel(),
                              artifacts={ESTIMATOR_ARTIFACT: str(pkl)}, signature=signature,
+                             input_example=input_example,  # checked against the signature
                              pip_requirements=["numpy"])  # inferring them takes seconds
     return mlflow.pyfunc.load_model(str(tmp_path / "model"))
 
@@ -114,7 +115,33 @@ def test_model_signature_reads_columns_by_position_and_drops_mlflows_integer_adv
         warnings.simplefilter("error")  # MLflow's "Hint: Inferred schema contains integer"
         inputs = model_signature(sample, np.array([0, 1, 0])).inputs.to_dict()
     assert [(c["name"], c["type"], c["required"]) for c in inputs] == [
-        (0, "any", True), ("city", "string", True), ("x", "any", True)]
+        (0, "any", True), ("city", "any", True), ("x", "any", True)]
+
+
+def test_table_fed_model_takes_categories_missing_text_and_dates_as_predict_does(tmp_path):
+    """A pandas category column made the input example fail MLflow's check ("Can not
+    safely convert category to <U0"): a tracked search logged no model and registered
+    nothing, with a warning only. A batch whose text column is all missing (float64, as
+    read_csv gives it) and dates as text for a datetime64 column were refused too."""
+    import pandas as pd
+
+    from lepton.tracking._mlflow import model_signature
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"store": pd.Categorical(rng.choice(["a", "b", "c"], 120)),
+                      "city": rng.choice(["Paris", "Lyon"], 120),
+                      "day": pd.date_range("2024-01-01", periods=120, freq="D"),
+                      "x": rng.normal(size=120)})
+    y = (X["x"] > 0).astype(int)
+    est = NeuralNetworkClassifier(epochs=3, random_state=0).fit(X, y)
+    sample = X[:5]
+    model = _served(est, model_signature(sample, est.predict(sample)), tmp_path,
+                    input_example=sample)
+    batches = [X[:8], X[:8].assign(city=np.nan),
+               X[:8].assign(day=X["day"][:8].dt.strftime("%Y-%m-%d"),
+                            store=X["store"][:8].astype(str))]
+    for batch in batches:
+        np.testing.assert_array_equal(model.predict(batch), est.predict(batch))
 
 
 def test_model_of_a_dataframe_with_integer_column_names_scores_that_dataframe(tmp_path):
