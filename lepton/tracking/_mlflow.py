@@ -54,6 +54,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from .._warn import warn_at_caller
 from ._base import SearchTracker, TrackingError
 from ._store import (
@@ -86,6 +88,7 @@ TAG_METRIC = "lepton.metric"
 TAG_RESUME_COUNT = "lepton.resume_count"  # sessions of the study after the first
 METRIC_SESSIONS = "lepton.session_start"  # one row per session: its start (Unix time)
 TAG_DIRECTION = "lepton.direction"
+TAG_CLASSES = "lepton.classes"  # on registered model versions: the classes, as JSON
 #: Tags of a search run that say how its latest session ended: removed when the study's
 #: next session resumes the run (a resumed search that finishes keeps no earlier error)
 SESSION_TAGS = ("lepton.error", "lepton.search_interrupted", "lepton.tracking_errors")
@@ -962,7 +965,7 @@ class MLflowTracker(SearchTracker):
             if self.registered_model_name:
                 # inside the block: the SQL registry resolves models:/ sources through the
                 # fluent tracking URI
-                self._register(info, score, metric, direction)
+                self._register(info, score, metric, direction, data=_data_of(estimator))
 
     def _new_logged_model(self, name: str) -> str:
         """A logged model of the search's experiment, for ``Model.log(model_id=...)``.
@@ -1004,7 +1007,11 @@ class MLflowTracker(SearchTracker):
                              model_id=self._new_logged_model("torch_module"))
         self.client.set_tag(self.parent_run_id, "lepton.torch_module_uri", info.model_uri)
 
-    def _register(self, info: Any, score: float | None, metric: str, direction: str) -> None:
+    def _register(self, info: Any, score: float | None, metric: str, direction: str, *,
+                  data: dict | None = None) -> None:
+        """A new version of the registered model; the champion alias moves to it when it
+        validates better than the champion (:meth:`_beats_champion`). ``data``: the
+        columns and classes the model was fitted on (``_data_of``)."""
         from mlflow.exceptions import MlflowException
 
         name = self.registered_model_name
@@ -1018,6 +1025,11 @@ class MLflowTracker(SearchTracker):
                 TAG_STUDY: self._search.get("study_name", "")}
         if score is not None:
             tags[TAG_SCORE] = repr(score)
+        data = data or {}
+        if data.get("classes") is not None:
+            text = json.dumps(data["classes"])
+            if len(text) <= _MAX_TAG_VALUE:  # else not compared (thousands of classes)
+                tags[TAG_CLASSES] = text
         version = self.client.create_model_version(
             name, source=info.model_uri, run_id=self.parent_run_id, tags=tags,
             model_id=getattr(info, "model_id", None))
@@ -1027,7 +1039,7 @@ class MLflowTracker(SearchTracker):
         # PostgreSQL registry the store lock makes the pair atomic across processes; a
         # tracking server offers no compare-and-set: there the last of two moves wins.
         with store_lock(self.registry_uri):
-            promote, why = self._beats_champion(name, score, metric, direction)
+            promote, why = self._beats_champion(name, score, metric, direction, data=data)
             if promote:
                 self.client.set_registered_model_alias(name, CHAMPION_ALIAS, version.version)
         self.promotion = why
@@ -1035,8 +1047,14 @@ class MLflowTracker(SearchTracker):
         self.client.set_tag(self.parent_run_id, "lepton.registered_model",
                             f"{name}/{version.version}" + (f"@{CHAMPION_ALIAS}" if promote else ""))
 
-    def _beats_champion(self, name: str, score: float | None, metric: str,
-                        direction: str) -> tuple[bool, str]:
+    def _beats_champion(self, name: str, score: float | None, metric: str, direction: str,
+                        *, data: dict | None = None) -> tuple[bool, str]:
+        """Whether this model replaces the champion, and why. Validation scores decide,
+        when they compare: not across metrics (never promoted), and not where the data
+        changed under the champion: a champion that needs a column this model's data lacks
+        cannot score that data at all, and one fitted without some of its classes never
+        predicts them (its score came from data without them); this model, of the current
+        data, is promoted then (:meth:`_outdated`)."""
         from mlflow.exceptions import MlflowException
 
         if score is None:
@@ -1051,12 +1069,74 @@ class MLflowTracker(SearchTracker):
         if champion.tags.get(TAG_METRIC) != metric:
             return False, (f"not promoted: champion v{champion.version} was scored with "
                            f"{champion.tags.get(TAG_METRIC)!r}, this model with {metric!r}")
+        outdated = self._outdated(name, champion, data or {})
+        if outdated is not None:
+            return True, (f"promoted: champion v{champion.version} {outdated}; its {metric} "
+                          f"{old:.6g} does not compare with this model's {score:.6g}")
         better = score > old if direction == "maximize" else score < old
         verdict = "promoted" if better else "not promoted"
         return better, f"{verdict}: {metric}={score:.6g} vs champion v{champion.version} {old:.6g}"
 
+    def _outdated(self, name: str, champion: Any, data: dict) -> str | None:
+        """How the champion's data differs from this model's, where that makes their scores
+        incomparable (None: it does not, or it cannot be told). Classes from the versions'
+        tags (a champion registered before they were tagged is not compared); columns from
+        the champion's signature (a model fitted on an array has none)."""
+        classes = data.get("classes")
+        theirs = champion.tags.get(TAG_CLASSES)
+        if classes is not None and theirs is not None:
+            unknown = [c for c in classes if c not in set(json.loads(theirs))]
+            if unknown:
+                return (f"was fitted without the classes {_few(unknown)} of this model's data "
+                        "(it never predicts them)")
+        columns = data.get("columns")
+        if columns is not None:
+            needed = _input_columns(f"models:/{name}/{champion.version}")
+            missing = [c for c in needed or [] if c not in set(columns)]
+            if missing:
+                return (f"needs the columns {_few(missing)}, which this model's data lacks "
+                        "(it cannot score that data)")
+        return None
+
 
 # -- helpers ---------------------------------------------------------------------------
+#: the longest classes list kept as a version tag (MLflow's limit on a tag value is 5,000)
+_MAX_TAG_VALUE = 4000
+
+
+def _data_of(estimator: Any) -> dict:
+    """The columns (names, for a model fitted on a DataFrame) and classes (as text, for a
+    single-label classifier) a fitted estimator takes and predicts; None where it has none."""
+    names = getattr(estimator, "feature_names_in_", None)
+    classes = getattr(estimator, "classes_", None)
+    if classes is not None:
+        classes = np.asarray(classes, dtype=object)
+        classes = [str(c) for c in classes] if classes.ndim == 1 else None
+    return {"columns": None if names is None else [str(c) for c in names],
+            "classes": classes}
+
+
+def _input_columns(model_uri: str) -> list[str] | None:
+    """The column names of a logged model's input schema; None without one (array input),
+    or where the model cannot be read."""
+    import mlflow.models
+    from mlflow.exceptions import MlflowException
+
+    try:
+        schema = mlflow.models.get_model_info(model_uri).signature
+    except (MlflowException, OSError):
+        return None
+    inputs = None if schema is None else schema.inputs
+    if inputs is None or not getattr(inputs, "has_input_names", lambda: False)():
+        return None
+    return [str(name) for name in inputs.input_names()]
+
+
+def _few(values: list, n: int = 5) -> str:
+    shown = ", ".join(repr(v) for v in values[:n])
+    return f"[{shown}]" if len(values) <= n else f"[{shown}, ...] ({len(values)})"
+
+
 @contextlib.contextmanager
 def _muted_loggers(*loggers: str):
     """MLflow's advice (these loggers below ERROR) off for the block: model logging, and

@@ -16,7 +16,7 @@ import pytest
 from lepton.tracking import MLflowTracker
 from lepton.tracking.ui import free_port, start_ui
 
-from ._drive import drive_search, finish
+from ._drive import drive_search, finish, iris_frame
 from .conftest import popen, stop, wait_for
 
 pytestmark = pytest.mark.slow
@@ -173,6 +173,42 @@ def test_champion_moves_only_on_a_better_score(iris_search, sqlite_uri):
     study, best, X, y = drive_search(better, study_name="iris-better", n_trials=1, epochs=2)
     finish(better, study, best, X, y, score=0.95)
     assert champion() == better.registered_version != first
+
+
+def test_a_champion_the_data_outgrew_is_replaced_whatever_its_score(sqlite_uri):
+    """Scheduled retraining: a champion fitted before a class appeared never predicts it,
+    and one that needs a column the data lost cannot score it; their validation scores
+    came from other data. Either was kept where it scored higher (1.0 on two classes
+    against 0.98 on three, the old model 0.71 on the new data)."""
+    from lepton import NeuralNetworkClassifier
+
+    def register(X, y, score):
+        tracker = MLflowTracker(tracking_uri=sqlite_uri, experiment_name="drift",
+                                registered_model_name="drift-nn", strict=True)
+        study, _, _, _ = drive_search(tracker, study_name=f"drift-{score}", n_trials=1,
+                                      epochs=2)
+        est = NeuralNetworkClassifier(epochs=2, random_state=0).fit(X, y)
+        finish(tracker, study, est, X, y, score=score)
+        return tracker
+
+    X, y = iris_frame()
+    two = register(X[y < 2], y[y < 2], 1.0)
+    assert two.promotion == "first champion"
+    three = register(X, y, 0.98)
+    assert three.promotion == (
+        f"promoted: champion v{two.registered_version} was fitted without the classes ['2'] "
+        "of this model's data (it never predicts them); its accuracy 1 does not compare with "
+        "this model's 0.98")
+    fewer = register(X.drop(columns="petal_width"), y, 0.9)
+    assert fewer.promotion.startswith(
+        f"promoted: champion v{three.registered_version} needs the columns ['petal_width'], "
+        "which this model's data lacks (it cannot score that data)")
+    worse = register(X.drop(columns="petal_width"), y, 0.8)  # comparable: the scores decide
+    assert worse.promotion == (
+        f"not promoted: accuracy=0.8 vs champion v{fewer.registered_version} 0.9")
+    client = worse.client
+    assert str(client.get_model_version_by_alias("drift-nn", "champion").version) == \
+        fewer.registered_version
 
 
 def test_a_champion_of_another_metric_is_said_before_the_search(iris_search, sqlite_uri,
