@@ -17,6 +17,7 @@ import contextlib
 import os
 import signal
 import threading
+import warnings
 from pathlib import Path
 from typing import Any, Literal
 
@@ -259,6 +260,15 @@ def deployment_parameters(**parameters: Any) -> dict[str, Any]:
     if dataset not in BUILTIN_DATASETS:
         table_format(dataset, what=f"dataset (not a built-in one: {', '.join(BUILTIN_DATASETS)})")
         parameters["dataset"] = steps.absolute_dataset(dataset)
+        if parameters.get("study_name") and parameters.get("storage"):
+            # a search refuses to resume a study on other data: a schedule retraining on a
+            # file that grows would fail from its second run on, every run
+            warnings.warn(
+                f"study_name={parameters['study_name']!r} names one study for every scheduled "
+                f"run: once {os.path.basename(dataset)} changes (rows added), each run is "
+                "refused, as the study holds another dataset's trials. Leave study_name out "
+                "to give each version of the data its own study (the same data resumes "
+                "its own).", UserWarning, stacklevel=2)
     for key in ("save", "storage", "search_space"):
         value = parameters.get(key)
         if key == "search_space" and not (isinstance(value, str)

@@ -249,6 +249,17 @@ def test_schedule_checks_before_serving():
     assert params["tracking_uri"] == "sqlite:///x.db"
 
 
+def test_a_schedule_naming_one_study_for_a_data_file_is_warned_of(recwarn):
+    """Every run of a schedule resumes its study_name; once the file grows, each run is
+    refused (the study holds another dataset's trials): from the second run on."""
+    with pytest.warns(UserWarning, match=r"study_name='nightly' names one study for every "
+                                         r"scheduled run: once data\.csv changes"):
+        flows.deployment_parameters(dataset="data.csv", storage="s.db", study_name="nightly")
+    flows.deployment_parameters(dataset="data.csv", storage="s.db")  # each data its study
+    flows.deployment_parameters(dataset="wine", storage="s.db", study_name="nightly")
+    assert not [w for w in recwarn if "study_name" in str(w.message)]
+
+
 def test_a_deployments_search_space_file_is_checked_and_made_absolute(tmp_path, monkeypatch):
     from importlib import resources
 
