@@ -294,10 +294,11 @@ def build_estimator(split: Split, *, time_budget: float = 30.0, n_jobs: int | No
     from .search._search import RUN_ATTR
 
     cls = LeptonClassifier if split.task == "classification" else LeptonRegressor
-    if tracking and not (experiment or tracking_uri or register
-                         or os.environ.get("MLFLOW_TRACKING_URI")):
-        from .tracking import INSTALL_TRACKING, mlflow_installed
+    if tracking and not (experiment or tracking_uri or register):
+        from .tracking import INSTALL_TRACKING, environment_without_mlflow, mlflow_installed
 
+        if not mlflow_installed() and os.environ.get("MLFLOW_TRACKING_URI"):
+            raise environment_without_mlflow()  # the environment asks for a store
         if not mlflow_installed():  # tracking by default only: asked for, it is an error
             warnings.warn(f"MLflow is not installed, so this run is not tracked ("
                           f"{INSTALL_TRACKING} to track runs and compare them with "
@@ -313,6 +314,8 @@ def build_estimator(split: Split, *, time_budget: float = 30.0, n_jobs: int | No
     model = cls(time_budget=time_budget, n_jobs=n_jobs, storage=storage, study_name=study_name,
                 device=device, random_state=seed, verbose=verbose, search_space=search_space,
                 metric=metric, input_shape=split.input_shape if images else None, **options)
+    # no tracking means none: the estimator alone would still follow MLFLOW_TRACKING_URI
+    model._untracked = not tracking
     if storage is not None and split.recipe:
         # what `lepton worker` needs to search the same rows the same way (join_search)
         space = search_space

@@ -195,6 +195,16 @@ def test_lepton_run_unreadable_files_and_storages_are_usage_errors(tmp_path, cap
             in capsys.readouterr().err)
 
 
+def test_no_tracking_means_none_whatever_mlflow_tracking_uri_says(monkeypatch, capsys):
+    """With a team's MLFLOW_TRACKING_URI exported, --no-tracking still tracked (and, the
+    server down, failed with 'unreachable', exit 2)."""
+    from lepton.tracking.ui import free_port
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{free_port()}")
+    assert main(["run", "iris", "--time-budget", "4", "--no-tracking", "--verbose", "0"]) == 0
+    assert "tracked in MLflow" not in capsys.readouterr().out
+
+
 def test_lepton_run_gives_image_datasets_as_images_unless_flat():
     from lepton.cli import build_parser
 

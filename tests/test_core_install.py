@@ -37,9 +37,12 @@ def core_site(tmp_path_factory) -> Path:
     return farm
 
 
-def _core(core_site: Path, *args: str, cwd) -> subprocess.CompletedProcess:
+def _core(core_site: Path, *args: str, cwd, tracking_uri: str | None = None
+          ) -> subprocess.CompletedProcess:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     env.pop("MLFLOW_TRACKING_URI", None)
+    if tracking_uri is not None:
+        env["MLFLOW_TRACKING_URI"] = tracking_uri
     return subprocess.run([sys.executable, "-S", "-c", CORE, str(core_site), *args],
                           capture_output=True, text=True, env=env, cwd=cwd, timeout=300)
 
@@ -78,6 +81,17 @@ def test_what_needs_mlflow_or_prefect_says_what_to_install(core_site, tmp_path):
     assert asked.returncode == 2  # tracking asked for: an error, not a silent untracked run
     assert "tracking was asked for, but MLflow is not installed" in asked.stderr
     assert "on the command line no --tracking-uri, --experiment or --register" in asked.stderr
+    # a team's MLFLOW_TRACKING_URI in the environment: the way out is named, and works
+    team = "http://127.0.0.1:9"
+    env_set = _core(core_site, "run", "iris", "--time-budget", "6", cwd=tmp_path,
+                    tracking_uri=team)
+    assert env_set.returncode == 2
+    assert ("MLFLOW_TRACKING_URI is set ('http://127.0.0.1:9'), but MLflow is not installed: "
+            "pip install 'lepton-automl[tracking]' (or leave tracking off: unset "
+            "MLFLOW_TRACKING_URI; on the command line, --no-tracking)") in env_set.stderr
+    untracked = _core(core_site, "run", "iris", "--time-budget", "6", "--no-tracking",
+                      cwd=tmp_path, tracking_uri=team)
+    assert untracked.returncode == 0, untracked.stderr[-3000:]
 
 
 @pytest.mark.slow

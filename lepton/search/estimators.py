@@ -310,6 +310,8 @@ class _BaseLepton(BaseEstimator):
             # (lepton.steps.join_search), else they are in the study only
             tracker = getattr(self, "_join_tracker", None) or SearchTracker()
             budget.release_final_reserve()  # no final model
+        elif getattr(self, "_untracked", False):  # `--no-tracking`: MLFLOW_TRACKING_URI aside
+            tracker = SearchTracker()
         else:
             from ..tracking import make_tracker  # light: the MLflow tracker imports mlflow lazily
             tracker = make_tracker(tracking_uri=self.tracking_uri,

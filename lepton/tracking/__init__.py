@@ -16,7 +16,7 @@ import os
 
 from ._base import SearchTracker, TrackingError
 from ._mlflow import MLflowTracker  # imports mlflow only inside its methods
-from ._store import default_store_dir, default_tracking_uri, lepton_home
+from ._store import default_store_dir, default_tracking_uri, lepton_home, redact_uri
 
 __all__ = ["SearchTracker", "MLflowTracker", "TrackingError", "make_tracker",
            "default_tracking_uri", "default_store_dir", "lepton_home", "mlflow_installed",
@@ -32,6 +32,14 @@ def mlflow_installed() -> bool:
     return importlib.util.find_spec("mlflow") is not None
 
 
+def environment_without_mlflow() -> TrackingError:
+    """The error for a tracking URI from the environment alone where MLflow is missing."""
+    return TrackingError(
+        f"MLFLOW_TRACKING_URI is set ({redact_uri(os.environ['MLFLOW_TRACKING_URI'])!r}), "
+        f"but MLflow is not installed: {INSTALL_TRACKING} (or leave tracking off: unset "
+        "MLFLOW_TRACKING_URI; on the command line, --no-tracking).")
+
+
 def make_tracker(*, tracking_uri: str | None = None, experiment_name: str | None = None,
                  registered_model_name: str | None = None, **kwargs) -> SearchTracker:
     """The tracker a search should use.
@@ -44,13 +52,12 @@ def make_tracker(*, tracking_uri: str | None = None, experiment_name: str | None
     if not requested:
         return SearchTracker()
     if not mlflow_installed():
-        what = ("MLFLOW_TRACKING_URI is set" if not (tracking_uri or experiment_name
-                                                    or registered_model_name)
-                else "tracking was asked for")
-        raise TrackingError(f"{what}, but MLflow is not installed: {INSTALL_TRACKING} (or "
-                            "leave tracking off: no tracking_uri, experiment_name or "
-                            "registered_model_name; on the command line no --tracking-uri, "
-                            "--experiment or --register).")
+        if not (tracking_uri or experiment_name or registered_model_name):
+            raise environment_without_mlflow()
+        raise TrackingError(f"tracking was asked for, but MLflow is not installed: "
+                            f"{INSTALL_TRACKING} (or leave tracking off: no tracking_uri, "
+                            "experiment_name or registered_model_name; on the command line "
+                            "no --tracking-uri, --experiment or --register).")
     return MLflowTracker(tracking_uri=tracking_uri, experiment_name=experiment_name,
                          registered_model_name=registered_model_name, **kwargs)
 
