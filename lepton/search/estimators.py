@@ -60,7 +60,8 @@ from .budget import Budget
 from .ensemble import greedy_ensemble_selection, rank_key
 from .heartbeat import TrialHeartbeat, uses_lepton_heartbeat
 from .metrics import METRICS, balanced_decision, class_frequencies, get_metric, label_thresholds
-from .priors import apply_priors, choose_space, compute_meta_features, limit_embeddings
+from .priors import (apply_priors, choose_space, compute_meta_features, limit_embeddings,
+                     screen_feature_fraction)
 from .spaces import SearchSpace
 from ..tracking._base import SearchTracker
 
@@ -299,6 +300,7 @@ class _BaseLepton(BaseEstimator):
             folds = self._make_folds(X, y_enc, w, kind, splits, space.scalings(), device,
                                      rank="feature_fraction" in space.parameters)
         space = limit_embeddings(space, _n_features(folds[0].train))  # inputs, as encoded
+        space = screen_feature_fraction(space, folds[0], kind)
         # torch's one-off cost, before trials are planned (training.py): said where it
         # leaves no time for a trial, as it is no cost of the data's
         warm_up_s = warm_up_optimizers()

@@ -16,8 +16,10 @@ Rules, each with its reason:
   columns, a built-in tabular space also searches ``feature_fraction`` (log scale, from 5
   columns to all of them; the warm-start entries spread over it, see ``portfolio``): the
   trial keeps that share of the preprocessed columns, those a univariate F-test on its
-  training rows ranks first. A network on a few thousand rows drowns a few informative
-  columns among many: 3,000 rows x 2,000 columns (20 informative, sklearn's
+  training rows ranks first; unless a ridge model validates better on every column than on
+  the best few (:func:`screen_feature_fraction`), the mark of many weakly informative
+  columns, where the trials spent on fewer columns were lost. A network on a few thousand
+  rows drowns a few informative columns among many: 3,000 rows x 2,000 columns (20 informative, sklearn's
   make_classification), a fixed 2x256 network's held-out accuracy was 0.59 with every
   column, 0.75 with the best 100 and 0.90 with the best 10 (a logistic regression's 0.65,
   gradient boosting's 0.88 on all).
@@ -62,7 +64,8 @@ from ..preprocessing import SCALINGS
 from .spaces import SearchSpace, load_search_space
 
 __all__ = ["MetaFeatures", "compute_meta_features", "choose_space", "apply_priors",
-           "limit_embeddings", "MAX_EMBEDDED_FEATURES", "WIDE_MIN_FEATURES", "MIN_KEPT_FEATURES"]
+           "limit_embeddings", "screen_feature_fraction", "MAX_EMBEDDED_FEATURES",
+           "WIDE_MIN_FEATURES", "MIN_KEPT_FEATURES"]
 
 #: Tables with more input columns than this are not offered periodic embeddings.
 MAX_EMBEDDED_FEATURES = 32
@@ -203,6 +206,45 @@ def limit_embeddings(space: SearchSpace, n_inputs: int) -> SearchSpace:
             or "none" not in spec["choices"] or spec["choices"] == ["none"]):
         return space
     params = {**space.parameters, "numeric_embedding": {**spec, "choices": ["none"]}}
+    return replace(space, parameters=params, _cache={})
+
+
+def screen_feature_fraction(space: SearchSpace, fold: Any, task: str) -> SearchSpace:
+    """``space`` without the ``feature_fraction`` the priors gave it where keeping fewer
+    columns does not look promising: a ridge model (``RidgeCV``, or ``RidgeClassifierCV``
+    for classes) on ``fold``'s training rows validates better on every column than on the
+    best ``k`` for each ``k`` the warm start tries (:mod:`.portfolio`). Dropped, the
+    search is the one of a table without the rule: its trials are not spent on shares of
+    the columns that a linear model already finds worse (on 3,000 x 1,000 with 800
+    weakly informative columns: R^2 0.98 with all against 0.03-0.32 with the best 5-171,
+    where the search lost 0.97 -> 0.80-0.84 trying them). Where the rows hold a few
+    informative columns among many, fewer columns win: 0.62-0.69 accuracy with all
+    against 0.78-0.83 with the best 37 (20 informative of 2,000); R^2 0.80-0.86 against
+    0.98-0.99. A user's own ``feature_fraction`` stays; multilabel and sparse input keep
+    the parameter unscreened. Costs a few ridge fits: ~2 s on 2,400 x 2,000 (busy
+    machine), ~0.1 s on 400 x 64."""
+    spec = space.parameters.get("feature_fraction")
+    if (spec is None or "feature_fraction" in space.user_given or spec["type"] != "float"
+            or fold.ranking is None or task == "multilabel" or fold.train.X is None):
+        return space
+    from sklearn.linear_model import RidgeClassifierCV, RidgeCV
+
+    X_train, X_valid = fold.train.X.cpu().numpy(), fold.valid.X.cpu().numpy()
+    y_train, y_valid = fold.train.y.cpu().numpy(), fold.valid.y.cpu().numpy()
+    model = RidgeCV if task == "regression" else RidgeClassifierCV
+    alphas = np.logspace(-1, 4, 11)
+
+    def score(columns) -> float:
+        fitted = model(alphas=alphas).fit(X_train[:, columns], y_train)
+        return float(fitted.score(X_valid[:, columns], y_valid))
+
+    n = X_train.shape[1]
+    every = score(slice(None))
+    for exponent in (1 / 3, 2 / 3, 1.0):
+        k = max(1, round(spec["low"] ** exponent * n))
+        if k < n and score(np.sort(fold.ranking[:k])) > every:
+            return space
+    params = {name: s for name, s in space.parameters.items() if name != "feature_fraction"}
     return replace(space, parameters=params, _cache={})
 
 

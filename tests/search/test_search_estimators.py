@@ -663,3 +663,17 @@ def test_on_a_wide_table_trials_and_the_final_model_keep_the_most_informative_co
     kept = clf.best_estimator_.preprocessor_.selected_features_
     assert len(kept) == 4 and {4, 50} <= set(kept)
     assert clf.score(X_test, y_test) > 0.9
+
+
+def test_a_wide_table_of_many_weak_columns_is_searched_on_all_of_them():
+    """Where a ridge model validates better on every column than on the best few (many
+    weakly informative columns), the search does not spend trials on fewer columns: on
+    3,000 x 1,000 (800 informative) they cost R^2 0.97 -> 0.80-0.84."""
+    from sklearn.datasets import make_regression
+
+    for informative, searched in ((60, False), (3, True)):
+        X, y = make_regression(300, 60, n_informative=informative, noise=5.0, random_state=0)
+        reg = LeptonRegressor(time_budget=20, n_trials=1, search_space=TINY_SPACE,
+                              random_state=0).fit(X, y)
+        assert ("feature_fraction" in reg.search_space_.parameters) == searched
+        assert ("feature_fraction" in reg.study_.trials[0].params) == searched
