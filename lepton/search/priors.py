@@ -19,10 +19,10 @@ Rules, each with its reason:
   training rows ranks first; unless a ridge model validates better on every column than on
   the best few (:func:`screen_feature_fraction`), the mark of many weakly informative
   columns, where the trials spent on fewer columns were lost. A network on a few thousand
-  rows drowns a few informative columns among many: 3,000 rows x 2,000 columns (20 informative, sklearn's
-  make_classification), a fixed 2x256 network's held-out accuracy was 0.59 with every
-  column, 0.75 with the best 100 and 0.90 with the best 10 (a logistic regression's 0.65,
-  gradient boosting's 0.88 on all).
+  rows drowns a few informative columns among many: 3,000 rows x 2,000 columns (20
+  informative, sklearn's make_classification), a fixed 2x256 network's held-out accuracy
+  was 0.59 with every column, 0.75 with the best 100 and 0.90 with the best 10 (a logistic
+  regression's 0.65, gradient boosting's 0.88 on all).
 - regression drops ``label_smoothing``, and a built-in space (or one built on a built-in
   through ``base``, or an override of one) searches ``input_scaling``
   (robust + clip or standard) for it, except on sparse input (max-abs scaled either way,
