@@ -3,6 +3,7 @@ port on 127.0.0.1 and the wait until the server answers."""
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import subprocess
@@ -10,7 +11,29 @@ import sys
 import time
 import urllib.request
 
-__all__ = ["free_port", "wait_until_answers", "die_with_parent", "stop"]
+__all__ = ["free_port", "wait_until_answers", "die_with_parent", "stop",
+           "loopback_without_proxy"]
+
+#: How this machine names itself; requests to these never go through an HTTP proxy.
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+_PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy",
+                    "all_proxy")
+
+
+def loopback_without_proxy() -> None:
+    """Where an HTTP proxy is set (``HTTP_PROXY`` ...), add this machine's own names to
+    ``NO_PROXY`` (and ``no_proxy``) for this process and the processes it starts. Behind
+    a corporate proxy without ``NO_PROXY``, Python's and Prefect's HTTP clients sent the
+    requests for the servers Lepton starts on 127.0.0.1 to the proxy, which cannot reach
+    them: ``lepton ui`` and ``lepton schedule`` gave up after 90-120 s ("did not answer"),
+    a flow after 28 s ("Timed out while attempting to connect to ephemeral Prefect API
+    server"). Nothing is changed without a proxy."""
+    if not any(os.environ.get(name) for name in _PROXY_VARIABLES):
+        return
+    for name in ("NO_PROXY", "no_proxy"):
+        hosts = [h.strip() for h in os.environ.get(name, "").split(",") if h.strip()]
+        if "*" not in hosts:
+            os.environ[name] = ",".join(hosts + [h for h in LOOPBACK if h not in hosts])
 
 
 def die_with_parent():
@@ -39,13 +62,15 @@ def wait_until_answers(proc: subprocess.Popen, url: str, *, timeout: float, what
                        error: type[Exception] = RuntimeError) -> None:
     """Poll ``url`` until it answers 200; raise ``error`` naming ``what`` if ``proc`` exits
     first or ``timeout`` seconds pass (the process is then terminated)."""
+    loopback_without_proxy()
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # a local server
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise error(f"{what} exited with code {proc.returncode} before answering at "
                         f"{url}; run it by hand to see why.")
         try:
-            with urllib.request.urlopen(url, timeout=2) as resp:
+            with opener.open(url, timeout=2) as resp:
                 if resp.status == 200:
                     return
         except OSError:

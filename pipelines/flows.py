@@ -21,6 +21,8 @@ import warnings
 from pathlib import Path
 from typing import Any, Literal
 
+from lepton._servers import loopback_without_proxy
+
 
 def quiet_prefect_env() -> dict[str, str]:
     """Environment for Prefect in what Lepton starts: no analytics or telemetry."""
@@ -29,6 +31,7 @@ def quiet_prefect_env() -> dict[str, str]:
 
 for _key, _value in quiet_prefect_env().items():
     os.environ.setdefault(_key, _value)
+loopback_without_proxy()  # Prefect's client, to the server a flow run starts on 127.0.0.1
 
 try:
     from prefect import flow, get_run_logger, task  # noqa: E402

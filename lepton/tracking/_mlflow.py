@@ -56,6 +56,7 @@ from typing import Any
 
 import numpy as np
 
+from .._servers import loopback_without_proxy
 from .._warn import warn_at_caller
 from ._base import SearchTracker, TrackingError
 from ._store import (
@@ -218,6 +219,7 @@ class MLflowTracker(SearchTracker):
                  drain_timeout: float | None = None):
         for key, value in quiet_mlflow_env().items():
             os.environ.setdefault(key, value)
+        loopback_without_proxy()  # a tracking server on this machine, behind a proxy setting
         self.tracking_uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri()
         self.registry_uri = registry_uri or self.tracking_uri
         self.experiment_name = experiment_name or DEFAULT_EXPERIMENT

@@ -1,0 +1,57 @@
+"""Servers Lepton starts on 127.0.0.1, behind an HTTP proxy setting (lepton._servers)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from lepton._servers import free_port, loopback_without_proxy, stop, wait_until_answers
+
+_PROXIES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy",
+            "all_proxy", "NO_PROXY", "no_proxy")
+
+
+@pytest.fixture
+def dead_proxy(monkeypatch):
+    """A corporate-style setting: every request to a proxy that does not answer, no
+    NO_PROXY."""
+    for name in _PROXIES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{free_port()}")
+    monkeypatch.setenv("http_proxy", os.environ["HTTP_PROXY"])
+
+
+def test_a_local_server_answers_behind_a_proxy_setting(dead_proxy):
+    """urllib sent the health checks for 127.0.0.1 to the proxy: `lepton ui` and `lepton
+    schedule` gave up after 90-120 s; a flow's Prefect client likewise."""
+    import urllib.request
+
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind",
+                             "127.0.0.1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until_answers(proc, f"http://127.0.0.1:{port}/", timeout=30, what="http.server")
+        # and for the rest of the process, and the processes it starts (Prefect, MLflow)
+        assert os.environ["NO_PROXY"].split(",") == ["127.0.0.1", "localhost", "::1"]
+        with urllib.request.urlopen(f"http://localhost:{port}/", timeout=5) as resp:
+            assert resp.status == 200
+    finally:
+        stop(proc)
+
+
+def test_no_proxy_is_only_extended_and_only_where_a_proxy_is_set(monkeypatch):
+    for name in _PROXIES:
+        monkeypatch.delenv(name, raising=False)
+    loopback_without_proxy()
+    assert "NO_PROXY" not in os.environ and "no_proxy" not in os.environ
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    monkeypatch.setenv("NO_PROXY", "internal.example, localhost")
+    loopback_without_proxy()
+    assert os.environ["NO_PROXY"] == "internal.example,localhost,127.0.0.1,::1"
+    assert os.environ["no_proxy"] == "127.0.0.1,localhost,::1"
+    monkeypatch.setenv("NO_PROXY", "*")  # every host already
+    loopback_without_proxy()
+    assert os.environ["NO_PROXY"] == "*"
