@@ -839,3 +839,26 @@ def test_category_codes_read_back_as_floats_are_the_same_categories():
     pre = TabularPreprocessor().fit(halves)
     out = pre.transform(pd.DataFrame({"k": [2.5, 3, 0.5]}))
     np.testing.assert_array_equal(out, pre.transform(halves.iloc[[1, 2, 0]]))
+
+
+def test_predicting_categories_never_seen_in_training_is_warned_of():
+    """'Paris' for a trained 'paris', a new city, a missing city where training had none:
+    predicted as none of the known categories without a word (a probability 0.99 -> 0.63)."""
+    import warnings
+
+    from lepton import NeuralNetworkClassifier
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"city": rng.choice(["paris", "lyon", "nice"], 90),
+                      "x": rng.normal(size=90)})
+    y = (X["city"] == "paris").astype(int)
+    model = NeuralNetworkClassifier(epochs=2, random_state=0).fit(X, y)
+    new = pd.DataFrame({"city": ["Paris", "lyon", None, "marseille"], "x": [0.0] * 4})
+    with pytest.warns(UserWarning, match=r"column 'city': 3 of 4 rows hold values not seen in "
+                                         r"training \('Paris', a missing value, 'marseille'\); "
+                                         r"they are predicted as none of the known categories"):
+        model.predict(new)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model.predict_proba(X)  # the training rows: nothing to say
+        model.predict(X.assign(x=X["x"].to_numpy()[::-1]))

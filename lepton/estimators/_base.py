@@ -30,7 +30,8 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d
 from .. import defaults
 from ..models import ModelConfig, check_activation
 from ..preprocessing import (SCALINGS, TabularPreprocessor, check_features,
-                             check_input_shape, column_errors_on_all_rows, text_numbers)
+                             check_input_shape, column_errors_on_all_rows, text_numbers,
+                             warn_unseen_categories)
 from ..training import (
     DIVERGED, SCHEDULES, DivergedError, ProgressPrinter, Task, TensorData, TrainingConfig,
     fit_model, predict_outputs, resolve_device, threads_per_trial, torch_threads,
@@ -613,6 +614,7 @@ class BaseNeuralNetwork(BaseEstimator):
         check_is_fitted(self, "module_")
         X = check_features(self, X, input_shape=self.input_shape, reset=False)
         device = self._predict_device()
+        warn_unseen_categories(self.preprocessor_, X)
         Xt = self.preprocessor_.transform(X)
         self.module_.to(device)
         return predict_outputs(self.module_, TensorData(Xt, device=device)).cpu()

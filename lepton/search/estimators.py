@@ -42,7 +42,8 @@ from ..estimators._base import (_class_args, _rows, check_rows_weighted, check_s
                                 encode_target, kept_on_failure, record_target_names,
                                 split_validation, target_kind)
 from ..preprocessing import (TabularPreprocessor, check_features, check_input_shape,
-                             column_errors_on_all_rows, feature_ranking)
+                             column_errors_on_all_rows, feature_ranking,
+                             warn_unseen_categories)
 from ..training import (
     COMPLETED, DIVERGED, TIME_LIMIT, Task, TensorData, TrainingConfig, TrainingResult,
     _n_features, busy_cores, cpu_count, fit_model, predict_outputs, resolve_devices,
@@ -153,6 +154,7 @@ class LeptonEnsemble:
         for pres, modules, w in zip(self.preprocessors, self.members, self.weights):
             for pre, module in zip(pres, modules):
                 groups.setdefault(id(pre), (pre, []))[1].append((module, w / len(modules)))
+        warn_unseen_categories(self.preprocessors[0][0], X)  # the same columns in each
         total = None
         device = usable_device(self.device)  # trained on a GPU, loaded where there is none
         for pre, networks in groups.values():
