@@ -178,6 +178,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     import numpy as np
 
     from .datasets import read_table, table_format, write_table
+    from .estimators._base import left_out_columns
 
     if args.out is not None:  # a bad suffix or folder fails before any work
         from .steps import check_writable
@@ -194,7 +195,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
                          f"columns are {list(frame.columns)}.")
     names = getattr(model, "feature_names_in_", None)
     if names is not None:
-        left_out = _left_out_columns(model)  # they need not be there: the model ignores them
+        left_out = left_out_columns(model)  # they need not be there: the model ignores them
         absent = [c for c in names if c not in frame.columns and c not in left_out]
         if absent:
             needed = [c for c in names if c not in left_out]
@@ -244,19 +245,6 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     write_table(out, args.out, dialect=dialect or None)
     print(f"wrote {len(out)} predictions to {args.out}", file=sys.stderr)
     return 0
-
-
-def _left_out_columns(model) -> set:
-    """The columns every preprocessor of a fitted model leaves out (identifiers, a
-    written index: ``dropped_columns_``), which a file to predict may lack."""
-    ensemble = getattr(model, "ensemble_", None)
-    if ensemble is not None:
-        pres = [pre for member in ensemble.preprocessors for pre in member]
-    else:
-        best = getattr(model, "best_estimator_", model)
-        pres = [getattr(best, "preprocessor_", None)]
-    sets = [set(getattr(pre, "dropped_columns_", {})) for pre in pres if pre is not None]
-    return set.intersection(*sets) if sets else set()
 
 
 def _load_model(path: str):

@@ -39,7 +39,8 @@ from ..training import (
 )
 
 __all__ = ["BaseNeuralNetwork", "infer_task", "encode_target", "split_validation",
-           "check_sample_weight", "check_rows_weighted", "LabelIndicator", "target_kind"]
+           "check_sample_weight", "check_rows_weighted", "LabelIndicator", "target_kind",
+           "left_out_columns"]
 
 
 class LabelIndicator:
@@ -53,6 +54,19 @@ class LabelIndicator:
     def __init__(self, y: np.ndarray):
         self.classes_ = np.arange(y.shape[1])
         self.dtype = y.dtype
+
+
+def left_out_columns(model) -> set:
+    """The columns every preprocessor of a fitted model leaves out (identifiers, a
+    written index: ``dropped_columns_``), which a file to predict may lack."""
+    ensemble = getattr(model, "ensemble_", None)
+    if ensemble is not None:
+        pres = [pre for member in ensemble.preprocessors for pre in member]
+    else:
+        best = getattr(model, "best_estimator_", model)
+        pres = [getattr(best, "preprocessor_", None)]
+    sets = [set(getattr(pre, "dropped_columns_", {})) for pre in pres if pre is not None]
+    return set.intersection(*sets) if sets else set()
 
 
 def target_kind(task: str, encoder: Any) -> str:

@@ -952,7 +952,10 @@ class MLflowTracker(SearchTracker):
             path = Path(tmp) / "estimator.pkl"
             path.write_bytes(pickle.dumps(estimator, protocol=pickle.HIGHEST_PROTOCOL))
             sample = _head(X_sample, 5)
-            signature = model_signature(sample, estimator.predict(sample))
+            from ..estimators._base import left_out_columns
+
+            signature = model_signature(sample, estimator.predict(sample),
+                                        optional=left_out_columns(estimator))
             # MLflow warns on every pyfunc log that python_model is cloudpickled and logs the
             # input-example validation: advice for hand-written models, noise at the end of
             # every Lepton search.
@@ -1224,7 +1227,7 @@ def _task_of(estimator: Any, search: dict) -> str:
     return "classification" if hasattr(estimator, "predict_proba") else "regression"
 
 
-def model_signature(sample: Any, prediction: Any) -> Any:
+def model_signature(sample: Any, prediction: Any, *, optional: Any = ()) -> Any:
     """The pyfunc model's signature, inferred from a few training rows, except that for a
     DataFrame every column takes any type and is required, and an array has no input
     schema (MLflow's tensor spec takes one dtype only).
@@ -1239,7 +1242,8 @@ def model_signature(sample: Any, prediction: Any) -> Any:
     does, and refuses what it cannot read naming the column, so every column is typed
     ``any``. Every column is required, as the preprocessing needs each (MLflow makes a
     column optional when the sample holds a missing value in it, and then lets a request
-    omit it)."""
+    omit it), except those in ``optional``: the columns the model leaves out (identifiers),
+    which a request may lack as a file for ``lepton predict`` may."""
     import pandas as pd
     from mlflow.models import ModelSignature, infer_signature
     from mlflow.types import ColSpec, Schema
@@ -1253,7 +1257,9 @@ def model_signature(sample: Any, prediction: Any) -> Any:
         # float32 arrays, lists) that predict takes: no input schema, the estimator's own
         # checks (the width, the values) apply
         return ModelSignature(inputs=None, outputs=signature.outputs)
-    specs = [ColSpec(AnyType(), spec.name, required=True) for spec in signature.inputs.inputs]
+    optional = {str(name) for name in optional}
+    specs = [ColSpec(AnyType(), spec.name, required=str(spec.name) not in optional)
+             for spec in signature.inputs.inputs]
     return ModelSignature(inputs=Schema(specs), outputs=signature.outputs)
 
 

@@ -13,6 +13,8 @@ import mlflow.pyfunc
 import numpy as np
 import pandas as pd
 
+from ..estimators._base import left_out_columns
+
 __all__ = ["LeptonEstimatorModel", "ESTIMATOR_ARTIFACT"]
 
 ESTIMATOR_ARTIFACT = "estimator"
@@ -37,5 +39,10 @@ class LeptonEstimatorModel(mlflow.pyfunc.PythonModel):
             names = [str(c) for c in model_input.columns]
             if len(set(names)) == len(names):
                 model_input = model_input.set_axis(names, axis=1)
-            model_input = model_input[list(columns)]
+            # a column the model leaves out (an identifier) may be absent: empty then
+            absent = set(columns) - set(model_input.columns)
+            if absent and absent <= {str(c) for c in left_out_columns(self.estimator)}:
+                model_input = model_input.reindex(columns=list(columns))
+            else:
+                model_input = model_input[list(columns)]
         return np.asarray(self.estimator.predict(model_input))

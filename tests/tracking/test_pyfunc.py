@@ -156,3 +156,29 @@ def test_model_of_a_dataframe_with_integer_column_names_scores_that_dataframe(tm
     est = NeuralNetworkClassifier(epochs=3, random_state=0).fit(X, y)
     model = _served(est, model_signature(X[:5], est.predict(X[:5])), tmp_path)
     np.testing.assert_array_equal(model.predict(X), est.predict(X))
+
+
+def test_a_request_may_lack_the_identifier_the_model_leaves_out(tmp_path):
+    """The model drops an identifier column ('customer': every value distinct), yet its
+    signature required it ("Model is missing inputs ['customer']") where `lepton predict`
+    takes files without it."""
+    import pandas as pd
+    from mlflow.exceptions import MlflowException
+
+    from lepton.estimators._base import left_out_columns
+    from lepton.tracking._mlflow import model_signature
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"customer": [f"c{i:04d}" for i in range(120)],
+                      "x": rng.normal(size=120), "city": rng.choice(["a", "b"], 120)})
+    y = (X["x"] > 0).astype(int)
+    est = NeuralNetworkClassifier(epochs=3, random_state=0).fit(X, y)
+    assert left_out_columns(est) == {"customer"}
+    sample = X[:5]
+    model = _served(est, model_signature(sample, est.predict(sample),
+                                         optional=left_out_columns(est)), tmp_path,
+                    input_example=sample)
+    np.testing.assert_array_equal(model.predict(X.drop(columns="customer")), est.predict(X))
+    np.testing.assert_array_equal(model.predict(X), est.predict(X))
+    with pytest.raises(MlflowException, match=r"missing inputs \['x'\]"):
+        model.predict(X.drop(columns="x"))
