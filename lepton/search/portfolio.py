@@ -125,10 +125,11 @@ def portfolio_params(space: SearchSpace, *, size: int | None = None) -> list[dic
         spec = space.spec("feature_fraction")
         least = spec["low"] if spec["type"] == "float" else min(spec["choices"])
         for i, params in enumerate(out):
-            exponent = _SHARE_EXPONENTS[i % len(_SHARE_EXPONENTS)]
+            exponent = SHARE_EXPONENTS[i % len(SHARE_EXPONENTS)]
             params["feature_fraction"] = space.clamp("feature_fraction", least ** exponent)
     return out[:size] if size is not None else out
 
 
-#: The portfolio entries' ``feature_fraction`` where it is searched: ``least ** e``.
-_SHARE_EXPONENTS = (0.0, 2 / 3, 1 / 3, 1.0)
+#: The portfolio entries' ``feature_fraction`` where it is searched: ``least ** e``
+#: (``priors.screen_feature_fraction`` tries the same shares).
+SHARE_EXPONENTS = (0.0, 2 / 3, 1 / 3, 1.0)

@@ -61,6 +61,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from ..preprocessing import SCALINGS
+from .portfolio import SHARE_EXPONENTS
 from .spaces import SearchSpace, load_search_space
 
 __all__ = ["MetaFeatures", "compute_meta_features", "choose_space", "apply_priors",
@@ -240,7 +241,7 @@ def screen_feature_fraction(space: SearchSpace, fold: Any, task: str) -> SearchS
 
     n = X_train.shape[1]
     every = score(slice(None))
-    for exponent in (1 / 3, 2 / 3, 1.0):
+    for exponent in sorted(set(SHARE_EXPONENTS) - {0.0}):  # the warm start's shares
         k = max(1, round(spec["low"] ** exponent * n))
         if k < n and score(np.sort(fold.ranking[:k])) > every:
             return space
