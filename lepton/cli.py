@@ -146,7 +146,8 @@ def _cmd_schedule(args: argparse.Namespace) -> int:
     parameters = {k: v for k, v in parameters.items() if v is not None}
     make_schedule(cron=args.cron, interval=args.interval, timezone=args.timezone)  # checks
     deployment_parameters(**dict(parameters))  # checks before announcing
-    when = f"cron {args.cron!r}" if args.cron else f"every {args.interval:g}s"
+    when = (f"cron {args.cron!r} {args.timezone or 'UTC'}" if args.cron
+            else f"every {args.interval:g}s")
     try:
         with prefect_api() as (api, started):
             note = " (a Prefect server started for this command; it stops with it)" \

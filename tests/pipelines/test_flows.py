@@ -323,7 +323,7 @@ def test_lepton_schedule_serves_a_cron_deployment(prefect_api, tmp_path):
             proc.kill()
             out, _ = proc.communicate()
     assert proc.returncode == 0, out
-    assert "serving deployment lepton-search/" in out
+    assert f"serving deployment lepton-search/{name} (cron '0 3 * * *' Europe/Paris)" in out
     with get_client(sync_client=True) as client:  # paused on shutdown: no runs without it
         assert client.read_deployment_by_name(f"lepton-search/{name}").paused
 
