@@ -462,6 +462,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="lepton", description="AutoML for neural networks: search a network for a "
                                    "dataset within a time budget, predict with it, track and "
                                    "schedule the searches.")
+    from . import __version__  # no heavy import: lepton's own __init__ is lazy
+
+    parser.add_argument("--version", action="version", version=f"lepton {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="search a network for a dataset within a time budget and "
                                      "report the held-out score")

@@ -195,6 +195,15 @@ def test_lepton_run_unreadable_files_and_storages_are_usage_errors(tmp_path, cap
             in capsys.readouterr().err)
 
 
+def test_lepton_version(capsys):
+    import lepton
+
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0
+    assert capsys.readouterr().out.strip() == f"lepton {lepton.__version__}"
+
+
 def test_no_tracking_means_none_whatever_mlflow_tracking_uri_says(monkeypatch, capsys):
     """With a team's MLFLOW_TRACKING_URI exported, --no-tracking still tracked (and, the
     server down, failed with 'unreachable', exit 2)."""
