@@ -54,15 +54,25 @@ def start_ui(*, tracking_uri: str | None = None, host: str = "127.0.0.1", port: 
     check_tracking_uri(uri)
     experiment_id = latest_search_experiment(uri)
     port = port or free_port(host)
+    # uvicorn at warning level: its INFO line per request (every page the browser loads)
+    # filled the terminal
     cmd = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", uri,
-           "--host", host, "--port", str(port), "--workers", "1"]
+           "--registry-store-uri", uri,  # said, not defaulted: no line saying it defaulted
+           "--host", host, "--port", str(port), "--workers", "1",
+           "--uvicorn-opts", "--log-level warning"]
     root = artifact_root_for(uri)
     if root is not None:  # for experiments created by other tools (Lepton's set their own)
         root.mkdir(parents=True, exist_ok=True)
         cmd += ["--default-artifact-root", Path(root).resolve().as_uri()]
     env = {**os.environ, **quiet_mlflow_env()}
+    # MLflow's own dependency warning (StarletteDeprecationWarning, with its source line)
+    # is nothing a user of the UI can act on
+    env.setdefault("PYTHONWARNINGS", "ignore:starlette.middleware.wsgi is deprecated")
     out = subprocess.DEVNULL if quiet else None
-    proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=out, preexec_fn=die_with_parent())
+    # its own session: the terminal's Ctrl-C reaches `lepton ui` only, which stops the
+    # server with SIGTERM (SIGINT made uvicorn print a 39-line traceback)
+    proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=out, preexec_fn=die_with_parent(),
+                            start_new_session=True)
     base = f"http://{host}:{port}"
     wait_until_answers(proc, base + "/health", timeout=timeout, what="mlflow server",
                        error=TrackingError)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import threading
 import urllib.request
 import sys
@@ -422,6 +423,40 @@ def test_models_serve_answers_a_scoring_request(iris_search):
         stop(proc)
     expected = iris_search.best.predict(X).tolist()
     assert predictions == expected
+
+
+def test_ctrl_c_stops_lepton_ui_and_its_server_without_a_traceback(tmp_path):
+    """A terminal's Ctrl-C goes to the whole foreground group: the server got it too and
+    printed uvicorn's 39-line traceback, after an INFO line per page request."""
+    import signal
+
+    env = {**os.environ, "LEPTON_HOME": str(tmp_path)}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    proc = subprocess.Popen([sys.executable, "-m", "lepton.cli", "ui"], env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    lines = []
+    try:
+        while not lines or not lines[-1].startswith("http://"):
+            line = proc.stdout.readline()
+            assert line, "".join(lines)  # it ended before printing its URL
+            lines.append(line)
+        base = lines[-1].strip().split("/#")[0]
+        for _ in range(3):
+            with urllib.request.urlopen(base + "/", timeout=10) as resp:
+                assert resp.status == 200
+        os.killpg(proc.pid, signal.SIGINT)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+    said = "".join(lines) + out
+    assert proc.returncode == 0, said
+    assert "Traceback" not in said and "GET /" not in said, said
+    assert "StarletteDeprecationWarning" not in said, said
+    with pytest.raises(OSError):  # the server is gone
+        urllib.request.urlopen(base + "/health", timeout=5)
 
 
 def test_lepton_ui_points_at_the_latest_search(iris_search, sqlite_uri):
