@@ -30,10 +30,15 @@ def loopback_without_proxy() -> None:
     server"). Nothing is changed without a proxy."""
     if not any(os.environ.get(name) for name in _PROXY_VARIABLES):
         return
-    for name in ("NO_PROXY", "no_proxy"):
-        hosts = [h.strip() for h in os.environ.get(name, "").split(",") if h.strip()]
-        if "*" not in hosts:
-            os.environ[name] = ",".join(hosts + [h for h in LOOPBACK if h not in hosts])
+    # one list, written under both names: HTTP clients read the lower-case name first, so
+    # one written beside a user's upper-case list would have replaced it
+    hosts: list[str] = []
+    for name in ("no_proxy", "NO_PROXY"):
+        hosts += [h.strip() for h in os.environ.get(name, "").split(",")
+                  if h.strip() and h.strip() not in hosts]
+    if "*" not in hosts:
+        hosts += [h for h in LOOPBACK if h not in hosts]
+    os.environ["no_proxy"] = os.environ["NO_PROXY"] = ",".join(hosts)
 
 
 def die_with_parent():

@@ -6,6 +6,7 @@ import argparse
 import math
 import sys
 import time
+import warnings
 
 __all__ = ["main"]
 
@@ -156,8 +157,10 @@ def _cmd_schedule(args: argparse.Namespace) -> int:
                   f"Prefect UI: {api.removesuffix('/api')}; run it now with: "
                   f"PREFECT_API_URL={api} prefect deployment run '{FLOW_NAME}/{name}'; "
                   "stop with Ctrl-C", flush=True)
-            serve_schedule(name, cron=args.cron, interval=args.interval,
-                           timezone=args.timezone, parameters=parameters)
+            with warnings.catch_warnings():  # said by the check above: not twice
+                warnings.filterwarnings("ignore", message=r"study_name=.* names one study")
+                serve_schedule(name, cron=args.cron, interval=args.interval,
+                               timezone=args.timezone, parameters=parameters)
     except PrefectServerError as exc:
         print(f"lepton schedule: error: {exc} (or set PREFECT_API_URL to a running Prefect "
               "server)", file=sys.stderr)
@@ -567,7 +570,6 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 
 def main(argv: list[str] | None = None) -> int:
     import os
-    import warnings
 
     args = build_parser().parse_args(argv)
     from .search import SearchError, StorageError, Terminated

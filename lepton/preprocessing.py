@@ -76,6 +76,7 @@ import functools
 import math
 import re
 import warnings
+import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -729,9 +730,9 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
                     "(missing values are imputed)."
                 )
             out[col] = values
-        whole = getattr(self, "whole_number_categories_", False)  # False: fitted before
+        seen = getattr(self, "categories_seen_", {})  # empty while fitting, or fitted before
         for col in self.categorical_columns_:
-            out[col] = _category_text(frame[col], whole_numbers=whole)
+            out[col] = _category_text(frame[col], known=seen.get(col))
         for col in getattr(self, "text_columns_", []):
             s = frame[col]
             out[col] = s.astype(object).where(s.notna(), "").astype(str)
@@ -772,13 +773,15 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
         self.fit_transform(X, y)
         return self
 
-    def unseen_categories(self, X) -> dict[Any, tuple[list, int]]:
+    def unseen_categories(self, X, *, seen: dict | None = None
+                          ) -> dict[Any, tuple[list, int, int]]:
         """The categorical columns of ``X`` holding values no fit row had: ``{column:
-        (up to 5 of those values, missing ones as None; how many rows hold one)}``. Such a
-        value is encoded as none of the known categories (one-hot), the overall mean
-        (target-encoded) or a code of its own (ordinal). Empty for a preprocessor fitted
-        before it recorded the categories, or on arrays of numbers."""
-        seen = getattr(self, "categories_seen_", None)
+        (up to 5 of those values, missing ones as None; how many distinct; how many rows
+        hold one)}``. Such a value is encoded as none of the known categories (one-hot),
+        the overall mean (target-encoded) or a code of its own (ordinal). ``seen``: the
+        categories to compare with (default: this preprocessor's fit rows'). Empty for a
+        preprocessor fitted before it recorded them, or on arrays of numbers."""
+        seen = getattr(self, "categories_seen_", None) if seen is None else seen
         if not seen or not isinstance(X, pd.DataFrame) and not (
                 isinstance(X, np.ndarray) and X.dtype.kind == "O"):
             return {}
@@ -787,13 +790,12 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
         for col, known in seen.items():
             if col not in frame.columns:
                 continue
-            text = _category_text(frame[col], whole_numbers=getattr(
-                self, "whole_number_categories_", False))
+            text = _category_text(frame[col], known=known)
             new = ~text.isin(known)
             if new.any():
-                values = list(dict.fromkeys(text[new]))[:5]
-                out[col] = ([None if v == MISSING_CATEGORY else v for v in values],
-                            int(new.sum()))
+                values = list(dict.fromkeys(text[new]))
+                out[col] = ([None if v == MISSING_CATEGORY else v for v in values[:5]],
+                            len(values), int(new.sum()))
         return out
 
     def keeping(self, columns: Sequence[int]) -> TabularPreprocessor:
@@ -811,7 +813,7 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
         if self.scaling not in SCALINGS:
             raise ValueError(f"scaling={self.scaling!r} is not one of {', '.join(SCALINGS)}.")
         self.selected_features_ = None
-        self.whole_number_categories_ = True
+        self.categories_seen_ = {}  # read by _clean: none while fitting
         if sp.issparse(X):
             self.sparse_input_ = True
             self.numeric_columns_ = list(range(X.shape[1]))
@@ -849,8 +851,8 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
                 + ". Pass a column that describes the rows (numbers, categories or dates).")
         clean = self._clean(frame)
         self._plan_categories(clean, _encoding_target(y))
-        # what predict compares new rows with (unseen_categories)
-        self.categories_seen_ = {c: frozenset(clean[c].unique()) for c in self.categorical_columns_}
+        # what new rows are compared with (_category_text, unseen_categories)
+        seen = {c: frozenset(clean[c].unique()) for c in self.categorical_columns_}
         target = _encoding_target(y)
         self.code_columns_ = ([] if target is None else
                               [c for c in self.numeric_columns_ if self._is_code(clean[c], target)])
@@ -882,6 +884,7 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
         else:
             Xt = self.transformer_.fit_transform(clean)
         self.n_features_out_ = Xt.shape[1]
+        self.categories_seen_ = seen
         return np.ascontiguousarray(Xt, dtype=np.float32)
 
     def _plan_categories(self, clean: pd.DataFrame, y: np.ndarray | None) -> None:
@@ -959,50 +962,78 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
         return np.ascontiguousarray(Xt, dtype=np.float32)
 
 
-def _category_text(s: pd.Series, *, whole_numbers: bool) -> pd.Series:
-    """A categorical column's values as text, missing ones ``MISSING_CATEGORY``. With
-    ``whole_numbers``, a whole number written as a float is the integer's text: codes
-    ``1, 2, 3`` beside words read back as ``3.0`` where a batch's column is all numbers
-    and a blank (pandas makes it float), and ``'3.0'`` was a category never seen
-    (predicted as none of them, without a word)."""
+def _category_text(s: pd.Series, *, known: frozenset | None = None) -> pd.Series:
+    """A categorical column's values as text, missing ones ``MISSING_CATEGORY``. Given the
+    ``known`` categories (a fitted preprocessor's), a number written otherwise than in the
+    fit rows is read as the known one: codes ``2, 3`` beside words came back from a batch
+    whose column was all numbers and a blank as floats, and ``'3.0'`` was a category never
+    seen (predicted as none of them, without a word); a pandas category of 10, 20, 30
+    predicted with floats likewise; text ``'1.0'`` in the fit rows matches 1.0 as before."""
     values = s.astype(object).where(s.notna(), MISSING_CATEGORY)
-    if whole_numbers and pd.api.types.infer_dtype(values, skipna=True) not in (
-            "string", "boolean", "integer", "categorical", "empty"):
-        values = values.map(_whole_number_text)
-    return values.astype(str)
+    text = values.astype(str)
+    if known and pd.api.types.infer_dtype(values, skipna=True) not in (
+            "string", "boolean", "empty", "categorical"):
+        other = values.map(_other_number_text).astype(str)
+        swap = ~text.isin(known) & other.isin(known)
+        if swap.any():
+            text = text.where(~swap, other)
+    return text
 
 
-def _whole_number_text(value: Any) -> Any:
+def _other_number_text(value: Any) -> Any:
+    """A whole number's other spelling: ``'3'`` for 3.0, ``'3.0'`` for 3 (else the value)."""
+    if isinstance(value, (bool, np.bool_)):
+        return value
+    if isinstance(value, (int, np.integer)):
+        return str(float(value))
     if isinstance(value, (float, np.floating)) and math.isfinite(value) and float(
             value).is_integer():
         return str(int(value))
     return value
 
 
-def warn_unseen_categories(preprocessor: Any, X: Any) -> None:
-    """A warning per categorical column of ``X`` that holds values the model never saw
-    (:meth:`TabularPreprocessor.unseen_categories`): predicted as none of the known ones,
-    without a word, a misspelt or re-cased value ('Paris' for 'paris') moved a row's
-    probability from 0.99 to 0.63."""
+#: what :func:`warn_unseen_categories` said, per fitted preprocessor, in this process
+_UNSEEN_SAID: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def warn_unseen_categories(preprocessors: Sequence[Any], X: Any) -> None:
+    """A warning per categorical column of ``X`` holding values none of ``preprocessors``
+    (a model's: one, or an ensemble's, fitted on different rows) saw when fitted: they
+    were predicted as none of the known categories without a word (a re-cased 'Paris' for
+    'paris' moved a row's probability from 0.99 to 0.63). A model says it once per
+    column and values, not on each prediction of the same rows (permutation importances
+    predicted them 17 times)."""
     from ._warn import warn_at_caller
 
-    unseen = getattr(preprocessor, "unseen_categories", None)
-    for col, (values, rows) in (unseen(X) if unseen is not None else {}).items():
+    pres = [p for p in preprocessors if getattr(p, "categories_seen_", None)]
+    if not pres:
+        return
+    seen: dict[Any, frozenset] = {}
+    for pre in pres:
+        for col, known in pre.categories_seen_.items():
+            seen[col] = seen.get(col, frozenset()) | known
+    said = _UNSEEN_SAID.setdefault(pres[0], set())
+    for col, (values, n_values, rows) in pres[0].unseen_categories(X, seen=seen).items():
+        if (col, tuple(map(str, values)), n_values) in said:
+            continue
+        said.add((col, tuple(map(str, values)), n_values))
         shown = ", ".join("a missing value" if v is None else repr(v) for v in values)
         warn_at_caller(
-            f"column {col!r}: {rows} of {len(X)} rows hold values not seen in training "
-            f"({shown}{', ...' if rows > len(values) else ''}); they are predicted as none "
-            "of the known categories. Check their spelling and case against the training "
-            "data's.")
+            f"column {col!r}: {rows} of {len(X)} rows hold values the model was not trained "
+            f"on ({shown}{f', ... {n_values} in all' if n_values > len(values) else ''}); "
+            "they are predicted as none of the known categories (new values, or known ones "
+            "written otherwise: spelling, case).")
 
 
 def feature_ranking(X: Any, y: np.ndarray, *, classes: bool) -> np.ndarray:
     """The columns of the preprocessed ``X`` (dense or sparse), most informative first: by
     the F statistic of a univariate test against ``y`` (scikit-learn's ``f_classif`` for
-    class labels, ``classes=True``, else ``f_regression``); for several targets (labels
-    of a multilabel task, outputs of a regression), a column's highest. Constant columns
-    (no statistic) come last. Sample weights are not used."""
-    from sklearn.feature_selection import f_classif, f_regression
+    class labels, ``classes=True``), else by the squared correlation with ``y`` (the order
+    of ``f_regression``'s F); for several targets (labels of a multilabel task, outputs of
+    a regression), a column's highest. Constant columns
+    (no statistic) come last; a column constant within each class (an infinite statistic)
+    first. Sample weights are not used."""
+    from sklearn.feature_selection import f_classif, r_regression
 
     y = np.asarray(y)
     targets = y.reshape(len(y), -1)
@@ -1012,8 +1043,18 @@ def feature_ranking(X: Any, y: np.ndarray, *, classes: bool) -> np.ndarray:
         for t in targets.T:
             if classes and len(np.unique(t)) < 2:
                 continue
-            f = (f_classif(X, t) if classes else f_regression(X, t.astype(np.float64)))[0]
-            scores = np.fmax(scores, np.where(np.isfinite(f), f, -np.inf))
+            # for a target of numbers, F grows with the squared correlation, which is read
+            # directly (F from a correlation of 1 came out negative, -3e17: ranked last)
+            f = (f_classif(X, t)[0] if classes
+                 else np.minimum(r_regression(X, t.astype(np.float64)) ** 2, 1.0))
+            # NaN: a constant column; +inf: one constant within each class, the most
+            # informative of all
+            scores = np.fmax(scores, np.where(np.isnan(f), -np.inf, f))
+    if sp.issparse(X):
+        spread = X.max(axis=0).toarray().ravel() - X.min(axis=0).toarray().ravel()
+    else:
+        spread = np.ptp(np.asarray(X), axis=0)
+    scores[spread == 0] = -np.inf  # no statistic: the correlation of a constant is 0 / 0
     return np.argsort(-scores, kind="stable")
 
 

@@ -797,6 +797,11 @@ def test_feature_ranking_puts_the_informative_columns_first_for_each_kind_of_tar
     both = np.column_stack([X[:, 2] > 0, X[:, 25] > 0]).astype(int)
     assert set(feature_ranking(X, both, classes=True)[:2]) == {2, 25}
     assert list(feature_ranking(sp.csr_matrix(X), labels, classes=True)[:2]) == [3, 11]
+    # a column constant within each class (a one-hot that decides a class) has an infinite
+    # statistic: first, where it was ranked with the constant columns, last
+    decides = np.column_stack([X, labels.astype(float)])
+    assert feature_ranking(decides, labels, classes=True)[0] == 30
+    assert feature_ranking(np.column_stack([X, values]), values, classes=False)[0] == 30
 
 
 def test_a_preprocessor_keeping_some_columns_outputs_them_and_survives_pickle():
@@ -834,6 +839,12 @@ def test_category_codes_read_back_as_floats_are_the_same_categories():
     pre = TabularPreprocessor().fit(stores, np.arange(30) % 2)
     np.testing.assert_array_equal(pre.transform(stores.assign(store=stores.store.astype(float))),
                                   pre.transform(stores))
+    # text written as floats in the fit rows ('1.0' beside words) matches floats as before
+    versions = pd.DataFrame({"version": ["1.0", "2.0", "beta", "rc", "final"] * 8})
+    pre = TabularPreprocessor().fit(versions)
+    np.testing.assert_array_equal(pre.transform(pd.DataFrame({"version": [1.0, 2.0]})),
+                                  pre.transform(pd.DataFrame({"version": ["1.0", "2.0"]})))
+    assert pre.transform(pd.DataFrame({"version": [1.0]})).sum() == 1  # a known one-hot
     # other numbers stay as written: 2.5 is not 2 or 3
     halves = pd.DataFrame({"k": pd.Categorical([0.5, 2.5, 3.0] * 10)})
     pre = TabularPreprocessor().fit(halves)
@@ -854,11 +865,17 @@ def test_predicting_categories_never_seen_in_training_is_warned_of():
     y = (X["city"] == "paris").astype(int)
     model = NeuralNetworkClassifier(epochs=2, random_state=0).fit(X, y)
     new = pd.DataFrame({"city": ["Paris", "lyon", None, "marseille"], "x": [0.0] * 4})
-    with pytest.warns(UserWarning, match=r"column 'city': 3 of 4 rows hold values not seen in "
-                                         r"training \('Paris', a missing value, 'marseille'\); "
-                                         r"they are predicted as none of the known categories"):
+    with pytest.warns(UserWarning, match=r"column 'city': 3 of 4 rows hold values the model "
+                                         r"was not trained on \('Paris', a missing value, "
+                                         r"'marseille'\); they are predicted as none of the "
+                                         r"known categories"):
         model.predict(new)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         model.predict_proba(X)  # the training rows: nothing to say
         model.predict(X.assign(x=X["x"].to_numpy()[::-1]))
+        model.predict(new)  # said once for these values (importances predict many times)
+    many = pd.DataFrame({"city": [f"new{i}" for i in range(7)], "x": [0.0] * 7})
+    with pytest.warns(UserWarning, match=r"\('new0', 'new1', 'new2', 'new3', 'new4', \.\.\. 7 in "
+                                         r"all\)"):
+        model.predict(many)

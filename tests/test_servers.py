@@ -50,8 +50,15 @@ def test_no_proxy_is_only_extended_and_only_where_a_proxy_is_set(monkeypatch):
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
     monkeypatch.setenv("NO_PROXY", "internal.example, localhost")
     loopback_without_proxy()
-    assert os.environ["NO_PROXY"] == "internal.example,localhost,127.0.0.1,::1"
-    assert os.environ["no_proxy"] == "127.0.0.1,localhost,::1"
+    # one list under both names: clients read no_proxy first, and a loopback-only
+    # no_proxy beside the user's NO_PROXY sent internal.example through the proxy
+    assert os.environ["NO_PROXY"] == os.environ["no_proxy"] == (
+        "internal.example,localhost,127.0.0.1,::1")
+    import urllib.request
+
+    assert urllib.request.proxy_bypass_environment("internal.example")
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name)
     monkeypatch.setenv("NO_PROXY", "*")  # every host already
     loopback_without_proxy()
-    assert os.environ["NO_PROXY"] == "*"
+    assert os.environ["NO_PROXY"] == os.environ["no_proxy"] == "*"

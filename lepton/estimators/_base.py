@@ -628,7 +628,7 @@ class BaseNeuralNetwork(BaseEstimator):
         check_is_fitted(self, "module_")
         X = check_features(self, X, input_shape=self.input_shape, reset=False)
         device = self._predict_device()
-        warn_unseen_categories(self.preprocessor_, X)
+        warn_unseen_categories([self.preprocessor_], X)
         Xt = self.preprocessor_.transform(X)
         self.module_.to(device)
         return predict_outputs(self.module_, TensorData(Xt, device=device)).cpu()

@@ -21,6 +21,7 @@ import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import replace
 from numbers import Integral, Real
 from typing import Any
 
@@ -154,7 +155,9 @@ class LeptonEnsemble:
         for pres, modules, w in zip(self.preprocessors, self.members, self.weights):
             for pre, module in zip(pres, modules):
                 groups.setdefault(id(pre), (pre, []))[1].append((module, w / len(modules)))
-        warn_unseen_categories(self.preprocessors[0][0], X)  # the same columns in each
+        # values none of them saw (a category seen only in fold 0's validation rows is known
+        # to the networks of the other folds)
+        warn_unseen_categories([pre for pres in self.preprocessors for pre in pres], X)
         total = None
         device = usable_device(self.device)  # trained on a GPU, loaded where there is none
         for pre, networks in groups.values():
@@ -328,6 +331,7 @@ class _BaseLepton(BaseEstimator):
                                  n_startup_trials=8)
         validation = self._validation_label(splits)
         data = None if data_id is None else f"{'x'.join(map(str, X.shape))} {data_id[:12]}"
+        space = _space_searched_before(study, space)
         _check_resumable(study, study_name, task=task, metric=_scoring(metric), space=space,
                          seed=seed, validation=validation, data=data)
         if storage is not None and follow is None:
@@ -1399,6 +1403,21 @@ def _space_fingerprint(space: SearchSpace) -> str:
     text = json.dumps({"family": space.family, "parameters": space.parameters}, sort_keys=True,
                       default=str)
     return hashlib.sha1(text.encode()).hexdigest()[:16]
+
+
+def _space_searched_before(study: optuna.Study, space: SearchSpace) -> SearchSpace:
+    """``space`` without the ``feature_fraction`` the priors gave it where the study was
+    created by a Lepton from before that rule (stop 33) with the space otherwise the same:
+    resumed, it goes on as it was searched (it was refused as 'a different space', with
+    no setting a user could give back)."""
+    recorded = study.user_attrs.get("lepton.space")
+    if (recorded is None or recorded == _space_fingerprint(space)
+            or "feature_fraction" not in space.parameters
+            or "feature_fraction" in space.user_given):
+        return space
+    before = replace(space, parameters={name: spec for name, spec in space.parameters.items()
+                                        if name != "feature_fraction"}, _cache={})
+    return before if _space_fingerprint(before) == recorded else space
 
 
 def _forget_unstarted_study(storage, study_name: str) -> None:

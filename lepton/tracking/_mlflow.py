@@ -1122,8 +1122,9 @@ def _data_of(estimator: Any) -> dict:
 
 
 def _input_columns(model_uri: str) -> list[str] | None:
-    """The column names of a logged model's input schema; None without one (array input),
-    or where the model cannot be read."""
+    """The columns a logged model's input schema requires (not those it leaves out, such
+    as an identifier); None without a schema (array input), or where the model cannot be
+    read."""
     import mlflow.models
     from mlflow.exceptions import MlflowException
 
@@ -1134,7 +1135,7 @@ def _input_columns(model_uri: str) -> list[str] | None:
     inputs = None if schema is None else schema.inputs
     if inputs is None or not getattr(inputs, "has_input_names", lambda: False)():
         return None
-    return [str(name) for name in inputs.input_names()]
+    return [str(name) for name in inputs.required_input_names()]  # not the left-out ones
 
 
 def _few(values: list, n: int = 5) -> str:

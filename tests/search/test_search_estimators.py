@@ -677,3 +677,27 @@ def test_a_wide_table_of_many_weak_columns_is_searched_on_all_of_them():
                               random_state=0).fit(X, y)
         assert ("feature_fraction" in reg.search_space_.parameters) == searched
         assert ("feature_fraction" in reg.study_.trials[0].params) == searched
+
+
+def test_a_wide_tables_study_from_before_feature_fraction_resumes_as_it_was(tmp_path):
+    """A study created before the priors searched feature_fraction recorded its space
+    without it; resumed by this version it was refused ('a different space'), with no
+    setting the user could give back."""
+    from dataclasses import replace
+
+    from lepton.search.estimators import _space_fingerprint
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(240, 60))
+    y = (X[:, :3].sum(axis=1) > 0).astype(int)
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    first = LeptonClassifier(time_budget=20, n_trials=1, search_space=TINY_SPACE, cv=None,
+                             storage=storage, study_name="wide", random_state=0).fit(X, y)
+    assert "feature_fraction" in first.search_space_.parameters
+    before = replace(first.search_space_, parameters={
+        k: v for k, v in first.search_space_.parameters.items() if k != "feature_fraction"})
+    first.study_.set_user_attr("lepton.space", _space_fingerprint(before))  # as recorded then
+    again = LeptonClassifier(time_budget=20, n_trials=2, search_space=TINY_SPACE, cv=None,
+                             storage=storage, study_name="wide", random_state=0).fit(X, y)
+    assert "feature_fraction" not in again.search_space_.parameters
+    assert "feature_fraction" not in again.study_.trials[-1].params

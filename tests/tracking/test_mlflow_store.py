@@ -204,12 +204,16 @@ def test_a_champion_the_data_outgrew_is_replaced_whatever_its_score(sqlite_uri):
     assert fewer.promotion.startswith(
         f"promoted: champion v{three.registered_version} needs the columns ['petal_width'], "
         "which this model's data lacks (it cannot score that data)")
+    # a column the champion leaves out (an identifier) is no column it needs
+    ids = X.drop(columns="petal_width").assign(flower=[f"f{i:03d}" for i in range(len(X))])
+    with_id = register(ids, y, 0.95)
+    assert with_id.promotion.startswith("promoted: accuracy=0.95 vs champion")
     worse = register(X.drop(columns="petal_width"), y, 0.8)  # comparable: the scores decide
     assert worse.promotion == (
-        f"not promoted: accuracy=0.8 vs champion v{fewer.registered_version} 0.9")
+        f"not promoted: accuracy=0.8 vs champion v{with_id.registered_version} 0.95")
     client = worse.client
     assert str(client.get_model_version_by_alias("drift-nn", "champion").version) == \
-        fewer.registered_version
+        with_id.registered_version
 
 
 def test_a_champion_of_another_metric_is_said_before_the_search(iris_search, sqlite_uri,
