@@ -297,9 +297,9 @@ def build_estimator(split: Split, *, time_budget: float = 30.0, n_jobs: int | No
     if tracking and not (experiment or tracking_uri or register):
         from .tracking import INSTALL_TRACKING, environment_without_mlflow, mlflow_installed
 
-        if not mlflow_installed() and os.environ.get("MLFLOW_TRACKING_URI"):
-            raise environment_without_mlflow()  # the environment asks for a store
         if not mlflow_installed():  # tracking by default only: asked for, it is an error
+            if os.environ.get("MLFLOW_TRACKING_URI"):
+                raise environment_without_mlflow()  # the environment asks for a store
             warnings.warn(f"MLflow is not installed, so this run is not tracked ("
                           f"{INSTALL_TRACKING} to track runs and compare them with "
                           "`lepton ui`).", stacklevel=2)
