@@ -436,9 +436,12 @@ def test_ctrl_c_stops_lepton_ui_and_its_server_without_a_traceback(tmp_path):
 
     env = {**os.environ, "LEPTON_HOME": str(tmp_path)}
     env.pop("MLFLOW_TRACKING_URI", None)
+    # SIGINT as a terminal leaves it (a CI job run in the background ignores it, and its
+    # children inherit that)
     proc = subprocess.Popen([sys.executable, "-m", "lepton.cli", "ui"], env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+                            start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     lines = []
     try:
         while not lines or not lines[-1].startswith("http://"):
