@@ -3,6 +3,7 @@ evidence behind the priors' ``feature_fraction`` (lepton/search/priors.py).
 
     python benchmarks/dev/wide_tables.py BUDGET FIRST_SEED END_SEED OLD_CHECKOUT [OUT.jsonl]
     python benchmarks/dev/wide_tables.py 30 0 3 /tmp/old_src results.jsonl
+    BENCH_TABLES=cls_few,reg_few python benchmarks/dev/wide_tables.py 120 0 1 /tmp/old_src
 
 For each table and seed (75/25 split by seed): ``LeptonClassifier``/``LeptonRegressor``
 at BUDGET seconds from this checkout ("new") and from OLD_CHECKOUT ("old": a copy of the
@@ -28,7 +29,9 @@ import numpy as np
 from _rows import emit
 
 HERE = Path(__file__).resolve().parents[2]
-TABLES = ("cls_few", "reg_few", "cls_many", "reg_many", "digits_500")
+#: BENCH_TABLES=cls_few,reg_few runs some of them
+TABLES = tuple(os.environ.get("BENCH_TABLES",
+                              "cls_few,reg_few,cls_many,reg_many,digits_500").split(","))
 
 
 def table(name: str, seed: int):
@@ -85,8 +88,10 @@ def main() -> None:
         return
     budget, first, end, old = float(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
     out = open(sys.argv[5], "a") if len(sys.argv) > 5 else None
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=HERE,
-                            capture_output=True, text=True).stdout.strip()
+    # BENCH_COMMIT: the commit of a copy run outside the repository (git archive)
+    commit = os.environ.get("BENCH_COMMIT") or subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=HERE, capture_output=True,
+        text=True).stdout.strip()
     for seed in range(first, end):
         for name in TABLES:
             row = {"table": name, "seed": seed, "budget": budget, "commit": commit,
