@@ -98,7 +98,8 @@ from . import defaults
 
 __all__ = ["TabularPreprocessor", "RobustClipScaler", "check_X", "check_features",
            "MISSING_CATEGORY", "SCALINGS", "MISSING_MARKERS", "column_errors_on_all_rows",
-           "column_notes", "text_numbers", "feature_ranking", "warn_unseen_categories"]
+           "column_notes", "text_numbers", "feature_ranking", "kept_columns",
+           "warn_unseen_categories"]
 
 MISSING_CATEGORY = "__missing__"
 #: Text that stands for a missing value in a column of numbers or dates (compared after
@@ -1027,6 +1028,14 @@ def warn_unseen_categories(preprocessors: Sequence[Any], X: Any) -> None:
             f"on ({shown}{f', ... {n_values} in all' if n_values > len(values) else ''}); "
             "they are predicted as none of the known categories (new values, or known ones "
             "written otherwise: spelling, case).")
+
+
+def kept_columns(ranking: np.ndarray, fraction: float) -> np.ndarray | None:
+    """The columns a share ``fraction`` of them keeps, the first of ``ranking`` (at least
+    one), in the table's order; None where that is every column."""
+    n = len(ranking)
+    k = max(1, round(fraction * n))
+    return None if k >= n else np.sort(ranking[:k])
 
 
 def feature_ranking(X: Any, y: np.ndarray, *, classes: bool) -> np.ndarray:

@@ -46,9 +46,9 @@ import torch
 from torch import nn
 
 from ..training import (
-    DIVERGED, TIME_LIMIT, Callback, DivergedError, Task, TensorData, TrainingConfig,
-    _n_features, fit_model,
+    DIVERGED, TIME_LIMIT, Callback, DivergedError, Task, TensorData, TrainingConfig, fit_model,
 )
+from ..preprocessing import kept_columns
 from ..tracking._store import redact_uri
 from .budget import Budget
 from .metrics import Metric
@@ -137,11 +137,9 @@ class Fold:
     def with_features(self, fraction: float) -> Fold:
         """This split with only the ``fraction`` most informative of its columns (at least
         one), and a preprocessor that outputs those; all of them at 1.0."""
-        n = _n_features(self.train)
-        k = max(1, round(fraction * n))
-        if k >= n or self.ranking is None:
+        columns = None if self.ranking is None else kept_columns(self.ranking, fraction)
+        if columns is None:
             return self
-        columns = np.sort(self.ranking[:k])  # in the table's order: contiguous reads
         return Fold(train=self.train.columns(columns), valid=self.valid.columns(columns),
                     val_idx=self.val_idx, preprocessor=self.preprocessor.keeping(columns))
 

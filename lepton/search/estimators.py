@@ -43,7 +43,7 @@ from ..estimators._base import (_class_args, _rows, check_rows_weighted, check_s
                                 encode_target, kept_on_failure, record_target_names,
                                 split_validation, target_kind)
 from ..preprocessing import (TabularPreprocessor, check_features, check_input_shape,
-                             column_errors_on_all_rows, feature_ranking,
+                             column_errors_on_all_rows, feature_ranking, kept_columns,
                              warn_unseen_categories)
 from ..training import (
     COMPLETED, DIVERGED, TIME_LIMIT, Task, TensorData, TrainingConfig, TrainingResult,
@@ -970,12 +970,12 @@ class _BaseLepton(BaseEstimator):
                                   scaling=best.user_attrs.get("input_scaling", "robust"))
         Xt = pre.fit_transform(X, y_enc)
         fraction = best.user_attrs.get("feature_fraction", 1.0)
-        n_columns = Xt.shape[1]
-        if round(fraction * n_columns) < n_columns:  # as the trial kept them (Fold.with_features)
-            ranking = feature_ranking(Xt, y_enc, classes=ctx.task.kind != "regression")
-            columns = np.sort(ranking[:max(1, round(fraction * n_columns))])
-            pre = pre.keeping(columns)
-            Xt = Xt[:, columns]
+        if fraction < 1.0:  # the share its trial kept, ranked on every training row
+            columns = kept_columns(feature_ranking(
+                Xt, y_enc, classes=ctx.task.kind != "regression"), fraction)
+            if columns is not None:
+                pre = pre.keeping(columns)
+                Xt = Xt[:, columns]
         y_dtype = torch.long if ctx.task.kind == "classification" else torch.float32
         data = TensorData(Xt, y_enc, w=ctx.w_all, device=device, y_dtype=y_dtype)
         # several devices (GPUs): a round of seeds trains at once, one seed per device; on

@@ -60,7 +60,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from ..preprocessing import SCALINGS
+from ..preprocessing import SCALINGS, kept_columns
 from .portfolio import SHARE_EXPONENTS
 from .spaces import SearchSpace, load_search_space
 
@@ -239,11 +239,10 @@ def screen_feature_fraction(space: SearchSpace, fold: Any, task: str) -> SearchS
         fitted = model(alphas=alphas).fit(X_train[:, columns], y_train)
         return float(fitted.score(X_valid[:, columns], y_valid))
 
-    n = X_train.shape[1]
     every = score(slice(None))
     for exponent in sorted(set(SHARE_EXPONENTS) - {0.0}):  # the warm start's shares
-        k = max(1, round(spec["low"] ** exponent * n))
-        if k < n and score(np.sort(fold.ranking[:k])) > every:
+        columns = kept_columns(fold.ranking, spec["low"] ** exponent)
+        if columns is not None and score(columns) > every:
             return space
     params = {name: s for name, s in space.parameters.items() if name != "feature_fraction"}
     return replace(space, parameters=params, _cache={})
