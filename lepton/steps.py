@@ -316,6 +316,8 @@ def build_estimator(split: Split, *, time_budget: float = 30.0, n_jobs: int | No
                 metric=metric, input_shape=split.input_shape if images else None, **options)
     # no tracking means none: the estimator alone would still follow MLFLOW_TRACKING_URI
     model._untracked = not tracking
+    # registered, it becomes champion or not on the held-out rows (promote), not in its fit
+    model._promote_on_held_out = bool(register)
     if storage is not None and split.recipe:
         # what `lepton worker` needs to search the same rows the same way (join_search)
         space = search_space
@@ -589,6 +591,27 @@ def record(model, scores: dict[str, float], tags: dict[str, str] | None = None,
     for artifact_file, frame in (tables or {}).items():
         tracker.log_table(frame, artifact_file)
     return tracker.parent_run_id
+
+
+def promote(model, split: Split) -> str | None:
+    """Decide whether the version the search registered (``register``) becomes the
+    registry's champion: both scored with the search's metric on the held-out rows the
+    champion was not fitted on either (``MLflowTracker.promote_on_held_out``). Returns
+    why it was promoted or not; None where nothing was registered."""
+    from .search.metrics import get_metric
+
+    tracker = getattr(model, "tracker_", None)
+    if getattr(tracker, "registered_version", None) is None or \
+            not getattr(tracker, "defer_promotion", False):
+        return None
+    searched = model.final_model_info_["metric"]
+
+    def scorer(estimator, X, y, w):
+        return _held_out(estimator, X, y, searched, split.task, w)
+
+    return tracker.promote_on_held_out(
+        model, split.X_test, split.y_test, sample_weight=split.w_test, scorer=scorer,
+        metric=searched, direction=get_metric(searched, split.task).direction)
 
 
 def registration(model) -> dict[str, str] | None:

@@ -2,7 +2,8 @@
 
 ``search_flow`` calls the steps of :mod:`lepton.steps` (the same functions ``lepton run``
 calls), one coarse task per step: load and split, search, evaluate on the held-out rows,
-record the test metrics in MLflow, save the model. ``serve_schedule`` serves it as a
+record the test metrics in MLflow, decide on those rows whether a registered model
+becomes champion, save the model. ``serve_schedule`` serves it as a
 deployment with a cron or interval schedule (``lepton schedule`` on the command line).
 
 Prefect is imported here and nowhere in ``import lepton``. Importing this module turns
@@ -79,6 +80,7 @@ def _retry_if_transient(task_: Any, task_run: Any, state: Any) -> bool:
 _options = {"cache_policy": NO_CACHE, "retry_condition_fn": _retry_if_transient}
 load_task = task(steps.load_split, name="load", **_options)
 evaluate_task = task(steps.evaluate, name="evaluate", cache_policy=NO_CACHE)
+promote_task = task(steps.promote, name="promote", cache_policy=NO_CACHE)
 importance_task = task(steps.importances, name="importance", cache_policy=NO_CACHE)
 record_task = task(steps.record, name="record", **_options)
 save_task = task(steps.save, name="save", **_options)
@@ -194,6 +196,8 @@ def search_flow(dataset: str = "digits", target: str | list[str] | None = None,
         top = {row.feature: round(float(row.importance), 6)
                for row in table.head(importance).itertuples()}
     run_id = record_task.with_options(**retry)(model, scores, _prefect_tags(), tables)
+    if registered_model_name is not None:
+        promote_task(model, split)
     if save is not None:
         save_task.with_options(**retry)(model, save)
     info = model.final_model_info_

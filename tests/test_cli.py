@@ -24,6 +24,29 @@ def test_lepton_run_digits_reports_a_good_held_out_accuracy(capsys):
     assert "space=cnn, on cpu)" in out  # digits declares its 8x8 shape: the search sees images
 
 
+@pytest.mark.slow
+def test_lepton_run_register_decides_the_champion_on_the_held_out_rows(capsys, tmp_path):
+    """The second run's model replaces the champion or not by the two models' scores on
+    the held-out rows neither was fitted on: the split is the same, so 37 of iris's 38
+    (one held-out row is also a training row: iris lists a flower twice)."""
+    import mlflow
+
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    args = ["run", "iris", "--time-budget", "15", "--register", "cli-iris",
+            "--tracking-uri", store, "--verbose", "0"]
+    assert main(args) == 0
+    assert "registered as 'cli-iris' version 1: first champion" in capsys.readouterr().out
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    decided = re.search(r"registered as 'cli-iris' version 2: ((not )?promoted: held-out "
+                        r"accuracy=[0-9.]+ vs champion v1 [0-9.]+, on the 37 held-out rows "
+                        r"neither was fitted on)\n", out)
+    assert decided, out
+    version = mlflow.MlflowClient(store).get_model_version("cli-iris", "2")
+    assert version.tags["lepton.promotion"] == decided.group(1)
+    assert version.tags["lepton.training_rows"] == "lepton/training_rows_v2.npy"
+
+
 def test_lepton_run_fixed_network(capsys):
     assert main(["run", "iris", "--fixed"]) == 0
     out = capsys.readouterr().out

@@ -321,9 +321,12 @@ class _BaseLepton(BaseEstimator):
             tracker = SearchTracker()
         else:
             from ..tracking import make_tracker  # light: the MLflow tracker imports mlflow lazily
+            # lepton run --register and the flow decide the champion on their held-out rows
+            # (lepton.steps.promote), after this fit
             tracker = make_tracker(tracking_uri=self.tracking_uri,
                                    experiment_name=self.experiment_name,
-                                   registered_model_name=self.registered_model_name)
+                                   registered_model_name=self.registered_model_name,
+                                   defer_promotion=getattr(self, "_promote_on_held_out", False))
             budget.add_fixed_reserve(_tracking_reserve(tracker))
         with _quiet_optuna(self.verbose):
             study = create_study(storage=storage, study_name=study_name, metric=metric,
@@ -477,7 +480,8 @@ class _BaseLepton(BaseEstimator):
         self.tracking_run_id_ = getattr(tracker, "parent_run_id", None)
         tracker.end_search(estimator=self, X_sample=_safe_indexing(sample, np.arange(min(5, n))),
                            study=study, leaderboard=self.leaderboard_,
-                           final=dict(self.final_model_info_), holdout=holdout)
+                           final=dict(self.final_model_info_), holdout=holdout,
+                           fit_rows=(X_given, y))
         self.fit_time_ = budget.elapsed()
         if self.verbose:
             print(f"[{name}] {self.n_trials_} trials, best {metric.name}={self.best_score_:.4f}, "

@@ -90,6 +90,12 @@ TAG_RESUME_COUNT = "lepton.resume_count"  # sessions of the study after the firs
 METRIC_SESSIONS = "lepton.session_start"  # one row per session: its start (Unix time)
 TAG_DIRECTION = "lepton.direction"
 TAG_CLASSES = "lepton.classes"  # on registered model versions: the classes, as JSON
+#: on registered model versions: the artifact (of the version's run) that holds the hashes
+#: of the rows it was fitted on (_rows.row_fingerprints), for promote_on_held_out
+TAG_ROWS = "lepton.training_rows"
+TAG_PROMOTION = "lepton.promotion"
+#: the fewest held-out rows, new to the champion, that a held-out comparison is made on
+MIN_SHARED_ROWS = 20
 #: Tags of a search run that say how its latest session ended: removed when the study's
 #: next session resumes the run (a resumed search that finishes keeps no earlier error)
 SESSION_TAGS = ("lepton.error", "lepton.search_interrupted", "lepton.tracking_errors")
@@ -171,6 +177,10 @@ class MLflowTracker(SearchTracker):
         validation score beats the current champion's.
     registry_uri : str, default=None
         Model registry URI; defaults to the tracking URI.
+    defer_promotion : bool, default=False
+        Register the final model without deciding whether it becomes champion:
+        :meth:`promote_on_held_out` decides later, on held-out rows (``lepton run
+        --register`` and the Prefect flow do).
     log_models : bool, default=True
     strict : bool, default=False
         Raise tracking errors that happen during the search instead of warning (the
@@ -216,7 +226,7 @@ class MLflowTracker(SearchTracker):
                  registered_model_name: str | None = None, registry_uri: str | None = None,
                  log_models: bool = True, strict: bool = False, flush_interval: float = 30.0,
                  n_learning_curves: int = 5, writer: str | None = None,
-                 drain_timeout: float | None = None):
+                 drain_timeout: float | None = None, defer_promotion: bool = False):
         for key, value in quiet_mlflow_env().items():
             os.environ.setdefault(key, value)
         loopback_without_proxy()  # a tracking server on this machine, behind a proxy setting
@@ -224,6 +234,7 @@ class MLflowTracker(SearchTracker):
         self.registry_uri = registry_uri or self.tracking_uri
         self.experiment_name = experiment_name or DEFAULT_EXPERIMENT
         self.registered_model_name = registered_model_name
+        self.defer_promotion = defer_promotion
         self.log_models = log_models
         self.strict = strict
         self.flush_interval = flush_interval
@@ -763,7 +774,10 @@ class MLflowTracker(SearchTracker):
 
     # -- end -------------------------------------------------------------------------
     def end_search(self, *, estimator: Any, X_sample: Any, study: Any, leaderboard: Any,
-                   final: dict, holdout: tuple | None = None, **kwargs: Any) -> None:
+                   final: dict, holdout: tuple | None = None, fit_rows: tuple | None = None,
+                   **kwargs: Any) -> None:
+        """``fit_rows``: the (X, y) the estimator was fitted on; a registered version keeps
+        their hashes (:mod:`._rows`), for :meth:`promote_on_held_out`."""
         if self.parent_run_id is None:
             return
         ended = time.monotonic()
@@ -778,7 +792,7 @@ class MLflowTracker(SearchTracker):
                                                            metric, direction))]
         if self.log_models:
             steps.append(("models", lambda: self._log_models(estimator, X_sample, score, metric,
-                                                             direction)))
+                                                             direction, fit_rows)))
         for what, step in steps:
             try:
                 step()
@@ -940,7 +954,7 @@ class MLflowTracker(SearchTracker):
         return [by_step[s] for s in sorted(by_step)]
 
     def _log_models(self, estimator: Any, X_sample: Any, score: float | None, metric: str,
-                    direction: str) -> None:
+                    direction: str, fit_rows: tuple | None = None) -> None:
         import mlflow.pyfunc
         import mlflow.pytorch
         from mlflow.models import Model
@@ -970,7 +984,8 @@ class MLflowTracker(SearchTracker):
             if self.registered_model_name:
                 # inside the block: the SQL registry resolves models:/ sources through the
                 # fluent tracking URI
-                self._register(info, score, metric, direction, data=_data_of(estimator))
+                self._register(info, score, metric, direction, data=_data_of(estimator),
+                               fit_rows=fit_rows)
 
     def _new_logged_model(self, name: str) -> str:
         """A logged model of the search's experiment, for ``Model.log(model_id=...)``.
@@ -1013,10 +1028,12 @@ class MLflowTracker(SearchTracker):
         self.client.set_tag(self.parent_run_id, "lepton.torch_module_uri", info.model_uri)
 
     def _register(self, info: Any, score: float | None, metric: str, direction: str, *,
-                  data: dict | None = None) -> None:
+                  data: dict | None = None, fit_rows: tuple | None = None) -> None:
         """A new version of the registered model; the champion alias moves to it when it
-        validates better than the champion (:meth:`_beats_champion`). ``data``: the
-        columns and classes the model was fitted on (``_data_of``)."""
+        validates better than the champion (:meth:`_beats_champion`), unless
+        ``defer_promotion`` leaves that to :meth:`promote_on_held_out`. ``data``: the
+        columns and classes the model was fitted on (``_data_of``); ``fit_rows``: its
+        training rows, whose hashes the version keeps."""
         from mlflow.exceptions import MlflowException
 
         name = self.registered_model_name
@@ -1039,6 +1056,15 @@ class MLflowTracker(SearchTracker):
             name, source=info.model_uri, run_id=self.parent_run_id, tags=tags,
             model_id=getattr(info, "model_id", None))
         self.registered_version = str(version.version)
+        if fit_rows is not None:
+            self._log_training_rows(name, str(version.version), *fit_rows)
+        if self.defer_promotion:
+            self.promotion = "pending: to be decided on the run's held-out rows"
+            self.client.set_model_version_tag(name, version.version, TAG_PROMOTION,
+                                              self.promotion)
+            self.client.set_tag(self.parent_run_id, "lepton.registered_model",
+                                f"{name}/{version.version}")
+            return
         # Check, then move: two searches registering under one name at once could both
         # beat the old champion and the worse one move the alias last. On a SQLite or
         # PostgreSQL registry the store lock makes the pair atomic across processes; a
@@ -1047,10 +1073,28 @@ class MLflowTracker(SearchTracker):
             promote, why = self._beats_champion(name, score, metric, direction, data=data)
             if promote:
                 self.client.set_registered_model_alias(name, CHAMPION_ALIAS, version.version)
+        self._record_promotion(name, str(version.version), promote, why)
+
+    def _record_promotion(self, name: str, version: str, promote: bool, why: str) -> None:
         self.promotion = why
-        self.client.set_model_version_tag(name, version.version, "lepton.promotion", why)
+        self.client.set_model_version_tag(name, version, TAG_PROMOTION, why)
         self.client.set_tag(self.parent_run_id, "lepton.registered_model",
-                            f"{name}/{version.version}" + (f"@{CHAMPION_ALIAS}" if promote else ""))
+                            f"{name}/{version}" + (f"@{CHAMPION_ALIAS}" if promote else ""))
+
+    def _log_training_rows(self, name: str, version: str, X: Any, y: Any) -> None:
+        """The hashes of the rows version ``version`` was fitted on, as an artifact of its
+        run (one file per version: a resumed study registers several from one run), named
+        by the version's TAG_ROWS tag; sparse input keeps none."""
+        from ._rows import row_fingerprints
+
+        hashes = row_fingerprints(X, y)
+        if hashes is None:
+            return
+        with tempfile.TemporaryDirectory(prefix="lepton-rows-") as tmp:
+            path = Path(tmp) / f"training_rows_v{version}.npy"
+            np.save(path, hashes)
+            self.client.log_artifact(self.parent_run_id, str(path), "lepton")
+        self.client.set_model_version_tag(name, version, TAG_ROWS, f"lepton/{path.name}")
 
     def _beats_champion(self, name: str, score: float | None, metric: str, direction: str,
                         *, data: dict | None = None) -> tuple[bool, str]:
@@ -1102,6 +1146,128 @@ class MLflowTracker(SearchTracker):
                 return (f"needs the columns {_few(missing)}, which this model's data lacks "
                         "(it cannot score that data)")
         return None
+
+    # -- promotion on held-out rows (lepton run --register, the Prefect flow) -------------
+    def promote_on_held_out(self, estimator: Any, X: Any, y: Any, *, scorer: Any,
+                            metric: str, direction: str, sample_weight: Any = None) -> str:
+        """Decide whether the version this search registered (with ``defer_promotion``)
+        becomes champion, on held-out rows the search never saw: both models are scored
+        with ``scorer(model, X, y, sample_weight)`` (the search's ``metric``) on those of
+        the rows the champion was not fitted on either (the hashes its version keeps).
+        Scores on the same rows compare whatever data each was fitted on: a champion
+        fitted on an older, smaller or easier table is kept only where it still scores
+        better on today's rows. Where that cannot be done (the champion keeps no hashes, or
+        fewer than MIN_SHARED_ROWS rows are new to it), the validation scores decide as in
+        :meth:`_beats_champion`, and the reason says so. Returns the reason; never raises
+        (a failure leaves the version unpromoted and is a tracking error)."""
+        name, version = self.registered_model_name, self.registered_version
+        if not name or version is None:
+            return str(self.promotion)
+        try:
+            with store_lock(self.registry_uri):  # check and move as one, across processes
+                promote, why = self._challenge(name, version, estimator, X, y, scorer,
+                                               metric, direction, sample_weight)
+                if promote:
+                    self.client.set_registered_model_alias(name, CHAMPION_ALIAS, version)
+            self._record_promotion(name, version, promote, why)
+        except Exception as exc:
+            self._guard("deciding the champion on the held-out rows", exc)
+            self.promotion = f"not promoted: the comparison failed ({type(exc).__name__}: {exc})"
+        return self.promotion
+
+    def _challenge(self, name: str, version: str, estimator: Any, X: Any, y: Any,
+                   scorer: Any, metric: str, direction: str,
+                   sample_weight: Any) -> tuple[bool, str]:
+        from mlflow.exceptions import MlflowException
+
+        own = _as_float(self.client.get_model_version(name, version).tags.get(TAG_SCORE))
+        try:
+            champion = self.client.get_model_version_by_alias(name, CHAMPION_ALIAS)
+        except MlflowException:
+            return True, "first champion"
+        if str(champion.version) == version:  # a retried step: decided already
+            return True, str(champion.tags.get(TAG_PROMOTION, "champion"))
+        data = _data_of(estimator)
+        if champion.tags.get(TAG_METRIC) != metric or self._outdated(name, champion, data):
+            return self._beats_champion(name, own, metric, direction, data=data)
+        theirs = self._champion_estimator(name, champion)
+        if theirs is None:
+            return self._by_validation(name, own, metric, direction, data,
+                                       f"champion v{champion.version} could not be loaded")
+        classes = getattr(theirs, "classes_", None)
+        if classes is not None and np.ndim(classes) == 1 and np.ndim(y) == 1:
+            known = {str(c) for c in classes}
+            unknown = list(dict.fromkeys(str(c) for c in np.asarray(y) if str(c) not in known))
+            if unknown:
+                return True, (f"promoted: champion v{champion.version} was fitted without "
+                              f"the classes {_few(unknown)} of the held-out rows (it never "
+                              "predicts them)")
+        new = self._rows_new_to(champion, theirs, X, y)
+        if new is None:
+            return self._by_validation(name, own, metric, direction, data,
+                                       f"champion v{champion.version} keeps no hashes of the "
+                                       "rows it was fitted on")
+        if new.sum() < MIN_SHARED_ROWS:
+            return self._by_validation(
+                name, own, metric, direction, data,
+                f"{int(new.sum())} of the {len(new)} held-out rows are new to champion "
+                f"v{champion.version} (fewer than {MIN_SHARED_ROWS})")
+        from sklearn.utils import _safe_indexing
+
+        index = np.flatnonzero(new)
+        X_new, y_new = _safe_indexing(X, index), _safe_indexing(y, index)
+        w_new = None if sample_weight is None else np.asarray(sample_weight)[index]
+        ours = float(scorer(estimator, X_new, y_new, w_new))
+        try:
+            with warnings.catch_warnings():  # its unseen categories: not this run's news
+                warnings.simplefilter("ignore")
+                score = float(scorer(theirs, X_new, y_new, w_new))
+        except Exception as exc:  # noqa: BLE001 - a model that cannot read today's rows
+            return True, (f"promoted: champion v{champion.version} cannot score the held-out "
+                          f"rows ({type(exc).__name__}: {_truncate(str(exc), 200)})")
+        better = ours > score if direction == "maximize" else ours < score
+        return better, (f"{'promoted' if better else 'not promoted'}: held-out {metric}="
+                        f"{ours:.6g} vs champion v{champion.version} {score:.6g}, on the "
+                        f"{len(index)} held-out rows neither was fitted on")
+
+    def _by_validation(self, name: str, own: float | None, metric: str, direction: str,
+                       data: dict, why_not: str) -> tuple[bool, str]:
+        promote, why = self._beats_champion(name, own, metric, direction, data=data)
+        return promote, f"{why} (validation scores: {why_not})"
+
+    def _champion_estimator(self, name: str, champion: Any) -> Any:
+        """The champion's fitted Lepton estimator, from its pyfunc model; None where it
+        cannot be loaded (not a Lepton model, or one this version cannot unpickle)."""
+        import mlflow.pyfunc
+
+        try:
+            with _fluent_tracking_uri(self.tracking_uri), \
+                    _muted_loggers("mlflow", "mlflow.store.db.utils", "alembic"):
+                model = mlflow.pyfunc.load_model(f"models:/{name}/{champion.version}")
+            return model.unwrap_python_model().estimator
+        except Exception:  # noqa: BLE001 - said in the reason instead
+            return None
+
+    def _rows_new_to(self, champion: Any, theirs: Any, X: Any, y: Any) -> np.ndarray | None:
+        """Which rows of (X, y) the champion was not fitted on (a boolean mask), hashed
+        over the champion's columns in its order; None where it keeps no hashes."""
+        from ._rows import row_hashes
+
+        artifact = champion.tags.get(TAG_ROWS)
+        if not artifact or champion.run_id is None:
+            return None
+        try:
+            with tempfile.TemporaryDirectory(prefix="lepton-rows-") as tmp:
+                seen = np.load(self.client.download_artifacts(champion.run_id, artifact, tmp))
+        except Exception:  # noqa: BLE001 - treated as no hashes
+            return None
+        columns = getattr(theirs, "feature_names_in_", None)
+        if columns is not None and hasattr(X, "columns"):
+            if not set(map(str, columns)) <= set(map(str, X.columns)):
+                return None  # it lacks a column: _outdated promotes before this
+            X = X.set_axis([str(c) for c in X.columns], axis=1)[[str(c) for c in columns]]
+        hashes = row_hashes(X, y)
+        return None if hashes is None else ~np.isin(hashes, seen)
 
 
 # -- helpers ---------------------------------------------------------------------------

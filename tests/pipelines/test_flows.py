@@ -90,7 +90,8 @@ def test_flow_runs_the_steps_and_records_them(prefect_api, tmp_path):
     assert summary["study_name"] == f"lepton-search-iris-{flow_run_id}"
 
     runs = _task_runs(flow_run_id)
-    assert sorted(runs) == sorted([*TASKS, "importance"])  # importance: asked for here
+    # importance: asked for here; promote: a registered model is made champion or not
+    assert sorted(runs) == sorted([*TASKS, "importance", "promote"])
     assert all(run.state.is_completed() and run.run_count == 1 for run in runs.values())
 
     assert model.study_.study_name == summary["study_name"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import threading
 import urllib.request
@@ -17,7 +18,7 @@ import pytest
 from lepton.tracking import MLflowTracker
 from lepton.tracking.ui import free_port, start_ui
 
-from ._drive import drive_search, finish, iris_frame
+from ._drive import drive_search, finish, iris_frame, leaderboard
 from .conftest import popen, stop, wait_for
 
 pytestmark = pytest.mark.slow
@@ -214,6 +215,72 @@ def test_a_champion_the_data_outgrew_is_replaced_whatever_its_score(sqlite_uri):
     client = worse.client
     assert str(client.get_model_version_by_alias("drift-nn", "champion").version) == \
         with_id.registered_version
+
+
+def test_scheduled_runs_decide_the_champion_on_held_out_rows_new_to_both(sqlite_uri):
+    """``lepton run --register`` and the flow (``defer_promotion``): a champion fitted on an
+    older, smaller table that validated 1.0 was kept against a better model of today's
+    table that validated 0.9. Both are scored on today's held-out rows now, leaving out
+    those the champion was fitted on (a random split of a grown table holds some out)."""
+    from lepton import NeuralNetworkClassifier
+    from lepton.steps import _held_out
+
+    X, y = iris_frame()
+    order = np.random.RandomState(0).permutation(len(X))
+    train, test = order[:100], order[100:]
+
+    def register(est, rows, score, defer=True):
+        tracker = MLflowTracker(tracking_uri=sqlite_uri, experiment_name="held-out",
+                                registered_model_name="held-out-nn", strict=True,
+                                defer_promotion=defer)
+        study, _, _, _ = drive_search(tracker, study_name=f"held-out-{score}", n_trials=1,
+                                      epochs=2)
+        est.fit(X.iloc[rows], y[rows])
+        tracker.end_search(estimator=est, X_sample=X.iloc[:5], study=study,
+                           leaderboard=leaderboard(study), fit_rows=(X.iloc[rows], y[rows]),
+                           final={"choice": "refit", "metric": "accuracy",
+                                  "validation_score": score})
+        return tracker, est
+
+    def promote(tracker, est, rows):
+        return tracker.promote_on_held_out(
+            est, X.iloc[rows], y[rows], metric="accuracy", direction="maximize",
+            scorer=lambda model, X_, y_, w: _held_out(model, X_, y_, "accuracy",
+                                                      "classification", w))
+
+    def champion():
+        return str(client.get_model_version_by_alias("held-out-nn", "champion").version)
+
+    def weak():  # one epoch at a tiny learning rate
+        return NeuralNetworkClassifier(epochs=1, learning_rate=1e-4, random_state=0)
+
+    old, _ = register(weak(), train[:60], 1.0, defer=False)  # the estimator API decides
+    client = old.client
+    assert old.promotion == "first champion"
+    new, est = register(NeuralNetworkClassifier(epochs=60, random_state=0), train, 0.9)
+    assert new.promotion == "pending: to be decided on the run's held-out rows"
+    assert champion() == old.registered_version  # not before the held-out rows decide
+    # held out today: 50 rows new to both, and 10 the old champion was fitted on
+    held_out = np.concatenate([test, train[:10]])
+    why = promote(new, est, held_out)
+    assert re.fullmatch(rf"promoted: held-out accuracy=0\.9\d* vs champion "
+                        rf"v{old.registered_version} 0\.[0-5]\d* on the 50 held-out rows "
+                        "neither was fitted on", why.replace(",", "")), why
+    assert champion() == new.registered_version
+    assert client.get_model_version("held-out-nn", new.registered_version).tags[
+        "lepton.promotion"] == why
+    assert promote(new, est, held_out) == why  # a retried step decides nothing again
+
+    worse, worse_est = register(weak(), train, 0.99)  # a better validation score, no better
+    assert promote(worse, worse_est, held_out).startswith(
+        "not promoted: held-out accuracy=0.")
+    assert champion() == new.registered_version
+    # too few held-out rows new to the champion: the validation scores decide, and say why
+    few = register(weak(), train, 0.85)[0]
+    assert promote(few, worse_est, np.concatenate([test[:5], train[:40]])) == (
+        f"not promoted: accuracy=0.85 vs champion v{new.registered_version} 0.9 "
+        f"(validation scores: 5 of the 45 held-out rows are new to champion "
+        f"v{new.registered_version} (fewer than 20))")
 
 
 def test_a_champion_of_another_metric_is_said_before_the_search(iris_search, sqlite_uri,
