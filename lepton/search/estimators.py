@@ -63,8 +63,8 @@ from .ensemble import greedy_ensemble_selection, rank_key
 from .heartbeat import TrialHeartbeat, uses_lepton_heartbeat
 from .metrics import METRICS, balanced_decision, class_frequencies, get_metric, label_thresholds
 from .priors import (apply_priors, choose_space, compute_meta_features, limit_embeddings,
-                     screen_feature_fraction)
-from .spaces import SearchSpace
+                     narrowing_note, screen_feature_fraction)
+from .spaces import SearchSpace, _yaml_flow
 from ..tracking._base import SearchTracker
 
 __all__ = ["LeptonClassifier", "LeptonRegressor", "LeptonEnsemble", "SearchError"]
@@ -78,6 +78,9 @@ SEED_WAIT_S = 30.0
 WAIT_SHARE = 0.1
 #: Study attribute: its trials report epoch values to the pruner in the study's direction.
 ORIENTED_ATTR = "lepton.oriented_reports"
+#: Study attribute: the space searched (family and parameters, after the priors), recorded
+#: with its fingerprint ``lepton.space`` so that a resume with another space names changes.
+SPACE_SPEC_ATTR = "lepton.space_spec"
 
 #: cv='auto' uses AUTO_CV_FOLDS-fold cross-validation for data under AUTO_CV_MAX_ROWS rows.
 AUTO_CV_FOLDS = 5
@@ -299,13 +302,19 @@ class _BaseLepton(BaseEstimator):
         self._forward_splits = self._given_cv() and all(tr.max() < va.min() for tr, va in splits)
         meta = compute_meta_features(X, y_enc, task, input_shape=self.input_shape_)
         self.meta_features_ = meta.as_dict()
-        space = apply_priors(choose_space(self.search_space, meta), meta,
-                             n_train=max(len(tr) for tr, _ in splits))
+        given_space = choose_space(self.search_space, meta)
+        n_train = max(len(tr) for tr, _ in splits)
+        space = apply_priors(given_space, meta, n_train=n_train)
         with column_errors_on_all_rows(X):
             folds = self._make_folds(X, y_enc, w, kind, splits, space.scalings(), device,
                                      rank="feature_fraction" in space.parameters)
-        space = limit_embeddings(space, _n_features(folds[0].train))  # inputs, as encoded
+        n_inputs = _n_features(folds[0].train)
+        space = limit_embeddings(space, n_inputs)  # inputs, as encoded
         space = screen_feature_fraction(space, folds[0], kind)
+        note = narrowing_note(given_space, space, meta, n_train=n_train,
+                              n_inputs=max(n_inputs, meta.n_features))
+        if note:  # the user's own bounds, narrowed: said once per fit
+            warn_at_caller(note)
         # torch's one-off cost, before trials are planned (training.py): said where it
         # leaves no time for a trial, as it is no cost of the data's
         warm_up_s = warm_up_optimizers()
@@ -1198,13 +1207,21 @@ class LeptonClassifier(ClassifierMixin, _BaseLepton):
         and outcome), ``interrupted``.
     study_ : optuna.Study
     leaderboard_ : pandas.DataFrame
-        One row per trial: number, state, score, params, epochs (summed over the folds; a
-        pruned trial's: those it ran before the pruner stopped it), duration, reason (why a
-        trial failed or was pruned: by Hyperband, or cut short by the end of the search
-        window, with the validation score it had then). A pruned trial's score is its last
-        epoch's on the first fold where the pruner follows the metric itself (accuracy,
-        R^2, log loss); for the other metrics it is empty and the reason gives the value
-        that stood in for it (the validation loss, or accuracy).
+        One row per trial (:func:`make_leaderboard`), the complete ones first, best first,
+        with the columns ``trial`` (its number), ``state`` (complete, pruned, fail, ...),
+        the metric under its own name (e.g. ``accuracy``: the validation score),
+        ``epochs`` (summed over the folds; a pruned trial's: those it ran before the
+        pruner stopped it), ``best_epoch`` (the epoch whose weights it kept, averaged over
+        the folds), ``duration_s`` (seconds), ``status`` (how its training ended:
+        completed, early_stopped, time_limit, diverged or stopped; one per fold where
+        they differ), ``reason`` (why a trial failed or was pruned: by Hyperband, or cut
+        short by the end of the search window, with the validation score it had then) and
+        a ``param_<name>`` column for each parameter the trials drew (``param_width_0``,
+        ...); where several processes or devices ran trials, ``process`` and ``device``
+        columns stand before ``status``. A pruned trial's score is its last epoch's on the
+        first fold where the pruner follows the metric itself (accuracy, R^2, log loss);
+        for the other metrics it is empty and the reason gives the value that stood in for
+        it (the validation loss, or accuracy).
     search_space_ : SearchSpace
         The space searched, after the data-aware priors.
     meta_features_ : dict
@@ -1409,6 +1426,39 @@ def _space_fingerprint(space: SearchSpace) -> str:
     return hashlib.sha1(text.encode()).hexdigest()[:16]
 
 
+def _space_record(space: SearchSpace) -> dict[str, Any]:
+    """What ``_space_fingerprint`` hashes, as the study records it (``lepton.space_spec``,
+    JSON): a resume with another space is refused naming what changed."""
+    return json.loads(json.dumps({"family": space.family, "parameters": space.parameters},
+                                 sort_keys=True, default=str))
+
+
+def _space_changes(recorded: Any, space: SearchSpace) -> str | None:
+    """The parameters (and family) in which ``space`` differs from the space a study
+    recorded, old -> new; None where the study recorded none (one created before the
+    attribute) or nothing differs in it."""
+    if not isinstance(recorded, dict) or not isinstance(recorded.get("parameters"), dict):
+        return None
+    now, old = _space_record(space), recorded["parameters"]
+    changes = [] if recorded.get("family") == now["family"] else [
+        f"family {recorded.get('family')!r} -> {now['family']!r}"]
+    for name in sorted(set(old) | set(now["parameters"])):
+        before, after = old.get(name), now["parameters"].get(name)
+        if before != after:
+            changes.append(f"{name} {_spec_text(before)} -> {_spec_text(after)}")
+    return "; ".join(changes) or None
+
+
+def _spec_text(spec: dict[str, Any] | None) -> str:
+    """``spec`` as a space file writes it: ``{type: int, low: 16, high: 64}``."""
+    if spec is None:
+        return "(not in the space: its default)"
+    order = ["type", "low", "high", "step", "log", "choices", "value"]
+    spec = dict(sorted(spec.items(), key=lambda kv: (
+        order.index(kv[0]) if kv[0] in order else len(order), kv[0])))
+    return _yaml_flow(spec)
+
+
 def _space_searched_before(study: optuna.Study, space: SearchSpace) -> SearchSpace:
     """``space`` without the ``feature_fraction`` the priors gave it where the study was
     created by a Lepton from before that rule (stop 33) with the space otherwise the same:
@@ -1471,12 +1521,17 @@ def _check_resumable(study: optuna.Study, study_name: str, *, task: str, metric:
         for key, value in current.items():
             if key in attrs and attrs[key] != value:
                 what = key.split(".", 1)[1]
+                changes = (_space_changes(attrs.get(SPACE_SPEC_ATTR), space)
+                           if key == "lepton.space" else None)
+                said = (f": {changes}" if changes  # the parameters searched, as recorded
+                        else f" ({attrs[key]!r}, now {value!r})")
                 raise ValueError(
                     f"study_name={study_name!r} already exists in this storage with a "
-                    f"different {what} ({attrs[key]!r}, now {value!r}); resuming would mix "
-                    "incompatible trials. Use a new study_name, or the original settings to "
-                    "resume.")
-    for key, value in {**current, "lepton.seed": seed}.items():
+                    f"different {what}{said}; resuming would mix incompatible trials. Use a "
+                    "new study_name, or the original settings to resume.")
+    # the space itself, for that message; a study from before it keeps its fingerprint only
+    for key, value in {**current, "lepton.seed": seed,
+                       SPACE_SPEC_ATTR: _space_record(space)}.items():
         if key not in attrs:  # the first fit records them (its seed: see _seed)
             study.set_user_attr(key, value)
 

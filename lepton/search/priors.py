@@ -43,7 +43,9 @@ Rules, each with its reason:
   R^2 0.744 -> 0.760 with 8 features).
 - a user-given space keeps its family; the bounds of the parameters the user gave
   (``SearchSpace.user_given``: written in the space, an override or a user file up the
-  ``base`` chain) are only ever narrowed, never widened. The widening rules above apply
+  ``base`` chain) are only ever narrowed, never widened, and the fit warns once naming
+  those it narrowed, as written, as searched and why (:func:`narrowing_note`; a built-in
+  space's own bounds are adapted without a word). The widening rules above apply
   to the parameters a built-in space supplies; a space written from scratch has no such
   parameters, so it is only narrowed.
 - a cap keeps an int range on its grid (``low + k * step``), and a range whose ``low`` is
@@ -62,11 +64,11 @@ import scipy.sparse as sp
 
 from ..preprocessing import SCALINGS, kept_columns
 from .portfolio import SHARE_EXPONENTS
-from .spaces import SearchSpace, load_search_space
+from .spaces import SearchSpace, _yaml_flow, load_search_space
 
 __all__ = ["MetaFeatures", "compute_meta_features", "choose_space", "apply_priors",
-           "limit_embeddings", "screen_feature_fraction", "MAX_EMBEDDED_FEATURES",
-           "WIDE_MIN_FEATURES", "MIN_KEPT_FEATURES"]
+           "limit_embeddings", "narrowing_note", "screen_feature_fraction",
+           "MAX_EMBEDDED_FEATURES", "WIDE_MIN_FEATURES", "MIN_KEPT_FEATURES"]
 
 #: Tables with more input columns than this are not offered periodic embeddings.
 MAX_EMBEDDED_FEATURES = 32
@@ -160,21 +162,33 @@ def _raise_high(spec: dict[str, Any], floor: float) -> None:
         spec["high"] = max(spec["high"], floor)
 
 
+def _caps(meta: MetaFeatures, n_train: int) -> dict[str, tuple[int, str]]:
+    """The upper bounds the data set (the rules of the module docstring): name -> (cap,
+    the reason, as :func:`narrowing_note` tells it)."""
+    width, below = ((256, " below 1,000 rows") if meta.n_rows < 1000 else
+                    (512, " below 10,000 rows") if meta.n_rows < 10_000 else (1024, ""))
+    small = "on small tables add variance and time"
+    caps = {"width": (width, f"at most {width:,} units a layer{below}: wide networks {small}")}
+    if meta.n_rows < 1000:
+        caps["n_layers"] = (3, f"at most 3 hidden layers below 1,000 rows: deep networks {small}")
+    batch = max(16, n_train // 8)
+    if meta.n_rows < 20_000:
+        batch = min(batch, 512)
+    below = " (512 at most below 20,000 rows)" if batch == 512 and n_train // 8 > 512 else ""
+    caps["batch_size"] = (batch, (f"at most {batch} rows per batch, so that an epoch of "
+                                  f"{n_train:,} training rows takes at least 8 steps{below}"))
+    epochs = max(40, int(200 * min(1.0, 5000 / max(n_train, 1))))
+    caps["epochs"] = (epochs, (f"at most {epochs} epochs for {n_train:,} training rows (200 "
+                               "up to 5,000 rows, fewer on larger tables, at least 40)"))
+    return caps
+
+
 def apply_priors(space: SearchSpace, meta: MetaFeatures, *, n_train: int) -> SearchSpace:
     """A copy of ``space`` with bounds adapted to the data (see the module docstring)."""
     params = copy.deepcopy(space.parameters)
-    if "width" in params:
-        _cap_high(params["width"], 256 if meta.n_rows < 1000 else 512 if meta.n_rows < 10_000
-                  else 1024)
-    if "n_layers" in params and meta.n_rows < 1000:
-        _cap_high(params["n_layers"], 3)
-    if "batch_size" in params:
-        cap = max(16, n_train // 8)
-        if meta.n_rows < 20_000:
-            cap = min(cap, 512)
-        _cap_high(params["batch_size"], cap)
-    if "epochs" in params:
-        _cap_high(params["epochs"], max(40, int(200 * min(1.0, 5000 / max(n_train, 1)))))
+    for name, (cap, _) in _caps(meta, n_train).items():
+        if name in params:
+            _cap_high(params[name], cap)
     if meta.n_features / max(meta.n_rows, 1) > 0.1:
         # the user's own bounds are only narrowed: widen what a built-in space supplied
         for name, floor in (("dropout", 0.5), ("weight_decay", 5e-2)):
@@ -194,6 +208,46 @@ def apply_priors(space: SearchSpace, meta: MetaFeatures, *, n_train: int) -> Sea
     out = replace(space, parameters=params, user_given=space.user_given & set(params),
                   _cache={})
     return limit_embeddings(out, meta.n_features)
+
+
+def narrowing_note(given: SearchSpace, searched: SearchSpace, meta: MetaFeatures, *,
+                   n_train: int, n_inputs: int) -> str | None:
+    """What the priors narrowed of the parameters the user gave (``given.user_given``), as
+    one message for the fit to warn with: each parameter as written, as searched, and why;
+    None where nothing of theirs was narrowed. A built-in space's own parameters are
+    adapted without a word (the README says so); a user's own bounds are theirs."""
+    caps = _caps(meta, n_train)
+    reasons = {name: reason for name, (_, reason) in caps.items()}
+    reasons["numeric_embedding"] = (
+        f"periodic embeddings only for at most {MAX_EMBEDDED_FEATURES} input columns (one-hot "
+        f"columns counted): the data has {n_inputs:,}")
+    said = []
+    for name in sorted(given.user_given):
+        before, after = given.parameters.get(name), searched.parameters.get(name)
+        if before is None or after is None or before == after:
+            continue  # label_smoothing leaves regression: the README says so
+        why = reasons.get(name, "the data-aware priors")
+        if name in caps and before["type"] != "fixed" and _lowest(before) > caps[name][0]:
+            why += f"; every value you gave is above {caps[name][0]}: the lowest is kept"
+        said.append(f"{name} {_bounds(before)} -> {_bounds(after)} ({why})")
+    if not said:
+        return None
+    return (f"search_space: the data-aware priors narrowed {len(said)} parameter(s) you gave "
+            f"to the data ({meta.n_rows:,} rows x {meta.n_features:,} columns); searched: "
+            + "; ".join(said) + ". Give bounds within these to search what you wrote (the "
+            "rules: lepton/search/priors.py).")
+
+
+def _bounds(spec: dict[str, Any]) -> str:
+    if spec["type"] == "categorical":
+        return _yaml_flow(spec["choices"])
+    if spec["type"] == "fixed":
+        return _yaml_flow([spec["value"]])
+    return f"[{spec['low']}, {spec['high']}]"
+
+
+def _lowest(spec: dict[str, Any]) -> Any:
+    return min(spec["choices"]) if spec["type"] == "categorical" else spec["low"]
 
 
 def limit_embeddings(space: SearchSpace, n_inputs: int) -> SearchSpace:

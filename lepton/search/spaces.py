@@ -8,9 +8,10 @@ Schema (also in ``search_spaces/README.md``)::
                                    # file (relative to this file's folder), override below
     description: ...               # optional
     parameters:                    # every key optional; missing ones take Lepton's defaults
-      <name>: {type: int, low: 1, high: 4, log: false, step: 1}   # log: true takes step 1
+      <name>: {type: int, low: 1, high: 4, log: false, step: 1}   # log: true takes step 1;
+                                              # high - low: a multiple of step
       <name>: {type: float, low: 1.0e-4, high: 1.0e-2, log: true}  # YAML: 1e-4 is text
-      <name>: {type: categorical, choices: [relu, gelu]}
+      <name>: {type: categorical, choices: [relu, gelu]}  # not a plain [relu, gelu]
       <name>: {type: fixed, value: 0.1}       # or just `<name>: 0.1`
       width:  {..., per_layer: true}          # one value per hidden layer (width_0, width_1,
                                               # ...), the default; false: one shared `width`
@@ -379,6 +380,11 @@ def _validate_param(name: str, spec: Any, where: str) -> dict[str, Any]:
             f"{where}: unknown parameter {name!r}; known parameters are "
             f"{', '.join(sorted(PARAMETERS))}.")
     dom = PARAMETERS[name]
+    if isinstance(spec, (list, tuple, set)):  # YAML `activation: [relu, gelu]`
+        raise SearchSpaceError(
+            f"{where}={_yaml_flow(spec)} is a list, not a spec or a single value: to search "
+            f"several values write {{type: categorical, choices: {_yaml_flow(spec)}}}, or write "
+            "a single value to fix it.")
     if not isinstance(spec, Mapping):
         spec = {"type": "fixed", "value": spec}
     spec = dict(spec)
@@ -386,11 +392,16 @@ def _validate_param(name: str, spec: Any, where: str) -> dict[str, Any]:
     allowed_types = ("fixed", "categorical") if dom.kind == "categorical" else (
         "fixed", "categorical", dom.kind) if dom.kind == "float" else ("fixed", "categorical", "int")
     if t not in allowed_types:
-        raise SearchSpaceError(f"{where}.type={t!r} is not one of {', '.join(allowed_types)}.")
-    allowed_keys = {"type", "per_layer", "per_block", "description"} | {
+        hint = (" (a mapping is read as a spec, which names its type, e.g. {type: "
+                "categorical, choices: [...]})" if t is None else "")
+        raise SearchSpaceError(
+            f"{where}.type={t!r} is not one of {', '.join(allowed_types)}{hint}.")
+    # per_layer / per_block only where the name takes it (refused below, saying where)
+    own_flag = {_PER_ITEM[name]} if name in _PER_ITEM else set()
+    allowed_keys = {"type", "description"} | own_flag | {
         "fixed": {"value"}, "categorical": {"choices"}, "int": {"low", "high", "log", "step"},
         "float": {"low", "high", "log"}}[t]
-    extra = sorted(set(spec) - allowed_keys)
+    extra = sorted(set(spec) - allowed_keys - set(_PER_ITEM.values()))
     if extra:
         raise SearchSpaceError(
             f"{where} has unknown key(s) {extra} for type {t!r}; accepted: {sorted(allowed_keys)}.")
@@ -409,6 +420,12 @@ def _validate_param(name: str, spec: Any, where: str) -> dict[str, Any]:
         value = _none(value) if name == "gradient_clip" else value
         if name == "gradient_clip" and _is_int(value):
             value = float(value)
+        if isinstance(value, (list, tuple, set, Mapping)):  # unhashable: `v in ACTIVATIONS`
+            kind = "mapping" if isinstance(value, Mapping) else "list"
+            fix = ("list each choice on its own, e.g. choices: [a, b]" if ".choices[" in path
+                   else "to search several values write {type: categorical, choices: [a, b]}")
+            raise SearchSpaceError(
+                f"{path}={_yaml_flow(value)} is a {kind}, not {dom.accepted}: {fix}.")
         if not dom.check(value):
             raise SearchSpaceError(f"{path}={value!r} is not {dom.accepted}{_yaml_hint(value)}.")
         return value
@@ -443,11 +460,33 @@ def _validate_param(name: str, spec: Any, where: str) -> dict[str, Any]:
                 f"{where}: log=true takes step 1 (Optuna draws a log-scaled integer from "
                 f"every integer in [low, high]); got step={spec['step']!r}. Drop step, or set "
                 "log: false.")
+        # Optuna moves such a high down to the grid with a warning in every trial: said
+        # once, here, as for log with step
+        if t == "int" and (spec["high"] - spec["low"]) % spec.get("step", 1):
+            low, high, step = spec["low"], spec["high"], spec["step"]
+            top = low + (high - low) // step * step
+            above = f" or {top + step}" if dom.check(top + step) else ""
+            grid = (", ".join(map(str, range(low, top + 1, step))) if top - low <= 2 * step
+                    else f"{low}, {low + step}, ..., {top}")
+            raise SearchSpaceError(
+                f"{where}: high={high!r} is not on the grid of step={step!r} from "
+                f"low={low!r} ({grid}): high - low must be a multiple of step. Set high to "
+                f"{top}{above}, or drop step.")
     return spec
 
 
 def _used_by(name: str, family: str) -> bool:
     return family in FAMILY_PARAMETERS.get(name, (family,))
+
+
+def _yaml_flow(value: Any) -> str:
+    """``value`` as YAML writes it on one line, e.g. ``[relu, gelu]``."""
+    try:
+        plain = list(value) if isinstance(value, (tuple, set)) else value
+        return yaml.safe_dump(plain, default_flow_style=True, sort_keys=False,
+                              width=1 << 16).strip()
+    except yaml.YAMLError:
+        return repr(value)
 
 
 def _yaml_hint(value: Any) -> str:
@@ -459,6 +498,38 @@ def _yaml_hint(value: Any) -> str:
     exponent = exponent if exponent[0] in "+-" else "+" + exponent
     return (f" (YAML reads {value} as text: write {mantissa}e{exponent}, unquoted, with a dot "
             "and a signed exponent)")
+
+
+class _DuplicateKey(yaml.YAMLError):
+    def __init__(self, path: str, lines: tuple[int, int]):
+        super().__init__(path)
+        self.path, self.lines = path, lines
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's SafeLoader refusing a key given twice in one mapping, which it would
+    otherwise read as the last one given (``n_layers: 2`` then ``n_layers: 3`` -> 3)."""
+
+    def construct_document(self, node: yaml.Node) -> Any:
+        _refuse_duplicate_keys(node, "")
+        return super().construct_document(node)
+
+
+def _refuse_duplicate_keys(node: yaml.Node, path: str) -> None:
+    # the composed node tree, before construction: raises _DuplicateKey(".a.b", lines)
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[Any, int] = {}
+        for key, value in node.value:
+            if not isinstance(key, yaml.ScalarNode) or key.tag == "tag:yaml.org,2002:merge":
+                continue
+            line = key.start_mark.line + 1
+            if key.value in seen:
+                raise _DuplicateKey(f"{path}.{key.value}", (seen[key.value], line))
+            seen[key.value] = line
+            _refuse_duplicate_keys(value, f"{path}.{key.value}")
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _refuse_duplicate_keys(item, f"{path}[{i}]")
 
 
 def load_search_space(space: Any, *, where: str = "search_space") -> SearchSpace:
@@ -492,7 +563,12 @@ def _load(space: Any, *, where: str, files: tuple[Path, ...], as_base: bool) -> 
                     f"{where}={text!r} makes a cycle of bases ({cycle}); a space cannot be "
                     "its own base: name a built-in space or another file.")
             try:
-                raw = yaml.safe_load(path.read_text())
+                raw = yaml.load(path.read_text(), Loader=_UniqueKeyLoader)  # a SafeLoader
+            except _DuplicateKey as exc:
+                raise SearchSpaceError(
+                    f"{where}({path.name}){exc.path} is given twice (lines {exc.lines[0]} and "
+                    f"{exc.lines[1]}); YAML would keep the last silently: remove one of them."
+                ) from None
             except yaml.YAMLError as exc:
                 raise SearchSpaceError(f"{where}: {path} is not valid YAML: {exc}") from None
             return SearchSpace._from_dict(raw, where=f"{where}({path.name})", source=str(path),
@@ -504,6 +580,11 @@ def _load(space: Any, *, where: str, files: tuple[Path, ...], as_base: bool) -> 
                 f"{where}='auto' chooses a family from the data, so it needs the data: give "
                 f"it to an estimator (search_space='auto'), or load one of "
                 f"{', '.join(BUILTIN_SPACES)}.")
+        if path.is_file():
+            raise SearchSpaceError(
+                f"{where}={text!r} is an existing file, but not a .yaml or .yml one: a space "
+                f"file's name ends in .yaml or .yml (rename it), or give a built-in space "
+                f"({', '.join(BUILTIN_SPACES)}).")
         hint = ("; 'auto' chooses a family from the data and cannot be a base"
                 if as_base and text == "auto" else "")
         accepted = ", ".join(BUILTIN_SPACES) + ("" if as_base else ", or 'auto'")

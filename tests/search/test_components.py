@@ -143,6 +143,54 @@ def test_priors_never_widen_the_users_own_bounds():
     assert adapted.parameters["weight_decay"]["high"] == 1e-3
 
 
+def test_the_users_own_bounds_the_priors_narrow_are_named_with_the_reason():
+    """The priors narrowed what the user wrote without a word: n_layers [4, 6] was
+    searched as [4], width 512-1024 as 512-512 and batch_size [64, 128] as [64] on iris."""
+    from lepton.search.priors import narrowing_note
+
+    iris = compute_meta_features(np.zeros((150, 4)), np.arange(150) % 3, "classification")
+    user = load_search_space({"parameters": {
+        "n_layers": {"type": "categorical", "choices": [4, 6]},
+        "width": {"type": "int", "low": 128, "high": 1024, "log": True},
+        "batch_size": {"type": "categorical", "choices": [16, 64, 128]},
+        "epochs": {"type": "int", "low": 5, "high": 8},  # inside its cap: not named
+    }})
+    searched = apply_priors(user, iris, n_train=120)
+    note = narrowing_note(user, searched, iris, n_train=120, n_inputs=4)
+    assert note.startswith("search_space: the data-aware priors narrowed 3 parameter(s) you "
+                           "gave to the data (150 rows x 4 columns); searched: ")
+    assert re.search(r"batch_size \[16, 64, 128\] -> \[16\] \(at most 16 rows per batch, so "
+                     r"that an epoch of 120 training rows takes at least 8 steps\); ", note)
+    assert re.search(r"n_layers \[4, 6\] -> \[4\] \(at most 3 hidden layers below 1,000 "
+                     r"rows: .*; every value you gave is above 3: the lowest is kept\); ", note)
+    assert re.search(r"width \[128, 1024\] -> \[128, 256\] \(at most 256 units a layer "
+                     r"below 1,000 rows: wide networks", note)
+    assert "epochs" not in note
+    # periodic embeddings the user offered, on a table too wide for them
+    wide = compute_meta_features(np.zeros((400, 40)), np.arange(400) % 2, "classification")
+    embedded = load_search_space({"parameters": {
+        "numeric_embedding": {"type": "categorical", "choices": ["none", "periodic"]}}})
+    note = narrowing_note(embedded, apply_priors(embedded, wide, n_train=300), wide,
+                          n_train=300, n_inputs=40)
+    assert re.search(r"numeric_embedding \[none, periodic\] -> \[none\] \(periodic "
+                     r"embeddings only for at most 32 input columns .*: the data has 40\)", note)
+    # a built-in space's own bounds are adapted without a word, on its own or under the
+    # user's parameters (here left as written)
+    for space in (load_search_space("mlp"), load_search_space("resnet"),
+                  load_search_space({"base": "mlp", "parameters": {"epochs": 5}}),
+                  load_search_space("mlp").override(n_layers={"type": "int", "low": 1,
+                                                               "high": 2})):
+        for meta in (iris, wide):
+            adapted = apply_priors(space, meta, n_train=120)
+            assert adapted.parameters != space.parameters  # narrowed all the same
+            assert narrowing_note(space, adapted, meta, n_train=120, n_inputs=40) is None
+    cnn = load_search_space("cnn")
+    digits = compute_meta_features(np.zeros((300, 64)), np.arange(300) % 10, "classification",
+                                   input_shape=(8, 8))
+    assert narrowing_note(cnn, apply_priors(cnn, digits, n_train=240), digits, n_train=240,
+                          n_inputs=64) is None
+
+
 def test_a_space_built_on_a_builtin_searches_input_scaling_as_the_builtin_does(tmp_path):
     small = compute_meta_features(np.zeros((900, 5)), np.zeros(900), "regression")
     (tmp_path / "own.yaml").write_text("base: mlp\nparameters:\n  n_layers: 2\n")

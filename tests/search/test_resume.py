@@ -264,3 +264,70 @@ def test_a_fit_that_fails_before_its_first_trial_leaves_no_study_behind(tmp_path
     study = optuna.load_study(study_name="typo", storage=url)
     assert study.user_attrs["lepton.seed"] == clf.random_seed_
     assert study.user_attrs["lepton.portfolio_enqueued"] is True
+
+
+def test_resuming_with_an_edited_space_names_the_parameters_that_differ(tmp_path):
+    """The refusal gave two hashes ('53efbd365c5c05bf', now 'f2fd9f7561ca14ef'); the study
+    now records the space it searched, and the refusal names what changed."""
+    from lepton.search import load_search_space
+    from lepton.search.estimators import _check_resumable, _space_fingerprint
+
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    v1 = load_search_space({"parameters": {"n_layers": {"type": "int", "low": 1, "high": 2},
+                                           "width": {"type": "int", "low": 16, "high": 64},
+                                           "dropout": 0.1}})
+    v2 = load_search_space({"parameters": {"n_layers": {"type": "int", "low": 1, "high": 2},
+                                           "width": {"type": "int", "low": 16, "high": 32},
+                                           "epochs": 5}})
+    check = {"task": "classification", "metric": "accuracy", "seed": 0,
+             "validation": "holdout 0.2"}
+    study = optuna.create_study(storage=url, study_name="edited")
+    _check_resumable(study, "edited", space=v1, **check)
+    study = optuna.load_study(study_name="edited", storage=url)  # as stored (JSON)
+    assert study.user_attrs["lepton.space_spec"]["parameters"]["width"] == {
+        "type": "int", "low": 16, "high": 64}
+    _check_resumable(study, "edited", space=v1, **check)  # the same space resumes
+    with pytest.raises(ValueError, match=re.escape(
+            "study_name='edited' already exists in this storage with a different space: "
+            "dropout {type: fixed, value: 0.1} -> (not in the space: its default); "
+            "epochs (not in the space: its default) -> {type: fixed, value: 5}; "
+            "width {type: int, low: 16, high: 64} -> {type: int, low: 16, high: 32}; "
+            "resuming would mix incompatible trials.")):
+        _check_resumable(study, "edited", space=v2, **check)
+    cnn = load_search_space({"family": "cnn", "parameters": {"n_conv_blocks": 1}})
+    with pytest.raises(ValueError, match=r"different space: family 'mlp' -> 'cnn'; "
+                                         r"dropout .*; n_conv_blocks \(not in the space: its "
+                                         r"default\) -> \{type: fixed, value: 1\}; n_layers"):
+        _check_resumable(study, "edited", space=cnn, **check)
+
+    # a study from before the space was recorded: its fingerprint is checked as it was,
+    # and the refusal gives the fingerprints
+    old = optuna.create_study(storage=url, study_name="older")
+    for key, value in {"lepton.task": "classification", "lepton.metric": "accuracy",
+                       "lepton.space": _space_fingerprint(v1), "lepton.validation":
+                       "holdout 0.2", "lepton.seed": 0}.items():
+        old.set_user_attr(key, value)
+    with pytest.raises(ValueError, match=rf"older' already exists in this storage with a "
+                                         rf"different space \('{_space_fingerprint(v1)}', now "
+                                         rf"'{_space_fingerprint(v2)}'\); resuming would mix"):
+        _check_resumable(old, "older", space=v2, **check)
+    _check_resumable(old, "older", space=v1, **check)  # resumed; it records the space now
+    assert optuna.load_study(study_name="older", storage=url).user_attrs[
+        "lepton.space_spec"]["parameters"]["dropout"] == {"type": "fixed", "value": 0.1}
+
+
+def test_a_fit_resuming_an_edited_space_names_what_changed(tmp_path, tiny_space):
+    X, y = load_iris(return_X_y=True)
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    LeptonClassifier(time_budget=30, n_trials=1, storage=url, study_name="rev",
+                     search_space=tiny_space, cv=None, random_state=0).fit(X, y)
+    before = len(optuna.load_study(study_name="rev", storage=url).trials)
+    edited = {**tiny_space, "parameters": {**tiny_space["parameters"],
+                                           "width": {"type": "int", "low": 8, "high": 16}}}
+    with pytest.raises(ValueError, match=r"study_name='rev' already exists in this storage with "
+                                         r"a different space: width \{type: int, low: 8, high: "
+                                         r"32, log: true, per_layer: true\} -> \{type: int, "
+                                         r"low: 8, high: 16\}; resuming would mix"):
+        LeptonClassifier(time_budget=30, n_trials=2, storage=url, study_name="rev",
+                         search_space=edited, cv=None, random_state=0).fit(X, y)
+    assert len(optuna.load_study(study_name="rev", storage=url).trials) == before

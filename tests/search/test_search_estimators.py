@@ -701,3 +701,59 @@ def test_a_wide_tables_study_from_before_feature_fraction_resumes_as_it_was(tmp_
                              storage=storage, study_name="wide", random_state=0).fit(X, y)
     assert "feature_fraction" not in again.search_space_.parameters
     assert "feature_fraction" not in again.study_.trials[-1].params
+
+
+def test_a_fit_warns_once_of_the_users_bounds_the_priors_narrowed():
+    """On iris the priors searched the user's batch_size [64, 128] as [64] and width
+    64-1024 as 64-256 without a word; a built-in space's own bounds still go unsaid."""
+    import warnings
+
+    X, y = load_iris(return_X_y=True)
+    own = {"n_layers": 1, "epochs": 3, "numeric_embedding": "none",
+           "batch_size": {"type": "categorical", "choices": [16, 64, 128]},
+           "width": {"type": "int", "low": 64, "high": 1024, "log": True}}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        clf = LeptonClassifier(time_budget=30, n_trials=1, cv=None, random_state=0,
+                               search_space={"base": "mlp", "parameters": own}).fit(X, y)
+    said = [w for w in caught if "data-aware priors" in str(w.message)]
+    assert len(said) == 1 and said[0].filename == __file__  # at the line that called fit
+    assert str(said[0].message).startswith(
+        "search_space: the data-aware priors narrowed 2 parameter(s) you gave to the data "
+        "(150 rows x 4 columns); searched: batch_size [16, 64, 128] -> [16] (at most 16 rows "
+        "per batch, so that an epoch of 120 training rows takes at least 8 steps); width "
+        "[64, 1024] -> [64, 256] (at most 256 units a layer below 1,000 rows")
+    assert clf.search_space_.parameters["width"]["high"] == 256
+    # the built-in's width, batch sizes and epochs are narrowed as much, without a word
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        clf = LeptonClassifier(time_budget=30, n_trials=1, cv=None, random_state=0,
+                               search_space={"base": "mlp", "parameters": {
+                                   "n_layers": 1, "epochs": 3, "numeric_embedding": "none"}}
+                               ).fit(X, y)
+    assert clf.search_space_.parameters["batch_size"]["choices"] == [32]
+    assert not [str(w.message) for w in caught if "data-aware priors" in str(w.message)]
+
+
+def test_the_leaderboard_docstring_names_its_columns():
+    """It listed 'number, state, score, params, ...', columns the leaderboard never had."""
+    import re
+
+    from optuna.trial import TrialState, create_trial
+
+    from lepton.search.estimators import make_leaderboard
+
+    study = optuna.create_study(direction="maximize")
+    study.add_trial(create_trial(
+        state=TrialState.COMPLETE, value=0.9, params={"n_layers": 2},
+        distributions={"n_layers": optuna.distributions.IntDistribution(1, 4)},
+        user_attrs={"epochs": 12, "best_epoch": 9, "duration": 1.5, "status": "completed"}))
+    board = make_leaderboard(study, "accuracy")
+    assert list(board.columns) == ["trial", "state", "accuracy", "epochs", "best_epoch",
+                                   "duration_s", "status", "reason", "param_n_layers"]
+    doc = LeptonClassifier.__doc__.split("leaderboard_ : pandas.DataFrame")[1].split(" : ")[0]
+    named = re.findall(r"``(\w+)``", doc)
+    for column in ("trial", "state", "epochs", "best_epoch", "duration_s", "status", "reason",
+                   "process", "device"):
+        assert column in named, column
+    assert "``param_<name>``" in doc and "``accuracy``" in doc

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import optuna
 import pytest
 
@@ -183,8 +185,8 @@ def test_per_layer_and_per_block_take_booleans(raw, match):
 
 def test_clamp_rounds_onto_the_step_grid():
     space = load_search_space({"parameters": {
-        "width": {"type": "int", "low": 30, "high": 540, "step": 100}}})
-    # the grid is 30, 130, ..., 530 (Optuna drops 540, off the grid)
+        "width": {"type": "int", "low": 30, "high": 530, "step": 100}}})
+    # the grid is 30, 130, ..., 530
     assert [space.clamp("width", v) for v in (0, 79, 81, 256, 290, 530, 540, 9999)] == [
         30, 30, 130, 230, 330, 530, 530, 530]
     assert load_search_space({"parameters": {"width": {"type": "int", "low": 8, "high": 64}}}
@@ -291,3 +293,113 @@ def test_minor_errors_say_what_was_given_and_how_to_write_it(tmp_path):
                                               r"\(0, 10\] \(YAML reads 1e-4 as text: write "
                                               r"1\.0e-4"):
         load_search_space(str(path))
+
+
+@pytest.mark.parametrize("parameters, match", [
+    ({"activation": ["relu", "gelu"]},
+     (r"search_space\.parameters\.activation=\[relu, gelu\] is a list, not a spec or a "
+      r"single value: to search several values write \{type: categorical, choices: "
+      r"\[relu, gelu\]\}, or write a single value to fix it")),
+    ({"normalization": ["none", "batch"]},
+     r"parameters\.normalization=\[none, batch\] is a list.*choices: \[none, batch\]"),
+    ({"batch_size": (32, 64)}, r"parameters\.batch_size=\[32, 64\] is a list"),
+    ({"activation": {"type": "categorical", "choices": [["relu", "gelu"]]}},
+     (r"parameters\.activation\.choices\[0\]=\[relu, gelu\] is a list, not one of elu, "
+      r"gelu, .*: list each choice on its own, e\.g\. choices: \[a, b\]")),
+    ({"activation": {"type": "categorical", "choices": ["relu", {"a": 1}]}},
+     r"parameters\.activation\.choices\[1\]=\{a: 1\} is a mapping, not one of elu"),
+    ({"lr_schedule": {"type": "fixed", "value": ["cosine"]}},
+     (r"parameters\.lr_schedule\.value=\[cosine\] is a list, not one of .*: to search "
+      r"several values write \{type: categorical")),
+    ({"activation": {"relu": 1}},
+     r"activation\.type=None is not one of fixed, categorical \(a mapping is read as a spec"),
+])
+def test_a_list_where_a_value_goes_says_how_to_search_several(parameters, match):
+    # a plain YAML list (`activation: [relu, gelu]`) crashed with "unhashable type: 'list'"
+    with pytest.raises(SearchSpaceError, match=match):
+        load_search_space({"parameters": parameters})
+    name, spec = next(iter(parameters.items()))
+    with pytest.raises(SearchSpaceError, match=match.replace("search_space\\.", "")):
+        load_search_space("mlp").override(**{name: spec})
+
+
+def test_a_yaml_list_for_a_categorical_parameter_names_the_file(tmp_path):
+    path = tmp_path / "act.yaml"
+    path.write_text("parameters:\n  activation: [relu, gelu]\n")
+    with pytest.raises(SearchSpaceError, match=r"search_space\(act\.yaml\)\.parameters\."
+                                              r"activation=\[relu, gelu\] is a list.*\{type: "
+                                              r"categorical, choices: \[relu, gelu\]\}"):
+        load_search_space(str(path))
+
+
+def test_an_int_range_off_its_step_grid_is_refused_once_at_load():
+    # Optuna moved high down to the grid with a warning in every trial
+    with pytest.raises(SearchSpaceError, match=r"search_space\.parameters\.embedding_dim: "
+                                              r"high=30 is not on the grid of step=8 from "
+                                              r"low=8 \(8, 16, 24\): high - low must "
+                                              r"be a multiple of step\. Set high to 24 or 32, "
+                                              r"or drop step"):
+        load_search_space({"parameters": {
+            "embedding_dim": {"type": "int", "low": 8, "high": 30, "step": 8}}})
+    # the step above would leave the parameter's domain: only the point below is offered
+    with pytest.raises(SearchSpaceError, match=r"n_conv_blocks: high=8 is not on the grid of "
+                                              r"step=4 from low=1 \(1, 5\): .* Set high to 5, "
+                                              r"or drop step"):
+        load_search_space({"family": "cnn", "parameters": {
+            "n_conv_blocks": {"type": "int", "low": 1, "high": 8, "step": 4}}})
+    space = load_search_space({"parameters": {
+        "width": {"type": "int", "low": 32, "high": 96, "step": 32, "per_layer": False},
+        "n_layers": 1}})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "range is not divisible by `step`"
+        widths = {model["layers"][0]["width"] for _, model in _draw(space, n=20)}
+    assert widths == {32, 64, 96}
+
+
+def test_a_key_given_twice_in_a_yaml_file_is_refused_with_its_lines(tmp_path):
+    path = tmp_path / "twice.yaml"
+    path.write_text("family: mlp\nparameters:\n  n_layers: 2\n  n_layers: 3\n")
+    with pytest.raises(SearchSpaceError, match=r"search_space\(twice\.yaml\)\.parameters\."
+                                              r"n_layers is given twice \(lines 3 and 4\); YAML "
+                                              r"would keep the last silently: remove one"):
+        load_search_space(str(path))
+    nested = tmp_path / "nested.yaml"
+    nested.write_text("parameters:\n  width: {type: int, low: 8, high: 64, low: 16}\n")
+    with pytest.raises(SearchSpaceError, match=r"parameters\.width\.low is given twice "
+                                              r"\(lines 2 and 2\)"):
+        load_search_space(str(nested))
+    # the same key in two mappings is no duplicate
+    fine = tmp_path / "fine.yaml"
+    fine.write_text("parameters:\n  width: {type: int, low: 8, high: 64}\n"
+                    "  n_layers: {type: int, low: 1, high: 2}\n")
+    assert load_search_space(str(fine)).parameters["n_layers"]["low"] == 1
+
+
+def test_an_unknown_key_lists_only_the_flag_the_parameter_takes():
+    with pytest.raises(SearchSpaceError, match=r"width has unknown key\(s\) \['hgih'\] for "
+                                              r"type 'int'; accepted: \['description', 'high', "
+                                              r"'log', 'low', 'per_layer', 'step', 'type'\]\.$"):
+        load_search_space({"parameters": {"width": {"type": "int", "low": 8, "hgih": 64}}})
+    with pytest.raises(SearchSpaceError, match=r"accepted: \['description', 'high', 'log', "
+                                              r"'low', 'per_block', 'step', 'type'\]"):
+        load_search_space({"family": "cnn", "parameters": {
+            "conv_channels": {"type": "int", "low": 8, "hgih": 64}}})
+    with pytest.raises(SearchSpaceError, match=r"accepted: \['description', 'high', 'log', "
+                                              r"'low', 'type'\]"):
+        load_search_space({"parameters": {"dropout": {"type": "float", "low": 0, "hgh": 1}}})
+    # the wrong flag is still named as such
+    with pytest.raises(SearchSpaceError, match=r"width\.per_block is only valid for "
+                                              r"\['conv_channels'\]"):
+        load_search_space({"parameters": {"width": {"type": "int", "low": 8, "high": 64,
+                                                    "per_block": True}}})
+
+
+def test_an_existing_file_without_a_yaml_extension_is_said_to_exist(tmp_path):
+    path = tmp_path / "space.txt"
+    path.write_text("parameters:\n  n_layers: 2\n")
+    with pytest.raises(SearchSpaceError, match=r"search_space='.*space\.txt' is an existing "
+                                              r"file, but not a \.yaml or \.yml one: a space "
+                                              r"file's name ends in \.yaml or \.yml"):
+        load_search_space(str(path))
+    with pytest.raises(SearchSpaceError, match=r"nor an existing \.yaml file"):
+        load_search_space(str(tmp_path / "missing.txt"))
