@@ -266,6 +266,8 @@ def deployment_parameters(**parameters: Any) -> dict[str, Any]:
     check_builtin_target(dataset, parameters.get("target"))
     if dataset not in BUILTIN_DATASETS:
         table_format(dataset, what=f"dataset (not a built-in one: {', '.join(BUILTIN_DATASETS)})")
+        if os.path.exists(dataset):  # (a file another job writes later is checked by its runs)
+            _check_table(dataset, parameters)
         parameters["dataset"] = steps.absolute_dataset(dataset)
         if parameters.get("study_name") and parameters.get("storage"):
             # a search refuses to resume a study on other data: a schedule retraining on a
@@ -284,6 +286,19 @@ def deployment_parameters(**parameters: Any) -> dict[str, Any]:
         if value and "://" not in value:
             parameters[key] = str(Path(value).resolve())
     return parameters
+
+
+def _check_table(path: str, parameters: dict[str, Any]) -> None:
+    """The file as a scheduled run will read it: its target, time and weight columns, and
+    the metric against the task its target gives, so that a misspelt column fails the
+    deployment now, not every run from the first on (the file is read once, here)."""
+    from lepton.search.metrics import get_metric
+
+    split = steps.load_split(path, **{key: parameters[key] for key in (
+        "target", "task", "test_size", "seed", "time_column", "weight_column")
+        if key in parameters})
+    if parameters.get("metric") is not None:
+        get_metric(parameters["metric"], split.task)
 
 
 def make_schedule(*, cron: str | None = None, interval: float | None = None,

@@ -261,6 +261,25 @@ def test_a_schedule_naming_one_study_for_a_data_file_is_warned_of(recwarn):
     assert not [w for w in recwarn if "study_name" in str(w.message)]
 
 
+def test_a_deployment_on_an_existing_file_checks_its_columns_and_metric(tmp_path):
+    """A misspelt column or a metric of the other task was served, and failed every
+    scheduled run from the first; the file, where it exists already, is read once now."""
+    path = tmp_path / "data.csv"
+    pd.DataFrame({"x": range(40), "day": range(40), "w": [1.0] * 40,
+                  "label": ["a", "b"] * 20}).to_csv(path, index=False)
+    for bad, expected in [(dict(target="labl"), r"target='labl' is not a column of data\.csv"),
+                          (dict(metric="r2"), r"metric='r2' is not a classification metric"),
+                          (dict(time_column="when"), r"time_column='when' is not a column"),
+                          (dict(weight_column="weight"), r"weight_column='weight' is not a")]:
+        with pytest.raises(ValueError, match=expected):
+            flows.deployment_parameters(**{"dataset": str(path), "target": "label", **bad})
+    params = flows.deployment_parameters(dataset=str(path), target="label", metric="f1_macro",
+                                         time_column="day", weight_column="w")
+    assert params["dataset"] == str(path)
+    # a file that is not there yet (another job writes it) is checked by its runs
+    assert flows.deployment_parameters(dataset=str(tmp_path / "later.csv"), target="label")
+
+
 def test_a_deployments_search_space_file_is_checked_and_made_absolute(tmp_path, monkeypatch):
     from importlib import resources
 
