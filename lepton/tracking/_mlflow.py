@@ -1164,7 +1164,10 @@ class MLflowTracker(SearchTracker):
         if not name or version is None:
             return str(self.promotion)
         try:
-            with store_lock(self.registry_uri):  # check and move as one, across processes
+            # models:/ URIs (the champion's model and signature) resolve through the fluent
+            # API's store: this one's, not MLflow's default (a stray ./mlflow.db)
+            with store_lock(self.registry_uri), _fluent_tracking_uri(self.tracking_uri), \
+                    _muted_loggers("mlflow", "mlflow.store.db.utils", "alembic"):
                 promote, why = self._challenge(name, version, estimator, X, y, scorer,
                                                metric, direction, sample_weight)
                 if promote:
@@ -1241,9 +1244,7 @@ class MLflowTracker(SearchTracker):
         import mlflow.pyfunc
 
         try:
-            with _fluent_tracking_uri(self.tracking_uri), \
-                    _muted_loggers("mlflow", "mlflow.store.db.utils", "alembic"):
-                model = mlflow.pyfunc.load_model(f"models:/{name}/{champion.version}")
+            model = mlflow.pyfunc.load_model(f"models:/{name}/{champion.version}")
             return model.unwrap_python_model().estimator
         except Exception:  # noqa: BLE001 - said in the reason instead
             return None

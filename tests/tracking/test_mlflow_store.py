@@ -281,6 +281,21 @@ def test_scheduled_runs_decide_the_champion_on_held_out_rows_new_to_both(sqlite_
         f"not promoted: accuracy=0.85 vs champion v{new.registered_version} 0.9 "
         f"(validation scores: 5 of the 45 held-out rows are new to champion "
         f"v{new.registered_version} (fewer than 20))")
+    # today's table lost a column the champion needs: it cannot score today's rows
+    lost = X.drop(columns="petal_width")
+    tracker = MLflowTracker(tracking_uri=sqlite_uri, experiment_name="held-out",
+                            registered_model_name="held-out-nn", strict=True,
+                            defer_promotion=True)
+    study, _, _, _ = drive_search(tracker, study_name="held-out-lost", n_trials=1, epochs=2)
+    est = weak().fit(lost.iloc[train], y[train])
+    tracker.end_search(estimator=est, X_sample=lost.iloc[:5], study=study,
+                       leaderboard=leaderboard(study), fit_rows=(lost.iloc[train], y[train]),
+                       final={"choice": "refit", "metric": "accuracy", "validation_score": 0.5})
+    assert tracker.promote_on_held_out(
+        est, lost.iloc[test], y[test], metric="accuracy", direction="maximize",
+        scorer=lambda model, X_, y_, w: _held_out(model, X_, y_, "accuracy", "classification",
+                                                  w)).startswith(
+        f"promoted: champion v{new.registered_version} needs the columns ['petal_width']")
 
 
 def test_a_champion_of_another_metric_is_said_before_the_search(iris_search, sqlite_uri,
