@@ -25,12 +25,15 @@ def test_lepton_run_digits_reports_a_good_held_out_accuracy(capsys):
 
 
 @pytest.mark.slow
-def test_lepton_run_register_decides_the_champion_on_the_held_out_rows(capsys, tmp_path):
+def test_lepton_run_register_decides_the_champion_on_the_held_out_rows(capsys, tmp_path,
+                                                                        monkeypatch):
     """The second run's model replaces the champion or not by the two models' scores on
     the held-out rows neither was fitted on: the split is the same, so 37 of iris's 38
     (one held-out row is also a training row: iris lists a flower twice)."""
     import mlflow
 
+    (tmp_path / "cwd").mkdir()
+    monkeypatch.chdir(tmp_path / "cwd")
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
     args = ["run", "iris", "--time-budget", "15", "--register", "cli-iris",
             "--tracking-uri", store, "--verbose", "0"]
@@ -45,6 +48,8 @@ def test_lepton_run_register_decides_the_champion_on_the_held_out_rows(capsys, t
     version = mlflow.MlflowClient(store).get_model_version("cli-iris", "2")
     assert version.tags["lepton.promotion"] == decided.group(1)
     assert version.tags["lepton.training_rows"] == "lepton/training_rows_v2.npy"
+    # the champion's model resolved through the run's store, not MLflow's default one
+    assert not list((tmp_path / "cwd").iterdir())
 
 
 def test_lepton_run_fixed_network(capsys):
