@@ -215,7 +215,13 @@ def _cmd_predict(args: argparse.Namespace) -> int:
                 f"{os.path.basename(args.data)} has {X.shape[1]} feature columns (besides "
                 f"--keep); the model was trained on {model.n_features_in_} unnamed columns.")
         X = X.to_numpy()
-    out = frame[list(args.keep or ())].copy()
+    out = frame[list(dict.fromkeys(args.keep or ()))].copy()
+    if args.keep and len(frame):
+        # the kept columns as the file writes them: an identifier 00123 came back 123,
+        # and 1.50 came back 1.5 (the file is read once more, those columns only)
+        written = read_table(args.data, what="data file", as_written=list(out.columns))
+        if len(written) == len(out):
+            out = written[list(out.columns)].set_axis(out.index)
     names = getattr(model, "target_names_", None)
     if len(frame) == 0:  # a batch with no new rows: the columns' names, no rows
         width = (len(names) if names else len(model.classes_)

@@ -123,7 +123,8 @@ _ENCODINGS = ("utf-8", "cp1252", "latin-1")
 _SEPARATORS = (",", ";", "\t", "|")
 
 
-def read_table(path: str | Path, *, what: str = "dataset file") -> pd.DataFrame:
+def read_table(path: str | Path, *, what: str = "dataset file",
+               as_written: Sequence[str] | None = None) -> pd.DataFrame:
     """A CSV, TSV, Parquet or Excel (.xlsx: its first sheet) file as a DataFrame (the
     format from the file's suffix).
 
@@ -133,22 +134,30 @@ def read_table(path: str | Path, *, what: str = "dataset file") -> pd.DataFrame:
     a file that is not UTF-8 is read as Windows-1252, else Latin-1. What was not the
     default is said in ``frame.attrs['lepton.read']`` (``lepton run`` prints it); a CSV's
     separator, decimal sign and encoding are in ``frame.attrs['lepton.dialect']`` (for
-    ``write_table``'s ``dialect``)."""
+    ``write_table``'s ``dialect``).
+
+    ``as_written``: read only these columns, a text file's as the text in its cells
+    (``00123`` stays ``00123``, ``1.50`` stays ``1.50``, an empty cell is empty), for output
+    that gives the input's values back as they were (``lepton predict --keep``); Parquet
+    and Excel cells are typed, and read as usual."""
     fmt = table_format(path, what=what)
     if not Path(path).exists():
         raise ValueError(f"{what} {str(path)!r} does not exist.")
     try:
         if fmt == "parquet":
-            return pd.read_parquet(path)
+            return pd.read_parquet(path, columns=as_written)
         if fmt == "excel":
-            return _read_excel(path)
+            frame = _read_excel(path)
+            return frame if as_written is None else frame[list(as_written)]
         sep = "\t" if fmt == "tsv" else None
+        text = {} if as_written is None else {
+            "usecols": list(as_written), "converters": {c: str for c in as_written}}
         for encoding in _ENCODINGS:
             try:
                 sample = _head_text(path, encoding)
                 options = ({"sep": sep, "decimal": "."} if sep is not None
                            else _csv_dialect(sample))
-                frame = pd.read_csv(path, encoding=encoding, **options)
+                frame = pd.read_csv(path, encoding=encoding, **options, **text)
                 break
             except UnicodeDecodeError:
                 if encoding == _ENCODINGS[-1]:

@@ -394,6 +394,30 @@ def test_lepton_predict_scores_a_file_with_a_saved_model(tmp_path, capsys):
     assert lines[0] == "prediction" and len(lines) == 26
 
 
+def test_lepton_predict_keep_gives_the_kept_columns_back_as_written(tmp_path, capsys):
+    """An identifier 00123 came back 123 (a join back to the database failed), 1.50 came
+    back 1.5 and a decimal comma's 0,640 came back 0,64: the same numbers, not the file's
+    text. Kept columns are the file's text now."""
+    _, path = _table(tmp_path)
+    saved = tmp_path / "model.joblib"
+    assert main(["run", str(path), "--target", "label", "--fixed", "--save", str(saved)]) == 0
+    (tmp_path / "new.csv").write_text(
+        "id,a,b,price\n00123,0.7,x,1.50\n00456,-1.2,y,0.640\n,0.1,x,3.00\n")
+    out = tmp_path / "pred.csv"
+    capsys.readouterr()
+    assert main(["predict", str(saved), str(tmp_path / "new.csv"), "--out", str(out),
+                 "--keep", "id", "price"]) == 0
+    lines = out.read_text().splitlines()
+    assert lines[0] == "id,price,prediction"
+    assert [line.rsplit(",", 1)[0] for line in lines[1:]] == ["00123,1.50", "00456,0.640",
+                                                              ",3.00"]
+    # a spreadsheet's semicolons and decimal commas, to standard output
+    (tmp_path / "semi.csv").write_text("id;a;b\n007;0,640;x\n008;-1,5;y\n")
+    assert main(["predict", str(saved), str(tmp_path / "semi.csv"), "--keep", "id", "a"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.rsplit(";", 1)[0] for line in lines] == ["id;a", "007;0,640", "008;-1,5"]
+
+
 def test_lepton_predict_does_not_need_the_columns_the_model_left_out(tmp_path, capsys):
     """Trained on a file written with its index (left out: 'Unnamed: 0'), the model
     predicts a file written without it; a column it uses is still required."""
