@@ -85,7 +85,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.save:
         steps.save(model, args.save)
         print(f"saved the fitted model to {args.save} (joblib.load it to predict)")
-    run_id = steps.record(model, scores, tables=tables)
+    run_id = steps.record(model, scores, tables=tables, dataset=split.name)
     steps.promote(model, split)
     if run_id is not None:
         print(f"tracked in MLflow experiment {model.tracker_.experiment_name!r} "

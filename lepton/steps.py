@@ -578,14 +578,19 @@ def importances(model, split: Split, seed: int = 0, time_budget: float = 30.0):
 
 
 def record(model, scores: dict[str, float], tags: dict[str, str] | None = None,
-           tables: dict[str, Any] | None = None) -> str | None:
+           tables: dict[str, Any] | None = None, *, dataset: str | None = None) -> str | None:
     """Log the held-out scores to the search's MLflow parent run (``test_<metric>``),
     ``tags`` on it, and ``tables`` (artifact file name -> DataFrame) with it; returns that
-    run's id, or None for an untracked search."""
+    run's id, or None for an untracked search. ``dataset`` (the split's name) is tagged
+    ``lepton.dataset`` and names the run ``search-<dataset>``, so that the searches of an
+    experiment can be told apart in the runs table."""
     tracker = model.tracker_
     if not tracker.enabled:
         return None
     tracker.log_test_metrics({f"test_{name}": score for name, score in scores.items()})
+    if dataset is not None:
+        tags = {"lepton.dataset": str(dataset), "mlflow.runName": f"search-{dataset}",
+                **(tags or {})}
     if tags:
         tracker.tag_search(tags)
     for artifact_file, frame in (tables or {}).items():

@@ -195,7 +195,8 @@ def search_flow(dataset: str = "digits", target: str | list[str] | None = None,
         tables["column_importance.csv"] = table
         top = {row.feature: round(float(row.importance), 6)
                for row in table.head(importance).itertuples()}
-    run_id = record_task.with_options(**retry)(model, scores, _prefect_tags(), tables)
+    run_id = record_task.with_options(**retry)(model, scores, _prefect_tags(), tables,
+                                               dataset=split.name)
     if registered_model_name is not None:
         promote_task(model, split)
     if save is not None:

@@ -34,6 +34,7 @@ import signal
 import socket
 import threading
 import time
+import uuid
 import warnings
 from collections.abc import Sequence
 from contextlib import contextmanager
@@ -60,7 +61,7 @@ __all__ = ["Fold", "TrialModel", "SearchContext", "Objective", "PruningReporter"
            "train_on_folds", "TrialFailed", "StorageError", "make_storage", "create_study",
            "run_trials", "trials_since_best", "outputs_to_prediction", "retry_trial",
            "StopRequest", "Terminated", "stop_signals_set", "process_label",
-           "FollowsRun", "DevicePool"]
+           "FollowsRun", "DevicePool", "STUDY_UID_ATTR", "new_study_uid", "study_uid"]
 
 log = logging.getLogger("lepton.search")
 
@@ -93,6 +94,11 @@ ENDS_AT_ATTR = "lepton.search_ends_at"
 #: ... and where it tracks in MLflow (its tracking URI without secrets, experiment, search
 #: run), so that a worker logs its trials under the run's search run
 TRACKING_ATTR = "lepton.tracking"
+#: Study user attribute: a persistent study's identity (a uuid4 hex), recorded by the fit
+#: that created it. Its MLflow search run is tagged with it: a study name and storage text
+#: can name another study (a relative file in another folder, a file deleted and created
+#: again), whose search run the study must not continue.
+STUDY_UID_ATTR = "lepton.study_uid"
 #: how often run_trials restarts Optuna's loop after a trial-state race between workers
 MAX_OPTIMIZE_RESTARTS = 20
 DONE_STATES = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
@@ -326,13 +332,15 @@ class PruningReporter(Callback):
     raises ``optuna.TrialPruned`` when the pruner says so."""
 
     def __init__(self, trial: optuna.Trial, metric: Metric, tracker: Any, *, prune: bool,
-                 step_offset: int = 0):
+                 fold: int = 0):
         self.trial = trial
         self.field = metric.epoch_field
         self.sign = self.orientation(metric)
         self.tracker = tracker
         self.prune = prune
-        self.step_offset = step_offset
+        # the tracker gets the epochs of the first fold only (step = epoch, as for a trial
+        # on one split: curves line up across trials) and each fold's final score
+        self.fold = fold
 
     @staticmethod
     def orientation(metric: Metric) -> float:
@@ -344,7 +352,8 @@ class PruningReporter(Callback):
             else -1.0
 
     def on_epoch_end(self, record: dict[str, float], **kwargs: Any) -> None:
-        self.tracker.log_epoch(self.trial.number, {**record, "epoch": record["epoch"] + self.step_offset})
+        if self.fold == 0:
+            self.tracker.log_epoch(self.trial.number, record)
         if not self.prune:
             return
         value = record[self.field]
@@ -354,6 +363,14 @@ class PruningReporter(Callback):
                 self.trial.set_user_attr("epochs", int(record["epoch"]))  # for the leaderboard
                 raise optuna.TrialPruned(
                     f"pruned at epoch {record['epoch']} ({self.field}={value:.4g})")
+
+    def on_train_end(self, result: Any, **kwargs: Any) -> None:
+        # the fold's validation score of the weights training kept (early stopping's best
+        # epoch): what its validation predictions, and so the trial's score, come from
+        best = result.best_record
+        if best is not None and math.isfinite(best.get("val_score", math.nan)):
+            self.tracker.log_fold(self.trial.number, fold=self.fold,
+                                  score=float(best["val_score"]))
 
 
 class FollowsRun(Callback):
@@ -413,7 +430,8 @@ class Objective:
             trial.set_user_attr("duration", time.perf_counter() - t0)
             trial.set_user_attr(FAIL_REASON, str(exc) or "pruned")
             ctx.tracker.end_trial(trial.number, state="pruned", value=None,
-                                  duration=time.perf_counter() - t0, reason=str(exc))
+                                  duration=time.perf_counter() - t0, reason=str(exc),
+                                  **_training_outcome(trial))
             raise
         except KeyboardInterrupt:
             # Ctrl-C or SIGTERM: no fault of the configuration. Recorded, and queued to
@@ -435,12 +453,14 @@ class Objective:
             trial.set_user_attr(FAIL_REASON, reason)
             trial.set_user_attr("duration", time.perf_counter() - t0)
             ctx.tracker.end_trial(trial.number, state="failed", value=None,
-                                  duration=time.perf_counter() - t0, reason=reason)
+                                  duration=time.perf_counter() - t0, reason=reason,
+                                  **_training_outcome(trial))
             if isinstance(exc, (torch.OutOfMemoryError, MemoryError)) and torch.cuda.is_available():
                 torch.cuda.empty_cache()
             raise
         ctx.tracker.end_trial(trial.number, state="complete", value=value,
-                              duration=time.perf_counter() - t0, reason=None)
+                              duration=time.perf_counter() - t0, reason=None,
+                              **_training_outcome(trial))
         return value
 
     def _run(self, trial: optuna.Trial, model_cfg: dict, training: dict, scaling: str,
@@ -451,14 +471,12 @@ class Objective:
         max_time = ctx.budget.trial_max_time()
         if max_time <= 0:
             raise optuna.TrialPruned("no search time left in time_budget")
-        epochs = training["epochs"]
         try:
             run = train_on_folds(
                 ctx, folds, model_cfg, training, seed=ctx.seed + trial.number, t0=t0,
                 max_time=max_time,
                 callbacks=lambda k: [PruningReporter(trial, ctx.metric, ctx.tracker,
-                                                     prune=ctx.prune and k == 0,
-                                                     step_offset=k * epochs)]
+                                                     prune=ctx.prune and k == 0, fold=k)]
                 + ([FollowsRun(ctx.follow)] if ctx.follow is not None else []))
         except TooLittleTrained as exc:
             if ctx.budget.is_short(max_time):  # the search ran out of time, not the trial
@@ -511,6 +529,14 @@ class Objective:
             f"{self.ctx.budget.trial_cap():.2f}s): {what}")
 
 
+def _training_outcome(trial: optuna.Trial) -> dict[str, Any]:
+    """What the leaderboard shows of a trial's training, for the tracker's ``end_trial``:
+    ``epochs`` (over all folds), ``best_epoch``, ``status`` (the training loop's, per
+    fold); None where the trial did not get that far (a pruned trial has its epochs)."""
+    attrs = trial.user_attrs
+    return {key: attrs.get(key) for key in ("epochs", "best_epoch", "status")}
+
+
 def _queue_again(trial: optuna.Trial) -> int | None:
     """A trial that took a queued configuration (a warm-start entry, enqueued with
     fixed_params; or a retry, queued with its params) and was left without a result for
@@ -520,6 +546,27 @@ def _queue_again(trial: optuna.Trial) -> int | None:
     if "fixed_params" not in frozen.system_attrs and not frozen.system_attrs.get("retry_history"):
         return None
     return _queue_copy(trial.study, frozen, frozen.system_attrs)
+
+
+def new_study_uid(study: optuna.Study) -> None:
+    """Record the identity of a study this process has just created (before its seed, which
+    the processes that join it wait for: they see both)."""
+    study.set_user_attr(STUDY_UID_ATTR, uuid.uuid4().hex)
+
+
+def study_uid(study: optuna.Study, role: str) -> str | None:
+    """The identity of a persistent study, as a fit in ``role`` ('created', 'joined',
+    'resumed': ``LeptonClassifier._seed``) finds it: the one its creator recorded; a new
+    one, given now, for a study resumed without one (created before identities were
+    recorded, or outside Lepton); None where the process creating the study this moment
+    has not recorded it yet (its search run is then recognised by name and storage)."""
+    uid = study.user_attrs.get(STUDY_UID_ATTR)
+    if uid is None and role == "resumed":
+        new_study_uid(study)
+        # read back: another process resuming the same study this moment may have written
+        # its own a moment later (the last write is the study's)
+        uid = study.user_attrs.get(STUDY_UID_ATTR)
+    return None if uid is None else str(uid)
 
 
 def process_label() -> str:

@@ -55,8 +55,8 @@ from ._search import (
     DEVICE_ATTR, DONE_STATES, ENDS_AT_ATTR, FAIL_REASON, PROCESS_ATTR, TRACKING_ATTR,
     UNSTARTED_ATTR, DevicePool,
     Fold, Objective, PruningReporter, SearchContext, StopRequest, Terminated, create_study,
-    enqueue_portfolio, make_storage, outputs_to_prediction, run_trials, stop_signals_set,
-    trials_since_best,
+    enqueue_portfolio, make_storage, new_study_uid, outputs_to_prediction, run_trials,
+    stop_signals_set, study_uid, trials_since_best,
 )
 from .budget import Budget
 from .ensemble import greedy_ensemble_selection, rank_key
@@ -379,7 +379,8 @@ class _BaseLepton(BaseEstimator):
                     "device": ",".join(self.devices_), "portfolio_enqueued": n_portfolio}
         if follow is None:
             tracker.start_search(study_name=study_name, meta_features=meta.as_dict(),
-                                 search_space=space.to_dict(), settings=settings)
+                                 search_space=space.to_dict(), settings=settings,
+                                 study_uid=None if storage is None else study_uid(study, role))
             if storage is not None and getattr(tracker, "parent_run_id", None):
                 from ..tracking._store import redact_uri
 
@@ -543,6 +544,7 @@ class _BaseLepton(BaseEstimator):
                 if started or time.monotonic() > deadline:
                     return own, "resumed"  # _check_resumable records the seed
                 time.sleep(0.1)
+        new_study_uid(study)  # before the seed, which the processes joining it wait for
         study.set_user_attr("lepton.metric", _scoring(metric))  # the direction is fixed now
         study.set_user_attr("lepton.seed", own)
         return own, "created"

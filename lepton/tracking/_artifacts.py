@@ -101,6 +101,7 @@ def write_learning_curves(curves: Mapping[int, Sequence[Mapping[str, Any]]], val
         ys = [_num(r.get("val_score")) for r in records]
         if any(not math.isnan(v) for v in ys):
             ax_score.plot(epochs, ys, color=None if line is None else line.get_color(), label=label)
+    # with cross-validation the records are the first fold's (step = epoch, as logged)
     ax_loss.set(xlabel="epoch", ylabel="loss", title="train (dashed) / validation loss")
     ax_score.set(xlabel="epoch", ylabel="val_score", title="validation score")
     ax_loss.legend(fontsize=7)

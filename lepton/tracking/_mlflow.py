@@ -23,7 +23,9 @@ child cannot start, or dies, the same writes run on the writer thread in this pr
 (``writer='thread'`` asks for that from the start).
 
 Resume: a search with persistent Optuna storage is identified by the parent run's tags
-``lepton.study_name`` and ``lepton.storage``; ``start_search`` continues under that run
+``lepton.study_name`` and ``lepton.storage`` and, as these two can name another study (a
+relative file in another folder, a file deleted and created again), ``lepton.study_uid``,
+the study's identity (``_same_study``); ``start_search`` continues under that run
 (status set back to RUNNING, ``lepton.resume_count`` incremented; every session also adds
 a row to the parent's ``lepton.session_start`` metric, which counts sessions that start at
 once, see ``_count_resume``), so all trials of a study, across processes and restarts,
@@ -63,7 +65,9 @@ from ._store import (
     artifact_root_for, check_tracking_uri, default_tracking_uri, quiet_mlflow_env, redact_uri,
     store_lock,
 )
-from ._writer import TAG_ROLE, TAG_STATE, TAG_STUDY, TAG_TRIAL, RunWriter, WriterDied, WriterProcess
+from ._writer import (
+    METRIC_TRIAL, TAG_ROLE, TAG_STATE, TAG_STUDY, TAG_TRIAL, RunWriter, WriterDied, WriterProcess,
+)
 from ._writer import log_batch as _log_batch
 
 __all__ = ["MLflowTracker", "DEFAULT_EXPERIMENT", "CHAMPION_ALIAS"]
@@ -83,6 +87,13 @@ RACE_RECHECK_S = 0.25
 # Tags Lepton writes (also what `lepton ui` and the tests read back); those of trial runs
 # are defined in _writer.py, which the writer process runs without importing lepton.
 TAG_STORAGE = "lepton.storage"
+#: a persistent study's identity (its user attribute lepton.study_uid, a uuid4 hex); a
+#: search run from before identities were recorded has none
+TAG_STUDY_UID = "lepton.study_uid"
+TAG_DATASET = "lepton.dataset"  # set by `lepton run` and the Prefect flow (lepton.steps)
+TAG_VERSION = "lepton.version"  # the Lepton that ran the search or trial
+TAG_TRAINING_STATUS = "lepton.status"  # a trial's training-loop status (the leaderboard's)
+METRIC_FOLD = "fold_val_score"  # a trial's score on each fold (step = fold index)
 TAG_REASON = "lepton.reason"
 TAG_SCORE = "lepton.validation_score"  # on registered model versions
 TAG_METRIC = "lepton.metric"
@@ -151,6 +162,38 @@ class _Trial:
     last_flush: float = field(default_factory=time.monotonic)
     value: float | None = None
     state: str | None = None
+    folds: list[tuple[int, float, int]] = field(default_factory=list)  # (fold, score, ms)
+    folds_flushed: int = 0
+
+
+def context_tags() -> dict[str, str]:
+    """The run context MLflow's fluent ``start_run`` records (``client.create_run`` records
+    none): who ran the search, the script or command it ran from, and Lepton's version.
+    Nothing here may be slow or reach the network (no git lookup)."""
+    import getpass
+    import sys
+
+    from .. import __version__
+
+    source = sys.argv[0] if sys.argv and sys.argv[0] else "<console>"
+    tags = {"mlflow.source.name": _truncate(source, _MAX_TAG_LEN),
+            "mlflow.source.type": "LOCAL", TAG_VERSION: __version__}
+    try:
+        tags["mlflow.user"] = getpass.getuser()
+    except Exception:  # noqa: BLE001 - no user name (a container's uid without one)
+        pass
+    return tags
+
+
+def _metric_direction(metric: Any) -> str:
+    """The direction of a search metric, by its name (Lepton's metrics); 'maximize' for
+    one it does not know."""
+    try:
+        from ..search.metrics import METRICS
+    except ImportError:
+        return "maximize"
+    known = METRICS.get(str(metric))
+    return known.direction if known is not None else "maximize"
 
 
 def _check_model_name(name: str) -> None:
@@ -288,6 +331,8 @@ class MLflowTracker(SearchTracker):
         self._init: dict = {}  # what a RunWriter needs besides the client (start_search)
         self._detached: threading.Thread | None = None  # a writer left to finish (end_search)
         self._joined = False  # logs into another process's search run (join_search)
+        #: what the writer needs of this search besides where to write (start_search)
+        self._writer_init: dict = {}
         self._reset_writer()
 
     def _reset_writer(self) -> None:
@@ -373,7 +418,10 @@ class MLflowTracker(SearchTracker):
 
     # -- search ----------------------------------------------------------------------
     def start_search(self, *, study_name: str, meta_features: dict, search_space: dict,
-                     settings: dict, **kwargs: Any) -> None:
+                     settings: dict, study_uid: str | None = None,
+                     direction: str | None = None, **kwargs: Any) -> None:
+        """``study_uid``: the persistent study's identity (None: in memory, or not known
+        yet); ``direction``: the study's, for ``best_trial_value`` (default: the metric's)."""
         # Errors here propagate: they happen before any training time is spent.
         from mlflow.entities import Param, RunTag
         from mlflow.exceptions import MlflowException
@@ -386,17 +434,24 @@ class MLflowTracker(SearchTracker):
         space_params = _flatten(search_space, "space")
         if len(space_params) <= 200:
             params.update(space_params)
+        context = context_tags()
         tags = {TAG_ROLE: "search", TAG_STUDY: study_name, "lepton.task": str(settings.get("task")),
                 TAG_METRIC: str(settings.get("metric")),
-                TAG_STORAGE: storage_label or "in-memory"}
+                TAG_STORAGE: storage_label or "in-memory", **context}
+        if study_uid and storage_label:  # also tags a run from before identities, resumed
+            tags[TAG_STUDY_UID] = study_uid
+        self._writer_init = {"context_tags": context,
+                             "direction": direction or _metric_direction(settings.get("metric")),
+                             "best_value": None}
 
         self._children_read = False
-        parent = self._find_parent(study_name, storage_label) if storage_label else None
+        parent = (self._find_parent(study_name, storage_label, study_uid) if storage_label
+                  else None)
         if parent is None:
             run = self.client.create_run(self.experiment_id, run_name=f"search-{study_name}",
                                          tags={**tags, TAG_RESUME_COUNT: "0"})
             if storage_label:
-                parent = self._race_winner(study_name, storage_label, run)
+                parent = self._race_winner(study_name, storage_label, run, study_uid)
         if parent is None:
             self.parent_run_id = run.info.run_id
             if storage_label:  # resumable: later sessions count this one
@@ -409,6 +464,7 @@ class MLflowTracker(SearchTracker):
                 if stale in parent.data.tags:
                     self.client.delete_tag(self.parent_run_id, stale)
             self._count_resume(parent)
+            self._writer_init["best_value"] = self._best_so_far()
             existing = dict(parent.data.params)
             for run in self._children():
                 number = run.data.tags.get(TAG_TRIAL)
@@ -473,6 +529,9 @@ class MLflowTracker(SearchTracker):
         self.parent_run_id = parent_run_id
         self._joined = True
         self._search = {"study_name": study_name}
+        self._writer_init = {"context_tags": context_tags(),
+                             "direction": _metric_direction(run.data.tags.get(TAG_METRIC))}
+        self._writer_init["best_value"] = self._best_so_far()
         self._start_writer()
 
     def leave_search(self) -> None:
@@ -509,7 +568,30 @@ class MLflowTracker(SearchTracker):
                 return
             rows = again
 
-    def _find_parent(self, study_name: str, storage_label: str):
+    def _best_so_far(self) -> float | None:
+        """The best trial value the search run's earlier sessions (or the other processes
+        of the search) logged, in the study's direction; None where there is none."""
+        values = [m.value for m in self.client.get_metric_history(self.parent_run_id,
+                                                                  METRIC_TRIAL)
+                  if not math.isnan(m.value)]
+        if not values:
+            return None
+        return min(values) if self._writer_init.get("direction") == "minimize" else max(values)
+
+    @staticmethod
+    def _same_study(run, study_name: str, storage_label: str, study_uid: str | None) -> bool:
+        """Whether ``run`` is a search run of this study: the same study name and storage
+        text, and the same identity where both have one. A run without an identity is from
+        before identities were recorded (the study that resumes it tags it); a study
+        without one is being created by another process this moment, which has not
+        recorded it yet."""
+        tags = run.data.tags
+        if tags.get(TAG_STUDY) != study_name or tags.get(TAG_STORAGE) != storage_label:
+            return False
+        theirs = tags.get(TAG_STUDY_UID)
+        return study_uid is None or theirs is None or theirs == study_uid
+
+    def _find_parent(self, study_name: str, storage_label: str, study_uid: str | None = None):
         def quoted(s: str) -> bool:
             return "'" not in s and "\\" not in s
 
@@ -519,8 +601,8 @@ class MLflowTracker(SearchTracker):
         runs = self.client.search_runs([self.experiment_id], filter_string=flt, max_results=1000,
                                        order_by=["attributes.start_time DESC"])
         for run in runs:
-            if run.data.tags.get(TAG_STUDY) == study_name and \
-                    run.data.tags.get(TAG_STORAGE) == storage_label and not self._abandoned(run):
+            if self._same_study(run, study_name, storage_label, study_uid) and \
+                    not self._abandoned(run):
                 return run
         return None
 
@@ -531,7 +613,8 @@ class MLflowTracker(SearchTracker):
             [self.experiment_id], max_results=1,
             filter_string=f"tags.`mlflow.parentRunId` = '{run.info.run_id}'")
 
-    def _race_winner(self, study_name: str, storage_label: str, mine):
+    def _race_winner(self, study_name: str, storage_label: str, mine,
+                     study_uid: str | None = None):
         """After creating a parent run: the parent of this study that another process
         created at the same moment and that wins over ``mine`` (deleted then), or None.
 
@@ -548,8 +631,8 @@ class MLflowTracker(SearchTracker):
         time.sleep(RACE_RECHECK_S)
         runs = [r for r in self.client.search_runs([self.experiment_id], filter_string=flt,
                                                    max_results=1000)
-                if r.data.tags.get(TAG_STUDY) == study_name
-                and r.data.tags.get(TAG_STORAGE) == storage_label and not self._abandoned(r)]
+                if self._same_study(r, study_name, storage_label, study_uid)
+                and not self._abandoned(r)]
         first = min(runs, key=lambda r: (r.info.start_time, r.info.run_id), default=None)
         if first is None or first.info.run_id == mine.info.run_id:
             return None
@@ -586,8 +669,17 @@ class MLflowTracker(SearchTracker):
             trial.last_flush = time.monotonic()
             self._send(trial, "log_epoch")
 
+    def log_fold(self, trial_number: int, *, fold: int, score: float, **kwargs: Any) -> None:
+        trial = self._trials.get(trial_number)
+        value = _as_float(score)
+        if trial is None or value is None or not math.isfinite(value):
+            return
+        trial.folds.append((int(fold), value, int(time.time() * 1000)))  # sent at its end
+
     def end_trial(self, trial_number: int, *, state: str, value: float | None, duration: float,
-                  reason: str | None = None, **kwargs: Any) -> None:
+                  reason: str | None = None, epochs: int | None = None,
+                  best_epoch: int | None = None, status: str | None = None,
+                  **kwargs: Any) -> None:
         trial = self._trials.get(trial_number)
         if trial is None:
             return
@@ -595,14 +687,17 @@ class MLflowTracker(SearchTracker):
         tags = {TAG_STATE: state}
         if reason:
             tags[TAG_REASON] = _truncate(str(reason), _MAX_TAG_LEN)
+        if status:
+            tags[TAG_TRAINING_STATUS] = _truncate(str(status), _MAX_TAG_LEN)
         self._send(trial, "end_trial", tags=tags, status=_STATUS.get(state, "FAILED"),
-                   extra={"duration": _as_float(duration), "objective_value": trial.value})
+                   extra={"duration": _as_float(duration), "objective_value": trial.value,
+                          "epochs": _as_float(epochs), "best_epoch": _as_float(best_epoch)})
 
     def _send(self, trial: _Trial, what: str, *, tags: dict | None = None,
               status: str | None = None, extra: dict | None = None) -> None:
         """Hand the trial's records not sent yet (and its params, the first time) to the
         writer as one batch (see ``RunWriter.trial``). Called from the trial's thread."""
-        upto = len(trial.records)
+        upto, folds_upto = len(trial.records), len(trial.folds)
         metrics = []
         for record, ts in zip(trial.records[trial.flushed:upto],
                               trial.timestamps[trial.flushed:upto]):
@@ -611,6 +706,8 @@ class MLflowTracker(SearchTracker):
                 value = _as_float(record.get(key))
                 if value is not None:
                     metrics.append((key, value, ts, step))
+        metrics += [(METRIC_FOLD, value, ts, fold)
+                    for fold, value, ts in trial.folds[trial.folds_flushed:folds_upto]]
         now = int(time.time() * 1000)
         metrics += [(k, v, now, 0) for k, v in (extra or {}).items() if v is not None]
         batch = {"what": what, "number": trial.number, "start_ms": trial.start_ms,
@@ -618,7 +715,7 @@ class MLflowTracker(SearchTracker):
                  "value": trial.value if status else None}
         if not trial.params_sent:
             batch["params"], trial.params_sent = trial.params, True
-        trial.flushed = upto
+        trial.flushed, trial.folds_flushed = upto, folds_upto
         self._submit("trial", batch)
 
     # -- the writer ------------------------------------------------------------------
@@ -629,7 +726,8 @@ class MLflowTracker(SearchTracker):
             self._detached.join(timeout=self.drain_timeout)
             self._detached = None
         init = {"experiment_id": self.experiment_id, "parent_run_id": self.parent_run_id,
-                "study_name": self._search.get("study_name", "")}
+                "study_name": self._search.get("study_name", ""),
+                **getattr(self, "_writer_init", {})}  # (a tracker pickled before it)
         process = None
         if self.writer == "process":
             try:
@@ -947,6 +1045,7 @@ class MLflowTracker(SearchTracker):
         return self._known_children
 
     def _records_from_run(self, run_id: str) -> list[dict]:
+        # step = epoch (of the first fold, with cross-validation), as log_epoch got them
         by_step: dict[int, dict] = {}
         for key in _EPOCH_KEYS:
             for m in self.client.get_metric_history(run_id, key):
@@ -1361,7 +1460,16 @@ def _flatten(obj: Any, prefix: str) -> dict[str, str]:
             out.update(_flatten(v, f"{prefix}.{i}"))
     else:
         key = _BAD_KEY.sub("_", prefix or "value")[:250]
-        value = json.dumps(list(obj)) if isinstance(obj, (list, tuple)) else str(obj)
+        if isinstance(obj, (list, tuple)):
+            value = json.dumps(list(obj))
+        elif isinstance(obj, (float, np.floating)) and float(obj).is_integer() \
+                and abs(obj) < 2**53:
+            # a whole number reads the same whether it came as 15 or 15.0 (the CLI parses
+            # floats): '15' both ways, so one setting groups together in the runs table
+            # (beyond 2**53 a float is not an exact integer: 1e+20 stays as it is)
+            value = str(int(obj))
+        else:
+            value = str(obj)
         out[key] = _truncate(value, 500)
     return out
 

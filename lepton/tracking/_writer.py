@@ -20,7 +20,8 @@ Protocol: length-prefixed pickle frames, each a ``(command, payload)`` pair, on 
 child's stdin; replies on the child's stdout, which carries nothing else (the child points
 its file descriptor 1 at stderr before importing mlflow, so prints go there)::
 
-    ("init", {tracking_uri, registry_uri, experiment_id, parent_run_id, study_name})  first
+    ("init", {tracking_uri, registry_uri, experiment_id, parent_run_id, study_name,
+              context_tags, direction, best_value})                             first
     ("trial", batch)   a trial's writes (see RunWriter.trial); no reply
     ("flush", None)    reply {"runs": {trial number: run id}, "errors": [(what, WriteError)]}
     ("close", None)    write what is buffered and exit; no reply
@@ -50,8 +51,13 @@ TAG_ROLE = "lepton.role"  # 'search' | 'trial'
 TAG_STUDY = "lepton.study_name"
 TAG_TRIAL = "lepton.trial_number"
 TAG_STATE = "lepton.state"
+# The search run's progress, one step per complete trial (step = trial number): the trial's
+# value, and the best value so far in the study's direction (the runs table shows a
+# metric's latest step: trial_value is then the last trial's, best_trial_value the best).
+METRIC_TRIAL = "trial_value"
+METRIC_BEST = "best_trial_value"
 
-PARENT_BATCH = 20  # trial_value steps written to the parent run at a time
+PARENT_BATCH = 20  # trials whose trial_value steps are written to the parent run at once
 _HEADER = struct.Struct("!I")  # frame length, bytes
 CLOSE_TIMEOUT = 30.0  # seconds a child gets to write what it holds and exit, then SIGKILL
 NICENESS = 10  # the child's scheduling priority below training's (`man 2 nice`)
@@ -87,11 +93,18 @@ class RunWriter:
     """
 
     def __init__(self, client: Any, *, experiment_id: str, parent_run_id: str,
-                 study_name: str):
+                 study_name: str, context_tags: dict | None = None,
+                 direction: str = "maximize", best_value: float | None = None):
+        """``context_tags``: set on every trial run it creates (user, source, version);
+        ``direction``: the study's ('maximize' or 'minimize'), ``best_value``: the best
+        trial value earlier sessions logged (None: none), for ``best_trial_value``."""
         self.client = client
         self.experiment_id = experiment_id
         self.parent_run_id = parent_run_id
         self.study_name = study_name
+        self.context_tags = dict(context_tags or {})
+        self.minimize = direction == "minimize"
+        self.best_value = best_value
         self.run_ids: dict[int, str] = {}
         self.errors: list[tuple[str, BaseException]] = []
         self._params: dict[int, dict] = {}  # sent once; kept until the run exists
@@ -114,7 +127,8 @@ class RunWriter:
             params = []
             run_id = self.run_ids.get(number)
             if run_id is None:
-                run_tags = {"mlflow.parentRunId": self.parent_run_id, TAG_ROLE: "trial",
+                run_tags = {**self.context_tags,
+                            "mlflow.parentRunId": self.parent_run_id, TAG_ROLE: "trial",
                             TAG_TRIAL: str(number), TAG_STUDY: self.study_name,
                             TAG_STATE: "running", **tags}
                 run = self.client.create_run(self.experiment_id, run_name=f"trial-{number}",
@@ -127,13 +141,19 @@ class RunWriter:
             if batch.get("status") is None:
                 return
             self.client.set_terminated(run_id, status=batch["status"])
-            if batch.get("value") is not None:  # the search's progress, one step per trial
-                self._parent_metrics.append(
-                    Metric("trial_value", batch["value"], int(time.time() * 1000), number))
+            value = batch.get("value")
+            if value is not None:  # the search's progress, one step per trial
+                now = int(time.time() * 1000)
+                if value == value and (self.best_value is None or (
+                        value < self.best_value if self.minimize else value > self.best_value)):
+                    self.best_value = value  # (a NaN value is never the best)
+                self._parent_metrics.append(Metric(METRIC_TRIAL, value, now, number))
+                if self.best_value is not None:
+                    self._parent_metrics.append(Metric(METRIC_BEST, self.best_value, now, number))
         except Exception as exc:
             self.errors.append((batch.get("what", "trial"), exc))
             return
-        if len(self._parent_metrics) >= PARENT_BATCH:
+        if len({m.step for m in self._parent_metrics}) >= PARENT_BATCH:
             self._write_parent_metrics()
 
     def _write_parent_metrics(self) -> None:
@@ -141,7 +161,7 @@ class RunWriter:
         try:
             log_batch(self.client, self.parent_run_id, metrics=metrics)
         except Exception as exc:
-            self.errors.append(("trial_value", exc))
+            self.errors.append((METRIC_TRIAL, exc))
 
     def flush(self) -> dict:
         """Write what is buffered; return the run id of every trial written so far and the
@@ -267,7 +287,10 @@ def main() -> int:
 
     client = MlflowClient(tracking_uri=init["tracking_uri"], registry_uri=init["registry_uri"])
     writer = RunWriter(client, experiment_id=init["experiment_id"],
-                       parent_run_id=init["parent_run_id"], study_name=init["study_name"])
+                       parent_run_id=init["parent_run_id"], study_name=init["study_name"],
+                       context_tags=init.get("context_tags"),
+                       direction=init.get("direction", "maximize"),
+                       best_value=init.get("best_value"))
     if hasattr(os, "nice"):
         # Where the cores are all busy, training goes first: the writes wait (and are
         # drained at the search's end) rather than slow the trials down. Only from here:

@@ -106,6 +106,8 @@ def test_flow_runs_the_steps_and_records_them(prefect_api, tmp_path):
     assert run.data.tags["lepton.prefect.flow_run_id"] == str(flow_run_id)
     assert run.data.tags["lepton.prefect.flow_run_name"] == "iris-20.0s"
     assert str(flow_run_id) in run.data.tags["lepton.prefect.flow_run_url"]
+    # ... and is told apart from other datasets' searches in the runs table
+    assert run.info.run_name == "search-iris" and run.data.tags["lepton.dataset"] == "iris"
 
 
 def test_a_flow_run_on_a_dated_weighted_table_holds_out_its_latest_rows(prefect_api, tmp_path):
