@@ -1298,8 +1298,8 @@ class MLflowTracker(SearchTracker):
                                        f"champion v{champion.version} could not be loaded")
         classes = getattr(theirs, "classes_", None)
         if classes is not None and np.ndim(classes) == 1 and np.ndim(y) == 1:
-            known = {str(c) for c in classes}
-            unknown = list(dict.fromkeys(str(c) for c in np.asarray(y) if str(c) not in known))
+            known = {str(c) for c in classes}  # the held-out rows' distinct classes, read once
+            unknown = [str(c) for c in np.unique(np.asarray(y).astype(str)) if c not in known]
             if unknown:
                 return True, (f"promoted: champion v{champion.version} was fitted without "
                               f"the classes {_few(unknown)} of the held-out rows (it never "

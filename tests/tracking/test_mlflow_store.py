@@ -229,9 +229,9 @@ def test_scheduled_runs_decide_the_champion_on_held_out_rows_new_to_both(sqlite_
     order = np.random.RandomState(0).permutation(len(X))
     train, test = order[:100], order[100:]
 
-    def register(est, rows, score, defer=True):
+    def register(est, rows, score, defer=True, name="held-out-nn"):
         tracker = MLflowTracker(tracking_uri=sqlite_uri, experiment_name="held-out",
-                                registered_model_name="held-out-nn", strict=True,
+                                registered_model_name=name, strict=True,
                                 defer_promotion=defer)
         study, _, _, _ = drive_search(tracker, study_name=f"held-out-{score}", n_trials=1,
                                       epochs=2)
@@ -296,6 +296,13 @@ def test_scheduled_runs_decide_the_champion_on_held_out_rows_new_to_both(sqlite_
         scorer=lambda model, X_, y_, w: _held_out(model, X_, y_, "accuracy", "classification",
                                                   w)).startswith(
         f"promoted: champion v{new.registered_version} needs the columns ['petal_width']")
+    # a champion registered before its classes were tagged: read off the loaded model
+    two, _ = register(weak(), train[y[train] < 2], 1.0, defer=False, name="classes-nn")
+    client.delete_model_version_tag("classes-nn", two.registered_version, "lepton.classes")
+    three, est = register(weak(), train, 0.5, name="classes-nn")
+    assert promote(three, est, test) == (
+        f"promoted: champion v{two.registered_version} was fitted without the classes ['2'] "
+        "of the held-out rows (it never predicts them)")
 
 
 def test_a_champion_of_another_metric_is_said_before_the_search(iris_search, sqlite_uri,
