@@ -147,7 +147,7 @@ def _cmd_schedule(args: argparse.Namespace) -> int:
     }
     parameters = {k: v for k, v in parameters.items() if v is not None}
     make_schedule(cron=args.cron, interval=args.interval, timezone=args.timezone)  # checks
-    deployment_parameters(**dict(parameters))  # checks before announcing
+    parameters = deployment_parameters(**parameters)  # checks before announcing
     when = (f"cron {args.cron!r} {args.timezone or 'UTC'}" if args.cron
             else f"every {args.interval:g}s")
     try:
@@ -158,10 +158,8 @@ def _cmd_schedule(args: argparse.Namespace) -> int:
                   f"Prefect UI: {api.removesuffix('/api')}; run it now with: "
                   f"PREFECT_API_URL={api} prefect deployment run '{FLOW_NAME}/{name}'; "
                   "stop with Ctrl-C", flush=True)
-            with warnings.catch_warnings():  # said by the check above: not twice
-                warnings.filterwarnings("ignore", message=r"study_name=.* names one study")
-                serve_schedule(name, cron=args.cron, interval=args.interval,
-                               timezone=args.timezone, parameters=parameters)
+            serve_schedule(name, cron=args.cron, interval=args.interval,
+                           timezone=args.timezone, parameters=parameters, checked=True)
     except PrefectServerError as exc:
         print(f"lepton schedule: error: {exc} (or set PREFECT_API_URL to a running Prefect "
               "server)", file=sys.stderr)
@@ -216,9 +214,12 @@ def _cmd_predict(args: argparse.Namespace) -> int:
                 f"--keep); the model was trained on {model.n_features_in_} unnamed columns.")
         X = X.to_numpy()
     out = frame[list(dict.fromkeys(args.keep or ()))].copy()
-    if args.keep and len(frame):
-        # the kept columns as the file writes them: an identifier 00123 came back 123,
-        # and 1.50 came back 1.5 (the file is read once more, those columns only)
+    text_out = args.out is None or table_format(args.out, what="--out") in ("csv", "tsv")
+    if args.keep and len(frame) and text_out and \
+            table_format(args.data, what="data file") in ("csv", "tsv"):
+        # the kept columns of a text file into a text file as written: an identifier 00123
+        # came back 123, and 1.50 came back 1.5 (the file is read once more, those columns
+        # only; Parquet and Excel cells are typed, and typed outputs keep them so)
         written = read_table(args.data, what="data file", as_written=list(out.columns))
         if len(written) == len(out):
             out = written[list(out.columns)].set_axis(out.index)

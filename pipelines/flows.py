@@ -326,14 +326,16 @@ def make_schedule(*, cron: str | None = None, interval: float | None = None,
 
 def serve_schedule(name: str, *, cron: str | None = None, interval: float | None = None,
                    timezone: str | None = None, parameters: dict[str, Any] | None = None,
-                   limit: int | None = 1) -> None:
+                   limit: int | None = 1, checked: bool = False) -> None:
     """Serve ``search_flow`` as the deployment ``lepton-search/<name>`` with a cron or
     interval schedule until this process is stopped (SIGTERM or Ctrl-C). The Prefect API
     it registers with is ``PREFECT_API_URL`` (a ``prefect server start`` or Prefect
     Cloud); without one, a temporary server lives as long as this process. ``limit``
-    caps the runs at once (default 1: a run that outlasts its interval delays the next)."""
+    caps the runs at once (default 1: a run that outlasts its interval delays the next).
+    ``checked``: ``parameters`` are :func:`deployment_parameters`' answer already (not
+    checked again: that reads the table file)."""
     schedule = make_schedule(cron=cron, interval=interval, timezone=timezone)
-    params = deployment_parameters(**(parameters or {}))
+    params = dict(parameters or {}) if checked else deployment_parameters(**(parameters or {}))
     from prefect.types.entrypoint import EntrypointType
 
     search_flow.serve(name=name, schedules=[schedule], parameters=params, limit=limit,

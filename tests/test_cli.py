@@ -398,6 +398,8 @@ def test_lepton_predict_keep_gives_the_kept_columns_back_as_written(tmp_path, ca
     """An identifier 00123 came back 123 (a join back to the database failed), 1.50 came
     back 1.5 and a decimal comma's 0,640 came back 0,64: the same numbers, not the file's
     text. Kept columns are the file's text now."""
+    import pandas as pd
+
     _, path = _table(tmp_path)
     saved = tmp_path / "model.joblib"
     assert main(["run", str(path), "--target", "label", "--fixed", "--save", str(saved)]) == 0
@@ -411,6 +413,12 @@ def test_lepton_predict_keep_gives_the_kept_columns_back_as_written(tmp_path, ca
     assert lines[0] == "id,price,prediction"
     assert [line.rsplit(",", 1)[0] for line in lines[1:]] == ["00123,1.50", "00456,0.640",
                                                               ",3.00"]
+    # a typed output keeps typed values (the text is for text files)
+    parquet = tmp_path / "pred.parquet"
+    assert main(["predict", str(saved), str(tmp_path / "new.csv"), "--out", str(parquet),
+                 "--keep", "id", "price"]) == 0
+    kept = pd.read_parquet(parquet)
+    assert kept["price"].dtype == "float64" and kept["price"].tolist() == [1.5, 0.64, 3.0]
     # a spreadsheet's semicolons and decimal commas, to standard output
     (tmp_path / "semi.csv").write_text("id;a;b\n007;0,640;x\n008;-1,5;y\n")
     assert main(["predict", str(saved), str(tmp_path / "semi.csv"), "--keep", "id", "a"]) == 0

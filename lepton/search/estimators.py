@@ -380,7 +380,8 @@ class _BaseLepton(BaseEstimator):
         if follow is None:
             tracker.start_search(study_name=study_name, meta_features=meta.as_dict(),
                                  search_space=space.to_dict(), settings=settings,
-                                 study_uid=None if storage is None else study_uid(study, role))
+                                 study_uid=None if storage is None else study_uid(study, role),
+                                 study_created=role == "created")
             if storage is not None and getattr(tracker, "parent_run_id", None):
                 from ..tracking._store import redact_uri
 
@@ -491,7 +492,7 @@ class _BaseLepton(BaseEstimator):
         tracker.end_search(estimator=self, X_sample=_safe_indexing(sample, np.arange(min(5, n))),
                            study=study, leaderboard=self.leaderboard_,
                            final=dict(self.final_model_info_), holdout=holdout,
-                           fit_rows=(X_given, y))
+                           fit_rows=(X_given, y), time_left=budget.remaining())
         self.fit_time_ = budget.elapsed()
         if self.verbose:
             print(f"[{name}] {self.n_trials_} trials, best {metric.name}={self.best_score_:.4f}, "

@@ -34,9 +34,11 @@ def _save(fig_or_ax: Any, path: Path) -> None:
     plt.close(fig)
 
 
-def write_study_plots(study: Any, folder: Path, skipped: dict[str, str]) -> list[str]:
+def write_study_plots(study: Any, folder: Path, skipped: dict[str, str], *,
+                      room: Any = None) -> list[str]:
     """Optimization history, parameter importances and parallel coordinates (PNG, and
-    interactive HTML when plotly is installed)."""
+    interactive HTML when plotly is installed). ``room()``: whether there is time for the
+    next plot (those left out are in ``skipped``)."""
     import optuna
     from optuna.trial import TrialState
 
@@ -55,6 +57,9 @@ def write_study_plots(study: Any, folder: Path, skipped: dict[str, str]) -> list
     except ImportError:
         has_plotly = False
     for name, fn in plots.items():
+        if room is not None and not room():
+            skipped[name] = "no time left in time_budget"
+            continue
         if name == "param_importances":
             if len(complete) < 2:
                 skipped[name] = f"needs >= 2 complete trials, got {len(complete)}"

@@ -66,7 +66,8 @@ from ._store import (
     store_lock,
 )
 from ._writer import (
-    METRIC_TRIAL, TAG_ROLE, TAG_STATE, TAG_STUDY, TAG_TRIAL, RunWriter, WriterDied, WriterProcess,
+    METRIC_BEST, METRIC_TRIAL, TAG_ROLE, TAG_STATE, TAG_STUDY, TAG_TRIAL, RunWriter, WriterDied,
+    WriterProcess,
 )
 from ._writer import log_batch as _log_batch
 
@@ -105,6 +106,10 @@ TAG_CLASSES = "lepton.classes"  # on registered model versions: the classes, as 
 #: of the rows it was fitted on (_rows.row_fingerprints), for promote_on_held_out
 TAG_ROWS = "lepton.training_rows"
 TAG_PROMOTION = "lepton.promotion"
+#: what end_search leaves out once the fit's budget is spent (plots/skipped.json)
+NO_TIME = "no time left in time_budget"
+#: the seconds end_search keeps for the artifacts' upload and the run's end
+END_MARGIN_S = 1.0
 #: the fewest held-out rows, new to the champion, that a held-out comparison is made on
 MIN_SHARED_ROWS = 20
 #: Tags of a search run that say how its latest session ended: removed when the study's
@@ -320,6 +325,8 @@ class MLflowTracker(SearchTracker):
         #: 'promoted: accuracy=0.97 vs champion v2 0.95', 'not promoted: ...')
         self.promotion: str | None = None
         self.tracking_errors: list[str] = []
+        self._deadline: float | None = None  # end_search's: the fit's budget (time.monotonic)
+        self._skipped: dict[str, str] = {}  # what end_search left out for want of time
         self._trials: dict[int, _Trial] = {}
         self._known_children: dict[int, str] = {}  # trials of earlier sessions (resume)
         self._children_read = False  # and of workers, read once at the end (_other_children)
@@ -418,10 +425,12 @@ class MLflowTracker(SearchTracker):
 
     # -- search ----------------------------------------------------------------------
     def start_search(self, *, study_name: str, meta_features: dict, search_space: dict,
-                     settings: dict, study_uid: str | None = None,
+                     settings: dict, study_uid: str | None = None, study_created: bool = False,
                      direction: str | None = None, **kwargs: Any) -> None:
         """``study_uid``: the persistent study's identity (None: in memory, or not known
-        yet); ``direction``: the study's, for ``best_trial_value`` (default: the metric's)."""
+        yet); ``study_created``: this fit created the study (no search run from before
+        identities is its run); ``direction``: the study's, for ``best_trial_value``
+        (default: the metric's)."""
         # Errors here propagate: they happen before any training time is spent.
         from mlflow.entities import Param, RunTag
         from mlflow.exceptions import MlflowException
@@ -445,6 +454,7 @@ class MLflowTracker(SearchTracker):
                              "best_value": None}
 
         self._children_read = False
+        self._study_created = study_created
         parent = (self._find_parent(study_name, storage_label, study_uid) if storage_label
                   else None)
         if parent is None:
@@ -474,7 +484,7 @@ class MLflowTracker(SearchTracker):
             new = {k: v for k, v in params.items() if k not in existing}
             # params are immutable: a resumed search records changed settings as tags
             changed = {f"lepton.resumed.{k}": v for k, v in params.items()
-                       if k in existing and existing[k] != v}
+                       if k in existing and not _same_param(existing[k], v)}
             try:
                 _log_batch(self.client, self.parent_run_id,
                            params=[Param(k, v) for k, v in new.items()],
@@ -578,18 +588,20 @@ class MLflowTracker(SearchTracker):
             return None
         return min(values) if self._writer_init.get("direction") == "minimize" else max(values)
 
-    @staticmethod
-    def _same_study(run, study_name: str, storage_label: str, study_uid: str | None) -> bool:
+    def _same_study(self, run, study_name: str, storage_label: str,
+                    study_uid: str | None) -> bool:
         """Whether ``run`` is a search run of this study: the same study name and storage
         text, and the same identity where both have one. A run without an identity is from
-        before identities were recorded (the study that resumes it tags it); a study
-        without one is being created by another process this moment, which has not
-        recorded it yet."""
+        before identities were recorded (the study that resumes it tags it), never the run
+        of a study this fit created; a study without one is being created by another
+        process this moment, which has not recorded it yet."""
         tags = run.data.tags
         if tags.get(TAG_STUDY) != study_name or tags.get(TAG_STORAGE) != storage_label:
             return False
         theirs = tags.get(TAG_STUDY_UID)
-        return study_uid is None or theirs is None or theirs == study_uid
+        if theirs is None:
+            return study_uid is None or not getattr(self, "_study_created", False)
+        return study_uid is None or theirs == study_uid
 
     def _find_parent(self, study_name: str, storage_label: str, study_uid: str | None = None):
         def quoted(s: str) -> bool:
@@ -873,24 +885,31 @@ class MLflowTracker(SearchTracker):
     # -- end -------------------------------------------------------------------------
     def end_search(self, *, estimator: Any, X_sample: Any, study: Any, leaderboard: Any,
                    final: dict, holdout: tuple | None = None, fit_rows: tuple | None = None,
-                   **kwargs: Any) -> None:
+                   time_left: float | None = None, **kwargs: Any) -> None:
         """``fit_rows``: the (X, y) the estimator was fitted on; a registered version keeps
-        their hashes (:mod:`._rows`), for :meth:`promote_on_held_out`."""
+        their hashes (:mod:`._rows`), for :meth:`promote_on_held_out`. ``time_left``: the
+        seconds the fit has left (its ``time_budget``'s); the summary, the tables and the
+        model (and its registration) are logged whatever it says, the plots and the
+        ``mlflow.pytorch`` copy of the network only while it lasts (``plots/skipped.json``
+        names those left out)."""
         if self.parent_run_id is None:
             return
         ended = time.monotonic()
+        self._deadline = None if time_left is None else ended + time_left
+        self._skipped = {}
         self._close_open_trials("KILLED", "search ended before the trial reported its end")
         if self.strict:  # a failed trial write raises here, before any model is logged
             self._finish_writes(ended)
         direction = _direction(final, study)
         score = _as_float(final.get("validation_score"))
         metric = str(final.get("metric") or self._search.get("settings", {}).get("metric"))
-        steps = [("summary", lambda: self._log_summary(final, study, score, metric, direction)),
-                 ("artifacts", lambda: self._log_artifacts(estimator, study, leaderboard, holdout,
-                                                           metric, direction))]
+        # the model before the plots: on a busy machine the plots are what the budget drops
+        steps = [("summary", lambda: self._log_summary(final, study, score, metric, direction))]
         if self.log_models:
             steps.append(("models", lambda: self._log_models(estimator, X_sample, score, metric,
                                                              direction, fit_rows)))
+        steps.append(("artifacts", lambda: self._log_artifacts(estimator, study, leaderboard,
+                                                               holdout, metric, direction)))
         for what, step in steps:
             try:
                 step()
@@ -985,31 +1004,47 @@ class MLflowTracker(SearchTracker):
             tags["lepton.best_trial"] = str(final["best_trial"])
         if final.get("interrupted"):  # Ctrl-C cut the search or the final refit short
             tags["lepton.search_interrupted"] = "true"
-        _log_batch(self.client, self.parent_run_id,
-                   metrics=[Metric(k, v, now, 0) for k, v in metrics.items() if v is not None],
+        rows = [Metric(k, v, now, 0) for k, v in metrics.items() if v is not None]
+        values = [t.value for t in trials if t.state == TrialState.COMPLETE
+                  and t.value is not None and not math.isnan(t.value)]
+        if values:  # the study's best, every process's trials, at its last trial's step: the
+            # value the runs table shows (each process logged its own best so far)
+            best = max(values) if direction == "maximize" else min(values)
+            rows.append(Metric(METRIC_BEST, float(best), now, max(t.number for t in trials)))
+        _log_batch(self.client, self.parent_run_id, metrics=rows,
                    tags=[RunTag(k, v) for k, v in tags.items()])
 
     def _log_artifacts(self, estimator: Any, study: Any, leaderboard: Any, holdout: tuple | None,
                        metric: str, direction: str) -> None:
         from . import _artifacts
 
-        skipped: dict[str, str] = {}
+        skipped = self._skipped
         with tempfile.TemporaryDirectory(prefix="lepton-mlflow-") as tmp:
             root = Path(tmp)
             _artifacts.write_tables(root / "search", leaderboard=leaderboard,
                                     search_space=self._search.get("search_space"),
                                     meta_features=self._search.get("meta_features"),
                                     settings=self._search.get("settings"))
-            _artifacts.write_study_plots(study, root / "plots", skipped)
-            curves, values = self._best_curves(study, direction)
-            _artifacts.write_learning_curves(curves, values, root / "plots", metric=metric)
-            if holdout is not None:
+            _artifacts.write_study_plots(study, root / "plots", skipped, room=self._room)
+            if self._room():
+                curves, values = self._best_curves(study, direction)
+                _artifacts.write_learning_curves(curves, values, root / "plots", metric=metric)
+            else:
+                skipped["learning_curves"] = NO_TIME
+            if holdout is not None and self._room():
                 _artifacts.write_holdout_plot(holdout[0], holdout[1], _task_of(estimator, self._search),
                                               root / "evaluation", skipped)
+            elif holdout is not None:
+                skipped["evaluation"] = NO_TIME
             if skipped:
                 (root / "plots").mkdir(exist_ok=True)
                 (root / "plots" / "skipped.json").write_text(json.dumps(skipped, indent=1))
             self.client.log_artifacts(self.parent_run_id, tmp)
+
+    def _room(self) -> bool:
+        """Whether the fit's budget leaves time for another plot (END_MARGIN_S kept for
+        the upload and the run's end)."""
+        return self._deadline is None or time.monotonic() < self._deadline - END_MARGIN_S
 
     def _best_curves(self, study: Any, direction: str) -> tuple[dict, dict]:
         from optuna.trial import TrialState
@@ -1078,13 +1113,17 @@ class MLflowTracker(SearchTracker):
                     python_model=LeptonEstimatorModel(), artifacts={ESTIMATOR_ARTIFACT: str(path)},
                     signature=signature, input_example=sample, pip_requirements=_requirements(),
                     run_id=self.parent_run_id, model_id=self._new_logged_model("model"))
-            self._log_torch_module(estimator, sample)
+            if self._room():
+                self._log_torch_module(estimator, sample)
+            else:
+                self._skipped["torch_module"] = NO_TIME
             self.client.set_tag(self.parent_run_id, "lepton.model_uri", info.model_uri)
             if self.registered_model_name:
                 # inside the block: the SQL registry resolves models:/ sources through the
                 # fluent tracking URI
                 self._register(info, score, metric, direction, data=_data_of(estimator),
-                               fit_rows=fit_rows)
+                               fit_rows=None if fit_rows is None else
+                               (_used_columns(estimator, fit_rows[0]), fit_rows[1]))
 
     def _new_logged_model(self, name: str) -> str:
         """A logged model of the search's experiment, for ``Model.log(model_id=...)``.
@@ -1158,11 +1197,8 @@ class MLflowTracker(SearchTracker):
         if fit_rows is not None:
             self._log_training_rows(name, str(version.version), *fit_rows)
         if self.defer_promotion:
-            self.promotion = "pending: to be decided on the run's held-out rows"
-            self.client.set_model_version_tag(name, version.version, TAG_PROMOTION,
-                                              self.promotion)
-            self.client.set_tag(self.parent_run_id, "lepton.registered_model",
-                                f"{name}/{version.version}")
+            self._record_promotion(name, str(version.version), False,
+                                   "pending: to be decided on the run's held-out rows")
             return
         # Check, then move: two searches registering under one name at once could both
         # beat the old champion and the worse one move the alias last. On a SQLite or
@@ -1273,8 +1309,13 @@ class MLflowTracker(SearchTracker):
                     self.client.set_registered_model_alias(name, CHAMPION_ALIAS, version)
             self._record_promotion(name, version, promote, why)
         except Exception as exc:
+            why = f"not promoted: the comparison failed ({type(exc).__name__}: {exc})"
+            self.promotion = why
+            try:  # the version's tag says so too, not "pending" for ever
+                self._record_promotion(name, version, False, why)
+            except Exception:  # noqa: BLE001 - the store is what failed, most likely
+                pass
             self._guard("deciding the champion on the held-out rows", exc)
-            self.promotion = f"not promoted: the comparison failed ({type(exc).__name__}: {exc})"
         return self.promotion
 
     def _challenge(self, name: str, version: str, estimator: Any, X: Any, y: Any,
@@ -1297,9 +1338,14 @@ class MLflowTracker(SearchTracker):
             return self._by_validation(name, own, metric, direction, data,
                                        f"champion v{champion.version} could not be loaded")
         classes = getattr(theirs, "classes_", None)
-        if classes is not None and np.ndim(classes) == 1 and np.ndim(y) == 1:
-            known = {str(c) for c in classes}  # the held-out rows' distinct classes, read once
-            unknown = [str(c) for c in np.unique(np.asarray(y).astype(str)) if c not in known]
+        ours_ = getattr(estimator, "classes_", None)
+        if classes is not None and np.ndim(classes) == 1 and np.ndim(y) == 1 and \
+                ours_ is not None and np.ndim(ours_) == 1:
+            # the held-out rows' classes this model predicts and the champion never does (a
+            # class only the held-out rows hold, neither model knows: scored as usual)
+            known, ours_ = {str(c) for c in classes}, {str(c) for c in ours_}
+            unknown = [str(c) for c in np.unique(np.asarray(y).astype(str))
+                       if c not in known and c in ours_]
             if unknown:
                 return True, (f"promoted: champion v{champion.version} was fitted without "
                               f"the classes {_few(unknown)} of the held-out rows (it never "
@@ -1323,10 +1369,16 @@ class MLflowTracker(SearchTracker):
         try:
             with warnings.catch_warnings():  # its unseen categories: not this run's news
                 warnings.simplefilter("ignore")
-                score = float(scorer(theirs, X_new, y_new, w_new))
+                score = float(scorer(theirs, _used_columns(theirs, X_new, left_out=True),
+                                     y_new, w_new))
         except Exception as exc:  # noqa: BLE001 - a model that cannot read today's rows
             return True, (f"promoted: champion v{champion.version} cannot score the held-out "
                           f"rows ({type(exc).__name__}: {_truncate(str(exc), 200)})")
+        if not (math.isfinite(ours) and math.isfinite(score)):
+            return self._by_validation(
+                name, own, metric, direction, data,
+                f"{metric} is undefined on the {len(index)} held-out rows new to champion "
+                f"v{champion.version} (ours {ours:.6g}, its {score:.6g})")
         better = ours > score if direction == "maximize" else ours < score
         return better, (f"{'promoted' if better else 'not promoted'}: held-out {metric}="
                         f"{ours:.6g} vs champion v{champion.version} {score:.6g}, on the "
@@ -1361,12 +1413,7 @@ class MLflowTracker(SearchTracker):
                 seen = np.load(self.client.download_artifacts(champion.run_id, artifact, tmp))
         except Exception:  # noqa: BLE001 - treated as no hashes
             return None
-        columns = getattr(theirs, "feature_names_in_", None)
-        if columns is not None and hasattr(X, "columns"):
-            if not set(map(str, columns)) <= set(map(str, X.columns)):
-                return None  # it lacks a column: _outdated promotes before this
-            X = X.set_axis([str(c) for c in X.columns], axis=1)[[str(c) for c in columns]]
-        hashes = row_hashes(X, y)
+        hashes = row_hashes(_used_columns(theirs, X), y)
         return None if hashes is None else ~np.isin(hashes, seen)
 
 
@@ -1385,6 +1432,33 @@ def _data_of(estimator: Any) -> dict:
         classes = [str(c) for c in classes] if classes.ndim == 1 else None
     return {"columns": None if names is None else [str(c) for c in names],
             "classes": classes}
+
+
+def _same_param(logged: str, value: str) -> bool:
+    """A param as logged before and as this session logs it: the same, or the same number
+    (sessions before whole-number floats were written as integers logged ``0.0``)."""
+    if logged == value:
+        return True
+    try:
+        return float(logged) == float(value)
+    except ValueError:
+        return False
+
+
+def _used_columns(estimator: Any, X: Any, *, left_out: bool = False) -> Any:
+    """``X``'s columns a fitted estimator reads, in its order: the columns a row is hashed
+    over (:mod:`._rows`), so that a column the model leaves out (an identifier), added to
+    the table since or moved, does not make a row it was fitted on look new. With
+    ``left_out``, those it leaves out too (empty where ``X`` lacks them), as its
+    ``predict`` takes them. ``X`` as it is where the model was fitted on an array."""
+    names = getattr(estimator, "feature_names_in_", None)
+    if names is None or not hasattr(X, "columns"):
+        return X
+    from ..estimators._base import left_out_columns
+
+    dropped = set() if left_out else {str(c) for c in left_out_columns(estimator)}
+    X = X.set_axis([str(c) for c in X.columns], axis=1)
+    return X.reindex(columns=[str(c) for c in names if str(c) not in dropped])
 
 
 def _input_columns(model_uri: str) -> list[str] | None:

@@ -9,8 +9,9 @@ uses the held-out rows whose hash the champion's list lacks.
 
 The hash reads values, not how a file happened to be parsed: numbers are hashed as float64
 (a column read as integers one week and as floats the next, once a blank appeared, hashes
-alike), and a row is hashed over the columns the champion takes, in its order (a column
-added to the table since, or moved, changes nothing).
+alike), and a row is hashed over the columns the model reads, in its order (a column
+added to the table since, moved, or one the model leaves out, such as an identifier,
+changes nothing).
 """
 
 from __future__ import annotations

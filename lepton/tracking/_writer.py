@@ -105,6 +105,7 @@ class RunWriter:
         self.context_tags = dict(context_tags or {})
         self.minimize = direction == "minimize"
         self.best_value = best_value
+        self._best_step = -1  # best_trial_value's steps only rise: trials end out of order
         self.run_ids: dict[int, str] = {}
         self.errors: list[tuple[str, BaseException]] = []
         self._params: dict[int, dict] = {}  # sent once; kept until the run exists
@@ -148,8 +149,10 @@ class RunWriter:
                         value < self.best_value if self.minimize else value > self.best_value)):
                     self.best_value = value  # (a NaN value is never the best)
                 self._parent_metrics.append(Metric(METRIC_TRIAL, value, now, number))
+                self._best_step = max(self._best_step, number)
                 if self.best_value is not None:
-                    self._parent_metrics.append(Metric(METRIC_BEST, self.best_value, now, number))
+                    self._parent_metrics.append(Metric(METRIC_BEST, self.best_value, now,
+                                                       self._best_step))
         except Exception as exc:
             self.errors.append((batch.get("what", "trial"), exc))
             return

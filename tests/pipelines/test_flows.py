@@ -282,6 +282,30 @@ def test_a_deployment_on_an_existing_file_checks_its_columns_and_metric(tmp_path
     assert flows.deployment_parameters(dataset=str(tmp_path / "later.csv"), target="label")
 
 
+def test_lepton_schedule_reads_the_table_file_once(tmp_path, monkeypatch, capsys):
+    """The command checked the deployment's parameters (reading the file), then serving
+    checked them again and read it a second time."""
+    from lepton.cli import main
+
+    path = tmp_path / "data.csv"
+    pd.DataFrame({"x": range(40), "label": ["a", "b"] * 20}).to_csv(path, index=False)
+    reads, served = [], []
+    load_split = steps.load_split
+    monkeypatch.setattr(steps, "load_split", lambda *a, **k: reads.append(a) or load_split(
+        *a, **k))
+
+    @contextlib.contextmanager
+    def api():
+        yield "http://127.0.0.1:9/api", False
+
+    monkeypatch.setattr(server, "prefect_api", api)
+    monkeypatch.setattr(flows.search_flow, "serve", lambda **kw: served.append(kw))
+    assert main(["schedule", str(path), "--target", "label", "--cron", "0 3 * * *",
+                 "--no-tracking"]) == 0
+    assert len(reads) == 1 and served[0]["parameters"]["dataset"] == str(path)
+    assert "serving deployment lepton-search/data" in capsys.readouterr().out
+
+
 def test_a_deployments_search_space_file_is_checked_and_made_absolute(tmp_path, monkeypatch):
     from importlib import resources
 

@@ -87,6 +87,34 @@ def test_artifacts(iris_search):
     assert set(curves) == {"0", "3"} and len(curves["0"]) == 4
 
 
+def test_out_of_budget_the_end_logs_the_model_and_tables_and_leaves_the_plots(sqlite_uri):
+    """A tracked run with workers beside it on two cores overran a 30 s budget by 3-11 s,
+    8.7 s of it in the plots: with no time left, the summary, the tables and the model
+    (registered) are logged, and the plots and the torch copy are said to be left out."""
+    tracker = MLflowTracker(tracking_uri=sqlite_uri, experiment_name="late",
+                            registered_model_name="late-nn", strict=True)
+    study, best, X, y = drive_search(tracker, study_name="late", n_trials=3, epochs=2)
+    tracker.end_search(estimator=best, X_sample=X.iloc[:5], study=study,
+                       leaderboard=leaderboard(study), holdout=(y, best.predict(X)),
+                       final={"choice": "refit", "metric": "accuracy",
+                              "validation_score": 0.9}, time_left=0.0)
+    client, run_id = tracker.client, tracker.parent_run_id
+
+    def names(path):
+        return {a.path.rsplit("/", 1)[-1] for a in client.list_artifacts(run_id, path)}
+
+    assert {"leaderboard.csv", "settings.json"} <= names("search")
+    assert names("plots") == {"skipped.json"} and not names("evaluation")
+    skipped = json.loads(open(client.download_artifacts(run_id, "plots/skipped.json")).read())
+    assert skipped == dict.fromkeys(["torch_module", "optimization_history", "param_importances",
+                                     "parallel_coordinate", "learning_curves", "evaluation"],
+                                    "no time left in time_budget")
+    run = client.get_run(run_id)
+    assert "lepton.model_uri" in run.data.tags and "lepton.torch_module_uri" not in run.data.tags
+    assert run.data.metrics["validation_score"] == 0.9 and run.info.status == "FINISHED"
+    assert tracker.promotion == "first champion"
+
+
 def test_registered_pyfunc_predicts_like_the_estimator(iris_search):
     import mlflow.pyfunc
     import mlflow.pytorch
@@ -303,6 +331,72 @@ def test_scheduled_runs_decide_the_champion_on_held_out_rows_new_to_both(sqlite_
     assert promote(three, est, test) == (
         f"promoted: champion v{two.registered_version} was fitted without the classes ['2'] "
         "of the held-out rows (it never predicts them)")
+
+
+def test_held_out_promotion_where_the_rows_cannot_decide(sqlite_uri):
+    """A class neither model knows is no reason to promote; a score undefined on the new
+    rows (NaN), or a comparison that fails, leaves the decision to the validation scores
+    or says so in the version's tag; an identifier the champion left out and today's table
+    lacks does not make its rows look new (rows are hashed over the columns a model reads)."""
+    from lepton import NeuralNetworkClassifier
+    from lepton.steps import _held_out
+
+    X, y = iris_frame()
+    order = np.random.RandomState(1).permutation(len(X))
+    train, test = order[:100], order[100:]
+
+    def scorer(model, X_, y_, w):
+        return _held_out(model, X_, y_, "accuracy", "classification", w)
+
+    def register(Xf, rows, score, name, defer=True):
+        tracker = MLflowTracker(tracking_uri=sqlite_uri, experiment_name="edge",
+                                registered_model_name=name, strict=False,
+                                defer_promotion=defer)
+        study, _, _, _ = drive_search(tracker, study_name=f"{name}-{score}", n_trials=1,
+                                      epochs=2)
+        est = NeuralNetworkClassifier(epochs=20, random_state=0).fit(Xf.iloc[rows], y[rows])
+        tracker.end_search(estimator=est, X_sample=Xf.iloc[:5], study=study,
+                           leaderboard=leaderboard(study), fit_rows=(Xf.iloc[rows], y[rows]),
+                           final={"choice": "refit", "metric": "accuracy",
+                                  "validation_score": score})
+        return tracker, est
+
+    two = train[y[train] < 2]
+    register(X, two, 0.9, "unknown-nn", defer=False)
+    new, est = register(X, two, 0.8, "unknown-nn")  # neither knows class 2 of the rows
+    assert re.match(r"(not )?promoted: held-out accuracy=",
+                    promote_reason(new, est, X.iloc[test], y[test], scorer)), new.promotion
+
+    old, _ = register(X, train, 0.9, "nan-nn", defer=False)
+    nan, est = register(X, train, 0.95, "nan-nn")
+    why = promote_reason(nan, est, X.iloc[test], y[test], lambda *a: float("nan"))
+    assert re.fullmatch(
+        rf"promoted: accuracy=0\.95 vs champion v{old.registered_version} 0\.9 \(validation "
+        rf"scores: accuracy is undefined on the (49|50) held-out rows new to champion "
+        rf"v{old.registered_version} \(ours nan, its nan\)\)", why), why
+
+    def broken(*a):
+        raise RuntimeError("store hiccup")
+
+    failed, est = register(X, train, 0.99, "nan-nn")
+    with pytest.warns(RuntimeWarning, match="deciding the champion on the held-out rows"):
+        why = promote_reason(failed, est, X.iloc[test], y[test], broken)
+    assert why == "not promoted: the comparison failed (RuntimeError: store hiccup)"
+    assert failed.client.get_model_version("nan-nn", failed.registered_version).tags[
+        "lepton.promotion"] == why
+
+    ids = X.assign(customer=[f"c{i:04d}" for i in range(len(X))])  # left out: an identifier
+    first, _ = register(ids, train, 0.9, "ids-nn", defer=False)
+    assert first.promotion == "first champion"
+    later, est = register(X, train, 0.9, "ids-nn")  # today's file has no customer column
+    rows = np.concatenate([test, train[:10]])  # 10 of them the champion's
+    assert re.search(r"on the (49|50) held-out rows neither was fitted on$",
+                     promote_reason(later, est, X.iloc[rows], y[rows], scorer)), later.promotion
+
+
+def promote_reason(tracker, est, X, y, scorer):
+    return tracker.promote_on_held_out(est, X, y, scorer=scorer, metric="accuracy",
+                                       direction="maximize")
 
 
 def test_a_champion_of_another_metric_is_said_before_the_search(iris_search, sqlite_uri,

@@ -93,17 +93,28 @@ def test_a_search_run_from_before_study_identities_is_resumed_and_tagged(sqlite_
     storage = f"sqlite:///{tmp_path / 'study.db'}"
     settings = {"storage": storage, "metric": "accuracy", "time_budget": 15.0}
 
-    def start(uid):
+    def start(uid, created=False, name="old", settings=settings):
         tracker = MLflowTracker(tracking_uri=sqlite_uri, experiment_name="legacy",
                                 log_models=False, strict=True, writer="thread")
-        tracker.start_search(study_name="old", meta_features={}, search_space={},
-                             settings=settings, study_uid=uid)
+        tracker.start_search(study_name=name, meta_features={}, search_space={},
+                             settings=settings, study_uid=uid, study_created=created)
         tracker.fail_search(error=KeyboardInterrupt())
         return tracker
 
     legacy = start(None)  # as a search run of an earlier Lepton was logged
     client = legacy.client
     assert "lepton.study_uid" not in client.get_run(legacy.parent_run_id).data.tags
+    # a study created now (its file deleted and made again) is not that run's study
+    gone = start(None, name="gone")
+    assert start("c" * 32, created=True, name="gone").parent_run_id != gone.parent_run_id
+    # an earlier Lepton logged whole-number floats as '2.0': the same setting as '2' now,
+    # not a 'changed' one
+    floats = start(None, name="floats")
+    client.log_param(floats.parent_run_id, "settings.extra", "2.0")
+    again = start("d" * 32, name="floats", settings={**settings, "extra": 2.0})
+    assert again.parent_run_id == floats.parent_run_id
+    assert not [k for k in client.get_run(floats.parent_run_id).data.tags
+                if k.startswith("lepton.resumed.")]
     resumed = start("a" * 32)
     assert resumed.parent_run_id == legacy.parent_run_id
     assert client.get_run(legacy.parent_run_id).data.tags["lepton.study_uid"] == "a" * 32
@@ -205,10 +216,15 @@ def test_the_search_run_shows_the_best_trial_value_so_far(cv_search):
     client = cv_search.tracker_.client
     run_id = cv_search.tracking_run_id_
     values = sorted(client.get_metric_history(run_id, "trial_value"), key=lambda m: m.step)
-    best = sorted(client.get_metric_history(run_id, "best_trial_value"), key=lambda m: m.step)
-    assert [m.step for m in best] == [m.step for m in values] and values
+    best = client.get_metric_history(run_id, "best_trial_value")
+    assert values
+    at = {}  # step -> the values logged there (the end of the search logs the study's best
+    for m in best:  # once more, at its last trial's step)
+        at.setdefault(m.step, []).append(m.value)
     running = [max(m.value for m in values[:i + 1]) for i in range(len(values))]
-    assert [m.value for m in best] == pytest.approx(running)  # accuracy: maximised
+    for m, expected in zip(values, running):  # accuracy: maximised
+        assert expected == pytest.approx(at[m.step][0]), (m.step, at)
+    assert max(at) == max(t.number for t in cv_search.study_.trials)
     assert client.get_run(run_id).data.metrics["best_trial_value"] == \
         pytest.approx(max(m.value for m in values))
 

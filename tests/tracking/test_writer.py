@@ -93,6 +93,23 @@ def test_the_child_writes_what_it_received_when_its_parent_goes_away(parent_run)
                                                             "trial_value")) == [0, 1]
 
 
+def test_the_best_value_so_far_stays_the_latest_when_trials_end_out_of_order(parent_run):
+    """With n_jobs > 1 trial 2 (0.95) can end after trial 3 (0.8): the runs table shows a
+    metric's highest step, which held 0.8 (the best when trial 3 ended)."""
+    from lepton.tracking._writer import RunWriter
+
+    client, init = parent_run
+    writer = RunWriter(client, experiment_id=init["experiment_id"],
+                       parent_run_id=init["parent_run_id"], study_name="writer")
+    for number, value in [(0, 0.7), (1, 0.75), (3, 0.8), (2, 0.95)]:
+        writer.trial(batch(number, value=value))
+    writer._write_parent_metrics()
+    assert client.get_run(init["parent_run_id"]).data.metrics["best_trial_value"] == 0.95
+    best = client.get_metric_history(init["parent_run_id"], "best_trial_value")
+    assert sorted((m.step, m.value) for m in best) == [(0, 0.7), (1, 0.75), (3, 0.8),
+                                                       (3, 0.95)]
+
+
 def test_flush_returns_run_ids_and_the_child_s_errors_by_their_type(parent_run):
     client, init = parent_run
     writer = WriterProcess(init)
