@@ -36,7 +36,7 @@ import threading
 import time
 import uuid
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -266,6 +266,9 @@ class SearchContext:
     finished_here: list[int] = field(default_factory=list)
     #: the devices trials train on (None: the folds' own device)
     devices: DevicePool | None = None
+    #: the seconds the work after the search needs as the machine is loaded now (the
+    #: tracker's end), read as each trial starts: the fixed reserve rises to it (None: none)
+    reserve_floor: Callable[[], float] | None = None
     #: when this fit's search began (Optuna's naive local time, as its trials' datetimes):
     #: ``patience`` counts the trials finished since, so fitting a converged study again
     #: searches on; None (a worker): the whole study's, as the run it joined stopped on
@@ -402,6 +405,8 @@ class Objective:
     def __call__(self, trial: optuna.Trial) -> float:
         ctx = self.ctx
         t0 = time.perf_counter()
+        if ctx.reserve_floor is not None:  # a load that rose since the fit started
+            ctx.budget.hold_fixed_reserve(ctx.reserve_floor())
         if ctx.budget.trial_max_time() <= 0:  # asked for as the window closed
             self._unstarted(trial)
         try:

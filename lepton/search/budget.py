@@ -102,6 +102,16 @@ class Budget:
             self.fixed_reserve += max(0.0, seconds)
             self.reserve += max(0.0, seconds)
 
+    def hold_fixed_reserve(self, seconds: float) -> None:
+        """Hold back at least ``seconds`` for the work after the search, raising (never
+        lowering) the fixed reserve: that work is re-estimated as the machine's load
+        changes (processes that started after this fit, such as workers joining it)."""
+        with self._lock:
+            more = seconds - self.fixed_reserve
+            if more > 0:
+                self.fixed_reserve += more
+                self.reserve += more
+
     def release_final_reserve(self) -> None:
         """The final model needs no training (an ensemble of trained trials): keep only
         the fixed reserve and a little slack for predictions, give the rest to the search."""

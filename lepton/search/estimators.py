@@ -365,7 +365,11 @@ class _BaseLepton(BaseEstimator):
             keep_models=max(10, self.ensemble_size), heartbeat=heartbeat,
             prune=_may_prune(study, metric), follow=follow,
             devices=DevicePool(devices) if len(devices) > 1 else None,
-            started=None if follow is not None else _dt.datetime.now())
+            started=None if follow is not None else _dt.datetime.now(),
+            # the tracker's end costs more on a machine loaded since the start (workers
+            # joining this run): 3-11 s over a 30 s budget with two workers on two cores
+            reserve_floor=(lambda: _tracking_reserve(tracker))
+            if getattr(tracker, "finalize_seconds", 0.0) > 0 and follow is None else None)
         settings = {"time_budget": self.time_budget, "n_trials": self.n_trials,
                     "metric": metric.name, "n_jobs": n_jobs,
                     "cv": (validation if self._given_cv()

@@ -419,6 +419,38 @@ def test_tracking_reserve_grows_with_the_load(monkeypatch):
     assert est._tracking_reserve(SimpleNamespace(finalize_seconds=0.0)) == 0.0
 
 
+def test_the_tracking_reserve_follows_a_load_that_rises_during_the_search(monkeypatch,
+                                                                          tmp_path):
+    """Workers started beside a tracked run load the machine after its reserve was sized:
+    its end took 11 s against 7 s held back (a 30 s budget overran by 3-11 s). Each trial
+    re-reads the load, and the reserve rises with it (never falls)."""
+    from sklearn.datasets import load_iris
+
+    import lepton.search.estimators as est
+    from lepton.search import LeptonClassifier
+
+    budget = Budget(30.0)
+    budget.add_fixed_reserve(7.0)
+    left = budget.search_remaining()
+    budget.hold_fixed_reserve(5.0)  # less than held: nothing changes
+    assert budget.fixed_reserve == 7.0
+    budget.hold_fixed_reserve(10.0)
+    assert budget.fixed_reserve == 10.0
+    assert budget.search_remaining() == pytest.approx(left - 3.0, abs=0.05)
+
+    loads = iter([1.0])  # the fit starts alone; then three more runnable tasks a core
+    monkeypatch.setattr(est, "busy_cores", lambda: next(loads, 7.0))
+    monkeypatch.setattr(est, "cpu_count", lambda: 2)
+    held = []
+    hold = Budget.hold_fixed_reserve
+    monkeypatch.setattr(Budget, "hold_fixed_reserve",
+                        lambda self, seconds: held.append(seconds) or hold(self, seconds))
+    X, y = load_iris(return_X_y=True)
+    LeptonClassifier(time_budget=30, n_trials=3, random_state=0, verbose=0,
+                     tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}").fit(X, y)
+    assert held and set(held) == {est.TRACKING_S_PER_LOAD * 3.5}
+
+
 # -- ensemble selection ----------------------------------------------------------------------
 def test_ensemble_selection_breaks_accuracy_ties_with_log_loss():
     # both candidates are 100% accurate: accuracy alone stops at one member; log loss sees
@@ -826,7 +858,7 @@ def test_a_trial_asked_for_as_the_window_closes_is_set_aside_and_its_queue_entry
     from lepton.search._search import UNSTARTED_ATTR, NoTimeLeft, Objective, retry_trial
     from lepton.search.estimators import _n_finished, make_leaderboard
 
-    ctx = SimpleNamespace(budget=SimpleNamespace(trial_max_time=lambda: 0.0))
+    ctx = SimpleNamespace(budget=SimpleNamespace(trial_max_time=lambda: 0.0), reserve_floor=None)
     study = optuna.create_study(direction="maximize")
     study.add_trial(optuna.trial.create_trial(
         params={"x": 0.5}, distributions={"x": optuna.distributions.FloatDistribution(0, 1)},
