@@ -22,7 +22,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     steps.check_run_options(  # what is wrong is said before the data loads
         task=args.task, test_size=args.test_size, time_budget=args.time_budget,
         n_jobs=args.n_jobs, metric=args.metric, search_space=args.search_space,
-        device=args.device)
+        device=args.device, storage=args.storage)
     split = steps.load_split(args.dataset, target=_target(args), task=args.task,
                              test_size=args.test_size, seed=args.seed,
                              time_column=args.time_column, weight_column=args.weight_column)
@@ -377,9 +377,10 @@ def _add_search_arguments(run: argparse.ArgumentParser) -> None:
                           "(default: 0)")
     run.add_argument("--time-budget", type=float, default=30.0,
                      help="seconds for the whole search and final model (default: 30)")
-    run.add_argument("--n-jobs", type=_n_jobs, help="parallel trials, -1 for one per core "
-                                                    "(default: one per device: 1 on the CPU, "
-                                                    "one per GPU)")
+    run.add_argument("--n-jobs", type=_n_jobs, help="parallel trials; negative counts from the "
+                                                    "cores as in joblib: -1 one per core, -2 "
+                                                    "all but one (default: one per device: 1 "
+                                                    "on the CPU, one per GPU)")
     run.add_argument("--device", default="auto", help=DEVICE_HELP)
     run.add_argument("--metric", help="validation metric the search optimises (classification: "
                                       "accuracy, balanced_accuracy, f1_macro, roc_auc, "
@@ -458,14 +459,17 @@ def _positive_int(text: str) -> int:
 
 
 def _n_jobs(text: str) -> int:
-    """``--n-jobs``: a whole number >= 1, or -1 for one trial per core."""
-    if text.strip() == "-1":
-        return -1
+    """``--n-jobs``: a whole number of trials at a time; a negative one counts from the
+    cores as in joblib (cores + 1 + n: -1 one per core, -2 all cores but one)."""
     try:
-        return _positive_int(text)
-    except argparse.ArgumentTypeError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= 1, "
-                                         "nor -1 (one trial per core)") from None
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value == 0:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a whole number >= 1, nor a negative one counted from the cores "
+            "(-1: one trial per core, -2: all cores but one)")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -524,8 +528,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="the run's table file at another path on this machine (default: "
                              "the path the run recorded; the study refuses other rows)")
     worker.add_argument("--n-jobs", type=_n_jobs,
-                        help="parallel trials in this process, -1 for one per core (default: "
-                             "one per device: 1 on the CPU, one per GPU)")
+                        help="parallel trials in this process; negative counts from the cores "
+                             "as in joblib: -1 one per core, -2 all but one (default: one per "
+                             "device: 1 on the CPU, one per GPU)")
     worker.add_argument("--device", default="auto", help=DEVICE_HELP)
     worker.add_argument("--time-budget", type=_seconds, metavar="SECONDS",
                         help="stop sooner than the run's search (default: when it ends)")

@@ -259,12 +259,13 @@ def _check_split_options(task: str, test_size: float) -> None:
 def check_run_options(*, task: str = "auto", test_size: float = 0.25,
                       time_budget: float = 30.0, n_jobs: int | None = None,
                       metric: str | None = None, search_space: Any = "auto",
-                      device: Any = "auto") -> None:
+                      device: Any = "auto", storage: Any = None) -> None:
     """A run's options as far as they can be checked before its data loads: ``lepton run``
     says what is wrong before loading a large file, and a scheduled deployment before it is
     served rather than at its first run. A metric is checked against the task at the fit
-    (the task may come from the data)."""
+    (the task may come from the data); a storage's form here (it is opened at the fit)."""
     from .search import LeptonClassifier
+    from .search._search import check_storage_form
     from .search.metrics import METRICS
     from .search.spaces import load_search_space
     from .training import resolve_devices
@@ -279,6 +280,7 @@ def check_run_options(*, task: str = "auto", test_size: float = 0.25,
     if not (isinstance(search_space, str) and search_space == "auto"):
         load_search_space(search_space)
     resolve_devices(device)  # a device that is not here
+    check_storage_form(storage)  # before `lepton run` tells how to add workers to it
 
 
 def build_estimator(split: Split, *, time_budget: float = 30.0, n_jobs: int | None = None,
@@ -359,8 +361,10 @@ def join_search(storage: str, study_name: str | None = None, *, n_jobs: int | No
     :class:`NoSearchToJoin` when there is nothing to join, with the reason."""
     import optuna
 
-    from .search._search import ENDS_AT_ATTR, RUN_ATTR, TRACKING_ATTR, make_storage
+    from .search._search import (ENDS_AT_ATTR, RUN_ATTR, TRACKING_ATTR, check_storage_form,
+                                 make_storage)
 
+    check_storage_form(storage)  # no storage's form: said now, not after waiting for it
     deadline = time.monotonic() + wait  # for the file, the study and its search, in all
     if isinstance(storage, (str, os.PathLike)):  # a file the run writes: opening creates
         text = os.fspath(storage)                  # it, so a typo's is waited for, not made
@@ -435,14 +439,16 @@ def join_search(storage: str, study_name: str | None = None, *, n_jobs: int | No
     if seconds < 1.0:
         raise NoSearchToJoin(f"the search of study {name!r} ended while its dataset loaded; "
                              "nothing to join.", ended=True)
-    log(f"joined study {name!r} ({split.name}, {split.task}, metric "
+    # "joining": the fit checks the study takes this worker's data before any trial, and
+    # refuses it otherwise
+    log(f"joining study {name!r} ({split.name}, {split.task}, metric "
         f"{recipe['metric'] or split.default_metric}): trials until "
         f"{time.strftime('%H:%M:%S', time.localtime(ends))} ({seconds:.0f}s)")
     model = build_estimator(split, time_budget=seconds, n_jobs=n_jobs, metric=recipe["metric"],
                             search_space=recipe["search_space"], storage=storage,
                             study_name=name, seed=recipe["seed"], images=recipe["images"],
                             tracking=False, verbose=verbose, device=device)
-    model._follow = _Follow(study, ends, own_end)
+    model._follow = _Follow(study, ends, own_end, dataset=path)
     if tracking and TRACKING_ATTR in attrs:
         model._join_tracker = _join_tracking(attrs[TRACKING_ATTR], tracking_uri, name, log)
     return search(model, split)
@@ -488,10 +494,13 @@ class _Follow:
     """When the search a worker joined ends (``time.time()``), read from its study at most
     every ``every`` seconds (the worker asks after every epoch), and never later than the
     worker's own end: the run's window grows when it hands its final model's reserve to
-    the search, and closes when its search stops early."""
+    the search, and closes when its search stops early. ``dataset``: the run's dataset as
+    it recorded it (what a worker refused for other data is told to give)."""
 
-    def __init__(self, study, ends_at: float, own_end: float, every: float = 2.0):
+    def __init__(self, study, ends_at: float, own_end: float, every: float = 2.0,
+                 dataset: str = ""):
         self.study, self.ends_at, self.own_end, self.every = study, ends_at, own_end, every
+        self.dataset = dataset
         self.read_at = time.monotonic()
         self.lock = threading.Lock()
 

@@ -314,6 +314,20 @@ def test_fixed_refuses_the_options_only_a_search_uses(capsys):
     assert "dataset=" not in out  # before the data loads
 
 
+@pytest.mark.parametrize("storage", ["study.txt", "postgresq://postgres@127.0.0.1/db"])
+def test_run_refuses_a_storage_of_no_storages_form_before_the_data_loads(tmp_path, capsys,
+                                                                          storage):
+    """`lepton run --storage study.txt` loaded the data and printed how to add workers
+    (`lepton worker --storage study.txt`) before the fit refused the storage."""
+    _, path = _table(tmp_path)
+    assert main(["run", str(path), "--target", "label", "--storage", storage,
+                 "--time-budget", "5", "--no-tracking"]) == 2
+    out, err = capsys.readouterr()
+    assert f"storage={storage!r} is not a recognised storage" in err
+    assert "lepton worker" not in out and "dataset=" not in out  # before the data loads
+    assert list(tmp_path.iterdir()) == [path]
+
+
 @pytest.mark.parametrize("option, said", [
     (["--time-budget", "0"], "'time_budget' parameter of LeptonClassifier must be a float in "
                              "the range (0.0, inf). Got 0.0"),
@@ -332,8 +346,9 @@ def test_run_options_are_refused_before_the_data_loads(tmp_path, capsys, option,
     (["worker", "--time-budget", "-3"], "'-3' is not a number of seconds > 0"),
     (["worker", "--wait", "-5"], "'-5' is not a number of seconds >= 0"),
     (["ui", "--port", "99999"], "'99999' is not a port (1-65535)"),
-    (["run", "--n-jobs", "0"], "'0' is not a whole number >= 1, nor -1 (one trial per core)"),
-    (["worker", "--n-jobs", "-2"], "'-2' is not a whole number >= 1, nor -1"),
+    (["run", "--n-jobs", "0"], "'0' is not a whole number >= 1, nor a negative one counted "
+                               "from the cores (-1: one trial per core, -2: all cores but one)"),
+    (["worker", "--n-jobs", "1.5"], "'1.5' is not a whole number >= 1, nor a negative one"),
 ])
 def test_worker_and_ui_numbers_are_usage_errors(tmp_path, capsys, argv, said):
     if argv[0] == "worker":
@@ -350,6 +365,19 @@ def test_n_jobs_minus_one_means_one_trial_per_core(command):
     was refused: both take it now, as the estimators do."""
     argv = [command, "--n-jobs", "-1"] + (["--storage", "s.db"] if command == "worker" else [])
     assert build_parser().parse_args(argv).n_jobs == -1
+
+
+@pytest.mark.parametrize("command", ["run", "worker"])
+def test_n_jobs_minus_two_means_all_cores_but_one(command, tmp_path, monkeypatch):
+    """`--n-jobs -2` was refused ('nor -1'): joblib's and scikit-learn's users read it as
+    all cores but one, as the estimators now take it (tests/search)."""
+    from lepton.search import estimators
+
+    argv = [command, "--n-jobs", "-2"] + (["--storage", "s.db"] if command == "worker" else [])
+    n_jobs = build_parser().parse_args(argv).n_jobs
+    assert n_jobs == -2
+    monkeypatch.setattr(estimators, "cpu_count", lambda: 8)
+    assert estimators.LeptonClassifier(n_jobs=n_jobs)._n_jobs() == 7
 
 
 def test_target_before_the_file_is_not_read_as_the_builtin_dataset(tmp_path, capsys):

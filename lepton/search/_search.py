@@ -58,8 +58,9 @@ from .priors import expected_epochs
 from .spaces import SearchSpace
 
 __all__ = ["Fold", "TrialModel", "SearchContext", "Objective", "PruningReporter", "FoldsRun",
-           "train_on_folds", "TrialFailed", "StorageError", "make_storage", "create_study",
-           "run_trials", "trials_since_best", "outputs_to_prediction", "retry_trial",
+           "train_on_folds", "TrialFailed", "StorageError", "make_storage",
+           "check_storage_form", "create_study", "run_trials", "trials_since_best",
+           "outputs_to_prediction", "retry_trial",
            "StopRequest", "Terminated", "stop_signals_set", "process_label",
            "FollowsRun", "DevicePool", "STUDY_UID_ATTR", "new_study_uid", "study_uid"]
 
@@ -76,6 +77,10 @@ HEARTBEAT_GRACE_S = 30
 CTRL_C_SEARCH = ("lepton: Ctrl-C: stopping the search; the running trials end after their "
                  "current batch and the final model comes from the finished ones "
                  "(Ctrl-C again to stop at once)")
+#: A worker (``lepton worker``) builds no final model: its trials are the study's
+CTRL_C_WORKER = ("lepton: Ctrl-C: stopping this worker; its running trials end after their "
+                 "current batch and are queued to run again, and the trials it finished "
+                 "stay in the study (Ctrl-C again to stop at once)")
 SIGTERM_SEARCH = ("lepton: SIGTERM: stopping the search; the running trials end after their "
                   "current batch and are queued to run again, then the process exits "
                   "(SIGTERM again to exit at once)")
@@ -704,6 +709,7 @@ def make_storage(storage: Any) -> optuna.storages.BaseStorage | None:
             f"storage={storage!r} must be None, an Optuna storage, a database URL "
             "(sqlite:///..., postgresql://..., mysql://..., redis://...) or a file path.")
     text = os.fspath(storage)
+    check_storage_form(text)
     try:
         return _open_storage(text)
     except ImportError as exc:
@@ -713,18 +719,56 @@ def make_storage(storage: Any) -> optuna.storages.BaseStorage | None:
         from sqlalchemy.exc import ArgumentError  # an unknown scheme: NoSuchModuleError
 
         if isinstance(exc, ArgumentError):
-            raise ValueError(
-                f"storage={redact_uri(text)!r} is not a recognised storage "
-                f"({str(exc).splitlines()[0].rstrip('.')}): {_STORAGES}.") from exc
+            raise _unrecognised(text, exc) from exc
         if not _is_unreachable(exc):
             raise
         reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0].rstrip(".")
+        refused = False  # a Redis server that answered, refusing the URL (its database)
+        if text.startswith(("redis://", "rediss://")):
+            import redis.exceptions
+
+            refused = isinstance(exc, redis.exceptions.ResponseError)
         check = ("that the file's folder exists and is writable"
                  if text.startswith("sqlite:") or "://" not in text else
+                 "that the server has the database the URL names (a Redis server has 16 "
+                 "unless configured otherwise: /0 to /15)" if refused else
                  "that the server is running and the database exists (Lepton creates "
                  "tables, not databases)")
+        if refused:
+            reason = f"the Redis server answered {reason!r}"
         raise StorageError(
             f"storage={redact_uri(text)!r} cannot be opened: {reason}. Check {check}.") from exc
+
+
+def check_storage_form(storage: Any) -> None:
+    """Refuse at once a ``storage=`` of no storage's form (a path that names neither a
+    database nor a journal file, a URL whose scheme no database answers to), without
+    opening it: ``lepton run`` says so before its data loads, ``lepton worker`` before it
+    waits for the file a run would create."""
+    if storage is None or isinstance(storage, optuna.storages.BaseStorage):
+        return
+    text = os.fspath(storage)
+    if text.startswith(("redis://", "rediss://")):
+        return
+    if "://" not in text:
+        if not text.lower().endswith(_DB_SUFFIXES + _JOURNAL_SUFFIXES):
+            raise _unrecognised(text)
+        return
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        make_url(_sqlalchemy_url(text)).get_dialect()
+    except ArgumentError as exc:  # an unknown scheme (NoSuchModuleError), or no URL at all
+        raise _unrecognised(text, exc) from exc
+    except ImportError:  # a driver missing: make_storage says what to install
+        pass
+
+
+def _unrecognised(text: str, exc: BaseException | None = None) -> ValueError:
+    why = f" ({str(exc).splitlines()[0].rstrip('.')})" if exc is not None else ""
+    return ValueError(f"storage={redact_uri(text)!r} is not a recognised storage{why}: "
+                      f"{_STORAGES}.")
 
 
 class RedisJournalStorage(optuna.storages.JournalStorage):
@@ -768,12 +812,17 @@ def _open_storage(text: str) -> optuna.storages.BaseStorage:
     if not os.path.isdir(parent):
         raise ValueError(f"storage={text!r}: the folder {parent!r} does not exist; create it "
                          "or give another path.")
-    if lower.endswith((".db", ".sqlite", ".sqlite3")):
+    if lower.endswith(_DB_SUFFIXES):
         return _rdb("sqlite:///" + os.path.abspath(text))
-    if lower.endswith((".log", ".jsonl", ".journal")):
+    if lower.endswith(_JOURNAL_SUFFIXES):
         from optuna.storages.journal import JournalFileBackend
         return optuna.storages.JournalStorage(JournalFileBackend(os.path.abspath(text)))
-    raise ValueError(f"storage={text!r} is not a recognised storage: {_STORAGES}.")
+    raise _unrecognised(text)
+
+
+#: File paths taken as a storage: SQLite databases, and journal files
+_DB_SUFFIXES = (".db", ".sqlite", ".sqlite3")
+_JOURNAL_SUFFIXES = (".log", ".jsonl", ".journal")
 
 
 _STORAGES = ("use a URL (sqlite:///study.db, postgresql://host/db, mysql+pymysql://host/db, "
@@ -808,8 +857,11 @@ def _is_unreachable(exc: BaseException) -> bool:
         import redis.exceptions
     except ImportError:
         return False
+    # ResponseError: the server refused the connection's setup (a database index it
+    # does not have: 'DB index is out of range')
     return isinstance(exc, (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
-                            redis.exceptions.AuthenticationError))
+                            redis.exceptions.AuthenticationError,
+                            redis.exceptions.ResponseError))
 
 
 def _split_prefix(url: str) -> tuple[str, str]:
@@ -998,7 +1050,9 @@ def run_trials(study: optuna.Study, objective: Objective, ctx: SearchContext, *,
             study.stop()
 
     with _one_ask_at_a_time(study, n_jobs), \
-            stop_signals_set(ctx.interrupt, CTRL_C_SEARCH, SIGTERM_SEARCH):
+            stop_signals_set(ctx.interrupt,
+                             CTRL_C_SEARCH if ctx.follow is None else CTRL_C_WORKER,
+                             SIGTERM_SEARCH):
         _optimize(study, objective, ctx, n_trials=n_trials, n_jobs=n_jobs, patience=patience,
                   callback=stop_when_done)
     if ctx.interrupt.is_set():  # a signal between two trials: the search stopped after one

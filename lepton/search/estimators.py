@@ -60,7 +60,8 @@ from ._search import (
 )
 from .budget import Budget
 from .ensemble import greedy_ensemble_selection, rank_key
-from .heartbeat import TrialHeartbeat, uses_lepton_heartbeat
+from . import _search
+from .heartbeat import TrialHeartbeat, fail_stale_trials, uses_lepton_heartbeat
 from .metrics import METRICS, balanced_decision, class_frequencies, get_metric, label_thresholds
 from .priors import (apply_priors, choose_space, compute_meta_features, limit_embeddings,
                      narrowing_note, screen_feature_fraction)
@@ -345,7 +346,8 @@ class _BaseLepton(BaseEstimator):
         data = None if data_id is None else f"{'x'.join(map(str, X.shape))} {data_id[:12]}"
         space = _space_searched_before(study, space)
         _check_resumable(study, study_name, task=task, metric=_scoring(metric), space=space,
-                         seed=seed, validation=validation, data=data)
+                         seed=seed, validation=validation, data=data,
+                         joining=None if follow is None else getattr(follow, "dataset", ""))
         if storage is not None and follow is None:
             for key, value in getattr(self, "_study_attrs", {}).items():  # lepton.steps' recipe
                 study.set_user_attr(key, value)
@@ -354,6 +356,7 @@ class _BaseLepton(BaseEstimator):
         n_portfolio = enqueue_portfolio(study, space, size=4,
                                         wait_s=self._max_wait() if role == "joined" else 0.0)
         if self.verbose and role == "resumed":
+            _fail_stale_trials(study)  # what a killed process left running: counted so
             print(_resume_line(study, study_name, self.storage, metric), file=sys.stderr,
                   flush=True)
         val_rows = np.concatenate([f.val_idx for f in folds])  # order of every val_pred
@@ -460,7 +463,7 @@ class _BaseLepton(BaseEstimator):
                 warn_at_caller(
                     f"{name}: search interrupted (Ctrl-C) after {_n_done(study)} finished trials "
                     f"and {budget.elapsed():.0f}s; {final}"
-                    + (f" Fit again with storage={_storage_label(self.storage)!r} and "
+                    + (f" Fit again with storage={_storage_shown(self.storage)!r} and "
                        f"study_name={study_name!r} to continue the search."
                        if self.storage is not None else ""))
             self._check_trials(study, warm_up_s)
@@ -507,11 +510,16 @@ class _BaseLepton(BaseEstimator):
         return self
 
     def _n_jobs(self, n_devices: int = 1) -> int:
-        """Trials at a time: ``n_jobs``; None: one per device (1 on the CPU)."""
+        """Trials at a time: ``n_jobs``; None: one per device (1 on the CPU); a negative
+        number counts from the cores as joblib's does (scikit-learn users read -2 as 'all
+        cores but one'): cores + 1 + n_jobs, at least 1."""
         n_jobs = n_devices if self.n_jobs is None else self.n_jobs
         if n_jobs == 0:
-            raise ValueError("n_jobs=0 is not valid; use a positive number or -1 (all cores).")
-        return cpu_count() if n_jobs < 0 else int(n_jobs)
+            raise ValueError(
+                "n_jobs=0 is not valid; use a positive number of trials at a time, or a "
+                "negative one counted from the cores as in joblib (-1: one per core, -2: all "
+                "cores but one).")
+        return max(1, cpu_count() + 1 + int(n_jobs)) if n_jobs < 0 else int(n_jobs)
 
     def _seed(self, storage, study_name: str, metric) -> tuple[int, str]:
         """The seed of the splits and the preprocessing, and this process's role in the
@@ -722,7 +730,7 @@ class _BaseLepton(BaseEstimator):
                         "give a storage to keep a search that may be stopped.")
         else:
             message += (f"the study keeps them, and the trials it interrupted are queued to "
-                        f"run again: fit again with storage={_storage_label(self.storage)!r} "
+                        f"run again: fit again with storage={_storage_shown(self.storage)!r} "
                         f"and study_name={study.study_name!r} to continue.")
         warn_at_caller(message)
         return Terminated(message)
@@ -1144,8 +1152,9 @@ class LeptonClassifier(ClassifierMixin, _BaseLepton):
         replace the shuffled folds; the final model still trains on every row.
     n_jobs : int, default=None
         Trials run in parallel (threads); torch threads per trial = cores // n_jobs.
-        None: one trial per device (1 on the CPU; on a machine with 4 GPUs, 4); -1: one
-        per core.
+        None: one trial per device (1 on the CPU; on a machine with 4 GPUs, 4). A negative
+        number counts from the cores, as in joblib and scikit-learn: cores + 1 + n_jobs
+        (at least 1), so -1 is one trial per core and -2 all cores but one. 0 is refused.
     storage : str, optuna storage or None, default=None
         None keeps the study in memory. A URL (``sqlite:///study.db``,
         ``postgresql://...``, ``redis://...``) or a ``.db`` / ``.log`` path persists it:
@@ -1512,18 +1521,24 @@ def _scoring(metric) -> str:
 
 def _check_resumable(study: optuna.Study, study_name: str, *, task: str, metric: str,
                      space: SearchSpace, seed: int, validation: str,
-                     data: str | None = None) -> None:
+                     data: str | None = None, joining: str | None = None) -> None:
     """Record what a study searches on its first fit; refuse to resume it with a different
     task, metric, search space, validation scheme or data (mixing them would corrupt the
     study's history: its scores would no longer be comparable, and its best trial could
     be one scored on other data). Studies created before the scheme was recorded are
     resumed without that check; those created before the data was recorded record it on
-    their next fit."""
+    their next fit.
+
+    The data is checked first: the search space's data-aware priors, and so the space,
+    differ wherever the data does, and the data is then what to fix. ``joining``: the fit
+    is a ``lepton worker``'s, joining the search of a run that read this dataset (its
+    path, as the run recorded it): the refusal says how to give the worker the run's
+    rows, not to start another study."""
     attrs = study.user_attrs
     current = {"lepton.task": task, "lepton.metric": metric,
                "lepton.space": _space_fingerprint(space), "lepton.validation": validation}
     if data is not None:
-        current["lepton.dataset"] = data
+        current = {"lepton.dataset": data, **current}
     if "lepton.seed" in attrs:  # a study from before the scheme was recorded has none
         for key, value in current.items():
             if key in attrs and attrs[key] != value:
@@ -1532,10 +1547,21 @@ def _check_resumable(study: optuna.Study, study_name: str, *, task: str, metric:
                            if key == "lepton.space" else None)
                 said = (f": {changes}" if changes  # the parameters searched, as recorded
                         else f" ({attrs[key]!r}, now {value!r})")
+                if joining is None:
+                    fix = ("resuming would mix incompatible trials. Use a new study_name, or "
+                           "the original settings to resume.")
+                elif what == "dataset":  # a worker: another study would join no run
+                    fix = ("this worker cannot join its search (its trials would not compare "
+                           "with the run's). Give the worker the run's own rows: --dataset "
+                           "PATH, this machine's copy of the run's file"
+                           + (f" ({joining})." if joining else "."))
+                else:
+                    fix = ("this worker cannot join its search (its trials would not compare "
+                           "with the run's). A worker searches with the settings the run "
+                           "recorded, on the run's rows: is Lepton here the run's version?")
                 raise ValueError(
                     f"study_name={study_name!r} already exists in this storage with a "
-                    f"different {what}{said}; resuming would mix incompatible trials. Use a "
-                    "new study_name, or the original settings to resume.")
+                    f"different {what}{said}; {fix}")
     # the space itself, for that message; a study from before it keeps its fingerprint only
     for key, value in {**current, "lepton.seed": seed,
                        SPACE_SPEC_ATTR: _space_record(space)}.items():
@@ -1652,6 +1678,9 @@ def _tracking_reserve(tracker) -> float:
 
 
 def _storage_label(storage: Any) -> str | None:
+    """The storage as the search's settings record it (MLflow tag ``lepton.storage``, which
+    a resumed search matches its search run by: not to be changed), user and password
+    hidden. Messages to the user name it with :func:`_storage_shown`."""
     if storage is None:
         return None
     if isinstance(storage, optuna.storages.BaseStorage):
@@ -1661,6 +1690,16 @@ def _storage_label(storage: Any) -> str | None:
         scheme, rest = text.split("://", 1)
         return f"{scheme}://***@{rest.split('@', 1)[1]}"
     return text
+
+
+def _storage_shown(storage: Any) -> str | None:
+    """The storage as messages to the user name it: its password hidden, and nothing else
+    (the user, host and database stay, so that the URL can be given again)."""
+    if storage is None or isinstance(storage, optuna.storages.BaseStorage):
+        return _storage_label(storage)
+    from ..tracking._store import redact_uri
+
+    return redact_uri(os.fspath(storage))
 
 
 @contextmanager
@@ -1681,7 +1720,10 @@ def _n_done(study: optuna.Study) -> int:
 def _resume_line(study: optuna.Study, study_name: str, storage: Any, metric) -> str:
     """What a resumed search starts from: trials by state, the best score, the queue
     (warm-start entries not reached yet, and trials an interrupt or a crash left to run
-    again)."""
+    again), and the trials still running. Said after :func:`_fail_stale_trials`: the
+    trials a killed process left running are then failed and queued to run again; those
+    still running are other processes' (or a process's that stopped within the grace
+    period)."""
     states = optuna.trial.TrialState
     trials = study.get_trials(deepcopy=False)
     n = {state: sum(t.state == state for t in trials) for state in states}
@@ -1691,9 +1733,29 @@ def _resume_line(study: optuna.Study, study_name: str, storage: Any, metric) -> 
         best = f", best {metric.name}={study.best_value:.4f}"
     except ValueError:  # no complete trial yet
         best = ""
-    return (f"lepton search: resuming study {study_name!r} ({_storage_label(storage)}): "
+    running = n[states.RUNNING]
+    return (f"lepton search: resuming study {study_name!r} ({_storage_shown(storage)}): "
             f"{n[states.COMPLETE]} complete, {n[states.PRUNED]} pruned, {n[states.FAIL]} "
-            f"failed{best}; {n[states.WAITING]} queued, {again} of them to run again")
+            f"failed{best}; {n[states.WAITING]} queued, {again} of them to run again"
+            + (f"; {running} running in other processes (one that stopped runs again "
+               f"once it has gone {_search.HEARTBEAT_GRACE_S:g}s without a heartbeat)"
+               if running else ""))
+
+
+def _fail_stale_trials(study: optuna.Study) -> None:
+    """Fail, and queue to run again, the trials a stopped process left running (their
+    heartbeat older than the grace period), as the first trial's start would: on a
+    journal, Lepton's heartbeat (:func:`.heartbeat.fail_stale_trials`); on a database,
+    Optuna's."""
+    try:
+        if uses_lepton_heartbeat(study._storage):
+            fail_stale_trials(study)
+        else:
+            with warnings.catch_warnings():  # experimental in Optuna, and used by it so
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                optuna.storages.fail_stale_trials(study)
+    except Exception as exc:  # noqa: BLE001 - the first trial's start checks again
+        log.debug("stale trials not checked: %s", exc)
 
 
 def _n_finished(study: optuna.Study) -> int:

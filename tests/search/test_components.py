@@ -521,6 +521,18 @@ def test_a_storage_that_cannot_be_opened_is_named_without_its_password(url, says
     assert says in message and check in message and "s3cret" not in message
 
 
+def test_a_redis_database_the_server_lacks_is_a_storage_error_with_its_answer(redis_url):
+    """redis://host:6379/99 on a server with 16 databases: a raw traceback ending in
+    redis.exceptions.ResponseError, where a server that does not answer is a StorageError
+    naming the URL. Now it is one too, with the server's answer."""
+    url = redis_url.rsplit("/", 1)[0] + "/99"
+    with pytest.raises(StorageError, match=re.escape(
+            f"storage='{url}' cannot be opened: the Redis server answered 'DB index is out of "
+            "range'. Check that the server has the database the URL names (a Redis server has "
+            "16 unless configured otherwise: /0 to /15).")):
+        make_storage(url)
+
+
 def test_a_storage_database_that_does_not_exist_is_named(postgres_url):
     missing = postgres_url.rsplit("/", 1)[0] + "/lepton_no_such_database"
     with pytest.raises(StorageError, match=r"storage='.*/lepton_no_such_database' cannot be "

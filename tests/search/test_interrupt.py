@@ -340,6 +340,65 @@ def test_ctrl_c_during_the_final_refit_keeps_the_search(at_seed, monkeypatch):
     assert (clf.predict(X) == y).mean() > 0.7
 
 
+@pytest.mark.parametrize("given, shown", [
+    ("postgresql://postgres@127.0.0.1:5432/rev_par_a",
+     "postgresql://postgres@127.0.0.1:5432/rev_par_a"),
+    ("postgresql://lepton:s3cret@db.example:5432/studies",
+     "postgresql://lepton:***@db.example:5432/studies"),
+])
+def test_messages_name_the_storage_to_fit_again_with_only_its_password_hidden(given, shown):
+    """After SIGTERM: 'fit again with storage='postgresql://***@127.0.0.1:5432/rev_par_a''
+    for a URL with no password: not a URL the user could give again. Only a password is
+    hidden in messages now; the MLflow tag (lepton.storage) a resumed search matches its
+    search run by keeps its value."""
+    from lepton.search import Budget, get_metric
+    from lepton.search.estimators import _resume_line, _storage_label
+
+    study = optuna.create_study(study_name="kr")
+    with pytest.warns(UserWarning) as caught:
+        stopped = LeptonClassifier(storage=given)._terminated("the search", study, Budget(10))
+    for said in (str(stopped), str(caught[0].message)):
+        assert f"fit again with storage={shown!r} and study_name='kr' to continue" in said
+        assert "s3cret" not in said
+    line = _resume_line(study, "kr", given, get_metric("accuracy", "classification"))
+    assert line.startswith(f"lepton search: resuming study 'kr' ({shown}): ")
+    assert _storage_label(given) == "postgresql://***@" + given.split("@", 1)[1]
+
+
+def test_a_workers_ctrl_c_says_it_stops_the_worker_not_that_a_final_model_follows(
+        monkeypatch, capfd):
+    """A worker's Ctrl-C said 'the final model comes from the finished ones': a worker
+    builds no final model. It says what a worker keeps."""
+    import threading
+    from types import SimpleNamespace
+
+    from lepton.search import Budget, _search
+
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("needs the main thread, where the signal handler is installed")
+
+    def interrupted_trials(*args, **kwargs):  # a Ctrl-C while the trials train
+        signal.raise_signal(signal.SIGINT)
+
+    monkeypatch.setattr(_search, "_optimize", interrupted_trials)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        for follow, says in [(None, "the final model comes from the finished ones"),
+                             (lambda: None, "stopping this worker; its running trials end "
+                                            "after their current batch and are queued to run "
+                                            "again, and the trials it finished stay in the "
+                                            "study (Ctrl-C again to stop at once)")]:
+            ctx = SimpleNamespace(budget=Budget(10), interrupt=_search.StopRequest(),
+                                  follow=follow)
+            with pytest.raises(KeyboardInterrupt):
+                _search.run_trials(optuna.create_study(), None, ctx, n_trials=None, n_jobs=1)
+            err = capfd.readouterr().err
+            assert says in err, err
+            assert follow is None or "final model" not in err
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def test_the_first_signal_sets_the_event_and_says_so_and_the_second_acts_at_once(capfd):
     """The handler behind them all: the first SIGINT is heard (event set, message on
     stderr) without raising; the second raises KeyboardInterrupt at once. SIGTERM likewise

@@ -169,6 +169,41 @@ def test_a_running_trial_that_never_beat_is_stale_after_the_grace_period(databas
     assert len(retries) == 1 and retries[0].params == {"x": 1.0}  # run again, once
 
 
+@pytest.mark.parametrize("kind", ["journal", "sqlite"])
+def test_the_resume_line_counts_the_trials_a_stopped_process_left_running(kind, tmp_path,
+                                                                          capsys):
+    """The verbose resume line ('0 failed ...; 0 queued, 0 of them to run again') was
+    printed before the trials a killed process left RUNNING were found stale, failed and
+    queued again (at the first trial's start): it left them out. They are counted now,
+    and trials still running (another process's) are said."""
+    from datetime import datetime, timedelta
+
+    from lepton.search._search import HEARTBEAT_GRACE_S, make_storage
+
+    from .conftest import TINY_SPACE
+
+    url = str(tmp_path / "study.log") if kind == "journal" else f"sqlite:///{tmp_path}/s.db"
+    X, y = load_iris(return_X_y=True)
+    fit = dict(time_budget=60, storage=url, study_name="left", search_space=TINY_SPACE,
+               cv=None, random_state=0)
+    LeptonClassifier(n_trials=1, **fit).fit(X, y)
+    study = optuna.load_study(study_name="left", storage=make_storage(url))
+    done = study.trials[0]
+    for started in (datetime.now() - timedelta(seconds=HEARTBEAT_GRACE_S + 60),  # killed
+                    datetime.now()):  # another process's, running now
+        trial = optuna.trial.create_trial(state=optuna.trial.TrialState.RUNNING,
+                                          params=done.params, distributions=done.distributions)
+        trial.datetime_start = started
+        study.add_trial(trial)
+    capsys.readouterr()
+    LeptonClassifier(n_trials=2, verbose=1, **fit).fit(X, y)
+    line = next(line for line in capsys.readouterr().err.splitlines() if "resuming" in line)
+    assert line.startswith(f"lepton search: resuming study 'left' ({url}): "), line
+    assert re.search(r" 1 failed, best accuracy=[\d.]+; \d+ queued, 1 of them to run again; "
+                     r"1 running in other processes \(one that stopped runs again once it "
+                     rf"has gone {HEARTBEAT_GRACE_S}s without a heartbeat\)$", line), line
+
+
 def test_a_resumed_search_does_not_rerun_earlier_configurations(tmp_path, monkeypatch):
     """The start-up trials are random samples; a sampler seeded again from the study's seed
     proposed the first session's random configurations once more (trials 6 and 7 repeated
@@ -314,6 +349,37 @@ def test_resuming_with_an_edited_space_names_the_parameters_that_differ(tmp_path
     _check_resumable(old, "older", space=v1, **check)  # resumed; it records the space now
     assert optuna.load_study(study_name="older", storage=url).user_attrs[
         "lepton.space_spec"]["parameters"]["dropout"] == {"type": "fixed", "value": 0.1}
+
+
+def test_a_study_resumed_on_other_data_is_refused_for_the_data_not_the_space(tmp_path):
+    """`lepton worker --dataset bc.csv` joining a run on wine.csv was refused for 'a
+    different space: weight_decay ...' (the data-aware priors differ with the data) and
+    told to use a new study_name: the data is checked first now, and a worker is told to
+    give the run's own rows."""
+    from lepton.search import load_search_space
+    from lepton.search.estimators import _check_resumable
+
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    run_space = load_search_space({"parameters": {"weight_decay": 1e-4}})
+    other_space = load_search_space({"parameters": {"weight_decay": 1e-3}})  # other priors
+    check = {"task": "classification", "metric": "accuracy", "seed": 0,
+             "validation": "holdout 0.2"}
+    study = optuna.create_study(storage=url, study_name="dm")
+    _check_resumable(study, "dm", space=run_space, data="178x13 aaaaaaaaaaaa", **check)
+    study = optuna.load_study(study_name="dm", storage=url)
+    said = ("study_name='dm' already exists in this storage with a different dataset "
+            "('178x13 aaaaaaaaaaaa', now '569x30 bbbbbbbbbbbb'); ")
+    with pytest.raises(ValueError, match=re.escape(
+            said + "resuming would mix incompatible trials. Use a new study_name, or the "
+            "original settings to resume.")):
+        _check_resumable(study, "dm", space=other_space, data="569x30 bbbbbbbbbbbb", **check)
+    with pytest.raises(ValueError, match=re.escape(
+            said + "this worker cannot join its search (its trials would not compare with "
+            "the run's). Give the worker the run's own rows: --dataset PATH, this machine's "
+            "copy of the run's file (/data/wine.csv).")) as caught:
+        _check_resumable(study, "dm", space=other_space, data="569x30 bbbbbbbbbbbb",
+                         joining="/data/wine.csv", **check)
+    assert "new study_name" not in str(caught.value)
 
 
 def test_a_fit_resuming_an_edited_space_names_what_changed(tmp_path, tiny_space):

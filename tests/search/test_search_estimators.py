@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import re
 
 import numpy as np
 import optuna
@@ -158,6 +159,23 @@ def test_metric_choice_and_invalid_metric():
     with pytest.raises(ValueError, match=r"metric='r2' is not a classification metric; choose one of "
                                          r"accuracy, balanced_accuracy, f1_macro, log_loss, roc_auc"):
         LeptonClassifier(time_budget=5, metric="r2").fit(X, y)
+
+
+def test_negative_n_jobs_counts_from_the_cores_as_in_joblib(monkeypatch):
+    """n_jobs=-2 ran one trial per core, silently: joblib's and scikit-learn's users read it
+    as all cores but one. cores + 1 + n_jobs now, at least 1; 0 is still refused, saying
+    what is accepted."""
+    from lepton.search import estimators
+
+    monkeypatch.setattr(estimators, "cpu_count", lambda: 8)
+    assert [LeptonClassifier(n_jobs=n)._n_jobs() for n in (-1, -2, -7, -8, -100, 3)] == [
+        8, 7, 2, 1, 1, 3]
+    assert LeptonClassifier()._n_jobs(n_devices=2) == 2  # None: one per device
+    with pytest.raises(ValueError, match=re.escape(
+            "n_jobs=0 is not valid; use a positive number of trials at a time, or a negative "
+            "one counted from the cores as in joblib (-1: one per core, -2: all cores but "
+            "one).")):
+        LeptonClassifier(n_jobs=0)._n_jobs()
 
 
 def test_parameter_validation_names_the_parameter():

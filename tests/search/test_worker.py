@@ -48,7 +48,7 @@ def test_a_worker_adds_trials_to_a_running_search_and_ends_with_it(fresh_postgre
     assert run.returncode == 0, run_out[-3000:]
     assert worker.returncode == 0, worker_out[-3000:]
     assert "lepton worker --storage" in run_out  # the run says how to add workers
-    assert "joined study 'shared' (breast_cancer, classification, metric accuracy)" in worker_out
+    assert "joining study 'shared' (breast_cancer, classification, metric accuracy)" in worker_out
 
     study = optuna.load_study(study_name="shared", storage=make_storage(fresh_postgres_url))
     trials = study.get_trials(deepcopy=False)
@@ -131,6 +131,17 @@ def test_a_worker_with_no_search_to_join_says_why(tmp_path, capsys):
         capsys.readouterr().out
 
 
+@pytest.mark.parametrize("given", ["study.txt", "redis//127.0.0.1:6379"])
+def test_a_worker_given_no_storages_form_says_so_at_once(tmp_path, capsys, monkeypatch, given):
+    """`lepton worker --storage study.txt` waited (--wait) for the file a run would create,
+    then said it 'does not exist': no run keeps a study there, so it is said at once."""
+    monkeypatch.chdir(tmp_path)
+    assert main(["worker", "--storage", given, "--wait", "1"]) == 2
+    err = capsys.readouterr().err
+    assert f"storage={given!r} is not a recognised storage: use a URL" in err, err
+    assert "does not exist" not in err and list(tmp_path.iterdir()) == []
+
+
 def test_a_persistent_run_records_what_a_worker_needs(tmp_path, monkeypatch):
     """The recipe names a file by its absolute path (a worker starts elsewhere), and a
     study in memory records nothing."""
@@ -208,7 +219,14 @@ def test_a_worker_given_the_runs_file_at_another_path_joins_only_with_the_same_r
     (tmp_path / "other.csv").write_text("a,b,label\n" + rows.replace("6,", "5,"))
     assert main(["worker", "--storage", storage, "--dataset", str(tmp_path / "other.csv"),
                  "--time-budget", "4", "--verbose", "0"]) == 2
-    assert "already exists in this storage with a different dataset" in capsys.readouterr().err
+    out, err = capsys.readouterr()
+    assert "already exists in this storage with a different dataset" in err
+    # what a worker can do: give the run's rows (another study_name would join no run),
+    # and it did not say it joined
+    assert ("this worker cannot join its search (its trials would not compare with the "
+            "run's). Give the worker the run's own rows: --dataset PATH, this machine's copy "
+            f"of the run's file ({tmp_path / 'run.csv'}).") in err, err
+    assert "new study_name" not in err and "joined study" not in out, out
     assert len(optuna.load_study(study_name="s", storage=storage).trials) == before
 
     (tmp_path / "copy.csv").write_text("a,b,label\n" + rows)
