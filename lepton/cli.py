@@ -304,6 +304,12 @@ def _cmd_worker(args: argparse.Namespace) -> int:
              if len(done) else "")
           + (f"; converged: no better trial in the study's last {model.patience}"
              if model.search_converged_ else ""))
+    gone = getattr(getattr(model, "_follow", None), "run_gone", None)
+    if gone is not None:  # the run was killed outright: no final model comes of its search
+        print(f"lepton worker: the run whose search this worker joined gave no sign of life "
+              f"for {gone:.0f}s (killed, or its machine lost), so the worker stopped; the "
+              "trials are in the study: a run fitting it again resumes them",
+              file=sys.stderr)
     if model.search_interrupted_:
         print("lepton worker: interrupted (Ctrl-C); the running trials were queued to run "
               "again", file=sys.stderr)

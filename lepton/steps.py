@@ -503,22 +503,30 @@ class _Follow:
         self.dataset = dataset
         self.read_at = time.monotonic()
         self.lock = threading.Lock()
+        #: how long the run had given no sign of life when this worker saw it (seconds;
+        #: None: it lived): killed outright, it closed no window, and the worker stopped
+        self.run_gone: float | None = None
 
     def __call__(self) -> float:
-        from .search._search import ENDS_AT_ATTR
+        from .search._search import ENDS_AT_ATTR, run_gone
 
         with self.lock:  # parallel trials (n_jobs) ask from their threads
             if time.monotonic() - self.read_at >= self.every:
-                self.ends_at = float(self.study.user_attrs.get(ENDS_AT_ATTR, self.ends_at))
+                attrs = self.study.user_attrs
+                self.ends_at = float(attrs.get(ENDS_AT_ATTR, self.ends_at))
+                gone = run_gone(attrs)
+                if gone is not None:
+                    self.run_gone, self.ends_at = gone, min(self.ends_at, time.time())
                 self.read_at = time.monotonic()
             return min(self.ends_at, self.own_end)
 
 
 def _window_open(attrs: dict[str, Any]) -> bool:
     """Whether a study's attributes say a run is searching it now (lepton.search)."""
-    from .search._search import ENDS_AT_ATTR, RUN_ATTR
+    from .search._search import ENDS_AT_ATTR, RUN_ATTR, run_gone
 
-    return RUN_ATTR in attrs and float(attrs.get(ENDS_AT_ATTR, 0.0)) > time.time() + 1.0
+    return (RUN_ATTR in attrs and float(attrs.get(ENDS_AT_ATTR, 0.0)) > time.time() + 1.0
+            and run_gone(attrs) is None)  # a run killed outright closed no window
 
 
 def search(model, split: Split):

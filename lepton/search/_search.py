@@ -62,7 +62,8 @@ __all__ = ["Fold", "TrialModel", "SearchContext", "Objective", "PruningReporter"
            "check_storage_form", "create_study", "run_trials", "trials_since_best",
            "outputs_to_prediction", "retry_trial",
            "StopRequest", "Terminated", "stop_signals_set", "process_label",
-           "FollowsRun", "DevicePool", "STUDY_UID_ATTR", "new_study_uid", "study_uid"]
+           "FollowsRun", "DevicePool", "STUDY_UID_ATTR", "new_study_uid", "study_uid",
+           "SignOfLife", "run_gone"]
 
 log = logging.getLogger("lepton.search")
 
@@ -96,6 +97,12 @@ UNSTARTED_ATTR = "lepton.unstarted"
 #: (dataset and options, lepton.steps) and when (``time.time()``) its search window ends
 RUN_ATTR = "lepton.run"
 ENDS_AT_ATTR = "lepton.search_ends_at"
+#: ... and, while its search runs, when (``time.time()``) it last gave a sign of life,
+#: every ALIVE_EVERY_S: a run killed outright (SIGKILL, its machine lost) closes no window,
+#: and its workers stop once the sign is ALIVE_GRACE_S old instead of searching on alone
+ALIVE_AT_ATTR = "lepton.search_alive_at"
+ALIVE_EVERY_S = 10.0
+ALIVE_GRACE_S = 60.0
 #: ... and where it tracks in MLflow (its tracking URI without secrets, experiment, search
 #: run), so that a worker logs its trials under the run's search run
 TRACKING_ATTR = "lepton.tracking"
@@ -201,6 +208,49 @@ class TrialModel:
     #: False for a trial the end of the search window cut short (recorded as pruned):
     #: an ensemble candidate, never the best trial
     complete: bool = True
+
+
+class SignOfLife:
+    """While the block runs, record ``time.time()`` as the study's ALIVE_AT_ATTR every
+    ``every`` seconds from a daemon thread (a run's search, for its workers: ``lepton
+    worker``). A write that fails is logged once and tried again at the next beat."""
+
+    def __init__(self, study: optuna.Study, every: float = ALIVE_EVERY_S):
+        self.study, self.every = study, every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name="lepton-sign-of-life",
+                                        daemon=True)
+        self._warned = False
+
+    def _beat(self) -> None:
+        while True:
+            try:
+                self.study.set_user_attr(ALIVE_AT_ATTR, time.time())
+            except Exception as exc:  # noqa: BLE001 - workers then stop at the grace's end
+                if not self._warned:
+                    self._warned = True
+                    log.warning("could not record the search's sign of life: %s", exc)
+            if self._stop.wait(self.every):
+                return
+
+    def __enter__(self) -> SignOfLife:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5.0)
+
+
+def run_gone(attrs: dict[str, Any], now: float | None = None) -> float | None:
+    """How long ago (seconds) the run searching a study last gave a sign of life, where
+    that is longer than ALIVE_GRACE_S (it was killed without closing its window); None
+    while it lives, or where it records none (a run from before signs of life)."""
+    alive = attrs.get(ALIVE_AT_ATTR)
+    if alive is None:
+        return None
+    ago = (time.time() if now is None else now) - float(alive)
+    return ago if ago > ALIVE_GRACE_S else None
 
 
 class StopRequest(threading.Event):

@@ -55,7 +55,7 @@ from ._search import (
     DEVICE_ATTR, DONE_STATES, ENDS_AT_ATTR, FAIL_REASON, PROCESS_ATTR, TRACKING_ATTR,
     UNSTARTED_ATTR, DevicePool,
     Fold, Objective, PruningReporter, SearchContext, StopRequest, Terminated, create_study,
-    enqueue_portfolio, make_storage, new_study_uid, outputs_to_prediction, run_trials,
+    SignOfLife, enqueue_portfolio, make_storage, new_study_uid, outputs_to_prediction, run_trials,
     stop_signals_set, study_uid, trials_since_best,
 )
 from .budget import Budget
@@ -414,8 +414,10 @@ class _BaseLepton(BaseEstimator):
                     f"final model needs a reserve of {budget.reserve:.2f}s{tracking}. Increase "
                     "time_budget.")
             window_end = _publish_window_end(study, storage, follow, budget)
+            # a run's sign of life, for its workers (a run killed outright closes no window)
+            alive = SignOfLife(study) if window_end is not None else contextlib.nullcontext()
             with _quiet_optuna(self.verbose), torch_threads(threads_per_trial(n_jobs)), \
-                    heartbeat or contextlib.nullcontext(), \
+                    heartbeat or contextlib.nullcontext(), alive, \
                     _progress(self.verbose, budget, study, metric) as progress:
                 objective = Objective(ctx)
                 interrupted = False

@@ -71,6 +71,7 @@ def test_a_worker_adds_trials_to_a_running_search_and_ends_with_it(fresh_postgre
     recipe = study.user_attrs[RUN_ATTR]
     assert recipe["dataset"] == "breast_cancer" and recipe["search_space"] == str(space)
     assert study.user_attrs[ENDS_AT_ATTR] <= run_ended
+    assert study.user_attrs["lepton.search_alive_at"] <= run_ended  # its sign of life
     # the worker followed the run's search: its trials ended with that window, and it
     # did not outlive the run (which went on to its final model after its search)
     last = max(t.datetime_complete.timestamp() for t in trials
@@ -193,6 +194,34 @@ def test_a_worker_trial_ends_when_the_run_closes_its_window():
     study.set_user_attr(ENDS_AT_ATTR, opened + 30)
     _close_window(study, opened)
     assert study.user_attrs[ENDS_AT_ATTR] == opened + 30
+
+
+def test_a_worker_stops_once_its_run_gives_no_sign_of_life():
+    """A run killed outright (SIGKILL, its machine lost) closes no window: its worker
+    trained on until the window's recorded end (13.96 s more in the review's run, the
+    budget's length on a schedule), then exited 0 as if nothing happened. The run records a
+    sign of life every ALIVE_EVERY_S while it searches; once it is ALIVE_GRACE_S old, a
+    worker stops, and no new worker joins that search."""
+    from lepton.search._search import (ALIVE_AT_ATTR, ALIVE_GRACE_S, FollowsRun, SignOfLife,
+                                       run_gone)
+    from lepton.steps import _Follow, _window_open
+
+    study = optuna.create_study()
+    with SignOfLife(study, every=0.05):
+        time.sleep(0.2)
+        beat = study.user_attrs[ALIVE_AT_ATTR]
+        assert time.time() - 0.2 < beat <= time.time()
+    opened = time.time() + 600
+    study.set_user_attr(ENDS_AT_ATTR, opened)
+    study.set_user_attr(RUN_ATTR, {"dataset": "iris"})
+    follow = _Follow(study, opened, own_end=float("inf"), every=0.0)
+    assert follow() == opened and follow.run_gone is None and _window_open(study.user_attrs)
+    study.set_user_attr(ALIVE_AT_ATTR, time.time() - ALIVE_GRACE_S - 5)  # killed outright
+    assert follow() <= time.time() and follow.run_gone > ALIVE_GRACE_S
+    with pytest.raises(optuna.TrialPruned, match=r"the search this worker joined ended"):
+        FollowsRun(follow).on_epoch_end({"epoch": 2})
+    assert not _window_open(study.user_attrs)  # no new worker joins it
+    assert run_gone({}) is None  # a run from before signs of life: its window decides
 
 
 def test_a_worker_given_the_runs_file_at_another_path_joins_only_with_the_same_rows(
