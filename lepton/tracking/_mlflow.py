@@ -1247,13 +1247,21 @@ class MLflowTracker(SearchTracker):
             champion = self.client.get_model_version_by_alias(name, CHAMPION_ALIAS)
         except MlflowException:
             return True, "first champion"
+        return self._versus(name, champion, score, metric, direction,
+                            outdated=self._outdated(name, champion, data or {}))
+
+    def _versus(self, name: str, champion: Any, score: float | None, metric: str,
+                direction: str, *, outdated: str | None) -> tuple[bool, str]:
+        """:meth:`_beats_champion` for a ``champion`` read already, with what
+        :meth:`_outdated` said of it (each a read of the registry)."""
+        if score is None:
+            return False, "no validation score: not promoted"
         old = _as_float(champion.tags.get(TAG_SCORE))
         if old is None:
             return True, f"champion v{champion.version} has no {TAG_SCORE} tag"
         if champion.tags.get(TAG_METRIC) != metric:
             return False, (f"not promoted: champion v{champion.version} was scored with "
                            f"{champion.tags.get(TAG_METRIC)!r}, this model with {metric!r}")
-        outdated = self._outdated(name, champion, data or {})
         if outdated is not None:
             return True, (f"promoted: champion v{champion.version} {outdated}; its {metric} "
                           f"{old:.6g} does not compare with this model's {score:.6g}")
@@ -1330,13 +1338,17 @@ class MLflowTracker(SearchTracker):
             return True, "first champion"
         if str(champion.version) == version:  # a retried step: decided already
             return True, str(champion.tags.get(TAG_PROMOTION, "champion"))
-        data = _data_of(estimator)
-        if champion.tags.get(TAG_METRIC) != metric or self._outdated(name, champion, data):
-            return self._beats_champion(name, own, metric, direction, data=data)
+        outdated = self._outdated(name, champion, _data_of(estimator))
+        if champion.tags.get(TAG_METRIC) != metric or outdated is not None:
+            return self._versus(name, champion, own, metric, direction, outdated=outdated)
+
+        def by_validation(why_not: str) -> tuple[bool, str]:
+            promote, why = self._versus(name, champion, own, metric, direction, outdated=None)
+            return promote, f"{why} (validation scores: {why_not})"
+
         theirs = self._champion_estimator(name, champion)
         if theirs is None:
-            return self._by_validation(name, own, metric, direction, data,
-                                       f"champion v{champion.version} could not be loaded")
+            return by_validation(f"champion v{champion.version} could not be loaded")
         classes = getattr(theirs, "classes_", None)
         ours_ = getattr(estimator, "classes_", None)
         if classes is not None and np.ndim(classes) == 1 and np.ndim(y) == 1 and \
@@ -1352,12 +1364,10 @@ class MLflowTracker(SearchTracker):
                               "predicts them)")
         new = self._rows_new_to(champion, theirs, X, y)
         if new is None:
-            return self._by_validation(name, own, metric, direction, data,
-                                       f"champion v{champion.version} keeps no hashes of the "
-                                       "rows it was fitted on")
+            return by_validation(f"champion v{champion.version} keeps no hashes of the rows it "
+                                 "was fitted on")
         if new.sum() < MIN_SHARED_ROWS:
-            return self._by_validation(
-                name, own, metric, direction, data,
+            return by_validation(
                 f"{int(new.sum())} of the {len(new)} held-out rows are new to champion "
                 f"v{champion.version} (fewer than {MIN_SHARED_ROWS})")
         from sklearn.utils import _safe_indexing
@@ -1375,19 +1385,13 @@ class MLflowTracker(SearchTracker):
             return True, (f"promoted: champion v{champion.version} cannot score the held-out "
                           f"rows ({type(exc).__name__}: {_truncate(str(exc), 200)})")
         if not (math.isfinite(ours) and math.isfinite(score)):
-            return self._by_validation(
-                name, own, metric, direction, data,
+            return by_validation(
                 f"{metric} is undefined on the {len(index)} held-out rows new to champion "
                 f"v{champion.version} (ours {ours:.6g}, its {score:.6g})")
         better = ours > score if direction == "maximize" else ours < score
         return better, (f"{'promoted' if better else 'not promoted'}: held-out {metric}="
                         f"{ours:.6g} vs champion v{champion.version} {score:.6g}, on the "
                         f"{len(index)} held-out rows neither was fitted on")
-
-    def _by_validation(self, name: str, own: float | None, metric: str, direction: str,
-                       data: dict, why_not: str) -> tuple[bool, str]:
-        promote, why = self._beats_champion(name, own, metric, direction, data=data)
-        return promote, f"{why} (validation scores: {why_not})"
 
     def _champion_estimator(self, name: str, champion: Any) -> Any:
         """The champion's fitted Lepton estimator, from its pyfunc model; None where it
