@@ -1438,17 +1438,21 @@ def _per_sample_shape(X, input_shape) -> tuple[int, ...] | None:
     return tuple(int(s) for s in X.shape[1:]) if ndim > 2 and not sp.issparse(X) else None
 
 
-def _space_fingerprint(space: SearchSpace) -> str:
-    text = json.dumps({"family": space.family, "parameters": space.parameters}, sort_keys=True,
+def _space_text(space: SearchSpace) -> str:
+    """The space searched (family and parameters) as JSON: what its fingerprint hashes
+    and what the study records of it."""
+    return json.dumps({"family": space.family, "parameters": space.parameters}, sort_keys=True,
                       default=str)
-    return hashlib.sha1(text.encode()).hexdigest()[:16]
+
+
+def _space_fingerprint(space: SearchSpace) -> str:
+    return hashlib.sha1(_space_text(space).encode()).hexdigest()[:16]
 
 
 def _space_record(space: SearchSpace) -> dict[str, Any]:
     """What ``_space_fingerprint`` hashes, as the study records it (``lepton.space_spec``,
     JSON): a resume with another space is refused naming what changed."""
-    return json.loads(json.dumps({"family": space.family, "parameters": space.parameters},
-                                 sort_keys=True, default=str))
+    return json.loads(_space_text(space))
 
 
 def _space_changes(recorded: Any, space: SearchSpace) -> str | None:
