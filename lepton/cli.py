@@ -70,23 +70,42 @@ def _cmd_run(args: argparse.Namespace) -> int:
                  else ""))
     steps.search(model, split)
     elapsed = time.perf_counter() - t0
-    scores = steps.evaluate(model, split)
     searched = model.final_model_info_["metric"]
     print(f"searched {model.n_trials_} trials (space={model.search_space_.name}, on "
           f"{','.join(model.devices_)}) in "
           f"{elapsed:.1f}s of a {args.time_budget:g}s budget; "
           f"best validation {searched}={model.best_score_:.4f}; "
           f"final model: {model.final_choice_}")
-    for name, score in scores.items():
-        print(f"held-out {name}: {score:.4f}")
-    tables = {}
-    if args.importance:
-        tables["column_importance.csv"] = _print_importances(model, split, args)
-    if args.save:
-        steps.save(model, args.save)
-        print(f"saved the fitted model to {args.save} (joblib.load it to predict)")
-    run_id = steps.record(model, scores, tables=tables, dataset=split.name)
-    steps.promote(model, split)
+    # The model exists: a stop signal from here on (or one that cut the end-of-search
+    # logging short, in fit) keeps it: saved first, the rest left out.
+    from .search._search import StopRequest, stop_signals_set
+
+    stop = StopRequest()
+    if getattr(getattr(model, "tracker_", None), "stopped", None):
+        stop.set_by(model.tracker_.stopped)
+    with stop_signals_set(stop, AFTER_SEARCH_STOP.format(signal="Ctrl-C"),
+                          AFTER_SEARCH_STOP.format(signal="SIGTERM")):
+        if args.save:
+            steps.save(model, args.save)
+            print(f"saved the fitted model to {args.save} (joblib.load it to predict)")
+        left_out = ["held-out scores", "MLflow record", "promotion"]
+        if not stop.is_set():
+            scores = steps.evaluate(model, split)
+            for name, score in scores.items():
+                print(f"held-out {name}: {score:.4f}")
+            left_out.pop(0)
+        tables = {}
+        if args.importance and not stop.is_set():
+            tables["column_importance.csv"] = _print_importances(model, split, args)
+        run_id = None
+        if not stop.is_set():
+            run_id = steps.record(model, scores, tables=tables, dataset=split.name)
+            left_out.pop(0)
+        if not stop.is_set():
+            steps.promote(model, split)
+            left_out.pop(0)
+    if stop.is_set():
+        return _stopped_after_search(stop, model, args, left_out)
     if run_id is not None:
         print(f"tracked in MLflow experiment {model.tracker_.experiment_name!r} "
               f"(run {run_id}); compare the trials with: lepton ui")
@@ -100,6 +119,28 @@ def _cmd_run(args: argparse.Namespace) -> int:
     print(f"done in {total:.1f}s: the search {elapsed:.1f}s (the budget), reading the data, "
           f"held-out scores, saving and tracking {max(total - elapsed, 0.0):.1f}s")
     return 0
+
+
+#: what a Ctrl-C or SIGTERM prints once the search's model exists (lepton run)
+AFTER_SEARCH_STOP = ("lepton: {signal}: the model is fitted; saving it (--save) if asked, "
+                     "then stopping once the step under way is done ({signal} again to stop "
+                     "at once)")
+
+
+def _stopped_after_search(stop, model, args: argparse.Namespace, left_out: list[str]) -> int:
+    """What a stop signal after the search left out, and the shell's exit status."""
+    from . import steps
+
+    registered = steps.registration(model)
+    if registered and "promotion" in left_out:
+        left_out[left_out.index("promotion")] = (
+            f"promotion (version {registered['version']} of {registered['name']!r} stays "
+            "'pending': the champion alias did not move)")
+    kept = (f"the model is saved to {args.save}" if args.save else
+            "the model was not saved (no --save)")
+    print(f"lepton: {'terminated' if stop.terminates else 'interrupted'} ({stop.cause}) after "
+          f"the search: {kept}; left out: {', '.join(left_out)}", file=sys.stderr)
+    return 143 if stop.terminates else 130
 
 
 def _print_importances(model, split, args: argparse.Namespace):

@@ -8,8 +8,10 @@ imports Prefect.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+import socket
 import sys
 import threading
 import time
@@ -662,17 +664,44 @@ def check_writable(path: str, what: str = "--save") -> None:
         raise ValueError(f"{what} {path!r}: the folder {folder!r} is not writable.")
 
 
+#: the suffixes joblib.dump compresses by, and how (its documented defaults)
+_JOBLIB_COMPRESSION = {".z": "zlib", ".gz": "gzip", ".bz2": "bz2", ".xz": "xz",
+                       ".lzma": "lzma", ".lz4": "lz4"}
+
+
 def save(model, path: str) -> str:
     """Write the fitted model with joblib (``joblib.load`` it and call ``predict``); the
-    file appears whole or not at all (written beside it, then renamed)."""
+    file appears whole or not at all: written beside it under a hidden name that no
+    ``*.joblib`` glob matches, then renamed. Such files of this machine's processes
+    that were killed while writing are removed."""
     import joblib
 
-    root, ext = os.path.splitext(path)  # joblib picks its compression from the suffix
-    partial = f"{root}.partial-{os.getpid()}-{time.monotonic_ns()}{ext}"
+    folder, name = os.path.split(os.path.abspath(path))
+    prefix = f".{name}.partial-{socket.gethostname()}-"
+    _remove_dead_partials(folder, prefix)
+    partial = os.path.join(folder, f"{prefix}{os.getpid()}-{time.monotonic_ns()}")
+    # joblib would pick the compression from the path's suffix, which the partial lacks
+    method = _JOBLIB_COMPRESSION.get(os.path.splitext(name)[1].lower())
     try:
-        joblib.dump(model, partial)
+        joblib.dump(model, partial, compress=(method, None) if method else 0)
         os.replace(partial, path)
     finally:
         if os.path.exists(partial):
             os.remove(partial)
     return path
+
+
+def _remove_dead_partials(folder: str, prefix: str) -> None:
+    """Remove ``prefix<pid>-...`` files (``save``'s partial files of this host) whose
+    process is gone: a SIGKILL during ``save`` leaves one behind."""
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return
+    from .tracking._store import process_gone
+
+    for name in names:
+        pid = name[len(prefix):].split("-", 1)[0]
+        if name.startswith(prefix) and process_gone(f"{socket.gethostname()}:{pid}", None):
+            with contextlib.suppress(OSError):
+                os.remove(os.path.join(folder, name))

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
+
 import joblib
 import pytest
 
@@ -21,6 +25,40 @@ def test_save_replaces_the_file_whole_and_keeps_joblib_compression(tmp_path):
 
     steps.save({"version": 3}, str(path))
     assert joblib.load(path) == {"version": 3}
+
+
+def test_a_save_killed_midway_keeps_the_old_model_and_hides_its_partial_file(tmp_path):
+    """SIGKILL while --save writes: the previous model stays whole, the half-written file
+    is hidden (no ``*.joblib`` glob loads it) and the next save removes it."""
+    path = tmp_path / "model.joblib"
+    steps.save({"version": 1}, str(path))
+    marker = tmp_path / "dumping"
+    script = (
+        "import pathlib, time\n"
+        "from lepton import steps\n"
+        "class Slow:\n"
+        "    def __reduce__(self):\n"
+        f"        pathlib.Path({str(marker)!r}).touch()\n"
+        "        time.sleep(120)\n"
+        "        return (dict, ())\n"
+        f"steps.save({{'version': 2, 'slow': Slow()}}, {str(path)!r})\n")
+    proc = subprocess.Popen([sys.executable, "-c", script])
+    try:
+        deadline = time.monotonic() + 60
+        while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert marker.exists(), "the child never started pickling"
+    finally:
+        proc.kill()
+        proc.wait()
+    assert joblib.load(path) == {"version": 1}
+    assert [p.name for p in tmp_path.glob("*.joblib")] == ["model.joblib"]
+    partials = [p.name for p in tmp_path.iterdir() if ".partial-" in p.name]
+    assert len(partials) == 1 and partials[0].startswith(".model.joblib.partial-"), partials
+
+    steps.save({"version": 3}, str(path))
+    assert joblib.load(path) == {"version": 3}
+    assert not [p.name for p in tmp_path.iterdir() if ".partial-" in p.name]
 
 
 def test_load_split_checks_its_arguments():

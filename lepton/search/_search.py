@@ -13,8 +13,9 @@
 
 Trials that diverge, run out of memory or raise are recorded as failed with their
 reason (user attribute ``fail_reason``) and the search goes on; so is a trial whose
-process died (killed, crashed) once its heartbeat goes stale, and that trial is run again
-once (RDB storages: Optuna's heartbeat, :func:`_rdb`; journals: :mod:`.heartbeat`). A
+process died (killed, crashed) once its heartbeat goes stale (at once where that process
+ran on this machine: :func:`process_gone`), and that trial is run again once (RDB storages:
+Optuna's heartbeat, :func:`_rdb`; journals: :mod:`.heartbeat`). A
 trial that the end of the search window cut short is recorded as pruned (its score
 measured a few epochs, not the configuration), though its networks stay ensemble
 candidates. Ctrl-C or SIGTERM stops the running trials after their current batch; they are
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import errno
 import json
 import logging
 import math
@@ -44,13 +46,23 @@ from typing import Any
 import numpy as np
 import optuna
 import torch
+from optuna.storages.journal import JournalFileSymlinkLock
+# Optuna's base of journal file locks: JournalFileBackend's lock_obj takes one; the module
+# is private, the class is what its documentation names (stable since Optuna 4.0)
+from optuna.storages.journal._file import BaseJournalFileLock
 from torch import nn
+
+try:
+    import fcntl
+except ImportError:  # Windows: journal files keep Optuna's lock (_journal_lock)
+    fcntl = None
 
 from ..training import (
     DIVERGED, TIME_LIMIT, Callback, DivergedError, Task, TensorData, TrainingConfig, fit_model,
 )
 from ..preprocessing import kept_columns
-from ..tracking._store import redact_uri
+from ..tracking._store import process_gone as _process_gone
+from ..tracking._store import process_instance, redact_uri
 from .budget import Budget
 from .metrics import Metric
 from .portfolio import portfolio_params
@@ -62,6 +74,7 @@ __all__ = ["Fold", "TrialModel", "SearchContext", "Objective", "PruningReporter"
            "check_storage_form", "create_study", "run_trials", "trials_since_best",
            "outputs_to_prediction", "retry_trial",
            "StopRequest", "Terminated", "stop_signals_set", "process_label",
+           "process_gone", "stopped_reason", "trial_process_label", "JournalFileFlock",
            "FollowsRun", "DevicePool", "STUDY_UID_ATTR", "new_study_uid", "study_uid",
            "SignOfLife", "run_gone"]
 
@@ -87,6 +100,13 @@ SIGTERM_SEARCH = ("lepton: SIGTERM: stopping the search; the running trials end 
                   "(SIGTERM again to exit at once)")
 #: Trial user attribute: the process that ran it (:func:`process_label`)
 PROCESS_ATTR = "lepton.process"
+#: Trial user attribute: what tells, on the machine that ran it, whether its process still
+#: runs (Linux): the trial's number (a retry copies its trial's attributes), the process's
+#: label and its instance (start time, pid namespace and boot: :func:`process_gone`)
+PROCESS_ID_ATTR = "lepton.process_id"
+#: Trial user attribute: True on a trial Ctrl-C or SIGTERM stopped (FAIL, queued to run
+#: again): not counted as a trial that ran to an end
+INTERRUPTED_ATTR = "lepton.interrupted"
 #: Trial user attribute: the device it trained on (:class:`DevicePool`)
 DEVICE_ATTR = "lepton.device"
 #: A trial the search window's end left unstarted (asked for just as it closed): FAIL, so
@@ -460,6 +480,9 @@ class Objective:
     def __call__(self, trial: optuna.Trial) -> float:
         ctx = self.ctx
         t0 = time.perf_counter()
+        # first, before sampling (which can take a while): a process killed from here on
+        # leaves a trial that names it, which the next process to look fails at once
+        _label_process(trial)
         if ctx.reserve_floor is not None:  # a load that rose since the fit started
             ctx.budget.hold_fixed_reserve(ctx.reserve_floor())
         if ctx.budget.trial_max_time() <= 0:  # asked for as the window closed
@@ -473,7 +496,6 @@ class Objective:
             trial.set_user_attr("input_scaling", scaling)
             if fraction < 1.0:  # the share of the columns it keeps (the refit keeps as many)
                 trial.set_user_attr("feature_fraction", fraction)
-            trial.set_user_attr(PROCESS_ATTR, process_label())
             trial.set_user_attr("model_config", json.dumps(model_cfg))
             trial.set_user_attr("training",
                                 json.dumps({**training, "betas": list(training["betas"])}))
@@ -503,6 +525,7 @@ class Objective:
                                 max_retry=None, interrupted=True)
             reason = f"interrupted ({ctx.interrupt.cause}) after {duration:.1f}s"
             trial.set_user_attr(FAIL_REASON, reason)
+            trial.set_user_attr(INTERRUPTED_ATTR, True)  # not a trial that ran to an end
             trial.set_user_attr("duration", duration)
             ctx.tracker.end_trial(trial.number, state="interrupted", value=None,
                                   duration=duration,
@@ -578,7 +601,6 @@ class Objective:
         if again is not None:
             reason += f"; its queued configuration is queued again as trial {again}"
         trial.set_user_attr(UNSTARTED_ATTR, True)
-        trial.set_user_attr(PROCESS_ATTR, process_label())
         trial.set_user_attr(FAIL_REASON, reason)
         trial.study.stop()
         raise NoTimeLeft(reason)
@@ -633,6 +655,54 @@ def process_label() -> str:
     """``host:pid`` of this process: which of the processes searching one study (a run and
     its workers) ran a trial."""
     return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _label_process(trial: optuna.Trial) -> None:
+    """Record the process running ``trial``: its label (:data:`PROCESS_ATTR`), and on Linux
+    what tells whether it still runs (:data:`PROCESS_ID_ATTR`)."""
+    label = process_label()
+    trial.set_user_attr(PROCESS_ATTR, label)
+    instance = process_instance()
+    if instance:
+        trial.set_user_attr(PROCESS_ID_ATTR,
+                            {"trial": trial.number, "label": label, "instance": instance})
+
+
+def _own_process(trial: optuna.trial.FrozenTrial) -> dict[str, Any] | None:
+    """``trial``'s :data:`PROCESS_ID_ATTR`, where it is the trial's own: a retry (and a
+    queued-again entry) carries the attributes of the trial it copies until its own
+    process records itself."""
+    ran = trial.user_attrs.get(PROCESS_ID_ATTR)
+    return ran if isinstance(ran, dict) and ran.get("trial") == trial.number else None
+
+
+def process_gone(trial: optuna.trial.FrozenTrial) -> str | None:
+    """The label (``host:pid``) of the process that ran ``trial``, where that process is
+    known to have stopped: it ran on this machine (same host, kernel boot and pid
+    namespace) and no process with its pid and start time is alive now (a zombie is not;
+    :func:`..tracking._store.process_gone`). Such a trial is stale at once, without
+    waiting out the heartbeat's grace period. None where the process may still run: alive,
+    on another machine or in another container, or not known (not Linux; the trial has
+    not recorded its process yet, or was recorded by a Lepton that did not)."""
+    ran = _own_process(trial)
+    if ran is None or not ran.get("instance") or not ran.get("label"):
+        return None
+    label = str(ran["label"])
+    return label if _process_gone(label, str(ran["instance"])) else None
+
+
+def stopped_reason(label: str | None, silence: str | None = None) -> str:
+    """The fail reason of a trial whose process stopped mid-trial: that process, where
+    known, and ``silence`` ('no heartbeat for 35s') where its stale heartbeat told."""
+    who = f" ({label})" if label else ""
+    return (f"its process{who} stopped mid-trial (killed or crashed)"
+            + (f": {silence}" if silence else ""))
+
+
+def trial_process_label(trial: optuna.trial.FrozenTrial) -> str | None:
+    """The label of the process running ``trial``, where the trial recorded its own."""
+    ran = _own_process(trial)
+    return None if ran is None or not ran.get("label") else str(ran["label"])
 
 
 def _has_complete(study: optuna.Study) -> bool:
@@ -716,13 +786,19 @@ def retry_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial, *,
     return _queue_copy(study, trial, system_attrs)
 
 
+#: user attributes of one attempt at a configuration, which a retry of it does not copy
+_ATTEMPT_ATTRS = (FAIL_REASON, INTERRUPTED_ATTR, PROCESS_ID_ATTR)
+
+
 def _queue_copy(study: optuna.Study, trial: optuna.trial.FrozenTrial,
                 system_attrs: dict) -> int:
     """A WAITING trial with ``trial``'s params and user attributes, and ``system_attrs``:
-    its number."""
+    its number. Not the attributes of how that attempt ended (:data:`_ATTEMPT_ATTRS`): an
+    RDB storage gives its heartbeat's retry a trial whose fail reason is set."""
     template = optuna.trial.create_trial(
         state=optuna.trial.TrialState.WAITING, params=trial.params,
-        distributions=trial.distributions, user_attrs=trial.user_attrs,
+        distributions=trial.distributions,
+        user_attrs={k: v for k, v in trial.user_attrs.items() if k not in _ATTEMPT_ATTRS},
         system_attrs=system_attrs)
     trial_id = study._storage.create_new_trial(study._study_id, template_trial=template)
     return study._storage.get_trial_number_from_id(trial_id)
@@ -866,8 +942,105 @@ def _open_storage(text: str) -> optuna.storages.BaseStorage:
         return _rdb("sqlite:///" + os.path.abspath(text))
     if lower.endswith(_JOURNAL_SUFFIXES):
         from optuna.storages.journal import JournalFileBackend
-        return optuna.storages.JournalStorage(JournalFileBackend(os.path.abspath(text)))
+        path = os.path.abspath(text)
+        return optuna.storages.JournalStorage(JournalFileBackend(path, _journal_lock(path)))
     raise _unrecognised(text)
+
+
+#: The file beside a journal file that its writers lock (:class:`JournalFileFlock`)
+FLOCK_SUFFIX = ".flock"
+#: flock's errors where the file system takes no locks (NFS mounted with ``nolock``)
+_NO_FLOCK = (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOTSUP)
+_journal_mutexes: dict[str, threading.Lock] = {}
+_journal_mutexes_lock = threading.Lock()
+
+
+def _journal_lock(path: str) -> BaseJournalFileLock | None:
+    """The lock of the journal file at ``path``: :class:`JournalFileFlock`, or None (Optuna's
+    symlink lock) where there is no ``fcntl`` (Windows)."""
+    return None if fcntl is None else JournalFileFlock(path)
+
+
+def _journal_mutex(lock_file: str) -> threading.Lock:
+    with _journal_mutexes_lock:
+        return _journal_mutexes.setdefault(lock_file, threading.Lock())
+
+
+class JournalFileFlock(BaseJournalFileLock):
+    """The lock a journal file's writers take to append, that its holder's death releases:
+    ``fcntl.flock`` on ``<journal><FLOCK_SUFFIX>`` (``study.log.flock``, an empty file
+    left beside the journal: deleting a lock file races with its next holder).
+
+    Optuna's default lock is a symlink ``<journal>.lock`` made and removed around each
+    append: a process killed mid-append (SIGKILL, the OOM killer) left it, and every
+    process after waited out its 30 s grace period before breaking it, inside the fit's
+    time budget ('time_budget=20s is too small: preparing the data took 31.06s'). The
+    kernel releases a flock when the holder's file closes, by exit or kill. Only the lock
+    differs from Optuna's: the journal's format is Optuna's, and journals written before
+    resume. So:
+
+    - a ``.lock`` symlink an older Lepton or plain Optuna left is ignored (and kept: a live
+      process of theirs may hold it). Such processes do not see this lock nor this one
+      theirs: they must not write the journal at the same time as this Lepton;
+    - on NFS, Linux takes a flock as an fcntl lock on the server (NFSv4; v3 with lockd),
+      which the server releases when the holder dies (its machine lost: once the client's
+      lease expires). Such locks are the process's, not the open file's, so a mutex per
+      journal also serialises this process's own storages of it (threads of a fit, two
+      storages opened on one file);
+    - where the file system refuses flock (NFS mounted ``nolock``) it falls back to
+      Optuna's symlink lock, saying so. Windows has no fcntl: there journals keep Optuna's
+      lock (:func:`_journal_lock`).
+
+    Holds strings only while released, so a storage using it pickles as Optuna's does."""
+
+    def __init__(self, journal_path: str) -> None:
+        self._journal = journal_path
+        self._lock_file = journal_path + FLOCK_SUFFIX
+        self._fd: int | None = None
+        self._fallback: BaseJournalFileLock | None = None
+
+    def acquire(self) -> bool:
+        mutex = _journal_mutex(self._lock_file)
+        mutex.acquire()
+        try:
+            if self._fallback is None:
+                self._fd = self._flock()
+            if self._fallback is not None:
+                self._fallback.acquire()
+        except BaseException:
+            mutex.release()
+            raise
+        return True
+
+    def release(self) -> None:
+        fd, self._fd = self._fd, None
+        try:
+            if fd is not None:
+                os.close(fd)  # closing the only descriptor of the file releases its flock
+            elif self._fallback is not None:
+                self._fallback.release()
+        finally:
+            _journal_mutex(self._lock_file).release()
+
+    def _flock(self) -> int | None:
+        """The locked lock file's descriptor; None where flock is refused (the fallback is
+        set then)."""
+        # read-write: NFS takes an exclusive flock only on a file open for writing
+        fd = os.open(self._lock_file, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)  # waits while a live process appends
+        except OSError as exc:
+            os.close(fd)
+            if exc.errno not in _NO_FLOCK:
+                raise
+            log.warning("the file system of %s takes no flock (%s): its writers lock it "
+                        "with Optuna's symlink lock instead", self._journal, exc)
+            self._fallback = JournalFileSymlinkLock(self._journal)
+            return None
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
 
 
 #: File paths taken as a storage: SQLite databases, and journal files
@@ -972,16 +1145,24 @@ def _rdb(url: str) -> optuna.storages.RDBStorage:
 
 
 class _HeartbeatRDBStorage(optuna.storages.RDBStorage):
-    """Optuna's RDB storage, whose stale trials also include the running trials that never
-    beat: Optuna skips a running trial without a heartbeat, and a process killed between
-    creating a trial (``study.ask``) and its heartbeat thread's first beat left that trial
-    RUNNING for good, never retried (a warm-start entry so lost; seen once, in CI, as
-    tests/search/test_resume.py's killed trial left RUNNING). Such a trial is stale once
-    it started more than the grace period ago (by this machine's clock, as Optuna dates
-    trials)."""
+    """Optuna's RDB storage, whose stale trials also include
+
+    - the running trials that never beat: Optuna skips a running trial without a
+      heartbeat, and a process killed between creating a trial (``study.ask``) and its
+      heartbeat thread's first beat left that trial RUNNING for good, never retried (a
+      warm-start entry so lost; seen once, in CI, as tests/search/test_resume.py's killed
+      trial left RUNNING). Such a trial is stale once it started more than the grace
+      period ago (by this machine's clock, as Optuna dates trials);
+    - at once, the running trials whose process ran on this machine and is gone
+      (:func:`process_gone`): a search started again right after a crash no longer sees
+      the crashed trial as running for the grace period, nor leaves it unrun.
+
+    Each stale trial gets its fail reason (:func:`stopped_reason`) before Optuna fails it
+    (a failed trial takes no more attributes); Optuna's own rule records none."""
 
     def _get_stale_trial_ids(self, study_id: int) -> list[int]:
         stale = super()._get_stale_trial_ids(study_id)
+        silent = f"no heartbeat for over {float(self.grace_period):g}s"
         try:
             from optuna.storages._rdb import models
 
@@ -994,10 +1175,26 @@ class _HeartbeatRDBStorage(optuna.storages.RDBStorage):
                 # datetime_start: naive local time, however this Optuna stores it
                 never_beat = [t.trial_id for t in running if not t.heartbeats
                               and t.datetime_start is not None and t.datetime_start < cutoff]
+            trials = self.get_all_trials(study_id, deepcopy=False,
+                                         states=(optuna.trial.TrialState.RUNNING,))
         except Exception as exc:  # noqa: BLE001 - Optuna's internals moved: its rule stands
             log.debug("could not look for trials that never beat: %s", exc)
             return stale
-        return stale + [trial_id for trial_id in never_beat if trial_id not in stale]
+        reasons = {trial_id: silent for trial_id in stale + never_beat}
+        labels = {}
+        for trial in trials:
+            gone = process_gone(trial)
+            if gone is not None:
+                reasons[trial._trial_id], labels[trial._trial_id] = None, gone
+            elif trial._trial_id in reasons:
+                labels[trial._trial_id] = trial_process_label(trial)
+        for trial_id, silence in reasons.items():
+            try:
+                self.set_trial_user_attr(trial_id, FAIL_REASON,
+                                         stopped_reason(labels.get(trial_id), silence))
+            except Exception as exc:  # noqa: BLE001 - finished meanwhile (another process)
+                log.debug("trial id %s: fail reason not written: %s", trial_id, exc)
+        return list(reasons)
 
 
 def _retry_stale_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:

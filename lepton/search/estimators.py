@@ -52,8 +52,8 @@ from ..training import (
     torch_threads, usable_device, warm_up_optimizers,
 )
 from ._search import (
-    DEVICE_ATTR, DONE_STATES, ENDS_AT_ATTR, FAIL_REASON, PROCESS_ATTR, TRACKING_ATTR,
-    UNSTARTED_ATTR, DevicePool,
+    DEVICE_ATTR, DONE_STATES, ENDS_AT_ATTR, FAIL_REASON, INTERRUPTED_ATTR, PROCESS_ATTR,
+    TRACKING_ATTR, UNSTARTED_ATTR, DevicePool,
     Fold, Objective, PruningReporter, SearchContext, StopRequest, Terminated, create_study,
     SignOfLife, enqueue_portfolio, make_storage, new_study_uid, outputs_to_prediction, run_trials,
     stop_signals_set, study_uid, trials_since_best,
@@ -72,6 +72,11 @@ __all__ = ["LeptonClassifier", "LeptonRegressor", "LeptonEnsemble", "SearchError
 
 log = logging.getLogger("lepton.search")
 
+#: what the first Ctrl-C or SIGTERM prints during the end-of-search MLflow logging
+CTRL_C_LOGGING = ("lepton: Ctrl-C: the model is fitted; stopping its MLflow logging once the "
+                  "part being written is done (Ctrl-C again to stop at once)")
+SIGTERM_LOGGING = ("lepton: SIGTERM: stopping the MLflow logging once the part being written "
+                   "is done, then the process (SIGTERM again to exit at once)")
 #: How long a process that joins a study another process is creating waits for that
 #: process to record the seed (which decides the splits every process must share) and to
 #: enqueue the warm-start portfolio: at most this, and at most WAIT_SHARE of time_budget.
@@ -235,7 +240,7 @@ class _BaseLepton(BaseEstimator):
         start = time.perf_counter()  # the clock starts now
         self._validate_params()  # before Budget reads time_budget: the error names it
         budget = Budget(self.time_budget, start=start, final_copies=FINAL_REFITS)
-        with kept_on_failure(self):
+        with kept_on_failure(self), _callers_torch_streams():
             self._new_study = None  # (storage, name) of a persistent study this fit created
             try:
                 return self._fit(X, y, sample_weight, budget)
@@ -357,8 +362,8 @@ class _BaseLepton(BaseEstimator):
                                         wait_s=self._max_wait() if role == "joined" else 0.0)
         if self.verbose and role == "resumed":
             _fail_stale_trials(study)  # what a killed process left running: counted so
-            print(_resume_line(study, study_name, self.storage, metric), file=sys.stderr,
-                  flush=True)
+            print(_resume_line(study, study_name, self.storage, metric,
+                               joining=follow is not None), file=sys.stderr, flush=True)
         val_rows = np.concatenate([f.val_idx for f in folds])  # order of every val_pred
         ctx = SearchContext(
             folds=folds, task=Task(kind, n_outputs), metric=metric, space=space, budget=budget,
@@ -498,10 +503,26 @@ class _BaseLepton(BaseEstimator):
         sample = X_given if isinstance(X_given, pd.DataFrame) else X
         self.tracker_ = tracker  # before end_search: the model it logs names its own run
         self.tracking_run_id_ = getattr(tracker, "parent_run_id", None)
-        tracker.end_search(estimator=self, X_sample=_safe_indexing(sample, np.arange(min(5, n))),
-                           study=study, leaderboard=self.leaderboard_,
-                           final=dict(self.final_model_info_), holdout=holdout,
-                           fit_rows=(X_given, y), time_left=budget.remaining())
+        # A stop signal while the search's run is logged (seconds of a tracked fit's end;
+        # where a scheduler's cancel often lands) lets the part being logged finish and
+        # leaves the rest out, so the run is not left RUNNING nor its model PENDING. After a
+        # Ctrl-C that stopped the search or the refit, another one stops fit at once.
+        stop = StopRequest()
+        signals = (stop_signals_set(stop, CTRL_C_LOGGING, SIGTERM_LOGGING)
+                   if self.tracking_run_id_ and not self.search_interrupted_
+                   else contextlib.nullcontext())
+        try:
+            with signals:
+                tracker.end_search(
+                    estimator=self, X_sample=_safe_indexing(sample, np.arange(min(5, n))),
+                    study=study, leaderboard=self.leaderboard_,
+                    final=dict(self.final_model_info_), holdout=holdout,
+                    fit_rows=(X_given, y), time_left=budget.remaining(), stop=stop)
+        except BaseException as exc:  # a second signal: the run ends KILLED, not RUNNING
+            tracker.fail_search(error=exc)
+            raise
+        if stop.is_set():
+            self._stopped_logging(stop, tracker)
         self.fit_time_ = budget.elapsed()
         if self.verbose:
             print(f"[{name}] {self.n_trials_} trials, best {metric.name}={self.best_score_:.4f}, "
@@ -723,6 +744,20 @@ class _BaseLepton(BaseEstimator):
                 f"preprocessing produced {n_features} features for input_shape={list(shape)}.")
         return list(shape)
 
+    def _stopped_logging(self, stop: StopRequest, tracker: Any) -> None:
+        """Ctrl-C during the end-of-search logging: the model is fitted and returned
+        (``search_interrupted_``), with a warning; SIGTERM: the process is to end."""
+        run = getattr(tracker, "parent_run_id", None)
+        message = (f"{type(self).__name__}: {stop.cause} stopped the MLflow logging at the end "
+                   f"of fit" + (f"; run {run} lacks what its tag lepton.stopped names"
+                                if run else ""))
+        if stop.terminates:
+            message += "; the model was fitted, and is not returned: the process is to end."
+            warn_at_caller(message)
+            raise Terminated(message)
+        self.search_interrupted_ = True
+        warn_at_caller(message + "; the model is fitted.")
+
     def _terminated(self, what: str, study: optuna.Study, budget: Budget) -> Terminated:
         """Warn what SIGTERM stopped and what is kept, and the exception that ends fit."""
         message = (f"{type(self).__name__}: SIGTERM stopped {what} after {_n_done(study)} "
@@ -731,8 +766,11 @@ class _BaseLepton(BaseEstimator):
             message += ("the study was in memory (storage=None), so its trials are lost; "
                         "give a storage to keep a search that may be stopped.")
         else:
-            message += (f"the study keeps them, and the trials it interrupted are queued to "
-                        f"run again: fit again with storage={_storage_shown(self.storage)!r} "
+            # the refit runs no trial: only a search has interrupted trials to queue
+            queued = (", and the trials it interrupted are queued to run again"
+                      if what == "the search" else "")
+            message += (f"the study keeps them{queued}: fit again with "
+                        f"storage={_storage_shown(self.storage)!r} "
                         f"and study_name={study.study_name!r} to continue.")
         warn_at_caller(message)
         return Terminated(message)
@@ -1186,7 +1224,15 @@ class LeptonClassifier(ClassifierMixin, _BaseLepton):
         Seeds the data splits, the preprocessing and the sampler. A persistent study keeps
         the seed of the fit that created it (``random_seed_``); a resumed or joining
         process samples with a fresh seed, so it does not propose the configurations the
-        first one already tried.
+        first one already tried. What repeats: with ``n_jobs=1`` and a search that ``n_trials``
+        ends before ``time_budget`` does, the same data and seed give the same trials and
+        the same model (to float rounding where the torch threads per trial differ: they
+        follow the machine's load). A search the clock ends runs as many trials as the
+        machine's speed allows, and parallel trials (``n_jobs`` > 1) share torch's
+        process-wide random generator, so their networks' initial weights and dropout
+        depend on thread timing: neither repeats exactly. ``fit`` leaves the caller's own
+        random streams (numpy's, Python's, torch's) as it found them, except that None
+        draws the seed from numpy's global stream, as scikit-learn's estimators do.
     device : str or list of str, default='auto'
         Where trials train: 'auto' (every GPU this process sees, else Apple MPS, else the
         CPU), 'cpu', 'cuda' (every GPU), 'cuda:N' (that GPU), 'mps', or several GPUs as a
@@ -1277,8 +1323,8 @@ class LeptonClassifier(ClassifierMixin, _BaseLepton):
         that searches or resumes it splits the data the same way).
     n_trials_ : int
         Trials of the study that ran to an end (complete, pruned or failed; with a resumed
-        study, earlier sessions' too); warm-start entries the search never reached are
-        not counted.
+        study, earlier sessions' too); warm-start entries the search never reached, and
+        trials Ctrl-C or SIGTERM stopped (queued to run again), are not counted.
 
     Examples
     --------
@@ -1494,6 +1540,14 @@ def _space_searched_before(study: optuna.Study, space: SearchSpace) -> SearchSpa
     before = replace(space, parameters={name: spec for name, spec in space.parameters.items()
                                         if name != "feature_fraction"}, _cache={})
     return before if _space_fingerprint(before) == recorded else space
+
+
+def _callers_torch_streams():
+    """Torch's process-wide random streams as ``fit`` found them, after it: parallel
+    trials seed the shared generator from several threads at once (``fit_model``'s own
+    save-and-restore interleave), which left it changed by a fit with ``n_jobs`` > 1."""
+    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_initialized() else []
+    return torch.random.fork_rng(devices=devices)
 
 
 def _forget_unstarted_study(storage, study_name: str) -> None:
@@ -1723,13 +1777,15 @@ def _n_done(study: optuna.Study) -> int:
     return len(study.get_trials(deepcopy=False, states=DONE_STATES))
 
 
-def _resume_line(study: optuna.Study, study_name: str, storage: Any, metric) -> str:
-    """What a resumed search starts from: trials by state, the best score, the queue
-    (warm-start entries not reached yet, and trials an interrupt or a crash left to run
-    again), and the trials still running. Said after :func:`_fail_stale_trials`: the
-    trials a killed process left running are then failed and queued to run again; those
-    still running are other processes' (or a process's that stopped within the grace
-    period)."""
+def _resume_line(study: optuna.Study, study_name: str, storage: Any, metric, *,
+                 joining: bool = False) -> str:
+    """What a resumed search starts from (``joining``: the search a ``lepton worker``
+    joins): trials by state, the best score, the queue (warm-start entries not reached yet,
+    and trials an interrupt or a crash left to run again), and the trials still running.
+    Said after :func:`_fail_stale_trials`: the trials a killed process left running are
+    then failed and queued to run again (at once where that process ran on this machine:
+    :func:`._search.process_gone`); those still running are live processes' (or, on
+    another machine, a process's that stopped within the grace period)."""
     states = optuna.trial.TrialState
     trials = study.get_trials(deepcopy=False)
     n = {state: sum(t.state == state for t in trials) for state in states}
@@ -1740,12 +1796,13 @@ def _resume_line(study: optuna.Study, study_name: str, storage: Any, metric) -> 
     except ValueError:  # no complete trial yet
         best = ""
     running = n[states.RUNNING]
-    return (f"lepton search: resuming study {study_name!r} ({_storage_shown(storage)}): "
+    return (f"lepton search: {'joining' if joining else 'resuming'} study {study_name!r} "
+            f"({_storage_shown(storage)}): "
             f"{n[states.COMPLETE]} complete, {n[states.PRUNED]} pruned, {n[states.FAIL]} "
             f"failed{best}; {n[states.WAITING]} queued, {again} of them to run again"
-            + (f"; {running} running in other processes (one that stopped runs again "
-               f"once it has gone {_search.HEARTBEAT_GRACE_S:g}s without a heartbeat)"
-               if running else ""))
+            + (f"; {running} running in other processes (one whose process stopped on "
+               f"another machine runs again once it has gone {_search.HEARTBEAT_GRACE_S:g}s "
+               "without a heartbeat)" if running else ""))
 
 
 def _fail_stale_trials(study: optuna.Study) -> None:
@@ -1766,8 +1823,10 @@ def _fail_stale_trials(study: optuna.Study) -> None:
 
 def _n_finished(study: optuna.Study) -> int:
     """Trials that ran to an end (complete, pruned or failed): not the warm-start entries
-    still waiting in the queue, nor trials running in other workers."""
+    still waiting in the queue, nor trials running in other workers, nor the trials Ctrl-C
+    or SIGTERM stopped (queued to run again: counted when they do)."""
     return sum(t.state.is_finished() and not t.user_attrs.get(UNSTARTED_ATTR)
+               and not t.user_attrs.get(INTERRUPTED_ATTR)
                for t in study.get_trials(deepcopy=False))
 
 
@@ -1813,7 +1872,9 @@ def _progress(verbose: int, budget: Budget, study: optuna.Study, metric, *, file
         last, held = -math.inf, False  # when a line was last printed; trials since unreported
 
         def emit() -> None:
-            print(f"lepton search: {budget.elapsed():.0f}/{budget.time_budget:g}s "
+            # a worker's budget is what was left of its run's window (15.5526s): shown to
+            # a tenth of a second
+            print(f"lepton search: {budget.elapsed():.0f}/{round(budget.time_budget, 1):g}s "
                   + status(study), file=stream, flush=True)
 
         def plain(_study: optuna.Study, _trial: optuna.trial.FrozenTrial) -> None:
@@ -1834,7 +1895,7 @@ def _progress(verbose: int, budget: Budget, study: optuna.Study, metric, *, file
 
     from tqdm.auto import tqdm
     bar = tqdm(total=round(budget.time_budget, 1), unit="s", desc="lepton search", file=stream,
-               bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f}s {postfix}")
+               bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f}s{postfix}")
 
     def update(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         bar.n = min(bar.total, round(budget.elapsed(), 1))

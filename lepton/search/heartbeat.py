@@ -9,7 +9,8 @@ writes its own heartbeat, the time as a user attribute of each running trial of 
 process (:class:`TrialHeartbeat`), and each trial, as it starts, fails the trials whose
 heartbeat went stale and retries each once with its parameters, as Optuna's own retry
 callback does (:func:`fail_stale_trials`): a resumed search, or a worker beside one that
-died, picks them up as Optuna does on RDB storages.
+died, picks them up as Optuna does on RDB storages. A trial whose process ran on this
+machine and is gone is failed at once, heartbeat or not (:func:`._search.process_gone`).
 
 Beats and the staleness check read one clock (:func:`storage_clock`): on Redis the
 server's, so workers on machines whose clocks disagree do not fail each other's live
@@ -110,10 +111,11 @@ class TrialHeartbeat:
 def fail_stale_trials(study: optuna.Study, *, grace: float | None = None,
                       now: float | None = None) -> list[int]:
     """Fail the running trials whose heartbeat (or, without one, start) is older than
-    ``grace`` seconds (default: the RDB storages' grace period): their process is gone.
-    Each is retried once as a new trial with its parameters (:func:`._search.retry_trial`,
-    as Optuna's RDB storages do). Returns the numbers of the
-    trials this call failed; one another process failed first is skipped (it retries it).
+    ``grace`` seconds (default: the RDB storages' grace period), and at once those whose
+    process ran on this machine and is gone (:func:`._search.process_gone`). Each is
+    retried once as a new trial with its parameters (:func:`._search.retry_trial`, as
+    Optuna's RDB storages do). Returns the numbers of the trials this call failed; one
+    another process failed first is skipped (it retries it).
     ``now`` defaults to the storage's clock (:func:`storage_clock`)."""
     storage = study._storage
     now = storage_clock(storage)() if now is None else now
@@ -126,11 +128,13 @@ def fail_stale_trials(study: optuna.Study, *, grace: float | None = None,
         beats = [trial.user_attrs.get(HEARTBEAT_ATTR),
                  trial.datetime_start.timestamp() if trial.datetime_start else None]
         last = max((b for b in beats if b is not None), default=None)
-        if last is None or now - last <= grace:
+        gone = _search.process_gone(trial)
+        if gone is None and (last is None or now - last <= grace):
             continue
         snapshot = copy.deepcopy(trial)  # what the retry copies: before the reason is set
-        reason = (f"its process stopped mid-trial (killed or crashed): no heartbeat for "
-                  f"{now - last:.0f}s")
+        reason = (_search.stopped_reason(gone) if gone is not None else
+                  _search.stopped_reason(_search.trial_process_label(trial),
+                                         f"no heartbeat for {now - last:.0f}s"))
         try:
             storage.set_trial_user_attr(trial._trial_id, FAIL_REASON, reason)
             if not storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL):

@@ -32,12 +32,23 @@ once, see ``_count_resume``), so all trials of a study, across processes and res
 are children of one parent run. Processes that start the same new study at once and each
 create a parent keep the earliest one and delete their own (``_race_winner``). An
 in-memory study (``storage`` None) cannot be resumed and always gets a new parent run.
+
+A process killed outright (SIGKILL, out of memory) ends none of its runs: search and trial
+runs name their process (``lepton.process``, ``lepton.process_start``), and the next
+``start_search`` of the experiment on that machine marks those of ended processes KILLED
+(``_close_dead_runs``); the trial runs of other machines' processes, once their trial has
+ended in the study, are closed by the end of the study's next session
+(``_close_ended_trials``). A registered version is created with its tags (promotion
+pending, training rows); model files are written in scratch folders that the next tracker
+removes once their process has ended (``_store.scratch_dir``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
+import functools
+import hashlib
 import logging
 import json
 import math
@@ -46,7 +57,6 @@ import pickle
 import queue
 import re
 import subprocess
-import tempfile
 import threading
 import time
 import warnings
@@ -62,8 +72,9 @@ from .._servers import loopback_without_proxy
 from .._warn import warn_at_caller
 from ._base import SearchTracker, TrackingError
 from ._store import (
-    artifact_root_for, check_tracking_uri, default_tracking_uri, quiet_mlflow_env, redact_uri,
-    store_lock,
+    artifact_root_for, check_tracking_uri, clear_dead_scratch, default_tracking_uri,
+    mlflow_env, process_gone, process_instance, quiet_mlflow_env, redact_uri, scratch_dir,
+    scratch_tempdir, store_lock,
 )
 from ._writer import (
     METRIC_BEST, METRIC_TRIAL, TAG_ROLE, TAG_STATE, TAG_STUDY, TAG_TRIAL, RunWriter, WriterDied,
@@ -106,8 +117,21 @@ TAG_CLASSES = "lepton.classes"  # on registered model versions: the classes, as 
 #: of the rows it was fitted on (_rows.row_fingerprints), for promote_on_held_out
 TAG_ROWS = "lepton.training_rows"
 TAG_PROMOTION = "lepton.promotion"
+#: a version's TAG_PROMOTION until it is decided (a version is created with it: a process
+#: killed before the decision leaves a version that says so)
+PENDING_HELD_OUT = "pending: to be decided on the run's held-out rows"
+PENDING_VALIDATION = "pending: to be decided on the validation scores"
+#: on search and trial runs: the process that made them (lepton.search.process_label,
+#: 'host:pid') and what tells it from a later process given the same pid
+#: (_store.process_instance): a run it left RUNNING when it was killed is closed by the
+#: next search of the experiment on that machine (MLflowTracker._close_dead_runs)
+TAG_PROCESS = "lepton.process"
+TAG_PROCESS_START = "lepton.process_start"
 #: what end_search leaves out once the fit's budget is spent (plots/skipped.json)
 NO_TIME = "no time left in time_budget"
+#: end_search's parts, as the tag lepton.stopped names those a stop signal left out
+_END_PARTS = {"summary": "the search's summary", "models": "the model and its registration",
+              "artifacts": "the tables and plots"}
 #: the seconds end_search keeps for the artifacts' upload and the run's end
 END_MARGIN_S = 1.0
 #: the fewest held-out rows, new to the champion, that a held-out comparison is made on
@@ -173,16 +197,19 @@ class _Trial:
 
 def context_tags() -> dict[str, str]:
     """The run context MLflow's fluent ``start_run`` records (``client.create_run`` records
-    none): who ran the search, the script or command it ran from, and Lepton's version.
-    Nothing here may be slow or reach the network (no git lookup)."""
+    none): who ran the search, the script or command it ran from, and Lepton's version;
+    and which process ran it (TAG_PROCESS, TAG_PROCESS_START). Nothing here may be slow or
+    reach the network (no git lookup)."""
     import getpass
     import sys
 
     from .. import __version__
+    from ..search._search import process_label
 
     source = sys.argv[0] if sys.argv and sys.argv[0] else "<console>"
     tags = {"mlflow.source.name": _truncate(source, _MAX_TAG_LEN),
-            "mlflow.source.type": "LOCAL", TAG_VERSION: __version__}
+            "mlflow.source.type": "LOCAL", TAG_VERSION: __version__,
+            TAG_PROCESS: process_label(), TAG_PROCESS_START: process_instance()}
     try:
         tags["mlflow.user"] = getpass.getuser()
     except Exception:  # noqa: BLE001 - no user name (a container's uid without one)
@@ -208,6 +235,18 @@ def _check_model_name(name: str) -> None:
     if not name.strip() or "/" in name or ":" in name or name in (".", ".."):
         raise ValueError(f"registered_model_name={name!r} is not a valid MLflow model name: "
                          "it must not be blank, '.' or '..', nor contain '/' or ':'.")
+
+
+def _in_mlflow_env(method):
+    """The tracker's MLflow calls run in :func:`._store.mlflow_env` (telemetry off, HTTP
+    calls that give up in seconds); the caller's environment is left as it was (it was
+    changed for the rest of the process before: a notebook's own MLflow uploads then gave
+    up after 30 s and 2 retries)."""
+    @functools.wraps(method)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with mlflow_env():
+            return method(*args, **kwargs)
+    return wrapper
 
 
 class MLflowTracker(SearchTracker):
@@ -270,13 +309,12 @@ class MLflowTracker(SearchTracker):
         # back more on a busy machine (search.estimators._tracking_reserve).
         return 7.0 if self.log_models else 3.5
 
+    @_in_mlflow_env
     def __init__(self, *, tracking_uri: str | None = None, experiment_name: str | None = None,
                  registered_model_name: str | None = None, registry_uri: str | None = None,
                  log_models: bool = True, strict: bool = False, flush_interval: float = 30.0,
                  n_learning_curves: int = 5, writer: str | None = None,
                  drain_timeout: float | None = None, defer_promotion: bool = False):
-        for key, value in quiet_mlflow_env().items():
-            os.environ.setdefault(key, value)
         loopback_without_proxy()  # a tracking server on this machine, behind a proxy setting
         self.tracking_uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri()
         self.registry_uri = registry_uri or self.tracking_uri
@@ -297,6 +335,7 @@ class MLflowTracker(SearchTracker):
 
         if registered_model_name is not None:
             _check_model_name(registered_model_name)
+        clear_dead_scratch()  # what killed processes left while logging their models
         check_tracking_uri(self.tracking_uri)
         if self.registry_uri != self.tracking_uri:
             check_tracking_uri(self.registry_uri)
@@ -327,6 +366,10 @@ class MLflowTracker(SearchTracker):
         self.tracking_errors: list[str] = []
         self._deadline: float | None = None  # end_search's: the fit's budget (time.monotonic)
         self._skipped: dict[str, str] = {}  # what end_search left out for want of time
+        self._stop: Any = None  # end_search's StopRequest: a Ctrl-C or SIGTERM cuts it short
+        #: the signal ('Ctrl-C', 'SIGTERM') that cut the end-of-search logging short; None
+        self.stopped: str | None = None
+        self._logged_models: list[str] = []  # ids of the logged models this search made
         self._trials: dict[int, _Trial] = {}
         self._known_children: dict[int, str] = {}  # trials of earlier sessions (resume)
         self._children_read = False  # and of workers, read once at the end (_other_children)
@@ -355,7 +398,7 @@ class MLflowTracker(SearchTracker):
         # locks, writer thread or child process; it opens a client of its own.
         state = dict(self.__dict__)
         for key in ("client", "_lock", "_queue", "_thread", "_state", "_pending", "_detached",
-                    "writer_process"):
+                    "writer_process", "_stop"):
             state.pop(key, None)
         return state
 
@@ -371,6 +414,7 @@ class MLflowTracker(SearchTracker):
         self._lock = threading.Lock()
         self.writer_process = None
         self._detached = None
+        self._stop = None
         self._reset_writer()
 
     def __repr__(self) -> str:
@@ -424,6 +468,7 @@ class MLflowTracker(SearchTracker):
                           "collected in tracker.tracking_errors)", RuntimeWarning, stacklevel=3)
 
     # -- search ----------------------------------------------------------------------
+    @_in_mlflow_env
     def start_search(self, *, study_name: str, meta_features: dict, search_space: dict,
                      settings: dict, study_uid: str | None = None, study_created: bool = False,
                      direction: str | None = None, **kwargs: Any) -> None:
@@ -455,6 +500,10 @@ class MLflowTracker(SearchTracker):
 
         self._children_read = False
         self._study_created = study_created
+        try:
+            self._close_dead_runs()
+        except Exception as exc:  # housekeeping: the search goes on without it
+            self._guard("closing the runs of processes that ended", exc)
         parent = (self._find_parent(study_name, storage_label, study_uid) if storage_label
                   else None)
         if parent is None:
@@ -469,7 +518,6 @@ class MLflowTracker(SearchTracker):
             existing: dict[str, str] = {}
         else:
             self.parent_run_id = parent.info.run_id
-            self.client.update_run(self.parent_run_id, status="RUNNING")
             for stale in SESSION_TAGS:  # the last session's outcome, not this one's
                 if stale in parent.data.tags:
                     self.client.delete_tag(self.parent_run_id, stale)
@@ -496,6 +544,10 @@ class MLflowTracker(SearchTracker):
                 if attempt == 2:
                     raise
                 existing = dict(self.client.get_run(self.parent_run_id).data.params)
+        if parent is not None:
+            # once the run names this process (TAG_PROCESS): a RUNNING run that still named
+            # the killed process it resumes would be closed by another search meanwhile
+            self.client.update_run(self.parent_run_id, status="RUNNING")
         if self.registered_model_name:
             self._warn_unpromotable(str(settings.get("metric")))
         # now: the child's `import mlflow` (~2 s) overlaps the first trial
@@ -522,6 +574,7 @@ class MLflowTracker(SearchTracker):
                 f"the alias first (MlflowClient().delete_registered_model_alias({name!r}, "
                 f"{CHAMPION_ALIAS!r})) to start this name over with {metric!r}.")
 
+    @_in_mlflow_env
     def join_search(self, parent_run_id: str, *, study_name: str) -> None:
         """Log this process's trials as children of the search run ``parent_run_id`` that
         another process (the ``lepton run`` a ``lepton worker`` joined) created and will
@@ -544,6 +597,7 @@ class MLflowTracker(SearchTracker):
         self._writer_init["best_value"] = self._best_so_far()
         self._start_writer()
 
+    @_in_mlflow_env
     def leave_search(self) -> None:
         """A joined search's end (:meth:`join_search`): this process's trials written (a
         trial still open is closed as killed), the writer stopped."""
@@ -655,6 +709,84 @@ class MLflowTracker(SearchTracker):
         return self.client.search_runs(
             [self.experiment_id], max_results=5000,
             filter_string=f"tags.`mlflow.parentRunId` = '{self.parent_run_id}'")
+
+    def _close_dead_runs(self) -> list[str]:
+        """Mark KILLED the runs of the experiment that a process of this machine left
+        RUNNING as it died (SIGKILL, out of memory, a closed terminal): nothing else ever
+        ends them. Search and trial runs name their process (TAG_PROCESS,
+        TAG_PROCESS_START; :func:`context_tags`), found here in one query of the RUNNING
+        runs of this host's processes. A run of another machine, of a live process, or
+        without these tags (not Lepton's, or from a Lepton before them) is left as it is.
+        Returns the run ids closed."""
+        import socket
+
+        from mlflow.entities import RunTag
+
+        from ..search._search import process_label
+
+        host = socket.gethostname()
+        if "'" in host or "\\" in host:
+            return []
+        # (LIKE's '_' matches any character: process_gone compares the host exactly)
+        runs = self.client.search_runs(
+            [self.experiment_id], max_results=5000,
+            filter_string=f"attributes.status = 'RUNNING' AND tags.`{TAG_PROCESS}` LIKE '{host}:%'")
+        gone: dict[tuple, bool] = {}
+        closed, me = [], process_label()
+        for run in runs:
+            tags = run.data.tags
+            process = (tags.get(TAG_PROCESS), tags.get(TAG_PROCESS_START))
+            if process not in gone:
+                gone[process] = process_gone(*process)
+            if not gone[process]:
+                continue
+            what = "search" if tags.get(TAG_ROLE) == "search" else "trial"
+            why = (f"killed: the process that ran this {what} ({process[0]}) ended without "
+                   f"closing its run; closed by {me} at {time.strftime('%Y-%m-%d %H:%M:%S')}")
+            new = ({"lepton.error": why} if what == "search"
+                   else {TAG_STATE: "killed", TAG_REASON: why})
+            _log_batch(self.client, run.info.run_id,
+                       tags=[RunTag(k, v) for k, v in new.items()])
+            self.client.set_terminated(run.info.run_id, status="KILLED")
+            closed.append(run.info.run_id)
+        return closed
+
+    def _close_ended_trials(self, study: Any) -> list[str]:
+        """Mark KILLED the search's trial runs still RUNNING whose trial has ended in the
+        study: a process killed mid-trial (its trial failed and retried by the study) on a
+        machine :meth:`_close_dead_runs` cannot judge. Not this process's trials (closed
+        by :meth:`_close_open_trials`), nor a live process's of this machine (whose writer
+        closes them). Returns the run ids closed."""
+        from mlflow.entities import RunTag
+
+        runs = self.client.search_runs(
+            [self.experiment_id], max_results=5000,
+            filter_string=f"tags.`mlflow.parentRunId` = '{self.parent_run_id}' AND "
+                          "attributes.status = 'RUNNING'")
+        if not runs:
+            return []
+        import socket
+
+        states = {t.number: t.state for t in study.get_trials(deepcopy=False)}
+        host = socket.gethostname()
+        closed = []
+        for run in runs:
+            tags = run.data.tags
+            number = tags.get(TAG_TRIAL, "")
+            state = states.get(int(number)) if number.isdigit() else None
+            if state is None or not state.is_finished() or int(number) in self._trials:
+                continue
+            label = tags.get(TAG_PROCESS) or ""
+            if label.rpartition(":")[0] == host and \
+                    not process_gone(label, tags.get(TAG_PROCESS_START)):
+                continue
+            why = (f"killed: the trial ended ({state.name} in the study) but the process "
+                   f"that ran it ({label or 'not recorded'}) did not close its run")
+            _log_batch(self.client, run.info.run_id,
+                       tags=[RunTag(TAG_STATE, "killed"), RunTag(TAG_REASON, why)])
+            self.client.set_terminated(run.info.run_id, status="KILLED")
+            closed.append(run.info.run_id)
+        return closed
 
     # -- trials (concurrent) ---------------------------------------------------------
     def start_trial(self, trial_number: int, *, params: dict, model_config: dict,
@@ -787,6 +919,7 @@ class MLflowTracker(SearchTracker):
             if command == "flush":
                 payload.set_result(result)
 
+    @_in_mlflow_env  # each write: the loop lasts as long as the search
     def _write(self, state: _WriterState, command: str, payload: Any) -> dict | None:
         """Writer thread: one command, to the writer process or, without one, here."""
         process = state.process
@@ -819,6 +952,7 @@ class MLflowTracker(SearchTracker):
             f"{exc}{what}; trial writes run in a thread of this process from now on"),
             deferred=True)
 
+    @_in_mlflow_env
     def flush(self, timeout: float | None = None, *, since: float | None = None) -> bool:
         """Wait until every write handed to the writer is in the store (end_search /
         fail_search do); record the trials' run ids and the writes that failed.
@@ -883,20 +1017,34 @@ class MLflowTracker(SearchTracker):
             self._close_writer(wait=self._pending is None or self._pending.done())
 
     # -- end -------------------------------------------------------------------------
+    @_in_mlflow_env
     def end_search(self, *, estimator: Any, X_sample: Any, study: Any, leaderboard: Any,
                    final: dict, holdout: tuple | None = None, fit_rows: tuple | None = None,
-                   time_left: float | None = None, **kwargs: Any) -> None:
+                   time_left: float | None = None, stop: Any = None, **kwargs: Any) -> None:
         """``fit_rows``: the (X, y) the estimator was fitted on; a registered version keeps
         their hashes (:mod:`._rows`), for :meth:`promote_on_held_out`. ``time_left``: the
         seconds the fit has left (its ``time_budget``'s); the summary, the tables and the
         model (and its registration) are logged whatever it says, the plots and the
         ``mlflow.pytorch`` copy of the network only while it lasts (``plots/skipped.json``
-        names those left out)."""
+        names those left out). ``stop``: a ``StopRequest`` a Ctrl-C or SIGTERM sets (the
+        fit's ``stop_signals_set``): the part being logged then finishes, the rest is left
+        out (the tag ``lepton.stopped`` names it, and :attr:`stopped` the signal), and the
+        run ends FINISHED after Ctrl-C (the model is fitted), KILLED after SIGTERM."""
         if self.parent_run_id is None:
             return
         ended = time.monotonic()
         self._deadline = None if time_left is None else ended + time_left
         self._skipped = {}
+        self._stop = stop
+        try:
+            self._end_search(estimator, X_sample, study, leaderboard, final, holdout, fit_rows,
+                             ended)
+        finally:
+            self._stop = None
+
+    def _end_search(self, estimator: Any, X_sample: Any, study: Any, leaderboard: Any,
+                    final: dict, holdout: tuple | None, fit_rows: tuple | None,
+                    ended: float) -> None:
         self._close_open_trials("KILLED", "search ended before the trial reported its end")
         if self.strict:  # a failed trial write raises here, before any model is logged
             self._finish_writes(ended)
@@ -904,27 +1052,46 @@ class MLflowTracker(SearchTracker):
         score = _as_float(final.get("validation_score"))
         metric = str(final.get("metric") or self._search.get("settings", {}).get("metric"))
         # the model before the plots: on a busy machine the plots are what the budget drops
-        steps = [("summary", lambda: self._log_summary(final, study, score, metric, direction))]
+        steps = [("summary", lambda: self._log_summary(final, study, score, metric, direction)),
+                 ("trial runs left open", lambda: self._close_ended_trials(study))]
         if self.log_models:
             steps.append(("models", lambda: self._log_models(estimator, X_sample, score, metric,
                                                              direction, fit_rows)))
         steps.append(("artifacts", lambda: self._log_artifacts(estimator, study, leaderboard,
                                                                holdout, metric, direction)))
+        left_out = []
         for what, step in steps:
+            if self._stopping() and what in _END_PARTS:  # the others are quick and needed
+                left_out.append(_END_PARTS[what])
+                continue
             try:
                 step()
             except Exception as exc:
                 self._guard(f"end_search ({what})", exc)
         if not self.strict:  # the writer drained while this thread logged the rest
             self._finish_writes(ended)
+        status = "FINISHED"
         try:
             if self.tracking_errors:
                 self.client.set_tag(self.parent_run_id, "lepton.tracking_errors",
                                     _truncate("\n".join(self.tracking_errors), _MAX_TAG_LEN))
-            self.client.set_terminated(self.parent_run_id, status="FINISHED")
+            if self._stopping():
+                self.stopped = self._stop.cause
+                status = "KILLED" if self._stop.terminates else "FINISHED"
+                if "torch_module" in self._skipped:
+                    left_out.insert(0, "the mlflow.pytorch copy of the network")
+                self.client.set_tag(
+                    self.parent_run_id, "lepton.stopped",
+                    f"{self.stopped} during the end-of-search logging; not logged: "
+                    + (", ".join(left_out) or "nothing (it came as the logging ended)"))
+            self.client.set_terminated(self.parent_run_id, status=status)
         except Exception as exc:
             self._guard("end_search", exc)
 
+    def _stopping(self) -> bool:
+        return self._stop is not None and self._stop.is_set()
+
+    @_in_mlflow_env
     def fail_search(self, *, error: BaseException, **kwargs: Any) -> None:
         if self.parent_run_id is None:
             return
@@ -942,6 +1109,7 @@ class MLflowTracker(SearchTracker):
         except TrackingError:
             pass  # already collected in tracking_errors; the search's own error matters here
         try:
+            self._fail_open_models()
             self.client.set_tag(self.parent_run_id, "lepton.error",
                                 _truncate(f"{type(error).__name__}: {error}", _MAX_TAG_LEN))
             self.client.set_terminated(self.parent_run_id,
@@ -949,6 +1117,16 @@ class MLflowTracker(SearchTracker):
         except Exception as exc:
             self._guard("fail_search", exc)
 
+    def _fail_open_models(self) -> None:
+        """A logged model whose logging the failure cut short (a second Ctrl-C during
+        end_search) is left PENDING by MLflow for good: marked FAILED."""
+        from mlflow.entities import LoggedModelStatus
+
+        for model_id in self._logged_models:
+            if self.client.get_logged_model(model_id).status == LoggedModelStatus.PENDING:
+                self.client.finalize_logged_model(model_id, LoggedModelStatus.FAILED)
+
+    @_in_mlflow_env
     def log_test_metrics(self, metrics: dict, **kwargs: Any) -> None:
         if self.parent_run_id is None:
             raise TrackingError("log_test_metrics needs a search: call it after fit.")
@@ -963,6 +1141,7 @@ class MLflowTracker(SearchTracker):
                 self.client.set_model_version_tag(self.registered_model_name,
                                                   self.registered_version, f"lepton.{k}", str(v))
 
+    @_in_mlflow_env
     def tag_search(self, tags: dict[str, str]) -> None:
         if self.parent_run_id is None:
             raise TrackingError("tag_search needs a search: call it after fit.")
@@ -971,6 +1150,7 @@ class MLflowTracker(SearchTracker):
         _log_batch(self.client, self.parent_run_id,
                    tags=[RunTag(key, str(value)) for key, value in tags.items()])
 
+    @_in_mlflow_env
     def log_table(self, frame: Any, artifact_file: str) -> None:
         if self.parent_run_id is None:
             raise TrackingError("log_table needs a search: call it after fit.")
@@ -1019,7 +1199,7 @@ class MLflowTracker(SearchTracker):
         from . import _artifacts
 
         skipped = self._skipped
-        with tempfile.TemporaryDirectory(prefix="lepton-mlflow-") as tmp:
+        with scratch_dir("lepton-mlflow-") as tmp:
             root = Path(tmp)
             _artifacts.write_tables(root / "search", leaderboard=leaderboard,
                                     search_space=self._search.get("search_space"),
@@ -1044,6 +1224,8 @@ class MLflowTracker(SearchTracker):
     def _room(self) -> bool:
         """Whether the fit's budget leaves time for another plot (END_MARGIN_S kept for
         the upload and the run's end)."""
+        if self._stopping():
+            return False
         return self._deadline is None or time.monotonic() < self._deadline - END_MARGIN_S
 
     def _best_curves(self, study: Any, direction: str) -> tuple[dict, dict]:
@@ -1090,12 +1272,15 @@ class MLflowTracker(SearchTracker):
     def _log_models(self, estimator: Any, X_sample: Any, score: float | None, metric: str,
                     direction: str, fit_rows: tuple | None = None) -> None:
         import mlflow.pyfunc
-        import mlflow.pytorch
+        _import_mlflow_pytorch()
+        import mlflow.pytorch  # imported now: this binds the name
         from mlflow.models import Model
 
         from ._pyfunc import ESTIMATOR_ARTIFACT, LeptonEstimatorModel
 
-        with tempfile.TemporaryDirectory(prefix="lepton-model-") as tmp, \
+        # scratch folders (theirs too: MLflow copies the model into its own): what a kill
+        # leaves is removed by the next tracker (_store.clear_dead_scratch)
+        with scratch_dir("lepton-model-") as tmp, scratch_tempdir(), \
                 _fluent_tracking_uri(self.tracking_uri):
             path = Path(tmp) / "estimator.pkl"
             path.write_bytes(pickle.dumps(estimator, protocol=pickle.HIGHEST_PROTOCOL))
@@ -1106,8 +1291,12 @@ class MLflowTracker(SearchTracker):
                                         optional=left_out_columns(estimator))
             # MLflow warns on every pyfunc log that python_model is cloudpickled and logs the
             # input-example validation: advice for hand-written models, noise at the end of
-            # every Lepton search.
-            with _muted_loggers("mlflow.pyfunc", "mlflow.models"):
+            # every Lepton search. With pandas 3, MLflow's input-example code compares a
+            # frame's named columns with a range: a deprecation warning for MLflow to fix,
+            # shown to every user of a table with named columns ("lepton: warning: ...").
+            with _muted_loggers("mlflow.pyfunc", "mlflow.models"), \
+                    warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="Operation with range is deprecated")
                 info = Model.log(
                     artifact_path=None, name="model", flavor=mlflow.pyfunc,
                     python_model=LeptonEstimatorModel(), artifacts={ESTIMATOR_ARTIFACT: str(path)},
@@ -1132,12 +1321,15 @@ class MLflowTracker(SearchTracker):
         model pointed into whatever folder the search happened to run in), or whichever
         experiment the caller's session had set."""
         params = self.client.get_run(self.parent_run_id).data.params
-        return self.client.create_logged_model(
+        model_id = self.client.create_logged_model(
             experiment_id=self.experiment_id, name=name, source_run_id=self.parent_run_id,
             params={key: str(value) for key, value in params.items()}).model_id
+        self._logged_models.append(model_id)
+        return model_id
 
     def _log_torch_module(self, estimator: Any, sample: Any) -> None:
-        import mlflow.pytorch
+        _import_mlflow_pytorch()
+        import mlflow.pytorch  # imported now: this binds the name
         import numpy as np
         import torch
         from mlflow.models import Model
@@ -1190,15 +1382,19 @@ class MLflowTracker(SearchTracker):
             text = json.dumps(data["classes"])
             if len(text) <= _MAX_TAG_VALUE:  # else not compared (thousands of classes)
                 tags[TAG_CLASSES] = text
+        # The version is created with every tag it needs (one request): a process killed
+        # right after it leaves a version that says it is undecided and whose rows it
+        # names, not one that reads as decided or whose rows are unknown.
+        rows = None if fit_rows is None else self._log_training_rows(*fit_rows)
+        if rows is not None:
+            tags[TAG_ROWS] = rows
+        tags[TAG_PROMOTION] = PENDING_HELD_OUT if self.defer_promotion else PENDING_VALIDATION
         version = self.client.create_model_version(
             name, source=info.model_uri, run_id=self.parent_run_id, tags=tags,
             model_id=getattr(info, "model_id", None))
         self.registered_version = str(version.version)
-        if fit_rows is not None:
-            self._log_training_rows(name, str(version.version), *fit_rows)
         if self.defer_promotion:
-            self._record_promotion(name, str(version.version), False,
-                                   "pending: to be decided on the run's held-out rows")
+            self._record_promotion(name, str(version.version), False, PENDING_HELD_OUT)
             return
         # Check, then move: two searches registering under one name at once could both
         # beat the old champion and the worse one move the alias last. On a SQLite or
@@ -1216,20 +1412,22 @@ class MLflowTracker(SearchTracker):
         self.client.set_tag(self.parent_run_id, "lepton.registered_model",
                             f"{name}/{version}" + (f"@{CHAMPION_ALIAS}" if promote else ""))
 
-    def _log_training_rows(self, name: str, version: str, X: Any, y: Any) -> None:
-        """The hashes of the rows version ``version`` was fitted on, as an artifact of its
-        run (one file per version: a resumed study registers several from one run), named
-        by the version's TAG_ROWS tag; sparse input keeps none."""
+    def _log_training_rows(self, X: Any, y: Any) -> str | None:
+        """Log the hashes of the rows a version is fitted on as an artifact of the search
+        run, before the version exists; returns its path, for the version's TAG_ROWS tag
+        (None: sparse input keeps none). Named by its content: a resumed study registers
+        several versions from one run, and those fitted on the same rows share a file."""
         from ._rows import row_fingerprints
 
         hashes = row_fingerprints(X, y)
         if hashes is None:
-            return
-        with tempfile.TemporaryDirectory(prefix="lepton-rows-") as tmp:
-            path = Path(tmp) / f"training_rows_v{version}.npy"
+            return None
+        digest = hashlib.sha256(np.ascontiguousarray(hashes).tobytes()).hexdigest()[:16]
+        with scratch_dir("lepton-rows-") as tmp:
+            path = Path(tmp) / f"training_rows_{digest}.npy"
             np.save(path, hashes)
             self.client.log_artifact(self.parent_run_id, str(path), "lepton")
-        self.client.set_model_version_tag(name, version, TAG_ROWS, f"lepton/{path.name}")
+        return f"lepton/{path.name}"
 
     def _beats_champion(self, name: str, score: float | None, metric: str, direction: str,
                         *, data: dict | None = None) -> tuple[bool, str]:
@@ -1291,6 +1489,7 @@ class MLflowTracker(SearchTracker):
         return None
 
     # -- promotion on held-out rows (lepton run --register, the Prefect flow) -------------
+    @_in_mlflow_env
     def promote_on_held_out(self, estimator: Any, X: Any, y: Any, *, scorer: Any,
                             metric: str, direction: str, sample_weight: Any = None) -> str:
         """Decide whether the version this search registered (with ``defer_promotion``)
@@ -1310,7 +1509,8 @@ class MLflowTracker(SearchTracker):
             # models:/ URIs (the champion's model and signature) resolve through the fluent
             # API's store: this one's, not MLflow's default (a stray ./mlflow.db)
             with store_lock(self.registry_uri), _fluent_tracking_uri(self.tracking_uri), \
-                    _muted_loggers("mlflow", "mlflow.store.db.utils", "alembic"):
+                    _muted_loggers("mlflow", "mlflow.store.db.utils", "alembic"), \
+                    scratch_tempdir():  # the champion's model, downloaded to load it
                 promote, why = self._challenge(name, version, estimator, X, y, scorer,
                                                metric, direction, sample_weight)
                 if promote:
@@ -1336,8 +1536,10 @@ class MLflowTracker(SearchTracker):
             champion = self.client.get_model_version_by_alias(name, CHAMPION_ALIAS)
         except MlflowException:
             return True, "first champion"
-        if str(champion.version) == version:  # a retried step: decided already
-            return True, str(champion.tags.get(TAG_PROMOTION, "champion"))
+        if str(champion.version) == version:  # a retried step: decided already (the
+            # tag says why, unless the step that moved the alias ended before writing it)
+            why = str(champion.tags.get(TAG_PROMOTION, ""))
+            return True, why if why and not why.startswith("pending") else "champion"
         outdated = self._outdated(name, champion, _data_of(estimator))
         if champion.tags.get(TAG_METRIC) != metric or outdated is not None:
             return self._versus(name, champion, own, metric, direction, outdated=outdated)
@@ -1413,7 +1615,7 @@ class MLflowTracker(SearchTracker):
         if not artifact or champion.run_id is None:
             return None
         try:
-            with tempfile.TemporaryDirectory(prefix="lepton-rows-") as tmp:
+            with scratch_dir("lepton-rows-") as tmp:
                 seen = np.load(self.client.download_artifacts(champion.run_id, artifact, tmp))
         except Exception:  # noqa: BLE001 - treated as no hashes
             return None
@@ -1502,6 +1704,20 @@ def _muted_loggers(*loggers: str):
     finally:
         for logger, level in saved:
             logger.setLevel(level)
+
+
+def _import_mlflow_pytorch() -> None:
+    """``import mlflow.pytorch`` with the root logger kept as the caller set it: where
+    pytorch-lightning is installed, that import runs ``logging.basicConfig(level=ERROR)``,
+    and a notebook's own warnings and ``basicConfig(level=INFO)`` went silent after the
+    first tracked fit."""
+    root = logging.getLogger()
+    level, handlers = root.level, root.handlers[:]
+    try:
+        import mlflow.pytorch  # noqa: F401
+    finally:
+        root.setLevel(level)
+        root.handlers[:] = handlers
 
 
 @contextlib.contextmanager

@@ -6,11 +6,21 @@ The embedded default store, used when tracking is asked for without a tracking U
     $LEPTON_HOME/mlflow/artifacts/     artifacts (plots, models), one folder per experiment
 
 ``LEPTON_HOME`` defaults to ``~/.lepton``. ``lepton ui`` opens the MLflow UI on it.
+
+Also what a process killed outright leaves behind is told by: which process made a run
+(:func:`process_instance`, :func:`process_gone`), and Lepton's temporary folders, one per
+process under ``<tmp>/lepton-<uid>`` (:func:`scratch_dir`), removed once it has ended
+(:func:`clear_dead_scratch`).
 """
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import socket
+import tempfile
+import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -22,7 +32,9 @@ from urllib.parse import urlsplit, urlunsplit
 from ._base import TrackingError
 
 __all__ = ["lepton_home", "default_store_dir", "default_tracking_uri", "check_tracking_uri",
-           "artifact_root_for", "quiet_mlflow_env", "redact_uri", "store_lock"]
+           "artifact_root_for", "quiet_mlflow_env", "redact_uri", "store_lock",
+           "process_instance", "process_gone", "scratch_dir", "scratch_tempdir",
+           "clear_dead_scratch", "mlflow_env"]
 
 # Schemes MLflow's tracking client understands without plugins.
 _DB_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
@@ -50,6 +62,37 @@ def quiet_mlflow_env() -> dict[str, str]:
     }
 
 
+_env_lock = threading.Lock()
+_env_users = 0
+_env_saved: dict[str, str | None] = {}
+
+
+@contextmanager
+def mlflow_env() -> Iterator[None]:
+    """:func:`quiet_mlflow_env` in this process's environment for the block, where the
+    caller has not set a value: Lepton's own MLflow calls (telemetry off, HTTP calls that
+    give up in seconds). As found again once the last block open (of any thread) ends: a
+    notebook's own MLflow calls after a tracked fit keep MLflow's defaults."""
+    global _env_users, _env_saved
+    with _env_lock:
+        if _env_users == 0:
+            _env_saved = {key: os.environ.get(key) for key in quiet_mlflow_env()}
+            for key, value in quiet_mlflow_env().items():
+                os.environ.setdefault(key, value)
+        _env_users += 1
+    try:
+        yield
+    finally:
+        with _env_lock:
+            _env_users -= 1
+            if _env_users == 0:
+                for key, value in _env_saved.items():
+                    if value is None:
+                        os.environ.pop(key, None)
+                    else:
+                        os.environ[key] = value
+
+
 def lepton_home() -> Path:
     return Path(os.environ.get("LEPTON_HOME") or Path.home() / ".lepton").expanduser()
 
@@ -60,6 +103,178 @@ def default_store_dir() -> Path:
 
 def default_tracking_uri() -> str:
     return f"sqlite:///{(default_store_dir() / 'mlflow.db').resolve()}"
+
+
+# -- processes of this machine ----------------------------------------------------------
+# A run left RUNNING by a killed process, and the scratch folders it left, are recognised
+# by the process that made them: a pid alone can be given to another process later, so the
+# pid goes with the process's start time (clock ticks since boot, Linux's /proc/<pid>/stat)
+# and, for runs in a store that many machines share, the boot and pid namespace it ran in.
+
+
+def _start_ticks(pid: int) -> str | None:
+    """Process ``pid``'s start time (clock ticks since boot, field 22 of /proc/<pid>/stat);
+    None where there is no such process (or only its exit status, a zombie), or no /proc
+    (not Linux)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            # the command name (field 2) may hold spaces and parentheses: fields after it
+            fields = f.read().rsplit(b")", 1)[1].split()
+        return None if fields[0] in (b"Z", b"X") else fields[19].decode()
+    except (OSError, IndexError):
+        return None
+
+
+def _machine() -> str:
+    """This kernel boot and pid namespace ('' without /proc): processes that see the same
+    pids. A container's pid namespace is its own; a host name can be shared (a container
+    on the host's network, a pod name given again)."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as f:
+            boot = f.read().strip()
+        namespace = os.readlink("/proc/self/ns/pid").strip("pid:[]")
+    except OSError:
+        return ""
+    return f"{namespace}@{boot}"
+
+
+def process_instance(pid: int | None = None) -> str:
+    """What tells process ``pid`` (this one by default) from another given the same pid
+    later: ``'<start ticks>/<pid namespace>@<boot id>'``; '' without /proc (not Linux)."""
+    ticks = _start_ticks(os.getpid() if pid is None else pid)
+    machine = _machine()
+    return f"{ticks}/{machine}" if ticks and machine else ""
+
+
+def process_gone(label: str | None, instance: str | None) -> bool:
+    """Whether the process a run names has ended: ``label`` as
+    ``lepton.search.process_label`` wrote it (``host:pid``), ``instance`` as
+    :func:`process_instance` did. Only a process of this machine (the same host name and,
+    where recorded, the same boot and pid namespace) can be known to have ended; one of
+    another machine, or one this machine cannot tell about, is not (False)."""
+    host, _, pid = (label or "").rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit() or int(pid) <= 0:
+        return False
+    if instance:
+        ticks, _, machine = instance.partition("/")
+        if machine != _machine():  # another container, or a boot since: not ours to judge
+            return False
+        return _start_ticks(int(pid)) != ticks  # ended, or its pid is another process's now
+    if os.name == "nt":  # os.kill there stops the process (signal 0 is CTRL_C_EVENT)
+        return False
+    try:  # recorded without /proc: the pid alone (a pid given again reads as alive)
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # another user's process
+        return False
+    return False
+
+
+def _scratch_root() -> Path | None:
+    """This user's folder of Lepton's scratch folders (``<tmp>/lepton-<uid>``); None where
+    it cannot be made, or is not this user's own (made by another user beforehand)."""
+    uid = os.getuid() if hasattr(os, "getuid") else None
+    base = _outer_tempdir[-1] if _outer_tempdir else tempfile.gettempdir()
+    root = Path(base) / f"lepton-{'user' if uid is None else uid}"
+    try:
+        root.mkdir(mode=0o700, exist_ok=True)
+        info = os.lstat(root)
+    except OSError:
+        return None
+    if root.is_symlink() or (uid is not None and info.st_uid != uid):
+        return None
+    return root
+
+
+def _scratch_name(pid: int) -> str | None:
+    """The name of process ``pid``'s folder in the scratch root: its pid, start time and
+    pid namespace (the same pid in another container is another process)."""
+    instance = process_instance(pid)
+    if not instance:
+        return None
+    ticks, _, machine = instance.partition("/")
+    return f"{machine.partition('@')[0]}-{pid}-{ticks}"
+
+
+_SCRATCH_MADE: set[Path] = set()
+#: Python's temporary folders that scratch_tempdir blocks replaced (innermost last)
+_outer_tempdir: list[str] = []
+
+
+def _process_scratch() -> Path | None:
+    """This process's own folder of the scratch root (made now, removed at an exit that
+    is not a kill); None where there is none (not Linux)."""
+    root, name = _scratch_root(), _scratch_name(os.getpid())
+    if root is None or name is None:
+        return None
+    folder = root / name
+    try:
+        folder.mkdir(mode=0o700, exist_ok=True)
+    except OSError:
+        return None
+    if folder not in _SCRATCH_MADE:
+        _SCRATCH_MADE.add(folder)
+        atexit.register(shutil.rmtree, folder, True)
+    return folder
+
+
+@contextmanager
+def scratch_dir(prefix: str) -> Iterator[str]:
+    """A temporary folder (``tempfile.TemporaryDirectory``), removed at the block's end.
+    It lies in this process's own folder of the scratch root, so that what a killed
+    process leaves there (a pickle of a whole estimator, as a model is logged) is removed
+    by the next tracker that starts (:func:`clear_dead_scratch`); a plain temporary
+    folder where there is none (not Linux)."""
+    with tempfile.TemporaryDirectory(prefix=prefix, dir=_process_scratch()) as tmp:
+        yield tmp
+
+
+@contextmanager
+def scratch_tempdir() -> Iterator[None]:
+    """Python's temporary folder (``tempfile.tempdir``) set to this process's scratch
+    folder for the block, for the temporary folders other libraries make: MLflow copies a
+    model into one as it logs or loads it (the estimator's pickle again), and takes no
+    folder to make it in. This process's temporary files go there while the block lasts,
+    from every thread: keep it short."""
+    folder = _process_scratch()
+    if folder is None:
+        yield
+        return
+    saved = tempfile.tempdir
+    _outer_tempdir.append(tempfile.gettempdir())
+    tempfile.tempdir = str(folder)
+    try:
+        yield
+    finally:
+        tempfile.tempdir = saved
+        _outer_tempdir.pop()
+
+
+def clear_dead_scratch() -> list[str]:
+    """Remove the scratch folders (:func:`scratch_dir`) of this user's processes that have
+    ended; returns the folders removed. A live process's folder is never touched; one of
+    another pid namespace (a container sharing the temporary folder) is left alone."""
+    root = _scratch_root()
+    machine = _machine()
+    if root is None or not machine:
+        return []
+    namespace = machine.partition("@")[0]
+    removed = []
+    try:
+        entries = list(root.iterdir())
+    except OSError:
+        return []
+    for entry in entries:
+        theirs, _, rest = entry.name.partition("-")
+        pid, _, ticks = rest.partition("-")
+        if theirs != namespace or not pid.isdigit() or not ticks:
+            continue
+        if _start_ticks(int(pid)) == ticks:  # alive
+            continue
+        shutil.rmtree(entry, ignore_errors=True)  # another tracker may be removing it too
+        removed.append(str(entry))
+    return removed
 
 
 def redact_uri(uri: str) -> str:

@@ -16,7 +16,8 @@ from pathlib import Path
 from .._servers import die_with_parent, free_port, stop, wait_until_answers
 from ._base import TrackingError
 from ._store import (
-    artifact_root_for, check_tracking_uri, default_tracking_uri, quiet_mlflow_env, redact_uri,
+    artifact_root_for, check_tracking_uri, default_tracking_uri, mlflow_env, quiet_mlflow_env,
+    redact_uri,
 )
 
 __all__ = ["latest_search_experiment", "start_ui", "run_ui", "free_port"]
@@ -27,8 +28,11 @@ STARTUP_TIMEOUT = 90.0
 
 def latest_search_experiment(tracking_uri: str) -> str | None:
     """Experiment id of the most recently started Lepton search in the store, if any."""
-    for key, value in quiet_mlflow_env().items():
-        os.environ.setdefault(key, value)
+    with mlflow_env():
+        return _latest_search_experiment(tracking_uri)
+
+
+def _latest_search_experiment(tracking_uri: str) -> str | None:
     from mlflow.tracking import MlflowClient
 
     from ._mlflow import TAG_ROLE

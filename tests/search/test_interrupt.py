@@ -58,6 +58,7 @@ SEARCH_SCRIPT = textwrap.dedent("""
                 print(f"warning: {w.message}", file=sys.stderr)
     print(json.dumps({
         "interrupted": clf.search_interrupted_, "choice": clf.final_choice_,
+        "n_trials": clf.n_trials_,
         "refit": clf.final_model_info_["refit"],
         "accuracy": float((clf.predict(X) == y).mean()),
         "warnings": [str(w.message) for w in caught]}))
@@ -138,6 +139,10 @@ def test_ctrl_c_keeps_the_finished_trials_and_a_resumed_fit_reruns_the_interrupt
     assert interrupted
     for t in interrupted:
         assert t.user_attrs["fail_reason"].startswith("interrupted (Ctrl-C) after ")
+    # the trials that ran to an end ('searched N trials'): not the interrupted ones, which
+    # run again (counted then)
+    assert summary["n_trials"] == sum(t.state in (STATES.COMPLETE, STATES.PRUNED)
+                                      for t in trials.values())
     retries = {t.system_attrs["retry_history"][-1]: t for t in trials.values()
                if t.system_attrs.get("retry_history")}
     assert sorted(retries) == sorted(t.number for t in interrupted)
@@ -297,6 +302,8 @@ def test_sigterm_during_the_final_refit_exits_and_keeps_the_study(forced, monkey
             clf.fit(X, y)
     # the warning points at the line that called fit
     assert [w.filename for w in caught if "SIGTERM" in str(w.message)] == [__file__]
+    # the refit runs no trial: it says none was interrupted and queued
+    assert not [w for w in caught if "queued to run again" in str(w.message)]
     assert isinstance(exc_info.value, SystemExit) and exc_info.value.code == 143
     assert not hasattr(clf, "best_estimator_")
     study = optuna.load_study(study_name="term", storage=url)

@@ -58,7 +58,8 @@ def test_terminal_bar_redraws_once_per_trial():
             progress(study, study.trials[-1])
         redraws = out.getvalue().count("\r") - before
     assert redraws == 3  # was 6: setting the postfix redrew the bar, then refresh() again
-    assert "trials=4 best accuracy=0.7000" in out.getvalue()
+    # tqdm puts ", " before the postfix: it read "0/30s , trials=4 ..." after a space of ours
+    assert "/30s, trials=4 best accuracy=0.7000" in out.getvalue(), out.getvalue()
 
 
 def test_verbose_fit_writes_progress_lines_to_a_log(capfd):

@@ -70,6 +70,8 @@ def test_killed_search_resumes_without_losing_or_repeating_trials(storage_url, t
     which Optuna gives none: Lepton's, lepton/search/heartbeat.py)."""
     import json
 
+    import socket
+
     import lepton.search._search as search_mod
     from lepton.search._search import make_storage
     from lepton.search.heartbeat import uses_lepton_heartbeat
@@ -115,18 +117,21 @@ def test_killed_search_resumes_without_losing_or_repeating_trials(storage_url, t
     best_before = max((v[1] for v in before.values() if v[0] == optuna.trial.TrialState.COMPLETE),
                       default=float("-inf"))
     assert clf.best_score_ >= best_before
-    # the trial running at the kill: failed, with why, and run again with its parameters
+    # the trial running at the kill: failed, with why, and run again with its parameters.
+    # Its process ran on this machine and is gone: known at once, and named. (Killed
+    # before the trial named it, just after it was asked for: its heartbeat went stale.)
     reasons = dict(zip(clf.leaderboard_.trial, clf.leaderboard_.reason))
     by_number = {t.number: t for t in clf.study_.trials}
-    why = (r"\(killed or crashed\): no heartbeat for \d+s"  # Lepton's heartbeat
-           if uses_lepton_heartbeat(make_storage(storage_url))
-           else r"\(interrupted, killed or crashed\)")  # Optuna's: it records no reason
+    silent = (r"no heartbeat for \d+s" if uses_lepton_heartbeat(make_storage(storage_url))
+              else r"no heartbeat for over 5s")  # Optuna's RDB heartbeat
+    why = (rf"( \({re.escape(socket.gethostname())}:{proc.pid}\))? stopped mid-trial "
+           rf"\(killed or crashed\)(?(1)|: {silent})")
     for number, params in killed.items():
         assert by_number[number].state == optuna.trial.TrialState.FAIL
-        match = re.fullmatch(rf"its process stopped mid-trial {why}; retried as trial (\d+)",
+        match = re.fullmatch(rf"its process{why}; retried as trial (?P<retry>\d+)",
                              reasons[number])
         assert match, reasons[number]
-        retry = by_number[int(match.group(1))]
+        retry = by_number[int(match.group("retry"))]
         # (a kill while the trial drew its parameters leaves the rest to the retry)
         assert params.items() <= retry.params.items() and retry.state in FINISHED
     still = _trials(make_storage(storage_url), [RUNNING])
@@ -200,8 +205,9 @@ def test_the_resume_line_counts_the_trials_a_stopped_process_left_running(kind, 
     line = next(line for line in capsys.readouterr().err.splitlines() if "resuming" in line)
     assert line.startswith(f"lepton search: resuming study 'left' ({url}): "), line
     assert re.search(r" 1 failed, best accuracy=[\d.]+; \d+ queued, 1 of them to run again; "
-                     r"1 running in other processes \(one that stopped runs again once it "
-                     rf"has gone {HEARTBEAT_GRACE_S}s without a heartbeat\)$", line), line
+                     r"1 running in other processes \(one whose process stopped on another "
+                     rf"machine runs again once it has gone {HEARTBEAT_GRACE_S}s without a "
+                     r"heartbeat\)$", line), line
 
 
 def test_a_resumed_search_does_not_rerun_earlier_configurations(tmp_path, monkeypatch):
@@ -397,3 +403,230 @@ def test_a_fit_resuming_an_edited_space_names_what_changed(tmp_path, tiny_space)
         LeptonClassifier(time_budget=30, n_trials=2, storage=url, study_name="rev",
                          search_space=edited, cv=None, random_state=0).fit(X, y)
     assert len(optuna.load_study(study_name="rev", storage=url).trials) == before
+
+
+# The search's first trial hangs as it draws its configuration (sampling can take a while,
+# and a process killed there left a trial that named no process): the kill lands there
+KILLED_SAMPLING_SCRIPT = textwrap.dedent("""
+    import json, sys, time
+    from sklearn.datasets import load_iris
+    from lepton import LeptonClassifier
+    from lepton.search.spaces import SearchSpace
+
+    def sample(self, trial, **kwargs):
+        open(sys.argv[3], "w").close()
+        time.sleep(600)
+
+    SearchSpace.sample = sample
+    X, y = load_iris(return_X_y=True)
+    LeptonClassifier(time_budget=600, n_trials=5, storage=sys.argv[1], study_name="resume",
+                     search_space=json.loads(sys.argv[2]), cv=None, random_state=0).fit(X, y)
+""")
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "journal_file"])
+def test_a_search_started_again_at_once_reruns_the_trial_of_its_killed_process(
+        kind, tmp_path, capsys):
+    """A search SIGKILLed mid-trial and started again at once (the usual reaction to a
+    crash): its trial stayed RUNNING for the heartbeat's grace period (30 s), the new
+    search said it was 'running in other processes' and never ran it again (often a
+    warm-start entry), and its leaderboard showed it running. The trial names its process
+    now from its start, and a process of this machine that is gone is known at once: the
+    trial fails, with its process named, and is queued to run again."""
+    import json
+    import socket
+
+    from lepton.search._search import make_storage
+
+    from .conftest import TINY_SPACE
+
+    url = (f"sqlite:///{tmp_path / 'study.db'}" if kind == "sqlite"
+           else str(tmp_path / "study.log"))
+    marker = tmp_path / "sampling"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-c", KILLED_SAMPLING_SCRIPT, url,
+                             json.dumps(TINY_SPACE), str(marker)],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 120
+        while not marker.exists():
+            assert proc.poll() is None, proc.stdout.read().decode()[-2000:]
+            assert time.monotonic() < deadline, "the search subprocess started no trial"
+            time.sleep(0.1)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    [killed] = _trials(make_storage(url), [RUNNING])
+
+    capsys.readouterr()
+    X, y = load_iris(return_X_y=True)
+    clf = LeptonClassifier(time_budget=60, n_trials=2, storage=url, study_name="resume",
+                           search_space=TINY_SPACE, cv=None, random_state=0,
+                           verbose=1).fit(X, y)
+    line = next(line for line in capsys.readouterr().err.splitlines() if "resuming" in line)
+    assert re.search(r": 0 complete, 0 pruned, 1 failed; \d+ queued, 1 of them to run "
+                     r"again$", line), line  # not 'running in other processes'
+    assert "running" not in set(clf.leaderboard_.state)
+    reasons = dict(zip(clf.leaderboard_.trial, clf.leaderboard_.reason))
+    label = re.escape(f"{socket.gethostname()}:{proc.pid}")
+    assert re.fullmatch(rf"its process \({label}\) stopped mid-trial \(killed or crashed\); "
+                        r"(retried|queued to run again) as trial \d+",
+                        reasons[killed.number]), reasons[killed.number]
+    assert not _trials(make_storage(url), [RUNNING])
+    # the retry is the configuration again, not its failure: it carries no fail reason
+    [retry] = [t for t in clf.study_.trials
+               if t.system_attrs.get("retry_history") == [killed.number]]
+    assert retry.params == killed.params and "fail_reason" not in retry.user_attrs
+
+
+def _running_trial(study: optuna.Study, pid: int | None = None, number_offset: int = 0,
+                   ticks: str | None = None, machine: str | None = None,
+                   host: str | None = None) -> optuna.trial.FrozenTrial:
+    """A RUNNING trial of ``study`` whose process record names process ``pid`` (this one
+    by default) as recorded by that process, or with the start time (``ticks``), pid
+    namespace and boot (``machine``) or ``host`` given; for the trial numbered
+    ``number_offset`` after it (a copied record)."""
+    import socket
+
+    from lepton.search._search import PROCESS_ID_ATTR
+    from lepton.tracking._store import process_instance
+
+    pid = os.getpid() if pid is None else pid
+    own_ticks, _, own_machine = process_instance().partition("/")
+    recorded = process_instance(pid).partition("/")[0]
+    instance = f"{ticks or recorded or '1'}/{machine or own_machine}"
+    x = optuna.distributions.FloatDistribution(0, 1)
+    number = len(study.trials)
+    record = {"trial": number + number_offset, "instance": instance,
+              "label": f"{host or socket.gethostname()}:{pid}"}
+    study.add_trial(optuna.trial.create_trial(
+        state=RUNNING, params={"x": 0.5}, distributions={"x": x},
+        user_attrs={PROCESS_ID_ATTR: record}))
+    return study.trials[number]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_trial_is_known_stale_at_once_only_where_its_process_is_surely_gone():
+    """What :func:`process_gone` takes for a stopped process, and what it leaves to the
+    heartbeat's grace period: a live process, one of another machine (host, boot) or
+    container (pid namespace), and a record a retry copied from the trial it runs again."""
+    import socket
+
+    from lepton.search._search import process_gone
+    from lepton.tracking._store import process_instance
+
+    study = optuna.create_study()
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()  # reaped: its pid names no process
+    dead_label = f"{socket.gethostname()}:{dead.pid}"
+    try:
+        live_ticks = process_instance(live.pid).partition("/")[0]
+        boot = process_instance().partition("@")[2]
+        assert process_gone(_running_trial(study)) is None  # this process
+        assert process_gone(_running_trial(study, pid=live.pid)) is None
+        assert process_gone(_running_trial(study, pid=dead.pid)) == dead_label
+        # the pid taken by a process started later: the trial's process is gone
+        assert process_gone(_running_trial(study, pid=live.pid,
+                                           ticks=str(int(live_ticks) - 1))) \
+            == f"{socket.gethostname()}:{live.pid}"
+        for elsewhere in ({"machine": "1@another-boot"}, {"machine": f"1@{boot}"},
+                          {"host": "another-host"}):
+            assert process_gone(_running_trial(study, pid=dead.pid, **elsewhere)) is None
+        assert process_gone(_running_trial(study, number_offset=-1, pid=dead.pid)) is None
+        live.kill()  # SIGKILL, not reaped yet: a zombie is gone too
+        deadline = time.monotonic() + 10
+        while process_instance(live.pid):  # '' once it is a zombie
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert process_gone(_running_trial(study, pid=live.pid, ticks=live_ticks)) \
+            == f"{socket.gethostname()}:{live.pid}"
+    finally:
+        live.kill()
+        live.wait()
+
+
+JOURNAL_LOCK_SCRIPT = textwrap.dedent("""
+    import sys, time
+    from lepton.search._search import make_storage
+    make_storage(sys.argv[1])._backend._lock.acquire()  # as while appending to the journal
+    open(sys.argv[2], "w").close()
+    time.sleep(600)
+""")
+
+
+def test_a_journal_writer_killed_holding_its_lock_does_not_hold_up_the_next(tmp_path):
+    """A process SIGKILLed while appending to a journal file left Optuna's symlink lock
+    behind, and every process after waited its 30 s grace period inside its fit's time
+    budget. The lock is a flock now, which the kernel releases when its holder dies; while
+    the holder lives, the next writer waits."""
+    import threading
+
+    from lepton.search._search import make_storage
+
+    journal, marker = str(tmp_path / "study.log"), tmp_path / "held"
+    holder = subprocess.Popen([sys.executable, "-c", JOURNAL_LOCK_SCRIPT, journal, str(marker)])
+    try:
+        deadline = time.monotonic() + 60
+        while not marker.exists():
+            assert holder.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        lock = make_storage(journal)._backend._lock
+        taken = threading.Event()
+
+        def take() -> None:
+            lock.acquire()
+            taken.set()
+            lock.release()
+
+        threading.Thread(target=take, daemon=True).start()
+        assert not taken.wait(0.5)  # the holder lives: the next writer waits
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait(timeout=30)
+    assert taken.wait(10)  # the kernel released it (Optuna's symlink lock: after 30 s)
+
+
+def test_a_lock_symlink_an_older_lepton_left_beside_a_journal_is_ignored(tmp_path):
+    """Optuna's symlink lock (``study.log.lock``), left by a writer killed mid-append of an
+    older Lepton or plain Optuna: a search on that journal stalled 30 s on it, then refused
+    ('time_budget=20s is too small: preparing the data took 31.06s'). Lepton's lock is
+    another file: the symlink is ignored, and kept (a live old writer may hold it)."""
+    from .conftest import TINY_SPACE
+
+    journal = tmp_path / "study.log"
+    journal.touch()
+    os.symlink(journal, tmp_path / "study.log.lock")
+    X, y = load_iris(return_X_y=True)
+    clf = LeptonClassifier(time_budget=20, n_trials=1, storage=str(journal), study_name="old",
+                           search_space=TINY_SPACE, cv=None, random_state=0).fit(X, y)
+    assert clf.n_trials_ == 1
+    assert os.path.islink(tmp_path / "study.log.lock")
+
+
+def test_journal_locks_fall_back_on_optunas_where_flock_is_missing_or_refused(tmp_path,
+                                                                              monkeypatch):
+    """No fcntl (Windows): Optuna's own lock. A file system that refuses flock (NFS mounted
+    nolock): Optuna's symlink lock, after a warning. A journal storage still pickles."""
+    import errno
+    import fcntl
+    import pickle
+
+    import lepton.search._search as search_mod
+    from lepton.search._search import JournalFileFlock, make_storage
+
+    storage = make_storage(str(tmp_path / "a.log"))
+    assert isinstance(storage._backend._lock, JournalFileFlock)
+    pickle.loads(pickle.dumps(storage)).create_new_study([], "pickled")
+    assert optuna.get_all_study_names(storage) == ["pickled"]
+
+    def refused(fd, operation):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", refused)
+    storage.create_new_study([], "nolock")  # appended under the symlink lock
+    symlink_lock = optuna.storages.journal.JournalFileSymlinkLock
+    assert isinstance(storage._backend._lock._fallback, symlink_lock)
+    assert not os.path.lexists(tmp_path / "a.log.lock")  # released
+    monkeypatch.setattr(search_mod, "fcntl", None)
+    assert isinstance(make_storage(str(tmp_path / "b.log"))._backend._lock, symlink_lock)

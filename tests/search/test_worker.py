@@ -260,9 +260,13 @@ def test_a_worker_given_the_runs_file_at_another_path_joins_only_with_the_same_r
 
     (tmp_path / "copy.csv").write_text("a,b,label\n" + rows)
     assert main(["worker", "--storage", storage, "--dataset", str(tmp_path / "copy.csv"),
-                 "--time-budget", "4", "--verbose", "0"]) == 0
-    out = capsys.readouterr().out
+                 "--time-budget", "4", "--verbose", "1"]) == 0
+    out, err = capsys.readouterr()
     assert re.search(r"ran [1-9]\d* trials", out)
+    # a worker joins the run's search (it does not resume it), and its progress gives its
+    # window (what was left of its 4 s: 3.99...) to a tenth of a second
+    assert "lepton search: joining study 's' (" in err and "resuming" not in err, err
+    assert re.search(r"^lepton search: \d+/\d+(\.\d)?s trials=", err, re.M), err
     study = optuna.load_study(study_name="s", storage=storage)
     assert len(study.trials) > before
     assert study.user_attrs[RUN_ATTR]["dataset"] == str(tmp_path / "run.csv")  # the run's

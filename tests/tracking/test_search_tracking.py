@@ -200,3 +200,77 @@ def test_an_interrupted_trial_shows_as_killed_and_the_search_as_interrupted(sqli
     retry = clf.study_.trials[int(match.group(1))]
     assert retry.state == optuna.trial.TrialState.WAITING
     assert retry.params == clf.study_.trials[2].params
+
+
+def test_a_table_with_named_columns_logs_its_model_without_pandas_warnings(sqlite_uri):
+    """With pandas 3, MLflow's input-example code compares the frame's column names with
+    a range and warns ('Operation with range is deprecated'): every `lepton run` on a table
+    printed it as 'lepton: warning: Pandas4Warning: ...'."""
+    import warnings
+
+    X, y = load_iris(return_X_y=True, as_frame=True)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        clf = LeptonClassifier(time_budget=60, n_trials=1, search_space=SPACE, cv=None,
+                               tracking_uri=sqlite_uri, experiment_name="named-columns",
+                               random_state=0).fit(X, y)
+    assert clf.tracker_.client.get_run(clf.tracking_run_id_).data.tags["lepton.model_uri"]
+    assert not [str(w.message) for w in caught if "range" in str(w.message)]
+
+
+def test_a_tracked_fit_leaves_the_root_logger_as_the_caller_set_it():
+    """With pytorch-lightning installed, `import mlflow.pytorch` (the torch copy of the
+    network) ran logging.basicConfig(level=ERROR): a notebook's warnings and its own
+    basicConfig(level=INFO) went silent after the first tracked fit."""
+    import importlib.util
+    import logging
+    import sys
+
+    from lepton.tracking._mlflow import _import_mlflow_pytorch
+
+    if importlib.util.find_spec("pytorch_lightning") is None and \
+            importlib.util.find_spec("lightning") is None:
+        pytest.skip("pytorch-lightning is not installed: mlflow.pytorch leaves logging alone")
+    for name in [m for m in sys.modules if m == "mlflow.pytorch" or
+                 m.startswith("mlflow.pytorch.")]:
+        sys.modules.pop(name)  # imported afresh, as in a new kernel
+    root = logging.getLogger()
+    level, handlers = root.level, root.handlers[:]
+    try:
+        root.setLevel(logging.WARNING)
+        root.handlers[:] = []
+        _import_mlflow_pytorch()
+        assert (root.level, root.handlers) == (logging.WARNING, [])
+    finally:
+        root.setLevel(level)
+        root.handlers[:] = handlers
+
+
+def test_a_tracked_fit_quiets_mlflow_for_its_own_calls_only(sqlite_uri, monkeypatch):
+    """Telemetry off and HTTP calls that give up in seconds while Lepton talks to MLflow;
+    the caller's environment as it was after: a notebook's own MLflow uploads gave up
+    after 30 s and 2 retries for the rest of the session, other tools saw DO_NOT_TRACK.
+    A value the caller set is kept throughout."""
+    import os
+
+    from lepton.tracking import MLflowTracker
+    from lepton.tracking._store import quiet_mlflow_env
+
+    for key in quiet_mlflow_env():
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "300")
+    seen = []
+    summary = MLflowTracker._log_summary
+
+    def observed(self, *args, **kwargs):
+        seen.append({key: os.environ.get(key) for key in quiet_mlflow_env()})
+        return summary(self, *args, **kwargs)
+
+    monkeypatch.setattr(MLflowTracker, "_log_summary", observed)
+    X, y = load_iris(return_X_y=True)
+    LeptonClassifier(time_budget=60, n_trials=1, search_space=SPACE, cv=None,
+                     tracking_uri=sqlite_uri, experiment_name="quiet-env",
+                     random_state=0).fit(X, y)
+    assert seen == [{**quiet_mlflow_env(), "MLFLOW_HTTP_REQUEST_TIMEOUT": "300"}]
+    assert {key: os.environ.get(key) for key in quiet_mlflow_env()} == {
+        **{key: None for key in quiet_mlflow_env()}, "MLFLOW_HTTP_REQUEST_TIMEOUT": "300"}

@@ -1,0 +1,153 @@
+"""Ctrl-C and SIGTERM after the search, while its MLflow run is logged (the seconds at the
+end of a tracked fit where a scheduler's cancel often lands) and while ``lepton run``
+scores, saves, records and promotes. Before, the signal raised wherever it landed: the
+parent run stayed RUNNING, the logged model PENDING for good, and a ``--save`` after it
+was never written. The signals are real (raised in this process, on the main thread,
+where the handlers are installed) at a chosen point of the logging."""
+
+from __future__ import annotations
+
+import signal
+import threading
+
+import joblib
+import pytest
+from sklearn.datasets import load_iris
+
+from lepton import LeptonClassifier
+from lepton.search import Terminated
+from lepton.tracking import MLflowTracker
+
+SPACE = {"base": "mlp", "parameters": {
+    "n_layers": 1, "width": {"type": "int", "low": 8, "high": 16, "per_layer": True},
+    "epochs": 8, "batch_size": 16,
+}}
+
+
+@pytest.fixture
+def default_signals():
+    if threading.current_thread() is not threading.main_thread() \
+            or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        pytest.skip("needs the main thread and default SIGTERM handling (raising SIGTERM "
+                    "here would end the test process)")
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def _fit(uri: str, experiment: str, **kwargs) -> LeptonClassifier:
+    X, y = load_iris(return_X_y=True)
+    clf = LeptonClassifier(time_budget=60, n_trials=2, search_space=SPACE, cv=None,
+                           tracking_uri=uri, experiment_name=experiment, random_state=0,
+                           **kwargs)
+    return clf.fit(X, y)
+
+
+def _runs_and_models(uri: str, experiment: str):
+    from mlflow import MlflowClient
+
+    client = MlflowClient(uri)
+    experiment_id = client.get_experiment_by_name(experiment).experiment_id
+    parents = [r for r in client.search_runs([experiment_id])
+               if "mlflow.parentRunId" not in r.data.tags]
+    models = client.search_logged_models(experiment_ids=[experiment_id])
+    return parents, {m.name: str(m.status) for m in models}
+
+
+def test_ctrl_c_while_the_run_is_logged_returns_the_fitted_model_and_ends_the_run(
+        sqlite_uri, monkeypatch, default_signals, capfd):
+    logged = MLflowTracker._log_summary
+
+    def summary_then_ctrl_c(self, *args, **kwargs):
+        signal.raise_signal(signal.SIGINT)  # heard, not raised: the summary goes on
+        return logged(self, *args, **kwargs)
+
+    monkeypatch.setattr(MLflowTracker, "_log_summary", summary_then_ctrl_c)
+    with pytest.warns(UserWarning, match="Ctrl-C stopped the MLflow logging at the end of fit"):
+        clf = _fit(sqlite_uri, "ctrl-c-logging", registered_model_name="ctrl-c-logging")
+    assert "lepton: Ctrl-C: the model is fitted; stopping its MLflow logging" in capfd.readouterr().err
+    assert clf.search_interrupted_ and clf.predict(load_iris().data[:3]).shape == (3,)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handed back
+    [parent], models = _runs_and_models(sqlite_uri, "ctrl-c-logging")
+    assert parent.info.status == "FINISHED"
+    assert parent.data.tags["lepton.stopped"] == (
+        "Ctrl-C during the end-of-search logging; not logged: the model and its "
+        "registration, the tables and plots")
+    assert parent.data.metrics["n_trials_complete"] >= 1  # the summary, under way, was kept
+    assert models == {}  # nothing half-logged, nothing registered
+    assert clf.tracker_.registered_version is None
+
+
+def test_a_second_ctrl_c_while_the_model_is_logged_fails_it_instead_of_leaving_it_pending(
+        sqlite_uri, monkeypatch, default_signals):
+    created = MLflowTracker._new_logged_model
+    calls = []
+
+    def created_then_two_ctrl_c(self, name):
+        model_id = created(self, name)
+        calls.append(name)
+        if len(calls) == 1:
+            signal.raise_signal(signal.SIGINT)  # heard: the logging would finish
+            signal.raise_signal(signal.SIGINT)  # again: stop at once
+        return model_id
+
+    monkeypatch.setattr(MLflowTracker, "_new_logged_model", created_then_two_ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        _fit(sqlite_uri, "two-ctrl-c")
+    [parent], models = _runs_and_models(sqlite_uri, "two-ctrl-c")
+    assert parent.info.status == "KILLED"
+    assert parent.data.tags["lepton.error"].startswith("KeyboardInterrupt")
+    assert models == {"model": "FAILED"}
+
+
+def test_sigterm_while_the_run_is_logged_ends_it_killed_and_the_fit_exits(
+        sqlite_uri, monkeypatch, default_signals):
+    logged = MLflowTracker._log_summary
+
+    def summary_then_sigterm(self, *args, **kwargs):
+        signal.raise_signal(signal.SIGTERM)
+        return logged(self, *args, **kwargs)
+
+    monkeypatch.setattr(MLflowTracker, "_log_summary", summary_then_sigterm)
+    with pytest.warns(UserWarning, match="SIGTERM stopped the MLflow logging"), \
+            pytest.raises(Terminated) as stopped:
+        _fit(sqlite_uri, "sigterm-logging")
+    assert stopped.value.code == 143
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    [parent], models = _runs_and_models(sqlite_uri, "sigterm-logging")
+    assert parent.info.status == "KILLED"
+    assert parent.data.tags["lepton.stopped"].startswith("SIGTERM during the end-of-search")
+    assert models == {}
+
+
+@pytest.mark.slow
+def test_lepton_run_saves_the_model_when_ctrl_c_comes_after_the_search(
+        tmp_path, monkeypatch, default_signals, capsys):
+    """Ctrl-C while the held-out rows are scored: the model is saved (first, now), the
+    record and the promotion are left out and said so; the registered version stays
+    'pending' and the champion alias does not move; exit status 130."""
+    import mlflow
+
+    from lepton import steps
+    from lepton.cli import main
+
+    scored = steps.evaluate
+
+    def ctrl_c_then_score(*args, **kwargs):
+        signal.raise_signal(signal.SIGINT)
+        return scored(*args, **kwargs)
+
+    monkeypatch.setattr(steps, "evaluate", ctrl_c_then_score)
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    path = tmp_path / "model.joblib"
+    assert main(["run", "iris", "--time-budget", "15", "--register", "stopped-iris",
+                 "--tracking-uri", store, "--save", str(path), "--verbose", "0"]) == 130
+    err = capsys.readouterr().err
+    assert (f"lepton: interrupted (Ctrl-C) after the search: the model is saved to {path}; "
+            "left out: MLflow record, promotion (version 1 of 'stopped-iris' stays 'pending': "
+            "the champion alias did not move)") in err, err
+    assert joblib.load(path).predict(load_iris(as_frame=True).data.iloc[:2]).shape == (2,)
+    client = mlflow.MlflowClient(store)
+    assert client.get_model_version("stopped-iris", "1").tags["lepton.promotion"].startswith(
+        "pending")
+    assert not client.get_registered_model("stopped-iris").aliases
