@@ -68,7 +68,18 @@ def _cmd_run(args: argparse.Namespace) -> int:
               + (f" --study-name {args.study_name}" if args.study_name else "")
               + (" (with the storage's password, hidden here)" if shown != args.storage
                  else ""))
-    steps.search(model, split)
+    # The model exists once the search ends: a stop signal from then on (or one that cut
+    # the end-of-fit logging short, in fit) keeps it: saved first, the rest left out.
+    from .search._search import StopRequest, Terminated, stop_signals_set
+
+    stop = StopRequest()
+    try:
+        steps.search(model, split)
+    except Terminated as exc:  # SIGTERM during the end-of-fit logging: the model is whole
+        if getattr(exc, "model", None) is None or not args.save:
+            raise
+        model = exc.model
+        stop.set_by("SIGTERM")
     elapsed = time.perf_counter() - t0
     searched = model.final_model_info_["metric"]
     print(f"searched {model.n_trials_} trials (space={model.search_space_.name}, on "
@@ -76,34 +87,34 @@ def _cmd_run(args: argparse.Namespace) -> int:
           f"{elapsed:.1f}s of a {args.time_budget:g}s budget; "
           f"best validation {searched}={model.best_score_:.4f}; "
           f"final model: {model.final_choice_}")
-    # The model exists: a stop signal from here on (or one that cut the end-of-search
-    # logging short, in fit) keeps it: saved first, the rest left out.
-    from .search._search import StopRequest, stop_signals_set
-
-    stop = StopRequest()
     if getattr(getattr(model, "tracker_", None), "stopped", None):
         stop.set_by(model.tracker_.stopped)
+    tracked = getattr(model, "tracking_run_id_", None) is not None
+    # what is still to do, in order; what a stop signal leaves out is said
+    left_out = (["held-out scores"] + (["column importances"] if args.importance else [])
+                + (["MLflow record"] if tracked else [])
+                + (["promotion"] if steps.registration(model) else []))
     with stop_signals_set(stop, AFTER_SEARCH_STOP.format(signal="Ctrl-C"),
                           AFTER_SEARCH_STOP.format(signal="SIGTERM")):
         if args.save:
             steps.save(model, args.save)
             print(f"saved the fitted model to {args.save} (joblib.load it to predict)")
-        left_out = ["held-out scores", "MLflow record", "promotion"]
         if not stop.is_set():
             scores = steps.evaluate(model, split)
             for name, score in scores.items():
                 print(f"held-out {name}: {score:.4f}")
-            left_out.pop(0)
+            left_out.remove("held-out scores")
         tables = {}
         if args.importance and not stop.is_set():
             tables["column_importance.csv"] = _print_importances(model, split, args)
+            left_out.remove("column importances")
         run_id = None
         if not stop.is_set():
             run_id = steps.record(model, scores, tables=tables, dataset=split.name)
-            left_out.pop(0)
+            left_out[:] = [step for step in left_out if step != "MLflow record"]
         if not stop.is_set():
             steps.promote(model, split)
-            left_out.pop(0)
+            left_out[:] = [step for step in left_out if step != "promotion"]
     if stop.is_set():
         return _stopped_after_search(stop, model, args, left_out)
     if run_id is not None:
@@ -139,7 +150,7 @@ def _stopped_after_search(stop, model, args: argparse.Namespace, left_out: list[
     kept = (f"the model is saved to {args.save}" if args.save else
             "the model was not saved (no --save)")
     print(f"lepton: {'terminated' if stop.terminates else 'interrupted'} ({stop.cause}) after "
-          f"the search: {kept}; left out: {', '.join(left_out)}", file=sys.stderr)
+          f"the search: {kept}; left out: {', '.join(left_out) or 'nothing'}", file=sys.stderr)
     return 143 if stop.terminates else 130
 
 
@@ -542,7 +553,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Serve `lepton run`'s search as the Prefect deployment lepton-search/NAME "
                     "with a schedule, until Ctrl-C or SIGTERM. The schedule lives in the "
                     "Prefect API of PREFECT_API_URL (start one with: prefect server start); "
-                    "without it, in a temporary server of this process.")
+                    "without it, in a Prefect server this command starts and stops.")
     _add_search_arguments(schedule)
     when = schedule.add_mutually_exclusive_group(required=True)
     when.add_argument("--cron", help="cron expression, e.g. '0 3 * * *' (every day at 03:00)")

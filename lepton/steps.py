@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import re
 import socket
 import sys
 import threading
@@ -676,10 +677,16 @@ def save(model, path: str) -> str:
     that were killed while writing are removed."""
     import joblib
 
+    from .tracking._store import process_instance
+
     folder, name = os.path.split(os.path.abspath(path))
     prefix = f".{name}.partial-{socket.gethostname()}-"
     _remove_dead_partials(folder, prefix)
-    partial = os.path.join(folder, f"{prefix}{os.getpid()}-{time.monotonic_ns()}")
+    # the process instance tells this process from one given its pid later, or of
+    # another container sharing the host name and the folder ('' without /proc)
+    instance = process_instance().replace("/", "_")
+    partial = os.path.join(folder,
+                           f"{prefix}{os.getpid()}-{time.monotonic_ns()}-{instance}")
     # joblib would pick the compression from the path's suffix, which the partial lacks
     method = _JOBLIB_COMPRESSION.get(os.path.splitext(name)[1].lower())
     try:
@@ -691,17 +698,30 @@ def save(model, path: str) -> str:
     return path
 
 
+#: what follows a partial file's prefix: pid, time_ns counter, process instance (its '/'
+#: written '_'; '' without /proc)
+_PARTIAL_REST = re.compile(r"(\d+)-\d+-((\d+)_(\d+@[0-9A-Za-z-]+))?")
+
+
 def _remove_dead_partials(folder: str, prefix: str) -> None:
-    """Remove ``prefix<pid>-...`` files (``save``'s partial files of this host) whose
-    process is gone: a SIGKILL during ``save`` leaves one behind."""
+    """Remove ``prefix<pid>-<ns>-<instance>`` files (``save``'s partial files of this
+    host) whose process is gone: a SIGKILL during ``save`` leaves one behind. Names are
+    parsed whole: a host named ``<this host>-<digits>`` has files with this prefix, and
+    the instance (its boot and pid namespace) tells its processes, and those of another
+    container with this host name, from this machine's (:func:`process_gone`)."""
     try:
         names = os.listdir(folder)
     except OSError:
         return
     from .tracking._store import process_gone
 
+    host = socket.gethostname()
     for name in names:
-        pid = name[len(prefix):].split("-", 1)[0]
-        if name.startswith(prefix) and process_gone(f"{socket.gethostname()}:{pid}", None):
+        rest = _PARTIAL_REST.fullmatch(name[len(prefix):]) if name.startswith(prefix) else None
+        if rest is None:
+            continue
+        pid, _, ticks, machine = rest.groups()
+        instance = f"{ticks}/{machine}" if ticks else None
+        if process_gone(f"{host}:{pid}", instance):
             with contextlib.suppress(OSError):
                 os.remove(os.path.join(folder, name))

@@ -184,6 +184,8 @@ def search_flow(dataset: str = "digits", target: str | list[str] | None = None,
                    tracking_uri=tracking_uri, register=registered_model_name,
                    verbose=verbose)
     model = search_task.with_options(**retry)(split, options)
+    if save is not None:  # first: a run cancelled after its search keeps its model
+        save_task.with_options(**retry)(model, save)
     scores = evaluate_task(model, split)
     tables, top = {}, None
     if importance is not None:
@@ -199,8 +201,6 @@ def search_flow(dataset: str = "digits", target: str | list[str] | None = None,
                                                dataset=split.name)
     if registered_model_name is not None:
         promote_task(model, split)
-    if save is not None:
-        save_task.with_options(**retry)(model, save)
     info = model.final_model_info_
     summary = {
         "dataset": split.name, "task": split.task, "rows": split.rows,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -59,6 +60,43 @@ def test_a_save_killed_midway_keeps_the_old_model_and_hides_its_partial_file(tmp
     steps.save({"version": 3}, str(path))
     assert joblib.load(path) == {"version": 3}
     assert not [p.name for p in tmp_path.iterdir() if ".partial-" in p.name]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_save_removes_only_the_partial_files_of_this_machines_ended_processes(tmp_path):
+    """A partial file's name is ``.<file>.partial-<host>-<pid>-<ns>-<instance>``. A host
+    named ``<this host>-<digits>`` writing to the same shared folder had its in-progress
+    partial parsed as this host's pid and deleted; a container sharing the host name and
+    the folder, with its own pids, too. Only those of this machine's ended processes go."""
+    import socket
+
+    from lepton.tracking._store import process_instance
+
+    host, machine = socket.gethostname(), process_instance().partition("/")[2]
+    ended = subprocess.Popen(["true"])
+    ended.wait()
+    ticks = process_instance().partition("/")[0]  # not the ended process's start time
+
+    def partial(host_pid: str, instance: str) -> str:
+        name = f".model.joblib.partial-{host_pid}-{time.monotonic_ns()}-{instance}"
+        (tmp_path / name).write_bytes(b"half a model")
+        return name
+
+    kept = [
+        # another host, named like this one plus a suffix: its pid read as 4193999's
+        partial(f"{host}-4193999-{ended.pid}", f"{ticks}_{machine.replace('@', '@x')}"),
+        f".model.joblib.partial-{host}-4193999-1234-99999999",  # as bf1704e named them
+        partial(f"{host}-{ended.pid}", f"{ticks}_1@another-boot"),  # another container
+        partial(f"{host}-{os.getpid()}", process_instance().replace("/", "_")),  # live
+    ]
+    (tmp_path / kept[1]).write_bytes(b"half a model")
+    removed = [partial(f"{host}-{ended.pid}", f"{ticks}_{machine}"),  # ended
+               partial(f"{host}-{os.getpid()}", f"1_{machine}")]  # its pid given again
+
+    steps.save({"version": 1}, str(tmp_path / "model.joblib"))
+    names = {p.name for p in tmp_path.iterdir()}
+    assert names == {"model.joblib", *kept}, names
+    assert not names & set(removed)
 
 
 def test_load_split_checks_its_arguments():

@@ -32,6 +32,7 @@ import json
 import logging
 import math
 import os
+import re
 import signal
 import socket
 import threading
@@ -47,10 +48,14 @@ import numpy as np
 import optuna
 import torch
 from optuna.storages.journal import JournalFileSymlinkLock
-# Optuna's base of journal file locks: JournalFileBackend's lock_obj takes one; the module
-# is private, the class is what its documentation names (stable since Optuna 4.0)
-from optuna.storages.journal._file import BaseJournalFileLock
 from torch import nn
+
+try:
+    # Optuna's base of journal file locks: JournalFileBackend's lock_obj takes one; the
+    # module is private, the class is what its documentation names (stable since Optuna 4.0)
+    from optuna.storages.journal._file import BaseJournalFileLock
+except ImportError:  # moved by a later Optuna: journal files keep its lock (_journal_lock)
+    BaseJournalFileLock = object  # type: ignore[assignment,misc]
 
 try:
     import fcntl
@@ -949,16 +954,52 @@ def _open_storage(text: str) -> optuna.storages.BaseStorage:
 
 #: The file beside a journal file that its writers lock (:class:`JournalFileFlock`)
 FLOCK_SUFFIX = ".flock"
-#: flock's errors where the file system takes no locks (NFS mounted with ``nolock``)
+#: flock's errors where the file system takes no locks
 _NO_FLOCK = (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOTSUP)
+#: File system types (/proc/self/mountinfo's) whose flock excludes every process that opens
+#: the file: local disks, memory, a container's layers. On others a flock may exclude the
+#: processes of one client only: NFS mounted ``nolock`` or ``local_lock=flock|all`` (nfs(5)),
+#: FUSE file systems that keep flocks locally, and file systems not known here
+_LOCAL_FS = frozenset({"ext2", "ext3", "ext4", "xfs", "btrfs", "tmpfs", "overlay", "zfs",
+                       "f2fs", "vfat", "exfat", "ntfs3", "ramfs"})
 _journal_mutexes: dict[str, threading.Lock] = {}
 _journal_mutexes_lock = threading.Lock()
 
 
 def _journal_lock(path: str) -> BaseJournalFileLock | None:
-    """The lock of the journal file at ``path``: :class:`JournalFileFlock`, or None (Optuna's
-    symlink lock) where there is no ``fcntl`` (Windows)."""
-    return None if fcntl is None else JournalFileFlock(path)
+    """The lock of the journal file at ``path``: :class:`JournalFileFlock` where it lies on
+    a local file system (:data:`_LOCAL_FS`), else None: Optuna's symlink lock, which an NFS
+    server makes atomic across its clients (also without ``fcntl``: Windows; without /proc:
+    macOS; and where Optuna moved its lock's base class)."""
+    if fcntl is None or BaseJournalFileLock is object:
+        return None
+    try:
+        with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as f:
+            mountinfo = f.read()
+    except OSError:
+        return None
+    if _mount_type(os.path.realpath(path), mountinfo) not in _LOCAL_FS:
+        return None
+    return JournalFileFlock(path)
+
+
+def _mount_type(path: str, mountinfo: str) -> str | None:
+    """The type of the file system that the absolute, resolved ``path`` lies on, as
+    ``mountinfo`` (the text of /proc/self/mountinfo, proc(5)) gives it: that of the longest
+    mount point that is ``path`` or a folder above it (of two on one point, the later: it
+    hides the other); None where none is."""
+    found, longest = None, -1
+    for line in mountinfo.splitlines():
+        fields, sep, rest = line.partition(" - ")  # fields, optional ones, " - ", type ...
+        fields, rest = fields.split(), rest.split()
+        if not sep or len(fields) < 5 or not rest:
+            continue
+        # spaces, tabs, newlines and backslashes in the mount point are written as \ooo
+        point = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), fields[4])
+        inside = point == "/" or path == point or path.startswith(point.rstrip("/") + "/")
+        if inside and len(point) >= longest:
+            found, longest = rest[0], len(point)
+    return found
 
 
 def _journal_mutex(lock_file: str) -> threading.Lock:
@@ -982,14 +1023,19 @@ class JournalFileFlock(BaseJournalFileLock):
     - a ``.lock`` symlink an older Lepton or plain Optuna left is ignored (and kept: a live
       process of theirs may hold it). Such processes do not see this lock nor this one
       theirs: they must not write the journal at the same time as this Lepton;
-    - on NFS, Linux takes a flock as an fcntl lock on the server (NFSv4; v3 with lockd),
-      which the server releases when the holder dies (its machine lost: once the client's
-      lease expires). Such locks are the process's, not the open file's, so a mutex per
-      journal also serialises this process's own storages of it (threads of a fit, two
-      storages opened on one file);
-    - where the file system refuses flock (NFS mounted ``nolock``) it falls back to
-      Optuna's symlink lock, saying so. Windows has no fcntl: there journals keep Optuna's
-      lock (:func:`_journal_lock`).
+    - it is taken only on a file system known to be local (:data:`_LOCAL_FS`: ext4, xfs,
+      tmpfs, overlay, ...; the journal's mount read from /proc/self/mountinfo), where a
+      flock excludes every process that opens the file. Elsewhere a flock is not refused
+      but may exclude only the processes of one client (NFS mounted ``nolock`` or
+      ``local_lock=flock|all``, nfs(5); FUSE file systems that keep flocks locally): two
+      machines appending to a shared ``study.log`` would both hold it. There, as on
+      network and unknown file systems, without /proc (macOS) and without fcntl (Windows),
+      journals keep Optuna's symlink lock, which an NFS server makes atomic
+      (:func:`_journal_lock`);
+    - a mutex per journal serialises this process's own storages of it (threads of a fit,
+      two storages opened on one file) before they take the flock;
+    - where flock is refused all the same, it falls back to Optuna's symlink lock, saying
+      so.
 
     Holds strings only while released, so a storage using it pickles as Optuna's does."""
 

@@ -745,8 +745,9 @@ class _BaseLepton(BaseEstimator):
         return list(shape)
 
     def _stopped_logging(self, stop: StopRequest, tracker: Any) -> None:
-        """Ctrl-C during the end-of-search logging: the model is fitted and returned
-        (``search_interrupted_``), with a warning; SIGTERM: the process is to end."""
+        """Ctrl-C during the end-of-search logging: the model is fitted and returned, with
+        a warning; SIGTERM: the process is to end (``Terminated``, whose ``model`` is the
+        fitted estimator, for a caller that saves it: ``lepton run --save``)."""
         run = getattr(tracker, "parent_run_id", None)
         message = (f"{type(self).__name__}: {stop.cause} stopped the MLflow logging at the end "
                    f"of fit" + (f"; run {run} lacks what its tag lepton.stopped names"
@@ -754,8 +755,10 @@ class _BaseLepton(BaseEstimator):
         if stop.terminates:
             message += "; the model was fitted, and is not returned: the process is to end."
             warn_at_caller(message)
-            raise Terminated(message)
-        self.search_interrupted_ = True
+            terminated = Terminated(message)
+            # fit undoes its changes to self as it raises (kept_on_failure): a copy keeps them
+            terminated.model = copy.copy(self)
+            raise terminated
         warn_at_caller(message + "; the model is fitted.")
 
     def _terminated(self, what: str, study: optuna.Study, budget: Budget) -> Terminated:
@@ -1231,8 +1234,9 @@ class LeptonClassifier(ClassifierMixin, _BaseLepton):
         machine's speed allows, and parallel trials (``n_jobs`` > 1) share torch's
         process-wide random generator, so their networks' initial weights and dropout
         depend on thread timing: neither repeats exactly. ``fit`` leaves the caller's own
-        random streams (numpy's, Python's, torch's) as it found them, except that None
-        draws the seed from numpy's global stream, as scikit-learn's estimators do.
+        random streams (numpy's, Python's, torch's on the CPU, and the GPUs' where CUDA was
+        in use before ``fit``) as it found them, except that None draws the seed from
+        numpy's global stream, as scikit-learn's estimators do.
     device : str or list of str, default='auto'
         Where trials train: 'auto' (every GPU this process sees, else Apple MPS, else the
         CPU), 'cpu', 'cuda' (every GPU), 'cuda:N' (that GPU), 'mps', or several GPUs as a
@@ -1543,7 +1547,8 @@ def _space_searched_before(study: optuna.Study, space: SearchSpace) -> SearchSpa
 
 
 def _callers_torch_streams():
-    """Torch's process-wide random streams as ``fit`` found them, after it: parallel
+    """Torch's process-wide random streams as ``fit`` found them, after it (the CPU's, and
+    the GPUs' where CUDA is in use already: forking them would start CUDA): parallel
     trials seed the shared generator from several threads at once (``fit_model``'s own
     save-and-restore interleave), which left it changed by a fit with ``n_jobs`` > 1."""
     devices = list(range(torch.cuda.device_count())) if torch.cuda.is_initialized() else []

@@ -35,10 +35,10 @@ def _save(fig_or_ax: Any, path: Path) -> None:
 
 
 def write_study_plots(study: Any, folder: Path, skipped: dict[str, str], *,
-                      room: Any = None) -> list[str]:
+                      no_room: Any = None) -> list[str]:
     """Optimization history, parameter importances and parallel coordinates (PNG, and
-    interactive HTML when plotly is installed). ``room()``: whether there is time for the
-    next plot (those left out are in ``skipped``)."""
+    interactive HTML when plotly is installed). ``no_room()``: why the next plot is left
+    out (no time left, a stop signal), or None (those left out are in ``skipped``)."""
     import optuna
     from optuna.trial import TrialState
 
@@ -57,8 +57,9 @@ def write_study_plots(study: Any, folder: Path, skipped: dict[str, str], *,
     except ImportError:
         has_plotly = False
     for name, fn in plots.items():
-        if room is not None and not room():
-            skipped[name] = "no time left in time_budget"
+        why = no_room() if no_room is not None else None
+        if why:
+            skipped[name] = why
             continue
         if name == "param_importances":
             if len(complete) < 2:

@@ -129,6 +129,14 @@ TAG_PROCESS = "lepton.process"
 TAG_PROCESS_START = "lepton.process_start"
 #: what end_search leaves out once the fit's budget is spent (plots/skipped.json)
 NO_TIME = "no time left in time_budget"
+#: why a part was left out after a stop signal (plots/skipped.json, "stopped (Ctrl-C)")
+STOPPED = "stopped"
+_SKIPPED_PARTS = {"torch_module": "the mlflow.pytorch copy of the network",
+                  "learning_curves": "the learning curves plot",
+                  "evaluation": "the held-out evaluation plot",
+                  "optimization_history": "the optimization history plot",
+                  "param_importances": "the parameter importances plot",
+                  "parallel_coordinate": "the parallel coordinate plot"}
 #: end_search's parts, as the tag lepton.stopped names those a stop signal left out
 _END_PARTS = {"summary": "the search's summary", "models": "the model and its registration",
               "artifacts": "the tables and plots"}
@@ -138,7 +146,8 @@ END_MARGIN_S = 1.0
 MIN_SHARED_ROWS = 20
 #: Tags of a search run that say how its latest session ended: removed when the study's
 #: next session resumes the run (a resumed search that finishes keeps no earlier error)
-SESSION_TAGS = ("lepton.error", "lepton.search_interrupted", "lepton.tracking_errors")
+SESSION_TAGS = ("lepton.error", "lepton.search_interrupted", "lepton.tracking_errors",
+                "lepton.stopped")
 
 # What the issue asks for as per-epoch steps. Each metric row costs ~1.5 ms of MLflow/SQLite
 # CPU (benchmarks/results/tracking_overhead*.md), so elapsed/epoch_time are not logged per
@@ -752,11 +761,13 @@ class MLflowTracker(SearchTracker):
         return closed
 
     def _close_ended_trials(self, study: Any) -> list[str]:
-        """Mark KILLED the search's trial runs still RUNNING whose trial has ended in the
-        study: a process killed mid-trial (its trial failed and retried by the study) on a
-        machine :meth:`_close_dead_runs` cannot judge. Not this process's trials (closed
-        by :meth:`_close_open_trials`), nor a live process's of this machine (whose writer
-        closes them). Returns the run ids closed."""
+        """Mark KILLED the search's trial runs still RUNNING whose trial the study failed
+        because its process stopped mid-trial (killed, its machine lost: the fail reason
+        'its process ... stopped'), on a machine :meth:`_close_dead_runs` cannot judge. Not
+        a trial that ended otherwise: another machine's writer, asynchronous, may not have
+        ended the run of a trial just completed there yet. Not this process's trials
+        (closed by :meth:`_close_open_trials`), nor a live process's of this machine.
+        Returns the run ids closed."""
         from mlflow.entities import RunTag
 
         runs = self.client.search_runs(
@@ -767,21 +778,23 @@ class MLflowTracker(SearchTracker):
             return []
         import socket
 
-        states = {t.number: t.state for t in study.get_trials(deepcopy=False)}
+        from optuna.trial import TrialState
+
+        stopped = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
+                   if str(t.user_attrs.get("fail_reason", "")).startswith("its process")}
         host = socket.gethostname()
         closed = []
         for run in runs:
             tags = run.data.tags
             number = tags.get(TAG_TRIAL, "")
-            state = states.get(int(number)) if number.isdigit() else None
-            if state is None or not state.is_finished() or int(number) in self._trials:
+            if not number.isdigit() or int(number) not in stopped or int(number) in self._trials:
                 continue
             label = tags.get(TAG_PROCESS) or ""
             if label.rpartition(":")[0] == host and \
                     not process_gone(label, tags.get(TAG_PROCESS_START)):
                 continue
-            why = (f"killed: the trial ended ({state.name} in the study) but the process "
-                   f"that ran it ({label or 'not recorded'}) did not close its run")
+            why = (f"killed: its process ({label or 'not recorded'}) stopped mid-trial, "
+                   "and the study failed the trial")
             _log_batch(self.client, run.info.run_id,
                        tags=[RunTag(TAG_STATE, "killed"), RunTag(TAG_REASON, why)])
             self.client.set_terminated(run.info.run_id, status="KILLED")
@@ -919,9 +932,9 @@ class MLflowTracker(SearchTracker):
             if command == "flush":
                 payload.set_result(result)
 
-    @_in_mlflow_env  # each write: the loop lasts as long as the search
     def _write(self, state: _WriterState, command: str, payload: Any) -> dict | None:
-        """Writer thread: one command, to the writer process or, without one, here."""
+        """Writer thread: one command, to the writer process (its environment is set when
+        it starts) or, without one, here (in :func:`._store.mlflow_env`)."""
         process = state.process
         if process is not None:
             try:
@@ -931,11 +944,12 @@ class MLflowTracker(SearchTracker):
                 return None
             except WriterDied as exc:
                 self._fall_back(state, exc)
-        if state.local is None:
-            state.local = RunWriter(self.client, **self._init)
-        if command == "flush":
-            return state.local.flush()
-        state.local.trial(payload)
+        with mlflow_env():
+            if state.local is None:
+                state.local = RunWriter(self.client, **self._init)
+            if command == "flush":
+                return state.local.flush()
+            state.local.trial(payload)
         return None
 
     def _fall_back(self, state: _WriterState, exc: WriterDied) -> None:
@@ -1036,6 +1050,7 @@ class MLflowTracker(SearchTracker):
         self._deadline = None if time_left is None else ended + time_left
         self._skipped = {}
         self._stop = stop
+        self._logged_models = []
         try:
             self._end_search(estimator, X_sample, study, leaderboard, final, holdout, fit_rows,
                              ended)
@@ -1078,8 +1093,8 @@ class MLflowTracker(SearchTracker):
             if self._stopping():
                 self.stopped = self._stop.cause
                 status = "KILLED" if self._stop.terminates else "FINISHED"
-                if "torch_module" in self._skipped:
-                    left_out.insert(0, "the mlflow.pytorch copy of the network")
+                left_out[:0] = [_SKIPPED_PARTS.get(name, name) for name, why in
+                                self._skipped.items() if why.startswith(STOPPED)]
                 self.client.set_tag(
                     self.parent_run_id, "lepton.stopped",
                     f"{self.stopped} during the end-of-search logging; not logged: "
@@ -1109,13 +1124,16 @@ class MLflowTracker(SearchTracker):
         except TrackingError:
             pass  # already collected in tracking_errors; the search's own error matters here
         try:
-            self._fail_open_models()
             self.client.set_tag(self.parent_run_id, "lepton.error",
                                 _truncate(f"{type(error).__name__}: {error}", _MAX_TAG_LEN))
             self.client.set_terminated(self.parent_run_id,
                                        status="KILLED" if interrupted else "FAILED")
         except Exception as exc:
             self._guard("fail_search", exc)
+        try:  # after the run's end, which matters more
+            self._fail_open_models()
+        except Exception as exc:
+            self._guard("fail_search (logged models)", exc)
 
     def _fail_open_models(self) -> None:
         """A logged model whose logging the failure cut short (a second Ctrl-C during
@@ -1205,28 +1223,31 @@ class MLflowTracker(SearchTracker):
                                     search_space=self._search.get("search_space"),
                                     meta_features=self._search.get("meta_features"),
                                     settings=self._search.get("settings"))
-            _artifacts.write_study_plots(study, root / "plots", skipped, room=self._room)
-            if self._room():
+            _artifacts.write_study_plots(study, root / "plots", skipped,
+                                         no_room=self._no_room)
+            if self._no_room():
+                skipped["learning_curves"] = self._no_room()
+            else:
                 curves, values = self._best_curves(study, direction)
                 _artifacts.write_learning_curves(curves, values, root / "plots", metric=metric)
-            else:
-                skipped["learning_curves"] = NO_TIME
-            if holdout is not None and self._room():
+            if holdout is not None and self._no_room():
+                skipped["evaluation"] = self._no_room()
+            elif holdout is not None:
                 _artifacts.write_holdout_plot(holdout[0], holdout[1], _task_of(estimator, self._search),
                                               root / "evaluation", skipped)
-            elif holdout is not None:
-                skipped["evaluation"] = NO_TIME
             if skipped:
                 (root / "plots").mkdir(exist_ok=True)
                 (root / "plots" / "skipped.json").write_text(json.dumps(skipped, indent=1))
             self.client.log_artifacts(self.parent_run_id, tmp)
 
-    def _room(self) -> bool:
-        """Whether the fit's budget leaves time for another plot (END_MARGIN_S kept for
-        the upload and the run's end)."""
+    def _no_room(self) -> str | None:
+        """Why another plot (or the torch copy) is left out: a stop signal, or the fit's
+        budget (END_MARGIN_S kept for the upload and the run's end); None: there is room."""
         if self._stopping():
-            return False
-        return self._deadline is None or time.monotonic() < self._deadline - END_MARGIN_S
+            return f"{STOPPED} ({self._stop.cause})"
+        if self._deadline is not None and time.monotonic() >= self._deadline - END_MARGIN_S:
+            return NO_TIME
+        return None
 
     def _best_curves(self, study: Any, direction: str) -> tuple[dict, dict]:
         from optuna.trial import TrialState
@@ -1302,10 +1323,10 @@ class MLflowTracker(SearchTracker):
                     python_model=LeptonEstimatorModel(), artifacts={ESTIMATOR_ARTIFACT: str(path)},
                     signature=signature, input_example=sample, pip_requirements=_requirements(),
                     run_id=self.parent_run_id, model_id=self._new_logged_model("model"))
-            if self._room():
-                self._log_torch_module(estimator, sample)
+            if self._no_room():
+                self._skipped["torch_module"] = self._no_room()
             else:
-                self._skipped["torch_module"] = NO_TIME
+                self._log_torch_module(estimator, sample)
             self.client.set_tag(self.parent_run_id, "lepton.model_uri", info.model_uri)
             if self.registered_model_name:
                 # inside the block: the SQL registry resolves models:/ sources through the
@@ -1400,10 +1421,17 @@ class MLflowTracker(SearchTracker):
         # beat the old champion and the worse one move the alias last. On a SQLite or
         # PostgreSQL registry the store lock makes the pair atomic across processes; a
         # tracking server offers no compare-and-set: there the last of two moves wins.
-        with store_lock(self.registry_uri):
-            promote, why = self._beats_champion(name, score, metric, direction, data=data)
-            if promote:
-                self.client.set_registered_model_alias(name, CHAMPION_ALIAS, version.version)
+        try:
+            with store_lock(self.registry_uri):
+                promote, why = self._beats_champion(name, score, metric, direction, data=data)
+                if promote:
+                    self.client.set_registered_model_alias(name, CHAMPION_ALIAS,
+                                                           version.version)
+        except Exception as exc:  # not left 'pending' for good: nothing decides it later
+            with contextlib.suppress(Exception):
+                self._record_promotion(name, str(version.version), False,
+                                       f"not promoted: the comparison failed: {_describe(exc)}")
+            raise
         self._record_promotion(name, str(version.version), promote, why)
 
     def _record_promotion(self, name: str, version: str, promote: bool, why: str) -> None:

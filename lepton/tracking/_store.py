@@ -72,7 +72,9 @@ def mlflow_env() -> Iterator[None]:
     """:func:`quiet_mlflow_env` in this process's environment for the block, where the
     caller has not set a value: Lepton's own MLflow calls (telemetry off, HTTP calls that
     give up in seconds). As found again once the last block open (of any thread) ends: a
-    notebook's own MLflow calls after a tracked fit keep MLflow's defaults."""
+    notebook's own MLflow calls after a tracked fit keep MLflow's HTTP settings. (MLflow
+    decides on telemetry once, as it is imported: imported first by Lepton, inside such a
+    block, it stays off for the process.)"""
     global _env_users, _env_saved
     with _env_lock:
         if _env_users == 0:
@@ -112,17 +114,39 @@ def default_tracking_uri() -> str:
 # and, for runs in a store that many machines share, the boot and pid namespace it ran in.
 
 
-def _start_ticks(pid: int) -> str | None:
-    """Process ``pid``'s start time (clock ticks since boot, field 22 of /proc/<pid>/stat);
-    None where there is no such process (or only its exit status, a zombie), or no /proc
-    (not Linux)."""
+def _stat(pid: int) -> list[bytes] | None:
+    """The fields of /proc/<pid>/stat after the command name (the state first); None where
+    it cannot be read: no such process, no /proc (not Linux), or another user's process
+    where /proc is mounted ``hidepid=1|2`` (which hides it, live or not)."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             # the command name (field 2) may hold spaces and parentheses: fields after it
             fields = f.read().rsplit(b")", 1)[1].split()
-        return None if fields[0] in (b"Z", b"X") else fields[19].decode()
     except (OSError, IndexError):
         return None
+    return fields if len(fields) > 19 else None
+
+
+def _start_ticks(pid: int) -> str | None:
+    """Process ``pid``'s start time (clock ticks since boot, field 22 of /proc/<pid>/stat);
+    None where there is no such process (or only its exit status, a zombie), or its stat
+    cannot be read (:func:`_stat`)."""
+    fields = _stat(pid)
+    return None if fields is None or fields[0] in (b"Z", b"X") else fields[19].decode()
+
+
+def _pid_gone(pid: int) -> bool:
+    """Whether no process has pid ``pid``, by the kernel (signal 0): another user's is
+    alive (EPERM); False where that cannot be asked (Windows)."""
+    if os.name == "nt":  # os.kill there stops the process (signal 0 is CTRL_C_EVENT)
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # PermissionError: another user's process
+        return False
+    return False
 
 
 def _machine() -> str:
@@ -151,7 +175,8 @@ def process_gone(label: str | None, instance: str | None) -> bool:
     ``lepton.search.process_label`` wrote it (``host:pid``), ``instance`` as
     :func:`process_instance` did. Only a process of this machine (the same host name and,
     where recorded, the same boot and pid namespace) can be known to have ended; one of
-    another machine, or one this machine cannot tell about, is not (False)."""
+    another machine, or one this machine cannot tell about, is not (False). Another
+    user's process that /proc hides (``hidepid``) is alive while the kernel knows its pid."""
     host, _, pid = (label or "").rpartition(":")
     if host != socket.gethostname() or not pid.isdigit() or int(pid) <= 0:
         return False
@@ -159,23 +184,21 @@ def process_gone(label: str | None, instance: str | None) -> bool:
         ticks, _, machine = instance.partition("/")
         if machine != _machine():  # another container, or a boot since: not ours to judge
             return False
-        return _start_ticks(int(pid)) != ticks  # ended, or its pid is another process's now
-    if os.name == "nt":  # os.kill there stops the process (signal 0 is CTRL_C_EVENT)
-        return False
-    try:  # recorded without /proc: the pid alone (a pid given again reads as alive)
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except OSError:  # another user's process
-        return False
-    return False
+        fields = _stat(int(pid))
+        if fields is None:  # ended, or another user's hidden by hidepid: the kernel says
+            return _pid_gone(int(pid))
+        # a zombie has ended; another start time: its pid is another process's now
+        return fields[0] in (b"Z", b"X") or fields[19].decode() != ticks
+    # recorded without /proc: the pid alone (a pid given again reads as alive)
+    return _pid_gone(int(pid))
 
 
 def _scratch_root() -> Path | None:
     """This user's folder of Lepton's scratch folders (``<tmp>/lepton-<uid>``); None where
     it cannot be made, or is not this user's own (made by another user beforehand)."""
     uid = os.getuid() if hasattr(os, "getuid") else None
-    base = _outer_tempdir[-1] if _outer_tempdir else tempfile.gettempdir()
+    with _tempdir_lock:  # Python's own temporary folder, never a scratch folder of a block
+        base = _tempdir_base or tempfile.gettempdir()
     root = Path(base) / f"lepton-{'user' if uid is None else uid}"
     try:
         root.mkdir(mode=0o700, exist_ok=True)
@@ -198,8 +221,12 @@ def _scratch_name(pid: int) -> str | None:
 
 
 _SCRATCH_MADE: set[Path] = set()
-#: Python's temporary folders that scratch_tempdir blocks replaced (innermost last)
-_outer_tempdir: list[str] = []
+# scratch_tempdir blocks open (of every thread), the tempfile.tempdir the first found and
+# the temporary folder it meant then (where the scratch root lies)
+_tempdir_lock = threading.Lock()
+_tempdir_users = 0
+_tempdir_saved: str | None = None
+_tempdir_base: str | None = None
 
 
 def _process_scratch() -> Path | None:
@@ -236,19 +263,25 @@ def scratch_tempdir() -> Iterator[None]:
     folder for the block, for the temporary folders other libraries make: MLflow copies a
     model into one as it logs or loads it (the estimator's pickle again), and takes no
     folder to make it in. This process's temporary files go there while the block lasts,
-    from every thread: keep it short."""
+    from every thread: keep it short. Blocks of several threads may overlap: the first
+    in sets it, the last out restores the value the first found."""
+    global _tempdir_users, _tempdir_saved, _tempdir_base
     folder = _process_scratch()
     if folder is None:
         yield
         return
-    saved = tempfile.tempdir
-    _outer_tempdir.append(tempfile.gettempdir())
-    tempfile.tempdir = str(folder)
+    with _tempdir_lock:
+        if _tempdir_users == 0:
+            _tempdir_saved, _tempdir_base = tempfile.tempdir, tempfile.gettempdir()
+            tempfile.tempdir = str(folder)
+        _tempdir_users += 1
     try:
         yield
     finally:
-        tempfile.tempdir = saved
-        _outer_tempdir.pop()
+        with _tempdir_lock:
+            _tempdir_users -= 1
+            if _tempdir_users == 0:
+                tempfile.tempdir, _tempdir_base = _tempdir_saved, None
 
 
 def clear_dead_scratch() -> list[str]:

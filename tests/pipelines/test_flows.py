@@ -569,3 +569,21 @@ def test_the_server_lepton_schedule_started_dies_with_it(tmp_path):
         proc.kill()
         proc.communicate()
     _wait(lambda: _gone(server_pid), 60, "the prefect server outlived lepton schedule")
+
+
+def test_a_flow_that_fails_after_its_search_has_saved_its_model(prefect_api, tmp_path,
+                                                               monkeypatch):
+    """The model is saved right after the search: a run cancelled or failing in the steps
+    after it (held-out scores, record, promotion) keeps its model; it was saved last."""
+    from prefect import task
+
+    @task(name="evaluate")
+    def failing_evaluate(model, split):
+        raise RuntimeError("the run stops here")
+
+    monkeypatch.setattr(flows, "evaluate_task", failing_evaluate)
+    path = tmp_path / "model.joblib"
+    state = flows.search_flow(dataset="iris", time_budget=10, tracking=False, save=str(path),
+                              verbose=0, return_state=True)
+    assert state.is_failed() and "the run stops here" in str(state.message)
+    assert joblib.load(path).predict(steps.load_split("iris").X_test).shape == (38,)

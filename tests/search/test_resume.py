@@ -555,6 +555,8 @@ JOURNAL_LOCK_SCRIPT = textwrap.dedent("""
 """)
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"),
+                    reason="flock on a local file system, read from /proc")
 def test_a_journal_writer_killed_holding_its_lock_does_not_hold_up_the_next(tmp_path):
     """A process SIGKILLed while appending to a journal file left Optuna's symlink lock
     behind, and every process after waited its 30 s grace period inside its fit's time
@@ -604,6 +606,8 @@ def test_a_lock_symlink_an_older_lepton_left_beside_a_journal_is_ignored(tmp_pat
     assert os.path.islink(tmp_path / "study.log.lock")
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"),
+                    reason="flock on a local file system, read from /proc")
 def test_journal_locks_fall_back_on_optunas_where_flock_is_missing_or_refused(tmp_path,
                                                                               monkeypatch):
     """No fcntl (Windows): Optuna's own lock. A file system that refuses flock (NFS mounted
@@ -630,3 +634,69 @@ def test_journal_locks_fall_back_on_optunas_where_flock_is_missing_or_refused(tm
     assert not os.path.lexists(tmp_path / "a.log.lock")  # released
     monkeypatch.setattr(search_mod, "fcntl", None)
     assert isinstance(make_storage(str(tmp_path / "b.log"))._backend._lock, symlink_lock)
+
+
+# /proc/self/mountinfo (proc(5)): the type follows " - "; a space in a mount point is \040
+MOUNTINFO = textwrap.dedent(r"""
+    22 27 0:21 / /proc rw,relatime - proc proc rw
+    27 1 254:0 / / rw,relatime - ext4 /dev/vda rw
+    40 27 0:40 / /share rw,relatime shared:5 - nfs4 srv:/export rw,vers=4.2,local_lock=flock
+    41 40 0:41 / /share/scratch rw,relatime - tmpfs tmpfs rw
+    42 27 0:42 / /mnt/my\040disk rw,nosuid - fuse.sshfs me@host:/ rw,user_id=0
+    43 27 0:43 / /shares rw,relatime - xfs /dev/sdb rw
+""")
+
+
+def test_the_mount_of_a_journal_is_the_longest_mount_point_above_it():
+    from lepton.search._search import _mount_type
+
+    assert _mount_type("/share/study.log", MOUNTINFO) == "nfs4"
+    assert _mount_type("/share", MOUNTINFO) == "nfs4"
+    assert _mount_type("/share/scratch/study.log", MOUNTINFO) == "tmpfs"
+    assert _mount_type("/shares/study.log", MOUNTINFO) == "xfs"  # not inside /share
+    assert _mount_type("/mnt/my disk/study.log", MOUNTINFO) == "fuse.sshfs"
+    assert _mount_type("/home/me/study.log", MOUNTINFO) == "ext4"
+    over = MOUNTINFO + "44 27 0:44 / /share rw - ext4 /dev/sdc rw\n"  # hides the NFS mount
+    assert _mount_type("/share/study.log", over) == "ext4"
+    assert _mount_type("/home/me/study.log", "") is None
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_journals_are_flocked_only_on_local_file_systems(tmp_path, monkeypatch):
+    """On NFS mounted nolock or local_lock=flock (and FUSE file systems that keep flocks
+    locally) flock is not refused but excludes only the processes of one client: two
+    machines appending to a shared journal both held it. Such journals, and those on any
+    file system not known to be local, keep Optuna's symlink lock."""
+    import lepton.search._search as search_mod
+    from lepton.search._search import JournalFileFlock, make_storage
+
+    with open("/proc/self/mountinfo") as f:
+        here = search_mod._mount_type(os.path.realpath(tmp_path), f.read())
+    assert here in search_mod._LOCAL_FS, here
+    assert isinstance(make_storage(str(tmp_path / "local.log"))._backend._lock, JournalFileFlock)
+    symlink_lock = optuna.storages.journal.JournalFileSymlinkLock
+    for kind in ("nfs4", "nfs", "fuse.sshfs", "cifs", "9p", None):
+        monkeypatch.setattr(search_mod, "_mount_type", lambda path, text, kind=kind: kind)
+        storage = make_storage(str(tmp_path / "shared.log"))
+        assert isinstance(storage._backend._lock, symlink_lock), kind
+    storage.create_new_study([], "shared")
+    assert optuna.get_all_study_names(storage) == ["shared"]
+
+
+def test_lepton_imports_where_optuna_moved_its_journal_lock_base(tmp_path):
+    """``BaseJournalFileLock`` lives in a private module of Optuna's: were it moved,
+    ``import lepton.search`` must still work, with Optuna's own journal lock."""
+    code = textwrap.dedent("""
+        import sys
+        import optuna.storages.journal._file as private
+        del private.BaseJournalFileLock
+        from lepton.search._search import _journal_lock, make_storage
+        assert _journal_lock(sys.argv[1]) is None
+        storage = make_storage(sys.argv[1])
+        storage.create_new_study([], "moved")
+        print(type(storage._backend._lock).__name__)
+    """)
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "study.log")],
+                         capture_output=True, text=True, timeout=300, check=False)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.strip() == "JournalFileSymlinkLock"

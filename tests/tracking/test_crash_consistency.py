@@ -6,6 +6,8 @@ by the next tracker that starts."""
 
 from __future__ import annotations
 
+import builtins
+import errno
 import os
 import signal
 import socket
@@ -102,6 +104,79 @@ def test_a_process_is_gone_once_killed_even_before_it_is_reaped():
     assert process_gone(label, instance)
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_another_users_live_process_that_proc_hides_is_not_gone(monkeypatch):
+    """/proc mounted hidepid=2: another user's live process has no /proc/<pid>/stat. It
+    was taken for gone: another user's live trials of a shared study were failed and run
+    again, their runs closed KILLED. The kernel is asked then (EPERM: alive)."""
+    import lepton.tracking._store as store
+
+    proc = subprocess.Popen(["sleep", "60"])
+    label, instance = f"{socket.gethostname()}:{proc.pid}", process_instance(proc.pid)
+    hidden, real_kill = f"/proc/{proc.pid}/stat", os.kill
+
+    def hiding_open(file, *args, **kwargs):  # as hidepid=2 shows another user's process
+        if str(file) == hidden:
+            raise FileNotFoundError(errno.ENOENT, "No such file or directory", file)
+        return builtins.open(file, *args, **kwargs)
+
+    def kill(pid, sig):
+        if pid == proc.pid and sig == 0:
+            real_kill(pid, 0)  # ProcessLookupError once it has ended
+            raise PermissionError(errno.EPERM, "Operation not permitted")  # another user's
+        return real_kill(pid, sig)
+
+    monkeypatch.setattr(store, "open", hiding_open, raising=False)
+    monkeypatch.setattr(os, "kill", kill)
+    try:
+        assert instance and not process_gone(label, instance)
+        assert not process_gone(label, None)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert process_gone(label, instance)  # reaped: the kernel knows its pid no more
+    assert process_gone(label, None)
+
+
+def test_scratch_tempdir_blocks_of_two_threads_that_overlap_restore_the_tempdir():
+    """Two tracked fits of one process (a thread pool): A's block opens, B's opens, A's
+    ends, B's ends. Each restored what it found: tempfile.tempdir stayed the scratch
+    folder for good, and the scratch root nested inside it."""
+    import threading
+
+    from lepton.tracking import _store
+
+    before, root = tempfile.tempdir, _store._scratch_root()
+    if root is None:
+        pytest.skip("no scratch root here")
+    seen = {}
+    a_in, b_in, a_out = threading.Event(), threading.Event(), threading.Event()
+
+    def a() -> None:
+        with _store.scratch_tempdir():
+            seen["a"] = tempfile.gettempdir()
+            a_in.set()
+            b_in.wait(30)
+        a_out.set()
+
+    def b() -> None:
+        a_in.wait(30)
+        with _store.scratch_tempdir():
+            b_in.set()
+            a_out.wait(30)
+            seen["b"] = tempfile.gettempdir()  # A's block has ended, B's has not
+            seen["root"] = _store._scratch_root()
+
+    threads = [threading.Thread(target=a), threading.Thread(target=b)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert seen["a"] == seen["b"] and Path(seen["a"]).parent == root
+    assert seen["root"] == root  # not nested in the scratch folder
+    assert tempfile.tempdir == before and _store._scratch_root() == root
+
+
 def _trial_runs(client, parent_run_id: str) -> list:
     return client.search_runs(
         [client.get_run(parent_run_id).info.experiment_id], max_results=100,
@@ -169,6 +244,10 @@ def test_a_resumed_study_closes_the_trial_run_its_killed_process_left_running(
         for run_id in (killed, trial.info.run_id):
             client.set_tag(run_id, TAG_PROCESS, f"elsewhere:{proc.pid}")
         study = optuna.load_study(study_name="s", storage=storage)
+        # as the study's heartbeat fails a trial whose process stopped (lepton.search)
+        study._storage.set_trial_user_attr(study.trials[0]._trial_id, "fail_reason",
+                                           f"its process (elsewhere:{proc.pid}) stopped "
+                                           "mid-trial (killed or crashed)")
         study._storage.set_trial_state_values(study.trials[0]._trial_id,
                                               optuna.trial.TrialState.FAIL)
     study, best, X, y = drive_search(tracker, study_name="s", storage=storage, n_trials=2,
@@ -182,12 +261,35 @@ def test_a_resumed_study_closes_the_trial_run_its_killed_process_left_running(
     assert trial.info.status == "KILLED", trial.data.tags
     assert trial.data.tags["lepton.state"] == "killed"
     assert trial.data.tags["lepton.reason"].startswith(
-        "killed: the trial ended (FAIL in the study) but the process that ran it "
-        f"(elsewhere:{proc.pid}) did not close its run" if where == "another machine" else
+        f"killed: its process (elsewhere:{proc.pid}) stopped mid-trial, and the study "
+        "failed the trial" if where == "another machine" else
         f"killed: the process that ran this trial ({socket.gethostname()}:{proc.pid})")
     # every other trial run of the search ended as its trial did
     assert {r.info.status for r in _trial_runs(client, killed)} - {"KILLED"} <= {"FINISHED",
                                                                                   "FAILED"}
+
+
+def test_a_trial_another_machine_just_completed_keeps_its_run_for_its_writer(sqlite_uri,
+                                                                            tmp_path):
+    """Another machine's worker completed a trial a moment ago; its writer, asynchronous,
+    has not ended the trial's run yet. This search's end left it alone only where the
+    study failed the trial for a stopped process: it was closed KILLED, and the 'killed'
+    reason stayed once that writer ended it FINISHED."""
+    from lepton.tracking._mlflow import TAG_REASON, TAG_ROLE, TAG_TRIAL
+
+    tracker = MLflowTracker(tracking_uri=sqlite_uri, experiment_name="just-completed",
+                            log_models=False, writer="thread")
+    study, best, X, y = drive_search(tracker, study_name="s",
+                                     storage=f"sqlite:///{tmp_path / 'study.db'}",
+                                     n_trials=2, epochs=2)
+    theirs = study.ask()
+    study.tell(theirs, 0.5)
+    run = tracker.client.create_run(tracker.experiment_id, tags={
+        "mlflow.parentRunId": tracker.parent_run_id, TAG_ROLE: "trial",
+        TAG_TRIAL: str(theirs.number), TAG_PROCESS: "other-machine:4242"})
+    finish(tracker, study, best, X, y)
+    left = tracker.client.get_run(run.info.run_id)
+    assert left.info.status == "RUNNING" and TAG_REASON not in left.data.tags
 
 
 class _Killed(BaseException):

@@ -66,7 +66,8 @@ def test_ctrl_c_while_the_run_is_logged_returns_the_fitted_model_and_ends_the_ru
     with pytest.warns(UserWarning, match="Ctrl-C stopped the MLflow logging at the end of fit"):
         clf = _fit(sqlite_uri, "ctrl-c-logging", registered_model_name="ctrl-c-logging")
     assert "lepton: Ctrl-C: the model is fitted; stopping its MLflow logging" in capfd.readouterr().err
-    assert clf.search_interrupted_ and clf.predict(load_iris().data[:3]).shape == (3,)
+    assert clf.tracker_.stopped == "Ctrl-C" and clf.predict(load_iris().data[:3]).shape == (3,)
+    assert not clf.search_interrupted_  # the search itself ran to its end
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handed back
     [parent], models = _runs_and_models(sqlite_uri, "ctrl-c-logging")
     assert parent.info.status == "FINISHED"
@@ -151,3 +152,65 @@ def test_lepton_run_saves_the_model_when_ctrl_c_comes_after_the_search(
     assert client.get_model_version("stopped-iris", "1").tags["lepton.promotion"].startswith(
         "pending")
     assert not client.get_registered_model("stopped-iris").aliases
+
+
+@pytest.mark.slow
+def test_lepton_run_saves_the_model_when_sigterm_stops_the_end_of_fit_logging(
+        tmp_path, monkeypatch, default_signals, capsys):
+    """SIGTERM while fit logs the search's run: fit raises Terminated (the process is to
+    end), which carries the fitted model; `lepton run --save` writes it before exiting
+    143. Before, the model was lost (saved only after fit returned)."""
+    from lepton.cli import main
+
+    logged = MLflowTracker._log_summary
+
+    def summary_then_sigterm(self, *args, **kwargs):
+        signal.raise_signal(signal.SIGTERM)
+        return logged(self, *args, **kwargs)
+
+    monkeypatch.setattr(MLflowTracker, "_log_summary", summary_then_sigterm)
+    path = tmp_path / "model.joblib"
+    assert main(["run", "iris", "--time-budget", "15", "--verbose", "0",
+                 "--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}",
+                 "--save", str(path)]) == 143
+    err = capsys.readouterr().err
+    assert (f"lepton: terminated (SIGTERM) after the search: the model is saved to {path}; "
+            "left out: held-out scores, MLflow record") in err, err
+    assert joblib.load(path).predict(load_iris(as_frame=True).data.iloc[:2]).shape == (2,)
+
+
+def test_a_stop_during_the_plots_names_them_and_a_resumed_session_drops_the_tag(
+        sqlite_uri, tmp_path, monkeypatch, default_signals):
+    """Ctrl-C as the tables and plots are written: the plots left are named in the tag and
+    in plots/skipped.json as stopped (they read 'no time left in time_budget', and the tag
+    'not logged: nothing'). The next session of the study resumes the run and finishes:
+    the tag goes with the session it describes."""
+    import json
+
+    from mlflow import MlflowClient
+
+    from lepton.tracking import _artifacts
+
+    tables = _artifacts.write_tables
+
+    def tables_then_ctrl_c(*args, **kwargs):
+        signal.raise_signal(signal.SIGINT)
+        return tables(*args, **kwargs)
+
+    monkeypatch.setattr(_artifacts, "write_tables", tables_then_ctrl_c)
+    study = dict(storage=f"sqlite:///{tmp_path / 'study.db'}", study_name="plots")
+    with pytest.warns(UserWarning, match="Ctrl-C stopped the MLflow logging"):
+        first = _fit(sqlite_uri, "stopped-plots", **study)
+    client = MlflowClient(sqlite_uri)
+    run = client.get_run(first.tracking_run_id_)
+    assert run.data.tags["lepton.stopped"] == (
+        "Ctrl-C during the end-of-search logging; not logged: the optimization history "
+        "plot, the parameter importances plot, the parallel coordinate plot, the learning "
+        "curves plot, the held-out evaluation plot")
+    skipped = json.loads(open(client.download_artifacts(run.info.run_id,
+                                                        "plots/skipped.json")).read())
+    assert set(skipped.values()) == {"stopped (Ctrl-C)"}, skipped
+    monkeypatch.setattr(_artifacts, "write_tables", tables)
+    again = _fit(sqlite_uri, "stopped-plots", **study)
+    run = client.get_run(again.tracking_run_id_)
+    assert run.info.run_id == first.tracking_run_id_ and "lepton.stopped" not in run.data.tags
