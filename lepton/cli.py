@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import sys
 import time
@@ -94,8 +95,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
     left_out = (["held-out scores"] + (["column importances"] if args.importance else [])
                 + (["MLflow record"] if tracked else [])
                 + (["promotion"] if steps.registration(model) else []))
-    with stop_signals_set(stop, AFTER_SEARCH_STOP.format(signal="Ctrl-C"),
-                          AFTER_SEARCH_STOP.format(signal="SIGTERM")):
+    # a signal already heard (in fit's logging): the next one acts at once, as it said
+    signals = (contextlib.nullcontext() if stop.is_set() else
+               stop_signals_set(stop, AFTER_SEARCH_STOP.format(signal="Ctrl-C"),
+                                AFTER_SEARCH_STOP.format(signal="SIGTERM")))
+    with signals:
         if args.save:
             steps.save(model, args.save)
             print(f"saved the fitted model to {args.save} (joblib.load it to predict)")

@@ -663,11 +663,38 @@ def check_writable(path: str, what: str = "--save") -> None:
                          "or give another path.")
     if not os.access(folder, os.W_OK):
         raise ValueError(f"{what} {path!r}: the folder {folder!r} is not writable.")
+    try:
+        longest = os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):  # not told (Windows: no pathconf)
+        return
+    written = len(os.fsencode(os.path.basename(_partial_path(path))))
+    if written > longest:
+        raise ValueError(
+            f"{what} {path!r}: the file name is too long to write it safely: it is written "
+            f"first under a name {written - len(os.fsencode(os.path.basename(path)))} bytes "
+            f"longer, and the folder takes names of up to {longest} bytes; give a shorter "
+            "name.")
 
 
 #: the suffixes joblib.dump compresses by, and how (its documented defaults)
 _JOBLIB_COMPRESSION = {".z": "zlib", ".gz": "gzip", ".bz2": "bz2", ".xz": "xz",
                        ".lzma": "lzma", ".lz4": "lz4"}
+
+
+def _partial_prefix(name: str) -> str:
+    return f".{name}.partial-{socket.gethostname()}-"
+
+
+def _partial_path(path: str) -> str:
+    """Where ``save`` writes ``path`` first: hidden, beside it, named after this process;
+    its instance tells it from one given its pid later, or of another container sharing
+    the host name and the folder ('' without /proc)."""
+    from .tracking._store import process_instance
+
+    folder, name = os.path.split(os.path.abspath(path))
+    instance = process_instance().replace("/", "_")
+    return os.path.join(folder, f"{_partial_prefix(name)}{os.getpid()}-{time.monotonic_ns()}"
+                                f"-{instance}")
 
 
 def save(model, path: str) -> str:
@@ -677,16 +704,9 @@ def save(model, path: str) -> str:
     that were killed while writing are removed."""
     import joblib
 
-    from .tracking._store import process_instance
-
     folder, name = os.path.split(os.path.abspath(path))
-    prefix = f".{name}.partial-{socket.gethostname()}-"
-    _remove_dead_partials(folder, prefix)
-    # the process instance tells this process from one given its pid later, or of
-    # another container sharing the host name and the folder ('' without /proc)
-    instance = process_instance().replace("/", "_")
-    partial = os.path.join(folder,
-                           f"{prefix}{os.getpid()}-{time.monotonic_ns()}-{instance}")
+    _remove_dead_partials(folder, _partial_prefix(name))
+    partial = _partial_path(path)
     # joblib would pick the compression from the path's suffix, which the partial lacks
     method = _JOBLIB_COMPRESSION.get(os.path.splitext(name)[1].lower())
     try:

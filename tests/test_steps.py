@@ -99,6 +99,19 @@ def test_save_removes_only_the_partial_files_of_this_machines_ended_processes(tm
     assert not names & set(removed)
 
 
+def test_check_writable_refuses_a_name_too_long_for_the_file_written_first(tmp_path):
+    """The model is written first under a longer hidden name: a name that fits the folder
+    but not with that was accepted before the search and failed after it (Errno 36)."""
+    import os
+
+    longest = os.pathconf(tmp_path, "PC_NAME_MAX")
+    extra = len(os.path.basename(steps._partial_path(str(tmp_path / "m")))) - 1
+    steps.check_writable(str(tmp_path / ("m" * (longest - extra - 2))))
+    with pytest.raises(ValueError, match=r"--save .*too long to write it safely.*up to "
+                                         rf"{longest} bytes"):
+        steps.check_writable(str(tmp_path / ("m" * (longest - extra + 8))))
+
+
 def test_load_split_checks_its_arguments():
     with pytest.raises(ValueError, match="task='clustering'"):
         steps.load_split("iris", task="clustering")

@@ -521,9 +521,9 @@ class _BaseLepton(BaseEstimator):
         except BaseException as exc:  # a second signal: the run ends KILLED, not RUNNING
             tracker.fail_search(error=exc)
             raise
+        self.fit_time_ = budget.elapsed()
         if stop.is_set():
             self._stopped_logging(stop, tracker)
-        self.fit_time_ = budget.elapsed()
         if self.verbose:
             print(f"[{name}] {self.n_trials_} trials, best {metric.name}={self.best_score_:.4f}, "
                   f"final={self.final_choice_}, {self.fit_time_:.1f}s of {self.time_budget:g}s"
@@ -756,8 +756,12 @@ class _BaseLepton(BaseEstimator):
             message += "; the model was fitted, and is not returned: the process is to end."
             warn_at_caller(message)
             terminated = Terminated(message)
-            # fit undoes its changes to self as it raises (kept_on_failure): a copy keeps them
-            terminated.model = copy.copy(self)
+            # fit undoes its changes to self as it raises (kept_on_failure): a copy keeps
+            # them, its tracker included (copy.copy would pickle's: a disabled one)
+            fitted = object.__new__(type(self))
+            fitted.__dict__.update(self.__dict__)
+            fitted.__dict__.pop("_new_study", None)
+            terminated.model = fitted
             raise terminated
         warn_at_caller(message + "; the model is fitted.")
 

@@ -36,17 +36,19 @@ in-memory study (``storage`` None) cannot be resumed and always gets a new paren
 A process killed outright (SIGKILL, out of memory) ends none of its runs: search and trial
 runs name their process (``lepton.process``, ``lepton.process_start``), and the next
 ``start_search`` of the experiment on that machine marks those of ended processes KILLED
-(``_close_dead_runs``); the trial runs of other machines' processes, once their trial has
-ended in the study, are closed by the end of the study's next session
-(``_close_ended_trials``). A registered version is created with its tags (promotion
-pending, training rows); model files are written in scratch folders that the next tracker
-removes once their process has ended (``_store.scratch_dir``).
+(``_close_dead_runs``); the trial runs of other machines' processes are closed by the end
+of the study's next session once the study failed their trial for a stopped process, or
+their trial ended more than ``UNCLOSED_AFTER_S`` before (``_close_ended_trials``). A
+registered version is created with its tags (promotion pending, training rows); model
+files are written in scratch folders that the next tracker removes once their process
+has ended (``_store.scratch_dir``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
+import datetime as _dt
 import functools
 import hashlib
 import logging
@@ -142,6 +144,9 @@ _END_PARTS = {"summary": "the search's summary", "models": "the model and its re
               "artifacts": "the tables and plots"}
 #: the seconds end_search keeps for the artifacts' upload and the run's end
 END_MARGIN_S = 1.0
+#: a trial run still RUNNING this long after its trial ended in the study is closed KILLED
+#: by the study's next session (its process died before its writer ended the run)
+UNCLOSED_AFTER_S = 300.0
 #: the fewest held-out rows, new to the champion, that a held-out comparison is made on
 MIN_SHARED_ROWS = 20
 #: Tags of a search run that say how its latest session ended: removed when the study's
@@ -780,21 +785,32 @@ class MLflowTracker(SearchTracker):
 
         from optuna.trial import TrialState
 
-        stopped = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
-                   if str(t.user_attrs.get("fail_reason", "")).startswith("its process")}
+        # A trial the study failed for a stopped process; or one that ended long enough
+        # ago that its process's writer, however slow, would have ended its run (its
+        # process was killed between the trial's end and the run's).
+        long_ago = _dt.datetime.now() - _dt.timedelta(seconds=UNCLOSED_AFTER_S)
+        why_closed = {}
+        for t in study.get_trials(deepcopy=False):
+            if t.state == TrialState.FAIL and \
+                    str(t.user_attrs.get("fail_reason", "")).startswith("its process"):
+                why_closed[t.number] = "stopped mid-trial, and the study failed the trial"
+            elif t.state.is_finished() and t.datetime_complete is not None and \
+                    t.datetime_complete < long_ago:
+                why_closed[t.number] = (f"never ended the run of its trial, which ended "
+                                        f"{t.state.name} over {UNCLOSED_AFTER_S:g}s before")
         host = socket.gethostname()
         closed = []
         for run in runs:
             tags = run.data.tags
             number = tags.get(TAG_TRIAL, "")
-            if not number.isdigit() or int(number) not in stopped or int(number) in self._trials:
+            if not number.isdigit() or int(number) not in why_closed or \
+                    int(number) in self._trials:
                 continue
             label = tags.get(TAG_PROCESS) or ""
             if label.rpartition(":")[0] == host and \
                     not process_gone(label, tags.get(TAG_PROCESS_START)):
                 continue
-            why = (f"killed: its process ({label or 'not recorded'}) stopped mid-trial, "
-                   "and the study failed the trial")
+            why = f"killed: its process ({label or 'not recorded'}) {why_closed[int(number)]}"
             _log_batch(self.client, run.info.run_id,
                        tags=[RunTag(TAG_STATE, "killed"), RunTag(TAG_REASON, why)])
             self.client.set_terminated(run.info.run_id, status="KILLED")

@@ -270,7 +270,8 @@ def test_a_resumed_study_closes_the_trial_run_its_killed_process_left_running(
 
 
 def test_a_trial_another_machine_just_completed_keeps_its_run_for_its_writer(sqlite_uri,
-                                                                            tmp_path):
+                                                                            tmp_path,
+                                                                            monkeypatch):
     """Another machine's worker completed a trial a moment ago; its writer, asynchronous,
     has not ended the trial's run yet. This search's end left it alone only where the
     study failed the trial for a stopped process: it was closed KILLED, and the 'killed'
@@ -290,6 +291,15 @@ def test_a_trial_another_machine_just_completed_keeps_its_run_for_its_writer(sql
     finish(tracker, study, best, X, y)
     left = tracker.client.get_run(run.info.run_id)
     assert left.info.status == "RUNNING" and TAG_REASON not in left.data.tags
+    # ... unless its trial ended long before: that process died before its writer ended it
+    from lepton.tracking import _mlflow
+
+    monkeypatch.setattr(_mlflow, "UNCLOSED_AFTER_S", 0.0)
+    assert tracker._close_ended_trials(study) == [run.info.run_id]
+    closed = tracker.client.get_run(run.info.run_id)
+    assert closed.info.status == "KILLED" and closed.data.tags[TAG_REASON] == (
+        "killed: its process (other-machine:4242) never ended the run of its trial, which "
+        "ended COMPLETE over 0s before")
 
 
 class _Killed(BaseException):

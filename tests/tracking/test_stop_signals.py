@@ -170,13 +170,37 @@ def test_lepton_run_saves_the_model_when_sigterm_stops_the_end_of_fit_logging(
 
     monkeypatch.setattr(MLflowTracker, "_log_summary", summary_then_sigterm)
     path = tmp_path / "model.joblib"
-    assert main(["run", "iris", "--time-budget", "15", "--verbose", "0",
+    assert main(["run", "iris", "--time-budget", "15", "--verbose", "0", "--register", "term",
                  "--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}",
                  "--save", str(path)]) == 143
     err = capsys.readouterr().err
     assert (f"lepton: terminated (SIGTERM) after the search: the model is saved to {path}; "
             "left out: held-out scores, MLflow record") in err, err
-    assert joblib.load(path).predict(load_iris(as_frame=True).data.iloc[:2]).shape == (2,)
+    saved = joblib.load(path)
+    assert saved.predict(load_iris(as_frame=True).data.iloc[:2]).shape == (2,)
+    assert saved.fit_time_ > 0 and not hasattr(saved, "_new_study")
+    # the model was registered before the plots the signal stopped: its version is named
+    monkeypatch.setattr(MLflowTracker, "_log_summary", logged)
+    monkeypatch.setattr(_artifacts_module(), "write_tables", _then_sigterm(
+        _artifacts_module().write_tables))
+    assert main(["run", "iris", "--time-budget", "15", "--verbose", "0", "--register", "term",
+                 "--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}",
+                 "--save", str(path)]) == 143
+    assert ("left out: held-out scores, MLflow record, promotion (version 1 of 'term' stays "
+            "'pending': the champion alias did not move)") in capsys.readouterr().err
+
+
+def _artifacts_module():
+    from lepton.tracking import _artifacts
+
+    return _artifacts
+
+
+def _then_sigterm(function):
+    def then_sigterm(*args, **kwargs):
+        signal.raise_signal(signal.SIGTERM)
+        return function(*args, **kwargs)
+    return then_sigterm
 
 
 def test_a_stop_during_the_plots_names_them_and_a_resumed_session_drops_the_tag(
