@@ -704,6 +704,13 @@ def stopped_reason(label: str | None, silence: str | None = None) -> str:
             + (f": {silence}" if silence else ""))
 
 
+def process_stopped(trial: optuna.trial.FrozenTrial) -> bool:
+    """Whether the study failed ``trial`` because its process stopped mid-trial
+    (:func:`stopped_reason`)."""
+    return (trial.state == optuna.trial.TrialState.FAIL
+            and str(trial.user_attrs.get(FAIL_REASON, "")).startswith("its process"))
+
+
 def trial_process_label(trial: optuna.trial.FrozenTrial) -> str | None:
     """The label of the process running ``trial``, where the trial recorded its own."""
     ran = _own_process(trial)

@@ -734,8 +734,6 @@ class MLflowTracker(SearchTracker):
         Returns the run ids closed."""
         import socket
 
-        from mlflow.entities import RunTag
-
         from ..search._search import process_label
 
         host = socket.gethostname()
@@ -757,13 +755,17 @@ class MLflowTracker(SearchTracker):
             what = "search" if tags.get(TAG_ROLE) == "search" else "trial"
             why = (f"killed: the process that ran this {what} ({process[0]}) ended without "
                    f"closing its run; closed by {me} at {time.strftime('%Y-%m-%d %H:%M:%S')}")
-            new = ({"lepton.error": why} if what == "search"
-                   else {TAG_STATE: "killed", TAG_REASON: why})
-            _log_batch(self.client, run.info.run_id,
-                       tags=[RunTag(k, v) for k, v in new.items()])
-            self.client.set_terminated(run.info.run_id, status="KILLED")
+            self._kill_run(run.info.run_id, {"lepton.error": why} if what == "search"
+                           else {TAG_STATE: "killed", TAG_REASON: why})
             closed.append(run.info.run_id)
         return closed
+
+    def _kill_run(self, run_id: str, tags: dict[str, str]) -> None:
+        """End a run its process left RUNNING as KILLED, with tags saying why."""
+        from mlflow.entities import RunTag
+
+        _log_batch(self.client, run_id, tags=[RunTag(k, v) for k, v in tags.items()])
+        self.client.set_terminated(run_id, status="KILLED")
 
     def _close_ended_trials(self, study: Any) -> list[str]:
         """Mark KILLED the search's trial runs still RUNNING whose trial the study failed
@@ -773,8 +775,6 @@ class MLflowTracker(SearchTracker):
         ended the run of a trial just completed there yet. Not this process's trials
         (closed by :meth:`_close_open_trials`), nor a live process's of this machine.
         Returns the run ids closed."""
-        from mlflow.entities import RunTag
-
         runs = self.client.search_runs(
             [self.experiment_id], max_results=5000,
             filter_string=f"tags.`mlflow.parentRunId` = '{self.parent_run_id}' AND "
@@ -783,7 +783,7 @@ class MLflowTracker(SearchTracker):
             return []
         import socket
 
-        from optuna.trial import TrialState
+        from ..search._search import process_stopped
 
         # A trial the study failed for a stopped process; or one that ended long enough
         # ago that its process's writer, however slow, would have ended its run (its
@@ -791,8 +791,7 @@ class MLflowTracker(SearchTracker):
         long_ago = _dt.datetime.now() - _dt.timedelta(seconds=UNCLOSED_AFTER_S)
         why_closed = {}
         for t in study.get_trials(deepcopy=False):
-            if t.state == TrialState.FAIL and \
-                    str(t.user_attrs.get("fail_reason", "")).startswith("its process"):
+            if process_stopped(t):
                 why_closed[t.number] = "stopped mid-trial, and the study failed the trial"
             elif t.state.is_finished() and t.datetime_complete is not None and \
                     t.datetime_complete < long_ago:
@@ -811,9 +810,7 @@ class MLflowTracker(SearchTracker):
                     not process_gone(label, tags.get(TAG_PROCESS_START)):
                 continue
             why = f"killed: its process ({label or 'not recorded'}) {why_closed[int(number)]}"
-            _log_batch(self.client, run.info.run_id,
-                       tags=[RunTag(TAG_STATE, "killed"), RunTag(TAG_REASON, why)])
-            self.client.set_terminated(run.info.run_id, status="KILLED")
+            self._kill_run(run.info.run_id, {TAG_STATE: "killed", TAG_REASON: why})
             closed.append(run.info.run_id)
         return closed
 

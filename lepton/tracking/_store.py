@@ -62,37 +62,59 @@ def quiet_mlflow_env() -> dict[str, str]:
     }
 
 
-_env_lock = threading.Lock()
-_env_users = 0
-_env_saved: dict[str, str | None] = {}
+class _Held:
+    """A change to process-wide state held while any block (of any thread) is open: the
+    first block in makes it (``apply()`` returns what ``undo`` needs to restore what it
+    found), the last out undoes it; blocks that overlap share it."""
+
+    def __init__(self, apply: Any, undo: Any) -> None:
+        self._apply, self._undo = apply, undo
+        self._lock = threading.Lock()
+        self._users = 0
+        self.found: Any = None  # what the first block found, while any is open
+
+    @contextmanager
+    def __call__(self) -> Iterator[None]:
+        with self._lock:
+            if self._users == 0:
+                self.found = self._apply()
+            self._users += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._users -= 1
+                if self._users == 0:
+                    self._undo(self.found)
+                    self.found = None
 
 
-@contextmanager
-def mlflow_env() -> Iterator[None]:
+def _quiet_env() -> dict[str, str | None]:
+    found = {key: os.environ.get(key) for key in quiet_mlflow_env()}
+    for key, value in quiet_mlflow_env().items():
+        os.environ.setdefault(key, value)
+    return found
+
+
+def _restore_env(found: dict[str, str | None]) -> None:
+    for key, value in found.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+_mlflow_env = _Held(_quiet_env, _restore_env)
+
+
+def mlflow_env() -> Any:
     """:func:`quiet_mlflow_env` in this process's environment for the block, where the
     caller has not set a value: Lepton's own MLflow calls (telemetry off, HTTP calls that
     give up in seconds). As found again once the last block open (of any thread) ends: a
     notebook's own MLflow calls after a tracked fit keep MLflow's HTTP settings. (MLflow
     decides on telemetry once, as it is imported: imported first by Lepton, inside such a
     block, it stays off for the process.)"""
-    global _env_users, _env_saved
-    with _env_lock:
-        if _env_users == 0:
-            _env_saved = {key: os.environ.get(key) for key in quiet_mlflow_env()}
-            for key, value in quiet_mlflow_env().items():
-                os.environ.setdefault(key, value)
-        _env_users += 1
-    try:
-        yield
-    finally:
-        with _env_lock:
-            _env_users -= 1
-            if _env_users == 0:
-                for key, value in _env_saved.items():
-                    if value is None:
-                        os.environ.pop(key, None)
-                    else:
-                        os.environ[key] = value
+    return _mlflow_env()
 
 
 def lepton_home() -> Path:
@@ -197,8 +219,9 @@ def _scratch_root() -> Path | None:
     """This user's folder of Lepton's scratch folders (``<tmp>/lepton-<uid>``); None where
     it cannot be made, or is not this user's own (made by another user beforehand)."""
     uid = os.getuid() if hasattr(os, "getuid") else None
-    with _tempdir_lock:  # Python's own temporary folder, never a scratch folder of a block
-        base = _tempdir_base or tempfile.gettempdir()
+    # Python's own temporary folder, never a scratch folder of a scratch_tempdir block
+    found = _scratch_tempdir.found
+    base = found[1] if found else tempfile.gettempdir()
     root = Path(base) / f"lepton-{'user' if uid is None else uid}"
     try:
         root.mkdir(mode=0o700, exist_ok=True)
@@ -221,12 +244,6 @@ def _scratch_name(pid: int) -> str | None:
 
 
 _SCRATCH_MADE: set[Path] = set()
-# scratch_tempdir blocks open (of every thread), the tempfile.tempdir the first found and
-# the temporary folder it meant then (where the scratch root lies)
-_tempdir_lock = threading.Lock()
-_tempdir_users = 0
-_tempdir_saved: str | None = None
-_tempdir_base: str | None = None
 
 
 def _process_scratch() -> Path | None:
@@ -265,23 +282,27 @@ def scratch_tempdir() -> Iterator[None]:
     folder to make it in. This process's temporary files go there while the block lasts,
     from every thread: keep it short. Blocks of several threads may overlap: the first
     in sets it, the last out restores the value the first found."""
-    global _tempdir_users, _tempdir_saved, _tempdir_base
-    folder = _process_scratch()
-    if folder is None:
+    if _process_scratch() is None:
         yield
         return
-    with _tempdir_lock:
-        if _tempdir_users == 0:
-            _tempdir_saved, _tempdir_base = tempfile.tempdir, tempfile.gettempdir()
-            tempfile.tempdir = str(folder)
-        _tempdir_users += 1
-    try:
+    with _scratch_tempdir():
         yield
-    finally:
-        with _tempdir_lock:
-            _tempdir_users -= 1
-            if _tempdir_users == 0:
-                tempfile.tempdir, _tempdir_base = _tempdir_saved, None
+
+
+def _point_tempdir() -> tuple[str | None, str]:
+    """tempfile.tempdir set to this process's scratch folder; returns (the value found, the
+    temporary folder it meant: where the scratch root lies)."""
+    found = (tempfile.tempdir, tempfile.gettempdir())
+    folder = _process_scratch()
+    tempfile.tempdir = found[0] if folder is None else str(folder)
+    return found
+
+
+def _restore_tempdir(found: tuple[str | None, str]) -> None:
+    tempfile.tempdir = found[0]
+
+
+_scratch_tempdir = _Held(_point_tempdir, _restore_tempdir)
 
 
 def clear_dead_scratch() -> list[str]:
