@@ -423,7 +423,8 @@ class _BaseLepton(BaseEstimator):
             alive = SignOfLife(study) if window_end is not None else contextlib.nullcontext()
             with _quiet_optuna(self.verbose), torch_threads(threads_per_trial(n_jobs)), \
                     heartbeat or contextlib.nullcontext(), alive, \
-                    _progress(self.verbose, budget, study, metric) as progress:
+                    _progress(self.verbose, budget, study, metric,
+                              final_model=follow is None) as progress:
                 objective = Objective(ctx)
                 interrupted = False
                 try:
@@ -1855,18 +1856,29 @@ def _interactive(stream: Any) -> bool:
     except ImportError:  # pragma: no cover - tqdm without its notebook module
         pass
     isatty = getattr(stream, "isatty", None)
-    return bool(isatty and isatty())
+    if not (isatty and isatty()):
+        return False
+    # A terminal of no width (a pty nobody sized: `script` or `ssh -t` run without a
+    # terminal, some CI runners) got tqdm's bar as nothing but carriage returns: plain lines
+    try:
+        return os.get_terminal_size(stream.fileno()).columns > 0
+    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is both
+        return True  # a terminal-like object without a descriptor: trust isatty
 
 
 @contextmanager
-def _progress(verbose: int, budget: Budget, study: optuna.Study, metric, *, file: Any = None):
+def _progress(verbose: int, budget: Budget, study: optuna.Study, metric, *, file: Any = None,
+              final_model: bool = True):
     """Progress over the time budget: trials, best score, time left. A bar redrawn in place
     on a terminal or in a notebook; elsewhere plain lines, so a log holds readable lines
-    rather than a run of carriage returns."""
+    rather than a run of carriage returns. Where the search ends and ``final_model`` (not a
+    worker's search) follows, the last line or redraw says so: the bar stops short of the
+    budget, whose rest is the final model's."""
     if not verbose:
         yield None
         return
     stream = file if file is not None else sys.stderr
+    next_up = False  # the search ended (no exception) and the final model comes next
 
     def status(study: optuna.Study) -> str:
         try:
@@ -1874,7 +1886,8 @@ def _progress(verbose: int, budget: Budget, study: optuna.Study, metric, *, file
         except ValueError:
             best = "-"
         return (f"trials={_n_finished(study)} best {metric.name}={best} "
-                f"left={max(0.0, budget.remaining()):.0f}s")
+                f"left={max(0.0, budget.remaining()):.0f}s"
+                + (": the final model next" if next_up else ""))
 
     if not _interactive(stream):
         lock = threading.Lock()
@@ -1897,9 +1910,13 @@ def _progress(verbose: int, budget: Budget, study: optuna.Study, metric, *, file
 
         try:
             yield plain
-        finally:
+        except BaseException:
             if held:  # the last trials went unreported: say where the search ended
                 emit()
+            raise
+        next_up = final_model
+        if held or next_up:  # say where the search ended, and what comes next
+            emit()
         return
 
     from tqdm.auto import tqdm
@@ -1913,5 +1930,8 @@ def _progress(verbose: int, budget: Budget, study: optuna.Study, metric, *, file
 
     try:
         yield update
+        next_up = final_model
+        if next_up:
+            update(study, None)
     finally:
         bar.close()

@@ -45,6 +45,29 @@ def test_log_gets_plain_lines_at_most_one_per_interval_plus_the_last(monkeypatch
     assert len(lines) == 2  # ... and the last one, when the search ends
     assert lines[0].startswith("lepton search: ") and "trials=1 best accuracy=0.5000" in lines[0]
     assert "trials=3 best accuracy=0.7000" in lines[1] and "left=" in lines[1]
+    # the log says what the rest of the budget is for (the bar stops short of the budget)
+    assert lines[1].endswith("s: the final model next")
+
+
+def test_the_end_of_the_search_says_the_final_model_is_next_except_in_a_worker():
+    metric = get_metric("accuracy", "classification")
+    for final_model, file in ((True, io.StringIO()), (False, io.StringIO()),
+                              (True, _Terminal()), (False, _Terminal())):
+        study = _study_with([0.5])
+        with search_estimators._progress(1, Budget(30), study, metric, file=file,
+                                         final_model=final_model) as progress:
+            progress(study, study.trials[-1])
+            assert "final model" not in file.getvalue()
+        assert ("the final model next" in file.getvalue()) == final_model, file.getvalue()
+    study = _study_with([0.5])  # a search that raised (SIGTERM): nothing comes next
+    out = io.StringIO()
+    try:
+        with search_estimators._progress(1, Budget(30), study, metric, file=out) as progress:
+            progress(study, study.trials[-1])
+            raise KeyboardInterrupt
+    except KeyboardInterrupt:
+        pass
+    assert "trials=1" in out.getvalue() and "final model" not in out.getvalue()
 
 
 def test_terminal_bar_redraws_once_per_trial():
@@ -74,3 +97,30 @@ def test_verbose_fit_writes_progress_lines_to_a_log(capfd):
     assert progress and "\r" not in captured.err
     assert "trials=3 best accuracy=" in progress[-1]
     assert "[LeptonClassifier] 3 trials, best accuracy=" in captured.out
+
+
+def test_a_terminal_of_no_width_gets_plain_lines():
+    # a pty nobody sized (`script` or `ssh -t` without a terminal, some CI runners) reports
+    # 0 columns, where tqdm drew its bar as nothing but carriage returns
+    import os
+    import struct
+    import termios
+    from fcntl import ioctl
+
+    main_fd, side_fd = os.openpty()
+    try:
+        with open(side_fd, "w", closefd=False) as tty:
+            study, budget = _study_with([0.5]), Budget(30)
+            metric = get_metric("accuracy", "classification")
+            assert os.get_terminal_size(side_fd).columns == 0
+            assert not search_estimators._interactive(tty)
+            with search_estimators._progress(1, budget, study, metric, file=tty) as progress:
+                progress(study, study.trials[-1])
+            written = os.read(main_fd, 4096).decode()
+            assert "lepton search: " in written and "trials=1 best accuracy=0.5000" in written
+            # the same terminal, once sized, redraws a bar in place
+            ioctl(side_fd, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+            assert search_estimators._interactive(tty)
+    finally:
+        os.close(main_fd)
+        os.close(side_fd)
