@@ -22,6 +22,7 @@ _EXPORTS = {
     "NeuralNetworkRegressor": ".estimators",
     "LeptonClassifier": ".search",
     "LeptonRegressor": ".search",
+    "LeftOutColumnsWarning": "._warn",
 }
 
 __all__ = [*_EXPORTS, "__version__"]

@@ -15,3 +15,23 @@ def warn_at_caller(message: str, category: type[Warning] = UserWarning) -> None:
     while frame is not None and frame.f_globals.get("__name__", "").startswith("lepton."):
         frame, level = frame.f_back, level + 1
     warnings.warn(message, category, stacklevel=level)
+
+
+class LeftOutColumnsWarning(UserWarning):
+    """``fit`` left columns of ``X`` out of the features (an identifier, a written row
+    number), each named with why. ``lepton run`` and the Prefect
+    flow say the same in their notes, and ignore this warning."""
+
+
+def warn_left_out(name: str, dropped: dict) -> None:
+    """Say which columns ``fit`` leaves out, and why (``dropped_columns_``): a column
+    whose values were numbers in a format pandas did not read (``'3.311,03'``) was left out
+    as an identifier, and the estimator API said nothing."""
+    if not dropped:
+        return
+    shown = "; ".join(f"{col!r} ({why})" for col, why in list(dropped.items())[:10])
+    more = f"; and {len(dropped) - 10} more" if len(dropped) > 10 else ""
+    warn_at_caller(
+        f"{name}: {len(dropped)} column(s) of X left out of the features: {shown}{more}. "
+        "Drop them from X to silence this, or give them a dtype that says what they are "
+        "(numbers, or 'category').", LeftOutColumnsWarning)

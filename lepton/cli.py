@@ -38,8 +38,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         cls = NeuralNetworkClassifier if split.task == "classification" else NeuralNetworkRegressor
         if args.save:
             steps.check_writable(args.save)
-        model = cls(random_state=args.seed, verbose=args.verbose, device=args.device).fit(
-            split.X_train, split.y_train, sample_weight=split.w_train)
+        model = steps.search(cls(random_state=args.seed, verbose=args.verbose,
+                                 device=args.device), split)
         print(f"trained {model.n_epochs_} epochs in {time.perf_counter() - t0:.1f}s "
               f"({model.training_status_})")
         score = model.score(split.X_test, split.y_test, sample_weight=split.w_test)

@@ -534,8 +534,15 @@ def _window_open(attrs: dict[str, Any]) -> bool:
 
 def search(model, split: Split):
     """Fit ``model`` (from :func:`build_estimator`) on the training rows (weighted by
-    ``split.w_train`` where the split has weights)."""
-    return model.fit(split.X_train, split.y_train, sample_weight=split.w_train)
+    ``split.w_train`` where the split has weights). The columns it leaves out are said in
+    :meth:`Split.notes` already: not again as a warning."""
+    import warnings
+
+    from ._warn import LeftOutColumnsWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", LeftOutColumnsWarning)
+        return model.fit(split.X_train, split.y_train, sample_weight=split.w_train)
 
 
 def evaluate(model, split: Split) -> dict[str, float]:

@@ -28,6 +28,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from .. import defaults
+from .._warn import warn_left_out
 from ..models import ModelConfig, check_activation
 from ..preprocessing import (SCALINGS, TabularPreprocessor, check_features,
                              check_input_shape, column_errors_on_all_rows, text_numbers,
@@ -525,6 +526,7 @@ class BaseNeuralNetwork(BaseEstimator):
         with column_errors_on_all_rows(X):
             Xt = preprocessor.fit_transform(_safe_indexing(X, train_idx), y_enc[train_idx])
             Xv = None if val_idx is None else preprocessor.transform(_safe_indexing(X, val_idx))
+        warn_left_out(name, preprocessor.dropped_columns_)
         y_dtype = torch.long if kind == "classification" else torch.float32
         train_data = TensorData(Xt, y_enc[train_idx], w=_rows(w, train_idx), device=device,
                                 y_dtype=y_dtype)

@@ -37,7 +37,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from .. import defaults
-from .._warn import warn_at_caller
+from .._warn import warn_at_caller, warn_left_out
 from ..estimators import NeuralNetworkClassifier, NeuralNetworkRegressor
 from ..estimators._base import (_class_args, _rows, check_rows_weighted, check_sample_weight,
                                 encode_target, kept_on_failure, record_target_names,
@@ -314,6 +314,10 @@ class _BaseLepton(BaseEstimator):
         with column_errors_on_all_rows(X):
             folds = self._make_folds(X, y_enc, w, kind, splits, space.scalings(), device,
                                      rank="feature_fraction" in space.parameters)
+        # the columns every fold's preprocessing leaves out (with the first fold's reason)
+        left_out = set.intersection(*(set(f.preprocessor.dropped_columns_) for f in folds))
+        warn_left_out(name, {col: why for col, why in folds[0].preprocessor.dropped_columns_
+                             .items() if col in left_out})
         n_inputs = _n_features(folds[0].train)
         space = limit_embeddings(space, n_inputs)  # inputs, as encoded
         space = screen_feature_fraction(space, folds[0], kind)
