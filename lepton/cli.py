@@ -230,6 +230,22 @@ def _target(args: argparse.Namespace) -> str | list[str] | None:
     return args.target[0]
 
 
+def _prediction_width(model) -> int:
+    """The columns ``model.predict`` gives (0: one, as a 1-D array), without predicting:
+    several targets by name, a multilabel model's labels, a regression's outputs (a 2-D
+    ``y``, even of one column, predicts 2-D, as scikit-learn's regressors do)."""
+    names = getattr(model, "target_names_", None)
+    if names:
+        return len(names)
+    if getattr(model, "multilabel_", False):
+        return len(model.classes_)
+    if hasattr(model, "classes_"):
+        return 0
+    one_d = getattr(getattr(model, "best_estimator_", model), "_y_1d", True)
+    outputs = getattr(model, "n_outputs_", 1)
+    return 0 if one_d and outputs == 1 else outputs
+
+
 def _cmd_predict(args: argparse.Namespace) -> int:
     """A model saved by ``lepton run --save`` predicts the rows of a table file."""
     import os
@@ -281,9 +297,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
             out = written[list(out.columns)].set_axis(out.index)
     names = getattr(model, "target_names_", None)
     if len(frame) == 0:  # a batch with no new rows: the columns' names, no rows
-        width = (len(names) if names else len(model.classes_)
-                 if getattr(model, "multilabel_", False) else 0)
-        pred = np.empty((0, width) if width else 0)
+        pred = np.empty((0, _prediction_width(model)) if _prediction_width(model) else 0)
     else:
         pred = np.asarray(model.predict(X))
     # several targets (labels, or a regression's outputs): a column each, named as in the

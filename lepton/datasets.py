@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import bz2
+import codecs
 import gzip
 import lzma
+import re
 import zipfile
 import zlib
 from collections.abc import Sequence
@@ -120,6 +122,12 @@ def table_format(path: str | Path, *, what: str) -> str:
 #: where a text file is not UTF-8: Windows' Western European code page (Excel's exports in
 #: Europe and the Americas), then Latin-1, which decodes any bytes
 _ENCODINGS = ("utf-8", "cp1252", "latin-1")
+#: a file that begins with a byte-order mark is in its encoding: UTF-16 is Excel's "Unicode
+#: Text" (tab-separated), which read as Windows-1252 gave a NUL byte after every character
+#: ('l\x00a\x00b\x00e\x00l'). UTF-32's little-endian mark begins with UTF-16's, so it
+#: is looked for first; UTF-8's is read past by read_csv itself.
+_BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+         (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
 _SEPARATORS = (",", ";", "\t", "|")
 
 
@@ -152,16 +160,26 @@ def read_table(path: str | Path, *, what: str = "dataset file",
         sep = "\t" if fmt == "tsv" else None
         text = {} if as_written is None else {
             "usecols": list(as_written), "converters": {c: str for c in as_written}}
-        for encoding in _ENCODINGS:
+        with _open_binary(path) as f:
+            start = f.read(4)
+        encodings = [name for bom, name in _BOMS if start.startswith(bom)][:1] or _ENCODINGS
+        for encoding in encodings:
             try:
                 sample = _head_text(path, encoding)
                 options = ({"sep": sep, "decimal": "."} if sep is not None
                            else _csv_dialect(sample))
-                frame = pd.read_csv(path, encoding=encoding, **options, **text)
+                thousands = options.pop("thousands", None)
+                # index_col=False: the first column is a column, where rows end with a
+                # separator (else pandas makes it the index, see _rows_end_with_separator)
+                ends = _rows_end_with_separator(sample, options["sep"])
+                frame = pd.read_csv(path, encoding=encoding, **options, **text,
+                                    index_col=False if ends else None)
                 break
             except UnicodeDecodeError:
-                if encoding == _ENCODINGS[-1]:
+                if encoding == encodings[-1]:
                     raise
+        if thousands is not None and as_written is None:
+            _grouped_numbers(frame, thousands)
         if sep is None:  # a .csv or .txt file, read as found
             frame.attrs["lepton.dialect"] = {"sep": options["sep"],
                                              "decimal": options["decimal"],
@@ -259,41 +277,101 @@ def _open_binary(path: str | Path) -> IO[bytes]:
     return open(path, "rb")
 
 
-def _csv_dialect(sample: str) -> dict[str, str]:
-    """``read_csv``'s ``sep`` and ``decimal`` (and ``thousands``) for a text file, from
-    its first lines: the separator that occurs (outside quotes) the same number of times,
-    most often, on each of the first 20 lines; a comma by default. With ``;``, decimal
-    commas when more of the fields are written ``12,5`` than ``12.5``, and points
-    grouping thousands when every number with a point is written ``1.234`` or
-    ``1.234,5``."""
-    import csv
-    import io
-    import re
-
+def _head_lines(sample: str) -> list[str]:
+    """The first 20 lines of a file's sample that are not blank, less the last where the
+    sample may have cut it."""
     lines = [line for line in sample.splitlines()[:21] if line.strip()][:20]
     if len(sample) == 1 << 16 and len(lines) > 1:
         lines = lines[:-1]  # the last line of the sample may be cut
+    return lines
+
+
+def _rows_end_with_separator(sample: str, sep: str) -> bool:
+    """Whether the data rows end with a separator that the header does not (``a,b`` over
+    ``1,2,``, as some exports write every row). read_csv takes a first row with more fields
+    than the header as one whose first fields are the row's labels (R's ``write.table``
+    writes them so) and makes them the index: every column then held its right neighbour's
+    values, the label column the prices, silently. Only the empty last fields tell a
+    trailing separator from row labels, which keep that reading."""
+    import csv
+    import io
+
+    rows = list(csv.reader(io.StringIO("\n".join(_head_lines(sample))), delimiter=sep))
+    if len(rows) < 2 or len(rows[1]) <= len(rows[0]):
+        return False
+    width = len(rows[0])
+    return all(not "".join(row[width:]).strip() for row in rows[1:])
+
+
+#: a number with its thousands grouped, then optionally a decimal comma: ``1.234,50``,
+#: ``12.345.678``, ``3 311,03``; the grouping sign a point (German), or a space, a no-break
+#: space (U+00A0) or a narrow one (U+202F, French, as Excel and LibreOffice write it)
+_GROUPED = re.compile(r"-?\d{1,3}([. \u00a0\u202f])\d{3}(?:\1\d{3})*(?:,\d+)?")
+
+
+def _csv_dialect(sample: str) -> dict[str, str]:
+    """``read_csv``'s ``sep`` and ``decimal`` for a text file (and ``thousands``: the signs
+    grouping thousands, for ``_grouped_numbers``), from its first lines: the separator
+    that occurs (outside quotes) the same number of times, most often, on each of the
+    first 20 lines (a separator ending each data row aside); a comma by default. With
+    ``;``, decimal commas when more of the fields are written ``12,5`` or ``1.234,5``
+    than ``12.5`` (``1.234`` says neither), and points (or spaces) grouping thousands
+    when some number is written ``1.234`` or ``1.234,5`` (``1 234,5``) and none with a
+    point (a space) otherwise (``12.5``)."""
+    import csv
+    import io
+
+    lines = _head_lines(sample)
     best, best_count = ",", 0
     for sep in _SEPARATORS:
-        counts = {len(row) - 1 for row in csv.reader(io.StringIO("\n".join(lines)),
-                                                      delimiter=sep)}
+        rows = list(csv.reader(io.StringIO("\n".join(lines)), delimiter=sep))
+        if _rows_end_with_separator(sample, sep):  # 'a;b' over '1;2;': two fields each
+            rows = rows[:1] + [row[:len(rows[0])] for row in rows[1:]]
+        counts = {len(row) - 1 for row in rows}
         if len(counts) == 1 and (count := counts.pop()) > best_count:
             best, best_count = sep, count
     dialect = {"sep": best, "decimal": "."}
     if best == ";":
         fields = [field.strip() for row in csv.reader(io.StringIO("\n".join(lines[1:])),
                                                       delimiter=";") for field in row]
-        commas = sum(bool(re.fullmatch(r"-?\d+,\d+", f)) for f in fields)
+        grouped = {f: m.group(1) for f in fields if (m := _GROUPED.fullmatch(f))}
+        # '3.311,03' is as plain a decimal comma as '12,5' (before, it was counted as
+        # neither, and a column of them was read as text)
+        commas = sum(bool(re.fullmatch(r"-?\d+,\d+", f)) or (f in grouped and "," in f)
+                     for f in fields)
         points = sum(bool(re.fullmatch(r"-?\d+\.\d+", f)) for f in fields)
         if commas > points:
             dialect["decimal"] = ","
-            # points group thousands (1.234,50) only where every number with a point is so
-            # written: pandas drops the thousands sign wherever it stands, and '115612.0'
-            # would become 1156120
-            pointed = [f for f in fields if re.fullmatch(r"-?[\d.]+(,\d+)?", f) and "." in f]
-            if pointed and all(re.fullmatch(r"-?\d{1,3}(\.\d{3})+(,\d+)?", f) for f in pointed):
-                dialect["thousands"] = "."
+            # a sign groups thousands (1.234,50) only where no number holds it otherwise:
+            # '115612.0' is no 1156120, '1 2' no 12. A date or a version (31.12.2024,
+            # 1.2.3) is no number: it no longer kept the points from grouping
+            signs = ""
+            for sign in sorted(set(grouped.values())):
+                single = rf"-?\d+{re.escape(sign)}\d+(,\d+)?"
+                if not any(re.fullmatch(single, f) and f not in grouped for f in fields):
+                    signs += sign
+            if signs:
+                dialect["thousands"] = signs  # each sign that groups (seldom more than one)
     return dialect
+
+
+def _grouped_numbers(frame: pd.DataFrame, thousands: str) -> None:
+    """Columns of numbers whose thousands one of the signs in ``thousands`` groups
+    (``1.234,50``), which ``read_csv`` with ``decimal=','`` leaves as text, as numbers, in
+    place: a column only where each of its cells is such a number or a plain one (``12,5``,
+    ``7``). Not ``read_csv``'s own ``thousands``: it drops the sign wherever it stands, in
+    every column (pandas 3.1 read the date 31.12.2024 as the number 31122024, '1 2' as
+    12), and takes no no-break space (two bytes in UTF-8)."""
+    signs = "".join(map(re.escape, thousands))
+    number = rf"-?(?:\d{{1,3}}([{signs}])\d{{3}}(?:\1\d{{3}})*|\d+)(?:,\d+)?"
+    for column in frame.columns:
+        if not pd.api.types.is_string_dtype(frame[column].dtype):
+            continue
+        cells = frame[column].str.strip()
+        written = cells.dropna()
+        if len(written) and written.str.fullmatch(number).all():
+            frame[column] = pd.to_numeric(cells.str.replace(f"[{signs}]", "", regex=True)
+                                          .str.replace(",", ".", regex=False))
 
 
 def write_table(frame: pd.DataFrame, path: str | Path, *,
@@ -326,6 +404,23 @@ def _unlabelled(unlabelled: np.ndarray, everywhere: str, which: str) -> list[str
     return [f"left out {len(rows)} row(s) {which} ({'row' if len(rows) == 1 else 'rows'} "
             f"{', '.join(str(r + 1) for r in rows[:5])}{' ...' if len(rows) > 5 else ''} "
             "of the table, its first row under the header being row 1)"]
+
+
+def _check_finite_target(y: pd.Series, target: Any) -> None:
+    """An infinite target (``inf``, ``-inf``, ``Infinity``: a division by zero in an
+    export) is refused before any search, by the rows of the table: in the held-out rows
+    it failed the run after the whole search, in scikit-learn's words; in the training
+    rows it was reported by positions in the shuffled split."""
+    if y.dtype.kind != "f":
+        return
+    rows = np.flatnonzero(np.isinf(y.to_numpy()))
+    if len(rows):
+        which = "row" if len(rows) == 1 else "rows"
+        shown = ", ".join(str(r + 1) for r in rows[:5]) + (" ..." if len(rows) > 5 else "")
+        raise ValueError(
+            f"target {target!r} is infinite in {len(rows)} row(s) ({which} {shown} of the "
+            "table, its first row under the header being row 1): fix those values, or empty "
+            "them to leave their rows out.")
 
 
 #: what pandas infers of a column that several targets may hold (True/False with a
@@ -361,6 +456,8 @@ def _several_targets(frame: pd.DataFrame, targets: list[str], path: Path,
                 "several target columns must each be 0/1 or True/False (one label each: a "
                 "multilabel target) or numbers (a regression's outputs). For a class per "
                 "column, run one column at a time.")
+    for col in targets:
+        _check_finite_target(y[col], col)
     unlabelled = y.isna().any(axis=1).to_numpy()
     notes += _unlabelled(unlabelled, f"target={targets!r}: every row of {path.name} misses "
                          "one of them.", f"missing one of the targets {targets}")
@@ -429,6 +526,7 @@ def load_dataset(name_or_path: str, *, target: str | Sequence[str] | None = None
     numbers = text_numbers(y)
     if numbers is not None and infer_task(numbers) == "regression":
         y = pd.Series(numbers, index=y.index, name=target)
+    _check_finite_target(y, target)
     # rows without a target can be neither learnt from nor scored: left out, and said
     unlabelled = y.isna().to_numpy()
     notes += _unlabelled(unlabelled, f"target={target!r} is missing in every row of "

@@ -290,6 +290,99 @@ def test_csv_files_as_excel_writes_them_in_europe_are_read(tmp_path):
         assert list(frame.columns) == columns and frame.attrs.get("lepton.read") == note
 
 
+def test_amounts_grouped_in_thousands_with_a_decimal_comma_are_numbers(tmp_path):
+    """'3.311,03' matched neither '12,5' nor '12.5', so the decimal stayed a point and
+    the amounts were text (an identifier, or 120 classes as the target); a date
+    '01.01.2023' beside them counted against points grouping thousands, and read_csv's
+    own thousands would read it as the number 1012023. French spaces group so too."""
+    import numpy as np
+
+    from lepton.datasets import read_table
+
+    rng = np.random.default_rng(0)
+    amounts = rng.uniform(200, 5000, 60).round(2)
+    german = [f"{a:,.2f}".replace(",", " ").replace(".", ",").replace(" ", ".")
+              for a in amounts]  # 3.311,03 and, under 1000, 378,74
+    days = [f"{d % 28 + 1:02d}.{d % 12 + 1:02d}.2023" for d in range(60)]
+    rows = "".join(f"{d};{a};{'hoch' if v > 3000 else 'niedrig'}\n"
+                   for d, a, v in zip(days, german, amounts))
+    path = tmp_path / "buchungen.csv"
+    path.write_text("datum;betrag;klasse\n" + rows)
+    frame = read_table(path)
+    np.testing.assert_allclose(frame["betrag"], amounts)
+    assert frame["datum"].tolist() == days  # the dates as written, for the run to read
+    assert frame.attrs["lepton.read"] == ("read buchungen.csv as semicolon-separated, "
+                                          "decimal commas")
+    split = steps.load_split(str(path), target="betrag")
+    assert split.task == "regression"
+    # every amount grouped (none under 1000), no dates; millions; a blank cell
+    path.write_text("betrag;menge\n3.311,03;4\n12.345.678,9;7\n;1\n1.827,16;2\n")
+    assert read_table(path)["betrag"].tolist()[:2] == [3311.03, 12345678.9]
+    # French: a space, a no-break space or a narrow one groups the thousands
+    for space in (" ", "\u00a0", "\u202f"):
+        path.write_text(f"montant;qte\n3{space}311,03;8\n1{space}827,16;2\n12,5;1\n")
+        assert read_table(path)["montant"].tolist() == [3311.03, 1827.16, 12.5]
+    # a column of other things written with points or spaces stays text, as written
+    path.write_text("v;code;x\n1.2.3;1 2;1.234,5\n4.5.6;3 4;12,5\n")
+    frame = read_table(path)
+    assert frame["v"].tolist() == ["1.2.3", "4.5.6"] and frame["code"].tolist() == ["1 2", "3 4"]
+    assert frame["x"].tolist() == [1234.5, 12.5]
+
+
+def test_a_separator_ending_each_row_shifts_no_column(tmp_path):
+    """Data rows ending with a separator the header lacks: read_csv took the first field of
+    each row for its label (the index), and every column its right neighbour's values (the
+    label column the prices: a regression). Row labels (R's write.table, a header one
+    field short) are still taken as such, and an index written as a column stays one."""
+    import warnings
+
+    from lepton.datasets import read_table
+
+    header = ["label", "price", "qty", "city"]
+    rows = [["high", "103.77", "43", "Lyon"], ["low", "96.04", "48", "Paris"]] * 10
+    for name, sep in [("t.csv", ","), ("t.tsv", "\t"), ("semi.csv", ";")]:
+        path = tmp_path / name
+        path.write_text(sep.join(header) + "\n"
+                        + "".join(sep.join(row) + sep + "\n" for row in rows))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # no ParserWarning either
+            frame = read_table(path)
+        assert list(frame.columns) == header, name
+        assert frame["label"].tolist()[:2] == ["high", "low"], name
+        assert frame["price"].tolist()[:2] == [103.77, 96.04], name
+    split = steps.load_split(str(tmp_path / "t.csv"), target="label", test_size=0.5)
+    assert split.task == "classification" and set(split.y_train) == {"high", "low"}
+    (tmp_path / "r.csv").write_text("a,b\nr1,1,2\nr2,4,5\n")
+    frame = read_table(tmp_path / "r.csv")
+    assert frame.to_dict("list") == {"a": [1, 4], "b": [2, 5]}
+    (tmp_path / "i.csv").write_text(",label,price\n0,high,1.5\n1,low,2.5\n")
+    assert list(read_table(tmp_path / "i.csv").columns) == ["Unnamed: 0", "label", "price"]
+
+
+def test_a_utf16_file_is_read_by_its_byte_order_mark(tmp_path):
+    """Excel's "Unicode Text" (UTF-16 with a byte-order mark, tabs between fields) was
+    read as Windows-1252: a NUL byte after each character, in every name and cell.
+    lepton predict writes its predictions back in the file's encoding."""
+    import pandas as pd
+
+    from lepton.datasets import read_table, write_table
+
+    text = "label\tprice\tcity\nhigh\t869.07\tMünchen\nlow\t12.5\tKöln\n"
+    path = tmp_path / "export.txt"
+    for encoding in ("utf-16", "utf-16-be", "utf-32"):
+        bom = "\ufeff" if encoding == "utf-16-be" else ""  # the codec writes no mark itself
+        path.write_bytes((bom + text).encode(encoding))
+        frame = read_table(path)
+        assert frame.to_dict("list") == {"label": ["high", "low"], "price": [869.07, 12.5],
+                                         "city": ["München", "Köln"]}, encoding
+    assert frame.attrs["lepton.read"] == "read export.txt as tab-separated, encoding utf-32"
+    path.write_bytes(text.encode("utf-16"))
+    frame = read_table(path)
+    write_table(frame, tmp_path / "pred.csv", dialect=frame.attrs["lepton.dialect"])
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "pred.csv", sep="\t",
+                                              encoding="utf-16"), frame)
+
+
 def test_the_run_names_whole_number_columns_it_encodes_as_codes(tmp_path):
     import numpy as np
     import pandas as pd

@@ -212,8 +212,17 @@ def encode_target(y: Any, task: str, n_samples: int, *, estimator_name: str,
     y2 = y_arr.reshape(len(y_arr), -1)
     # arrays, whatever a user's sklearn.set_config(transform_output="pandas") says: a frame
     # here was indexed by row numbers as by column names (KeyError)
-    scaler = StandardScaler().set_output(transform="default").fit(
-        y2, sample_weight=check_sample_weight(sample_weight, n_samples))
+    with np.errstate(over="ignore", invalid="ignore"):
+        scaler = StandardScaler().set_output(transform="default").fit(
+            y2, sample_weight=check_sample_weight(sample_weight, n_samples))
+    if not (np.isfinite(scaler.scale_).all() and np.isfinite(scaler.mean_).all()):
+        # squares of targets past ~1e154 overflow float64: the search went on, every score
+        # NaN, and said to hold out more rows
+        big = float(np.abs(y2).max())
+        raise ValueError(
+            f"y holds values too large to standardise in float64 (up to {big:.3g}): their "
+            "squares overflow. Rescale y (divide it by a power of ten, or take its log) "
+            "before fit.")
     return scaler.transform(y2).astype(np.float32), scaler, y2.shape[1]
 
 

@@ -1,0 +1,79 @@
+"""`lepton run` and `lepton predict` on table files: what a run says of its target, what it
+refuses before searching, and the columns a prediction file gets."""
+
+from __future__ import annotations
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+
+from lepton import LeptonRegressor, NeuralNetworkClassifier, NeuralNetworkRegressor
+from lepton.cli import main
+
+
+def _header(path) -> str:
+    return path.read_text().splitlines()[0]
+
+
+@pytest.mark.parametrize("make, y_of", [
+    (lambda: NeuralNetworkRegressor(hidden_layer_sizes=(4,), epochs=2), lambda y: y),
+    (lambda: NeuralNetworkRegressor(hidden_layer_sizes=(4,), epochs=2), lambda y: y[:, None]),
+    (lambda: NeuralNetworkRegressor(hidden_layer_sizes=(4,), epochs=2),
+     lambda y: np.c_[y, -y]),
+    (lambda: LeptonRegressor(time_budget=8, n_trials=1, cv=None), lambda y: np.c_[y, -y]),
+    (lambda: NeuralNetworkClassifier(hidden_layer_sizes=(4,), epochs=2),
+     lambda y: np.where(y > 0, "a", "b")),
+], ids=["1-d", "one-column", "two-outputs", "search-two-outputs", "classes"])
+def test_an_empty_file_gets_the_columns_a_file_of_rows_gets(tmp_path, make, y_of):
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.normal(size=(60, 3)), columns=["a", "b", "c"])
+    model = make().fit(X, y_of(X.a.to_numpy() + rng.normal(scale=0.1, size=60)))
+    joblib.dump(model, tmp_path / "model.joblib")
+    X.head(3).to_csv(tmp_path / "rows.csv", index=False)
+    X.head(0).to_csv(tmp_path / "empty.csv", index=False)
+    for name in ("rows", "empty"):
+        assert main(["predict", str(tmp_path / "model.joblib"), str(tmp_path / f"{name}.csv"),
+                     "--out", str(tmp_path / f"{name}_out.csv")]) == 0
+    # a model fitted on an unnamed 2-D y wrote 'prediction' for no rows, 'prediction_0,
+    # prediction_1' for some
+    assert _header(tmp_path / "empty_out.csv") == _header(tmp_path / "rows_out.csv")
+    assert len((tmp_path / "empty_out.csv").read_text().splitlines()) == 1
+
+
+def test_a_target_of_a_few_whole_numbers_is_said_to_be_taken_as_classes(tmp_path, capsys):
+    # visit counts: `lepton run` showed only task=classification (held-out accuracy 0.145;
+    # R^2 0.447 with --task regression)
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"a": rng.normal(size=120)})
+    frame["visits"] = np.clip(np.round(3 + 2 * frame.a), 0, 7).astype(int)
+    frame["label"] = np.where(frame.a > 0, 1, 0)
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    from lepton.steps import load_split
+
+    notes = load_split(str(tmp_path / "t.csv"), target="visits").notes()
+    assert ("target 'visits': 8 distinct whole numbers (0 to 7), taken as classes (up to 20 "
+            "are); task 'regression' (--task regression) predicts them as numbers") in notes
+    # 0/1, a task given, a built-in dataset's classes: nothing to say
+    assert not any("whole numbers" in n for n in load_split(str(tmp_path / "t.csv"),
+                                                            target="label").notes())
+    assert not any("whole numbers" in n for n in load_split(
+        str(tmp_path / "t.csv"), target="visits", task="classification").notes())
+    assert not any("whole numbers" in n for n in load_split("wine").notes())
+
+
+def test_an_infinite_target_is_refused_by_its_rows_before_the_search(tmp_path, capsys):
+    # in the held-out rows it failed the run after the whole search ("Input contains
+    # infinity"); in the training rows it was said by positions in the shuffled split
+    frame = pd.DataFrame({"a": np.arange(40.0), "price": np.arange(40.0) * 2})
+    frame["price"] = frame.price.astype(object)
+    frame.loc[[0, 6], "price"] = ["inf", "-Infinity"]
+    frame.to_csv(tmp_path / "p.csv", index=False)
+    assert main(["run", str(tmp_path / "p.csv"), "--target", "price", "--time-budget", "60",
+                 "--no-tracking"]) == 2
+    err = capsys.readouterr().err
+    assert ("target 'price' is infinite in 2 row(s) (rows 1, 7 of the table, its first row "
+            "under the header being row 1): fix those values, or empty them") in err, err
+    frame.assign(other=frame.price).to_csv(tmp_path / "two.csv", index=False)
+    assert main(["run", str(tmp_path / "two.csv"), "--target", "other", "price"]) == 2
+    assert "target 'other' is infinite in 2 row(s)" in capsys.readouterr().err
