@@ -26,7 +26,9 @@ training data only:
   Measured with a fixed network (3,000 rows, a 300-level column carrying most of the
   signal; ``benchmarks/dev/categorical_encoding.py``): held-out R^2 0.33-0.38 with ordinal
   codes, 0.87 target-encoded, 0.88-0.90 one-hot;
-- boolean columns are numeric 0/1;
+- boolean columns are numeric 0/1; durations (``timedelta64``) are numeric in seconds,
+  whatever their unit (pandas' raw counts are in the unit: the same durations in ``[ms]``
+  were 1,000 times those in ``[s]``);
 - numbers written with a currency sign (``$``, ``€``, ``£``, ``¥``, ``₹``), thousands
   separators (``1,234,567``: commas in groups of three, a point for decimals), a ``%``
   sign or accounting parentheses for negatives (``(1,234.50)``) are read as numbers (the
@@ -142,13 +144,31 @@ def _empty_error(shape: tuple[int, ...]) -> None:
         )
 
 
+def _as_pandas(X):
+    """Another library's data frame (a pyarrow Table, a polars DataFrame: what scikit-learn
+    1.9 reads feature names from, through narwhals) as a pandas DataFrame; anything else as
+    it is. As an array its names were lost: a table whose columns came in another order at
+    predict time was read by position, without a word (accuracy 0.99 -> 0.48)."""
+    if isinstance(X, (pd.DataFrame, np.ndarray)) or sp.issparse(X):
+        return X
+    try:
+        import narwhals as nw
+    except ImportError:  # not a dependency of every scikit-learn Lepton takes
+        return X.to_pandas() if hasattr(X, "__dataframe__") and hasattr(X, "to_pandas") else X
+    if nw.dependencies.is_into_dataframe(X):
+        return nw.from_native(X, eager_only=True).to_pandas()
+    return X
+
+
 def check_features(estimator, X, *, input_shape: Sequence[int] | None = None, reset: bool):
     """:func:`check_X`, then scikit-learn's checks of the feature names and count
     (``validate_data``; ``reset``: at fit, record them). A DataFrame's column names are the
     feature names (``feature_names_in_``) where some are strings; where none is, as in
     ``pd.DataFrame(array)``'s 0, 1, ..., there are none, as scikit-learn has it, so such a
     model predicts arrays without a warning (check_X makes every name a string for the
-    preprocessor either way)."""
+    preprocessor either way). Another library's data frame (a pyarrow Table) is read as
+    a pandas one (``_as_pandas``): its names count too."""
+    X = _as_pandas(X)
     unnamed = isinstance(X, pd.DataFrame) and not any(isinstance(c, str) for c in X.columns)
     X = check_X(X, input_shape=input_shape)
     # validate_data reads the names from its X; an empty array of X's width has none
@@ -183,8 +203,10 @@ def check_X(X, *, input_shape: Sequence[int] | None = None):
     (n_samples, prod(shape[1:])); ``input_shape`` (without the sample axis), when given,
     must match. Object arrays are kept as object so mixed columns can be typed per column;
     an object array holding something that is neither number, string nor date (a dict)
-    raises TypeError.
+    raises TypeError. Another library's data frame (a pyarrow Table, a polars DataFrame)
+    becomes a pandas one.
     """
+    X = _as_pandas(X)
     if isinstance(X, pd.DataFrame):
         _empty_error(X.shape)
         complex_ = [(c, dtype) for c, dtype in X.dtypes.items() if dtype.kind == "c"]
@@ -218,7 +240,8 @@ def check_X(X, *, input_shape: Sequence[int] | None = None):
         X = X.reshape(X.shape[0], -1)
     if X.dtype.kind == "O":
         try:
-            return X.astype(np.float64)
+            # numbers only: then checked for inf as a float array is, naming the column
+            X = X.astype(np.float64)
         except TypeError:
             bad = next(((j, v) for j, column in enumerate(X.T) for v in column
                         if isinstance(v, (dict, list, set))), None)
@@ -409,6 +432,26 @@ def _to_dates(s: pd.Series, fmt: str | None, column: Any) -> pd.Series:
     return dates
 
 
+def _seconds(s: pd.Series, column: Any) -> pd.Series:
+    """A duration column (``timedelta64`` during fit) as float seconds, NaN where missing,
+    whatever the unit of its dtype. Text is read as pandas writes durations ('1 days
+    02:00:00', as in a CSV); a number says no unit (pandas would read 3600 as nanoseconds)
+    and is an error naming the column, as a value that is not a duration is."""
+    if s.dtype.kind != "m":
+        text = s.astype(object).where(s.notna(), None)
+        parsed = pd.to_timedelta(text, errors="coerce")
+        bare = pd.to_numeric(text, errors="coerce").notna()  # '3600': no unit
+        bad = _not_markers(s, s.notna() & (parsed.isna() | bare))  # a marker is NaT already
+        if bad.any():
+            examples = list(dict.fromkeys(s[bad].astype(str)))[:5]
+            raise ValueError(
+                f"Column {column!r} held durations (timedelta64) during fit but holds values "
+                f"that are not: {examples}. Pass durations (timedelta64, or text such as "
+                "'1 days 02:00:00'), or leave them empty (missing values are imputed).")
+        s = parsed.where(~bare)
+    return (s / pd.Timedelta(seconds=1)).astype(np.float64)
+
+
 def _date_parts(dates: pd.Series) -> dict[str, np.ndarray]:
     """Every part in ``DATE_PARTS`` of UTC timestamps (NaN where missing)."""
     utc = dates.dt.tz_convert("UTC").dt.tz_localize(None)
@@ -587,6 +630,8 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
     code_columns_ : list
         Numeric columns of whole numbers that may be codes (``CODE_MAX_LEVELS``), also
         target-encoded beside their numbers (fitted with a target only).
+    timedelta_columns_ : list
+        Numeric columns of durations (``timedelta64``), read as seconds.
     formatted_numbers_ : list
         Columns of numbers written with currency signs, thousands separators, ``%`` or
         accounting parentheses (``$1,234.50``), read as numbers.
@@ -609,6 +654,7 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
 
     # -- column typing -------------------------------------------------------------
     def _frame(self, X) -> pd.DataFrame:
+        X = _as_pandas(X)
         columns = getattr(self, "columns_", None)
         if isinstance(X, pd.DataFrame):
             if columns and not isinstance(columns[0], str) and list(X.columns) != columns:
@@ -623,8 +669,13 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
         numeric, categorical, dates, dropped, text = [], [], {}, {}, []
         markers: dict[Any, dict[str, int]] = {}  # missing markers of number/date columns
         formatted = []  # numbers written as '$1,234.50', '12%' ...
+        self.timedelta_columns_ = []  # durations, read as seconds
         for col in frame.columns:
             s = frame[col]
+            if s.dtype.kind == "m":  # timedelta64, or pyarrow's duration
+                numeric.append(col)
+                self.timedelta_columns_.append(col)
+                continue
             if pd.api.types.is_bool_dtype(s) or (
                 pd.api.types.is_numeric_dtype(s) and not isinstance(s.dtype, pd.CategoricalDtype)
             ):
@@ -708,9 +759,12 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
     def _clean(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Numeric columns to float64 (NaN for missing), categorical ones to str."""
         out = {}
+        durations = getattr(self, "timedelta_columns_", None)  # None: fitted before them
         for col in self.numeric_columns_:
             s = frame[col]
-            if pd.api.types.is_bool_dtype(s):
+            if durations is not None and col in durations:
+                values = _seconds(s, col)
+            elif pd.api.types.is_bool_dtype(s):
                 values = s.astype(np.float64)
             elif pd.api.types.is_numeric_dtype(s):
                 values = s.astype(np.float64)
@@ -783,6 +837,7 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
         categories to compare with (default: this preprocessor's fit rows'). Empty for a
         preprocessor fitted before it recorded them, or on arrays of numbers."""
         seen = getattr(self, "categories_seen_", None) if seen is None else seen
+        X = _as_pandas(X)
         if not seen or not isinstance(X, pd.DataFrame) and not (
                 isinstance(X, np.ndarray) and X.dtype.kind == "O"):
             return {}
@@ -798,7 +853,11 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
             new = ~text.isin(known).to_numpy()
             if new.any():
                 values = list(dict.fromkeys(text[new]))
-                rows = int(frame[col].isin(distinct[new].tolist()).sum())
+                # missing values counted apart: isin() finds None by [None] but not by
+                # [nan], which the Series above made of it (0 of 300 rows, while 6 held it)
+                missing = (text[new] == MISSING_CATEGORY).any()
+                rows = int((frame[col].isin(distinct[new].dropna().tolist())
+                            | (frame[col].isna() if missing else False)).sum())
                 out[col] = ([None if v == MISSING_CATEGORY else v for v in values[:5]],
                             len(values), rows)
         return out
@@ -826,6 +885,7 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
             self.target_columns_ = self.text_columns_ = []
             self.datetime_columns_, self.date_features_, self.dropped_columns_ = {}, [], {}
             self.missing_markers_, self.formatted_numbers_, self.code_columns_ = {}, [], []
+            self.timedelta_columns_ = []
             self.transformer_ = MaxAbsScaler()
             Xt = self.transformer_.fit_transform(X).astype(np.float32).tocsr()
             self.n_features_out_ = Xt.shape[1]
@@ -838,6 +898,7 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
             self.target_columns_ = self.text_columns_ = []
             self.datetime_columns_, self.date_features_, self.dropped_columns_ = {}, [], {}
             self.missing_markers_, self.formatted_numbers_, self.code_columns_ = {}, [], []
+            self.timedelta_columns_ = []
             self.transformer_ = self._numeric_pipeline(X)
             Xt = self.transformer_.fit_transform(X.astype(np.float64, copy=False))
             self.n_features_out_ = Xt.shape[1]
@@ -973,16 +1034,56 @@ def _category_text(s: pd.Series, *, known: frozenset | None = None) -> pd.Series
     fit rows is read as the known one: codes ``2, 3`` beside words came back from a batch
     whose column was all numbers and a blank as floats, and ``'3.0'`` was a category never
     seen (predicted as none of them, without a word); a pandas category of 10, 20, 30
-    predicted with floats likewise; text ``'1.0'`` in the fit rows matches 1.0 as before."""
+    predicted with floats likewise; text ``'1.0'`` in the fit rows matches 1.0 as before.
+    A whole number matches the one known category that writes it with leading zeros
+    (``_zero_padded``): a batch whose zip codes were all digits (02134, 02139) came back
+    from read_csv as 2134, 2139, unseen beside the fitted '02134' (the prediction flipped).
+    A value written as in the fit rows is taken as it is."""
     values = s.astype(object).where(s.notna(), MISSING_CATEGORY)
     text = values.astype(str)
     if known and pd.api.types.infer_dtype(values, skipna=True) not in (
             "string", "boolean", "empty", "categorical"):
-        other = values.map(_other_number_text).astype(str)
-        swap = ~text.isin(known) & other.isin(known)
-        if swap.any():
-            text = text.where(~swap, other)
+        # only the values not known as written are looked at
+        new = ~text.isin(known).to_numpy()
+        if new.any():
+            padded = _zero_padded(known)
+            spelled = text.to_numpy(dtype=object, copy=True)
+            if s.dtype.kind in "iuf":
+                # numbers of one type: each distinct one spelled once (200,000 rows, zip
+                # codes read as ints: transform 0.71 s spelled row by row, 0.36 s so)
+                codes, distinct = pd.factorize(values.to_numpy()[new])
+                spelled[new] = np.array([_known_spelling(v, known, padded) for v in distinct],
+                                        dtype=object)[codes]
+            else:  # 1, 1.0 and True are one value to factorize, three spellings
+                spelled[new] = [_known_spelling(v, known, padded)
+                                for v in values.to_numpy()[new]]
+            text = pd.Series(spelled, index=text.index, dtype=text.dtype)
     return text
+
+
+def _known_spelling(value: Any, known: frozenset, padded: dict[int, str]) -> str:
+    """How ``known`` writes the number ``value`` (not known as ``str(value)``): ``'3'`` for
+    3.0, ``'3.0'`` for 3, ``'02134'`` for 2134 (``padded``); else ``str(value)``."""
+    other = _other_number_text(value)
+    if other is not value and other in known:
+        return other
+    if padded and not isinstance(value, (bool, np.bool_)) and isinstance(
+            value, (int, np.integer, float, np.floating)) and math.isfinite(value) and float(
+            value).is_integer() and int(value) in padded:
+        return padded[int(value)]
+    return str(value)
+
+
+@functools.lru_cache(maxsize=64)
+def _zero_padded(known: frozenset) -> dict[int, str]:
+    """The known categories written as whole numbers with leading zeros (``'02134'``), by
+    number, where only one writes it (``'02134'`` and ``'002134'`` match neither)."""
+    found: dict[int, list[str]] = {}
+    for value in known:
+        if isinstance(value, str) and len(value) > 1 and value[0] == "0" and value.isdigit() \
+                and value.isascii():
+            found.setdefault(int(value), []).append(value)
+    return {number: spellings[0] for number, spellings in found.items() if len(spellings) == 1}
 
 
 def _other_number_text(value: Any) -> Any:
@@ -1117,21 +1218,54 @@ def _is_row_number(col: Any, s: pd.Series) -> bool:
 
 def _text_kind(values: pd.Series) -> str | None:
     """What a text column of (non-missing) ``values`` is, beyond categories (None): free
-    text ("text": many distinct values of many words) or an identifier (the reason it is
-    left out: nearly all values distinct). The distinct count comes first, as it rules out
-    most categorical columns; words are counted on the first ``_WORDS_SAMPLE`` values (a
-    split of every value was half of a 160,000-row table's column typing)."""
+    text ("text": many distinct values of many words), numbers in a format not read as
+    numbers or an identifier (then the reason it is left out: many, or nearly all, values
+    distinct). The distinct count comes first, as it rules out most categorical columns;
+    words and number formats are looked at on the first ``_WORDS_SAMPLE`` values (a split of
+    every value was half of a 160,000-row table's column typing)."""
     if len(values) < ID_MIN_ROWS:
         return None
     text = values.astype(str)
     distinct = text.nunique()
     if distinct < TEXT_MIN_DISTINCT * len(text):
         return None
+    if (written := _numbers_as_text(text.iloc[:_WORDS_SAMPLE])) is not None:
+        return written
     if text.iloc[:_WORDS_SAMPLE].str.split().str.len().mean() >= TEXT_MIN_WORDS:
         return "text"
     if distinct >= ID_UNIQUE_RATIO * len(text):
         return f"an identifier: {distinct} distinct values in {len(text)} rows"
     return None
+
+
+# a number with a decimal comma or with thousands separated by points or spaces ('3.311,03',
+# '3 311,03', '1.234.567'): what a table written in German or French holds, which pandas
+# reads as text without read_csv's decimal=',' and thousands=...
+_LOCALE_NUMBER = re.compile(r"""\s*[-+]?(?:\d{1,3}(?:(?P<sep>[.\s\u00a0\u202f])\d{3})+|\d+)
+    (?P<decimal>[.,]\d+)?\s*""", re.X)
+
+
+def _numbers_as_text(text: pd.Series) -> str | None:
+    """Why a text column is left out where nearly all (``ID_UNIQUE_RATIO``) of ``text`` are
+    numbers (``_LOCALE_NUMBER``), at least one written with a decimal comma or thousands
+    separators: it was "an identifier: 90 distinct values in 90 rows", or a category of
+    amounts, which misled. None otherwise. Lepton does not guess the separators (is '1.234'
+    a thousand or one?); the reason names the ``read_csv`` arguments that read them."""
+    found = text.str.extract(f"^{_LOCALE_NUMBER.pattern}$", flags=re.X)
+    comma = found["decimal"].str.startswith(",").fillna(False).astype(bool).to_numpy()
+    # '1.234.5' is no number: points for thousands want a comma for decimals
+    matched = found["decimal"].isna().to_numpy() | comma | (found["sep"] != ".").to_numpy()
+    matched &= text.str.fullmatch(_LOCALE_NUMBER).to_numpy(dtype=bool)
+    written = matched & (found["sep"].notna().to_numpy() | comma)
+    if matched.mean() < ID_UNIQUE_RATIO or not written.any():
+        return None
+    args = ["decimal=','"] if (matched & comma).any() else []
+    seps = found["sep"][matched].dropna().unique()
+    if len(seps) == 1:
+        args.append(f"thousands={seps[0]!r}")
+    return (f"numbers written as text (like {text[written].iloc[0]!r}), not read as numbers: "
+            f"read the file with pandas.read_csv(..., {', '.join(args)}), or convert the column "
+            "to numbers")
 
 
 class _TextFeatures(TransformerMixin, BaseEstimator):
@@ -1214,6 +1348,7 @@ def column_notes(X, y=None) -> list[str]:
     read from formatted text or with missing markers, and, given the target ``y`` (class
     labels, or numbers for regression), the whole-number columns also target-encoded as
     codes. Empty for arrays of numbers and sparse matrices."""
+    X = _as_pandas(X)
     if not (isinstance(X, pd.DataFrame) or (isinstance(X, np.ndarray) and X.dtype.kind == "O")):
         return []
     pre = TabularPreprocessor(max_onehot_cardinality=defaults.MAX_ONEHOT_CARDINALITY,
