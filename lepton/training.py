@@ -190,6 +190,10 @@ class LabelsLoss(nn.Module):
 
 TASK_KINDS = ("classification", "multilabel", "regression")
 
+#: a regression's training loss: squared errors (the mean), or absolute errors (the
+#: median: what metric='mae' scores)
+REGRESSION_LOSSES = {"mse": nn.MSELoss, "l1": nn.L1Loss, "huber": nn.HuberLoss}
+
 
 class Task:
     """Loss and score of a supervised task: ``classification`` (one class per row: class
@@ -200,11 +204,16 @@ class Task:
     weighted means of the loss, of the correct predictions, and of the squared errors and
     deviations in R^2 (scikit-learn's weighted ``r2_score``)."""
 
-    def __init__(self, kind: str, n_outputs: int, *, label_smoothing: float = 0.0):
+    def __init__(self, kind: str, n_outputs: int, *, label_smoothing: float = 0.0,
+                 regression_loss: str = "mse"):
         if kind not in TASK_KINDS:
             raise ValueError(f"task kind={kind!r} is not one of {', '.join(TASK_KINDS)}.")
+        if regression_loss not in REGRESSION_LOSSES:
+            raise ValueError(f"regression_loss={regression_loss!r} is not one of "
+                             f"{', '.join(REGRESSION_LOSSES)}.")
         self.kind = kind
         self.n_outputs = n_outputs
+        self.regression_loss = regression_loss
         if kind == "classification":
             self.loss_fn: nn.Module = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
             self.weighted_loss_fn = WeightedLoss(
@@ -215,9 +224,10 @@ class Task:
             self.weighted_loss_fn = WeightedLoss(LabelsLoss(label_smoothing, reduction="none"))
             self._eval_loss = LabelsLoss(reduction="none")
         else:
-            self.loss_fn = nn.MSELoss()
-            self.weighted_loss_fn = WeightedLoss(nn.MSELoss(reduction="none"))
-            self._eval_loss = nn.MSELoss(reduction="none")
+            loss = REGRESSION_LOSSES[regression_loss]
+            self.loss_fn = loss()
+            self.weighted_loss_fn = WeightedLoss(loss(reduction="none"))
+            self._eval_loss = loss(reduction="none")
 
     def eval_loss(self, out: torch.Tensor, y: torch.Tensor,
                   w: torch.Tensor | None = None) -> torch.Tensor:

@@ -370,7 +370,8 @@ class _BaseLepton(BaseEstimator):
                                joining=follow is not None), file=sys.stderr, flush=True)
         val_rows = np.concatenate([f.val_idx for f in folds])  # order of every val_pred
         ctx = SearchContext(
-            folds=folds, task=Task(kind, n_outputs), metric=metric, space=space, budget=budget,
+            folds=folds, task=Task(kind, n_outputs, regression_loss=metric.loss), metric=metric,
+            space=space, budget=budget,
             y_val=y_val_source[val_rows], y_scaler=None if task == "classification" else encoder,
             w_val=None if w is None else w[val_rows], w_all=w,
             seed=seed, n_all=n, input_shape=input_shape, tracker=tracker,
