@@ -297,7 +297,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
             out = written[list(out.columns)].set_axis(out.index)
     names = getattr(model, "target_names_", None)
     if len(frame) == 0:  # a batch with no new rows: the columns' names, no rows
-        pred = np.empty((0, _prediction_width(model)) if _prediction_width(model) else 0)
+        width = _prediction_width(model)
+        pred = np.empty((0, width) if width else 0)
     else:
         pred = np.asarray(model.predict(X))
     # several targets (labels, or a regression's outputs): a column each, named as in the

@@ -7,6 +7,7 @@ import codecs
 import gzip
 import lzma
 import re
+import warnings
 import zipfile
 import zlib
 from collections.abc import Sequence
@@ -172,8 +173,13 @@ def read_table(path: str | Path, *, what: str = "dataset file",
                 # index_col=False: the first column is a column, where rows end with a
                 # separator (else pandas makes it the index, see _rows_end_with_separator)
                 ends = _rows_end_with_separator(sample, options["sep"])
-                frame = pd.read_csv(path, encoding=encoding, **options, **text,
-                                    index_col=False if ends else None)
+                with warnings.catch_warnings():
+                    # a last field of spaces only: "Length of header or names does not
+                    # match length of data. This leads to a loss of data" (of the spaces)
+                    if ends:
+                        warnings.simplefilter("ignore", pd.errors.ParserWarning)
+                    frame = pd.read_csv(path, encoding=encoding, **options, **text,
+                                        index_col=False if ends else None)
                 break
             except UnicodeDecodeError:
                 if encoding == encodings[-1]:
@@ -359,19 +365,53 @@ def _grouped_numbers(frame: pd.DataFrame, thousands: str) -> None:
     """Columns of numbers whose thousands one of the signs in ``thousands`` groups
     (``1.234,50``), which ``read_csv`` with ``decimal=','`` leaves as text, as numbers, in
     place: a column only where each of its cells is such a number or a plain one (``12,5``,
-    ``7``). Not ``read_csv``'s own ``thousands``: it drops the sign wherever it stands, in
-    every column (pandas 3.1 read the date 31.12.2024 as the number 31122024, '1 2' as
-    12), and takes no no-break space (two bytes in UTF-8)."""
+    ``7``, ``+3.311,03``). Not ``read_csv``'s own ``thousands``: it drops the sign
+    wherever it stands, in every column (pandas 3.1 read the date 31.12.2024 as the number
+    31122024, '1 2' as 12), and takes no no-break space (two bytes in UTF-8).
+
+    Cells read_csv made numbers already stay as they are: a file of more than 262,144 rows
+    is parsed in chunks, and a chunk of plain ``12,25`` alone came back as floats beside
+    another's strings (dropping them as not text lost 137,856 of 400,000 values). Columns
+    are ruled out on their first cells before all are matched (a 200,000-row file's read
+    went from 0.02 s to 0.32 s matching every cell of every text column)."""
     signs = "".join(map(re.escape, thousands))
-    number = rf"-?(?:\d{{1,3}}([{signs}])\d{{3}}(?:\1\d{{3}})*|\d+)(?:,\d+)?"
+    # no backreference (one sign throughout): pyarrow's strings then match in C++ (RE2)
+    number = re.compile(rf"\s*[-+]?(?:\d{{1,3}}(?:[{signs}]\d{{3}})+|\d+)(?:,\d+)?\s*")
     for column in frame.columns:
-        if not pd.api.types.is_string_dtype(frame[column].dtype):
+        column_values = frame[column]
+        if column_values.dtype.kind != "O" and not pd.api.types.is_string_dtype(
+                column_values.dtype):
             continue
-        cells = frame[column].str.strip()
-        written = cells.dropna()
-        if len(written) and written.str.fullmatch(number).all():
-            frame[column] = pd.to_numeric(cells.str.replace(f"[{signs}]", "", regex=True)
-                                          .str.replace(",", ".", regex=False))
+        present = column_values.dropna()
+        if not len(present) or not _all_written_numbers(present.iloc[:200], number):
+            continue
+        text = (np.ones(len(present), dtype=bool)  # a string dtype holds only text
+                if isinstance(column_values.dtype, pd.StringDtype) else
+                np.fromiter((isinstance(v, str) for v in present), dtype=bool,
+                            count=len(present)))
+        if not _all_written_numbers(present, number, text):
+            continue
+        values = pd.Series(np.nan, index=column_values.index, dtype=np.float64)
+        values[present.index[~text]] = present[~text].astype(np.float64)
+        written = present[text].astype(str).str.strip()  # '+3.311,03' reads as 3311.03
+        values[written.index] = pd.to_numeric(
+            written.str.replace(f"[{signs}]", "", regex=True).str.replace(",", ".",
+                                                                            regex=False))
+        frame[column] = values
+
+
+def _all_written_numbers(cells: pd.Series, number: re.Pattern,
+                         text: np.ndarray | None = None) -> bool:
+    """Whether every cell of ``cells`` (none missing) is text ``number`` matches or a
+    number read_csv read (not a boolean); ``text``: which cells are text, where known."""
+    if text is None:
+        text = np.fromiter((isinstance(v, str) for v in cells), dtype=bool, count=len(cells))
+    others = cells[~text]
+    if len(others) and not all(isinstance(v, (int, float, np.integer, np.floating))
+                               and not isinstance(v, (bool, np.bool_)) for v in others):
+        return False
+    written = cells[text] if isinstance(cells.dtype, pd.StringDtype) else cells[text].astype(str)
+    return bool(written.str.fullmatch(number.pattern).all())  # a pattern: RE2 where it can
 
 
 def write_table(frame: pd.DataFrame, path: str | Path, *,

@@ -251,6 +251,8 @@ def _classes_of_numbers(y, task: str, target: Any, dataset: str) -> list[str]:
     distinct = np.unique(values[~np.isnan(values)] if values.dtype.kind == "f" else values)
     if len(distinct) <= 2:
         return []
+    if isinstance(target, (list, tuple)) and len(target) == 1:
+        target = target[0]  # --target visits: a list of one
     return [f"target {target!r}: {len(distinct)} distinct whole numbers "
             f"({distinct[0]:g} to {distinct[-1]:g}), taken as classes (up to "
             f"{defaults.MAX_CLASSES_AUTO} are); task 'regression' (--task regression) "

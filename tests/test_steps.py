@@ -426,3 +426,38 @@ def test_held_out_scores_take_a_class_only_the_held_out_rows_hold():
         auc = steps._held_out(model, X_te, y_te, "roc_auc", "classification")
     assert auc == pytest.approx(roc_auc_score(y_te[1:] == "b",
                                               model.predict_proba(X_te[1:])[:, 1]))
+
+
+def test_grouped_amounts_beside_booleans_and_across_read_csv_chunks(tmp_path):
+    """Second reading of the grouped amounts: a True/False column with a blank cell is no
+    text column to match (AttributeError from .str); a file of more than 262,144 rows is
+    parsed in chunks, and a chunk of plain '12,25' alone came back as floats beside the
+    other's strings, which were matched and the floats lost (137,856 of 400,000); a sign
+    '+3.311,03' (bank exports) is a number; a last field of spaces warns of no data loss."""
+    import warnings
+
+    import numpy as np
+    import pandas as pd
+
+    from lepton.datasets import read_table
+
+    (tmp_path / "bool.csv").write_text("betrag;aktiv;klasse\n4.237,67;False;a\n1.368,69;;b\n"
+                                       "+12,5;True;a\n")
+    frame = read_table(tmp_path / "bool.csv")
+    assert frame.betrag.tolist() == [4237.67, 1368.69, 12.5]
+    assert frame.aktiv.tolist()[::2] == [False, True] and pd.isna(frame.aktiv[1])
+    n = 300_000
+    amounts = np.round(np.random.default_rng(0).uniform(1, 999, n), 2)
+    cells = [f"{a:.2f}".replace(".", ",") for a in amounts]
+    cells[:10] = ["1.000,50"] * 10
+    pd.DataFrame({"betrag": cells, "k": 1}).to_csv(tmp_path / "big.csv", sep=";", index=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", pd.errors.DtypeWarning)  # pandas' own, of the chunks
+        read = read_table(tmp_path / "big.csv").betrag
+    assert read.dtype == np.float64 and read.notna().all()
+    assert read[:10].eq(1000.5).all() and np.allclose(read[10:], amounts[10:])
+    (tmp_path / "spaces.csv").write_text("a,b,label\n1,2,x, \n3,4,y, \n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert read_table(tmp_path / "spaces.csv").to_dict("list") == {
+            "a": [1, 3], "b": [2, 4], "label": ["x", "y"]}
