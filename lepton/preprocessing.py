@@ -1271,8 +1271,9 @@ def _numbers_as_text(text: pd.Series) -> str | None:
     (``ID_UNIQUE_RATIO``) of ``text`` are numbers (``_LOCALE_NUMBER``), at least one written
     with a decimal comma or thousands separators: it said "an identifier: 90 distinct
     values in 90 rows" of amounts, which misled (an identifier written so, '123 456 789',
-    stays possible: the reason says both). None otherwise. Lepton does not guess the separators (is '1.234'
-    a thousand or one?); the reason names the ``read_csv`` arguments that read them."""
+    stays possible: the reason says both). None otherwise. Lepton does not guess the
+    separators (is '1.234' a thousand or one?); the reason names the ``read_csv`` arguments
+    that read them."""
     found = text.str.extract(f"^{_LOCALE_NUMBER.pattern}$", flags=re.X)
     comma = found["decimal"].str.startswith(",").fillna(False).astype(bool).to_numpy()
     # '1.234.5' is no number: points for thousands want a comma for decimals
