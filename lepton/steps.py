@@ -392,7 +392,13 @@ def join_search(storage: str, study_name: str | None = None, *, n_jobs: int | No
     from .search._search import (ENDS_AT_ATTR, RUN_ATTR, TRACKING_ATTR, check_storage_form,
                                  make_storage)
 
+    from .tracking._store import redact_uri
+
     check_storage_form(storage)  # no storage's form: said now, not after waiting for it
+    # the storage as the messages show it: not a password in a terminal's scrollback or a
+    # log (the worker printed 'postgresql://postgres:s3cret@...')
+    shown = redact_uri(os.fspath(storage)) if isinstance(storage, (str, os.PathLike)) \
+        else storage
     deadline = time.monotonic() + wait  # for the file, the study and its search, in all
     if isinstance(storage, (str, os.PathLike)):  # a file the run writes: opening creates
         text = os.fspath(storage)                  # it, so a typo's is waited for, not made
@@ -427,7 +433,7 @@ def join_search(storage: str, study_name: str | None = None, *, n_jobs: int | No
                     f"study {name!r} was not started by `lepton run` (a fit in Python, or "
                     "a version before workers): it does not record the dataset a worker "
                     "needs. Start the search with `lepton run DATASET --storage "
-                    f"{storage} --study-name {name}`.")
+                    f"{shown} --study-name {name}`.")
             if _window_open(attrs):
                 break
         if time.monotonic() > deadline:
@@ -436,7 +442,7 @@ def join_search(storage: str, study_name: str | None = None, *, n_jobs: int | No
                     f"no search running in the storage after {wait:g}s "
                     + (f"(its studies: {', '.join(sorted(names))}); " if names else
                        "(it holds no study); ")
-                    + f"start one with `lepton run DATASET --storage {storage}`, or name the "
+                    + f"start one with `lepton run DATASET --storage {shown}`, or name the "
                     "study to wait for (--study-name) and give the worker longer (--wait).")
             if ENDS_AT_ATTR in attrs:
                 ended = time.strftime("%Y-%m-%d %H:%M:%S",
@@ -447,7 +453,7 @@ def join_search(storage: str, study_name: str | None = None, *, n_jobs: int | No
             raise NoSearchToJoin(
                 f"no search of study {name!r} started in {wait:g}s (studies in the storage: "
                 f"{', '.join(sorted(names)) or 'none'}); start it with `lepton run DATASET "
-                f"--storage {storage} --study-name {name}`, or give the worker longer "
+                f"--storage {shown} --study-name {name}`, or give the worker longer "
                 "(--wait).")
         time.sleep(0.5)
     recipe = dict(attrs[RUN_ATTR])

@@ -537,6 +537,9 @@ class Objective:
                                   reason=f"{reason}; queued to run again as trial {retry}")
             raise
         except Exception as exc:  # recorded, then Optuna marks the trial FAIL and goes on
+            if is_storage_failure(exc):
+                self._storage_failed(trial, exc, time.perf_counter() - t0)
+                raise
             reason = _describe_failure(exc)
             trial.set_user_attr(FAIL_REASON, reason)
             trial.set_user_attr("duration", time.perf_counter() - t0)
@@ -550,6 +553,31 @@ class Objective:
                               duration=time.perf_counter() - t0, reason=None,
                               **_training_outcome(trial))
         return value
+
+    def _storage_failed(self, trial: optuna.Trial, exc: BaseException,
+                        duration: float) -> None:
+        """The study's storage failed under the trial (a dropped connection, a server
+        restarting): no fault of the configuration. Where the storage answers again, the
+        trial is queued to run again as an interrupted one is (the failure, counted as the
+        configuration's, lost two warm-start entries for good), and the search goes on;
+        where it does not, Optuna's own record of the trial fails too and the search stops
+        (:func:`_optimize`), the trial left running, which the next session fails and runs
+        again at once (its process is gone)."""
+        try:
+            retry = retry_trial(trial.study, trial.study._storage.get_trial(trial._trial_id),
+                                max_retry=None, interrupted=True)
+            reason = (f"the study's storage failed under it ({type(exc).__name__}); queued "
+                      f"to run again as trial {retry}")
+            trial.set_user_attr(FAIL_REASON, reason)
+            trial.set_user_attr(INTERRUPTED_ATTR, True)  # not a trial that ran to an end
+            trial.set_user_attr("duration", duration)
+        except Exception as again:  # noqa: BLE001 - still not answering: the next session
+            log.debug("trial %d not queued again, the storage still fails: %s",
+                      trial.number, again)
+            reason = f"the study's storage failed under it ({type(exc).__name__})"
+        ctx = self.ctx
+        ctx.tracker.end_trial(trial.number, state="interrupted", value=None,
+                              duration=duration, reason=reason)
 
     def _run(self, trial: optuna.Trial, model_cfg: dict, training: dict, scaling: str,
              t0: float, device: torch.device, *, fraction: float = 1.0) -> float:
@@ -799,7 +827,10 @@ def retry_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial, *,
 
 
 #: user attributes of one attempt at a configuration, which a retry of it does not copy
-_ATTEMPT_ATTRS = (FAIL_REASON, INTERRUPTED_ATTR, PROCESS_ID_ATTR)
+#: Trial user attribute: the last time (seconds since the epoch, the storage's clock) its
+#: process was alive, where Lepton beats (journal file, Redis: lepton.search.heartbeat)
+HEARTBEAT_ATTR = "lepton.heartbeat"
+_ATTEMPT_ATTRS = (FAIL_REASON, INTERRUPTED_ATTR, PROCESS_ID_ATTR, HEARTBEAT_ATTR)
 
 
 def _queue_copy(study: optuna.Study, trial: optuna.trial.FrozenTrial,
@@ -828,7 +859,7 @@ def _describe_failure(exc: BaseException) -> str:
 class StorageError(RuntimeError):
     """The study storage that ``storage=`` names cannot be opened: its server does not
     answer, its database does not exist, its file cannot be created, or the database's
-    Python driver is not installed."""
+    Python driver is not installed; or it stopped answering mid-search."""
 
 
 def make_storage(storage: Any) -> optuna.storages.BaseStorage | None:
@@ -1121,6 +1152,26 @@ def _driver_hint(url: str) -> str:
     return _DRIVERS.get(base, f"install a SQLAlchemy driver for {base!r}")
 
 
+def is_storage_failure(exc: BaseException) -> bool:
+    """Whether ``exc``, or an error it was raised from, is the study storage's failing
+    mid-search (:func:`_is_unreachable`, or Optuna's StorageInternalError around a
+    commit that lost its connection) rather than a fault of the search."""
+    return _storage_cause(exc) is not None
+
+
+def _storage_cause(exc: BaseException | None) -> BaseException | None:
+    """The storage's own error in ``exc``'s chain (the deepest: a driver's message, where
+    Optuna wrapped it, or failed on after it: "cannot access local variable
+    'updated_state'"), else None."""
+    found, seen = None, set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if _is_unreachable(exc) or isinstance(exc, optuna.exceptions.StorageInternalError):
+            found = exc
+        exc = exc.__cause__ or exc.__context__
+    return found
+
+
 def _is_unreachable(exc: BaseException) -> bool:
     """A server that does not answer, a database that does not exist, a file that cannot be
     opened: the storage's fault, not the search's."""
@@ -1162,6 +1213,30 @@ def _sqlalchemy_url(url: str) -> str:
     return url
 
 
+#: libpq's limits on a PostgreSQL connection (each unless the URL's query sets it): a
+#: server that accepted the connection and never answered held `lepton run` for good (killed
+#: after 100 s of a 10 s budget); a peer gone mid-search (a partition, a failover) is
+#: noticed by TCP keepalives and unacknowledged writes, seconds rather than the kernel's
+#: two hours. A server that acknowledges but never answers a query mid-search is not.
+PG_CONNECTION_LIMITS = {"connect_timeout": 10, "keepalives": 1, "keepalives_idle": 10,
+                        "keepalives_interval": 5, "keepalives_count": 3,
+                        "tcp_user_timeout": 30_000}
+
+
+def _connection_limits(url: str) -> dict[str, Any]:
+    """``connect_args`` for an RDB storage's engine: :data:`PG_CONNECTION_LIMITS` on
+    PostgreSQL (those the URL does not set itself), a connect timeout on MySQL."""
+    from urllib.parse import parse_qs, urlsplit
+
+    parts = urlsplit(url)
+    given = set(parse_qs(parts.query))
+    if parts.scheme.startswith("postgres"):
+        return {k: v for k, v in PG_CONNECTION_LIMITS.items() if k not in given}
+    if parts.scheme.startswith("mysql") and "connect_timeout" not in given:
+        return {"connect_timeout": 10}
+    return {}
+
+
 #: Attempts at opening an RDB storage whose schema another process is creating.
 SCHEMA_RACE_ATTEMPTS = 5
 
@@ -1179,7 +1254,7 @@ def _rdb(url: str) -> optuna.storages.RDBStorage:
 
     url = _sqlalchemy_url(url)
     engine_kwargs = {"connect_args": {"timeout": 30}} if url.startswith("sqlite") else {
-        "pool_pre_ping": True}
+        "pool_pre_ping": True, "connect_args": _connection_limits(url)}
     for attempt in range(SCHEMA_RACE_ATTEMPTS):
         try:
             with warnings.catch_warnings():
@@ -1452,9 +1527,28 @@ def _optimize(study: optuna.Study, objective: Objective, ctx: SearchContext, *,
             # the same enqueued trial): Optuna raises from `tell`, outside the objective.
             # The study itself is consistent, so the search goes on with what is left of
             # the budget.
+            if is_storage_failure(exc):
+                raise _storage_stopped(exc) from exc
             if not _is_trial_state_race(exc):
                 raise
             log.debug("continuing the search after an Optuna trial-state race: %s", exc)
+        except Exception as exc:
+            if is_storage_failure(exc):
+                raise _storage_stopped(exc) from exc
+            raise
+
+
+def _storage_stopped(exc: BaseException) -> StorageError:
+    """The error a search stops with where its storage stopped answering (asking for a
+    trial, recording one, reading the study): it ended in 600 lines of Optuna's and
+    SQLAlchemy's tracebacks, from wherever the failure landed."""
+    cause = _storage_cause(exc) or exc
+    text = str(cause).strip().splitlines()[0] if str(cause).strip() else "no message"
+    return StorageError(
+        f"the study's storage stopped answering mid-search ({type(cause).__name__}: "
+        f"{text}). The trials finished "
+        "so far are in the study: fit again with the same storage and study_name (lepton "
+        "run: the same command) to resume; a trial it cut off runs again.")
 
 
 def _is_trial_state_race(exc: BaseException) -> bool:

@@ -55,8 +55,8 @@ from ._search import (
     DEVICE_ATTR, DONE_STATES, ENDS_AT_ATTR, FAIL_REASON, INTERRUPTED_ATTR, PROCESS_ATTR,
     TRACKING_ATTR, UNSTARTED_ATTR, DevicePool,
     Fold, Objective, PruningReporter, SearchContext, StopRequest, Terminated, create_study,
-    SignOfLife, enqueue_portfolio, make_storage, new_study_uid, outputs_to_prediction, run_trials,
-    stop_signals_set, study_uid, trials_since_best,
+    SignOfLife, enqueue_portfolio, is_storage_failure, make_storage, new_study_uid,
+    outputs_to_prediction, run_trials, stop_signals_set, study_uid, trials_since_best,
 )
 from .budget import Budget
 from .ensemble import greedy_ensemble_selection, rank_key
@@ -244,8 +244,10 @@ class _BaseLepton(BaseEstimator):
             self._new_study = None  # (storage, name) of a persistent study this fit created
             try:
                 return self._fit(X, y, sample_weight, budget)
-            except BaseException:
-                if self._new_study is not None:  # leave the storage as this fit found it
+            except BaseException as exc:
+                # leave the storage as this fit found it (where it answers: a storage that
+                # stopped answering mid-search holds the trials the next fit resumes)
+                if self._new_study is not None and not is_storage_failure(exc):
                     _forget_unstarted_study(*self._new_study)
                 raise
             finally:

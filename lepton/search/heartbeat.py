@@ -31,15 +31,12 @@ from contextlib import contextmanager
 import optuna
 
 from . import _search
-from ._search import FAIL_REASON
+from ._search import FAIL_REASON, HEARTBEAT_ATTR
 
 __all__ = ["HEARTBEAT_ATTR", "uses_lepton_heartbeat", "storage_clock", "TrialHeartbeat",
            "fail_stale_trials"]
 
 log = logging.getLogger("lepton.search")
-
-#: Trial user attribute: the last time (seconds since the epoch) its process was alive.
-HEARTBEAT_ATTR = "lepton.heartbeat"
 
 
 def uses_lepton_heartbeat(storage) -> bool:
@@ -122,12 +119,13 @@ def fail_stale_trials(study: optuna.Study, *, grace: float | None = None,
     grace = _search.HEARTBEAT_GRACE_S if grace is None else grace
     failed = []
     for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
-        # its start counts as a beat: a retry carries the stale beat of the trial it copies.
-        # The start is on the starting process's clock; it decides only until the first beat
-        # (written as the trial starts), as the newest of the two counts.
-        beats = [trial.user_attrs.get(HEARTBEAT_ATTR),
-                 trial.datetime_start.timestamp() if trial.datetime_start else None]
-        last = max((b for b in beats if b is not None), default=None)
+        # its last beat (the storage's clock), or before the first (written as the trial
+        # starts) its start (the starting machine's clock). The newest of the two counted,
+        # as a retry carried the stale beat of the trial it copied (no longer copied): a
+        # machine whose clock ran 600 s ahead kept its dead trial running for 600 s.
+        beat = trial.user_attrs.get(HEARTBEAT_ATTR)
+        last = beat if beat is not None else (
+            trial.datetime_start.timestamp() if trial.datetime_start else None)
         gone = _search.process_gone(trial)
         if gone is None and (last is None or now - last <= grace):
             continue

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import re
 import shutil
 import socket
 import tempfile
@@ -332,12 +333,17 @@ def clear_dead_scratch() -> list[str]:
 
 
 def redact_uri(uri: str) -> str:
-    """``uri`` without a password, for error messages and tags."""
+    """``uri`` without a password, for error messages and tags: the one in its user part
+    (``user:secret@host``) and a ``password=`` in its query (libpq's and Redis' URIs take
+    one there too)."""
     parts = urlsplit(uri)
     if parts.password:
-        netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
-        return urlunsplit(parts._replace(netloc=netloc))
-    return uri
+        host = parts.netloc.rsplit("@", 1)[1]  # as written: an IPv6 address keeps its []
+        parts = parts._replace(netloc=f"{parts.username}:***@{host}")
+    if "password=" in parts.query.lower():
+        parts = parts._replace(query=re.sub(r"(?i)(^|&)(password=)[^&]*", r"\1\2***",
+                                            parts.query))
+    return urlunsplit(parts) if parts != urlsplit(uri) else uri
 
 
 def _scheme(uri: str) -> str:

@@ -3,9 +3,11 @@ reporter, budget, ensemble selection, storages."""
 
 from __future__ import annotations
 
+import datetime
 import re
 import threading
 import time
+import unittest.mock
 import warnings
 from types import SimpleNamespace
 
@@ -521,6 +523,39 @@ def test_a_storage_that_cannot_be_opened_is_named_without_its_password(url, says
     assert says in message and check in message and "s3cret" not in message
 
 
+def test_a_postgresql_server_that_never_answers_is_a_storage_error_not_a_hang(monkeypatch):
+    """A server that accepts the connection and never answers (hung, or a half-open
+    proxy) held `lepton run` for good: killed after 100 s of a 10 s budget. libpq's
+    connect_timeout ends the wait (10 s; 2 here), unless the URL sets its own."""
+    import socket
+    import threading
+
+    from lepton.search import _search
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    held = []
+    threading.Thread(target=lambda: held.extend(server.accept() for _ in range(8)),
+                     daemon=True).start()
+    monkeypatch.setitem(_search.PG_CONNECTION_LIMITS, "connect_timeout", 2)
+    url = f"postgresql://lepton:s3cret@127.0.0.1:{server.getsockname()[1]}/study"
+    try:
+        with pytest.raises(StorageError, match=r"storage='postgresql://lepton:\*\*\*@.*' "
+                                               r"cannot be opened: .*timeout expired"):
+            make_storage(url)
+    finally:
+        server.close()
+        for conn, _ in held:
+            conn.close()
+    # limits the URL sets are the URL's; the others are added; other databases get none
+    assert _search._connection_limits(url + "?connect_timeout=3&keepalives=0") == {
+        k: v for k, v in _search.PG_CONNECTION_LIMITS.items()
+        if k not in ("connect_timeout", "keepalives")}
+    assert _search._connection_limits("mysql+pymysql://u@h/d") == {"connect_timeout": 10}
+    assert _search._connection_limits("sqlite:///s.db") == {}
+
+
 def test_a_redis_database_the_server_lacks_is_a_storage_error_with_its_answer(redis_url):
     """redis://host:6379/99 on a server with 16 databases: a raw traceback ending in
     redis.exceptions.ResponseError, where a server that does not answer is a StorageError
@@ -584,6 +619,31 @@ def test_stale_journal_trials_are_failed_and_retried_once(tmp_path):
                                                                          again.number]
     assert [t.number for t in study.get_trials() if t.state.name == "WAITING"] == \
         [len(trials)]  # the live trial's retry; the retry's own is not retried
+
+
+def test_a_dead_trial_is_stale_by_its_beat_whatever_its_machines_clock(tmp_path):
+    """Its start is on the starting machine's clock, its beats on the storage's: the newest
+    of the two counted, so a machine whose clock ran 600 s ahead kept its dead trial
+    running for 600 s (Redis, a review's repro). The beat counts once there is one; a
+    retry no longer carries the beat of the trial it copies."""
+    from lepton.search._search import retry_trial
+    from lepton.search.heartbeat import HEARTBEAT_ATTR, fail_stale_trials
+
+    study = optuna.create_study(storage=make_storage(str(tmp_path / "s.log")))
+    ahead = study.ask()
+    ahead.suggest_float("x", 0, 1)
+    now = time.time()
+    study._storage.set_trial_user_attr(ahead._trial_id, HEARTBEAT_ATTR, now - 40)
+    frozen = study.get_trials()[ahead.number]  # started on a machine 600 s ahead
+    frozen.datetime_start = frozen.datetime_start + datetime.timedelta(seconds=600)
+    with unittest.mock.patch.object(type(study), "get_trials",
+                                    lambda self, deepcopy=True, states=None: [frozen]):
+        assert fail_stale_trials(study, grace=30, now=now) == [ahead.number]
+    retry = study.get_trials()[-1]
+    assert retry.state == optuna.trial.TrialState.WAITING
+    assert HEARTBEAT_ATTR not in retry.user_attrs
+    retry_trial(study, study.get_trials()[ahead.number], max_retry=5)
+    assert HEARTBEAT_ATTR not in study.get_trials()[-1].user_attrs
 
 
 def test_a_retry_queued_by_an_interrupt_does_not_use_up_the_crash_retry(tmp_path):

@@ -267,3 +267,63 @@ def test_pruned_trials_show_their_epoch_and_reason_in_the_leaderboard(monkeypatc
         assert pruned.reason.str.match(r"pruned at epoch 2 \(val_loss=\d").all()
         assert pruned.roc_auc.isna().all() and board.loc[0, "roc_auc"] > 0.5
     assert board.loc[0, "epochs"] > 2 and board.loc[0, "reason"] != board.loc[0, "reason"]  # NaN
+
+
+def test_a_storage_failing_under_a_trial_queues_it_again_and_one_gone_stops_the_search_clearly(
+        tmp_path, monkeypatch):
+    """A dropped database connection under a trial was recorded as the configuration's
+    failure (two warm-start entries lost for good, on PostgreSQL with its connections
+    terminated); a storage gone for good ended the fit in 600 lines of Optuna's and
+    SQLAlchemy's tracebacks, from wherever it landed. Now the trial is queued to run again
+    and the search goes on, and a storage that stops answering stops the search with a
+    StorageError that says how to resume; the rerun does."""
+    from lepton.search import StorageError
+
+    X, y = load_iris(return_X_y=True)
+    storage = str(tmp_path / "s.log")
+    journal = optuna.storages.JournalStorage
+    real = journal.set_trial_user_attr
+    failed = []
+
+    def blip(self, trial_id, key, value):
+        if key == "model_config" and not failed:  # once, under the first trial
+            failed.append(trial_id)
+            raise optuna.exceptions.StorageInternalError("the connection was closed")
+        return real(self, trial_id, key, value)
+
+    monkeypatch.setattr(journal, "set_trial_user_attr", blip)
+    clf = LeptonClassifier(time_budget=30, n_trials=6, search_space=TINY_SPACE, cv=None,
+                           storage=storage, study_name="blip", random_state=0).fit(X, y)
+    first = clf.study_.trials[0]
+    assert first.state == optuna.trial.TrialState.FAIL and failed == [first._trial_id]
+    assert first.user_attrs["fail_reason"].startswith(
+        "the study's storage failed under it (StorageInternalError); queued to run again as "
+        "trial ")
+    again = [t for t in clf.study_.trials if t.system_attrs.get("retry_history") == [0]]
+    assert len(again) == 1 and again[0].params == first.params
+    assert again[0].state.is_finished() and again[0].state.name != "FAIL"
+    monkeypatch.setattr(journal, "set_trial_user_attr", real)
+
+    # gone for good after a trial has started: the search stops, clearly
+    states = journal.set_trial_state_values
+    calls = []
+
+    def gone(self, *args, **kwargs):  # the first trial starts and ends; the next ask fails
+        calls.append(1)
+        if len(calls) > 2:
+            raise optuna.exceptions.StorageInternalError("server closed the connection")
+        return states(self, *args, **kwargs)
+
+    monkeypatch.setattr(journal, "set_trial_state_values", gone)
+    with pytest.raises(StorageError, match=r"^the study's storage stopped answering mid-search "
+                                           r"\(StorageInternalError: server closed the "
+                                           r"connection\)\. The trials finished so far are in "
+                                           r"the study: fit again"):
+        LeptonClassifier(time_budget=30, n_trials=4, search_space=TINY_SPACE, cv=None,
+                         storage=storage, study_name="gone", random_state=0).fit(X, y)
+    monkeypatch.setattr(journal, "set_trial_state_values", states)
+    study = optuna.load_study(study_name="gone", storage=search_mod.make_storage(storage))
+    assert len(study.trials) >= 1  # kept: not removed as an unstarted study
+    resumed = LeptonClassifier(time_budget=30, n_trials=4, search_space=TINY_SPACE, cv=None,
+                               storage=storage, study_name="gone", random_state=0).fit(X, y)
+    assert resumed.n_trials_ >= 1

@@ -355,3 +355,28 @@ def test_a_worker_that_cannot_reach_the_runs_mlflow_store_says_so_and_searches_o
     assert "MLflow is not installed here: pip install 'lepton-automl[tracking]'" in said[3]
     with pytest.raises(TrackingError, match="--tracking-uri was given, but MLflow is not"):
         _join_tracking(here, here["uri"], "s", said.append)
+
+
+def test_a_worker_shows_no_storage_password(fresh_postgres_url, capsys):
+    # 'start one with `lepton run DATASET --storage postgresql://postgres:s3cret@...`': the
+    # password in a terminal's scrollback or a scheduler's log (the server trusts this host)
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(fresh_postgres_url)
+    secret = urlunsplit(parts._replace(netloc=f"{parts.username or 'postgres'}:s3cret@"
+                                              f"{parts.hostname}:{parts.port or 5432}"))
+    for extra in ([], ["--study-name", "nightly"]):
+        assert main(["worker", "--storage", secret, "--wait", "0.5", *extra]) == 2
+        out, err = capsys.readouterr()
+        assert "--storage postgresql://" in out + err and ":***@" in out + err, out + err
+        assert "s3cret" not in out + err
+
+
+def test_uris_are_shown_without_their_passwords():
+    from lepton.tracking._store import redact_uri
+
+    assert redact_uri("redis://:s3cret@h:6379/0?prefix=a") == "redis://:***@h:6379/0?prefix=a"
+    assert redact_uri("postgresql://u:p@[::1]:5432/d") == "postgresql://u:***@[::1]:5432/d"
+    assert redact_uri("postgresql://u@h/d?sslmode=require&password=xx&a=1") == \
+        "postgresql://u@h/d?sslmode=require&password=***&a=1"
+    assert redact_uri("sqlite:///a.db") == "sqlite:///a.db"
