@@ -1286,7 +1286,18 @@ class _HeartbeatRDBStorage(optuna.storages.RDBStorage):
       the crashed trial as running for the grace period, nor leaves it unrun.
 
     Each stale trial gets its fail reason (:func:`stopped_reason`) before Optuna fails it
-    (a failed trial takes no more attributes); Optuna's own rule records none."""
+    (a failed trial takes no more attributes); Optuna's own rule records none.
+
+    A beat the database does not take (a dropped connection, a restarting server) is
+    missed, not the end of the trial's heartbeat: Optuna's heartbeat thread ended at its
+    first failed beat, and a trial that lived through a 6 s outage never beat again, so a
+    peer failed it as stale while it still ran (a review's repro)."""
+
+    def record_heartbeat(self, trial_id: int) -> None:
+        try:
+            super().record_heartbeat(trial_id)
+        except Exception as exc:  # noqa: BLE001 - the next beat tries again
+            log.debug("heartbeat of trial id %s not recorded: %s", trial_id, exc)
 
     def _get_stale_trial_ids(self, study_id: int) -> list[int]:
         stale = super()._get_stale_trial_ids(study_id)

@@ -987,3 +987,34 @@ def test_a_queued_configuration_the_window_cut_before_it_could_be_scored_is_queu
             study.ask()  # the entry, taken again
         else:
             assert "queued again" not in str(cut.value) and waiting == []
+
+
+def test_a_missed_heartbeat_on_a_database_is_not_the_end_of_the_trials_heartbeat(
+        tmp_path, monkeypatch):
+    """Optuna's heartbeat thread ended at its first failed beat (a dropped connection): a
+    trial that lived through the outage never beat again, and a peer failed it as stale
+    while it ran. A beat the database does not take is missed; the next one is made."""
+    import sqlalchemy.exc
+    from optuna.storages._heartbeat import HeartbeatThread
+
+    storage = make_storage(f"sqlite:///{tmp_path / 's.db'}")
+    study = optuna.create_study(storage=storage)
+    trial = study.ask()
+    real, calls = optuna.storages.RDBStorage.record_heartbeat, []
+
+    def flaky(self, trial_id):
+        calls.append(trial_id)
+        if len(calls) == 1:
+            raise sqlalchemy.exc.OperationalError("UPDATE", {}, Exception("server closed"))
+        return real(self, trial_id)
+
+    monkeypatch.setattr(optuna.storages.RDBStorage, "record_heartbeat", flaky)
+    monkeypatch.setattr(storage, "heartbeat_interval", 0.05)
+    with HeartbeatThread(trial._trial_id, storage):
+        time.sleep(0.5)
+    assert len(calls) >= 3  # went on beating after the failed one
+    from optuna.storages._rdb import models
+
+    with storage.scoped_session() as session:
+        assert session.query(models.TrialHeartbeatModel).filter_by(
+            trial_id=trial._trial_id).count() == 1
