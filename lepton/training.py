@@ -192,7 +192,7 @@ TASK_KINDS = ("classification", "multilabel", "regression")
 
 #: a regression's training loss: squared errors (the mean), or absolute errors (the
 #: median: what metric='mae' scores)
-REGRESSION_LOSSES = {"mse": nn.MSELoss, "l1": nn.L1Loss, "huber": nn.HuberLoss}
+REGRESSION_LOSSES = {"mse": nn.MSELoss, "l1": nn.L1Loss}
 
 
 class Task:
@@ -213,7 +213,6 @@ class Task:
                              f"{', '.join(REGRESSION_LOSSES)}.")
         self.kind = kind
         self.n_outputs = n_outputs
-        self.regression_loss = regression_loss
         if kind == "classification":
             self.loss_fn: nn.Module = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
             self.weighted_loss_fn = WeightedLoss(

@@ -526,15 +526,8 @@ class Objective:
             # otherwise be lost); Optuna then marks this trial FAIL and re-raises. (The
             # retry copies the trial as it is now, before its reason is set.)
             duration = time.perf_counter() - t0
-            retry = retry_trial(trial.study, trial.study._storage.get_trial(trial._trial_id),
-                                max_retry=None, interrupted=True)
-            reason = f"interrupted ({ctx.interrupt.cause}) after {duration:.1f}s"
-            trial.set_user_attr(FAIL_REASON, reason)
-            trial.set_user_attr(INTERRUPTED_ATTR, True)  # not a trial that ran to an end
-            trial.set_user_attr("duration", duration)
-            ctx.tracker.end_trial(trial.number, state="interrupted", value=None,
-                                  duration=duration,
-                                  reason=f"{reason}; queued to run again as trial {retry}")
+            self._queue_again(trial, f"interrupted ({ctx.interrupt.cause}) after "
+                                     f"{duration:.1f}s", duration)
             raise
         except Exception as exc:  # recorded, then Optuna marks the trial FAIL and goes on
             if is_storage_failure(exc):
@@ -563,21 +556,27 @@ class Objective:
         where it does not, Optuna's own record of the trial fails too and the search stops
         (:func:`_optimize`), the trial left running, which the next session fails and runs
         again at once (its process is gone)."""
+        reason = f"the study's storage failed under it ({type(exc).__name__})"
         try:
-            retry = retry_trial(trial.study, trial.study._storage.get_trial(trial._trial_id),
-                                max_retry=None, interrupted=True)
-            reason = (f"the study's storage failed under it ({type(exc).__name__}); queued "
-                      f"to run again as trial {retry}")
-            trial.set_user_attr(FAIL_REASON, reason)
-            trial.set_user_attr(INTERRUPTED_ATTR, True)  # not a trial that ran to an end
-            trial.set_user_attr("duration", duration)
+            self._queue_again(trial, reason, duration)
         except Exception as again:  # noqa: BLE001 - still not answering: the next session
             log.debug("trial %d not queued again, the storage still fails: %s",
                       trial.number, again)
-            reason = f"the study's storage failed under it ({type(exc).__name__})"
-        ctx = self.ctx
-        ctx.tracker.end_trial(trial.number, state="interrupted", value=None,
-                              duration=duration, reason=reason)
+            self.ctx.tracker.end_trial(trial.number, state="interrupted", value=None,
+                                       duration=duration, reason=reason)
+
+    def _queue_again(self, trial: optuna.Trial, reason: str, duration: float) -> None:
+        """A trial stopped by no fault of its configuration (a stop signal, its storage
+        failing): queued to run again (the retry copies the trial as it is now, before its
+        reason is set) and recorded as interrupted, not as a trial that ran to an end."""
+        retry = retry_trial(trial.study, trial.study._storage.get_trial(trial._trial_id),
+                            max_retry=None, interrupted=True)
+        trial.set_user_attr(FAIL_REASON, reason)
+        trial.set_user_attr(INTERRUPTED_ATTR, True)
+        trial.set_user_attr("duration", duration)
+        self.ctx.tracker.end_trial(trial.number, state="interrupted", value=None,
+                                   duration=duration,
+                                   reason=f"{reason}; queued to run again as trial {retry}")
 
     def _run(self, trial: optuna.Trial, model_cfg: dict, training: dict, scaling: str,
              t0: float, device: torch.device, *, fraction: float = 1.0) -> float:
@@ -826,10 +825,10 @@ def retry_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial, *,
     return _queue_copy(study, trial, system_attrs)
 
 
-#: user attributes of one attempt at a configuration, which a retry of it does not copy
 #: Trial user attribute: the last time (seconds since the epoch, the storage's clock) its
 #: process was alive, where Lepton beats (journal file, Redis: lepton.search.heartbeat)
 HEARTBEAT_ATTR = "lepton.heartbeat"
+#: user attributes of one attempt at a configuration, which a retry of it does not copy
 _ATTEMPT_ATTRS = (FAIL_REASON, INTERRUPTED_ATTR, PROCESS_ID_ATTR, HEARTBEAT_ATTR)
 
 
@@ -1532,21 +1531,17 @@ def _optimize(study: optuna.Study, objective: Objective, ctx: SearchContext, *,
             study.optimize(objective, n_trials=remaining_trials, timeout=timeout, n_jobs=n_jobs,
                            catch=(Exception,), callbacks=[callback])
             return
-        except (ValueError, RuntimeError) as exc:
+        except Exception as exc:
+            if is_storage_failure(exc):  # asking for a trial, recording one, reading them
+                raise _storage_stopped(exc) from exc
             # Parallel workers on one RDB study can race on a trial's state (a heartbeat
             # failing a trial that then reports, or workers of several processes popping
             # the same enqueued trial): Optuna raises from `tell`, outside the objective.
             # The study itself is consistent, so the search goes on with what is left of
             # the budget.
-            if is_storage_failure(exc):
-                raise _storage_stopped(exc) from exc
-            if not _is_trial_state_race(exc):
+            if not (isinstance(exc, (ValueError, RuntimeError)) and _is_trial_state_race(exc)):
                 raise
             log.debug("continuing the search after an Optuna trial-state race: %s", exc)
-        except Exception as exc:
-            if is_storage_failure(exc):
-                raise _storage_stopped(exc) from exc
-            raise
 
 
 def _storage_stopped(exc: BaseException) -> StorageError:

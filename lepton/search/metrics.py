@@ -51,7 +51,7 @@ class Metric:
     # targets off by 1e4, held-out MAE 34.6-40.2 (HistGradientBoosting's absolute error
     # 0.48-0.55); on absolute errors 0.28-0.35. Heavy-tailed noise (friedman1 + Student-t
     # of 1.2 degrees of freedom): 2.72-3.42 -> 1.85-3.15, better on 3 splits of 3; on
-    # diabetes and california_synthetic 2 better and 4 worse, by up to 5% (diabetes'
+    # diabetes and california_synthetic 2 better and 4 worse, by up to 5.2% (diabetes'
     # 45.00 -> 47.35). Huber's loss (delta 1 on the standardised target) kept the
     # outliers' harm (7.6-8.5): 1% of targets off by 1e4 make the standard deviation ~1e3.
     # 20 s, splits 0-2: benchmarks/dev/mae_loss.py, benchmarks/results/dev/mae_loss_stop36.jsonl
