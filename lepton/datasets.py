@@ -178,8 +178,12 @@ def read_table(path: str | Path, *, what: str = "dataset file",
                     # match length of data. This leads to a loss of data" (of the spaces)
                     if ends:
                         warnings.simplefilter("ignore", pd.errors.ParserWarning)
+                    # low_memory=False: each column typed on all its rows, not per chunk
+                    # of 262,144 (a column of numbers with a word after the first chunk
+                    # came back as ints and strings, and pandas' DtypeWarning told the user
+                    # to pass read_csv arguments they never wrote)
                     frame = pd.read_csv(path, encoding=encoding, **options, **text,
-                                        index_col=False if ends else None)
+                                        index_col=False if ends else None, low_memory=False)
                 break
             except UnicodeDecodeError:
                 if encoding == encodings[-1]:

@@ -190,9 +190,9 @@ class LabelsLoss(nn.Module):
 
 TASK_KINDS = ("classification", "multilabel", "regression")
 
-#: a regression's training loss: squared errors (the mean), or absolute errors (the
-#: median: what metric='mae' scores)
-REGRESSION_LOSSES = {"mse": nn.MSELoss, "l1": nn.L1Loss}
+#: a regression's training loss, by scikit-learn's names: squared errors (the mean), or
+#: absolute errors (the median: what metric='mae' scores)
+REGRESSION_LOSSES = {"squared_error": nn.MSELoss, "absolute_error": nn.L1Loss}
 
 
 class Task:
@@ -205,7 +205,7 @@ class Task:
     deviations in R^2 (scikit-learn's weighted ``r2_score``)."""
 
     def __init__(self, kind: str, n_outputs: int, *, label_smoothing: float = 0.0,
-                 regression_loss: str = "mse"):
+                 regression_loss: str = "squared_error"):
         if kind not in TASK_KINDS:
             raise ValueError(f"task kind={kind!r} is not one of {', '.join(TASK_KINDS)}.")
         if regression_loss not in REGRESSION_LOSSES:

@@ -452,10 +452,19 @@ def test_grouped_amounts_beside_booleans_and_across_read_csv_chunks(tmp_path):
     cells[:10] = ["1.000,50"] * 10
     pd.DataFrame({"betrag": cells, "k": 1}).to_csv(tmp_path / "big.csv", sep=";", index=False)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", pd.errors.DtypeWarning)  # pandas' own, of the chunks
+        warnings.simplefilter("error")
         read = read_table(tmp_path / "big.csv").betrag
     assert read.dtype == np.float64 and read.notna().all()
     assert read[:10].eq(1000.5).all() and np.allclose(read[10:], amounts[10:])
+    # a word after read_csv's first chunk: the column came back as ints and strings, with a
+    # DtypeWarning asking for read_csv arguments lepton run's user never wrote
+    codes = np.arange(n).astype(object)
+    codes[-1] = "unknown"
+    pd.DataFrame({"code": codes, "k": 1}).to_csv(tmp_path / "late.csv", index=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        read = read_table(tmp_path / "late.csv").code
+    assert set(read.map(type)) == {str} and read.iloc[-2:].tolist() == [str(n - 2), "unknown"]
     (tmp_path / "spaces.csv").write_text("a,b,label\n1,2,x, \n3,4,y, \n")
     with warnings.catch_warnings():
         warnings.simplefilter("error")

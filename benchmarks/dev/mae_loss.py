@@ -1,9 +1,12 @@
-"""Dev probe: a search for metric='mae' trained on squared errors (the loss before stop 36),
-on absolute errors (since) or on Huber's loss, paired on the same split and seed. Prints one JSON row per arm and
-split: the held-out MAE and R^2, the fit's wall time and trials.
+"""Dev probe: a search for metric='mae' trained on squared errors of standardised targets
+(arm ``mse``: the loss before stop 36), on absolute errors of standardised targets
+(``l1_std``: stop 36), on absolute errors of targets centred on the median and scaled by
+the interquartile range (``l1``: since stop 37) or on Huber's loss (``huber``), paired on
+the same split and seed. Prints one JSON row per arm and split: the held-out MAE and R^2,
+the fit's wall time and trials.
 
     python benchmarks/dev/mae_loss.py DATA BUDGET SEED [SEED ...] > rows.jsonl
-    ARMS=huber python benchmarks/dev/mae_loss.py ...   # other arms (mse, l1, huber)
+    ARMS=l1_std,l1 python benchmarks/dev/mae_loss.py ...   # arms (default mse,l1)
 
 DATA: ``diabetes`` (scikit-learn's, 442 rows), ``california`` (Lepton's built-in
 california_synthetic, 20,640 rows), ``heavy`` (make_friedman1, 1,500 rows, Student-t
@@ -28,6 +31,7 @@ from sklearn.metrics import mean_absolute_error, r2_score  # noqa: E402
 from sklearn.model_selection import train_test_split  # noqa: E402
 
 from lepton import LeptonRegressor  # noqa: E402
+from lepton.estimators import _base as base  # noqa: E402
 from lepton.search import estimators as search_estimators  # noqa: E402
 
 
@@ -61,17 +65,20 @@ def run(arm: str, X_tr, X_te, y_tr, y_te, budget: float, seed: int) -> dict:
     from lepton.training import REGRESSION_LOSSES
 
     REGRESSION_LOSSES.setdefault("huber", nn.HuberLoss)  # measured, not Lepton's
-    loss = arm
-    original = search_estimators.Task
+    loss = {"mse": "squared_error", "l1": "absolute_error", "l1_std": "absolute_error"}.get(
+        arm, arm)
+    original, median_scale = search_estimators.Task, base._median_scale
     search_estimators.Task = lambda kind, n, **kw: original(kind, n, **{
         **kw, "regression_loss": loss})
+    if arm != "l1":  # the targets standardised, as before stop 37
+        base._median_scale = lambda *args: None
     try:
         t = time.perf_counter()
         model = LeptonRegressor(time_budget=budget, metric="mae", random_state=seed)
         model.fit(X_tr, y_tr)
         wall = time.perf_counter() - t
     finally:
-        search_estimators.Task = original
+        search_estimators.Task, base._median_scale = original, median_scale
     pred = model.predict(X_te)
     return {"mae": mean_absolute_error(y_te, pred), "r2": r2_score(y_te, pred),
             "wall": round(wall, 2), "trials": model.n_trials_, "final": model.final_choice_}

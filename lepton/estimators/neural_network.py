@@ -13,6 +13,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
 from .. import defaults
+from ..training import REGRESSION_LOSSES
 from ._base import BaseNeuralNetwork, infer_task
 
 __all__ = ["NeuralNetworkClassifier", "NeuralNetworkRegressor", "NeuralNetwork"]
@@ -199,7 +200,11 @@ class NeuralNetworkRegressor(RegressorMixin, BaseNeuralNetwork):
     __doc__ = ("""Neural-network regressor with a fixed architecture.
 
     Targets are standardised internally; ``y`` may be 1-D or 2-D (multi-output).
-""" + _PARAMS_DOC + _ATTRS_DOC + """    y_scaler_ : sklearn.preprocessing.StandardScaler
+""" + _PARAMS_DOC + """    loss : {'squared_error', 'absolute_error'}, default='squared_error'
+        What training minimises: squared errors (predicts the mean) or absolute errors
+        (the median: robust to outlying targets; what ``LeptonRegressor(metric='mae')``
+        trains with).
+""" + _ATTRS_DOC + """    y_scaler_ : sklearn.preprocessing.StandardScaler
 
     Examples
     --------
@@ -212,6 +217,11 @@ class NeuralNetworkRegressor(RegressorMixin, BaseNeuralNetwork):
     """)
 
     _task = "regression"
+    loss = "squared_error"  # a regressor pickled before ``loss`` existed trained on these
+    _parameter_constraints = {
+        **BaseNeuralNetwork._parameter_constraints,
+        "loss": [StrOptions(set(REGRESSION_LOSSES))],
+    }
 
     def __init__(self, hidden_layer_sizes=defaults.HIDDEN_LAYER_SIZES, activation=defaults.ACTIVATION,
                  *, dropout=defaults.DROPOUT, normalization=defaults.NORMALIZATION, residual=False,
@@ -222,7 +232,7 @@ class NeuralNetworkRegressor(RegressorMixin, BaseNeuralNetwork):
                  gradient_clip=defaults.GRADIENT_CLIP, input_scaling="robust", early_stopping=True,
                  validation_fraction=defaults.VALIDATION_FRACTION,
                  n_iter_no_change=defaults.PATIENCE, max_time=None, device="auto",
-                 random_state=None, verbose=0):
+                 random_state=None, verbose=0, loss="squared_error"):
         _init_params(self, hidden_layer_sizes=hidden_layer_sizes, activation=activation,
                      dropout=dropout, normalization=normalization, residual=residual,
                      architecture=architecture, input_shape=input_shape, epochs=epochs,
@@ -234,6 +244,7 @@ class NeuralNetworkRegressor(RegressorMixin, BaseNeuralNetwork):
                      validation_fraction=validation_fraction, n_iter_no_change=n_iter_no_change,
                      max_time=max_time, device=device, random_state=random_state,
                      verbose=verbose)
+        self.loss = loss
 
     def predict(self, X) -> np.ndarray:
         """Predicted values, shape (n_samples,) or (n_samples, n_outputs)."""

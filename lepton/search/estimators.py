@@ -272,7 +272,7 @@ class _BaseLepton(BaseEstimator):
         if n < 2:
             raise ValueError(f"{name} got 1 sample (n_samples=1); at least 2 are needed to train.")
         y_enc, encoder, n_outputs = encode_target(y, task, n, estimator_name=name,
-                                                  sample_weight=sample_weight)
+                                                  sample_weight=sample_weight, loss=metric.loss)
         record_target_names(self, y)
         kind = target_kind(task, encoder)  # 'multilabel': a 0/1 column per label
         if kind == "multilabel" and metric.prior_corrected:
@@ -880,6 +880,8 @@ class _BaseLepton(BaseEstimator):
                       y_1d=_target_ndim(y) == 1, n_features_in=self.n_features_in_,
                       feature_names_in=getattr(self, "feature_names_in_", None),
                       random_state=ctx.seed, input_shape=input_shape)
+        if task == "regression":  # refitted (clone), best_estimator_ trains on the same loss
+            common["loss"] = metric.loss
 
         # Ensemble candidates: finished trials of this process whose networks are kept.
         ensemble, ens_score = None, None

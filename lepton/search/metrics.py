@@ -55,7 +55,7 @@ class Metric:
     # 45.00 -> 47.35). Huber's loss (delta 1 on the standardised target) kept the
     # outliers' harm (7.6-8.5): 1% of targets off by 1e4 make the standard deviation ~1e3.
     # 20 s, splits 0-2: benchmarks/dev/mae_loss.py, benchmarks/results/dev/mae_loss_stop36.jsonl
-    loss: str = "mse"
+    loss: str = "squared_error"
 
     def __call__(self, y_true: np.ndarray, pred: np.ndarray,
                  sample_weight: np.ndarray | None = None) -> float:
@@ -179,7 +179,7 @@ METRICS: dict[str, Metric] = {m.name: m for m in [
            lambda y, p, w=None: skm.root_mean_squared_error(y, p, sample_weight=w), "val_loss"),
     Metric("mae", "regression", "minimize",
            lambda y, p, w=None: skm.mean_absolute_error(y, p, sample_weight=w), "val_loss",
-           loss="l1"),
+           loss="absolute_error"),
 ]}
 
 

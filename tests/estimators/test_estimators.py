@@ -352,6 +352,27 @@ def test_parameter_validation_names_parameter_value_and_accepted(params, match):
         NeuralNetworkClassifier(**params).fit(X, y)
 
 
+def test_regressor_loss_absolute_errors_ignore_outlying_targets_and_old_pickles_load():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 3))
+    y = X @ np.array([3.0, -2.0, 1.0])
+    y_fit = y[:300].copy()
+    y_fit[::50] += 1e4
+    kw = dict(hidden_layer_sizes=(32,), epochs=60, random_state=0)
+    errors = {loss: np.abs(NeuralNetworkRegressor(loss=loss, **kw).fit(X[:300], y_fit)
+                           .predict(X[300:]) - y[300:]).mean()
+              for loss in ("squared_error", "absolute_error")}
+    assert errors["absolute_error"] < 1.0 < 50 < errors["squared_error"], errors
+    with pytest.raises(InvalidParameterError,
+                       match=r"The 'loss' parameter of NeuralNetworkRegressor must be a str "
+                             r"among \{.*'absolute_error'.*\}\. Got 'huber' instead"):
+        NeuralNetworkRegressor(loss="huber").fit(X, y)
+    # a regressor pickled before the parameter existed: trained on squared errors
+    old = NeuralNetworkRegressor(**kw)
+    del old.__dict__["loss"]
+    assert clone(pickle.loads(pickle.dumps(old))).get_params()["loss"] == "squared_error"
+
+
 def test_task_parameter_validation():
     with pytest.raises(InvalidParameterError,
                        match=r"The 'task' parameter of NeuralNetwork must be a str among "
