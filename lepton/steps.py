@@ -109,11 +109,16 @@ def load_split(dataset: str, *, target: str | list[str] | None = None, task: str
                              "a column of row weights.")
         ds.X, w = _weights(ds.X, weight_column, ds.name)
     if time_column is not None:
-        order = _time_order(ds.X, time_column, ds.name)
+        order, times = _time_order(ds.X, time_column, ds.name)
         n_test = math.ceil(test_size * len(order))
+        if 0 < n_test < len(order):
+            # rows of one time are on one side: all of the first held-out time's rows are
+            # held out (5 of a day's 7 rows trained, 2 held out, under "from that day")
+            n_test = len(order) - int(np.searchsorted(times, times[-n_test], side="left"))
         if not 0 < n_test < len(order):
-            raise ValueError(f"test_size={test_size!r} holds out {n_test} of {len(order)} rows; "
-                             "give a fraction that leaves rows on both sides.")
+            raise ValueError(f"test_size={test_size!r} holds out {n_test} of {len(order)} rows "
+                             f"(whole {time_column!r} times); give a fraction that leaves "
+                             "rows on both sides.")
         train, test = order[:-n_test], order[-n_test:]
     else:
         train, test = train_test_split(np.arange(len(ds.y)), test_size=test_size,
@@ -181,30 +186,60 @@ def weight_note(split: Split) -> str:
             "by its weight")
 
 
-def _time_order(X, column: str, name: str) -> np.ndarray:
+def _time_order(X, column: str, name: str) -> tuple[np.ndarray, np.ndarray]:
     """Row positions in the order of ``column`` (dates, or numbers such as a period
-    index); a stable sort, so rows of one date keep the file's order."""
+    index, also as text), and the times in that order; a stable sort, so rows of one time
+    keep the file's order. Errors name the rows without a time (empty or a missing-value
+    marker such as ``?``) or with a value that is not one, and those values."""
     import pandas as pd
 
-    from .preprocessing import _date_format, _to_dates
+    from .preprocessing import _ISO, _date_format, _markers, _to_dates
 
     values = _named_column(X, column, "time_column", name)
-    if values.isna().any():
-        rows = np.flatnonzero(values.isna().to_numpy())
+    dates = pd.api.types.is_datetime64_any_dtype(values)
+    numeric = pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
+    missing = values.isna() | (False if dates or numeric else _markers(values))
+    if missing.any():
+        rows = np.flatnonzero(missing.to_numpy())
         raise ValueError(f"time_column={column!r} is missing in {len(rows)} row(s) (first rows: "
-                         f"{rows[:5].tolist()}); rows without a time cannot be put in order.")
-    if pd.api.types.is_datetime64_any_dtype(values):
+                         f"{rows[:5].tolist()}: {_shown(values, rows)}); rows without a time "
+                         "cannot be put in order.")
+    if dates:
         key = _to_dates(values, None, column)
-    elif pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
-        key = values
+    elif numeric:
+        key = values.astype(np.float64)
     else:
-        found = _date_format(values)
-        if found is None or found[1].any():
-            shown = list(dict.fromkeys(values.astype(str)))[:5]
+        numbers = pd.to_numeric(values.astype(str).str.strip(), errors="coerce")
+        # time steps or years written as text ('2019' is an ISO 8601 date too)
+        found = None if numbers.notna().mean() >= 0.5 else _date_format(values)
+        if found is None and numbers.notna().mean() >= 0.5:
+            held, bad, key = "numbers", numbers.isna(), numbers
+        elif found is not None:
+            held, bad = f"dates ({'ISO 8601' if found[0] == _ISO else repr(found[0])})", found[1]
+        else:
             raise ValueError(f"time_column={column!r} holds neither dates nor numbers "
-                             f"({shown}); name a date or time-step column.")
-        key = _to_dates(values, found[0], column)
-    return np.argsort(key.to_numpy(), kind="stable")
+                             f"({_shown(values, range(len(values)))}); name a date or "
+                             "time-step column.")
+        if bad.any():
+            rows = np.flatnonzero(bad.to_numpy())
+            raise ValueError(
+                f"time_column={column!r} holds {held} in {len(values) - len(rows)} of "
+                f"{len(values)} rows, and other values in {len(rows)} (first rows: "
+                f"{rows[:5].tolist()}: {_shown(values, rows)}); fix or remove those rows.")
+        if held != "numbers":
+            key = _to_dates(values, found[0], column)
+    if not numeric and pd.api.types.is_datetime64_any_dtype(key):  # instants, in UTC
+        key = pd.to_datetime(key, utc=True).dt.tz_localize(None)
+    key = key.to_numpy()
+    order = np.argsort(key, kind="stable")
+    return order, key[order]
+
+
+def _shown(values, rows) -> list[str]:
+    """The first five distinct values of ``rows``, as text (an empty cell: '(empty)'), for
+    an error."""
+    shown = values.iloc[list(rows[:200])].astype(object)
+    return list(dict.fromkeys(shown.where(shown.notna(), "(empty)").astype(str)))[:5]
 
 
 def time_note(split: Split, search: bool = True) -> str:

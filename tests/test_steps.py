@@ -181,11 +181,50 @@ def test_a_time_column_is_checked(tmp_path):
     frame.loc[[3, 9], "day"] = None
     frame.assign(tag=["a", "b"] * 40).to_csv(tmp_path / "gaps.csv", index=False)
     with pytest.raises(ValueError, match=r"time_column='day' is missing in 2 row\(s\) \(first "
-                                         r"rows: \[3, 9\]\)"):
+                                         r"rows: \[3, 9\]: \['\(empty\)'\]\)"):
         steps.load_split(str(tmp_path / "gaps.csv"), target="y", time_column="day")
     with pytest.raises(ValueError, match=r"time_column='tag' holds neither dates nor numbers "
                                          r"\(\['a', 'b'\]\)"):
         steps.load_split(str(tmp_path / "gaps.csv"), target="y", time_column="tag")
+
+
+def test_a_time_column_error_names_the_rows_and_values_at_fault(tmp_path):
+    """One '?' or one bad date among 79 good ones said 'holds neither dates nor numbers'
+    and listed five good dates; '?' is a missing-value marker (review helper-48)."""
+    import pandas as pd
+
+    frame = pd.read_csv(_dated_table(tmp_path))
+    cases = {"?": r"is missing in 1 row\(s\) \(first rows: \[7\]: \['\?'\]\)",
+             "31.13.2024": (r"holds dates \('%d\.%m\.%Y'\) in 79 of 80 rows, and other values "
+                            r"in 1 \(first rows: \[7\]: \['31\.13\.2024'\]\)"),
+             "x": r"holds numbers in 79 of 80 rows, and other values in 1 \(first rows: \[7\]: "
+                  r"\['x'\]\)"}
+    for bad, match in cases.items():
+        column = "step" if bad == "x" else "day"
+        frame.astype({column: str}).assign(**{column: lambda f: f[column].where(
+            f.index != 7, bad)}).to_csv(tmp_path / "bad.csv", index=False)
+        with pytest.raises(ValueError, match=f"time_column='{column}' {match}"):
+            steps.load_split(str(tmp_path / "bad.csv"), target="y", time_column=column)
+
+
+def test_rows_of_one_time_are_held_out_together(tmp_path):
+    """7 rows a day: the cut by position left 5 of a day's rows in training and 2 held out,
+    under a note saying the held-out rows start at that day (review helper-48)."""
+    import numpy as np
+    import pandas as pd
+
+    days = np.repeat(pd.date_range("2021-01-01", periods=29).strftime("%Y-%m-%d"), 7)
+    rng = np.random.default_rng(0)
+    pd.DataFrame({"day": days, "x": rng.normal(size=203), "y": rng.normal(size=203)}).iloc[
+        rng.permutation(203)].to_csv(tmp_path / "daily.csv", index=False)
+    split = steps.load_split(str(tmp_path / "daily.csv"), target="y", time_column="day")
+    assert len(split.y_test) == 56 and split.X_test.day.min() == "2021-01-22"
+    assert split.X_train.day.max() == "2021-01-21"
+    pd.DataFrame({"day": ["2021-01-01"] * 8, "x": 0.0, "y": 1.0}).to_csv(tmp_path / "one.csv",
+                                                                        index=False)
+    with pytest.raises(ValueError, match=r"test_size=0.25 holds out 8 of 8 rows \(whole 'day' "
+                                         r"times\)"):
+        steps.load_split(str(tmp_path / "one.csv"), target="y", time_column="day")
 
 
 def test_a_target_of_amounts_written_as_text_is_a_regression_target(tmp_path):
