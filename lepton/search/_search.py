@@ -355,6 +355,8 @@ class SearchContext:
     started: _dt.datetime | None = field(default_factory=_dt.datetime.now)
     _on_device: dict[str, list[Fold]] = field(default_factory=dict)
     _copy_lock: threading.Lock = field(default_factory=threading.Lock)
+    #: seconds the last greedy ensemble selection took (``_BaseLepton._select_ensemble``)
+    selection_s: float = 0.0
 
     @contextmanager
     def trial_device(self):

@@ -112,11 +112,13 @@ class Budget:
                 self.fixed_reserve += more
                 self.reserve += more
 
-    def release_final_reserve(self) -> None:
+    def release_final_reserve(self, keep: float = 0.0) -> None:
         """The final model needs no training (an ensemble of trained trials): keep only
-        the fixed reserve and a little slack for predictions, give the rest to the search."""
+        the fixed reserve, ``keep`` seconds (its assembly's) and a little slack for
+        predictions, give the rest to the search."""
         with self._lock:
-            self.reserve = self.fixed_reserve + self.MIN_SLACK_S + 0.02 * self.time_budget
+            self.reserve = (self.fixed_reserve + keep + self.MIN_SLACK_S
+                            + 0.02 * self.time_budget)
 
     def move_deadline(self, deadline: float) -> None:
         """Set the deadline (on ``clock``) to ``deadline``: a ``lepton worker`` follows the

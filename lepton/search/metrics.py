@@ -14,6 +14,7 @@ at least 1/2.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -134,6 +135,15 @@ def label_thresholds(proba: np.ndarray, y: np.ndarray,
     return np.array(chosen)
 
 
+def _balanced_accuracy(y, p, w=None):
+    # validation rows of one class, or without a class predicted: scikit-learn's "A single
+    # label was found" and "y_pred contains classes not in y_true" reached the user's fit
+    # output, up to 8 a fit, about rows the search picked (review helper-47)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return skm.balanced_accuracy_score(y, p.argmax(1), sample_weight=w)
+
+
 def _roc_auc(y, p, w=None):
     """Two classes: the AUC of class 1. More: each class against the rest, averaged over
     the classes ``y`` holds (scikit-learn's 'ovr' macro average is NaN as soon as one
@@ -160,9 +170,7 @@ METRICS: dict[str, Metric] = {m.name: m for m in [
            lambda y, p, w=None: skm.accuracy_score(y, _labels(y, p), sample_weight=w),
            "val_score", of_labels=True,
            epoch_is_metric=True),
-    Metric("balanced_accuracy", "classification", "maximize",
-           lambda y, p, w=None: skm.balanced_accuracy_score(y, p.argmax(1), sample_weight=w),
-           "val_score",
+    Metric("balanced_accuracy", "classification", "maximize", _balanced_accuracy, "val_score",
            of_labels=True, prior_corrected=True),
     Metric("f1_macro", "classification", "maximize",
            lambda y, p, w=None: skm.f1_score(y, _labels(y, p), average="macro",

@@ -395,6 +395,8 @@ def test_budget_plans_trials_and_reserves_time_for_the_final_model():
     assert budget.reserve == pytest.approx(0.35 * 60 + 0.05 + 5.0)
     budget.release_final_reserve()
     assert budget.reserve == pytest.approx(5.0 + 0.05 + 0.02 * 60)
+    budget.release_final_reserve(keep=0.4)  # what the final ensemble selection takes
+    assert budget.reserve == pytest.approx(5.0 + 0.4 + 0.05 + 0.02 * 60)
     # a final refit of several seeds reserves time for each of them, within the same cap
     seeds = Budget(60, clock=clock, final_copies=3)
     seeds.update_reserve(epoch_time=0.1, epochs=20, data_ratio=1.25)
@@ -886,6 +888,10 @@ def test_balanced_accuracy_decides_by_the_class_prior():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert metric(y3, proba3) == 1.0
+        # rows of one class, or a class predicted that they lack: scikit-learn's warnings
+        # reached the fit's output (review helper-47)
+        assert metric.fn(np.array([0, 0]), np.array([[0.9, 0.1], [0.2, 0.8]])) == 0.5
+        assert metric.fn(y3, proba3[:, [2, 1, 0]]) == 0.5
 
 
 def test_roc_auc_averages_over_the_classes_the_rows_hold():
