@@ -51,8 +51,8 @@ training data only:
   the times vary) the day in each value's own local time (the offset in its text, the
   time zone of its dtype) as sine/cosine pairs (seasons, weekdays, hours), then go through
   the numeric columns' imputation and scaling, the days clipped far out only
-  (``DAYS_CLIP``: the dates to predict lie past the fit rows' by design). Read as categories, every date of a new row
-  would be unseen;
+  (``DAYS_CLIP``: the dates to predict lie past the fit rows' by design). Read as
+  categories, every date of a new row would be unseen;
 - free-text columns (``TEXT_MIN_WORDS`` words a value on average, at least
   ``TEXT_MIN_DISTINCT`` of the values distinct: reviews, descriptions, comments) become
   ``TEXT_COMPONENTS`` numbers each: TF-IDF of words and word pairs reduced by truncated SVD
