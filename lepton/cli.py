@@ -29,7 +29,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
                              time_column=args.time_column, weight_column=args.weight_column)
     print(f"dataset={split.name} task={split.task} rows={split.rows} "
           f"train={len(split.y_train)} test={len(split.y_test)}")
-    for note in split.notes(search=not args.fixed):
+    imbalance = [] if args.fixed else steps.imbalance_note(split, args.metric)
+    for note in split.notes(search=not args.fixed) + imbalance:
         print(note)
     t0 = time.perf_counter()
     if args.fixed:

@@ -101,7 +101,7 @@ def load_split(dataset: str, *, target: str | list[str] | None = None, task: str
     if task != "auto":  # a text target for regression: the regressor's fit says so
         ds.task = task
     else:
-        ds.notes = [*ds.notes, *_classes_of_numbers(ds.y, ds.task, target, dataset)]
+        ds.notes = [*ds.notes, *_task_of_numbers(ds.y, ds.task, target, dataset)]
     w = None
     if weight_column is not None:
         if weight_column == time_column:
@@ -271,27 +271,33 @@ def time_cv(n_train: int, validation_fraction: float = 0.2):
     return [(np.arange(n_train - n_val), np.arange(n_train - n_val, n_train))]
 
 
-def _classes_of_numbers(y, task: str, target: Any, dataset: str) -> list[str]:
-    """A note where the task was inferred as classification from a target of whole numbers
-    (up to ``MAX_CLASSES_AUTO`` distinct values: counts, ratings, codes), which a run only
-    showed as ``task=classification``: visit counts scored held-out accuracy 0.145 as
-    classes, R^2 0.447 as numbers (``--task regression``)."""
+def _task_of_numbers(y, task: str, target: Any, dataset: str) -> list[str]:
+    """A note where the task was inferred from a target of whole numbers, which a run only
+    showed as ``task=...``: up to ``MAX_CLASSES_AUTO`` distinct values (counts, ratings,
+    codes) are classes, where visit counts scored held-out accuracy 0.145, R^2 0.447 as
+    numbers (``--task regression``); more are numbers, where 200 class codes scored R^2
+    0.22, accuracy 0.87 as classes (``--task classification``; review helper-47). The
+    latter only where values repeat (fewer distinct values than half the rows)."""
     from . import defaults
     from .datasets import BUILTIN_DATASETS
 
     values = np.asarray(y)
-    if dataset in BUILTIN_DATASETS or task != "classification" or values.ndim != 1 \
-            or values.dtype.kind not in "iuf":
+    if dataset in BUILTIN_DATASETS or values.ndim != 1 or values.dtype.kind not in "iuf":
         return []
     distinct = np.unique(values[~np.isnan(values)] if values.dtype.kind == "f" else values)
-    if len(distinct) <= 2:
-        return []
     if isinstance(target, (list, tuple)) and len(target) == 1:
         target = target[0]  # --target visits: a list of one
-    return [f"target {target!r}: {len(distinct)} distinct whole numbers "
-            f"({distinct[0]:g} to {distinct[-1]:g}), taken as classes (up to "
-            f"{defaults.MAX_CLASSES_AUTO} are); task 'regression' (--task regression) "
-            "predicts them as numbers"]
+    held = (f"target {target!r}: {len(distinct)} distinct whole numbers "
+            f"({distinct[0]:g} to {distinct[-1]:g})")
+    if task == "classification" and len(distinct) > 2:
+        return [f"{held}, taken as classes (up to {defaults.MAX_CLASSES_AUTO} are); task "
+                "'regression' (--task regression) predicts them as numbers"]
+    if task == "regression" and len(distinct) < len(values) / 2 \
+            and np.all(np.mod(distinct, 1) == 0):
+        return [f"{held}, taken as numbers to regress on (more than "
+                f"{defaults.MAX_CLASSES_AUTO} are); if they are codes of classes, task "
+                "'classification' (--task classification) predicts them as classes"]
+    return []
 
 
 def _stratify(y, task: str):
@@ -611,16 +617,53 @@ def search(model, split: Split):
         return model.fit(split.X_train, split.y_train, sample_weight=split.w_train)
 
 
+#: classes are imbalanced where the rarest is under this share of the training rows and
+#: the commonest ten times as many or more: accuracy then rewards the majority
+IMBALANCED_SHARE = 0.05
+
+
+def _class_shares(split: Split):
+    """The training rows' classes and their shares, commonest first (one class a row)."""
+    if split.task != "classification" or np.ndim(split.y_train) != 1:
+        return None
+    classes, counts = np.unique(np.asarray(split.y_train).astype(str), return_counts=True)
+    order = np.argsort(-counts, kind="stable")
+    return classes[order], counts[order] / counts.sum()
+
+
+def _imbalanced(split: Split) -> bool:
+    shares = _class_shares(split)
+    return shares is not None and shares[1][-1] < IMBALANCED_SHARE \
+        and shares[1][0] >= 10 * shares[1][-1]
+
+
+def imbalance_note(split: Split, metric: str | None) -> list[str]:
+    """A note, before a search for accuracy, where the classes are imbalanced: a run on
+    a 1:200 table said 'held-out accuracy: 0.9970' and nothing else, where predicting the
+    majority scored 0.9950 and the rare class's recall was 0.60 (review helper-47)."""
+    if metric not in (None, "accuracy") or not _imbalanced(split):
+        return []
+    classes, shares = _class_shares(split)
+    classes = [str(c) for c in classes]  # 'fraud', not np.str_('fraud')
+    return [f"classes are imbalanced: {classes[-1]!r} is {shares[-1]:.1%} of the training "
+            f"rows, {classes[0]!r} {shares[0]:.1%}; accuracy rewards predicting "
+            f"{classes[0]!r} ({shares[0]:.4f} by that alone): --metric balanced_accuracy "
+            "weighs every class's recall the same (its held-out score is reported too)"]
+
+
 def evaluate(model, split: Split) -> dict[str, float]:
     """Held-out scores: accuracy (classification) or R^2 (regression), and the metric the
     search optimised when it is another one, scored as the search scored validation; each
-    weighted by ``split.w_test`` where the split has weights."""
+    weighted by ``split.w_test`` where the split has weights. Balanced accuracy too where
+    the classes are imbalanced (:func:`imbalance_note`)."""
     w = split.w_test
     scores = {split.default_metric: float(model.score(split.X_test, split.y_test,
                                                       sample_weight=w))}
     searched = model.final_model_info_["metric"]
-    if searched not in scores:
-        scores[searched] = _held_out(model, split.X_test, split.y_test, searched, split.task, w)
+    extra = ["balanced_accuracy"] if _imbalanced(split) else []
+    for name in [searched, *extra]:
+        if name not in scores:
+            scores[name] = _held_out(model, split.X_test, split.y_test, name, split.task, w)
     return scores
 
 
