@@ -698,6 +698,17 @@ class RobustClipScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
                 z = np.where(clipped, bent, np.clip(z, -bound, bound))
         return z.astype(np.float32)
 
+    def transform(self, X):
+        # nothing to impute, no indicator column to add: X as it is. Images are thousands
+        # of columns without a missing pixel, and SimpleImputer's checks and copies took
+        # 0.26 s of a 1.0 s preprocessing of 1,600 images of 3x64x64, once per fold
+        indicator = getattr(self, "indicator_", None)
+        if isinstance(X, np.ndarray) and X.dtype.kind == "f" and X.ndim == 2 \
+                and X.shape[1] == len(self.statistics_) \
+                and (indicator is None or not len(indicator.features_)) and not np.isnan(X).any():
+            return X
+        return super().transform(X)
+
 
 def _inner_output_default(method):
     """``method`` with scikit-learn's inner transformers giving arrays, whatever a user's
