@@ -632,6 +632,17 @@ class _MedianImputer(SimpleImputer):
             median[~empty] = _by_column(np.nanmedian, X[:, ~empty])
         return median
 
+    def transform(self, X):
+        # nothing to impute, no indicator column to add: X as it is. Images are thousands
+        # of columns without a missing pixel, and SimpleImputer's checks and copies took
+        # 0.26 s of a 1.0 s preprocessing of 1,600 images of 3x64x64, once per fold
+        indicator = getattr(self, "indicator_", None)
+        if isinstance(X, np.ndarray) and X.dtype.kind == "f" and X.ndim == 2 \
+                and X.shape[1] == len(self.statistics_) \
+                and (indicator is None or not len(indicator.features_)) and not np.isnan(X).any():
+            return X
+        return super().transform(X)
+
 
 class RobustClipScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     """Center on the median, scale by the IQR, then clip outliers smoothly.
@@ -697,17 +708,6 @@ class RobustClipScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
                 bound = self.tail_threshold
                 z = np.where(clipped, bent, np.clip(z, -bound, bound))
         return z.astype(np.float32)
-
-    def transform(self, X):
-        # nothing to impute, no indicator column to add: X as it is. Images are thousands
-        # of columns without a missing pixel, and SimpleImputer's checks and copies took
-        # 0.26 s of a 1.0 s preprocessing of 1,600 images of 3x64x64, once per fold
-        indicator = getattr(self, "indicator_", None)
-        if isinstance(X, np.ndarray) and X.dtype.kind == "f" and X.ndim == 2 \
-                and X.shape[1] == len(self.statistics_) \
-                and (indicator is None or not len(indicator.features_)) and not np.isnan(X).any():
-            return X
-        return super().transform(X)
 
 
 def _inner_output_default(method):
