@@ -26,7 +26,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
         device=args.device, storage=args.storage)
     split = steps.load_split(args.dataset, target=_target(args), task=args.task,
                              test_size=args.test_size, seed=args.seed,
-                             time_column=args.time_column, weight_column=args.weight_column)
+                             time_column=args.time_column, weight_column=args.weight_column,
+                             input_shape=args.input_shape)
+    _check_images(args, split)
     print(f"dataset={split.name} task={split.task} rows={split.rows} "
           f"train={len(split.y_train)} test={len(split.y_test)}")
     imbalance = [] if args.fixed else steps.imbalance_note(split, args.metric)
@@ -191,7 +193,7 @@ def _cmd_schedule(args: argparse.Namespace) -> int:
     parameters = {
         "dataset": args.dataset, "target": _target(args), "task": args.task,
         "test_size": args.test_size, "seed": args.seed, "time_column": args.time_column,
-        "weight_column": args.weight_column,
+        "weight_column": args.weight_column, "input_shape": args.input_shape,
         "time_budget": args.time_budget,
         "n_jobs": args.n_jobs, "device": args.device, "metric": args.metric,
         "search_space": args.search_space,
@@ -284,7 +286,9 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         if X.shape[1] != model.n_features_in_:
             raise ValueError(
                 f"{os.path.basename(args.data)} has {X.shape[1]} feature columns (besides "
-                f"--keep); the model was trained on {model.n_features_in_} unnamed columns.")
+                f"--keep); the model was trained on {model.n_features_in_} unnamed columns "
+                "(an array, or a built-in dataset): give the file those columns alone, in "
+                "their order (the target dropped; others copied out with --keep).")
         X = X.to_numpy()
     out = frame[list(dict.fromkeys(args.keep or ()))].copy()
     text_out = args.out is None or table_format(args.out, what="--out") in ("csv", "tsv")
@@ -411,6 +415,25 @@ SEARCH_ONLY = ("time_budget", "n_jobs", "metric", "search_space", "storage", "st
                "experiment", "tracking_uri", "register")
 
 
+def _check_images(args: argparse.Namespace, split) -> None:
+    """A cnn search space needs images: a built-in image dataset without --flat, or a file
+    with --input-shape (before, both said to pass input_shape=(height, width) in Python,
+    which lepton run had no way to)."""
+    from .search.spaces import load_search_space
+
+    space = args.search_space
+    if args.fixed or (isinstance(space, str) and space == "auto") or \
+            load_search_space(space).family != "cnn":
+        return
+    if not args.images:
+        raise ValueError(f"--search-space {space} searches networks for images: drop --flat.")
+    if split.input_shape is None:
+        raise ValueError(f"--search-space {space} searches networks for images, and "
+                         f"the rows of {split.name} are not images: for a file whose feature "
+                         "columns are pixels, give their shape with --input-shape HEIGHT WIDTH (or "
+                         "CHANNELS HEIGHT WIDTH).")
+
+
 def _refuse_search_options(args: argparse.Namespace) -> None:
     defaults = vars(build_parser().parse_args(["run"]))
     given = [f"--{key.replace('_', '-')}" for key in SEARCH_ONLY
@@ -481,6 +504,10 @@ def _add_search_arguments(run: argparse.ArgumentParser) -> None:
                             "(8x8: the cnn space); the default")
     shape.add_argument("--flat", dest="images", action="store_false",
                        help="give a built-in image dataset as flat pixel columns (mlp space)")
+    shape.add_argument("--input-shape", type=_positive_int, nargs="+", metavar="N",
+                       help="the file's feature columns are the pixels of images of this "
+                            "shape, row by row: HEIGHT WIDTH, or CHANNELS HEIGHT WIDTH (a "
+                            "CSV of MNIST: 28 28); the search then has the cnn space")
     run.add_argument("--no-tracking", action="store_true", help="do not log to MLflow")
     run.add_argument("--experiment", help="MLflow experiment (default: lepton-<dataset>)")
     run.add_argument("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI "
@@ -629,7 +656,9 @@ def build_parser() -> argparse.ArgumentParser:
     pred.add_argument("model", help="the model file (joblib, from lepton run --save); load only "
                                     "files you trust: unpickling runs code")
     pred.add_argument("data", help="CSV/TSV/Parquet/Excel file with the model's feature columns "
-                                   "(others, such as the target, are ignored)")
+                                   "(others, such as the target, are ignored; a model trained "
+                                   "on unnamed columns, such as a built-in dataset's, takes "
+                                   "them alone, in order)")
     pred.add_argument("--out", help="write the predictions here (.csv, .tsv, .parquet or .xlsx; "
                                     ".csv.gz and the like compress; default: CSV on "
                                     "standard output)")

@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -84,13 +85,16 @@ class Split:
 
 def load_split(dataset: str, *, target: str | list[str] | None = None, task: str = "auto",
                test_size: float = 0.25, seed: int = 0, time_column: str | None = None,
-               weight_column: str | None = None) -> Split:
+               weight_column: str | None = None,
+               input_shape: Sequence[int] | None = None) -> Split:
     """Load a built-in dataset or a table file and hold out ``test_size`` of its rows
     (stratified by class where every class has two rows or more). With ``time_column``
     (dates or numbers), the rows are put in its order and the latest ``test_size`` of them
     are held out, as a model trained today is used on tomorrow's rows. ``weight_column``
     (numbers >= 0) is taken out of the features and weighs the rows (``sample_weight``) in
-    the search and in the held-out scores."""
+    the search and in the held-out scores. ``input_shape`` (height, width, or channels,
+    height, width): a file's feature columns are the pixels of images of that shape, row
+    by row (as a CSV of MNIST holds them), which the cnn space searches."""
     from sklearn.model_selection import train_test_split
     from sklearn.utils import _safe_indexing
 
@@ -108,6 +112,8 @@ def load_split(dataset: str, *, target: str | list[str] | None = None, task: str
             raise ValueError(f"weight_column={weight_column!r} is also the time_column; name "
                              "a column of row weights.")
         ds.X, w = _weights(ds.X, weight_column, ds.name)
+    if input_shape is not None:
+        ds.input_shape = _pixels_shape(ds.X, input_shape, ds.name)
     if time_column is not None:
         order, times = _time_order(ds.X, time_column, ds.name)
         n_test = math.ceil(test_size * len(order))
@@ -125,11 +131,27 @@ def load_split(dataset: str, *, target: str | list[str] | None = None, task: str
                                        random_state=seed, stratify=_stratify(ds.y, ds.task))
     recipe = {"dataset": absolute_dataset(dataset), "target": target, "task": task,
               "test_size": test_size, "seed": seed, "time_column": time_column,
-              "weight_column": weight_column}
+              "weight_column": weight_column,
+              "input_shape": None if input_shape is None else list(ds.input_shape)}
     return Split(ds.name, ds.task, _safe_indexing(ds.X, train), _safe_indexing(ds.X, test),
                  _safe_indexing(ds.y, train), _safe_indexing(ds.y, test), ds.input_shape,
                  time_column, weight_column, None if w is None else w[train],
                  None if w is None else w[test], ds.notes, recipe)
+
+
+def _pixels_shape(X, input_shape: Sequence[int], name: str) -> tuple[int, ...]:
+    """``input_shape`` checked against the feature columns of ``X``: 2 or 3 whole numbers
+    whose product is their count (that they hold numbers, the fit checks)."""
+    shape = tuple(input_shape)
+    if len(shape) not in (2, 3) or not all(isinstance(n, int) and n >= 1 for n in shape):
+        raise ValueError(f"input_shape={list(shape)}: give an image's height and width, or its "
+                         "channels, height and width (whole numbers >= 1).")
+    if math.prod(shape) != X.shape[1]:
+        raise ValueError(f"input_shape={list(shape)} is {math.prod(shape)} pixels a row, and "
+                         f"{name} has {X.shape[1]} feature columns; every feature column is a "
+                         "pixel, in the image's row order (leave an id out of the file, or "
+                         "name the target).")
+    return shape
 
 
 def absolute_dataset(dataset: Any) -> Any:
@@ -508,7 +530,8 @@ def join_search(storage: str, study_name: str | None = None, *, n_jobs: int | No
     split = load_split(dataset or recipe["dataset"], target=recipe["target"], task=recipe["task"],
                        test_size=recipe["test_size"], seed=recipe["seed"],
                        time_column=recipe["time_column"],
-                       weight_column=recipe["weight_column"])
+                       weight_column=recipe["weight_column"],
+                       input_shape=recipe.get("input_shape"))  # absent: a run before stop 37
     ends = min(float(study.user_attrs[ENDS_AT_ATTR]), own_end)
     seconds = ends - time.time()
     if seconds < 1.0:

@@ -134,7 +134,8 @@ def _run_name() -> str:
 def search_flow(dataset: str = "digits", target: str | list[str] | None = None,
                 task: Literal["auto", "classification", "regression"] = "auto",
                 test_size: float = 0.25, seed: int = 0, time_column: str | None = None,
-                weight_column: str | None = None, time_budget: float = 30.0,
+                weight_column: str | None = None, input_shape: list[int] | None = None,
+                time_budget: float = 30.0,
                 n_jobs: int | None = None, device: str = "auto", metric: str | None = None,
                 search_space: str | dict[str, Any] = "auto",
                 storage: str | None = None, study_name: str | None = None,
@@ -168,7 +169,8 @@ def search_flow(dataset: str = "digits", target: str | list[str] | None = None,
     split = load_task.with_options(**retry)(dataset, target=target, task=task,
                                             test_size=test_size, seed=seed,
                                             time_column=time_column,
-                                            weight_column=weight_column)
+                                            weight_column=weight_column,
+                                            input_shape=input_shape)
     logger.info("dataset=%s task=%s rows=%d train=%d test=%d", split.name, split.task,
                 split.rows, len(split.y_train), len(split.y_test))
     notes = split.notes()
@@ -290,13 +292,14 @@ def deployment_parameters(**parameters: Any) -> dict[str, Any]:
 
 
 def _check_table(path: str, parameters: dict[str, Any]) -> None:
-    """The file as a scheduled run will read it: its target, time and weight columns, and
-    the metric against the task its target gives, so that a misspelt column fails the
-    deployment now, not every run from the first on (the file is read once, here)."""
+    """The file as a scheduled run will read it: its target, time and weight columns (and
+    pixels, with ``input_shape``), and the metric against the task its target gives, so
+    that a misspelt column fails the deployment now, not every run from the first on (the
+    file is read once, here)."""
     from lepton.search.metrics import get_metric
 
     split = steps.load_split(path, **{key: parameters[key] for key in (
-        "target", "task", "test_size", "seed", "time_column", "weight_column")
+        "target", "task", "test_size", "seed", "time_column", "weight_column", "input_shape")
         if key in parameters})
     if parameters.get("metric") is not None:
         get_metric(parameters["metric"], split.task)

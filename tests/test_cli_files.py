@@ -117,3 +117,63 @@ def test_imbalanced_classes_are_said_and_balanced_accuracy_is_reported(tmp_path,
                  "--no-tracking", "--verbose", "0", "--metric", "balanced_accuracy"]) == 0
     out = capsys.readouterr().out
     assert "imbalanced" not in out and out.count("held-out balanced_accuracy: ") == 1
+
+
+def test_a_model_of_unnamed_columns_says_which_columns_a_file_must_hold(tmp_path, capsys):
+    # `lepton predict --help` said the target column is ignored; for a model trained on an
+    # array (a built-in dataset's) it is refused: the error now says what to give
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 3))
+    model = NeuralNetworkClassifier(hidden_layer_sizes=(4,), epochs=2).fit(X, X[:, 0] > 0)
+    joblib.dump(model, tmp_path / "model.joblib")
+    pd.DataFrame(X, columns=["p0", "p1", "p2"]).assign(label=1, id=range(60)).to_csv(
+        tmp_path / "rows.csv", index=False)
+    assert main(["predict", str(tmp_path / "model.joblib"), str(tmp_path / "rows.csv"),
+                 "--keep", "id"]) == 2
+    assert ("rows.csv has 4 feature columns (besides --keep); the model was trained on 3 "
+            "unnamed columns (an array, or a built-in dataset): give the file those columns "
+            "alone, in their order (the target dropped; others copied out with --keep)"
+            ) in capsys.readouterr().err
+    pd.DataFrame(X, columns=["p0", "p1", "p2"]).assign(id=range(60)).to_csv(
+        tmp_path / "rows.csv", index=False)
+    assert main(["predict", str(tmp_path / "model.joblib"), str(tmp_path / "rows.csv"),
+                 "--keep", "id"]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == "id,prediction"
+
+
+def test_a_file_of_pixel_columns_is_searched_as_images_with_input_shape(tmp_path, capsys):
+    # `--search-space cnn` said to pass input_shape=(height, width), which lepton run had no
+    # way to (review helper-46): a CSV of MNIST-like pixel columns could not reach a CNN
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    frame = pd.DataFrame(X[:400], columns=[f"pixel{i}" for i in range(64)])
+    frame.insert(0, "label", y[:400])
+    frame.to_csv(tmp_path / "digits.csv", index=False)
+    run = ["run", str(tmp_path / "digits.csv"), "--target", "label", "--no-tracking",
+           "--verbose", "0"]
+    assert main(run + ["--input-shape", "8", "8", "--time-budget", "10",
+                       "--save", str(tmp_path / "m.joblib")]) == 0
+    assert "space=cnn" in capsys.readouterr().out
+    model = joblib.load(tmp_path / "m.joblib")
+    assert tuple(model.input_shape_) == (8, 8) and model.search_space_.family == "cnn"
+    frame.drop(columns="label").head(5).to_csv(tmp_path / "new.csv", index=False)
+    assert main(["predict", str(tmp_path / "m.joblib"), str(tmp_path / "new.csv")]) == 0
+    predicted = capsys.readouterr().out.splitlines()
+    assert predicted[0] == "prediction" and len(predicted) == 6
+    for extra, said in [
+            (["--search-space", "cnn"], "searches networks for images, and the rows of digits "
+                                        "are not images: for a file whose feature columns are "
+                                        "pixels, give their shape with --input-shape"),
+            (["--input-shape", "8", "9"], "input_shape=[8, 9] is 72 pixels a row, and digits "
+                                          "has 64 feature columns")]:
+        assert main(run + extra) == 2
+        assert said in capsys.readouterr().err
+    assert main(["run", "digits", "--flat", "--search-space", "cnn", "--no-tracking"]) == 2
+    assert "--search-space cnn searches networks for images: drop --flat" in (
+        capsys.readouterr().err)
+    from lepton.steps import load_split
+
+    # what `lepton worker` and a scheduled run load the same rows with
+    split = load_split(str(tmp_path / "digits.csv"), target="label", input_shape=[8, 8])
+    assert split.recipe["input_shape"] == [8, 8] and split.input_shape == (8, 8)

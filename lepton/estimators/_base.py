@@ -24,15 +24,14 @@ from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelEncoder, StandardScaler
 from sklearn.utils import _safe_indexing, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from .. import defaults
 from .._warn import warn_left_out
 from ..models import ModelConfig, check_activation
 from ..preprocessing import (SCALINGS, TabularPreprocessor, check_features,
-                             check_input_shape, column_errors_on_all_rows, text_numbers,
-                             warn_unseen_categories)
+                             column_errors_on_all_rows, text_numbers, warn_unseen_categories)
 from ..training import (
     DIVERGED, SCHEDULES, DivergedError, ProgressPrinter, Task, TensorData, TrainingConfig,
     fit_model, predict_outputs, resolve_device, threads_per_trial, torch_threads,
@@ -180,8 +179,10 @@ def encode_target(y: Any, task: str, n_samples: int, *, estimator_name: str,
                     "e.g. y.astype(str).")
         try:
             check_classification_targets(y_arr)
-        except ValueError:  # scikit-learn's "Unknown label type: continuous (or unknown)"
-            raise ValueError(_label_type_error(y_arr, estimator_name)) from None
+        except ValueError:  # scikit-learn's "Unknown label type: continuous (or unknown)",
+            # its words kept first (its estimator checks look for them)
+            raise ValueError(f"Unknown label type: {type_of_target(y_arr)}. "
+                             + _label_type_error(y_arr, estimator_name)) from None
         _check_length(y_arr, n_samples)
         encoder = LabelEncoder().fit(y_arr)
         if len(encoder.classes_) < 2:
@@ -679,9 +680,12 @@ class BaseNeuralNetwork(BaseEstimator):
     @classmethod
     def _from_trained(cls, *, module, preprocessor, task, encoder, n_outputs, model_config,
                       training_config: TrainingConfig, result, device, y_1d, n_features_in,
-                      feature_names_in=None, random_state=None, input_shape=None, **params):
+                      feature_names_in=None, random_state=None, input_shape=None,
+                      image=(None, False), **params):
         """A fitted estimator around a network trained elsewhere (by the search), with
-        constructor parameters that reproduce its training when the estimator is refitted."""
+        constructor parameters that reproduce its training when the estimator is refitted.
+        ``image``: the search's ``input_shape_`` and ``channels_last_``, which X at predict
+        must match (:func:`~lepton.preprocessing.check_features`)."""
         tc = training_config
         kwargs = dict(architecture=dict(ModelConfig.from_dict(model_config).to_dict()),
                       epochs=tc.epochs, batch_size=tc.batch_size, learning_rate=tc.learning_rate,
@@ -695,6 +699,7 @@ class BaseNeuralNetwork(BaseEstimator):
             kwargs["label_smoothing"] = tc.label_smoothing
         est = cls(**kwargs)
         est.n_features_in_ = n_features_in
+        est.input_shape_, est.channels_last_ = image
         if feature_names_in is not None:
             est.feature_names_in_ = feature_names_in
         est._set_fitted(module=module, preprocessor=preprocessor, task=task, encoder=encoder,
@@ -703,9 +708,11 @@ class BaseNeuralNetwork(BaseEstimator):
         return est
 
     def _check_input_shape(self, model_config: ModelConfig, n_features: int):
-        if self.input_shape is None:
+        """The network's per-sample shape: ``input_shape_``, the images' shape channels
+        first (``input_shape``, else X's own), or None for rows."""
+        if self.input_shape_ is None:
             return None
-        shape = check_input_shape(self.input_shape, self.n_features_in_)
+        shape = list(self.input_shape_)
         if model_config.family == "cnn" and n_features != math.prod(shape):
             raise ValueError(
                 f"the cnn architecture needs all-numeric image input without missing values; "

@@ -34,8 +34,11 @@ _PARAMS_DOC = """
         A full model config (``lepton.models.ModelConfig`` format, as the search spaces
         produce). Overrides the five parameters above.
     input_shape : sequence of int, default=None
-        Per-sample shape, e.g. (8, 8) for digit images. Image-shaped X (3-D/4-D arrays) is
-        flattened; a ``cnn`` architecture uses the shape.
+        Per-sample shape, e.g. (8, 8) for digit images: (height, width) or (channels,
+        height, width). None takes image-shaped X's own (3-D/4-D arrays, channels last
+        where the last axis is 1, 3 or 4 and smaller than both before it, as in
+        LeptonClassifier). Image-shaped X is flattened (channels first); a ``cnn``
+        architecture uses the shape.
     epochs : int, default=100
     batch_size : int or 'auto', default='auto'
         'auto' = max(128, n_samples // 100), at most 1024.
@@ -77,6 +80,10 @@ _ATTRS_DOC = """
         The trained network (eval mode).
     preprocessor_ : lepton.preprocessing.TabularPreprocessor
     n_features_in_ : int
+    input_shape_ : tuple of int or None
+        The per-sample shape of image input, channels first; None for rows of features.
+    channels_last_ : bool
+        Whether X holds images channels last, (n, h, w, c), moved channels first.
     feature_names_in_ : ndarray of str
         Only when X had string column names.
     history_ : list of dict

@@ -145,7 +145,9 @@ class CNN(nn.Module):
     """Small convolutional network for image-shaped input such as 8x8 digits.
 
     Input arrives flattened, (batch, C*H*W), as every Lepton model sees it, and is
-    reshaped to (batch, C, H, W) here.
+    reshaped to (batch, C, H, W) here: images that came channels last, (n, H, W, C), were
+    moved channels first before they were flattened
+    (:func:`lepton.preprocessing.check_features`).
     """
 
     def __init__(self, n_inputs: int, n_outputs: int, config: ModelConfig,
@@ -192,7 +194,9 @@ def build_model(config: ModelConfig | dict, n_inputs: int, n_outputs: int, *,
         return ResNet(n_inputs, n_outputs, cfg)
     if input_shape is None or len(input_shape) < 2:
         raise ValueError(
-            "family 'cnn' needs image-shaped input: pass input_shape=(height, width) or "
-            f"(channels, height, width); got input_shape={input_shape!r}."
+            "family 'cnn' needs image-shaped input: X of shape (n, height, width), (n, "
+            "channels, height, width) or (n, height, width, channels), or flat X with "
+            "input_shape=(height, width) or (channels, height, width); got "
+            f"input_shape={input_shape!r}."
         )
     return CNN(n_inputs, n_outputs, cfg, input_shape)

@@ -42,7 +42,7 @@ from ..estimators import NeuralNetworkClassifier, NeuralNetworkRegressor
 from ..estimators._base import (_class_args, _rows, check_rows_weighted, check_sample_weight,
                                 encode_target, kept_on_failure, record_target_names,
                                 split_validation, target_kind)
-from ..preprocessing import (TabularPreprocessor, check_features, check_input_shape,
+from ..preprocessing import (TabularPreprocessor, check_features,
                              column_errors_on_all_rows, feature_ranking, kept_columns,
                              warn_unseen_categories)
 from ..training import (
@@ -88,9 +88,20 @@ ORIENTED_ATTR = "lepton.oriented_reports"
 #: with its fingerprint ``lepton.space`` so that a resume with another space names changes.
 SPACE_SPEC_ATTR = "lepton.space_spec"
 
-#: cv='auto' uses AUTO_CV_FOLDS-fold cross-validation for data under AUTO_CV_MAX_ROWS rows.
+#: cv='auto' uses AUTO_CV_FOLDS-fold cross-validation for data under AUTO_CV_MAX_ROWS rows
+#: where time_budget holds AUTO_CV_MIN_EPOCHS epochs over all the folds.
 AUTO_CV_FOLDS = 5
 AUTO_CV_MAX_ROWS = 5000
+#: 500 images of 3x64x64 (an epoch over 5 folds: ~12 s on 2 cores) finished no trial at
+#: 10-15 s budgets with 5 folds, and fit in 11 s of 15 with one split; 1,200 of 3x16x16
+#: (~1.8 s) finished 4-5 trials in 12 s with 5 folds (review helper-46).
+AUTO_CV_MIN_EPOCHS = 10
+#: Training speed in input values (rows x features) per second, by family: the first
+#: portfolio entry, 3 epochs, median, on 2 shared CPU cores. The 32-64 channel CNN: 2.1 M/s
+#: on 1,000 x 3x16x16, 1.8 M/s on 400 x 3x64x64 (0.46 M/s on 1,000 x 8x8, per-batch costs
+#: first). The 2x256 MLP: 50 M/s on 4,000 x 1,000 (6.5 M/s on 4,000 x 100, per-batch costs
+#: first); the ResNet's first layer, a linear one as wide, is taken to cost the same.
+AUTO_CV_VALUES_PER_S = {"cnn": 2e6, "mlp": 50e6, "resnet": 50e6}
 #: A refit short of time may run down to this fraction of the best trial's epochs (with
 #: its schedule compressed to them); with less time the best trial's own networks are used.
 MIN_REFIT_FRACTION = 0.75
@@ -264,10 +275,8 @@ class _BaseLepton(BaseEstimator):
         self.devices_ = [str(d) for d in devices]
         n_jobs = self._n_jobs(len(devices))
 
-        self.input_shape_ = _per_sample_shape(X, self.input_shape)
+        # records input_shape_ and channels_last_ (channels-last images are moved first)
         X_given, X = X, check_features(self, X, input_shape=self.input_shape, reset=True)
-        if self.input_shape is not None:
-            check_input_shape(self.input_shape, self.n_features_in_)
         n = X.shape[0]
         if n < 2:
             raise ValueError(f"{name} got 1 sample (n_samples=1); at least 2 are needed to train.")
@@ -298,7 +307,15 @@ class _BaseLepton(BaseEstimator):
         seed, role = self._seed(storage, study_name, metric)
         if role == "created" and storage is not None:
             self._new_study = (storage, study_name)
-        splits = self._make_splits(X, y_enc, kind, seed)
+        meta = compute_meta_features(X, y_enc, task, input_shape=self.input_shape_)
+        self.meta_features_ = meta.as_dict()
+        given_space = choose_space(self.search_space, meta)
+        recorded = None  # the validation scheme of the study resumed, which cv='auto' keeps
+        if role != "created" and self.cv == "auto":
+            recorded = optuna.load_study(study_name=study_name, storage=storage).user_attrs.get(
+                "lepton.validation")
+        splits = self._make_splits(X, y_enc, kind, seed, family=given_space.family,
+                                   recorded=recorded)
         for i, (tr, va) in enumerate(splits):
             where = f" of split {i}" if len(splits) > 1 else ""
             check_rows_weighted(w, tr, f"training rows{where}")
@@ -308,9 +325,6 @@ class _BaseLepton(BaseEstimator):
         # the early folds' networks never saw the latest rows, so no ensemble of them; the
         # final model is the refit on every row.
         self._forward_splits = self._given_cv() and all(tr.max() < va.min() for tr, va in splits)
-        meta = compute_meta_features(X, y_enc, task, input_shape=self.input_shape_)
-        self.meta_features_ = meta.as_dict()
-        given_space = choose_space(self.search_space, meta)
         n_train = max(len(tr) for tr, _ in splits)
         space = apply_priors(given_space, meta, n_train=n_train)
         with column_errors_on_all_rows(X):
@@ -424,7 +438,7 @@ class _BaseLepton(BaseEstimator):
                     f"time_budget={self.time_budget:g}s is too small: preparing the data took "
                     f"{budget.elapsed():.2f}s{_torch_import_note(warm_up_s, 'of it')} and the "
                     f"final model needs a reserve of {budget.reserve:.2f}s{tracking}. Increase "
-                    "time_budget.")
+                    f"time_budget{_one_split_note(len(folds))}.")
             window_end = _publish_window_end(study, storage, follow, budget)
             # a run's sign of life, for its workers (a run killed outright closes no window)
             alive = SignOfLife(study) if window_end is not None else contextlib.nullcontext()
@@ -483,7 +497,7 @@ class _BaseLepton(BaseEstimator):
                     + (f" Fit again with storage={_storage_shown(self.storage)!r} and "
                        f"study_name={study_name!r} to continue the search."
                        if self.storage is not None else ""))
-            self._check_trials(study, warm_up_s)
+            self._check_trials(study, warm_up_s, n_folds=len(folds))
             self.search_converged_ = (self.patience is not None
                                       and trials_since_best(study, ctx.started) >= self.patience)
             # The refit's threads, like the trials', leave the cores other processes use
@@ -509,8 +523,10 @@ class _BaseLepton(BaseEstimator):
         holdout = (ctx.y_val if task == "regression" else
                    ctx.y_val.astype(encoder.dtype) if kind == "multilabel" else
                    encoder.classes_[ctx.y_val], self._holdout_prediction(ctx, encoder))
-        # a DataFrame as given (a logged model's schema names its columns as users do)
-        sample = X_given if isinstance(X_given, pd.DataFrame) else X
+        # a DataFrame as given (a logged model's schema names its columns as users do);
+        # channels-last images flattened as given, as predict reads flat rows of them
+        sample = (X_given if isinstance(X_given, pd.DataFrame) else X if not self.channels_last_
+                  else np.asarray(X_given[:5]).reshape(min(5, n), -1))
         self.tracker_ = tracker  # before end_search: the model it logs names its own run
         self.tracking_run_id_ = getattr(tracker, "parent_run_id", None)
         # A stop signal while the search's run is logged (seconds of a tracked fit's end;
@@ -598,26 +614,40 @@ class _BaseLepton(BaseEstimator):
     def _max_wait(self) -> float:
         return min(SEED_WAIT_S, WAIT_SHARE * float(self.time_budget))
 
-    def _n_folds(self, n: int) -> int | None:
+    def _n_folds(self, n: int, n_values: int = 0, family: str = "mlp",
+                 recorded: str | None = None) -> int | None:
         """``cv='auto'``: 5-fold cross-validation below 5,000 rows, where one held-out split
-        is too small to rank configurations reliably (and trials are cheap); one split above.
+        is too small to rank configurations reliably, if the budget can train the folds:
+        ``AUTO_CV_MIN_EPOCHS`` epochs over all five at the ``family``'s measured speed
+        (``AUTO_CV_VALUES_PER_S``; ``n_values``: rows x features). One split otherwise.
         Measured on digits (1,347 training rows, 30 s, seeds 0-2): test accuracy 0.978 /
-        0.973 / 0.982 with 5 folds against 0.964 / 0.969 / 0.973 with one 20% split."""
-        if self.cv == "auto":
-            return AUTO_CV_FOLDS if n < AUTO_CV_MAX_ROWS else None
-        return self.cv
+        0.973 / 0.982 with 5 folds against 0.964 / 0.969 / 0.973 with one 20% split. A
+        study resumed keeps its scheme (``recorded``), whatever this fit's budget: another
+        scheme would refuse to resume it."""
+        if self.cv != "auto":
+            return self.cv
+        if recorded is not None and recorded.endswith("-fold cv"):
+            return int(recorded.split("-", 1)[0])
+        if recorded is not None and recorded.startswith("holdout"):
+            return None
+        rate = AUTO_CV_VALUES_PER_S.get(family, AUTO_CV_VALUES_PER_S["mlp"])
+        epoch_s = (AUTO_CV_FOLDS - 1) * n_values / rate  # each row trains in 4 of 5 folds
+        fits = AUTO_CV_MIN_EPOCHS * epoch_s <= float(self.time_budget)
+        return AUTO_CV_FOLDS if n < AUTO_CV_MAX_ROWS and fits else None
 
     def _given_cv(self) -> bool:
         """``cv`` is a scikit-learn splitter or the splits themselves."""
         return not (self.cv is None or isinstance(self.cv, (str, Integral)))
 
-    def _make_splits(self, X, y_enc, task: str, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    def _make_splits(self, X, y_enc, task: str, seed: int, *, family: str = "mlp",
+                     recorded: str | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
         """(train rows, validation rows) of each fold, or of the one held-out split;
-        stratified by class where ``task`` (the training's kind) is 'classification'."""
+        stratified by class where ``task`` (the training's kind) is 'classification'.
+        ``family`` and ``recorded``: what cv='auto' decides on (:meth:`_n_folds`)."""
         n = X.shape[0]
         if self._given_cv():
             return self._given_splits(n, y_enc, seed)
-        n_folds = self._n_folds(n)
+        n_folds = self._n_folds(n, n * X.shape[1], family, recorded)
         if n_folds:
             if self.cv != "auto" and n_folds > n:
                 raise ValueError(f"cv={n_folds} folds need at least {n_folds} samples; got "
@@ -746,7 +776,8 @@ class _BaseLepton(BaseEstimator):
         if shape is None or len(shape) not in (2, 3):
             raise ValueError(
                 f"search_space family 'cnn' needs image-shaped input: pass input_shape=(height, "
-                f"width) or (channels, height, width), or X of shape (n, h, w); got {shape}.")
+                f"width) or (channels, height, width), or X of shape (n, h, w), (n, c, h, w) "
+                f"or (n, h, w, c); got {shape}.")
         n_features = folds[0].train.X.shape[1] if folds[0].train.X is not None else -1
         if n_features != math.prod(shape):
             raise ValueError(
@@ -792,7 +823,8 @@ class _BaseLepton(BaseEstimator):
         warn_at_caller(message)
         return Terminated(message)
 
-    def _check_trials(self, study: optuna.Study, warm_up_s: float = 0.0) -> None:
+    def _check_trials(self, study: optuna.Study, warm_up_s: float = 0.0,
+                      n_folds: int = 1) -> None:
         complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
         if complete:
             return
@@ -805,7 +837,8 @@ class _BaseLepton(BaseEstimator):
             raise ValueError(
                 f"time_budget={self.time_budget:g}s is too small to train even one configuration "
                 f"on this data ({'; '.join(reasons) or 'no trial could start'})"
-                f"{_torch_import_note(warm_up_s, 'of the budget')}. Increase time_budget.")
+                f"{_torch_import_note(warm_up_s, 'of the budget')}. Increase time_budget"
+                f"{_one_split_note(n_folds)}.")
         raise SearchError("every trial of the search failed: " + "; ".join(reasons))
 
     # -- final model -----------------------------------------------------------------
@@ -880,10 +913,14 @@ class _BaseLepton(BaseEstimator):
         task = self._task
         metric = ctx.metric
         best = self._best_trial(ctx, study)
+        given = input_shape  # a CNN's images as X held them: how a refit reads them again
+        if input_shape is not None and self.channels_last_:
+            given = [*input_shape[1:], input_shape[0]]
         common = dict(task=task, encoder=encoder, n_outputs=n_outputs, device=device,
                       y_1d=_target_ndim(y) == 1, n_features_in=self.n_features_in_,
                       feature_names_in=getattr(self, "feature_names_in_", None),
-                      random_state=ctx.seed, input_shape=input_shape)
+                      random_state=ctx.seed, input_shape=given,
+                      image=(self.input_shape_, self.channels_last_))
         if task == "regression":  # refitted (clone), best_estimator_ trains on the same loss
             common["loss"] = metric.loss
 
@@ -1207,7 +1244,11 @@ class LeptonClassifier(ClassifierMixin, _BaseLepton):
         Held-out share of the data scoring each trial (when not cross-validating).
     cv : int, 'auto', None, a scikit-learn splitter or a list of splits, default='auto'
         K-fold cross-validation per trial instead of one held-out split. 'auto' = 5 folds
-        below 5,000 rows (one small split ranks configurations unreliably), else one split.
+        below 5,000 rows (one small split ranks configurations unreliably) where
+        ``time_budget`` holds 10 epochs over the 5 folds at the family's measured speed in
+        rows x features (measured on a 2-core CPU: 500 images of 3x32x32 take folds from
+        ~31 s, 500 of 3x64x64 from ~123 s, tables of 4,999 rows x 1,000 columns from 4 s),
+        else one split; a persistent study resumed keeps the scheme it was created with.
         A splitter such as ``TimeSeriesSplit(3)`` (rows in time order: each fold validates
         on rows later than those it trains on), or (train rows, validation rows) pairs,
         replace the shuffled folds; the final model still trains on every row.
@@ -1240,7 +1281,13 @@ class LeptonClassifier(ClassifierMixin, _BaseLepton):
         wine (0-8-2) without it (benchmarks/results/search_benchmark.md). None searches
         until ``time_budget`` or ``n_trials`` ends.
     input_shape : sequence of int, default=None
-        Per-sample shape of image-shaped input, e.g. (8, 8).
+        Per-sample shape of image-shaped input, e.g. (8, 8): (height, width) or (channels,
+        height, width). None takes X's own: (n, h, w), (n, c, h, w), or channels last,
+        (n, h, w, c), read so where its last axis is 1, 3 or 4 and smaller than both
+        before it ((n, 16, 16, 3), (n, 28, 28, 1); a shape that reads either way, such as
+        (n, 3, 32, 3), is channels first). Channels-last images are moved channels first
+        at fit and at predict, which takes X of the shape given at fit or flattened to its
+        number of values (a flat row then holds an image flattened channels last).
     random_state : int, RandomState or None, default=None
         Seeds the data splits, the preprocessing and the sampler. A persistent study keeps
         the seed of the fit that created it (``random_seed_``); a resumed or joining
@@ -1311,6 +1358,12 @@ class LeptonClassifier(ClassifierMixin, _BaseLepton):
     search_space_ : SearchSpace
         The space searched, after the data-aware priors.
     meta_features_ : dict
+    input_shape_ : tuple of int or None
+        The per-sample shape of image input, channels first ((3, 16, 16) for X of shape
+        (n, 16, 16, 3)); None for rows of features.
+    channels_last_ : bool
+        Whether X holds images channels last, (n, h, w, c): moved channels first at fit
+        and at predict.
     classes_ : ndarray
     class_prior_ : ndarray
         Share of each class in the training rows.
@@ -1497,13 +1550,6 @@ def _target_ndim(y) -> int:
     # np.asarray, not np.ndim: array-likes such as sklearn's _NotAnArray refuse
     # __array_function__ but convert fine.
     return np.asarray(y).ndim
-
-
-def _per_sample_shape(X, input_shape) -> tuple[int, ...] | None:
-    if input_shape is not None:  # its sizes checked; their product once X is read
-        return tuple(check_input_shape(input_shape))
-    ndim = getattr(X, "ndim", 2)
-    return tuple(int(s) for s in X.shape[1:]) if ndim > 2 and not sp.issparse(X) else None
 
 
 def _space_text(space: SearchSpace) -> str:
@@ -1700,6 +1746,14 @@ def _torch_import_note(seconds: float, of: str) -> str:
         return ""
     return (f" ({seconds:.2f}s {of} torch loading its optimizers' code, once per process: "
             "a later fit does not pay it)")
+
+
+def _one_split_note(n_folds: int) -> str:
+    """Where the search cross-validated: the other way out of a budget too small."""
+    if n_folds < 2:
+        return ""
+    return (f", or pass cv=None: one validation split, each trial trained once instead of "
+            f"on each of the {n_folds} folds")
 
 
 def _refit_time_left(budget: Budget) -> float:

@@ -92,11 +92,13 @@ def test_labels_mixing_strings_and_numbers_are_refused_with_their_types():
 def test_labels_of_decimals_or_booleans_beside_numbers_say_which_and_how_to_go_on():
     """scikit-learn's 'Unknown label type: continuous (or unknown)' named neither the
     values nor a way out (review helper-47)."""
-    with pytest.raises(ValueError, match=r"y holds numbers that are not whole \(e\.g\. 0\.5; 2 "
+    with pytest.raises(ValueError, match=r"Unknown label type: continuous\. y holds numbers that "
+                                         r"are not whole \(e\.g\. 0\.5; 2 "
                                          r"distinct values\): NeuralNetworkClassifier takes "
                                          r"classes as whole numbers, strings or booleans"):
         NeuralNetworkClassifier(**TINY).fit(_X(), np.array([0.5, 1.5] * 10))
-    with pytest.raises(ValueError, match=r"y mixes booleans and other labels \(e\.g\. True and "
+    with pytest.raises(ValueError, match=r"Unknown label type: unknown\. y mixes booleans and "
+                                         r"other labels \(e\.g\. True and "
                                          r"2\); give every label one type"):
         NeuralNetworkClassifier(**TINY).fit(_X(), np.array([True, 2] * 10, dtype=object))
 
