@@ -220,8 +220,9 @@ def _cmd_schedule(args: argparse.Namespace) -> int:
             serve_schedule(name, cron=args.cron, interval=args.interval,
                            timezone=args.timezone, parameters=parameters, checked=True)
     except PrefectServerError as exc:
-        print(f"lepton schedule: error: {exc} (or set PREFECT_API_URL to a running Prefect "
-              "server)", file=sys.stderr)
+        hint = "" if "PREFECT_API_URL" in str(exc) else \
+            " (or set PREFECT_API_URL to a running Prefect server)"
+        print(f"lepton schedule: error: {exc}{hint}", file=sys.stderr)
         return 2
     return 0
 

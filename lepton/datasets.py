@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import bz2
 import codecs
+import errno
 import gzip
 import lzma
+import os
 import re
 import warnings
 import zipfile
@@ -539,11 +541,13 @@ def load_dataset(name_or_path: str, *, target: str | Sequence[str] | None = None
         return BUILTIN_DATASETS[name_or_path]()
     path = Path(name_or_path)
     if not path.exists():
+        # from the OS's own error: a scheduled run's load retries it (pipelines' is_transient)
+        # where tonight's export is late, as a read that met an I/O error is
         raise ValueError(
             f"dataset={name_or_path!r} is neither a built-in dataset "
             f"({', '.join(BUILTIN_DATASETS)}) nor an existing table file (CSV, TSV, "
             "Parquet or Excel)."
-        )
+        ) from FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), str(path))
     frame = read_table(path)
     if target is None:
         raise ValueError(f"a file needs its target column named (--target / target=); the "

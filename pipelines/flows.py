@@ -58,7 +58,9 @@ def is_transient(exc: BaseException | None) -> bool:
     """Errors worth another attempt a little later: an MLflow tracking store or an Optuna
     storage that did not answer (both fail before any training time is spent), or the
     operating system's I/O errors (a network share), also where reading a table file met
-    one (``read_table`` says what could not be read as a ValueError from it). Bad input (a
+    one (``read_table`` says what could not be read as a ValueError from it) and where the
+    file is not there yet (tonight's export, late: ``load_dataset``'s ValueError comes from
+    a FileNotFoundError). Bad input (a
     file that is not the table it claims to be), a search in which no trial worked, and a
     stop by signal are not retried."""
     from lepton.tracking import TrackingError
@@ -267,6 +269,12 @@ def deployment_parameters(**parameters: Any) -> dict[str, Any]:
         steps.check_writable(parameters["save"], what="save")
     dataset = parameters.get("dataset", "digits")
     check_builtin_target(dataset, parameters.get("target"))
+    if dataset in BUILTIN_DATASETS and parameters.get("metric") is not None:
+        # its task is known: `lepton schedule iris --metric r2` was served, each run failing
+        from lepton.search.metrics import get_metric
+
+        get_metric(parameters["metric"], steps.load_split(dataset, task=parameters.get(
+            "task", "auto")).task)
     if dataset not in BUILTIN_DATASETS:
         table_format(dataset, what=f"dataset (not a built-in one: {', '.join(BUILTIN_DATASETS)})")
         if os.path.exists(dataset):  # (a file another job writes later is checked by its runs)

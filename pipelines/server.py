@@ -39,6 +39,21 @@ def configured_api_url() -> str | None:
     return str(url) if url else None
 
 
+def _check_answers(url: str) -> None:
+    """A configured Prefect API that does not answer is an error naming it, before anything
+    is announced or served: `lepton schedule` printed 'serving deployment ...', then a
+    104-line httpx traceback (review helper-51)."""
+    from prefect import get_client
+
+    with get_client(sync_client=True) as client:
+        problem = client.api_healthcheck()
+    if problem is not None:
+        raise PrefectServerError(
+            f"the Prefect API at {url} (PREFECT_API_URL, or the active Prefect profile) does "
+            f"not answer ({type(problem).__name__}: {problem}); start that server, or unset "
+            "PREFECT_API_URL and lepton schedule starts one of its own")
+
+
 def start_server(*, host: str = "127.0.0.1", port: int | None = None,
                  timeout: float = STARTUP_TIMEOUT,
                  quiet: bool = True) -> tuple[subprocess.Popen, str]:
@@ -64,6 +79,7 @@ def prefect_api(*, host: str = "127.0.0.1",
     process and its children use it."""
     url = configured_api_url()
     if url:
+        _check_answers(url)
         yield url, False
         return
     from prefect.settings import PREFECT_API_URL, temporary_settings

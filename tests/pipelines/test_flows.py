@@ -186,6 +186,17 @@ def test_is_transient():
     assert not flows.is_transient(None)
 
 
+def test_a_table_file_not_there_yet_is_retried(tmp_path):
+    """`lepton schedule` takes a file that does not exist yet (tonight's export), and a
+    run that started before it arrived failed at once, its retries unused (review
+    helper-51)."""
+    from lepton.datasets import load_dataset
+
+    with pytest.raises(ValueError, match="nor an existing table file") as missing:
+        load_dataset(str(tmp_path / "tonight.csv"), target="y")
+    assert flows.is_transient(missing.value)
+
+
 def test_a_table_read_that_met_an_io_error_is_retried_and_a_corrupt_file_is_not(tmp_path,
                                                                                  monkeypatch):
     """read_table says what it could not read as a ValueError; the flow's load retries it
@@ -238,6 +249,8 @@ def test_schedule_checks_before_serving():
                           (dict(n_jobs=0), r"n_jobs=0 is not valid"),
                           (dict(retries=-1), r"retries=-1: give a number >= 0"),
                           (dict(target=["label"]), r"the dataset is the built-in 'digits'"),
+                          (dict(dataset="iris", metric="r2"),  # was served, each run failing
+                           r"metric='r2' is not a classification metric"),
                           (dict(save="/nonexistent/m.joblib"),
                            r"save '/nonexistent/m\.joblib': the folder '/nonexistent' does not "
                            r"exist")]:
@@ -315,6 +328,20 @@ def test_a_deployments_search_space_file_is_checked_and_made_absolute(tmp_path, 
     params = flows.deployment_parameters(search_space="space.yaml")
     assert params["search_space"] == str(tmp_path / "space.yaml")  # the runs start elsewhere
     assert flows.deployment_parameters(search_space="resnet")["search_space"] == "resnet"
+
+
+def test_lepton_schedule_on_a_prefect_api_that_does_not_answer_says_so_in_a_line(tmp_path):
+    """It printed 'serving deployment ...', then a 104-line httpx traceback, exit code 1
+    (review helper-51)."""
+    env = {**os.environ, "PREFECT_API_URL": "http://127.0.0.1:9/api"}
+    out = subprocess.run([sys.executable, "-m", "lepton.cli", "schedule", "iris", "--cron",
+                          "0 3 * * *", "--no-tracking"], capture_output=True, text=True,
+                         timeout=120, env=env, cwd=tmp_path)
+    assert out.returncode == 2 and "serving" not in out.stdout
+    assert out.stderr.startswith(
+        "lepton schedule: error: the Prefect API at http://127.0.0.1:9/api (PREFECT_API_URL, "
+        "or the active Prefect profile) does not answer (ConnectError"), out.stderr
+    assert len(out.stderr.splitlines()) == 1
 
 
 def test_lepton_schedule_rejects_a_bad_cron_at_once():
