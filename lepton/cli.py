@@ -41,8 +41,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
         cls = NeuralNetworkClassifier if split.task == "classification" else NeuralNetworkRegressor
         if args.save:
             steps.check_writable(args.save)
+        # the pixels as one array of numbers (typed column by column, 13 of 64 were taken
+        # as codes and target-encoded; review helper-52), for the default MLP
         model = steps.search(cls(random_state=args.seed, verbose=args.verbose,
-                                 device=args.device), split)
+                                 device=args.device,
+                                 input_shape=split.input_shape if args.images else None), split)
         print(f"trained {model.n_epochs_} epochs in {time.perf_counter() - t0:.1f}s "
               f"({model.training_status_})")
         score = model.score(split.X_test, split.y_test, sample_weight=split.w_test)

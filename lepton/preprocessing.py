@@ -998,11 +998,19 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
         # selects columns by position, so positions must equal labels. Date and dropped
         # columns stay in place (unselected); the date features come after every column.
         ordered = {c: out[c] if c in out else frame[c] for c in frame.columns}
-        parts = {col: _date_parts(*_read_dates(frame[col], fmt, col))
+        parts = {col: self._date_parts(frame[col], fmt, col)
                  for col, fmt in getattr(self, "datetime_columns_", {}).items()}
         for label, col, part in getattr(self, "date_features_", []):
             ordered[label] = parts[col][part]
         return pd.DataFrame(ordered, index=frame.index)
+
+    def _date_parts(self, values: pd.Series, fmt: str | None, column: Any):
+        """A date column's parts (:func:`_date_parts`): the cycles in each value's own local
+        time, or in UTC for a preprocessor fitted before stop 37 (``local_dates_`` absent),
+        as it was trained: such a model's predictions moved by up to 0.62 on dates with an
+        offset (review helper-52)."""
+        instants, wall = _read_dates(values, fmt, column)
+        return _date_parts(instants, wall if getattr(self, "local_dates_", False) else None)
 
     def _plan_date_features(self, frame: pd.DataFrame) -> None:
         """``date_features_``: a label for each kept part of each date column (``col:part``
@@ -1010,7 +1018,7 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
         features, taken = [], {str(c) for c in frame.columns}
         position = len(frame.columns)
         for col, fmt in self.datetime_columns_.items():
-            for part in _varying_parts(_date_parts(*_read_dates(frame[col], fmt, col))):
+            for part in _varying_parts(self._date_parts(frame[col], fmt, col)):
                 if isinstance(col, str):
                     label = f"{col}:{part}"
                     while label in taken:
@@ -1081,6 +1089,7 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
             raise ValueError(f"scaling={self.scaling!r} is not one of {', '.join(SCALINGS)}.")
         self.selected_features_ = None
         self.categories_seen_ = {}  # read by _clean: none while fitting
+        self.local_dates_ = True  # dates' cycles in their own local time (_date_parts)
         if sp.issparse(X):
             self.sparse_input_ = True
             self.numeric_columns_ = list(range(X.shape[1]))
@@ -1545,6 +1554,8 @@ class _NumericScaler(TransformerMixin, BaseEstimator):
     """Scale the first ``n_scaled`` columns (``scaling``: robust + clip, or standard), the
     columns at the positions ``linear`` clipped far out only (robust: ``DAYS_CLIP``); pass
     missing indicators through."""
+
+    linear: Sequence[int] = ()  # pickled before the parameter: repr and clone still work
 
     def __init__(self, clip: float = 3.0, n_scaled: int | None = None, scaling: str = "robust",
                  linear: Sequence[int] = ()):

@@ -172,6 +172,17 @@ def test_a_file_of_pixel_columns_is_searched_as_images_with_input_shape(tmp_path
     assert main(["run", "digits", "--flat", "--search-space", "cnn", "--no-tracking"]) == 2
     assert "--search-space cnn searches networks for images: drop --flat" in (
         capsys.readouterr().err)
+    # a fixed network takes the pixels as numbers too (13 of 64 had been target-encoded
+    # as codes, and said so; review helper-52)
+    assert main(run + ["--input-shape", "8", "8", "--fixed", "--save",
+                       str(tmp_path / "f.joblib")]) == 0
+    assert "codes" not in capsys.readouterr().out
+    fixed = joblib.load(tmp_path / "f.joblib")
+    assert fixed.input_shape_ == (8, 8) and fixed.preprocessor_.code_columns_ == []
+    frame.assign(day=range(400)).to_csv(tmp_path / "dated.csv", index=False)
+    assert main(["run", str(tmp_path / "dated.csv"), "--target", "label", "--input-shape",
+                 "8", "8", "--time-column", "day", "--no-tracking"]) == 2
+    assert "the time column would be a feature beside the pixels" in capsys.readouterr().err
     from lepton.steps import load_split
 
     # what `lepton worker` and a scheduled run load the same rows with

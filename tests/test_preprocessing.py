@@ -653,6 +653,29 @@ def test_date_cycles_follow_each_values_own_local_time():
                                atol=1e-6)
 
 
+def test_a_preprocessor_pickled_before_local_time_cycles_transforms_as_it_was_fitted():
+    """A model fitted before stop 37 took its dates' cycles in UTC; the new local-time
+    cycles moved its predictions by up to 0.62 on dates with an offset, and its scaler,
+    without the new ``linear`` parameter, could not be printed or cloned (review
+    helper-52)."""
+    from sklearn.base import clone
+
+    tokyo = pd.Series(_days(60, start="2024-03-20", freq="5h")).dt.tz_localize("Asia/Tokyo")
+    utc = tokyo.dt.tz_convert("UTC").dt.strftime("%Y-%m-%dT%H:%M:%S")
+    frame = pd.DataFrame({"t": tokyo.map(lambda t: t.isoformat()), "x": np.arange(60.0)})
+    pre, Xt = _fit(frame)
+    as_utc = pre.transform(frame.assign(t=utc))  # the wall-clock times of UTC
+    del pre.local_dates_  # as fitted before stop 37
+    scaler = pre.transformer_.named_transformers_["num"][-1]
+    del scaler.__dict__["linear"]
+    old = pre.transform(frame)
+    cycles = [pre._numeric_inputs().index(label) for label, _, part in pre.date_features_
+              if part != "days"]
+    np.testing.assert_allclose(old, as_utc, atol=1e-6)
+    assert np.abs(Xt[:, cycles] - old[:, cycles]).max() > 0.5
+    assert clone(scaler).linear == () and "linear" not in repr(scaler)
+
+
 @pytest.mark.parametrize("scaling", ["robust", "standard"])
 def test_days_since_1970_are_scaled_near_linearly_past_the_fit_rows(scaling):
     """The dates to predict lie past the fit rows by design: their days since 1970 are

@@ -220,10 +220,17 @@ def test_rows_of_one_time_are_held_out_together(tmp_path):
     split = steps.load_split(str(tmp_path / "daily.csv"), target="y", time_column="day")
     assert len(split.y_test) == 56 and split.X_test.day.min() == "2021-01-22"
     assert split.X_train.day.max() == "2021-01-21"
+    # the first held-out time holding most rows: the later times are held out (review
+    # helper-52: a split of 800 rows of 2023 and 200 of 2024 was refused)
+    pd.DataFrame({"year": [2023] * 800 + [2024] * 200, "x": 0.0, "y": 1.0}).to_csv(
+        tmp_path / "years.csv", index=False)
+    split = steps.load_split(str(tmp_path / "years.csv"), target="y", time_column="year")
+    assert (len(split.y_train), len(split.y_test)) == (800, 200)
+    assert set(split.X_test.year) == {2024}
     pd.DataFrame({"day": ["2021-01-01"] * 8, "x": 0.0, "y": 1.0}).to_csv(tmp_path / "one.csv",
                                                                         index=False)
-    with pytest.raises(ValueError, match=r"test_size=0.25 holds out 8 of 8 rows \(whole 'day' "
-                                         r"times\)"):
+    with pytest.raises(ValueError, match=r"time_column='day' holds one time for every row "
+                                         r"\(2021-01-01\): rows in time order need two times"):
         steps.load_split(str(tmp_path / "one.csv"), target="y", time_column="day")
 
 

@@ -122,6 +122,10 @@ def test_auto_cv_holds_out_one_split_where_five_folds_would_not_fit_the_budget()
     assert LeptonClassifier(time_budget=5)._n_folds(1797, 1797 * 64, "cnn") == 5
     assert LeptonClassifier(time_budget=5)._n_folds(4999, 4999 * 100, "mlp") == 5
     assert LeptonClassifier(time_budget=600)._n_folds(5000, 5000 * 10, "mlp") is None
+    # the speeds are a CPU's: on a GPU the folds are kept, as before (review helper-52)
+    on_gpu = LeptonClassifier(time_budget=20)
+    on_gpu.devices_ = ["cuda:0"]
+    assert on_gpu._n_folds(100, X[0].size * 100, "cnn") == 5
     # a study resumed keeps the scheme it recorded, whatever the budget
     assert clf._n_folds(100, X[0].size * 100, "cnn", recorded="5-fold cv") == 5
     assert LeptonClassifier(time_budget=600)._n_folds(100, 100, "cnn", "holdout 0.2") is None
