@@ -152,7 +152,7 @@ def test_a_persistent_run_records_what_a_worker_needs(tmp_path, monkeypatch):
     split = steps.load_split("rows.csv", target="label", seed=3, test_size=0.2)
     assert split.recipe == {"dataset": str(data), "target": "label", "task": "auto",
                             "test_size": 0.2, "seed": 3, "time_column": None,
-                            "weight_column": None}
+                            "weight_column": None, "input_shape": None}
     model = steps.build_estimator(split, storage="studies.db", metric="f1_macro", seed=3,
                                   search_space="space.yaml", tracking=False)
     assert model._study_attrs[RUN_ATTR] == {**split.recipe, "metric": "f1_macro",
