@@ -37,6 +37,21 @@ def test_numeric_imputation_with_missing_indicator():
     assert full.tolist() == [[1.0], [2.0], [3.0], [4.0]]
 
 
+def test_global_scaling_keeps_pixels_in_proportion():
+    """'global' (the cnn space's): one mean and deviation for every numeric column. Each
+    on its own, a pixel dark in every training image but one got a scale of 0.03, and a
+    new image lit there a value of hundreds (review helper-46)."""
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 17, size=(200, 16)).astype(float)
+    X[:, 0] = 0.0
+    X[0, 0] = 1.0  # the border pixel, lit once
+    pre, Xt = _fit(X, scaling="global")
+    np.testing.assert_allclose(Xt, (X - X.mean()) / X.std(), rtol=1e-5, atol=1e-5)
+    lit = pre.transform(np.full((1, 16), 16.0))
+    assert np.ptp(lit) == 0 and abs(lit[0, 0]) < 3
+    assert abs(_fit(X, scaling="standard")[0].transform(np.full((1, 16), 16.0))[0, 0]) > 100
+
+
 def test_missing_indicator_can_be_turned_off():
     X = np.array([[1.0], [np.nan], [3.0], [4.0]])
     assert _fit(X, add_missing_indicator=False)[1].shape == (4, 1)

@@ -53,9 +53,10 @@ _PARAMS_DOC = """
         AdamW's first-moment decay (the search tunes it).
     gradient_clip : float or None, default=1.0
         Maximum global gradient norm.
-    input_scaling : {'robust', 'standard'}, default='robust'
-        Scaling of numeric columns: median / IQR with smooth clipping of outliers, or
-        mean / standard deviation without clipping (see :mod:`lepton.preprocessing`).
+    input_scaling : {'robust', 'standard', 'global'}, default='robust'
+        Scaling of numeric columns: median / IQR with smooth clipping of outliers, mean /
+        standard deviation without clipping, or one mean and deviation for all columns
+        (an image's pixels; see :mod:`lepton.preprocessing`).
     early_stopping : bool, default=True
         Hold out ``validation_fraction`` of the data, stop after ``n_iter_no_change`` epochs
         without improvement of the validation loss, and restore the best epoch's weights.

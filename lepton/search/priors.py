@@ -62,7 +62,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from ..preprocessing import SCALINGS, kept_columns
+from ..preprocessing import TABLE_SCALINGS, kept_columns
 from .portfolio import SHARE_EXPONENTS
 from .spaces import SearchSpace, _yaml_flow, load_search_space
 
@@ -204,7 +204,7 @@ def apply_priors(space: SearchSpace, meta: MetaFeatures, *, n_train: int) -> Sea
         # {"base": "mlp", ...} and load_search_space("mlp").override(...) alike
         if (space.builtin is not None and "input_scaling" not in params
                 and not meta.sparse):
-            params["input_scaling"] = {"type": "categorical", "choices": list(SCALINGS)}
+            params["input_scaling"] = {"type": "categorical", "choices": list(TABLE_SCALINGS)}
     out = replace(space, parameters=params, user_given=space.user_given & set(params),
                   _cache={})
     return limit_embeddings(out, meta.n_features)
