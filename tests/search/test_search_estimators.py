@@ -170,9 +170,10 @@ def test_auto_space_uses_cnn_for_image_shaped_input():
     clf = LeptonClassifier(time_budget=20, n_trials=1, input_shape=(8, 8), random_state=0)
     clf.fit(X[:300], y[:300])
     assert clf.search_space_.family == "cnn"
-    # pixels are standardised: the trial and the final model's preprocessing say so
-    assert clf.study_.best_trial.user_attrs["input_scaling"] == "standard"
-    assert clf.best_estimator_.preprocessor_.scaling == "standard"
+    # pixels are scaled by one mean and deviation: the trial and the final model's
+    # preprocessing say so
+    assert clf.study_.best_trial.user_attrs["input_scaling"] == "global"
+    assert clf.best_estimator_.preprocessor_.scaling == "global"
 
 
 def test_metric_choice_and_invalid_metric():
