@@ -1214,16 +1214,16 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
             return False
         return not _order_follows(numbers, np.asarray(y)[present])
 
-    def _numeric_pipeline(self, X: np.ndarray, linear: Sequence[int] = ()):
+    def _numeric_pipeline(self, X: np.ndarray, days: Sequence[int] = ()):
         # The imputer is always there: values may be missing at predict time only. Its
         # indicator columns (for columns with missing values during fit) come after the
-        # imputed values and are passed through unscaled. ``linear``: the columns clipped
+        # imputed values and are passed through unscaled. ``days``: the columns clipped
         # far out only (DAYS_CLIP).
         return make_pipeline(
             _MedianImputer(strategy="median", add_indicator=self.add_missing_indicator,
                            keep_empty_features=True),
             _NumericScaler(clip=self.clip, n_scaled=X.shape[1], scaling=self.scaling,
-                           linear=linear),
+                           days=days),
         )
 
     @_inner_output_default
@@ -1577,29 +1577,29 @@ class GlobalScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
 
 class _NumericScaler(TransformerMixin, BaseEstimator):
     """Scale the first ``n_scaled`` columns (``scaling``: robust + clip, standard, or
-    global), the columns at the positions ``linear`` clipped far out only (robust:
-    ``DAYS_CLIP``); pass missing indicators through."""
+    global), the columns at the positions ``days`` (dates' days since 1970) clipped far out
+    only (robust: ``DAYS_CLIP``); pass missing indicators through."""
 
-    linear: Sequence[int] = ()  # pickled before the parameter: repr and clone still work
+    days: Sequence[int] = ()  # pickled before the parameter: repr and clone still work
 
     def __init__(self, clip: float = 3.0, n_scaled: int | None = None, scaling: str = "robust",
-                 linear: Sequence[int] = ()):
+                 days: Sequence[int] = ()):
         self.clip = clip
         self.n_scaled = n_scaled
         self.scaling = scaling
-        self.linear = linear
+        self.days = days
 
     def fit(self, X, y=None):
         X = np.asarray(X, dtype=np.float64)
         k = X.shape[1] if self.n_scaled is None else min(self.n_scaled, X.shape[1])
         self.k_ = k
-        # standard scaling clips nothing: every column is linear already
-        self.linear_ = np.isin(np.arange(k), self.linear) & (self.scaling == "robust")
+        # the other scalings clip nothing: the days are scaled with every column
+        self.days_ = np.isin(np.arange(k), self.days) & (self.scaling == "robust")
         scaler = (RobustClipScaler(clip=self.clip) if self.scaling == "robust" else
                   GlobalScaler() if self.scaling == "global" else StandardScaler())
-        self.scaler_ = scaler.fit(self._columns(X, ~self.linear_))
-        self.linear_scaler_ = (RobustClipScaler(clip=DAYS_CLIP).fit(
-            self._columns(X, self.linear_)) if self.linear_.any() else None)
+        self.scaler_ = scaler.fit(self._columns(X, ~self.days_))
+        self.days_scaler_ = (RobustClipScaler(clip=DAYS_CLIP).fit(
+            self._columns(X, self.days_)) if self.days_.any() else None)
         return self
 
     def _columns(self, X: np.ndarray, which: np.ndarray) -> np.ndarray:
@@ -1608,13 +1608,13 @@ class _NumericScaler(TransformerMixin, BaseEstimator):
 
     def transform(self, X):
         X = np.asarray(X, dtype=np.float64)
-        linear = getattr(self, "linear_", None)  # None: fitted before, every column clipped
-        if linear is None or not linear.any():
+        days = getattr(self, "days_", None)  # None: fitted before, every column clipped
+        if days is None or not days.any():
             scaled = self.scaler_.transform(X[:, : self.k_])
         else:
             scaled = np.empty((len(X), self.k_), dtype=np.float32)
-            scaled[:, ~linear] = self.scaler_.transform(self._columns(X, ~linear))
-            scaled[:, linear] = self.linear_scaler_.transform(self._columns(X, linear))
+            scaled[:, ~days] = self.scaler_.transform(self._columns(X, ~days))
+            scaled[:, days] = self.days_scaler_.transform(self._columns(X, days))
         if X.shape[1] == self.k_:
             return scaled
         return np.hstack([scaled, X[:, self.k_:].astype(np.float32)])

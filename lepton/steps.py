@@ -164,8 +164,10 @@ def _whole_times(times: np.ndarray, n_test: int, column: str) -> int:
 def _pixels_shape(X, input_shape: Sequence[int], name: str) -> tuple[int, ...]:
     """``input_shape`` checked against the feature columns of ``X``: 2 or 3 whole numbers
     whose product is their count (that they hold numbers, the fit checks)."""
-    shape = tuple(input_shape)
-    if len(shape) not in (2, 3) or not all(isinstance(n, int) and n >= 1 for n in shape):
+    from .preprocessing import check_input_shape
+
+    shape = tuple(check_input_shape(input_shape))
+    if len(shape) not in (2, 3):
         raise ValueError(f"input_shape={list(shape)}: give an image's height and width, or its "
                          "channels, height and width (whole numbers >= 1).")
     if math.prod(shape) != X.shape[1]:
@@ -209,7 +211,7 @@ def _weights(X, column: str, name: str):
 
     values = _named_column(X, column, "weight_column", name)
     if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
-        shown = list(dict.fromkeys(values.astype(str)))[:5]
+        shown = _shown(values, range(len(values)))
         raise ValueError(f"weight_column={column!r} must hold numbers >= 0; it holds {shown} "
                          f"(dtype {values.dtype}).")
     w = values.to_numpy(dtype=np.float64)
@@ -254,11 +256,10 @@ def _time_order(X, column: str, name: str) -> tuple[np.ndarray, np.ndarray]:
         key = values.astype(np.float64)
     else:
         numbers = pd.to_numeric(values.astype(str).str.strip(), errors="coerce")
-        # time steps or years written as text ('2019' is an ISO 8601 date too)
-        found = None if numbers.notna().mean() >= 0.5 else _date_format(values)
-        if found is None and numbers.notna().mean() >= 0.5:
-            held, bad, key = "numbers", numbers.isna(), numbers
-        elif found is not None:
+        found = None
+        if numbers.notna().mean() >= 0.5:  # time steps or years as text ('2019' is ISO too)
+            held, bad = "numbers", numbers.isna()
+        elif (found := _date_format(values)) is not None:
             held, bad = f"dates ({'ISO 8601' if found[0] == _ISO else repr(found[0])})", found[1]
         else:
             raise ValueError(f"time_column={column!r} holds neither dates nor numbers "
@@ -270,8 +271,7 @@ def _time_order(X, column: str, name: str) -> tuple[np.ndarray, np.ndarray]:
                 f"time_column={column!r} holds {held} in {len(values) - len(rows)} of "
                 f"{len(values)} rows, and other values in {len(rows)} (first rows: "
                 f"{rows[:5].tolist()}: {_shown(values, rows)}); fix or remove those rows.")
-        if held != "numbers":
-            key = _to_dates(values, found[0], column)
+        key = numbers if found is None else _to_dates(values, found[0], column)
     if not numeric and pd.api.types.is_datetime64_any_dtype(key):  # instants, in UTC
         key = pd.to_datetime(key, utc=True).dt.tz_localize(None)
     key = key.to_numpy()
@@ -673,7 +673,7 @@ def _class_shares(split: Split):
         return None
     classes, counts = np.unique(np.asarray(split.y_train).astype(str), return_counts=True)
     order = np.argsort(-counts, kind="stable")
-    return classes[order], counts[order] / counts.sum()
+    return [str(c) for c in classes[order]], counts[order] / counts.sum()
 
 
 def _imbalanced(split: Split) -> bool:
@@ -689,7 +689,6 @@ def imbalance_note(split: Split, metric: str | None) -> list[str]:
     if metric not in (None, "accuracy") or not _imbalanced(split):
         return []
     classes, shares = _class_shares(split)
-    classes = [str(c) for c in classes]  # 'fraud', not np.str_('fraud')
     return [f"classes are imbalanced: {classes[-1]!r} is {shares[-1]:.1%} of the training "
             f"rows, {classes[0]!r} {shares[0]:.1%}; accuracy rewards predicting "
             f"{classes[0]!r} ({shares[0]:.4f} by that alone): --metric balanced_accuracy "

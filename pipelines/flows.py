@@ -271,10 +271,7 @@ def deployment_parameters(**parameters: Any) -> dict[str, Any]:
     check_builtin_target(dataset, parameters.get("target"))
     if dataset in BUILTIN_DATASETS and parameters.get("metric") is not None:
         # its task is known: `lepton schedule iris --metric r2` was served, each run failing
-        from lepton.search.metrics import get_metric
-
-        get_metric(parameters["metric"], steps.load_split(dataset, task=parameters.get(
-            "task", "auto")).task)
+        _check_table(dataset, parameters)
     if dataset not in BUILTIN_DATASETS:
         table_format(dataset, what=f"dataset (not a built-in one: {', '.join(BUILTIN_DATASETS)})")
         if os.path.exists(dataset):  # (a file another job writes later is checked by its runs)
@@ -300,10 +297,10 @@ def deployment_parameters(**parameters: Any) -> dict[str, Any]:
 
 
 def _check_table(path: str, parameters: dict[str, Any]) -> None:
-    """The file as a scheduled run will read it: its target, time and weight columns (and
-    pixels, with ``input_shape``), and the metric against the task its target gives, so
-    that a misspelt column fails the deployment now, not every run from the first on (the
-    file is read once, here)."""
+    """The data as a scheduled run will read it (a file, or a built-in dataset): its
+    target, time and weight columns (and pixels, with ``input_shape``), and the metric
+    against the task its target gives, so that a misspelt column fails the deployment now,
+    not every run from the first on (the file is read once, here)."""
     from lepton.search.metrics import get_metric
 
     split = steps.load_split(path, **{key: parameters[key] for key in (

@@ -671,7 +671,7 @@ def test_date_cycles_follow_each_values_own_local_time():
 def test_a_preprocessor_pickled_before_local_time_cycles_transforms_as_it_was_fitted():
     """A model fitted before stop 37 took its dates' cycles in UTC; the new local-time
     cycles moved its predictions by up to 0.62 on dates with an offset, and its scaler,
-    without the new ``linear`` parameter, could not be printed or cloned (review
+    without the new ``days`` parameter, could not be printed or cloned (review
     helper-52)."""
     from sklearn.base import clone
 
@@ -682,13 +682,13 @@ def test_a_preprocessor_pickled_before_local_time_cycles_transforms_as_it_was_fi
     as_utc = pre.transform(frame.assign(t=utc))  # the wall-clock times of UTC
     del pre.local_dates_  # as fitted before stop 37
     scaler = pre.transformer_.named_transformers_["num"][-1]
-    del scaler.__dict__["linear"]
+    del scaler.__dict__["days"]
     old = pre.transform(frame)
     cycles = [pre._numeric_inputs().index(label) for label, _, part in pre.date_features_
               if part != "days"]
     np.testing.assert_allclose(old, as_utc, atol=1e-6)
     assert np.abs(Xt[:, cycles] - old[:, cycles]).max() > 0.5
-    assert clone(scaler).linear == () and "linear" not in repr(scaler)
+    assert clone(scaler).days == () and "days" not in repr(scaler)
 
 
 @pytest.mark.parametrize("scaling", ["robust", "standard"])

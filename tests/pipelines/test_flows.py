@@ -162,21 +162,16 @@ def test_transient_errors_are_retried_and_bad_input_is_not(prefect_api, tmp_path
 
     # a file not there yet (tonight's export, late) is tried again; one that lacks the
     # target is bad input, refused at once
-    state = flows.search_flow(dataset=str(tmp_path / "missing.csv"), target="y", retries=2,
-                              retry_delay_seconds=0, verbose=0, return_state=True)
-    assert state.is_failed()
-    with pytest.raises(ValueError, match="missing.csv"):
-        state.result()
-    runs = _task_runs(state.state_details.flow_run_id)
-    assert list(runs) == ["load"] and runs["load"].run_count == 3
     (tmp_path / "no_target.csv").write_text("a,b\n1,2\n3,4\n")
-    state = flows.search_flow(dataset=str(tmp_path / "no_target.csv"), target="y", retries=2,
-                              retry_delay_seconds=0, verbose=0, return_state=True)
-    assert state.is_failed()
-    with pytest.raises(ValueError, match="'y' is not a column of no_target.csv"):
-        state.result()
-    runs = _task_runs(state.state_details.flow_run_id)
-    assert list(runs) == ["load"] and runs["load"].run_count == 1
+    for name, said, attempts in [("missing.csv", "missing.csv", 3),
+                                 ("no_target.csv", "'y' is not a column of no_target.csv", 1)]:
+        state = flows.search_flow(dataset=str(tmp_path / name), target="y", retries=2,
+                                  retry_delay_seconds=0, verbose=0, return_state=True)
+        assert state.is_failed()
+        with pytest.raises(ValueError, match=said):
+            state.result()
+        runs = _task_runs(state.state_details.flow_run_id)
+        assert list(runs) == ["load"] and runs["load"].run_count == attempts
 
     state = flows.search_flow(dataset="iris", importance=0, verbose=0, return_state=True)
     assert state.is_failed()
