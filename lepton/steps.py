@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 __all__ = ["Split", "load_split", "build_estimator", "search", "evaluate", "importances",
-           "record", "save", "check_writable", "time_cv", "time_note", "weight_note",
+           "record", "save", "check_writable", "split_cv", "time_cv", "time_note", "weight_note",
            "join_search", "NoSearchToJoin"]
 
 
@@ -294,25 +294,61 @@ def time_note(split: Split, search: bool = True) -> str:
             f"{first})")
     if not search:
         return note
-    cv = time_cv(len(split.y_train))
-    scheme = (f"TimeSeriesSplit({cv.n_splits})" if hasattr(cv, "n_splits")
-              else f"the latest {len(cv[0][1])} training rows")
+    cv = split_cv(split)
+    if hasattr(cv, "n_splits"):
+        scheme = f"TimeSeriesSplit({cv.n_splits})"
+    elif len(cv) == 1:
+        scheme = f"the latest {len(cv[0][1])} training rows"
+    else:
+        scheme = f"{len(cv)} folds, each from a time's first row (TimeSeriesSplit's, moved)"
     return f"{note}; the search validates on {scheme}, forward in time"
 
 
-def time_cv(n_train: int, validation_fraction: float = 0.2):
+def split_cv(split: Split):
+    """:func:`time_cv` for the training rows of ``split``, held out by its time column."""
+    return time_cv(len(split.y_train),
+                   times=_time_order(split.X_train, split.time_column, split.name)[1])
+
+
+def time_cv(n_train: int, validation_fraction: float = 0.2, times: np.ndarray | None = None):
     """The search's validation for rows in time order: ``TimeSeriesSplit`` with as many
     folds as ``cv='auto'`` would use (each fold validates on the rows after those it
     trains on), or, on a table too large for folds, one split whose validation rows are
-    the latest ``validation_fraction``."""
+    the latest ``validation_fraction``. ``times``: the rows' times, in order; a fold that
+    would start inside a time starts at its first row, so none of a time's rows train
+    where others validate (its rows, a day's sales of every store, share what happened
+    that day; held out as :func:`_whole_times` holds out); the folds are then given as
+    (training rows, validation rows) pairs. Training rows of one time are cut by
+    position."""
     from sklearn.model_selection import TimeSeriesSplit
 
     from .search.estimators import AUTO_CV_FOLDS, AUTO_CV_MAX_ROWS
 
     if n_train < AUTO_CV_MAX_ROWS:
-        return TimeSeriesSplit(n_splits=min(AUTO_CV_FOLDS, n_train - 1))
-    n_val = max(1, int(round(validation_fraction * n_train)))
-    return [(np.arange(n_train - n_val), np.arange(n_train - n_val, n_train))]
+        cv = TimeSeriesSplit(n_splits=min(AUTO_CV_FOLDS, n_train - 1))
+        starts = [int(valid[0]) for _, valid in cv.split(np.zeros((n_train, 1)))]
+    else:
+        cv = None
+        starts = [n_train - max(1, int(round(validation_fraction * n_train)))]
+    whole = starts if times is None else _whole_starts(np.asarray(times), starts)
+    if cv is not None and whole == starts:
+        return cv
+    return [(np.arange(start), np.arange(start, end))
+            for start, end in zip(whole, whole[1:] + [n_train])]
+
+
+def _whole_starts(times: np.ndarray, starts: list[int]) -> list[int]:
+    """Fold starts moved to the first row of their time (past its last row where that
+    leaves nothing to train on), those left distinct; ``starts`` where every row holds
+    one time."""
+    whole = []
+    for start in starts:
+        moved = int(np.searchsorted(times, times[start], side="left"))
+        if moved == 0:
+            moved = int(np.searchsorted(times, times[start], side="right"))
+        if moved < len(times) and moved not in whole:
+            whole.append(moved)
+    return sorted(whole) or starts
 
 
 def _task_of_numbers(y, task: str, target: Any, dataset: str) -> list[str]:
@@ -425,7 +461,7 @@ def build_estimator(split: Split, *, time_budget: float = 30.0, n_jobs: int | No
         "registered_model_name": register,
     }
     if split.time_column is not None:
-        options["cv"] = time_cv(len(split.y_train))
+        options["cv"] = split_cv(split)
     model = cls(time_budget=time_budget, n_jobs=n_jobs, storage=storage, study_name=study_name,
                 device=device, random_state=seed, verbose=verbose, search_space=search_space,
                 metric=metric, input_shape=split.input_shape if images else None, **options)

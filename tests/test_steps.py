@@ -220,6 +220,18 @@ def test_rows_of_one_time_are_held_out_together(tmp_path):
     split = steps.load_split(str(tmp_path / "daily.csv"), target="y", time_column="day")
     assert len(split.y_test) == 56 and split.X_test.day.min() == "2021-01-22"
     assert split.X_train.day.max() == "2021-01-21"
+    # the search's folds too: TimeSeriesSplit(5) over the 147 training rows started its
+    # folds inside days (at rows 27, 51, 75, 99, 123, all five); each starts at a day now
+    folds = steps.build_estimator(split, tracking=False).cv
+    assert [valid[0] for _, valid in folds] == [21, 49, 70, 98, 119]
+    for train, valid in folds:
+        assert train.tolist() == list(range(valid[0])) and valid[0] % 7 == 0
+        assert split.X_train.day.iloc[train].max() < split.X_train.day.iloc[valid].min()
+    assert steps.time_note(split).endswith(
+        "the search validates on 5 folds, each from a time's first row (TimeSeriesSplit's, "
+        "moved), forward in time")
+    # the training rows all of one time: cut by position, as before
+    assert steps.time_cv(14, times=np.zeros(14)).n_splits == 5
     # the first held-out time holding most rows: the later times are held out (review
     # helper-52: a split of 800 rows of 2023 and 200 of 2024 was refused)
     pd.DataFrame({"year": [2023] * 800 + [2024] * 200, "x": 0.0, "y": 1.0}).to_csv(
