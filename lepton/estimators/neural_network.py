@@ -56,7 +56,7 @@ _PARAMS_DOC = """
     input_scaling : {'robust', 'standard', 'global'}, default='robust'
         Scaling of numeric columns: median / IQR with smooth clipping of outliers, mean /
         standard deviation without clipping, or one mean and deviation for all columns
-        (an image's pixels; see :mod:`lepton.preprocessing`).
+        (an image's pixels, a pair for each channel; see :mod:`lepton.preprocessing`).
     early_stopping : bool, default=True
         Hold out ``validation_fraction`` of the data, stop after ``n_iter_no_change`` epochs
         without improvement of the validation loss, and restore the best epoch's weights.

@@ -43,8 +43,8 @@ from ..estimators._base import (_class_args, _rows, check_rows_weighted, check_s
                                 encode_target, kept_on_failure, record_target_names,
                                 split_validation, target_kind)
 from ..preprocessing import (TabularPreprocessor, check_features,
-                             column_errors_on_all_rows, feature_ranking, kept_columns,
-                             warn_unseen_categories)
+                             column_errors_on_all_rows, feature_ranking, image_channels,
+                             kept_columns, warn_unseen_categories)
 from ..training import (
     COMPLETED, DIVERGED, TIME_LIMIT, Task, TensorData, TrainingConfig, TrainingResult,
     _n_features, busy_cores, cpu_count, fit_model, predict_outputs, resolve_devices,
@@ -757,7 +757,8 @@ class _BaseLepton(BaseEstimator):
                     continue
                 pre = TabularPreprocessor(max_onehot_cardinality=defaults.MAX_ONEHOT_CARDINALITY,
                                           onehot_cells=defaults.ONEHOT_CELLS,
-                                          scaling=scaling)
+                                          scaling=scaling,
+                                          channels=image_channels(self.input_shape_))
                 Xt, Xv = pre.fit_transform(X_train, y_enc[train_idx]), pre.transform(X_valid)
                 ranking = (feature_ranking(Xt, y_enc[train_idx], classes=task != "regression")
                            if rank else None)
@@ -1095,7 +1096,8 @@ class _BaseLepton(BaseEstimator):
         # trials of studies from before input_scaling was searched were all robust-scaled
         pre = TabularPreprocessor(max_onehot_cardinality=defaults.MAX_ONEHOT_CARDINALITY,
                                   onehot_cells=defaults.ONEHOT_CELLS,
-                                  scaling=best.user_attrs.get("input_scaling", "robust"))
+                                  scaling=best.user_attrs.get("input_scaling", "robust"),
+                                  channels=image_channels(self.input_shape_))
         Xt = pre.fit_transform(X, y_enc)
         fraction = best.user_attrs.get("feature_fraction", 1.0)
         if fraction < 1.0:  # the share its trial kept, ranked on every training row

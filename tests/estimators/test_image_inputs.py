@@ -100,3 +100,17 @@ def test_a_network_pickled_before_the_recorded_shape_predicts_as_it_did():
     del net.input_shape_, net.channels_last_
     np.testing.assert_array_equal(net.predict_proba(X), expected)
     np.testing.assert_array_equal(net.predict_proba(X.reshape(30, 64)), expected)
+
+
+def test_global_scaling_gives_each_channel_its_own_mean_and_deviation():
+    """A fixed network's 'global' scaling too: one pair for all three channels, where one
+    is in thousands, left the others near one value (see GlobalScaler)."""
+    X, y = _images()
+    X[:, 2] = 2000 + 300 * X[:, 2]
+    for given, shape in ((X, None), (X.transpose(0, 2, 3, 1), None),
+                         (X.reshape(len(X), -1), (3, 6, 6))):
+        net = NeuralNetworkClassifier(architecture=CNN, epochs=1, random_state=0,
+                                      input_scaling="global", input_shape=shape).fit(given, y)
+        scaler = net.preprocessor_.transformer_[-1].scaler_
+        assert scaler.channels == 3
+        np.testing.assert_allclose(scaler.mean_, X.mean(axis=(0, 2, 3)), rtol=1e-4, atol=1e-4)
