@@ -18,10 +18,12 @@ epoch with ``epoch, train_loss, val_loss, val_score, lr, elapsed, epoch_time``.
 from __future__ import annotations
 
 import copy
+import gc
 import math
 import os
 import threading
 import time
+import traceback
 from collections.abc import Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
@@ -66,8 +68,8 @@ def usable_device(device: str | torch.device) -> torch.device:
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
     """'auto' -> cuda if available, else mps, else cpu; anything else as given, once it is
     checked to exist here (a clear error instead of a failure on the first tensor)."""
-    if isinstance(device, torch.device):
-        return device
+    if isinstance(device, torch.device):  # checked as its name is: torch.device('cuda', 3)
+        device = str(device)              # was taken on a machine of one GPU
     if device == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
@@ -361,10 +363,16 @@ def _batch_bounds(n: int, batch_size: int) -> list[tuple[int, int]]:
 
 
 def _amp_context(device: torch.device, amp: bool | str):
+    """Mixed precision on a CUDA device: bfloat16 where the GPU computes in it (compute
+    capability 8.0 on, Ampere), float16 with a gradient scaler before. Not
+    ``torch.cuda.is_bf16_supported()``: it holds on a T4 or a V100 too, where bfloat16 is
+    emulated (slower than float32, and no cuDNN convolutions in it), and asks the current
+    device, not ``device`` (a trial on cuda:1 from a thread)."""
     enabled = device.type == "cuda" if amp == "auto" else bool(amp) and device.type == "cuda"
     if not enabled:
         return nullcontext, None
-    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    ampere = torch.cuda.get_device_capability(device) >= (8, 0)
+    dtype = torch.bfloat16 if ampere else torch.float16
     scaler = torch.amp.GradScaler("cuda") if dtype == torch.float16 else None
     return (lambda: torch.autocast("cuda", dtype=dtype)), scaler
 
@@ -546,12 +554,22 @@ def _forward_seconds(module: nn.Module, data: TensorData, autocast=nullcontext) 
     by memory traffic: 1.1 s short of 40,000 rows' 2.3 s."""
     n = min(len(data), predict_rows(data))
     module.eval()
+    if data.device.type != "cpu":  # a GPU's first pass loads its kernels (0.5-2 s): untimed
+        with autocast():
+            module(data.features(slice(0, min(n, 64))))
+        _synchronize(data.device)
     t0 = time.perf_counter()
     with autocast():
         module(data.features(slice(0, n)))
-    if data.device.type == "cuda":  # the kernels ran, not only their launch
-        torch.cuda.synchronize(data.device)
+    _synchronize(data.device)  # the kernels ran, not only their launch
     return (time.perf_counter() - t0) * len(data) / max(n, 1)
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
 
 
 def _make_scheduler(optimizer: torch.optim.Optimizer, config: TrainingConfig, steps: int):
@@ -718,15 +736,45 @@ def fit_model(model_config: Any, train_data: TensorData, valid_data: TensorData 
     from .models import build_model  # local: models import nothing from here
 
     device = train_data.device
-    fork_devices = [device.index or 0] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=fork_devices):
-        torch.manual_seed(seed)
-        module = build_model(model_config, _n_features(train_data), task.n_outputs,
-                             input_shape=input_shape)
+    index = None
+    if device.type == "cuda":
+        index = device.index if device.index is not None else torch.cuda.current_device()
+    with torch.random.fork_rng(devices=[] if index is None else [index]):
+        with _SEEDING:
+            # the CPU's generator (weights are drawn on the CPU), then the device's own
+            # (dropout there): torch.manual_seed seeds every GPU, and the refit's seeds,
+            # one on each GPU in threads, re-seeded each other's (19 outcomes of 20 runs
+            # of the same two seeds, review helper-56)
+            torch.random.default_generator.manual_seed(seed)
+            if index is not None:
+                with torch.cuda.device(index):
+                    torch.cuda.manual_seed(seed)
+            elif device.type == "mps":
+                torch.mps.manual_seed(seed)
+            module = build_model(model_config, _n_features(train_data), task.n_outputs,
+                                 input_shape=input_shape)
         generator = torch.Generator().manual_seed(seed)
         result = train(module, train_data, valid_data, task, config, callbacks=callbacks,
                        generator=generator, interrupt=interrupt)
     return module, result
+
+
+def free_memory(exc: BaseException | None = None) -> None:
+    """After an out-of-memory error ``exc``: what its finished frames held (a network, its
+    optimizer, activations) let go, and the GPU's cached blocks handed back, so that the
+    next trial, or what a failed refit falls back on, finds the memory. Emptying the cache
+    from inside the ``except`` alone freed little: the traceback kept those frames."""
+    if exc is not None and exc.__traceback__ is not None:
+        traceback.clear_frames(exc.__traceback__)  # frames still running are left as they are
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    if _mps_available():
+        torch.mps.empty_cache()
+
+
+#: held while a fit seeds torch's generators and draws its network's weights (threads)
+_SEEDING = threading.Lock()
 
 
 def _n_features(data: TensorData) -> int:

@@ -4,6 +4,8 @@ callbacks, reproducibility and the sparse data path."""
 from __future__ import annotations
 
 import math
+import warnings
+from contextlib import nullcontext
 
 import numpy as np
 import pytest
@@ -206,6 +208,11 @@ def test_search_devices_resolve_to_a_list_of_distinct_devices_of_one_type(monkey
         resolve_devices("cuda:0,cpu")
     with pytest.raises(ValueError, match=r"device='cuda:3' but this machine has 3 GPU\(s\)"):
         resolve_devices("cuda:0,cuda:3")
+    # torch.device objects are checked as their names are: torch.device('cuda') was no
+    # device at all (an IndexError later), torch.device('cuda', 3) taken unchecked
+    assert resolve_devices(torch.device("cuda")) == gpus
+    with pytest.raises(ValueError, match=r"device='cuda:3' but this machine has 3 GPU\(s\)"):
+        resolve_devices(torch.device("cuda", 3))
 
 
 # -- gradient clipping -----------------------------------------------------------------------
@@ -441,3 +448,48 @@ def test_prediction_passes_hold_a_bounded_number_of_input_values():
     assert seen == [600, 400]
     assert predict_rows(TensorData(np.zeros((10, 64), dtype=np.float32))) == 8192
     assert predict_rows(TensorData(sp.csr_matrix((10, 10**6), dtype=np.float32))) == 64
+
+
+def test_free_memory_lets_go_of_what_a_failed_fit_held():
+    """Out of memory in a trial: the cache was emptied inside the ``except``, where the
+    traceback still held the trial's frames, its network and optimizer in them (review
+    helper-56); ``free_memory(exc)`` clears the finished frames first."""
+    import weakref
+
+    from lepton.training import free_memory
+
+    held = []
+
+    def train_a_network():
+        network = nn.Linear(4, 4)
+        held.append(weakref.ref(network))
+        raise torch.OutOfMemoryError("CUDA out of memory")
+
+    try:
+        train_a_network()
+    except torch.OutOfMemoryError as exc:
+        assert held[0]() is not None  # its frame, on the traceback, still holds it
+        free_memory(exc)
+        assert held[0]() is None
+
+
+@pytest.mark.parametrize("capability, dtype", [((7, 5), torch.float16), ((8, 0), torch.bfloat16)])
+def test_mixed_precision_takes_bfloat16_only_where_the_gpu_computes_in_it(capability, dtype,
+                                                                          monkeypatch):
+    """torch.cuda.is_bf16_supported() holds on a T4 (7.5) too, where bfloat16 is emulated:
+    trials ran in it there, slower than float32 (review helper-56). float16 with a gradient
+    scaler before Ampere (8.0), asked of the trial's own device."""
+    from lepton.training import _amp_context
+
+    asked = []
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    monkeypatch.setattr(torch.cuda, "get_device_capability",
+                        lambda device=None: asked.append(device) or capability)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a GradScaler without CUDA says it is off
+        autocast, scaler = _amp_context(torch.device("cuda", 1), "auto")
+    assert asked == [torch.device("cuda", 1)]
+    assert (scaler is not None) == (dtype == torch.float16)
+    monkeypatch.setattr(torch, "autocast", lambda device_type, dtype: (device_type, dtype))
+    assert autocast() == ("cuda", dtype)
+    assert _amp_context(torch.device("cpu"), "auto") == (nullcontext, None)

@@ -64,6 +64,7 @@ except ImportError:  # Windows: journal files keep Optuna's lock (_journal_lock)
 
 from ..training import (
     DIVERGED, TIME_LIMIT, Callback, DivergedError, Task, TensorData, TrainingConfig, fit_model,
+    free_memory,
 )
 from ..preprocessing import kept_columns
 from ..tracking._store import process_gone as _process_gone
@@ -405,11 +406,12 @@ class SearchContext:
 def outputs_to_prediction(out: torch.Tensor, task: Task, y_scaler: Any) -> np.ndarray:
     """Network outputs -> class probabilities (of each label, multilabel) or values in the
     target's own units."""
+    out = out.detach().float().cpu().double()  # on the CPU first: MPS has no float64
     if task.kind == "classification":
-        return torch.softmax(out.double(), dim=1).cpu().numpy()
+        return torch.softmax(out, dim=1).numpy()
     if task.kind == "multilabel":
-        return torch.sigmoid(out.double()).cpu().numpy()
-    return y_scaler.inverse_transform(out.double().cpu().numpy())
+        return torch.sigmoid(out).numpy()
+    return y_scaler.inverse_transform(out.numpy())
 
 
 class PruningReporter(Callback):
@@ -541,8 +543,8 @@ class Objective:
             ctx.tracker.end_trial(trial.number, state="failed", value=None,
                                   duration=time.perf_counter() - t0, reason=reason,
                                   **_training_outcome(trial))
-            if isinstance(exc, (torch.OutOfMemoryError, MemoryError)) and torch.cuda.is_available():
-                torch.cuda.empty_cache()
+            if isinstance(exc, (torch.OutOfMemoryError, MemoryError)):
+                free_memory(exc)
             raise
         ctx.tracker.end_trial(trial.number, state="complete", value=value,
                               duration=time.perf_counter() - t0, reason=None,

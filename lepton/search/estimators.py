@@ -47,9 +47,8 @@ from ..preprocessing import (TabularPreprocessor, check_features,
                              kept_columns, warn_unseen_categories)
 from ..training import (
     COMPLETED, DIVERGED, TIME_LIMIT, Task, TensorData, TrainingConfig, TrainingResult,
-    _n_features, busy_cores, cpu_count, fit_model, predict_outputs, resolve_devices,
-    threads_per_trial,
-    torch_threads, usable_device, warm_up_optimizers,
+    _n_features, busy_cores, cpu_count, fit_model, free_memory, predict_outputs,
+    resolve_devices, threads_per_trial, torch_threads, usable_device, warm_up_optimizers,
 )
 from ._search import (
     DEVICE_ATTR, DONE_STATES, ENDS_AT_ATTR, FAIL_REASON, INTERRUPTED_ATTR, PROCESS_ATTR,
@@ -511,6 +510,13 @@ class _BaseLepton(BaseEstimator):
             if refit.get("interrupted"):
                 warn_at_caller(
                     f"{name}: the final refit was interrupted (Ctrl-C); the final model is "
+                    + ("the best trial's own networks (trained on the search's split)."
+                       if self.final_choice_ == "best_trial" else
+                       f"the refit's {refit['seeds']} finished seed(s)."))
+            failed = refit.get("failed") or str(refit.get("status", "")).partition("failed: ")[2]
+            if failed:
+                warn_at_caller(
+                    f"{name}: the final refit failed ({failed}); the final model is "
                     + ("the best trial's own networks (trained on the search's split)."
                        if self.final_choice_ == "best_trial" else
                        f"the refit's {refit['seeds']} finished seed(s)."))
@@ -1107,7 +1113,11 @@ class _BaseLepton(BaseEstimator):
                 pre = pre.keeping(columns)
                 Xt = Xt[:, columns]
         y_dtype = torch.long if ctx.task.kind == "classification" else torch.float32
-        data = TensorData(Xt, y_enc, w=ctx.w_all, device=device, y_dtype=y_dtype)
+        try:
+            data = TensorData(Xt, y_enc, w=ctx.w_all, device=device, y_dtype=y_dtype)
+        except (torch.OutOfMemoryError, MemoryError) as exc:  # every row on the GPU
+            free_memory(exc)
+            return _refit_failed(exc, report, force)
         # several devices (GPUs): a round of seeds trains at once, one seed per device; on
         # one device, one seed per round, while the time allows
         devices = ctx.devices.devices[:FINAL_REFITS] if ctx.devices is not None else [device]
@@ -1121,10 +1131,10 @@ class _BaseLepton(BaseEstimator):
                                     early_stopping=False, max_time=max(available, 1e-3))
             started = time.perf_counter()
             try:
-                trained, stopped = _refit_round(model_cfg, data, devices, seeds, ctx, config,
-                                                input_shape, interrupt)
+                trained, stopped, failed = _refit_round(model_cfg, data, devices, seeds, ctx,
+                                                        config, input_shape, interrupt)
             except KeyboardInterrupt as exc:  # a second Ctrl-C while seeds train at once
-                trained, stopped = [], exc
+                trained, stopped, failed = [], exc, None
             cut = False
             for seed, module, result in trained:
                 if first is None:  # seed 0, or the first of its round that Ctrl-C spared
@@ -1142,6 +1152,11 @@ class _BaseLepton(BaseEstimator):
                     cut = True
                     continue
                 modules.append(module)
+            if failed is not None and stopped is None:
+                if not modules:
+                    return _refit_failed(failed, report, force)
+                report["failed"] = _search._describe_failure(failed)  # the seeds kept predict
+                break
             if stopped is not None:
                 if force and not modules:  # no trial networks to fall back on
                     raise stopped
@@ -1786,10 +1801,11 @@ def _refit_plan(best, ctx: SearchContext, budget: Budget) -> dict[str, Any]:
 def _refit_round(model_cfg, data: TensorData, devices, seeds: list[int], ctx: SearchContext,
                  config: TrainingConfig, input_shape, interrupt):
     """One round of the refit: seed i of ``seeds`` on ``devices[i]`` (a copy of ``data``
-    there), all at once where there are several. Returns ``(trained, stopped)``:
-    ``(seed, network, result)`` of each seed that finished, in seed order, and the
+    there), all at once where there are several. Returns ``(trained, stopped, failed)``:
+    ``(seed, network, result)`` of each seed that finished, in seed order, the
     KeyboardInterrupt that stopped the others (``interrupt`` set: Ctrl-C or SIGTERM), or
-    None. A seed that finished before the interrupt is kept."""
+    None, and the first error a seed raised (a GPU out of memory), or None. A seed that
+    finished before the interrupt or beside the error is kept."""
     def fit(i: int, seed: int):
         on = data if devices[i] == data.device else data.to(devices[i])
         return fit_model(model_cfg, on, None, ctx.task, config, seed=ctx.seed + seed,
@@ -1800,13 +1816,30 @@ def _refit_round(model_cfg, data: TensorData, devices, seeds: list[int], ctx: Se
     else:
         with ThreadPoolExecutor(len(seeds), thread_name_prefix="lepton-refit") as pool:
             outcomes = [pool.submit(fit, i, seed).result for i, seed in enumerate(seeds)]
-    trained, stopped = [], None
+    trained, stopped, failed = [], None, None
     for seed, outcome in zip(seeds, outcomes):
         try:
             trained.append((seed, *outcome()))
         except KeyboardInterrupt as exc:
             stopped = exc
-    return trained, stopped
+        except Exception as exc:  # noqa: BLE001 - the caller falls back or says why
+            failed = failed or exc
+            if isinstance(exc, (torch.OutOfMemoryError, MemoryError)):
+                free_memory(exc)
+    return trained, stopped, failed
+
+
+def _refit_failed(exc: Exception, report: dict, force: bool):
+    """The refit raised before any seed finished (out of memory on the GPU, where every
+    row and the search's folds are held): the best trial's networks predict, as where no
+    time is left (its report says why); where there are none (``force``), the error, said
+    to come from the refit. It used to end the fit after its whole budget."""
+    reason = _search._describe_failure(exc)
+    if force:
+        raise SearchError(f"the final refit failed ({reason}) and no trial's networks are "
+                          "here to fall back on.") from exc
+    report["status"] = f"failed: {reason}"
+    return None, report
 
 
 def _tracking_reserve(tracker) -> float:

@@ -224,3 +224,41 @@ def test_ctrl_c_in_a_round_of_refit_seeds_keeps_the_seed_that_finished(monkeypat
     assert report["status"] == "completed"
     assert clf.final_choice_ == "refit" and clf.search_interrupted_
     assert clf.score(X, y) > 0.8
+
+
+@pytest.mark.parametrize("fails", ["every seed", "the second device's seed"])
+def test_a_refit_out_of_memory_falls_back_and_keeps_the_seeds_that_finished(fails,
+                                                                          monkeypatch):
+    """A GPU out of memory in the final refit (every row on the device, beside the
+    search's folds) ended the fit with the error after its whole budget, the trials'
+    networks thrown away (review helper-56). Where no seed finished, the best trial's
+    networks predict and the refit's report says why; a seed that finished beside the
+    failed one is kept (two names of the CPU stand in for two GPUs)."""
+    import lepton.search.estimators as est
+
+    devices = [torch.device("cpu"), torch.device("cpu", 0)]
+    monkeypatch.setattr(est, "resolve_devices", lambda device: devices)
+    real_fit = est.fit_model
+
+    def fit_model(model_cfg, data, valid, *args, **kwargs):
+        if fails == "every seed" or data.device == devices[1]:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real_fit(model_cfg, data, valid, *args, **kwargs)
+
+    monkeypatch.setattr(est, "fit_model", fit_model)  # the refit's (trials: _search's)
+    X, y = load_iris(return_X_y=True)
+    with pytest.warns(UserWarning, match=r"the final refit failed \(out of memory: CUDA out "
+                                         r"of memory. Tried to allocate 2.00 GiB\); the final "
+                                         r"model is the (best trial's own networks|refit's 1 "
+                                         r"finished seed)"):
+        clf = LeptonClassifier(time_budget=60, n_trials=4, ensemble_size=1, cv=None,
+                               search_space=TINY_SPACE, random_state=0).fit(X, y)
+    report = clf.final_model_info_["refit"]
+    if fails == "every seed":
+        assert clf.final_choice_ == "best_trial"
+        assert report["status"] == ("failed: out of memory: CUDA out of memory. Tried to "
+                                    "allocate 2.00 GiB")
+    else:
+        assert clf.final_choice_ == "refit" and report["seeds"] == 1
+        assert report["failed"].startswith("out of memory")
+    assert clf.score(X, y) > 0.8
