@@ -1320,9 +1320,11 @@ class MLflowTracker(SearchTracker):
             path.write_bytes(pickle.dumps(estimator, protocol=pickle.HIGHEST_PROTOCOL))
             sample = _head(X_sample, 5)
             from ..estimators._base import left_out_columns
+            from ._pyfunc import named_prediction
 
-            signature = model_signature(sample, estimator.predict(sample),
-                                        optional=left_out_columns(estimator))
+            signature = model_signature(
+                sample, named_prediction(estimator, estimator.predict(sample)),
+                optional=left_out_columns(estimator))
             # MLflow warns on every pyfunc log that python_model is cloudpickled and logs the
             # input-example validation: advice for hand-written models, noise at the end of
             # every Lepton search. With pandas 3, MLflow's input-example code compares a

@@ -15,13 +15,26 @@ import pandas as pd
 
 from ..estimators._base import left_out_columns
 
-__all__ = ["LeptonEstimatorModel", "ESTIMATOR_ARTIFACT"]
+__all__ = ["LeptonEstimatorModel", "ESTIMATOR_ARTIFACT", "named_prediction"]
 
 ESTIMATOR_ARTIFACT = "estimator"
 
 
+def named_prediction(estimator, prediction):
+    """``prediction`` as an array, or, where ``y`` was a DataFrame of several columns (a
+    multilabel model's labels, a regression's targets: ``target_names_``), a frame whose
+    columns bear their names, as ``lepton predict`` writes them (the pyfunc gave an
+    unnamed (n, k) array: review helper-53)."""
+    prediction = np.asarray(prediction)
+    names = getattr(estimator, "target_names_", None)
+    if prediction.ndim == 2 and names and len(names) == prediction.shape[1]:
+        return pd.DataFrame(prediction, columns=list(names))
+    return prediction
+
+
 class LeptonEstimatorModel(mlflow.pyfunc.PythonModel):
-    """``predict(raw_rows)`` returns exactly ``estimator.predict(raw_rows)``."""
+    """``predict(raw_rows)`` returns ``estimator.predict(raw_rows)``: an array, or a frame
+    of the target's columns where it had several, named (:func:`named_prediction`)."""
 
     def load_context(self, context) -> None:
         with open(context.artifacts[ESTIMATOR_ARTIFACT], "rb") as fh:
@@ -45,4 +58,4 @@ class LeptonEstimatorModel(mlflow.pyfunc.PythonModel):
                 model_input = model_input.reindex(columns=list(columns))
             else:
                 model_input = model_input[list(columns)]
-        return np.asarray(self.estimator.predict(model_input))
+        return named_prediction(self.estimator, self.estimator.predict(model_input))

@@ -182,3 +182,25 @@ def test_a_request_may_lack_the_identifier_the_model_leaves_out(tmp_path):
     np.testing.assert_array_equal(model.predict(X), est.predict(X))
     with pytest.raises(MlflowException, match=r"missing inputs \['x'\]"):
         model.predict(X.drop(columns="x"))
+
+
+def test_a_model_of_several_target_columns_predicts_them_by_name(tmp_path):
+    """A multilabel model's pyfunc gave an unnamed (n, 3) array where `lepton predict`
+    names the labels (review helper-53); the logged signature names them too."""
+    import pandas as pd
+
+    from lepton.tracking._mlflow import model_signature
+    from lepton.tracking._pyfunc import named_prediction
+
+    X, y = load_iris(return_X_y=True)
+    X = pd.DataFrame(X, columns=["a", "b", "c", "d"])
+    labels = pd.DataFrame({"urgent": y == 0, "vip": y == 1, "refund": X.a > 5.8}).astype(int)
+    est = NeuralNetworkClassifier(epochs=3, random_state=0).fit(X, labels)
+    signature = model_signature(X[:5], named_prediction(est, est.predict(X[:5])))
+    assert signature.outputs.input_names() == ["urgent", "vip", "refund"]
+    served = _served(est, signature, tmp_path).predict(X)
+    assert list(served.columns) == ["urgent", "vip", "refund"]
+    np.testing.assert_array_equal(served.to_numpy(), est.predict(X))
+    # one target: the array as before
+    single = NeuralNetworkClassifier(epochs=3, random_state=0).fit(X, y)
+    assert isinstance(named_prediction(single, single.predict(X)), np.ndarray)
