@@ -105,9 +105,11 @@ def load_split(dataset: str, *, target: str | list[str] | None = None, task: str
     _check_split_options(task, test_size)
     ds = load_dataset(dataset, target=target)
     if task != "auto":  # a text target for regression: the regressor's fit says so
+        _check_several_classified(ds.y, task)
         ds.task = task
     else:
-        ds.notes = [*ds.notes, *_task_of_numbers(ds.y, ds.task, target, dataset)]
+        ds.notes = [*ds.notes, *_task_of_numbers(ds.y, ds.task, target, dataset),
+                    *_task_of_several(ds.y, ds.task)]
     w = None
     if weight_column is not None:
         if weight_column == time_column:
@@ -378,6 +380,64 @@ def _task_of_numbers(y, task: str, target: Any, dataset: str) -> list[str]:
                 f"{defaults.MAX_CLASSES_AUTO} are); if they are codes of classes, task "
                 "'classification' (--task classification) predicts them as classes"]
     return []
+
+
+def _label_columns(y) -> tuple[list[str], list[str]]:
+    """Of a frame of several targets: the columns of 0/1 (or True/False) only, and those
+    of a few whole numbers besides (``MAX_CLASSES_AUTO`` distinct values at most)."""
+    import pandas as pd
+
+    from . import defaults
+
+    labels, codes = [], []
+    for col in y.columns:
+        values = pd.to_numeric(y[col], errors="coerce").dropna()
+        if values.isin([0, 1]).all():
+            labels.append(str(col))
+        elif (values == values.round()).all() and values.nunique() <= defaults.MAX_CLASSES_AUTO:
+            codes.append(str(col))
+    return labels, codes
+
+
+def _task_of_several(y, task: str) -> list[str]:
+    """A note where several targets are regressed on though some look like classes: a 0/1
+    column beside numbers, or columns of a few whole numbers (grades 1-3), were regressed
+    without a word (R^2 -0.02 on two such columns; review helper-53). Several targets are
+    classified only as 0/1 labels each (multilabel)."""
+    import pandas as pd
+
+    if not isinstance(y, pd.DataFrame) or task != "regression":
+        return []
+    labels, codes = _label_columns(y)
+    if not labels and not codes:
+        return []
+    named = labels + codes
+    shown = ", ".join(repr(c) for c in named)
+    held = "0/1" if not codes else "a few whole numbers"
+    return [f"target column{'s' if len(named) > 1 else ''} {shown} "
+            f"hold{'' if len(named) > 1 else 's'} {held}, regressed on as numbers with the "
+            "others: several targets are classified only "
+            "where every one is 0/1 (one label each, multilabel); to classify one, run it "
+            "alone (--target COLUMN)"]
+
+
+def _check_several_classified(y, task: str) -> None:
+    """``task='classification'`` with several targets: each must be a 0/1 label (the
+    estimator's error said to wrap it in MultiOutputClassifier, Python advice, and gave
+    the shape after the held-out split)."""
+    import pandas as pd
+
+    if not isinstance(y, pd.DataFrame) or task != "classification":
+        return
+    labels, _ = _label_columns(y)
+    other = [str(c) for c in y.columns if str(c) not in labels]
+    if other:
+        values = pd.Series(y[other[0]]).dropna().unique()[:3]
+        raise ValueError(
+            f"task='classification' (--task) with several targets takes columns of 0/1 or "
+            f"True/False, one label each (multilabel); {other[0]!r} holds "
+            f"{', '.join(map(str, values))}. To classify a column of classes, run it alone "
+            "(--target COLUMN).")
 
 
 def _stratify(y, task: str):

@@ -528,3 +528,37 @@ def test_grouped_amounts_beside_booleans_and_across_read_csv_chunks(tmp_path):
         warnings.simplefilter("error")
         assert read_table(tmp_path / "spaces.csv").to_dict("list") == {
             "a": [1, 3], "b": [2, 4], "label": ["x", "y"]}
+
+
+def test_several_targets_that_look_like_classes_are_said_to_be_regressed(tmp_path):
+    """A 0/1 column beside a price, or two columns of grades, were regressed on without a
+    word (R^2 -0.02 on the grades), and --task classification then gave Python advice
+    (MultiOutputClassifier) and the held-out split's shape (review helper-53)."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x": rng.normal(size=40), "price": rng.normal(1e6, 1e5, size=40),
+                          "flag": np.arange(40) % 2, "grade": np.arange(40) % 3 + 1,
+                          "tier": np.arange(40) % 3, "urgent": np.arange(40) % 2 == 0})
+    frame.to_csv(tmp_path / "several.csv", index=False)
+    path = str(tmp_path / "several.csv")
+    split = steps.load_split(path, target=["price", "flag"])
+    assert split.task == "regression"
+    assert split.notes()[0].startswith(
+        "target column 'flag' holds 0/1, regressed on as numbers with the others: several "
+        "targets are classified only where every one is 0/1")
+    split = steps.load_split(path, target=["grade", "tier"])
+    assert split.notes()[0].startswith("target columns 'grade', 'tier' hold a few whole "
+                                       "numbers, regressed on as numbers")
+    assert steps.load_split(path, target=["flag", "urgent"]).task == "classification"
+    assert not [n for n in steps.load_split(path, target=["flag", "urgent"]).notes()
+                if "regressed" in n]
+    assert not steps.load_split(path, target=["x", "price"]).notes()
+    with pytest.raises(ValueError, match=r"task='classification' \(--task\) with several "
+                                         r"targets takes columns of 0/1 or True/False, one "
+                                         r"label each \(multilabel\); 'grade' holds 1, 2, 3\. "
+                                         r"To classify a column of classes, run it alone"):
+        steps.load_split(path, target=["grade", "tier"], task="classification")
+    assert steps.load_split(path, target=["flag", "urgent"],
+                            task="classification").task == "classification"

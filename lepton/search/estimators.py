@@ -296,6 +296,9 @@ class _BaseLepton(BaseEstimator):
         y_val_source = y_enc if task == "classification" else encoder.inverse_transform(
             y_enc.astype(np.float64))
         w = check_sample_weight(sample_weight, n, **_class_args(task, y_enc, encoder))
+        if task == "regression" and n_outputs > 1 and metric.name in ("rmse", "mae"):
+            _warn_unequal_units(y_val_source, metric.name, name,
+                                getattr(self, "target_names_", None))
 
         storage = make_storage(self.storage)
         # In memory there is nothing to resume: a fixed name keeps Hyperband's brackets
@@ -1827,6 +1830,33 @@ def _refit_round(model_cfg, data: TensorData, devices, seeds: list[int], ctx: Se
             if isinstance(exc, (torch.OutOfMemoryError, MemoryError)):
                 free_memory(exc)
     return trained, stopped, failed
+
+
+#: targets whose spreads differ more than this many times: rmse and mae over them score
+#: the widest one alone
+UNEQUAL_UNITS = 100.0
+
+
+def _warn_unequal_units(y: np.ndarray, metric: str, name: str, names) -> None:
+    """rmse and mae average several targets in their own units (as scikit-learn's
+    ``multioutput='uniform_average'``): a price in millions beside a rate in thousandths
+    scored the search's trials by the price alone (a perfect rate and the rate's mean
+    differed by 2e-8 of the rmse; review helper-53). Said, with r2 (each target's own
+    scale) as the way out; the networks train on standardised targets either way."""
+    spread = np.nanstd(np.asarray(y, dtype=np.float64), axis=0)
+    varying = np.flatnonzero(spread > 0)
+    if len(varying) < 2:
+        return
+    wide, narrow = varying[np.argmax(spread[varying])], varying[np.argmin(spread[varying])]
+    ratio = spread[wide] / spread[narrow]
+    if ratio <= UNEQUAL_UNITS:
+        return
+    label = (lambda i: repr(str(names[i]))) if names else (lambda i: f"output {i}")
+    warn_at_caller(
+        f"{name}: metric={metric!r} averages the targets in their own units: {label(wide)} "
+        f"(standard deviation {spread[wide]:.3g}) weighs {ratio:.3g} times as much as "
+        f"{label(narrow)} ({spread[narrow]:.3g}) in the search's scores; metric='r2' weighs "
+        "each target on its own scale.")
 
 
 def _refit_failed(exc: Exception, report: dict, force: bool):

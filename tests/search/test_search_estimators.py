@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import pickle
 import re
+import warnings
 
 import numpy as np
 import optuna
@@ -86,6 +87,26 @@ def test_regressor_multi_output_and_ensemble_attribute():
     if reg.final_choice_ == "ensemble":
         assert len(reg.ensemble_.trial_numbers) >= 2
         assert sum(reg.ensemble_.weights) == pytest.approx(1.0)
+
+
+def test_rmse_over_targets_in_other_units_says_the_widest_outweighs_the_others():
+    """rmse and mae average several targets in their own units: a price in millions beside
+    a rate in thousandths scored trials by the price alone (review helper-53)."""
+    X = np.random.default_rng(0).normal(size=(100, 3))
+    y = pd.DataFrame({"price": 1e6 * X[:, 0], "rate": 1e-3 * X[:, 1]})
+    with pytest.warns(UserWarning, match=r"LeptonRegressor: metric='rmse' averages the targets "
+                                         r"in their own units: 'price' \(standard deviation "
+                                         r"1.09e\+06\) weighs 1.08e\+09 times as much as "
+                                         r"'rate' "
+                                         r".*metric='r2' weighs each target on its own scale"):
+        LeptonRegressor(time_budget=10, n_trials=1, search_space=TINY_SPACE, cv=None,
+                        metric="rmse", random_state=0).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*in their own units")
+        LeptonRegressor(time_budget=10, n_trials=1, search_space=TINY_SPACE, cv=None,
+                        metric="r2", random_state=0).fit(X, y)
+        LeptonRegressor(time_budget=10, n_trials=1, search_space=TINY_SPACE, cv=None,
+                        metric="mae", random_state=0).fit(X, y.assign(rate=y.rate * 1e8))
 
 
 def test_a_target_far_from_zero_is_scored_in_float64():
