@@ -489,7 +489,8 @@ def _add_search_arguments(run: argparse.ArgumentParser) -> None:
     run.add_argument("--device", default="auto", help=DEVICE_HELP)
     run.add_argument("--metric", help="validation metric the search optimises (classification: "
                                       "accuracy, balanced_accuracy, f1_macro, roc_auc, "
-                                      "log_loss; regression: r2, rmse, mae; default: accuracy "
+                                      "log_loss, and for several 0/1 targets f1_micro, "
+                                      "f1_samples; regression: r2, rmse, mae; default: accuracy "
                                       "or r2); reported on the held-out rows too")
     run.add_argument("--search-space", default="auto",
                      help="'auto', a built-in space (mlp, resnet, cnn) or a YAML file "

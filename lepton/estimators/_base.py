@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
+import reprlib
 import warnings
 from numbers import Integral, Real
 from typing import Any
@@ -85,13 +86,88 @@ def _is_multilabel(y: np.ndarray) -> bool:
 
 def _values(y: Any) -> np.ndarray:
     """``y``'s values as an array: a DataFrame of bool and number columns (0/1 labels, some
-    read as False/True) in their common dtype, where ``to_numpy`` would give objects."""
+    read as False/True) in their common dtype, where ``to_numpy`` would give objects; a
+    pandas nullable column (:func:`_numpy_column`) in numpy's dtype."""
     if isinstance(y, pd.DataFrame):
         dtypes = list(y.dtypes)
+        if any(not isinstance(d, np.dtype) and _nullable_number(d) for d in dtypes):
+            columns = [_numpy_column(y.iloc[:, j]) for j in range(y.shape[1])]
+            if all(c.dtype.kind in "biuf" for c in columns):
+                common = np.result_type(*(c.dtype for c in columns))
+                return np.column_stack([np.asarray(c, dtype=common) for c in columns])
         if dtypes and all(isinstance(d, np.dtype) and d.kind in "biuf" for d in dtypes):
             return y.to_numpy(dtype=np.result_type(*dtypes))
         return y.to_numpy()
-    return y.to_numpy() if isinstance(y, pd.Series) else np.asarray(y)
+    if isinstance(y, pd.Series):
+        return np.asarray(_numpy_column(y))
+    return np.asarray(y)
+
+
+def _nullable_number(dtype: Any) -> bool:
+    """A pandas extension dtype of numbers or booleans with a numpy equivalent: Int64,
+    UInt8, Float64, boolean (``convert_dtypes``, ``read_csv(dtype_backend=
+    'numpy_nullable')``), int64[pyarrow] and the like."""
+    return (getattr(dtype, "kind", "O") in "biuf"
+            and isinstance(getattr(dtype, "numpy_dtype", None), np.dtype))
+
+
+def _numpy_column(column: pd.Series) -> Any:
+    """A column of a pandas nullable dtype (:func:`_nullable_number`) as numpy's: in its
+    numpy dtype (Int64 -> int64, boolean -> bool, Float64 -> float64), or as float64 with
+    NaN where it holds <NA>, which the missing-value errors then name by row and column.
+    A frame of such columns gave ``to_numpy`` objects: its 0/1 labels were refused as
+    'other values (e.g. 1)', the original API regressed on them, and a Float64 target with
+    <NA> was 'non-numeric values (dtype object)'. Any other column is returned as it is."""
+    dtype = column.dtype
+    if isinstance(dtype, np.dtype) or not _nullable_number(dtype):
+        return column
+    if column.isna().any():
+        return column.to_numpy(dtype=np.float64, na_value=np.nan)
+    return column.to_numpy(dtype=dtype.numpy_dtype)
+
+
+def _label_sets(y: Any) -> list | None:
+    """The rows of ``y`` where it is a set of label names per row (``[['news', 'tech'],
+    ['sport'], ...]``: lists, tuples or sets, of varying length or in a Series), else
+    None. Lists of one length are a matrix's rows (0/1 labels, or a class per column)."""
+    if isinstance(y, (pd.Series, np.ndarray)):
+        if y.dtype != object or y.ndim != 1:  # numbers or text: not walked row by row
+            return None
+        rows = list(y)
+    elif isinstance(y, (list, tuple)):
+        rows = list(y)
+    else:
+        return None
+    sets = [isinstance(row, (list, tuple, set, frozenset, np.ndarray)) for row in rows]
+    if not any(sets):
+        return None
+    if (isinstance(y, (list, tuple)) and all(sets)
+            and not any(isinstance(row, (set, frozenset)) for row in rows)
+            and len({len(row) for row in rows}) == 1):
+        return None
+    return rows
+
+
+def _refuse_label_sets(y: Any, estimator_name: str) -> None:
+    """Raise for a set of label names per row (:func:`_label_sets`), saying how to turn
+    it into a 0/1 column per label. numpy's words came instead ('setting an array element
+    with a sequence ... inhomogeneous shape'), or for a Series scikit-learn's 'legacy
+    multi-label data representation'."""
+    rows = _label_sets(y)
+    if rows is None:
+        return
+    sizes = [len(row) for row in rows if isinstance(row, (list, tuple, set, frozenset,
+                                                           np.ndarray))]
+    first = rows[0]  # shown as a list of plain values (numpy's read np.str_('news'))
+    if isinstance(first, (list, tuple, set, frozenset, np.ndarray)):
+        first = [v.item() if isinstance(v, np.generic) else v for v in first]
+    raise ValueError(
+        f"y holds a set of labels per row (row 0: {reprlib.repr(first)}; {min(sizes)} to "
+        f"{max(sizes)} labels a row): {estimator_name} takes several labels per row as a 0/1 "
+        "column per label; turn the sets into one with "
+        "sklearn.preprocessing.MultiLabelBinarizer: binarizer = MultiLabelBinarizer(); "
+        "Y = binarizer.fit_transform(y) (binarizer.classes_ names Y's columns, and "
+        "binarizer.inverse_transform(model.predict(X)) gives sets back).")
 
 
 def infer_task(y: Any) -> str:
@@ -101,8 +177,11 @@ def infer_task(y: Any) -> str:
     holds integral values (int dtype, or floats that are all whole numbers) with at most
     ``lepton.defaults.MAX_CLASSES_AUTO`` (20) distinct values, or is a 0/1 column per label
     (multilabel). Everything else, including other 2-D targets, is regression. Pass
-    ``task=`` explicitly to override.
+    ``task=`` explicitly to override. Sets of label names per row are classification's
+    (the fit then says how to give them, :func:`_refuse_label_sets`).
     """
+    if _label_sets(y) is not None:
+        return "classification"
     arr = _values(y)
     if arr.ndim == 2 and arr.shape[1] > 1:
         return "classification" if _is_multilabel(arr) else "regression"
@@ -146,12 +225,14 @@ def encode_target(y: Any, task: str, n_samples: int, *, estimator_name: str,
             f"{estimator_name} requires y to be passed, but the target y is None."
         )
     if task == "classification":
+        _refuse_label_sets(y, estimator_name)
         # not np.shape(y): it calls __array_function__, which scikit-learn's checks refuse
         shape = getattr(y, "shape", None) or np.asarray(y).shape
         if len(shape) == 2 and shape[1] > 1:
             labels = y.toarray() if sp.issparse(y) else _values(y)
             if not _is_multilabel(labels):
                 _refuse_missing_labels(labels, y)
+                _refuse_numbers_as_labels(labels, estimator_name)
                 raise ValueError(
                     f"y has {shape[1]} columns (shape {shape}): {estimator_name} takes several "
                     f"labels per row as a 0/1 (or False/True) column per label (multilabel), "
@@ -192,7 +273,7 @@ def encode_target(y: Any, task: str, n_samples: int, *, estimator_name: str,
                 "needs at least 2 classes."
             )
         return encoder.transform(y_arr).astype(np.int64), encoder, len(encoder.classes_)
-    y_arr = np.asarray(y.to_numpy() if isinstance(y, (pd.Series, pd.DataFrame)) else y)
+    y_arr = _values(y)
     if y_arr.dtype.kind in "mM":  # numpy would regress on nanoseconds, without a word
         held = "dates" if y_arr.dtype.kind == "M" else "durations"
         raise ValueError(
@@ -305,6 +386,35 @@ def _refuse_missing_labels(labels: np.ndarray, y: Any) -> None:
         f"y has {int(missing.sum())} missing labels (NaN), the first in row {row}, {column}: "
         "a multilabel target needs every label of every row. Fill them (0 where a missing "
         "label means absent) or leave those rows out.")
+
+
+def _refuse_numbers_as_labels(labels: np.ndarray, estimator_name: str) -> None:
+    """Raise for 2-D numbers a classifier cannot take as 0/1 labels, with what to do
+    instead (the error for other values advised a classifier per column): -1/1 columns,
+    and numbers that are not whole (a regression's outputs)."""
+    if labels.dtype.kind not in "biuf":
+        return
+    k = labels.shape[1]
+    if np.isin(labels, (-1, 1)).all():
+        # scikit-learn's type_of_target calls these 'multilabel-indicator', and its
+        # MLPClassifier trains them towards 1 (on 200 rows of 3 labels it predicted every
+        # label 1, probability 1.0) and predicts 0/1: Lepton too would predict 0/1
+        raise ValueError(
+            f"y has {k} columns of -1/1 values: {estimator_name} takes several labels per "
+            "row as a 0/1 (or False/True) column per label, and would predict 0/1. Pass "
+            "(y == 1).astype(int): 1 where a label applies, 0 where it is -1 (2 * "
+            "predict(X) - 1 gives -1/1 back).")
+    finite = labels[np.isfinite(labels)] if labels.dtype.kind == "f" else labels[:0]
+    odd = finite[finite != np.round(finite)]
+    if len(odd):
+        regressor = (f"{estimator_name[:-len('Classifier')]}Regressor"
+                     if estimator_name.endswith("Classifier")
+                     else f"{estimator_name}(task='regression')")
+        raise ValueError(
+            f"y has {k} columns of numbers that are not whole (e.g. {float(odd[0]):g}): "
+            f"{estimator_name} takes several labels per row as a 0/1 (or False/True) column "
+            f"per label. Numbers to predict are a regression's outputs: {regressor} fits "
+            f"all {k} columns at once.")
 
 
 def _other_value(labels: np.ndarray) -> Any:

@@ -287,7 +287,7 @@ class _BaseLepton(BaseEstimator):
             raise ValueError(
                 f"metric={metric.name!r} scores one class per row; y is multilabel (a 0/1 "
                 f"column per label, {n_outputs} labels): choose one of accuracy (every label "
-                "of a row right), f1_macro, roc_auc or log_loss.")
+                "of a row right), f1_macro, f1_micro, f1_samples, roc_auc or log_loss.")
         if n < 4:
             raise ValueError(
                 f"{name} needs at least 4 samples to hold out validation data; got n_samples={n}.")
@@ -1253,9 +1253,10 @@ class LeptonClassifier(ClassifierMixin, _BaseLepton):
         accuracy (default), balanced_accuracy, f1_macro, roc_auc or log_loss. A
         multilabel ``y`` (a 0/1 or False/True column per label) is searched in one network
         with an output per label: accuracy then counts rows with every label right,
-        f1_macro and roc_auc average over the labels, log_loss is each label's binary log
-        loss, averaged; ``predict`` gives each label's 0/1: probability at least 1/2, or
-        with f1_macro at least the label's threshold that scored best on the validation
+        f1_macro and roc_auc average over the labels, f1_micro pools every label of every
+        row and f1_samples averages each row's F1 (these two for multilabel ``y``),
+        log_loss is each label's binary log loss, averaged; ``predict`` gives each
+        label's 0/1: probability at least 1/2, or with f1_macro at least the label's threshold that scored best on the validation
         predictions (``label_thresholds_``: rare labels are called more often). With
         balanced_accuracy, ``predict`` may take the class with the highest probability
         divided by the class's share of the training rows (its prior): the decision that

@@ -6,9 +6,10 @@ Each metric takes ``(y_true, prediction)`` where the prediction is class probabi
 optional ``sample_weight`` (row weights, None for equal ones) is passed on to
 scikit-learn's function. A multilabel target (``y_true`` a 0/1 column per label, the
 prediction each label's probability) is scored as scikit-learn scores one: accuracy of
-whole rows (every label right), f1_macro and roc_auc averaged over the labels, log loss
-each label's binary log loss, averaged; a label is predicted where its probability is
-at least 1/2.
+whole rows (every label right), f1_macro and roc_auc averaged over the labels, f1_micro
+of every row's every label pooled, f1_samples each row's F1 averaged over the rows, log
+loss each label's binary log loss, averaged; a label is predicted where its probability
+is at least 1/2.
 """
 
 from __future__ import annotations
@@ -135,6 +136,24 @@ def label_thresholds(proba: np.ndarray, y: np.ndarray,
     return np.array(chosen)
 
 
+def _f1_micro(y, p, w=None):
+    """F1 of every label of every row pooled (multilabel); of one class per row, the
+    accuracy (scikit-learn's micro average over the classes)."""
+    return skm.f1_score(y, _labels(y, p), average="micro", sample_weight=w, zero_division=0.0)
+
+
+def _f1_samples(y, p, w=None):
+    """Each row's F1 of its labels, averaged over the rows (a row with no label, predicted
+    with none, scores 0, as scikit-learn's 'f1_samples' scorer scores it). Of one class
+    per row (which scikit-learn's 'samples' average refuses), the F1 of the rows' one-hot
+    classes: 1 where the class is right, else 0, the accuracy."""
+    if y.ndim == 1:
+        one_hot = np.eye(p.shape[1], dtype=int)
+        y, p = one_hot[y], one_hot[p.argmax(1)]
+    return skm.f1_score(y, _labels(y, p), average="samples", sample_weight=w,
+                        zero_division=0.0)
+
+
 def _balanced_accuracy(y, p, w=None):
     # validation rows of one class, or without a class predicted: scikit-learn's "A single
     # label was found" and "y_pred contains classes not in y_true" reached the user's fit
@@ -177,6 +196,11 @@ METRICS: dict[str, Metric] = {m.name: m for m in [
                                              sample_weight=w, zero_division=0.0),
            "val_score",
            of_labels=True),
+    # multilabel's F1 of all labels pooled, and of each row (search with 1/2 each label's
+    # threshold: f1_macro's tuned thresholds, label_thresholds, are each label's own F1's)
+    Metric("f1_micro", "classification", "maximize", _f1_micro, "val_score", of_labels=True),
+    Metric("f1_samples", "classification", "maximize", _f1_samples, "val_score",
+           of_labels=True),
     Metric("roc_auc", "classification", "maximize", _roc_auc, "val_loss"),
     Metric("log_loss", "classification", "minimize", _log_loss, "val_loss",
            epoch_is_metric=True),
@@ -191,11 +215,26 @@ METRICS: dict[str, Metric] = {m.name: m for m in [
 ]}
 
 
+#: metrics of several labels per row: of one class per row each is the accuracy, and they
+#: are offered for multilabel targets only (get_metric's error)
+MULTILABEL_METRICS = ("f1_micro", "f1_samples")
+
+
 def get_metric(name: str | None, task: str) -> Metric:
+    """The metric named ``name`` (None: the task's default, accuracy or r2). An unknown
+    one is refused naming the task's metrics; a classification's in two lists, one class
+    per row and a multilabel target's (which a prior-corrected metric, balanced_accuracy,
+    refuses: the list named it to the users of f1_samples)."""
     if name is None:
         name = "accuracy" if task == "classification" else "r2"
     metric = METRICS.get(name)
     if metric is None or metric.task != task:
-        ok = sorted(n for n, m in METRICS.items() if m.task == task)
-        raise ValueError(f"metric={name!r} is not a {task} metric; choose one of {', '.join(ok)}.")
+        ok = sorted(n for n, m in METRICS.items() if m.task == task
+                    and n not in MULTILABEL_METRICS)
+        several = sorted(n for n, m in METRICS.items() if m.task == task
+                         and not m.prior_corrected)
+        also = (f"; for a multilabel y (a 0/1 column per label) one of {', '.join(several)}"
+                if task == "classification" else "")
+        raise ValueError(f"metric={name!r} is not a {task} metric; choose one of "
+                         f"{', '.join(ok)}{also}.")
     return metric

@@ -64,7 +64,8 @@ def test_balanced_accuracy_is_refused_for_several_labels(tags):
     X_tr, _, Y_tr, _ = tags
     with pytest.raises(ValueError, match=r"metric='balanced_accuracy' scores one class per "
                                          r"row; y is multilabel .* 4 labels\): choose one of "
-                                         r"accuracy .*, f1_macro, roc_auc or log_loss"):
+                                         r"accuracy .*, f1_macro, f1_micro, f1_samples, roc_auc "
+                                         r"or log_loss"):
         LeptonClassifier(time_budget=30, metric="balanced_accuracy").fit(X_tr, Y_tr)
 
 
