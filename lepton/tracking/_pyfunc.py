@@ -33,8 +33,17 @@ def named_prediction(estimator, prediction):
 
 
 class LeptonEstimatorModel(mlflow.pyfunc.PythonModel):
-    """``predict(raw_rows)`` returns ``estimator.predict(raw_rows)``: an array, or a frame
-    of the target's columns where it had several, named (:func:`named_prediction`)."""
+    """``predict(raw_rows)`` returns ``estimator.predict(raw_rows)``: an array, or, for a
+    model logged since stop 38 (``named``), a frame of the target's columns where it had
+    several, named (:func:`named_prediction`). The class is loaded by reference, its
+    instance from the model: models logged before keep the array their signature records
+    (a registered multilabel model's consumers indexed it as ``pred[:, 0]``; review
+    helper-55)."""
+
+    named = False  # models logged before the parameter
+
+    def __init__(self, named: bool = True):
+        self.named = named
 
     def load_context(self, context) -> None:
         with open(context.artifacts[ESTIMATOR_ARTIFACT], "rb") as fh:
@@ -58,4 +67,6 @@ class LeptonEstimatorModel(mlflow.pyfunc.PythonModel):
                 model_input = model_input.reindex(columns=list(columns))
             else:
                 model_input = model_input[list(columns)]
-        return named_prediction(self.estimator, self.estimator.predict(model_input))
+        prediction = self.estimator.predict(model_input)
+        return (named_prediction(self.estimator, prediction) if self.named
+                else np.asarray(prediction))

@@ -204,3 +204,24 @@ def test_a_model_of_several_target_columns_predicts_them_by_name(tmp_path):
     # one target: the array as before
     single = NeuralNetworkClassifier(epochs=3, random_state=0).fit(X, y)
     assert isinstance(named_prediction(single, single.predict(X)), np.ndarray)
+
+
+def test_a_model_logged_before_names_keeps_its_array(tmp_path):
+    """The pyfunc class is loaded by reference: a multilabel model registered before stop
+    38 gave a frame after the upgrade where its signature and its consumers had an array
+    (review helper-55); its instance, from the model, has no ``named``."""
+    import pandas as pd
+
+    from lepton.tracking._pyfunc import LeptonEstimatorModel
+
+    X, y = load_iris(return_X_y=True)
+    labels = pd.DataFrame({"a": y == 0, "b": y == 1}).astype(int)
+    est = NeuralNetworkClassifier(epochs=3, random_state=0).fit(X, labels)
+    old = LeptonEstimatorModel()
+    del old.named  # as unpickled from a model logged before
+    old.estimator = est
+    prediction = old.predict(None, X)
+    assert isinstance(prediction, np.ndarray) and prediction.shape == (150, 2)
+    fresh = LeptonEstimatorModel()
+    fresh.estimator = est
+    assert list(fresh.predict(None, X).columns) == ["a", "b"]
