@@ -58,7 +58,9 @@ training data only:
 - free-text columns (``TEXT_MIN_WORDS`` words a value on average, at least
   ``TEXT_MIN_DISTINCT`` of the values distinct: reviews, descriptions, comments) become
   ``TEXT_COMPONENTS`` numbers each: TF-IDF of words and word pairs reduced by truncated SVD
-  (latent semantic analysis), standardised. On 2,000 synthetic product reviews with a
+  (latent semantic analysis), and fitted with a target, each class's naive Bayes
+  log-probability (a regression's ridge prediction) from the TF-IDF, cross-fitted as the
+  target encoder is; all standardised. On 2,000 synthetic product reviews with a
   price, a fixed network's held-out accuracy went from 0.44-0.54 (the column left out as
   an identifier) to 0.83-0.87 (``benchmarks/dev/text_columns.py``);
 - a column without a header (pandas names it ``Unnamed: 0``) of distinct whole numbers is
@@ -1183,7 +1185,7 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
                 StandardScaler()), self.ordinal_columns_))
         self.transformer_ = ColumnTransformer(parts, sparse_threshold=0.0,
                                               verbose_feature_names_out=False)
-        if self.target_columns_ or self.code_columns_:
+        if self.target_columns_ or self.code_columns_ or self.text_columns_:
             Xt = self.transformer_.fit_transform(clean, _encoding_target(y))
         else:
             Xt = self.transformer_.fit_transform(clean)
@@ -1514,13 +1516,20 @@ def _numbers_as_text(text: pd.Series) -> str | None:
 
 
 class _TextFeatures(TransformerMixin, BaseEstimator):
-    """One free-text column -> ``TEXT_COMPONENTS`` standardised numbers: TF-IDF of words and
-    word pairs (seen in two rows or more; in one, when nothing is), reduced by truncated
-    SVD to at most ``TEXT_COMPONENTS`` components (fewer when the vocabulary or the rows
-    are fewer). A column with no word at all gives one constant column."""
+    """One free-text column -> standardised numbers: TF-IDF of words and word pairs (seen
+    in two rows or more; in one, when nothing is), reduced by truncated SVD to at most
+    ``TEXT_COMPONENTS`` components (fewer when the vocabulary or the rows are fewer), and,
+    fitted with a target, what the words say of it (:func:`_text_scores`: each class's
+    log-probability, or the target's value, cross-fitted on the fit rows). A column with
+    no word at all gives one constant column.
+
+    The SVD alone keeps the directions the words vary most in, which frequent words fill:
+    on 20 classes of synthetic documents, each class its own 60 of 3,000 words (review
+    helper-54), logistic regression on the 32 components scored 0.28 held out (on the
+    TF-IDF itself 0.89); with the class scores 0.90 (3 classes: 0.967 -> 0.975)."""
 
     def fit(self, X, y=None):
-        self.fit_transform(X)
+        self.fit_transform(X, y)
         return self
 
     def fit_transform(self, X, y=None, **fit_params):
@@ -1528,7 +1537,7 @@ class _TextFeatures(TransformerMixin, BaseEstimator):
         from sklearn.feature_extraction.text import TfidfVectorizer
 
         texts = _texts(X)
-        self.vectorizer_ = None
+        self.vectorizer_ = self.scorer_ = None
         for min_df in (2, 1):
             vectorizer = TfidfVectorizer(min_df=min_df, ngram_range=(1, 2), sublinear_tf=True,
                                          max_features=20_000, dtype=np.float32)
@@ -1544,6 +1553,10 @@ class _TextFeatures(TransformerMixin, BaseEstimator):
         k = min(TEXT_COMPONENTS, tfidf.shape[1] - 1, tfidf.shape[0] - 1)
         self.svd_ = TruncatedSVD(k, random_state=0) if k >= 1 else None
         reduced = self.svd_.fit_transform(tfidf) if self.svd_ is not None else tfidf.toarray()
+        target = _encoding_target(y)
+        if target is not None and len(target) >= TEXT_SCORE_MIN_ROWS:
+            scores, self.scorer_ = _text_scores(tfidf, target)
+            reduced = np.hstack([reduced, scores])
         self.scaler_ = StandardScaler().fit(reduced)
         return self.scaler_.transform(reduced).astype(np.float32)
 
@@ -1553,7 +1566,50 @@ class _TextFeatures(TransformerMixin, BaseEstimator):
             return np.zeros((len(texts), 1), dtype=np.float32)
         tfidf = self.vectorizer_.transform(texts)
         reduced = self.svd_.transform(tfidf) if self.svd_ is not None else tfidf.toarray()
+        scorer = getattr(self, "scorer_", None)  # None: fitted without a target, or before
+        if scorer is not None:
+            reduced = np.hstack([reduced, _scored(scorer, tfidf)])
         return self.scaler_.transform(reduced).astype(np.float32)
+
+
+#: rows a text column's target scores are cross-fitted on, at the least (5 folds)
+TEXT_SCORE_MIN_ROWS = 20
+
+
+def _text_scores(tfidf, target: np.ndarray):
+    """What a text column's words say of the target, for each fit row from a model fitted
+    on the other folds (5, shuffled, as the target encoder's), and that model fitted on
+    every row, for the rows to come: class codes (integers) get naive Bayes's
+    log-probability of each class (``ComplementNB``: 0.04 s on 3,000 documents of 20
+    classes, where a logistic regression's took 3.4 s and scored less), values a ridge
+    regression's prediction."""
+    from sklearn.linear_model import Ridge
+    from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
+    from sklearn.naive_bayes import ComplementNB
+
+    classes = target.dtype.kind != "f"
+    model = ComplementNB() if classes else Ridge(alpha=1.0)
+    stratify = classes and np.unique(target, return_counts=True)[1].min() >= 5
+    folds = (StratifiedKFold if stratify else KFold)(5, shuffle=True, random_state=0)
+    with warnings.catch_warnings():  # a class missing from a fold: its column is filled
+        warnings.simplefilter("ignore")
+        scores = cross_val_predict(model, tfidf, target, cv=folds,
+                                   method="predict_log_proba" if classes else "predict")
+    model.fit(tfidf, target)
+    return _clipped(scores, classes), model
+
+
+def _scored(model, tfidf) -> np.ndarray:
+    classes = hasattr(model, "predict_log_proba")
+    return _clipped(model.predict_log_proba(tfidf) if classes else model.predict(tfidf),
+                    classes)
+
+
+def _clipped(scores: np.ndarray, classes: bool) -> np.ndarray:
+    """Scores as columns; log-probabilities no lower than -30 (a class a fold never saw
+    is filled with the float minimum)."""
+    scores = np.asarray(scores, dtype=np.float64).reshape(len(scores), -1)
+    return np.clip(scores, -30.0, 0.0) if classes else scores
 
 
 def _texts(X) -> list[str]:
@@ -1679,7 +1735,8 @@ def column_notes(X, y=None) -> list[str]:
                     f"target-encoded (one-hot would pass {pre.onehot_cells:,} cells)")
                 notes.append(f"column {col!r}: {values} categories, {how}")
     notes += [f"column {col!r}: free text, learnt from as up to {TEXT_COMPONENTS} numbers "
-              "(TF-IDF of its words, reduced by SVD)" for col in pre.text_columns_]
+              "(TF-IDF of its words, reduced by SVD) and what its words say of the target"
+              for col in pre.text_columns_]
     for col, fmt in pre.datetime_columns_.items():
         how = "datetime64" if fmt is None else ("ISO 8601" if fmt == _ISO else repr(fmt))
         notes.append(f"column {col!r}: dates ({how}), learnt from as days since 1970 and the "

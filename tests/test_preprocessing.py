@@ -862,7 +862,8 @@ def test_free_text_becomes_tfidf_components():
     pre = TabularPreprocessor().fit(X, y)
     assert pre.text_columns_ == ["review"] and pre.categorical_columns_ == []
     Xt = pre.transform(X)
-    assert Xt.shape[0] == 300 and 2 < Xt.shape[1] <= 32 + 1 and np.isfinite(Xt).all()
+    # 32 components at most, the 2 classes' scores and the price
+    assert Xt.shape[0] == 300 and 4 < Xt.shape[1] <= 32 + 2 + 1 and np.isfinite(Xt).all()
     # new texts, unseen words and all, are read the same way
     new = pre.transform(pd.DataFrame({"review": ["an entirely new sentence here", None],
                                       "price": [10.0, 20.0]}))
@@ -889,7 +890,55 @@ def test_a_network_learns_from_free_text():
     model = NeuralNetworkClassifier(random_state=0).fit(X.iloc[:450], y[:450])
     assert model.score(X.iloc[450:], y[450:]) > 0.9    # the sentiment word decides
     assert column_notes(X) == ["column 'review': free text, learnt from as up to 32 numbers "
-                               "(TF-IDF of its words, reduced by SVD)"]
+                               "(TF-IDF of its words, reduced by SVD) and what its words say "
+                               "of the target"]
+
+
+def _topics(n, classes, seed=0):
+    """Documents whose class is their topic: each class uses its own 30 of 1,000 words,
+    a fifth of the time, beside a shared Zipf background (review helper-54's)."""
+    rng = np.random.default_rng(seed)
+    words = np.array([f"w{i:04d}" for i in range(1000)])
+    background = 1.0 / np.arange(1, 1001) ** 1.05
+    background /= background.sum()
+    topics = np.zeros((classes, 1000))
+    for c in range(classes):
+        topics[c, np.random.default_rng(c).choice(1000, 30, replace=False)] = 1 / 30
+    y = rng.integers(0, classes, n)
+    text = [" ".join(words[rng.choice(1000, 25, p=0.8 * background + 0.2 * topics[c])])
+            for c in y]
+    return pd.DataFrame({"text": text}), y
+
+
+def test_text_says_what_its_words_say_of_the_target():
+    """The SVD alone kept the directions frequent words fill: on 20 topics a logistic
+    regression on its 32 components scored 0.64 held out here, 0.87 with the scores (on
+    3,000 documents of 3,000 words, 0.28 against 0.90; review helper-54). Fitted
+    with a target, each class's naive Bayes log-probability joins them, cross-fitted on the
+    fit rows (a row's own class does not score it) and from every fit row for new rows."""
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = _topics(1500, 20)
+    pre = TabularPreprocessor()
+    Xt, Xnew = pre.fit_transform(X[:1000], y[:1000]), pre.transform(X[1000:])
+    svd = TabularPreprocessor().fit(X[:1000])  # no target: the components alone
+    assert Xt.shape[1] == svd.transform(X[:1000]).shape[1] + 20
+    def held_out(train, new):
+        model = LogisticRegression(max_iter=2000).fit(train, y[:1000])
+        return model.score(new, y[1000:])
+    assert held_out(Xt, Xnew) > 0.8
+    assert held_out(svd.transform(X[:1000]), svd.transform(X[1000:])) < 0.7
+    # cross-fitted: the fit rows' scores are not those of the model fitted on all of them
+    assert not np.allclose(Xt[:, -20:], pre.transform(X[:1000])[:, -20:])
+    # a regression's target: one column, a ridge regression's prediction
+    values = y[:1000].astype(np.float64)
+    assert (TabularPreprocessor().fit_transform(X[:1000], values).shape[1]
+            == svd.transform(X[:1000]).shape[1] + 1)
+    # a text feature fitted before the scores transforms as it did
+    old = pickle.loads(pickle.dumps(svd))
+    text = old.transformer_.named_transformers_["text:text"]
+    del text.scorer_
+    np.testing.assert_array_equal(old.transform(X[1000:]), svd.transform(X[1000:]))
 
 
 @pytest.mark.parametrize("reduce, args", [(np.median, ()), (np.nanmedian, ()),
