@@ -388,6 +388,51 @@ def test_a_study_resumed_on_other_data_is_refused_for_the_data_not_the_space(tmp
     assert "new study_name" not in str(caught.value)
 
 
+def test_upgrades_that_changed_a_study_s_space_or_left_its_data_unrecorded_say_so(tmp_path):
+    """Review helper-55, with studies of older commits: a cnn study from before stop 37 was
+    refused for input_scaling standard -> global and told to use 'the original settings',
+    which the user never changed (the built-in space did); a study from before the data
+    was recorded resumed on other data (30% of its labels flipped) without a word, kept
+    its old best score and recorded the new data as its own."""
+    from lepton.search import load_search_space
+    from lepton.search.estimators import _check_resumable, _space_fingerprint, _space_record
+
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    check = {"task": "classification", "metric": "accuracy", "seed": 0,
+             "validation": "holdout 0.2", "data": "300x64 aaaaaaaaaaaa"}
+    old = load_search_space({"base": "cnn", "parameters": {"input_scaling": "standard"}})
+    study = optuna.create_study(storage=url, study_name="cnn")
+    _check_resumable(study, "cnn", space=old, **check)  # as the older built-in space was
+    study = optuna.load_study(study_name="cnn", storage=url)
+    assert study.user_attrs["lepton.space_spec"] == _space_record(old)
+    with pytest.raises(ValueError, match=re.escape(
+            "different space: input_scaling {type: fixed, value: standard} -> {type: fixed, "
+            "value: global}; the built-in 'cnn' space fixes input_scaling otherwise since this "
+            "study was created (a Lepton upgrade). Resume it with the settings it recorded: "
+            "search_space={'base': 'cnn', 'parameters': {'input_scaling': 'standard'}}")):
+        _check_resumable(study, "cnn", space=load_search_space("cnn"), **check)
+    _check_resumable(study, "cnn", space=old, **check)  # resumed as said
+
+    # a study without a recorded dataset, and trials: resumed, and said
+    space = load_search_space({"parameters": {"weight_decay": 1e-4}})
+    older = optuna.create_study(storage=url, study_name="older")
+    older.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.COMPLETE,
+                                              value=0.98))
+    for key, value in {"lepton.task": "classification", "lepton.metric": "accuracy",
+                       "lepton.space": _space_fingerprint(space),
+                       "lepton.validation": "holdout 0.2", "lepton.seed": 0}.items():
+        older.set_user_attr(key, value)
+    with pytest.warns(UserWarning, match=re.escape(
+            "study_name='older' was created before Lepton recorded a study's data: it is "
+            "resumed on this data (300x64 aaaaaaaaaaaa), recorded from now on. Its 1 earlier "
+            "trial(s) compare with this fit's only if")):
+        _check_resumable(older, "older", space=space, **check)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _check_resumable(optuna.load_study(study_name="older", storage=url), "older",
+                         space=space, **check)  # recorded now: nothing more to say
+
+
 def test_a_fit_resuming_an_edited_space_names_what_changed(tmp_path, tiny_space):
     X, y = load_iris(return_X_y=True)
     url = f"sqlite:///{tmp_path / 'study.db'}"
