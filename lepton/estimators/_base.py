@@ -723,7 +723,11 @@ class BaseNeuralNetwork(BaseEstimator):
                                            onehot_cells=defaults.ONEHOT_CELLS,
                                            scaling=self.input_scaling,
                                            channels=image_channels(self.input_shape_))
-        with column_errors_on_all_rows(X):
+        from threadpoolctl import threadpool_limits
+
+        # BLAS/OpenMP maths (a text column's TruncatedSVD) on the threads torch gets below:
+        # one per core oversubscribed a busy machine (search/estimators.py's _make_folds)
+        with column_errors_on_all_rows(X), threadpool_limits(limits=threads_per_trial(1)):
             Xt = preprocessor.fit_transform(_safe_indexing(X, train_idx), y_enc[train_idx])
             Xv = None if val_idx is None else preprocessor.transform(_safe_indexing(X, val_idx))
         warn_left_out(name, preprocessor.dropped_columns_)

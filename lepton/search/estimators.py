@@ -755,7 +755,15 @@ class _BaseLepton(BaseEstimator):
         """Each split preprocessed (fitted on its train rows) once per input scaling; the
         first scaling's copy is the fold, the others hang off ``Fold.scaled``. ``rank``:
         each copy's columns ranked on its train rows (``Fold.ranking``)."""
+        from threadpoolctl import threadpool_limits
+
         y_dtype = torch.long if task == "classification" else torch.float32
+        # the preprocessing's BLAS/OpenMP maths (a text column's TruncatedSVD) on as many
+        # threads as a lone trial's torch gets: with the BLAS's default, one per core, a
+        # fold's text took 1.0-2.7 s against 0.23-0.44 s on one thread on a busy 2-core
+        # machine (review helper-54); a 15 s search of 2,000 reviews prepared its folds in
+        # 0.94-1.52 s limited, 1.04-7.52 s not (7 runs each, the same shared machine)
+        threads = threads_per_trial(1)
         folds = []
         for train_idx, val_idx in splits:
             X_train, X_valid = _safe_indexing(X, train_idx), _safe_indexing(X, val_idx)
@@ -768,7 +776,9 @@ class _BaseLepton(BaseEstimator):
                                           onehot_cells=defaults.ONEHOT_CELLS,
                                           scaling=scaling,
                                           channels=image_channels(self.input_shape_))
-                Xt, Xv = pre.fit_transform(X_train, y_enc[train_idx]), pre.transform(X_valid)
+                with threadpool_limits(limits=threads):
+                    Xt = pre.fit_transform(X_train, y_enc[train_idx])
+                    Xv = pre.transform(X_valid)
                 ranking = (feature_ranking(Xt, y_enc[train_idx], classes=task != "regression")
                            if rank else None)
                 copies.append(Fold(
@@ -1107,7 +1117,11 @@ class _BaseLepton(BaseEstimator):
                                   onehot_cells=defaults.ONEHOT_CELLS,
                                   scaling=best.user_attrs.get("input_scaling", "robust"),
                                   channels=image_channels(self.input_shape_))
-        Xt = pre.fit_transform(X, y_enc)
+        from threadpoolctl import threadpool_limits
+
+        # BLAS/OpenMP threads as torch's here (the caller's torch_threads), as in _make_folds
+        with threadpool_limits(limits=torch.get_num_threads()):
+            Xt = pre.fit_transform(X, y_enc)
         fraction = best.user_attrs.get("feature_fraction", 1.0)
         if fraction < 1.0:  # the share its trial kept, ranked on every training row
             columns = kept_columns(feature_ranking(
