@@ -49,14 +49,12 @@ def main() -> None:
     X, y = table()
     for seed in range(first, end):
         X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_size=0.25, random_state=seed)
+        from lepton import LeptonClassifier, NeuralNetworkClassifier  # not in fit_s
+
         t0 = time.perf_counter()
         if mode == "fixed":
-            from lepton import NeuralNetworkClassifier
-
             model = NeuralNetworkClassifier(random_state=seed).fit(X_tr, y_tr)
         else:
-            from lepton import LeptonClassifier
-
             model = LeptonClassifier(time_budget=budget, random_state=seed).fit(X_tr, y_tr)
         emit({"mode": mode, "seed": seed, "budget": budget,
               "accuracy": round(model.score(X_te, y_te), 4),
