@@ -310,10 +310,14 @@ def _is_sparse_frame(X) -> bool:
     makes them: the scipy sparse matrix it holds (:func:`_sparse_frame_matrix`). Read
     column by column, a 5,000 x 20,000 frame of density 0.001 (1.1 MB) took a fixed
     network 73 s and 3.9 GB, each column made dense, imputed and robust-scaled; as the
-    matrix, 34 s and 614 MB (review helper-54)."""
+    matrix, 34 s and 614 MB (review helper-54). A frame holding a missing value stays a
+    frame, read column by column as before: its missing values are imputed (a sparse
+    matrix's are refused), and a model fitted on such a frame, or on a dense one, still
+    predicts from it (review helper-59)."""
     return isinstance(X, pd.DataFrame) and X.shape[1] > 0 and all(
         isinstance(dtype, pd.SparseDtype) and dtype.subtype.kind in "biuf"
-        and dtype.fill_value == 0 for dtype in X.dtypes)
+        and dtype.fill_value == 0 for dtype in X.dtypes) and all(
+        np.isfinite(X[column].array.sp_values).all() for column in X.columns)
 
 
 def _sparse_frame_matrix(X: pd.DataFrame) -> sp.csr_matrix:
@@ -340,7 +344,7 @@ def _warn_sparse_densified(X: pd.DataFrame) -> None:
     others = [str(c) for c in X.columns if not isinstance(X.dtypes[c], pd.SparseDtype)]
     why = (f"beside {len(others)} dense column(s) ({', '.join(map(repr, others[:3]))}"
            f"{', ...' if len(others) > 3 else ''})" if others else
-           "not all of numbers with implicit value 0")
+           "not all of numbers with implicit value 0, or holding missing values")
     warn_at_caller(
         f"X has {len(sparse)} pandas sparse column(s) ({shown}) {why}: it is read column by "
         f"column, each sparse column made dense ({X.shape[0]:,} x {len(sparse):,} values), "
@@ -360,12 +364,12 @@ def _check_sparse_structure(X) -> None:
     fix = (" Fix the arrays, or build X from its (data, (rows, columns)) with "
            "scipy.sparse.coo_matrix/coo_array, which checks them; "
            "X.check_format(full_check=True) names such a problem too.")
+    if X.ndim != 2:
+        return  # check_array refuses it with its own message
     name = f"X (a {X.shape[0]} x {X.shape[1]} scipy sparse {X.format} matrix)"
     if X.format == "coo":
-        if X.ndim != 2:
-            return  # check_array refuses it with its own message
         for axis, what in ((0, "row"), (1, "column")):
-            index = np.asarray(X.coords[axis])
+            index = np.asarray(X.row if axis == 0 else X.col)  # .coords: scipy 1.13 on
             if len(index) != len(X.data):
                 raise ValueError(f"{name} has {len(index)} {what} indices for {len(X.data)} "
                                  f"values; each value needs one.{fix}")
@@ -513,17 +517,21 @@ def _target_encoder(y: np.ndarray) -> TargetEncoder:
     shuffled folds with a fixed seed (stratified for classes). scikit-learn 1.9 takes the
     folds as ``cv`` and deprecates ``shuffle``/``random_state``; earlier releases take only
     those."""
+    kind = "continuous" if y.dtype.kind == "f" else "auto"
+    if "cv_object" in TargetEncoder._parameter_constraints.get("cv", ()):
+        return TargetEncoder(target_type=kind, cv=_cross_fit_folds(y))
+    return TargetEncoder(target_type=kind, shuffle=True, random_state=0)
+
+
+def _cross_fit_folds(y: np.ndarray):
+    """The 5 shuffled folds, with a fixed seed, that the target encoder and a text
+    column's scores are cross-fitted on: stratified where every class (integer ``y``)
+    can be in every fold (StratifiedKFold warns about a class of fewer rows than folds:
+    the warning reached `lepton run`'s output)."""
     from sklearn.model_selection import KFold, StratifiedKFold
 
-    continuous = y.dtype.kind == "f"
-    kind = "continuous" if continuous else "auto"
-    if "cv_object" in TargetEncoder._parameter_constraints.get("cv", ()):
-        # stratified where every class can be in every fold: StratifiedKFold warns about a
-        # class of fewer rows than folds (the warning reached `lepton run`'s output)
-        stratify = not continuous and np.unique(y, return_counts=True)[1].min() >= 5
-        folds = (StratifiedKFold if stratify else KFold)(5, shuffle=True, random_state=0)
-        return TargetEncoder(target_type=kind, cv=folds)
-    return TargetEncoder(target_type=kind, shuffle=True, random_state=0)
+    stratify = y.dtype.kind != "f" and np.unique(y, return_counts=True)[1].min() >= 5
+    return (StratifiedKFold if stratify else KFold)(5, shuffle=True, random_state=0)
 
 
 def _markers(values: pd.Series) -> pd.Series:
@@ -1642,7 +1650,8 @@ class _TextFeatures(TransformerMixin, BaseEstimator):
     The SVD alone keeps the directions the words vary most in, which frequent words fill:
     on 20 classes of synthetic documents, each class its own 60 of 3,000 words (review
     helper-54), logistic regression on the 32 components scored 0.28 held out (on the
-    TF-IDF itself 0.89); with the class scores 0.90 (3 classes: 0.967 -> 0.975)."""
+    TF-IDF itself 0.89); with the class scores 0.90 (3 classes: 0.967 -> 0.975; one run
+    each, no rows kept; benchmarks/dev/text_topics.py has the network's)."""
 
     def fit(self, X, y=None):
         self.fit_transform(X, y)
@@ -1697,19 +1706,18 @@ def _text_scores(tfidf, target: np.ndarray):
     on the other folds (5, shuffled, as the target encoder's), and that model fitted on
     every row, for the rows to come: class codes (integers) get naive Bayes's
     log-probability of each class (``ComplementNB``: 0.04 s on 3,000 documents of 20
-    classes, where a logistic regression's took 3.4 s and scored less), values a ridge
-    regression's prediction."""
+    classes, where a logistic regression's took 3.4 s and scored less: one run, no rows
+    kept), values a ridge regression's prediction. One column a class: 1,000 classes on
+    50,000 rows took 13.4 s (20 classes 3.8 s; review helper-59)."""
     from sklearn.linear_model import Ridge
-    from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
+    from sklearn.model_selection import cross_val_predict
     from sklearn.naive_bayes import ComplementNB
 
     classes = target.dtype.kind != "f"
     model = ComplementNB() if classes else Ridge(alpha=1.0)
-    stratify = classes and np.unique(target, return_counts=True)[1].min() >= 5
-    folds = (StratifiedKFold if stratify else KFold)(5, shuffle=True, random_state=0)
     with warnings.catch_warnings():  # a class missing from a fold: its column is filled
         warnings.simplefilter("ignore")
-        scores = cross_val_predict(model, tfidf, target, cv=folds,
+        scores = cross_val_predict(model, tfidf, target, cv=_cross_fit_folds(target),
                                    method="predict_log_proba" if classes else "predict")
     model.fit(tfidf, target)
     return _clipped(scores, classes), model
@@ -1850,8 +1858,10 @@ def column_notes(X, y=None) -> list[str]:
                 how = "one-hot" if col in pre.onehot_columns_ else (
                     f"target-encoded (one-hot would pass {pre.onehot_cells:,} cells)")
                 notes.append(f"column {col!r}: {values} categories, {how}")
+    scored = (_encoding_target(y) is not None and len(X) >= TEXT_SCORE_MIN_ROWS)
     notes += [f"column {col!r}: free text, learnt from as up to {TEXT_COMPONENTS} numbers "
-              "(TF-IDF of its words, reduced by SVD) and what its words say of the target"
+              "(TF-IDF of its words, reduced by SVD)"
+              + (" and what its words say of the target" if scored else "")
               for col in pre.text_columns_]
     for col, fmt in pre.datetime_columns_.items():
         how = "datetime64" if fmt is None else ("ISO 8601" if fmt == _ISO else repr(fmt))

@@ -335,8 +335,26 @@ def time_cv(n_train: int, validation_fraction: float = 0.2, times: np.ndarray | 
     whole = starts if times is None else _whole_starts(np.asarray(times), starts)
     if cv is not None and whole == starts:
         return cv
+    positional = cv if cv is not None else _pairs(starts, n_train)
+    return positional if whole == starts else TimeFolds(_pairs(whole, n_train), positional)
+
+
+def _pairs(starts: list[int], n: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Forward folds: each trains on the rows before its start and validates on those up
+    to the next start (the last, to ``n``)."""
     return [(np.arange(start), np.arange(start, end))
-            for start, end in zip(whole, whole[1:] + [n_train])]
+            for start, end in zip(starts, starts[1:] + [n])]
+
+
+class TimeFolds(list):
+    """:func:`time_cv`'s folds moved to whole times, as (training rows, validation rows)
+    pairs; ``positional``: the folds by position they were moved from, which a study
+    created before stop 38 recorded and keeps when resumed (refused otherwise: another
+    validation scheme; review helper-59)."""
+
+    def __init__(self, pairs, positional):
+        super().__init__(pairs)
+        self.positional = positional
 
 
 def _whole_starts(times: np.ndarray, starts: list[int]) -> list[int]:
@@ -392,7 +410,7 @@ def _label_columns(y) -> tuple[list[str], list[str]]:
     labels, codes = [], []
     for col in y.columns:
         values = pd.to_numeric(y[col], errors="coerce").dropna()
-        if values.isin([0, 1]).all():
+        if len(values) and values.isin([0, 1]).all():
             labels.append(str(col))
         elif (values == values.round()).all() and values.nunique() <= defaults.MAX_CLASSES_AUTO:
             codes.append(str(col))
@@ -413,7 +431,8 @@ def _task_of_several(y, task: str) -> list[str]:
         return []
     named = labels + codes
     shown = ", ".join(repr(c) for c in named)
-    held = "0/1" if not codes else "a few whole numbers"
+    held = ("0/1" if not codes else "a few whole numbers" if not labels
+            else "0/1 or a few whole numbers")
     return [f"target column{'s' if len(named) > 1 else ''} {shown} "
             f"hold{'' if len(named) > 1 else 's'} {held}, regressed on as numbers with the "
             "others: several targets are classified only "

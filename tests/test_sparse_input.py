@@ -84,12 +84,19 @@ def test_the_preprocessor_keeps_a_sparse_frame_sparse():
     np.testing.assert_array_equal(out.toarray(), pre.transform(X[:10]).toarray())
 
 
-def test_a_sparse_frame_with_a_non_finite_value_is_refused():
+def test_a_sparse_frame_with_a_missing_value_is_read_column_by_column_as_before():
+    """As its matrix, a NaN was refused, also at predict by a model fitted before on such
+    a frame, or on a dense one, which had imputed it (review helper-59): a frame holding a
+    missing value is read column by column, imputed, as before (and said at fit)."""
     X, y = _sparse()
     X.data[3] = np.nan
-    with pytest.raises(ValueError, match=r"X holds 1 value\(s\) that are NaN or infinite .* "
-                                         r"X is a frame of pandas sparse columns"):
-        NeuralNetworkClassifier(**TINY).fit(_frame(X), y)
+    with pytest.warns(UserWarning, match=r"or holding missing values: it is read column by "
+                                         r"column"):
+        model = NeuralNetworkClassifier(**TINY).fit(_frame(X), y)
+    assert not model.preprocessor_.sparse_input_
+    dense = NeuralNetworkClassifier(**TINY).fit(_frame(X).sparse.to_dense(), y)
+    for fitted in (model, dense):
+        assert fitted.predict(_frame(X)).shape == (len(y),)
 
 
 def test_a_frame_of_sparse_and_dense_columns_is_made_dense_with_a_warning():
@@ -202,3 +209,11 @@ def test_a_fits_preprocessing_runs_on_the_threads_torch_gets(monkeypatch):
         NeuralNetworkClassifier(**TINY).fit(X.toarray(), y)
         assert _blas_threads() == {2}
     assert seen and all(threads == {1} for _, threads in seen), seen
+
+
+def test_a_one_dimensional_sparse_array_gets_scikit_learns_2d_error():
+    """The structure check read X.shape[1] first: an IndexError (review helper-59)."""
+    from lepton.preprocessing import check_X
+
+    with pytest.raises(ValueError, match="Expected 2D input"):
+        check_X(sp.csr_array(np.array([1.0, 0.0, 2.0])))

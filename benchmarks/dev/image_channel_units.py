@@ -4,7 +4,7 @@ the cnn space scales pixels by one mean and deviation ('global'); before stop 38
 pair for both channels, since one pair a channel.
 
     python benchmarks/dev/image_channel_units.py BUDGET FIRST_SEED END_SEED [OUT]
-    python benchmarks/dev/image_channel_units.py 20 0 2 /tmp/channels.jsonl
+    python benchmarks/dev/image_channel_units.py 20 0 3 /tmp/channels.jsonl
 
 One JSON line per split (stratified 70/30, ``random_state`` the seed): the search's
 held-out accuracy, best validation score and family. Run it on another commit (a ``git

@@ -313,9 +313,14 @@ class _BaseLepton(BaseEstimator):
         self.meta_features_ = meta.as_dict()
         given_space = choose_space(self.search_space, meta)
         recorded = None  # the validation scheme of the study resumed, which cv='auto' keeps
-        if role != "created" and self.cv == "auto":
+        moved = getattr(self.cv, "positional", None)  # folds moved to whole times (time_cv)
+        if role != "created" and (self.cv == "auto" or moved is not None):
             recorded = optuna.load_study(study_name=study_name, storage=storage).user_attrs.get(
                 "lepton.validation")
+        # a study created before the folds kept whole times (stop 38) keeps its folds by
+        # position: resumed with the moved ones, it was refused for another validation
+        self._cv_used = (moved if moved is not None and recorded is not None
+                         and recorded == _scheme_of(moved, n) else self.cv)
         splits = self._make_splits(X, y_enc, kind, seed, family=given_space.family,
                                    recorded=recorded)
         for i, (tr, va) in enumerate(splits):
@@ -510,16 +515,12 @@ class _BaseLepton(BaseEstimator):
                 self._finalize(X, y, y_enc, encoder, n_outputs, ctx, study, budget, device,
                                input_shape, interrupted=interrupted)
             refit = self.final_model_info_["refit"] or {}
-            if refit.get("interrupted"):
-                warn_at_caller(
-                    f"{name}: the final refit was interrupted (Ctrl-C); the final model is "
-                    + ("the best trial's own networks (trained on the search's split)."
-                       if self.final_choice_ == "best_trial" else
-                       f"the refit's {refit['seeds']} finished seed(s)."))
             failed = refit.get("failed") or str(refit.get("status", "")).partition("failed: ")[2]
-            if failed:
+            happened = (["was interrupted (Ctrl-C)"] if refit.get("interrupted") else []) + (
+                [f"failed ({failed})"] if failed else [])
+            for what in happened:
                 warn_at_caller(
-                    f"{name}: the final refit failed ({failed}); the final model is "
+                    f"{name}: the final refit {what}; the final model is "
                     + ("the best trial's own networks (trained on the search's split)."
                        if self.final_choice_ == "best_trial" else
                        f"the refit's {refit['seeds']} finished seed(s)."))
@@ -678,7 +679,7 @@ class _BaseLepton(BaseEstimator):
         than those trained on) or given as (train rows, validation rows) pairs, checked. A
         splitter that shuffles with ``random_state=None`` shuffles with ``seed`` (the
         study's): a resumed study, and every process of one, keeps the same folds."""
-        cv = self.cv
+        cv = getattr(self, "_cv_used", self.cv)
         if getattr(cv, "shuffle", False) and getattr(cv, "random_state", 0) is None:
             cv = copy.copy(cv)  # the user's splitter is left as given
             cv.random_state = seed
@@ -742,11 +743,7 @@ class _BaseLepton(BaseEstimator):
     def _validation_label(self, splits) -> str:
         """The validation scheme a study records (a resumed study must keep it)."""
         if self._given_cv():
-            if hasattr(self.cv, "split") and hasattr(self.cv, "get_n_splits"):
-                return f"cv {self.cv!r}"
-            digest = hashlib.sha1(b"".join(np.asarray(rows, dtype=np.int64).tobytes()
-                                           for split in splits for rows in split)).hexdigest()
-            return f"{len(splits)} given splits {digest[:12]}"
+            return _scheme_of(getattr(self, "_cv_used", self.cv), splits=splits)
         return (f"{len(splits)}-fold cv" if len(splits) > 1
                 else f"holdout {self.validation_fraction:g}")
 
@@ -1758,7 +1755,8 @@ def _builtin_changed(recorded: Any, space: SearchSpace) -> str | None:
     return (f"the built-in {space.builtin!r} space fixes {', '.join(given)} otherwise since "
             f"this study was created (a Lepton upgrade). Resume it with the settings it "
             f"recorded: search_space={{'base': {space.builtin!r}, 'parameters': {given!r}}} "
-            "(beside your own overrides), or start a new study_name.")
+            "(beside your own overrides; for `lepton run`, a YAML file of the same base and "
+            "parameters, given as --search-space FILE), or start a new study_name.")
 
 
 def _warn_data_unrecorded(study: optuna.Study, study_name: str, data: str) -> None:
@@ -1863,8 +1861,8 @@ def _refit_round(model_cfg, data: TensorData, devices, seeds: list[int], ctx: Se
     there), all at once where there are several. Returns ``(trained, stopped, failed)``:
     ``(seed, network, result)`` of each seed that finished, in seed order, the
     KeyboardInterrupt that stopped the others (``interrupt`` set: Ctrl-C or SIGTERM), or
-    None, and the first error a seed raised (a GPU out of memory), or None. A seed that
-    finished before the interrupt or beside the error is kept."""
+    None, and the first out-of-memory error a seed raised, or None (any other error is
+    raised). A seed that finished before the interrupt or beside the error is kept."""
     def fit(i: int, seed: int):
         on = data if devices[i] == data.device else data.to(devices[i])
         return fit_model(model_cfg, on, None, ctx.task, config, seed=ctx.seed + seed,
@@ -1881,10 +1879,12 @@ def _refit_round(model_cfg, data: TensorData, devices, seeds: list[int], ctx: Se
             trained.append((seed, *outcome()))
         except KeyboardInterrupt as exc:
             stopped = exc
-        except Exception as exc:  # noqa: BLE001 - the caller falls back or says why
+        except (torch.OutOfMemoryError, MemoryError, RuntimeError) as exc:
+            if isinstance(exc, RuntimeError) and not isinstance(exc, torch.OutOfMemoryError) \
+                    and "out of memory" not in str(exc).lower():
+                raise  # a fault of the code, not of the machine: not hidden as a fallback
             failed = failed or exc
-            if isinstance(exc, (torch.OutOfMemoryError, MemoryError)):
-                free_memory(exc)
+            free_memory(exc)
     return trained, stopped, failed
 
 
@@ -1913,6 +1913,18 @@ def _warn_unequal_units(y: np.ndarray, metric: str, name: str, names) -> None:
         f"(standard deviation {spread[wide]:.3g}) weighs {ratio:.3g} times as much as "
         f"{label(narrow)} ({spread[narrow]:.3g}) in the search's scores; metric='r2' weighs "
         "each target on its own scale.")
+
+
+def _scheme_of(cv, n: int | None = None, *, splits=None) -> str:
+    """A given ``cv``'s validation scheme as a study records it: a splitter by its repr,
+    splits by their count and rows' digest (``splits``: those of ``cv``, else listed)."""
+    if hasattr(cv, "split") and hasattr(cv, "get_n_splits"):
+        return f"cv {cv!r}"
+    if splits is None:
+        splits = list(cv)
+    digest = hashlib.sha1(b"".join(np.asarray(rows, dtype=np.int64).tobytes()
+                                   for split in splits for rows in split)).hexdigest()
+    return f"{len(splits)} given splits {digest[:12]}"
 
 
 def _refit_failed(exc: Exception, report: dict, force: bool):

@@ -68,10 +68,16 @@ def test_each_channel_is_scaled_on_its_own(digit_images):
     images, y = digit_images
     depth = 2000 + 300 * np.random.default_rng(0).normal(size=images.shape)
     X = np.stack([images, depth], axis=1)
-    clf = LeptonClassifier(time_budget=20, n_trials=1, search_space=TINY_CNN, cv=None,
-                           random_state=0).fit(X, y)
-    ensemble = clf.ensemble_.preprocessors if clf.ensemble_ is not None else []
-    for pre in [clf.best_estimator_.preprocessor_, *(p for folds in ensemble for p in folds)]:
+    refit = LeptonClassifier(time_budget=20, n_trials=1, search_space=TINY_CNN, cv=None,
+                             random_state=0).fit(X, y)
+    assert refit.final_choice_ == "refit"
+    with pytest.MonkeyPatch.context() as mp:  # the trial's own networks and preprocessing
+        mp.setattr(estimators._BaseLepton, "_refit",
+                   lambda self, *args, **kwargs: (None, {"status": "skipped: test"}))
+        trial = LeptonClassifier(time_budget=20, n_trials=1, search_space=TINY_CNN, cv=None,
+                                 random_state=0).fit(X, y)
+    assert trial.final_choice_ == "best_trial"
+    for pre in [refit.best_estimator_.preprocessor_, trial.ensemble_.preprocessors[0][0]]:
         scaler = pre.transformer_[-1].scaler_
         assert scaler.channels == 2 and scaler.mean_ == pytest.approx([4.9, 2000], rel=0.05)
         Xt = pre.transform(X.reshape(len(X), -1))

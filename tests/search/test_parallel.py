@@ -262,3 +262,17 @@ def test_a_refit_out_of_memory_falls_back_and_keeps_the_seeds_that_finished(fail
         assert clf.final_choice_ == "refit" and report["seeds"] == 1
         assert report["failed"].startswith("out of memory")
     assert clf.score(X, y) > 0.8
+
+
+def test_a_refit_that_fails_for_another_reason_raises():
+    """Only running out of memory falls back: a fault of the code in the refit (a
+    TypeError) was turned into a warning and the best trial's networks, hiding it
+    (review helper-59)."""
+    import lepton.search.estimators as est
+
+    X, y = load_iris(return_X_y=True)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(est, "fit_model", lambda *args, **kwargs: 1 + "1")
+        with pytest.raises(TypeError):
+            LeptonClassifier(time_budget=60, n_trials=2, ensemble_size=1, cv=None,
+                             search_space=TINY_SPACE, random_state=0).fit(X, y)

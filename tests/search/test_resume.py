@@ -13,6 +13,7 @@ import textwrap
 import time
 import warnings
 
+import numpy as np
 import optuna
 import pytest
 from sklearn.datasets import load_iris
@@ -431,6 +432,34 @@ def test_upgrades_that_changed_a_study_s_space_or_left_its_data_unrecorded_say_s
         warnings.simplefilter("error")
         _check_resumable(optuna.load_study(study_name="older", storage=url), "older",
                          space=space, **check)  # recorded now: nothing more to say
+
+
+def test_a_time_ordered_study_from_before_whole_time_folds_resumes_with_its_own(tmp_path,
+                                                                              tiny_space):
+    """Folds moved to whole times (stop 38) are given as pairs, which a study records as
+    '5 given splits ...': a study of the same run from before had recorded 'cv
+    TimeSeriesSplit(...)' and was refused (review helper-59). It keeps its folds by
+    position; a new study takes the moved ones."""
+    from lepton import LeptonRegressor
+    from lepton.steps import time_cv
+
+    times = np.repeat(np.arange(20), 7)  # 140 rows, 7 a time
+    X = np.random.default_rng(0).normal(size=(140, 3))
+    y = X[:, 0] + 0.1 * times
+    folds = time_cv(140, times=times)
+    assert folds.positional.n_splits == 5 and [v[0] for _, v in folds] != [
+        v[0] for _, v in folds.positional.split(X)]
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    common = dict(time_budget=20, storage=url, search_space=tiny_space, random_state=0)
+    LeptonRegressor(cv=folds.positional, study_name="before", n_trials=1, **common).fit(X, y)
+    resumed = LeptonRegressor(cv=folds, study_name="before", n_trials=2, **common).fit(X, y)
+    study = optuna.load_study(study_name="before", storage=url)
+    assert study.user_attrs["lepton.validation"].startswith("cv TimeSeriesSplit(")
+    assert sum(t.state.is_finished() for t in study.trials) == 2  # resumed, not refused
+    assert resumed._cv_used is folds.positional
+    LeptonRegressor(cv=folds, study_name="after", n_trials=1, **common).fit(X, y)
+    assert optuna.load_study(study_name="after", storage=url).user_attrs[
+        "lepton.validation"].startswith("5 given splits ")
 
 
 def test_a_fit_resuming_an_edited_space_names_what_changed(tmp_path, tiny_space):
