@@ -1096,3 +1096,36 @@ def test_predicting_categories_never_seen_in_training_is_warned_of():
     with pytest.warns(UserWarning, match=r"\('new0', 'new1', 'new2', 'new3', 'new4', \.\.\. 7 in "
                                          r"all\)"):
         model.predict(many)
+
+
+def test_a_number_or_date_missing_where_no_training_row_missed_it_is_said():
+    """A row without its date was scored as a row of the median date without a word
+    (stop 37's notes); unseen categories were said, missing numbers and dates not. Said
+    once per column and count, not where the training rows missed the column too, nor by
+    a preprocessor fitted before it recorded its complete columns."""
+    from lepton import NeuralNetworkRegressor
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"x": rng.normal(size=200), "gappy": rng.normal(size=200),
+                      "when": pd.date_range("2024-01-01", periods=200).strftime("%Y-%m-%d")})
+    X.loc[::10, "gappy"] = np.nan
+    model = NeuralNetworkRegressor(epochs=2, random_state=0).fit(X, X.x * 2)
+    assert model.preprocessor_.complete_columns_ == ["x", "when"]
+    new = X.head(5).copy()
+    new.loc[1, "when"] = "?"
+    new.loc[2, "x"] = np.nan
+    new.loc[3, "gappy"] = np.nan
+    with pytest.warns(UserWarning) as caught:
+        model.predict(new)
+    assert sorted(str(w.message) for w in caught) == [
+        "column 'when': 1 of 5 rows miss their date, which no training row did; each is "
+        "filled in with the training rows' median.",
+        "column 'x': 1 of 5 rows miss their number, which no training row did; each is "
+        "filled in with the training rows' median."]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model.predict(new)  # said once
+        model.predict(X.head(5))
+        old = pickle.loads(pickle.dumps(model))
+        del old.preprocessor_.complete_columns_  # fitted before
+        old.predict(new)

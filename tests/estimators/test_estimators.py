@@ -147,11 +147,12 @@ def test_dataframe_unseen_category_and_new_missing_values_at_predict():
     new = frame.head(3).copy()
     new["cat"] = pd.Categorical(["purple", "red", None])
     new["text"] = ["lukewarm", None, "hot"]
-    new["count"] = np.nan  # no missing values during fit: imputed all the same
+    new["count"] = np.nan  # no missing values during fit: imputed all the same, and said
     with pytest.warns(UserWarning) as said:
         assert clf.predict(new).shape == (3,)
     assert sorted(str(w.message).split(";")[0] for w in said) == [
         "column 'cat': 1 of 3 rows hold values the model was not trained on ('purple')",
+        "column 'count': 3 of 3 rows miss their number, which no training row did",
         "column 'text': 1 of 3 rows hold values the model was not trained on ('lukewarm')"]
     assert np.isfinite(clf.predict_proba(new)).all()
 
