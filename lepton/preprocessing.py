@@ -1479,7 +1479,8 @@ def warn_unseen_categories(preprocessors: Sequence[Any], X: Any) -> None:
     were predicted as none of the known categories without a word (a re-cased 'Paris' for
     'paris' moved a row's probability from 0.99 to 0.63). A model says it once per
     column and values, not on each prediction of the same rows (permutation importances
-    predicted them 17 times)."""
+    predicted them 17 times). Numbers and dates missing where no fit row missed them are
+    said here too (:func:`_warn_newly_missing`)."""
     from ._warn import warn_at_caller
 
     _warn_newly_missing(preprocessors, X)

@@ -53,6 +53,9 @@ class Split:
     #: load_split's arguments (a file as an absolute path): what ``lepton worker`` loads
     #: to search the same rows as the run (see :func:`join_search`)
     recipe: dict[str, Any] = field(default_factory=dict)
+    #: the training rows' times, in order (``time_column``), as load_split parsed them:
+    #: the search's folds start on whole times (:func:`split_cv`)
+    train_times: np.ndarray | None = None
 
     @property
     def rows(self) -> int:
@@ -142,7 +145,8 @@ def load_split(dataset: str, *, target: str | list[str] | None = None, task: str
     return Split(ds.name, ds.task, _safe_indexing(ds.X, train), _safe_indexing(ds.X, test),
                  _safe_indexing(ds.y, train), _safe_indexing(ds.y, test), ds.input_shape,
                  time_column, weight_column, None if w is None else w[train],
-                 None if w is None else w[test], ds.notes, recipe)
+                 None if w is None else w[test], ds.notes, recipe,
+                 None if time_column is None else times[:-n_test])
 
 
 def _whole_times(times: np.ndarray, n_test: int, column: str) -> int:
@@ -307,9 +311,12 @@ def time_note(split: Split, search: bool = True) -> str:
 
 
 def split_cv(split: Split):
-    """:func:`time_cv` for the training rows of ``split``, held out by its time column."""
-    return time_cv(len(split.y_train),
-                   times=_time_order(split.X_train, split.time_column, split.name)[1])
+    """:func:`time_cv` for the training rows of ``split``, held out by its time column
+    (their times as load_split parsed them; a Split built otherwise parses them here)."""
+    times = split.train_times
+    if times is None:
+        times = _time_order(split.X_train, split.time_column, split.name)[1]
+    return time_cv(len(split.y_train), times=times)
 
 
 def time_cv(n_train: int, validation_fraction: float = 0.2, times: np.ndarray | None = None):

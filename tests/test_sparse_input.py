@@ -18,6 +18,8 @@ import scipy.sparse as sp
 from lepton import NeuralNetworkClassifier, NeuralNetworkRegressor
 from lepton.preprocessing import TabularPreprocessor, check_X
 
+from _threads import blas_threads, record_preprocessing_threads
+
 TINY = {"hidden_layer_sizes": (8,), "epochs": 3, "random_state": 0, "device": "cpu"}
 
 
@@ -173,26 +175,6 @@ def test_a_well_formed_sparse_matrix_of_any_format_passes_the_check():
 
 
 # -- BLAS threads of the preprocessing -------------------------------------------------------
-def _blas_threads():
-    from threadpoolctl import threadpool_info
-
-    return {info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"}
-
-
-def record_preprocessing_threads(monkeypatch, module):
-    """The BLAS threads in force as each TabularPreprocessor.fit_transform starts (its
-    rows), with ``module``'s threads_per_trial saying one thread is free."""
-    real, seen = TabularPreprocessor.fit_transform, []
-
-    def fit_transform(self, X, y=None, **kwargs):
-        seen.append((X.shape[0], _blas_threads()))
-        return real(self, X, y, **kwargs)
-
-    monkeypatch.setattr(TabularPreprocessor, "fit_transform", fit_transform)
-    monkeypatch.setattr(module, "threads_per_trial", lambda n_jobs=1: 1)
-    return seen
-
-
 def test_a_fits_preprocessing_runs_on_the_threads_torch_gets(monkeypatch):
     """One free core: a text column's TruncatedSVD on the BLAS's default threads (one per
     core) took 1.0-2.7 s a fold on a busy 2-core machine, 0.23-0.44 s on one. The caller's
@@ -204,10 +186,10 @@ def test_a_fits_preprocessing_runs_on_the_threads_torch_gets(monkeypatch):
     seen = record_preprocessing_threads(monkeypatch, base)
     X, y = _sparse()
     with threadpool_limits(limits=2, user_api="blas"):
-        if _blas_threads() != {2}:
+        if blas_threads() != {2}:
             pytest.skip("this BLAS does not run 2 threads here")
         NeuralNetworkClassifier(**TINY).fit(X.toarray(), y)
-        assert _blas_threads() == {2}
+        assert blas_threads() == {2}
     assert seen and all(threads == {1} for _, threads in seen), seen
 
 

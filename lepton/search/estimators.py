@@ -320,7 +320,7 @@ class _BaseLepton(BaseEstimator):
         # a study created before the folds kept whole times (stop 38) keeps its folds by
         # position: resumed with the moved ones, it was refused for another validation
         self._cv_used = (moved if moved is not None and recorded is not None
-                         and recorded == _scheme_of(moved, n) else self.cv)
+                         and recorded == _scheme_of(moved) else self.cv)
         splits = self._make_splits(X, y_enc, kind, seed, family=given_space.family,
                                    recorded=recorded)
         for i, (tr, va) in enumerate(splits):
@@ -1915,7 +1915,7 @@ def _warn_unequal_units(y: np.ndarray, metric: str, name: str, names) -> None:
         "each target on its own scale.")
 
 
-def _scheme_of(cv, n: int | None = None, *, splits=None) -> str:
+def _scheme_of(cv, *, splits=None) -> str:
     """A given ``cv``'s validation scheme as a study records it: a splitter by its repr,
     splits by their count and rows' digest (``splits``: those of ``cv``, else listed)."""
     if hasattr(cv, "split") and hasattr(cv, "get_n_splits"):

@@ -11,7 +11,8 @@ import pytest
 import scipy.sparse as sp
 
 from lepton import LeptonClassifier
-from lepton.preprocessing import TabularPreprocessor
+
+from _threads import blas_threads, record_preprocessing_threads
 
 from .conftest import TINY_SPACE
 
@@ -48,29 +49,19 @@ def test_the_fold_and_refit_preprocessing_run_on_the_threads_torch_gets(monkeypa
     the BLAS's default threads, one per core; a text column's TruncatedSVD took 1.0-2.7 s
     a fold against 0.23-0.44 s on one thread, and a 15 s search finished its first trial
     at 11 s against 4 s. The caller's BLAS setting is back after fit."""
-    from threadpoolctl import threadpool_info, threadpool_limits
+    from threadpoolctl import threadpool_limits
 
     import lepton.search.estimators as est
 
-    def blas():
-        return {i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"}
-
-    real, seen = TabularPreprocessor.fit_transform, []
-
-    def fit_transform(self, X, y=None, **kwargs):
-        seen.append((X.shape[0], blas()))
-        return real(self, X, y, **kwargs)
-
-    monkeypatch.setattr(TabularPreprocessor, "fit_transform", fit_transform)
-    monkeypatch.setattr(est, "threads_per_trial", lambda n_jobs=1: 1)
+    seen = record_preprocessing_threads(monkeypatch, est)
     rng = np.random.default_rng(0)
     X = pd.DataFrame({"a": rng.normal(size=240), "b": rng.normal(size=240)})
     y = (X["a"] > 0).astype(int).to_numpy()
     with threadpool_limits(limits=2, user_api="blas"):
-        if blas() != {2}:
+        if blas_threads() != {2}:
             pytest.skip("this BLAS does not run 2 threads here")
         clf = _search().fit(X, y)
-        assert blas() == {2}
+        assert blas_threads() == {2}
     assert clf.final_choice_ == "refit"
     rows = {n for n, _ in seen}
     assert 240 in rows and len(rows) > 1, seen  # the refit's and the fold's
