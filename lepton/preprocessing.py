@@ -209,11 +209,13 @@ def check_features(estimator, X, *, input_shape: Sequence[int] | None = None, re
         if last:
             shape = (*shape[1:], shape[0])
         _check_fitted_shape(X, shape)
-    # a frame of sparse columns becomes the matrix it holds: its names are the frame's
-    named = X if _is_sparse_frame(X) and not unnamed else None
-    if reset and isinstance(X, pd.DataFrame):
+    # a frame of sparse columns becomes the matrix it holds, here once (the check reads
+    # every column: 0.15 s on 10,000 of them): its names are the frame's
+    sparse_frame = _is_sparse_frame(X)
+    named = X if sparse_frame and not unnamed else None
+    if reset and isinstance(X, pd.DataFrame) and not sparse_frame:
         _warn_sparse_densified(X)
-    X = check_X(X, input_shape=shape)
+    X = check_X(_sparse_frame_matrix(X) if sparse_frame else X, input_shape=shape)
     if reset and input_shape is not None:
         check_input_shape(input_shape, X.shape[1])
     if named is not None:  # as check_X names a frame's columns
@@ -334,9 +336,10 @@ def _warn_sparse_densified(X: pd.DataFrame) -> None:
     as a sparse matrix with (others dense, of text, or of implicit value NaN: missing):
     such a frame is read column by column, its sparse columns made dense, as pandas
     makes them for any other library; said, as the time and memory it takes on a wide
-    frame (:func:`_is_sparse_frame`) would otherwise come as a surprise."""
+    frame (:func:`_is_sparse_frame`, which the caller found false) would otherwise come as
+    a surprise."""
     sparse = [c for c, dtype in X.dtypes.items() if isinstance(dtype, pd.SparseDtype)]
-    if not sparse or _is_sparse_frame(X):
+    if not sparse:
         return
     from ._warn import warn_at_caller
 
@@ -415,16 +418,14 @@ def check_X(X, *, input_shape: Sequence[int] | None = None):
     (:func:`_check_sparse_structure`).
     """
     X = _as_pandas(X)
-    what = "X is a sparse matrix"
     if isinstance(X, pd.DataFrame):
         _empty_error(X.shape)
         complex_ = [(c, dtype) for c, dtype in X.dtypes.items() if dtype.kind == "c"]
         if complex_:  # numpy would keep the real parts only, with a warning
             raise ValueError(f"Complex data not supported; column {complex_[0][0]!r} of X "
                              f"has dtype {complex_[0][1]}.")
-        if _is_sparse_frame(X):
+        if _is_sparse_frame(X):  # finite values only: nothing left to refuse in them
             X = _sparse_frame_matrix(X)
-            what = "X is a frame of pandas sparse columns (read as a sparse matrix)"
         elif not all(isinstance(c, str) for c in X.columns):
             # Keep user-visible names but make them uniform for ColumnTransformer.
             return X.set_axis([str(c) for c in X.columns], axis=1)
@@ -434,7 +435,7 @@ def check_X(X, *, input_shape: Sequence[int] | None = None):
         _check_sparse_structure(X)
         X = check_array(X, accept_sparse="csr", dtype=[np.float32, np.float64],
                         ensure_all_finite=False)
-        _check_sparse_finite(X.data, what)
+        _check_sparse_finite(X.data, "X is a sparse matrix")
         return X.astype(np.float32)
     if hasattr(X, "dtype") and getattr(X, "dtype", None) is not None and X.dtype.kind == "c":
         raise ValueError("Complex data not supported; X has dtype " + str(X.dtype) + ".")

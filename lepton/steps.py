@@ -156,9 +156,7 @@ def _whole_times(times: np.ndarray, n_test: int, column: str) -> int:
     leaves no row to train on, none of them (800 rows of 2023 and 200 of 2024: the 200;
     review helper-52)."""
     first = times[-n_test]
-    n_test = len(times) - int(np.searchsorted(times, first, side="left"))
-    if n_test == len(times):
-        n_test = len(times) - int(np.searchsorted(times, first, side="right"))
+    n_test = len(times) - _time_boundary(times, len(times) - n_test)
     if n_test == 0:
         shown = (np.datetime_as_string(first, unit="auto")
                  if np.issubdtype(times.dtype, np.datetime64) else f"{first:g}")
@@ -340,8 +338,6 @@ def time_cv(n_train: int, validation_fraction: float = 0.2, times: np.ndarray | 
         cv = None
         starts = [n_train - max(1, int(round(validation_fraction * n_train)))]
     whole = starts if times is None else _whole_starts(np.asarray(times), starts)
-    if cv is not None and whole == starts:
-        return cv
     positional = cv if cv is not None else _pairs(starts, n_train)
     return positional if whole == starts else TimeFolds(_pairs(whole, n_train), positional)
 
@@ -370,12 +366,18 @@ def _whole_starts(times: np.ndarray, starts: list[int]) -> list[int]:
     one time."""
     whole = []
     for start in starts:
-        moved = int(np.searchsorted(times, times[start], side="left"))
-        if moved == 0:
-            moved = int(np.searchsorted(times, times[start], side="right"))
+        moved = _time_boundary(times, start)
         if moved < len(times) and moved not in whole:
             whole.append(moved)
     return sorted(whole) or starts
+
+
+def _time_boundary(times: np.ndarray, at: int) -> int:
+    """The row where rows of ``times`` (sorted) before and from ``at`` divide with no time
+    on both sides: the first row of ``at``'s time, or past its last where that leaves
+    nothing before (the held-out split's and each fold's start)."""
+    moved = int(np.searchsorted(times, times[at], side="left"))
+    return moved if moved > 0 else int(np.searchsorted(times, times[at], side="right"))
 
 
 def _task_of_numbers(y, task: str, target: Any, dataset: str) -> list[str]:

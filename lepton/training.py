@@ -391,8 +391,9 @@ def _amp_context(device: torch.device, amp: bool | str):
     """Mixed precision on a CUDA device: bfloat16 where the GPU computes in it (compute
     capability 8.0 on, Ampere), float16 with a gradient scaler before. Not
     ``torch.cuda.is_bf16_supported()``: it holds on a T4 or a V100 too, where bfloat16 is
-    emulated (slower than float32, and no cuDNN convolutions in it), and asks the current
-    device, not ``device`` (a trial on cuda:1 from a thread)."""
+    emulated (PyTorch's notes and issues: slow, no cuDNN convolutions in it; not measured
+    here, no GPU), and asks the current device, not ``device`` (a trial on cuda:1 from a
+    thread)."""
     enabled = device.type == "cuda" if amp == "auto" else bool(amp) and device.type == "cuda"
     if not enabled:
         return nullcontext, None
@@ -767,9 +768,10 @@ def fit_model(model_config: Any, train_data: TensorData, valid_data: TensorData 
     with torch.random.fork_rng(devices=[] if index is None else [index]):
         with _SEEDING:
             # the CPU's generator (weights are drawn on the CPU), then the device's own
-            # (dropout there): torch.manual_seed seeds every GPU, and the refit's seeds,
-            # one on each GPU in threads, re-seeded each other's (19 outcomes of 20 runs
-            # of the same two seeds, review helper-56)
+            # (dropout there): torch.manual_seed seeds every GPU, so the refit's seeds, one
+            # on each GPU in threads, re-seeded each other's dropout (review helper-56, by
+            # reading; not run on GPUs). Two CPU names standing in for GPUs still differ
+            # run to run with dropout (19 outcomes of 20): the CPU has one generator.
             torch.random.default_generator.manual_seed(seed)
             if index is not None:
                 with torch.cuda.device(index):

@@ -1742,10 +1742,11 @@ def _builtin_changed(recorded: Any, space: SearchSpace) -> str | None:
     resume it: the override of those settings that gives the recorded space back (the
     refusal asked for "the original settings", which the user never changed; review
     helper-55). None where other parameters changed too, or the space is a user's."""
+    record = _space_record(space)
     if space.builtin is None or not isinstance(recorded, dict) \
-            or recorded.get("family") != _space_record(space)["family"]:
+            or recorded.get("family") != record["family"]:
         return None
-    old, now = recorded.get("parameters") or {}, _space_record(space)["parameters"]
+    old, now = recorded.get("parameters") or {}, record["parameters"]
     changed = {name: old.get(name) for name in set(old) | set(now)
                if old.get(name) != now.get(name)}
     if not changed or not all(isinstance(spec, dict) and spec.get("type") == "fixed"
