@@ -1519,8 +1519,8 @@ def _warn_newly_missing(preprocessors: Sequence[Any], X: Any) -> None:
         return  # fitted before the attribute, or on arrays
     said = _UNSEEN_SAID.setdefault(preprocessors[0], set())
     frame = preprocessors[0]._frame(X)
-    columns = [c for c in complete[0] if c in frame.columns
-               and all(c in other for other in complete[1:])]
+    shared = set(complete[0]).intersection(*complete[1:])  # an ensemble's: every member's
+    columns = [c for c in complete[0] if c in shared and c in frame.columns]
     if not columns:
         return
     missing = frame[columns].isna().sum()  # one pass: 3,680 columns one by one took 0.2 s
