@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 import warnings
 
+VERSION_KEY = "_lepton_version"
+
 
 def warn_at_caller(message: str, category: type[Warning] = UserWarning) -> None:
     """``warnings.warn`` attributed to the first frame outside the lepton package: the
@@ -35,3 +37,38 @@ def warn_left_out(name: str, dropped: dict) -> None:
         f"{name}: {len(dropped)} column(s) of X left out of the features: {shown}{more}. "
         "Drop them from X to silence this, or give them a dtype that says what they are "
         "(numbers, or 'category').", LeftOutColumnsWarning)
+
+
+class LeptonVersionWarning(UserWarning):
+    """An estimator is loaded (unpickled) by an older Lepton than the one that saved it.
+    Lepton loads the models of its earlier versions; a later version's model may hold
+    what this one does not know, and predict wrongly or fail."""
+
+
+def stamp_version(state: dict) -> dict:
+    """The pickled state of a Lepton estimator, with the version that saves it."""
+    from . import __version__
+
+    return {**state, VERSION_KEY: __version__}
+
+
+def check_version(state: dict, name: str) -> None:
+    """Take the saving version out of ``state``; warn if it is later than this Lepton.
+    Models saved before versions were recorded (0.1.0 and earlier) say nothing."""
+    saved = state.pop(VERSION_KEY, None)
+    if saved is None:
+        return
+    from packaging.version import InvalidVersion, Version
+
+    from . import __version__
+
+    try:
+        newer = Version(saved) > Version(__version__)
+    except InvalidVersion:
+        newer = saved != __version__
+    if newer:
+        warnings.warn(
+            f"this {name} was saved by Lepton {saved} and is loaded by Lepton {__version__}: "
+            "a model loads safely in the version that saved it or a later one. Upgrade "
+            f"(pip install 'lepton-automl>={saved}') before predicting with it.",
+            LeptonVersionWarning, stacklevel=3)

@@ -56,3 +56,13 @@ def test_the_estimators_are_importable_from_the_package():
     assert "torch" in _modules_after("from lepton import LeptonRegressor")
     with pytest.raises(AttributeError, match="no attribute 'LeptonClasifier'"):
         lepton.LeptonClasifier  # noqa: B018 (a typo)
+
+
+def test_the_package_version_is_the_installed_distributions():
+    # models record lepton.__version__ when pickled (a later version's model warns on
+    # load): it must be the version pip installed
+    from importlib import metadata
+
+    import lepton
+
+    assert lepton.__version__ == metadata.version("lepton-automl")

@@ -29,7 +29,7 @@ from sklearn.utils.multiclass import check_classification_targets, type_of_targe
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from .. import defaults
-from .._warn import warn_left_out
+from .._warn import check_version, stamp_version, warn_left_out
 from ..models import ModelConfig, check_activation
 from ..preprocessing import (SCALINGS, TabularPreprocessor, check_features,
                              column_errors_on_all_rows, image_channels, text_numbers,
@@ -874,7 +874,11 @@ class BaseNeuralNetwork(BaseEstimator):
         if module is not None and any(p.device.type != "cpu" for p in module.parameters()):
             state = dict(state)
             state["module_"] = copy.deepcopy(module).cpu()
-        return state
+        return stamp_version(state)
+
+    def __setstate__(self, state):
+        check_version(state, type(self).__name__)
+        super().__setstate__(state)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -37,7 +37,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from .. import defaults
-from .._warn import warn_at_caller, warn_left_out
+from .._warn import check_version, stamp_version, warn_at_caller, warn_left_out
 from ..estimators import NeuralNetworkClassifier, NeuralNetworkRegressor
 from ..estimators._base import (_class_args, _rows, check_rows_weighted, check_sample_weight,
                                 encode_target, kept_on_failure, record_target_names,
@@ -1238,7 +1238,11 @@ class _BaseLepton(BaseEstimator):
             state = dict(state)
             state["tracker_"] = SearchTracker()
             state["tracking_run_id_"] = getattr(tracker, "parent_run_id", None)
-        return state
+        return stamp_version(state)
+
+    def __setstate__(self, state):
+        check_version(state, type(self).__name__)
+        super().__setstate__(state)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -90,6 +90,32 @@ def test_persistence_round_trip(fitted_classifier, dump, load, tmp_path, monkeyp
     assert pd.DataFrame(restored.history_).equals(pd.DataFrame(est.history_))  # NaN == NaN
 
 
+@pytest.mark.parametrize("saved_by, warns", [("0.1.0", False), ("0.0.9", False),
+                                             ("0.2.0", True), ("1.0.0rc1", True)])
+def test_a_model_saved_by_a_later_lepton_warns_on_load(fitted_classifier, monkeypatch,
+                                                       saved_by, warns):
+    import warnings
+
+    import lepton
+    from lepton._warn import LeptonVersionWarning
+
+    est, X = fitted_classifier
+    monkeypatch.setattr(lepton, "__version__", saved_by)
+    blob = pickle.dumps(est)
+    monkeypatch.setattr(lepton, "__version__", "0.1.0")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        restored = pickle.loads(blob)
+    said = [str(w.message) for w in caught if w.category is LeptonVersionWarning]
+    assert said == ([f"this NeuralNetworkClassifier was saved by Lepton {saved_by} and is "
+                     "loaded by Lepton 0.1.0: a model loads safely in the version that saved "
+                     "it or a later one. Upgrade (pip install 'lepton-automl>="
+                     f"{saved_by}') before predicting with it."] if warns else [])
+    # the version is not left on the model as an attribute
+    assert "_lepton_version" not in vars(restored)
+    np.testing.assert_array_equal(restored.predict(X), est.predict(X))
+
+
 def _joblib_dump(est):
     joblib.dump(est, "model.joblib")
     return "model.joblib"

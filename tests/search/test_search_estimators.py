@@ -565,6 +565,21 @@ def test_an_ensemble_of_differently_scaled_members_averages_their_own_prediction
                                atol=1e-6)
 
 
+def test_a_search_estimator_saved_by_a_later_lepton_warns_on_load(monkeypatch):
+    import lepton
+    from lepton._warn import LeptonVersionWarning
+
+    monkeypatch.setattr(lepton, "__version__", "0.3.1")
+    blob = pickle.dumps(LeptonRegressor(time_budget=7))
+    monkeypatch.setattr(lepton, "__version__", "0.1.0")
+    with pytest.warns(LeptonVersionWarning, match=r"this LeptonRegressor was saved by "
+                                                  r"Lepton 0\.3\.1 and is loaded by Lepton "
+                                                  r"0\.1\.0"):
+        restored = pickle.loads(blob)
+    assert restored.get_params()["time_budget"] == 7
+    assert "_lepton_version" not in vars(restored)
+
+
 def test_balanced_accuracy_search_predicts_by_the_class_prior():
     from sklearn.datasets import make_classification
     from sklearn.metrics import balanced_accuracy_score
