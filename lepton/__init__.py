@@ -23,6 +23,7 @@ _EXPORTS = {
     "LeptonClassifier": ".search",
     "LeptonRegressor": ".search",
     "LeftOutColumnsWarning": "._warn",
+    "LeptonVersionWarning": "._warn",
 }
 
 __all__ = [*_EXPORTS, "__version__"]

@@ -97,7 +97,7 @@ def test_a_model_saved_by_a_later_lepton_warns_on_load(fitted_classifier, monkey
     import warnings
 
     import lepton
-    from lepton._warn import LeptonVersionWarning
+    from lepton import LeptonVersionWarning
 
     est, X = fitted_classifier
     monkeypatch.setattr(lepton, "__version__", saved_by)

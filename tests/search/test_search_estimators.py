@@ -567,7 +567,7 @@ def test_an_ensemble_of_differently_scaled_members_averages_their_own_prediction
 
 def test_a_search_estimator_saved_by_a_later_lepton_warns_on_load(monkeypatch):
     import lepton
-    from lepton._warn import LeptonVersionWarning
+    from lepton import LeptonVersionWarning
 
     monkeypatch.setattr(lepton, "__version__", "0.3.1")
     blob = pickle.dumps(LeptonRegressor(time_budget=7))
