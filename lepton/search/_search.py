@@ -97,6 +97,11 @@ HEARTBEAT_GRACE_S = 30
 CTRL_C_SEARCH = ("lepton: Ctrl-C: stopping the search; the running trials end after their "
                  "current batch and the final model comes from the finished ones "
                  "(Ctrl-C again to stop at once)")
+#: Ctrl-C before a trial of this fit finished: there is nothing to build a model from
+CTRL_C_SEARCH_BEFORE_A_TRIAL = (
+    "lepton: Ctrl-C: stopping the search; no trial has finished yet, so once the running "
+    "trials end after their current batch, fit raises KeyboardInterrupt without a model "
+    "(Ctrl-C again to stop at once)")
 #: A worker (``lepton worker``) builds no final model: its trials are the study's
 CTRL_C_WORKER = ("lepton: Ctrl-C: stopping this worker; its running trials end after their "
                  "current batch and are queued to run again, and the trials it finished "
@@ -1438,10 +1443,19 @@ def run_trials(study: optuna.Study, objective: Objective, ctx: SearchContext, *,
         if ctx.interrupt.is_set():
             study.stop()
 
+    def ctrl_c_message() -> str:
+        """Said when Ctrl-C arrives: a fit that has finished no trial raises without a
+        model, where the search's message promised one from the finished trials."""
+        if ctx.follow is not None:
+            return CTRL_C_WORKER
+        try:  # in a signal handler: this process's record only, no storage call
+            finished = any(m.complete for m in list(ctx.models.values()))
+        except RuntimeError:  # a trial thread changed the dict meanwhile: one finished
+            finished = True
+        return CTRL_C_SEARCH if finished else CTRL_C_SEARCH_BEFORE_A_TRIAL
+
     with _one_ask_at_a_time(study, n_jobs), \
-            stop_signals_set(ctx.interrupt,
-                             CTRL_C_SEARCH if ctx.follow is None else CTRL_C_WORKER,
-                             SIGTERM_SEARCH):
+            stop_signals_set(ctx.interrupt, ctrl_c_message, SIGTERM_SEARCH):
         _optimize(study, objective, ctx, n_trials=n_trials, n_jobs=n_jobs, patience=patience,
                   callback=stop_when_done)
     if ctx.interrupt.is_set():  # a signal between two trials: the search stopped after one
@@ -1449,7 +1463,8 @@ def run_trials(study: optuna.Study, objective: Objective, ctx: SearchContext, *,
 
 
 @contextmanager
-def stop_signals_set(event: StopRequest, ctrl_c_message: str | None = None,
+def stop_signals_set(event: StopRequest,
+                     ctrl_c_message: str | Callable[[], str] | None = None,
                      sigterm_message: str | None = None):
     """For the block, the first Ctrl-C (SIGINT) or SIGTERM sets ``event`` instead of
     raising (or, SIGTERM, ending the process) wherever the main thread happens to be. In
@@ -1460,7 +1475,8 @@ def stop_signals_set(event: StopRequest, ctrl_c_message: str | None = None,
     likewise. The handler of that signal then steps aside, so a second Ctrl-C interrupts
     at once and a second SIGTERM ends the process at once. The signal's message goes to
     stderr when it arrives, so the user knows it was heard (written with ``os.write``: a
-    signal handler must not re-enter the buffered stream a progress line may be writing).
+    signal handler must not re-enter the buffered stream a progress line may be writing;
+    a callable message is called then, to say what the stop leaves).
     Each signal is left alone where it does not have Python's default handling (ignored,
     or a handler of the caller's: a scheduler's own SIGTERM handling stays in charge), and
     both off the main thread, where signals cannot be handled: a KeyboardInterrupt there
@@ -1476,9 +1492,12 @@ def stop_signals_set(event: StopRequest, ctrl_c_message: str | None = None,
     def on_signal(signum: int, frame: Any) -> None:
         signal.signal(signum, defaults[signum])
         event.set_by(causes[signum])
-        if messages[signum]:
+        text = messages[signum]
+        if callable(text):
+            text = text()
+        if text:
             with contextlib.suppress(OSError):
-                os.write(2, f"\n{messages[signum]}\n".encode())
+                os.write(2, f"\n{text}\n".encode())
 
     for signum in ours:
         signal.signal(signum, on_signal)

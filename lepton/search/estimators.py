@@ -353,6 +353,10 @@ class _BaseLepton(BaseEstimator):
         warm_up_s = warm_up_optimizers()
         input_shape = self._model_input_shape(space, meta, folds)
 
+        # seconds the MLflow tracking took to start (importing mlflow, opening its store, a
+        # new store's schema: 3.5 s, and 9.2 s on a fresh SQLite file; review helper-60):
+        # said where the budget leaves no time for a trial, as torch's import is
+        tracker_s = 0.0
         follow = getattr(self, "_follow", None)  # a `lepton worker`: trials only
         if follow is not None:
             # its trials go under the run's MLflow search run where it could join it
@@ -365,11 +369,14 @@ class _BaseLepton(BaseEstimator):
             from ..tracking import make_tracker  # light: the MLflow tracker imports mlflow lazily
             # lepton run --register and the flow decide the champion on their held-out rows
             # (lepton.steps.promote), after this fit
+            t_tracker = time.perf_counter()
             tracker = make_tracker(tracking_uri=self.tracking_uri,
                                    experiment_name=self.experiment_name,
                                    registered_model_name=self.registered_model_name,
                                    defer_promotion=getattr(self, "_promote_on_held_out", False))
             budget.add_fixed_reserve(_tracking_reserve(tracker))
+            if getattr(tracker, "enabled", False):
+                tracker_s += time.perf_counter() - t_tracker
         with _quiet_optuna(self.verbose):
             study = create_study(storage=storage, study_name=study_name, metric=metric,
                                  space=space, seed=_sampler_seed(seed, role),
@@ -418,6 +425,7 @@ class _BaseLepton(BaseEstimator):
                     "patience": self.patience,
                     "device": ",".join(self.devices_), "portfolio_enqueued": n_portfolio}
         if follow is None:
+            t_tracker = time.perf_counter()
             tracker.start_search(study_name=study_name, meta_features=meta.as_dict(),
                                  search_space=space.to_dict(), settings=settings,
                                  study_uid=None if storage is None else study_uid(study, role),
@@ -429,6 +437,8 @@ class _BaseLepton(BaseEstimator):
                     "uri": redact_uri(tracker.tracking_uri),
                     "experiment": tracker.experiment_name,
                     "parent_run_id": tracker.parent_run_id})
+            if getattr(tracker, "enabled", False):
+                tracker_s += time.perf_counter() - t_tracker
         window_end = None  # when this run told workers its search ends (time.time())
         try:
             window = budget.open_search_window(
@@ -443,7 +453,7 @@ class _BaseLepton(BaseEstimator):
                             if budget.fixed_reserve > 0 else "")
                 raise ValueError(
                     f"time_budget={self.time_budget:g}s is too small: preparing the data took "
-                    f"{budget.elapsed():.2f}s{_torch_import_note(warm_up_s, 'of it')} and the "
+                    f"{budget.elapsed():.2f}s{_start_up_note(warm_up_s, tracker_s)} and the "
                     f"final model needs a reserve of {budget.reserve:.2f}s{tracking}. Increase "
                     f"time_budget{_one_split_note(len(folds))}.")
             window_end = _publish_window_end(study, storage, follow, budget)
@@ -1051,6 +1061,8 @@ class _BaseLepton(BaseEstimator):
             else:
                 self.class_prior_ = class_frequencies(y_enc, len(self.classes_), ctx.w_all)
                 self.decision_ = self._decision(ctx)
+                for earlier in ("label_thresholds_", "_label_dtype"):  # a multilabel fit's
+                    self.__dict__.pop(earlier, None)
             self.final_model_info_["decision"] = self.decision_
         self.n_outputs_ = n_outputs
 
@@ -1829,6 +1841,16 @@ def _torch_import_note(seconds: float, of: str) -> str:
             "a later fit does not pay it)")
 
 
+def _start_up_note(warm_up_s: float, tracker_s: float) -> str:
+    """What of a fit's preparation was no cost of the data's: torch's one-off optimizer
+    import, and the MLflow tracking's start (a fit without tracking does not pay it)."""
+    if tracker_s < 0.1:
+        return _torch_import_note(warm_up_s, "of it")
+    torch_note = _torch_import_note(warm_up_s, "of it").strip()[1:-1]
+    return (f" ({torch_note + '; ' if torch_note else ''}{tracker_s:.2f}s of it starting the "
+            "MLflow tracking: importing mlflow and opening its store, more on a new store)")
+
+
 def _one_split_note(n_folds: int) -> str:
     """Where the search cross-validated: the other way out of a budget too small."""
     if n_folds < 2:
@@ -2127,6 +2149,7 @@ def _progress(verbose: int, budget: Budget, study: optuna.Study, metric, *, file
         return
 
     from tqdm.auto import tqdm
+    from tqdm.contrib.logging import logging_redirect_tqdm
     bar = tqdm(total=round(budget.time_budget, 1), unit="s", desc="lepton search", file=stream,
                bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f}s{postfix}")
 
@@ -2136,9 +2159,20 @@ def _progress(verbose: int, budget: Budget, study: optuna.Study, metric, *, file
         bar.refresh()  # one redraw per finished trial
 
     try:
-        yield update
+        # verbose=2: Optuna's trial log is written above the bar (tqdm.write), where on a
+        # terminal each of its lines followed a stale copy of the bar
+        with logging_redirect_tqdm([logging.getLogger("optuna")], tqdm_class=type(bar)):
+            yield update
         next_up = final_model
-        if next_up:
-            update(study, None)
+        update(study, None)
+        # The search ended as it should: the bar is full. A notebook's widget paints a
+        # bar closed short of its total red, as for an error, and the search ends short of
+        # the budget by design (the final model's reserve, n_trials, convergence); the
+        # seconds shown stay the search's own.
+        elapsed = f"{bar.n:.0f}"
+        bar.bar_format = ("{desc}: {percentage:3.0f}%|{bar}| " + elapsed
+                          + "/{total:.0f}s{postfix}")
+        bar.n = bar.total
+        bar.refresh()
     finally:
         bar.close()

@@ -188,6 +188,7 @@ def test_ctrl_c_before_any_trial_finished_stops_fit(tmp_path):
     out, err = _interrupt_when(proc, lambda: _training(storage), "a training trial")
     assert proc.returncode == 1, err[-2000:]
     assert err.rstrip().splitlines()[-1].startswith("KeyboardInterrupt"), err[-2000:]
+    assert "no trial has finished yet" in err and "comes from the finished" not in err, err
     trials = _trials(storage)
     assert not [t for t in trials if t.state in (STATES.RUNNING, STATES.COMPLETE)]
     failed = [t for t in trials if t.state == STATES.FAIL]
@@ -372,7 +373,7 @@ def test_messages_name_the_storage_to_fit_again_with_only_its_password_hidden(gi
     assert _storage_label(given) == "postgresql://***@" + given.split("@", 1)[1]
 
 
-def test_a_workers_ctrl_c_says_it_stops_the_worker_not_that_a_final_model_follows(
+def test_ctrl_c_says_what_the_stop_leaves_a_search_or_a_worker(
         monkeypatch, capfd):
     """A worker's Ctrl-C said 'the final model comes from the finished ones': a worker
     builds no final model. It says what a worker keeps."""
@@ -390,17 +391,27 @@ def test_a_workers_ctrl_c_says_it_stops_the_worker_not_that_a_final_model_follow
     monkeypatch.setattr(_search, "_optimize", interrupted_trials)
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
-        for follow, says in [(None, "the final model comes from the finished ones"),
-                             (lambda: None, "stopping this worker; its running trials end "
-                                            "after their current batch and are queued to run "
-                                            "again, and the trials it finished stay in the "
-                                            "study (Ctrl-C again to stop at once)")]:
+        # (a search that has finished no trial raises without a model: it says so, where
+        # it promised a model from the finished trials; review helper-60)
+        finished = {0: SimpleNamespace(complete=True), 1: SimpleNamespace(complete=False)}
+        unfinished = {1: SimpleNamespace(complete=False)}
+        for follow, models, says in [
+                (None, finished, "the final model comes from the finished ones"),
+                (None, unfinished, "stopping the search; no trial has finished yet, so once "
+                                   "the running trials end after their current batch, fit "
+                                   "raises KeyboardInterrupt without a model (Ctrl-C again "
+                                   "to stop at once)"),
+                (lambda: None, finished, "stopping this worker; its running trials end after "
+                                         "their current batch and are queued to run again, "
+                                         "and the trials it finished stay in the study "
+                                         "(Ctrl-C again to stop at once)")]:
             ctx = SimpleNamespace(budget=Budget(10), interrupt=_search.StopRequest(),
-                                  follow=follow)
+                                  follow=follow, models=models)
             with pytest.raises(KeyboardInterrupt):
                 _search.run_trials(optuna.create_study(), None, ctx, n_trials=None, n_jobs=1)
             err = capfd.readouterr().err
             assert says in err, err
+            assert models is finished or "final model" not in err
             assert follow is None or "final model" not in err
     finally:
         signal.signal(signal.SIGINT, previous)

@@ -40,6 +40,18 @@ def test_metrics_score_a_multilabel_target_as_scikit_learn_does():
         np.mean([skm.roc_auc_score(y[:, j], p[:, j]) for j in range(2)]))
 
 
+def test_a_fit_on_one_label_drops_an_earlier_multilabel_fits_thresholds(tags):
+    # review helper-60: label_thresholds_ stayed on the estimator (and in its pickle)
+    X_tr, _, Y_tr, _ = tags
+    clf = LeptonClassifier(time_budget=60, n_trials=1, search_space=TINY_SPACE, cv=None,
+                           random_state=0).fit(X_tr, Y_tr)
+    assert clf.multilabel_ and clf.label_thresholds_.shape == (4,)
+    clf.fit(X_tr, Y_tr[:, 0])
+    assert not clf.multilabel_ and not hasattr(clf, "label_thresholds_")
+    assert "label_thresholds" not in clf.final_model_info_
+    assert clf.predict(X_tr[:3]).shape == (3,)
+
+
 @pytest.mark.parametrize("metric", [None, "log_loss"])
 def test_one_search_fits_every_label(tags, metric):
     X_tr, X_te, Y_tr, Y_te = tags

@@ -4,6 +4,11 @@ a log."""
 from __future__ import annotations
 
 import io
+import os
+import re
+import subprocess
+import sys
+import textwrap
 
 import optuna
 from sklearn.datasets import load_iris
@@ -124,3 +129,90 @@ def test_a_terminal_of_no_width_gets_plain_lines():
     finally:
         os.close(main_fd)
         os.close(side_fd)
+
+
+class _Closes:
+    """tqdm.auto's bar, recording (n, total) where it closes: a notebook's widget paints a
+    bar closed with n < total red, as it does an error or Ctrl-C."""
+
+    def __init__(self):
+        from tqdm import tqdm
+
+        self.closed = closed = []
+
+        class Recorded(tqdm):
+            def close(self):
+                if not self.disable:  # closed once (close again, from __del__, is a no-op)
+                    closed.append((self.n, self.total))
+                super().close()
+
+        self.cls = Recorded
+
+
+def test_a_search_that_ended_leaves_its_bar_full_and_one_cut_by_an_error_short(
+        monkeypatch):
+    # review helper-60: every successful fit left a red bar in a notebook, the search
+    # ending short of the budget by design (the final model's reserve, n_trials)
+    import tqdm.auto
+
+    metric = get_metric("accuracy", "classification")
+    closes = _Closes()
+    monkeypatch.setattr(tqdm.auto, "tqdm", closes.cls)
+    out = _Terminal()
+    study = _study_with([0.5])
+    with search_estimators._progress(1, Budget(30), study, metric, file=out) as progress:
+        progress(study, study.trials[-1])
+    assert closes.closed == [(30, 30)]
+    # full, but the seconds shown are the search's own, not the budget's
+    last = out.getvalue().split("\r")[-1]
+    assert "100%" in last and "| 0/30s, trials=1 best accuracy=0.5000" in last, last
+    assert last.rstrip().endswith("the final model next"), last
+    try:
+        with search_estimators._progress(1, Budget(30), study, metric,
+                                         file=_Terminal()) as progress:
+            raise RuntimeError("a failed search")
+    except RuntimeError:
+        pass
+    assert closes.closed[1][0] < closes.closed[1][1] == 30  # short: red, as for an error
+
+
+PTY_FIT = textwrap.dedent("""
+    import fcntl, os, pty, struct, subprocess, sys, termios
+    main, child = pty.openpty()
+    fcntl.ioctl(child, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 140, 0, 0))
+    code = ("from sklearn.datasets import load_iris; from lepton import LeptonClassifier; "
+            "X, y = load_iris(return_X_y=True); "
+            "LeptonClassifier(time_budget=30, n_trials=3, search_space=%r, cv=None, "
+            "random_state=0, verbose=2).fit(X, y)")
+    proc = subprocess.Popen([sys.executable, "-c", code % (eval(sys.argv[1]),)],
+                            stdin=child, stdout=child, stderr=child, close_fds=True)
+    os.close(child)
+    chunks = []
+    while True:
+        try:
+            data = os.read(main, 65536)
+        except OSError:  # the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    proc.wait()
+    sys.stdout.write(b"".join(chunks).decode(errors="replace"))
+    sys.exit(proc.returncode)
+""")
+
+
+def test_optunas_trial_log_on_a_terminal_is_written_above_the_bar_not_after_it():
+    # verbose=2 on a terminal: each of Optuna's log lines followed a stale copy of the bar
+    # ("...| 4/8s, trials=1 best accuracy=0.9736 left=4s[I 2026-...] Trial 1 finished");
+    # review helper-60
+    out = subprocess.run([sys.executable, "-c", PTY_FIT, repr(TINY_SPACE)],
+                         capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "LEPTON_HOME": os.environ.get("LEPTON_HOME", "")}
+                         if os.environ.get("LEPTON_HOME") else None)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    segments = [seg for line in out.stdout.split("\n") for seg in line.split("\r")]
+    logged = [seg for seg in segments if re.search(r"Trial \d+ finished", seg)]
+    assert len(logged) >= 3, out.stdout[-3000:]  # three trials finished, each logged
+    assert not [seg for seg in logged if "lepton search" in seg], logged
+    assert any("lepton search: 100%" in seg for seg in segments), out.stdout[-3000:]

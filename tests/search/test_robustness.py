@@ -95,6 +95,24 @@ def test_a_budget_torchs_first_import_used_up_says_so(monkeypatch):
         LeptonClassifier(time_budget=1.5, search_space=TINY_SPACE, cv=None).fit(X, y)
 
 
+def test_a_budget_the_tracking_start_used_up_says_so(monkeypatch, tmp_path):
+    """Starting the MLflow tracking (import, store, a new store's schema) took 3.5-9 s of
+    a fit's budget, and a budget it used up was refused as the data's preparation."""
+    import lepton.search.estimators as estimators
+
+    monkeypatch.setattr(estimators, "warm_up_optimizers", lambda: 0.0)
+    X, y = load_iris(return_X_y=True)
+    with pytest.raises(ValueError, match=r"time_budget=1\.5s is too small: preparing the data "
+                                         r"took [0-9.]+s \([0-9.]+s of it starting the MLflow "
+                                         r"tracking: importing mlflow and opening its store, "
+                                         r"more on a new store\) and the final model needs a "
+                                         r"reserve of [0-9.]+s \([0-9.]+s of it for the "
+                                         r"tracker's end-of-search logging"):
+        LeptonClassifier(time_budget=1.5, search_space=TINY_SPACE, cv=None,
+                         tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}",
+                         experiment_name="tiny").fit(X, y)
+
+
 def test_validation_rows_no_trial_could_be_scored_on_are_refused_before_the_search():
     """R^2 of one validation row, ROC AUC of rows of one class: every trial would fail
     after its training (the whole budget spent); the fit says so before the first."""
