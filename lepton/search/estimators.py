@@ -1244,12 +1244,19 @@ class _BaseLepton(BaseEstimator):
     def __getstate__(self):
         # The tracker holds live clients, a writer thread and locks: a pickled model keeps
         # only a record of where it was tracked.
-        state = super().__getstate__()
+        state = dict(super().__getstate__())
         tracker = state.get("tracker_")
         if tracker is not None and getattr(tracker, "enabled", False):
-            state = dict(state)
             state["tracker_"] = SearchTracker()
             state["tracking_run_id_"] = getattr(tracker, "parent_run_id", None)
+        # A saved model needs no database: a study in a persistent storage is saved as a
+        # copy in memory, and the storage parameter without its password. Optuna's RDB
+        # storage reconnects when unpickled: a model searched on a database loaded nowhere
+        # the database could not be reached (a serving machine; the core install, without
+        # its driver), and the model file held the password (review helper-61).
+        if state.get("study_") is not None:
+            state["study_"] = _detached_study(state["study_"], type(self).__name__)
+        state["storage"] = _storage_to_save(state.get("storage"))
         return stamp_version(state)
 
     def __setstate__(self, state):
@@ -1313,7 +1320,9 @@ class LeptonClassifier(ClassifierMixin, _BaseLepton):
         calling ``fit`` again with the same ``study_name`` resumes the study, and several
         processes (on one machine or several) fitting with the same storage and
         ``study_name`` at once search it together: they share its seed (the same splits)
-        and its trials, each ending with its own final model.
+        and its trials, each ending with its own final model. A fitted model saved
+        (pickled) keeps a copy of the study in memory, and this parameter without its
+        password: it loads where the storage cannot be reached.
     study_name : str, default=None
         With a persistent ``storage``, defaults to a name derived from the task and a
         fingerprint of the data, so fitting the same data again resumes the study.
@@ -1389,6 +1398,8 @@ class LeptonClassifier(ClassifierMixin, _BaseLepton):
         ``ensemble_trials`` and ``ensemble_weights`` (an ensemble's), ``refit`` (its plan
         and outcome), ``interrupted``.
     study_ : optuna.Study
+        The search's study, in ``storage``; in a model loaded from a file, a copy in
+        memory as it was when the model was saved.
     leaderboard_ : pandas.DataFrame
         One row per trial (:func:`make_leaderboard`), the complete ones first, best first,
         with the columns ``trial`` (its number), ``state`` (complete, pruned, fail, ...),
@@ -1989,6 +2000,50 @@ def _storage_label(storage: Any) -> str | None:
         scheme, rest = text.split("://", 1)
         return f"{scheme}://***@{rest.split('@', 1)[1]}"
     return text
+
+
+def _detached_study(study: optuna.Study | None, name: str) -> optuna.Study | None:
+    """``study`` as a saved model keeps it: itself in memory, else a copy in memory of
+    its trials, attributes and directions, with its sampler and pruner. A storage that
+    cannot be read now leaves no study in the model, with a warning."""
+    if study is None or isinstance(study._storage, optuna.storages.InMemoryStorage):
+        return study
+    try:
+        trials = study.get_trials(deepcopy=False)
+        system_attrs = study._storage.get_study_system_attrs(study._study_id)
+        user_attrs = study.user_attrs
+        memory = optuna.storages.InMemoryStorage()
+        with _quiet_optuna(0):  # its "A new study created" line on every save
+            copy = optuna.create_study(storage=memory, study_name=study.study_name,
+                                       directions=study.directions, sampler=study.sampler,
+                                       pruner=study.pruner)
+    except Exception as exc:  # the storage went away since the fit
+        warn_at_caller(f"{name}: saving the model without its study_: its storage could not "
+                       f"be read ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}); "
+                       "the study itself is unchanged in its storage.")
+        return None
+    for key, value in user_attrs.items():
+        copy.set_user_attr(key, value)
+    for key, value in system_attrs.items():
+        memory.set_study_system_attr(copy._study_id, key, value)
+    copy.add_trials(trials)
+    return copy
+
+
+def _storage_to_save(storage: Any) -> Any:
+    """The ``storage`` parameter as a saved model keeps it: its password hidden (a URL, or
+    an RDB storage object, which would reconnect when loaded, as its URL). Fitting the
+    loaded model again needs the password given again (``set_params(storage=...)``)."""
+    from ..tracking._store import redact_uri
+
+    if isinstance(storage, optuna.storages._CachedStorage):
+        storage = storage._backend
+    if isinstance(storage, optuna.storages.RDBStorage):
+        return redact_uri(storage.url)
+    if isinstance(storage, (str, os.PathLike)):
+        text = os.fspath(storage)
+        return storage if redact_uri(text) == text else redact_uri(text)
+    return storage
 
 
 def _storage_shown(storage: Any) -> str | None:

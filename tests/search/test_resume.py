@@ -785,3 +785,64 @@ def test_lepton_imports_where_optuna_moved_its_journal_lock_base(tmp_path):
                          capture_output=True, text=True, timeout=300, check=False)
     assert out.returncode == 0, out.stderr[-3000:]
     assert out.stdout.strip() == "JournalFileSymlinkLock"
+
+
+def test_a_model_searched_on_a_database_loads_where_the_database_is_gone(tmp_path):
+    """A model pickled with its study in PostgreSQL reconnected when loaded: it loaded
+    nowhere the database could not be reached (a serving machine, the core install
+    without the driver), and the model file held the database's password (review
+    helper-61). It keeps a copy of the study in memory now, the password hidden."""
+    import pickle
+    from urllib.parse import urlsplit, urlunsplit
+
+    from conftest import postgres_database
+
+    from .conftest import TINY_SPACE
+
+    X, y = load_iris(return_X_y=True)
+    with postgres_database() as url:
+        parts = urlsplit(url)  # trust authentication: the password is not checked
+        with_password = urlunsplit(parts._replace(
+            netloc=f"{parts.username}:s3cret-pw@{parts.hostname}:{parts.port}"))
+        clf = LeptonClassifier(time_budget=60, n_trials=2, search_space=TINY_SPACE, cv=None,
+                               random_state=0, storage=with_password,
+                               study_name="saved").fit(X, y)
+        blob = pickle.dumps(clf)
+        trials = [(t.number, t.state, t.value, t.params) for t in clf.study_.trials]
+        attrs = clf.study_.user_attrs
+    # the database is dropped
+    assert b"s3cret-pw" not in blob
+    loaded = pickle.loads(blob)
+    np.testing.assert_array_equal(loaded.predict(X), clf.predict(X))
+    assert [(t.number, t.state, t.value, t.params) for t in loaded.study_.trials] == trials
+    assert loaded.study_.user_attrs == attrs and loaded.study_.study_name == "saved"
+    assert isinstance(loaded.study_._storage, optuna.storages.InMemoryStorage)
+    assert loaded.get_params()["storage"] == with_password.replace("s3cret-pw", "***")
+    # the fitted estimator itself still holds its study in the database's storage
+    assert not isinstance(clf.study_._storage, optuna.storages.InMemoryStorage)
+
+
+def test_a_model_searched_on_a_sqlite_file_loads_without_it_and_makes_none(tmp_path, capfd):
+    import pickle
+
+    from lepton.search._search import make_storage
+
+    from .conftest import TINY_SPACE
+
+    X, y = load_iris(return_X_y=True)
+    path = tmp_path / "study.db"
+    storage = make_storage(f"sqlite:///{path}")  # an Optuna storage object, as given
+    clf = LeptonClassifier(time_budget=60, n_trials=2, search_space=TINY_SPACE, cv=None,
+                           random_state=0, storage=storage, study_name="saved").fit(X, y)
+    capfd.readouterr()
+    blob = pickle.dumps(clf)
+    assert capfd.readouterr().err == ""  # saving says nothing (Optuna's study-created log)
+    path.unlink()
+    loaded = pickle.loads(blob)
+    assert not path.exists()  # loading opened (and so created) the file before
+    assert [(t.number, t.state, t.value) for t in loaded.study_.trials] == [
+        (t.number, t.state, t.value) for t in clf.study_.trials]
+    done = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    assert sum(t.state in done for t in loaded.study_.trials) == 2
+    assert loaded.get_params()["storage"] == f"sqlite:///{path}"
+    np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
