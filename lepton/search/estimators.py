@@ -1352,9 +1352,12 @@ class LeptonClassifier(ClassifierMixin, _BaseLepton):
         the seed of the fit that created it (``random_seed_``); a resumed or joining
         process samples with a fresh seed, so it does not propose the configurations the
         first one already tried. What repeats: with ``n_jobs=1`` and a search that ``n_trials``
-        ends before ``time_budget`` does, the same data and seed give the same trials and
-        the same model (to float rounding where the torch threads per trial differ: they
-        follow the machine's load). A search the clock ends runs as many trials as the
+        ends before ``time_budget`` does, the same data, seed and study name give the same
+        trials and the same model (to float rounding where the torch threads per trial
+        differ: they follow the machine's load), where the clock cut no trial (no
+        ``time_limit`` in ``leaderboard_['status']``) and shortened no refit
+        (``final_model_info_['refit']``); the study's name picks the trials Optuna's
+        Hyperband pruner compares. A search the clock ends runs as many trials as the
         machine's speed allows, and parallel trials (``n_jobs`` > 1) share torch's
         process-wide random generator, so their networks' initial weights and dropout
         depend on thread timing: neither repeats exactly. ``fit`` leaves the caller's own
