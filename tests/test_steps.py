@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -562,3 +563,19 @@ def test_several_targets_that_look_like_classes_are_said_to_be_regressed(tmp_pat
         steps.load_split(path, target=["grade", "tier"], task="classification")
     assert steps.load_split(path, target=["flag", "urgent"],
                             task="classification").task == "classification"
+
+
+@pytest.mark.parametrize("storage", ["{missing}/study.db", "sqlite:///{missing}/study.db",
+                                     "{missing}/study.log"])
+def test_a_storage_in_a_missing_folder_is_refused_before_the_data_loads(tmp_path, storage):
+    # review helper-62: `lepton run --storage /nonexistent/dir/x.db` loaded its data, said
+    # how workers could join that storage, then failed to open it
+    from lepton.steps import check_run_options
+
+    missing = tmp_path / "no" / "such"
+    given = storage.format(missing=missing)
+    with pytest.raises(ValueError, match=rf"storage='{re.escape(given)}': the folder "
+                                         rf"'{re.escape(str(missing))}' does not exist; create "
+                                         r"it or give another path\."):
+        check_run_options(storage=given)
+    check_run_options(storage=storage.format(missing=tmp_path))  # an existing folder

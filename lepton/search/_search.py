@@ -930,7 +930,12 @@ def check_storage_form(storage: Any) -> None:
     if "://" not in text:
         if not text.lower().endswith(_DB_SUFFIXES + _JOURNAL_SUFFIXES):
             raise _unrecognised(text)
+        _check_folder(text, text)
         return
+    if text.lower().startswith("sqlite:///") and text[len("sqlite:///"):] not in ("", ":memory:"):
+        # `lepton run` loaded its data, then said how workers join this storage, then failed
+        # to open it (review helper-62)
+        _check_folder(text, text[len("sqlite:///"):].split("?", 1)[0])
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 
@@ -940,6 +945,14 @@ def check_storage_form(storage: Any) -> None:
         raise _unrecognised(text, exc) from exc
     except ImportError:  # a driver missing: make_storage says what to install
         pass
+
+
+def _check_folder(text: str, path: str) -> None:
+    """The folder a storage's file is to be made in exists (``text``: the storage as given)."""
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        raise ValueError(f"storage={redact_uri(text)!r}: the folder {parent!r} does not exist; "
+                         "create it or give another path.")
 
 
 def _unrecognised(text: str, exc: BaseException | None = None) -> ValueError:
@@ -985,10 +998,7 @@ def _open_storage(text: str) -> optuna.storages.BaseStorage:
     if "://" in text:
         return _rdb(text)
     lower = text.lower()
-    parent = os.path.dirname(os.path.abspath(text))
-    if not os.path.isdir(parent):
-        raise ValueError(f"storage={text!r}: the folder {parent!r} does not exist; create it "
-                         "or give another path.")
+    _check_folder(text, text)
     if lower.endswith(_DB_SUFFIXES):
         return _rdb("sqlite:///" + os.path.abspath(text))
     if lower.endswith(_JOURNAL_SUFFIXES):

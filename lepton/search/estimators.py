@@ -300,6 +300,15 @@ class _BaseLepton(BaseEstimator):
             _warn_unequal_units(y_val_source, metric.name, name,
                                 getattr(self, "target_names_", None))
 
+        # what needs no study first: a bad search space or fold count is refused before a
+        # storage is opened (a new SQLite or journal file was left behind; review helper-62)
+        meta = compute_meta_features(X, y_enc, task, input_shape=self.input_shape_)
+        self.meta_features_ = meta.as_dict()
+        given_space = choose_space(self.search_space, meta)
+        self._check_image_shape(given_space, meta)
+        if isinstance(self.cv, Integral) and not isinstance(self.cv, bool) and self.cv > n:
+            raise ValueError(f"cv={self.cv} folds need at least {self.cv} samples; got "
+                             f"n_samples={n}. Use fewer folds, or cv='auto'.")
         storage = make_storage(self.storage)
         # In memory there is nothing to resume: a fixed name keeps Hyperband's brackets
         # (hashed from the study name) independent of how the data was passed.
@@ -309,9 +318,6 @@ class _BaseLepton(BaseEstimator):
         seed, role = self._seed(storage, study_name, metric)
         if role == "created" and storage is not None:
             self._new_study = (storage, study_name)
-        meta = compute_meta_features(X, y_enc, task, input_shape=self.input_shape_)
-        self.meta_features_ = meta.as_dict()
-        given_space = choose_space(self.search_space, meta)
         recorded = None  # the validation scheme of the study resumed, which cv='auto' keeps
         moved = getattr(self.cv, "positional", None)  # folds moved to whole times (time_cv)
         if role != "created" and (self.cv == "auto" or moved is not None):
@@ -671,9 +677,6 @@ class _BaseLepton(BaseEstimator):
             return self._given_splits(n, y_enc, seed)
         n_folds = self._n_folds(n, n * X.shape[1], family, recorded)
         if n_folds:
-            if self.cv != "auto" and n_folds > n:
-                raise ValueError(f"cv={n_folds} folds need at least {n_folds} samples; got "
-                                 f"n_samples={n}. Use fewer folds, or cv='auto'.")
             if task == "classification" and np.bincount(y_enc).min() >= n_folds:
                 splitter = StratifiedKFold(n_folds, shuffle=True, random_state=seed)
             else:
@@ -681,6 +684,14 @@ class _BaseLepton(BaseEstimator):
             return list(splitter.split(np.zeros(n), y_enc))
         train_idx, val_idx = split_validation(n, self.validation_fraction,
                                               y_enc if task == "classification" else None, seed)
+        if val_idx is not None and len(val_idx) < FEW_VALIDATION_ROWS:
+            # 1 row of 150 (validation_fraction=0.001): every trial scored 0 or 1, the best
+            # 1.0, without a word (review helper-62)
+            warn_at_caller(
+                f"validation_fraction={self.validation_fraction:g} of {n} rows holds out "
+                f"{len(val_idx)} validation row(s): every trial is scored on them alone, and "
+                "the search ranks configurations by their luck. Hold out more rows, or "
+                "cross-validate (cv=5).")
         return [(train_idx, val_idx)]
 
     def _given_splits(self, n: int, y_enc: np.ndarray,
@@ -798,15 +809,21 @@ class _BaseLepton(BaseEstimator):
             folds.append(copies[0])
         return folds
 
-    def _model_input_shape(self, space, meta, folds):
-        if space.family != "cnn":
-            return None
+    @staticmethod
+    def _check_image_shape(space, meta) -> None:
+        """A cnn space needs an image's shape (checked before a storage is opened)."""
         shape = meta.input_shape
-        if shape is None or len(shape) not in (2, 3):
+        if space.family == "cnn" and (shape is None or len(shape) not in (2, 3)):
             raise ValueError(
                 f"search_space family 'cnn' needs image-shaped input: pass input_shape=(height, "
                 f"width) or (channels, height, width), or X of shape (n, h, w), (n, c, h, w) "
                 f"or (n, h, w, c); got {shape}.")
+
+    def _model_input_shape(self, space, meta, folds):
+        if space.family != "cnn":
+            return None
+        self._check_image_shape(space, meta)
+        shape = meta.input_shape
         n_features = folds[0].train.X.shape[1] if folds[0].train.X is not None else -1
         if n_features != math.prod(shape):
             raise ValueError(
@@ -1853,6 +1870,10 @@ def _torch_import_note(seconds: float, of: str) -> str:
         return ""
     return (f" ({seconds:.2f}s {of} torch loading its optimizers' code, once per process: "
             "a later fit does not pay it)")
+
+
+#: a single validation split of fewer rows warns (:meth:`_BaseLepton._make_splits`)
+FEW_VALIDATION_ROWS = 10
 
 
 def _start_up_note(warm_up_s: float, tracker_s: float) -> str:

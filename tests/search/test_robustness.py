@@ -352,3 +352,35 @@ def test_a_storage_failing_under_a_trial_queues_it_again_and_one_gone_stops_the_
     # the rerun ran the queued entries the failure left waiting
     assert all(trials[n].state.is_finished() for n in waiting[:3])
     assert resumed.n_trials_ == 4
+
+
+@pytest.mark.parametrize("store", ["study.db", "study.log"])
+@pytest.mark.parametrize("bad, says", [
+    (dict(search_space="nonexistent"), "search_space='nonexistent' is neither a built-in"),
+    (dict(cv=1000), r"cv=1000 folds need at least 1000 samples; got n_samples=150"),
+    (dict(search_space="cnn"), "search_space family 'cnn' needs image-shaped input"),
+])
+def test_arguments_refused_without_a_study_open_no_storage(tmp_path, store, bad, says):
+    # review helper-62: each was refused after the storage was opened, leaving a new
+    # SQLite file (Optuna's tables, no study) or a journal and its lock file behind
+    X, y = load_iris(return_X_y=True)
+    with pytest.raises(ValueError, match=says):
+        LeptonClassifier(time_budget=30, n_trials=2, storage=str(tmp_path / store),
+                         **bad).fit(X, y)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_validation_split_of_a_few_rows_warns():
+    # review helper-62: 1 validation row of 150 scored every trial 0 or 1, without a word
+    X, y = load_iris(return_X_y=True)
+    with pytest.warns(UserWarning, match=r"validation_fraction=0\.001 of 150 rows holds out 1 "
+                                         r"validation row\(s\): every trial is scored on them "
+                                         r"alone"):
+        LeptonClassifier(time_budget=30, n_trials=1, search_space=TINY_SPACE, cv=None,
+                         validation_fraction=0.001, random_state=0).fit(X, y)
+    import warnings
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        LeptonClassifier(time_budget=30, n_trials=1, search_space=TINY_SPACE, cv=None,
+                         random_state=0).fit(X, y)  # 30 validation rows
+    assert not [w for w in caught if "validation row(s)" in str(w.message)]
