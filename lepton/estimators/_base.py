@@ -611,7 +611,15 @@ class BaseNeuralNetwork(BaseEstimator):
     # -- configuration -------------------------------------------------------------
     def _model_config(self) -> ModelConfig:
         if self.architecture is not None:
-            return ModelConfig.from_dict(self.architecture, where="architecture")
+            arch = self.architecture
+            if "layers" not in arch and arch.get("family", "mlp") in ("mlp", "resnet"):
+                # {} built a linear model, hidden_layer_sizes ignored (review helper-62)
+                raise ValueError(
+                    f"architecture={arch!r} gives no 'layers', and replaces hidden_layer_sizes "
+                    "and activation: give the layers (e.g. {'layers': [{'width': 256, "
+                    "'activation': 'relu'}]}), 'layers': [] for a linear model, or "
+                    "architecture=None to use hidden_layer_sizes.")
+            return ModelConfig.from_dict(arch, where="architecture")
         sizes = np.atleast_1d(np.asarray(self.hidden_layer_sizes))
         if sizes.ndim != 1 or sizes.dtype.kind not in "iu" or (sizes < 1).any():
             raise ValueError(

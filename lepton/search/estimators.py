@@ -249,6 +249,11 @@ class _BaseLepton(BaseEstimator):
         regression target is standardised with the weights."""
         start = time.perf_counter()  # the clock starts now
         self._validate_params()  # before Budget reads time_budget: the error names it
+        for param in ("study_name", "tracking_uri", "experiment_name", "registered_model_name"):
+            value = getattr(self, param)
+            if isinstance(value, str) and not value.strip():  # was taken as None, silently
+                raise ValueError(f"{param}={value!r} is empty: give a name, or None for the "
+                                 "default.")
         budget = Budget(self.time_budget, start=start, final_copies=FINAL_REFITS)
         with kept_on_failure(self), _callers_torch_streams():
             self._new_study = None  # (storage, name) of a persistent study this fit created

@@ -414,6 +414,10 @@ def test_task_parameter_validation():
      r"activation has 1 entries but hidden_layer_sizes has 2 layers"),
     ({"architecture": {"layers": [{"width": 4, "activation": "relux"}]}},
      r"architecture\.layers\[0\]\.activation='relux' is not a known activation"),
+    ({"architecture": {}, "hidden_layer_sizes": (64, 64)},  # built a linear model
+     r"architecture=\{\} gives no 'layers', and replaces hidden_layer_sizes and activation"),
+    ({"architecture": {"family": "resnet", "dropout": 0.1}},
+     r"architecture=\{'family': 'resnet', 'dropout': 0\.1\} gives no 'layers'"),
 ])
 def test_architecture_errors(params, match):
     with pytest.raises(ValueError, match=match):

@@ -384,3 +384,13 @@ def test_a_validation_split_of_a_few_rows_warns():
         LeptonClassifier(time_budget=30, n_trials=1, search_space=TINY_SPACE, cv=None,
                          random_state=0).fit(X, y)  # 30 validation rows
     assert not [w for w in caught if "validation row(s)" in str(w.message)]
+
+
+@pytest.mark.parametrize("param", ["study_name", "tracking_uri", "experiment_name",
+                                   "registered_model_name"])
+def test_an_empty_name_is_refused_not_taken_for_the_default(param):
+    # review helper-62: '' left a fit untracked, or named the study after the data, silently
+    X, y = load_iris(return_X_y=True)
+    with pytest.raises(ValueError, match=rf"{param}='' is empty: give a name, or None for "
+                                         r"the default\."):
+        LeptonClassifier(time_budget=30, n_trials=1, **{param: ""}).fit(X, y)
