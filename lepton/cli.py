@@ -253,6 +253,86 @@ def _prediction_width(model) -> int:
     return 0 if one_d and outputs == 1 else outputs
 
 
+def _no_predictions(model, width: int):
+    """What ``model.predict`` gives for no rows, in the dtype it gives for rows (width:
+    ``_prediction_width``): a Parquet file of a day without rows had float64 predictions
+    (int, bool or text for rows), and a folder of daily files then failed to read as one
+    dataset."""
+    import numpy as np
+    import pandas as pd
+
+    if getattr(model, "multilabel_", False):  # each label's 0/1, in y's dtype
+        return np.empty((0, width), dtype=getattr(model, "_label_dtype", np.int64))
+    if hasattr(model, "classes_"):
+        # the dtype pandas gives the classes themselves, as a batch's predictions: text for
+        # an object array of strings (an empty object column is Parquet's null type)
+        empty = pd.Series(model.classes_).iloc[:0]
+        if empty.dtype == object and all(isinstance(c, str) for c in model.classes_):
+            empty = empty.astype(_text_dtype())
+        return empty.array
+    return np.empty((0, width) if width else 0)  # a regression's float64
+
+
+def _text_dtype():
+    """The dtype pandas reads text with (pandas 3's str), or its string dtype where that is
+    object (pandas 2): a column of no rows must say it holds text."""
+    import pandas as pd
+
+    text = pd.Series([""]).dtype
+    return pd.StringDtype() if text == object else text
+
+
+#: a number written with leading zeros (an identifier 00123), which as a number loses them
+_LEADING_ZEROS = r"\s*[-+]?0\d"
+
+
+def _kept_columns(frame, keep: list[str], data: str, out: str | None):
+    """The ``--keep`` columns of ``frame`` (read from the file ``data``) as the output file
+    ``out`` (None: standard output, CSV) gets them: as the file wrote them, an identifier
+    00123 as 00123 (it came back 123, and a join back to the database failed).
+
+    A text file's into a text file as the text in their cells (1.50 stays 1.50; with a
+    decimal comma, into a TSV with the decimal point its numbers have, see below); into a
+    typed file (Parquet, Excel) typed, but a column of numbers some of which are written
+    with leading zeros as that text; an Excel workbook's as its cells are typed (a text
+    cell 00123 came back as the number 1); a Parquet file's as they are. The file is read
+    once more for them, those columns only. Without rows, a column without a type (a
+    header-only text file's) is text, as an identifier's is: Parquet's null type failed a
+    folder of daily outputs to read as one dataset."""
+    from .datasets import read_table, table_format
+
+    kept = frame[keep].copy()
+    if not keep:
+        return kept
+    if len(frame) == 0:
+        return kept.astype({c: _text_dtype() for c in keep if kept[c].dtype == object})
+    source = table_format(data, what="data file")
+    if source == "parquet":
+        return kept
+    written = read_table(data, what="data file", as_written=keep)
+    if len(written) != len(kept):  # rows read otherwise than the first time
+        return kept
+    written = written[keep].set_axis(kept.index)
+    if source == "excel":
+        return written
+    into = "csv" if out is None else table_format(out, what="--out")
+    if into == "tsv" and (frame.attrs.get("lepton.dialect") or {}).get("decimal") == ",":
+        # a TSV is written with the decimal point (read_table reads a .tsv so, as pandas
+        # and R do): kept numbers too, their digits as written (0,640 -> 0.640, 1.234,50 ->
+        # 1234.50); they came as written, beside probabilities with the point
+        for c in keep:
+            if kept[c].dtype.kind in "iuf":
+                written[c] = (written[c].str.strip()
+                              .str.replace(r"[.\s\u00a0\u202f]", "", regex=True)
+                              .str.replace(",", ".", regex=False))
+    if into in ("csv", "tsv"):
+        return written
+    padded = [c for c in keep if kept[c].dtype.kind in "iuf"
+              and written[c].str.match(_LEADING_ZEROS).fillna(False).any()]
+    kept[padded] = written[padded]
+    return kept
+
+
 def _cmd_predict(args: argparse.Namespace) -> int:
     """A model saved by ``lepton run --save`` predicts the rows of a table file."""
     import os
@@ -294,20 +374,10 @@ def _cmd_predict(args: argparse.Namespace) -> int:
                 "(an array, or a built-in dataset): give the file those columns alone, in "
                 "their order (the target dropped; others copied out with --keep).")
         X = X.to_numpy()
-    out = frame[list(dict.fromkeys(args.keep or ()))].copy()
-    text_out = args.out is None or table_format(args.out, what="--out") in ("csv", "tsv")
-    if args.keep and len(frame) and text_out and \
-            table_format(args.data, what="data file") in ("csv", "tsv"):
-        # the kept columns of a text file into a text file as written: an identifier 00123
-        # came back 123, and 1.50 came back 1.5 (the file is read once more, those columns
-        # only; Parquet and Excel cells are typed, and typed outputs keep them so)
-        written = read_table(args.data, what="data file", as_written=list(out.columns))
-        if len(written) == len(out):
-            out = written[list(out.columns)].set_axis(out.index)
+    out = _kept_columns(frame, list(dict.fromkeys(args.keep or ())), args.data, args.out)
     names = getattr(model, "target_names_", None)
     if len(frame) == 0:  # a batch with no new rows: the columns' names, no rows
-        width = _prediction_width(model)
-        pred = np.empty((0, width) if width else 0)
+        pred = _no_predictions(model, _prediction_width(model))
     else:
         pred = np.asarray(model.predict(X))
     # several targets (labels, or a regression's outputs): a column each, named as in the

@@ -34,6 +34,22 @@ class Dataset:
     #: what loading a file did that a run should say: how it was read (where not as a
     #: plain UTF-8 CSV), the rows left out for a missing target
     notes: list[str] = field(default_factory=list)
+    #: a target of whole numbers written with leading zeros (``007``): its labels as
+    #: written, its numbers, and the note that says the text was read (:meth:`set_task`)
+    written_target: tuple[np.ndarray, np.ndarray, str] | None = field(default=None,
+                                                                      repr=False)
+
+    def set_task(self, task: str) -> None:
+        """Learn ``task`` from this data. A target written with leading zeros
+        (``written_target``) is its text for classification (predictions come back
+        ``007``, not ``7``), with its note, and its numbers for regression."""
+        self.task = task
+        if self.written_target is None:
+            return
+        text, numbers, note = self.written_target
+        classes = task == "classification"
+        self.y = text if classes else numbers
+        self.notes = [n for n in self.notes if n != note] + ([note] if classes else [])
 
 
 def _digits() -> Dataset:
@@ -150,7 +166,8 @@ def read_table(path: str | Path, *, what: str = "dataset file",
     ``as_written``: read only these columns, a text file's as the text in its cells
     (``00123`` stays ``00123``, ``1.50`` stays ``1.50``, an empty cell is empty), for output
     that gives the input's values back as they were (``lepton predict --keep``); Parquet
-    and Excel cells are typed, and read as usual."""
+    cells are typed, and read as usual; Excel cells as the workbook types them (a text
+    cell ``00123`` stays text, which pandas makes the number 123; see ``_read_excel``)."""
     fmt = table_format(path, what=what)
     if not Path(path).exists():
         raise ValueError(f"{what} {str(path)!r} does not exist.")
@@ -158,8 +175,7 @@ def read_table(path: str | Path, *, what: str = "dataset file",
         if fmt == "parquet":
             return pd.read_parquet(path, columns=as_written)
         if fmt == "excel":
-            frame = _read_excel(path)
-            return frame if as_written is None else frame[list(as_written)]
+            return _read_excel(path, as_written=as_written)
         sep = "\t" if fmt == "tsv" else None
         text = {} if as_written is None else {
             "usecols": list(as_written), "converters": {c: str for c in as_written}}
@@ -214,9 +230,10 @@ def read_table(path: str | Path, *, what: str = "dataset file",
 _SEPARATOR_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
 
 
-def _read_excel(path: str | Path) -> pd.DataFrame:
+def _read_excel(path: str | Path, *, as_written: Sequence[str] | None = None) -> pd.DataFrame:
     """A workbook's first sheet; where it has others, ``frame.attrs['lepton.read']`` says
-    which was read (``lepton run`` prints it)."""
+    which was read (``lepton run`` prints it). ``as_written``: only these columns, each
+    cell as the workbook types it (``_cells_as_typed``)."""
     try:
         book = pd.ExcelFile(path, engine="openpyxl")
     except zipfile.BadZipFile as exc:  # an .xlsx is a zip archive
@@ -226,16 +243,35 @@ def _read_excel(path: str | Path) -> pd.DataFrame:
         sheets = book.sheet_names
         # where the header is, from the first rows only: the sheet is then parsed once
         header = _header_below_title(pd.read_excel(book, sheets[0], nrows=_TITLE_ROWS))
-        frame = pd.read_excel(book, sheets[0], header=header or 0)
+        # dtype=object: pandas leaves the cells' own values, where it otherwise makes
+        # numbers of text cells that hold digits (an identifier '00001' came back 1)
+        frame = pd.read_excel(book, sheets[0], header=header or 0,
+                              **({} if as_written is None else {"dtype": object}))
         if header is not None:  # a title above the table, as reports have
             said.append(f"its header from row {header + 1} (a title above it)")
     if len(sheets) > 1:
         others = ", ".join(repr(name) for name in sheets[1:4]) + (" ..." if len(sheets) > 4
                                                                   else "")
         said.insert(0, f"sheet {sheets[0]!r}, the first of {len(sheets)} (not {others})")
+    if as_written is not None:
+        frame = _cells_as_typed(frame[list(as_written)])
     if said:
         frame.attrs["lepton.read"] = f"read {Path(path).name}: {'; '.join(said)}"
     return frame
+
+
+def _cells_as_typed(frame: pd.DataFrame) -> pd.DataFrame:
+    """Columns of a sheet's cells (read with ``dtype=object``) typed as their cells are:
+    numbers, dates or text (a text cell '00001' stays '00001'). A column of text and other
+    cells is all text (an identifier typed 00123 as text in some rows, 456 as a number in
+    others: '456'), as one column of a Parquet file must be one type."""
+    frame = frame.copy()
+    for column in frame.columns:
+        present = frame[column].dropna()
+        text = present.map(lambda v: isinstance(v, str))
+        if text.any() and not text.all():
+            frame.loc[present.index[~text], column] = present[~text].map(str)
+    return frame.infer_objects()
 
 
 #: rows under a sheet's first one in which a table's header is looked for
@@ -589,4 +625,35 @@ def load_dataset(name_or_path: str, *, target: str | Sequence[str] | None = None
         frame, y = frame.loc[~unlabelled].reset_index(drop=True), y[~unlabelled]
         if y.dtype.kind == "f" and infer_task(y) == "classification":
             y = y.astype(np.int64)  # whole numbers read as floats for a missing cell: as ints
-    return Dataset(table_name(path), frame, y.to_numpy(), infer_task(y), notes=notes)
+    ds = Dataset(table_name(path), frame, y.to_numpy(), infer_task(y), notes=notes,
+                 written_target=_zero_padded_target(path, target, y, len(unlabelled)))
+    ds.set_task(ds.task)
+    return ds
+
+
+def _zero_padded_target(path: Path, target: str, y: pd.Series, rows: int
+                        ) -> tuple[np.ndarray, np.ndarray, str] | None:
+    """Where a target read as whole numbers is written with leading zeros in some cells
+    (classes 002, 005, 010), its labels as written, its numbers and the note that says so
+    (``Dataset.written_target``); None otherwise. As numbers, such classes were predicted
+    2, 5, 10 and named proba_2, silently: identifiers of classes, not amounts. A number
+    with a fraction (``007.5``, ``0.5``) or none padded (0, 1, 2) stays a number. The
+    target column is read once more, as written (a Parquet file's is typed already); ``y``
+    is indexed by the table's ``rows`` (those without a target left out)."""
+    values = y.to_numpy()
+    if y.dtype.kind not in "iuf" or table_format(path, what="dataset file") == "parquet":
+        return None
+    if y.dtype.kind == "f" and not np.all(values == np.round(values)):
+        return None
+    written = read_table(path, as_written=[target])[target]
+    if len(written) != rows or not (pd.api.types.is_string_dtype(written.dtype)
+                                    or written.dtype == object):
+        return None  # rows read otherwise than the first time; a sheet's number cells
+    text = written.loc[y.index].astype(str).str.strip()
+    if not (text.str.fullmatch(r"[-+]?\d+").all() and text.str.match(r"[-+]?0\d").any()):
+        return None
+    padded = ", ".join(map(repr, sorted(text[text.str.match(r"[-+]?0\d")].unique())[:3]))
+    note = (f"target {target!r}: classes written with leading zeros ({padded}), read as "
+            "text, so predictions give them as written; task 'regression' (--task "
+            "regression) takes them as numbers")
+    return text.to_numpy(dtype=object), values, note

@@ -109,7 +109,7 @@ def load_split(dataset: str, *, target: str | list[str] | None = None, task: str
     ds = load_dataset(dataset, target=target)
     if task != "auto":  # a text target for regression: the regressor's fit says so
         _check_several_classified(ds.y, task)
-        ds.task = task
+        ds.set_task(task)
     else:
         ds.notes = [*ds.notes, *_task_of_numbers(ds.y, ds.task, target, dataset),
                     *_task_of_several(ds.y, ds.task)]

@@ -449,11 +449,60 @@ def test_lepton_predict_keep_gives_the_kept_columns_back_as_written(tmp_path, ca
                  "--keep", "id", "price"]) == 0
     kept = pd.read_parquet(parquet)
     assert kept["price"].dtype == "float64" and kept["price"].tolist() == [1.5, 0.64, 3.0]
+    # but an identifier written with leading zeros stays text (it came back the number 123)
+    assert kept["id"].fillna("").tolist() == ["00123", "00456", ""]
     # a spreadsheet's semicolons and decimal commas, to standard output
     (tmp_path / "semi.csv").write_text("id;a;b\n007;0,640;x\n008;-1,5;y\n")
     assert main(["predict", str(saved), str(tmp_path / "semi.csv"), "--keep", "id", "a"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert [line.rsplit(";", 1)[0] for line in lines] == ["id;a", "007;0,640", "008;-1,5"]
+
+
+def test_lepton_predict_keeps_an_excel_workbooks_text_cells_as_text(tmp_path, capsys):
+    """A workbook's identifier typed as text ('00001') came back the number 1, into a CSV
+    and into a workbook: pandas makes numbers of text cells that hold digits."""
+    import openpyxl
+
+    frame, _ = _table(tmp_path, n=40)
+    saved = tmp_path / "model.joblib"
+    assert main(["run", str(tmp_path / "table.csv"), "--target", "label", "--fixed", "--save",
+                 str(saved)]) == 0
+    new = frame.drop(columns="label").assign(id=[f"{i:05d}" for i in range(40)], n=7)
+    new["id"] = new["id"].astype(object)
+    new.loc[1, "id"] = 12345  # a number cell among the text ones: all text
+    new.to_excel(tmp_path / "new.xlsx", index=False)
+    assert main(["predict", str(saved), str(tmp_path / "new.xlsx"), "--keep", "id", "n",
+                 "--out", str(tmp_path / "pred.csv")]) == 0
+    assert [line.split(",")[:2] for line in
+            (tmp_path / "pred.csv").read_text().splitlines()[:3]] == [
+        ["id", "n"], ["00000", "7"], ["12345", "7"]]
+    assert main(["predict", str(saved), str(tmp_path / "new.xlsx"), "--keep", "id", "n",
+                 "--out", str(tmp_path / "pred.xlsx")]) == 0
+    sheet = openpyxl.load_workbook(tmp_path / "pred.xlsx").active
+    assert [(c.value, c.data_type) for c in sheet[2]][:2] == [("00000", "s"), (7, "n")]
+
+
+def test_a_decimal_comma_file_into_a_tsv_writes_one_decimal_sign(tmp_path, capsys):
+    """Kept columns of a ';' and decimal-comma file came into a TSV as written ('0,640')
+    beside probabilities with a point: a TSV is read with points (read_table, pandas, R),
+    so its kept numbers get the point too, their digits as written."""
+    from lepton.datasets import read_table
+
+    _, path = _table(tmp_path, n=40)
+    saved = tmp_path / "model.joblib"
+    assert main(["run", str(path), "--target", "label", "--fixed", "--save", str(saved)]) == 0
+    (tmp_path / "semi.csv").write_text(
+        "id;a;b;amount\n007;0,640;x;1.234,50\n008;-1,5;y;12,00\n009;;x;\n")
+    out = tmp_path / "pred.tsv"
+    assert main(["predict", str(saved), str(tmp_path / "semi.csv"), "--keep", "id", "a",
+                 "amount", "--proba", "--out", str(out)]) == 0
+    rows = [line.split("\t") for line in out.read_text().splitlines()]
+    assert rows[0] == ["id", "a", "amount", "prediction", "proba_neg", "proba_pos"]
+    assert [row[:3] for row in rows[1:]] == [["007", "0.640", "1234.50"],
+                                              ["008", "-1.5", "12.00"], ["009", "", ""]]
+    assert "," not in out.read_text()
+    back = read_table(out)
+    assert back["a"].dtype == "float64" and back["proba_pos"].dtype == "float64"
 
 
 def test_lepton_predict_does_not_need_the_columns_the_model_left_out(tmp_path, capsys):

@@ -188,3 +188,76 @@ def test_a_file_of_pixel_columns_is_searched_as_images_with_input_shape(tmp_path
     # what `lepton worker` and a scheduled run load the same rows with
     split = load_split(str(tmp_path / "digits.csv"), target="label", input_shape=[8, 8])
     assert split.recipe["input_shape"] == [8, 8] and split.input_shape == (8, 8)
+
+
+@pytest.mark.parametrize("labels", [
+    lambda a: np.where(a > 0, "pos", "neg"),
+    lambda a: np.where(a > 0, 7, 2),
+    lambda a: a > 0,
+    lambda a: np.c_[a > 0, a > 1].astype(int),
+    lambda a: a,
+], ids=["text", "int", "bool", "multilabel", "regression"])
+def test_an_empty_batch_writes_the_column_types_a_batch_of_rows_writes(tmp_path, labels):
+    """A day without rows, to Parquet, had float64 predictions and null-typed kept columns,
+    and a folder of daily outputs failed to read as one dataset ('Unsupported cast from
+    int64 to null')."""
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.normal(size=(60, 2)), columns=["a", "b"])
+    y = labels(X.a.to_numpy())
+    regression = y.dtype.kind == "f"
+    model = (NeuralNetworkRegressor if regression else NeuralNetworkClassifier)(
+        hidden_layer_sizes=(4,), epochs=2).fit(X, y)
+    joblib.dump(model, tmp_path / "model.joblib")
+    X.assign(id=[f"{i:05d}" for i in range(60)]).head(3).to_csv(tmp_path / "rows.csv",
+                                                                 index=False)
+    (tmp_path / "empty.csv").write_text("a,b,id\n")
+    (tmp_path / "days").mkdir()
+    for day, name in enumerate(["empty", "rows"]):  # the empty day sorts first
+        assert main(["predict", str(tmp_path / "model.joblib"), str(tmp_path / f"{name}.csv"),
+                     "--keep", "id", "--out", str(tmp_path / "days" / f"{day}.parquet")]
+                    + ([] if regression else ["--proba"])) == 0
+    empty, rows = (pd.read_parquet(tmp_path / "days" / f"{day}.parquet") for day in (0, 1))
+    assert len(empty) == 0 and empty.dtypes.to_dict() == rows.dtypes.to_dict()
+    assert pd.read_parquet(tmp_path / "days")["id"].tolist() == ["00000", "00001", "00002"]
+
+
+def test_classes_written_with_leading_zeros_are_predicted_as_written(tmp_path, capsys):
+    """Classes 002, 005, 010 were read as the numbers 2, 5, 10: predicted 5, named
+    proba_5, silently. Numbers with a fraction, or none padded, stay numbers; so do padded
+    ones for --task regression."""
+    from lepton.datasets import load_dataset
+    from lepton.steps import load_split
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"a": rng.normal(size=90)})
+    def grades(written):  # three bands of a
+        return np.select([frame.a < -0.4, frame.a < 0.4], written[:2], written[2])
+
+    frame["grade"] = grades(["002", "005", "010"])
+    frame.loc[4, "grade"] = None  # a row without a target: left out, as for numbers
+    path = tmp_path / "grades.csv"
+    frame.to_csv(path, index=False)
+    assert "002" in path.read_text()
+    saved = tmp_path / "model.joblib"
+    assert main(["run", str(path), "--target", "grade", "--fixed", "--save", str(saved)]) == 0
+    assert ("target 'grade': classes written with leading zeros ('002', '005', '010'), read "
+            "as text, so predictions give them as written; task 'regression' (--task "
+            "regression) takes them as numbers") in capsys.readouterr().out
+    frame[["a"]].head(4).to_csv(tmp_path / "new.csv", index=False)
+    assert main(["predict", str(saved), str(tmp_path / "new.csv"), "--proba"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "prediction,proba_002,proba_005,proba_010"
+    assert {line.split(",")[0] for line in lines[1:]} <= {"002", "005", "010"}
+
+    split = load_split(str(path), target="grade", task="regression")
+    assert split.y_train.dtype.kind == "i" and set(split.y_train) == {2, 5, 10}
+    assert not any("leading zeros" in note for note in split.notes())
+    # a workbook's text cells are the labels as written too
+    frame.to_excel(tmp_path / "grades.xlsx", index=False)
+    assert set(load_dataset(str(tmp_path / "grades.xlsx"), target="grade").y) == {
+        "002", "005", "010"}
+    # a number with a fraction among them: numbers; none padded: whole numbers
+    for written, kind in [(["002", "0.5", "010"], "f"), (["002", "007.5", "010"], "f"),
+                          (["0", "1", "2"], "i"), (["2", "5", "10"], "i")]:
+        frame.assign(grade=grades(written)).to_csv(path, index=False)
+        assert load_dataset(str(path), target="grade").y.dtype.kind == kind, written
