@@ -547,7 +547,7 @@ def _add_search_arguments(run: argparse.ArgumentParser) -> None:
                      help="a column of row weights (numbers >= 0), not a feature: each row "
                           "counts by its weight in training, validation and the held-out "
                           "scores (scikit-learn's sample_weight)")
-    run.add_argument("--seed", type=int, default=0,
+    run.add_argument("--seed", type=_seed, default=0,
                      help="seed of the held-out split, the search and the networks "
                           "(default: 0)")
     run.add_argument("--time-budget", type=float, default=30.0,
@@ -570,7 +570,7 @@ def _add_search_arguments(run: argparse.ArgumentParser) -> None:
                           "joblib.load and call predict)")
     run.add_argument("--storage", help="Optuna storage (URL or .db/.log path) to persist and "
                                         "resume the study")
-    run.add_argument("--study-name",
+    run.add_argument("--study-name", type=_name,
                      help="the study's name in --storage (default: one derived from the data, "
                           "so the same data resumes the same study)")
     shape = run.add_mutually_exclusive_group()
@@ -584,12 +584,13 @@ def _add_search_arguments(run: argparse.ArgumentParser) -> None:
                             "shape, row by row: HEIGHT WIDTH, or CHANNELS HEIGHT WIDTH (a "
                             "CSV of MNIST: 28 28); the search then has the cnn space")
     run.add_argument("--no-tracking", action="store_true", help="do not log to MLflow")
-    run.add_argument("--experiment", help="MLflow experiment (default: lepton-<dataset>)")
-    run.add_argument("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI "
+    run.add_argument("--experiment", type=_name,
+                     help="MLflow experiment (default: lepton-<dataset>)")
+    run.add_argument("--tracking-uri", type=_name, help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI "
                                             "or the embedded store under $LEPTON_HOME/mlflow)")
     run.add_argument("--register", metavar="MODEL_NAME",
                      help="register the final model; alias 'champion' moves if it is better")
-    run.add_argument("--verbose", type=int, default=1,
+    run.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,
                      help="0: the summary only; 1: a progress bar (trials, best score, "
                           "time left; the default), or a line every few seconds where the "
                           "output is not a terminal (--fixed: a line per epoch); 2: also "
@@ -636,6 +637,24 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= 1")
     return value
+
+
+def _seed(text: str) -> int:
+    """``--seed``: a whole number in 0 .. 2**32 - 1, as numpy seeds take (-1 was refused
+    after the data loaded, in train_test_split's words; review helper-62)."""
+    value = int(text) if text.strip().isdigit() else -1
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number from 0 to "
+                                         f"{2**32 - 1}")
+    return value
+
+
+def _name(text: str) -> str:
+    """A name that is not empty (``--experiment ''`` took the default experiment)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"{text!r} is empty: give a name, or leave the "
+                                         "option out for the default")
+    return text
 
 
 def _n_jobs(text: str) -> int:
@@ -702,7 +721,7 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--storage", required=True,
                         help="the run's Optuna storage (a postgresql://, mysql://, redis:// "
                              "URL, or a .db/.log path on a shared disk)")
-    worker.add_argument("--study-name", help="the run's study (default: the one study of the "
+    worker.add_argument("--study-name", type=_name, help="the run's study (default: the one study of the "
                                              "storage whose search is running)")
     worker.add_argument("--dataset", metavar="PATH",
                         help="the run's table file at another path on this machine (default: "
@@ -722,7 +741,7 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--tracking-uri",
                         help="the run's MLflow store as this machine reaches it (default: the "
                              "URI the run recorded, unless it held a password)")
-    worker.add_argument("--verbose", type=int, default=1,
+    worker.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,
                         help="0: the summary only; 1: a progress bar (the default); 2: also "
                              "Optuna's trial log")
     worker.set_defaults(func=_cmd_worker)

@@ -351,8 +351,20 @@ def test_run_options_are_refused_before_the_data_loads(tmp_path, capsys, option,
     (["run", "--n-jobs", "0"], "'0' is not a whole number >= 1, nor a negative one counted "
                                "from the cores (-1: one trial per core, -2: all cores but one)"),
     (["worker", "--n-jobs", "1.5"], "'1.5' is not a whole number >= 1, nor a negative one"),
+    # review helper-62: refused after the data loaded, in train_test_split's words or the
+    # estimator's; an empty experiment took the default one
+    (["run", "--seed", "-1"], "argument --seed: '-1' is not a whole number from 0 to "
+                              "4294967295"),
+    (["run", "--seed", "99999999999"], "'99999999999' is not a whole number from 0 to"),
+    (["run", "--verbose", "-1"], "argument --verbose: invalid choice: -1 (choose from 0, 1, 2)"),
+    (["worker", "--verbose", "3"], "argument --verbose: invalid choice: 3"),
+    (["run", "--experiment", ""], "argument --experiment: '' is empty: give a name, or leave "
+                                  "the option out for the default"),
+    (["run", "--study-name", " "], "argument --study-name: ' ' is empty"),
 ])
 def test_worker_and_ui_numbers_are_usage_errors(tmp_path, capsys, argv, said):
+    if argv[0] == "run":
+        argv = [argv[0], "iris", *argv[1:]]
     if argv[0] == "worker":
         argv = [*argv, "--storage", str(tmp_path / "s.db")]
     with pytest.raises(SystemExit) as exc_info:
