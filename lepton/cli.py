@@ -586,8 +586,9 @@ def _add_search_arguments(run: argparse.ArgumentParser) -> None:
     run.add_argument("--no-tracking", action="store_true", help="do not log to MLflow")
     run.add_argument("--experiment", type=_name,
                      help="MLflow experiment (default: lepton-<dataset>)")
-    run.add_argument("--tracking-uri", type=_name, help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI "
-                                            "or the embedded store under $LEPTON_HOME/mlflow)")
+    run.add_argument("--tracking-uri", type=_name,
+                     help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or the embedded "
+                          "store under $LEPTON_HOME/mlflow)")
     run.add_argument("--register", metavar="MODEL_NAME",
                      help="register the final model; alias 'champion' moves if it is better")
     run.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,
@@ -721,8 +722,9 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--storage", required=True,
                         help="the run's Optuna storage (a postgresql://, mysql://, redis:// "
                              "URL, or a .db/.log path on a shared disk)")
-    worker.add_argument("--study-name", type=_name, help="the run's study (default: the one study of the "
-                                             "storage whose search is running)")
+    worker.add_argument("--study-name", type=_name,
+                        help="the run's study (default: the one study of the storage whose "
+                             "search is running)")
     worker.add_argument("--dataset", metavar="PATH",
                         help="the run's table file at another path on this machine (default: "
                              "the path the run recorded; the study refuses other rows)")
