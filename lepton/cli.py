@@ -237,40 +237,21 @@ def _target(args: argparse.Namespace) -> str | list[str] | None:
     return args.target[0]
 
 
-def _prediction_width(model) -> int:
-    """The columns ``model.predict`` gives (0: one, as a 1-D array), without predicting:
-    several targets by name, a multilabel model's labels, a regression's outputs (a 2-D
-    ``y``, even of one column, predicts 2-D, as scikit-learn's regressors do)."""
-    names = getattr(model, "target_names_", None)
-    if names:
-        return len(names)
-    if getattr(model, "multilabel_", False):
-        return len(model.classes_)
-    if hasattr(model, "classes_"):
-        return 0
-    one_d = getattr(getattr(model, "best_estimator_", model), "_y_1d", True)
-    outputs = getattr(model, "n_outputs_", 1)
-    return 0 if one_d and outputs == 1 else outputs
-
-
-def _no_predictions(model, width: int):
-    """What ``model.predict`` gives for no rows, in the dtype it gives for rows (width:
-    ``_prediction_width``): a Parquet file of a day without rows had float64 predictions
-    (int, bool or text for rows), and a folder of daily files then failed to read as one
-    dataset."""
-    import numpy as np
+def _no_predictions(model):
+    """What ``model.predict`` gives for no rows, in the dtype it gives for rows
+    (:func:`~lepton.estimators._base.empty_prediction`), text classes as pandas' text: a
+    Parquet file of a day without rows had float64 predictions (int, bool or text for
+    rows), and a folder of daily files then failed to read as one dataset (an empty object
+    column is Parquet's null type)."""
     import pandas as pd
 
-    if getattr(model, "multilabel_", False):  # each label's 0/1, in y's dtype
-        return np.empty((0, width), dtype=getattr(model, "_label_dtype", np.int64))
-    if hasattr(model, "classes_"):
-        # the dtype pandas gives the classes themselves, as a batch's predictions: text for
-        # an object array of strings (an empty object column is Parquet's null type)
-        empty = pd.Series(model.classes_).iloc[:0]
-        if empty.dtype == object and all(isinstance(c, str) for c in model.classes_):
-            empty = empty.astype(_text_dtype())
-        return empty.array
-    return np.empty((0, width) if width else 0)  # a regression's float64
+    from .estimators._base import empty_prediction
+
+    empty = empty_prediction(model)
+    if empty.ndim == 1 and empty.dtype == object and all(
+            isinstance(c, str) for c in model.classes_):
+        return pd.Series(empty).astype(_text_dtype()).array
+    return empty
 
 
 def _text_dtype():
@@ -340,7 +321,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     import numpy as np
 
     from .datasets import read_table, table_format, write_table
-    from .estimators._base import left_out_columns
+    from .estimators._base import left_out_columns, proba_labels
 
     if args.out is not None:  # a bad suffix or folder fails before any work
         from .steps import check_writable
@@ -377,7 +358,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     out = _kept_columns(frame, list(dict.fromkeys(args.keep or ())), args.data, args.out)
     names = getattr(model, "target_names_", None)
     if len(frame) == 0:  # a batch with no new rows: the columns' names, no rows
-        pred = _no_predictions(model, _prediction_width(model))
+        pred = _no_predictions(model)
     else:
         pred = np.asarray(model.predict(X))
     # several targets (labels, or a regression's outputs): a column each, named as in the
@@ -390,8 +371,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         predicted["prediction"] = pred
     if args.proba:
         proba = model.predict_proba(X) if len(frame) else np.empty((0, len(model.classes_)))
-        labels = names if getattr(model, "multilabel_", False) else model.classes_
-        predicted.update((f"proba_{label}", proba[:, k]) for k, label in enumerate(labels))
+        predicted.update((f"proba_{label}", proba[:, k])
+                         for k, label in enumerate(proba_labels(model)))
     clash = [c for c in args.keep or () if c in predicted]
     if clash:
         raise ValueError(f"--keep {clash}: the output's own column(s) have these names "

@@ -71,6 +71,46 @@ def left_out_columns(model) -> set:
     return set.intersection(*sets) if sets else set()
 
 
+def prediction_width(model) -> int:
+    """The columns ``model.predict`` gives (0: one, as a 1-D array), without predicting:
+    several targets by name, a multilabel model's labels, a regression's outputs (a 2-D
+    ``y``, even of one column, predicts 2-D, as scikit-learn's regressors do)."""
+    names = getattr(model, "target_names_", None)
+    if names:
+        return len(names)
+    if getattr(model, "multilabel_", False):
+        return len(model.classes_)
+    if hasattr(model, "classes_"):
+        return 0
+    one_d = getattr(getattr(model, "best_estimator_", model), "_y_1d", True)
+    outputs = getattr(model, "n_outputs_", 1)
+    return 0 if one_d and outputs == 1 else outputs
+
+
+def empty_prediction(model) -> np.ndarray:
+    """What ``model.predict`` gives for 0 rows, without calling it (scikit-learn's checks
+    refuse 0 rows): its width (:func:`prediction_width`) and dtype: the classes', a
+    multilabel model's labels in y's dtype, a regression's float64. ``lepton predict`` and
+    the MLflow pyfunc answer a batch without rows with it."""
+    width = prediction_width(model)
+    if getattr(model, "multilabel_", False):
+        dtype = getattr(model, "_label_dtype", np.asarray(model.classes_).dtype)
+        return np.empty((0, width), dtype)
+    if hasattr(model, "classes_"):
+        return np.empty(0, np.asarray(model.classes_).dtype)
+    return np.empty((0, width) if width else 0, np.float64)
+
+
+def proba_labels(model) -> list:
+    """What each column of a classifier's ``predict_proba`` is named after, as
+    ``proba_<label>`` (``lepton predict --proba``, the pyfunc's probabilities): its
+    classes, or a multilabel model's labels (``prediction_<k>`` where y had no names)."""
+    if getattr(model, "multilabel_", False):
+        return list(getattr(model, "target_names_", None)
+                    or [f"prediction_{k}" for k in range(len(model.classes_))])
+    return list(model.classes_)
+
+
 def target_kind(task: str, encoder: Any) -> str:
     """The training's task kind (:class:`lepton.training.Task`): 'multilabel' for a
     classification target encoded as label columns, else ``task``."""

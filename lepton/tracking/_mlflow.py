@@ -1856,11 +1856,16 @@ def model_signature(sample: Any, prediction: Any, *, optional: Any = ()) -> Any:
     ``any``. Every column is required, as the preprocessing needs each (MLflow makes a
     column optional when the sample holds a missing value in it, and then lets a request
     omit it), except those in ``optional``: the columns the model leaves out (identifiers),
-    which a request may lack as a file for ``lepton predict`` may."""
+    which a request may lack as a file for ``lepton predict`` may.
+
+    Its params (:func:`~lepton.tracking._pyfunc.params_schema`) let a request ask for a
+    classifier's probabilities: ``params={"predict_method": "predict_proba"}``."""
     import pandas as pd
     from mlflow.models import ModelSignature, infer_signature
     from mlflow.types import ColSpec, Schema
     from mlflow.types.schema import AnyType
+
+    from ._pyfunc import params_schema
 
     with warnings.catch_warnings():  # its advice on integer columns is what is done here
         warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
@@ -1869,11 +1874,12 @@ def model_signature(sample: Any, prediction: Any, *, optional: Any = ()) -> Any:
         # an array's tensor spec would refuse every other dtype (uint8 images, int or
         # float32 arrays, lists) that predict takes: no input schema, the estimator's own
         # checks (the width, the values) apply
-        return ModelSignature(inputs=None, outputs=signature.outputs)
+        return ModelSignature(inputs=None, outputs=signature.outputs, params=params_schema())
     optional = {str(name) for name in optional}
     specs = [ColSpec(AnyType(), spec.name, required=str(spec.name) not in optional)
              for spec in signature.inputs.inputs]
-    return ModelSignature(inputs=Schema(specs), outputs=signature.outputs)
+    return ModelSignature(inputs=Schema(specs), outputs=signature.outputs,
+                          params=params_schema())
 
 
 def _head(X: Any, n: int) -> Any:

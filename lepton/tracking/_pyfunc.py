@@ -12,12 +12,35 @@ import pickle
 import mlflow.pyfunc
 import numpy as np
 import pandas as pd
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
-from ..estimators._base import left_out_columns
+from ..estimators._base import empty_prediction, left_out_columns, proba_labels
 
-__all__ = ["LeptonEstimatorModel", "ESTIMATOR_ARTIFACT", "named_prediction"]
+__all__ = ["ESTIMATOR_ARTIFACT", "PREDICT_METHOD", "InvalidInputError", "LeptonEstimatorModel",
+           "named_prediction", "params_schema", "proba_frame"]
 
 ESTIMATOR_ARTIFACT = "estimator"
+# the inference parameter choosing the estimator's method, named after mlflow.sklearn's
+# ``pyfunc_predict_fn`` choice of the same methods (which that flavour fixes when logging)
+PREDICT_METHOD = "predict_method"
+PREDICT_METHODS = ("predict", "predict_proba")
+
+
+class InvalidInputError(MlflowException, ValueError):
+    """Lepton's checks refused the rows (a column of text where numbers were fitted,
+    infinity, the wrong width). An MlflowException of INVALID_PARAMETER_VALUE, as a scoring
+    server answers those with their message (any other error: a generic one, Lepton's
+    text at the end of its stack trace), and still a ValueError, as the estimator's."""
+
+
+def params_schema():
+    """The logged signature's params: ``predict_method``, "predict" (labels or values) by
+    default or "predict_proba" (a classifier's probabilities, a column per class). Without
+    it MLflow drops a request's ``params`` with a warning."""
+    from mlflow.types import ParamSchema, ParamSpec
+
+    return ParamSchema([ParamSpec(PREDICT_METHOD, "string", PREDICT_METHODS[0])])
 
 
 def named_prediction(estimator, prediction):
@@ -32,13 +55,30 @@ def named_prediction(estimator, prediction):
     return prediction
 
 
+def proba_frame(estimator, proba) -> pd.DataFrame:
+    """``predict_proba``'s (n, k) array as a frame with a column per class (a multilabel
+    model's: per label), named ``proba_<class>`` as ``lepton predict --proba`` names them."""
+    return pd.DataFrame(np.asarray(proba),
+                        columns=[f"proba_{label}" for label in proba_labels(estimator)])
+
+
+def _n_rows(model_input) -> int:
+    shape = getattr(model_input, "shape", None)  # a sparse matrix has no len()
+    return int(shape[0]) if shape is not None else len(model_input)
+
+
 class LeptonEstimatorModel(mlflow.pyfunc.PythonModel):
     """``predict(raw_rows)`` returns ``estimator.predict(raw_rows)``: an array, or, for a
     model logged since stop 38 (``named``), a frame of the target's columns where it had
     several, named (:func:`named_prediction`). The class is loaded by reference, its
     instance from the model: models logged before keep the array their signature records
     (a registered multilabel model's consumers indexed it as ``pred[:, 0]``; review
-    helper-55)."""
+    helper-55).
+
+    ``params={"predict_method": "predict_proba"}`` returns a classifier's probabilities
+    (:func:`proba_frame`) where the logged signature has the params (:func:`params_schema`;
+    MLflow drops them for a model logged before). 0 rows give an empty prediction of the
+    same columns and dtype; rows Lepton's checks refuse raise :class:`InvalidInputError`."""
 
     named = False  # models logged before the parameter
 
@@ -54,6 +94,7 @@ class LeptonEstimatorModel(mlflow.pyfunc.PythonModel):
     # an unhinted method does too, minus its "add type hints" warning on every search. Models
     # logged from array input receive an ndarray here.
     def predict(self, context, model_input: pd.DataFrame, params=None):
+        proba = self._wants_proba(params)  # a bad value is refused before any work
         columns = getattr(self.estimator, "feature_names_in_", None)
         if columns is not None and hasattr(model_input, "columns"):
             # pyfunc schema enforcement may reorder/retype columns; restore the fit order.
@@ -67,6 +108,28 @@ class LeptonEstimatorModel(mlflow.pyfunc.PythonModel):
                 model_input = model_input.reindex(columns=list(columns))
             else:
                 model_input = model_input[list(columns)]
-        prediction = self.estimator.predict(model_input)
+        if _n_rows(model_input) == 0:  # as `lepton predict` of a file without rows
+            prediction = (np.empty((0, len(self.estimator.classes_))) if proba
+                          else empty_prediction(self.estimator))
+        else:
+            method = self.estimator.predict_proba if proba else self.estimator.predict
+            try:
+                prediction = method(model_input)
+            except (ValueError, TypeError) as exc:
+                raise InvalidInputError(str(exc), error_code=INVALID_PARAMETER_VALUE) from exc
+        if proba:
+            return proba_frame(self.estimator, prediction)
         return (named_prediction(self.estimator, prediction) if self.named
                 else np.asarray(prediction))
+
+    def _wants_proba(self, params) -> bool:
+        method = (params or {}).get(PREDICT_METHOD, PREDICT_METHODS[0])
+        if method not in PREDICT_METHODS:
+            raise MlflowException.invalid_parameter_value(
+                f"params {PREDICT_METHOD}={method!r} is not one of "
+                f"{', '.join(map(repr, PREDICT_METHODS))}.")
+        if method == "predict_proba" and not hasattr(self.estimator, "predict_proba"):
+            raise MlflowException.invalid_parameter_value(
+                f"params {PREDICT_METHOD}={method!r} needs a classifier; this model is a "
+                f"regressor: ask for {PREDICT_METHOD}='predict' (its values), or leave it out.")
+        return method == "predict_proba"

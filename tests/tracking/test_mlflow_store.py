@@ -7,9 +7,10 @@ import json
 import os
 import re
 import subprocess
-import threading
-import urllib.request
 import sys
+import threading
+import urllib.error
+import urllib.request
 
 import numpy as np
 import optuna
@@ -586,6 +587,16 @@ def test_concurrent_trials_never_mix_metrics(sqlite_uri):
         assert run.data.params["x"] == str(study.trials[number].params["x"])
 
 
+def _post(url: str, payload: dict) -> tuple[int, dict]:
+    request = urllib.request.Request(url + "/invocations", data=json.dumps(payload).encode(),
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as exc:  # a refused request: its JSON error
+        return exc.code, json.loads(exc.read())
+
+
 def test_models_serve_answers_a_scoring_request(iris_search):
     port = free_port()
     proc = popen([sys.executable, "-m", "mlflow", "models", "serve", "-m",
@@ -601,15 +612,27 @@ def test_models_serve_answers_a_scoring_request(iris_search):
         wait_for(proc, url + "/ping", "mlflow models serve")
         X = iris_search.X.iloc[:20].copy()
         X.iloc[0, 0] = np.nan  # sent as null: imputed, as predict does (the schema allows it)
-        body = json.dumps({"dataframe_split": X.to_dict(orient="split")}).encode()
-        request = urllib.request.Request(url + "/invocations", data=body,
-                                         headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=60) as resp:
-            predictions = json.loads(resp.read())["predictions"]
+        split = {"dataframe_split": X.to_dict(orient="split")}
+        answers = [_post(url, split),
+                   # probabilities (the params were dropped: labels were served)
+                   _post(url, {**split, "params": {"predict_method": "predict_proba"}}),
+                   # a value Lepton refuses: its message (it was a generic one, Lepton's at
+                   # the end of the stack trace)
+                   _post(url, {"dataframe_split": X.iloc[:1].astype(object).assign(
+                       sepal_length="abc").to_dict(orient="split")})]
     finally:
         stop(proc)
-    expected = iris_search.best.predict(X).tolist()
-    assert predictions == expected
+    assert answers[0] == (200, {"predictions": iris_search.best.predict(X).tolist()})
+    status, proba = answers[1]
+    assert status == 200 and list(proba["predictions"][0]) == ["proba_0", "proba_1", "proba_2"]
+    # the champion may be a later test's version: its probabilities, its labels' argmax
+    proba = np.array([list(row.values()) for row in proba["predictions"]])
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    assert proba.argmax(axis=1).tolist() == answers[0][1]["predictions"]
+    status, error = answers[2]
+    assert (status, error["error_code"]) == (400, "INVALID_PARAMETER_VALUE")
+    assert ("Column 'sepal_length' was numeric during fit but holds values that are not "
+            "numbers: ['abc']") in error["message"]
 
 
 def test_ctrl_c_stops_lepton_ui_and_its_server_without_a_traceback(tmp_path):

@@ -19,6 +19,7 @@ def _served(estimator, signature, tmp_path, input_example=None):
 
     from lepton.tracking._pyfunc import ESTIMATOR_ARTIFACT, LeptonEstimatorModel
 
+    tmp_path.mkdir(parents=True, exist_ok=True)  # a folder of tmp_path, for several models
     pkl = tmp_path / "estimator.pkl"
     pkl.write_bytes(pickle.dumps(estimator))
     mlflow.pyfunc.save_model(tmp_path / "model", python_model=LeptonEstimatorModel(),
@@ -225,3 +226,134 @@ def test_a_model_logged_before_names_keeps_its_array(tmp_path):
     fresh = LeptonEstimatorModel()
     fresh.estimator = est
     assert list(fresh.predict(None, X).columns) == ["a", "b"]
+
+
+def _iris_frame():
+    import pandas as pd
+
+    X, y = load_iris(return_X_y=True)
+    return pd.DataFrame(X, columns=["a", "b", "c", "d"]), y
+
+
+def test_a_request_may_ask_for_class_probabilities_named_as_lepton_predict_names_them(
+        tmp_path):
+    """The model had no way to return probabilities: the signature had no params, so
+    MLflow dropped ``params={...}`` with a warning and served labels."""
+    import pandas as pd
+    from mlflow.exceptions import MlflowException
+    from mlflow.models import infer_signature
+
+    from lepton import NeuralNetworkRegressor
+    from lepton.tracking._mlflow import model_signature
+    from lepton.tracking._pyfunc import named_prediction
+
+    X, y = _iris_frame()
+    species = np.array(["setosa", "versicolor", "virginica"])[y]
+    est = NeuralNetworkClassifier(epochs=3, random_state=0).fit(X, species)
+    model = _served(est, model_signature(X[:5], est.predict(X[:5])), tmp_path / "cls",
+                    input_example=X[:5])
+    proba = model.predict(X, params={"predict_method": "predict_proba"})
+    assert list(proba.columns) == ["proba_setosa", "proba_versicolor", "proba_virginica"]
+    np.testing.assert_allclose(proba.to_numpy(), est.predict_proba(X))
+    np.testing.assert_array_equal(model.predict(X), est.predict(X))  # the default: labels
+    np.testing.assert_array_equal(model.predict(X, params={"predict_method": "predict"}),
+                                  est.predict(X))
+    with pytest.raises(MlflowException, match=r"predict_method='proba' is not one of "
+                                              r"'predict', 'predict_proba'") as caught:
+        model.predict(X, params={"predict_method": "proba"})
+    assert caught.value.error_code == "INVALID_PARAMETER_VALUE"
+
+    # a multilabel model: a probability per label, named proba_<label>
+    labels = pd.DataFrame({"urgent": y == 0, "vip": y == 1}).astype(int)
+    multi = NeuralNetworkClassifier(epochs=3, random_state=0).fit(X, labels)
+    served = _served(multi, model_signature(X[:5], named_prediction(multi, multi.predict(X[:5]))),
+                     tmp_path / "multi")
+    proba = served.predict(X, params={"predict_method": "predict_proba"})
+    assert list(proba.columns) == ["proba_urgent", "proba_vip"]
+    np.testing.assert_allclose(proba.to_numpy(), multi.predict_proba(X))
+
+    reg = NeuralNetworkRegressor(epochs=3, random_state=0).fit(X, y.astype(float))
+    served = _served(reg, model_signature(X[:5], reg.predict(X[:5])), tmp_path / "reg")
+    with pytest.raises(MlflowException, match=r"predict_method='predict_proba' needs a "
+                                              r"classifier; this model is a regressor"):
+        served.predict(X, params={"predict_method": "predict_proba"})
+
+    # a model logged before (no params in its signature) predicts as it did: MLflow drops
+    # the params
+    before = _served(est, infer_signature(X[:5], est.predict(X[:5])), tmp_path / "before")
+    np.testing.assert_array_equal(before.predict(X, params={"predict_method": "predict_proba"}),
+                                  est.predict(X))
+
+
+def test_zero_rows_give_an_empty_prediction_of_the_models_columns_and_dtype(tmp_path):
+    """0 rows were refused ("Found array with 0 sample(s)") where `lepton predict` of a file
+    without rows writes the columns' names."""
+    import pandas as pd
+
+    from lepton import NeuralNetworkRegressor
+    from lepton.tracking._mlflow import model_signature
+    from lepton.tracking._pyfunc import LeptonEstimatorModel, named_prediction
+
+    X, y = _iris_frame()
+    species = np.array(["setosa", "versicolor", "virginica"])[y]
+    est = NeuralNetworkClassifier(epochs=3, random_state=0).fit(X, species)
+    model = _served(est, model_signature(X[:5], est.predict(X[:5])), tmp_path / "cls")
+    labels = model.predict(X[:0])
+    assert labels.shape == (0,) and labels.dtype == est.predict(X[:3]).dtype
+    proba = model.predict(X[:0], params={"predict_method": "predict_proba"})
+    assert proba.shape == (0, 3) and list(proba.columns) == [
+        "proba_setosa", "proba_versicolor", "proba_virginica"]
+    assert (proba.dtypes == np.float64).all()
+
+    multi_y = pd.DataFrame({"urgent": y == 0, "vip": y == 1})  # booleans, predicted so
+    multi = NeuralNetworkClassifier(epochs=3, random_state=0).fit(X, multi_y)
+    served = _served(multi, model_signature(X[:5], named_prediction(multi, multi.predict(X[:5]))),
+                     tmp_path / "multi").predict(X[:0])
+    assert list(served.columns) == ["urgent", "vip"] and len(served) == 0
+    assert (served.dtypes == multi.predict(X[:3]).dtype).all()
+
+    reg = NeuralNetworkRegressor(epochs=3, random_state=0).fit(X, y.astype(float))
+    served = _served(reg, model_signature(X[:5], reg.predict(X[:5])), tmp_path / "reg")
+    values = served.predict(X[:0])
+    assert values.shape == (0,) and values.dtype == np.float64
+
+    targets = pd.DataFrame({"c": X.c, "d": X.d})
+    reg2 = NeuralNetworkRegressor(epochs=3, random_state=0).fit(X[["a", "b"]], targets)
+    served = _served(reg2, model_signature(X[:5][["a", "b"]],
+                                           named_prediction(reg2, reg2.predict(X[:5][["a", "b"]]))),
+                     tmp_path / "reg2").predict(X[:0][["a", "b"]])
+    assert list(served.columns) == ["c", "d"] and len(served) == 0
+    assert (served.dtypes == np.float64).all()
+    old = LeptonEstimatorModel()  # a model logged before names: the (0, 2) array
+    del old.named
+    old.estimator = reg2
+    assert old.predict(None, X[:0][["a", "b"]]).shape == (0, 2)
+
+    array_fed = NeuralNetworkClassifier(epochs=3, random_state=0).fit(X.to_numpy(), y)
+    served = _served(array_fed, model_signature(X.to_numpy()[:5],
+                                               array_fed.predict(X.to_numpy()[:5])),
+                     tmp_path / "array")
+    assert served.predict(np.empty((0, 4))).shape == (0,)
+
+
+def test_rows_lepton_refuses_raise_mlflows_invalid_parameter_value_with_leptons_message(
+        tmp_path):
+    """A scoring server answered Lepton's refusal of a request's values (text in a numeric
+    column, infinity) with "Encountered an unexpected error while evaluating the model",
+    Lepton's message at the end of its stack trace only: the model raised a ValueError,
+    not the MlflowException whose message the server returns."""
+    from mlflow.exceptions import MlflowException
+
+    from lepton.tracking._mlflow import model_signature
+
+    X, y = _iris_frame()
+    est = NeuralNetworkClassifier(epochs=3, random_state=0).fit(X, y)
+    model = _served(est, model_signature(X[:5], est.predict(X[:5])), tmp_path)
+    for bad, message in ((X[:2].astype({"a": object}).assign(a=["abc", 1.0]),
+                          (r"Column 'a' was numeric during fit but holds values that are "
+                           r"not numbers: \['abc'\]")),
+                         (X[:2].assign(a=np.inf), "Column 'a' contains infinity")):
+        with pytest.raises(MlflowException, match=message) as caught:
+            model.predict(bad)
+        assert caught.value.error_code == "INVALID_PARAMETER_VALUE"
+        assert isinstance(caught.value, ValueError)  # as the estimator raised it
