@@ -1104,7 +1104,26 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
         """Numeric columns to float64 (NaN for missing), categorical ones to str."""
         out = {}
         durations = getattr(self, "timedelta_columns_", None)  # None: fitted before them
+        dtypes = frame.dtypes
+        # numbers and booleans as one block: a column at a time cost 0.5 ms each on one
+        # row, and an ensemble of five folds predicted a row of 30 columns in 120-250 ms
+        # (review helper-60)
+        plain = [col for col in self.numeric_columns_
+                 if (durations is None or col not in durations)
+                 and (pd.api.types.is_bool_dtype(dtypes[col])
+                      or pd.api.types.is_numeric_dtype(dtypes[col]))]
+        if plain:
+            block = frame[plain].to_numpy(dtype=np.float64, na_value=np.nan)
+            infinite = np.isinf(block).any(axis=0)
+            if infinite.any():
+                raise ValueError(
+                    f"Column {plain[int(np.argmax(infinite))]!r} contains infinity; replace "
+                    "it with a finite value or NaN (missing values are imputed).")
+            out.update(zip(plain, block.T))
+        taken = set(plain)
         for col in self.numeric_columns_:
+            if col in taken:
+                continue
             s = frame[col]
             if durations is not None and col in durations:
                 values = _seconds(s, col)
