@@ -7,7 +7,8 @@ scoring server calls it (review helper-60: a cross-validated ensemble predicted 
 
 ``fit`` searches breast_cancer (a frame of 30 numeric columns, plus a 3-level category)
 for 15 s with 5 folds and saves the model; ``time`` loads it and prints the medians over
-REPS calls (default 30) of ``predict`` on 1 and on 1,000 rows, as one JSON line. Run
+REPS calls (default 30) of ``predict`` on 1 and on 1,000 rows, and of one preprocessor's
+``transform`` (the first fold's, where the model is an ensemble), as one JSON line. Run
 ``time`` with an older checkout on PYTHONPATH for the baseline, in the same session.
 """
 
@@ -48,14 +49,17 @@ def main() -> None:
     model = joblib.load(path)
     batch = X.sample(1000, replace=True, random_state=0)
     out = {"lepton": lepton.__file__, "final_choice": model.final_choice_}
-    for name, rows in (("one_row_ms", X.iloc[:1]), ("rows_1000_ms", batch)):
-        model.predict(rows)  # first call: lazy imports, caches
-        times = []
-        for _ in range(reps):
-            t0 = time.perf_counter()
-            model.predict(rows)
-            times.append((time.perf_counter() - t0) * 1000)
-        out[name] = round(statistics.median(times), 2)
+    pre = (model.ensemble_.preprocessors[0][0] if model.ensemble_ is not None
+           else model.best_estimator_.preprocessor_)
+    for what, call in (("predict", model.predict), ("transform", pre.transform)):
+        for name, rows in (("one_row_ms", X.iloc[:1]), ("rows_1000_ms", batch)):
+            call(rows)  # first call: lazy imports, caches
+            times = []
+            for _ in range(reps):
+                t0 = time.perf_counter()
+                call(rows)
+                times.append((time.perf_counter() - t0) * 1000)
+            out[f"{what}_{name}"] = round(statistics.median(times), 2)
     print(json.dumps(out))
 
 
