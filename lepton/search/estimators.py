@@ -345,16 +345,31 @@ class _BaseLepton(BaseEstimator):
         self._forward_splits = self._given_cv() and all(tr.max() < va.min() for tr, va in splits)
         n_train = max(len(tr) for tr, _ in splits)
         space = apply_priors(given_space, meta, n_train=n_train)
+        # Preparation is checked against the budget after each costly step: refused only
+        # at the search window's opening, a 2,000 x 3,000 table's 8 s budget was refused
+        # after 11-16 s under load (the folds' feature ranking, then the feature screening;
+        # review helper-65). The steps' seconds name the cost in the refusal.
+        steps: dict[str, float] = {}
+        worker = getattr(self, "_follow", None) is not None  # its budget: the run's window
+        t_step = time.perf_counter()
         with column_errors_on_all_rows(X):
             folds = self._make_folds(X, y_enc, w, kind, splits, space.scalings(), device,
                                      rank="feature_fraction" in space.parameters)
+        steps["preprocessing the folds"] = time.perf_counter() - t_step
+        if not worker:
+            self._refuse_no_time(budget, steps, n_folds=len(folds))
         # the columns every fold's preprocessing leaves out (with the first fold's reason)
         left_out = set.intersection(*(set(f.preprocessor.dropped_columns_) for f in folds))
         warn_left_out(name, {col: why for col, why in folds[0].preprocessor.dropped_columns_
                              .items() if col in left_out})
         n_inputs = _n_features(folds[0].train)
         space = limit_embeddings(space, n_inputs)  # inputs, as encoded
-        space = screen_feature_fraction(space, folds[0], kind)
+        t_step = time.perf_counter()
+        space = screen_feature_fraction(space, folds[0], kind,
+                                        time_left=budget.search_remaining)
+        steps["screening feature_fraction"] = time.perf_counter() - t_step
+        if not worker:
+            self._refuse_no_time(budget, steps, n_folds=len(folds))
         note = narrowing_note(given_space, space, meta, n_train=n_train,
                               n_inputs=max(n_inputs, meta.n_features))
         if note:  # the user's own bounds, narrowed: said once per fit
@@ -388,6 +403,10 @@ class _BaseLepton(BaseEstimator):
             budget.add_fixed_reserve(_tracking_reserve(tracker))
             if getattr(tracker, "enabled", False):
                 tracker_s += time.perf_counter() - t_tracker
+            # before the search run is started: a fresh store's 8 s start left no time, and
+            # failing the run it had started took 2.6-4.6 s more (review helper-65)
+            self._refuse_no_time(budget, steps, n_folds=len(folds), warm_up_s=warm_up_s,
+                                 tracker_s=tracker_s)
         with _quiet_optuna(self.verbose):
             study = create_study(storage=storage, study_name=study_name, metric=metric,
                                  space=space, seed=_sampler_seed(seed, role),
@@ -459,14 +478,8 @@ class _BaseLepton(BaseEstimator):
                     f"the search this worker joined ends before its data was ready (preparing "
                     f"it took {budget.elapsed():.2f}s of the {self.time_budget:.1f}s left).")
             if window <= 0:
-                tracking = (f" ({budget.fixed_reserve:.1f}s of it for the tracker's "
-                            "end-of-search logging: a fit without tracking does not need it)"
-                            if budget.fixed_reserve > 0 else "")
-                raise ValueError(
-                    f"time_budget={self.time_budget:g}s is too small: preparing the data took "
-                    f"{budget.elapsed():.2f}s{_start_up_note(warm_up_s, tracker_s)} and the "
-                    f"final model needs a reserve of {budget.reserve:.2f}s{tracking}. Increase "
-                    f"time_budget{_one_split_note(len(folds))}.")
+                self._refuse_no_time(budget, steps, n_folds=len(folds), warm_up_s=warm_up_s,
+                                     tracker_s=tracker_s, now=True)
             window_end = _publish_window_end(study, storage, follow, budget)
             # a run's sign of life, for its workers (a run killed outright closes no window)
             alive = SignOfLife(study) if window_end is not None else contextlib.nullcontext()
@@ -813,6 +826,24 @@ class _BaseLepton(BaseEstimator):
             copies[0].scaled = dict(zip(scalings[1:], copies[1:]))
             folds.append(copies[0])
         return folds
+
+    def _refuse_no_time(self, budget: Budget, steps: dict[str, float], *, n_folds: int,
+                        warm_up_s: float = 0.0, tracker_s: float = 0.0,
+                        now: bool = False) -> None:
+        """Raise the 'too small' error where the preparation has left the search no time
+        (``now``: the search window did not open), naming what the time went to."""
+        if not now and budget.search_remaining() > 0:
+            return
+        tracking = (f" ({budget.fixed_reserve:.1f}s of it for the tracker's "
+                    "end-of-search logging: a fit without tracking does not need it)"
+                    if budget.fixed_reserve > 0 else "")
+        costly = [f"{what} {seconds:.2f}s" for what, seconds in steps.items() if seconds >= 0.5]
+        raise ValueError(
+            f"time_budget={self.time_budget:g}s is too small: preparing the data took "
+            f"{budget.elapsed():.2f}s{_start_up_note(warm_up_s, tracker_s)}"
+            + (f" ({', '.join(costly)})" if costly else "")
+            + f" and the final model needs a reserve of {budget.reserve:.2f}s{tracking}. "
+            f"Increase time_budget{_one_split_note(n_folds)}.")
 
     @staticmethod
     def _check_image_shape(space, meta) -> None:

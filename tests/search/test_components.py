@@ -506,6 +506,9 @@ def test_storage_strings(tmp_path):
         make_storage("nosuch://host/db")
     with pytest.raises(ValueError, match=r"the folder '.*no-such-dir' does not exist"):
         make_storage(str(tmp_path / "no-such-dir" / "s.db"))
+    with pytest.raises(ValueError, match=r"storage='sqlite:////no-such-dir/study\.db': the "
+                                         r"folder '/no-such-dir' does not exist"):
+        make_storage("sqlite:////no-such-dir/study.db")
 
 
 @pytest.mark.parametrize("url, says, check", [
@@ -513,7 +516,9 @@ def test_storage_strings(tmp_path):
      "the server is running and the database exists"),
     ("redis://127.0.0.1:{port}/0", "Connection refused",
      "the server is running and the database exists"),
-    ("sqlite:////no-such-dir/study.db", "unable to open database file",
+    # a folder where no file can be made (a missing folder is refused before SQLite opens
+    # it, as for a path: test_make_storage_kinds)
+    ("sqlite:////proc/study.db", "unable to open database file",
      "the file's folder exists and is writable"),
 ])
 def test_a_storage_that_cannot_be_opened_is_named_without_its_password(url, says, check):

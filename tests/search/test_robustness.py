@@ -394,3 +394,42 @@ def test_an_empty_name_is_refused_not_taken_for_the_default(param):
     with pytest.raises(ValueError, match=rf"{param}='' is empty: give a name, or None for "
                                          r"the default\."):
         LeptonClassifier(time_budget=30, n_trials=1, **{param: ""}).fit(X, y)
+
+
+def test_a_budget_the_preparation_used_up_is_refused_at_the_step_that_used_it(monkeypatch):
+    """The refusal came only where the search window was to open: a 2,000 x 3,000 table's
+    8 s budget was refused after 11-16 s, the feature screening having run on regardless
+    (review helper-65). Each costly step is checked now; what follows it is not run."""
+    import time
+
+    import lepton.search.estimators as estimators
+
+    def slow_screening(space, fold, task, **kwargs):
+        time.sleep(1.6)
+        return space
+
+    later = []
+    monkeypatch.setattr(estimators, "screen_feature_fraction", slow_screening)
+    monkeypatch.setattr(estimators, "warm_up_optimizers", lambda: later.append(1) or 0.0)
+    X, y = load_iris(return_X_y=True)
+    with pytest.raises(ValueError, match=r"time_budget=1\.5s is too small: preparing the data "
+                                         r"took [0-9.]+s \(.*screening feature_fraction "
+                                         r"1\.[6-9][0-9]s\) and the final model needs"):
+        LeptonClassifier(time_budget=1.5, search_space=TINY_SPACE, cv=None).fit(X, y)
+    assert later == []  # refused after the screening, before the next step
+
+
+def test_a_tracked_fit_the_tracking_start_left_no_time_starts_no_run(tmp_path):
+    """A fresh store's start (8 s under load) left no time: the fit started its search run,
+    then spent 2.6-4.6 s failing it, past the budget (review helper-65). It is refused
+    before the run starts."""
+    import mlflow
+
+    X, y = load_iris(return_X_y=True)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    with pytest.raises(ValueError, match=r"of it starting the MLflow tracking"):
+        LeptonClassifier(time_budget=1.5, search_space=TINY_SPACE, cv=None, tracking_uri=uri,
+                         experiment_name="short").fit(X, y)
+    client = mlflow.MlflowClient(tracking_uri=uri)
+    experiment = client.get_experiment_by_name("short")
+    assert experiment is None or client.search_runs([experiment.experiment_id]) == []
