@@ -570,7 +570,7 @@ def _add_search_arguments(run: argparse.ArgumentParser) -> None:
     run.add_argument("--tracking-uri", type=_name,
                      help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or the embedded "
                           "store under $LEPTON_HOME/mlflow)")
-    run.add_argument("--register", metavar="MODEL_NAME",
+    run.add_argument("--register", metavar="MODEL_NAME", type=_name,
                      help="register the final model; alias 'champion' moves if it is better")
     run.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,
                      help="0: the summary only; 1: a progress bar (trials, best score, "
@@ -683,7 +683,8 @@ def build_parser() -> argparse.ArgumentParser:
     when.add_argument("--interval", type=float, metavar="SECONDS",
                       help="seconds between runs")
     schedule.add_argument("--timezone", help="IANA time zone of --cron (default: UTC)")
-    schedule.add_argument("--name", help="deployment name (default: the dataset's name)")
+    schedule.add_argument("--name", type=_name,
+                          help="deployment name (default: the dataset's name)")
     schedule.add_argument("--retries", type=int, default=2,
                           help="attempts after a transient error (a tracking store or study "
                                "storage that did not answer, an I/O error; default: 2)")
@@ -721,7 +722,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="how long to wait for the run to start its search (default: 60)")
     worker.add_argument("--no-tracking", action="store_true",
                         help="do not log this worker's trials to the run's MLflow search run")
-    worker.add_argument("--tracking-uri",
+    worker.add_argument("--tracking-uri", type=_name,
                         help="the run's MLflow store as this machine reaches it (default: the "
                              "URI the run recorded, unless it held a password)")
     worker.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,
@@ -749,8 +750,9 @@ def build_parser() -> argparse.ArgumentParser:
         "ui", help="serve the MLflow UI on Lepton's tracking store and print its address",
         description="Serve the MLflow UI on Lepton's tracking store (runs, trials, models) "
                     "and print its address to open in a browser, until Ctrl-C.")
-    ui.add_argument("--tracking-uri", help="SQL store URI (default: $MLFLOW_TRACKING_URI, else "
-                                            "$LEPTON_HOME/mlflow/mlflow.db)")
+    ui.add_argument("--tracking-uri", type=_name,
+                    help="SQL store URI (default: $MLFLOW_TRACKING_URI, else "
+                         "$LEPTON_HOME/mlflow/mlflow.db)")
     ui.add_argument("--host", default="127.0.0.1",
                     help="address to serve on (default: 127.0.0.1, this machine only)")
     ui.add_argument("--port", type=_port, default=None,

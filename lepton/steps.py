@@ -988,13 +988,15 @@ def save(model, path: str) -> str:
     that were killed while writing are removed."""
     import joblib
 
+    from .search.estimators import saved_form
+
     folder, name = os.path.split(os.path.abspath(path))
     _remove_dead_partials(folder, _partial_prefix(name))
     partial = _partial_path(path)
     # joblib would pick the compression from the path's suffix, which the partial lacks
     method = _JOBLIB_COMPRESSION.get(os.path.splitext(name)[1].lower())
     try:
-        joblib.dump(model, partial, compress=(method, None) if method else 0)
+        joblib.dump(saved_form(model), partial, compress=(method, None) if method else 0)
         os.replace(partial, path)
     finally:
         if os.path.exists(partial):

@@ -361,6 +361,9 @@ def test_run_options_are_refused_before_the_data_loads(tmp_path, capsys, option,
     (["run", "--experiment", ""], "argument --experiment: '' is empty: give a name, or leave "
                                   "the option out for the default"),
     (["run", "--study-name", " "], "argument --study-name: ' ' is empty"),
+    (["run", "--register", ""], "argument --register: '' is empty"),
+    (["worker", "--tracking-uri", ""], "argument --tracking-uri: '' is empty"),
+    (["ui", "--tracking-uri", ""], "argument --tracking-uri: '' is empty"),
 ])
 def test_worker_and_ui_numbers_are_usage_errors(tmp_path, capsys, argv, said):
     if argv[0] == "run":

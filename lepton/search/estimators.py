@@ -1302,14 +1302,20 @@ class _BaseLepton(BaseEstimator):
         if tracker is not None and getattr(tracker, "enabled", False):
             state["tracker_"] = SearchTracker()
             state["tracking_run_id_"] = getattr(tracker, "parent_run_id", None)
-        # A saved model needs no database: a study in a persistent storage is saved as a
-        # copy in memory, and the storage parameter without its password. Optuna's RDB
-        # storage reconnects when unpickled: a model searched on a database loaded nowhere
-        # the database could not be reached (a serving machine; the core install, without
-        # its driver), and the model file held the password (review helper-61).
+        # A pickled model needs no database: a study in a persistent storage is pickled
+        # as a copy in memory. Optuna's RDB storage reconnects when unpickled: a model
+        # searched on a database loaded nowhere the database could not be reached (a
+        # serving machine; the core install, without its driver; review helper-61). The
+        # storage parameter stays as given: copies for other processes (joblib, Dask) join
+        # the same study with it; the files Lepton writes hide its password (saved_form).
         if state.get("study_") is not None:
             state["study_"] = _detached_study(state["study_"], type(self).__name__)
-        state["storage"] = _storage_to_save(state.get("storage"))
+            # an RDB storage object reconnects too: a fitted model keeps its URL, whole
+            storage = state.get("storage")
+            if isinstance(storage, optuna.storages._CachedStorage):
+                storage = storage._backend
+            if isinstance(storage, optuna.storages.RDBStorage):
+                state["storage"] = storage.url
         return stamp_version(state)
 
     def __setstate__(self, state):
@@ -2090,16 +2096,40 @@ def _detached_study(study: optuna.Study | None, name: str) -> optuna.Study | Non
     return copy
 
 
+def saved_form(model: Any) -> Any:
+    """``model`` as the files Lepton writes keep it (``lepton run --save``, the MLflow
+    model): a search estimator's ``storage`` without its password, as text (an RDB storage
+    object would reconnect when loaded; a Redis journal's URL held the password too); the
+    model itself is left as it is. Fitting the loaded model again needs the password
+    given again (``set_params(storage=...)``)."""
+    if not isinstance(model, _BaseLepton):
+        return model
+    stored = _storage_to_save(model.storage)
+    if stored is model.storage:
+        return model
+    shown = object.__new__(type(model))  # shallow: the fitted attributes are shared
+    shown.__dict__.update(model.__dict__)
+    shown.storage = stored
+    return shown
+
+
 def _storage_to_save(storage: Any) -> Any:
-    """The ``storage`` parameter as a saved model keeps it: its password hidden (a URL, or
-    an RDB storage object, which would reconnect when loaded, as its URL). Fitting the
-    loaded model again needs the password given again (``set_params(storage=...)``)."""
+    """:func:`saved_form`'s ``storage``: a URL or path without its password, an RDB
+    storage or a Redis journal as such a URL; other storages (a journal file, in memory)
+    as they are."""
+    from optuna.storages.journal import JournalRedisBackend
+
     from ..tracking._store import redact_uri
 
     if isinstance(storage, optuna.storages._CachedStorage):
         storage = storage._backend
     if isinstance(storage, optuna.storages.RDBStorage):
         return redact_uri(storage.url)
+    backend = getattr(storage, "_backend", None)
+    if isinstance(storage, optuna.storages.JournalStorage) and isinstance(
+            backend, JournalRedisBackend):
+        url = redact_uri(backend._url)
+        return f"{url}{'&' if '?' in url else '?'}prefix={backend._prefix}"
     if isinstance(storage, (str, os.PathLike)):
         text = os.fspath(storage)
         return storage if redact_uri(text) == text else redact_uri(text)
@@ -2273,10 +2303,17 @@ def _progress(verbose: int, budget: Budget, study: optuna.Study, metric, *, file
         bar.set_postfix_str(status(study), refresh=False)
         bar.refresh()  # one redraw per finished trial
 
+    optuna_log = logging.getLogger("optuna")
+    # verbose=2: Optuna's trial log is written above the bar (tqdm.write), where on a
+    # terminal each of its lines followed a stale copy of the bar; only where it goes to
+    # the console (tqdm adds a console handler: a user who had removed Optuna's, to log to
+    # a file or the root logger, got its lines on stderr too; review helper-66)
+    console = any(type(h) is not logging.FileHandler and isinstance(h, logging.StreamHandler)
+                  and h.stream in (sys.stdout, sys.stderr) for h in optuna_log.handlers)
+    redirect = (logging_redirect_tqdm([optuna_log], tqdm_class=type(bar)) if console
+                else contextlib.nullcontext())
     try:
-        # verbose=2: Optuna's trial log is written above the bar (tqdm.write), where on a
-        # terminal each of its lines followed a stale copy of the bar
-        with logging_redirect_tqdm([logging.getLogger("optuna")], tqdm_class=type(bar)):
+        with redirect:
             yield update
         next_up = final_model
         update(study, None)

@@ -1317,7 +1317,10 @@ class MLflowTracker(SearchTracker):
         with scratch_dir("lepton-model-") as tmp, scratch_tempdir(), \
                 _fluent_tracking_uri(self.tracking_uri):
             path = Path(tmp) / "estimator.pkl"
-            path.write_bytes(pickle.dumps(estimator, protocol=pickle.HIGHEST_PROTOCOL))
+            from ..search.estimators import saved_form
+
+            path.write_bytes(pickle.dumps(saved_form(estimator),
+                                          protocol=pickle.HIGHEST_PROTOCOL))
             sample = _head(X_sample, 5)
             from ..estimators._base import left_out_columns
             from ._pyfunc import named_prediction

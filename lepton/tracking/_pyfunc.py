@@ -64,7 +64,11 @@ def proba_frame(estimator, proba) -> pd.DataFrame:
 
 def _n_rows(model_input) -> int:
     shape = getattr(model_input, "shape", None)  # a sparse matrix has no len()
-    return int(shape[0]) if shape is not None else len(model_input)
+    if shape is not None:
+        return int(shape[0])
+    if isinstance(model_input, dict):  # columns by name: their length (review helper-66)
+        return len(np.atleast_1d(next(iter(model_input.values()), ())))
+    return len(model_input)
 
 
 class LeptonEstimatorModel(mlflow.pyfunc.PythonModel):

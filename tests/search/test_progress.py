@@ -216,3 +216,21 @@ def test_optunas_trial_log_on_a_terminal_is_written_above_the_bar_not_after_it()
     assert len(logged) >= 3, out.stdout[-3000:]  # three trials finished, each logged
     assert not [seg for seg in logged if "lepton search" in seg], logged
     assert any("lepton search: 100%" in seg for seg in segments), out.stdout[-3000:]
+
+
+def test_optunas_log_is_left_alone_where_it_does_not_go_to_the_console():
+    # review helper-66: the redirect added a console handler where the user had removed
+    # Optuna's (to log to a file or through the root logger): its lines came on stderr too
+    import logging
+
+    metric = get_metric("accuracy", "classification")
+    log = logging.getLogger("optuna")
+    saved = list(log.handlers)
+    try:
+        log.handlers = [logging.NullHandler()]
+        study = _study_with([0.5])
+        with search_estimators._progress(1, Budget(30), study, metric, file=_Terminal()):
+            assert log.handlers[0].__class__ is logging.NullHandler and len(log.handlers) == 1
+        assert log.handlers[0].__class__ is logging.NullHandler
+    finally:
+        log.handlers = saved

@@ -795,7 +795,10 @@ def test_a_model_searched_on_a_database_loads_where_the_database_is_gone(tmp_pat
     import pickle
     from urllib.parse import urlsplit, urlunsplit
 
+    import joblib
     from conftest import postgres_database
+
+    from lepton import steps
 
     from .conftest import TINY_SPACE
 
@@ -807,19 +810,25 @@ def test_a_model_searched_on_a_database_loads_where_the_database_is_gone(tmp_pat
         clf = LeptonClassifier(time_budget=60, n_trials=2, search_space=TINY_SPACE, cv=None,
                                random_state=0, storage=with_password,
                                study_name="saved").fit(X, y)
-        blob = pickle.dumps(clf)
+        path = tmp_path / "model.joblib"
+        steps.save(clf, str(path))  # as `lepton run --save` writes it
         trials = [(t.number, t.state, t.value, t.params) for t in clf.study_.trials]
         attrs = clf.study_.user_attrs
+        # a copy for another process (joblib, Dask) joins the same study: the password stays
+        copied = pickle.loads(pickle.dumps(clf))
+        assert copied.get_params()["storage"] == with_password
     # the database is dropped
-    assert b"s3cret-pw" not in blob
-    loaded = pickle.loads(blob)
+    assert b"s3cret-pw" not in path.read_bytes()
+    loaded = joblib.load(path)
     np.testing.assert_array_equal(loaded.predict(X), clf.predict(X))
     assert [(t.number, t.state, t.value, t.params) for t in loaded.study_.trials] == trials
     assert loaded.study_.user_attrs == attrs and loaded.study_.study_name == "saved"
     assert isinstance(loaded.study_._storage, optuna.storages.InMemoryStorage)
     assert loaded.get_params()["storage"] == with_password.replace("s3cret-pw", "***")
-    # the fitted estimator itself still holds its study in the database's storage
+    # the fitted estimator itself still holds its study in the database's storage, and its
+    # password
     assert not isinstance(clf.study_._storage, optuna.storages.InMemoryStorage)
+    assert clf.get_params()["storage"] == with_password
 
 
 def test_a_model_searched_on_a_sqlite_file_loads_without_it_and_makes_none(tmp_path, capfd):
@@ -840,9 +849,14 @@ def test_a_model_searched_on_a_sqlite_file_loads_without_it_and_makes_none(tmp_p
     path.unlink()
     loaded = pickle.loads(blob)
     assert not path.exists()  # loading opened (and so created) the file before
+    # a fitted model's copy keeps its storage object's URL (the object reconnected when
+    # loaded), password and all, for another process to join the study with
+    assert loaded.get_params()["storage"] == f"sqlite:///{path}"
     assert [(t.number, t.state, t.value) for t in loaded.study_.trials] == [
         (t.number, t.state, t.value) for t in clf.study_.trials]
     done = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
     assert sum(t.state in done for t in loaded.study_.trials) == 2
-    assert loaded.get_params()["storage"] == f"sqlite:///{path}"
     np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
+    from lepton.search.estimators import saved_form  # as the files Lepton writes keep it
+    assert saved_form(clf).get_params()["storage"] == f"sqlite:///{path}"
+    assert saved_form(clf).study_ is clf.study_ and clf.storage is storage

@@ -580,6 +580,29 @@ def test_a_search_estimator_saved_by_a_later_lepton_warns_on_load(monkeypatch):
     assert "_lepton_version" not in vars(restored)
 
 
+def test_copies_keep_the_storage_and_saved_files_hide_its_password():
+    """Every pickle hid the storage's password, copies for other processes too (joblib's
+    workers, deepcopy): they could not join the study (review helper-66). Copies keep it;
+    the files Lepton writes (saved_form) hide it, a Redis journal object's too."""
+    import copy
+
+    from optuna.storages.journal import JournalRedisBackend
+
+    from lepton.search.estimators import saved_form
+
+    url = "postgresql://alice:s3cret@db.example/lepton"
+    est = LeptonClassifier(storage=url)
+    assert copy.deepcopy(est).storage == pickle.loads(pickle.dumps(est)).storage == url
+    assert saved_form(est).storage == "postgresql://alice:***@db.example/lepton"
+    assert est.storage == url  # the estimator itself is left as it is
+    plain = LeptonClassifier(storage="study.db")
+    assert saved_form(plain) is plain  # nothing to hide: the same object
+    journal = object.__new__(optuna.storages.JournalStorage)  # built without connecting
+    journal._backend = JournalRedisBackend("redis://:s3cret@127.0.0.1:6379/0", prefix="team")
+    assert saved_form(LeptonClassifier(storage=journal)).storage == \
+        "redis://:***@127.0.0.1:6379/0?prefix=team"
+
+
 def test_balanced_accuracy_search_predicts_by_the_class_prior():
     from sklearn.datasets import make_classification
     from sklearn.metrics import balanced_accuracy_score

@@ -357,3 +357,11 @@ def test_rows_lepton_refuses_raise_mlflows_invalid_parameter_value_with_leptons_
             model.predict(bad)
         assert caught.value.error_code == "INVALID_PARAMETER_VALUE"
         assert isinstance(caught.value, ValueError)  # as the estimator raised it
+
+
+def test_rows_are_counted_in_a_dict_of_columns():
+    # review helper-66: a dict's length is its columns, not its rows (0 rows: an empty answer)
+    from lepton.tracking._pyfunc import _n_rows
+
+    assert _n_rows({"a": [1, 2, 3], "b": [4, 5, 6]}) == 3
+    assert _n_rows({"a": []}) == 0 and _n_rows({"a": 7}) == 1
