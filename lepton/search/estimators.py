@@ -1379,9 +1379,10 @@ class LeptonClassifier(ClassifierMixin, _BaseLepton):
         calling ``fit`` again with the same ``study_name`` resumes the study, and several
         processes (on one machine or several) fitting with the same storage and
         ``study_name`` at once search it together: they share its seed (the same splits)
-        and its trials, each ending with its own final model. A fitted model saved
-        (pickled) keeps a copy of the study in memory, and this parameter without its
-        password: it loads where the storage cannot be reached.
+        and its trials, each ending with its own final model. A fitted model pickled
+        keeps a copy of the study in memory: it loads where the storage cannot be reached;
+        the files Lepton writes (``lepton run --save``, the MLflow model) keep this
+        parameter without its password.
     study_name : str, default=None
         With a persistent ``storage``, defaults to a name derived from the task and a
         fingerprint of the data, so fitting the same data again resumes the study.
