@@ -123,12 +123,15 @@ def test_fitting_again_logs_a_model_that_names_its_own_run(sqlite_uri):
 
 
 def test_a_fit_that_failed_before_any_trial_leaves_its_run_and_the_next_starts_afresh(
-        sqlite_uri, tmp_path):
-    """A fit refused after its search run was opened (here: a budget too small) removes
-    its new study; the next fit of that study took the failed run over (resume count 1,
-    the failed attempt's settings as params, its error tag on a finished run). It starts
-    a run of its own now; and a resumed session drops the last session's error."""
+        sqlite_uri, tmp_path, monkeypatch):
+    """A fit that failed after its search run was opened, before any trial, removes its
+    new study; the next fit of that study took the failed run over (resume count 1, the
+    failed attempt's settings as params, its error tag on a finished run). It starts a
+    run of its own now; and a resumed session drops the last session's error. A budget
+    too small is refused before the run opens (review helper-65): no run at all."""
     from mlflow.tracking import MlflowClient
+
+    import lepton.search.estimators as estimators
 
     X, y = load_iris(return_X_y=True)
     kwargs = dict(search_space=SPACE, cv=None, tracking_uri=sqlite_uri, random_state=0,
@@ -137,6 +140,16 @@ def test_a_fit_that_failed_before_any_trial_leaves_its_run_and_the_next_starts_a
     with pytest.raises(ValueError, match="too small"):
         LeptonClassifier(time_budget=5, **kwargs).fit(X, y)
     client = MlflowClient(sqlite_uri)
+    experiment = client.get_experiment_by_name("failed-first")
+    assert experiment is None or client.search_runs([experiment.experiment_id]) == []
+
+    def failing(*args, **kwargs):
+        raise RuntimeError("the search failed before its first trial")
+
+    monkeypatch.setattr(estimators, "run_trials", failing)
+    with pytest.raises(RuntimeError, match="before its first trial"):
+        LeptonClassifier(time_budget=60, n_trials=2, **kwargs).fit(X, y)
+    monkeypatch.undo()
     experiment = client.get_experiment_by_name("failed-first").experiment_id
     [failed] = client.search_runs([experiment])
     assert failed.info.status == "FAILED"
