@@ -1311,11 +1311,9 @@ class _BaseLepton(BaseEstimator):
         if state.get("study_") is not None:
             state["study_"] = _detached_study(state["study_"], type(self).__name__)
             # an RDB storage object reconnects too: a fitted model keeps its URL, whole
-            storage = state.get("storage")
-            if isinstance(storage, optuna.storages._CachedStorage):
-                storage = storage._backend
-            if isinstance(storage, optuna.storages.RDBStorage):
-                state["storage"] = storage.url
+            rdb = _rdb_storage(state.get("storage"))
+            if rdb is not None:
+                state["storage"] = rdb.url
         return stamp_version(state)
 
     def __setstate__(self, state):
@@ -2114,6 +2112,13 @@ def saved_form(model: Any) -> Any:
     return shown
 
 
+def _rdb_storage(storage: Any) -> optuna.storages.RDBStorage | None:
+    """The RDB storage ``storage`` is, or wraps in Optuna's cache; None for others."""
+    if isinstance(storage, optuna.storages._CachedStorage):
+        storage = storage._backend
+    return storage if isinstance(storage, optuna.storages.RDBStorage) else None
+
+
 def _storage_to_save(storage: Any) -> Any:
     """:func:`saved_form`'s ``storage``: a URL or path without its password, an RDB
     storage or a Redis journal as such a URL; other storages (a journal file, in memory)
@@ -2122,10 +2127,9 @@ def _storage_to_save(storage: Any) -> Any:
 
     from ..tracking._store import redact_uri
 
-    if isinstance(storage, optuna.storages._CachedStorage):
-        storage = storage._backend
-    if isinstance(storage, optuna.storages.RDBStorage):
-        return redact_uri(storage.url)
+    rdb = _rdb_storage(storage)
+    if rdb is not None:
+        return redact_uri(rdb.url)
     backend = getattr(storage, "_backend", None)
     if isinstance(storage, optuna.storages.JournalStorage) and isinstance(
             backend, JournalRedisBackend):
