@@ -476,7 +476,8 @@ def test_a_crashed_flow_run_retried_resumes_its_study(prefect_api, tmp_path):
 
     name = f"crashy-{os.getpid()}"
     storage = f"sqlite:///{tmp_path / 'study.db'}"
-    with _served(prefect_api, tmp_path, "breast_cancer", name, "--time-budget", "40",
+    # breast_cancer's trials take about a second: 20 s leaves the retry many to run
+    with _served(prefect_api, tmp_path, "breast_cancer", name, "--time-budget", "20",
                  "--no-tracking",
                  "--storage", storage) as serve, get_client(sync_client=True) as client:
         flow_run = run_deployment(f"lepton-search/{name}", timeout=0)
