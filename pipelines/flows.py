@@ -265,6 +265,7 @@ def deployment_parameters(**parameters: Any) -> dict[str, Any]:
         if key in parameters and not (isinstance(parameters[key], (int, float))
                                       and parameters[key] >= 0):
             raise ValueError(f"{key}={parameters[key]!r}: give a number >= 0.")
+    _check_run_values(parameters)
     if parameters.get("save"):  # each scheduled run would fail at its end, after its search
         steps.check_writable(parameters["save"], what="save")
     dataset = parameters.get("dataset", "digits")
@@ -294,6 +295,32 @@ def deployment_parameters(**parameters: Any) -> dict[str, Any]:
         if value and "://" not in value:
             parameters[key] = str(Path(value).resolve())
     return parameters
+
+
+def _check_run_values(parameters: dict[str, Any]) -> None:
+    """The values each scheduled run would refuse (after loading its data, or at the fit),
+    refused when the deployment is made: a seed numpy does not take, a verbosity other
+    than 0, 1 or 2, an empty name (``experiment=''`` logged to MLflow's default
+    experiment), a number of importances below 1."""
+    def whole(value: Any) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool)
+
+    seed = parameters.get("seed", 0)
+    if not (whole(seed) and 0 <= seed < 2**32):
+        raise ValueError(f"seed={seed!r}: give a whole number from 0 to {2**32 - 1}.")
+    verbose = parameters.get("verbose", 1)
+    if not (whole(verbose) and verbose in (0, 1, 2)):
+        raise ValueError(f"verbose={verbose!r}: give 0 (the summary only), 1 (progress) "
+                         "or 2 (also a line per trial).")
+    importance = parameters.get("importance")
+    if importance is not None and not (whole(importance) and importance >= 1):
+        raise ValueError(f"importance={importance!r}: give the number of columns to show "
+                         "(1 or more), or None for no importances.")
+    for key in ("study_name", "experiment", "tracking_uri", "registered_model_name"):
+        value = parameters.get(key)
+        if value is not None and not (isinstance(value, str) and value.strip()):
+            raise ValueError(f"{key}={value!r}: give a name that is not empty, or None "
+                             "for the default.")
 
 
 def _check_table(path: str, parameters: dict[str, Any]) -> None:
