@@ -390,6 +390,25 @@ class SearchContext:
         mean; time-ordered folds differ in size)."""
         return float(np.mean([len(f.train) for f in self.folds]))
 
+    def resume_reserve(self, study: optuna.Study) -> None:
+        """Size the final model's reserve from the study's best trial where an earlier
+        session (or another process) ran it: its networks are not here, so the final model
+        is its refit until a trial of this fit beats it. The reserve was sized from this
+        fit's own best trial, often a cheaper one: resumed fits refitted one seed of three,
+        or cut the schedule (review helper-67)."""
+        try:
+            best = study.best_trial
+        except ValueError:  # no complete trial yet
+            return
+        epoch_time = best.user_attrs.get("epoch_time")
+        if best.value is None or not epoch_time:
+            return
+        with self.lock:
+            self.best_value = best.value
+        self.budget.update_reserve(epoch_time=float(epoch_time),
+                                   epochs=int(best.user_attrs.get("best_epoch") or 1),
+                                   data_ratio=self.n_all / max(1.0, self.train_rows))
+
     def keep(self, tm: TrialModel) -> None:
         """Keep the ``keep_models`` best trials' modules (the ensemble candidates)."""
         with self.lock:

@@ -443,6 +443,8 @@ class _BaseLepton(BaseEstimator):
             # joining this run): 3-11 s over a 30 s budget with two workers on two cores
             reserve_floor=(lambda: _tracking_reserve(tracker))
             if getattr(tracker, "finalize_seconds", 0.0) > 0 and follow is None else None)
+        if follow is None:
+            ctx.resume_reserve(study)  # an earlier session's best: its refit's reserve
         settings = {"time_budget": self.time_budget, "n_trials": self.n_trials,
                     "metric": metric.name, "n_jobs": n_jobs,
                     "cv": (validation if self._given_cv()

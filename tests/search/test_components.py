@@ -405,6 +405,39 @@ def test_budget_plans_trials_and_reserves_time_for_the_final_model():
     assert seeds.reserve == pytest.approx(0.35 * 60 + 0.05)
 
 
+def test_a_resumed_studys_best_trial_sizes_the_reserve_until_this_fit_beats_it():
+    """An earlier session's best trial is the final model's refit (its networks are not
+    here): the reserve is its refit's cost, not that of this fit's first, cheaper trial
+    (resumed fits refitted one seed of three; review helper-67)."""
+    from lepton.search._search import SearchContext, TrialModel
+
+    clock = _Clock()
+    budget = Budget(60, clock=clock)
+    n_train = 300
+    fold = SimpleNamespace(train=np.zeros(n_train))
+    ctx = SearchContext(folds=[fold], task=None, metric=get_metric("accuracy", "classification"),
+                        space=None, budget=budget, y_val=None, y_scaler=None, seed=0,
+                        n_all=400, input_shape=None, tracker=None)
+    study = optuna.create_study(direction="maximize")
+    ctx.resume_reserve(study)  # nothing finished: the initial reserve stays
+    assert budget.reserve == pytest.approx(0.10 * 60 + 0.05)
+    study.add_trial(optuna.trial.create_trial(value=0.95, params={}, distributions={},
+                                              user_attrs={"epoch_time": 0.2, "best_epoch": 30}))
+    ctx.resume_reserve(study)
+    refit = 1.2 * 0.2 * 30 * (400 / 300) + 0.05
+    assert budget.reserve == pytest.approx(refit) and ctx.best_value == 0.95
+
+    def trial(number, value, epoch_time):
+        return TrialModel(number=number, value=value, modules=[], preprocessors=[],
+                          val_pred=np.zeros(1), model_config={}, training={}, best_epoch=10,
+                          epoch_time=epoch_time)
+
+    ctx.keep(trial(1, 0.90, 0.01))  # this fit's, worse: the earlier best is still refitted
+    assert budget.reserve == pytest.approx(refit)
+    ctx.keep(trial(2, 0.97, 0.01))  # better: the final model is its own refit now
+    assert budget.reserve == pytest.approx(1.2 * 0.01 * 10 * (400 / 300) + 0.05)
+
+
 def test_tracking_reserve_grows_with_the_load(monkeypatch):
     """The tracker's end-of-search logging is CPU-bound: its reserve is the tracker's own
     idle figure, or TRACKING_S_PER_LOAD per runnable task per core when that is more (a
