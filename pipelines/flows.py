@@ -265,7 +265,7 @@ def deployment_parameters(**parameters: Any) -> dict[str, Any]:
         if key in parameters and not (isinstance(parameters[key], (int, float))
                                       and parameters[key] >= 0):
             raise ValueError(f"{key}={parameters[key]!r}: give a number >= 0.")
-    _check_run_values(parameters)
+    _check_run_values(_as_a_run_takes_them(parameters))
     if parameters.get("save"):  # each scheduled run would fail at its end, after its search
         steps.check_writable(parameters["save"], what="save")
     dataset = parameters.get("dataset", "digits")
@@ -297,23 +297,37 @@ def deployment_parameters(**parameters: Any) -> dict[str, Any]:
     return parameters
 
 
-def _check_run_values(parameters: dict[str, Any]) -> None:
-    """The values each scheduled run would refuse (after loading its data, or at the fit),
-    refused when the deployment is made: a seed numpy does not take, a verbosity other
-    than 0, 1 or 2, an empty name (``experiment=''`` logged to MLflow's default
-    experiment), a number of importances below 1."""
-    def whole(value: Any) -> bool:
-        return isinstance(value, int) and not isinstance(value, bool)
+def _as_a_run_takes_them(parameters: dict[str, Any]) -> dict[str, Any]:
+    """``parameters`` as each run of the flow receives them: Prefect checks their types and
+    converts them (``seed='3'`` is 3, ``verbose=True`` 1) before the flow starts, and
+    refuses the rest (``retries=1.5``, ``images=2``: every scheduled run failed there)."""
+    import logging
 
-    seed = parameters.get("seed", 0)
-    if not (whole(seed) and 0 <= seed < 2**32):
+    from prefect.exceptions import ParameterTypeError
+
+    log = logging.getLogger("prefect.flows")  # its ERROR line repeats the message below
+    was_disabled, log.disabled = log.disabled, True
+    try:
+        return search_flow.validate_parameters(parameters)
+    except ParameterTypeError as exc:
+        raise ValueError(str(exc)) from None
+    finally:
+        log.disabled = was_disabled
+
+
+def _check_run_values(parameters: dict[str, Any]) -> None:
+    """The values each scheduled run would refuse after Prefect's conversions (after
+    loading its data, or at the fit), refused when the deployment is made: a seed numpy
+    does not take, a negative verbosity, an empty name (``experiment=''`` logged to
+    MLflow's default experiment), a number of importances below 1."""
+    seed, verbose = parameters["seed"], parameters["verbose"]
+    if not 0 <= seed < 2**32:
         raise ValueError(f"seed={seed!r}: give a whole number from 0 to {2**32 - 1}.")
-    verbose = parameters.get("verbose", 1)
-    if not (whole(verbose) and verbose in (0, 1, 2)):
+    if verbose < 0:
         raise ValueError(f"verbose={verbose!r}: give 0 (the summary only), 1 (progress) "
                          "or 2 (also a line per trial).")
     importance = parameters.get("importance")
-    if importance is not None and not (whole(importance) and importance >= 1):
+    if importance is not None and importance < 1:
         raise ValueError(f"importance={importance!r}: give the number of columns to show "
                          "(1 or more), or None for no importances.")
     for key in ("study_name", "experiment", "tracking_uri", "registered_model_name"):
