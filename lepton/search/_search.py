@@ -395,7 +395,9 @@ class SearchContext:
         session (or another process) ran it: its networks are not here, so the final model
         is its refit until a trial of this fit beats it. The reserve was sized from this
         fit's own best trial, often a cheaper one: resumed fits refitted one seed of three,
-        or cut the schedule (review helper-67)."""
+        or cut the schedule (review helper-67). It leaves half the search time left to the
+        search: a budget the checks passed was then refused, its MLflow run reopened and
+        ended FAILED (review helper-68); the refit takes what it finds."""
         try:
             best = study.best_trial
         except ValueError:  # no complete trial yet
@@ -407,7 +409,8 @@ class SearchContext:
             self.best_value = best.value
         self.budget.update_reserve(epoch_time=float(epoch_time),
                                    epochs=int(best.user_attrs.get("best_epoch") or 1),
-                                   data_ratio=self.n_all / max(1.0, self.train_rows))
+                                   data_ratio=self.n_all / max(1.0, self.train_rows),
+                                   search_kept=0.5)
 
     def keep(self, tm: TrialModel) -> None:
         """Keep the ``keep_models`` best trials' modules (the ensemble candidates)."""
@@ -438,6 +441,30 @@ def outputs_to_prediction(out: torch.Tensor, task: Task, y_scaler: Any) -> np.nd
     return y_scaler.inverse_transform(out.numpy())
 
 
+def judged_epochs(pruner: optuna.pruners.BasePruner) -> Callable[[int], bool] | None:
+    """Whether ``pruner`` can stop a trial at an epoch, for Hyperband (Lepton's pruner):
+    its rungs are ``min_resource * reduction_factor**k`` whatever a trial's bracket (3, 9,
+    27, 81 ...), and at any other epoch it lets the trial go on. Reporting those epochs
+    alone prunes the same trials at the same epochs. None (report every epoch): another
+    pruner, or a Hyperband whose rungs are not known yet (``min_resource='auto'``)."""
+    if not isinstance(pruner, optuna.pruners.HyperbandPruner):
+        return None
+    low = getattr(pruner, "_min_resource", None)
+    factor = getattr(pruner, "_reduction_factor", None)
+    if not (isinstance(low, int) and isinstance(factor, int) and low >= 1 and factor >= 2):
+        return None
+
+    def judged(epoch: int) -> bool:
+        if epoch < low or epoch % low:
+            return False
+        share = epoch // low
+        while share % factor == 0:
+            share //= factor
+        return share == 1
+
+    return judged
+
+
 class PruningReporter(Callback):
     """Reports each epoch's validation metric to the Optuna trial (and the tracker) and
     raises ``optuna.TrialPruned`` when the pruner says so."""
@@ -452,6 +479,9 @@ class PruningReporter(Callback):
         # the tracker gets the epochs of the first fold only (step = epoch, as for a trial
         # on one split: curves line up across trials) and each fold's final score
         self.fold = fold
+        # only the epochs the pruner judges are reported: each report is a write to the
+        # study's storage (230 ms of a 40-epoch trial's on SQLite, 36 ms at its rungs)
+        self.judged = judged_epochs(trial.study.pruner)
 
     @staticmethod
     def orientation(metric: Metric) -> float:
@@ -468,7 +498,7 @@ class PruningReporter(Callback):
         if not self.prune:
             return
         value = record[self.field]
-        if math.isfinite(value):
+        if math.isfinite(value) and (self.judged is None or self.judged(record["epoch"])):
             self.trial.report(self.sign * value, record["epoch"])
             if self.trial.should_prune():
                 self.trial.set_user_attr("epochs", int(record["epoch"]))  # for the leaderboard

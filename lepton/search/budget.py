@@ -127,10 +127,18 @@ class Budget:
         with self._lock:
             self.deadline = deadline
 
-    def update_reserve(self, *, epoch_time: float, epochs: int, data_ratio: float) -> None:
-        """Re-estimate the final model's cost from a measured trial."""
+    def update_reserve(self, *, epoch_time: float, epochs: int, data_ratio: float,
+                       search_kept: float = 0.0) -> None:
+        """Re-estimate the final model's cost from a measured trial. ``search_kept``: the
+        share of the search time now left that a larger reserve must leave to the search
+        (a resumed study's best trial, measured before the window opens: a budget that
+        passed the checks is not to be refused for it)."""
         estimate = (1.2 * epoch_time * max(1, epochs) * max(1.0, data_ratio) * self.final_copies
                     + self.MIN_SLACK_S)
         with self._lock:
-            self.reserve = self.fixed_reserve + min(
+            reserve = self.fixed_reserve + min(
                 estimate, self.MAX_RESERVE * self.time_budget + self.MIN_SLACK_S)
+            if search_kept > 0 and reserve > self.reserve:
+                left = max(0.0, self.deadline - self.reserve - self.clock())
+                reserve = min(reserve, self.reserve + (1 - search_kept) * left)
+            self.reserve = reserve

@@ -327,6 +327,48 @@ def test_pruning_reporter_reports_each_epoch_and_raises_when_pruned():
     assert tracker.epochs == [(frozen.number, 1), (frozen.number, 2)]
 
 
+def test_reporting_only_hyperbands_rungs_prunes_the_same_trials_at_the_same_epochs():
+    """Each report is a write to the study's storage (230 ms of a 40-epoch trial's on
+    SQLite): a trial reports only the epochs Lepton's Hyperband judges (3, 9, 27, 81),
+    and 60 trials of random curves and lengths are pruned exactly as when every epoch was
+    reported."""
+    from lepton.search._search import create_study, judged_epochs
+
+    space = load_search_space({"base": "mlp", "parameters": {"epochs": 100}})
+    metric = get_metric("accuracy", "classification")
+    judged = judged_epochs(create_study(storage=None, study_name="rungs", metric=metric,
+                                        space=space, seed=0, n_startup_trials=8).pruner)
+    assert [e for e in range(1, 101) if judged(e)] == [3, 9, 27, 81]
+    record = {"train_loss": 1.0, "val_loss": 1.0, "lr": 1e-3, "elapsed": 0.1,
+              "epoch_time": 0.1}
+    rng = np.random.default_rng(0)
+    curves = [(0.5 + 0.4 * rng.random()) * (1 - np.exp(-np.arange(1, 101) / rng.uniform(2, 30)))
+              for _ in range(60)]
+    lengths = rng.integers(1, 101, size=60)  # early stopping ends some anywhere
+    outcomes, written = {}, {}
+    for every_epoch in (True, False):
+        study = create_study(storage=None, study_name="rungs", metric=metric, space=space,
+                             seed=0, n_startup_trials=8)
+        pruned = {}
+        for curve, length in zip(curves, lengths):
+            trial = study.ask()
+            reporter = PruningReporter(trial, metric, _Tracker(), prune=True)
+            if every_epoch:
+                reporter.judged = None
+            try:
+                for epoch in range(1, length + 1):
+                    reporter.on_epoch_end({**record, "epoch": epoch,
+                                           "val_score": float(curve[epoch - 1])})
+                study.tell(trial, float(curve[length - 1]))
+            except optuna.TrialPruned:
+                pruned[trial.number] = epoch
+                study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+        outcomes[every_epoch] = pruned
+        written[every_epoch] = sum(len(t.intermediate_values) for t in study.trials)
+    assert outcomes[False] == outcomes[True] and len(outcomes[True]) >= 10
+    assert written[False] < written[True] / 5
+
+
 @pytest.mark.parametrize("metric", ["roc_auc", "accuracy", "log_loss"])
 def test_the_pruner_stops_the_trial_whose_tracked_epoch_value_is_worse(metric):
     """roc_auc is maximised while its epochs are tracked by the validation loss: reported
@@ -436,6 +478,15 @@ def test_a_resumed_studys_best_trial_sizes_the_reserve_until_this_fit_beats_it()
     assert budget.reserve == pytest.approx(refit)
     ctx.keep(trial(2, 0.97, 0.01))  # better: the final model is its own refit now
     assert budget.reserve == pytest.approx(1.2 * 0.01 * 10 * (400 / 300) + 0.05)
+
+    # a budget nearly spent before the search (the checks passed it): the earlier best's
+    # refit takes half the search time left, never all of it (the fit was refused after
+    # its MLflow run had been reopened, which ended FAILED; review helper-68)
+    late = Budget(60, clock=clock)
+    clock.t += 60 - 6.05 - 2.0  # 2 s of search time left at the initial reserve
+    ctx.budget, ctx.best_value = late, None
+    ctx.resume_reserve(study)
+    assert late.reserve == pytest.approx(6.05 + 1.0) and late.search_remaining() > 0
 
 
 def test_tracking_reserve_grows_with_the_load(monkeypatch):
