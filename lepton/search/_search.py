@@ -4,8 +4,9 @@
 
 1. data-aware priors (:mod:`.priors`) pick the space family and its bounds;
 2. warm start (:mod:`.portfolio`) enqueues strong known configurations first;
-3. multi-fidelity: every epoch's validation metric goes to Optuna's Hyperband pruner
-   through a training-loop callback (:class:`PruningReporter`);
+3. multi-fidelity: the validation metric of each epoch Optuna's Hyperband pruner judges
+   (its rungs: 3, 9, 27, 81 ...) goes to it through a training-loop callback
+   (:class:`PruningReporter`);
 4. model-based sampling: Optuna's multivariate TPE learns from finished trials;
 5. budget control (:mod:`.budget`) plans and cuts trials so ``fit`` ends in time, and
    ``patience`` ends a search that stopped improving (:func:`trials_since_best`);
@@ -466,8 +467,8 @@ def judged_epochs(pruner: optuna.pruners.BasePruner) -> Callable[[int], bool] | 
 
 
 class PruningReporter(Callback):
-    """Reports each epoch's validation metric to the Optuna trial (and the tracker) and
-    raises ``optuna.TrialPruned`` when the pruner says so."""
+    """Reports the validation metric of the epochs the pruner judges to the Optuna trial
+    (each epoch to the tracker) and raises ``optuna.TrialPruned`` when the pruner says so."""
 
     def __init__(self, trial: optuna.Trial, metric: Metric, tracker: Any, *, prune: bool,
                  fold: int = 0):
