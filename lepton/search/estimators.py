@@ -429,6 +429,8 @@ class _BaseLepton(BaseEstimator):
             print(_resume_line(study, study_name, self.storage, metric,
                                joining=follow is not None), file=sys.stderr, flush=True)
         val_rows = np.concatenate([f.val_idx for f in folds])  # order of every val_pred
+        if metric.prior_corrected and kind == "classification":  # predict's class_prior_
+            metric = metric.with_prior(class_frequencies(y_enc, n_outputs, w))
         ctx = SearchContext(
             folds=folds, task=Task(kind, n_outputs, regression_loss=metric.loss), metric=metric,
             space=space, budget=budget,

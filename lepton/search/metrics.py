@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from sklearn import metrics as skm
@@ -58,17 +58,28 @@ class Metric:
     # outliers' harm (7.6-8.5): 1% of targets off by 1e4 make the standard deviation ~1e3.
     # 20 s, splits 0-2: benchmarks/dev/mae_loss.py, benchmarks/results/dev/mae_loss_stop36.jsonl
     loss: str = "squared_error"
+    #: the class shares a prior-corrected metric divides by (``with_prior``): a search's,
+    #: those of the rows it fits, as ``predict``'s (``class_prior_``); None: the scored
+    #: rows' own
+    prior: np.ndarray | None = field(default=None, compare=False)
+
+    def with_prior(self, prior: np.ndarray) -> Metric:
+        """This metric, dividing by ``prior`` where it is prior-corrected."""
+        return replace(self, prior=np.asarray(prior, dtype=np.float64))
 
     def __call__(self, y_true: np.ndarray, pred: np.ndarray,
                  sample_weight: np.ndarray | None = None) -> float:
         """The metric of ``pred`` as the search scores it. A prior-corrected metric scores
-        the better of the two decisions on these rows (the most probable class, or the
-        one over ``y_true``'s class shares: the training rows' shares, as the search's
-        validation rows are stratified or all rows out of fold); a fitted model keeps the
-        decision that validated better (``LeptonClassifier.decision_``)."""
+        the better of the two decisions on these rows (the most probable class, or the one
+        over the class shares: ``prior``, else ``y_true``'s); a fitted model keeps the
+        decision that validated better (``LeptonClassifier.decision_``). A search gives
+        the shares of the rows it fits, which ``predict`` divides by: the validation rows'
+        own used their labels, and where their shares differ (forward splits of drifting
+        classes) scored a decision ``predict`` never makes (review helper-69)."""
         score = float(self.fn(y_true, pred, sample_weight))
         if self.prior_corrected:
-            prior = class_frequencies(y_true, pred.shape[1], sample_weight)
+            prior = (class_frequencies(y_true, pred.shape[1], sample_weight)
+                     if self.prior is None else self.prior)
             # a class these rows lack can only be wrong here: never the corrected decision
             # (its share, 0, made it the decision on almost every row, and scikit-learn
             # warned at each call that y_pred holds classes y_true does not)

@@ -126,7 +126,8 @@ def write_holdout_plot(y_true: Any, y_pred: Any, task: str, folder: Path,
 
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     if y_pred.size == 0 or len(y_true) != len(y_pred):
-        skipped["holdout"] = f"no usable holdout predictions ({len(y_true)} targets, {len(y_pred)} predictions)"
+        skipped["holdout"] = (f"no usable validation predictions ({len(y_true)} targets, "
+                              f"{len(y_pred)} predictions)")
         return []
     folder.mkdir(parents=True, exist_ok=True)
     if task == "classification" and y_true.ndim == 2:  # multilabel: a 0/1 column per label

@@ -135,7 +135,7 @@ NO_TIME = "no time left in time_budget"
 STOPPED = "stopped"
 _SKIPPED_PARTS = {"torch_module": "the mlflow.pytorch copy of the network",
                   "learning_curves": "the learning curves plot",
-                  "evaluation": "the held-out evaluation plot",
+                  "evaluation": "the evaluation plot of the validation predictions",
                   "optimization_history": "the optimization history plot",
                   "param_importances": "the parameter importances plot",
                   "parallel_coordinate": "the parallel coordinate plot"}

@@ -975,6 +975,10 @@ def test_balanced_accuracy_decides_by_the_class_prior():
     # shares (2/3, 1/3): here row 1 is 1.05 against 0.9 for class 0 either way
     np.testing.assert_allclose(class_frequencies(y, 2), [2 / 3, 1 / 3])
     assert metric(y, proba) == 0.5
+    # a search divides by the shares of the rows it fits, as predict does: the validation
+    # rows' own scored a decision predict never makes (review helper-69)
+    assert metric.with_prior(prior)(y, proba) == 1.0
+    assert metric.with_prior(prior).name == metric.name and metric.prior is None
     tied = np.array([[0.95, 0.05], [0.5, 0.5], [0.97, 0.03]])  # argmax: 0; over shares: 1
     assert metric(y, tied) == 1.0
     assert get_metric("accuracy", "classification")(y, tied) == 2 / 3

@@ -603,17 +603,22 @@ def test_copies_keep_the_storage_and_saved_files_hide_its_password():
         "redis://:***@127.0.0.1:6379/0?prefix=team"
 
 
-def test_balanced_accuracy_search_predicts_by_the_class_prior():
+def test_balanced_accuracy_search_predicts_by_the_class_prior(monkeypatch):
     from sklearn.datasets import make_classification
     from sklearn.metrics import balanced_accuracy_score
 
     X, y = make_classification(600, 8, n_informative=4, weights=[0.93], flip_y=0.0,
                                random_state=0)
     y = np.where(y == 1, "rare", "common")
+    searched = []  # the metric the trials were scored with
+    finalize = LeptonClassifier._finalize
+    monkeypatch.setattr(LeptonClassifier, "_finalize", lambda self, *a, **kw: (
+        searched.append(a[5].metric), finalize(self, *a, **kw))[1])
     clf = LeptonClassifier(time_budget=20, n_trials=2, search_space=TINY_SPACE, cv=None,
                            metric="balanced_accuracy", random_state=0).fit(X, y)
     prior = np.mean(y[:, None] == clf.classes_, axis=0)
     np.testing.assert_allclose(clf.class_prior_, prior)
+    np.testing.assert_allclose(searched[0].prior, prior)  # trials decided as predict does
     assert clf.decision_ == clf.final_model_info_["decision"] == "prior"
     proba = clf.predict_proba(X)
     pred = clf.predict(X)

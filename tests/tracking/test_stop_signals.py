@@ -230,7 +230,7 @@ def test_a_stop_during_the_plots_names_them_and_a_resumed_session_drops_the_tag(
     assert run.data.tags["lepton.stopped"] == (
         "Ctrl-C during the end-of-search logging; not logged: the optimization history "
         "plot, the parameter importances plot, the parallel coordinate plot, the learning "
-        "curves plot, the held-out evaluation plot")
+        "curves plot, the evaluation plot of the validation predictions")
     skipped = json.loads(open(client.download_artifacts(run.info.run_id,
                                                         "plots/skipped.json")).read())
     assert set(skipped.values()) == {"stopped (Ctrl-C)"}, skipped
