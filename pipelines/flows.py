@@ -261,10 +261,6 @@ def deployment_parameters(**parameters: Any) -> dict[str, Any]:
     steps.check_run_options(**{key: parameters[key] for key in (
         "task", "test_size", "time_budget", "n_jobs", "metric", "search_space", "device")
         if key in parameters})
-    for key in ("retries", "retry_delay_seconds"):
-        if key in parameters and not (isinstance(parameters[key], (int, float))
-                                      and parameters[key] >= 0):
-            raise ValueError(f"{key}={parameters[key]!r}: give a number >= 0.")
     _check_run_values(_as_a_run_takes_them(parameters))
     if parameters.get("save"):  # each scheduled run would fail at its end, after its search
         steps.check_writable(parameters["save"], what="save")
@@ -319,7 +315,10 @@ def _check_run_values(parameters: dict[str, Any]) -> None:
     """The values each scheduled run would refuse after Prefect's conversions (after
     loading its data, or at the fit), refused when the deployment is made: a seed numpy
     does not take, a negative verbosity, an empty name (``experiment=''`` logged to
-    MLflow's default experiment), a number of importances below 1."""
+    MLflow's default experiment), a number of importances below 1, negative retries."""
+    for key in ("retries", "retry_delay_seconds"):
+        if parameters[key] < 0:
+            raise ValueError(f"{key}={parameters[key]!r}: give a number >= 0.")
     seed, verbose = parameters["seed"], parameters["verbose"]
     if not 0 <= seed < 2**32:
         raise ValueError(f"seed={seed!r}: give a whole number from 0 to {2**32 - 1}.")
@@ -332,7 +331,7 @@ def _check_run_values(parameters: dict[str, Any]) -> None:
                          "(1 or more), or None for no importances.")
     for key in ("study_name", "experiment", "tracking_uri", "registered_model_name"):
         value = parameters.get(key)
-        if value is not None and not (isinstance(value, str) and value.strip()):
+        if value is not None and not value.strip():  # (Prefect gave a str or None)
             raise ValueError(f"{key}={value!r}: give a name that is not empty, or None "
                              "for the default.")
 
