@@ -408,10 +408,14 @@ class SearchContext:
             return
         with self.lock:
             self.best_value = best.value
-        self.budget.update_reserve(epoch_time=float(epoch_time),
-                                   epochs=int(best.user_attrs.get("best_epoch") or 1),
-                                   data_ratio=self.n_all / max(1.0, self.train_rows),
-                                   search_kept=0.5)
+        self._refit_reserve(float(epoch_time), int(best.user_attrs.get("best_epoch") or 1),
+                            search_kept=0.5)
+
+    def _refit_reserve(self, epoch_time: float, epochs: int, **kwargs: Any) -> None:
+        """The budget's reserve for refitting a trial measured at ``epoch_time`` a fold's
+        epoch and best at ``epochs``, on every row."""
+        self.budget.update_reserve(epoch_time=epoch_time, epochs=epochs,
+                                   data_ratio=self.n_all / max(1.0, self.train_rows), **kwargs)
 
     def keep(self, tm: TrialModel) -> None:
         """Keep the ``keep_models`` best trials' modules (the ensemble candidates)."""
@@ -427,8 +431,7 @@ class SearchContext:
             if improved:
                 self.best_value = tm.value
         if improved:
-            self.budget.update_reserve(epoch_time=tm.epoch_time, epochs=tm.best_epoch,
-                                       data_ratio=self.n_all / max(1.0, self.train_rows))
+            self._refit_reserve(tm.epoch_time, tm.best_epoch)
 
 
 def outputs_to_prediction(out: torch.Tensor, task: Task, y_scaler: Any) -> np.ndarray:
@@ -481,8 +484,8 @@ class PruningReporter(Callback):
         # on one split: curves line up across trials) and each fold's final score
         self.fold = fold
         # the pruner is asked at the epochs it judges only: each question reads the trial
-        # back from the study's storage (with the reports, 358-412 ms of a 40-epoch
-        # trial's on SQLite, 202-246 ms asked at its rungs)
+        # back from the study's storage (with the reports, 196-261 ms of a 40-epoch
+        # trial's on SQLite, 125-176 ms asked at its rungs: benchmarks/dev/pruner_reports.py)
         self.judged = judged_epochs(trial.study.pruner)
 
     @staticmethod
