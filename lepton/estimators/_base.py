@@ -40,9 +40,9 @@ from ..training import (
     usable_device,
 )
 
-__all__ = ["BaseNeuralNetwork", "infer_task", "encode_target", "split_validation",
-           "check_sample_weight", "check_rows_weighted", "LabelIndicator", "target_kind",
-           "left_out_columns"]
+__all__ = ["BaseNeuralNetwork", "infer_task", "encode_target", "target_scaler",
+           "split_validation", "check_sample_weight", "check_rows_weighted", "LabelIndicator",
+           "target_kind", "left_out_columns"]
 
 
 class LabelIndicator:
@@ -327,7 +327,7 @@ def encode_target(y: Any, task: str, n_samples: int, *, estimator_name: str,
             numbers = text_numbers(y_arr) if y_arr.ndim == 1 else None  # '$1,234.50', '?'
             if numbers is not None:
                 return encode_target(numbers, task, n_samples, estimator_name=estimator_name,
-                                     sample_weight=sample_weight)
+                                     sample_weight=sample_weight, loss=loss)
             raise ValueError(
                 f"{estimator_name} is a regressor but y holds non-numeric values "
                 f"(dtype {y_arr.dtype}); use a classifier or convert y to numbers."
@@ -338,11 +338,7 @@ def encode_target(y: Any, task: str, n_samples: int, *, estimator_name: str,
     _check_y_finite(y_arr)
     _check_length(y_arr, n_samples)
     y2 = y_arr.reshape(len(y_arr), -1)
-    # arrays, whatever a user's sklearn.set_config(transform_output="pandas") says: a frame
-    # here was indexed by row numbers as by column names (KeyError)
-    with np.errstate(over="ignore", invalid="ignore"):
-        scaler = StandardScaler().set_output(transform="default").fit(
-            y2, sample_weight=check_sample_weight(sample_weight, n_samples))
+    scaler = target_scaler(y2, check_sample_weight(sample_weight, n_samples), loss)
     if not (np.isfinite(scaler.scale_).all() and np.isfinite(scaler.mean_).all()):
         # squares of targets past ~1e154 overflow float64: the search went on, every score
         # NaN, and said to hold out more rows
@@ -351,9 +347,22 @@ def encode_target(y: Any, task: str, n_samples: int, *, estimator_name: str,
             f"y holds values too large to standardise in float64 (up to {big:.3g}): their "
             "squares overflow. Rescale y (divide it by a power of ten, or take its log) "
             "before fit.")
-    if loss == "absolute_error":
-        _median_scale(scaler, y2, check_sample_weight(sample_weight, n_samples))
     return scaler.transform(y2).astype(np.float32), scaler, y2.shape[1]
+
+
+def target_scaler(y2: np.ndarray, w: np.ndarray | None,
+                  loss: str = "squared_error") -> StandardScaler:
+    """A regression's targets' scaler fitted on ``y2`` (2-D): mean and standard deviation
+    weighted by ``w``, or for ``loss='absolute_error'`` median and interquartile range
+    (:func:`_median_scale`). Its mean or scale is not finite where the squares of ``y2``
+    overflow float64 (the caller says so)."""
+    # arrays, whatever a user's sklearn.set_config(transform_output="pandas") says: a frame
+    # here was indexed by row numbers as by column names (KeyError)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        scaler = StandardScaler().set_output(transform="default").fit(y2, sample_weight=w)
+    if loss == "absolute_error" and np.isfinite(scaler.scale_).all():
+        _median_scale(scaler, y2, w)
+    return scaler
 
 
 def _median_scale(scaler: StandardScaler, y2: np.ndarray, w: np.ndarray | None) -> None:

@@ -11,7 +11,7 @@ from torch import nn
 from .activations import get_activation
 from .config import ModelConfig
 
-__all__ = ["MLP", "ResNet", "CNN", "PeriodicEmbedding", "build_model"]
+__all__ = ["MLP", "ResNet", "CNN", "PeriodicEmbedding", "build_model", "rescale_outputs"]
 
 
 def _norm(kind: str, width: int) -> nn.Module:
@@ -182,6 +182,20 @@ class CNN(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (batch, C*H*W) -> (batch, n_outputs)
         x = x.reshape(x.shape[0], *self.input_shape)  # (batch, C, H, W)
         return self.head(self.features(x).flatten(1))
+
+
+@torch.no_grad()
+def rescale_outputs(module: nn.Module, scale: Sequence[float], shift: Sequence[float]) -> None:
+    """Make ``module`` (an MLP, ResNet or CNN) output ``scale * output + shift``, each
+    output its own pair, by rescaling its last linear layer in place: a network trained on
+    targets in one scale then predicts in another with nothing around it."""
+    layer = module.head
+    while not isinstance(layer, nn.Linear):  # ResNet: norm, activation, linear; CNN: an MLP
+        layer = layer[-1] if isinstance(layer, nn.Sequential) else layer.head
+    scale_t = torch.as_tensor(scale, dtype=layer.weight.dtype, device=layer.weight.device)
+    layer.weight.mul_(scale_t[:, None])
+    layer.bias.mul_(scale_t).add_(torch.as_tensor(shift, dtype=layer.bias.dtype,
+                                                  device=layer.bias.device))
 
 
 def build_model(config: ModelConfig | dict, n_inputs: int, n_outputs: int, *,

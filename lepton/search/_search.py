@@ -67,6 +67,7 @@ from ..training import (
     DIVERGED, TIME_LIMIT, Callback, DivergedError, Task, TensorData, TrainingConfig, fit_model,
     free_memory,
 )
+from ..models.networks import rescale_outputs
 from ..preprocessing import kept_columns
 from ..tracking._store import process_gone as _process_gone
 from ..tracking._store import process_instance, redact_uri
@@ -178,6 +179,11 @@ class Fold:
     preprocessor: Any              # TabularPreprocessor fitted on this fold's train rows
     scaled: dict[str, Fold] = field(default_factory=dict)
     ranking: np.ndarray | None = None
+    # regression: the targets of this fold are standardised by its train rows alone (the
+    # validation rows, future ones on a forward split, set neither the networks' starting
+    # output nor their scale); this scaler maps them back to the fit's standardised
+    # units, which its networks are given once trained (train_on_folds)
+    y_scaler: Any = None
 
     def with_scaling(self, scaling: str) -> Fold:
         if scaling == self.preprocessor.scaling:
@@ -191,12 +197,14 @@ class Fold:
         if columns is None:
             return self
         return Fold(train=self.train.columns(columns), valid=self.valid.columns(columns),
-                    val_idx=self.val_idx, preprocessor=self.preprocessor.keeping(columns))
+                    val_idx=self.val_idx, preprocessor=self.preprocessor.keeping(columns),
+                    y_scaler=self.y_scaler)
 
     def to(self, device: torch.device) -> Fold:
         """This split (and its other scalings) held on ``device``."""
         out = Fold(train=self.train.to(device), valid=self.valid.to(device),
-                   val_idx=self.val_idx, preprocessor=self.preprocessor, ranking=self.ranking)
+                   val_idx=self.val_idx, preprocessor=self.preprocessor, ranking=self.ranking,
+                   y_scaler=self.y_scaler)
         # sparse input: every scaling is this same fold (estimators._make_folds)
         out.scaled = {k: out if v is self else v.to(device) for k, v in self.scaled.items()}
         return out
@@ -851,7 +859,12 @@ def train_on_folds(ctx: SearchContext, folds: Sequence[Fold], model_cfg: dict, t
         # the outputs the training loop validated the kept weights with (early stopping
         # restored them): predicting the rows again cost a second pass (2.3 s on 40,000
         # rows of 3,680 inputs)
-        preds.append(outputs_to_prediction(result.val_outputs, ctx.task, ctx.y_scaler))
+        outputs = result.val_outputs
+        if fold.y_scaler is not None:  # trained in the fold's target units: into the fit's
+            rescale_outputs(module, fold.y_scaler.scale_, fold.y_scaler.mean_)
+            outputs = torch.from_numpy(fold.y_scaler.inverse_transform(
+                outputs.detach().double().cpu().numpy()))
+        preds.append(outputs_to_prediction(outputs, ctx.task, ctx.y_scaler))
         modules.append(module.cpu() if fold.train.device.type != "cpu" else module)
         best_epochs.append(result.best_epoch or len(result.history))
         seconds = [r["epoch_time"] for r in result.history]

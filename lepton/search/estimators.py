@@ -41,7 +41,7 @@ from .._warn import check_version, stamp_version, warn_at_caller, warn_left_out
 from ..estimators import NeuralNetworkClassifier, NeuralNetworkRegressor
 from ..estimators._base import (_class_args, _rows, check_rows_weighted, check_sample_weight,
                                 encode_target, kept_on_failure, record_target_names,
-                                split_validation, target_kind)
+                                split_validation, target_kind, target_scaler)
 from ..preprocessing import (TabularPreprocessor, check_features,
                              column_errors_on_all_rows, feature_ranking, image_channels,
                              kept_columns, warn_unseen_categories)
@@ -354,7 +354,8 @@ class _BaseLepton(BaseEstimator):
         t_step = time.perf_counter()
         with column_errors_on_all_rows(X):
             folds = self._make_folds(X, y_enc, w, kind, splits, space.scalings(), device,
-                                     rank="feature_fraction" in space.parameters)
+                                     rank="feature_fraction" in space.parameters,
+                                     loss=metric.loss)
         steps["preprocessing the folds"] = time.perf_counter() - t_step
         if not worker:
             self._refuse_no_time(budget, steps, n_folds=len(folds))
@@ -791,10 +792,12 @@ class _BaseLepton(BaseEstimator):
                 else f"holdout {self.validation_fraction:g}")
 
     def _make_folds(self, X, y_enc, w, task: str, splits, scalings: list[str],
-                    device, *, rank: bool = False) -> list[Fold]:
+                    device, *, rank: bool = False, loss: str = "squared_error") -> list[Fold]:
         """Each split preprocessed (fitted on its train rows) once per input scaling; the
         first scaling's copy is the fold, the others hang off ``Fold.scaled``. ``rank``:
-        each copy's columns ranked on its train rows (``Fold.ranking``)."""
+        each copy's columns ranked on its train rows (``Fold.ranking``). A regression's
+        targets are standardised again by each split's train rows (``Fold.y_scaler``, as
+        ``loss`` scales them)."""
         from threadpoolctl import threadpool_limits
 
         y_dtype = torch.long if task == "classification" else torch.float32
@@ -807,6 +810,11 @@ class _BaseLepton(BaseEstimator):
         folds = []
         for train_idx, val_idx in splits:
             X_train, X_valid = _safe_indexing(X, train_idx), _safe_indexing(X, val_idx)
+            y_train, y_valid, y_scaler = y_enc[train_idx], y_enc[val_idx], None
+            if task == "regression":
+                y_scaler = _fold_target_scaler(y_train, _rows(w, train_idx), loss)
+                y_train, y_valid = (y_scaler.transform(y.astype(np.float64)).astype(np.float32)
+                                    for y in (y_train, y_valid))
             copies = []
             for scaling in scalings:
                 if sp.issparse(X) and copies:  # sparse columns are max-abs scaled either way
@@ -822,11 +830,12 @@ class _BaseLepton(BaseEstimator):
                 ranking = (feature_ranking(Xt, y_enc[train_idx], classes=task != "regression")
                            if rank else None)
                 copies.append(Fold(
-                    train=TensorData(Xt, y_enc[train_idx], w=_rows(w, train_idx),
+                    train=TensorData(Xt, y_train, w=_rows(w, train_idx),
                                      device=device, y_dtype=y_dtype),
-                    valid=TensorData(Xv, y_enc[val_idx], w=_rows(w, val_idx), device=device,
+                    valid=TensorData(Xv, y_valid, w=_rows(w, val_idx), device=device,
                                      y_dtype=y_dtype),
-                    val_idx=np.asarray(val_idx), preprocessor=pre, ranking=ranking))
+                    val_idx=np.asarray(val_idx), preprocessor=pre, ranking=ranking,
+                    y_scaler=y_scaler))
             copies[0].scaled = dict(zip(scalings[1:], copies[1:]))
             folds.append(copies[0])
         return folds
@@ -1642,6 +1651,22 @@ def make_leaderboard(study: optuna.Study, metric_name: str,
     frame = frame.astype({c: object for c in text}) if text else frame
     frame.columns = frame.columns.astype(object)  # the column names likewise
     return frame
+
+
+def _fold_target_scaler(y_train: np.ndarray, w: np.ndarray | None, loss: str):
+    """The scaler of a fold's regression targets, fitted on its train rows' targets as the
+    fit standardised them (``encode_target``): an affine map, so this is the fit's own
+    scaling (mean and standard deviation, or median and interquartile range for ``loss``)
+    of those rows alone. A spread under a thousandth of every row's (a constant past
+    before a step, a forward split's) or none (train rows all of weight 0) keeps the
+    fit's scale: the validation rows would be thousands of such units off."""
+    scaler = target_scaler(y_train.astype(np.float64), w, loss)
+    if not np.isfinite(scaler.mean_).all():
+        scaler.mean_ = np.zeros_like(scaler.mean_)
+    if not np.isfinite(scaler.scale_).all() or (scaler.scale_ < 1e-3).any():
+        scaler.scale_ = np.where(np.isfinite(scaler.scale_) & (scaler.scale_ >= 1e-3),
+                                 scaler.scale_, 1.0)
+    return scaler
 
 
 def _data_fingerprint(task: str, X, y_enc, w: np.ndarray | None = None) -> str:

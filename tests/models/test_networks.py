@@ -16,6 +16,7 @@ from lepton.models import (
     check_activation,
     get_activation,
 )
+from lepton.models.networks import rescale_outputs
 
 KNOWN = ", ".join(sorted(ACTIVATIONS))
 
@@ -213,3 +214,22 @@ def test_embedding_config_roundtrip_and_errors():
     with pytest.raises(ValueError, match=r"applies to families mlp and resnet only"):
         ModelConfig.from_dict({"family": "cnn", "conv_channels": [4],
                                "numeric_embedding": "periodic"})
+
+
+@pytest.mark.parametrize("config, shape", [
+    ({"family": "mlp", "layers": [{"width": 8}, {"width": 4}], "normalization": "batch"}, None),
+    ({"family": "resnet", "layers": [{"width": 8}], "normalization": "layer"}, None),
+    ({"family": "cnn", "conv_channels": [3], "layers": [{"width": 8}]}, (1, 4, 4)),
+])
+def test_rescale_outputs_gives_each_output_its_scale_and_shift(config, shape):
+    """A fold's networks are trained on targets standardised by its own rows, then made
+    to predict in the fit's units by their last linear layer (search train_on_folds)."""
+    torch.manual_seed(0)
+    model = build_model(config, 16, 2, input_shape=shape).eval()
+    x = torch.randn(10, 16)
+    with torch.no_grad():
+        before = model(x)
+        rescale_outputs(model, [2.0, 0.5], [-1.0, 3.0])
+        after = model(x)
+    torch.testing.assert_close(after, before * torch.tensor([2.0, 0.5])
+                               + torch.tensor([-1.0, 3.0]))

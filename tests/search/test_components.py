@@ -1125,3 +1125,48 @@ def test_a_missed_heartbeat_on_a_database_is_not_the_end_of_the_trials_heartbeat
     with storage.scoped_session() as session:
         assert session.query(models.TrialHeartbeatModel).filter_by(
             trial_id=trial._trial_id).count() == 1
+
+
+@pytest.mark.parametrize("loss", ["squared_error", "absolute_error"])
+def test_a_regression_folds_targets_are_scaled_by_its_own_train_rows(loss):
+    """A forward split of a trending target: the validation rows (later, higher) set
+    neither the centre nor the scale of the fold's targets (they did: the scaler was fitted
+    on every row fit is given, review helper-69), rows of weight 0 neither; the fold's
+    networks, trained in its units, predict in the fit's own."""
+    import torch
+
+    from lepton import LeptonRegressor
+    from lepton.estimators._base import encode_target
+    from lepton.search._search import train_on_folds
+    from lepton.training import Task
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 4))
+    y = 3 * X[:, 0] + np.linspace(0, 20, 300)
+    w = np.ones(300)
+    w[:10] = 0.0
+    y_enc, scaler, _ = encode_target(y, "regression", 300, estimator_name="LeptonRegressor",
+                                     sample_weight=w, loss=loss)
+    est = LeptonRegressor()
+    est.input_shape_ = None
+    fold, = est._make_folds(X, y_enc, w, "regression", [(np.arange(200), np.arange(200, 300))],
+                            ["standard"], torch.device("cpu"), loss=loss)
+    y_train = fold.train.y.numpy().ravel()[10:]  # the weighted rows
+    if loss == "squared_error":
+        assert abs(y_train.mean()) < 1e-5 and y_train.std() == pytest.approx(1.0, rel=1e-4)
+    else:  # median and interquartile range / 1.349
+        assert abs(np.median(y_train)) < 0.02
+        assert np.subtract(*np.percentile(y_train, [75, 25])) == pytest.approx(1.349, rel=0.02)
+    assert fold.valid.y.numpy().mean() > 1.5  # the later rows, far above the train rows
+    np.testing.assert_allclose(fold.y_scaler.inverse_transform(fold.valid.y.numpy()),
+                               y_enc[200:], atol=1e-5)
+
+    ctx = SimpleNamespace(task=Task("regression", 1, regression_loss=loss), input_shape=None,
+                          y_scaler=scaler, interrupt=None)
+    run = train_on_folds(ctx, [fold], {"layers": [{"width": 16}]},
+                         dict(epochs=5, batch_size=32, learning_rate=1e-2),
+                         seed=0, t0=time.perf_counter(), max_time=60.0)
+    with torch.no_grad():
+        outputs = run.modules[0].eval()(fold.valid.X).double().numpy()
+    np.testing.assert_allclose(scaler.inverse_transform(outputs), run.val_pred, rtol=1e-4,
+                               atol=1e-4)
