@@ -172,7 +172,9 @@ def test_rows_of_weight_zero_do_not_set_a_regression_targets_scale():
     placeholders[:100], w[:100] = 1e4, 0.0
     model = NeuralNetworkRegressor(hidden_layer_sizes=(32,), epochs=100, learning_rate=1e-2,
                                    random_state=0).fit(X, placeholders, sample_weight=w)
-    np.testing.assert_allclose(model.y_scaler_.mean_, [y[100:].mean()])
+    # (fitted on the training rows: the early-stopping rows are left out of it too)
+    assert abs(model.y_scaler_.mean_[0] - y[100:].mean()) < 0.5
+    assert model.y_scaler_.scale_[0] == pytest.approx(y[100:].std(), rel=0.2)
     assert model.score(X[100:], y[100:]) > 0.9
 
 

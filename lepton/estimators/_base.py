@@ -776,6 +776,13 @@ class BaseNeuralNetwork(BaseEstimator):
         check_rows_weighted(w, train_idx, "training rows")
         check_rows_weighted(w, val_idx, "validation rows (validation_fraction="
                             f"{self.validation_fraction:g})")
+        if kind == "regression" and val_idx is not None:
+            # the targets scaled by the training rows alone: the early-stopping rows set
+            # neither the network's starting output nor its scale (as a search's folds)
+            y_units = encoder.inverse_transform(y_enc.astype(np.float64))
+            encoder = target_scaler(y_units[train_idx], _rows(w, train_idx),
+                                    getattr(self, "loss", "squared_error"))
+            y_enc = encoder.transform(y_units).astype(np.float32)
 
         preprocessor = TabularPreprocessor(max_onehot_cardinality=defaults.MAX_ONEHOT_CARDINALITY,
                                            onehot_cells=defaults.ONEHOT_CELLS,

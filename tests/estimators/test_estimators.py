@@ -435,6 +435,27 @@ def test_early_stopping_needs_enough_validation_rows():
     assert all(np.isfinite(r["val_loss"]) for r in large.history_)
 
 
+@pytest.mark.parametrize("loss", ["squared_error", "absolute_error"])
+def test_a_regressors_targets_are_scaled_by_its_training_rows_alone(loss):
+    """The early-stopping rows set neither the targets' centre nor their scale (they did:
+    the scaler was fitted on every row fit is given), as a search's folds."""
+    from sklearn.utils import check_random_state
+
+    from lepton.estimators._base import split_validation
+
+    X, y = _linear(n=300)
+    y = y + 50.0 * (np.arange(300) % 10 == 0)  # a few far targets, whichever rows hold them
+    model = NeuralNetworkRegressor(**{**TINY, "early_stopping": True, "loss": loss}).fit(X, y)
+    seed = int(check_random_state(0).randint(0, 2**31 - 1))
+    train_idx, val_idx = split_validation(300, model.validation_fraction, None, seed)
+    if loss == "squared_error":
+        assert model.y_scaler_.mean_ == pytest.approx([y[train_idx].mean()])
+        assert model.y_scaler_.scale_ == pytest.approx([y[train_idx].std()])
+    else:
+        median = model.y_scaler_.mean_[0]  # a training row's target, not a validation row's
+        assert np.isclose(y[train_idx], median).any() and not np.isclose(y[val_idx], median).any()
+
+
 def test_a_users_pandas_transform_output_changes_nothing():
     """sklearn.set_config(transform_output="pandas") reached Lepton's inner transformers:
     a frame not numbered 0..n-1 was predicted from other rows' categories (accuracy 0.98
