@@ -246,6 +246,16 @@ def get_metric(name: str | None, task: str) -> Metric:
                          and not m.prior_corrected)
         also = (f"; for a multilabel y (a 0/1 column per label) one of {', '.join(several)}"
                 if task == "classification" else "")
+        ours = SCORER_NAMES.get(name)
+        hint = (f" (scikit-learn's scorer {name!r} ranks models as {ours!r} does; Lepton's "
+                f"scores keep their sign: best_score_ is then the {ours} itself, lower is "
+                "better)" if ours is not None and METRICS[ours].task == task else "")
         raise ValueError(f"metric={name!r} is not a {task} metric; choose one of "
-                         f"{', '.join(ok)}{also}.")
+                         f"{', '.join(ok)}{also}{hint}.")
     return metric
+
+
+#: scikit-learn scorer names a user of its API may give, and the metric that ranks models
+#: alike (mean squared error orders them as its root does)
+SCORER_NAMES = {"neg_mean_squared_error": "rmse", "neg_root_mean_squared_error": "rmse",
+                "neg_mean_absolute_error": "mae", "neg_log_loss": "log_loss"}

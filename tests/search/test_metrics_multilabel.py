@@ -65,3 +65,22 @@ def test_an_unknown_metric_lists_a_multilabel_targets_metrics_apart():
     with pytest.raises(ValueError, match=r"is not a regression metric; choose one of mae, r2, "
                                          r"rmse\.$"):
         get_metric("f1_micro", "regression")
+
+
+@pytest.mark.parametrize("name, task, ours", [
+    ("neg_root_mean_squared_error", "regression", "rmse"),
+    ("neg_mean_squared_error", "regression", "rmse"),
+    ("neg_mean_absolute_error", "regression", "mae"),
+    ("neg_log_loss", "classification", "log_loss"),
+])
+def test_a_scikit_learn_scorer_name_is_refused_naming_the_metric_that_ranks_alike(
+        name, task, ours):
+    """Users of the scikit-learn API write its scorers' names; Lepton's scores keep their
+    sign, so the name is not taken silently for another quantity."""
+    with pytest.raises(ValueError, match=rf"metric='{name}' is not a {task} metric; choose "
+                                         rf".* \(scikit-learn's scorer '{name}' ranks models "
+                                         rf"as '{ours}' does; .* best_score_ is then the "
+                                         rf"{ours} itself, lower is better\)\.$"):
+        get_metric(name, task)
+    with pytest.raises(ValueError, match=r"roc_auc\.$|rmse\.$"):  # not for the other task
+        get_metric(name, "classification" if task == "regression" else "regression")
