@@ -213,6 +213,9 @@ class NeuralNetworkRegressor(RegressorMixin, BaseNeuralNetwork):
         (the median: robust to outlying targets; what ``LeptonRegressor(metric='mae')``
         trains with).
 """ + _ATTRS_DOC + """    y_scaler_ : sklearn.preprocessing.StandardScaler
+        The targets' scaling the network was trained in, fitted on the training rows
+        (not the early-stopping ones): mean and standard deviation, or median and
+        interquartile range for ``loss='absolute_error'``.
 
     Examples
     --------
