@@ -863,7 +863,7 @@ def train_on_folds(ctx: SearchContext, folds: Sequence[Fold], model_cfg: dict, t
         if fold.y_scaler is not None:  # trained in the fold's target units: into the fit's
             rescale_outputs(module, fold.y_scaler.scale_, fold.y_scaler.mean_)
             outputs = torch.from_numpy(fold.y_scaler.inverse_transform(
-                outputs.detach().double().cpu().numpy()))
+                outputs.detach().float().cpu().double().numpy()))  # MPS has no float64
         preds.append(outputs_to_prediction(outputs, ctx.task, ctx.y_scaler))
         modules.append(module.cpu() if fold.train.device.type != "cpu" else module)
         best_epochs.append(result.best_epoch or len(result.history))
