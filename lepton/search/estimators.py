@@ -83,6 +83,9 @@ SEED_WAIT_S = 30.0
 WAIT_SHARE = 0.1
 #: Study attribute: its trials report epoch values to the pruner in the study's direction.
 ORIENTED_ATTR = "lepton.oriented_reports"
+#: Study attribute: a regression's trials report losses in the units of their fold's own
+#: targets (Fold.y_scaler, since stop 41), not those of every row's.
+FOLD_UNITS_ATTR = "lepton.fold_unit_reports"
 #: Study attribute: the space searched (family and parameters, after the priors), recorded
 #: with its fingerprint ``lepton.space`` so that a resume with another space names changes.
 SPACE_SPEC_ATTR = "lepton.space_spec"
@@ -439,7 +442,7 @@ class _BaseLepton(BaseEstimator):
             w_val=None if w is None else w[val_rows], w_all=w,
             seed=seed, n_all=n, input_shape=input_shape, tracker=tracker,
             keep_models=max(10, self.ensemble_size), heartbeat=heartbeat,
-            prune=_may_prune(study, metric), follow=follow,
+            prune=_may_prune(study, metric, regression=kind == "regression"), follow=follow,
             devices=DevicePool(devices) if len(devices) > 1 else None,
             started=None if follow is not None else _dt.datetime.now(),
             # the tracker's end costs more on a machine loaded since the start (workers
@@ -1917,19 +1920,25 @@ def _close_window(study: optuna.Study, ends_at: float | None) -> None:
         log.warning("could not record the end of the search for its workers: %s", exc)
 
 
-def _may_prune(study: optuna.Study, metric) -> bool:
+def _may_prune(study: optuna.Study, metric, *, regression: bool = False) -> bool:
     """Whether this session's trials report their epochs to the pruner. Since stop 22 a
     metric to maximise that is tracked by a loss (roc_auc) reports it negated
-    (PruningReporter.orientation); a study whose trials reported it as it was would have
-    the pruner rank the two kinds of report against each other and stop every new trial
-    at its first rung. Such a study is searched on without pruning; every other study
-    records that its reports are oriented (ORIENTED_ATTR) and prunes."""
-    if ORIENTED_ATTR in study.user_attrs:
-        return True
-    flipped = PruningReporter.orientation(metric) < 0
-    if flipped and any(t.intermediate_values for t in study.get_trials(deepcopy=False)):
-        return False
-    study.set_user_attr(ORIENTED_ATTR, True)
+    (PruningReporter.orientation); since stop 41 a regression's losses (rmse, mae) are in
+    the units of each fold's own targets. A study whose trials reported the other way
+    would have the pruner rank the two kinds of report against each other (new trials of
+    a trending target's forward folds reported losses ten times the old ones' and were
+    stopped at their rungs, review helper-71). Such a study is searched on without
+    pruning; every other study records how its trials report (ORIENTED_ATTR,
+    FOLD_UNITS_ATTR) and prunes."""
+    attrs = study.user_attrs
+    new_units = regression and metric.epoch_field == "val_loss"  # R^2 has no units
+    if ((ORIENTED_ATTR not in attrs and PruningReporter.orientation(metric) < 0)
+            or (new_units and FOLD_UNITS_ATTR not in attrs)):
+        if any(t.intermediate_values for t in study.get_trials(deepcopy=False)):
+            return False
+    for attr, applies in ((ORIENTED_ATTR, True), (FOLD_UNITS_ATTR, regression)):
+        if applies and attr not in attrs:
+            study.set_user_attr(attr, True)
     return True
 
 

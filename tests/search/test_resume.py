@@ -281,6 +281,50 @@ def test_a_roc_auc_study_whose_trials_reported_raw_losses_resumes_without_prunin
     assert reports and all(v < 0 for v in reports)  # negated losses
 
 
+def test_a_regression_study_whose_trials_reported_the_fits_units_resumes_without_pruning(
+        tmp_path, monkeypatch):
+    """Before stop 41 a regression's trials reported losses in the units of every row's
+    targets; each fold's own are used now. Mixing the two in one study would have the
+    pruner rank the new trials against the old ones in other units (on a trending
+    target's forward folds, new losses ten times the old ones': review helper-71), so such
+    a study goes on without pruning; a new one records its units and prunes."""
+    from sklearn.datasets import load_diabetes
+
+    import lepton.search.estimators as est
+    from lepton import LeptonRegressor
+
+    from .conftest import TINY_SPACE
+
+    X, y = load_diabetes(return_X_y=True)
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+
+    def fit(study_name, n_trials, metric="rmse"):
+        LeptonRegressor(time_budget=120, n_trials=n_trials, storage=url, study_name=study_name,
+                        metric=metric, search_space=TINY_SPACE, cv=None,
+                        random_state=0).fit(X, y)
+        return optuna.load_study(study_name=study_name, storage=url)
+
+    with monkeypatch.context() as m:  # a study of the code before stop 41
+        m.setattr(est, "FOLD_UNITS_ATTR", "lepton.not_yet")
+        m.setattr(optuna.Study, "set_user_attr", _skip_attr("lepton.not_yet"))
+        old = fit("older", 3)
+        fit("older_r2", 3, "r2")
+    assert "lepton.fold_unit_reports" not in old.user_attrs
+    assert any(t.intermediate_values for t in old.trials)
+    resumed = fit("older", 6)
+    new = [t for t in resumed.trials if t.number >= 3]
+    assert len(new) == 3 and not any(t.intermediate_values for t in new)
+    assert "lepton.fold_unit_reports" not in resumed.user_attrs
+
+    # R^2 has no units: its old study prunes on
+    ran = [t for t in fit("older_r2", 6, "r2").trials if t.state.is_finished()]
+    assert len(ran) == 6 and all(t.intermediate_values for t in ran)
+    fresh = fit("newer", 3)
+    assert fresh.user_attrs["lepton.fold_unit_reports"] is True
+    ran = [t for t in fresh.trials if t.state.is_finished()]
+    assert len(ran) == 3 and all(t.intermediate_values for t in ran)
+
+
 def _skip_attr(name):
     original = optuna.Study.set_user_attr
 
