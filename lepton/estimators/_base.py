@@ -250,7 +250,8 @@ def _check_y_finite(y: np.ndarray) -> None:
 
 
 def encode_target(y: Any, task: str, n_samples: int, *, estimator_name: str,
-                  sample_weight: Any = None, loss: str = "squared_error"):
+                  sample_weight: Any = None, loss: str = "squared_error",
+                  scale_rows: np.ndarray | None = None):
     """Validate ``y`` and encode it for training.
 
     Returns ``(y_encoded, encoder, n_outputs)``: class indices and a fitted LabelEncoder
@@ -260,6 +261,7 @@ def encode_target(y: Any, task: str, n_samples: int, *, estimator_name: str,
     of weight 0 is left out of the scaling as of every loss: such rows' targets, often
     placeholders, would otherwise set the scale). For ``loss='absolute_error'`` the scaler
     centres on the median and scales by the interquartile range (:func:`_median_scale`).
+    ``scale_rows``: the rows the regression's scaler is fitted on (all by default).
     """
     if y is None:
         raise ValueError(
@@ -327,7 +329,8 @@ def encode_target(y: Any, task: str, n_samples: int, *, estimator_name: str,
             numbers = text_numbers(y_arr) if y_arr.ndim == 1 else None  # '$1,234.50', '?'
             if numbers is not None:
                 return encode_target(numbers, task, n_samples, estimator_name=estimator_name,
-                                     sample_weight=sample_weight, loss=loss)
+                                     sample_weight=sample_weight, loss=loss,
+                                     scale_rows=scale_rows)
             raise ValueError(
                 f"{estimator_name} is a regressor but y holds non-numeric values "
                 f"(dtype {y_arr.dtype}); use a classifier or convert y to numbers."
@@ -338,7 +341,12 @@ def encode_target(y: Any, task: str, n_samples: int, *, estimator_name: str,
     _check_y_finite(y_arr)
     _check_length(y_arr, n_samples)
     y2 = y_arr.reshape(len(y_arr), -1)
-    scaler = target_scaler(y2, check_sample_weight(sample_weight, n_samples), loss)
+    w = check_sample_weight(sample_weight, n_samples)
+    if scale_rows is not None and (w is None or w[scale_rows].sum() > 0):  # else refused
+        y2_fit, w = y2[scale_rows], _rows(w, scale_rows)  # later (check_rows_weighted)
+    else:
+        y2_fit = y2
+    scaler = target_scaler(y2_fit, w, loss)
     if not (np.isfinite(scaler.scale_).all() and np.isfinite(scaler.mean_).all()):
         # squares of targets past ~1e154 overflow float64: the search went on, every score
         # NaN, and said to hold out more rows
@@ -760,29 +768,27 @@ class BaseNeuralNetwork(BaseEstimator):
             raise ValueError(
                 f"label_smoothing={self.label_smoothing:g} applies to classification, and y "
                 "is a regression target (task='regression'); leave it at 0.")
-        y_enc, encoder, n_outputs = encode_target(y, task, n, estimator_name=name,
-                                                  sample_weight=sample_weight,
-                                                  loss=getattr(self, "loss", "squared_error"))
-        record_target_names(self, y)
-        w = check_sample_weight(sample_weight, n, **_class_args(task, y_enc, encoder))
         seed = int(check_random_state(self.random_state).randint(0, 2**31 - 1))
         # Too few validation rows to stop on: train on all rows for `epochs` epochs.
         hold_out = self.early_stopping and (
             math.ceil(self.validation_fraction * n) >= defaults.MIN_EARLY_STOPPING_ROWS)
+        fraction = self.validation_fraction if hold_out else 0.0
+        # a regression's rows split first: its targets are scaled by the training rows
+        # alone (the early-stopping rows set neither the network's starting output nor its
+        # scale, as a search's folds); a classification's split is stratified
+        rows = split_validation(n, fraction, None, seed) if task == "regression" else None
+        y_enc, encoder, n_outputs = encode_target(y, task, n, estimator_name=name,
+                                                  sample_weight=sample_weight,
+                                                  loss=getattr(self, "loss", "squared_error"),
+                                                  scale_rows=None if rows is None else rows[0])
+        record_target_names(self, y)
+        w = check_sample_weight(sample_weight, n, **_class_args(task, y_enc, encoder))
         kind = target_kind(task, encoder)
-        train_idx, val_idx = split_validation(
-            n, self.validation_fraction if hold_out else 0.0,
-            y_enc if kind == "classification" else None, seed)
+        train_idx, val_idx = rows if rows is not None else split_validation(
+            n, fraction, y_enc if kind == "classification" else None, seed)
         check_rows_weighted(w, train_idx, "training rows")
         check_rows_weighted(w, val_idx, "validation rows (validation_fraction="
                             f"{self.validation_fraction:g})")
-        if kind == "regression" and val_idx is not None:
-            # the targets scaled by the training rows alone: the early-stopping rows set
-            # neither the network's starting output nor its scale (as a search's folds)
-            y_units = encoder.inverse_transform(y_enc.astype(np.float64))
-            encoder = target_scaler(y_units[train_idx], _rows(w, train_idx),
-                                    getattr(self, "loss", "squared_error"))
-            y_enc = encoder.transform(y_units).astype(np.float32)
 
         preprocessor = TabularPreprocessor(max_onehot_cardinality=defaults.MAX_ONEHOT_CARDINALITY,
                                            onehot_cells=defaults.ONEHOT_CELLS,

@@ -456,6 +456,22 @@ def test_a_regressors_targets_are_scaled_by_its_training_rows_alone(loss):
         assert np.isclose(y[train_idx], median).any() and not np.isclose(y[val_idx], median).any()
 
 
+def test_a_regressors_target_scaler_is_fitted_on_the_targets_as_given():
+    """Not on their float32 standardised copy: training targets all 5.0 (the spread only
+    in the early-stopping rows) were centred on 4.99999962 (review helper-71)."""
+    from sklearn.utils import check_random_state
+
+    from lepton.estimators._base import split_validation
+
+    X, _ = _linear(n=300)
+    seed = int(check_random_state(0).randint(0, 2**31 - 1))
+    _, val_idx = split_validation(300, 0.1, None, seed)
+    y = np.full(300, 5.0)
+    y[val_idx] = np.linspace(-100, 100, len(val_idx))
+    model = NeuralNetworkRegressor(**{**TINY, "early_stopping": True}).fit(X, y)
+    assert model.y_scaler_.mean_.tolist() == [5.0]
+
+
 def test_a_users_pandas_transform_output_changes_nothing():
     """sklearn.set_config(transform_output="pandas") reached Lepton's inner transformers:
     a frame not numbered 0..n-1 was predicted from other rows' categories (accuracy 0.98

@@ -1170,5 +1170,8 @@ def test_a_regression_folds_targets_are_scaled_by_its_own_train_rows(loss):
                          seed=0, t0=time.perf_counter(), max_time=60.0)
     with torch.no_grad():
         outputs = run.modules[0].eval()(fold.valid.X).double().numpy()
+        on_train = scaler.inverse_transform(run.modules[0](fold.train.X).double().numpy())
     np.testing.assert_allclose(scaler.inverse_transform(outputs), run.val_pred, rtol=1e-4,
                                atol=1e-4)
+    # in the target's units (left in the fold's, they are ~10.3 where the targets are 7.0)
+    assert abs(on_train[10:].mean() - y[10:200].mean()) < 0.5
