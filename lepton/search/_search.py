@@ -89,6 +89,9 @@ __all__ = ["Fold", "TrialModel", "SearchContext", "Objective", "PruningReporter"
 log = logging.getLogger("lepton.search")
 
 FAIL_REASON = "fail_reason"
+#: Trial user attribute: the validation score of a trial the window's end cut short (its
+#: networks'; it is pruned, and Optuna keeps its last epoch report as its value)
+CUT_SCORE_ATTR = "lepton.validation_score"
 #: Trial system attribute: how many of its ``retry_history`` entries were interrupts
 INTERRUPTED_RETRIES = "lepton.interrupted_retries"
 #: RDB storages: heartbeat period of a running trial and how stale it may get before the
@@ -691,6 +694,7 @@ class Objective:
                             best_epoch=run.best_epoch, epoch_time=run.epoch_time,
                             complete=not cut_short))
         if cut_short:
+            trial.set_user_attr(CUT_SCORE_ATTR, value)
             raise self._cut_short(max_time, f"{run.n_epochs} epochs, validation "
                                             f"{ctx.metric.name} {value:.4g} then")
         return value

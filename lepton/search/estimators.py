@@ -51,8 +51,8 @@ from ..training import (
     resolve_devices, threads_per_trial, torch_threads, usable_device, warm_up_optimizers,
 )
 from ._search import (
-    DEVICE_ATTR, DONE_STATES, ENDS_AT_ATTR, FAIL_REASON, INTERRUPTED_ATTR, PROCESS_ATTR,
-    TRACKING_ATTR, UNSTARTED_ATTR, DevicePool,
+    CUT_SCORE_ATTR, DEVICE_ATTR, DONE_STATES, ENDS_AT_ATTR, FAIL_REASON, INTERRUPTED_ATTR,
+    PROCESS_ATTR, TRACKING_ATTR, UNSTARTED_ATTR, DevicePool,
     Fold, Objective, PruningReporter, SearchContext, StopRequest, Terminated, create_study,
     SignOfLife, enqueue_portfolio, is_storage_failure, make_storage, new_study_uid,
     outputs_to_prediction, run_trials, stop_signals_set, study_uid, trials_since_best,
@@ -1098,7 +1098,10 @@ class _BaseLepton(BaseEstimator):
         self.best_training_config_ = training
         self.study_ = study
         self.search_space_ = ctx.space
-        self.leaderboard_ = make_leaderboard(study, metric.name, best=best.number)
+        self.leaderboard_ = make_leaderboard(
+            study, metric.name, best=best.number,
+            weights=(dict(zip(ensemble.trial_numbers, ensemble.weights))
+                     if choice == "ensemble" else {best.number: 1.0}))
         self.n_trials_ = _n_finished(study)
         self.random_seed_ = ctx.seed
         self.final_model_info_ = {
@@ -1476,7 +1479,14 @@ class LeptonClassifier(ClassifierMixin, _BaseLepton):
         and outcome), ``interrupted``.
     study_ : optuna.Study
         The search's study, in ``storage``; in a model loaded from a file, a copy in
-        memory as it was when the model was saved.
+        memory as it was when the model was saved. For Optuna's own tools
+        (``optuna.importance.get_param_importances``, ``optuna.visualization``,
+        ``trials_dataframe``): its pruned trials' values and every trial's per-epoch
+        values are what the pruner followed, for rmse, mae, roc_auc, balanced_accuracy
+        and the f1 metrics a stand-in (the validation loss in the fold's target units, or
+        accuracy), not the metric: filter on complete trials, or read ``leaderboard_``.
+        Among trials tied on the metric, ``study_.best_trial`` is Optuna's first; the
+        fit's best is ``best_trial_number_`` (the tie broken by log loss).
     leaderboard_ : pandas.DataFrame
         One row per trial (:func:`make_leaderboard`), the complete ones first, best first,
         with the columns ``trial`` (its number), ``state`` (complete, pruned, fail, ...),
@@ -1489,10 +1499,25 @@ class LeptonClassifier(ClassifierMixin, _BaseLepton):
         short by the end of the search window, with the validation score it had then) and
         a ``param_<name>`` column for each parameter the trials drew (``param_width_0``,
         ...); where several processes or devices ran trials, ``process`` and ``device``
-        columns stand before ``status``. A pruned trial's score is its last epoch's on the
-        first fold where the pruner follows the metric itself (accuracy, R^2, log loss);
-        for the other metrics it is empty and the reason gives the value that stood in for
-        it (the validation loss, or accuracy).
+        columns stand before ``status``; ``final_weight`` is the trial's share of the
+        final model (an ensemble member's weight; 1.0 for the best trial where the final
+        model is its refit or its own networks; 0.0 for the others). A trial the end of
+        the search window cut short has the score of the networks it trained (an ensemble
+        may hold them); a trial Hyperband pruned has its last epoch's on the first fold
+        where the pruner follows the metric itself (accuracy, R^2, log loss), and for the
+        other metrics none (the reason gives the value that stood in for it: the
+        validation loss, or accuracy).
+    best_trial_number_ : int
+        The trial the fit chose as best (``best_params_``, ``best_score_``).
+    best_model_config_ : dict
+        That trial's network (family, layers with width and activation, normalization,
+        dropout, ...) as a model config (``lepton.models.ModelConfig.from_dict``).
+    best_training_config_ : dict
+        That trial's training settings (learning rate, schedule, batch size, weight
+        decay, epochs, ...). To train its network again, clone ``best_estimator_``
+        (``sklearn.base.clone``): its parameters are these two configs, except a column
+        selection the search drew (``feature_fraction`` in ``best_params_``), which a clone
+        does not repeat.
     search_space_ : SearchSpace
         The space searched, after the data-aware priors.
     meta_features_ : dict
@@ -1590,12 +1615,13 @@ class LeptonRegressor(RegressorMixin, _BaseLepton):
 
 # -- helpers -------------------------------------------------------------------------------
 
-def make_leaderboard(study: optuna.Study, metric_name: str,
-                     best: int | None = None) -> pd.DataFrame:
+def make_leaderboard(study: optuna.Study, metric_name: str, best: int | None = None,
+                     weights: dict[int, float] | None = None) -> pd.DataFrame:
     """One row per trial, the complete ones first, best first: params, score, epochs,
     duration, state, reason (and the process and the device that ran it, where several
     did). ``best``: the number of the trial the fit chose as best, first among those tied
-    with it (the tie-break metric chose it; by number, another tied trial came first)."""
+    with it (the tie-break metric chose it; by number, another tied trial came first).
+    ``weights``: each trial's share of the final model (its ``final_weight`` column)."""
     rows = []
     trials = study.get_trials(deepcopy=False)
     # a trial whose process died is retried once (RDB storages: Optuna; journals: .heartbeat)
@@ -1608,7 +1634,9 @@ def make_leaderboard(study: optuna.Study, metric_name: str,
         if t.state == optuna.trial.TrialState.WAITING or t.user_attrs.get(UNSTARTED_ATTR):
             continue
         value = t.value
-        if t.state == optuna.trial.TrialState.PRUNED and metric and not metric.epoch_is_metric:
+        if CUT_SCORE_ATTR in t.user_attrs:  # cut short by the window's end: its networks'
+            value = t.user_attrs[CUT_SCORE_ATTR]  # score (an ensemble may hold them)
+        elif t.state == optuna.trial.TrialState.PRUNED and metric and not metric.epoch_is_metric:
             # Optuna's value of a pruned trial is its last epoch report: a stand-in for the
             # metric (roc_auc: the loss, negated); the reason gives it as it was
             value = None
@@ -1618,6 +1646,8 @@ def make_leaderboard(study: optuna.Study, metric_name: str,
                                               t.duration.total_seconds() if t.duration else None),
                "status": t.user_attrs.get("status"),
                "reason": t.user_attrs.get(FAIL_REASON)}
+        if weights is not None:
+            row["final_weight"] = weights.get(t.number, 0.0)
         if t.state == optuna.trial.TrialState.PRUNED and not row["reason"]:
             row["reason"] = "pruned by Hyperband"
         if t.state == optuna.trial.TrialState.FAIL and not row["reason"]:

@@ -958,6 +958,13 @@ def test_a_trial_the_search_windows_end_cuts_short_is_pruned_and_stays_a_candida
                         trial.user_attrs[FAIL_REASON])
         assert not ctx.models[trial.number].complete and ctx.best_value is None
         assert study.best_trial.number == 0
+        # its networks' score, not Optuna's value of it (its last epoch report)
+        from lepton.search.estimators import make_leaderboard
+
+        score = ctx.models[trial.number].value
+        assert trial.user_attrs["lepton.validation_score"] == score
+        board = make_leaderboard(study, "accuracy")
+        assert board.set_index("trial").loc[trial.number, "accuracy"] == score
     else:
         assert trial.state == optuna.trial.TrialState.COMPLETE
         assert ctx.models[trial.number].complete and ctx.best_value == trial.value

@@ -87,6 +87,11 @@ def test_regressor_multi_output_and_ensemble_attribute():
     if reg.final_choice_ == "ensemble":
         assert len(reg.ensemble_.trial_numbers) >= 2
         assert sum(reg.ensemble_.weights) == pytest.approx(1.0)
+    # the leaderboard says which trials make the final model, and how much
+    weights = reg.leaderboard_.set_index("trial")["final_weight"]
+    shares = ({reg.best_trial_number_: 1.0} if reg.final_choice_ != "ensemble" else
+              dict(zip(reg.ensemble_.trial_numbers, reg.ensemble_.weights)))
+    assert weights[weights > 0].to_dict() == pytest.approx(shares)
 
 
 def test_rmse_over_targets_in_other_units_says_the_widest_outweighs_the_others():
