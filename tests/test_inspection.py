@@ -3,6 +3,9 @@ drop of its held-out score when a column is shuffled, and `lepton run --importan
 
 from __future__ import annotations
 
+import re
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -42,23 +45,65 @@ def test_arrays_name_their_columns_by_position():
 
 
 class _CountingModel(LogisticRegression):
-    """A real model that also records how many rows each score saw."""
+    """A real model that also records how many rows each prediction saw."""
 
-    def score(self, X, y, sample_weight=None):
-        self.seen_ = getattr(self, "seen_", set()) | {len(X)}
-        return super().score(X, y, sample_weight=sample_weight)
+    def predict(self, X):
+        self.seen_ = getattr(self, "seen_", []) + [len(X)]
+        return super().predict(X)
 
 
 def test_large_held_out_sets_are_sampled_and_the_sample_is_fixed():
     X, y = _data(n=5000)
     model = _CountingModel().fit(X, y)
     first = permutation_importances(model, X, y, max_rows=300, n_repeats=2)
-    assert model.seen_ == {300}
+    # the rows unshuffled, then each shuffle's copies of the 4 columns in one call
+    assert model.seen_ == [300, 1200, 1200] and first.attrs["rows"] == 300
     pd.testing.assert_frame_equal(first, permutation_importances(model, X, y, max_rows=300,
                                                                  n_repeats=2))
-    model.seen_ = set()
-    permutation_importances(model, X[:200], y[:200], max_rows=300)
-    assert model.seen_ == {200}  # a smaller set is scored whole
+    model.seen_ = []
+    permutation_importances(model, X[:200], y[:200], max_rows=300, n_repeats=1)
+    assert model.seen_ == [200, 800]  # a smaller set is scored whole
+
+
+def test_shuffles_are_scored_as_the_models_score_whatever_the_calls():
+    """The copies of every column are predicted together; each column's drop is the
+    model's own score of its copy, as one call a column would give."""
+    import lepton.inspection as inspection
+
+    X, y = _data(n=400)
+    model = LogisticRegression().fit(X, y)
+    together = permutation_importances(model, X, y, n_repeats=3)
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(inspection, "CHUNK_ROWS", 1)  # a call a column
+        apart = permutation_importances(model, X, y, n_repeats=3)
+    pd.testing.assert_frame_equal(together, apart)
+    assert together.attrs["baseline"] == model.score(X, y)
+    # one shuffle's drops, by hand: the columns' orders are drawn in turn from the seed
+    rng = np.random.default_rng(0)
+    by_hand = {c: model.score(X, y) - model.score(X.assign(**{c: X[c].to_numpy()[
+        rng.permutation(400)]}), y) for c in X.columns}
+    first = permutation_importances(model, X, y, n_repeats=1)
+    assert first.set_index("feature").importance.to_dict() == pytest.approx(by_hand)
+
+
+def test_arrays_take_the_names_the_model_was_fitted_with():
+    X, y = _data()
+    model = LogisticRegression().fit(X, y)
+    with warnings.catch_warnings():  # scikit-learn's "X does not have valid feature names"
+        warnings.simplefilter("error")
+        table = permutation_importances(model, X.to_numpy(), y)
+    assert table.feature[0] == "signal" and set(table.feature) == set(X.columns)
+
+
+def test_labels_the_model_never_saw_are_refused():
+    """They made every column's importance 0, without a word."""
+    X, y = _data()
+    model = LogisticRegression().fit(X, y)
+    with pytest.raises(ValueError, match=r"y holds labels the model was not fitted with "
+                                         r"\(2, 3\); its classes are 0, 1\."):
+        permutation_importances(model, X, y + 2)
+    with pytest.raises(ValueError, match=r"X has 800 rows and y 799"):
+        permutation_importances(model, X, y[1:])
 
 
 def test_bad_inputs_are_refused_with_the_reason():
@@ -87,7 +132,15 @@ def test_lepton_run_prints_the_importances_and_logs_them_with_the_run(tmp_path, 
     lines = out.splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith("column importance"))
     assert "4 columns, top 2" in lines[start]
+    assert re.match(r"column importance \(drop in held-out accuracy from 0\.\d{4} when",
+                    lines[start])
     assert [line.split()[0] for line in lines[start + 1:start + 3]] == ["signal", "weak"]
+    # the run's time: the importances named apart from the rest
+    done = re.search(r"done in ([0-9.]+)s: the search ([0-9.]+)s \(the budget\), column "
+                     r"importances ([0-9.]+)s, reading the data, held-out scores, saving and "
+                     r"tracking ([0-9.]+)s\n$", out)
+    assert done and float(done[3]) > 0
+    assert float(done[1]) == pytest.approx(sum(float(d) for d in done.groups()[1:]), abs=0.11)
     run_id = out.split("(run ")[1].split(")")[0]
     client = mlflow.MlflowClient(tracking_uri=store)
     logged = pd.read_csv(client.download_artifacts(run_id, "column_importance.csv", tmp_path))
@@ -102,21 +155,21 @@ def test_importance_needs_a_positive_count(capsys):
 
 
 class _SlowModel(LogisticRegression):
-    """A real model whose every scoring takes at least 10 ms."""
+    """A real model whose predictions take at least 10 ms a thousand rows."""
 
-    def score(self, X, y, sample_weight=None):
+    def predict(self, X):
         import time
 
-        time.sleep(0.01)
-        return super().score(X, y, sample_weight=sample_weight)
+        time.sleep(1e-5 * len(X))
+        return super().predict(X)
 
 
 def test_a_time_limit_takes_fewer_shuffles_then_fewer_rows():
-    # one round (a shuffle of each of the 4 columns) takes >= 40 ms here
+    # one round (a shuffle of each of the 4 columns: 4,000 rows) takes >= 40 ms here
     X, y = _data(n=1000)
     model = _SlowModel().fit(X, y)
     plenty = permutation_importances(model, X, y, n_repeats=3, time_limit=60)
-    assert plenty.attrs == {"rows": 1000, "repeats": 3}
+    assert (plenty.attrs["rows"], plenty.attrs["repeats"]) == (1000, 3)
     fewer = permutation_importances(model, X, y, n_repeats=5, time_limit=0.1)
     assert fewer.attrs["rows"] == 1000 and 1 <= fewer.attrs["repeats"] <= 2
     short = permutation_importances(model, X, y, n_repeats=5, time_limit=0.02)
