@@ -518,6 +518,7 @@ class PruningReporter(Callback):
             self.trial.report(self.sign * value, record["epoch"])
             if (self.judged is None or self.judged(record["epoch"])) and self.trial.should_prune():
                 self.trial.set_user_attr("epochs", int(record["epoch"]))  # for the leaderboard
+                self.trial.set_user_attr("status", "pruned")
                 raise optuna.TrialPruned(
                     f"pruned at epoch {record['epoch']} ({self.field}={value:.4g})")
 

@@ -603,8 +603,13 @@ class _BaseLepton(BaseEstimator):
         if stop.is_set():
             self._stopped_logging(stop, tracker)
         if self.verbose:
+            info = self.final_model_info_
+            members = (f" of trials {', '.join(map(str, info['ensemble_trials']))} (validation "
+                       f"{metric.name}={info['validation_score']:.4f})"
+                       if self.final_choice_ == "ensemble" else "")
             print(f"[{name}] {self.n_trials_} trials, best {metric.name}={self.best_score_:.4f}, "
-                  f"final={self.final_choice_}, {self.fit_time_:.1f}s of {self.time_budget:g}s"
+                  f"final={self.final_choice_}{members}, {self.fit_time_:.1f}s of "
+                  f"{self.time_budget:g}s"
                   + (f" (converged: no better trial in the last {self.patience})"
                      if self.search_converged_ else "")
                   + (" (interrupted: Ctrl-C)" if self.search_interrupted_ else ""))
@@ -1494,9 +1499,10 @@ class LeptonClassifier(ClassifierMixin, _BaseLepton):
         ``epochs`` (summed over the folds; a pruned trial's: those it ran before the
         pruner stopped it), ``best_epoch`` (the epoch whose weights it kept, averaged over
         the folds), ``duration_s`` (seconds), ``status`` (how its training ended:
-        completed, early_stopped, time_limit, diverged or stopped; one per fold where
-        they differ), ``reason`` (why a trial failed or was pruned: by Hyperband, or cut
-        short by the end of the search window, with the validation score it had then) and
+        completed, early_stopped, time_limit, diverged or stopped, one per fold where
+        they differ, or pruned where Hyperband stopped it), ``reason`` (why a trial
+        failed or was pruned: by Hyperband, or cut short by the end of the search
+        window, with the validation score it had then) and
         a ``param_<name>`` column for each parameter the trials drew (``param_width_0``,
         ...); where several processes or devices ran trials, ``process`` and ``device``
         columns stand before ``status``; ``final_weight`` is the trial's share of the

@@ -102,6 +102,12 @@ def test_verbose_fit_writes_progress_lines_to_a_log(capfd):
     assert progress and "\r" not in captured.err
     assert "trials=3 best accuracy=" in progress[-1]
     assert "[LeptonClassifier] 3 trials, best accuracy=" in captured.out
+    # an ensemble's members and its own score (the best trial's is not the final model's)
+    info = clf.final_model_info_
+    assert (f"final=ensemble of trials {', '.join(map(str, info['ensemble_trials']))} "
+            f"(validation accuracy={info['validation_score']:.4f}), "
+            if clf.final_choice_ == "ensemble" else f"final={clf.final_choice_}, ") \
+        in captured.out
 
 
 def test_a_terminal_of_no_width_gets_plain_lines():

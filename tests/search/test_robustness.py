@@ -278,6 +278,7 @@ def test_pruned_trials_show_their_epoch_and_reason_in_the_leaderboard(monkeypatc
     assert list(board.state.sort_index()) == ["complete", "pruned", "pruned"]
     pruned = board[board.state == "pruned"]
     assert (pruned.epochs == 2).all()  # was empty: only complete trials recorded epochs
+    assert (pruned.status == "pruned").all()  # was empty too
     if metric == "accuracy":  # its epoch reports are accuracies
         assert pruned.reason.str.match(r"pruned at epoch 2 \(val_score=0\.\d+\)").all()
         assert pruned.accuracy.between(0, 1).all()
