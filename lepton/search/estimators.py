@@ -1507,7 +1507,8 @@ class LeptonClassifier(ClassifierMixin, _BaseLepton):
         ...); where several processes or devices ran trials, ``process`` and ``device``
         columns stand before ``status``; ``final_weight`` is the trial's share of the
         final model (an ensemble member's weight; 1.0 for the best trial where the final
-        model is its refit or its own networks; 0.0 for the others). A trial the end of
+        model is its refit or its own networks; 0.0 for the others; a worker's fit, which
+        makes no final model, has no such column). A trial the end of
         the search window cut short has the score of the networks it trained (an ensemble
         may hold them); a trial Hyperband pruned has its last epoch's on the first fold
         where the pruner follows the metric itself (accuracy, R^2, log loss), and for the

@@ -1182,3 +1182,26 @@ def test_a_regression_folds_targets_are_scaled_by_its_own_train_rows(loss):
                                atol=1e-4)
     # in the target's units (left in the fold's, they are ~10.3 where the targets are 7.0)
     assert abs(on_train[10:].mean() - y[10:200].mean()) < 0.5
+
+
+def test_a_cut_short_trial_shows_its_networks_score_where_a_pruned_one_shows_none():
+    """rmse is followed epoch by epoch by the validation loss: Optuna's value of a pruned
+    trial is that stand-in, which the leaderboard leaves out; a trial the window's end cut
+    short has its networks' score (an ensemble may hold them), kept in an attribute."""
+    from optuna.distributions import FloatDistribution
+    from optuna.trial import TrialState, create_trial
+
+    from lepton.search.estimators import make_leaderboard
+
+    study = optuna.create_study(direction="minimize")
+    params, dists = {"lr": 0.01}, {"lr": FloatDistribution(1e-3, 1e-1, log=True)}
+    study.add_trial(create_trial(value=3.0, params=params, distributions=dists))
+    for attrs in ({}, {"lepton.validation_score": 2.5}):  # pruned by Hyperband; cut short
+        study.add_trial(create_trial(state=TrialState.PRUNED, params=params,
+                                     distributions=dists, intermediate_values={3: 0.4},
+                                     user_attrs=attrs))
+    board = make_leaderboard(study, "rmse", best=0, weights={0: 1.0}).set_index("trial")
+    assert board.loc[0, "rmse"] == 3.0 and np.isnan(board.loc[1, "rmse"])
+    assert board.loc[2, "rmse"] == 2.5
+    assert list(board.index) == [0, 2, 1]  # the complete trial first, though it scores worse
+    assert board.final_weight.to_dict() == {0: 1.0, 2: 0.0, 1: 0.0}
