@@ -107,6 +107,10 @@ def permutation_importances(model: Any, X: Any, y: Any, *, sample_weight: Any = 
     rng = np.random.default_rng(random_state)
     drops = np.empty((len(names), n_repeats))
     for r in range(n_repeats):
+        if time_limit is not None and r and (time.perf_counter() - started) / r * (r + 1) \
+                > time_limit:  # the shuffles made so far say the next one would not fit
+            drops, n_repeats = drops[:, :r], r
+            break
         orders = [rng.permutation(len(y)) for _ in names]
         if score is None:  # its own score, a copy at a time
             for j, order in enumerate(orders):
