@@ -152,7 +152,8 @@ def _check_labels(model: Any, y: np.ndarray) -> None:
     predicts (all of them) made every column's importance 0, without a word. A class only
     some held-out rows hold (new in the latest rows) counts those rows as wrong."""
     classes = getattr(model, "classes_", None)
-    if classes is None or np.ndim(classes) != 1 or y.ndim != 1 or not len(y):
+    if classes is None or isinstance(classes, list) or np.ndim(classes) != 1 \
+            or y.ndim != 1 or not len(y):  # a list: a multi-output classifier's, per output
         return
     if not np.isin(y, np.asarray(classes)).any():  # by value: 0 and 0.0 are one label
         shown = sorted({str(v) for v in y})

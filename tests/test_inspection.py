@@ -130,6 +130,18 @@ def test_a_model_of_another_score_is_scored_by_its_own():
     assert table.set_index("feature").importance.to_dict() == pytest.approx(by_hand)
 
 
+def test_a_multi_output_classifier_of_unequal_class_counts_is_scored():
+    """Its classes_ is a list over the outputs (numpy's 'inhomogeneous shape' before)."""
+    from sklearn.multioutput import MultiOutputClassifier
+
+    X, y = _data(n=300)
+    Y = np.c_[y, (X.weak.to_numpy() > 0).astype(int) + (X.weak.to_numpy() > 1)]  # 2 and 3
+    model = MultiOutputClassifier(LogisticRegression()).fit(X, Y)
+    table = permutation_importances(model, X, Y, n_repeats=1)
+    assert set(table.feature[:2]) == {"signal", "weak"}
+    assert table.attrs["baseline"] == model.score(X, Y)
+
+
 class _CallCostModel(LogisticRegression):
     """A real model whose every prediction call takes 50 ms, whatever its rows."""
 

@@ -1667,6 +1667,9 @@ def make_leaderboard(study: optuna.Study, metric_name: str, best: int | None = N
         row.update({f"param_{k}": v for k, v in t.params.items()})
         rows.append(row)
     frame = pd.DataFrame(rows)
+    for column in ("epochs", "best_epoch"):  # whole numbers, a trial without any aside
+        if column in frame:  # (as float, 149 read 149.0 beside a failed trial's NaN)
+            frame[column] = frame[column].astype("Int64")
     # the process that ran each trial, where several did (a run and its workers, or several
     # runs), and the device, where trials trained on several (GPUs)
     for attr, column in ((PROCESS_ATTR, "process"), (DEVICE_ATTR, "device")):

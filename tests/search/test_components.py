@@ -1195,7 +1195,8 @@ def test_a_cut_short_trial_shows_its_networks_score_where_a_pruned_one_shows_non
 
     study = optuna.create_study(direction="minimize")
     params, dists = {"lr": 0.01}, {"lr": FloatDistribution(1e-3, 1e-1, log=True)}
-    study.add_trial(create_trial(value=3.0, params=params, distributions=dists))
+    study.add_trial(create_trial(value=3.0, params=params, distributions=dists,
+                                 user_attrs={"epochs": 149, "best_epoch": 140}))
     for attrs in ({}, {"lepton.validation_score": 2.5}):  # pruned by Hyperband; cut short
         study.add_trial(create_trial(state=TrialState.PRUNED, params=params,
                                      distributions=dists, intermediate_values={3: 0.4},
@@ -1205,3 +1206,6 @@ def test_a_cut_short_trial_shows_its_networks_score_where_a_pruned_one_shows_non
     assert board.loc[2, "rmse"] == 2.5
     assert list(board.index) == [0, 2, 1]  # the complete trial first, though it scores worse
     assert board.final_weight.to_dict() == {0: 1.0, 2: 0.0, 1: 0.0}
+    # whole numbers beside the trials that have none (149, not 149.0)
+    assert str(board.epochs.dtype) == "Int64" and str(board.loc[0, "epochs"]) == "149"
+    assert board.best_epoch.isna().sum() == 2
