@@ -366,7 +366,7 @@ def target_scaler(y2: np.ndarray, w: np.ndarray | None,
     overflow float64 (the caller says so)."""
     # arrays, whatever a user's sklearn.set_config(transform_output="pandas") says: a frame
     # here was indexed by row numbers as by column names (KeyError)
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+    with np.errstate(over="ignore", invalid="ignore"):
         scaler = StandardScaler().set_output(transform="default").fit(y2, sample_weight=w)
     if loss == "absolute_error" and np.isfinite(scaler.scale_).all():
         _median_scale(scaler, y2, w)

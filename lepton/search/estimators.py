@@ -1700,15 +1700,12 @@ def _fold_target_scaler(y_train: np.ndarray, w: np.ndarray | None, loss: str):
     """The scaler of a fold's regression targets, fitted on its train rows' targets as the
     fit standardised them (``encode_target``): an affine map, so this is the fit's own
     scaling (mean and standard deviation, or median and interquartile range for ``loss``)
-    of those rows alone. A spread under a thousandth of every row's (a constant past
-    before a step, a forward split's) or none (train rows all of weight 0) keeps the
-    fit's scale: the validation rows would be thousands of such units off."""
+    of those rows alone (they hold weight: check_rows_weighted refused the split
+    otherwise). A spread under a thousandth of every row's (a constant past before a step,
+    on a forward split) keeps the fit's scale: the validation rows would be thousands of
+    such units off."""
     scaler = target_scaler(y_train.astype(np.float64), w, loss)
-    if not np.isfinite(scaler.mean_).all():
-        scaler.mean_ = np.zeros_like(scaler.mean_)
-    if not np.isfinite(scaler.scale_).all() or (scaler.scale_ < 1e-3).any():
-        scaler.scale_ = np.where(np.isfinite(scaler.scale_) & (scaler.scale_ >= 1e-3),
-                                 scaler.scale_, 1.0)
+    scaler.scale_ = np.where(scaler.scale_ < 1e-3, 1.0, scaler.scale_)
     return scaler
 
 

@@ -1209,3 +1209,17 @@ def test_a_cut_short_trial_shows_its_networks_score_where_a_pruned_one_shows_non
     # whole numbers beside the trials that have none (149, not 149.0)
     assert str(board.epochs.dtype) == "Int64" and str(board.loc[0, "epochs"]) == "149"
     assert board.best_epoch.isna().sum() == 2
+
+
+def test_a_fold_whose_train_targets_hardly_vary_keeps_the_fits_scale():
+    """A constant past before a step (forward split): scaled by its own spread, the
+    validation rows would be thousands of units off; it keeps the fit's scale (1)."""
+    from lepton.search.estimators import _fold_target_scaler
+
+    flat = np.full((50, 1), 0.5, dtype=np.float32)
+    flat[::2] += 1e-5
+    scaler = _fold_target_scaler(flat, None, "squared_error")
+    assert scaler.scale_.tolist() == [1.0] and scaler.mean_ == pytest.approx([0.5], abs=1e-5)
+    varied = _fold_target_scaler(np.linspace(-1, 1, 50, dtype=np.float32)[:, None], None,
+                                 "squared_error")
+    assert varied.scale_ == pytest.approx([np.linspace(-1, 1, 50).std()], rel=1e-5)
