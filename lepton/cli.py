@@ -584,7 +584,8 @@ def _add_search_arguments(run: argparse.ArgumentParser) -> None:
     run.add_argument("--importance", type=_positive_int, nargs="?", const=10, default=None,
                      metavar="N",
                      help="after the fit, print the N columns (default 10) whose shuffling "
-                          "drops the held-out score most (permutation importance on up to "
+                          "worsens the held-out score most, in --metric (accuracy or R^2 by "
+                          "default; permutation importance on up to "
                           "2,000 held-out rows, 5 shuffles each, fewer where that would "
                           "take longer than a quarter of --time-budget or 10 s, whichever is "
                           "longer) and, when "

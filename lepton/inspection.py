@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-__all__ = ["permutation_importances", "format_importances"]
+__all__ = ["permutation_importances", "format_importances", "metric_scoring"]
 
 #: held-out rows scored per shuffle at most (a fixed random sample of larger sets): the
 #: cost is (columns x repeats + 1) predictions of these rows
@@ -43,26 +44,34 @@ MAX_ROWS = 2000
 CHUNK_ROWS = 2048
 
 
-def permutation_importances(model: Any, X: Any, y: Any, *, sample_weight: Any = None,
-                            n_repeats: int = 5, max_rows: int = MAX_ROWS,
-                            random_state: int = 0,
+def permutation_importances(model: Any, X: Any, y: Any, *, scoring: Any = None,
+                            sample_weight: Any = None, n_repeats: int = 5,
+                            max_rows: int = MAX_ROWS, random_state: int = 0,
                             time_limit: float | None = None) -> pd.DataFrame:
-    """The drop in the model's score (accuracy for a classifier, R^2 for a regressor, as
-    ``model.score``; weighted by ``sample_weight`` where given) when each column of ``X``
-    is shuffled, averaged over ``n_repeats`` shuffles, on at most ``max_rows`` rows of
-    ``X`` (held-out rows: on the training rows a network's reliance on noise looks like
-    importance). The shuffled copies of all columns are predicted together, a few calls
-    of ``model.predict`` a shuffle.
+    """How much worse the model scores (weighted by ``sample_weight`` where given) when
+    each column of ``X`` is shuffled, averaged over ``n_repeats`` shuffles, on at most
+    ``max_rows`` rows of ``X`` (held-out rows: on the training rows a network's reliance on
+    noise looks like importance). The shuffled copies of all columns are predicted
+    together, a few calls of ``model.predict`` (or ``predict_proba``) a shuffle.
+
+    ``scoring``: None, the model's own score (``model.score``: accuracy for a classifier,
+    R^2 for a regressor); the name of one of Lepton's metrics (``metric=`` of
+    :class:`~lepton.LeptonClassifier`: ``'roc_auc'``, ``'log_loss'``, ``'rmse'``, ... as
+    the search scores validation), a change in which columns' shuffles accuracy barely
+    shows: for a metric where lower is better (``rmse``, ``log_loss``) the importance is
+    how much it rises; or a scikit-learn scorer, ``scoring(model, X, y)`` (greater is
+    better; a shuffled copy at a time).
 
     ``time_limit`` (seconds): fewer shuffles per column, down to one, and then fewer rows,
     down to 200, where a shuffle of every column would take longer.
 
     Returns a DataFrame sorted by importance, one row per column: ``feature`` (the
     DataFrame's column name; for an array, the names the model was fitted with, else
-    ``x0``, ``x1``, ...), ``importance`` (the mean drop; near 0 or below: the model does
-    not use the column, or another column carries the same information) and ``std``
-    (over the shuffles); ``table.attrs`` holds the ``rows`` scored, the ``repeats`` made
-    and the ``baseline`` score of the rows unshuffled.
+    ``x0``, ``x1``, ...), ``importance`` (the mean worsening; near 0 or below: the model
+    does not use the column, or another column carries the same information) and ``std``
+    (over the shuffles); ``table.attrs`` holds the ``rows`` scored, the ``repeats`` made,
+    the ``baseline`` score of the rows unshuffled, the ``scoring`` (a metric's name, or
+    None) and ``lower_is_better`` (the metric's direction).
     """
     if sp.issparse(X):
         raise ValueError("permutation importances need a dense table (one shuffle per "
@@ -88,12 +97,24 @@ def permutation_importances(model: Any, X: Any, y: Any, *, sample_weight: Any = 
                          "rows scored.")
     _check_labels(model, y)
     w = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    predict, metric = model.predict, None
+    if scoring is None:
+        score = _scorer(model)
+    elif isinstance(scoring, str):
+        X, y, w, predict, score, metric = metric_scoring(
+            model, scoring, X, y, w, what=f"column importances ({scoring})", param="scoring")
+    elif callable(scoring):
+        score = None
+    else:
+        raise ValueError(f"scoring={scoring!r}: give None (the model's own score), the name "
+                         "of one of Lepton's metrics ('roc_auc', 'rmse', ...) or a "
+                         "scikit-learn scorer, a function (model, X, y) -> score.")
     if len(y) > max_rows:
         X, y, w = _sample_rows(X, y, w, max_rows, random_state)
-    score = _scorer(model)
+    sign = -1.0 if metric is not None and metric.direction == "minimize" else 1.0
     if time_limit is not None:
         started = time.perf_counter()
-        per_round = _round_seconds(model, X, len(names), together=score is not None)
+        per_round = _round_seconds(predict, X, len(names), together=score is not None)
         left = time_limit - (time.perf_counter() - started)  # what the timing itself took
         n_repeats = max(1, min(n_repeats, int(left / max(per_round, 1e-9))))
         if per_round > time_limit and len(y) > 200:
@@ -101,9 +122,12 @@ def permutation_importances(model: Any, X: Any, y: Any, *, sample_weight: Any = 
             X, y, w = _sample_rows(X, y, w, keep, random_state)
 
     def score_rows(rows) -> float:  # its own score (a grid search's refuses sample_weight=None)
-        return float(model.score(rows, y, **({} if w is None else {"sample_weight": w})))
+        given = {} if w is None else {"sample_weight": w}
+        if scoring is None:
+            return float(model.score(rows, y, **given))
+        return float(scoring(model, rows, y, **given))
 
-    baseline = score(y, model.predict(X), w) if score is not None else score_rows(X)
+    baseline = score(y, predict(X), w) if score is not None else score_rows(X)
     rng = np.random.default_rng(random_state)
     drops = np.empty((len(names), n_repeats))
     for r in range(n_repeats):
@@ -116,13 +140,75 @@ def permutation_importances(model: Any, X: Any, y: Any, *, sample_weight: Any = 
             for j, order in enumerate(orders):
                 drops[j, r] = baseline - score_rows(_stack(X, [(j, order)]))
             continue
-        for j, pred in _shuffled_predictions(model, X, orders):
-            drops[j, r] = baseline - score(y, pred, w)
+        for j, pred in _shuffled_predictions(predict, X, orders):
+            drops[j, r] = sign * (baseline - score(y, pred, w))
     table = pd.DataFrame({"feature": names, "importance": drops.mean(axis=1),
                           "std": drops.std(axis=1)})
     table = table.sort_values("importance", ascending=False, kind="stable").reset_index(drop=True)
-    table.attrs.update(rows=len(y), repeats=n_repeats, baseline=float(baseline))
+    table.attrs.update(rows=len(y), repeats=n_repeats, baseline=float(baseline),
+                       scoring=None if metric is None else metric.name,
+                       lower_is_better=sign < 0)
     return table
+
+
+def metric_scoring(model: Any, name: str, X: Any, y: Any, sample_weight: Any = None, *,
+                   task: str | None = None, what: str = "held-out scores",
+                   param: str = "metric"):
+    """How the search's metric ``name`` scores ``model`` on the rows ``(X, y)``, as it
+    scored validation: ``(X, y, w, predict, score, metric)``, the rows to score, their
+    targets as the metric takes them (class indices, a 0/1 column per label, values),
+    their weights, ``predict(X)`` (labels or probabilities, as the metric scores them) and
+    ``score(y, prediction, w)``.
+
+    A class the model never saw (new in the latest rows) counts as wrong for a metric of
+    labels; a metric of probabilities cannot score it (the model gives it none): such
+    rows are left out, with a warning that begins with ``what`` is scored. ``task``: the model's
+    ('classification' where it has ``classes_``, else 'regression'); ``param``: the
+    argument that named the metric, for the errors.
+    """
+    from .search.metrics import get_metric
+
+    if task is None:
+        task = "classification" if getattr(model, "classes_", None) is not None \
+            else "regression"
+    metric = get_metric(name, task, param=param)
+    w = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    if task == "regression":
+        def values(rows):
+            pred = np.asarray(model.predict(rows))
+            return pred.reshape(len(pred), -1)
+        return X, np.asarray(y), w, values, metric, metric
+    if getattr(model, "multilabel_", False):  # a 0/1 column per label
+        given = model.predict if metric.of_labels else model.predict_proba
+        return (X, np.asarray(y, dtype=np.float64), w,
+                lambda rows: np.asarray(given(rows), dtype=np.float64), metric, metric)
+    classes, y_all = model.classes_, np.asarray(y)
+    if isinstance(classes, list) or np.ndim(classes) != 1 or y_all.ndim != 1:
+        raise ValueError(f"{param}={name!r}: Lepton's metrics score a classifier of one "
+                         "label per row, or a multilabel one of Lepton's; this "
+                         f"{type(model).__name__} predicts several outputs (its own score, "
+                         "scoring=None, takes them).")
+    index = {c: i for i, c in enumerate(classes)}
+    n = len(classes)
+    # a class only these rows hold (a new class in the latest rows, or a class of one row)
+    # is one the model never predicts
+    known = np.array([c in index for c in y_all], dtype=bool)
+    if metric.of_labels:  # the classes predict decides, as it decides them: such rows
+        scored = n + int(not known.all())  # count as wrong
+        return (X, np.array([index.get(c, n) for c in y_all]), w,
+                lambda rows: np.array([index[c] for c in np.asarray(model.predict(rows))]),
+                lambda y_, labels, w_: metric.of_predicted(y_, labels, scored, w_), metric)
+    if not known.all():  # the model gives such a class no probability to score
+        from sklearn.utils import _safe_indexing
+
+        unseen = list(dict.fromkeys(y_all[~known].tolist()))
+        warnings.warn(
+            f"{what}: {int((~known).sum())} row(s) of class(es) the training rows "
+            f"lack ({', '.join(map(repr, unseen[:5]))}) are left out: the model gives them "
+            "no probability.", stacklevel=3)
+        X, y_all = _safe_indexing(X, np.flatnonzero(known)), y_all[known]
+        w = None if w is None else w[known]
+    return (X, np.array([index[c] for c in y_all]), w, model.predict_proba, metric, metric)
 
 
 def _scorer(model: Any):
@@ -164,14 +250,14 @@ def _check_labels(model: Any, y: np.ndarray) -> None:
             f"{', ...' if len(classes) > 10 else ''}.")
 
 
-def _shuffled_predictions(model: Any, X: Any, orders: list[np.ndarray]):
-    """(column, predictions of X with that column's rows in ``orders[column]``), the
+def _shuffled_predictions(predict, X: Any, orders: list[np.ndarray]):
+    """(column, ``predict`` of X with that column's rows in ``orders[column]``), the
     copies stacked into calls of at most CHUNK_ROWS rows."""
     n = len(X)
     per_call = max(1, CHUNK_ROWS // max(n, 1))
     for first in range(0, len(orders), per_call):
         columns = range(first, min(first + per_call, len(orders)))
-        pred = model.predict(_stack(X, [(j, orders[j]) for j in columns]))
+        pred = predict(_stack(X, [(j, orders[j]) for j in columns]))
         for k, j in enumerate(columns):
             yield j, pred[k * n:(k + 1) * n]
 
@@ -192,7 +278,7 @@ def _stack(X: Any, shuffles: list[tuple[int, np.ndarray]]) -> Any:
     return np.concatenate(copies)
 
 
-def _round_seconds(model: Any, X: Any, n_columns: int, *, together: bool = True) -> float:
+def _round_seconds(predict, X: Any, n_columns: int, *, together: bool = True) -> float:
     """Seconds a shuffle of every column would take: a call of one copy and one of a
     few timed, a call's cost and a copy's told apart (a whole call timed cost a CNN
     ensemble on digits as much as the round; charging a call's cost to every copy made
@@ -200,16 +286,16 @@ def _round_seconds(model: Any, X: Any, n_columns: int, *, together: bool = True)
     n = len(X)
     per_call = max(1, CHUNK_ROWS // max(n, 1)) if together else 1
     few = min(per_call, n_columns, max(2, per_call // 4))
-    one = _timed_call(model, X, 1)
+    one = _timed_call(predict, X, 1)
     if few < 2:
         return one * n_columns
-    per_copy = max(0.0, (_timed_call(model, X, few) - one) / (few - 1))
+    per_copy = max(0.0, (_timed_call(predict, X, few) - one) / (few - 1))
     return math.ceil(n_columns / per_call) * max(0.0, one - per_copy) + n_columns * per_copy
 
 
-def _timed_call(model: Any, X: Any, copies: int) -> float:
+def _timed_call(predict, X: Any, copies: int) -> float:
     started = time.perf_counter()
-    model.predict(_stack(X, [(0, np.arange(len(X)))] * copies))
+    predict(_stack(X, [(0, np.arange(len(X)))] * copies))
     return time.perf_counter() - started
 
 
@@ -221,13 +307,17 @@ def _sample_rows(X, y: np.ndarray, w: np.ndarray | None, keep: int, seed: int):
 
 
 def format_importances(table: pd.DataFrame, top: int, score: str) -> list[str]:
-    """Lines for the shell: the ``top`` columns of ``table``, the drop in ``score``."""
+    """Lines for the shell: the ``top`` columns of ``table``, the drop in its metric
+    (``table.attrs['scoring']``; else the model's own score, named ``score``), or the rise
+    of one where lower is better."""
     width = max(len(name) for name in table.feature[:top])
     scored = (f", {table.attrs['repeats']} shuffle(s) of {table.attrs['rows']} rows"
               if "rows" in table.attrs else "")
     baseline = (f" from {table.attrs['baseline']:.4f}" if "baseline" in table.attrs
                 else "")
-    lines = [f"column importance (drop in held-out {score}{baseline} when the column is "
+    change = "rise" if table.attrs.get("lower_is_better") else "drop"
+    score = table.attrs.get("scoring") or score
+    lines = [f"column importance ({change} in held-out {score}{baseline} when the column is "
              f"shuffled; {len(table)} columns, top {min(top, len(table))}{scored}):"]
     lines += [f"  {row.feature:<{width}}  {row.importance:+.4f} ± {row.std:.4f}"
               for row in table.head(top).itertuples()]

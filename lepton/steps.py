@@ -836,47 +836,24 @@ def evaluate(model, split: Split) -> dict[str, float]:
 
 
 def _held_out(model, X_te, y_te, name: str, task: str, w=None) -> float:
-    """The search's own metric on the held-out rows (as the search scored validation)."""
-    from sklearn.utils import _safe_indexing
+    """The search's own metric on the held-out rows (as the search scored validation:
+    :func:`lepton.inspection.metric_scoring`)."""
+    from .inspection import metric_scoring
 
-    from .search.metrics import get_metric
-
-    metric = get_metric(name, task)
-    if task == "classification" and getattr(model, "multilabel_", False):
-        y = np.asarray(y_te, dtype=np.float64)  # a 0/1 column per label
-        pred = model.predict(X_te) if metric.of_labels else model.predict_proba(X_te)
-        return float(metric(y, np.asarray(pred, dtype=np.float64), w))
-    if task == "classification":
-        index = {c: i for i, c in enumerate(model.classes_)}
-        y_all, n = np.asarray(y_te), len(model.classes_)
-        # a class only the held-out rows hold (a new class in the latest rows, or a class
-        # of one row) is one the model never predicts
-        known = np.array([c in index for c in y_all], dtype=bool)
-        if metric.of_labels:  # the classes predict decides, as it decides them: such rows
-            y = np.array([index.get(c, n) for c in y_all])  # count as wrong
-            labels = np.array([index[c] for c in np.asarray(model.predict(X_te))])
-            return float(metric.of_predicted(y, labels, n + int(not known.all()), w))
-        if not known.all():  # the model gives such a class no probability to score
-            unseen = list(dict.fromkeys(y_all[~known].tolist()))
-            warnings.warn(
-                f"held-out {name}: {int((~known).sum())} row(s) of class(es) the training "
-                f"rows lack ({', '.join(map(repr, unseen[:5]))}) are left out: the model "
-                "gives them no probability.", stacklevel=2)
-            X_te, y_all = _safe_indexing(X_te, np.flatnonzero(known)), y_all[known]
-            w = None if w is None else np.asarray(w)[known]
-        y = np.array([index[c] for c in y_all])
-        return float(metric(y, model.predict_proba(X_te), w))
-    pred = np.asarray(model.predict(X_te))
-    return float(metric(np.asarray(y_te), pred.reshape(len(pred), -1), w))
+    X, y, w, predict, score, _ = metric_scoring(model, name, X_te, y_te, w, task=task,
+                                                what=f"held-out {name}")
+    return float(score(y, predict(X), w))
 
 
 def importances(model, split: Split, seed: int = 0, time_budget: float = 30.0):
     """The columns' permutation importances on the held-out rows (weighted by
-    ``split.w_test`` where the split has weights), within about a quarter of the search's
-    ``time_budget`` or 10 s, whichever is longer: :mod:`lepton.inspection`."""
+    ``split.w_test`` where the split has weights), in the metric the search optimised,
+    within about a quarter of the search's ``time_budget`` or 10 s, whichever is longer:
+    :mod:`lepton.inspection`."""
     from .inspection import permutation_importances
 
-    return permutation_importances(model, split.X_test, split.y_test,
+    searched = getattr(model, "final_model_info_", {}).get("metric")
+    return permutation_importances(model, split.X_test, split.y_test, scoring=searched,
                                    sample_weight=split.w_test, random_state=seed,
                                    time_limit=max(10.0, time_budget / 4))
 

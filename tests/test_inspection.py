@@ -232,3 +232,101 @@ def test_a_time_limit_takes_fewer_shuffles_then_fewer_rows():
     short = permutation_importances(model, X, y, n_repeats=5, time_limit=0.02)
     assert short.attrs["repeats"] == 1 and 200 <= short.attrs["rows"] <= 500
     assert short.feature[0] == "signal"
+
+
+def test_a_lepton_metric_scores_the_shuffles_as_the_search_scores_validation():
+    """scoring='log_loss' (lower is better): the importance is the rise of the log loss
+    of the probabilities, whatever the calls; roc_auc's is its drop, and a scikit-learn
+    scorer of the same metric gives the same importances a copy at a time."""
+    import lepton.inspection as inspection
+    from sklearn.metrics import get_scorer, log_loss, roc_auc_score
+
+    X, y = _data(n=400)
+    model = LogisticRegression().fit(X, y)
+    table = permutation_importances(model, X, y, scoring="log_loss", n_repeats=1)
+    assert table.attrs["baseline"] == pytest.approx(log_loss(y, model.predict_proba(X)))
+    assert table.attrs["scoring"] == "log_loss" and table.attrs["lower_is_better"]
+    rng = np.random.default_rng(0)
+    by_hand = {c: log_loss(y, model.predict_proba(X.assign(**{c: X[c].to_numpy()[
+        rng.permutation(400)]}))) - log_loss(y, model.predict_proba(X)) for c in X.columns}
+    assert table.set_index("feature").importance.to_dict() == pytest.approx(by_hand)
+    assert table.feature[0] == "signal" and table.importance[0] > 0.5
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(inspection, "CHUNK_ROWS", 1)  # a call a column
+        pd.testing.assert_frame_equal(
+            table, permutation_importances(model, X, y, scoring="log_loss", n_repeats=1))
+
+    auc = permutation_importances(model, X, y, scoring="roc_auc", n_repeats=2)
+    assert auc.attrs["baseline"] == pytest.approx(roc_auc_score(y, model.predict_proba(X)[:, 1]))
+    assert not auc.attrs["lower_is_better"] and auc.feature[0] == "signal"
+    scorer = permutation_importances(model, X, y, scoring=get_scorer("roc_auc"), n_repeats=2)
+    assert scorer.attrs["scoring"] is None
+    pd.testing.assert_frame_equal(auc.set_index("feature")[["importance", "std"]],
+                                  scorer.set_index("feature")[["importance", "std"]])
+
+
+def test_a_regression_metric_where_lower_is_better_rises():
+    from sklearn.linear_model import Ridge
+
+    X, _ = _data(n=400)
+    y = 3 * X.signal + X.weak
+    model = Ridge().fit(X, y)
+    table = permutation_importances(model, X, y, scoring="rmse", n_repeats=2)
+    assert table.attrs["baseline"] < 0.01 and list(table.feature[:2]) == ["signal", "weak"]
+    assert table.importance[0] > 3 and table.importance[1] > 0.9  # rmse rises by ~sqrt(2) sd
+    lines = format_importances(table, 1, "r2")
+    assert lines[0].startswith("column importance (rise in held-out rmse from 0.0")
+
+
+def test_bad_scorings_are_refused_naming_the_argument():
+    from sklearn.multioutput import MultiOutputClassifier
+
+    X, y = _data(n=200)
+    model = LogisticRegression().fit(X, y)
+    with pytest.raises(ValueError, match=r"scoring='rmse' is not a classification metric; "
+                                         r"choose one of accuracy, "):
+        permutation_importances(model, X, y, scoring="rmse")
+    with pytest.raises(ValueError, match=r"scoring='neg_log_loss' is not .*scikit-learn's "
+                                         r"scorer 'neg_log_loss' ranks models as 'log_loss' "
+                                         r"does; .* importance is then how much the log_loss"):
+        permutation_importances(model, X, y, scoring="neg_log_loss")
+    with pytest.raises(ValueError, match=r"scoring=3: give None \(the model's own score\), "
+                                         r"the name of one of Lepton's metrics"):
+        permutation_importances(model, X, y, scoring=3)
+    Y = np.c_[y, 1 - y]
+    several = MultiOutputClassifier(LogisticRegression()).fit(X, Y)
+    with pytest.raises(ValueError, match=r"scoring='roc_auc': .* this MultiOutputClassifier "
+                                         r"predicts several outputs"):
+        permutation_importances(several, X, Y, scoring="roc_auc")
+
+
+def test_a_class_the_model_never_saw_is_left_out_of_a_probability_metric():
+    from sklearn.metrics import log_loss
+
+    X, y = _data(n=400)
+    model = LogisticRegression().fit(X, y)
+    newer = np.where(np.arange(400) < 10, 5, y)
+    with pytest.warns(UserWarning, match=r"column importances \(log_loss\): 10 row\(s\) of "
+                                         r"class\(es\) the training rows lack \(5\) are left out"):
+        table = permutation_importances(model, X, newer, scoring="log_loss", n_repeats=1)
+    assert table.attrs["rows"] == 390
+    assert table.attrs["baseline"] == pytest.approx(log_loss(y[10:], model.predict_proba(X[10:])))
+    accuracy = permutation_importances(model, X, newer, scoring="accuracy", n_repeats=1)
+    assert accuracy.attrs["rows"] == 400  # a metric of labels counts them as wrong
+    assert accuracy.attrs["baseline"] == pytest.approx(model.score(X, newer))
+
+
+def test_a_runs_importances_are_in_the_metric_its_search_optimised():
+    """`lepton run --metric log_loss --importance`: the rise of the held-out log loss, not
+    the drop of accuracy (which a column that moves the probabilities barely shows)."""
+    from lepton import steps
+
+    X, y = _data(n=600)
+    split = steps.Split("table", "classification", X[:400], X[400:], y[:400], y[400:])
+    model = LogisticRegression().fit(split.X_train, split.y_train)
+    model.final_model_info_ = {"metric": "log_loss"}  # as a search records it
+    table = steps.importances(model, split)
+    assert table.attrs["scoring"] == "log_loss" and table.feature[0] == "signal"
+    lines = format_importances(table, 2, split.default_metric)
+    assert re.match(r"column importance \(rise in held-out log_loss from 0\.\d{4} when",
+                    lines[0])

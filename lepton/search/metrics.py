@@ -231,11 +231,12 @@ METRICS: dict[str, Metric] = {m.name: m for m in [
 MULTILABEL_METRICS = ("f1_micro", "f1_samples")
 
 
-def get_metric(name: str | None, task: str) -> Metric:
+def get_metric(name: str | None, task: str, *, param: str = "metric") -> Metric:
     """The metric named ``name`` (None: the task's default, accuracy or r2). An unknown
-    one is refused naming the task's metrics; a classification's in two lists, one class
-    per row and a multilabel target's (which a prior-corrected metric, balanced_accuracy,
-    refuses: the list named it to the users of f1_samples)."""
+    one is refused naming the task's metrics (and ``param``, the argument that gave it);
+    a classification's in two lists, one class per row and a multilabel target's (which a
+    prior-corrected metric, balanced_accuracy, refuses: the list named it to the users of
+    f1_samples)."""
     if name is None:
         name = "accuracy" if task == "classification" else "r2"
     metric = METRICS.get(name)
@@ -247,10 +248,12 @@ def get_metric(name: str | None, task: str) -> Metric:
         also = (f"; for a multilabel y (a 0/1 column per label) one of {', '.join(several)}"
                 if task == "classification" else "")
         ours = SCORER_NAMES.get(name)
+        then = (f"best_score_ is then the {ours} itself, lower is better" if param == "metric"
+                else f"a column's importance is then how much the {ours} rises")
         hint = (f" (scikit-learn's scorer {name!r} ranks models as {ours!r} does; Lepton's "
-                f"scores keep their sign: best_score_ is then the {ours} itself, lower is "
-                "better)" if ours is not None and METRICS[ours].task == task else "")
-        raise ValueError(f"metric={name!r} is not a {task} metric; choose one of "
+                f"scores keep their sign: {then})"
+                if ours is not None and METRICS[ours].task == task else "")
+        raise ValueError(f"{param}={name!r} is not a {task} metric; choose one of "
                          f"{', '.join(ok)}{also}{hint}.")
     return metric
 
