@@ -213,14 +213,25 @@ def metric_scoring(model: Any, name: str, X: Any, y: Any, sample_weight: Any = N
 
 def _scorer(model: Any):
     """``model.score`` as a function of predictions, (y, pred, w) -> score, where it is
-    accuracy (scikit-learn's classifiers, Lepton's) or R^2 (regressors); None for a model
-    that scores otherwise (a grid search scored by roc_auc): its copies are scored by
+    accuracy (scikit-learn's classifiers, Lepton's, a pipeline ending in one, a grid search
+    over one without a ``scoring`` of its own) or R^2 (regressors); None for a model that
+    scores otherwise (a grid search scored by roc_auc): its copies are scored by
     ``model.score`` one at a time."""
     from sklearn.base import ClassifierMixin, RegressorMixin
     from sklearn.metrics import accuracy_score, r2_score
+    from sklearn.model_selection._search import BaseSearchCV
+    from sklearn.pipeline import Pipeline
 
     from .estimators.neural_network import NeuralNetwork
 
+    while True:  # a pipeline scores as its last step does, a search without its own
+        if isinstance(model, Pipeline) and model.steps:  # scoring as its best estimator
+            model = model._final_estimator
+        elif isinstance(model, BaseSearchCV) and model.scoring is None \
+                and hasattr(model, "best_estimator_"):
+            model = model.best_estimator_
+        else:
+            break
     own = getattr(type(model), "score", None)
     if own is NeuralNetwork.score:  # task='auto': the task it fitted
         classifies = getattr(model, "task_", None) == "classification"

@@ -130,6 +130,30 @@ def test_a_model_of_another_score_is_scored_by_its_own():
     assert table.set_index("feature").importance.to_dict() == pytest.approx(by_hand)
 
 
+def test_a_pipeline_and_a_search_that_score_as_their_model_are_scored_together():
+    """A pipeline ending in a classifier, and a grid search without a scoring of its own,
+    score by accuracy: their copies are predicted together (they were scored a copy at a
+    time, stop 41's note), and the drops are their own scores'."""
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = _data(n=300)
+    rng = np.random.default_rng(0)
+    orders = [rng.permutation(300) for _ in X.columns]
+    for model in (make_pipeline(StandardScaler(), _CountingModel()),
+                  GridSearchCV(make_pipeline(StandardScaler(), _CountingModel()),
+                               {"_countingmodel__C": [1.0]}, cv=2)):
+        model.fit(X, y)
+        by_hand = {c: model.score(X, y) - model.score(X.assign(**{c: X[c].to_numpy()[
+            order]}), y) for c, order in zip(X.columns, orders)}
+        counted = (model[-1] if hasattr(model, "steps") else model.best_estimator_[-1])
+        counted.seen_ = []
+        table = permutation_importances(model, X, y, n_repeats=1)
+        assert counted.seen_ == [300, 1200]  # the rows unshuffled, then 4 copies at once
+        assert table.set_index("feature").importance.to_dict() == pytest.approx(by_hand)
+
+
 def test_a_multi_output_classifier_of_unequal_class_counts_is_scored():
     """Its classes_ is a list over the outputs (numpy's 'inhomogeneous shape' before)."""
     from sklearn.multioutput import MultiOutputClassifier
