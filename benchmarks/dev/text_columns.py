@@ -2,6 +2,7 @@
 against left out, the evidence behind ``TabularPreprocessor``'s text columns.
 
     python benchmarks/dev/text_columns.py fixed FIRST_SEED END_SEED [OUT.jsonl]
+    python benchmarks/dev/text_columns.py category FIRST_SEED END_SEED [OUT.jsonl]
     python benchmarks/dev/text_columns.py search FIRST_SEED END_SEED BUDGET [OUT.jsonl]
     python benchmarks/dev/text_columns.py fixed 0 3
 
@@ -9,7 +10,9 @@ The table (2,000 rows): ``review``, 7-17 words drawn from neutral filler with on
 sentiment words, positive for the positive class (85% of the time) and negative for the
 other; ``price`` (no signal). 75/25 split by seed. ``fixed``: Lepton's fixed
 ``NeuralNetworkClassifier`` on the table as it comes; ``search``: ``LeptonClassifier`` at
-BUDGET seconds. Run it from a checkout of the code to compare (``PYTHONPATH=<checkout>``).
+BUDGET seconds; ``category``: ``fixed`` with the reviews cast to pandas' ``category``
+dtype (as a Parquet file's dictionary-encoded strings come back). Run it from a checkout
+of the code to compare (``PYTHONPATH=<checkout>``).
 """
 import sys
 import time
@@ -47,12 +50,14 @@ def main() -> None:
     rest = sys.argv[5:] if mode == "search" else sys.argv[4:]
     out = open(rest[0], "a") if rest else None
     X, y = table()
+    if mode == "category":
+        X = X.astype({"review": "category"})
     for seed in range(first, end):
         X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_size=0.25, random_state=seed)
         from lepton import LeptonClassifier, NeuralNetworkClassifier  # not in fit_s
 
         t0 = time.perf_counter()
-        if mode == "fixed":
+        if mode in ("fixed", "category"):
             model = NeuralNetworkClassifier(random_state=seed).fit(X_tr, y_tr)
         else:
             model = LeptonClassifier(time_budget=budget, random_state=seed).fit(X_tr, y_tr)
