@@ -325,7 +325,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     import numpy as np
 
     from .datasets import read_table, table_format, write_table
-    from .estimators._base import left_out_columns, proba_labels
+    from .estimators._base import left_out_columns, proba_labels, target_columns
 
     if args.out is not None:  # a bad suffix or folder fails before any work
         from .steps import check_writable
@@ -370,7 +370,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     predicted = {}
     if pred.ndim == 2:
         names = names or [f"prediction_{k}" for k in range(pred.shape[1])]
-        predicted.update((name, pred[:, k]) for k, name in enumerate(names))
+        predicted.update(target_columns(model, pred, names))
     else:
         predicted["prediction"] = pred
     if args.proba:

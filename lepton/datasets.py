@@ -553,8 +553,9 @@ def _several_targets(frame: pd.DataFrame, targets: list[str], path: Path,
     X = frame.drop(columns=targets).loc[keep].reset_index(drop=True)
     y = y.loc[keep].reset_index(drop=True)
     if all(y[c].isin([0, 1]).all() for c in targets):  # labels (True == 1, False == 0)
-        # as given where all are True/False; 0/1 read as floats (a missing cell) as ints
-        y = y.astype(bool if set(kinds.values()) == {"boolean"} else np.int64)
+        # each as given: True/False (with a missing cell, objects) as booleans, which the
+        # predictions write so again; 0/1 read as floats (a missing cell) as ints
+        y = y.astype({c: bool if kinds[c] == "boolean" else np.int64 for c in targets})
     return Dataset(table_name(path), X, y, infer_task(y), notes=notes)
 
 

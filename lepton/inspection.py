@@ -91,7 +91,9 @@ def permutation_importances(model: Any, X: Any, y: Any, *, scoring: Any = None,
     X = frame if frame is not None else array
     names = ([str(c) for c in frame.columns] if frame is not None
              else [f"x{i}" for i in range(array.shape[1])])
-    y = np.asarray(y)
+    from .estimators._base import _values
+
+    y = _values(y) if isinstance(y, pd.DataFrame) else np.asarray(y)  # 0/1 and bool labels
     if len(y) != len(X):
         raise ValueError(f"X has {len(X)} rows and y {len(y)}: give the labels of the "
                          "rows scored.")
@@ -222,6 +224,7 @@ def _scorer(model: Any):
     from sklearn.model_selection._search import BaseSearchCV
     from sklearn.pipeline import Pipeline
 
+    from .estimators._base import accuracy_score_of
     from .estimators.neural_network import NeuralNetwork
 
     while True:  # a pipeline scores as its last step does, a search without its own
@@ -235,8 +238,8 @@ def _scorer(model: Any):
     own = getattr(type(model), "score", None)
     if own is NeuralNetwork.score:  # task='auto': the task it fitted
         classifies = getattr(model, "task_", None) == "classification"
-    elif own in (ClassifierMixin.score, RegressorMixin.score):
-        classifies = own is ClassifierMixin.score
+    elif own in (ClassifierMixin.score, accuracy_score_of, RegressorMixin.score):
+        classifies = own is not RegressorMixin.score
     else:
         return None
     if classifies:

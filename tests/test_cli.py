@@ -798,7 +798,9 @@ def test_lepton_run_and_predict_with_several_target_columns(tmp_path, capsys):
     assert main(["predict", str(saved), str(tmp_path / "new.csv"), "--proba"]) == 0
     pred = pd.read_csv(io.StringIO(capsys.readouterr().out))
     assert list(pred.columns) == ["urgent", "vip", "proba_urgent", "proba_vip"]
-    assert set(pred["urgent"]) <= {0, 1} and pred["proba_vip"].between(0, 1).all()
+    # each label as the file wrote it: True/False beside 0/1 (urgent was written 1/0)
+    assert pred["urgent"].dtype == bool and pred["vip"].dtype == np.int64
+    assert set(pred["vip"]) <= {0, 1} and pred["proba_vip"].between(0, 1).all()
 
     numbers = tmp_path / "amounts.csv"
     frame.drop(columns=["urgent", "vip"]).to_csv(numbers, index=False)

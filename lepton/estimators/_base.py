@@ -416,11 +416,38 @@ def _label_type_error(y: np.ndarray, estimator_name: str) -> str:
 def record_target_names(estimator: Any, y: Any) -> None:
     """``target_names_``: the columns of a DataFrame ``y`` of several (labels, or a
     regression's outputs), which ``lepton predict`` names its prediction columns after;
-    absent for any other ``y``."""
+    absent for any other ``y``. ``_boolean_targets``: those of them of boolean dtype, where
+    others are not (``predict`` gives every label in their common dtype, 0/1; ``lepton
+    predict`` and the MLflow model give such a column as True/False again)."""
+    for earlier in ("target_names_", "_boolean_targets"):
+        estimator.__dict__.pop(earlier, None)
     if isinstance(y, pd.DataFrame) and y.shape[1] > 1:
         estimator.target_names_ = [str(c) for c in y.columns]
-    elif hasattr(estimator, "target_names_"):
-        del estimator.target_names_
+        boolean = [str(c) for c, dtype in y.dtypes.items() if pd.api.types.is_bool_dtype(dtype)]
+        if 0 < len(boolean) < y.shape[1]:
+            estimator._boolean_targets = boolean
+
+
+def accuracy_score_of(model, X, y, sample_weight=None) -> float:
+    """The accuracy of ``model.predict(X)`` against ``y`` (scikit-learn's
+    ``ClassifierMixin.score``), a multilabel ``y`` given as a DataFrame of 0/1 and
+    True/False columns compared in their common dtype, as ``fit`` takes it: scikit-learn
+    reads such a frame as objects and stopped on it (scipy.sparse does not support dtype
+    object)."""
+    from sklearn.metrics import accuracy_score
+
+    if isinstance(y, pd.DataFrame):
+        y = _values(y)
+    return float(accuracy_score(y, model.predict(X), sample_weight=sample_weight))
+
+
+def target_columns(model, prediction: np.ndarray, names: list[str]) -> dict[str, np.ndarray]:
+    """The columns of a prediction of several targets by ``names``, each as ``y`` gave it:
+    a label column that was True/False beside 0/1 ones is True/False (``predict``'s array
+    holds every label as 0/1)."""
+    boolean = set(getattr(model, "_boolean_targets", ()))
+    return {name: (prediction[:, k].astype(bool) if name in boolean else prediction[:, k])
+            for k, name in enumerate(names)}
 
 
 def _refuse_missing_labels(labels: np.ndarray, y: Any) -> None:

@@ -7,14 +7,14 @@ from numbers import Real
 
 import numpy as np
 from sklearn.base import ClassifierMixin, RegressorMixin
-from sklearn.metrics import accuracy_score, r2_score
+from sklearn.metrics import r2_score
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
 from .. import defaults
 from ..training import REGRESSION_LOSSES
-from ._base import BaseNeuralNetwork, infer_task
+from ._base import BaseNeuralNetwork, accuracy_score_of, infer_task
 
 __all__ = ["NeuralNetworkClassifier", "NeuralNetworkRegressor", "NeuralNetwork"]
 
@@ -198,6 +198,8 @@ class NeuralNetworkClassifier(ClassifierMixin, BaseNeuralNetwork):
     def predict_log_proba(self, X) -> np.ndarray:
         return np.log(np.clip(self.predict_proba(X), 1e-300, None))
 
+    score = accuracy_score_of  # ClassifierMixin.score, for a frame of 0/1 and bool labels too
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_label = True  # a 0/1 column per label: test_multilabel.py
@@ -359,10 +361,9 @@ class NeuralNetwork(BaseNeuralNetwork):
 
     def score(self, X, y, sample_weight=None) -> float:
         """Accuracy for classification, R^2 for regression."""
-        pred = self.predict(X)
         if self.task_ == "classification":
-            return float(accuracy_score(y, pred, sample_weight=sample_weight))
-        return float(r2_score(y, pred, sample_weight=sample_weight))
+            return accuracy_score_of(self, X, y, sample_weight)
+        return float(r2_score(y, self.predict(X), sample_weight=sample_weight))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

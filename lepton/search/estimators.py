@@ -39,8 +39,9 @@ from sklearn.utils.validation import check_is_fitted
 from .. import defaults
 from .._warn import check_version, stamp_version, warn_at_caller, warn_left_out
 from ..estimators import NeuralNetworkClassifier, NeuralNetworkRegressor
-from ..estimators._base import (_class_args, _rows, check_rows_weighted, check_sample_weight,
-                                encode_target, kept_on_failure, record_target_names,
+from ..estimators._base import (_class_args, _rows, accuracy_score_of, check_rows_weighted,
+                                check_sample_weight, encode_target, kept_on_failure,
+                                record_target_names,
                                 split_validation, target_kind, target_scaler)
 from ..preprocessing import (TabularPreprocessor, check_features,
                              column_errors_on_all_rows, feature_ranking, image_channels,
@@ -1591,6 +1592,8 @@ class LeptonClassifier(ClassifierMixin, _BaseLepton):
         check_is_fitted(self, "best_estimator_")
         decided = self._decide(self.predict_proba(X))
         return decided if getattr(self, "multilabel_", False) else self.classes_[decided]
+
+    score = accuracy_score_of  # ClassifierMixin.score, for a frame of 0/1 and bool labels too
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -15,7 +15,7 @@ import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
-from ..estimators._base import empty_prediction, left_out_columns, proba_labels
+from ..estimators._base import empty_prediction, left_out_columns, proba_labels, target_columns
 
 __all__ = ["ESTIMATOR_ARTIFACT", "PREDICT_METHOD", "InvalidInputError", "LeptonEstimatorModel",
            "named_prediction", "params_schema", "proba_frame"]
@@ -51,7 +51,7 @@ def named_prediction(estimator, prediction):
     prediction = np.asarray(prediction)
     names = getattr(estimator, "target_names_", None)
     if prediction.ndim == 2 and names and len(names) == prediction.shape[1]:
-        return pd.DataFrame(prediction, columns=list(names))
+        return pd.DataFrame(target_columns(estimator, prediction, list(names)))
     return prediction
 
 

@@ -61,6 +61,17 @@ def test_labels_come_back_as_they_were_given(tags):
     assert infer_task(mixed) == "classification"
     clf = NeuralNetworkClassifier(**{**FAST, "epochs": 2}).fit(X_tr, mixed)
     assert clf.multilabel_ and clf.predict(X_te).shape == (len(X_te), 2)
+    # it scores such a frame as it fits on it (scikit-learn's accuracy_score reads it as
+    # objects: "scipy.sparse does not support dtype object"), as does the original API
+    assert clf.score(X_tr, mixed) == clf.score(X_tr, mixed.astype(int))
+    nn = NeuralNetwork(**{**FAST, "epochs": 2}).fit(X_tr, mixed)
+    assert nn.score(X_tr, mixed) == nn.score(X_tr, mixed.astype(int))
+    # the MLflow model and lepton predict give the boolean column as booleans again
+    from lepton.tracking._pyfunc import named_prediction
+
+    frame = named_prediction(clf, clf.predict(X_te))
+    assert list(frame.columns) == ["a", "b"] and frame.dtypes.tolist() == [np.int64, bool]
+    assert (frame.b == clf.predict(X_te)[:, 1].astype(bool)).all()
 
 
 def test_sample_weight_moves_a_label_towards_the_heavy_rows(tags):
