@@ -52,7 +52,7 @@ def stamp_version(state: dict) -> dict:
     return {**state, VERSION_KEY: __version__}
 
 
-def check_version(state: dict, name: str) -> None:
+def check_version(state: dict) -> None:
     """Take the saving version out of ``state``; warn if it is later than this Lepton.
     Models saved before versions were recorded (0.1.0 and earlier) say nothing."""
     saved = state.pop(VERSION_KEY, None)
@@ -66,9 +66,10 @@ def check_version(state: dict, name: str) -> None:
         newer = Version(saved) > Version(__version__)
     except InvalidVersion:
         newer = saved != __version__
-    if newer:
+    if newer:  # one text for a model and those it holds (a search's best_estimator_):
+        # Python's default filter then says it once a load, not once for each of them
         warnings.warn(
-            f"this {name} was saved by Lepton {saved} and is loaded by Lepton {__version__}: "
+            f"this model was saved by Lepton {saved} and is loaded by Lepton {__version__}: "
             "a model loads safely in the version that saved it or a later one. Upgrade "
             f"(pip install 'lepton-automl>={saved}') before predicting with it.",
             LeptonVersionWarning, stacklevel=3)

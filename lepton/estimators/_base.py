@@ -974,7 +974,7 @@ class BaseNeuralNetwork(BaseEstimator):
         return stamp_version(state)
 
     def __setstate__(self, state):
-        check_version(state, type(self).__name__)
+        check_version(state)
         super().__setstate__(state)
 
     def __sklearn_tags__(self):

@@ -1342,7 +1342,7 @@ class _BaseLepton(BaseEstimator):
         return stamp_version(state)
 
     def __setstate__(self, state):
-        check_version(state, type(self).__name__)
+        check_version(state)
         super().__setstate__(state)
 
     def __sklearn_tags__(self):

@@ -107,7 +107,7 @@ def test_a_model_saved_by_a_later_lepton_warns_on_load(fitted_classifier, monkey
         warnings.simplefilter("always")
         restored = pickle.loads(blob)
     said = [str(w.message) for w in caught if w.category is LeptonVersionWarning]
-    assert said == ([f"this NeuralNetworkClassifier was saved by Lepton {saved_by} and is "
+    assert said == ([f"this model was saved by Lepton {saved_by} and is "
                      "loaded by Lepton 0.1.0: a model loads safely in the version that saved "
                      "it or a later one. Upgrade (pip install 'lepton-automl>="
                      f"{saved_by}') before predicting with it."] if warns else [])

@@ -577,12 +577,34 @@ def test_a_search_estimator_saved_by_a_later_lepton_warns_on_load(monkeypatch):
     monkeypatch.setattr(lepton, "__version__", "0.3.1")
     blob = pickle.dumps(LeptonRegressor(time_budget=7))
     monkeypatch.setattr(lepton, "__version__", "0.1.0")
-    with pytest.warns(LeptonVersionWarning, match=r"this LeptonRegressor was saved by "
+    with pytest.warns(LeptonVersionWarning, match=r"this model was saved by "
                                                   r"Lepton 0\.3\.1 and is loaded by Lepton "
                                                   r"0\.1\.0"):
         restored = pickle.loads(blob)
     assert restored.get_params()["time_budget"] == 7
     assert "_lepton_version" not in vars(restored)
+
+
+def test_a_later_leptons_search_estimator_warns_once_with_its_best_estimator(monkeypatch):
+    """A search estimator holds a network estimator (best_estimator_), which carries its own
+    version: loading one warned twice (stop 39's list); Python's default filter says the
+    one text once a load."""
+    import warnings
+
+    import lepton
+    from lepton import LeptonVersionWarning, NeuralNetworkRegressor
+
+    monkeypatch.setattr(lepton, "__version__", "0.3.1")
+    search = LeptonRegressor(time_budget=7)
+    search.best_estimator_ = NeuralNetworkRegressor(epochs=3)
+    blob = pickle.dumps(search)
+    monkeypatch.setattr(lepton, "__version__", "0.1.0")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")
+        restored = pickle.loads(blob)
+    said = [w for w in caught if w.category is LeptonVersionWarning]
+    assert len(said) == 1 and "saved by Lepton 0.3.1" in str(said[0].message)
+    assert "_lepton_version" not in vars(restored.best_estimator_)
 
 
 def test_copies_keep_the_storage_and_saved_files_hide_its_password():
