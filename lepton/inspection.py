@@ -55,12 +55,12 @@ def permutation_importances(model: Any, X: Any, y: Any, *, scoring: Any = None,
     together, a few calls of ``model.predict`` (or ``predict_proba``) a shuffle.
 
     ``scoring``: None, the model's own score (``model.score``: accuracy for a classifier,
-    R^2 for a regressor); the name of one of Lepton's metrics (``metric=`` of
-    :class:`~lepton.LeptonClassifier`: ``'roc_auc'``, ``'log_loss'``, ``'rmse'``, ... as
-    the search scores validation), a change in which columns' shuffles accuracy barely
-    shows: for a metric where lower is better (``rmse``, ``log_loss``) the importance is
-    how much it rises; or a scikit-learn scorer, ``scoring(model, X, y)`` (greater is
-    better; a shuffled copy at a time).
+    R^2 for a regressor); the name of one of Lepton's metrics, as ``metric=`` names them
+    (``'roc_auc'``, ``'log_loss'``, ``'rmse'``, ...), scored as the search scores
+    validation: these see a column that moves the probabilities but seldom the predicted
+    class, which accuracy barely shows; for a metric where lower is better (``rmse``,
+    ``log_loss``) the importance is how much it rises; or a scikit-learn scorer,
+    ``scoring(model, X, y)`` (greater is better; a shuffled copy at a time).
 
     ``time_limit`` (seconds): fewer shuffles per column, down to one, and then fewer rows,
     down to 200, where a shuffle of every column would take longer.
@@ -164,9 +164,9 @@ def metric_scoring(model: Any, name: str, X: Any, y: Any, sample_weight: Any = N
 
     A class the model never saw (new in the latest rows) counts as wrong for a metric of
     labels; a metric of probabilities cannot score it (the model gives it none): such
-    rows are left out, with a warning that begins with ``what`` is scored. ``task``: the model's
-    ('classification' where it has ``classes_``, else 'regression'); ``param``: the
-    argument that named the metric, for the errors.
+    rows are left out, with a warning that begins with ``what`` (what is scored).
+    ``task``: the model's ('classification' where it has ``classes_``, else
+    'regression'); ``param``: the argument that named the metric, for the errors.
     """
     from .search.metrics import get_metric
 
