@@ -1323,6 +1323,9 @@ class _BaseLepton(BaseEstimator):
         # The tracker holds live clients, a writer thread and locks: a pickled model keeps
         # only a record of where it was tracked.
         state = dict(super().__getstate__())
+        # what a fit holds while it runs: a model logged to MLflow during the fit carried
+        # the new study's storage (its URL and password), which reconnected when loaded
+        state.pop("_new_study", None)
         tracker = state.get("tracker_")
         if tracker is not None and getattr(tracker, "enabled", False):
             state["tracker_"] = SearchTracker()
@@ -2138,11 +2141,15 @@ def _storage_label(storage: Any) -> str | None:
         return None
     if isinstance(storage, optuna.storages.BaseStorage):
         return type(storage).__name__
+    from urllib.parse import urlsplit, urlunsplit
+
+    from ..tracking._store import redact_uri
+
     text = os.fspath(storage)
-    if "@" in text:  # hide credentials in URLs
-        scheme, rest = text.split("://", 1)
-        return f"{scheme}://***@{rest.split('@', 1)[1]}"
-    return text
+    parts = urlsplit(text)
+    if "@" in parts.netloc:  # user and password hidden (a password may hold an '@' too)
+        text = urlunsplit(parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1]))
+    return redact_uri(text)  # and a password= in the query (libpq's, Redis')
 
 
 def _detached_study(study: optuna.Study | None, name: str) -> optuna.Study | None:
@@ -2176,17 +2183,23 @@ def _detached_study(study: optuna.Study | None, name: str) -> optuna.Study | Non
 def saved_form(model: Any) -> Any:
     """``model`` as the files Lepton writes keep it (``lepton run --save``, the MLflow
     model): a search estimator's ``storage`` without its password, as text (an RDB storage
-    object would reconnect when loaded; a Redis journal's URL held the password too); the
-    model itself is left as it is. Fitting the loaded model again needs the password
-    given again (``set_params(storage=...)``)."""
+    object would reconnect when loaded; a Redis journal's URL held the password too), and
+    its ``tracking_uri`` without one; the model itself is left as it is. Fitting the
+    loaded model again needs the passwords given again (``set_params(storage=...,
+    tracking_uri=...)``)."""
     if not isinstance(model, _BaseLepton):
         return model
+    from ..tracking._store import redact_uri
+
     stored = _storage_to_save(model.storage)
-    if stored is model.storage:
+    tracked = model.tracking_uri
+    if isinstance(tracked, str) and redact_uri(tracked) != tracked:  # review helper-75
+        tracked = redact_uri(tracked)
+    if stored is model.storage and tracked is model.tracking_uri:
         return model
     shown = object.__new__(type(model))  # shallow: the fitted attributes are shared
     shown.__dict__.update(model.__dict__)
-    shown.storage = stored
+    shown.storage, shown.tracking_uri = stored, tracked
     return shown
 
 

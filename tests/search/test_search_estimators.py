@@ -628,6 +628,39 @@ def test_copies_keep_the_storage_and_saved_files_hide_its_password():
     journal._backend = JournalRedisBackend("redis://:s3cret@127.0.0.1:6379/0", prefix="team")
     assert saved_form(LeptonClassifier(storage=journal)).storage == \
         "redis://:***@127.0.0.1:6379/0?prefix=team"
+    # the tracking URI's password too (it was kept whole: review helper-75)
+    tracked = LeptonClassifier(storage=url, tracking_uri="http://bob:t0ken@mlflow.example")
+    assert saved_form(tracked).tracking_uri == "http://bob:***@mlflow.example"
+    assert saved_form(LeptonClassifier(tracking_uri="sqlite:///m.db")).tracking_uri == \
+        "sqlite:///m.db"
+
+
+def test_the_recorded_storage_hides_every_password():
+    """The search's settings (MLflow param settings.storage, settings.json) kept a
+    password given in the URL's query, and one holding an '@' in part (review helper-75);
+    the usual form keeps the label earlier searches were tagged with (a resume finds its
+    MLflow run by it)."""
+    from lepton.search.estimators import _storage_label
+
+    assert _storage_label("postgresql://alice:s3cret@db.example:5432/lepton") == \
+        "postgresql://***@db.example:5432/lepton"
+    assert _storage_label("postgresql://alice@db.example/lepton?password=s3cret&x=1") == \
+        "postgresql://***@db.example/lepton?password=***&x=1"
+    assert _storage_label("redis://:p@ss-w0rd@127.0.0.1:6379/0") == \
+        "redis://***@127.0.0.1:6379/0"
+    assert _storage_label("study.db") == "study.db"
+    assert _storage_label("sqlite:////tmp/x@y/study.db") == "sqlite:////tmp/x@y/study.db"
+
+
+def test_a_model_pickled_during_its_fit_holds_no_storage_of_the_new_study(tmp_path):
+    """The MLflow model is logged while fit runs, when the fit still held the storage of
+    the study it created (its URL and password): loading it reconnected to the study's
+    database, which a serving machine may not reach (review helper-75)."""
+    est = LeptonClassifier(storage=f"sqlite:///{tmp_path / 's.db'}")
+    est._new_study = (optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 's.db'}"), "s")
+    state = est.__getstate__()
+    assert "_new_study" not in state
+    assert "_new_study" not in vars(pickle.loads(pickle.dumps(est)))
 
 
 def test_balanced_accuracy_search_predicts_by_the_class_prior(monkeypatch):
