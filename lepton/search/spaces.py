@@ -515,8 +515,14 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_document(node)
 
 
-def _refuse_duplicate_keys(node: yaml.Node, path: str) -> None:
-    # the composed node tree, before construction: raises _DuplicateKey(".a.b", lines)
+def _refuse_duplicate_keys(node: yaml.Node, path: str, done: set[int] | None = None) -> None:
+    # the composed node tree, before construction: raises _DuplicateKey(".a.b", lines).
+    # A node is checked once: an alias is the node it names, and walked again at each
+    # use, nine levels of ten aliases took minutes (review helper-75)
+    done = set() if done is None else done
+    if id(node) in done:
+        return
+    done.add(id(node))
     if isinstance(node, yaml.MappingNode):
         seen: dict[Any, int] = {}
         for key, value in node.value:
@@ -526,10 +532,10 @@ def _refuse_duplicate_keys(node: yaml.Node, path: str) -> None:
             if key.value in seen:
                 raise _DuplicateKey(f"{path}.{key.value}", (seen[key.value], line))
             seen[key.value] = line
-            _refuse_duplicate_keys(value, f"{path}.{key.value}")
+            _refuse_duplicate_keys(value, f"{path}.{key.value}", done)
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
-            _refuse_duplicate_keys(item, f"{path}[{i}]")
+            _refuse_duplicate_keys(item, f"{path}[{i}]", done)
 
 
 def load_search_space(space: Any, *, where: str = "search_space") -> SearchSpace:

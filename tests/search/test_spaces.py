@@ -376,6 +376,25 @@ def test_a_key_given_twice_in_a_yaml_file_is_refused_with_its_lines(tmp_path):
     assert load_search_space(str(fine)).parameters["n_layers"]["low"] == 1
 
 
+def test_yaml_aliases_are_checked_once_not_at_each_use(tmp_path, monkeypatch):
+    """The duplicate-key check walked an aliased node again at each use: nine levels of
+    ten aliases (a 461-byte file) took minutes before the space was refused (review
+    helper-75). Each node is walked once: four levels, a few dozen calls, not 11,000."""
+    import lepton.search.spaces as spaces
+
+    lines = ["name: aliases", "base: mlp", "parameters:", "  activation:",
+             "    type: categorical", "    choices:", '      - &l0 ["x", "x", "x"]']
+    lines += [f"      - &l{i} [" + ", ".join([f"*l{i - 1}"] * 10) + "]" for i in range(1, 5)]
+    path = tmp_path / "aliases.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    walk, calls = spaces._refuse_duplicate_keys, []
+    monkeypatch.setattr(spaces, "_refuse_duplicate_keys",
+                        lambda *a, **k: calls.append(1) or walk(*a, **k))
+    with pytest.raises(SearchSpaceError, match=r"choices\[0\]=\[x, x, x\] is a list"):
+        load_search_space(str(path))
+    assert 0 < len(calls) < 100
+
+
 def test_an_unknown_key_lists_only_the_flag_the_parameter_takes():
     with pytest.raises(SearchSpaceError, match=r"width has unknown key\(s\) \['hgih'\] for "
                                               r"type 'int'; accepted: \['description', 'high', "
