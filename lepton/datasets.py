@@ -461,7 +461,8 @@ def _all_written_numbers(cells: pd.Series, number: re.Pattern,
 
 def write_table(frame: pd.DataFrame, path: str | Path, *,
                 dialect: dict[str, str] | None = None) -> None:
-    """``frame`` to a CSV, TSV or Parquet file, as ``read_table`` reads it back. A CSV is
+    """``frame`` to a CSV, TSV, Parquet or Excel file, as ``read_table`` reads it back
+    (text that begins with '=' as text: no formula in a workbook). A CSV is
     written in ``dialect`` (``read_table``'s ``frame.attrs['lepton.dialect']``: the input
     file's separator, decimal sign and encoding) where given, so predictions for a file
     Excel wrote with semicolons open in Excel as that file did."""
@@ -469,7 +470,15 @@ def write_table(frame: pd.DataFrame, path: str | Path, *,
     if fmt == "parquet":
         frame.to_parquet(path, index=False)
     elif fmt == "excel":
-        frame.to_excel(path, index=False, engine="openpyxl")
+        with pd.ExcelWriter(path, engine="openpyxl") as writer:
+            frame.to_excel(writer, index=False)
+            # openpyxl makes a formula of any text that begins with '=': a kept column's
+            # '=HYPERLINK(...)' became a live link in the predictions (security review
+            # helper-75). Every cell written is a value: such text stays text.
+            for row in writer.sheets[next(iter(writer.sheets))].iter_rows():
+                for cell in row:
+                    if cell.data_type == "f":
+                        cell.data_type = "s"
     elif fmt == "tsv":
         frame.to_csv(path, index=False, sep="\t")
     else:

