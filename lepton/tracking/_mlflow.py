@@ -445,7 +445,10 @@ class MLflowTracker(SearchTracker):
             root = artifact_root_for(self.tracking_uri)
             location = None
             if root is not None:
-                safe = re.sub(r"[^\w.-]+", "_", self.experiment_name).strip("_") or "experiment"
+                # no leading dot: '..' and '.' named the store's folder and the artifacts
+                # root itself (security review helper-75)
+                safe = (re.sub(r"[^\w.-]+", "_", self.experiment_name).strip("_").lstrip(".")
+                        or "experiment")
                 folder = (root / safe).resolve()
                 folder.mkdir(parents=True, exist_ok=True)
                 location = folder.as_uri()

@@ -234,6 +234,22 @@ def test_a_stalled_writer_holds_end_search_for_drain_timeout_then_finishes_alone
     assert tracker._detached is None and tracker.writer_process.returncode == 0
 
 
+def test_an_experiments_artifacts_stay_in_a_folder_of_the_artifacts_root(sqlite_uri):
+    """Experiment names '..' and '.' placed the artifacts beside the store's database
+    and in the artifacts root itself (security review helper-75)."""
+    from pathlib import Path
+    from urllib.parse import unquote, urlparse
+
+    from lepton.tracking._store import artifact_root_for
+
+    root = artifact_root_for(sqlite_uri).resolve()
+    for name in ("..", ".", "../../etc", ".hidden"):
+        tracker = MLflowTracker(tracking_uri=sqlite_uri, experiment_name=name)
+        location = tracker.client.get_experiment(tracker._ensure_experiment()).artifact_location
+        folder = Path(unquote(urlparse(location).path))
+        assert folder.parent == root and not folder.name.startswith("."), (name, folder)
+
+
 def test_drain_timeout_comes_from_the_argument_or_the_environment(sqlite_uri, monkeypatch):
     monkeypatch.setenv("LEPTON_MLFLOW_DRAIN_TIMEOUT", "15")
     assert MLflowTracker(tracking_uri=sqlite_uri, experiment_name="d").drain_timeout == 15.0
