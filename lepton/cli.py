@@ -759,7 +759,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="SQL store URI (default: $MLFLOW_TRACKING_URI, else "
                          "$LEPTON_HOME/mlflow/mlflow.db)")
     ui.add_argument("--host", default="127.0.0.1",
-                    help="address to serve on (default: 127.0.0.1, this machine only)")
+                    help="address to serve on (default: 127.0.0.1, this machine only; "
+                         "the UI has no sign-in: another address lets whoever reaches it "
+                         "read and change every run and model)")
     ui.add_argument("--port", type=_port, default=None,
                     help="port to serve on (default: a free one)")
     ui.set_defaults(func=_cmd_ui)

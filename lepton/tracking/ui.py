@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 from .._servers import die_with_parent, free_port, stop, wait_until_answers
@@ -24,6 +25,18 @@ __all__ = ["latest_search_experiment", "start_ui", "run_ui", "free_port"]
 
 # `mlflow server` answered /health after 9-25 s on a busy 2-core machine.
 STARTUP_TIMEOUT = 90.0
+
+
+def _loopback(host: str) -> bool:
+    """Whether ``host`` is this machine alone: localhost, 127.0.0.0/8, ::1."""
+    import ipaddress
+
+    if host.strip("[]").lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:  # a name: it may resolve to any interface
+        return False
 
 
 def latest_search_experiment(tracking_uri: str) -> str | None:
@@ -56,6 +69,13 @@ def start_ui(*, tracking_uri: str | None = None, host: str = "127.0.0.1", port: 
         raise TrackingError(f"tracking_uri={redact_uri(uri)!r} is already a tracking server: "
                             f"open {uri} in a browser.")
     check_tracking_uri(uri)
+    if not _loopback(host):  # review helper-75: 0.0.0.0 was taken without a word
+        warnings.warn(
+            f"host={host!r} serves the MLflow UI beyond this machine, and it has no sign-in: "
+            "whoever reaches it can read and change every run and registered model (and "
+            "`lepton run --register` loads the registered champion to compare with). Serve "
+            "it on 127.0.0.1 and reach it through an SSH tunnel (ssh -L), or use a team "
+            "server behind authentication (mlflow/README.md).", stacklevel=2)
     experiment_id = latest_search_experiment(uri)
     port = port or free_port(host)
     # uvicorn at warning level: its INFO line per request (every page the browser loads)

@@ -11,6 +11,7 @@ import sys
 import threading
 import urllib.error
 import urllib.request
+import warnings
 
 import numpy as np
 import optuna
@@ -679,6 +680,28 @@ def test_ctrl_c_stops_lepton_ui_and_its_server_without_a_traceback(tmp_path):
     assert "StarletteDeprecationWarning" not in said, said
     with pytest.raises(OSError):  # the server is gone
         urllib.request.urlopen(base + "/health", timeout=5)
+
+
+def test_a_ui_served_beyond_this_machine_is_warned_of(sqlite_uri, monkeypatch):
+    """`lepton ui --host 0.0.0.0` was taken without a word, though the UI has no sign-in
+    (security review helper-75). Warned before anything starts (no server is started
+    here: the next step is stopped)."""
+    import lepton.tracking.ui as ui
+
+    def stop_here(uri):
+        raise RuntimeError("not started")
+
+    monkeypatch.setattr(ui, "latest_search_experiment", stop_here)
+    for host in ("0.0.0.0", "192.0.2.7", "::", "myhost.example"):
+        with pytest.warns(UserWarning, match=rf"host={re.escape(repr(host))} serves the MLflow "
+                                             r"UI beyond this machine, and it has no sign-in"), \
+                pytest.raises(RuntimeError, match="not started"):
+            start_ui(tracking_uri=sqlite_uri, host=host)
+    for host in ("127.0.0.1", "127.0.0.2", "localhost", "::1", "[::1]"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            with pytest.raises(RuntimeError, match="not started"):
+                start_ui(tracking_uri=sqlite_uri, host=host)
 
 
 def test_lepton_ui_points_at_the_latest_search(iris_search, sqlite_uri):
