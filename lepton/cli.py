@@ -575,7 +575,10 @@ def _add_search_arguments(run: argparse.ArgumentParser) -> None:
                      help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or the embedded "
                           "store under $LEPTON_HOME/mlflow)")
     run.add_argument("--register", metavar="MODEL_NAME", type=_name,
-                     help="register the final model; alias 'champion' moves if it is better")
+                     help="register the final model; alias 'champion' moves if it is better "
+                          "on this run's held-out rows (the champion is loaded to score it: "
+                          "a registry's models run code when loaded, as model files do, so "
+                          "register only where whoever can register is trusted)")
     run.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,
                      help="0: the summary only; 1: a progress bar (trials, best score, "
                           "time left; the default), or a line every few seconds where the "

@@ -283,6 +283,7 @@ def deployment_parameters(**parameters: Any) -> dict[str, Any]:
                 "refused, as the study holds another dataset's trials. Leave study_name out "
                 "to give each version of the data its own study (the same data resumes "
                 "its own).", UserWarning, stacklevel=2)
+    _warn_passwords(parameters)
     for key in ("save", "storage", "search_space"):
         value = parameters.get(key)
         if key == "search_space" and not (isinstance(value, str)
@@ -291,6 +292,24 @@ def deployment_parameters(**parameters: Any) -> dict[str, Any]:
         if value and "://" not in value:
             parameters[key] = str(Path(value).resolve())
     return parameters
+
+
+def _warn_passwords(parameters: dict[str, Any]) -> None:
+    """A password in a deployment's storage or tracking URI is kept in Prefect's database
+    as written, and every run's parameters show it in the Prefect UI and API (security
+    review helper-75): said, with the ways the runs can get it instead."""
+    from lepton.tracking._store import redact_uri
+
+    given = [key for key in ("storage", "tracking_uri")
+             if isinstance(parameters.get(key), str)
+             and redact_uri(parameters[key]) != parameters[key]]
+    if given:
+        warnings.warn(
+            f"{' and '.join(given)} hold(s) a password, which the deployment keeps in "
+            "Prefect's database as written, shown with every run's parameters. Leave it out "
+            "of the URL and give it to the runs' environment instead: PostgreSQL reads "
+            "PGPASSWORD or ~/.pgpass, an MLflow server MLFLOW_TRACKING_USERNAME and "
+            "MLFLOW_TRACKING_PASSWORD.", UserWarning, stacklevel=3)
 
 
 def _as_a_run_takes_them(parameters: dict[str, Any]) -> dict[str, Any]:

@@ -57,10 +57,15 @@ def _check_answers(url: str) -> None:
 def start_server(*, host: str = "127.0.0.1", port: int | None = None,
                  timeout: float = STARTUP_TIMEOUT,
                  quiet: bool = True) -> tuple[subprocess.Popen, str]:
-    """Start ``prefect server start``; return ``(process, api_url)`` once it answers."""
+    """Start ``prefect server start``; return ``(process, api_url)`` once it answers.
+
+    Its API answers cross-origin requests from its own address only: Prefect's default,
+    any origin, let a web page the user opened read the deployments (their parameters)
+    and start runs with parameters of its choosing (security review helper-75)."""
     port = port or free_port(host)
     env = {**os.environ, **quiet_prefect_env()}
     env.pop("PREFECT_API_URL", None)  # the server itself is not a client of another one
+    env["PREFECT_SERVER_API_CORS_ALLOWED_ORIGINS"] = f"http://{host}:{port}"
     out = subprocess.DEVNULL if quiet else None
     proc = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", host,
                              "--port", str(port), "--analytics-off"],

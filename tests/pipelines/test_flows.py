@@ -52,6 +52,28 @@ def prefect_api():
         server.stop(proc)
 
 
+def test_the_server_answers_no_other_web_pages_origin(prefect_api):
+    """Prefect's default CORS (any origin) let any web page read the server's deployments
+    and start runs (security review helper-75): its own address only now."""
+    import urllib.error
+    import urllib.request
+
+    def preflight(origin: str) -> str | None:
+        request = urllib.request.Request(
+            f"{prefect_api}/flow_runs/filter", method="OPTIONS",
+            headers={"Origin": origin, "Access-Control-Request-Method": "POST",
+                     "Access-Control-Request-Headers": "content-type"})
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.headers.get("access-control-allow-origin")
+        except urllib.error.HTTPError as exc:  # refused: 400
+            return exc.headers.get("access-control-allow-origin")
+
+    own = prefect_api.rsplit("/api", 1)[0]
+    assert preflight(own) == own
+    assert preflight("http://evil.example") is None
+
+
 def _task_runs(flow_run_id) -> dict[str, object]:
     """The flow run's task runs by task name (the last attempt of each)."""
     from prefect import get_client
@@ -292,6 +314,21 @@ def test_a_schedule_naming_one_study_for_a_data_file_is_warned_of(recwarn):
     flows.deployment_parameters(dataset="data.csv", storage="s.db")  # each data its study
     flows.deployment_parameters(dataset="wine", storage="s.db", study_name="nightly")
     assert not [w for w in recwarn if "study_name" in str(w.message)]
+
+
+def test_a_schedule_whose_uris_hold_a_password_is_warned_of(recwarn):
+    """A deployment keeps its parameters as written in Prefect's database, and every run
+    shows them (security review helper-75): a password in them is said, with where the
+    runs can read it instead."""
+    with pytest.warns(UserWarning, match=r"storage and tracking_uri hold\(s\) a password, "
+                                         r"which the deployment keeps in Prefect's database.*"
+                                         r"PGPASSWORD or ~/\.pgpass"):
+        flows.deployment_parameters(dataset="wine",
+                                    storage="postgresql://u:s3cret@127.0.0.1/studies",
+                                    tracking_uri="postgresql://u@127.0.0.1/ml?password=s3cret")
+    flows.deployment_parameters(dataset="wine", storage="postgresql://u@127.0.0.1/studies",
+                                tracking_uri="sqlite:///x.db")
+    assert not [w for w in recwarn if "password" in str(w.message)]
 
 
 def test_a_deployment_on_an_existing_file_checks_its_columns_and_metric(tmp_path):
