@@ -1598,8 +1598,8 @@ class MLflowTracker(SearchTracker):
             return promote, f"{why} (validation scores: {why_not})"
 
         theirs = self._champion_estimator(name, champion)
-        if theirs is None:
-            return by_validation(f"champion v{champion.version} could not be loaded")
+        if isinstance(theirs, str):
+            return by_validation(f"champion v{champion.version} could not be loaded: {theirs}")
         classes = getattr(theirs, "classes_", None)
         ours_ = getattr(estimator, "classes_", None)
         if classes is not None and np.ndim(classes) == 1 and np.ndim(y) == 1 and \
@@ -1614,9 +1614,8 @@ class MLflowTracker(SearchTracker):
                               f"the classes {_few(unknown)} of the held-out rows (it never "
                               "predicts them)")
         new = self._rows_new_to(champion, theirs, X, y)
-        if new is None:
-            return by_validation(f"champion v{champion.version} keeps no hashes of the rows it "
-                                 "was fitted on")
+        if isinstance(new, str):
+            return by_validation(new)
         if new.sum() < MIN_SHARED_ROWS:
             return by_validation(
                 f"{int(new.sum())} of the {len(new)} held-out rows are new to champion "
@@ -1645,31 +1644,39 @@ class MLflowTracker(SearchTracker):
                         f"{len(index)} held-out rows neither was fitted on")
 
     def _champion_estimator(self, name: str, champion: Any) -> Any:
-        """The champion's fitted Lepton estimator, from its pyfunc model; None where it
-        cannot be loaded (not a Lepton model, or one this version cannot unpickle)."""
+        """The champion's fitted Lepton estimator, from its pyfunc model; where it cannot be
+        loaded (its files deleted, not a Lepton model, one this version cannot unpickle),
+        why, as text for the reason."""
         import mlflow.pyfunc
 
         try:
             model = mlflow.pyfunc.load_model(f"models:/{name}/{champion.version}")
             return model.unwrap_python_model().estimator
-        except Exception:  # noqa: BLE001 - said in the reason instead
-            return None
+        except Exception as exc:  # noqa: BLE001 - said in the reason instead
+            return f"{type(exc).__name__}: {_truncate(str(exc), 200)}"
 
-    def _rows_new_to(self, champion: Any, theirs: Any, X: Any, y: Any) -> np.ndarray | None:
+    def _rows_new_to(self, champion: Any, theirs: Any, X: Any, y: Any) -> np.ndarray | str:
         """Which rows of (X, y) the champion was not fitted on (a boolean mask), hashed
-        over the champion's columns in its order; None where it keeps no hashes."""
+        over the champion's columns in its order; why not, as text for the reason, where
+        it keeps no hashes or they cannot be read (its run deleted: it said "keeps no
+        hashes", review helper-74)."""
         from ._rows import row_hashes
 
         artifact = champion.tags.get(TAG_ROWS)
         if not artifact or champion.run_id is None:
-            return None
+            return (f"champion v{champion.version} keeps no hashes of the rows it was fitted "
+                    "on")
         try:
             with scratch_dir("lepton-rows-") as tmp:
                 seen = np.load(self.client.download_artifacts(champion.run_id, artifact, tmp))
-        except Exception:  # noqa: BLE001 - treated as no hashes
-            return None
+        except Exception as exc:  # noqa: BLE001 - said in the reason instead
+            return (f"the hashes of the rows champion v{champion.version} was fitted on "
+                    f"({artifact} of run {champion.run_id}) could not be read: "
+                    f"{type(exc).__name__}: {_truncate(str(exc), 200)}")
         hashes = row_hashes(_used_columns(theirs, X), y)
-        return None if hashes is None else ~np.isin(hashes, seen)
+        if hashes is None:
+            return "sparse rows are not hashed"
+        return ~np.isin(hashes, seen)
 
 
 # -- helpers ---------------------------------------------------------------------------

@@ -387,6 +387,23 @@ def test_held_out_promotion_where_the_rows_cannot_decide(sqlite_uri):
     assert failed.client.get_model_version("nan-nn", failed.registered_version).tags[
         "lepton.promotion"] == why
 
+    # the champion's run deleted with its files (a clean-up): its hashes cannot be read,
+    # and the reason says so (it said the champion "keeps no hashes": review helper-74)
+    from pathlib import Path
+    from urllib.parse import unquote, urlparse
+
+    kept, _ = register(X, train, 0.9, "gone-nn", defer=False)
+    champion = kept.client.get_model_version("gone-nn", kept.registered_version)
+    rows = Path(unquote(urlparse(kept.client.get_run(champion.run_id).info.artifact_uri).path))
+    (rows / champion.tags["lepton.training_rows"]).unlink()
+    later, est = register(X, train, 0.95, "gone-nn")
+    why = promote_reason(later, est, X.iloc[test], y[test], scorer)
+    assert re.fullmatch(
+        rf"promoted: accuracy=0\.95 vs champion v{kept.registered_version} 0\.9 \(validation "
+        rf"scores: the hashes of the rows champion v{kept.registered_version} was fitted on "
+        rf"\(lepton/training_rows_\w+\.npy of run {champion.run_id}\) could not be read: "
+        r"\w+: .*\)", why), why
+
     ids = X.assign(customer=[f"c{i:04d}" for i in range(len(X))])  # left out: an identifier
     first, _ = register(ids, train, 0.9, "ids-nn", defer=False)
     assert first.promotion == "first champion"
