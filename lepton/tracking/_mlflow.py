@@ -449,7 +449,12 @@ class MLflowTracker(SearchTracker):
                 # root itself (security review helper-75)
                 safe = (re.sub(r"[^\w.-]+", "_", self.experiment_name).strip("_").lstrip(".")
                         or "experiment")
-                folder = (root / safe).resolve()
+                folder, n = (root / safe).resolve(), 1
+                # a folder holding files is another experiment's (one renamed, or deleted
+                # and garbage-collected, whose logged models stay): not shared with it
+                while folder.is_dir() and any(folder.iterdir()):
+                    n += 1
+                    folder = (root / f"{safe}-{n}").resolve()
                 folder.mkdir(parents=True, exist_ok=True)
                 location = folder.as_uri()
             try:

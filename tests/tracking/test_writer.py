@@ -243,11 +243,21 @@ def test_an_experiments_artifacts_stay_in_a_folder_of_the_artifacts_root(sqlite_
     from lepton.tracking._store import artifact_root_for
 
     root = artifact_root_for(sqlite_uri).resolve()
-    for name in ("..", ".", "../../etc", ".hidden"):
+
+    def folder_of(name: str) -> Path:
         tracker = MLflowTracker(tracking_uri=sqlite_uri, experiment_name=name)
         location = tracker.client.get_experiment(tracker._ensure_experiment()).artifact_location
-        folder = Path(unquote(urlparse(location).path))
+        return Path(unquote(urlparse(location).path))
+
+    for name in ("..", ".", "../../etc", ".hidden"):
+        folder = folder_of(name)
         assert folder.parent == root and not folder.name.startswith("."), (name, folder)
+    # a new experiment does not share the folder of another's files (one deleted and
+    # garbage-collected leaves its logged models: review helper-74)
+    (root / "reborn").mkdir(exist_ok=True)
+    (root / "reborn" / "left.txt").write_text("an earlier experiment's file")
+    assert folder_of("reborn") == root / "reborn-2"
+    assert folder_of("fresh") == root / "fresh"
 
 
 def test_drain_timeout_comes_from_the_argument_or_the_environment(sqlite_uri, monkeypatch):
