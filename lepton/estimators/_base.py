@@ -445,7 +445,10 @@ def target_columns(model, prediction: np.ndarray, names: list[str]) -> dict[str,
     """The columns of a prediction of several targets by ``names``, each as ``y`` gave it:
     a label column that was True/False beside 0/1 ones is True/False (``predict``'s array
     holds every label as 0/1)."""
-    boolean = set(getattr(model, "_boolean_targets", ()))
+    # a multilabel classifier's labels only: a regression's True/False output predicts
+    # numbers, which astype(bool) made True wherever not 0 (review helper-76)
+    boolean = set(getattr(model, "_boolean_targets", ())
+                  if getattr(model, "multilabel_", False) else ())
     return {name: (prediction[:, k].astype(bool) if name in boolean else prediction[:, k])
             for k, name in enumerate(names)}
 

@@ -72,6 +72,18 @@ def test_labels_come_back_as_they_were_given(tags):
     frame = named_prediction(clf, clf.predict(X_te))
     assert list(frame.columns) == ["a", "b"] and frame.dtypes.tolist() == [np.int64, bool]
     assert (frame.b == clf.predict(X_te)[:, 1].astype(bool)).all()
+    clf.fit(X_tr, mixed.astype(int))  # fitted again on 0/1 columns: no boolean column left
+    assert named_prediction(clf, clf.predict(X_te)).dtypes.tolist() == [np.int64, np.int64]
+    # a regression's True/False output predicts numbers, kept as numbers (astype(bool)
+    # made every one but 0 True: review helper-76)
+    from lepton import NeuralNetworkRegressor
+
+    outputs = pd.DataFrame({"amount": X_tr[:, 0] * 3.0, "refund": Y_tr[:, 1].astype(bool)})
+    reg = NeuralNetworkRegressor(**{**FAST, "epochs": 2}).fit(X_tr, outputs)
+    frame = named_prediction(reg, reg.predict(X_te))
+    assert frame.dtypes.tolist() == [np.float64, np.float64] or \
+        frame.dtypes.tolist() == [np.float32, np.float32]
+    np.testing.assert_array_equal(frame.to_numpy(), reg.predict(X_te))
 
 
 def test_sample_weight_moves_a_label_towards_the_heavy_rows(tags):

@@ -27,6 +27,18 @@ def test_the_target_is_part_of_the_row():
     assert (row_hashes(X.to_numpy(), [0, 1]) == row_hashes(X, [0, 1])).all()
 
 
+def test_true_false_labels_beside_0_1_ones_hash_as_the_loader_gave_them_before():
+    """Since stop 42 the table loader keeps True/False label columns beside 0/1 ones as
+    booleans (it made them 0/1): hashed as 0/1, a champion registered before still finds
+    the rows it was fitted on (review helper-76: no row matched)."""
+    X = pd.DataFrame({"x": [1.0, 2.0, 3.0]})
+    before = pd.DataFrame({"urgent": [1, 0, 1], "vip": [0, 0, 1]})
+    now = before.astype({"urgent": bool})
+    assert (row_hashes(X, now) == row_hashes(X, before)).all()
+    every = before.astype(bool)  # all True/False: kept so before too, hashed as before
+    assert (row_hashes(X, every) == row_hashes(X, every.to_numpy())).all()
+
+
 def test_fingerprints_are_the_sorted_distinct_hashes_and_sparse_input_has_none():
     X = pd.DataFrame({"x": [2.0, 1.0, 2.0]})
     fingerprints = row_fingerprints(X)
