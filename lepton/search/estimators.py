@@ -2141,14 +2141,12 @@ def _storage_label(storage: Any) -> str | None:
         return None
     if isinstance(storage, optuna.storages.BaseStorage):
         return type(storage).__name__
-    from urllib.parse import urlsplit, urlunsplit
-
-    from ..tracking._store import redact_uri
+    from ..tracking._store import redact_uri, user_part
 
     text = os.fspath(storage)
-    parts = urlsplit(text)
-    if "@" in parts.netloc:  # user and password hidden (a password may hold an '@' too)
-        text = urlunsplit(parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1]))
+    parts = user_part(text)
+    if parts is not None:  # user and password hidden (a password may hold '@', '/', '?')
+        text = f"{parts[0]}***@{parts[2]}"
     return redact_uri(text)  # and a password= in the query (libpq's, Redis')
 
 

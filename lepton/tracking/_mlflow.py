@@ -75,8 +75,8 @@ from .._warn import warn_at_caller
 from ._base import SearchTracker, TrackingError
 from ._store import (
     artifact_root_for, check_tracking_uri, clear_dead_scratch, default_tracking_uri,
-    mlflow_env, process_gone, process_instance, quiet_mlflow_env, redact_uri, scratch_dir,
-    scratch_tempdir, store_lock,
+    mlflow_env, process_gone, process_instance, quiet_mlflow_env, redact_text, redact_uri,
+    scratch_dir, scratch_tempdir, store_lock,
 )
 from ._writer import (
     METRIC_BEST, METRIC_TRIAL, TAG_ROLE, TAG_STATE, TAG_STUDY, TAG_TRIAL, RunWriter, WriterDied,
@@ -1571,7 +1571,8 @@ class MLflowTracker(SearchTracker):
                     self.client.set_registered_model_alias(name, CHAMPION_ALIAS, version)
             self._record_promotion(name, version, promote, why)
         except Exception as exc:
-            why = f"not promoted: the comparison failed ({type(exc).__name__}: {exc})"
+            why = (f"not promoted: the comparison failed ({type(exc).__name__}: "
+                   f"{redact_text(str(exc))})")
             self.promotion = why
             try:  # the version's tag says so too, not "pending" for ever
                 self._record_promotion(name, version, False, why)
@@ -1658,7 +1659,7 @@ class MLflowTracker(SearchTracker):
             model = mlflow.pyfunc.load_model(f"models:/{name}/{champion.version}")
             return model.unwrap_python_model().estimator
         except Exception as exc:  # noqa: BLE001 - said in the reason instead
-            return f"{type(exc).__name__}: {_truncate(str(exc), 200)}"
+            return f"{type(exc).__name__}: {_truncate(redact_text(str(exc)), 200)}"
 
     def _rows_new_to(self, champion: Any, theirs: Any, X: Any, y: Any) -> np.ndarray | str:
         """Which rows of (X, y) the champion was not fitted on (a boolean mask), hashed
@@ -1677,7 +1678,7 @@ class MLflowTracker(SearchTracker):
         except Exception as exc:  # noqa: BLE001 - said in the reason instead
             return (f"the hashes of the rows champion v{champion.version} was fitted on "
                     f"({artifact} of run {champion.run_id}) could not be read: "
-                    f"{type(exc).__name__}: {_truncate(str(exc), 200)}")
+                    f"{type(exc).__name__}: {_truncate(redact_text(str(exc)), 200)}")
         hashes = row_hashes(_used_columns(theirs, X), y)
         if hashes is None:
             return "sparse rows are not hashed"
@@ -1802,7 +1803,7 @@ def _fluent_tracking_uri(uri: str):
 
 def _describe(exc: BaseException) -> str:
     """'TypeName: message', with the original type of an error from the writer process."""
-    return f"{getattr(exc, 'kind', None) or type(exc).__name__}: {exc}"
+    return f"{getattr(exc, 'kind', None) or type(exc).__name__}: {redact_text(str(exc))}"
 
 
 def _flatten(obj: Any, prefix: str) -> dict[str, str]:

@@ -28,7 +28,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from ._base import TrackingError
 
@@ -332,18 +332,43 @@ def clear_dead_scratch() -> list[str]:
     return removed
 
 
+def user_part(uri: str) -> tuple[str, str, str] | None:
+    """``(scheme://, user part, rest)`` of a URL that names a user: the user part runs to
+    the last '@', since SQLAlchemy and redis-py take a password as written, '@', '/', '?'
+    and '#' included (``urlsplit`` ended it at the first '/' or '?' and so showed the
+    password: review helper-76); None without one, or for a file path (sqlite, file)."""
+    scheme, sep, rest = uri.partition("://")
+    if not sep or "@" not in rest or scheme.split("+")[0].lower() in ("sqlite", "file"):
+        return None
+    user, _, after = rest.rpartition("@")
+    return f"{scheme}://", user, after
+
+
+#: query parameters that hold a secret: libpq's and Redis' password, a token's names
+_SECRET_PARAMS = r"password|passwd|pwd|token|access_token|secret"
+
+
 def redact_uri(uri: str) -> str:
     """``uri`` without a password, for error messages and tags: the one in its user part
-    (``user:secret@host``) and a ``password=`` in its query (libpq's and Redis' URIs take
-    one there too)."""
-    parts = urlsplit(uri)
-    if parts.password:
-        host = parts.netloc.rsplit("@", 1)[1]  # as written: an IPv6 address keeps its []
-        parts = parts._replace(netloc=f"{parts.username}:***@{host}")
-    if "password=" in parts.query.lower():
-        parts = parts._replace(query=re.sub(r"(?i)(^|&)(password=)[^&]*", r"\1\2***",
-                                            parts.query))
-    return urlunsplit(parts) if parts != urlsplit(uri) else uri
+    (``user:secret@host``, as written: an IPv6 address keeps its []; an HTTP URL's bare
+    token ``token@host``) and a ``password=`` or ``token=`` in its query (libpq's and
+    Redis' URIs take one there too). The same text where there is none."""
+    shown = uri
+    parts = user_part(uri)
+    if parts is not None:
+        start, user, after = parts
+        if ":" in user:
+            shown = f"{start}{user.split(':', 1)[0]}:***@{after}"
+        elif start.lower().startswith(("http://", "https://")) and user != "***":
+            shown = f"{start}***@{after}"
+    return re.sub(rf"(?i)([?&](?:{_SECRET_PARAMS})=)[^&#]*", r"\1***", shown)
+
+
+def redact_text(text: str) -> str:
+    """``text`` (an error's message) with every URL in it passed through
+    :func:`redact_uri`: an HTTP client's error quotes the URL it asked for, password and
+    all, and a promotion's reason keeps the error (review helper-76)."""
+    return re.sub(r"[A-Za-z][\w+.-]*://\S+", lambda m: redact_uri(m.group(0)), text)
 
 
 def _scheme(uri: str) -> str:

@@ -648,6 +648,8 @@ def test_the_recorded_storage_hides_every_password():
         "postgresql://***@db.example/lepton?password=***&x=1"
     assert _storage_label("redis://:p@ss-w0rd@127.0.0.1:6379/0") == \
         "redis://***@127.0.0.1:6379/0"
+    assert _storage_label("postgresql://u:pa?ss@host/db") == "postgresql://***@host/db"
+    assert _storage_label("postgresql://u:pa/ss@host/db") == "postgresql://***@host/db"
     assert _storage_label("study.db") == "study.db"
     assert _storage_label("sqlite:////tmp/x@y/study.db") == "sqlite:////tmp/x@y/study.db"
 

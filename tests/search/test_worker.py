@@ -380,3 +380,19 @@ def test_uris_are_shown_without_their_passwords():
     assert redact_uri("postgresql://u@h/d?sslmode=require&password=xx&a=1") == \
         "postgresql://u@h/d?sslmode=require&password=***&a=1"
     assert redact_uri("sqlite:///a.db") == "sqlite:///a.db"
+    # passwords holding '?', '/' or '@', as SQLAlchemy and redis-py take them (urlsplit
+    # ended the user part at the '?' or '/' and showed them: review helper-76)
+    assert redact_uri("postgresql://u:pa?ss@host/db") == "postgresql://u:***@host/db"
+    assert redact_uri("postgresql://u:pa/ss@host/db") == "postgresql://u:***@host/db"
+    assert redact_uri("redis://:p@ss-w0rd@host:6379/0") == "redis://:***@host:6379/0"
+    # an HTTP URL's bare token, a token in the query; a user without a password kept
+    assert redact_uri("https://tok3n@mlflow.example/") == "https://***@mlflow.example/"
+    assert redact_uri("https://h/api?token=abc&x=1") == "https://h/api?token=***&x=1"
+    assert redact_uri("postgresql://alice@db/x") == "postgresql://alice@db/x"
+    assert redact_uri("sqlite:////tmp/x@y/study.db") == "sqlite:////tmp/x@y/study.db"
+    from lepton.tracking._store import redact_text
+
+    assert redact_text("404 Client Error: Not Found for url: http://bob:s3cret@127.0.0.1:1/"
+                       "api/2.0/mlflow-artifacts/artifacts?path=a") == (
+        "404 Client Error: Not Found for url: http://bob:***@127.0.0.1:1/api/2.0/"
+        "mlflow-artifacts/artifacts?path=a")
