@@ -506,13 +506,41 @@ class _DuplicateKey(yaml.YAMLError):
         self.path, self.lines = path, lines
 
 
+class _TooLarge(yaml.YAMLError):
+    def __init__(self, size: int):
+        super().__init__(str(size))
+        self.size = size
+
+
+#: values a search-space file may hold once its aliases are expanded: the built-in spaces
+#: hold a few hundred; ten levels of ten aliases, a 500-byte file, would expand to 10^10
+MAX_YAML_VALUES = 100_000
+
+
 class _UniqueKeyLoader(yaml.SafeLoader):
     """PyYAML's SafeLoader refusing a key given twice in one mapping, which it would
-    otherwise read as the last one given (``n_layers: 2`` then ``n_layers: 3`` -> 3)."""
+    otherwise read as the last one given (``n_layers: 2`` then ``n_layers: 3`` -> 3), and
+    a document whose aliases expand it beyond ``MAX_YAML_VALUES`` values (its checks and
+    messages read the values expanded: review helper-76)."""
 
     def construct_document(self, node: yaml.Node) -> Any:
         _refuse_duplicate_keys(node, "")
+        size = _expanded_size(node, {})
+        if size > MAX_YAML_VALUES:
+            raise _TooLarge(size)
         return super().construct_document(node)
+
+
+def _expanded_size(node: yaml.Node, sizes: dict[int, int]) -> int:
+    """How many nodes ``node`` holds with every alias written out, each node counted once
+    (``sizes``: by node), so ten levels of ten aliases cost a hundred steps."""
+    if id(node) not in sizes:
+        sizes[id(node)] = 0  # a recursive alias is refused by the constructor itself
+        children = ([n for pair in node.value for n in pair]
+                    if isinstance(node, yaml.MappingNode)
+                    else node.value if isinstance(node, yaml.SequenceNode) else [])
+        sizes[id(node)] = 1 + sum(_expanded_size(child, sizes) for child in children)
+    return sizes[id(node)]
 
 
 def _refuse_duplicate_keys(node: yaml.Node, path: str, done: set[int] | None = None) -> None:
@@ -575,6 +603,11 @@ def _load(space: Any, *, where: str, files: tuple[Path, ...], as_base: bool) -> 
                     f"{where}({path.name}){exc.path} is given twice (lines {exc.lines[0]} and "
                     f"{exc.lines[1]}); YAML would keep the last silently: remove one of them."
                 ) from None
+            except _TooLarge as exc:
+                raise SearchSpaceError(
+                    f"{where}({path.name}) holds {exc.size:,} values once its aliases (*name) "
+                    f"are written out, more than the {MAX_YAML_VALUES:,} a search space may "
+                    "hold: write the values the aliases stand for once each.") from None
             except yaml.YAMLError as exc:
                 raise SearchSpaceError(f"{where}: {path} is not valid YAML: {exc}") from None
             return SearchSpace._from_dict(raw, where=f"{where}({path.name})", source=str(path),

@@ -393,6 +393,14 @@ def test_yaml_aliases_are_checked_once_not_at_each_use(tmp_path, monkeypatch):
     with pytest.raises(SearchSpaceError, match=r"choices\[0\]=\[x, x, x\] is a list"):
         load_search_space(str(path))
     assert 0 < len(calls) < 100
+    # written out, six levels hold 4.6 million values, which the checks and messages read
+    # (a 42-million-character error message: review helper-76): refused before
+    path.write_text("\n".join([*lines[:7], *[f"      - &l{i} [" + ", ".join(
+        [f"*l{i - 1}"] * 10) + "]" for i in range(1, 7)]]) + "\n")
+    with pytest.raises(SearchSpaceError, match=r"search_space\(aliases\.yaml\) holds "
+                                              r"4,567,913 values once its aliases \(\*name\)"
+                                              r" are written out, more than the 100,000"):
+        load_search_space(str(path))
 
 
 def test_an_unknown_key_lists_only_the_flag_the_parameter_takes():
