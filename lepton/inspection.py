@@ -180,11 +180,17 @@ def metric_scoring(model: Any, name: str, X: Any, y: Any, sample_weight: Any = N
             pred = np.asarray(model.predict(rows))
             return pred.reshape(len(pred), -1)
         return X, np.asarray(y), w, values, metric, metric
+    if not metric.of_labels and not hasattr(model, "predict_proba"):
+        raise ValueError(f"{param}={name!r} scores probabilities, which this "
+                         f"{type(model).__name__} does not give (no predict_proba): choose a "
+                         "metric of labels (accuracy, balanced_accuracy, f1_macro).")
     if getattr(model, "multilabel_", False):  # a 0/1 column per label
         given = model.predict if metric.of_labels else model.predict_proba
         return (X, np.asarray(y, dtype=np.float64), w,
                 lambda rows: np.asarray(given(rows), dtype=np.float64), metric, metric)
     classes, y_all = model.classes_, np.asarray(y)
+    if y_all.ndim == 2 and y_all.shape[1] == 1:  # a frame of one label column
+        y_all = y_all[:, 0]
     if isinstance(classes, list) or np.ndim(classes) != 1 or y_all.ndim != 1:
         raise ValueError(f"{param}={name!r}: Lepton's metrics score a classifier of one "
                          "label per row, or a multilabel one of Lepton's; this "

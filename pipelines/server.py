@@ -65,12 +65,18 @@ def start_server(*, host: str = "127.0.0.1", port: int | None = None,
     port = port or free_port(host)
     env = {**os.environ, **quiet_prefect_env()}
     env.pop("PREFECT_API_URL", None)  # the server itself is not a client of another one
-    env["PREFECT_SERVER_API_CORS_ALLOWED_ORIGINS"] = f"http://{host}:{port}"
+    shown = f"[{host}]" if ":" in host else host  # an IPv6 address, as a URL writes it
+    origins = {f"http://{shown}:{port}"}
+    if host in ("127.0.0.1", "::1"):  # the UI opened as localhost too (review helper-76)
+        origins.add(f"http://localhost:{port}")
+    env["PREFECT_SERVER_API_CORS_ALLOWED_ORIGINS"] = ",".join(sorted(origins))
+    # the UI it serves calls this server's API (Prefect's default named port 4200)
+    env["PREFECT_SERVER_UI_API_URL"] = f"http://{shown}:{port}/api"
     out = subprocess.DEVNULL if quiet else None
     proc = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", host,
                              "--port", str(port), "--analytics-off"],
                             env=env, stdout=out, stderr=out, preexec_fn=die_with_parent())
-    api = f"http://{host}:{port}/api"
+    api = f"http://{shown}:{port}/api"
     wait_until_answers(proc, f"{api}/health", timeout=timeout, what="prefect server",
                        error=PrefectServerError)
     return proc, api

@@ -317,6 +317,15 @@ def test_bad_scorings_are_refused_naming_the_argument():
     with pytest.raises(ValueError, match=r"scoring=3: give None \(the model's own score\), "
                                          r"the name of one of Lepton's metrics"):
         permutation_importances(model, X, y, scoring=3)
+    from sklearn.svm import LinearSVC
+
+    with pytest.raises(ValueError, match=r"scoring='roc_auc' scores probabilities, which this "
+                                         r"LinearSVC does not give"):
+        permutation_importances(LinearSVC().fit(X, y), X, y, scoring="roc_auc")
+    # a frame of one label column is one label per row (it was taken for several outputs)
+    one = permutation_importances(model, X, y.to_frame(), scoring="roc_auc", n_repeats=1)
+    pd.testing.assert_frame_equal(one, permutation_importances(model, X, y, scoring="roc_auc",
+                                                               n_repeats=1))
     Y = np.c_[y, 1 - y]
     several = MultiOutputClassifier(LogisticRegression()).fit(X, Y)
     with pytest.raises(ValueError, match=r"scoring='roc_auc': .* this MultiOutputClassifier "

@@ -7,6 +7,7 @@ that they run in one worker and start it once.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -71,7 +72,12 @@ def test_the_server_answers_no_other_web_pages_origin(prefect_api):
 
     own = prefect_api.rsplit("/api", 1)[0]
     assert preflight(own) == own
+    local = own.replace("127.0.0.1", "localhost")  # the UI opened so (review helper-76)
+    assert preflight(local) == local
     assert preflight("http://evil.example") is None
+    # the UI it serves calls its own API, not Prefect's default port 4200
+    with urllib.request.urlopen(f"{own}/ui-settings", timeout=10) as response:
+        assert json.loads(response.read())["api_url"] == prefect_api
 
 
 def _task_runs(flow_run_id) -> dict[str, object]:
