@@ -141,7 +141,7 @@ def test_lepton_run_saves_the_model_when_ctrl_c_comes_after_the_search(
     monkeypatch.setattr(steps, "evaluate", ctrl_c_then_score)
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
     path = tmp_path / "model.joblib"
-    assert main(["run", "iris", "--time-budget", "15", "--register", "stopped-iris",
+    assert main(["run", "iris", "--time-budget", "25", "--register", "stopped-iris",
                  "--tracking-uri", store, "--save", str(path), "--verbose", "0"]) == 130
     err = capsys.readouterr().err
     assert (f"lepton: interrupted (Ctrl-C) after the search: the model is saved to {path}; "
@@ -170,7 +170,7 @@ def test_lepton_run_saves_the_model_when_sigterm_stops_the_end_of_fit_logging(
 
     monkeypatch.setattr(MLflowTracker, "_log_summary", summary_then_sigterm)
     path = tmp_path / "model.joblib"
-    assert main(["run", "iris", "--time-budget", "15", "--verbose", "0", "--register", "term",
+    assert main(["run", "iris", "--time-budget", "25", "--verbose", "0", "--register", "term",
                  "--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}",
                  "--save", str(path)]) == 143
     err = capsys.readouterr().err
@@ -183,7 +183,7 @@ def test_lepton_run_saves_the_model_when_sigterm_stops_the_end_of_fit_logging(
     monkeypatch.setattr(MLflowTracker, "_log_summary", logged)
     monkeypatch.setattr(_artifacts_module(), "write_tables", _then_sigterm(
         _artifacts_module().write_tables))
-    assert main(["run", "iris", "--time-budget", "15", "--verbose", "0", "--register", "term",
+    assert main(["run", "iris", "--time-budget", "25", "--verbose", "0", "--register", "term",
                  "--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}",
                  "--save", str(path)]) == 143
     assert ("left out: held-out scores, MLflow record, promotion (version 1 of 'term' stays "
