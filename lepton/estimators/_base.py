@@ -413,18 +413,20 @@ def _label_type_error(y: np.ndarray, estimator_name: str) -> str:
             "can be given as text, e.g. y.astype(str).")
 
 
-def record_target_names(estimator: Any, y: Any) -> None:
+def record_target_names(estimator: Any, y: Any, encoder: Any) -> None:
     """``target_names_``: the columns of a DataFrame ``y`` of several (labels, or a
     regression's outputs), which ``lepton predict`` names its prediction columns after;
-    absent for any other ``y``. ``_boolean_targets``: those of them of boolean dtype, where
-    others are not (``predict`` gives every label in their common dtype, 0/1; ``lepton
-    predict`` and the MLflow model give such a column as True/False again)."""
+    absent for any other ``y``. ``_boolean_targets``: a multilabel target's (``encoder``,
+    :func:`encode_target`'s) columns of boolean dtype, where others are not (``predict``
+    gives every label in their common dtype, 0/1; ``lepton predict`` and the MLflow model
+    give such a column as True/False again). A regression's True/False output predicts
+    numbers: none (made booleans, every prediction but 0 was True: review helper-76)."""
     for earlier in ("target_names_", "_boolean_targets"):
         estimator.__dict__.pop(earlier, None)
     if isinstance(y, pd.DataFrame) and y.shape[1] > 1:
         estimator.target_names_ = [str(c) for c in y.columns]
         boolean = [str(c) for c, dtype in y.dtypes.items() if pd.api.types.is_bool_dtype(dtype)]
-        if 0 < len(boolean) < y.shape[1]:
+        if getattr(encoder, "multilabel", False) and 0 < len(boolean) < y.shape[1]:
             estimator._boolean_targets = boolean
 
 
@@ -445,10 +447,7 @@ def target_columns(model, prediction: np.ndarray, names: list[str]) -> dict[str,
     """The columns of a prediction of several targets by ``names``, each as ``y`` gave it:
     a label column that was True/False beside 0/1 ones is True/False (``predict``'s array
     holds every label as 0/1)."""
-    # a multilabel classifier's labels only: a regression's True/False output predicts
-    # numbers, which astype(bool) made True wherever not 0 (review helper-76)
-    boolean = set(getattr(model, "_boolean_targets", ())
-                  if getattr(model, "multilabel_", False) else ())
+    boolean = set(getattr(model, "_boolean_targets", ()))
     return {name: (prediction[:, k].astype(bool) if name in boolean else prediction[:, k])
             for k, name in enumerate(names)}
 
@@ -811,7 +810,7 @@ class BaseNeuralNetwork(BaseEstimator):
                                                   sample_weight=sample_weight,
                                                   loss=getattr(self, "loss", "squared_error"),
                                                   scale_rows=None if rows is None else rows[0])
-        record_target_names(self, y)
+        record_target_names(self, y, encoder)
         w = check_sample_weight(sample_weight, n, **_class_args(task, y_enc, encoder))
         kind = target_kind(task, encoder)
         train_idx, val_idx = rows if rows is not None else split_validation(

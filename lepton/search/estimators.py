@@ -290,7 +290,7 @@ class _BaseLepton(BaseEstimator):
             raise ValueError(f"{name} got 1 sample (n_samples=1); at least 2 are needed to train.")
         y_enc, encoder, n_outputs = encode_target(y, task, n, estimator_name=name,
                                                   sample_weight=sample_weight, loss=metric.loss)
-        record_target_names(self, y)
+        record_target_names(self, y, encoder)
         kind = target_kind(task, encoder)  # 'multilabel': a 0/1 column per label
         if kind == "multilabel" and metric.prior_corrected:
             raise ValueError(

@@ -80,6 +80,7 @@ def test_labels_come_back_as_they_were_given(tags):
 
     outputs = pd.DataFrame({"amount": X_tr[:, 0] * 3.0, "refund": Y_tr[:, 1].astype(bool)})
     reg = NeuralNetworkRegressor(**{**FAST, "epochs": 2}).fit(X_tr, outputs)
+    assert not hasattr(reg, "_boolean_targets")  # a multilabel target's only
     frame = named_prediction(reg, reg.predict(X_te))
     assert frame.dtypes.tolist() == [np.float64, np.float64] or \
         frame.dtypes.tolist() == [np.float32, np.float32]
