@@ -468,6 +468,60 @@ def _cmd_ui(args: argparse.Namespace) -> int:
         return 2
 
 
+def _cmd_prune(args: argparse.Namespace) -> int:
+    """Delete old searches from the tracking store, after saying what goes and what stays."""
+    from .tracking import INSTALL_TRACKING, mlflow_installed
+    from .tracking.prune import _n, _size, plan_prune
+
+    if not mlflow_installed():
+        print(f"lepton prune: error: pruning a tracking store needs MLflow, which is not "
+              f"installed: {INSTALL_TRACKING}", file=sys.stderr)
+        return 2
+    if args.keep is None and args.older_than is None:
+        print("lepton prune: error: say which searches to keep: --keep N (the newest N of "
+              "each experiment) and/or --older-than AGE (delete only those last active "
+              "longer ago, such as 90d)", file=sys.stderr)
+        return 2
+    plan = plan_prune(args.tracking_uri, experiment=args.experiment, keep=args.keep,
+                      older_than=args.older_than)
+    print(plan.describe())
+    if not plan.delete and not plan.orphans:
+        print("nothing to delete")
+        return 0
+    what = (f"{_n(len(plan.delete), 'search')} ({_n(plan.runs, 'run')}, about "
+            f"{_size(plan.file_bytes)} of files)")
+    if args.dry_run:
+        print(f"would delete {what}; nothing deleted (--dry-run)")
+        return 0
+    if not args.yes:
+        if not sys.stdin.isatty():
+            print(f"lepton prune: error: deleting {what} cannot be undone once their files "
+                  "are freed: pass --yes to delete, or --dry-run to only list",
+                  file=sys.stderr)
+            return 2
+        answer = input(f"delete {what}? [y/N] ").strip().lower()
+        if answer not in ("y", "yes"):
+            print("nothing deleted")
+            return 1
+    print(plan.execute().describe())
+    return 0
+
+
+def _age(text: str) -> float:
+    from .tracking.prune import parse_age
+
+    try:
+        return parse_age(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc).replace("older_than=", "")) from None
+
+
+def _count(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= 0")
+    return int(text)
+
+
 #: ``lepton run``'s options that only a search uses (``--fixed`` trains one network,
 #: untracked)
 SEARCH_ONLY = ("time_budget", "n_jobs", "metric", "search_space", "storage", "study_name",
@@ -768,6 +822,31 @@ def build_parser() -> argparse.ArgumentParser:
     ui.add_argument("--port", type=_port, default=None,
                     help="port to serve on (default: a free one)")
     ui.set_defaults(func=_cmd_ui)
+    prune = sub.add_parser(
+        "prune", help="delete old searches (runs, trial runs, logged models, their files) "
+                      "from the tracking store, keeping registered and running ones",
+        description="Delete the searches of each experiment past the --keep newest and/or "
+                    "last active before --older-than, with their trial runs and logged "
+                    "models; free their files and compact a SQLite store. Never deleted: a "
+                    "running search, one a registered model version comes from, runs "
+                    "that are not Lepton's, Optuna studies. Lists what goes and what stays "
+                    "first, and asks (or takes --yes).")
+    prune.add_argument("--keep", type=_count, metavar="N",
+                       help="searches each experiment keeps, the most recently active, "
+                            "besides running and registered ones (always kept)")
+    prune.add_argument("--older-than", type=_age, metavar="AGE",
+                       help="delete only searches last active longer ago than this: 90d, "
+                            "12h, 30m")
+    prune.add_argument("--experiment", type=_name,
+                       help="this experiment only (default: every experiment of the store)")
+    prune.add_argument("--tracking-uri", type=_name,
+                       help="the store (default: $MLFLOW_TRACKING_URI, else "
+                            "$LEPTON_HOME/mlflow/mlflow.db)")
+    prune.add_argument("--dry-run", action="store_true",
+                       help="list what would be deleted; delete nothing")
+    prune.add_argument("--yes", action="store_true",
+                       help="delete without asking (for cron jobs and scripts)")
+    prune.set_defaults(func=_cmd_prune)
     return parser
 
 

@@ -364,6 +364,9 @@ def test_run_options_are_refused_before_the_data_loads(tmp_path, capsys, option,
     (["run", "--register", ""], "argument --register: '' is empty"),
     (["worker", "--tracking-uri", ""], "argument --tracking-uri: '' is empty"),
     (["ui", "--tracking-uri", ""], "argument --tracking-uri: '' is empty"),
+    (["prune", "--keep", "-1"], "argument --keep: '-1' is not a whole number >= 0"),
+    (["prune", "--older-than", "90"], "argument --older-than: '90' is not an age: a number "
+                                      "above 0 and a unit, d (days), h (hours) or m"),
 ])
 def test_worker_and_ui_numbers_are_usage_errors(tmp_path, capsys, argv, said):
     if argv[0] == "run":

@@ -72,6 +72,10 @@ def test_what_needs_mlflow_or_prefect_says_what_to_install(core_site, tmp_path):
     assert ui.returncode == 2
     assert "the MLflow UI needs MLflow, which is not installed: pip install " \
            "'lepton-automl[tracking]'" in ui.stderr
+    prune = _core(core_site, "prune", "--keep", "3", cwd=tmp_path)
+    assert prune.returncode == 2
+    assert "pruning a tracking store needs MLflow, which is not installed: pip install " \
+           "'lepton-automl[tracking]'" in prune.stderr
     schedule = _core(core_site, "schedule", "iris", "--cron", "0 3 * * *", cwd=tmp_path)
     assert schedule.returncode == 2
     assert "need Prefect, which is not installed: pip install 'lepton-automl[pipelines]'" \

@@ -1,0 +1,163 @@
+"""`lepton prune`: old searches go with their trials, models and files; registered,
+running and newest searches stay, and so does what is not Lepton's."""
+
+from __future__ import annotations
+
+import io
+import re
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pytest
+from mlflow.exceptions import MlflowException
+
+from lepton.cli import main
+from lepton.search._search import process_label
+from lepton.tracking import MLflowTracker, TrackingError
+from lepton.tracking._store import process_instance
+from lepton.tracking.prune import parse_age, plan_prune
+
+from ._drive import drive_search, finish
+
+
+def _search(uri, *, register=None, log_models=True, end=True):
+    tracker = MLflowTracker(tracking_uri=uri, experiment_name="prune", strict=True,
+                            registered_model_name=register, log_models=log_models)
+    study, best, X, y = drive_search(tracker, study_name="prune", n_trials=2)
+    if end:
+        finish(tracker, study, best, X, y, score=0.9)
+    return tracker, best, X
+
+
+def _files(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+def test_prune_deletes_old_searches_whole_and_keeps_registered_running_and_others(
+        tmp_path, monkeypatch, capsys):
+    db = tmp_path / "mlflow.db"
+    uri = f"sqlite:///{db}"
+    registered, best, X = _search(uri, register="prune-nn")  # oldest: registered
+    old, _, _ = _search(uri)  # the one to go: trials, plots, two logged models
+    newest, _, _ = _search(uri, log_models=False)
+    running, _, _ = _search(uri, log_models=False, end=False)
+    client = registered.client
+    exp_id = registered.experiment_id
+    # not Lepton's: a run of the user's own, and one the user deleted and may restore
+    mine = client.create_run(exp_id, run_name="mine").info.run_id
+    binned = client.create_run(exp_id, run_name="binned").info.run_id
+    client.delete_run(binned)
+    doomed = [old.parent_run_id, *[r.info.run_id for r in client.search_runs(
+        [exp_id], filter_string=f"tags.mlflow.parentRunId = '{old.parent_run_id}'")]]
+    assert len(doomed) == 3
+    doomed_models = [m.model_id for m in client.search_logged_models([exp_id])
+                     if m.source_run_id == old.parent_run_id]
+    assert len(doomed_models) == 2
+    artifacts = Path(client.get_run(old.parent_run_id).info.artifact_uri[len("file://"):])
+    doomed_bytes = _files(artifacts)
+    assert doomed_bytes > 0
+    try:
+        plan = plan_prune(uri, keep=1)
+        assert [s.run_id for s in plan.delete] == [old.parent_run_id]
+        assert plan.kept["prune"] == {"newest": 1, "running": 1, "registered: prune-nn v1": 1}
+        assert plan.runs == 3
+        assert "prune: 4 searches; delete 1 (2 trial runs, 2 logged models" in plan.describe()
+
+        # not a terminal and no --yes: it says so and deletes nothing; --dry-run lists
+        monkeypatch.setattr("sys.stdin", io.StringIO(""))
+        assert main(["prune", "--tracking-uri", uri, "--keep", "1"]) == 2
+        assert main(["prune", "--tracking-uri", uri, "--keep", "1", "--dry-run"]) == 0
+        assert client.get_run(old.parent_run_id).info.lifecycle_stage == "active"
+
+        before = db.stat().st_size
+        capsys.readouterr()
+        assert main(["prune", "--tracking-uri", uri, "--keep", "1", "--yes"]) == 0
+        said = capsys.readouterr().out
+        freed = re.search(r"deleted 3 runs and 2 logged models; freed ([\d.]+) (KB|MB)", said)
+        assert freed, said
+        assert float(freed[1]) * {"KB": 1e3, "MB": 1e6}[freed[2]] >= doomed_bytes * 0.99
+        for run_id in doomed:  # gone for good, not only marked deleted
+            with pytest.raises(MlflowException):
+                client.get_run(run_id)
+        for model_id in doomed_models:
+            with pytest.raises(MlflowException):
+                client.get_logged_model(model_id)
+        assert not artifacts.exists() and not artifacts.parent.exists()
+        assert db.stat().st_size < before  # compacted
+
+        # what stays: the others' runs, the user's runs, the one deleted by hand (still
+        # restorable), and the registered version, which loads and predicts
+        for run_id in (registered.parent_run_id, newest.parent_run_id,
+                       running.parent_run_id, mine):
+            assert client.get_run(run_id).info.lifecycle_stage == "active"
+        assert client.get_run(binned).info.lifecycle_stage == "deleted"
+        client.restore_run(binned)
+        mlflow.set_tracking_uri(uri)
+        try:
+            model = mlflow.pyfunc.load_model("models:/prune-nn/1")
+        finally:
+            mlflow.set_tracking_uri(None)
+        assert np.array_equal(np.asarray(model.predict(X.iloc[:10])).ravel(),
+                              best.predict(X.iloc[:10]))
+        # a second prune has nothing left to delete
+        assert plan_prune(uri, keep=1).delete == []
+    finally:
+        running.fail_search(error=RuntimeError("test over"))
+
+
+def test_prune_keeps_searches_active_within_older_than_and_names_bad_input(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    with pytest.raises(TrackingError, match="no store there"):
+        plan_prune(uri, keep=1)
+    tracker, _, _ = _search(uri, log_models=False)
+    plan = plan_prune(uri, older_than=3600)
+    assert plan.delete == [] and plan.kept["prune"] == {"recent": 1}
+    # a trial of it running in a live process (a worker's): the search is running
+    trial = tracker.client.create_run(tracker.experiment_id, tags={
+        "lepton.role": "trial", "mlflow.parentRunId": tracker.parent_run_id,
+        "lepton.process": process_label(), "lepton.process_start": process_instance()})
+    plan = plan_prune(uri, keep=0)
+    assert plan.delete == [] and plan.kept["prune"] == {"running": 1}
+    tracker.client.set_terminated(trial.info.run_id)
+    assert [s.run_id for s in plan_prune(uri, keep=0).delete] == [tracker.parent_run_id]
+    with pytest.raises(ValueError, match=r"experiment='nope' is not in .*'prune'"):
+        plan_prune(uri, experiment="nope", keep=0)
+    with pytest.raises(ValueError, match="keep=-1 is not a whole number"):
+        plan_prune(uri, keep=-1)
+    with pytest.raises(ValueError, match="say which searches to keep"):
+        plan_prune(uri)
+
+
+@pytest.mark.parametrize("text, seconds", [("90d", 90 * 86400), ("12h", 43200),
+                                           ("1.5h", 5400), ("30m", 1800)])
+def test_parse_age(text, seconds):
+    assert parse_age(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["90", "0d", "-1d", "2w", "d"])
+def test_parse_age_refuses_what_is_not_an_age(text):
+    with pytest.raises(ValueError, match=f"older_than={text!r} is not an age.*90d"):
+        parse_age(text)
+
+
+@pytest.mark.parametrize("where", ["postgres", "server"])
+def test_prune_on_postgres_frees_and_on_a_tracking_server_marks_deleted(where, request):
+    uri = request.getfixturevalue("pg_store_uri" if where == "postgres" else "team_server")
+    old, _, _ = _search(uri, log_models=False)
+    new, _, _ = _search(uri, log_models=False)
+    trials = [r.info.run_id for r in old.client.search_runs(
+        [old.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{old.parent_run_id}'")]
+    plan = plan_prune(uri, experiment="prune", keep=1)
+    assert [s.run_id for s in plan.delete] == [old.parent_run_id]
+    result = plan.execute()
+    assert result.runs == 3
+    for run_id in [old.parent_run_id, *trials]:
+        if where == "postgres":  # gone for good
+            with pytest.raises(MlflowException):
+                old.client.get_run(run_id)
+        else:  # the server's own `mlflow gc` frees them
+            assert old.client.get_run(run_id).info.lifecycle_stage == "deleted"
+    assert result.freed == (where == "postgres")
+    assert ("mlflow gc" in result.describe()) == (where == "server")
+    assert old.client.get_run(new.parent_run_id).info.lifecycle_stage == "active"
