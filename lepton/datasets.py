@@ -150,6 +150,19 @@ _BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
 _SEPARATORS = (",", ";", "\t", "|")
 
 
+def _read_parquet(path, columns) -> pd.DataFrame:
+    """A Parquet file as pandas; one whose pandas metadata names a dtype pandas cannot read
+    back (a frame of an Arrow dictionary column written by pandas: "data type
+    'dictionary<values=string, indices=int32, ordered=0>[pyarrow]' not understood", review
+    helper-78) is read without that metadata: the dictionary as a category."""
+    try:
+        return pd.read_parquet(path, columns=columns)
+    except TypeError:
+        import pyarrow.parquet as pq
+
+        return pq.read_table(path, columns=columns).to_pandas(ignore_metadata=True)
+
+
 def read_table(path: str | Path, *, what: str = "dataset file",
                as_written: Sequence[str] | None = None) -> pd.DataFrame:
     """A CSV, TSV, Parquet or Excel (.xlsx: its first sheet) file as a DataFrame (the
@@ -173,7 +186,7 @@ def read_table(path: str | Path, *, what: str = "dataset file",
         raise ValueError(f"{what} {str(path)!r} does not exist.")
     try:
         if fmt == "parquet":
-            return pd.read_parquet(path, columns=as_written)
+            return _read_parquet(path, as_written)
         if fmt == "excel":
             return _read_excel(path, as_written=as_written)
         sep = "\t" if fmt == "tsv" else None

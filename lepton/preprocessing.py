@@ -163,15 +163,72 @@ def _as_pandas(X):
     1.9 reads feature names from, through narwhals) as a pandas DataFrame; anything else as
     it is. As an array its names were lost: a table whose columns came in another order at
     predict time was read by position, without a word (accuracy 0.99 -> 0.48)."""
-    if isinstance(X, (pd.DataFrame, np.ndarray)) or sp.issparse(X):
+    if isinstance(X, pd.DataFrame):
+        return _readable_arrow(X)
+    if isinstance(X, np.ndarray) or sp.issparse(X):
         return X
     try:
         import narwhals as nw
     except ImportError:  # not a dependency of every scikit-learn Lepton takes
-        return X.to_pandas() if hasattr(X, "__dataframe__") and hasattr(X, "to_pandas") else X
+        if hasattr(X, "__dataframe__") and hasattr(X, "to_pandas"):
+            return _readable_arrow(_arrow_to_pandas(X))
+        return X
     if nw.dependencies.is_into_dataframe(X):
-        return nw.from_native(X, eager_only=True).to_pandas()
+        try:
+            frame = nw.from_native(X, eager_only=True).to_pandas()
+        except TypeError:  # a pyarrow Table of pandas metadata pandas cannot read back
+            if not hasattr(X, "schema"):
+                raise
+            frame = _arrow_to_pandas(X)
+        return _readable_arrow(frame)
     return X
+
+
+def _nested_arrow(arrow) -> bool:
+    """An Arrow type of several values a row (a list, a struct, a map)."""
+    import pyarrow as pa
+
+    return pa.types.is_nested(arrow)
+
+
+def _arrow_to_pandas(table):
+    """A pyarrow Table (or another frame) as pandas. The pandas metadata of a Table that
+    pandas made from a frame of an Arrow dictionary column ('dictionary<values=string,
+    indices=int32, ordered=0>[pyarrow]') is a dtype pandas cannot read back (a TypeError:
+    review helper-78): such a Table is read without it (the dictionary as a category)."""
+    try:
+        return table.to_pandas()
+    except TypeError:
+        if not hasattr(table, "schema"):
+            raise
+        return table.to_pandas(ignore_metadata=True)
+
+
+def _readable_arrow(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with the Arrow columns pandas cannot compute on as ones it can: dates
+    (date32, date64: ``.dt.tz`` raised NotImplementedError) as datetime64, string_view
+    (every dtype check raised) as large_string. As they come from ``read_parquet(...,
+    dtype_backend="pyarrow")`` or polars' ``to_pandas(use_pyarrow_extension_array=True)``
+    (review helper-78). Other frames are returned as they are, not copied."""
+    fixes = {}
+    for i, dtype in enumerate(frame.dtypes):
+        arrow = getattr(dtype, "pyarrow_dtype", None)
+        if arrow is None:
+            continue
+        import pyarrow as pa
+
+        if pa.types.is_date(arrow):
+            fixes[i] = frame.iloc[:, i].astype("datetime64[ms]")
+        elif getattr(pa.types, "is_string_view", lambda _: False)(arrow):
+            text = pa.array(frame.iloc[:, i]).cast(pa.large_string())
+            fixes[i] = pd.Series(text, dtype=pd.ArrowDtype(pa.large_string()),
+                                 index=frame.index)
+    if not fixes:
+        return frame
+    frame = frame.copy(deep=False)
+    for i, column in fixes.items():
+        frame.isetitem(i, column)
+    return frame
 
 
 def check_features(estimator, X, *, input_shape: Sequence[int] | None = None, reset: bool):
@@ -1009,6 +1066,7 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
         markers: dict[Any, dict[str, int]] = {}  # missing markers of number/date columns
         formatted = []  # numbers written as '$1,234.50', '12%' ...
         self.timedelta_columns_ = []  # durations, read as seconds
+        self.date_zones_ = {}  # the time zone of each date column of a tz-aware dtype
         for col in frame.columns:
             s = frame[col]
             if s.dtype.kind == "m":  # timedelta64, or pyarrow's duration
@@ -1033,9 +1091,16 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
                 continue
             if pd.api.types.is_datetime64_any_dtype(s):
                 dates[col] = None
+                if getattr(s.dt, "tz", None) is not None:
+                    self.date_zones_[col] = str(s.dt.tz)
                 continue
             values = s.dropna()
-            if len(values) and values.map(lambda v: isinstance(v, (dict, list, set))).any():
+            arrow = getattr(s.dtype, "pyarrow_dtype", None)
+            if arrow is not None and _nested_arrow(arrow):  # lists fit, then broke predict
+                raise TypeError(f"Column {col!r} holds {arrow} values; a column must hold "
+                                "numbers, strings, booleans or categories.")
+            if len(values) and values.map(
+                    lambda v: isinstance(v, (dict, list, set, np.ndarray))).any():
                 raise TypeError(
                     f"Column {col!r} holds {type(values.iloc[0]).__name__} values; a column must "
                     "hold numbers, strings, booleans or categories."
@@ -1173,7 +1238,15 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
         """A date column's parts (:func:`_date_parts`): the cycles in each value's own local
         time, or in UTC for a preprocessor fitted before stop 37 (``local_dates_`` absent),
         as it was trained: such a model's predictions moved by up to 0.62 on dates with an
-        offset (review helper-52)."""
+        offset (review helper-52). A column of a tz-aware dtype at fit (``date_zones_``)
+        that comes in another zone is read in the zone of fit."""
+        zone = getattr(self, "date_zones_", {}).get(column)
+        if zone is not None and pd.api.types.is_datetime64_any_dtype(values) and \
+                getattr(values.dt, "tz", None) is not None and str(values.dt.tz) != zone:
+            # the same instants in another zone (polars reads a CSV's offsets as UTC): the
+            # cycles in the zone of fit (its labels moved probabilities by up to 0.31:
+            # review helper-78)
+            values = values.dt.tz_convert(zone)
         instants, wall = _read_dates(values, fmt, column)
         return _date_parts(instants, wall if getattr(self, "local_dates_", False) else None)
 

@@ -1347,7 +1347,8 @@ class MLflowTracker(SearchTracker):
                 info = Model.log(
                     artifact_path=None, name="model", flavor=mlflow.pyfunc,
                     python_model=LeptonEstimatorModel(), artifacts={ESTIMATOR_ARTIFACT: str(path)},
-                    signature=signature, input_example=sample, pip_requirements=_requirements(),
+                    signature=signature, input_example=input_example(sample),
+                    pip_requirements=_requirements(),
                     run_id=self.parent_run_id, model_id=self._new_logged_model("model"))
             if self._no_room():
                 self._skipped["torch_module"] = self._no_room()
@@ -1888,7 +1889,9 @@ def model_signature(sample: Any, prediction: Any, *, optional: Any = ()) -> Any:
 
     with warnings.catch_warnings():  # its advice on integer columns is what is done here
         warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
-        signature = infer_signature(sample, prediction)
+        # on a duration or decimal column inference fails, and MLflow typed the input as
+        # one unnamed column, which then reached predict alone: the example's types infer
+        signature = infer_signature(input_example(sample), prediction)
     if not isinstance(sample, pd.DataFrame):
         # an array's tensor spec would refuse every other dtype (uint8 images, int or
         # float32 arrays, lists) that predict takes: no input schema, the estimator's own
@@ -1899,6 +1902,42 @@ def model_signature(sample: Any, prediction: Any, *, optional: Any = ()) -> Any:
              for spec in signature.inputs.inputs]
     return ModelSignature(inputs=Schema(specs), outputs=signature.outputs,
                           params=params_schema())
+
+
+def input_example(sample: Any) -> Any:
+    """``sample`` as MLflow can write it as the model's JSON input example: durations
+    (timedelta64, Arrow duration, timedelta objects) as the text pandas writes them
+    ('0 days 01:30:00', which Lepton's preprocessing reads back as durations), decimals
+    (Arrow decimal128, Decimal objects) as floats. Either made ``Model.log`` fail ("Object
+    of type Timedelta is not JSON serializable"): a tracked search of such a table logged
+    no model and registered nothing, with a warning only (review helper-78)."""
+    import datetime
+    import decimal
+
+    import pandas as pd
+
+    if not isinstance(sample, pd.DataFrame):
+        return sample
+    fixes = {}
+    for i, dtype in enumerate(sample.dtypes):
+        column = sample.iloc[:, i]
+        arrow = getattr(dtype, "pyarrow_dtype", None)
+        if dtype.kind == "m":  # timedelta64, Arrow duration
+            fixes[i] = column.astype("timedelta64[ns]").astype(object).map(
+                lambda v: None if pd.isna(v) else str(v))
+        elif arrow is not None and str(arrow).startswith("decimal"):
+            fixes[i] = column.astype("float64")
+        elif dtype == object and column.map(
+                lambda v: isinstance(v, (decimal.Decimal, datetime.timedelta))).any():
+            fixes[i] = column.map(
+                lambda v: float(v) if isinstance(v, decimal.Decimal)
+                else str(pd.Timedelta(v)) if isinstance(v, datetime.timedelta) else v)
+    if not fixes:
+        return sample
+    sample = sample.copy()
+    for i, column in fixes.items():
+        sample.isetitem(i, column)
+    return sample
 
 
 def _head(X: Any, n: int) -> Any:

@@ -145,6 +145,38 @@ def test_table_fed_model_takes_categories_missing_text_and_dates_as_predict_does
         np.testing.assert_array_equal(model.predict(batch), est.predict(batch))
 
 
+def test_durations_and_decimals_make_an_input_example_mlflow_writes(tmp_path):
+    """A timedelta or decimal column made Model.log fail ("Object of type Timedelta is not
+    JSON serializable"): a tracked search logged no model and registered nothing, with a
+    warning only (review helper-78). The example holds them as text and floats, which
+    predict reads as it reads the columns."""
+    import datetime
+    import decimal
+
+    import pandas as pd
+    import pyarrow as pa
+
+    from lepton.tracking._mlflow import input_example, model_signature
+
+    rng = np.random.default_rng(0)
+    wait = pd.Series(pd.to_timedelta(rng.integers(0, 7200, 120), unit="s"))
+    price = np.round(rng.uniform(0, 100, 120), 2)
+    X = pd.DataFrame({
+        "wait": wait, "wait_arrow": wait.astype(pd.ArrowDtype(pa.duration("us"))),
+        "wait_objects": [datetime.timedelta(seconds=int(s)) for s in wait.dt.total_seconds()],
+        "price": [decimal.Decimal(f"{p:.2f}") for p in price],
+        "price_arrow": pd.Series(pa.array(price).cast(pa.decimal128(8, 2)),
+                                 dtype=pd.ArrowDtype(pa.decimal128(8, 2))),
+        "x": rng.normal(size=120)})
+    y = (X["x"] + wait.dt.total_seconds() / 3600 > 1).astype(int)
+    est = NeuralNetworkClassifier(epochs=3, random_state=0).fit(X, y)
+    sample = X[:5]
+    model = _served(est, model_signature(sample, est.predict(sample)), tmp_path,
+                    input_example=input_example(sample))
+    np.testing.assert_array_equal(model.predict(X), est.predict(X))
+    np.testing.assert_array_equal(est.predict(input_example(X)), est.predict(X))
+
+
 def test_model_of_a_dataframe_with_integer_column_names_scores_that_dataframe(tmp_path):
     # pd.DataFrame(array) names its columns 0, 1, ...; the estimator keeps them as strings,
     # and the model selected those strings from MLflow's input: KeyError
