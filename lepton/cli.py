@@ -143,6 +143,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     print(f"done in {total:.1f}s: the search {elapsed:.1f}s (the budget), {importances}"
           f"reading the data, held-out scores, saving and tracking "
           f"{max(total - elapsed - importance_s, 0.0):.1f}s")
+    missed = steps.registration_missed(model)
+    if missed:  # asked for and not done: not a success, for cron or a scheduler
+        print(f"lepton: error: --register {args.register}: {missed}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -632,7 +636,8 @@ def _add_search_arguments(run: argparse.ArgumentParser) -> None:
                      help="register the final model; alias 'champion' moves if it is better "
                           "on this run's held-out rows (the champion is loaded to score it: "
                           "a registry's models run code when loaded, as model files do, so "
-                          "register only where whoever can register is trusted)")
+                          "register only where whoever can register is trusted); a run "
+                          "that could not register exits with status 1")
     run.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,
                      help="0: the summary only; 1: a progress bar (trials, best score, "
                           "time left; the default), or a line every few seconds where the "

@@ -912,6 +912,21 @@ def registration(model) -> dict[str, str] | None:
             "promotion": str(tracker.promotion)}
 
 
+def registration_missed(model) -> str | None:
+    """Why no version was registered where one was asked for (``register``), from the
+    tracker's errors; None where it was, or none was asked for. A tracked run's errors are
+    warnings, but a scheduled retraining that registers nothing must not end as a success
+    (a table with a duration column did so: review helper-78)."""
+    tracker = getattr(model, "tracker_", None)
+    if not getattr(tracker, "registered_model_name", None) or \
+            getattr(tracker, "registered_version", None) is not None:
+        return None
+    errors = list(getattr(tracker, "tracking_errors", []))
+    why = next((e for e in errors if "(models)" in e or "regist" in e),
+               errors[-1] if errors else "the tracking's warnings above say why")
+    return f"no version was registered: {why}"
+
+
 def check_writable(path: str, what: str = "--save") -> None:
     """Fail before the search, not after its budget is spent, when ``path`` cannot be
     written."""

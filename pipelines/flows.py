@@ -48,7 +48,7 @@ from lepton import steps  # noqa: E402
 from lepton.search import StorageError, Terminated  # noqa: E402
 
 __all__ = ["FLOW_NAME", "search_flow", "serve_schedule", "make_schedule",
-           "deployment_parameters", "is_transient", "quiet_prefect_env"]
+           "deployment_parameters", "is_transient", "quiet_prefect_env", "RegistrationMissed"]
 
 #: The flow's name: a deployment ``NAME`` of it runs as ``lepton-search/NAME``.
 FLOW_NAME = "lepton-search"
@@ -228,7 +228,14 @@ def search_flow(dataset: str = "digits", target: str | list[str] | None = None,
                 time_budget,
                 summary["final_choice"],
                 ", ".join(f"{k}={v:.4f}" for k, v in scores.items()))
+    missed = steps.registration_missed(model)
+    if missed:  # the flow run fails: a retraining that registered nothing is no success
+        raise RegistrationMissed(f"registered_model_name={registered_model_name!r}: {missed}")
     return summary
+
+
+class RegistrationMissed(RuntimeError):
+    """The search ran and its model is saved where asked, but no version was registered."""
 
 
 def _prefect_tags() -> dict[str, str]:

@@ -579,3 +579,27 @@ def test_a_storage_in_a_missing_folder_is_refused_before_the_data_loads(tmp_path
                                          r"it or give another path\."):
         check_run_options(storage=given)
     check_run_options(storage=storage.format(missing=tmp_path))  # an existing folder
+
+
+def test_registration_missed_says_why_a_version_asked_for_is_not_there():
+    """`lepton run --register` exits 1, and the scheduled flow run fails, with this reason
+    (a table with a duration column registered nothing, with a warning only)."""
+    from types import SimpleNamespace
+
+    def model(**tracker):
+        base = {"registered_model_name": "m", "registered_version": None,
+                "tracking_errors": []}
+        return SimpleNamespace(tracker_=SimpleNamespace(**{**base, **tracker}))
+
+    failed = model(tracking_errors=[
+        "MLflow tracking: log_epoch failed: OSError: disk full",
+        "MLflow tracking: end_search (models) failed: TypeError: Object of type Decimal is "
+        "not JSON serializable"])
+    assert steps.registration_missed(failed) == (
+        "no version was registered: MLflow tracking: end_search (models) failed: TypeError: "
+        "Object of type Decimal is not JSON serializable")
+    assert steps.registration_missed(model()) == (
+        "no version was registered: the tracking's warnings above say why")
+    assert steps.registration_missed(model(registered_version="3")) is None
+    assert steps.registration_missed(model(registered_model_name=None)) is None
+    assert steps.registration_missed(SimpleNamespace(tracker_=SimpleNamespace())) is None
