@@ -626,10 +626,12 @@ def join_search(storage: str, study_name: str | None = None, *, n_jobs: int | No
     own_end = math.inf if time_budget is None else time.time() + time_budget
     name, attrs = study_name, {}
     while True:  # the run may not have created the study, or opened its window, yet
-        names = optuna.get_all_study_names(store)
+        # every study's attributes in one read (a study loaded at a time: 0.39 s a poll
+        # for 300 studies in SQLite, 0.009 s so; more over a network)
+        studies = {s.study_name: s.user_attrs for s in store.get_all_studies()}
+        names = list(studies)
         if study_name is None:  # the one study of the storage whose search is running
-            running = [n for n in names if _window_open(optuna.load_study(
-                study_name=n, storage=store).user_attrs)]
+            running = [n for n in names if _window_open(studies[n])]
             if len(running) > 1:
                 raise NoSearchToJoin(f"{len(running)} searches are running in the storage "
                                      f"({', '.join(sorted(running))}): give --study-name.")

@@ -467,9 +467,10 @@ class MLflowTracker(SearchTracker):
                     raise
         if exp.lifecycle_stage == "deleted":
             raise TrackingError(
-                f"experiment_name={self.experiment_name!r} is deleted in "
+                f"the experiment {self.experiment_name!r} is deleted in "
                 f"{redact_uri(self.tracking_uri)!r}; restore it (`mlflow experiments restore "
-                f"--experiment-id {exp.experiment_id}`) or choose another experiment_name.")
+                f"--experiment-id {exp.experiment_id}`) or choose another experiment "
+                "(experiment_name=; on the command line --experiment).")
         if EXPERIMENT_KIND_TAG not in exp.tags:
             self.client.set_experiment_tag(exp.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
         return exp.experiment_id

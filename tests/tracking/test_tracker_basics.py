@@ -73,3 +73,16 @@ def test_an_invalid_model_name_fails_before_the_search(name, sqlite_uri):
     with pytest.raises(ValueError, match=rf"registered_model_name={name!r} is not a valid MLflow "
                                          r"model name: it must not be blank"):
         make_tracker(tracking_uri=sqlite_uri, experiment_name="x", registered_model_name=name)
+
+
+def test_a_deleted_experiment_is_named_with_how_to_restore_it(sqlite_uri):
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=sqlite_uri)
+    exp_id = client.create_experiment("binned-experiment")
+    client.delete_experiment(exp_id)
+    with pytest.raises(TrackingError, match=(
+            rf"the experiment 'binned-experiment' is deleted in .*; restore it \(`mlflow "
+            rf"experiments restore --experiment-id {exp_id}`\) or choose another experiment "
+            r"\(experiment_name=; on the command line --experiment\)")):
+        MLflowTracker(tracking_uri=sqlite_uri, experiment_name="binned-experiment")
