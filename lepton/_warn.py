@@ -19,6 +19,19 @@ def warn_at_caller(message: str, category: type[Warning] = UserWarning) -> None:
     warnings.warn(message, category, stacklevel=level)
 
 
+def auto_tqdm():
+    """``tqdm.auto``'s bar class: a widget in a notebook that has ipywidgets. In one
+    without, importing it warned ('IProgress not found. Please update jupyter and
+    ipywidgets') before drawing text, which redraws in place there too (review helper-77):
+    imported quietly, before Optuna imports it (lepton.search does this first)."""
+    from tqdm import TqdmWarning
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=TqdmWarning)
+        from tqdm.auto import tqdm
+    return tqdm
+
+
 class LeftOutColumnsWarning(UserWarning):
     """``fit`` left columns of ``X`` out of the features (an identifier, a written row
     number), each named with why. ``lepton run`` and the Prefect

@@ -24,6 +24,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         task=args.task, test_size=args.test_size, time_budget=args.time_budget,
         n_jobs=args.n_jobs, metric=args.metric, search_space=args.search_space,
         device=args.device, storage=args.storage)
+    steps.check_keep_searches(args.keep_searches, tracking=not args.no_tracking,
+                              what="--keep-searches")
     split = steps.load_split(args.dataset, target=_target(args), task=args.task,
                              test_size=args.test_size, seed=args.seed,
                              time_column=args.time_column, weight_column=args.weight_column,
@@ -43,9 +45,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
             steps.check_writable(args.save)
         # the pixels as one array of numbers (typed column by column, 13 of 64 were taken
         # as codes and target-encoded; review helper-52), for the default MLP
-        model = steps.search(cls(random_state=args.seed, verbose=args.verbose,
-                                 device=args.device,
-                                 input_shape=split.input_shape if args.images else None), split)
+        # its epoch lines are progress, on stderr as a search's is (they were 31 of 33
+        # lines of stdout: review helper-77); stdout keeps the results
+        with contextlib.redirect_stdout(sys.stderr):
+            model = steps.search(cls(random_state=args.seed, verbose=args.verbose,
+                                     device=args.device,
+                                     input_shape=split.input_shape if args.images else None),
+                                 split)
         print(f"trained {model.n_epochs_} epochs in {time.perf_counter() - t0:.1f}s "
               f"({model.training_status_})")
         score = model.score(split.X_test, split.y_test, sample_weight=split.w_test)
@@ -127,6 +133,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
         if not stop.is_set():
             steps.promote(model, split)
             left_out[:] = [step for step in left_out if step != "promotion"]
+        pruned = None
+        if args.keep_searches and run_id is not None and not stop.is_set():
+            pruned = steps.prune_searches(model, args.keep_searches)
     if stop.is_set():
         return _stopped_after_search(stop, model, args, left_out)
     if run_id is not None:
@@ -136,11 +145,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if registered:
         print(f"registered as {registered['name']!r} version {registered['version']}: "
               f"{registered['promotion']}")
+    if args.keep_searches and run_id is not None:
+        print(f"kept the {args.keep_searches} most recent searches of experiment "
+              f"{model.tracker_.experiment_name!r}: "
+              + (pruned.describe().replace("\n", "; ") if pruned else "nothing else to delete"))
     # what a scheduled run's wall time holds besides the budget (reading a large file, the
     # held-out scores, importances, saving: seconds on 200,000 rows)
     total = time.perf_counter() - started
     importances = f"column importances {importance_s:.1f}s, " if importance_s else ""
-    print(f"done in {total:.1f}s: the search {elapsed:.1f}s (the budget), {importances}"
+    print(f"done in {total:.1f}s: the search {elapsed:.1f}s of its {args.time_budget:g}s "
+          f"budget, {importances}"
           f"reading the data, held-out scores, saving and tracking "
           f"{max(total - elapsed - importance_s, 0.0):.1f}s")
     missed = steps.registration_missed(model)
@@ -213,7 +227,7 @@ def _cmd_schedule(args: argparse.Namespace) -> int:
         "tracking_uri": args.tracking_uri, "registered_model_name": args.register,
         "save": args.save, "verbose": args.verbose, "importance": args.importance,
         "retries": args.retries,
-        "retry_delay_seconds": args.retry_delay,
+        "retry_delay_seconds": args.retry_delay, "keep_searches": args.keep_searches,
     }
     parameters = {k: v for k, v in parameters.items() if v is not None}
     make_schedule(cron=args.cron, interval=args.interval, timezone=args.timezone)  # checks
@@ -487,13 +501,14 @@ def _cmd_prune(args: argparse.Namespace) -> int:
               "longer ago, such as 90d)", file=sys.stderr)
         return 2
     plan = plan_prune(args.tracking_uri, experiment=args.experiment, keep=args.keep,
-                      older_than=args.older_than)
+                      older_than=args.older_than, delete_versions=args.delete_versions)
     print(plan.describe())
-    if not plan.delete and not plan.orphans:
+    if plan.empty:
         print("nothing to delete")
         return 0
-    what = (f"{_n(len(plan.delete), 'search')} ({_n(plan.runs, 'run')}, about "
-            f"{_size(plan.file_bytes)} of files)")
+    versions = sum(len(s.versions) for s in plan.delete)
+    what = (f"{_n(plan.runs, 'run')} ({_size(plan.file_bytes)} of files"
+            + (f", and {_n(versions, 'registered version')}" if versions else "") + ")")
     if args.dry_run:
         print(f"would delete {what}; nothing deleted (--dry-run)")
         return 0
@@ -529,7 +544,7 @@ def _count(text: str) -> int:
 #: ``lepton run``'s options that only a search uses (``--fixed`` trains one network,
 #: untracked)
 SEARCH_ONLY = ("time_budget", "n_jobs", "metric", "search_space", "storage", "study_name",
-               "experiment", "tracking_uri", "register")
+               "experiment", "tracking_uri", "register", "keep_searches")
 
 
 def _check_images(args: argparse.Namespace, split) -> None:
@@ -638,6 +653,10 @@ def _add_search_arguments(run: argparse.ArgumentParser) -> None:
                           "a registry's models run code when loaded, as model files do, so "
                           "register only where whoever can register is trusted); a run "
                           "that could not register exits with status 1")
+    run.add_argument("--keep-searches", type=_count, metavar="N",
+                     help="after the run, delete its experiment's searches past the N most "
+                          "recently active, this one included, with their trials, models and "
+                          "files (as lepton prune --keep N; registered and running ones stay)")
     run.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,
                      help="0: the summary only; 1: a progress bar (trials, best score, "
                           "time left; the default), or a line every few seconds where the "
@@ -832,13 +851,13 @@ def build_parser() -> argparse.ArgumentParser:
                       "from the tracking store, keeping registered and running ones",
         description="Delete the searches of each experiment past the --keep newest and/or "
                     "last active before --older-than, with their trial runs and logged "
-                    "models; free their files and compact a SQLite store. Never deleted: a "
-                    "running search, one a registered model version comes from, runs "
-                    "that are not Lepton's, Optuna studies. Lists what goes and what stays "
-                    "first, and asks (or takes --yes).")
+                    "models; free their files and compact a SQLite store. A search that a "
+                    "registered model version comes from loses its trial runs only (see "
+                    "--delete-versions). Never deleted: a running search, runs that are not "
+                    "Lepton's, runs deleted by hand, Optuna studies. Lists what goes and "
+                    "what stays first, and asks (or takes --yes).")
     prune.add_argument("--keep", type=_count, metavar="N",
-                       help="searches each experiment keeps, the most recently active, "
-                            "besides running and registered ones (always kept)")
+                       help="searches each experiment keeps whole, the most recently active")
     prune.add_argument("--older-than", type=_age, metavar="AGE",
                        help="delete only searches last active longer ago than this: 90d, "
                             "12h, 30m")
@@ -847,6 +866,11 @@ def build_parser() -> argparse.ArgumentParser:
     prune.add_argument("--tracking-uri", type=_name,
                        help="the store (default: $MLFLOW_TRACKING_URI, else "
                             "$LEPTON_HOME/mlflow/mlflow.db)")
+    prune.add_argument("--delete-versions", action="store_true",
+                       help="also delete the older searches that registered model versions "
+                            "come from, with those versions, where none holds an alias "
+                            "(champion, ...); without it their runs and models stay for "
+                            "their versions, and only their trial runs go")
     prune.add_argument("--dry-run", action="store_true",
                        help="list what would be deleted; delete nothing")
     prune.add_argument("--yes", action="store_true",
@@ -856,7 +880,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    """Warnings as one line for the shell, not Python's file:line and source echo."""
+    """Warnings as one line for the shell, not Python's file:line and source echo. One of a
+    library's own category (SQLAlchemy's, through MLflow, where PYTHONWARNINGS shows it)
+    keeps Python's form, which names where it comes from: as 'lepton: warning:' it read as
+    Lepton's (review helper-77)."""
+    if category.__module__ not in ("builtins", "warnings") and \
+            not category.__module__.startswith("lepton"):
+        print(warnings.formatwarning(message, category, filename, lineno, line),
+              file=file or sys.stderr, end="")
+        return
     kind = "" if category is UserWarning else f"{category.__name__}: "
     print(f"lepton: warning: {kind}{message}", file=file or sys.stderr)
 
@@ -865,12 +897,15 @@ def main(argv: list[str] | None = None) -> int:
     import os
 
     args = build_parser().parse_args(argv)
-    from .search import SearchError, StorageError, Terminated
+    from .search import BudgetTooSmall, SearchError, StorageError, Terminated
     from .tracking import TrackingError
 
     show, warnings.showwarning = warnings.showwarning, _show_warning
     try:
         return args.func(args)
+    except BudgetTooSmall as exc:  # in the command's options, not the estimator's
+        print(f"lepton: error: {exc.for_command_line()}", file=sys.stderr)
+        return 2
     # bad input or settings, or a store that cannot be opened: a usage error
     except (ValueError, TypeError, TrackingError, StorageError) as exc:
         print(f"lepton: error: {exc}", file=sys.stderr)

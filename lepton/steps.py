@@ -914,6 +914,37 @@ def registration(model) -> dict[str, str] | None:
             "promotion": str(tracker.promotion)}
 
 
+def check_keep_searches(keep_searches: Any, *, tracking: bool = True,
+                        what: str = "keep_searches") -> None:
+    """``keep_searches``: a whole number >= 1 (the run's own search is the newest, and
+    stays), for a tracked run only."""
+    if keep_searches is None:
+        return
+    if isinstance(keep_searches, bool) or not isinstance(keep_searches, int) or \
+            keep_searches < 1:
+        raise ValueError(f"{what}={keep_searches!r}: give the number of searches each run "
+                         "leaves in its experiment, 1 or more (the run's own is one).")
+    if not tracking:
+        raise ValueError(f"{what} deletes the experiment's older searches from the tracking "
+                         "store, and this run is not tracked: drop one or the other.")
+
+
+def prune_searches(model, keep: int):
+    """``keep_searches``: delete the run's experiment's searches past the ``keep`` most
+    recently active, as ``lepton prune --keep KEEP --experiment E --yes`` does
+    (:mod:`lepton.tracking.prune`: running searches stay, and registered ones lose their
+    trial runs only). Returns its
+    :class:`~lepton.tracking.prune.PruneResult`; None for an untracked run or where nothing
+    was to go."""
+    tracker = getattr(model, "tracker_", None)
+    if not getattr(tracker, "enabled", False):
+        return None
+    from .tracking.prune import plan_prune
+
+    plan = plan_prune(tracker.tracking_uri, experiment=tracker.experiment_name, keep=keep)
+    return None if plan.empty else plan.execute()
+
+
 def registration_missed(model) -> str | None:
     """Why no version was registered where one was asked for (``register``), from the
     tracker's errors; None where it was, or none was asked for. A tracked run's errors are

@@ -86,6 +86,7 @@ promote_task = task(steps.promote, name="promote", cache_policy=NO_CACHE)
 importance_task = task(steps.importances, name="importance", cache_policy=NO_CACHE)
 record_task = task(steps.record, name="record", **_options)
 save_task = task(steps.save, name="save", **_options)
+prune_task = task(steps.prune_searches, name="prune", **_options)
 
 
 @task(name="search", **_options)
@@ -145,7 +146,8 @@ def search_flow(dataset: str = "digits", target: str | list[str] | None = None,
                 tracking_uri: str | None = None, registered_model_name: str | None = None,
                 save: str | None = None, verbose: int = 1, retries: int = 2,
                 retry_delay_seconds: float = 60.0,
-                importance: int | None = None) -> dict[str, Any]:
+                importance: int | None = None,
+                keep_searches: int | None = None) -> dict[str, Any]:
     """Search a network for ``dataset`` within ``time_budget`` seconds, score it on the
     held-out rows, log those scores to the search's MLflow run and (``save``) write the
     model with joblib. The arguments are ``lepton run``'s options.
@@ -159,6 +161,8 @@ def search_flow(dataset: str = "digits", target: str | list[str] | None = None,
     resumes that study. ``importance`` (a number of columns): the columns' permutation
     importances on the held-out rows (``lepton run --importance``), the top ones logged
     and in the summary, every one with the MLflow run as ``column_importance.csv``.
+    ``keep_searches`` (a number): after the run, its experiment's searches past that many
+    most recently active are deleted (``lepton prune``; registered and running ones stay).
     Returns a summary (JSON-serialisable; Prefect persists it as the flow run's result).
     """
     logger = get_run_logger()
@@ -166,6 +170,7 @@ def search_flow(dataset: str = "digits", target: str | list[str] | None = None,
     if importance is not None and importance < 1:  # before the search spends its budget
         raise ValueError(f"importance={importance}: give the number of columns to show "
                          "(1 or more), or None for no importances.")
+    steps.check_keep_searches(keep_searches, tracking=tracking)
     if save is not None:
         steps.check_writable(save, what="save")  # before the search spends its budget
     split = load_task.with_options(**retry)(dataset, target=target, task=task,
@@ -223,6 +228,13 @@ def search_flow(dataset: str = "digits", target: str | list[str] | None = None,
         summary["registered_model"] = registered
         logger.info("registered as %r version %s: %s", registered["name"],
                     registered["version"], registered["promotion"])
+    if keep_searches is not None:
+        pruned = prune_task.with_options(**retry)(model, keep_searches)
+        summary["pruned"] = {"runs": pruned.runs if pruned else 0,
+                             "logged_models": pruned.models if pruned else 0,
+                             "file_bytes": pruned.file_bytes if pruned else 0}
+        logger.info("kept the %d most recent searches of the experiment: %s", keep_searches,
+                    pruned.describe() if pruned else "nothing else to delete")
     logger.info("searched %d trials on %s in %.1fs of %gs; final model: %s; held-out %s",
                 summary["n_trials"], ",".join(summary["devices"]), summary["fit_seconds"],
                 time_budget,
@@ -351,6 +363,8 @@ def _check_run_values(parameters: dict[str, Any]) -> None:
     if verbose < 0:
         raise ValueError(f"verbose={verbose!r}: give 0 (the summary only), 1 (progress) "
                          "or 2 (also a line per trial).")
+    steps.check_keep_searches(parameters.get("keep_searches"),
+                              tracking=parameters.get("tracking", True))
     importance = parameters.get("importance")
     if importance is not None and importance < 1:
         raise ValueError(f"importance={importance!r}: give the number of columns to show "
@@ -412,6 +426,9 @@ def serve_schedule(name: str, *, cron: str | None = None, interval: float | None
     params = dict(parameters or {}) if checked else deployment_parameters(**(parameters or {}))
     from prefect.types.entrypoint import EntrypointType
 
+    # print_starting_message: Prefect's banner told to run `prefect deployment run ...`
+    # without the API's address: run so, it started a second temporary server on the same
+    # database (review helper-77); `lepton schedule` prints the command with it
     search_flow.serve(name=name, schedules=[schedule], parameters=params, limit=limit,
                       description=f"Lepton search of {params.get('dataset', 'digits')}",
-                      entrypoint_type=EntrypointType.MODULE_PATH)
+                      entrypoint_type=EntrypointType.MODULE_PATH, print_starting_message=False)

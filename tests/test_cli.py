@@ -56,8 +56,10 @@ def test_lepton_run_register_decides_the_champion_on_the_held_out_rows(capsys, t
 
 def test_lepton_run_fixed_network(capsys):
     assert main(["run", "iris", "--fixed"]) == 0
-    out = capsys.readouterr().out
-    assert re.search(r"trained \d+ epochs", out) and "held-out accuracy" in out
+    said = capsys.readouterr()
+    assert re.search(r"trained \d+ epochs", said.out) and "held-out accuracy" in said.out
+    # the epoch lines are progress, on stderr as a search's is (review helper-77)
+    assert "train_loss" not in said.out and "epoch    1  train_loss" in said.err
 
 
 def test_lepton_interrupted_exits_130_without_a_traceback(monkeypatch, capsys):
@@ -163,7 +165,7 @@ def test_lepton_run_csv_with_a_target_column(tmp_path, capsys):
     assert "column " not in out
     assert re.search(r"held-out accuracy: [0-9.]+", out)
     # what the run's wall time holds besides the budget, said at the end
-    done = re.search(r"done in ([0-9.]+)s: the search ([0-9.]+)s \(the budget\), reading the "
+    done = re.search(r"done in ([0-9.]+)s: the search ([0-9.]+)s of its 8s budget, reading the "
                      r"data, held-out scores, saving and tracking ([0-9.]+)s\n$", out)
     assert done
     assert float(done[1]) == pytest.approx(float(done[2]) + float(done[3]), abs=0.11)
@@ -837,3 +839,55 @@ def test_the_worker_hint_hides_the_storages_password(capsys):
     assert ("lepton worker --storage postgresql://u:***@127.0.0.1:1/x (with the storage's "
             "password, hidden here)") in out
     assert code != 0 and "secret" not in out + err
+
+
+@pytest.mark.parametrize("option, said", [
+    (["--keep-searches", "0"], "--keep-searches=0: give the number of searches each run "
+                               "leaves in its experiment, 1 or more"),
+    (["--keep-searches", "3", "--no-tracking"], "--keep-searches deletes the experiment's "
+                                                "older searches from the tracking store, and "
+                                                "this run is not tracked"),
+])
+def test_keep_searches_is_checked_before_the_data_loads(tmp_path, capsys, option, said):
+    assert main(["run", str(tmp_path / "big.csv"), "--target", "y", *option]) == 2
+    err = capsys.readouterr().err
+    assert said in err and "big.csv" not in err
+
+
+def test_a_librarys_own_warning_is_not_shown_as_leptons(capsys):
+    """With PYTHONWARNINGS=default, SQLAlchemy's deprecation (through MLflow) was printed
+    'lepton: warning: SADeprecationWarning: ...' (review helper-77)."""
+    from lepton.cli import _show_warning
+    from lepton._warn import LeftOutColumnsWarning
+
+    class LibraryWarning(DeprecationWarning):
+        pass
+
+    LibraryWarning.__module__ = "sqlalchemy.exc"
+    _show_warning("noload is deprecated", LibraryWarning, "/x/sqlalchemy/orm.py", 7)
+    _show_warning("the search goes on", RuntimeWarning, "/x/lepton/tracking/_mlflow.py", 9)
+    _show_warning("column 'id' left out", LeftOutColumnsWarning, "/x/script.py", 3)
+    assert capsys.readouterr().err.splitlines() == [
+        "/x/sqlalchemy/orm.py:7: LibraryWarning: noload is deprecated",
+        "lepton: warning: RuntimeWarning: the search goes on",
+        "lepton: warning: LeftOutColumnsWarning: column 'id' left out"]
+
+
+def test_a_budget_too_small_is_said_in_the_commands_options(capsys):
+    """It said 'Increase time_budget, or pass cv=None' to a command that has neither
+    (review helper-77)."""
+    from lepton.search import BudgetTooSmall
+
+    assert main(["run", "iris", "--time-budget", "0.5", "--no-tracking"]) == 2
+    err = capsys.readouterr().err
+    assert re.search(r"lepton: error: --time-budget 0\.5 is too small: preparing the data "
+                     r"took [\d.]+s.* Give a --time-budget well above \d+\.$", err.strip()), err
+    assert "time_budget=" not in err and "cv=None" not in err
+    tracked = BudgetTooSmall(10, ": preparing the data took 3.79s", n_folds=5, floor=12.0,
+                             tracking_s=7.0)
+    assert tracked.for_command_line() == (
+        "--time-budget 10 is too small: preparing the data took 3.79s. Give a --time-budget "
+        "well above 12, or --no-tracking (its end-of-search logging needs 7.0s of the "
+        "budget).")
+    assert str(tracked).startswith("time_budget=10s is too small: preparing the data took "
+                                   "3.79s. Increase time_budget, or pass cv=None")

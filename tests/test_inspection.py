@@ -217,7 +217,7 @@ def test_lepton_run_prints_the_importances_and_logs_them_with_the_run(tmp_path, 
                     lines[start])
     assert [line.split()[0] for line in lines[start + 1:start + 3]] == ["signal", "weak"]
     # the run's time: the importances named apart from the rest
-    done = re.search(r"done in ([0-9.]+)s: the search ([0-9.]+)s \(the budget\), column "
+    done = re.search(r"done in ([0-9.]+)s: the search ([0-9.]+)s of its 15s budget, column "
                      r"importances ([0-9.]+)s, reading the data, held-out scores, saving and "
                      r"tracking ([0-9.]+)s\n$", out)
     assert done and float(done[3]) > 0

@@ -37,7 +37,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from .. import defaults
-from .._warn import check_version, stamp_version, warn_at_caller, warn_left_out
+from .._warn import auto_tqdm, check_version, stamp_version, warn_at_caller, warn_left_out
 from ..estimators import NeuralNetworkClassifier, NeuralNetworkRegressor
 from ..estimators._base import (_class_args, _rows, accuracy_score_of, check_rows_weighted,
                                 check_sample_weight, encode_target, kept_on_failure,
@@ -125,6 +125,30 @@ TRACKING_S_PER_LOAD = 4.0
 
 class SearchError(RuntimeError):
     """No trial of the search produced a usable model."""
+
+
+class BudgetTooSmall(ValueError):
+    """``time_budget`` cannot hold the preparation, a trial and the final model. ``cause``:
+    what the time went to; ``floor``: seconds the budget must exceed before any trial can
+    run (None where unknown); ``tracking_s``: of the reserve, the tracker's; the message
+    names the estimator's parameters, :meth:`for_command_line` ``lepton run``'s options
+    (it said 'time_budget' and 'pass cv=None' to a command that has neither: review
+    helper-77)."""
+
+    def __init__(self, time_budget: float, cause: str, *, n_folds: int = 1,
+                 floor: float | None = None, tracking_s: float = 0.0):
+        self.time_budget, self.cause, self.floor = time_budget, cause, floor
+        self.n_folds, self.tracking_s = n_folds, tracking_s
+        super().__init__(f"time_budget={time_budget:g}s is too small{cause}. Increase "
+                         f"time_budget{_one_split_note(n_folds)}.")
+
+    def for_command_line(self) -> str:
+        what = (f"a --time-budget well above {self.floor:.0f}" if self.floor is not None
+                else "a larger --time-budget")
+        untracked = (f", or --no-tracking (its end-of-search logging needs "
+                     f"{self.tracking_s:.1f}s of the budget)" if self.tracking_s > 0 else "")
+        return (f"--time-budget {self.time_budget:g} is too small{self.cause}. Give "
+                f"{what}{untracked}.")
 
 
 class LeptonEnsemble:
@@ -860,12 +884,14 @@ class _BaseLepton(BaseEstimator):
                     "end-of-search logging: a fit without tracking does not need it)"
                     if budget.fixed_reserve > 0 else "")
         costly = [f"{what} {seconds:.2f}s" for what, seconds in steps.items() if seconds >= 0.5]
-        raise ValueError(
-            f"time_budget={self.time_budget:g}s is too small: preparing the data took "
-            f"{budget.elapsed():.2f}s{_start_up_note(warm_up_s, tracker_s)}"
+        raise BudgetTooSmall(
+            self.time_budget,
+            f": preparing the data took {budget.elapsed():.2f}s"
+            f"{_start_up_note(warm_up_s, tracker_s)}"
             + (f" ({', '.join(costly)})" if costly else "")
-            + f" and the final model needs a reserve of {budget.reserve:.2f}s{tracking}. "
-            f"Increase time_budget{_one_split_note(n_folds)}.")
+            + f" and the final model needs a reserve of {budget.reserve:.2f}s{tracking}",
+            n_folds=n_folds, floor=budget.elapsed() + budget.reserve,
+            tracking_s=budget.fixed_reserve)
 
     @staticmethod
     def _check_image_shape(space, meta) -> None:
@@ -938,11 +964,11 @@ class _BaseLepton(BaseEstimator):
         reasons = [f"trial {t.number}: {t.user_attrs.get(FAIL_REASON) or t.state.name.lower()}"
                    for t in trials]
         if not trials or all("time" in r or "pruned" in r for r in reasons):
-            raise ValueError(
-                f"time_budget={self.time_budget:g}s is too small to train even one configuration "
-                f"on this data ({'; '.join(reasons) or 'no trial could start'})"
-                f"{_torch_import_note(warm_up_s, 'of the budget')}. Increase time_budget"
-                f"{_one_split_note(n_folds)}.")
+            raise BudgetTooSmall(
+                self.time_budget,
+                f" to train even one configuration on this data "
+                f"({'; '.join(reasons) or 'no trial could start'})"
+                f"{_torch_import_note(warm_up_s, 'of the budget')}", n_folds=n_folds)
         raise SearchError("every trial of the search failed: " + "; ".join(reasons))
 
     # -- final model -----------------------------------------------------------------
@@ -2315,11 +2341,11 @@ PLAIN_PROGRESS_INTERVAL_S = 5.0
 
 def _interactive(stream: Any) -> bool:
     """Whether ``stream`` redraws a bar in place: a terminal, or a notebook's widget."""
-    from tqdm.auto import tqdm as auto_tqdm
+    notebook_or_text = auto_tqdm()
 
     try:
         from tqdm.notebook import tqdm as notebook_tqdm
-        if issubclass(auto_tqdm, notebook_tqdm):
+        if issubclass(notebook_or_text, notebook_tqdm):
             return True
     except ImportError:  # pragma: no cover - tqdm without its notebook module
         pass
@@ -2387,8 +2413,8 @@ def _progress(verbose: int, budget: Budget, study: optuna.Study, metric, *, file
             emit()
         return
 
-    from tqdm.auto import tqdm
     from tqdm.contrib.logging import logging_redirect_tqdm
+    tqdm = auto_tqdm()
     bar = tqdm(total=round(budget.time_budget, 1), unit="s", desc="lepton search", file=stream,
                bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f}s{postfix}")
 

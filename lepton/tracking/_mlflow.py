@@ -487,7 +487,9 @@ class MLflowTracker(SearchTracker):
                 return
             raise TrackingError(message) from exc
         if first:
-            warnings.warn(message + " (the search goes on; later failures of this kind are "
+            goes_on = ("the search's end goes on" if what.startswith("end_search")
+                       else "the search goes on")
+            warnings.warn(message + f" ({goes_on}; later failures of this kind are "
                           "collected in tracker.tracking_errors)", RuntimeWarning, stacklevel=3)
 
     # -- search ----------------------------------------------------------------------
@@ -1314,6 +1316,7 @@ class MLflowTracker(SearchTracker):
 
     def _log_models(self, estimator: Any, X_sample: Any, score: float | None, metric: str,
                     direction: str, fit_rows: tuple | None = None) -> None:
+        from . import _pyfunc  # noqa: F401 (first: it imports mlflow.pyfunc without warnings)
         import mlflow.pyfunc
         _import_mlflow_pytorch()
         import mlflow.pytorch  # imported now: this binds the name
@@ -1804,8 +1807,10 @@ def _fluent_tracking_uri(uri: str):
 
 
 def _describe(exc: BaseException) -> str:
-    """'TypeName: message', with the original type of an error from the writer process."""
-    return f"{getattr(exc, 'kind', None) or type(exc).__name__}: {redact_text(str(exc))}"
+    """'TypeName: message', with the original type of an error from the writer process,
+    without terminal colour codes (MLflow colours its warnings)."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", redact_text(str(exc)))
+    return f"{getattr(exc, 'kind', None) or type(exc).__name__}: {text}"
 
 
 def _flatten(obj: Any, prefix: str) -> dict[str, str]:

@@ -8,8 +8,15 @@ environment where lepton-automl is installed).
 from __future__ import annotations
 
 import pickle
+import warnings
 
-import mlflow.pyfunc
+with warnings.catch_warnings():
+    # MLflow's first import of mlflow.pyfunc warns of its own type hints ("Any type hint is
+    # inferred as AnyType", 4 times) and hides the warning itself: where warnings are
+    # errors (python -W error, a test suite) the import failed and no model was logged
+    # (review helper-77)
+    warnings.filterwarnings("ignore", message=".*Any type hint is inferred as AnyType")
+    import mlflow.pyfunc
 import numpy as np
 import pandas as pd
 from mlflow.exceptions import MlflowException

@@ -1,23 +1,26 @@
 """``lepton prune``: delete old searches from a tracking store, keeping what is in use.
 
 A store only grows: a nightly ``lepton run --register`` added 2-5 MB (review helper-74,
-stop 42). :func:`plan_prune` picks, in each experiment, the Lepton searches to delete:
-those past the ``keep`` most recently active (besides those below), or last active more
-than ``older_than`` seconds ago (both given: a search must be past both), never
+stop 42). :func:`plan_prune` picks, in each experiment, the Lepton searches past the
+``keep`` most recently active (or last active more than ``older_than`` seconds ago; given
+both, a search must be past both). Such a search is deleted whole (its run, its trial
+runs, the logged models it made) unless
 
-- one that is running, or has a trial running (a run left RUNNING by a process of this
-  machine that has ended is not running),
-- one that a registered model version comes from: the version's model files and its
-  training rows' hashes (the champion comparison's) are that run's.
+- it is running, or has a trial running (a run left RUNNING by a process of this machine
+  that has ended is not running): it stays;
+- a registered model version comes from it (a scheduled ``--register`` run registers a
+  version every night, promoted or not): its run and models stay, as the version needs
+  them (its model files, its training rows' hashes), and its trial runs go. With
+  ``delete_versions``, a search whose versions hold no alias (``champion`` or any other)
+  goes whole, its versions with it.
 
-:meth:`PrunePlan.execute` deletes each such search's run, then its trial runs, then the
-logged models it made, and then, where the store allows, frees them for good: their files
-and database rows (MLflow's garbage collection, for these ids only: runs and experiments
-that someone deleted by hand, and may restore, are left as they are), and compacts a
-SQLite database (``VACUUM``). Runs that are not Lepton's (no ``lepton.role`` tag) are never
-touched, nor Optuna studies (a persistent study resumed later starts a new search run).
-A tracking server (``http://``) only marks runs deleted: its files are freed by ``mlflow
-gc`` on the server's machine.
+:meth:`PrunePlan.execute` deletes, then, where the store allows, frees what it deleted for
+good: files and database rows (MLflow's garbage collection, for these ids only: runs and
+experiments that someone deleted by hand, and may restore, are left as they are), and
+compacts a SQLite database (``VACUUM``). Runs that are not Lepton's (no ``lepton.role``
+tag) are never touched, nor Optuna studies (a persistent study resumed later starts a new
+search run). A tracking server (``http://``) only marks runs deleted: its files are freed
+by ``mlflow gc`` on the server's machine.
 
 mlflow is imported inside functions only.
 """
@@ -61,9 +64,12 @@ class _Search:
     experiment: str
     name: str
     last_active: float  # seconds since the epoch: its end, or its start while it runs
+    #: deleted whole (its run, trials, models, ``versions``); False: its trial runs only
+    whole: bool = True
     trial_ids: list[str] = field(default_factory=list)
     model_ids: list[str] = field(default_factory=list)
-    file_bytes: int = 0  # of its run's, its trials' and its logged models' artifact files
+    versions: list[tuple[str, str]] = field(default_factory=list)  # (name, version)
+    file_bytes: int = 0  # of what of it is deleted: artifact files
 
 
 @dataclass
@@ -72,18 +78,22 @@ class PrunePlan:
     a count per reason), ``orphans`` (trial runs whose search run is gone)."""
 
     tracking_uri: str
-    delete: list[_Search]
+    delete: list[_Search]  # searches deleted whole, and registered ones' trial runs
     kept: dict[str, Counter]
     searches: dict[str, int]  # per experiment, the Lepton searches it holds
     orphans: dict[str, list[str]]  # per experiment, trial runs whose search run is gone
     orphan_bytes: int = 0
-    _registered_runs: frozenset = frozenset()
+    delete_versions: bool = False
 
     @property
     def runs(self) -> int:
         """Runs it deletes: searches, their trials, and orphaned trials."""
-        return (sum(1 + len(s.trial_ids) for s in self.delete)
+        return (sum(int(s.whole) + len(s.trial_ids) for s in self.delete)
                 + sum(len(ids) for ids in self.orphans.values()))
+
+    @property
+    def empty(self) -> bool:
+        return not self.runs
 
     @property
     def file_bytes(self) -> int:
@@ -93,21 +103,36 @@ class PrunePlan:
         """One line per experiment: what goes, what stays and why."""
         lines = [f"tracking store {redact_uri(self.tracking_uri)}"]
         for experiment in sorted(self.searches):
-            gone = [s for s in self.delete if s.experiment == experiment]
-            trials = sum(len(s.trial_ids) for s in gone)
-            models = sum(len(s.model_ids) for s in gone)
+            mine = [s for s in self.delete if s.experiment == experiment]
+            gone = [s for s in mine if s.whole]
+            thinned = [s for s in mine if not s.whole]
+            count = Counter()
+            for s in gone:
+                count["trial run"] += len(s.trial_ids)
+                count["logged model"] += len(s.model_ids)
+                count["registered version"] += len(s.versions)
+            parts = [_n(count[k], k) for k in ("trial run", "logged model",
+                                               "registered version") if count[k]]
+            parts.append(f"{_size(sum(s.file_bytes for s in gone))} of files")
+            line = f"  {experiment}: {_n(self.searches[experiment], 'search')}; delete " \
+                   f"{len(gone)} ({', '.join(parts)})"
+            if thinned:
+                line += (f"; of {_n(len(thinned), 'older registered search')}, delete the "
+                         f"{_n(sum(len(s.trial_ids) for s in thinned), 'trial run')} "
+                         f"({_size(sum(s.file_bytes for s in thinned))})")
             orphans = len(self.orphans.get(experiment, ()))
+            if orphans:
+                line += f"; delete {_n(orphans, 'trial run')} whose search run is gone"
             kept = self.kept.get(experiment, Counter())
             why = ", ".join(f"{n} {reason}" for reason, n in sorted(kept.items()))
-            line = (f"  {experiment}: {_n(self.searches[experiment], 'search')}; delete "
-                    f"{len(gone)} ({_n(trials, 'trial run')}, {_n(models, 'logged model')}, "
-                    f"{_size(sum(s.file_bytes for s in gone))} of files)")
-            if orphans:
-                line += f" and {_n(orphans, 'trial run')} whose search run is gone"
             line += f"; keep {sum(kept.values())}" + (f" ({why})" if why else "")
             lines.append(line)
         if len(lines) == 1:
             lines.append("  no experiment holds a Lepton search")
+        elif any(not s.whole for s in self.delete) and not self.delete_versions:
+            lines.append("  (a registered version keeps its search's run and models; "
+                         "--delete-versions deletes the older searches whose versions hold "
+                         "no alias, versions included)")
         return "\n".join(lines)
 
     def execute(self) -> PruneResult:
@@ -123,12 +148,14 @@ class PruneResult:
     skipped: list[str]  # searches found running or registered since the plan: kept
     freed: bool  # files and rows removed for good (False: only marked deleted)
     file_bytes: int  # of the artifact files removed
+    versions: int = 0  # registered versions deleted (delete_versions)
     database_before: int | None = None  # SQLite file's bytes, before and after
     database_after: int | None = None
     notes: list[str] = field(default_factory=list)  # what could not be done, and why
 
     def describe(self) -> str:
-        text = (f"deleted {_n(self.runs, 'run')} and {_n(self.models, 'logged model')}"
+        text = (f"deleted {_n(self.runs, 'run')}, {_n(self.models, 'logged model')}"
+                + (f", {_n(self.versions, 'registered version')}" if self.versions else "")
                 + (f"; freed {_size(self.file_bytes)} of files" if self.freed else
                    "; marked deleted only (restorable): `mlflow gc` on the tracking "
                    "server's machine frees their files"))
@@ -136,19 +163,22 @@ class PruneResult:
             text += (f"; database {_size(self.database_before)} -> "
                      f"{_size(self.database_after)}")
         if self.skipped:
-            text += (f"; kept {_n(len(self.skipped), 'search')} that started again or "
-                     "were registered meanwhile")
+            text += (f"; kept {_n(len(self.skipped), 'search')} that started again, or "
+                     "whose registered versions changed, meanwhile")
         return "\n".join([text, *self.notes])
 
 
 def plan_prune(tracking_uri: str | None = None, *, experiment: str | None = None,
-               keep: int | None = None, older_than: float | None = None) -> PrunePlan:
-    """Choose the searches to delete (nothing is deleted here).
+               keep: int | None = None, older_than: float | None = None,
+               delete_versions: bool = False) -> PrunePlan:
+    """Choose what to delete (nothing is deleted here; see the module's docstring).
 
-    ``keep``: the most recently active searches each experiment keeps; ``older_than``:
-    seconds since a search was last active before it may go. At least one is needed;
-    given both, a search goes only when it is past both. ``experiment``: this one only
-    (default: every experiment of the store)."""
+    ``keep``: the most recently active searches each experiment keeps whole (registered
+    and running ones count among them); ``older_than``: seconds since a search was last
+    active before it may go. At least one is needed; given both, a search goes only when
+    it is past both. ``experiment``: this one only (default: every experiment of the
+    store). ``delete_versions``: an older search whose registered versions hold no alias
+    goes whole, its versions with it (else its run and models stay, for its versions)."""
     import os
 
     if keep is None and older_than is None:
@@ -167,13 +197,26 @@ def plan_prune(tracking_uri: str | None = None, *, experiment: str | None = None
                             "not exist), so nothing to prune.")
     check_tracking_uri(uri)
     with mlflow_env():
-        return _plan(uri, experiment, keep, older_than)
+        return _plan(uri, experiment, keep, older_than, delete_versions)
 
 
-def _plan(uri: str, only: str | None, keep: int | None, older_than: float | None) -> PrunePlan:
+def _running(run) -> bool:
+    from ._mlflow import TAG_PROCESS, TAG_PROCESS_START
+
+    tags = run.data.tags
+    return run.info.status == "RUNNING" and not process_gone(
+        tags.get(TAG_PROCESS), tags.get(TAG_PROCESS_START))
+
+
+def _active(run) -> float:
+    """When a run was last active (seconds since the epoch): its end, or its start."""
+    return (run.info.end_time or run.info.start_time or 0) / 1000
+
+
+def _plan(uri: str, only: str | None, keep: int | None, older_than: float | None,
+          delete_versions: bool) -> PrunePlan:
     from mlflow.tracking import MlflowClient
 
-    from ._mlflow import TAG_PROCESS, TAG_PROCESS_START
     from ._writer import TAG_ROLE
 
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
@@ -185,9 +228,9 @@ def _plan(uri: str, only: str | None, keep: int | None, older_than: float | None
             raise ValueError(f"experiment={only!r} is not in {redact_uri(uri)!r} "
                              f"(its experiments: {names})")
         experiments = named
-    registered = _registered(client)
+    registered, pinned = _registered(client)
     now = time.time()
-    plan = PrunePlan(uri, [], {}, {}, {}, _registered_runs=frozenset(registered))
+    plan = PrunePlan(uri, [], {}, {}, {}, delete_versions=delete_versions)
     for exp in experiments:
         runs = _all(lambda token: client.search_runs(
             [exp.experiment_id], filter_string=f"tags.`{TAG_ROLE}` != ''",
@@ -197,41 +240,33 @@ def _plan(uri: str, only: str | None, keep: int | None, older_than: float | None
             continue
         plan.searches[exp.name] = len(searches)
         kept = plan.kept.setdefault(exp.name, Counter())
-
-        def running(run) -> bool:
-            tags = run.data.tags
-            return run.info.status == "RUNNING" and not process_gone(
-                tags.get(TAG_PROCESS), tags.get(TAG_PROCESS_START))
-
-        def active(run) -> float:
-            return (run.info.end_time or run.info.start_time or 0) / 1000
-
-        searches.sort(key=active, reverse=True)
+        searches.sort(key=_active, reverse=True)
         # a search with a trial running (a worker's, say) is running
         busy = {r.data.tags.get("mlflow.parentRunId") for r in runs
-                if r.data.tags.get(TAG_ROLE) == "trial" and running(r)}
+                if r.data.tags.get(TAG_ROLE) == "trial" and _running(r)}
         chosen: dict[str, _Search] = {}
-        rank = 0  # among the searches neither running nor registered: keep= counts these
-        for run in searches:
+        for rank, run in enumerate(searches, start=1):
             run_id = run.info.run_id
-            if running(run) or run_id in busy:
-                kept["running"] += 1
-                continue
-            if run_id in registered:
-                kept[f"registered: {', '.join(sorted(registered[run_id]))}"] += 1
-                continue
-            rank += 1
             if keep is not None and rank <= keep:
                 kept["newest"] += 1
-            elif older_than is not None and now - active(run) <= older_than:
+            elif older_than is not None and now - _active(run) <= older_than:
                 kept["recent"] += 1
+            elif _running(run) or run_id in busy:
+                kept["running"] += 1
             else:
-                chosen[run_id] = _Search(run_id, exp.name, run.info.run_name or run_id,
-                                         active(run), file_bytes=_bytes(run.info.artifact_uri))
+                versions = registered.get(run_id, [])
+                whole = not versions or (delete_versions and not any(
+                    v in pinned for v in versions))
+                if not whole:
+                    kept["registered"] += 1
+                chosen[run_id] = _Search(
+                    run_id, exp.name, run.info.run_name or run_id, _active(run), whole=whole,
+                    versions=list(versions) if whole else [],
+                    file_bytes=_bytes(run.info.artifact_uri) if whole else 0)
         live = {r.info.run_id for r in searches}
         orphans = []
         for run in runs:
-            if run.data.tags.get(TAG_ROLE) != "trial" or running(run):
+            if run.data.tags.get(TAG_ROLE) != "trial" or _running(run):
                 continue
             parent = run.data.tags.get("mlflow.parentRunId")
             size = _bytes(run.info.artifact_uri)
@@ -243,28 +278,35 @@ def _plan(uri: str, only: str | None, keep: int | None, older_than: float | None
                 plan.orphan_bytes += size
         if orphans:
             plan.orphans[exp.name] = orphans
-        if chosen:
-            for model in _all(lambda token: client.search_logged_models(
-                    experiment_ids=[exp.experiment_id], max_results=1000, page_token=token)):
+        if any(s.whole for s in chosen.values()):
+            models = _all(lambda token: client.search_logged_models(
+                experiment_ids=[exp.experiment_id], max_results=1000, page_token=token))
+            for model in models:
                 search = chosen.get(model.source_run_id)
-                if search is not None and model.model_id not in registered:
+                if search is not None and search.whole and (
+                        model.model_id not in registered
+                        or set(registered[model.model_id]) <= set(search.versions)):
                     search.model_ids.append(model.model_id)
                     search.file_bytes += _bytes(model.artifact_location)
-        plan.delete.extend(chosen.values())
+        plan.delete.extend(s for s in chosen.values() if s.whole or s.trial_ids)
     return plan
 
 
-def _registered(client) -> dict[str, set[str]]:
-    """Run ids and logged model ids that registered model versions come from, each to the
-    versions ('name vN')."""
-    found: dict[str, set[str]] = {}
+def _registered(client) -> tuple[dict[str, list[tuple[str, str]]], set[tuple[str, str]]]:
+    """The registered model versions: by the run and the logged model each comes from
+    (``(name, version)`` lists), and those that hold an alias (``champion``...)."""
+    found: dict[str, list[tuple[str, str]]] = {}
     for version in _all(lambda token: client.search_model_versions(
             max_results=10_000, page_token=token)):
-        label = f"{version.name} v{version.version}"
-        for key in (version.run_id, getattr(version, "model_id", None)):
-            if key:
-                found.setdefault(key, set()).add(label)
-    return found
+        key = (version.name, str(version.version))
+        for source in (version.run_id, getattr(version, "model_id", None)):
+            if source:
+                found.setdefault(source, []).append(key)
+    pinned = set()
+    for name in {name for keys in found.values() for name, _ in keys}:
+        aliases = getattr(client.get_registered_model(name), "aliases", None) or {}
+        pinned.update((name, str(version)) for version in aliases.values())
+    return found, pinned
 
 
 def _all(page) -> list:
@@ -312,11 +354,10 @@ def _execute(plan: PrunePlan) -> PruneResult:
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
-    from ._mlflow import TAG_PROCESS, TAG_PROCESS_START
-
     uri = plan.tracking_uri
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
-    registered = _registered(client)  # again: a version made since the plan keeps its run
+    # again: a version registered, or an alias moved, since the plan keeps what it needs
+    registered, pinned = _registered(client)
     result = PruneResult(0, 0, [], False, 0)
     runs, models = [], []
     for search in plan.delete:
@@ -324,24 +365,24 @@ def _execute(plan: PrunePlan) -> PruneResult:
             run = client.get_run(search.run_id)
         except MlflowException:  # deleted meanwhile (by hand, or another prune)
             continue
-        tags = run.data.tags
-        if (run.info.lifecycle_stage == LifecycleStage.DELETED or search.run_id in registered
-                or (run.info.status == "RUNNING" and not process_gone(
-                    tags.get(TAG_PROCESS), tags.get(TAG_PROCESS_START)))
-                or (run.info.end_time or run.info.start_time or 0) / 1000
-                > search.last_active + 1):
-            if run.info.lifecycle_stage != LifecycleStage.DELETED:
-                result.skipped.append(search.run_id)
+        if run.info.lifecycle_stage == LifecycleStage.DELETED:
             continue
+        versions = registered.get(search.run_id, [])
+        if _running(run) or _active(run) > search.last_active + 1 or (search.whole and (
+                set(versions) != set(search.versions) or any(v in pinned for v in versions))):
+            result.skipped.append(search.run_id)
+            continue
+        for name, version in search.versions:  # --delete-versions: none holds an alias
+            client.delete_model_version(name, version)
+            result.versions += 1
         # the search's run first: an interrupted prune leaves trial runs without their
         # search, which the next prune finds as orphans, never a search missing trials
-        for run_id in [search.run_id, *search.trial_ids]:
+        for run_id in [search.run_id] * search.whole + search.trial_ids:
             client.delete_run(run_id)
             runs.append(run_id)
         for model_id in search.model_ids:
-            if model_id not in registered:
-                client.delete_logged_model(model_id)
-                models.append(model_id)
+            client.delete_logged_model(model_id)
+            models.append(model_id)
     for run_id in (i for ids in plan.orphans.values() for i in ids):
         with contextlib.suppress(MlflowException):  # gone meanwhile
             client.delete_run(run_id)

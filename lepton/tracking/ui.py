@@ -7,8 +7,10 @@ and prints the URL of the runs table of the experiment of the latest search.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import warnings
@@ -39,6 +41,25 @@ def _loopback(host: str) -> bool:
         return False
 
 
+#: addresses that serve on every interface
+_ANY = ("0.0.0.0", "::", "[::]")
+
+
+def _allowed_hosts(host: str, port: int) -> list[str]:
+    """The Host headers the UI answers: MLflow's defaults (this machine's loopback names,
+    private addresses) and, served beyond this machine, the address given and the
+    machine's names and addresses."""
+    from mlflow.server.security_utils import get_default_allowed_hosts
+
+    hosts = list(get_default_allowed_hosts())
+    if not _loopback(host):
+        names = {socket.gethostname(), socket.getfqdn()} | ({host} - set(_ANY))
+        with contextlib.suppress(OSError):
+            names |= set(socket.gethostbyname_ex(socket.gethostname())[2])
+        hosts += [f"{name}{suffix}" for name in sorted(names) for suffix in ("", f":{port}")]
+    return hosts
+
+
 def latest_search_experiment(tracking_uri: str) -> str | None:
     """Experiment id of the most recently started Lepton search in the store, if any."""
     with mlflow_env():
@@ -48,10 +69,12 @@ def latest_search_experiment(tracking_uri: str) -> str | None:
 def _latest_search_experiment(tracking_uri: str) -> str | None:
     from mlflow.tracking import MlflowClient
 
-    from ._mlflow import TAG_ROLE
+    from ._mlflow import TAG_ROLE, _muted_loggers
 
-    client = MlflowClient(tracking_uri=tracking_uri)
-    experiments = client.search_experiments(max_results=1000)
+    # a new store's table creation lines (INFO), before the URL (review helper-77)
+    with _muted_loggers("mlflow.store.db.utils", "alembic"):
+        client = MlflowClient(tracking_uri=tracking_uri)
+        experiments = client.search_experiments(max_results=1000)
     if not experiments:
         return None
     runs = client.search_runs([e.experiment_id for e in experiments],
@@ -83,12 +106,17 @@ def start_ui(*, tracking_uri: str | None = None, host: str = "127.0.0.1", port: 
     cmd = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", uri,
            "--registry-store-uri", uri,  # said, not defaulted: no line saying it defaulted
            "--host", host, "--port", str(port), "--workers", "1",
-           "--uvicorn-opts", "--log-level warning"]
+           "--uvicorn-opts", "--log-level warning",
+           # said, not defaulted: MLflow's line on its defaults advised options `lepton ui`
+           # does not have; beyond this machine, its defaults refused the machine's own name
+           # ('403 Invalid Host header': review helper-77)
+           "--allowed-hosts", ",".join(_allowed_hosts(host, port))]
     root = artifact_root_for(uri)
     if root is not None:  # for experiments created by other tools (Lepton's set their own)
         root.mkdir(parents=True, exist_ok=True)
         cmd += ["--default-artifact-root", Path(root).resolve().as_uri()]
-    env = {**os.environ, **quiet_mlflow_env()}
+    # a new store's 'Creating initial MLflow database tables...' lines: INFO
+    env = {**os.environ, **quiet_mlflow_env(), "MLFLOW_LOGGING_LEVEL": "WARNING"}
     # MLflow's own dependency warning (StarletteDeprecationWarning, with its source line)
     # is nothing a user of the UI can act on
     env.setdefault("PYTHONWARNINGS", "ignore:starlette.middleware.wsgi is deprecated")
@@ -97,9 +125,11 @@ def start_ui(*, tracking_uri: str | None = None, host: str = "127.0.0.1", port: 
     # server with SIGTERM (SIGINT made uvicorn print a 39-line traceback)
     proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=out, preexec_fn=die_with_parent(),
                             start_new_session=True)
-    base = f"http://{host}:{port}"
-    wait_until_answers(proc, base + "/health", timeout=timeout, what="mlflow server",
-                       error=TrackingError)
+    probe = "127.0.0.1" if host in _ANY else host
+    wait_until_answers(proc, f"http://{probe}:{port}/health", timeout=timeout,
+                       what="mlflow server", error=TrackingError)
+    # 0.0.0.0 is no address to open: the machine's name is
+    base = f"http://{socket.gethostname() if host in _ANY else host}:{port}"
     url = f"{base}/#/experiments/{experiment_id}/runs" if experiment_id else base
     return proc, url
 

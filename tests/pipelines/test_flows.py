@@ -95,11 +95,19 @@ def test_flow_runs_the_steps_and_records_them(prefect_api, tmp_path):
     import mlflow
 
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    # last night's search, which keep_searches=1 deletes with its trial
+    client = mlflow.MlflowClient(store)
+    last_night = client.create_run(client.create_experiment("nightly-iris"),
+                                   tags={"lepton.role": "search"}).info
+    trial = client.create_run(last_night.experiment_id, tags={
+        "lepton.role": "trial", "mlflow.parentRunId": last_night.run_id}).info
+    for run_id in (trial.run_id, last_night.run_id):
+        client.set_terminated(run_id)
     state = flows.search_flow(dataset="iris", time_budget=20, tracking_uri=store,
                               experiment="nightly-iris", registered_model_name="nightly-iris",
                               save=str(tmp_path / "model.joblib"),
                               storage=str(tmp_path / "study.db"), verbose=0, importance=2,
-                              return_state=True)
+                              keep_searches=1, return_state=True)
     assert state.is_completed(), state.message
     summary = state.result()
     assert summary["dataset"] == "iris" and summary["task"] == "classification"
@@ -118,8 +126,13 @@ def test_flow_runs_the_steps_and_records_them(prefect_api, tmp_path):
     assert summary["study_name"] == f"lepton-search-iris-{flow_run_id}"
 
     runs = _task_runs(flow_run_id)
-    # importance: asked for here; promote: a registered model is made champion or not
-    assert sorted(runs) == sorted([*TASKS, "importance", "promote"])
+    # importance: asked for here; promote: a registered model is made champion or not;
+    # prune: keep_searches
+    assert sorted(runs) == sorted([*TASKS, "importance", "promote", "prune"])
+    assert summary["pruned"]["runs"] == 2
+    for run_id in (trial.run_id, last_night.run_id):
+        with pytest.raises(mlflow.exceptions.MlflowException):
+            client.get_run(run_id)
     assert all(run.state.is_completed() and run.run_count == 1 for run in runs.values())
 
     assert model.study_.study_name == summary["study_name"]
@@ -458,6 +471,7 @@ def test_lepton_schedule_serves_a_cron_deployment(prefect_api, tmp_path):
             out, _ = proc.communicate()
     assert proc.returncode == 0, out
     assert f"serving deployment lepton-search/{name} (cron '0 3 * * *' Europe/Paris)" in out
+    assert "is being served" not in out  # Prefect's banner, its command without the API
     with get_client(sync_client=True) as client:  # paused on shutdown: no runs without it
         assert client.read_deployment_by_name(f"lepton-search/{name}").paused
 

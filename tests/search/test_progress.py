@@ -240,3 +240,31 @@ def test_optunas_log_is_left_alone_where_it_does_not_go_to_the_console():
         assert log.handlers[0].__class__ is logging.NullHandler
     finally:
         log.handlers = saved
+
+
+def test_a_notebook_without_ipywidgets_gets_no_tqdm_warning():
+    """tqdm.auto warned 'IProgress not found. Please update jupyter and ipywidgets' at the
+    first verbose fit in a notebook without them (review helper-77); its text bar follows
+    quietly. A kernel is emulated the way tqdm detects one."""
+    import importlib.util
+
+    import pytest
+
+    if importlib.util.find_spec("ipywidgets") is not None:
+        pytest.skip("ipywidgets is installed: tqdm draws its widget, and warns of nothing")
+    code = textwrap.dedent("""
+        import sys, types, warnings
+        class ZMQInteractiveShell: pass
+        kernel, shell = types.ModuleType("ipykernel"), types.ModuleType("ipykernel.zmqshell")
+        ipython = types.ModuleType("IPython")
+        ipython.get_ipython = lambda: ZMQInteractiveShell()
+        sys.modules.update({"ipykernel": kernel, "ipykernel.zmqshell": shell,
+                            "IPython": ipython})
+        with warnings.catch_warnings(record=True) as said:
+            warnings.simplefilter("always")  # ("error" is caught by tqdm's own fallback)
+            from lepton.search.estimators import _interactive  # Optuna imports tqdm.auto
+            print(_interactive(sys.stdout), [str(w.message) for w in said])
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "False []", out.stdout + out.stderr

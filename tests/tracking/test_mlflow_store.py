@@ -695,8 +695,30 @@ def test_ctrl_c_stops_lepton_ui_and_its_server_without_a_traceback(tmp_path):
     assert proc.returncode == 0, said
     assert "Traceback" not in said and "GET /" not in said, said
     assert "StarletteDeprecationWarning" not in said, said
+    # MLflow's advice on options lepton ui lacks, a new store's table creation (review
+    # helper-77)
+    assert "Security middleware enabled with default settings" not in said, said
+    assert "Creating initial MLflow database tables" not in said, said
     with pytest.raises(OSError):  # the server is gone
         urllib.request.urlopen(base + "/health", timeout=5)
+
+
+def test_a_ui_served_beyond_this_machine_answers_to_the_machines_name():
+    """Served on 0.0.0.0, MLflow's default Host check refused the machine's own name ('403
+    Invalid Host header'), and the URL printed was http://0.0.0.0:PORT."""
+    import socket
+
+    from mlflow.server.security_utils import get_default_allowed_hosts
+
+    from lepton.tracking.ui import _allowed_hosts
+
+    name = socket.gethostname()
+    assert _allowed_hosts("127.0.0.1", 5000) == get_default_allowed_hosts()
+    wide = _allowed_hosts("0.0.0.0", 5000)
+    assert {name, f"{name}:5000"} <= set(wide)
+    assert set(get_default_allowed_hosts()) < set(wide)
+    assert {"myhost.example", "myhost.example:5000"} <= set(_allowed_hosts("myhost.example",
+                                                                           5000))
 
 
 def test_a_ui_served_beyond_this_machine_is_warned_of(sqlite_uri, monkeypatch):

@@ -38,56 +38,75 @@ def test_prune_deletes_old_searches_whole_and_keeps_registered_running_and_other
         tmp_path, monkeypatch, capsys):
     db = tmp_path / "mlflow.db"
     uri = f"sqlite:///{db}"
-    registered, best, X = _search(uri, register="prune-nn")  # oldest: registered
-    old, _, _ = _search(uri)  # the one to go: trials, plots, two logged models
+    registered, best, X = _search(uri, register="prune-nn")  # oldest: v1, the champion
+    old, _, _ = _search(uri, register="prune-nn")  # v2, not better: no alias
     newest, _, _ = _search(uri, log_models=False)
     running, _, _ = _search(uri, log_models=False, end=False)
     client = registered.client
     exp_id = registered.experiment_id
+    assert client.get_registered_model("prune-nn").aliases == {"champion": 1}
     # not Lepton's: a run of the user's own, and one the user deleted and may restore
     mine = client.create_run(exp_id, run_name="mine").info.run_id
     binned = client.create_run(exp_id, run_name="binned").info.run_id
     client.delete_run(binned)
-    doomed = [old.parent_run_id, *[r.info.run_id for r in client.search_runs(
-        [exp_id], filter_string=f"tags.mlflow.parentRunId = '{old.parent_run_id}'")]]
-    assert len(doomed) == 3
-    doomed_models = [m.model_id for m in client.search_logged_models([exp_id])
-                     if m.source_run_id == old.parent_run_id]
-    assert len(doomed_models) == 2
+
+    def trials(search):
+        return [r.info.run_id for r in client.search_runs(
+            [exp_id], filter_string=f"tags.mlflow.parentRunId = '{search.parent_run_id}'")]
+
+    old_trials, registered_trials = trials(old), trials(registered)
+    assert len(old_trials) == len(registered_trials) == 2
+    old_models = [m.model_id for m in client.search_logged_models([exp_id])
+                  if m.source_run_id == old.parent_run_id]
+    assert len(old_models) == 2
     artifacts = Path(client.get_run(old.parent_run_id).info.artifact_uri[len("file://"):])
-    doomed_bytes = _files(artifacts)
-    assert doomed_bytes > 0
+    old_bytes = _files(artifacts)
+    assert old_bytes > 0
     try:
-        plan = plan_prune(uri, keep=1)
-        assert [s.run_id for s in plan.delete] == [old.parent_run_id]
-        assert plan.kept["prune"] == {"newest": 1, "running": 1, "registered: prune-nn v1": 1}
-        assert plan.runs == 3
-        assert "prune: 4 searches; delete 1 (2 trial runs, 2 logged models" in plan.describe()
+        # registered searches past the newest two lose their trial runs only
+        plan = plan_prune(uri, keep=2)
+        assert [(s.run_id, s.whole) for s in plan.delete] == [
+            (old.parent_run_id, False), (registered.parent_run_id, False)]
+        assert plan.kept["prune"] == {"newest": 2, "registered": 2}
+        assert plan.runs == 4
+        assert ("prune: 4 searches; delete 0 (0 bytes of files); of 2 older registered "
+                "searches, delete the 4 trial runs") in plan.describe()
+        # --delete-versions: the one whose version holds no alias goes whole, v2 with it
+        plan = plan_prune(uri, keep=2, delete_versions=True)
+        assert [(s.run_id, s.whole, s.versions) for s in plan.delete] == [
+            (old.parent_run_id, True, [("prune-nn", "2")]),
+            (registered.parent_run_id, False, [])]
+        assert ("prune: 4 searches; delete 1 (2 trial runs, 2 logged models, 1 registered "
+                "version, ") in plan.describe()
 
         # not a terminal and no --yes: it says so and deletes nothing; --dry-run lists
         monkeypatch.setattr("sys.stdin", io.StringIO(""))
-        assert main(["prune", "--tracking-uri", uri, "--keep", "1"]) == 2
-        assert main(["prune", "--tracking-uri", uri, "--keep", "1", "--dry-run"]) == 0
+        prune = ["prune", "--tracking-uri", uri, "--keep", "2", "--delete-versions"]
+        assert main(prune) == 2
+        assert main([*prune, "--dry-run"]) == 0
         assert client.get_run(old.parent_run_id).info.lifecycle_stage == "active"
 
         before = db.stat().st_size
         capsys.readouterr()
-        assert main(["prune", "--tracking-uri", uri, "--keep", "1", "--yes"]) == 0
+        assert main([*prune, "--yes"]) == 0
         said = capsys.readouterr().out
-        freed = re.search(r"deleted 3 runs and 2 logged models; freed ([\d.]+) (KB|MB)", said)
+        freed = re.search(r"deleted 5 runs, 2 logged models, 1 registered version; freed "
+                          r"([\d.]+) (KB|MB)", said)
         assert freed, said
-        assert float(freed[1]) * {"KB": 1e3, "MB": 1e6}[freed[2]] >= doomed_bytes * 0.99
-        for run_id in doomed:  # gone for good, not only marked deleted
-            with pytest.raises(MlflowException):
+        assert float(freed[1]) * {"KB": 1e3, "MB": 1e6}[freed[2]] >= old_bytes * 0.99
+        for run_id in [old.parent_run_id, *old_trials, *registered_trials]:
+            with pytest.raises(MlflowException):  # gone for good, not only marked deleted
                 client.get_run(run_id)
-        for model_id in doomed_models:
+        for model_id in old_models:
             with pytest.raises(MlflowException):
                 client.get_logged_model(model_id)
+        with pytest.raises(MlflowException):
+            client.get_model_version("prune-nn", "2")
         assert not artifacts.exists() and not artifacts.parent.exists()
         assert db.stat().st_size < before  # compacted
 
-        # what stays: the others' runs, the user's runs, the one deleted by hand (still
-        # restorable), and the registered version, which loads and predicts
+        # what stays: the other searches' runs, the user's runs, the one deleted by hand
+        # (still restorable), and the champion, which loads and predicts
         for run_id in (registered.parent_run_id, newest.parent_run_id,
                        running.parent_run_id, mine):
             assert client.get_run(run_id).info.lifecycle_stage == "active"
@@ -95,13 +114,13 @@ def test_prune_deletes_old_searches_whole_and_keeps_registered_running_and_other
         client.restore_run(binned)
         mlflow.set_tracking_uri(uri)
         try:
-            model = mlflow.pyfunc.load_model("models:/prune-nn/1")
+            model = mlflow.pyfunc.load_model("models:/prune-nn@champion")
         finally:
             mlflow.set_tracking_uri(None)
         assert np.array_equal(np.asarray(model.predict(X.iloc[:10])).ravel(),
                               best.predict(X.iloc[:10]))
         # a second prune has nothing left to delete
-        assert plan_prune(uri, keep=1).delete == []
+        assert plan_prune(uri, keep=2, delete_versions=True).empty
     finally:
         running.fail_search(error=RuntimeError("test over"))
 
