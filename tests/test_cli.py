@@ -878,16 +878,17 @@ def test_a_budget_too_small_is_said_in_the_commands_options(capsys):
     (review helper-77)."""
     from lepton.search import BudgetTooSmall
 
-    assert main(["run", "iris", "--time-budget", "0.5", "--no-tracking"]) == 2
+    assert main(["run", "iris", "--time-budget", "0.001", "--no-tracking"]) == 2
     err = capsys.readouterr().err
-    assert re.search(r"lepton: error: --time-budget 0\.5 is too small: preparing the data "
-                     r"took [\d.]+s.* Give a --time-budget well above \d+\.$", err.strip()), err
+    assert re.search(r"lepton: error: --time-budget 0\.001 is too small: preparing the data "
+                     r"took [\d.]+s.* Give a --time-budget well above \d+\.\d\.$",
+                     err.strip()), err
     assert "time_budget=" not in err and "cv=None" not in err
     tracked = BudgetTooSmall(10, ": preparing the data took 3.79s", n_folds=5, floor=12.0,
                              tracking_s=7.0)
     assert tracked.for_command_line() == (
         "--time-budget 10 is too small: preparing the data took 3.79s. Give a --time-budget "
-        "well above 12, or --no-tracking (its end-of-search logging needs 7.0s of the "
+        "well above 12.0, or --no-tracking (its end-of-search logging needs 7.0s of the "
         "budget).")
     assert str(tracked).startswith("time_budget=10s is too small: preparing the data took "
                                    "3.79s. Increase time_budget, or pass cv=None")

@@ -143,7 +143,7 @@ class BudgetTooSmall(ValueError):
                          f"time_budget{_one_split_note(n_folds)}.")
 
     def for_command_line(self) -> str:
-        what = (f"a --time-budget well above {self.floor:.0f}" if self.floor is not None
+        what = (f"a --time-budget well above {self.floor:.1f}" if self.floor is not None
                 else "a larger --time-budget")
         untracked = (f", or --no-tracking (its end-of-search logging needs "
                      f"{self.tracking_s:.1f}s of the budget)" if self.tracking_s > 0 else "")

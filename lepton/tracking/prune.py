@@ -266,14 +266,15 @@ def _plan(uri: str, only: str | None, keep: int | None, older_than: float | None
         live = {r.info.run_id for r in searches}
         orphans = []
         for run in runs:
-            if run.data.tags.get(TAG_ROLE) != "trial" or _running(run):
+            if run.data.tags.get(TAG_ROLE) != "trial" or _running(run) or \
+                    run.info.run_id in registered:  # a version registered from a trial
                 continue
             parent = run.data.tags.get("mlflow.parentRunId")
             size = _bytes(run.info.artifact_uri)
             if parent in chosen:
                 chosen[parent].trial_ids.append(run.info.run_id)
                 chosen[parent].file_bytes += size
-            elif parent not in live and run.info.run_id not in registered:
+            elif parent not in live:
                 orphans.append(run.info.run_id)
                 plan.orphan_bytes += size
         if orphans:

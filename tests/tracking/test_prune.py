@@ -139,7 +139,13 @@ def test_prune_keeps_searches_active_within_older_than_and_names_bad_input(tmp_p
     plan = plan_prune(uri, keep=0)
     assert plan.delete == [] and plan.kept["prune"] == {"running": 1}
     tracker.client.set_terminated(trial.info.run_id)
-    assert [s.run_id for s in plan_prune(uri, keep=0).delete] == [tracker.parent_run_id]
+    # a version a user registered from a trial run keeps that run, whatever its search
+    tracker.client.create_registered_model("from-a-trial")
+    tracker.client.create_model_version("from-a-trial", source=trial.info.artifact_uri,
+                                        run_id=trial.info.run_id)
+    plan = plan_prune(uri, keep=0)
+    assert [s.run_id for s in plan.delete] == [tracker.parent_run_id]
+    assert trial.info.run_id not in plan.delete[0].trial_ids
     with pytest.raises(ValueError, match=r"experiment='nope' is not in .*'prune'"):
         plan_prune(uri, experiment="nope", keep=0)
     with pytest.raises(ValueError, match="keep=-1 is not a whole number"):
