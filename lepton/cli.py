@@ -135,7 +135,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
             left_out[:] = [step for step in left_out if step != "promotion"]
         pruned = None
         if args.keep_searches and run_id is not None and not stop.is_set():
-            pruned = steps.prune_searches(model, args.keep_searches)
+            try:
+                pruned = steps.prune_searches(model, args.keep_searches)
+            except Exception as exc:  # housekeeping: the run's model is saved and tracked
+                pruned = exc
     if stop.is_set():
         return _stopped_after_search(stop, model, args, left_out)
     if run_id is not None:
@@ -145,7 +148,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if registered:
         print(f"registered as {registered['name']!r} version {registered['version']}: "
               f"{registered['promotion']}")
-    if args.keep_searches and run_id is not None:
+    if isinstance(pruned, Exception):
+        print(f"lepton: warning: --keep-searches: could not delete the experiment's older "
+              f"searches ({type(pruned).__name__}: {pruned})", file=sys.stderr)
+    elif args.keep_searches and run_id is not None:
         print(f"kept the {args.keep_searches} most recent searches of experiment "
               f"{model.tracker_.experiment_name!r}: "
               + (pruned.describe().replace("\n", "; ") if pruned else "nothing else to delete"))
@@ -656,7 +662,8 @@ def _add_search_arguments(run: argparse.ArgumentParser) -> None:
     run.add_argument("--keep-searches", type=_count, metavar="N",
                      help="after the run, delete its experiment's searches past the N most "
                           "recently active, this one included, with their trials, models and "
-                          "files (as lepton prune --keep N; registered and running ones stay)")
+                          "files (as lepton prune --keep N: running ones stay, and older "
+                          "registered ones keep their run and models, losing their trials)")
     run.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,
                      help="0: the summary only; 1: a progress bar (trials, best score, "
                           "time left; the default), or a line every few seconds where the "
@@ -848,7 +855,8 @@ def build_parser() -> argparse.ArgumentParser:
     ui.set_defaults(func=_cmd_ui)
     prune = sub.add_parser(
         "prune", help="delete old searches (runs, trial runs, logged models, their files) "
-                      "from the tracking store, keeping registered and running ones",
+                      "from the tracking store, keeping running ones and what registered "
+                      "versions need",
         description="Delete the searches of each experiment past the --keep newest and/or "
                     "last active before --older-than, with their trial runs and logged "
                     "models; free their files and compact a SQLite store. A search that a "

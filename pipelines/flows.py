@@ -162,7 +162,8 @@ def search_flow(dataset: str = "digits", target: str | list[str] | None = None,
     importances on the held-out rows (``lepton run --importance``), the top ones logged
     and in the summary, every one with the MLflow run as ``column_importance.csv``.
     ``keep_searches`` (a number): after the run, its experiment's searches past that many
-    most recently active are deleted (``lepton prune``; registered and running ones stay).
+    most recently active are deleted (``lepton prune``: running ones stay, registered ones
+    lose their trial runs only); where that fails, the run says so and still succeeds.
     Returns a summary (JSON-serialisable; Prefect persists it as the flow run's result).
     """
     logger = get_run_logger()
@@ -229,12 +230,18 @@ def search_flow(dataset: str = "digits", target: str | list[str] | None = None,
         logger.info("registered as %r version %s: %s", registered["name"],
                     registered["version"], registered["promotion"])
     if keep_searches is not None:
-        pruned = prune_task.with_options(**retry)(model, keep_searches)
-        summary["pruned"] = {"runs": pruned.runs if pruned else 0,
-                             "logged_models": pruned.models if pruned else 0,
-                             "file_bytes": pruned.file_bytes if pruned else 0}
-        logger.info("kept the %d most recent searches of the experiment: %s", keep_searches,
-                    pruned.describe() if pruned else "nothing else to delete")
+        try:
+            pruned = prune_task.with_options(**retry)(model, keep_searches)
+        except Exception as exc:  # housekeeping: the run's model is saved and registered
+            logger.warning("could not delete the experiment's older searches: %s: %s",
+                           type(exc).__name__, exc)
+            summary["pruned"] = {"error": f"{type(exc).__name__}: {exc}"}
+        else:
+            summary["pruned"] = {"runs": pruned.runs if pruned else 0,
+                                 "logged_models": pruned.models if pruned else 0,
+                                 "file_bytes": pruned.file_bytes if pruned else 0}
+            logger.info("kept the %d most recent searches of the experiment: %s",
+                        keep_searches, pruned.describe() if pruned else "nothing else to delete")
     logger.info("searched %d trials on %s in %.1fs of %gs; final model: %s; held-out %s",
                 summary["n_trials"], ",".join(summary["devices"]), summary["fit_seconds"],
                 time_budget,
