@@ -86,6 +86,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from .search._search import StopRequest, Terminated, stop_signals_set
 
     stop = StopRequest()
+    # the run's summary is the line below: the estimator's own said the same (helper-77)
+    model._caller_summarises = True
     try:
         steps.search(model, split)
     except Terminated as exc:  # SIGTERM during the end-of-fit logging: the model is whole
@@ -99,7 +101,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
           f"{','.join(model.devices_)}) in "
           f"{elapsed:.1f}s of a {args.time_budget:g}s budget; "
           f"best validation {searched}={model.best_score_:.4f}; "
-          f"final model: {model.final_choice_}")
+          f"final model: {model._final_text()}{model._search_notes()}")
     if getattr(getattr(model, "tracker_", None), "stopped", None):
         stop.set_by(model.tracker_.stopped)
     tracked = getattr(model, "tracking_run_id_", None) is not None

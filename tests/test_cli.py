@@ -22,6 +22,10 @@ def test_lepton_run_digits_reports_a_good_held_out_accuracy(capsys):
     assert "searched" in out and "tracked in MLflow experiment 'lepton-digits'" in out
     assert "registered as 'cli-digits' version 1: first champion" in out
     assert "space=cnn, on cpu)" in out  # digits declares its 8x8 shape: the search sees images
+    # one summary line: the estimator's own ('[LeptonClassifier] N trials, ...') said it too
+    assert "[LeptonClassifier]" not in out
+    assert re.search(r"final model: (refit|ensemble of trials [\d, ]+ \(validation "
+                     r"accuracy=[\d.]+\))", out), out
 
 
 @pytest.mark.slow

@@ -627,18 +627,26 @@ class _BaseLepton(BaseEstimator):
         self.fit_time_ = budget.elapsed()
         if stop.is_set():
             self._stopped_logging(stop, tracker)
-        if self.verbose:
-            info = self.final_model_info_
-            members = (f" of trials {', '.join(map(str, info['ensemble_trials']))} (validation "
-                       f"{metric.name}={info['validation_score']:.4f})"
-                       if self.final_choice_ == "ensemble" else "")
+        if self.verbose and not getattr(self, "_caller_summarises", False):
             print(f"[{name}] {self.n_trials_} trials, best {metric.name}={self.best_score_:.4f}, "
-                  f"final={self.final_choice_}{members}, {self.fit_time_:.1f}s of "
-                  f"{self.time_budget:g}s"
-                  + (f" (converged: no better trial in the last {self.patience})"
-                     if self.search_converged_ else "")
-                  + (" (interrupted: Ctrl-C)" if self.search_interrupted_ else ""))
+                  f"final={self._final_text()}, {self.fit_time_:.1f}s of {self.time_budget:g}s"
+                  + self._search_notes())
         return self
+
+    def _final_text(self) -> str:
+        """The final model in words: 'refit', or 'ensemble of trials 13, 1 (validation
+        accuracy=0.9500)'."""
+        info = self.final_model_info_
+        if self.final_choice_ != "ensemble":
+            return str(self.final_choice_)
+        return (f"ensemble of trials {', '.join(map(str, info['ensemble_trials']))} "
+                f"(validation {info['metric']}={info['validation_score']:.4f})")
+
+    def _search_notes(self) -> str:
+        """How the search ended, where it did not by its budget alone."""
+        return ((f" (converged: no better trial in the last {self.patience})"
+                 if self.search_converged_ else "")
+                + (" (interrupted: Ctrl-C)" if self.search_interrupted_ else ""))
 
     def _n_jobs(self, n_devices: int = 1) -> int:
         """Trials at a time: ``n_jobs``; None: one per device (1 on the CPU); a negative
