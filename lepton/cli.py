@@ -509,7 +509,8 @@ def _cmd_prune(args: argparse.Namespace) -> int:
               "longer ago, such as 90d)", file=sys.stderr)
         return 2
     plan = plan_prune(args.tracking_uri, experiment=args.experiment, keep=args.keep,
-                      older_than=args.older_than, delete_versions=args.delete_versions)
+                      older_than=args.older_than, delete_versions=args.delete_versions,
+                      registry_uri=args.registry_uri)
     print(plan.describe())
     if plan.empty:
         print("nothing to delete")
@@ -530,8 +531,9 @@ def _cmd_prune(args: argparse.Namespace) -> int:
         if answer not in ("y", "yes"):
             print("nothing deleted")
             return 1
-    print(plan.execute().describe())
-    return 0
+    result = plan.execute()
+    print(result.describe())
+    return 130 if result.interrupted else 0
 
 
 def _age(text: str) -> float:
@@ -876,6 +878,10 @@ def build_parser() -> argparse.ArgumentParser:
     prune.add_argument("--tracking-uri", type=_name,
                        help="the store (default: $MLFLOW_TRACKING_URI, else "
                             "$LEPTON_HOME/mlflow/mlflow.db)")
+    prune.add_argument("--registry-uri", type=_name,
+                       help="the model registry, where it is not the tracking store "
+                            "(default: $MLFLOW_REGISTRY_URI, else the tracking store): the "
+                            "searches its versions come from are kept")
     prune.add_argument("--delete-versions", action="store_true",
                        help="also delete the older searches that registered model versions "
                             "come from, with those versions, where none holds an alias "

@@ -154,13 +154,15 @@ def _read_parquet(path, columns) -> pd.DataFrame:
     """A Parquet file as pandas; one whose pandas metadata names a dtype pandas cannot read
     back (a frame of an Arrow dictionary column written by pandas: "data type
     'dictionary<values=string, indices=int32, ordered=0>[pyarrow]' not understood", review
-    helper-78) is read without that metadata: the dictionary as a category."""
+    helper-78) is read without that dtype: the dictionary as a category."""
     try:
         return pd.read_parquet(path, columns=columns)
     except TypeError:
         import pyarrow.parquet as pq
 
-        return pq.read_table(path, columns=columns).to_pandas(ignore_metadata=True)
+        from .preprocessing import _arrow_to_pandas
+
+        return _arrow_to_pandas(pq.read_table(path, columns=columns))
 
 
 def read_table(path: str | Path, *, what: str = "dataset file",

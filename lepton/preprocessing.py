@@ -194,14 +194,23 @@ def _nested_arrow(arrow) -> bool:
 def _arrow_to_pandas(table):
     """A pyarrow Table (or another frame) as pandas. The pandas metadata of a Table that
     pandas made from a frame of an Arrow dictionary column ('dictionary<values=string,
-    indices=int32, ordered=0>[pyarrow]') is a dtype pandas cannot read back (a TypeError:
-    review helper-78): such a Table is read without it (the dictionary as a category)."""
+    indices=int32, ordered=0>[pyarrow]') names a dtype pandas cannot read back (a
+    TypeError: review helper-78): such a column's dtype is dropped from the metadata (the
+    dictionary comes back as a category), the rest kept (without it a saved index became a
+    column, '__index_level_0__', and integer column names strings: review helper-79)."""
     try:
         return table.to_pandas()
     except TypeError:
-        if not hasattr(table, "schema"):
+        meta = getattr(getattr(table, "schema", None), "pandas_metadata", None)
+        if not meta:
             raise
-        return table.to_pandas(ignore_metadata=True)
+        import json
+
+        for column in meta.get("columns", []):
+            if "[pyarrow]" in str(column.get("numpy_type")):
+                column["numpy_type"], column["metadata"] = "object", None
+        metadata = {**table.schema.metadata, b"pandas": json.dumps(meta).encode()}
+        return table.replace_schema_metadata(metadata).to_pandas()
 
 
 def _readable_arrow(frame: pd.DataFrame) -> pd.DataFrame:
@@ -1066,7 +1075,7 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
         markers: dict[Any, dict[str, int]] = {}  # missing markers of number/date columns
         formatted = []  # numbers written as '$1,234.50', '12%' ...
         self.timedelta_columns_ = []  # durations, read as seconds
-        self.date_zones_ = {}  # the time zone of each date column of a tz-aware dtype
+        self.date_zones_ = {}  # the time zone (tzinfo) of each date column of a tz-aware dtype
         for col in frame.columns:
             s = frame[col]
             if s.dtype.kind == "m":  # timedelta64, or pyarrow's duration
@@ -1092,7 +1101,9 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
             if pd.api.types.is_datetime64_any_dtype(s):
                 dates[col] = None
                 if getattr(s.dt, "tz", None) is not None:
-                    self.date_zones_[col] = str(s.dt.tz)
+                    # the zone itself: its name ('UTC+02:00' for a fixed offset) is no zone
+                    # pyarrow can convert to (review helper-79)
+                    self.date_zones_[col] = s.dt.tz
                 continue
             values = s.dropna()
             arrow = getattr(s.dtype, "pyarrow_dtype", None)
@@ -1239,10 +1250,11 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
         time, or in UTC for a preprocessor fitted before stop 37 (``local_dates_`` absent),
         as it was trained: such a model's predictions moved by up to 0.62 on dates with an
         offset (review helper-52). A column of a tz-aware dtype at fit (``date_zones_``)
-        that comes in another zone is read in the zone of fit."""
+        that comes as a tz-aware dtype of another zone is read in the zone of fit (text
+        and naive dates are read as before: text in each value's own offset)."""
         zone = getattr(self, "date_zones_", {}).get(column)
         if zone is not None and pd.api.types.is_datetime64_any_dtype(values) and \
-                getattr(values.dt, "tz", None) is not None and str(values.dt.tz) != zone:
+                getattr(values.dt, "tz", None) is not None and str(values.dt.tz) != str(zone):
             # the same instants in another zone (polars reads a CSV's offsets as UTC): the
             # cycles in the zone of fit (its labels moved probabilities by up to 0.31:
             # review helper-78)

@@ -941,7 +941,8 @@ def prune_searches(model, keep: int):
         return None
     from .tracking.prune import plan_prune
 
-    plan = plan_prune(tracker.tracking_uri, experiment=tracker.experiment_name, keep=keep)
+    plan = plan_prune(tracker.tracking_uri, experiment=tracker.experiment_name, keep=keep,
+                      registry_uri=getattr(tracker, "registry_uri", None))
     return None if plan.empty else plan.execute()
 
 

@@ -84,6 +84,7 @@ class PrunePlan:
     orphans: dict[str, list[str]]  # per experiment, trial runs whose search run is gone
     orphan_bytes: int = 0
     delete_versions: bool = False
+    registry_uri: str | None = None  # where the versions are (None: the tracking store)
 
     @property
     def runs(self) -> int:
@@ -149,6 +150,7 @@ class PruneResult:
     freed: bool  # files and rows removed for good (False: only marked deleted)
     file_bytes: int  # of the artifact files removed
     versions: int = 0  # registered versions deleted (delete_versions)
+    interrupted: bool = False  # a Ctrl-C stopped it: what it deleted is gone, the rest stays
     database_before: int | None = None  # SQLite file's bytes, before and after
     database_after: int | None = None
     notes: list[str] = field(default_factory=list)  # what could not be done, and why
@@ -157,8 +159,8 @@ class PruneResult:
         text = (f"deleted {_n(self.runs, 'run')}, {_n(self.models, 'logged model')}"
                 + (f", {_n(self.versions, 'registered version')}" if self.versions else "")
                 + (f"; freed {_size(self.file_bytes)} of files" if self.freed else
-                   "; marked deleted only (restorable): `mlflow gc` on the tracking "
-                   "server's machine frees their files"))
+                   "; the runs are marked deleted (restorable until `mlflow gc` on the "
+                   "tracking server's machine frees their files)"))
         if self.database_before is not None and self.database_after is not None:
             text += (f"; database {_size(self.database_before)} -> "
                      f"{_size(self.database_after)}")
@@ -170,7 +172,7 @@ class PruneResult:
 
 def plan_prune(tracking_uri: str | None = None, *, experiment: str | None = None,
                keep: int | None = None, older_than: float | None = None,
-               delete_versions: bool = False) -> PrunePlan:
+               delete_versions: bool = False, registry_uri: str | None = None) -> PrunePlan:
     """Choose what to delete (nothing is deleted here; see the module's docstring).
 
     ``keep``: the most recently active searches each experiment keeps whole (registered
@@ -178,7 +180,9 @@ def plan_prune(tracking_uri: str | None = None, *, experiment: str | None = None
     active before it may go. At least one is needed; given both, a search goes only when
     it is past both. ``experiment``: this one only (default: every experiment of the
     store). ``delete_versions``: an older search whose registered versions hold no alias
-    goes whole, its versions with it (else its run and models stay, for its versions)."""
+    goes whole, its versions with it (else its run and models stay, for its versions).
+    ``registry_uri``: the model registry, where it is not the tracking store (default:
+    ``MLFLOW_REGISTRY_URI``, else the tracking store): the versions kept are its."""
     import os
 
     if keep is None and older_than is None:
@@ -195,9 +199,12 @@ def plan_prune(tracking_uri: str | None = None, *, experiment: str | None = None
     if _scheme(uri) == "sqlite" and db and not Path(db).is_file():
         raise TrackingError(f"tracking_uri={redact_uri(uri)!r}: no store there ({db} does "
                             "not exist), so nothing to prune.")
+    registry = registry_uri or os.environ.get("MLFLOW_REGISTRY_URI") or uri
     check_tracking_uri(uri)
+    if registry != uri:
+        check_tracking_uri(registry)
     with mlflow_env():
-        return _plan(uri, experiment, keep, older_than, delete_versions)
+        return _plan(uri, registry, experiment, keep, older_than, delete_versions)
 
 
 def _running(run) -> bool:
@@ -213,13 +220,14 @@ def _active(run) -> float:
     return (run.info.end_time or run.info.start_time or 0) / 1000
 
 
-def _plan(uri: str, only: str | None, keep: int | None, older_than: float | None,
-          delete_versions: bool) -> PrunePlan:
+def _plan(uri: str, registry: str, only: str | None, keep: int | None,
+          older_than: float | None, delete_versions: bool) -> PrunePlan:
+    from mlflow.entities import ViewType
     from mlflow.tracking import MlflowClient
 
     from ._writer import TAG_ROLE
 
-    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    client = MlflowClient(tracking_uri=uri, registry_uri=registry)
     experiments = _all(lambda token: client.search_experiments(page_token=token))
     if only is not None:
         named = [e for e in experiments if e.name == only]
@@ -230,7 +238,8 @@ def _plan(uri: str, only: str | None, keep: int | None, older_than: float | None
         experiments = named
     registered, pinned = _registered(client)
     now = time.time()
-    plan = PrunePlan(uri, [], {}, {}, {}, delete_versions=delete_versions)
+    plan = PrunePlan(uri, [], {}, {}, {}, delete_versions=delete_versions,
+                     registry_uri=registry)
     for exp in experiments:
         runs = _all(lambda token: client.search_runs(
             [exp.experiment_id], filter_string=f"tags.`{TAG_ROLE}` != ''",
@@ -263,7 +272,10 @@ def _plan(uri: str, only: str | None, keep: int | None, older_than: float | None
                     run_id, exp.name, run.info.run_name or run_id, _active(run), whole=whole,
                     versions=list(versions) if whole else [],
                     file_bytes=_bytes(run.info.artifact_uri) if whole else 0)
-        live = {r.info.run_id for r in searches}
+        # searches deleted by hand are restorable: their trials are not orphans
+        known = {r.info.run_id for r in _all(lambda token: client.search_runs(
+            [exp.experiment_id], filter_string=f"tags.`{TAG_ROLE}` = 'search'",
+            run_view_type=ViewType.ALL, max_results=1000, page_token=token))}
         orphans = []
         for run in runs:
             if run.data.tags.get(TAG_ROLE) != "trial" or _running(run) or \
@@ -274,7 +286,8 @@ def _plan(uri: str, only: str | None, keep: int | None, older_than: float | None
             if parent in chosen:
                 chosen[parent].trial_ids.append(run.info.run_id)
                 chosen[parent].file_bytes += size
-            elif parent not in live:
+            elif parent not in known and (
+                    older_than is None or now - _active(run) > older_than):
                 orphans.append(run.info.run_id)
                 plan.orphan_bytes += size
         if orphans:
@@ -356,81 +369,96 @@ def _execute(plan: PrunePlan) -> PruneResult:
     from mlflow.tracking import MlflowClient
 
     uri = plan.tracking_uri
-    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    client = MlflowClient(tracking_uri=uri, registry_uri=plan.registry_uri or uri)
     # again: a version registered, or an alias moved, since the plan keeps what it needs
     registered, pinned = _registered(client)
     result = PruneResult(0, 0, [], False, 0)
-    runs, models = [], []
-    for search in plan.delete:
-        try:
-            run = client.get_run(search.run_id)
-        except MlflowException:  # deleted meanwhile (by hand, or another prune)
-            continue
-        if run.info.lifecycle_stage == LifecycleStage.DELETED:
-            continue
-        versions = registered.get(search.run_id, [])
-        if _running(run) or _active(run) > search.last_active + 1 or (search.whole and (
-                set(versions) != set(search.versions) or any(v in pinned for v in versions))):
-            result.skipped.append(search.run_id)
-            continue
-        for name, version in search.versions:  # --delete-versions: none holds an alias
-            client.delete_model_version(name, version)
-            result.versions += 1
-        # the search's run first: an interrupted prune leaves trial runs without their
-        # search, which the next prune finds as orphans, never a search missing trials
-        for run_id in [search.run_id] * search.whole + search.trial_ids:
-            client.delete_run(run_id)
-            runs.append(run_id)
-        for model_id in search.model_ids:
-            client.delete_logged_model(model_id)
-            models.append(model_id)
-    for run_id in (i for ids in plan.orphans.values() for i in ids):
-        with contextlib.suppress(MlflowException):  # gone meanwhile
-            client.delete_run(run_id)
-            runs.append(run_id)
-    result.runs, result.models = len(runs), len(models)
-    if runs or models:
-        result.freed = _hard_delete(uri, runs, models, result)
+    remover = _Remover(uri, client, result)
+    result.freed = remover.frees
+    done = 0
+    try:
+        for search in plan.delete:
+            try:
+                run = client.get_run(search.run_id)
+            except MlflowException:  # deleted meanwhile (by hand, or another prune)
+                continue
+            if run.info.lifecycle_stage == LifecycleStage.DELETED:
+                continue
+            versions = registered.get(search.run_id, [])
+            if _running(run) or _active(run) > search.last_active + 1 or (search.whole and (
+                    set(versions) != set(search.versions)
+                    or any(v in pinned for v in versions))):
+                result.skipped.append(search.run_id)
+                continue
+            for name, version in search.versions:  # --delete-versions: none holds an alias
+                client.delete_model_version(name, version)
+                result.versions += 1
+            # each run and model is freed as it is deleted: an interrupted prune leaves at
+            # most one marked deleted. The search's run first: trial runs left without it
+            # are orphans, which the next prune finds, never a search missing trials
+            for run_id in [search.run_id] * search.whole + search.trial_ids:
+                remover.run(run_id)
+            for model_id in search.model_ids:
+                remover.model(model_id)
+            done += 1
+        for run_id in (i for ids in plan.orphans.values() for i in ids):
+            with contextlib.suppress(MlflowException):  # gone meanwhile
+                remover.run(run_id)
+    except KeyboardInterrupt:
+        result.interrupted = True
+        result.notes.append(f"interrupted (Ctrl-C) after {_n(done, 'search')} of "
+                            f"{len(plan.delete)}: run the prune again for the rest")
+        return result
+    except Exception as exc:  # the rest stay as they were; what was deleted is gone
+        result.notes.append(f"stopped by {type(exc).__name__}: {redact_text(str(exc))}; "
+                            "run the prune again for the rest")
     db = _sqlite_file(uri)
-    if db and result.freed:
+    if db and result.freed and (result.runs or result.models):
         result.database_before = Path(db).stat().st_size
         _vacuum(db, result.notes)
         result.database_after = Path(db).stat().st_size
     return result
 
 
-def _hard_delete(uri: str, runs: list[str], models: list[str], result: PruneResult) -> bool:
-    """Remove the runs' and models' files and rows for good, as ``mlflow gc --run-ids ...
-    --logged-model-ids ...`` does (its loop, here for these ids alone: ``mlflow gc``
-    without ids also purges every experiment deleted by hand). False where the store
-    keeps them (a tracking server's REST store)."""
-    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
-    from mlflow.tracking import MlflowClient, _get_store
+class _Remover:
+    """Deletes a run or a logged model and, where the store allows, frees it for good at
+    once: its artifact files and its rows, as ``mlflow gc --run-ids ... --logged-model-ids
+    ...`` does (its calls, for these ids alone: ``mlflow gc`` without ids also purges every
+    experiment deleted by hand). A tracking server's REST store only marks them deleted
+    (``frees`` False; ``PruneResult.describe`` says what to run)."""
 
-    store = _get_store(uri)
-    if not (hasattr(store, "_hard_delete_run") and hasattr(store, "_hard_delete_logged_model")):
-        return False  # a tracking server's REST store: describe() says what to run
-    client = MlflowClient(tracking_uri=uri)
+    def __init__(self, uri: str, client, result: PruneResult):
+        from mlflow.tracking import _get_store
 
-    def remove(location: str) -> None:
+        self.client, self.result = client, result
+        self.store = _get_store(uri)
+        self.frees = hasattr(self.store, "_hard_delete_run") and \
+            hasattr(self.store, "_hard_delete_logged_model")
+
+    def run(self, run_id: str) -> None:
+        location = self.client.get_run(run_id).info.artifact_uri
+        self.client.delete_run(run_id)
+        self.result.runs += 1
+        if self.frees:
+            self._free(location)
+            self.store._hard_delete_run(run_id)
+
+    def model(self, model_id: str) -> None:
+        location = self.client.get_logged_model(model_id).artifact_location
+        self.client.delete_logged_model(model_id)
+        self.result.models += 1
+        if self.frees:
+            self._free(location)
+            self.store._hard_delete_logged_model(model_id)
+
+    def _free(self, location: str) -> None:
+        from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
         size = _bytes(location)
         with contextlib.redirect_stdout(io.StringIO()):  # a line per file, on some stores
             get_artifact_repository(location).delete_artifacts()
-        result.file_bytes += size - _bytes(location)
+        self.result.file_bytes += size - _bytes(location)
         _remove_empty(_local(location))
-
-    try:
-        for run_id in runs:
-            remove(client.get_run(run_id).info.artifact_uri)
-            store._hard_delete_run(run_id)
-        for model_id in models:
-            remove(store.get_logged_model(model_id, allow_deleted=True).artifact_location)
-            store._hard_delete_logged_model(model_id)
-    except Exception as exc:  # the rest stay marked deleted: restorable, or for mlflow gc
-        result.notes.append(f"freeing the deleted runs' files stopped ({type(exc).__name__}: "
-                     f"{redact_text(str(exc))}); those left are marked deleted: `mlflow gc "
-                     f"--backend-store-uri {redact_uri(uri)}` frees them")
-    return True
 
 
 def _remove_empty(folder: Path | None) -> None:

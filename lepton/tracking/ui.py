@@ -106,11 +106,12 @@ def start_ui(*, tracking_uri: str | None = None, host: str = "127.0.0.1", port: 
     cmd = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", uri,
            "--registry-store-uri", uri,  # said, not defaulted: no line saying it defaulted
            "--host", host, "--port", str(port), "--workers", "1",
-           "--uvicorn-opts", "--log-level warning",
-           # said, not defaulted: MLflow's line on its defaults advised options `lepton ui`
-           # does not have; beyond this machine, its defaults refused the machine's own name
-           # ('403 Invalid Host header': review helper-77)
-           "--allowed-hosts", ",".join(_allowed_hosts(host, port))]
+           "--uvicorn-opts", "--log-level warning"]
+    if not os.environ.get("MLFLOW_SERVER_ALLOWED_HOSTS"):  # the user's own list wins
+        # said, not defaulted: MLflow's line on its defaults advised options `lepton ui`
+        # does not have; beyond this machine, its defaults refused the machine's own name
+        # ('403 Invalid Host header': review helper-77)
+        cmd += ["--allowed-hosts", ",".join(_allowed_hosts(host, port))]
     root = artifact_root_for(uri)
     if root is not None:  # for experiments created by other tools (Lepton's set their own)
         root.mkdir(parents=True, exist_ok=True)

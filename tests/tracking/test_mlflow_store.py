@@ -756,3 +756,25 @@ def test_lepton_ui_points_at_the_latest_search(iris_search, sqlite_uri):
             assert resp.status == 200
     finally:
         stop(proc)
+
+
+def test_lepton_ui_keeps_the_users_own_allowed_hosts(sqlite_uri, monkeypatch):
+    """`lepton ui` passed its own --allowed-hosts, which overrode the user's
+    MLFLOW_SERVER_ALLOWED_HOSTS (review helper-79)."""
+    monkeypatch.setenv("MLFLOW_SERVER_ALLOWED_HOSTS", "mlflow.team.example:*")
+    proc, url = start_ui(tracking_uri=sqlite_uri, quiet=True)
+    try:
+        base = url.split("/#")[0]
+
+        def status(host: str) -> int:
+            request = urllib.request.Request(base + "/", headers={"Host": host})
+            try:
+                with urllib.request.urlopen(request, timeout=10) as resp:
+                    return resp.status
+            except urllib.error.HTTPError as exc:
+                return exc.code
+
+        assert status("mlflow.team.example:5000") == 200
+        assert status(base.removeprefix("http://")) == 403  # the user's list alone
+    finally:
+        stop(proc)

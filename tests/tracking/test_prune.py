@@ -186,3 +186,88 @@ def test_prune_on_postgres_frees_and_on_a_tracking_server_marks_deleted(where, r
     assert result.freed == (where == "postgres")
     assert ("mlflow gc" in result.describe()) == (where == "server")
     assert old.client.get_run(new.parent_run_id).info.lifecycle_stage == "active"
+
+
+def _fake_search(client, exp_id: str, name: str, trials: int = 2) -> tuple[str, list[str]]:
+    """A finished search as Lepton's tracker tags it, with a file, and its trial runs."""
+    parent = client.create_run(exp_id, run_name=name, tags={"lepton.role": "search"}).info
+    client.log_text(parent.run_id, "x" * 1000, "leaderboard.txt")
+    ids = []
+    for _ in range(trials):
+        trial = client.create_run(exp_id, tags={"lepton.role": "trial",
+                                                "mlflow.parentRunId": parent.run_id}).info
+        client.set_terminated(trial.run_id)
+        ids.append(trial.run_id)
+    client.set_terminated(parent.run_id)
+    return parent.run_id, ids
+
+
+@pytest.fixture
+def fake_store(tmp_path):
+    from mlflow.tracking import MlflowClient
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=uri)
+    exp_id = client.create_experiment("e", artifact_location=(tmp_path / "art").as_uri())
+    return uri, client, exp_id
+
+
+def test_prune_leaves_a_search_deleted_by_hand_its_trials(fake_store):
+    """Its trial runs were taken for orphans and deleted for good, whatever --keep said:
+    restored, the search had none (review helper-79)."""
+    uri, client, exp_id = fake_store
+    kept, _ = _fake_search(client, exp_id, "a")
+    binned, trials = _fake_search(client, exp_id, "b")
+    client.delete_run(binned)
+    assert plan_prune(uri, keep=100).empty
+    assert plan_prune(uri, keep=0).delete[0].run_id == kept
+    client.restore_run(binned)
+    for run_id in trials:
+        assert client.get_run(run_id).info.lifecycle_stage == "active"
+
+
+def test_prune_keeps_the_searches_of_a_separate_registrys_versions(fake_store, tmp_path):
+    """With the registry in another store (MLflowTracker(registry_uri=...)), prune read
+    versions from the tracking store and deleted the champion's run (review helper-79)."""
+    from mlflow.tracking import MlflowClient
+
+    uri, client, exp_id = fake_store
+    registry = f"sqlite:///{tmp_path / 'registry.db'}"
+    champion, _ = _fake_search(client, exp_id, "a")
+    _fake_search(client, exp_id, "b")
+    versions = MlflowClient(tracking_uri=uri, registry_uri=registry)
+    versions.create_registered_model("nn")
+    versions.create_model_version("nn", source=f"runs:/{champion}/model", run_id=champion)
+    plan = plan_prune(uri, keep=1, registry_uri=registry)
+    assert [(s.run_id, s.whole) for s in plan.delete] == [(champion, False)]
+    assert plan.kept["e"] == {"newest": 1, "registered": 1}
+
+
+def test_an_interrupted_prune_leaves_nothing_half_deleted(fake_store, monkeypatch):
+    """It marked every run deleted first and freed them after: a Ctrl-C between left runs
+    marked deleted that no later prune found (review helper-79). Each is freed as it is
+    deleted now, and the next prune finishes the work."""
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    uri, client, exp_id = fake_store
+    searches = [_fake_search(client, exp_id, name) for name in ("a", "b", "c")]
+    calls, hard_delete = [], SqlAlchemyStore._hard_delete_run
+
+    def interrupted(self, run_id):
+        calls.append(run_id)
+        if len(calls) == 2:  # the first search's first trial
+            raise KeyboardInterrupt
+        hard_delete(self, run_id)
+
+    monkeypatch.setattr(SqlAlchemyStore, "_hard_delete_run", interrupted)
+    result = plan_prune(uri, keep=0).execute()
+    assert result.interrupted and "run the prune again" in result.describe()
+    monkeypatch.setattr(SqlAlchemyStore, "_hard_delete_run", hard_delete)
+    store = SqlAlchemyStore(uri, "file:///unused")
+    assert store._get_deleted_runs() == [calls[1]]  # the one run the Ctrl-C caught
+    plan_prune(uri, keep=0).execute()
+    left = [run_id for parent, trials in searches for run_id in [parent, *trials]
+            if run_id != calls[1]]
+    for run_id in left:
+        with pytest.raises(MlflowException):
+            client.get_run(run_id)
