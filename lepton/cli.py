@@ -26,6 +26,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
         device=args.device, storage=args.storage)
     steps.check_keep_searches(args.keep_searches, tracking=not args.no_tracking,
                               what="--keep-searches")
+    steps.check_untracked(not args.no_tracking, **{
+        "--register": args.register, "--experiment": args.experiment,
+        "--tracking-uri": args.tracking_uri})
     split = steps.load_split(args.dataset, target=_target(args), task=args.task,
                              test_size=args.test_size, seed=args.seed,
                              time_column=args.time_column, weight_column=args.weight_column,
@@ -262,6 +265,10 @@ def _cmd_schedule(args: argparse.Namespace) -> int:
 
 def _target(args: argparse.Namespace) -> str | list[str] | None:
     """``--target``: one column's name, or the list of several."""
+    if args.target is not None and len(set(args.target)) < len(args.target):
+        twice = sorted({t for t in args.target if args.target.count(t) > 1})
+        raise ValueError(f"--target names {', '.join(map(repr, twice))} more than once: "
+                         "name each target column once.")
     if args.target is None or len(args.target) > 1:
         return args.target
     return args.target[0]
@@ -618,7 +625,7 @@ def _add_search_arguments(run: argparse.ArgumentParser) -> None:
     run.add_argument("--seed", type=_seed, default=0,
                      help="seed of the held-out split, the search and the networks "
                           "(default: 0)")
-    run.add_argument("--time-budget", type=float, default=30.0,
+    run.add_argument("--time-budget", type=_seconds, default=30.0, metavar="SECONDS",
                      help="seconds for the whole search and final model (default: 30)")
     run.add_argument("--n-jobs", type=_n_jobs, help="parallel trials; negative counts from the "
                                                     "cores as in joblib: -1 one per core, -2 "

@@ -52,6 +52,11 @@ GRADIENT_CLIP = 1.0
 MAX_ONEHOT_CARDINALITY = 16
 ONEHOT_CELLS = 20_000_000
 
+# The widest hidden layer a network may have, given (hidden_layer_sizes, an architecture)
+# or searched: a width of 10**9 was taken and the process killed for its 16 GB of weights
+# (review helper-80); 65,536 units of a 65,536-wide input are 17 GB in float32 already.
+MAX_WIDTH = 65536
+
 # Classification is inferred from y (lepton.NeuralNetwork, task='auto') when the target
 # is non-numeric, boolean, or integral with at most this many distinct values.
 MAX_CLASSES_AUTO = 20

@@ -266,6 +266,11 @@ def check_features(estimator, X, *, input_shape: Sequence[int] | None = None, re
     if getattr(X, "ndim", None) is None:  # a nested list: its shape tells images from rows
         X = np.asarray(X)  # (what check_array would make of it)
     if reset:
+        if X.ndim > 4:  # taken as images of 3 axes and more (review helper-80)
+            raise ValueError(
+                f"X has {X.ndim} dimensions (shape {tuple(X.shape)}); give rows (n_samples, "
+                "n_features) or images (n, height, width), (n, channels, height, width) or "
+                "(n, height, width, channels).")
         shape = (tuple(check_input_shape(input_shape)) if input_shape is not None
                  else tuple(int(s) for s in X.shape[1:]) if X.ndim > 2 else None)
         last = _channels_last(shape)
@@ -558,7 +563,8 @@ def check_input_shape(input_shape, n_features: int | None = None) -> list[int]:
     ``n_features`` (when given), the columns of X (or the values of an image-shaped
     sample)."""
     shape = list(np.atleast_1d(np.asarray(input_shape, dtype=object)))
-    if not shape or not all(isinstance(s, (int, np.integer)) and s > 0 for s in shape):
+    if not shape or len(shape) > 3 or \
+            not all(isinstance(s, (int, np.integer)) and s > 0 for s in shape):
         raise ValueError(f"input_shape={shape} must be positive integers: (height, width) or "
                          "(channels, height, width) of one sample.")
     shape = [int(s) for s in shape]
@@ -1078,6 +1084,12 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
         self.date_zones_ = {}  # the time zone (tzinfo) of each date column of a tz-aware dtype
         for col in frame.columns:
             s = frame[col]
+            if len(s) and s.isna().all():
+                # nothing to learn, and its imputed constant scaled a later value to
+                # anything (1000 became 3.0); X all missing trained on nothing, without a
+                # word (review helper-80)
+                dropped[col] = "missing in every row it was fitted on"
+                continue
             if s.dtype.kind == "m":  # timedelta64, or pyarrow's duration
                 numeric.append(col)
                 self.timedelta_columns_.append(col)
@@ -1355,8 +1367,10 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
             self.n_features_out_ = Xt.shape[1]
             return Xt
         self.sparse_input_ = False
-        if isinstance(X, np.ndarray) and X.dtype.kind in "biuf":
-            # Fast path: all-numeric array, no DataFrame round trip.
+        if isinstance(X, np.ndarray) and X.dtype.kind in "biuf" and not (
+                X.dtype.kind == "f" and len(X) and np.isnan(X).all(axis=0).any()):
+            # Fast path: all-numeric array, no DataFrame round trip (a column all missing
+            # takes the frame's path, which leaves it out)
             self.numeric_columns_ = self.columns_ = list(range(X.shape[1]))
             self.categorical_columns_ = self.onehot_columns_ = self.ordinal_columns_ = []
             self.target_columns_ = self.text_columns_ = []

@@ -115,6 +115,10 @@ def load_split(dataset: str, *, target: str | list[str] | None = None, task: str
                     *_task_of_several(ds.y, ds.task)]
     w = None
     if weight_column is not None:
+        targets = [target] if isinstance(target, str) else list(target or [])
+        if weight_column in targets:  # it was said to be no column of the file
+            raise ValueError(f"weight_column={weight_column!r} is the target; the row "
+                             "weights must be another column.")
         if weight_column == time_column:
             raise ValueError(f"weight_column={weight_column!r} is also the time_column; name "
                              "a column of row weights.")
@@ -136,8 +140,14 @@ def load_split(dataset: str, *, target: str | list[str] | None = None, task: str
         n_test = _whole_times(times, n_test, time_column)
         train, test = order[:-n_test], order[-n_test:]
     else:
-        train, test = train_test_split(np.arange(len(ds.y)), test_size=test_size,
-                                       random_state=seed, stratify=_stratify(ds.y, ds.task))
+        try:
+            train, test = train_test_split(np.arange(len(ds.y)), test_size=test_size,
+                                           random_state=seed,
+                                           stratify=_stratify(ds.y, ds.task))
+        except ValueError as exc:  # scikit-learn's words ('train_size = 1 should be ...')
+            raise ValueError(f"test_size={test_size!r} cannot split the {len(ds.y)} rows of "
+                             f"{ds.name}: {exc}. Give a fraction that leaves enough rows "
+                             "on both sides.") from exc
     recipe = {"dataset": absolute_dataset(dataset), "target": target, "task": task,
               "test_size": test_size, "seed": seed, "time_column": time_column,
               "weight_column": weight_column,
@@ -927,6 +937,18 @@ def check_keep_searches(keep_searches: Any, *, tracking: bool = True,
     if not tracking:
         raise ValueError(f"{what} deletes the experiment's older searches from the tracking "
                          "store, and this run is not tracked: drop one or the other.")
+
+
+def check_untracked(tracking: bool, **given: Any) -> None:
+    """Options of the tracking store given to a run told not to track (``--no-tracking``,
+    ``tracking=False``): refused, naming them (``--register`` was ignored, exit 0, nothing
+    registered: review helper-80). ``given``: the option's name as the caller says it, to
+    its value."""
+    named = [name for name, value in given.items() if value is not None]
+    if not tracking and named:
+        raise ValueError(f"{', '.join(named)} {'apply' if len(named) > 1 else 'applies'} to "
+                         "the tracking store, and this run is not tracked: drop one or the "
+                         "other.")
 
 
 def prune_searches(model, keep: int):

@@ -15,6 +15,7 @@ unless the caller set them.
 # from its annotations in the flow run's own process, where string annotations such as
 # "Literal[...]" did not resolve ("Search_FlowModel is not fully defined").
 import contextlib
+import math
 import os
 import signal
 import threading
@@ -172,6 +173,8 @@ def search_flow(dataset: str = "digits", target: str | list[str] | None = None,
         raise ValueError(f"importance={importance}: give the number of columns to show "
                          "(1 or more), or None for no importances.")
     steps.check_keep_searches(keep_searches, tracking=tracking)
+    steps.check_untracked(tracking, registered_model_name=registered_model_name,
+                          experiment=experiment, tracking_uri=tracking_uri)
     if save is not None:
         steps.check_writable(save, what="save")  # before the search spends its budget
     split = load_task.with_options(**retry)(dataset, target=target, task=task,
@@ -284,10 +287,19 @@ def deployment_parameters(**parameters: Any) -> dict[str, Any]:
     if unknown:
         raise ValueError(f"{unknown} are not parameters of the {FLOW_NAME} flow; it takes "
                          f"{sorted(known)}.")
-    steps.check_run_options(**{key: parameters[key] for key in (
-        "task", "test_size", "time_budget", "n_jobs", "metric", "search_space", "device")
-        if key in parameters})
-    _check_run_values(_as_a_run_takes_them(parameters))
+    converted = _as_a_run_takes_them(parameters)  # test_size='0.2' as a run takes it
+    steps.check_run_options(**{key: converted[key] for key in (
+        "task", "test_size", "time_budget", "n_jobs", "metric", "search_space", "device",
+        "storage") if key in parameters})  # (a storage 'notaurl' was served: helper-80)
+    if parameters.get("input_shape") is not None:
+        from lepton.preprocessing import check_input_shape
+
+        check_input_shape(parameters["input_shape"])
+    if str(parameters.get("tracking_uri") or "").strip():  # ('' is said below)
+        from lepton.tracking._store import check_tracking_uri_form
+
+        check_tracking_uri_form(parameters["tracking_uri"])
+    _check_run_values(converted)
     if parameters.get("save"):  # each scheduled run would fail at its end, after its search
         steps.check_writable(parameters["save"], what="save")
     dataset = parameters.get("dataset", "digits")
@@ -362,16 +374,19 @@ def _check_run_values(parameters: dict[str, Any]) -> None:
     does not take, a negative verbosity, an empty name (``experiment=''`` logged to
     MLflow's default experiment), a number of importances below 1, negative retries."""
     for key in ("retries", "retry_delay_seconds"):
-        if parameters[key] < 0:
+        if not 0 <= parameters[key] < math.inf:  # (nan was taken: review helper-80)
             raise ValueError(f"{key}={parameters[key]!r}: give a number >= 0.")
     seed, verbose = parameters["seed"], parameters["verbose"]
     if not 0 <= seed < 2**32:
         raise ValueError(f"seed={seed!r}: give a whole number from 0 to {2**32 - 1}.")
-    if verbose < 0:
+    if verbose not in (0, 1, 2):  # (7 was taken: review helper-80)
         raise ValueError(f"verbose={verbose!r}: give 0 (the summary only), 1 (progress) "
                          "or 2 (also a line per trial).")
     steps.check_keep_searches(parameters.get("keep_searches"),
                               tracking=parameters.get("tracking", True))
+    steps.check_untracked(parameters.get("tracking", True), **{
+        key: parameters.get(key) for key in ("registered_model_name", "experiment",
+                                             "tracking_uri")})
     importance = parameters.get("importance")
     if importance is not None and importance < 1:
         raise ValueError(f"importance={importance!r}: give the number of columns to show "

@@ -337,8 +337,6 @@ def test_run_refuses_a_storage_of_no_storages_form_before_the_data_loads(tmp_pat
 
 
 @pytest.mark.parametrize("option, said", [
-    (["--time-budget", "0"], "'time_budget' parameter of LeptonClassifier must be a float in "
-                             "the range (0.0, inf). Got 0.0"),
     (["--metric", "bogus"], "metric='bogus' is not a metric; choose one of accuracy"),
     (["--search-space", "nope.yaml"], "nope.yaml"),
 ])

@@ -707,10 +707,13 @@ class BaseNeuralNetwork(BaseEstimator):
                     "architecture=None to use hidden_layer_sizes.")
             return ModelConfig.from_dict(arch, where="architecture")
         sizes = np.atleast_1d(np.asarray(self.hidden_layer_sizes))
-        if sizes.ndim != 1 or sizes.dtype.kind not in "iu" or (sizes < 1).any():
+        if sizes.ndim != 1 or sizes.dtype.kind not in "iu" or (sizes < 1).any() or \
+                (sizes > defaults.MAX_WIDTH).any():
+            # a width of 10**9 was taken, and the process killed for its memory (16 GB of
+            # weights: review helper-80); search spaces cap widths the same
             raise ValueError(
-                f"hidden_layer_sizes={self.hidden_layer_sizes!r} must be a list of positive "
-                "integers, e.g. (256, 256)."
+                f"hidden_layer_sizes={self.hidden_layer_sizes!r} must be a list of integers "
+                f"in [1, {defaults.MAX_WIDTH}], e.g. (256, 256)."
             )
         acts = self.activation
         if isinstance(acts, str):

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from ..defaults import MAX_WIDTH
 from .activations import check_activation
 
 __all__ = ["LayerConfig", "ModelConfig", "FAMILIES", "NORMALIZATIONS", "EMBEDDINGS"]
@@ -100,8 +101,8 @@ class ModelConfig:
             if extra:
                 raise ValueError(f"{lw} has unknown key(s) {extra}; accepted: width, activation.")
             width = layer.get("width")
-            if not _is_int(width) or width < 1:
-                raise ValueError(f"{lw}.width={width!r} must be a positive integer.")
+            if not _is_int(width) or not 1 <= width <= MAX_WIDTH:
+                raise ValueError(f"{lw}.width={width!r} must be an integer in [1, {MAX_WIDTH}].")
             act = check_activation(layer.get("activation", "relu"), where=f"{lw}.activation")
             layers.append(LayerConfig(width=int(width), activation=act))
         channels = tuple(config.get("conv_channels", ()) or ())

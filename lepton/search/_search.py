@@ -1004,6 +1004,14 @@ def check_storage_form(storage: Any) -> None:
             raise _unrecognised(text)
         _check_folder(text, text)
         return
+    lowered = text.lower().split("?", 1)[0]
+    if lowered in ("sqlite://", "sqlite:///", "sqlite:///:memory:", "sqlite://:memory:"):
+        # each connection its own empty database: nothing kept, and the heartbeat's commit
+        # failed with a line of noise (review helper-80)
+        raise ValueError(f"storage={text!r} is an in-memory SQLite database, which keeps "
+                         "nothing to resume and no worker can reach: give a file "
+                         "(sqlite:///study.db, or study.db), or storage=None for a study in "
+                         "this process's memory.")
     if text.lower().startswith("sqlite:///") and text[len("sqlite:///"):] not in ("", ":memory:"):
         # `lepton run` loaded its data, then said how workers join this storage, then failed
         # to open it (review helper-62)

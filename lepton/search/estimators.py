@@ -782,12 +782,16 @@ class _BaseLepton(BaseEstimator):
                              "fit?); pass a splitter or a list of (train, validation) pairs.")
         for i, (tr, va) in enumerate(splits):
             for name, rows in (("training", tr), ("validation", va)):
-                if rows.size == 0 or rows.dtype.kind not in "iu" or rows.min() < 0 \
-                        or rows.max() >= n:
+                # (a 0-d array, one row as a number, failed later: 'zero-dimensional arrays
+                # cannot be concatenated': review helper-80)
+                if rows.ndim != 1 or rows.size == 0 or rows.dtype.kind not in "iu" or \
+                        rows.min() < 0 or rows.max() >= n:
+                    shown = rows.ravel()
                     raise ValueError(
-                        f"cv split {i}: its {name} rows must be a non-empty array of row "
-                        f"positions in [0, {n}); got {rows[:5].tolist()}"
-                        f"{' ...' if rows.size > 5 else ''} (dtype {rows.dtype}).")
+                        f"cv split {i}: its {name} rows must be a non-empty 1-D array of row "
+                        f"positions in [0, {n}); got {shown[:5].tolist()}"
+                        f"{' ...' if shown.size > 5 else ''} (dtype {rows.dtype}, "
+                        f"{rows.ndim}-D).")
             if np.intersect1d(tr, va).size:
                 raise ValueError(f"cv split {i} validates on rows it trains on "
                                  f"({np.intersect1d(tr, va)[:5].tolist()} ...).")

@@ -83,7 +83,8 @@ class _Domain:
 
 PARAMETERS: dict[str, _Domain] = {
     "n_layers": _Domain("int", lambda v: _is_int(v) and 0 <= v <= 32, "an integer in [0, 32]", 2),
-    "width": _Domain("int", lambda v: _is_int(v) and 1 <= v <= 65536, "an integer in [1, 65536]",
+    "width": _Domain("int", lambda v: _is_int(v) and 1 <= v <= defaults.MAX_WIDTH,
+                     f"an integer in [1, {defaults.MAX_WIDTH}]",
                      defaults.HIDDEN_LAYER_SIZES[0]),
     "activation": _Domain("categorical", lambda v: v in ACTIVATIONS,
                           "one of " + ", ".join(sorted(ACTIVATIONS)), defaults.ACTIVATION),

@@ -34,6 +34,7 @@ from ._base import TrackingError
 
 __all__ = ["lepton_home", "default_store_dir", "default_tracking_uri", "check_tracking_uri",
            "artifact_root_for", "quiet_mlflow_env", "redact_uri", "store_lock",
+           "check_tracking_uri_form",
            "process_instance", "process_gone", "scratch_dir", "scratch_tempdir",
            "clear_dead_scratch", "mlflow_env"]
 
@@ -511,8 +512,18 @@ def check_tracking_uri(uri: str, *, timeout: float = PROBE_TIMEOUT) -> None:
                 f"tracking_uri={shown!r}: cannot connect to the database "
                 f"({type(exc).__name__}: {str(exc).strip().splitlines()[0][:300]}).") from exc
         return
-    if scheme == "databricks" or scheme.startswith("databricks"):
-        return  # authenticated by the Databricks SDK; no cheap probe
+    check_tracking_uri_form(uri)  # databricks (no cheap probe), or what is no store
+
+
+def check_tracking_uri_form(uri: str) -> None:
+    """Raise :class:`TrackingError` for a tracking URI of no store's form, without
+    connecting: a scheduled deployment checks this when it is made (each run then checks
+    the store itself; one given 'not a uri' was served, every run to fail: review
+    helper-80)."""
+    scheme = _scheme(uri)
+    if scheme in (*_HTTP_SCHEMES, *_DB_SCHEMES) or scheme.startswith("databricks"):
+        return
+    shown = redact_uri(uri)
     if scheme in ("", "file"):
         if os.environ.get("MLFLOW_ALLOW_FILE_STORE", "").lower() == "true":
             return

@@ -409,7 +409,7 @@ def test_task_parameter_validation():
 
 @pytest.mark.parametrize("params, match", [
     ({"hidden_layer_sizes": (8, 0)},
-     r"hidden_layer_sizes=\(8, 0\) must be a list of positive integers"),
+     r"hidden_layer_sizes=\(8, 0\) must be a list of integers in \[1, 65536\]"),
     ({"hidden_layer_sizes": (8, 8), "activation": ["relu"]},
      r"activation has 1 entries but hidden_layer_sizes has 2 layers"),
     ({"architecture": {"layers": [{"width": 4, "activation": "relux"}]}},

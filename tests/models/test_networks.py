@@ -58,8 +58,10 @@ def test_config_round_trip():
 @pytest.mark.parametrize("config, match", [
     ({"layers": [{"width": 4}, {"width": 4}, {"width": 4, "activation": "relux"}]},
      r"model\.layers\[2\]\.activation='relux' is not a known activation; choose one of " + KNOWN),
-    ({"layers": [{"width": 0}]}, r"model\.layers\[0\]\.width=0 must be a positive integer"),
-    ({"layers": [{"width": True}]}, r"model\.layers\[0\]\.width=True must be a positive"),
+    ({"layers": [{"width": 0}]}, r"model\.layers\[0\]\.width=0 must be an integer in \[1, "
+                                 r"65536\]"),
+    ({"layers": [{"width": 10**9}]}, r"width=1000000000 must be an integer in \[1, 65536\]"),
+    ({"layers": [{"width": True}]}, r"model\.layers\[0\]\.width=True must be an integer"),
     ({"layers": [{"width": 4, "act": "relu"}]},
      r"model\.layers\[0\] has unknown key\(s\) \['act'\]; accepted: width, activation"),
     ({"layers": [8]}, r"model\.layers\[0\]=8 must be a mapping"),

@@ -288,7 +288,7 @@ def test_schedule_checks_before_serving():
         flows.deployment_parameters(budget=3)
     # options a run would refuse at its first scheduled start (they were served)
     for bad, expected in [(dict(time_budget=-1), r"'time_budget' parameter .* Got -1"),
-                          (dict(test_size=5), r"test_size=5: give the held-out fraction"),
+                          (dict(test_size=5), r"test_size=5\.0: give the held-out fraction"),
                           (dict(metric="bogus"), r"metric='bogus' is not a metric"),
                           (dict(search_space="nope.yaml"), r"nope\.yaml"),
                           (dict(device="bogus"), r"bogus"),

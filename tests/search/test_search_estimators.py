@@ -747,7 +747,7 @@ def test_given_splits_are_used_as_they_are_and_checked():
                         r"splits instead"),
         ([(rows[:100], rows[90:])], r"cv split 0 validates on rows it trains on \(\[90, 91"),
         ([(rows[:100], rows[100:] + 10)], r"cv split 0: its validation rows must be a non-empty "
-                                          r"array of row positions in \[0, 150\)"),
+                                          r"1-D array of row positions in \[0, 150\)"),
         (iter([]), r"cv=<.*> gave no split"),
     ]:
         with pytest.raises(ValueError, match=message):

@@ -1,0 +1,134 @@
+"""Bad input is refused at once, naming the parameter or option, the value and what is
+accepted (review helper-80's audit: each case here was taken, or refused in another
+library's words, before)."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lepton import LeptonClassifier, NeuralNetworkClassifier
+from lepton.cli import main
+
+
+def _data(n=80):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(n, 4))
+    return X, (X[:, 0] > 0).astype(int)
+
+
+def test_a_width_beyond_the_cap_is_refused_before_any_memory_is_taken():
+    """hidden_layer_sizes=10**9 was taken: 16 GB of weights, the process killed."""
+    X, y = _data()
+    with pytest.raises(ValueError, match=r"hidden_layer_sizes=1000000000 must be a list of "
+                                         r"integers in \[1, 65536\]"):
+        NeuralNetworkClassifier(hidden_layer_sizes=10**9, epochs=2).fit(X, y)
+    with pytest.raises(ValueError, match=r"width=1000000 must be an integer in \[1, 65536\]"):
+        NeuralNetworkClassifier(architecture={"layers": [{"width": 10**6, "activation": "relu"}]},
+                                epochs=2).fit(X, y)
+
+
+def test_a_column_missing_in_every_row_is_left_out_and_x_all_missing_refused():
+    """All-NaN X trained on nothing, without a word; an all-NaN column was kept, its
+    imputed constant scaling a later 1000 to 3.0."""
+    X, y = _data()
+    gap = X.copy()
+    gap[:, 3] = np.nan
+    with pytest.warns(UserWarning, match=r"left out of the features: 3 \(missing in every "
+                                         r"row it was fitted on\)"):
+        model = NeuralNetworkClassifier(epochs=3, random_state=0).fit(gap, y)
+    later = X[:10].copy()
+    later[:, 3] = 1000.0
+    np.testing.assert_array_equal(model.predict_proba(later), model.predict_proba(gap[:10]))
+    with pytest.raises(ValueError, match="X has no column left to learn from: 0 is missing "
+                                         "in every row it was fitted on"):
+        NeuralNetworkClassifier(epochs=2).fit(np.full((80, 4), np.nan), y)
+
+
+def test_x_of_five_axes_is_refused():
+    X, y = _data()
+    with pytest.raises(ValueError, match=r"X has 5 dimensions \(shape \(80, 1, 1, 2, 2\)\); "
+                                         r"give rows \(n_samples, n_features\) or images"):
+        NeuralNetworkClassifier(epochs=2).fit(X.reshape(80, 1, 1, 2, 2), y)
+
+
+def test_a_cv_split_of_one_row_as_a_number_is_named():
+    """'zero-dimensional arrays cannot be concatenated', from deep in the search."""
+    X, y = _data()
+    with pytest.raises(ValueError, match=r"cv split 0: its training rows must be a non-empty "
+                                         r"1-D array of row positions in \[0, 80\); got \[1\]"):
+        LeptonClassifier(cv=[(1, 2)], time_budget=5).fit(X, y)
+
+
+def test_an_in_memory_sqlite_storage_is_refused():
+    X, y = _data()
+    for storage in ("sqlite://", "sqlite:///:memory:"):
+        with pytest.raises(ValueError, match=r"is an in-memory SQLite database, which keeps "
+                                             "nothing to resume"):
+            LeptonClassifier(storage=storage, time_budget=5).fit(X, y)
+
+
+@pytest.mark.parametrize("options, said", [
+    (["--register", "m"], "--register applies to the tracking store, and this run is not "
+                          "tracked"),
+    (["--experiment", "e", "--tracking-uri", "sqlite:///x.db"],
+     "--experiment, --tracking-uri apply to the tracking store, and this run is not tracked"),
+])
+def test_tracking_options_of_an_untracked_run_are_refused(tmp_path, capsys, options, said):
+    """--register with --no-tracking exited 0 having registered nothing, without a word."""
+    assert main(["run", "iris", "--no-tracking", *options]) == 2
+    assert said in capsys.readouterr().err
+
+
+def test_run_options_the_data_cannot_take_are_said_in_leptons_words(tmp_path, capsys):
+    frame = pd.DataFrame({"a": np.arange(120.0), "label": [0, 1] * 60})
+    frame.to_csv(tmp_path / "data.csv", index=False)
+    data = str(tmp_path / "data.csv")
+    # the target as the weights: it was said to be no column of the file
+    assert main(["run", data, "--target", "label", "--weight-column", "label"]) == 2
+    assert ("weight_column='label' is the target; the row weights must be another column"
+            in capsys.readouterr().err)
+    # a test size that leaves one training row: scikit-learn's words alone
+    assert main(["run", data, "--target", "label", "--test-size", "0.99",
+                 "--no-tracking"]) == 2
+    err = capsys.readouterr().err
+    assert "test_size=0.99 cannot split the 120 rows of data" in err, err
+    assert main(["run", data, "--target", "label", "label"]) == 2
+    assert "--target names 'label' more than once" in capsys.readouterr().err
+    # the estimator's parameter name for the command's option
+    with pytest.raises(SystemExit):
+        main(["run", data, "--target", "label", "--time-budget", "0"])
+    assert "argument --time-budget: '0' is not a number of seconds > 0" in \
+        capsys.readouterr().err
+
+
+@pytest.mark.parametrize("given, said", [
+    ({"storage": "notaurl"}, "storage='notaurl' is not a recognised storage"),
+    ({"tracking_uri": "not a uri"}, "tracking_uri='not a uri' is a plain file store"),
+    ({"dataset": "digits", "input_shape": [0, 8]}, "input_shape=[0, 8] must be positive"),
+    ({"dataset": "digits", "input_shape": [1, 2, 4, 8]}, "input_shape=[1, 2, 4, 8] must be"),
+    ({"verbose": 7}, "verbose=7: give 0"),
+    ({"retry_delay_seconds": float("nan")}, "retry_delay_seconds=nan: give a number >= 0"),
+    ({"tracking": False, "registered_model_name": "m"},
+     "registered_model_name applies to the tracking store, and this run is not tracked"),
+])
+def test_a_deployment_refuses_what_each_run_would(given, said):
+    """These were served, and each scheduled run would have failed (or not tracked)."""
+    from lepton.tracking import TrackingError
+
+    deployment_parameters = pytest.importorskip("lepton.pipelines.flows").deployment_parameters
+
+    with pytest.raises((ValueError, TrackingError), match=re.escape(said)):
+        deployment_parameters(**{"dataset": "iris", **given})
+
+
+def test_a_deployments_numbers_as_text_are_converted_before_they_are_checked():
+    """test_size='0.2' raised "'<' not supported between 'float' and 'str'"."""
+    deployment_parameters = pytest.importorskip("lepton.pipelines.flows").deployment_parameters
+
+    assert deployment_parameters(dataset="iris", test_size="0.2")["test_size"] == "0.2"
+
+
