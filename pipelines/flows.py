@@ -94,6 +94,7 @@ prune_task = task(steps.prune_searches, name="prune", **_options)
 def search_task(split: steps.Split, options: dict[str, Any]):
     """Build the estimator and fit it (the whole ``time_budget`` is spent here)."""
     model = steps.build_estimator(split, **options)
+    model._caller_summarises = True  # the flow logs the summary (with log_prints, twice)
     with _search_handles_sigterm():
         return steps.search(model, split)
 
@@ -245,10 +246,9 @@ def search_flow(dataset: str = "digits", target: str | list[str] | None = None,
                                  "file_bytes": pruned.file_bytes if pruned else 0}
             logger.info("kept the %d most recent searches of the experiment: %s",
                         keep_searches, pruned.describe() if pruned else "nothing else to delete")
-    logger.info("searched %d trials on %s in %.1fs of %gs; final model: %s; held-out %s",
+    logger.info("searched %d trials on %s in %.1fs of %gs; final model: %s%s; held-out %s",
                 summary["n_trials"], ",".join(summary["devices"]), summary["fit_seconds"],
-                time_budget,
-                summary["final_choice"],
+                time_budget, model._final_text(), model._search_notes(),
                 ", ".join(f"{k}={v:.4f}" for k, v in scores.items()))
     missed = steps.registration_missed(model)
     if missed:  # the flow run fails: a retraining that registered nothing is no success
