@@ -990,6 +990,14 @@ def check_writable(path: str, what: str = "--save") -> None:
     if os.path.isdir(path):
         raise ValueError(f"{what} {path!r} is a folder; give a file path in it, e.g. "
                          f"{os.path.join(path, 'model.joblib')!r}.")
+    table = (".csv", ".tsv", ".parquet", ".xlsx", ".xls", ".json", ".txt")
+    if what in ("--save", "save") and str(path).lower().endswith(table):
+        # the model went into a joblib file named like a table, without a word (review
+        # helper-80): --out writes predictions
+        stem = os.path.splitext(os.path.basename(str(path)))[0]
+        raise ValueError(f"{what} {path!r} writes the fitted model (a joblib pickle), not a "
+                         f"table: give a path such as {stem + '.joblib'!r} (lepton predict "
+                         "--out writes predictions).")
     if not os.path.isdir(folder):
         raise ValueError(f"{what} {path!r}: the folder {folder!r} does not exist; create it "
                          "or give another path.")

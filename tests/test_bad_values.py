@@ -98,6 +98,10 @@ def test_run_options_the_data_cannot_take_are_said_in_leptons_words(tmp_path, ca
     assert "test_size=0.99 cannot split the 120 rows of data" in err, err
     assert main(["run", data, "--target", "label", "label"]) == 2
     assert "--target names 'label' more than once" in capsys.readouterr().err
+    # a model saved under a table's name (it was written as joblib without a word)
+    assert main(["run", data, "--target", "label", "--save", str(tmp_path / "m.csv")]) == 2
+    assert ("--save '" in (err := capsys.readouterr().err) and "writes the fitted model (a "
+            "joblib pickle), not a table: give a path such as 'm.joblib'" in err)
     # the estimator's parameter name for the command's option
     with pytest.raises(SystemExit):
         main(["run", data, "--target", "label", "--time-budget", "0"])
