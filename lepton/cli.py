@@ -25,7 +25,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         n_jobs=args.n_jobs, metric=args.metric, search_space=args.search_space,
         device=args.device, storage=args.storage)
     steps.check_keep_searches(args.keep_searches, tracking=not args.no_tracking,
-                              what="--keep-searches")
+                              what="--keep-searches", delete_versions=args.delete_versions,
+                              versions_what="--delete-versions")
     steps.check_untracked(not args.no_tracking, **{
         "--register": args.register, "--experiment": args.experiment,
         "--tracking-uri": args.tracking_uri})
@@ -141,7 +142,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         pruned = None
         if args.keep_searches and run_id is not None and not stop.is_set():
             try:
-                pruned = steps.prune_searches(model, args.keep_searches)
+                pruned = steps.prune_searches(model, args.keep_searches,
+                                              delete_versions=args.delete_versions)
             except Exception as exc:  # housekeeping: the run's model is saved and tracked
                 pruned = exc
     if stop.is_set():
@@ -156,10 +158,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if isinstance(pruned, Exception):
         print(f"lepton: warning: --keep-searches: could not delete the experiment's older "
               f"searches ({type(pruned).__name__}: {pruned})", file=sys.stderr)
-    elif args.keep_searches and run_id is not None:
-        print(f"kept the {args.keep_searches} most recent searches of experiment "
-              f"{model.tracker_.experiment_name!r}: "
-              + (pruned.describe().replace("\n", "; ") if pruned else "nothing else to delete"))
+    elif pruned is not None:
+        print(steps.pruned_text(args.keep_searches, model.tracker_.experiment_name, *pruned))
     # what a scheduled run's wall time holds besides the budget (reading a large file, the
     # held-out scores, importances, saving: seconds on 200,000 rows)
     total = time.perf_counter() - started
@@ -239,6 +239,7 @@ def _cmd_schedule(args: argparse.Namespace) -> int:
         "save": args.save, "verbose": args.verbose, "importance": args.importance,
         "retries": args.retries,
         "retry_delay_seconds": args.retry_delay, "keep_searches": args.keep_searches,
+        "delete_versions": args.delete_versions or None,
     }
     parameters = {k: v for k, v in parameters.items() if v is not None}
     make_schedule(cron=args.cron, interval=args.interval, timezone=args.timezone)  # checks
@@ -561,7 +562,7 @@ def _count(text: str) -> int:
 #: ``lepton run``'s options that only a search uses (``--fixed`` trains one network,
 #: untracked)
 SEARCH_ONLY = ("time_budget", "n_jobs", "metric", "search_space", "storage", "study_name",
-               "experiment", "tracking_uri", "register", "keep_searches")
+               "experiment", "tracking_uri", "register", "keep_searches", "delete_versions")
 
 
 def _check_images(args: argparse.Namespace, split) -> None:
@@ -675,6 +676,11 @@ def _add_search_arguments(run: argparse.ArgumentParser) -> None:
                           "recently active, this one included, with their trials, models and "
                           "files (as lepton prune --keep N: running ones stay, and older "
                           "registered ones keep their run and models, losing their trials)")
+    run.add_argument("--delete-versions", action="store_true",
+                     help="with --keep-searches: the older searches whose registered versions "
+                          "hold no alias (champion, ...) go whole, those versions with them "
+                          "(a run that registers every time otherwise keeps every search's "
+                          "run and models)")
     run.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,
                      help="0: the summary only; 1: a progress bar (trials, best score, "
                           "time left; the default), or a line every few seconds where the "

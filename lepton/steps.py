@@ -925,10 +925,14 @@ def registration(model) -> dict[str, str] | None:
 
 
 def check_keep_searches(keep_searches: Any, *, tracking: bool = True,
-                        what: str = "keep_searches") -> None:
+                        what: str = "keep_searches", delete_versions: bool = False,
+                        versions_what: str = "delete_versions") -> None:
     """``keep_searches``: a whole number >= 1 (the run's own search is the newest, and
-    stays), for a tracked run only."""
+    stays), for a tracked run only; ``delete_versions`` goes with it."""
     if keep_searches is None:
+        if delete_versions:
+            raise ValueError(f"{versions_what} deletes the versions of the searches "
+                             f"{what} deletes: give {what} too.")
         return
     if isinstance(keep_searches, bool) or not isinstance(keep_searches, int) or \
             keep_searches < 1:
@@ -951,21 +955,32 @@ def check_untracked(tracking: bool, **given: Any) -> None:
                          "other.")
 
 
-def prune_searches(model, keep: int):
+def prune_searches(model, keep: int, *, delete_versions: bool = False):
     """``keep_searches``: delete the run's experiment's searches past the ``keep`` most
     recently active, as ``lepton prune --keep KEEP --experiment E --yes`` does
     (:mod:`lepton.tracking.prune`: running searches stay, and registered ones lose their
-    trial runs only). Returns its
-    :class:`~lepton.tracking.prune.PruneResult`; None for an untracked run or where nothing
-    was to go."""
+    trial runs only, unless ``delete_versions`` and none of their versions holds an
+    alias). Returns ``(plan, result)`` (result None where nothing was to go); None for an
+    untracked run."""
     tracker = getattr(model, "tracker_", None)
     if not getattr(tracker, "enabled", False):
         return None
     from .tracking.prune import plan_prune
 
     plan = plan_prune(tracker.tracking_uri, experiment=tracker.experiment_name, keep=keep,
-                      registry_uri=getattr(tracker, "registry_uri", None))
-    return None if plan.empty else plan.execute()
+                      registry_uri=getattr(tracker, "registry_uri", None),
+                      delete_versions=delete_versions)
+    return plan, None if plan.empty else plan.execute()
+
+
+def pruned_text(keep: int, experiment: str, plan, result) -> str:
+    """What ``keep_searches`` did, in a line: what the plan chose (searches deleted whole,
+    registered ones thinned, what was kept and why) and what was freed."""
+    kept = "search" if keep == 1 else f"{keep} searches"
+    lines = plan.describe().splitlines()[1:]  # the store's line: said elsewhere
+    done = result.describe().replace("\n", "; ") if result else "nothing to delete"
+    return (f"kept the most recent {kept} of experiment {experiment!r} whole: "
+            + "; ".join(line.strip() for line in lines) + f"; {done}")
 
 
 def registration_missed(model) -> str | None:

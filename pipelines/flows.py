@@ -46,7 +46,7 @@ except ModuleNotFoundError as _exc:  # the `pipelines` extra, not a requirement
         "not installed: pip install 'lepton-automl[pipelines]'", name="prefect") from _exc
 
 from lepton import steps  # noqa: E402
-from lepton.search import StorageError, Terminated  # noqa: E402
+from lepton.search import BudgetTooSmall, StorageError, Terminated  # noqa: E402
 
 __all__ = ["FLOW_NAME", "search_flow", "serve_schedule", "make_schedule",
            "deployment_parameters", "is_transient", "quiet_prefect_env", "RegistrationMissed"]
@@ -95,8 +95,12 @@ def search_task(split: steps.Split, options: dict[str, Any]):
     """Build the estimator and fit it (the whole ``time_budget`` is spent here)."""
     model = steps.build_estimator(split, **options)
     model._caller_summarises = True  # the flow logs the summary (with log_prints, twice)
-    with _search_handles_sigterm():
-        return steps.search(model, split)
+    try:
+        with _search_handles_sigterm():
+            return steps.search(model, split)
+    except BudgetTooSmall as exc:  # in the flow's names (and lepton schedule's): no cv here
+        raise ValueError(exc.said_as("time_budget (lepton schedule: --time-budget)",
+                                     "tracking=False (--no-tracking)")) from exc
 
 
 @contextlib.contextmanager
@@ -149,7 +153,8 @@ def search_flow(dataset: str = "digits", target: str | list[str] | None = None,
                 save: str | None = None, verbose: int = 1, retries: int = 2,
                 retry_delay_seconds: float = 60.0,
                 importance: int | None = None,
-                keep_searches: int | None = None) -> dict[str, Any]:
+                keep_searches: int | None = None,
+                delete_versions: bool = False) -> dict[str, Any]:
     """Search a network for ``dataset`` within ``time_budget`` seconds, score it on the
     held-out rows, log those scores to the search's MLflow run and (``save``) write the
     model with joblib. The arguments are ``lepton run``'s options.
@@ -165,7 +170,9 @@ def search_flow(dataset: str = "digits", target: str | list[str] | None = None,
     and in the summary, every one with the MLflow run as ``column_importance.csv``.
     ``keep_searches`` (a number): after the run, its experiment's searches past that many
     most recently active are deleted (``lepton prune``: running ones stay, registered ones
-    lose their trial runs only); where that fails, the run says so and still succeeds.
+    lose their trial runs only; with ``delete_versions``, those whose versions hold no
+    alias go whole, versions included); where that fails, the run says so and still
+    succeeds.
     Returns a summary (JSON-serialisable; Prefect persists it as the flow run's result).
     """
     logger = get_run_logger()
@@ -173,7 +180,8 @@ def search_flow(dataset: str = "digits", target: str | list[str] | None = None,
     if importance is not None and importance < 1:  # before the search spends its budget
         raise ValueError(f"importance={importance}: give the number of columns to show "
                          "(1 or more), or None for no importances.")
-    steps.check_keep_searches(keep_searches, tracking=tracking)
+    steps.check_keep_searches(keep_searches, tracking=tracking,
+                              delete_versions=delete_versions)
     steps.check_untracked(tracking, registered_model_name=registered_model_name,
                           experiment=experiment, tracking_uri=tracking_uri)
     if save is not None:
@@ -235,17 +243,20 @@ def search_flow(dataset: str = "digits", target: str | list[str] | None = None,
                     registered["version"], registered["promotion"])
     if keep_searches is not None:
         try:
-            pruned = prune_task.with_options(**retry)(model, keep_searches)
+            pruned = prune_task.with_options(**retry)(model, keep_searches,
+                                                      delete_versions=delete_versions)
         except Exception as exc:  # housekeeping: the run's model is saved and registered
             logger.warning("could not delete the experiment's older searches: %s: %s",
                            type(exc).__name__, exc)
             summary["pruned"] = {"error": f"{type(exc).__name__}: {exc}"}
         else:
-            summary["pruned"] = {"runs": pruned.runs if pruned else 0,
-                                 "logged_models": pruned.models if pruned else 0,
-                                 "file_bytes": pruned.file_bytes if pruned else 0}
-            logger.info("kept the %d most recent searches of the experiment: %s",
-                        keep_searches, pruned.describe() if pruned else "nothing else to delete")
+            result = pruned[1] if pruned else None
+            summary["pruned"] = {key: getattr(result, attr, 0) for key, attr in (
+                ("runs", "runs"), ("logged_models", "models"), ("versions", "versions"),
+                ("file_bytes", "file_bytes"))}
+            if pruned:
+                logger.info(steps.pruned_text(keep_searches, model.tracker_.experiment_name,
+                                              *pruned))
     logger.info("searched %d trials on %s in %.1fs of %gs; final model: %s%s; held-out %s",
                 summary["n_trials"], ",".join(summary["devices"]), summary["fit_seconds"],
                 time_budget, model._final_text(), model._search_notes(),
@@ -368,6 +379,17 @@ def _as_a_run_takes_them(parameters: dict[str, Any]) -> dict[str, Any]:
         log.disabled = was_disabled
 
 
+#: a tracked scheduled run's budget below this is warned of when the deployment is made
+SMALL_TRACKED_BUDGET_S = 20.0
+
+
+def _seconds_of(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.inf  # refused elsewhere, in its own words
+
+
 def _check_run_values(parameters: dict[str, Any]) -> None:
     """The values each scheduled run would refuse after Prefect's conversions (after
     loading its data, or at the fit), refused when the deployment is made: a seed numpy
@@ -383,7 +405,17 @@ def _check_run_values(parameters: dict[str, Any]) -> None:
         raise ValueError(f"verbose={verbose!r}: give 0 (the summary only), 1 (progress) "
                          "or 2 (also a line per trial).")
     steps.check_keep_searches(parameters.get("keep_searches"),
-                              tracking=parameters.get("tracking", True))
+                              tracking=parameters.get("tracking", True),
+                              delete_versions=bool(parameters.get("delete_versions")))
+    if parameters.get("tracking", True) and _seconds_of(parameters.get("time_budget", 30.0)) \
+            < SMALL_TRACKED_BUDGET_S:
+        warnings.warn(
+            f"time_budget={_seconds_of(parameters.get('time_budget')):g}: a tracked run "
+            "holds back 7 s or more "
+            "of its budget for its end-of-search logging, and each scheduled run starts a new "
+            "process (2-3 s of preparation): runs may refuse the budget as too small (review "
+            f"helper-81: 10 s was). Give {SMALL_TRACKED_BUDGET_S:g} s or more, or "
+            "tracking=False (--no-tracking).", UserWarning, stacklevel=2)
     steps.check_untracked(parameters.get("tracking", True), **{
         key: parameters.get(key) for key in ("registered_model_name", "experiment",
                                              "tracking_uri")})

@@ -5,6 +5,7 @@ library's words, before)."""
 from __future__ import annotations
 
 import re
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -136,3 +137,42 @@ def test_a_deployments_numbers_as_text_are_converted_before_they_are_checked():
     assert deployment_parameters(dataset="iris", test_size="0.2")["test_size"] == "0.2"
 
 
+
+
+def test_a_budget_too_small_pickles_and_is_said_in_a_flows_names():
+    """Prefect keeps a failed flow run's exception pickled: BudgetTooSmall did not load
+    back; and a scheduled run told 'pass cv=None', which a flow does not take (review
+    helper-81)."""
+    import pickle
+
+    from lepton.search import BudgetTooSmall
+
+    error = BudgetTooSmall(10, ": preparing the data took 3.00s", n_folds=5, floor=11.0,
+                           tracking_s=7.0)
+    back = pickle.loads(pickle.dumps(error))
+    assert str(back) == str(error) and back.said_as() == error.said_as()
+    flows = pytest.importorskip("lepton.pipelines.flows")
+    from lepton import steps
+
+    split = steps.load_split("iris", seed=0)
+    with pytest.raises(ValueError, match=r"^time_budget \(lepton schedule: --time-budget\) "
+                                         r"0\.001 is too small: .* Give a time_budget") as info:
+        flows.search_task.fn(split, {"time_budget": 0.001, "tracking": False, "verbose": 0})
+    assert "cv=None" not in str(info.value)
+
+
+def test_a_tracked_deployments_small_budget_is_warned_of():
+    flows = pytest.importorskip("lepton.pipelines.flows")
+    with pytest.warns(UserWarning, match=r"time_budget=10: a tracked run holds back 7 s or "
+                                         r"more of its budget"):
+        flows.deployment_parameters(dataset="iris", time_budget=10)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        flows.deployment_parameters(dataset="iris", time_budget=10, tracking=False)
+        flows.deployment_parameters(dataset="iris", time_budget=60)
+
+
+def test_delete_versions_goes_with_keep_searches(capsys):
+    assert main(["run", "iris", "--delete-versions"]) == 2
+    assert ("--delete-versions deletes the versions of the searches --keep-searches deletes: "
+            "give --keep-searches too") in capsys.readouterr().err

@@ -142,13 +142,29 @@ class BudgetTooSmall(ValueError):
         super().__init__(f"time_budget={time_budget:g}s is too small{cause}. Increase "
                          f"time_budget{_one_split_note(n_folds)}.")
 
+    def __reduce__(self):
+        # Prefect keeps a failed flow run's exception pickled: it did not load back
+        # (__init__ takes more than the message; review helper-81)
+        return (_budget_too_small, (self.time_budget, self.cause, self.n_folds, self.floor,
+                                    self.tracking_s))
+
+    def said_as(self, budget: str = "--time-budget", untracked: str = "--no-tracking") -> str:
+        """The message in another interface's names (``lepton run``'s by default, which has
+        no cv option)."""
+        what = (f"a {budget} well above {self.floor:.1f}" if self.floor is not None
+                else f"a larger {budget}")
+        leave = (f", or {untracked} (its end-of-search logging needs {self.tracking_s:.1f}s "
+                 "of the budget)" if self.tracking_s > 0 else "")
+        return f"{budget} {self.time_budget:g} is too small{self.cause}. Give {what}{leave}."
+
     def for_command_line(self) -> str:
-        what = (f"a --time-budget well above {self.floor:.1f}" if self.floor is not None
-                else "a larger --time-budget")
-        untracked = (f", or --no-tracking (its end-of-search logging needs "
-                     f"{self.tracking_s:.1f}s of the budget)" if self.tracking_s > 0 else "")
-        return (f"--time-budget {self.time_budget:g} is too small{self.cause}. Give "
-                f"{what}{untracked}.")
+        return self.said_as()
+
+
+def _budget_too_small(time_budget, cause, n_folds, floor, tracking_s) -> BudgetTooSmall:
+    """A pickled :class:`BudgetTooSmall`, made again."""
+    return BudgetTooSmall(time_budget, cause, n_folds=n_folds, floor=floor,
+                          tracking_s=tracking_s)
 
 
 class LeptonEnsemble:
