@@ -1377,6 +1377,11 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
             self.datetime_columns_, self.date_features_, self.dropped_columns_ = {}, [], {}
             self.missing_markers_, self.formatted_numbers_, self.code_columns_ = {}, [], []
             self.timedelta_columns_ = []
+            # the columns no fit row missed: a row missing one at predict is said, as a
+            # frame's is (an array's went unsaid: review helper-80)
+            self.complete_columns_ = (
+                [int(i) for i in np.flatnonzero(~np.isnan(X).any(axis=0))]
+                if X.dtype.kind == "f" else list(self.columns_))
             self.transformer_ = self._numeric_pipeline(X)
             Xt = self.transformer_.fit_transform(X.astype(np.float64, copy=False))
             self.n_features_out_ = Xt.shape[1]
@@ -1638,8 +1643,12 @@ def _warn_newly_missing(preprocessors: Sequence[Any], X: Any) -> None:
 
     complete = [getattr(p, "complete_columns_", None) for p in preprocessors]
     X = _as_pandas(X)
-    if not complete or any(c is None for c in complete) or not isinstance(X, pd.DataFrame):
-        return  # fitted before the attribute, or on arrays
+    numbers = isinstance(X, np.ndarray) and X.ndim == 2 and X.dtype.kind == "f"
+    if not complete or any(c is None for c in complete) or not (
+            isinstance(X, pd.DataFrame) or numbers):
+        return  # fitted before the attribute, or an array that cannot miss a value
+    if numbers and not np.isnan(X).any():
+        return  # (no frame made for the common case)
     said = _UNSEEN_SAID.setdefault(preprocessors[0], set())
     frame = preprocessors[0]._frame(X)
     shared = set(complete[0]).intersection(*complete[1:])  # an ensemble's: every member's

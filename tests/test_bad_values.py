@@ -176,3 +176,18 @@ def test_delete_versions_goes_with_keep_searches(capsys):
     assert main(["run", "iris", "--delete-versions"]) == 2
     assert ("--delete-versions deletes the versions of the searches --keep-searches deletes: "
             "give --keep-searches too") in capsys.readouterr().err
+
+
+def test_an_arrays_number_missing_at_predict_is_said_as_a_frames_is():
+    """A frame's missing number where no fit row missed it was said; an array's was not
+    (review helper-80)."""
+    X, y = _data(200)
+    model = NeuralNetworkClassifier(epochs=3, random_state=0).fit(X, y)
+    rows = X[:10].copy()
+    rows[[1, 4], 2] = np.nan
+    with pytest.warns(UserWarning, match=r"column 2: 2 of 10 rows miss their number, which "
+                                         r"no training row did"):
+        model.predict(rows)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model.predict(X[:10])
