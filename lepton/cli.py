@@ -24,12 +24,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
         task=args.task, test_size=args.test_size, time_budget=args.time_budget,
         n_jobs=args.n_jobs, metric=args.metric, search_space=args.search_space,
         device=args.device, storage=args.storage)
-    steps.check_keep_searches(args.keep_searches, tracking=not args.no_tracking,
-                              what="--keep-searches", delete_versions=args.delete_versions,
+    steps.check_keep_searches(args.keep_searches, what="--keep-searches",
+                              delete_versions=args.delete_versions,
                               versions_what="--delete-versions")
     steps.check_untracked(not args.no_tracking, **{
         "--register": args.register, "--experiment": args.experiment,
-        "--tracking-uri": args.tracking_uri})
+        "--tracking-uri": args.tracking_uri, "--keep-searches": args.keep_searches})
     split = steps.load_split(args.dataset, target=_target(args), task=args.task,
                              test_size=args.test_size, seed=args.seed,
                              time_column=args.time_column, weight_column=args.weight_column,
@@ -933,7 +933,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except BudgetTooSmall as exc:  # in the command's options, not the estimator's
-        print(f"lepton: error: {exc.for_command_line()}", file=sys.stderr)
+        print(f"lepton: error: {exc.said_as()}", file=sys.stderr)
         return 2
     # bad input or settings, or a store that cannot be opened: a usage error
     except (ValueError, TypeError, TrackingError, StorageError) as exc:

@@ -184,13 +184,6 @@ def _as_pandas(X):
     return X
 
 
-def _nested_arrow(arrow) -> bool:
-    """An Arrow type of several values a row (a list, a struct, a map)."""
-    import pyarrow as pa
-
-    return pa.types.is_nested(arrow)
-
-
 def _arrow_to_pandas(table):
     """A pyarrow Table (or another frame) as pandas. The pandas metadata of a Table that
     pandas made from a frame of an Arrow dictionary column ('dictionary<values=string,
@@ -1119,9 +1112,14 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
                 continue
             values = s.dropna()
             arrow = getattr(s.dtype, "pyarrow_dtype", None)
-            if arrow is not None and _nested_arrow(arrow):  # lists fit, then broke predict
-                raise TypeError(f"Column {col!r} holds {arrow} values; a column must hold "
-                                "numbers, strings, booleans or categories.")
+            if arrow is not None:  # (an Arrow dtype: pyarrow is there)
+                import pyarrow as pa
+
+                # several values a row (a list, a struct, a map): lists fit, then broke
+                # predict
+                if pa.types.is_nested(arrow):
+                    raise TypeError(f"Column {col!r} holds {arrow} values; a column must "
+                                    "hold numbers, strings, booleans or categories.")
             if len(values) and values.map(
                     lambda v: isinstance(v, (dict, list, set, np.ndarray))).any():
                 raise TypeError(

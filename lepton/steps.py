@@ -924,11 +924,12 @@ def registration(model) -> dict[str, str] | None:
             "promotion": str(tracker.promotion)}
 
 
-def check_keep_searches(keep_searches: Any, *, tracking: bool = True,
-                        what: str = "keep_searches", delete_versions: bool = False,
+def check_keep_searches(keep_searches: Any, *, what: str = "keep_searches",
+                        delete_versions: bool = False,
                         versions_what: str = "delete_versions") -> None:
     """``keep_searches``: a whole number >= 1 (the run's own search is the newest, and
-    stays), for a tracked run only; ``delete_versions`` goes with it."""
+    stays); ``delete_versions`` goes with it. (For a tracked run only: see
+    :func:`check_untracked`.)"""
     if keep_searches is None:
         if delete_versions:
             raise ValueError(f"{versions_what} deletes the versions of the searches "
@@ -938,9 +939,6 @@ def check_keep_searches(keep_searches: Any, *, tracking: bool = True,
             keep_searches < 1:
         raise ValueError(f"{what}={keep_searches!r}: give the number of searches each run "
                          "leaves in its experiment, 1 or more (the run's own is one).")
-    if not tracking:
-        raise ValueError(f"{what} deletes the experiment's older searches from the tracking "
-                         "store, and this run is not tracked: drop one or the other.")
 
 
 def check_untracked(tracking: bool, **given: Any) -> None:

@@ -180,10 +180,10 @@ def search_flow(dataset: str = "digits", target: str | list[str] | None = None,
     if importance is not None and importance < 1:  # before the search spends its budget
         raise ValueError(f"importance={importance}: give the number of columns to show "
                          "(1 or more), or None for no importances.")
-    steps.check_keep_searches(keep_searches, tracking=tracking,
-                              delete_versions=delete_versions)
+    steps.check_keep_searches(keep_searches, delete_versions=delete_versions)
     steps.check_untracked(tracking, registered_model_name=registered_model_name,
-                          experiment=experiment, tracking_uri=tracking_uri)
+                          experiment=experiment, tracking_uri=tracking_uri,
+                          keep_searches=keep_searches)
     if save is not None:
         steps.check_writable(save, what="save")  # before the search spends its budget
     split = load_task.with_options(**retry)(dataset, target=target, task=task,
@@ -405,7 +405,6 @@ def _check_run_values(parameters: dict[str, Any]) -> None:
         raise ValueError(f"verbose={verbose!r}: give 0 (the summary only), 1 (progress) "
                          "or 2 (also a line per trial).")
     steps.check_keep_searches(parameters.get("keep_searches"),
-                              tracking=parameters.get("tracking", True),
                               delete_versions=bool(parameters.get("delete_versions")))
     if parameters.get("tracking", True) and _seconds_of(parameters.get("time_budget", 30.0)) \
             < SMALL_TRACKED_BUDGET_S:
@@ -418,7 +417,7 @@ def _check_run_values(parameters: dict[str, Any]) -> None:
             "tracking=False (--no-tracking).", UserWarning, stacklevel=2)
     steps.check_untracked(parameters.get("tracking", True), **{
         key: parameters.get(key) for key in ("registered_model_name", "experiment",
-                                             "tracking_uri")})
+                                             "tracking_uri", "keep_searches")})
     importance = parameters.get("importance")
     if importance is not None and importance < 1:
         raise ValueError(f"importance={importance!r}: give the number of columns to show "

@@ -846,9 +846,8 @@ def test_the_worker_hint_hides_the_storages_password(capsys):
 @pytest.mark.parametrize("option, said", [
     (["--keep-searches", "0"], "--keep-searches=0: give the number of searches each run "
                                "leaves in its experiment, 1 or more"),
-    (["--keep-searches", "3", "--no-tracking"], "--keep-searches deletes the experiment's "
-                                                "older searches from the tracking store, and "
-                                                "this run is not tracked"),
+    (["--keep-searches", "3", "--no-tracking"], "--keep-searches applies to the tracking "
+                                                "store, and this run is not tracked"),
 ])
 def test_keep_searches_is_checked_before_the_data_loads(tmp_path, capsys, option, said):
     assert main(["run", str(tmp_path / "big.csv"), "--target", "y", *option]) == 2
@@ -888,7 +887,7 @@ def test_a_budget_too_small_is_said_in_the_commands_options(capsys):
     assert "time_budget=" not in err and "cv=None" not in err
     tracked = BudgetTooSmall(10, ": preparing the data took 3.79s", n_folds=5, floor=12.0,
                              tracking_s=7.0)
-    assert tracked.for_command_line() == (
+    assert tracked.said_as() == (
         "--time-budget 10 is too small: preparing the data took 3.79s. Give a --time-budget "
         "well above 12.0, or --no-tracking (its end-of-search logging needs 7.0s of the "
         "budget).")

@@ -131,7 +131,7 @@ class BudgetTooSmall(ValueError):
     """``time_budget`` cannot hold the preparation, a trial and the final model. ``cause``:
     what the time went to; ``floor``: seconds the budget must exceed before any trial can
     run (None where unknown); ``tracking_s``: of the reserve, the tracker's; the message
-    names the estimator's parameters, :meth:`for_command_line` ``lepton run``'s options
+    names the estimator's parameters, :meth:`said_as` ``lepton run``'s options
     (it said 'time_budget' and 'pass cv=None' to a command that has neither: review
     helper-77)."""
 
@@ -156,9 +156,6 @@ class BudgetTooSmall(ValueError):
         leave = (f", or {untracked} (its end-of-search logging needs {self.tracking_s:.1f}s "
                  "of the budget)" if self.tracking_s > 0 else "")
         return f"{budget} {self.time_budget:g} is too small{self.cause}. Give {what}{leave}."
-
-    def for_command_line(self) -> str:
-        return self.said_as()
 
 
 def _budget_too_small(time_budget, cause, n_folds, floor, tracking_s) -> BudgetTooSmall:

@@ -62,7 +62,6 @@ def parse_age(text: str) -> float:
 class _Search:
     run_id: str
     experiment: str
-    name: str
     last_active: float  # seconds since the epoch: its end, or its start while it runs
     #: deleted whole (its run, trials, models, ``versions``); False: its trial runs only
     whole: bool = True
@@ -74,13 +73,14 @@ class _Search:
 
 @dataclass
 class PrunePlan:
-    """What :func:`plan_prune` chose: ``delete`` (the searches), ``kept`` (per experiment,
-    a count per reason), ``orphans`` (trial runs whose search run is gone)."""
+    """What :func:`plan_prune` chose: ``delete`` (the searches deleted whole, and the
+    registered ones whose trial runs go), ``kept`` (per experiment, a count per reason),
+    ``orphans`` (per experiment, trial runs whose search run is gone for good)."""
 
     tracking_uri: str
     delete: list[_Search]  # searches deleted whole, and registered ones' trial runs
     kept: dict[str, Counter]
-    searches: dict[str, int]  # per experiment, the Lepton searches it holds
+    searches: dict[str, int]  # per experiment holding Lepton runs, the searches it holds
     orphans: dict[str, list[str]]  # per experiment, trial runs whose search run is gone
     orphan_bytes: int = 0
     delete_versions: bool = False
@@ -244,9 +244,11 @@ def _plan(uri: str, registry: str, only: str | None, keep: int | None,
         runs = _all(lambda token: client.search_runs(
             [exp.experiment_id], filter_string=f"tags.`{TAG_ROLE}` != ''",
             max_results=1000, page_token=token))
-        searches = [r for r in runs if r.data.tags.get(TAG_ROLE) == "search"]
-        if not searches:
+        if not runs:
             continue
+        # (an experiment whose last search run is gone may still hold its trial runs:
+        # orphans of an interrupted prune)
+        searches = [r for r in runs if r.data.tags.get(TAG_ROLE) == "search"]
         plan.searches[exp.name] = len(searches)
         kept = plan.kept.setdefault(exp.name, Counter())
         searches.sort(key=_active, reverse=True)
@@ -269,7 +271,7 @@ def _plan(uri: str, registry: str, only: str | None, keep: int | None,
                 if not whole:
                     kept["registered"] += 1
                 chosen[run_id] = _Search(
-                    run_id, exp.name, run.info.run_name or run_id, _active(run), whole=whole,
+                    run_id, exp.name, _active(run), whole=whole,
                     versions=list(versions) if whole else [],
                     file_bytes=_bytes(run.info.artifact_uri) if whole else 0)
         # searches deleted by hand are restorable: their trials are not orphans

@@ -271,3 +271,23 @@ def test_an_interrupted_prune_leaves_nothing_half_deleted(fake_store, monkeypatc
     for run_id in left:
         with pytest.raises(MlflowException):
             client.get_run(run_id)
+
+
+def test_prune_finds_the_orphans_of_an_experiment_with_no_search_left(fake_store):
+    """An interrupted prune that had freed an experiment's last search run left its trial
+    runs; the next prune skipped the experiment, which held no search (found reading the
+    change again)."""
+    uri, client, exp_id = fake_store
+    parent, trials = _fake_search(client, exp_id, "a")
+    client.delete_run(parent)
+    from mlflow.tracking import _get_store
+
+    _get_store(uri)._hard_delete_run(parent)  # as the interrupted prune left it
+    plan = plan_prune(uri, keep=0)
+    assert sorted(plan.orphans["e"]) == sorted(trials) and plan.delete == []
+    assert "e: 0 searches; delete 0 (0 bytes of files); delete 2 trial runs whose search " \
+           "run is gone" in plan.describe()
+    assert plan.execute().runs == 2
+    for run_id in trials:
+        with pytest.raises(MlflowException):
+            client.get_run(run_id)
