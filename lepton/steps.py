@@ -511,6 +511,7 @@ def check_run_options(*, task: str = "auto", test_size: float = 0.25,
     says what is wrong before loading a large file, and a scheduled deployment before it is
     served rather than at its first run. A metric is checked against the task at the fit
     (the task may come from the data); a storage's form here (it is opened at the fit)."""
+    from .estimators._base import validate_params
     from .search import LeptonClassifier
     from .search._search import check_storage_form
     from .search.metrics import METRICS
@@ -519,7 +520,7 @@ def check_run_options(*, task: str = "auto", test_size: float = 0.25,
 
     _check_split_options(task, test_size)
     model = LeptonClassifier(time_budget=time_budget, n_jobs=n_jobs)
-    model._validate_params()
+    validate_params(model)
     model._n_jobs()  # n_jobs=0
     if metric is not None and metric not in METRICS:
         raise ValueError(f"metric={metric!r} is not a metric; choose one of "

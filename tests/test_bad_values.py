@@ -191,3 +191,29 @@ def test_an_arrays_number_missing_at_predict_is_said_as_a_frames_is():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         model.predict(X[:10])
+
+
+@pytest.mark.parametrize("make, name", [
+    (lambda: LeptonClassifier(time_budget=5, n_trials=True), "n_trials"),
+    (lambda: LeptonClassifier(time_budget=True), "time_budget"),
+    (lambda: LeptonClassifier(time_budget=5, n_jobs=True), "n_jobs"),
+    (lambda: LeptonClassifier(time_budget=5, random_state=False), "random_state"),
+    (lambda: NeuralNetworkClassifier(epochs=True), "epochs"),
+    (lambda: NeuralNetworkClassifier(batch_size=True), "batch_size"),
+])
+def test_a_bool_where_a_number_goes_is_refused(make, name):
+    """scikit-learn takes True as 1: n_trials=True searched one trial, epochs=True trained
+    one epoch, without a word."""
+    X, y = _data()
+    with pytest.raises(ValueError, match=rf"The '{name}' parameter of \w+ must be .*; got "
+                                         r"(True|False), a bool where a number goes"):
+        make().fit(X, y)
+
+
+def test_verbose_and_flags_keep_their_bools():
+    X, y = _data(400)
+    model = NeuralNetworkClassifier(epochs=2, verbose=False, early_stopping=True,
+                                    validation_fraction=0.2, residual=True,
+                                    random_state=0).fit(X, y)
+    assert model.n_epochs_ == 2
+    assert model.training_config_.early_stopping and model.model_config_["residual"]

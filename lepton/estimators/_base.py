@@ -24,7 +24,8 @@ from sklearn.base import BaseEstimator
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelEncoder, StandardScaler
 from sklearn.utils import _safe_indexing, check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import (Interval, InvalidParameterError, StrOptions,
+                                            make_constraint)
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
@@ -659,6 +660,21 @@ def kept_on_failure(estimator: Any):
         raise
 
 
+def validate_params(estimator: BaseEstimator) -> None:
+    """scikit-learn's check of the constructor's values, and one it lacks: True or False
+    where a number goes is refused (scikit-learn takes it as 1 or 0: ``n_trials=True`` was a
+    search of one trial, ``epochs=True`` one epoch). ``verbose`` and flags keep bools."""
+    estimator._validate_params()
+    for name, constraints in estimator._parameter_constraints.items():
+        value = getattr(estimator, name)
+        if isinstance(value, bool) and not any(
+                isinstance(c, str) and c in ("boolean", "verbose") for c in constraints):
+            accepted = " or ".join(str(make_constraint(c)) for c in constraints)
+            raise InvalidParameterError(
+                f"The {name!r} parameter of {type(estimator).__name__} must be {accepted}; "
+                f"got {value!r}, a bool where a number goes.")
+
+
 def _rows(w: np.ndarray | None, idx: np.ndarray) -> np.ndarray | None:
     return None if w is None else w[idx]
 
@@ -783,7 +799,7 @@ class BaseNeuralNetwork(BaseEstimator):
             return self._fit(X, y, sample_weight, epochs, batch_size)
 
     def _fit(self, X, y, sample_weight, epochs, batch_size):
-        self._validate_params()
+        validate_params(self)
         self._check_fit_overrides(epochs, batch_size)
         name = type(self).__name__
         model_config = self._model_config()

@@ -42,7 +42,7 @@ from ..estimators import NeuralNetworkClassifier, NeuralNetworkRegressor
 from ..estimators._base import (_class_args, _rows, accuracy_score_of, check_rows_weighted,
                                 check_sample_weight, encode_target, kept_on_failure,
                                 record_target_names,
-                                split_validation, target_kind, target_scaler)
+                                split_validation, target_kind, target_scaler, validate_params)
 from ..preprocessing import (TabularPreprocessor, check_features,
                              column_errors_on_all_rows, feature_ranking, image_channels,
                              kept_columns, warn_unseen_categories)
@@ -289,7 +289,7 @@ class _BaseLepton(BaseEstimator):
         preprocessing of X (imputation, scaling, target encoding) is not weighted; a
         regression target is standardised with the weights."""
         start = time.perf_counter()  # the clock starts now
-        self._validate_params()  # before Budget reads time_budget: the error names it
+        validate_params(self)  # before Budget reads time_budget: the error names it
         for param in ("study_name", "tracking_uri", "experiment_name", "registered_model_name"):
             value = getattr(self, param)
             if isinstance(value, str) and not value.strip():  # was taken as None, silently
