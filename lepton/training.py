@@ -245,6 +245,26 @@ class Task:
         return _r2_score(out, y, w)
 
 
+def constant_loss(task: Task, y: torch.Tensor, w: torch.Tensor | None = None) -> float:
+    """The loss of a constant prediction of ``y``: the class (or label) frequencies, or 0 for
+    a regression target (centred when it was scaled). A trained network's loss far above it
+    did not converge (:func:`lepton.estimators._base.warn_unstable`)."""
+    n = len(y)
+    if task.kind == "regression":
+        out = torch.zeros_like(y, dtype=torch.float32)
+    else:
+        weights = (torch.ones(n, device=y.device) if w is None else w).float()
+        if task.kind == "classification":
+            hits = F.one_hot(y.long(), task.n_outputs).float()
+        else:
+            hits = y.reshape(n, -1).float()
+        freq = ((hits * weights[:, None]).sum(0) / weights.sum()).clamp(1e-6, 1 - 1e-6)
+        out = (freq.log() if task.kind == "classification"
+               else freq.log() - (1 - freq).log()).expand(n, -1)
+    with torch.no_grad():
+        return float(task.eval_loss(out, y, w))
+
+
 def _r2_score(out: torch.Tensor, y: torch.Tensor, w: torch.Tensor | None = None) -> float:
     """R^2 of each output, averaged: scikit-learn's ``r2_score`` (its ``force_finite``
     default), weighted by ``w`` where given. An output that never varies (over the rows of

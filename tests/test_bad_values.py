@@ -217,3 +217,21 @@ def test_verbose_and_flags_keep_their_bools():
                                     random_state=0).fit(X, y)
     assert model.n_epochs_ == 2
     assert model.training_config_.early_stopping and model.model_config_["residual"]
+
+
+def test_a_training_that_did_not_settle_is_warned_of():
+    """learning_rate=100 ended a regression at a loss of 1e15 and R^2 of -1e15, 'completed'
+    without a word (stop 43's list)."""
+    from lepton import NeuralNetworkRegressor
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 5))
+    y = X @ rng.normal(size=5) + rng.normal(scale=0.1, size=200)
+    with pytest.warns(RuntimeWarning, match=r"NeuralNetworkRegressor's training loss ended at "
+                                            r"\S+, \S+ times a constant prediction's \(\S+\): "
+                                            r"training did not settle\. learning_rate=100 "):
+        NeuralNetworkRegressor(epochs=5, learning_rate=100.0, random_state=0).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        NeuralNetworkRegressor(epochs=5, learning_rate=0.01, random_state=0).fit(X, y)
+        NeuralNetworkClassifier(epochs=5, random_state=0).fit(X, y > 0)

@@ -30,14 +30,14 @@ from sklearn.utils.multiclass import check_classification_targets, type_of_targe
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from .. import defaults
-from .._warn import check_version, stamp_version, warn_left_out
+from .._warn import check_version, stamp_version, warn_at_caller, warn_left_out
 from ..models import ModelConfig, check_activation
 from ..preprocessing import (SCALINGS, TabularPreprocessor, check_features,
                              column_errors_on_all_rows, image_channels, text_numbers,
                              warn_unseen_categories)
 from ..training import (
     DIVERGED, SCHEDULES, DivergedError, ProgressPrinter, Task, TensorData, TrainingConfig,
-    fit_model, predict_outputs, resolve_device, threads_per_trial, torch_threads,
+    constant_loss, fit_model, predict_outputs, resolve_device, threads_per_trial, torch_threads,
     usable_device,
 )
 
@@ -675,6 +675,22 @@ def validate_params(estimator: BaseEstimator) -> None:
                 f"got {value!r}, a bool where a number goes.")
 
 
+def warn_unstable(name: str, result, task, data, learning_rate: float) -> None:
+    """Warn of a training that ended with a loss far above a constant prediction's: a
+    learning rate far too high keeps the loss finite but huge (learning_rate=100 ended a
+    regression at 1.6e15 and R^2 -1e15, as 'completed', without a word)."""
+    kept = [h for h in result.history if h["epoch"] == result.best_epoch] or result.history[-1:]
+    if not kept or data.y is None:
+        return
+    ended, base = kept[0]["train_loss"], constant_loss(task, data.y, data.w)
+    if math.isfinite(ended) and ended > 10 * max(base, 0.1):
+        warn_at_caller(
+            f"{name}'s training loss ended at {ended:.3g}, {ended / max(base, 1e-12):.3g} times "
+            f"a constant prediction's ({base:.3g}): training did not settle. "
+            f"learning_rate={learning_rate:g} is likely too high (1e-4 to 1e-2 is usual for "
+            "Adam).", RuntimeWarning)
+
+
 def _rows(w: np.ndarray | None, idx: np.ndarray) -> np.ndarray | None:
     return None if w is None else w[idx]
 
@@ -879,6 +895,8 @@ class BaseNeuralNetwork(BaseEstimator):
                 raise DivergedError(f"{name} training diverged: {result.message}.")
             warnings.warn(f"{name} training diverged ({result.message}); keeping the weights "
                           f"of epoch {result.best_epoch}.", RuntimeWarning, stacklevel=2)
+        else:
+            warn_unstable(name, result, task_obj, train_data, config.learning_rate)
 
         self._set_fitted(module=module, preprocessor=preprocessor, task=task,
                          encoder=encoder, n_outputs=n_outputs, model_config=model_config,
