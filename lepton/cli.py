@@ -503,7 +503,7 @@ def _cmd_ui(args: argparse.Namespace) -> int:
 def _cmd_prune(args: argparse.Namespace) -> int:
     """Delete old searches from the tracking store, after saying what goes and what stays."""
     from .tracking import INSTALL_TRACKING, mlflow_installed
-    from .tracking.prune import _n, _size, plan_prune
+    from .tracking.prune import _n, plan_prune
 
     if not mlflow_installed():
         print(f"lepton prune: error: pruning a tracking store needs MLflow, which is not "
@@ -522,7 +522,7 @@ def _cmd_prune(args: argparse.Namespace) -> int:
         print("nothing to delete")
         return 0
     versions = sum(len(s.versions) for s in plan.delete)
-    what = (f"{_n(plan.runs, 'run')} ({_size(plan.file_bytes)} of files"
+    what = (f"{_n(plan.runs, 'run')} ({plan.files(plan.file_bytes).strip()}"
             + (f", and {_n(versions, 'registered version')}" if versions else "") + ")")
     if args.dry_run:
         print(f"would delete {what}; nothing deleted (--dry-run)")

@@ -85,6 +85,8 @@ class PrunePlan:
     orphan_bytes: int = 0
     delete_versions: bool = False
     registry_uri: str | None = None  # where the versions are (None: the tracking store)
+    #: some files are in a remote artifact store (a tracking server's, S3...): not measured
+    remote_files: bool = False
 
     @property
     def runs(self) -> int:
@@ -100,6 +102,14 @@ class PrunePlan:
     def file_bytes(self) -> int:
         return sum(s.file_bytes for s in self.delete) + self.orphan_bytes
 
+    def files(self, n: int) -> str:
+        """``n`` bytes of files, said as known: a remote store's are not measured from here
+        (a tracking server's plan said '0 bytes of files')."""
+        if not self.remote_files:
+            return f"{_size(n)} of files"
+        return (f"{_size(n)} of local files, and" if n else "") + " files in a remote " \
+            "artifact store, not measured from here"
+
     def describe(self) -> str:
         """One line per experiment: what goes, what stays and why."""
         lines = [f"tracking store {redact_uri(self.tracking_uri)}"]
@@ -114,13 +124,13 @@ class PrunePlan:
                 count["registered version"] += len(s.versions)
             parts = [_n(count[k], k) for k in ("trial run", "logged model",
                                                "registered version") if count[k]]
-            parts.append(f"{_size(sum(s.file_bytes for s in gone))} of files")
+            parts.append(self.files(sum(s.file_bytes for s in gone)).strip())
             line = f"  {experiment}: {_n(self.searches[experiment], 'search')}; delete " \
                    f"{len(gone)} ({', '.join(parts)})"
             if thinned:
                 line += (f"; of {_n(len(thinned), 'older registered search')}, delete the "
                          f"{_n(sum(len(s.trial_ids) for s in thinned), 'trial run')} "
-                         f"({_size(sum(s.file_bytes for s in thinned))})")
+                         f"({self.files(sum(s.file_bytes for s in thinned)).strip()})")
             orphans = len(self.orphans.get(experiment, ()))
             if orphans:
                 line += f"; delete {_n(orphans, 'trial run')} whose search run is gone"
@@ -240,6 +250,12 @@ def _plan(uri: str, registry: str, only: str | None, keep: int | None,
     now = time.time()
     plan = PrunePlan(uri, [], {}, {}, {}, delete_versions=delete_versions,
                      registry_uri=registry)
+
+    def measure(uri: str | None) -> int:
+        if uri and _local(uri) is None:
+            plan.remote_files = True
+        return _bytes(uri)
+
     for exp in experiments:
         runs = _all(lambda token: client.search_runs(
             [exp.experiment_id], filter_string=f"tags.`{TAG_ROLE}` != ''",
@@ -273,7 +289,7 @@ def _plan(uri: str, registry: str, only: str | None, keep: int | None,
                 chosen[run_id] = _Search(
                     run_id, exp.name, _active(run), whole=whole,
                     versions=list(versions) if whole else [],
-                    file_bytes=_bytes(run.info.artifact_uri) if whole else 0)
+                    file_bytes=measure(run.info.artifact_uri) if whole else 0)
         # searches deleted by hand are restorable: their trials are not orphans
         known = {r.info.run_id for r in _all(lambda token: client.search_runs(
             [exp.experiment_id], filter_string=f"tags.`{TAG_ROLE}` = 'search'",
@@ -284,7 +300,7 @@ def _plan(uri: str, registry: str, only: str | None, keep: int | None,
                     run.info.run_id in registered:  # a version registered from a trial
                 continue
             parent = run.data.tags.get("mlflow.parentRunId")
-            size = _bytes(run.info.artifact_uri)
+            size = measure(run.info.artifact_uri)
             if parent in chosen:
                 chosen[parent].trial_ids.append(run.info.run_id)
                 chosen[parent].file_bytes += size
@@ -303,7 +319,7 @@ def _plan(uri: str, registry: str, only: str | None, keep: int | None,
                         model.model_id not in registered
                         or set(registered[model.model_id]) <= set(search.versions)):
                     search.model_ids.append(model.model_id)
-                    search.file_bytes += _bytes(model.artifact_location)
+                    search.file_bytes += measure(model.artifact_location)
         plan.delete.extend(s for s in chosen.values() if s.whole or s.trial_ids)
     return plan
 

@@ -175,6 +175,10 @@ def test_prune_on_postgres_frees_and_on_a_tracking_server_marks_deleted(where, r
         [old.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{old.parent_run_id}'")]
     plan = plan_prune(uri, experiment="prune", keep=1)
     assert [s.run_id for s in plan.delete] == [old.parent_run_id]
+    # a server's files are not measured from here: not '0 bytes of files'
+    said = plan.describe()
+    assert ("files in a remote artifact store, not measured from here" in said) \
+        == (where == "server") and "0 bytes" not in said
     result = plan.execute()
     assert result.runs == 3
     for run_id in [old.parent_run_id, *trials]:
