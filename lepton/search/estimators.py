@@ -2291,14 +2291,36 @@ def _storage_shown(storage: Any) -> str | None:
     return redact_uri(os.fspath(storage))
 
 
-@contextmanager
-def _quiet_optuna(verbose: int):
-    old = optuna.logging.get_verbosity()
-    optuna.logging.set_verbosity(optuna.logging.INFO if verbose >= 2 else optuna.logging.ERROR)
-    try:
-        yield
-    finally:
-        optuna.logging.set_verbosity(old)
+class _OptunaVerbosity:
+    """Optuna's logging level while fits run: its INFO lines (a line per trial) for a fit
+    of ``verbose >= 2``, errors only otherwise; the user's level back when the last fit
+    ends. The level is the process's: each fit saving and restoring it, two fits in
+    threads left it at ERROR for good and printed Optuna's trial lines at verbose=0
+    (review helper-83). Fits at once get the most talkative level any of them asked."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._wanted: list[int] = []
+        self._user_level = optuna.logging.INFO
+
+    @contextmanager
+    def __call__(self, verbose: int):
+        wanted = optuna.logging.INFO if verbose >= 2 else optuna.logging.ERROR
+        with self._lock:
+            if not self._wanted:
+                self._user_level = optuna.logging.get_verbosity()
+            self._wanted.append(wanted)
+            optuna.logging.set_verbosity(min(self._wanted))
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._wanted.remove(wanted)
+                optuna.logging.set_verbosity(min(self._wanted) if self._wanted
+                                             else self._user_level)
+
+
+_quiet_optuna = _OptunaVerbosity()
 
 
 def _n_done(study: optuna.Study) -> int:

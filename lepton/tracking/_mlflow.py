@@ -1567,7 +1567,7 @@ class MLflowTracker(SearchTracker):
         try:
             # models:/ URIs (the champion's model and signature) resolve through the fluent
             # API's store: this one's, not MLflow's default (a stray ./mlflow.db)
-            with store_lock(self.registry_uri), _fluent_tracking_uri(self.tracking_uri), \
+            with _fluent_tracking_uri(self.tracking_uri), store_lock(self.registry_uri), \
                     _muted_loggers("mlflow", "mlflow.store.db.utils", "alembic"), \
                     scratch_tempdir():  # the champion's model, downloaded to load it
                 promote, why = self._challenge(name, version, estimator, X, y, scorer,
@@ -1756,6 +1756,10 @@ def _few(values: list, n: int = 5) -> str:
     return f"[{shown}]" if len(values) <= n else f"[{shown}, ...] ({len(values)})"
 
 
+_MUTED_LOCK = threading.Lock()
+_MUTED: dict[str, tuple[int, int]] = {}  # a logger muted now: (blocks muting it, its level)
+
+
 @contextlib.contextmanager
 def _muted_loggers(*loggers: str):
     """MLflow's advice (these loggers below ERROR) off for the block: model logging, and
@@ -1763,14 +1767,21 @@ def _muted_loggers(*loggers: str):
 
     (Its "add type hints to predict" UserWarning is raised at class creation, under its
     own ``simplefilter("once")``: ``_pyfunc.LeptonEstimatorModel`` avoids it with a hint.)"""
-    saved = [(logging.getLogger(name), logging.getLogger(name).level) for name in loggers]
-    for logger, _ in saved:
-        logger.setLevel(logging.ERROR)
+    with _MUTED_LOCK:  # counted: blocks of fits in threads overlap (review helper-83)
+        for name in loggers:
+            count, level = _MUTED.get(name, (0, logging.getLogger(name).level))
+            _MUTED[name] = (count + 1, level)
+            logging.getLogger(name).setLevel(logging.ERROR)
     try:
         yield
     finally:
-        for logger, level in saved:
-            logger.setLevel(level)
+        with _MUTED_LOCK:
+            for name in loggers:
+                count, level = _MUTED.pop(name)
+                if count > 1:
+                    _MUTED[name] = (count - 1, level)
+                else:
+                    logging.getLogger(name).setLevel(level)
 
 
 def _import_mlflow_pytorch() -> None:
@@ -1787,6 +1798,13 @@ def _import_mlflow_pytorch() -> None:
         root.handlers[:] = handlers
 
 
+#: held while MLflow's fluent tracking URI is pointed at a tracker's store: the URI is the
+#: process's, and two fits in threads logging to two stores at once each logged into the
+#: other's (review helper-83: "Logged model ... not found", a model lost from each, and
+#: the URI left at one of them). Taken before a store_lock, never after one.
+_FLUENT_LOCK = threading.RLock()
+
+
 @contextlib.contextmanager
 def _fluent_tracking_uri(uri: str):
     """Point MLflow's fluent API (used by ``Model.log``) at ``uri`` for the block, then
@@ -1794,16 +1812,17 @@ def _fluent_tracking_uri(uri: str):
     import mlflow
     from mlflow.tracking._tracking_service import utils
 
-    old_module, old_env = utils._tracking_uri, os.environ.get("MLFLOW_TRACKING_URI")
-    mlflow.set_tracking_uri(uri)
-    try:
-        yield
-    finally:
-        utils._tracking_uri = old_module
-        if old_env is None:
-            os.environ.pop("MLFLOW_TRACKING_URI", None)
-        else:
-            os.environ["MLFLOW_TRACKING_URI"] = old_env
+    with _FLUENT_LOCK:
+        old_module, old_env = utils._tracking_uri, os.environ.get("MLFLOW_TRACKING_URI")
+        mlflow.set_tracking_uri(uri)
+        try:
+            yield
+        finally:
+            utils._tracking_uri = old_module
+            if old_env is None:
+                os.environ.pop("MLFLOW_TRACKING_URI", None)
+            else:
+                os.environ["MLFLOW_TRACKING_URI"] = old_env
 
 
 def _describe(exc: BaseException) -> str:
