@@ -80,7 +80,7 @@ from ._store import (
 )
 from ._writer import (
     METRIC_BEST, METRIC_TRIAL, TAG_ROLE, TAG_STATE, TAG_STUDY, TAG_TRIAL, RunWriter, WriterDied,
-    WriterProcess,
+    WriterProcess, mlflow_client,
 )
 from ._writer import log_batch as _log_batch
 
@@ -353,8 +353,6 @@ class MLflowTracker(SearchTracker):
         check_tracking_uri(self.tracking_uri)
         if self.registry_uri != self.tracking_uri:
             check_tracking_uri(self.registry_uri)
-        from mlflow.tracking import MlflowClient
-
         # a new SQL store announces its table creation and migrations at INFO: noise in
         # front of every first `lepton run` (errors still show)
         try:
@@ -362,8 +360,7 @@ class MLflowTracker(SearchTracker):
                 stack.enter_context(_muted_loggers("mlflow.store.db.utils", "alembic"))
                 for uri in dict.fromkeys((self.tracking_uri, self.registry_uri)):
                     stack.enter_context(store_lock(uri))  # a new store is created once
-                self.client = MlflowClient(tracking_uri=self.tracking_uri,
-                                           registry_uri=self.registry_uri)
+                self.client = mlflow_client(self.tracking_uri, self.registry_uri)
                 self.experiment_id = self._ensure_experiment()
         except TrackingError:
             raise

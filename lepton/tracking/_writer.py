@@ -42,6 +42,7 @@ import signal
 import struct
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import IO, Any
@@ -56,6 +57,33 @@ TAG_STATE = "lepton.state"
 # metric's latest step: trial_value is then the last trial's, best_trial_value the best).
 METRIC_TRIAL = "trial_value"
 METRIC_BEST = "best_trial_value"
+
+_SQL_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
+_sql_mapped = threading.Lock()  # (Python's warning filters are the process's)
+
+
+def mlflow_client(tracking_uri: str, registry_uri: str | None = None) -> Any:
+    """An ``MlflowClient`` of these stores. Before the first of a SQL store in this process,
+    MLflow's table classes are mapped with SQLAlchemy's deprecation warning of one of them
+    (SQLAlchemy 2.1 deprecates its ``lazy='noload'``) ignored: under ``python -W error`` or
+    pytest's ``filterwarnings = error``, opening the store raised it, and a tracked fit
+    failed (review helper-83). SQLAlchemy warns once, as it maps: later calls do not."""
+    import warnings
+    from urllib.parse import urlsplit
+
+    from mlflow.tracking import MlflowClient
+
+    schemes = {urlsplit(uri or "").scheme.split("+", 1)[0].lower()
+               for uri in (tracking_uri, registry_uri)}
+    if schemes & set(_SQL_SCHEMES):
+        with _sql_mapped, warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*noload.*deprecated")
+            from mlflow.store.tracking.dbmodels import models  # noqa: F401
+            from sqlalchemy.orm import configure_mappers
+
+            configure_mappers()
+    return MlflowClient(tracking_uri=tracking_uri, registry_uri=registry_uri)
+
 
 PARENT_BATCH = 20  # trials whose trial_value steps are written to the parent run at once
 _HEADER = struct.Struct("!I")  # frame length, bytes
@@ -286,9 +314,8 @@ def main() -> int:
     if first is None:
         return 0
     _, init = first
-    from mlflow.tracking import MlflowClient  # after the parent's first trial started
-
-    client = MlflowClient(tracking_uri=init["tracking_uri"], registry_uri=init["registry_uri"])
+    # (mlflow is imported now: after the parent's first trial started)
+    client = mlflow_client(init["tracking_uri"], init["registry_uri"])
     writer = RunWriter(client, experiment_id=init["experiment_id"],
                        parent_run_id=init["parent_run_id"], study_name=init["study_name"],
                        context_tags=init.get("context_tags"),

@@ -39,9 +39,10 @@ from urllib.parse import unquote, urlsplit
 
 from ._base import TrackingError
 from ._store import (
-    _scheme, _sqlite_file, check_tracking_uri, default_tracking_uri, mlflow_env, process_gone,
-    redact_text, redact_uri,
+    _scheme, _sqlite_file, check_tracking_uri, default_tracking_uri, mlflow_env,
+    process_gone, redact_text, redact_uri,
 )
+from ._writer import mlflow_client
 
 __all__ = ["plan_prune", "PrunePlan", "PruneResult", "parse_age"]
 
@@ -233,11 +234,9 @@ def _active(run) -> float:
 def _plan(uri: str, registry: str, only: str | None, keep: int | None,
           older_than: float | None, delete_versions: bool) -> PrunePlan:
     from mlflow.entities import ViewType
-    from mlflow.tracking import MlflowClient
-
     from ._writer import TAG_ROLE
 
-    client = MlflowClient(tracking_uri=uri, registry_uri=registry)
+    client = mlflow_client(uri, registry)
     experiments = _all(lambda token: client.search_experiments(page_token=token))
     if only is not None:
         named = [e for e in experiments if e.name == only]
@@ -384,10 +383,9 @@ def _size(n: int) -> str:
 def _execute(plan: PrunePlan) -> PruneResult:
     from mlflow.entities import LifecycleStage
     from mlflow.exceptions import MlflowException
-    from mlflow.tracking import MlflowClient
 
     uri = plan.tracking_uri
-    client = MlflowClient(tracking_uri=uri, registry_uri=plan.registry_uri or uri)
+    client = mlflow_client(uri, plan.registry_uri or uri)
     # again: a version registered, or an alias moved, since the plan keeps what it needs
     registered, pinned = _registered(client)
     result = PruneResult(0, 0, [], False, 0)

@@ -67,13 +67,12 @@ def latest_search_experiment(tracking_uri: str) -> str | None:
 
 
 def _latest_search_experiment(tracking_uri: str) -> str | None:
-    from mlflow.tracking import MlflowClient
-
     from ._mlflow import TAG_ROLE, _muted_loggers
+    from ._writer import mlflow_client
 
     # a new store's table creation lines (INFO), before the URL (review helper-77)
     with _muted_loggers("mlflow.store.db.utils", "alembic"):
-        client = MlflowClient(tracking_uri=tracking_uri)
+        client = mlflow_client(tracking_uri)
         experiments = client.search_experiments(max_results=1000)
     if not experiments:
         return None

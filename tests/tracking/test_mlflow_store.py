@@ -778,3 +778,22 @@ def test_lepton_ui_keeps_the_users_own_allowed_hosts(sqlite_uri, monkeypatch):
         assert status(base.removeprefix("http://")) == 403  # the user's list alone
     finally:
         stop(proc)
+
+
+@pytest.mark.parametrize("store", ["sqlite", "postgres"])
+def test_a_store_opens_under_warnings_as_errors(store, tmp_path, request):
+    """Under ``python -W error`` (pytest's ``filterwarnings = error`` alike), SQLAlchemy
+    2.1's deprecation of a loading option MLflow's tables declare was raised as the store
+    opened: a tracked fit failed (review helper-83). Mapped once, with it ignored."""
+    uri = (f"sqlite:///{tmp_path / 'w.db'}" if store == "sqlite"
+           else request.getfixturevalue("pg_store_uri"))
+    script = ("import sys\n"
+              "from lepton.tracking import MLflowTracker\n"
+              "from lepton.tracking.prune import plan_prune\n"
+              "tracker = MLflowTracker(tracking_uri=sys.argv[1], experiment_name='w')\n"
+              "print(tracker.experiment_id, plan_prune(sys.argv[1], keep=1).empty)\n")
+    done = subprocess.run([sys.executable, "-W", "error", "-c", script, uri],
+                          capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "LEPTON_HOME": str(tmp_path / "home")})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split()[-1] == "True"
