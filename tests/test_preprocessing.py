@@ -1149,3 +1149,31 @@ def test_a_number_or_date_missing_where_no_training_row_missed_it_is_said():
         old = pickle.loads(pickle.dumps(model))
         del old.preprocessor_.complete_columns_  # fitted before
         old.predict(new)
+
+
+def test_a_named_frame_at_predict_is_read_by_name_whatever_its_column_order():
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"a": rng.normal(0, 1, 50), "b": rng.normal(100, 30, 50),
+                          "c": rng.choice(["x", "y"], 50)})
+    pre = TabularPreprocessor().fit(frame)
+    np.testing.assert_array_equal(pre.transform(frame[["c", "b", "a"]]), pre.transform(frame))
+
+
+def test_an_ensemble_warns_only_of_columns_none_of_its_members_saw_missing():
+    """No test had members fitted on columns missing in different rows (mutation review
+    helper-82)."""
+    from lepton.preprocessing import _warn_newly_missing
+
+    rng = np.random.default_rng(0)
+    full = pd.DataFrame({"a": rng.normal(size=40), "b": rng.normal(size=40)})
+    holed = full.copy()
+    holed.loc[:4, "a"] = np.nan
+    members = [TabularPreprocessor().fit(full), TabularPreprocessor().fit(holed)]
+    new = full.iloc[:3].copy()
+    new.loc[0, "a"] = np.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _warn_newly_missing(members, new)  # member 2 was fitted with 'a' missing: no word
+    new.loc[1, "b"] = np.nan
+    with pytest.warns(UserWarning, match=r"column 'b': 1 of 3 rows miss their number"):
+        _warn_newly_missing(members, new)

@@ -603,3 +603,10 @@ def test_registration_missed_says_why_a_version_asked_for_is_not_there():
     assert steps.registration_missed(model(registered_version="3")) is None
     assert steps.registration_missed(model(registered_model_name=None)) is None
     assert steps.registration_missed(SimpleNamespace(tracker_=SimpleNamespace())) is None
+
+
+def test_a_test_size_that_rounds_up_to_every_row_is_refused_with_its_reason(tmp_path):
+    path = _dated_table(tmp_path)  # 80 rows
+    with pytest.raises(ValueError, match=r"test_size=0\.99 holds out 80 of 80 rows; give a "
+                                         r"fraction that leaves rows on both sides"):
+        steps.load_split(str(path), target="y", time_column="step", test_size=0.99)

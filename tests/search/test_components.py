@@ -1223,3 +1223,15 @@ def test_a_fold_whose_train_targets_hardly_vary_keeps_the_fits_scale():
     varied = _fold_target_scaler(np.linspace(-1, 1, 50, dtype=np.float32)[:, None], None,
                                  "squared_error")
     assert varied.scale_ == pytest.approx([np.linspace(-1, 1, 50).std()], rel=1e-5)
+
+
+def test_started_members_are_scored_by_their_average():
+    """One start member only was tested, where a sum and a mean are the same (mutation
+    review helper-82)."""
+    y = np.array([0, 1, 0, 1])
+    a = np.array([[.9, .1], [.4, .6], [.6, .4], [.3, .7]])
+    b = np.array([[.6, .4], [.2, .8], [.7, .3], [.45, .55]])
+    log_loss = get_metric("log_loss", "classification")
+    weights, score = greedy_ensemble_selection([a, b], y, log_loss, rounds=2, start=[0, 1])
+    assert weights == {0: 0.5, 1: 0.5}
+    assert score == pytest.approx(log_loss(y, (a + b) / 2))

@@ -904,3 +904,20 @@ def test_a_model_searched_on_a_sqlite_file_loads_without_it_and_makes_none(tmp_p
     from lepton.search.estimators import saved_form  # as the files Lepton writes keep it
     assert saved_form(clf).get_params()["storage"] == f"sqlite:///{path}"
     assert saved_form(clf).study_ is clf.study_ and clf.storage is storage
+
+
+def test_fitting_a_study_that_already_has_n_trials_runs_no_new_trial(tmp_path):
+    """The trial callback hid a cap counted without the study's finished trials until a
+    study held all of them (mutation review helper-82: 2 more trials ran)."""
+    from .conftest import TINY_SPACE
+
+    X, y = load_iris(return_X_y=True)
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    for _ in range(2):
+        LeptonClassifier(time_budget=60, n_trials=2, storage=url, study_name="done",
+                         search_space=TINY_SPACE, cv=None, random_state=0).fit(X, y)
+    done = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED,
+            optuna.trial.TrialState.FAIL)
+    trials = optuna.load_study(study_name="done", storage=url).get_trials(
+        deepcopy=False, states=done)
+    assert len(trials) == 2, [(t.number, t.state.name) for t in trials]

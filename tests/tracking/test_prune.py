@@ -295,3 +295,43 @@ def test_prune_finds_the_orphans_of_an_experiment_with_no_search_left(fake_store
     for run_id in trials:
         with pytest.raises(MlflowException):
             client.get_run(run_id)
+
+
+def test_prune_keeps_a_search_whose_own_run_is_running_past_keep(tmp_path):
+    """The one search running in the other tests was among the newest kept: the plan's
+    check of a running search was never reached (mutation review helper-82)."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    running, _, _ = _search(uri, log_models=False, end=False)
+    try:
+        plan = plan_prune(uri, keep=0)
+        assert plan.delete == [] and plan.kept["prune"] == {"running": 1}
+    finally:
+        running.fail_search(error=RuntimeError("test over"))
+
+
+def test_a_search_running_again_since_the_plan_is_skipped_not_deleted(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    tracker, _, _ = _search(uri, log_models=False)
+    plan = plan_prune(uri, keep=0)
+    assert [s.run_id for s in plan.delete] == [tracker.parent_run_id]
+    # resumed meanwhile by a live process (this one: its tags name it)
+    tracker.client.update_run(tracker.parent_run_id, status="RUNNING")
+    result = plan.execute()
+    assert result.skipped == [tracker.parent_run_id]
+    assert tracker.client.get_run(tracker.parent_run_id).info.lifecycle_stage == "active"
+
+
+def test_prune_asks_and_only_a_yes_deletes(tmp_path, monkeypatch, capsys):
+    """No test answered the question at a terminal (mutation review helper-82: Enter
+    deleting survived)."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    tracker, _, _ = _search(uri, log_models=False)
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True)
+    for answer in ("", "n", "whatever"):
+        monkeypatch.setattr("builtins.input", lambda prompt: answer)
+        assert main(["prune", "--tracking-uri", uri, "--keep", "0"]) == 1
+        assert tracker.client.get_run(tracker.parent_run_id).info.lifecycle_stage == "active"
+    monkeypatch.setattr("builtins.input", lambda prompt: "yes")
+    assert main(["prune", "--tracking-uri", uri, "--keep", "0"]) == 0
+    with pytest.raises(MlflowException):
+        tracker.client.get_run(tracker.parent_run_id)

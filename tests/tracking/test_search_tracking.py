@@ -287,3 +287,27 @@ def test_a_tracked_fit_quiets_mlflow_for_its_own_calls_only(sqlite_uri, monkeypa
     assert seen == [{**quiet_mlflow_env(), "MLFLOW_HTTP_REQUEST_TIMEOUT": "300"}]
     assert {key: os.environ.get(key) for key in quiet_mlflow_env()} == {
         **{key: None for key in quiet_mlflow_env()}, "MLFLOW_HTTP_REQUEST_TIMEOUT": "300"}
+
+
+def test_a_failed_trials_child_run_says_why(sqlite_uri, monkeypatch):
+    """Only interrupted and crashed trials' reasons were checked (mutation review
+    helper-82: a failed trial's run without its reason survived)."""
+    from lepton.search import _search
+
+    real = _search.fit_model
+
+    def flaky_fit(*args, **kwargs):
+        if not hasattr(flaky_fit, "done"):
+            flaky_fit.done = True
+            raise RuntimeError("mat1 and mat2 shapes cannot be multiplied")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(_search, "fit_model", flaky_fit)
+    X, y = load_iris(return_X_y=True)
+    clf = LeptonClassifier(time_budget=60, n_trials=2, search_space=SPACE, cv=None,
+                           tracking_uri=sqlite_uri, experiment_name="failing",
+                           random_state=0).fit(X, y)
+    run = _children(clf.tracker_.client, clf.tracking_run_id_)[0]
+    assert run.data.tags["lepton.state"] == "failed"
+    assert run.data.tags["lepton.reason"] == \
+        "RuntimeError: mat1 and mat2 shapes cannot be multiplied"
