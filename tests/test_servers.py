@@ -62,3 +62,18 @@ def test_no_proxy_is_only_extended_and_only_where_a_proxy_is_set(monkeypatch):
     monkeypatch.setenv("NO_PROXY", "*")  # every host already
     loopback_without_proxy()
     assert os.environ["NO_PROXY"] == os.environ["no_proxy"] == "*"
+
+
+def test_a_tracker_of_a_store_that_is_no_local_server_leaves_no_proxy_as_it_was(
+        monkeypatch, tmp_path):
+    """A tracked fit to a SQLite store, behind a proxy, rewrote the user's NO_PROXY for
+    the rest of their process (review helper-83): only a server on this machine needs it."""
+    pytest.importorskip("mlflow")
+    from lepton.tracking import MLflowTracker
+
+    for name in _PROXIES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    monkeypatch.setenv("NO_PROXY", ".corp.example")
+    MLflowTracker(tracking_uri=f"sqlite:///{tmp_path / 'm.db'}", experiment_name="p")
+    assert os.environ["NO_PROXY"] == ".corp.example" and "no_proxy" not in os.environ

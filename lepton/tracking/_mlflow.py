@@ -67,10 +67,11 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import numpy as np
 
-from .._servers import loopback_without_proxy
+from .._servers import LOOPBACK, loopback_without_proxy
 from .._warn import warn_at_caller
 from ._base import SearchTracker, TrackingError
 from ._store import (
@@ -329,9 +330,13 @@ class MLflowTracker(SearchTracker):
                  log_models: bool = True, strict: bool = False, flush_interval: float = 30.0,
                  n_learning_curves: int = 5, writer: str | None = None,
                  drain_timeout: float | None = None, defer_promotion: bool = False):
-        loopback_without_proxy()  # a tracking server on this machine, behind a proxy setting
         self.tracking_uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri()
         self.registry_uri = registry_uri or self.tracking_uri
+        if any(urlsplit(uri).scheme in ("http", "https") and urlsplit(uri).hostname in LOOPBACK
+               for uri in (self.tracking_uri, self.registry_uri)):
+            # a tracking server on this machine, behind a proxy setting; NO_PROXY is left as
+            # it was for any other store (review helper-83: a SQLite store's fit changed it)
+            loopback_without_proxy()
         self.experiment_name = experiment_name or DEFAULT_EXPERIMENT
         self.registered_model_name = registered_model_name
         self.defer_promotion = defer_promotion
@@ -1785,14 +1790,19 @@ def _import_mlflow_pytorch() -> None:
     """``import mlflow.pytorch`` with the root logger kept as the caller set it: where
     pytorch-lightning is installed, that import runs ``logging.basicConfig(level=ERROR)``,
     and a notebook's own warnings and ``basicConfig(level=INFO)`` went silent after the
-    first tracked fit."""
+    first tracked fit. The environment is kept too: lightning_fabric's import sets
+    ``PYTORCH_NVML_BASED_CUDA_CHECK=1`` for the rest of the process (review helper-83)."""
     root = logging.getLogger()
     level, handlers = root.level, root.handlers[:]
+    environ = dict(os.environ)
     try:
         import mlflow.pytorch  # noqa: F401
     finally:
         root.setLevel(level)
         root.handlers[:] = handlers
+        for key in set(os.environ) - set(environ):
+            del os.environ[key]
+        os.environ.update({k: v for k, v in environ.items() if os.environ.get(k) != v})
 
 
 #: held while MLflow's fluent tracking URI is pointed at a tracker's store: the URI is the

@@ -259,6 +259,27 @@ def test_a_tracked_fit_leaves_the_root_logger_as_the_caller_set_it():
         root.handlers[:] = handlers
 
 
+def test_importing_mlflows_torch_flavour_leaves_the_environment_as_it_was():
+    """lightning_fabric's import (under mlflow.pytorch) set PYTORCH_NVML_BASED_CUDA_CHECK
+    for the rest of the user's process (review helper-83). A new process: it is set once."""
+    import importlib.util
+    import subprocess
+    import sys
+
+    if importlib.util.find_spec("lightning_fabric") is None:
+        pytest.skip("lightning is not installed: mlflow.pytorch leaves the environment alone")
+    script = ("import os\n"
+              "from lepton.tracking._mlflow import _import_mlflow_pytorch\n"
+              "before = dict(os.environ)\n"
+              "_import_mlflow_pytorch()\n"
+              "import lightning_fabric\n"  # (it was imported: no-op)
+              "print(sorted(set(os.environ.items()) ^ set(before.items())))\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
 def test_a_tracked_fit_quiets_mlflow_for_its_own_calls_only(sqlite_uri, monkeypatch):
     """Telemetry off and HTTP calls that give up in seconds while Lepton talks to MLflow;
     the caller's environment as it was after: a notebook's own MLflow uploads gave up
