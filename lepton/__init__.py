@@ -22,8 +22,15 @@ _EXPORTS = {
     "NeuralNetworkRegressor": ".estimators",
     "LeptonClassifier": ".search",
     "LeptonRegressor": ".search",
+    "LeptonWarning": "._warn",
+    "DataWarning": "._warn",
+    "SearchWarning": "._warn",
+    "TrainingWarning": "._warn",
+    "TrackingWarning": "._warn",
     "LeftOutColumnsWarning": "._warn",
     "LeptonVersionWarning": "._warn",
+    "BudgetTooSmall": ".search",
+    "Terminated": ".search",
 }
 
 __all__ = [*_EXPORTS, "__version__"]

@@ -916,7 +916,11 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
         print(warnings.formatwarning(message, category, filename, lineno, line),
               file=file or sys.stderr, end="")
         return
-    kind = "" if category is UserWarning else f"{category.__name__}: "
+    from ._warn import LeptonWarning
+
+    # Lepton's own (lepton.LeptonWarning and its kinds) read as 'lepton: warning: ...'
+    kind = "" if issubclass(category, LeptonWarning) or category is UserWarning \
+        else f"{category.__name__}: "
     print(f"lepton: warning: {kind}{message}", file=file or sys.stderr)
 
 

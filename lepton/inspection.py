@@ -28,6 +28,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from ._warn import DataWarning
+
 __all__ = ["permutation_importances", "format_importances", "metric_scoring"]
 
 #: held-out rows scored per shuffle at most (a fixed random sample of larger sets): the
@@ -213,7 +215,7 @@ def metric_scoring(model: Any, name: str, X: Any, y: Any, sample_weight: Any = N
         warnings.warn(
             f"{what}: {int((~known).sum())} row(s) of class(es) the training rows "
             f"lack ({', '.join(map(repr, unseen[:5]))}) are left out: the model gives them "
-            "no probability.", stacklevel=3)
+            "no probability.", DataWarning, stacklevel=3)
         X, y_all = _safe_indexing(X, np.flatnonzero(known)), y_all[known]
         w = None if w is None else w[known]
     return (X, np.array([index[c] for c in y_all]), w, model.predict_proba, metric, metric)

@@ -406,7 +406,7 @@ def _warn_sparse_densified(X: pd.DataFrame) -> None:
     sparse = [c for c, dtype in X.dtypes.items() if isinstance(dtype, pd.SparseDtype)]
     if not sparse:
         return
-    from ._warn import warn_at_caller
+    from ._warn import DataWarning, warn_at_caller
 
     shown = ", ".join(repr(c) for c in sparse[:5]) + (", ..." if len(sparse) > 5 else "")
     others = [str(c) for c in X.columns if not isinstance(X.dtypes[c], pd.SparseDtype)]
@@ -419,7 +419,7 @@ def _warn_sparse_densified(X: pd.DataFrame) -> None:
         "imputed and scaled, which takes time and memory on a wide frame. To keep X sparse, "
         "pass a frame whose every column is sparse numbers of fill value 0 "
         "(X.astype(pd.SparseDtype('float64', 0.0)) for numbers; NaN fill values are missing "
-        "values, which sparse input does not impute) or a scipy sparse matrix.")
+        "values, which sparse input does not impute) or a scipy sparse matrix.", DataWarning)
 
 
 def _check_sparse_structure(X) -> None:
@@ -1608,7 +1608,7 @@ def warn_unseen_categories(preprocessors: Sequence[Any], X: Any) -> None:
     column and values, not on each prediction of the same rows (permutation importances
     predicted them 17 times). Numbers and dates missing where no fit row missed them are
     said here too (:func:`_warn_newly_missing`)."""
-    from ._warn import warn_at_caller
+    from ._warn import DataWarning, warn_at_caller
 
     _warn_newly_missing(preprocessors, X)
     pres = [p for p in preprocessors if getattr(p, "categories_seen_", None)]
@@ -1628,7 +1628,7 @@ def warn_unseen_categories(preprocessors: Sequence[Any], X: Any) -> None:
             f"column {col!r}: {rows} of {len(X)} rows hold values the model was not trained "
             f"on ({shown}{f', ... {n_values} in all' if n_values > len(values) else ''}); "
             "they are predicted as none of the known categories (new values, or known ones "
-            "written otherwise: spelling, case).")
+            "written otherwise: spelling, case).", DataWarning)
 
 
 def _warn_newly_missing(preprocessors: Sequence[Any], X: Any) -> None:
@@ -1637,7 +1637,7 @@ def _warn_newly_missing(preprocessors: Sequence[Any], X: Any) -> None:
     date's days and cycles by the fit rows' medians), which predicted without a word
     (stop 37's notes: a row without its date scored as a row of the median date). Once
     per column and count, as unseen categories are said."""
-    from ._warn import warn_at_caller
+    from ._warn import DataWarning, warn_at_caller
 
     complete = [getattr(p, "complete_columns_", None) for p in preprocessors]
     X = _as_pandas(X)
@@ -1663,7 +1663,7 @@ def _warn_newly_missing(preprocessors: Sequence[Any], X: Any) -> None:
             what = ("date" if col in preprocessors[0].datetime_columns_ else "number")
             warn_at_caller(
                 f"column {col!r}: {rows} of {len(frame)} rows miss their {what}, which no "
-                f"training row did; each is filled in with the training rows' median.")
+                f"training row did; each is filled in with the training rows' median.", DataWarning)
 
 
 def kept_columns(ranking: np.ndarray, fraction: float) -> np.ndarray | None:

@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from ._warn import TrackingWarning
+
 __all__ = ["Split", "load_split", "build_estimator", "search", "evaluate", "importances",
            "record", "save", "check_writable", "split_cv", "time_cv", "time_note", "weight_note",
            "join_search", "NoSearchToJoin"]
@@ -552,7 +554,7 @@ def build_estimator(split: Split, *, time_budget: float = 30.0, n_jobs: int | No
                 raise environment_without_mlflow()  # the environment asks for a store
             warnings.warn(f"MLflow is not installed, so this run is not tracked ("
                           f"{INSTALL_TRACKING} to track runs and compare them with "
-                          "`lepton ui`).", stacklevel=2)
+                          "`lepton ui`).", TrackingWarning, stacklevel=2)
             tracking = False
     options = {} if not tracking else {
         "experiment_name": experiment or f"lepton-{split.name}",

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from lepton._servers import loopback_without_proxy
+from lepton._warn import LeptonWarning
 
 
 def quiet_prefect_env() -> dict[str, str]:
@@ -331,7 +332,7 @@ def deployment_parameters(**parameters: Any) -> dict[str, Any]:
                 f"run: once {os.path.basename(dataset)} changes (rows added), each run is "
                 "refused, as the study holds another dataset's trials. Leave study_name out "
                 "to give each version of the data its own study (the same data resumes "
-                "its own).", UserWarning, stacklevel=2)
+                "its own).", LeptonWarning, stacklevel=2)
     _warn_passwords(parameters)
     for key in ("save", "storage", "search_space"):
         value = parameters.get(key)
@@ -358,7 +359,7 @@ def _warn_passwords(parameters: dict[str, Any]) -> None:
             "Prefect's database as written, shown with every run's parameters. Leave it out "
             "of the URL and give it to the runs' environment instead: PostgreSQL reads "
             "PGPASSWORD or ~/.pgpass, an MLflow server MLFLOW_TRACKING_USERNAME and "
-            "MLFLOW_TRACKING_PASSWORD.", UserWarning, stacklevel=3)
+            "MLFLOW_TRACKING_PASSWORD.", LeptonWarning, stacklevel=3)
 
 
 def _as_a_run_takes_them(parameters: dict[str, Any]) -> dict[str, Any]:
@@ -414,7 +415,7 @@ def _check_run_values(parameters: dict[str, Any]) -> None:
             "of its budget for its end-of-search logging, and each scheduled run starts a new "
             "process (2-3 s of preparation): runs may refuse the budget as too small (review "
             f"helper-81: 10 s was). Give {SMALL_TRACKED_BUDGET_S:g} s or more, or "
-            "tracking=False (--no-tracking).", UserWarning, stacklevel=2)
+            "tracking=False (--no-tracking).", LeptonWarning, stacklevel=2)
     steps.check_untracked(parameters.get("tracking", True), **{
         key: parameters.get(key) for key in ("registered_model_name", "experiment",
                                              "tracking_uri", "keep_searches")})

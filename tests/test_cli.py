@@ -871,7 +871,7 @@ def test_a_librarys_own_warning_is_not_shown_as_leptons(capsys):
     assert capsys.readouterr().err.splitlines() == [
         "/x/sqlalchemy/orm.py:7: LibraryWarning: noload is deprecated",
         "lepton: warning: RuntimeWarning: the search goes on",
-        "lepton: warning: LeftOutColumnsWarning: column 'id' left out"]
+        "lepton: warning: column 'id' left out"]
 
 
 def test_a_budget_too_small_is_said_in_the_commands_options(capsys):

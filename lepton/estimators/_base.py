@@ -30,7 +30,8 @@ from sklearn.utils.multiclass import check_classification_targets, type_of_targe
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from .. import defaults
-from .._warn import check_version, stamp_version, warn_at_caller, warn_left_out
+from .._warn import (TrainingWarning, check_version, stamp_version, warn_at_caller,
+                     warn_left_out)
 from ..models import ModelConfig, check_activation
 from ..preprocessing import (SCALINGS, TabularPreprocessor, check_features,
                              column_errors_on_all_rows, image_channels, text_numbers,
@@ -688,7 +689,7 @@ def warn_unstable(name: str, result, task, data, learning_rate: float) -> None:
             f"{name}'s training loss ended at {ended:.3g}, {ended / max(base, 1e-12):.3g} times "
             f"a constant prediction's ({base:.3g}): training did not settle. "
             f"learning_rate={learning_rate:g} is likely too high (1e-4 to 1e-2 is usual for "
-            "Adam).", RuntimeWarning)
+            "Adam).", TrainingWarning)
 
 
 def _rows(w: np.ndarray | None, idx: np.ndarray) -> np.ndarray | None:
@@ -894,7 +895,7 @@ class BaseNeuralNetwork(BaseEstimator):
             if result.best_epoch is None:
                 raise DivergedError(f"{name} training diverged: {result.message}.")
             warnings.warn(f"{name} training diverged ({result.message}); keeping the weights "
-                          f"of epoch {result.best_epoch}.", RuntimeWarning, stacklevel=2)
+                          f"of epoch {result.best_epoch}.", TrainingWarning, stacklevel=2)
         else:
             warn_unstable(name, result, task_obj, train_data, config.learning_rate)
 

@@ -37,7 +37,8 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from .. import defaults
-from .._warn import auto_tqdm, check_version, stamp_version, warn_at_caller, warn_left_out
+from .._warn import (DataWarning, SearchWarning, auto_tqdm, check_version, stamp_version,
+                     warn_at_caller, warn_left_out)
 from ..estimators import NeuralNetworkClassifier, NeuralNetworkRegressor
 from ..estimators._base import (_class_args, _rows, accuracy_score_of, check_rows_weighted,
                                 check_sample_weight, encode_target, kept_on_failure,
@@ -415,7 +416,7 @@ class _BaseLepton(BaseEstimator):
         note = narrowing_note(given_space, space, meta, n_train=n_train,
                               n_inputs=max(n_inputs, meta.n_features))
         if note:  # the user's own bounds, narrowed: said once per fit
-            warn_at_caller(note)
+            warn_at_caller(note, SearchWarning)
         # torch's one-off cost, before trials are planned (training.py): said where it
         # leaves no time for a trial, as it is no cost of the data's
         warm_up_s = warm_up_optimizers()
@@ -583,7 +584,7 @@ class _BaseLepton(BaseEstimator):
                     f"and {budget.elapsed():.0f}s; {final}"
                     + (f" Fit again with storage={_storage_shown(self.storage)!r} and "
                        f"study_name={study_name!r} to continue the search."
-                       if self.storage is not None else ""))
+                       if self.storage is not None else ""), SearchWarning)
             self._check_trials(study, warm_up_s, n_folds=len(folds))
             self.search_converged_ = (self.patience is not None
                                       and trials_since_best(study, ctx.started) >= self.patience)
@@ -603,7 +604,7 @@ class _BaseLepton(BaseEstimator):
                     f"{name}: the final refit {what}; the final model is "
                     + ("the best trial's own networks (trained on the search's split)."
                        if self.final_choice_ == "best_trial" else
-                       f"the refit's {refit['seeds']} finished seed(s)."))
+                       f"the refit's {refit['seeds']} finished seed(s)."), SearchWarning)
             self.search_interrupted_ = bool(self.final_model_info_["interrupted"])
         except BaseException as exc:
             _close_window(study, window_end)
@@ -768,7 +769,7 @@ class _BaseLepton(BaseEstimator):
                 f"validation_fraction={self.validation_fraction:g} of {n} rows holds out "
                 f"{len(val_idx)} validation row(s): every trial is scored on them alone, and "
                 "the search ranks configurations by their luck. Hold out more rows, or "
-                "cross-validate (cv=5).")
+                "cross-validate (cv=5).", DataWarning)
         return [(train_idx, val_idx)]
 
     def _given_splits(self, n: int, y_enc: np.ndarray,
@@ -950,7 +951,7 @@ class _BaseLepton(BaseEstimator):
                                 if run else ""))
         if stop.terminates:
             message += "; the model was fitted, and is not returned: the process is to end."
-            warn_at_caller(message)
+            warn_at_caller(message, SearchWarning)
             terminated = Terminated(message)
             # fit undoes its changes to self as it raises (kept_on_failure): a copy keeps
             # them, its tracker included (copy.copy would pickle's: a disabled one)
@@ -959,7 +960,7 @@ class _BaseLepton(BaseEstimator):
             fitted.__dict__.pop("_new_study", None)
             terminated.model = fitted
             raise terminated
-        warn_at_caller(message + "; the model is fitted.")
+        warn_at_caller(message + "; the model is fitted.", SearchWarning)
 
     def _terminated(self, what: str, study: optuna.Study, budget: Budget) -> Terminated:
         """Warn what SIGTERM stopped and what is kept, and the exception that ends fit."""
@@ -975,7 +976,7 @@ class _BaseLepton(BaseEstimator):
             message += (f"the study keeps them{queued}: fit again with "
                         f"storage={_storage_shown(self.storage)!r} "
                         f"and study_name={study.study_name!r} to continue.")
-        warn_at_caller(message)
+        warn_at_caller(message, SearchWarning)
         return Terminated(message)
 
     def _check_trials(self, study: optuna.Study, warm_up_s: float = 0.0,
@@ -1986,7 +1987,7 @@ def _warn_data_unrecorded(study: optuna.Study, study_name: str, data: str) -> No
             f"study_name={study_name!r} was created before Lepton recorded a study's data: "
             f"it is resumed on this data ({data}), recorded from now on. Its {done} earlier "
             "trial(s) compare with this fit's only if they were searched on the same rows; "
-            "if not, use a new study_name.")
+            "if not, use a new study_name.", SearchWarning)
 
 
 def _publish_window_end(study: optuna.Study, storage, follow, budget: Budget) -> float | None:
@@ -2147,7 +2148,7 @@ def _warn_unequal_units(y: np.ndarray, metric: str, name: str, names) -> None:
         f"{name}: metric={metric!r} averages the targets in their own units: {label(wide)} "
         f"(standard deviation {spread[wide]:.3g}) weighs {ratio:.3g} times as much as "
         f"{label(narrow)} ({spread[narrow]:.3g}) in the search's scores; metric='r2' weighs "
-        "each target on its own scale.")
+        "each target on its own scale.", DataWarning)
 
 
 def _scheme_of(cv, *, splits=None) -> str:

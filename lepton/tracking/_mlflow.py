@@ -72,7 +72,7 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from .._servers import LOOPBACK, loopback_without_proxy
-from .._warn import warn_at_caller
+from .._warn import TrackingWarning, warn_at_caller
 from ._base import SearchTracker, TrackingError
 from ._store import (
     artifact_root_for, check_tracking_uri, clear_dead_scratch, default_tracking_uri,
@@ -492,7 +492,7 @@ class MLflowTracker(SearchTracker):
             goes_on = ("the search's end goes on" if what.startswith("end_search")
                        else "the search goes on")
             warnings.warn(message + f" ({goes_on}; later failures of this kind are "
-                          "collected in tracker.tracking_errors)", RuntimeWarning, stacklevel=3)
+                          "collected in tracker.tracking_errors)", TrackingWarning, stacklevel=3)
 
     # -- search ----------------------------------------------------------------------
     @_in_mlflow_env
@@ -595,7 +595,7 @@ class MLflowTracker(SearchTracker):
                 "scores do not compare, so this search's model will be registered as a new "
                 "version but never made champion. Register under another name, or delete "
                 f"the alias first (MlflowClient().delete_registered_model_alias({name!r}, "
-                f"{CHAMPION_ALIAS!r})) to start this name over with {metric!r}.")
+                f"{CHAMPION_ALIAS!r})) to start this name over with {metric!r}.", TrackingWarning)
 
     @_in_mlflow_env
     def join_search(self, parent_run_id: str, *, study_name: str) -> None:
@@ -923,7 +923,7 @@ class MLflowTracker(SearchTracker):
             except (OSError, WriterDied) as exc:
                 warnings.warn(f"MLflow tracking: cannot start the writer process "
                               f"({_describe(exc)}); trial writes run in a thread of this "
-                              "process instead.", RuntimeWarning, stacklevel=3)
+                              "process instead.", TrackingWarning, stacklevel=3)
         with self._lock:
             self._reset_writer()
             self._state.process = process

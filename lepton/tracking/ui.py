@@ -17,6 +17,7 @@ import warnings
 from pathlib import Path
 
 from .._servers import die_with_parent, free_port, stop, wait_until_answers
+from .._warn import LeptonWarning
 from ._base import TrackingError
 from ._store import (
     artifact_root_for, check_tracking_uri, default_tracking_uri, mlflow_env, quiet_mlflow_env,
@@ -97,7 +98,7 @@ def start_ui(*, tracking_uri: str | None = None, host: str = "127.0.0.1", port: 
             "whoever reaches it can read and change every run and registered model (and "
             "`lepton run --register` loads the registered champion to compare with). Serve "
             "it on 127.0.0.1 and reach it through an SSH tunnel (ssh -L), or use a team "
-            "server behind authentication (mlflow/README.md).", stacklevel=2)
+            "server behind authentication (mlflow/README.md).", LeptonWarning, stacklevel=2)
     experiment_id = latest_search_experiment(uri)
     port = port or free_port(host)
     # uvicorn at warning level: its INFO line per request (every page the browser loads)
