@@ -70,7 +70,7 @@ from ..training import (
 from ..models.networks import rescale_outputs
 from ..preprocessing import kept_columns
 from ..tracking._store import process_gone as _process_gone
-from ..tracking._store import process_instance, redact_uri
+from ..tracking._store import driver_url, process_instance, redact_uri
 from .budget import Budget
 from .metrics import Metric
 from .portfolio import portfolio_params
@@ -1020,7 +1020,7 @@ def check_storage_form(storage: Any) -> None:
     from sqlalchemy.exc import ArgumentError
 
     try:
-        make_url(_sqlalchemy_url(text)).get_dialect()
+        make_url(driver_url(text)).get_dialect()
     except ArgumentError as exc:  # an unknown scheme (NoSuchModuleError), or no URL at all
         raise _unrecognised(text, exc) from exc
     except ImportError:  # a driver missing: make_storage says what to install
@@ -1300,17 +1300,6 @@ def _split_prefix(url: str) -> tuple[str, str]:
     return urlunsplit(parts._replace(query=urlencode(query))), prefix
 
 
-def _sqlalchemy_url(url: str) -> str:
-    """A bare ``postgresql://`` URL means psycopg 3 to SQLAlchemy 2.1; use psycopg2 when
-    that is the driver installed (the one Lepton's test extra ships)."""
-    if url.startswith("postgresql://") or url.startswith("postgres://"):
-        import importlib.util
-
-        if importlib.util.find_spec("psycopg") is None and importlib.util.find_spec("psycopg2"):
-            return "postgresql+psycopg2://" + url.split("://", 1)[1]
-    return url
-
-
 #: libpq's limits on a PostgreSQL connection (each unless the URL's query sets it): a
 #: server that accepted the connection and never answered held `lepton run` for good (killed
 #: after 100 s of a 10 s budget); a peer gone mid-search (a partition, a failover) is
@@ -1350,7 +1339,7 @@ def _rdb(url: str) -> optuna.storages.RDBStorage:
     they retry, and then find the schema the winner made."""
     import sqlalchemy.exc
 
-    url = _sqlalchemy_url(url)
+    url = driver_url(url)
     engine_kwargs = {"connect_args": {"timeout": 30}} if url.startswith("sqlite") else {
         "pool_pre_ping": True, "connect_args": _connection_limits(url)}
     for attempt in range(SCHEMA_RACE_ATTEMPTS):

@@ -75,9 +75,9 @@ from .._servers import LOOPBACK, loopback_without_proxy
 from .._warn import TrackingWarning, warn_at_caller
 from ._base import SearchTracker, TrackingError
 from ._store import (
-    artifact_root_for, check_tracking_uri, clear_dead_scratch, default_tracking_uri,
-    mlflow_env, process_gone, process_instance, quiet_mlflow_env, redact_text, redact_uri,
-    scratch_dir, scratch_tempdir, store_lock,
+    artifact_root_for, check_tracking_uri, clear_dead_scratch, driver_url, mlflow_env,
+    process_gone, process_instance, quiet_mlflow_env, redact_text, redact_uri,
+    resolve_tracking_uri, scratch_dir, scratch_tempdir, store_lock,
 )
 from ._writer import (
     METRIC_BEST, METRIC_TRIAL, TAG_ROLE, TAG_STATE, TAG_STUDY, TAG_TRIAL, RunWriter, WriterDied,
@@ -330,8 +330,8 @@ class MLflowTracker(SearchTracker):
                  log_models: bool = True, strict: bool = False, flush_interval: float = 30.0,
                  n_learning_curves: int = 5, writer: str | None = None,
                  drain_timeout: float | None = None, defer_promotion: bool = False):
-        self.tracking_uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri()
-        self.registry_uri = registry_uri or self.tracking_uri
+        self.tracking_uri = resolve_tracking_uri(tracking_uri)
+        self.registry_uri = driver_url(registry_uri) if registry_uri else self.tracking_uri
         if any(urlsplit(uri).scheme in ("http", "https") and urlsplit(uri).hostname in LOOPBACK
                for uri in (self.tracking_uri, self.registry_uri)):
             # a tracking server on this machine, behind a proxy setting; NO_PROXY is left as

@@ -131,6 +131,25 @@ def default_tracking_uri() -> str:
     return f"sqlite:///{(default_store_dir() / 'mlflow.db').resolve()}"
 
 
+def driver_url(url: str) -> str:
+    """A bare ``postgresql://`` URL means psycopg 3 to SQLAlchemy 2.1; use psycopg2 when
+    that is the driver installed (the one Lepton's test extra ships). For a study storage
+    and a tracking store alike: ``tracking_uri='postgresql://...'`` failed ('No module
+    named psycopg') where ``storage=`` took the same URL (review helper-84)."""
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        import importlib.util
+
+        if importlib.util.find_spec("psycopg") is None and importlib.util.find_spec("psycopg2"):
+            return "postgresql+psycopg2://" + url.split("://", 1)[1]
+    return url
+
+
+def resolve_tracking_uri(uri: str | None) -> str:
+    """The store a tracking call uses: ``uri``, else MLFLOW_TRACKING_URI, else the default
+    under $LEPTON_HOME; a bare postgresql:// with the driver installed (:func:`driver_url`)."""
+    return driver_url(uri or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri())
+
+
 # -- processes of this machine ----------------------------------------------------------
 # A run left RUNNING by a killed process, and the scratch folders it left, are recognised
 # by the process that made them: a pid alone can be given to another process later, so the

@@ -39,8 +39,8 @@ from urllib.parse import unquote, urlsplit
 
 from ._base import TrackingError
 from ._store import (
-    _scheme, _sqlite_file, check_tracking_uri, default_tracking_uri, mlflow_env,
-    process_gone, redact_text, redact_uri,
+    _scheme, _sqlite_file, check_tracking_uri, driver_url, mlflow_env, process_gone,
+    redact_text, redact_uri, resolve_tracking_uri,
 )
 from ._writer import mlflow_client
 
@@ -205,12 +205,12 @@ def plan_prune(tracking_uri: str | None = None, *, experiment: str | None = None
                          "experiment)")
     if older_than is not None and not older_than > 0:
         raise ValueError(f"older_than={older_than!r} is not a number of seconds above 0")
-    uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri()
+    uri = resolve_tracking_uri(tracking_uri)
     db = _sqlite_file(uri)
     if _scheme(uri) == "sqlite" and db and not Path(db).is_file():
         raise TrackingError(f"tracking_uri={redact_uri(uri)!r}: no store there ({db} does "
                             "not exist), so nothing to prune.")
-    registry = registry_uri or os.environ.get("MLFLOW_REGISTRY_URI") or uri
+    registry = driver_url(registry_uri or os.environ.get("MLFLOW_REGISTRY_URI") or uri)
     check_tracking_uri(uri)
     if registry != uri:
         check_tracking_uri(registry)

@@ -21,7 +21,7 @@ from .._warn import LeptonWarning
 from ._base import TrackingError
 from ._store import (
     artifact_root_for, check_tracking_uri, default_tracking_uri, mlflow_env, quiet_mlflow_env,
-    redact_uri,
+    redact_uri, resolve_tracking_uri,
 )
 
 __all__ = ["latest_search_experiment", "start_ui", "run_ui", "free_port"]
@@ -87,7 +87,7 @@ def start_ui(*, tracking_uri: str | None = None, host: str = "127.0.0.1", port: 
              timeout: float = STARTUP_TIMEOUT, quiet: bool = False) -> tuple[subprocess.Popen, str]:
     """Start the UI server; return ``(process, url)`` once it answers. The URL opens the
     runs table of the latest search's experiment (the experiment list if none)."""
-    uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri()
+    uri = resolve_tracking_uri(tracking_uri)
     if uri.startswith(("http://", "https://")):
         raise TrackingError(f"tracking_uri={redact_uri(uri)!r} is already a tracking server: "
                             f"open {uri} in a browser.")

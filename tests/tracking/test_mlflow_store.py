@@ -797,3 +797,20 @@ def test_a_store_opens_under_warnings_as_errors(store, tmp_path, request):
                           env={**os.environ, "LEPTON_HOME": str(tmp_path / "home")})
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split()[-1] == "True"
+
+
+def test_a_bare_postgresql_tracking_uri_takes_the_installed_driver(pg_store_uri, tmp_path):
+    """storage='postgresql://...' worked where tracking_uri= the same failed: SQLAlchemy
+    2.1 maps the bare scheme to psycopg 3, not installed beside psycopg2 (review
+    helper-84)."""
+    import importlib.util
+
+    from lepton.tracking.prune import plan_prune
+
+    if importlib.util.find_spec("psycopg") is not None:
+        pytest.skip("psycopg 3 is installed: the bare scheme is SQLAlchemy's own")
+    bare = "postgresql://" + pg_store_uri.split("://", 1)[1]
+    tracker = MLflowTracker(tracking_uri=bare, experiment_name="bare")
+    assert tracker.tracking_uri.startswith("postgresql+psycopg2://")
+    assert tracker.client.get_experiment(tracker.experiment_id).name == "bare"
+    assert plan_prune(bare, keep=1).empty
