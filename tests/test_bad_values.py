@@ -235,3 +235,23 @@ def test_a_training_that_did_not_settle_is_warned_of():
         warnings.simplefilter("error", RuntimeWarning)
         NeuralNetworkRegressor(epochs=5, learning_rate=0.01, random_state=0).fit(X, y)
         NeuralNetworkClassifier(epochs=5, random_state=0).fit(X, y > 0)
+
+
+def test_a_fit_past_its_budget_says_where_its_time_went(monkeypatch):
+    """A slow or stalled store took a fit 23-351% past its budget, said as '67.6s of 40s'
+    at most (review helper-84). Here the end of the search stalls for 3 s."""
+    import time
+
+    import lepton
+    from lepton.tracking._base import SearchTracker
+
+    monkeypatch.setattr(SearchTracker, "end_search", lambda self, **kw: time.sleep(3.0))
+    X, y = _data(200)
+    with pytest.warns(lepton.SearchWarning, match=r"LeptonClassifier: fit took \S+s, \d+% over "
+                                                  r"its 4s budget: preparing \S+s .* the "
+                                                  r"end-of-search tracking (2\.9|3\.\d)s"):
+        LeptonClassifier(time_budget=4, random_state=0).fit(X, y)
+    monkeypatch.undo()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", lepton.SearchWarning)
+        LeptonClassifier(time_budget=4, random_state=0).fit(X, y)
