@@ -272,7 +272,12 @@ class SignOfLife:
             except Exception as exc:  # noqa: BLE001 - workers then stop at the grace's end
                 if not self._warned:
                     self._warned = True
-                    log.warning("could not record the search's sign of life: %s", exc)
+                    # the driver's words: Optuna's own blamed 'invalid data in the commit,
+                    # e.g. exceeding max length' for a stalled server (review helper-84)
+                    root = _deepest(exc)
+                    log.warning("could not record the search's sign of life in the study's "
+                                "storage (%s: %s); the search goes on", type(root).__name__,
+                                str(root).strip().splitlines()[0] if str(root).strip() else "")
             if self._stop.wait(self.every):
                 return
 
@@ -362,6 +367,10 @@ class SearchContext:
     follow: Any = None
     #: numbers of the trials this process finished (any state), in the order they ended
     finished_here: list[int] = field(default_factory=list)
+    #: each running trial's seconds of training (Objective._run), and when the last trial
+    #: was told: a trial's bookkeeping is the rest (Budget.note_trial_overhead)
+    trained_s: dict[int, float] = field(default_factory=dict)
+    last_told: float | None = None
     #: the devices trials train on (None: the folds' own device)
     devices: DevicePool | None = None
     #: the seconds the work after the search needs as the machine is loaded now (the
@@ -661,6 +670,7 @@ class Objective:
         max_time = ctx.budget.trial_max_time()
         if max_time <= 0:
             raise optuna.TrialPruned("no search time left in time_budget")
+        t_train = time.perf_counter()
         try:
             run = train_on_folds(
                 ctx, folds, model_cfg, training, seed=ctx.seed + trial.number, t0=t0,
@@ -674,6 +684,8 @@ class Objective:
                 raise self._cut_short(max_time, str(exc) + (
                     "" if again is None else f"; queued again as trial {again}")) from None
             raise
+        finally:
+            ctx.trained_s[trial.number] = time.perf_counter() - t_train
         value = ctx.metric(ctx.y_val, run.val_pred, ctx.w_val)
         if not math.isfinite(value):
             raise TrialFailed(f"validation {ctx.metric.name} is {value}")
@@ -1257,6 +1269,16 @@ def is_storage_failure(exc: BaseException) -> bool:
     return _storage_cause(exc) is not None
 
 
+def _deepest(exc: BaseException) -> BaseException:
+    """The first error of ``exc``'s chain: the one the others were raised from."""
+    seen = {id(exc)}
+    while (exc.__cause__ or exc.__context__) is not None and \
+            id(exc.__cause__ or exc.__context__) not in seen:
+        exc = exc.__cause__ or exc.__context__
+        seen.add(id(exc))
+    return exc
+
+
 def _storage_cause(exc: BaseException | None) -> BaseException | None:
     """The storage's own error in ``exc``'s chain (the deepest: a driver's message, where
     Optuna wrapped it, or failed on after it: "cannot access local variable
@@ -1497,6 +1519,12 @@ def run_trials(study: optuna.Study, objective: Objective, ctx: SearchContext, *,
     budget = ctx.budget
 
     def stop_when_done(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        now, trained = time.perf_counter(), ctx.trained_s.pop(trial.number, None)
+        if n_jobs == 1 and trained is not None and ctx.last_told is not None:
+            # from the last trial's tell to this one's: its ask, sampling, storage and
+            # tracker calls, training and tell; all but the training is bookkeeping
+            budget.note_trial_overhead(now - ctx.last_told - trained)
+        ctx.last_told = now
         if not trial.user_attrs.get(UNSTARTED_ATTR):
             ctx.finished_here.append(trial.number)
             if progress is not None:
@@ -1533,6 +1561,7 @@ def run_trials(study: optuna.Study, objective: Objective, ctx: SearchContext, *,
             finished = True
         return CTRL_C_SEARCH if finished else CTRL_C_SEARCH_BEFORE_A_TRIAL
 
+    ctx.last_told = time.perf_counter()  # (the first trial's ask follows)
     with _one_ask_at_a_time(study, n_jobs), \
             stop_signals_set(ctx.interrupt, ctrl_c_message, SIGTERM_SEARCH):
         _optimize(study, objective, ctx, n_trials=n_trials, n_jobs=n_jobs, patience=patience,

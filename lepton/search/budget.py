@@ -51,6 +51,10 @@ class Budget:
         self._window_start: float | None = None
         self._window: float | None = None
         self._trial_share = self.TRIAL_SHARE
+        #: seconds a trial spends outside its training (sampling, the study storage's and
+        #: the tracker's calls), measured: the median of the last few trials'
+        self.trial_overhead = 0.0
+        self._overheads: list[float] = []
 
     # -- queries ---------------------------------------------------------------------
     def elapsed(self) -> float:
@@ -86,8 +90,17 @@ class Budget:
         return math.inf if self._window is None else max(self._trial_share * self._window, 0.0)
 
     def trial_max_time(self) -> float:
-        """Seconds the next trial may train (<= 0 means: do not start one)."""
-        return min(self.search_remaining(), self.trial_cap())
+        """Seconds the next trial may train (<= 0 means: do not start one): what the window
+        has left less a trial's measured bookkeeping, which follows its training."""
+        return min(self.search_remaining() - self.trial_overhead, self.trial_cap())
+
+    def note_trial_overhead(self, seconds: float) -> None:
+        """A finished trial's seconds outside its training. Unplanned, a slow study storage's
+        round trips (25 ms each way: about 1.5 s a trial) ran each fit past its budget
+        (review helper-84); the median of the last 5 trials, so one pause is no rule."""
+        with self._lock:
+            self._overheads = [*self._overheads[-4:], max(0.0, float(seconds))]
+            self.trial_overhead = float(sorted(self._overheads)[len(self._overheads) // 2])
 
     def is_short(self, max_time: float) -> bool:
         """Whether a trial given ``max_time`` seconds got markedly less than the cap

@@ -356,6 +356,7 @@ class _BaseLepton(BaseEstimator):
         if isinstance(self.cv, Integral) and not isinstance(self.cv, bool) and self.cv > n:
             raise ValueError(f"cv={self.cv} folds need at least {self.cv} samples; got "
                              f"n_samples={n}. Use fewer folds, or cv='auto'.")
+        t_storage = time.perf_counter()  # the study storage's calls, timed: said below
         storage = make_storage(self.storage)
         # In memory there is nothing to resume: a fixed name keeps Hyperband's brackets
         # (hashed from the study name) independent of how the data was passed.
@@ -370,6 +371,9 @@ class _BaseLepton(BaseEstimator):
         if role != "created" and (self.cv == "auto" or moved is not None):
             recorded = optuna.load_study(study_name=study_name, storage=storage).user_attrs.get(
                 "lepton.validation")
+        storage_s = time.perf_counter() - t_storage
+        # the preparation's costly steps, named in a refusal (the storage's from here on)
+        steps: dict[str, float] = {STORAGE_STEP: storage_s} if storage is not None else {}
         # a study created before the folds kept whole times (stop 38) keeps its folds by
         # position: resumed with the moved ones, it was refused for another validation
         self._cv_used = (moved if moved is not None and recorded is not None
@@ -391,7 +395,6 @@ class _BaseLepton(BaseEstimator):
         # at the search window's opening, a 2,000 x 3,000 table's 8 s budget was refused
         # after 11-16 s under load (the folds' feature ranking, then the feature screening;
         # review helper-65). The steps' seconds name the cost in the refusal.
-        steps: dict[str, float] = {}
         worker = getattr(self, "_follow", None) is not None  # its budget: the run's window
         t_step = time.perf_counter()
         with column_errors_on_all_rows(X):
@@ -450,6 +453,7 @@ class _BaseLepton(BaseEstimator):
             # failing the run it had started took 2.6-4.6 s more (review helper-65)
             self._refuse_no_time(budget, steps, n_folds=len(folds), warm_up_s=warm_up_s,
                                  tracker_s=tracker_s)
+        t_storage = time.perf_counter()
         with _quiet_optuna(self.verbose):
             study = create_study(storage=storage, study_name=study_name, metric=metric,
                                  space=space, seed=_sampler_seed(seed, role),
@@ -467,6 +471,13 @@ class _BaseLepton(BaseEstimator):
         heartbeat = TrialHeartbeat(storage) if uses_lepton_heartbeat(storage) else None
         n_portfolio = enqueue_portfolio(study, space, size=4,
                                         wait_s=self._max_wait() if role == "joined" else 0.0)
+        if storage is not None and not worker:
+            # a slow storage's round trips (25 ms each way: 12 s of a 30 s budget before the
+            # first trial) were said as the data's preparation (review helper-84); refused
+            # here, not after the rest of the preparation
+            steps[STORAGE_STEP] = storage_s + time.perf_counter() - t_storage
+            self._refuse_no_time(budget, steps, n_folds=len(folds), warm_up_s=warm_up_s,
+                                 tracker_s=tracker_s)
         if self.verbose and role == "resumed":
             _fail_stale_trials(study)  # what a killed process left running: counted so
             print(_resume_line(study, study_name, self.storage, metric,
@@ -911,11 +922,14 @@ class _BaseLepton(BaseEstimator):
                     "end-of-search logging: a fit without tracking does not need it)"
                     if budget.fixed_reserve > 0 else "")
         costly = [f"{what} {seconds:.2f}s" for what, seconds in steps.items() if seconds >= 0.5]
+        slow = (" (a study storage this slow takes the budget's time: one nearer this "
+                "machine leaves it to the search)"
+                if steps.get(STORAGE_STEP, 0.0) >= 0.5 * budget.elapsed() else "")
         raise BudgetTooSmall(
             self.time_budget,
             f": preparing the data took {budget.elapsed():.2f}s"
             f"{_start_up_note(warm_up_s, tracker_s)}"
-            + (f" ({', '.join(costly)})" if costly else "")
+            + (f" ({', '.join(costly)})" if costly else "") + slow
             + f" and the final model needs a reserve of {budget.reserve:.2f}s{tracking}",
             n_folds=n_folds, floor=budget.elapsed() + budget.reserve,
             tracking_s=budget.fixed_reserve)
@@ -2294,6 +2308,7 @@ def _storage_shown(storage: Any) -> str | None:
 
 
 OVERRUN_SAID = 0.05  # a fit ending past its budget by more than this share is said
+STORAGE_STEP = "reading and writing the study storage"  # a step of the preparation
 
 
 def _warn_overrun(name: str, budget: Budget, search_end: float) -> None:

@@ -802,7 +802,7 @@ def test_run_trials_goes_on_after_a_trial_state_race(monkeypatch):
 
     monkeypatch.setattr(study, "optimize", racy_optimize)
     ctx = SimpleNamespace(budget=Budget(30), models={}, interrupt=threading.Event(),
-                          follow=None, finished_here=[])
+                          follow=None, finished_here=[], trained_s={})
     ctx.budget.open_search_window()
     run_trials(study, lambda t: t.suggest_float("x", 0, 1), ctx, n_trials=4, n_jobs=1)
     assert calls["n"] == 2 and len(study.trials) == 4
@@ -1086,7 +1086,8 @@ def test_a_queued_configuration_the_window_cut_before_it_could_be_scored_is_queu
     monkeypatch.setattr(search_mod, "train_on_folds", too_little)
     budget = SimpleNamespace(trial_max_time=lambda: 0.03, is_short=lambda max_time: True,
                              trial_cap=lambda: 0.85)
-    ctx = SimpleNamespace(seed=0, follow=None, folds_on=lambda device: [], budget=budget)
+    ctx = SimpleNamespace(seed=0, follow=None, folds_on=lambda device: [], budget=budget,
+                          trained_s={})
     study = optuna.create_study(direction="maximize")
     study.enqueue_trial({"x": 0.25})
     for queued in (True, False):
@@ -1235,3 +1236,44 @@ def test_started_members_are_scored_by_their_average():
     weights, score = greedy_ensemble_selection([a, b], y, log_loss, rounds=2, start=[0, 1])
     assert weights == {0: 0.5, 1: 0.5}
     assert score == pytest.approx(log_loss(y, (a + b) / 2))
+
+
+def test_a_trials_measured_bookkeeping_is_held_back_from_the_window():
+    """A slow study storage's round trips (25 ms each way: about 1.5 s a trial) followed
+    each trial's training unplanned: fits ended 10-24% past their budgets (review
+    helper-84). The median of the last 5 trials' bookkeeping is held back."""
+    clock = _Clock()
+    budget = Budget(60, clock=clock)
+    window = budget.open_search_window(trials=1)  # a lone trial may use it all
+    for seconds in (1.0, 1.2, 9.0):  # one pause is no rule
+        budget.note_trial_overhead(seconds)
+    assert budget.trial_overhead == pytest.approx(1.2)
+    assert budget.trial_max_time() == pytest.approx(window - 1.2)
+    clock.t += window - 1.0  # less than a trial's bookkeeping left: none starts
+    assert budget.trial_max_time() <= 0
+    for _ in range(5):
+        budget.note_trial_overhead(-0.5)  # (clock noise) counted as none
+    assert budget.trial_overhead == 0.0
+
+
+def test_a_sign_of_life_that_cannot_be_written_says_the_drivers_words(caplog):
+    """Optuna's wrapper blamed 'invalid data in the commit, e.g. exceeding max length' for
+    a stalled PostgreSQL (review helper-84): the driver's error is said."""
+    from lepton.search._search import SignOfLife
+
+    class Stalled:
+        def set_user_attr(self, key, value):
+            try:
+                raise ConnectionError("server closed the connection unexpectedly")
+            except ConnectionError as exc:
+                raise optuna.exceptions.StorageInternalError(
+                    "An exception is raised during the commit. This typically happens due "
+                    "to invalid data in the commit, e.g. exceeding max length.") from exc
+
+    with caplog.at_level("WARNING", logger="lepton.search"):
+        with SignOfLife(Stalled(), every=0.01):
+            time.sleep(0.1)
+    said = [r.getMessage() for r in caplog.records if "sign of life" in r.getMessage()]
+    assert said == ["could not record the search's sign of life in the study's storage "
+                    "(ConnectionError: server closed the connection unexpectedly); the "
+                    "search goes on"]
