@@ -251,7 +251,16 @@ def test_a_fit_past_its_budget_says_where_its_time_went(monkeypatch):
                                                   r"its 4s budget: preparing \S+s .* the "
                                                   r"end-of-search tracking (2\.9|3\.\d)s"):
         LeptonClassifier(time_budget=4, random_state=0).fit(X, y)
-    monkeypatch.undo()
+    from lepton.search.budget import Budget
+    from lepton.search.estimators import _warn_overrun
+
+    now = [0.0]
+    budget = Budget(20, clock=lambda: now[0])
+    now[0] = 21.4  # 7% over, within 5% and half a second more: not said
     with warnings.catch_warnings():
         warnings.simplefilter("error", lepton.SearchWarning)
-        LeptonClassifier(time_budget=4, random_state=0).fit(X, y)
+        _warn_overrun("LeptonClassifier", budget, 19.0)
+    now[0] = 21.6
+    with pytest.warns(lepton.SearchWarning, match=r"fit took 21\.6s, 8% over its 20s budget: "
+                                                  r"preparing 0\.0s"):
+        _warn_overrun("LeptonClassifier", budget, 19.0)
