@@ -1561,7 +1561,6 @@ def run_trials(study: optuna.Study, objective: Objective, ctx: SearchContext, *,
             finished = True
         return CTRL_C_SEARCH if finished else CTRL_C_SEARCH_BEFORE_A_TRIAL
 
-    ctx.last_told = time.perf_counter()  # (the first trial's ask follows)
     with _one_ask_at_a_time(study, n_jobs), \
             stop_signals_set(ctx.interrupt, ctrl_c_message, SIGTERM_SEARCH):
         _optimize(study, objective, ctx, n_trials=n_trials, n_jobs=n_jobs, patience=patience,
@@ -1658,6 +1657,10 @@ def _optimize(study: optuna.Study, objective: Objective, ctx: SearchContext, *,
         timeout = budget.search_remaining()
         if timeout <= 0:
             return
+        # the bookkeeping measured from here (a trial-state race skipped a trial's callback:
+        # the next trial's measure held its whole training; review helper-86)
+        ctx.trained_s.clear()
+        ctx.last_told = time.perf_counter()
         try:
             study.optimize(objective, n_trials=remaining_trials, timeout=timeout, n_jobs=n_jobs,
                            catch=(Exception,), callbacks=[callback])

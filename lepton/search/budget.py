@@ -97,10 +97,13 @@ class Budget:
     def note_trial_overhead(self, seconds: float) -> None:
         """A finished trial's seconds outside its training. Unplanned, a slow study storage's
         round trips (25 ms each way: about 1.5 s a trial) ran each fit past its budget
-        (review helper-84); the median of the last 5 trials, so one pause is no rule."""
+        (review helper-84); the lower median of the last 5 trials, from the third on, so
+        one pause is no rule (the upper of two was: review helper-86)."""
         with self._lock:
             self._overheads = [*self._overheads[-4:], max(0.0, float(seconds))]
-            self.trial_overhead = float(sorted(self._overheads)[len(self._overheads) // 2])
+            if len(self._overheads) >= 3:
+                ordered = sorted(self._overheads)
+                self.trial_overhead = float(ordered[(len(ordered) - 1) // 2])
 
     def is_short(self, max_time: float) -> bool:
         """Whether a trial given ``max_time`` seconds got markedly less than the cap

@@ -652,7 +652,10 @@ class _BaseLepton(BaseEstimator):
         self.fit_time_ = budget.elapsed()
         if stop.is_set():
             self._stopped_logging(stop, tracker)
-        _warn_overrun(name, budget, self.search_time_)
+        _warn_overrun(name, budget, self.search_time_, stores=[
+            what for what, used in (("study storage", storage is not None),
+                                    ("tracking store", getattr(tracker, "enabled", False)))
+            if used])
         if self.verbose and not getattr(self, "_caller_summarises", False):
             print(f"[{name}] {self.n_trials_} trials, best {metric.name}={self.best_score_:.4f}, "
                   f"final={self._final_text()}, {self.fit_time_:.1f}s of {self.time_budget:g}s"
@@ -2311,23 +2314,30 @@ OVERRUN_SAID = 0.05  # a fit ending past its budget by more than this share is s
 STORAGE_STEP = "reading and writing the study storage"  # a step of the preparation
 
 
-def _warn_overrun(name: str, budget: Budget, search_end: float) -> None:
+def _warn_overrun(name: str, budget: Budget, search_end: float, *,
+                  stores: list[str] = ()) -> None:
     """Say a fit that ended over 5% past its budget, and where its time went: the budget's
     promise is the user's to rely on, and a slow or stalled study storage or tracking
-    store took it without a word ('32.7s of 30s', '67.6s of 40s': review helper-84)."""
+    store took it without a word ('32.7s of 30s', '67.6s of 40s': review helper-84).
+    ``stores``: those the fit used ('study storage', 'tracking store'), the only ones
+    named (an in-memory, untracked fit was told of both: review helper-86)."""
     took = budget.elapsed()
     if took <= budget.time_budget * (1 + OVERRUN_SAID) + 0.5:
         return
     opened = budget._window_start
     prepared = (budget.start if opened is None else opened) - budget.start
+    named = " and ".join(f"the {store}" for store in stores)
     warn_at_caller(
         f"{name}: fit took {took:.1f}s, {100 * (took / budget.time_budget - 1):.0f}% over "
-        f"its {budget.time_budget:g}s budget: preparing {prepared:.1f}s (the data, the study "
-        f"storage, the tracking store), the search and the final model "
-        f"{search_end - prepared:.1f}s, the end-of-search tracking {took - search_end:.1f}s. "
-        "Calls to a slow or stalled study storage or tracking store are not planned for "
-        "(each trial's round trips): one near this machine keeps a fit within its budget.",
-        SearchWarning)
+        f"its {budget.time_budget:g}s budget: preparing {prepared:.1f}s (the data"
+        + "".join(f", the {store}" for store in stores) + "), the search and the final "
+        f"model {search_end - prepared:.1f}s"
+        + (f", the end-of-search logging {took - search_end:.1f}s" if took - search_end >= 0.1
+           else "") + ". "
+        + (f"Calls to {named}, where slow or stalled, are not planned for: one near this "
+           "machine keeps a fit within its budget." if stores else
+           "A machine busy with other work slows the trials and the final model beyond "
+           "what the search planned from the first ones."), SearchWarning)
 
 
 class _OptunaVerbosity:

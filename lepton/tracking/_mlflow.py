@@ -59,6 +59,7 @@ import pickle
 import queue
 import re
 import subprocess
+import sys
 import threading
 import time
 import warnings
@@ -1786,23 +1787,32 @@ def _muted_loggers(*loggers: str):
                     logging.getLogger(name).setLevel(level)
 
 
+_SET_BY_LIGHTNING = ("PYTORCH_NVML_BASED_CUDA_CHECK",)  # lightning_fabric/__init__.py
+
+
 def _import_mlflow_pytorch() -> None:
     """``import mlflow.pytorch`` with the root logger kept as the caller set it: where
     pytorch-lightning is installed, that import runs ``logging.basicConfig(level=ERROR)``,
     and a notebook's own warnings and ``basicConfig(level=INFO)`` went silent after the
-    first tracked fit. The environment is kept too: lightning_fabric's import sets
-    ``PYTORCH_NVML_BASED_CUDA_CHECK=1`` for the rest of the process (review helper-83)."""
+    first tracked fit. The variable lightning_fabric's import sets for the rest of the
+    process (``PYTORCH_NVML_BASED_CUDA_CHECK=1``) is taken back (review helper-83); that
+    one only: a copy of the whole environment, put back, undid what other threads' fits
+    set meanwhile (an MLflow tracking URI: review helper-86)."""
+    if "mlflow.pytorch" in sys.modules:
+        return
     root = logging.getLogger()
     level, handlers = root.level, root.handlers[:]
-    environ = dict(os.environ)
+    had = {key: os.environ.get(key) for key in _SET_BY_LIGHTNING}
     try:
         import mlflow.pytorch  # noqa: F401
     finally:
         root.setLevel(level)
         root.handlers[:] = handlers
-        for key in set(os.environ) - set(environ):
-            del os.environ[key]
-        os.environ.update({k: v for k, v in environ.items() if os.environ.get(k) != v})
+        for key, value in had.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 #: held while MLflow's fluent tracking URI is pointed at a tracker's store: the URI is the
