@@ -1648,11 +1648,17 @@ def _optimize(study: optuna.Study, objective: Objective, ctx: SearchContext, *,
     for _ in range(MAX_OPTIMIZE_RESTARTS + 1):
         if ctx.interrupt.is_set():
             return
-        already = len(study.get_trials(deepcopy=False, states=DONE_STATES))
+        try:
+            already = len(study.get_trials(deepcopy=False, states=DONE_STATES))
+            converged = patience is not None and trials_since_best(study, ctx.started) >= patience
+        except Exception as exc:  # a stalled Redis raised its raw TimeoutError here (review
+            if is_storage_failure(exc):  # helper-84), where optimize's says how to resume
+                raise _storage_stopped(exc) from exc
+            raise
         remaining_trials = None if n_trials is None else n_trials - already
         if remaining_trials is not None and remaining_trials <= 0:
             return
-        if patience is not None and trials_since_best(study, ctx.started) >= patience:
+        if converged:
             return
         timeout = budget.search_remaining()
         if timeout <= 0:

@@ -2016,7 +2016,12 @@ def _publish_window_end(study: optuna.Study, storage, follow, budget: Budget) ->
     if storage is None or follow is not None:
         return None
     ends_at = time.time() + max(0.0, budget.search_remaining())
-    study.set_user_attr(ENDS_AT_ATTR, ends_at)
+    try:
+        study.set_user_attr(ENDS_AT_ATTR, ends_at)
+    except Exception as exc:  # between two rounds of trials: said as the search's own calls
+        if _search.is_storage_failure(exc):  # are (review helper-84: a raw TimeoutError)
+            raise _search._storage_stopped(exc) from exc
+        raise
     return ends_at
 
 

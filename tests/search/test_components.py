@@ -1280,3 +1280,26 @@ def test_a_sign_of_life_that_cannot_be_written_says_the_drivers_words(caplog):
     assert said == ["could not record the search's sign of life in the study's storage "
                     "(ConnectionError: server closed the connection unexpectedly); the "
                     "search goes on"]
+
+
+def test_a_storage_that_stalls_between_rounds_of_trials_is_said_with_how_to_resume():
+    """A stalled Redis raised its raw TimeoutError from the search's own reads between
+    rounds of trials, without the resume advice its other failures get (review helper-84)."""
+    from lepton.search import StorageError
+    from lepton.search._search import _optimize
+    from lepton.search.estimators import _publish_window_end
+
+    class Stalled:
+        def get_trials(self, **kwargs):
+            raise TimeoutError("Timeout reading from 127.0.0.1:6379")
+
+        def set_user_attr(self, key, value):
+            raise TimeoutError("Timeout reading from 127.0.0.1:6379")
+
+    ctx = SimpleNamespace(budget=Budget(30), interrupt=threading.Event(), trained_s={},
+                          started=None)
+    with pytest.raises(StorageError, match=r"the study's storage stopped answering mid-search "
+                                           r"\(TimeoutError: Timeout reading.*to resume"):
+        _optimize(Stalled(), None, ctx, n_trials=None, n_jobs=1, patience=None, callback=None)
+    with pytest.raises(StorageError, match="stopped answering mid-search"):
+        _publish_window_end(Stalled(), "redis://127.0.0.1:6379", None, Budget(30))
