@@ -76,7 +76,7 @@ from .._servers import LOOPBACK, loopback_without_proxy
 from .._warn import TrackingWarning, warn_at_caller
 from ._base import SearchTracker, TrackingError
 from ._store import (
-    artifact_root_for, check_tracking_uri, clear_dead_scratch, driver_url, mlflow_env,
+    _Held, artifact_root_for, check_tracking_uri, clear_dead_scratch, driver_url, mlflow_env,
     process_gone, process_instance, quiet_mlflow_env, redact_text, redact_uri,
     resolve_tracking_uri, scratch_dir, scratch_tempdir, store_lock,
 )
@@ -1760,7 +1760,18 @@ def _few(values: list, n: int = 5) -> str:
 
 
 _MUTED_LOCK = threading.Lock()
-_MUTED: dict[str, tuple[int, int]] = {}  # a logger muted now: (blocks muting it, its level)
+_MUTED: dict[str, _Held] = {}  # per logger: its muting, held while any block mutes it
+
+
+def _muter(name: str) -> _Held:
+    logger = logging.getLogger(name)
+
+    def mute() -> int:
+        level = logger.level
+        logger.setLevel(logging.ERROR)
+        return level
+
+    return _Held(mute, logger.setLevel)
 
 
 @contextlib.contextmanager
@@ -1770,21 +1781,15 @@ def _muted_loggers(*loggers: str):
 
     (Its "add type hints to predict" UserWarning is raised at class creation, under its
     own ``simplefilter("once")``: ``_pyfunc.LeptonEstimatorModel`` avoids it with a hint.)"""
-    with _MUTED_LOCK:  # counted: blocks of fits in threads overlap (review helper-83)
+    with _MUTED_LOCK:  # held, not saved and restored: fits in threads overlap (helper-83)
         for name in loggers:
-            count, level = _MUTED.get(name, (0, logging.getLogger(name).level))
-            _MUTED[name] = (count + 1, level)
-            logging.getLogger(name).setLevel(logging.ERROR)
-    try:
+            if name not in _MUTED:
+                _MUTED[name] = _muter(name)
+        held = [_MUTED[name] for name in loggers]
+    with contextlib.ExitStack() as stack:
+        for muting in held:
+            stack.enter_context(muting())
         yield
-    finally:
-        with _MUTED_LOCK:
-            for name in loggers:
-                count, level = _MUTED.pop(name)
-                if count > 1:
-                    _MUTED[name] = (count - 1, level)
-                else:
-                    logging.getLogger(name).setLevel(level)
 
 
 _SET_BY_LIGHTNING = ("PYTORCH_NVML_BASED_CUDA_CHECK",)  # lightning_fabric/__init__.py
