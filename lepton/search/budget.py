@@ -51,10 +51,7 @@ class Budget:
         self._window_start: float | None = None
         self._window: float | None = None
         self._trial_share = self.TRIAL_SHARE
-        #: seconds a trial spends outside its training (sampling, the study storage's and
-        #: the tracker's calls), measured: the median of the last few trials'
-        self.trial_overhead = 0.0
-        self._overheads: list[float] = []
+        self._overheads: list[float] = []  # the last trials' bookkeeping (trial_overhead)
 
     # -- queries ---------------------------------------------------------------------
     def elapsed(self) -> float:
@@ -101,9 +98,13 @@ class Budget:
         one pause is no rule (the upper of two was: review helper-86)."""
         with self._lock:
             self._overheads = [*self._overheads[-4:], max(0.0, float(seconds))]
-            if len(self._overheads) >= 3:
-                ordered = sorted(self._overheads)
-                self.trial_overhead = float(ordered[(len(ordered) - 1) // 2])
+
+    @property
+    def trial_overhead(self) -> float:
+        """Seconds a trial spends outside its training (sampling, the study storage's and
+        the tracker's calls): see :meth:`note_trial_overhead`; 0 before the third trial."""
+        noted = sorted(self._overheads)
+        return noted[(len(noted) - 1) // 2] if len(noted) >= 3 else 0.0
 
     def is_short(self, max_time: float) -> bool:
         """Whether a trial given ``max_time`` seconds got markedly less than the cap
