@@ -31,6 +31,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ._base import TrackingError
+from ._writer import SQL_SCHEMES  # (the writer runs without the package: defined there)
 
 __all__ = ["lepton_home", "default_store_dir", "default_tracking_uri", "check_tracking_uri",
            "artifact_root_for", "quiet_mlflow_env", "redact_uri", "store_lock",
@@ -39,7 +40,6 @@ __all__ = ["lepton_home", "default_store_dir", "default_tracking_uri", "check_tr
            "clear_dead_scratch", "mlflow_env"]
 
 # Schemes MLflow's tracking client understands without plugins.
-_DB_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
 _HTTP_SCHEMES = ("http", "https")
 # Seconds: a tracking store that does not answer within this is reported as unreachable.
 PROBE_TIMEOUT = 5.0
@@ -410,7 +410,7 @@ def artifact_root_for(tracking_uri: str) -> Path | None:
     if scheme == "sqlite":
         db = _sqlite_file(tracking_uri)
         return (Path(db).parent if db else default_store_dir()) / "artifacts"
-    if scheme in _DB_SCHEMES:
+    if scheme in SQL_SCHEMES:
         return default_store_dir() / "artifacts"
     return None
 
@@ -513,7 +513,7 @@ def check_tracking_uri(uri: str, *, timeout: float = PROBE_TIMEOUT) -> None:
                 raise TrackingError(f"tracking_uri={shown!r}: folder {str(folder)!r} is not "
                                     "writable.")
         return
-    if scheme in _DB_SCHEMES:
+    if scheme in SQL_SCHEMES:
         from sqlalchemy import text
 
         connect_args = {"connect_timeout": int(timeout)} if scheme in ("postgresql", "mysql") else {}
@@ -540,7 +540,7 @@ def check_tracking_uri_form(uri: str) -> None:
     the store itself; one given 'not a uri' was served, every run to fail: review
     helper-80)."""
     scheme = _scheme(uri)
-    if scheme in (*_HTTP_SCHEMES, *_DB_SCHEMES) or scheme.startswith("databricks"):
+    if scheme in (*_HTTP_SCHEMES, *SQL_SCHEMES) or scheme.startswith("databricks"):
         return
     shown = redact_uri(uri)
     if scheme in ("", "file"):

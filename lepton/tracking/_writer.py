@@ -58,7 +58,7 @@ TAG_STATE = "lepton.state"
 METRIC_TRIAL = "trial_value"
 METRIC_BEST = "best_trial_value"
 
-_SQL_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
+SQL_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
 _sql_mapped = threading.Lock()  # (Python's warning filters are the process's)
 
 
@@ -75,7 +75,7 @@ def mlflow_client(tracking_uri: str, registry_uri: str | None = None) -> Any:
 
     schemes = {urlsplit(uri or "").scheme.split("+", 1)[0].lower()
                for uri in (tracking_uri, registry_uri)}
-    if schemes & set(_SQL_SCHEMES):
+    if schemes & set(SQL_SCHEMES):
         with _sql_mapped, warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*noload.*deprecated")
             from mlflow.store.tracking.dbmodels import models  # noqa: F401
