@@ -3,9 +3,11 @@
 The budget is one wall-clock deadline for everything ``fit`` does. Out of it the search
 reserves time for the final model; the reserve starts at 10% of the budget and is
 re-estimated from the best trial's measured epoch time as trials finish
-(``epoch_time * best_epoch * n_all / n_train`` plus a 20% margin, times ``final_copies``:
-the final refit trains that many seeds and averages them), capped at ``MAX_RESERVE`` of
-the budget, so fast data keeps most of the budget for searching. Each trial gets
+(``epoch_time * best_epoch * n_all / n_train`` times ``final_copies``: the final refit
+trains that many seeds and averages them; plus a 20% margin, ``REFIT_MARGIN_S`` at least,
+and ``FINAL_SLACK`` for the work after it), capped at ``MAX_RESERVE`` of the budget, so
+fast data keeps most of the budget for searching. The search window ends where the reserve
+now begins: it grows as the reserve shrinks. Each trial gets
 ``max_time`` = what is left of the search window, capped at a third of the window so one
 slow configuration cannot eat the whole search (at ``1/k`` of it when ``n_trials`` leaves
 only ``k < 3`` trials to run: a lone trial may use the whole window); the training loop
@@ -33,6 +35,13 @@ class Budget:
     MAX_RESERVE = 0.35
     #: fixed slack for work after the search (predictions, ensemble selection, bookkeeping)
     MIN_SLACK_S = 0.05
+    #: and a share of the budget for the same work after the final model (its validation
+    #: against the ensemble's, predictions on the held-out rows)
+    FINAL_SLACK = 0.02
+    #: the least margin over a refit's estimated cost: the last trial's end past the
+    #: window's and the ensemble selection before the refit come out of it (with 20% alone,
+    #: iris' 0.43 s refit of three seeds had 0.427 s left, and trained two)
+    REFIT_MARGIN_S = 0.25
     #: a trial may use at most this fraction of the search window
     TRIAL_SHARE = 1 / 3
     #: a trial given less than this share of a trial's cap was cut short by the window's end
@@ -65,6 +74,11 @@ class Budget:
         work after it, such as the tracker's end-of-search logging)."""
         with self._lock:
             return self.deadline - self.fixed_reserve - self.clock()
+
+    def refit_remaining(self) -> float:
+        """Seconds a final refit may take: to the deadline, less the fixed reserve and the
+        slack for the work after the refit (the rest of :meth:`update_reserve`'s estimate)."""
+        return self.final_remaining() - self.MIN_SLACK_S - self.FINAL_SLACK * self.time_budget
 
     def search_remaining(self) -> float:
         with self._lock:
@@ -135,7 +149,7 @@ class Budget:
         predictions, give the rest to the search."""
         with self._lock:
             self.reserve = (self.fixed_reserve + keep + self.MIN_SLACK_S
-                            + 0.02 * self.time_budget)
+                            + self.FINAL_SLACK * self.time_budget)
 
     def move_deadline(self, deadline: float) -> None:
         """Set the deadline (on ``clock``) to ``deadline``: a ``lepton worker`` follows the
@@ -146,12 +160,15 @@ class Budget:
 
     def update_reserve(self, *, epoch_time: float, epochs: int, data_ratio: float,
                        search_kept: float = 0.0) -> None:
-        """Re-estimate the final model's cost from a measured trial. ``search_kept``: the
-        share of the search time now left that a larger reserve must leave to the search
-        (a resumed study's best trial, measured before the window opens: a budget that
-        passed the checks is not to be refused for it)."""
-        estimate = (1.2 * epoch_time * max(1, epochs) * max(1.0, data_ratio) * self.final_copies
-                    + self.MIN_SLACK_S)
+        """Re-estimate the final model's cost from a measured trial, with ``FINAL_SLACK``
+        for the work after it (which a refit leaves to it: its time is
+        :meth:`refit_remaining`). ``search_kept``: the share of the search time now left that
+        a larger reserve must leave to the search (a resumed study's best trial, measured
+        before the window opens: a budget that passed the checks is not to be refused for
+        it)."""
+        cost = epoch_time * max(1, epochs) * max(1.0, data_ratio) * self.final_copies
+        estimate = (max(1.2 * cost, cost + self.REFIT_MARGIN_S) + self.MIN_SLACK_S
+                    + self.FINAL_SLACK * self.time_budget)
         with self._lock:
             reserve = self.fixed_reserve + min(
                 estimate, self.MAX_RESERVE * self.time_budget + self.MIN_SLACK_S)

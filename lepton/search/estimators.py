@@ -528,6 +528,19 @@ class _BaseLepton(BaseEstimator):
             if getattr(tracker, "enabled", False):
                 tracker_s += time.perf_counter() - t_tracker
         window_end = None  # when this run told workers its search ends (time.time())
+
+        def window_moved() -> None:
+            """The window follows the final model's reserve (Budget.update_reserve): its
+            end, moved a second or more, is recorded again for the workers."""
+            nonlocal window_end
+            if (window_end is not None
+                    and abs(time.time() + budget.search_remaining() - window_end) >= 1.0):
+                try:
+                    window_end = _publish_window_end(study, storage, follow, budget)
+                except _search.StorageError as exc:  # workers end as recorded before
+                    log.warning("could not record the search window's new end: %s", exc)
+
+        ctx.window_moved = window_moved
         try:
             window = budget.open_search_window(
                 None if self.n_trials is None else self.n_trials - _n_finished(study))
@@ -1297,7 +1310,7 @@ class _BaseLepton(BaseEstimator):
         devices = ctx.devices.devices[:FINAL_REFITS] if ctx.devices is not None else [device]
         first, modules, first_seconds = None, [], 0.0
         for k in range(0, FINAL_REFITS, len(devices)):
-            available = _refit_time_left(budget)
+            available = budget.refit_remaining()
             if k > 0 and 1.1 * first_seconds > available:
                 break
             seeds = list(range(k, min(FINAL_REFITS, k + len(devices))))
@@ -2091,11 +2104,6 @@ def _one_split_note(n_folds: int) -> str:
             f"on each of the {n_folds} folds")
 
 
-def _refit_time_left(budget: Budget) -> float:
-    """Seconds a refit may take: not the tracker's reserve (its logging comes after)."""
-    return budget.final_remaining() - Budget.MIN_SLACK_S - 0.02 * budget.time_budget
-
-
 def _refit_plan(best, ctx: SearchContext, budget: Budget) -> dict[str, Any]:
     """The refit of trial ``best`` on all rows as the time left allows: its best epoch
     count, or fewer epochs where they do not fit (``planned_epochs``), at the per-epoch
@@ -2105,7 +2113,7 @@ def _refit_plan(best, ctx: SearchContext, budget: Budget) -> dict[str, Any]:
                             or json.loads(best.user_attrs["training"])["epochs"]))
     per_epoch = (float(best.user_attrs.get("epoch_time") or 0.0)
                  * ctx.n_all / max(1.0, ctx.train_rows))
-    available = _refit_time_left(budget)
+    available = budget.refit_remaining()
     epochs = best_epoch
     if per_epoch > 0 and per_epoch * best_epoch > available:
         epochs = max(0, int(available / per_epoch))

@@ -429,14 +429,22 @@ def test_budget_plans_trials_and_reserves_time_for_the_final_model():
         assert other.open_search_window(trials) == pytest.approx(window)
         assert other.trial_max_time() == pytest.approx(window * share), trials
     # a measured best trial: 0.1 s/epoch, 20 epochs, all data is 1.25x the train split
+    # (a 20% margin, the work after it: 2% of the budget)
     budget.update_reserve(epoch_time=0.1, epochs=20, data_ratio=1.25)
-    assert budget.reserve == pytest.approx(1.2 * 0.1 * 20 * 1.25 + 0.05)
+    refit = 1.2 * 0.1 * 20 * 1.25 + 0.05 + 0.02 * 60
+    assert budget.reserve == pytest.approx(refit)
     clock.t += window
     # the smaller reserve hands its surplus back to the search ...
-    assert budget.trial_max_time() == pytest.approx(6.05 - 3.05)
-    clock.t += 3.0  # ... and once that is used, no new trial may start
+    assert budget.trial_max_time() == pytest.approx(6.05 - refit)
+    clock.t += 6.05 - refit  # ... and once that is used, no new trial may start
     assert budget.trial_max_time() <= 1e-9
-    assert budget.remaining() == pytest.approx(3.05)
+    assert budget.remaining() == pytest.approx(refit)
+    # the refit may take the reserve but for the work after it
+    assert budget.refit_remaining() == pytest.approx(refit - 0.05 - 0.02 * 60)
+    # a refit of a fraction of a second keeps a margin of REFIT_MARGIN_S, not 20% of it
+    small = Budget(60, clock=clock)
+    small.update_reserve(epoch_time=0.01, epochs=10, data_ratio=1.0)
+    assert small.reserve == pytest.approx(0.1 + Budget.REFIT_MARGIN_S + 0.05 + 0.02 * 60)
     # the reserve is capped so a slow model cannot starve the search
     budget.update_reserve(epoch_time=10, epochs=100, data_ratio=2)
     assert budget.reserve == pytest.approx(0.35 * 60 + 0.05)
@@ -450,7 +458,7 @@ def test_budget_plans_trials_and_reserves_time_for_the_final_model():
     # a final refit of several seeds reserves time for each of them, within the same cap
     seeds = Budget(60, clock=clock, final_copies=3)
     seeds.update_reserve(epoch_time=0.1, epochs=20, data_ratio=1.25)
-    assert seeds.reserve == pytest.approx(3 * 1.2 * 0.1 * 20 * 1.25 + 0.05)
+    assert seeds.reserve == pytest.approx(3 * 1.2 * 0.1 * 20 * 1.25 + 0.05 + 0.02 * 60)
     seeds.update_reserve(epoch_time=10, epochs=100, data_ratio=2)
     assert seeds.reserve == pytest.approx(0.35 * 60 + 0.05)
 
@@ -474,7 +482,7 @@ def test_a_resumed_studys_best_trial_sizes_the_reserve_until_this_fit_beats_it()
     study.add_trial(optuna.trial.create_trial(value=0.95, params={}, distributions={},
                                               user_attrs={"epoch_time": 0.2, "best_epoch": 30}))
     ctx.resume_reserve(study)
-    refit = 1.2 * 0.2 * 30 * (400 / 300) + 0.05
+    refit = 1.2 * 0.2 * 30 * (400 / 300) + 0.05 + 0.02 * 60
     assert budget.reserve == pytest.approx(refit) and ctx.best_value == 0.95
 
     def trial(number, value, epoch_time):
@@ -485,7 +493,8 @@ def test_a_resumed_studys_best_trial_sizes_the_reserve_until_this_fit_beats_it()
     ctx.keep(trial(1, 0.90, 0.01))  # this fit's, worse: the earlier best is still refitted
     assert budget.reserve == pytest.approx(refit)
     ctx.keep(trial(2, 0.97, 0.01))  # better: the final model is its own refit now
-    assert budget.reserve == pytest.approx(1.2 * 0.01 * 10 * (400 / 300) + 0.05)
+    assert budget.reserve == pytest.approx(0.01 * 10 * (400 / 300) + Budget.REFIT_MARGIN_S
+                                           + 0.05 + 0.02 * 60)
 
     # a budget nearly spent before the search (the checks passed it): the earlier best's
     # refit takes half the search time left, never all of it (the fit was refused after
@@ -802,13 +811,41 @@ def test_run_trials_goes_on_after_a_trial_state_race(monkeypatch):
 
     monkeypatch.setattr(study, "optimize", racy_optimize)
     ctx = SimpleNamespace(budget=Budget(30), models={}, interrupt=threading.Event(),
-                          follow=None, finished_here=[], trained_s={})
+                          follow=None, finished_here=[], trained_s={}, window_moved=None)
     ctx.budget.open_search_window()
     run_trials(study, lambda t: t.suggest_float("x", 0, 1), ctx, n_trials=4, n_jobs=1)
     assert calls["n"] == 2 and len(study.trials) == 4
     monkeypatch.setattr(study, "optimize", lambda *a, **k: (_ for _ in ()).throw(ValueError("boom")))
     with pytest.raises(ValueError, match="boom"):  # anything else still raises
         run_trials(study, lambda t: 0.0, ctx, n_trials=8, n_jobs=1)
+
+
+def test_the_search_window_grows_as_the_final_models_reserve_shrinks():
+    """The window ends where the reserve now begins: Optuna's timeout was fixed when the
+    search started (the first reserve, 10% of the budget), and searches whose refit needed
+    less ended 8-9% of their budget early (review helper-85; iris at 60 s ended at 54.9 s)."""
+    from lepton.search._search import run_trials
+
+    budget = Budget(4.0)
+    first = budget.reserve  # 0.45 s
+    ctx = SimpleNamespace(budget=budget, models={}, interrupt=threading.Event(),
+                          follow=None, finished_here=[], trained_s={}, last_told=None,
+                          window_moved=None)
+    budget.open_search_window()
+    ends = []
+
+    def objective(trial):
+        time.sleep(0.02)
+        if trial.number == 2:  # the final model needs 0.13 s now
+            budget.release_final_reserve()
+        ends.append(budget.elapsed())
+        return 0.0
+
+    study = optuna.create_study()
+    run_trials(study, objective, ctx, n_trials=None, n_jobs=1)
+    assert budget.reserve < first - 0.3
+    # trials ran into the time the first reserve held back, and stopped at the new one
+    assert 4.0 - first + 0.15 < ends[-1] <= 4.0 - budget.reserve + 0.1
 
 
 def test_ensemble_must_beat_a_resumed_best_trial_it_does_not_hold():
