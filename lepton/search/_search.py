@@ -48,15 +48,16 @@ from typing import Any
 import numpy as np
 import optuna
 import torch
-from optuna.storages.journal import JournalFileSymlinkLock
+from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock
 from torch import nn
 
 try:
     # Optuna's base of journal file locks: JournalFileBackend's lock_obj takes one; the
     # module is private, the class is what its documentation names (stable since Optuna 4.0)
-    from optuna.storages.journal._file import BaseJournalFileLock
+    from optuna.storages.journal._file import BaseJournalFileLock, get_lock_file
 except ImportError:  # moved by a later Optuna: journal files keep its lock (_journal_lock)
     BaseJournalFileLock = object  # type: ignore[assignment,misc]
+    get_lock_file = None
 
 try:
     import fcntl
@@ -1097,10 +1098,133 @@ def _open_storage(text: str) -> optuna.storages.BaseStorage:
     if lower.endswith(_DB_SUFFIXES):
         return _rdb("sqlite:///" + os.path.abspath(text))
     if lower.endswith(_JOURNAL_SUFFIXES):
-        from optuna.storages.journal import JournalFileBackend
         path = os.path.abspath(text)
-        return optuna.storages.JournalStorage(JournalFileBackend(path, _journal_lock(path)))
+        backend = _journal_backend(path, _journal_lock(path))
+        try:
+            return optuna.storages.JournalStorage(backend)
+        except ValueError as exc:  # json's JSONDecodeError, or Optuna's 'Invalid log format.'
+            _mend_journal(path, backend, exc)  # raises where it cannot
+            return optuna.storages.JournalStorage(backend)
     raise _unrecognised(text)
+
+
+def _journal_backend(path: str, lock: BaseJournalFileLock | None) -> JournalFileBackend:
+    """Optuna's journal file backend, whose appends leave no torn record
+    (:class:`_WholeRecordJournal`) where this Optuna's lock helper is known."""
+    if get_lock_file is None:
+        return JournalFileBackend(path, lock)
+    return _WholeRecordJournal(path, lock)
+
+
+class _WholeRecordJournal(JournalFileBackend):
+    """Optuna's ``JournalFileBackend`` whose appends leave whole records only. Optuna's
+    append writes its line and keeps what a failed write left: on a disk that filled
+    mid-search the journal ended in half a record (a trial's COMPLETE cut at its value),
+    and the next append, once space was freed, went on after it, gluing a record to the
+    half one: every later read of the study raised JSONDecodeError, all its trials
+    unreadable (review helper-87). Here, under the journal's lock, a torn end a killed or
+    failed writer left (bytes after the last newline, which no reader takes as a record)
+    is cut before the append, and a write that fails is cut back to where it began, so the
+    error is the storage's (the file named) and the journal stays readable and resumable.
+    """
+
+    def append_logs(self, logs: list[dict[str, Any]]) -> None:
+        text = "".join(json.dumps(log, separators=(",", ":")) + "\n" for log in logs)
+        payload = text.encode("utf-8")
+        with get_lock_file(self._lock):
+            fd = os.open(self._file_path, os.O_RDWR)
+            failed = None
+            try:
+                end = _whole_records_end(fd)
+                try:
+                    written = 0  # unbuffered: a failed write is known, and cut below
+                    while written < len(payload):
+                        written += os.pwrite(fd, payload[written:], end + written)
+                    os.fsync(fd)
+                except OSError as exc:
+                    with contextlib.suppress(OSError):  # cutting frees space: it succeeds
+                        os.ftruncate(fd, end)
+                    failed = exc
+            finally:
+                os.close(fd)
+        if failed is not None:  # the file named, the deepest error of its chain, as the
+            # storage's failure is said (_storage_stopped)
+            raise OSError(failed.errno, failed.strerror, self._file_path)
+
+
+def _whole_records_end(fd: int) -> int:
+    """The end of the last whole record (newline-ended line) of the journal open as ``fd``,
+    cutting off any bytes after it."""
+    size = os.fstat(fd).st_size
+    end, block = size, 4096
+    while end > 0:
+        start = max(0, end - block)
+        newline = os.pread(fd, end - start, start).rfind(b"\n")
+        if newline >= 0:
+            end = start + newline + 1
+            break
+        end = start
+    if end < size:
+        os.ftruncate(fd, end)
+    return end
+
+
+#: the start of each record Optuna's journal writes (json.dumps with its separators)
+_RECORD_START = b'{"op_code":'
+
+
+def _mend_journal(path: str, backend: JournalFileBackend, error: ValueError) -> None:
+    """A journal Optuna cannot read: where its damage is records that an earlier append
+    glued to torn ones (Optuna's own appends, and Lepton's before they kept whole records,
+    on a disk that filled: :class:`_WholeRecordJournal`), each torn start, a record never
+    read, is cut, the file as it was kept beside it (``<journal>.damaged-<time>``), and the
+    study reads as before the failed write. Any other damage raises a StorageError naming
+    the line."""
+    with get_lock_file(backend._lock) if get_lock_file is not None else \
+            contextlib.nullcontext():
+        with open(path, "rb") as f:
+            data = f.read()
+        *lines, tail = data.split(b"\n")  # tail: after the last newline, a torn end or b""
+        mended = []
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():  # no record: Optuna reads none there either
+                continue
+            try:
+                json.loads(line)
+                mended.append(line)
+                continue
+            except ValueError:
+                pass
+            start = line.rfind(_RECORD_START)
+            try:
+                if start <= 0:
+                    raise ValueError(line[:80])
+                json.loads(line[start:])
+            except ValueError:
+                raise StorageError(
+                    f"the journal file {path} cannot be read: its line {number} is damaged "
+                    f"({type(error).__name__}: {error}), not a record glued to a torn one, "
+                    "which Lepton mends. Restore the file from a backup, or delete that line "
+                    "and those after it to keep the trials before it.") from error
+            mended.append(line[start:])
+        kept = f"{path}.damaged-{time.strftime('%Y%m%d-%H%M%S')}"
+        try:
+            with open(kept, "wb") as f:
+                f.write(data)
+            with open(path + ".mending", "wb") as f:
+                f.write(b"".join(line + b"\n" for line in mended))
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(path + ".mending", path)
+        except OSError as exc:
+            raise StorageError(
+                f"the journal file {path} holds a record glued to one a failed write cut "
+                f"short, which Lepton mends, but could not write the mended file ({exc}); "
+                "free space beside it and fit again.") from exc
+    backend._log_number_offset = {0: 0}
+    log.warning("the journal file %s held a record glued to one a failed write had cut "
+                "short (a full disk?): the torn part, never read as a record, is cut; the "
+                "file as it was is kept as %s", path, kept)
 
 
 #: The file beside a journal file that its writers lock (:class:`JournalFileFlock`)
@@ -1302,6 +1426,8 @@ def _is_unreachable(exc: BaseException) -> bool:
 
     if isinstance(exc, (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError,
                         ConnectionError, TimeoutError)):
+        return True
+    if isinstance(exc, OSError) and exc.errno in _DISK_ERRNOS:  # a journal file's disk
         return True
     try:
         import redis.exceptions
@@ -1699,11 +1825,34 @@ def _storage_stopped(exc: BaseException) -> StorageError:
     SQLAlchemy's tracebacks, from wherever the failure landed."""
     cause = _storage_cause(exc) or exc
     text = str(cause).strip().splitlines()[0] if str(cause).strip() else "no message"
+    if _disk_failure(cause):  # said as a dead server's, it named neither (review helper-87)
+        return StorageError(
+            f"the study's storage could not be written mid-search ({type(cause).__name__}: "
+            f"{text}). The trials finished so far are in the study: free space on the disk "
+            "that holds it (or make it writable), then fit again with the same storage and "
+            "study_name (lepton run: the same command) to resume; a trial it cut off runs "
+            "again.")
     return StorageError(
         f"the study's storage stopped answering mid-search ({type(cause).__name__}: "
         f"{text}). The trials finished "
         "so far are in the study: fit again with the same storage and study_name (lepton "
         "run: the same command) to resume; a trial it cut off runs again.")
+
+
+#: a file storage's errors that are its disk's, not the search's: full, over quota,
+#: read-only, failing
+_DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.EFBIG})
+
+
+def _disk_failure(exc: BaseException) -> bool:
+    """Whether ``exc`` is a study file's disk failing: a journal's OSError, or SQLite's
+    'database or disk is full' / 'disk I/O error' / 'attempt to write a readonly
+    database'."""
+    if isinstance(exc, OSError) and exc.errno in _DISK_ERRNOS:
+        return True
+    text = str(exc).lower()
+    return any(said in text for said in ("database or disk is full", "disk i/o error",
+                                         "readonly database"))
 
 
 def _is_trial_state_race(exc: BaseException) -> bool:

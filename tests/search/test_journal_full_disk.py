@@ -1,0 +1,126 @@
+"""A journal file study on a disk that fills mid-search (review helper-87): Optuna's
+append kept the half record a failed write left, the next append (a resume, once space was
+freed) glued its record to it, and every later read of the study raised JSONDecodeError.
+A real full disk needs root (a small tmpfs); a file size limit (RLIMIT_FSIZE) fails the
+same writes the same way, part-written, with EFBIG, in a child process."""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import sys
+import textwrap
+
+import optuna
+import pytest
+from sklearn.datasets import load_wine
+
+from lepton import LeptonClassifier
+from lepton.search import StorageError
+from lepton.search._search import make_storage
+
+FILLED_SCRIPT = textwrap.dedent("""
+    import resource, signal, sys
+    from sklearn.datasets import load_wine
+    from lepton import LeptonClassifier
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # the write fails with EFBIG instead
+    limit = int(sys.argv[2])
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    X, y = load_wine(return_X_y=True)
+    LeptonClassifier(time_budget=60, storage=sys.argv[1], study_name="filled", cv=None,
+                     random_state=0, verbose=0).fit(X, y)
+""")
+
+FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+
+
+def _finished(path: str, name: str) -> set[int]:
+    study = optuna.load_study(study_name=name, storage=make_storage(path))
+    return {t.number for t in study.get_trials(deepcopy=False, states=FINISHED)}
+
+
+def test_a_journal_on_a_disk_that_fills_stays_readable_and_resumes(tmp_path):
+    journal = str(tmp_path / "study.log")
+    filled = subprocess.run([sys.executable, "-c", FILLED_SCRIPT, journal, "40000"],
+                            capture_output=True, text=True, timeout=180)
+    assert filled.returncode != 0
+    said = filled.stderr.strip().splitlines()[-1]  # Optuna's "Should not reach." before
+    assert "StorageError: the study's storage could not be written mid-search" in said, said
+    assert repr(journal) in said and "free space on the disk" in said
+    with open(journal, "rb") as f:
+        assert f.read().endswith(b"\n")  # whole records only: the failed one was cut
+    before = _finished(journal, "filled")
+    assert before  # the limit let some trials finish first
+
+    X, y = load_wine(return_X_y=True)  # space freed: the search resumes
+    model = LeptonClassifier(time_budget=8, storage=journal, study_name="filled", cv=None,
+                             random_state=0, verbose=0).fit(X, y)
+    after = _finished(journal, "filled")
+    assert before < after and model.score(X, y) > 0.5
+
+
+def test_a_torn_end_is_cut_before_the_next_append(tmp_path):
+    """A writer killed mid-append leaves bytes after the last newline: no reader takes them
+    as a record, and the next append starts on a line of its own."""
+    journal = str(tmp_path / "study.log")
+    study = optuna.create_study(study_name="torn", storage=make_storage(journal))
+    study.enqueue_trial({"x": 1.0})
+    with open(journal, "ab") as f:
+        f.write(b'{"op_code":6,"worker_id":"w","trial_id":0,"state":1,"values":[0.')
+    study = optuna.load_study(study_name="torn", storage=make_storage(journal))
+    study.optimize(lambda t: t.suggest_float("x", 0, 2), n_trials=2)
+    again = optuna.load_study(study_name="torn", storage=make_storage(journal))
+    assert [t.state for t in again.trials] == [optuna.trial.TrialState.COMPLETE] * 2
+    assert again.trials[0].params == {"x": 1.0}
+
+
+def _glued(journal: str) -> None:
+    """A journal as Optuna's own appends left it: a record half written, then the next
+    append's record after it on the same line."""
+    from optuna.storages.journal import JournalFileBackend
+
+    study = optuna.create_study(study_name="glued",
+                                storage=optuna.storages.JournalStorage(JournalFileBackend(journal)))
+    study.optimize(lambda t: t.suggest_float("x", 0, 2), n_trials=2)
+    study.enqueue_trial({"x": 0.5})
+    with open(journal, "rb") as f:
+        lines = f.read().splitlines(keepends=True)
+    with open(journal, "wb") as f:  # the last record cut at its middle, as ENOSPC left it
+        f.write(b"".join(lines[:-1]) + lines[-1][:len(lines[-1]) // 2])
+    with open(journal, "ab") as f:  # the resume's appends, the first glued to it
+        for name in ("other", "third"):
+            f.write(json.dumps({"op_code": 0, "worker_id": "w", "study_name": name,
+                                "directions": [1]}, separators=(",", ":")).encode() + b"\n")
+
+
+def test_a_journal_with_a_record_glued_to_a_torn_one_is_mended(tmp_path, caplog):
+    journal = str(tmp_path / "study.log")
+    _glued(journal)
+    with pytest.raises(json.JSONDecodeError):  # what Optuna says of it: nothing readable
+        optuna.load_study(study_name="glued", storage=optuna.storages.JournalStorage(
+            optuna.storages.journal.JournalFileBackend(journal)))
+    with caplog.at_level(logging.WARNING, logger="lepton.search"):
+        storage = make_storage(journal)
+    study = optuna.load_study(study_name="glued", storage=storage)
+    assert len(study.get_trials(states=FINISHED)) == 2  # the finished trials are all there
+    names = {s.study_name for s in optuna.get_all_study_summaries(storage)}
+    assert names == {"glued", "other", "third"}
+    kept = [p for p in tmp_path.iterdir() if p.name.startswith("study.log.damaged-")]
+    assert len(kept) == 1 and any(str(kept[0]) in r.getMessage() for r in caplog.records)
+    study.optimize(lambda t: t.suggest_float("x", 0, 2), n_trials=1)  # and it takes more
+    assert len(_finished(journal, "glued")) == 3
+
+
+def test_other_damage_to_a_journal_is_named_not_mended(tmp_path):
+    journal = str(tmp_path / "study.log")
+    _glued(journal)
+    with open(journal, "rb") as f:
+        lines = f.read().splitlines(keepends=True)
+    lines[1] = b"not a record at all\n"
+    with open(journal, "wb") as f:
+        f.write(b"".join(lines))
+    with pytest.raises(StorageError, match=rf"the journal file {journal} cannot be read: its "
+                                           r"line 2 is damaged .*Restore the file"):
+        make_storage(journal)
+    assert not [p for p in tmp_path.iterdir() if ".damaged-" in p.name]
