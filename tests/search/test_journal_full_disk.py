@@ -124,3 +124,19 @@ def test_other_damage_to_a_journal_is_named_not_mended(tmp_path):
                                            r"line 2 is damaged .*Restore the file"):
         make_storage(journal)
     assert not [p for p in tmp_path.iterdir() if ".damaged-" in p.name]
+
+
+def test_a_sqlite_study_on_a_full_disk_is_said_as_a_disk_not_a_dead_server():
+    """SQLite's 'database or disk is full' was said as a server that stopped answering."""
+    import sqlalchemy.exc
+
+    from lepton.search._search import _storage_stopped
+
+    full = sqlalchemy.exc.OperationalError("UPDATE trials ...", {},
+                                           Exception("database or disk is full"))
+    said = str(_storage_stopped(full))
+    assert said.startswith("the study's storage could not be written mid-search")
+    assert "free space on the disk" in said
+    gone = sqlalchemy.exc.OperationalError("SELECT 1", {}, Exception("server closed the "
+                                                                    "connection"))
+    assert str(_storage_stopped(gone)).startswith("the study's storage stopped answering")
