@@ -78,7 +78,8 @@ from ._base import SearchTracker, TrackingError
 from ._store import (
     _Held, artifact_root_for, check_tracking_uri, clear_dead_scratch, driver_url, mlflow_env,
     process_gone, process_instance, quiet_mlflow_env, redact_text, redact_uri,
-    resolve_tracking_uri, scratch_dir, scratch_tempdir, store_lock,
+    repair_interrupted_upgrade, resolve_tracking_uri, scratch_dir, scratch_tempdir, store_lock,
+    unfinished_upgrade,
 )
 from ._writer import (
     METRIC_BEST, METRIC_TRIAL, TAG_ROLE, TAG_STATE, TAG_STUDY, TAG_TRIAL, RunWriter, WriterDied,
@@ -361,19 +362,20 @@ class MLflowTracker(SearchTracker):
             check_tracking_uri(self.registry_uri)
         # a new SQL store announces its table creation and migrations at INFO: noise in
         # front of every first `lepton run` (errors still show)
+        stores = tuple(dict.fromkeys((self.tracking_uri, self.registry_uri)))
         try:
             with contextlib.ExitStack() as stack:
                 stack.enter_context(_muted_loggers("mlflow.store.db.utils", "alembic"))
-                for uri in dict.fromkeys((self.tracking_uri, self.registry_uri)):
+                for uri in stores:
                     stack.enter_context(store_lock(uri))  # a new store is created once
-                self.client = mlflow_client(self.tracking_uri, self.registry_uri)
-                self.experiment_id = self._ensure_experiment()
+                self._open_store(stores)
         except TrackingError:
             raise
         except Exception as exc:
             raise TrackingError(
                 f"MLflow store at tracking_uri={redact_uri(self.tracking_uri)!r} failed while "
-                f"opening experiment {self.experiment_name!r}: {type(exc).__name__}: {exc}") from exc
+                f"opening experiment {self.experiment_name!r}: {type(exc).__name__}: {exc}"
+                f"{''.join(_unfinished_upgrade(uri) for uri in stores)}") from exc
 
         self.parent_run_id: str | None = None
         self.registered_version: str | None = None
@@ -440,6 +442,23 @@ class MLflowTracker(SearchTracker):
                 f"registered_model_name={self.registered_model_name!r})")
 
     # -- setup -----------------------------------------------------------------------
+    def _open_store(self, stores: tuple[str, ...]) -> None:
+        """The client and experiment id, with the stores locked. A SQLite store whose schema
+        upgrade a full disk interrupted failed to open ever after, in 6 s (review helper-87):
+        where MLflow fails, what such an upgrade left is dropped where that loses nothing
+        (:func:`repair_interrupted_upgrade`), and the store opened once more, MLflow's
+        upgrade running again."""
+        try:
+            self.client = mlflow_client(self.tracking_uri, self.registry_uri)
+            self.experiment_id = self._ensure_experiment()
+        except Exception:
+            repaired = [done for uri in stores if (done := repair_interrupted_upgrade(uri))]
+            if not repaired:
+                raise
+            warn_at_caller(f"{'; '.join(repaired)}.", TrackingWarning)
+            self.client = mlflow_client(self.tracking_uri, self.registry_uri)
+            self.experiment_id = self._ensure_experiment()
+
     def _ensure_experiment(self) -> str:
         from mlflow.exceptions import MlflowException
 
@@ -1772,6 +1791,20 @@ def _muter(name: str) -> _Held:
         return level
 
     return _Held(mute, logger.setLevel)
+
+
+def _unfinished_upgrade(uri: str) -> str:
+    """:func:`unfinished_upgrade` of a SQLite store with this MLflow's schema revision: why
+    it failed to open and what to do, where its upgrade did not finish; '' otherwise."""
+    if urlsplit(uri).scheme.split("+", 1)[0].lower() != "sqlite":
+        return ""
+    try:  # (private to MLflow: where it moved, the message goes without the hint)
+        from mlflow.store.db.utils import _get_latest_schema_revision
+
+        head = _get_latest_schema_revision()
+    except Exception:
+        return ""
+    return unfinished_upgrade(uri, head)
 
 
 @contextlib.contextmanager

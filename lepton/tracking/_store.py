@@ -37,7 +37,8 @@ __all__ = ["lepton_home", "default_store_dir", "default_tracking_uri", "check_tr
            "artifact_root_for", "quiet_mlflow_env", "redact_uri", "store_lock",
            "check_tracking_uri_form",
            "process_instance", "process_gone", "scratch_dir", "scratch_tempdir",
-           "clear_dead_scratch", "mlflow_env"]
+           "clear_dead_scratch", "mlflow_env", "repair_interrupted_upgrade",
+           "unfinished_upgrade"]
 
 # Schemes MLflow's tracking client understands without plugins.
 _HTTP_SCHEMES = ("http", "https")
@@ -476,6 +477,145 @@ def _db_connection(uri: str, **engine_args: Any) -> Iterator[Any]:
             yield conn
     finally:
         engine.dispose()
+
+
+# -- a SQLite store whose schema upgrade was interrupted --------------------------------
+# MLflow upgrades a SQLite store's schema with alembic's batch mode: to change table X it
+# creates _alembic_tmp_X, copies X's rows into it, drops X, renames the copy to X and
+# records the new revision in alembic_version. Python's sqlite3 runs a CREATE TABLE outside
+# a transaction (committed at once) and opens one at the INSERT, so a failure after the
+# CREATE rolls back the copy, the drop, the rename and the revision, and leaves the empty
+# _alembic_tmp_X beside X, intact. Seen with a full disk ('database or disk is full' at
+# the UPDATE of alembic_version, review helper-87); MLflow's next try then stopped at its
+# own CREATE TABLE ('table _alembic_tmp_params already exists'), and so did every later
+# `lepton run`. An upgrade step whose first change is no batch (an added column, new
+# tables) is committed in part the same way ('duplicate column name: step' next time):
+# repaired on a store being created (no rows yet), an error saying what to do on one with
+# runs. Measured on a 2 MB tmpfs (review helper-89), 30 fills of a new store and 18 of one
+# with 3 runs at revision 0c779009ac13: 29 left an empty _alembic_tmp_X beside X, none a
+# copy holding rows or without its X; of those retried, 8 of 8 new stores and 5 of 8 with
+# runs opened after the repair (3 had stopped in a step adding tables: the error).
+_ALEMBIC_TMP = "_alembic_tmp_"
+
+
+def _sqlite_tables(con: Any) -> dict[str, int]:
+    """Rows of each table of a SQLite database (SQLite's own tables left out)."""
+    names = [name for (name,) in con.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite^_%' "
+        "ESCAPE '^'")]
+    return {name: con.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0]
+            for name in names}
+
+
+def _holds(rows: dict[str, int]) -> str:
+    runs, models = rows.get("runs", 0), rows.get("registered_models", 0)
+    return f"{runs} run{'s' * (runs != 1)} and {models} registered model{'s' * (models != 1)}"
+
+
+def _what_to_do(path: str, rows: dict[str, int]) -> str:
+    """What a user can do with a store that cannot be opened, by what it holds."""
+    if not rows.get("runs") and not rows.get("registered_models"):
+        return (f"It holds no runs or registered models: delete it (rm '{path}') and run "
+                "again for a new store.")
+    return (f"It holds {_holds(rows)}, which Lepton does not risk: restore '{path}' from a "
+            f"backup (cp BACKUP '{path}'), or move it aside for a new store (mv '{path}' "
+            f"'{path}.interrupted') and keep it for its runs; `mlflow db upgrade "
+            f"sqlite:///{path}` shows where the upgrade stops.")
+
+
+def repair_interrupted_upgrade(uri: str) -> str | None:
+    """Make a SQLite store whose schema upgrade by MLflow was interrupted (a full disk)
+    openable again, where nothing is lost; return what was done, or None where nothing
+    was: not a SQLite MLflow store, no sign of an interrupted upgrade, or the file busy.
+    Call it after MLflow failed to open the store, with :func:`store_lock` held.
+
+    - A store that holds no rows at all (its creation was interrupted: MLflow writes the
+      Default experiment once the schema is complete): its tables are dropped, in place
+      (a connection MLflow pooled as it failed still points at the file), and MLflow
+      creates them anew.
+    - Empty ``_alembic_tmp_X`` tables beside their ``X`` (see above): dropped, so that
+      MLflow's upgrade runs that step again from ``X``, whose rows it never changed.
+
+    Raises :class:`TrackingError` naming the file and what to do where such a table cannot
+    be dropped without loss (it holds rows, or its ``X`` is gone); the store is left as
+    found.
+    """
+    import sqlite3
+
+    path = _sqlite_file(uri)
+    if not path or not Path(path).is_file():
+        return None
+    try:
+        con = sqlite3.connect(path, timeout=PROBE_TIMEOUT, isolation_level=None)
+    except sqlite3.Error:
+        return None
+    try:
+        # the write lock before reading: another tool's upgrade step under way (it takes
+        # no store_lock) commits or rolls back first
+        con.execute("BEGIN IMMEDIATE")
+        rows = _sqlite_tables(con)
+        if not {"alembic_version", "experiments", "runs"} <= rows.keys():
+            con.execute("ROLLBACK")
+            return None  # no MLflow store (one whose first step failed opens as it is)
+        leftovers = sorted(name for name in rows if name.startswith(_ALEMBIC_TMP))
+        if not any(n for name, n in rows.items() if name != "alembic_version"):
+            for name in rows:
+                con.execute(f'DROP TABLE "{name}"')
+            con.execute("COMMIT")
+            return (f"the creation of SQLite store '{path}' was interrupted: its tables, all "
+                    "empty, were dropped for MLflow to create them anew")
+        if not leftovers:
+            con.execute("ROLLBACK")
+            return None
+        unsafe = [f"{name!r} holds {rows[name]} rows" if rows[name] else
+                  f"{name!r} is there without {name[len(_ALEMBIC_TMP):]!r}"
+                  for name in leftovers
+                  if rows[name] or name[len(_ALEMBIC_TMP):] not in rows]
+        if unsafe:
+            con.execute("ROLLBACK")
+            raise TrackingError(
+                f"SQLite store '{path}': its schema upgrade by MLflow was interrupted (e.g. "
+                f"by a full disk) and left {'; '.join(unsafe)}, which Lepton cannot drop "
+                f"without losing rows. {_what_to_do(path, rows)}")
+        for name in leftovers:
+            con.execute(f'DROP TABLE "{name}"')
+        con.execute("COMMIT")
+        return (f"the schema upgrade of SQLite store '{path}' was interrupted: the empty "
+                f"table(s) {', '.join(leftovers)} it left were dropped, for MLflow to run "
+                "that step again")
+    except sqlite3.Error:  # locked by another writer, read-only, a disk still full ...
+        return None  # (the connection's close rolls back what was begun)
+    finally:
+        con.close()
+
+
+def unfinished_upgrade(uri: str, head: str) -> str:
+    """Why a SQLite store failed to open, where its schema is not at MLflow's revision
+    ``head`` (its upgrade did not finish), and what to do; '' for any other store."""
+    import sqlite3
+
+    path = _sqlite_file(uri)
+    if not path or not Path(path).is_file():
+        return ""
+    try:
+        con = sqlite3.connect(f"{Path(path).absolute().as_uri()}?mode=ro", uri=True,
+                              timeout=PROBE_TIMEOUT)
+        try:
+            rows = _sqlite_tables(con)
+            found = (con.execute("SELECT version_num FROM alembic_version").fetchone()
+                     if "alembic_version" in rows else None)
+        finally:
+            con.close()
+    except sqlite3.Error:
+        return ""
+    revision = found[0] if found else None
+    if revision == head or not {"experiments", "runs"} <= rows.keys():
+        return ""
+    return (f" SQLite store '{path}' is at schema revision {revision or 'none'}, this MLflow "
+            f"needs {head}: its upgrade did not finish (interrupted, e.g. by a full disk). "
+            "Where the disk is full, free space and run again: Lepton drops what an "
+            "interrupted upgrade leaves, where that loses nothing. Where it fails again: "
+            f"{_what_to_do(path, rows)}")
 
 
 def check_tracking_uri(uri: str, *, timeout: float = PROBE_TIMEOUT) -> None:
