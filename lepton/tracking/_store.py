@@ -618,6 +618,16 @@ def unfinished_upgrade(uri: str, head: str) -> str:
             f"{_what_to_do(path, rows)}")
 
 
+def _elsewhere(uri: str) -> str:
+    """Where the default store cannot be written (a read-only or full home): the ways
+    around it, which the error named none of (review helper-87)."""
+    if uri != default_tracking_uri():
+        return ""
+    return (f" It is the default store, under LEPTON_HOME ({lepton_home()}): set LEPTON_HOME "
+            "to a writable folder, pass a tracking_uri (--tracking-uri), or search untracked "
+            "(lepton run --no-tracking).")
+
+
 def check_tracking_uri(uri: str, *, timeout: float = PROBE_TIMEOUT) -> None:
     """Raise :class:`TrackingError` naming ``uri`` unless a store there answers quickly.
 
@@ -648,10 +658,11 @@ def check_tracking_uri(uri: str, *, timeout: float = PROBE_TIMEOUT) -> None:
                 folder.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 raise TrackingError(f"tracking_uri={shown!r}: cannot create the folder "
-                                    f"{str(folder)!r} for the SQLite store ({exc}).") from exc
+                                    f"{str(folder)!r} for the SQLite store ({exc})."
+                                    f"{_elsewhere(uri)}") from exc
             if not os.access(folder, os.W_OK):
                 raise TrackingError(f"tracking_uri={shown!r}: folder {str(folder)!r} is not "
-                                    "writable.")
+                                    f"writable.{_elsewhere(uri)}")
         return
     if scheme in SQL_SCHEMES:
         from sqlalchemy import text

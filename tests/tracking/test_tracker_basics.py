@@ -43,6 +43,25 @@ def test_default_store_under_lepton_home(monkeypatch, tmp_path):
     assert default_tracking_uri() == f"sqlite:///{tmp_path / 'mlflow' / 'mlflow.db'}"
 
 
+
+def test_a_default_store_that_cannot_be_written_says_the_ways_around_it(monkeypatch,
+                                                                          tmp_path):
+    """A read-only or full LEPTON_HOME named the folder and no way out (review helper-87)."""
+    from lepton.tracking import TrackingError, default_tracking_uri
+    from lepton.tracking._store import check_tracking_uri
+
+    (tmp_path / "file").write_text("")
+    monkeypatch.setenv("LEPTON_HOME", str(tmp_path / "file" / "home"))  # mkdir fails
+    with pytest.raises(TrackingError, match=r"cannot create the folder .* It is the default "
+                                            r"store, under LEPTON_HOME .*: set LEPTON_HOME to "
+                                            r"a writable folder.*--no-tracking"):
+        check_tracking_uri(default_tracking_uri())
+    given = f"sqlite:///{tmp_path / 'file' / 'elsewhere' / 'm.db'}"
+    with pytest.raises(TrackingError) as raised:  # a store of the user's own: no such advice
+        check_tracking_uri(given)
+    assert "LEPTON_HOME" not in str(raised.value)
+
+
 @pytest.mark.parametrize("uri, match", [
     ("foo://somewhere/x", r"tracking_uri='foo://somewhere/x' has an unsupported scheme 'foo'"),
     ("/tmp/mlruns", r"tracking_uri='/tmp/mlruns' is a plain file store"),
