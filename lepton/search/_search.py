@@ -975,6 +975,27 @@ def make_storage(storage: Any) -> optuna.storages.BaseStorage | None:
             "(sqlite:///..., postgresql://..., mysql://..., redis://...) or a file path.")
     text = os.fspath(storage)
     check_storage_form(text)
+    path = _study_file(text)
+    made = path is not None and not os.path.exists(path)
+    try:
+        return _open_checked(text)
+    except BaseException:
+        if made:  # a study that could not be created leaves no empty file (a full disk)
+            with contextlib.suppress(OSError):
+                if os.path.getsize(path) == 0:
+                    os.remove(path)
+        raise
+
+
+def _study_file(text: str) -> str | None:
+    """The file a study storage given as ``text`` lives in (a path, or a ``sqlite:///``
+    URL); None for a server's."""
+    if text.startswith("sqlite:///"):
+        return text[len("sqlite:///"):].split("?", 1)[0] or None
+    return None if "://" in text else text
+
+
+def _open_checked(text: str) -> optuna.storages.BaseStorage:
     try:
         return _open_storage(text)
     except ImportError as exc:
@@ -993,7 +1014,9 @@ def make_storage(storage: Any) -> optuna.storages.BaseStorage | None:
             import redis.exceptions
 
             refused = isinstance(exc, redis.exceptions.ResponseError)
-        check = ("that the file's folder exists and is writable"
+        check = ("that the disk that holds it has free space"
+                 if _disk_failure(getattr(exc, "orig", None) or exc) else
+                 "that the file's folder exists and is writable"
                  if text.startswith("sqlite:") or "://" not in text else
                  "that the server has the database the URL names (a Redis server has 16 "
                  "unless configured otherwise: /0 to /15)" if refused else

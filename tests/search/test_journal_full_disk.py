@@ -140,3 +140,27 @@ def test_a_sqlite_study_on_a_full_disk_is_said_as_a_disk_not_a_dead_server():
     gone = sqlalchemy.exc.OperationalError("SELECT 1", {}, Exception("server closed the "
                                                                     "connection"))
     assert str(_storage_stopped(gone)).startswith("the study's storage stopped answering")
+
+
+def test_a_study_file_that_could_not_be_created_is_not_left_empty(tmp_path, monkeypatch):
+    """A new SQLite study on a full disk left an empty file behind (review helper-87); the
+    error said to check the folder, not the disk."""
+    import sqlalchemy.exc
+
+    from lepton.search import _search
+
+    def full(text):
+        open(_search._study_file(text), "ab").close()  # SQLite creates the file first
+        raise sqlalchemy.exc.OperationalError("CREATE TABLE studies", {},
+                                              Exception("database or disk is full"))
+
+    monkeypatch.setattr(_search, "_open_storage", full)
+    for given in (str(tmp_path / "new.db"), f"sqlite:///{tmp_path / 'other.sqlite'}"):
+        with pytest.raises(StorageError, match=r"cannot be opened: database or disk is full\. "
+                                               r"Check that the disk that holds it has free"):
+            make_storage(given)
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "kept.db").write_bytes(b"")  # there before: not this call's to remove
+    with pytest.raises(StorageError):
+        make_storage(str(tmp_path / "kept.db"))
+    assert (tmp_path / "kept.db").exists()
