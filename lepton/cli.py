@@ -63,7 +63,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
         if args.importance:
             _print_importances(model, split, args)
         if args.save:  # --save was ignored with --fixed before
-            steps.save(model, args.save)
+            try:
+                steps.save(model, args.save)
+            except steps.SaveError as exc:
+                print(_save_failed(exc), file=sys.stderr)
+                return 1
             print(f"saved the fitted model to {args.save} (joblib.load it to predict)")
         return 0
 
@@ -117,10 +121,19 @@ def _cmd_run(args: argparse.Namespace) -> int:
     signals = (contextlib.nullcontext() if stop.is_set() else
                stop_signals_set(stop, AFTER_SEARCH_STOP.format(signal="Ctrl-C"),
                                 AFTER_SEARCH_STOP.format(signal="SIGTERM")))
+    # A step that fails after the search (a full disk: review helper-87) is said in a line
+    # at the end, and the rest goes on: the held-out scores are printed (they were lost
+    # with the search's result in a traceback), and the exit status is 1. A version
+    # registered then stays "pending", as the flow leaves it when a task fails.
+    save_error = record_error = None
     with signals:
         if args.save:
-            steps.save(model, args.save)
-            print(f"saved the fitted model to {args.save} (joblib.load it to predict)")
+            try:
+                steps.save(model, args.save)
+            except steps.SaveError as exc:  # the file there before, if any, is unchanged
+                save_error = exc
+            else:
+                print(f"saved the fitted model to {args.save} (joblib.load it to predict)")
         if not stop.is_set():
             scores = steps.evaluate(model, split)
             for name, score in scores.items():
@@ -134,9 +147,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
             left_out.remove("column importances")
         run_id = None
         if not stop.is_set():
-            run_id = steps.record(model, scores, tables=tables, dataset=split.name)
+            try:
+                run_id = steps.record(model, scores, tables=tables, dataset=split.name)
+            except Exception as exc:  # a store that failed: said at the end, in a line
+                record_error = exc
             left_out[:] = [step for step in left_out if step != "MLflow record"]
-        if not stop.is_set():
+        failed_before = save_error is not None or (record_error is not None
+                                                   and bool(args.register))
+        if not stop.is_set() and not failed_before:
             steps.promote(model, split)
             left_out[:] = [step for step in left_out if step != "promotion"]
         pruned = None
@@ -147,7 +165,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             except Exception as exc:  # housekeeping: the run's model is saved and tracked
                 pruned = exc
     if stop.is_set():
-        return _stopped_after_search(stop, model, args, left_out)
+        return _stopped_after_search(stop, model, args, left_out, save_error)
     if run_id is not None:
         print(f"tracked in MLflow experiment {model.tracker_.experiment_name!r} "
               f"(run {run_id}); compare the trials with: lepton ui")
@@ -169,11 +187,35 @@ def _cmd_run(args: argparse.Namespace) -> int:
           f"budget, {importances}"
           f"reading the data, held-out scores, saving and tracking "
           f"{max(total - elapsed - importance_s, 0.0):.1f}s")
+    failed = [_save_failed(save_error)] if save_error is not None else []
+    if record_error is not None:
+        text = steps.record_failed(model, record_error)
+        if args.register:  # a registered model's run lacks its held-out scores
+            failed.append(f"lepton: error: {text}")
+        else:  # tracking errors are warnings (README), as during the search
+            print(f"lepton: warning: {text}", file=sys.stderr)
     missed = steps.registration_missed(model)
     if missed:  # asked for and not done: not a success, for cron or a scheduler
-        print(f"lepton: error: --register {args.register}: {missed}", file=sys.stderr)
-        return 1
-    return 0
+        failed.append(f"lepton: error: --register {args.register}: could not register the "
+                      f"model in {steps.registry_shown(model)}: {missed}; the champion is "
+                      "unchanged")
+    elif registered and failed_before:  # its promotion was left out above
+        failed.append(f"lepton: error: --register {args.register}: version "
+                      f"{registered['version']} stays 'pending', the champion unchanged: "
+                      "the run failed after registering it (said above)")
+    for line in failed:
+        print(line, file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _save_failed(exc: Exception) -> str:
+    """``--save`` could not write the model: the path, the cause, what to do, in a line."""
+    import errno
+
+    fix = ("free some space on that disk, or --save to another one, and run again"
+           if getattr(exc, "errno", None) in (errno.ENOSPC, errno.EDQUOT) else
+           "fix that and run again")
+    return f"lepton: error: {exc}; {fix}"
 
 
 #: what a Ctrl-C or SIGTERM prints once the search's model exists (lepton run)
@@ -182,7 +224,8 @@ AFTER_SEARCH_STOP = ("lepton: {signal}: the model is fitted; saving it (--save) 
                      "at once)")
 
 
-def _stopped_after_search(stop, model, args: argparse.Namespace, left_out: list[str]) -> int:
+def _stopped_after_search(stop, model, args: argparse.Namespace, left_out: list[str],
+                          save_error: Exception | None = None) -> int:
     """What a stop signal after the search left out, and the shell's exit status."""
     from . import steps
 
@@ -191,7 +234,8 @@ def _stopped_after_search(stop, model, args: argparse.Namespace, left_out: list[
         left_out[left_out.index("promotion")] = (
             f"promotion (version {registered['version']} of {registered['name']!r} stays "
             "'pending': the champion alias did not move)")
-    kept = (f"the model is saved to {args.save}" if args.save else
+    kept = (f"the model could not be saved ({save_error})" if save_error is not None else
+            f"the model is saved to {args.save}" if args.save else
             "the model was not saved (no --save)")
     print(f"lepton: {'terminated' if stop.terminates else 'interrupted'} ({stop.cause}) after "
           f"the search: {kept}; left out: {', '.join(left_out) or 'nothing'}", file=sys.stderr)
@@ -539,7 +583,8 @@ def _cmd_prune(args: argparse.Namespace) -> int:
             return 1
     result = plan.execute()
     print(result.describe())
-    return 130 if result.interrupted else 0
+    # stopped by an error before it did all it planned: not a success, for cron
+    return 130 if result.interrupted else 1 if result.stopped else 0
 
 
 def _age(text: str) -> float:

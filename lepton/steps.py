@@ -26,8 +26,8 @@ import numpy as np
 from ._warn import TrackingWarning
 
 __all__ = ["Split", "load_split", "build_estimator", "search", "evaluate", "importances",
-           "record", "save", "check_writable", "split_cv", "time_cv", "time_note", "weight_note",
-           "join_search", "NoSearchToJoin"]
+           "record", "save", "SaveError", "check_writable", "split_cv", "time_cv", "time_note",
+           "weight_note", "join_search", "NoSearchToJoin"]
 
 
 @dataclass
@@ -880,17 +880,22 @@ def record(model, scores: dict[str, float], tags: dict[str, str] | None = None,
     run's id, or None for an untracked search. ``dataset`` (the split's name) is tagged
     ``lepton.dataset`` and names the run ``search-<dataset>``, so that the searches of an
     experiment can be told apart in the runs table."""
+    from .tracking.prune import store_errors_unlogged
+
     tracker = model.tracker_
     if not tracker.enabled:
         return None
-    tracker.log_test_metrics({f"test_{name}": score for name, score in scores.items()})
-    if dataset is not None:
-        tags = {"lepton.dataset": str(dataset), "mlflow.runName": f"search-{dataset}",
-                **(tags or {})}
-    if tags:
-        tracker.tag_search(tags)
-    for artifact_file, frame in (tables or {}).items():
-        tracker.log_table(frame, artifact_file)
+    # a store's error is raised (`lepton run` says it in a line: record_failed); MLflow's
+    # SQL store also logged it with its traceback, 70 lines on a full disk (helper-87)
+    with store_errors_unlogged():
+        tracker.log_test_metrics({f"test_{name}": score for name, score in scores.items()})
+        if dataset is not None:
+            tags = {"lepton.dataset": str(dataset), "mlflow.runName": f"search-{dataset}",
+                    **(tags or {})}
+        if tags:
+            tracker.tag_search(tags)
+        for artifact_file, frame in (tables or {}).items():
+            tracker.log_table(frame, artifact_file)
     return tracker.parent_run_id
 
 
@@ -993,10 +998,34 @@ def registration_missed(model) -> str | None:
     if not getattr(tracker, "registered_model_name", None) or \
             getattr(tracker, "registered_version", None) is not None:
         return None
+    from .tracking.prune import one_line
+
     errors = list(getattr(tracker, "tracking_errors", []))
     why = next((e for e in errors if "(models)" in e or "regist" in e),
                errors[-1] if errors else "the tracking's warnings above say why")
-    return f"no version was registered: {why}"
+    return f"no version was registered: {one_line(why)}"  # without SQLAlchemy's SQL dump
+
+
+def registry_shown(model) -> str:
+    """The model registry the search's tracker registers in, its password hidden."""
+    from .tracking._store import redact_uri
+
+    tracker = model.tracker_
+    return redact_uri(str(getattr(tracker, "registry_uri", None) or tracker.tracking_uri))
+
+
+def record_failed(model, exc: Exception) -> str:
+    """:func:`record` raised ``exc``: what was not recorded where, and why, in a line (on a
+    full disk, `lepton run` ended in MLflow's traceback of 70 lines, SQL included: review
+    helper-87), with what to do where the disk is full."""
+    from .tracking._store import redact_uri
+    from .tracking.prune import disk_full, one_line
+
+    tracker = model.tracker_
+    why = one_line(f"{type(exc).__name__}: {exc}")
+    fix = "; the store's disk is full: free some space there" if disk_full(why) else ""
+    return (f"could not record the held-out scores in MLflow run {tracker.parent_run_id} of "
+            f"{redact_uri(str(tracker.tracking_uri))} ({why}){fix}")
 
 
 def check_writable(path: str, what: str = "--save") -> None:
@@ -1067,13 +1096,37 @@ def save(model, path: str) -> str:
     partial = _partial_path(path)
     # joblib would pick the compression from the path's suffix, which the partial lacks
     method = _JOBLIB_COMPRESSION.get(os.path.splitext(name)[1].lower())
+    before = os.path.exists(path)
     try:
         joblib.dump(saved_form(model), partial, compress=(method, None) if method else 0)
         os.replace(partial, path)
+    except OSError as exc:
+        # a full disk ended `lepton run --save` in 170 lines of joblib's traceback that
+        # named no path (review helper-87): the path, the cause and what is left, in a line
+        raise SaveError(exc.errno, f"could not save the model to {path}: {_os_cause(exc)}; "
+                        + ("the file there before is unchanged" if before else
+                           "nothing was written there")) from exc
     finally:
-        if os.path.exists(partial):
+        with contextlib.suppress(OSError):  # a partial file is never kept
             os.remove(partial)
     return path
+
+
+class SaveError(OSError):
+    """:func:`save` could not write the model (a full disk, a folder made read-only): its
+    message names the path, the operating system's cause and errno, and says that the file
+    there before, if any, is unchanged. An ``OSError``: the flow's save task retries it."""
+
+    def __str__(self) -> str:
+        return str(self.strerror)
+
+
+def _os_cause(exc: OSError) -> str:
+    """'no space left on device (OSError errno 28)': the cause, in a line."""
+    cause = (exc.strerror or str(exc) or type(exc).__name__).rstrip(".")
+    cause = cause[:1].lower() + cause[1:] if cause[1:2].islower() else cause
+    return (f"{cause} ({type(exc).__name__} errno {exc.errno})" if exc.errno is not None
+            else f"{cause} ({type(exc).__name__})")
 
 
 #: what follows a partial file's prefix: pid, time_ns counter, process instance (its '/'

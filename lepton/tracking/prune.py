@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import re
 import sqlite3
 import time
@@ -149,7 +150,7 @@ class PrunePlan:
 
     def execute(self) -> PruneResult:
         """Delete what the plan chose (see the module's docstring)."""
-        with mlflow_env():
+        with mlflow_env(), store_errors_unlogged():
             return _execute(self)
 
 
@@ -162,6 +163,10 @@ class PruneResult:
     file_bytes: int  # of the artifact files removed
     versions: int = 0  # registered versions deleted (delete_versions)
     interrupted: bool = False  # a Ctrl-C stopped it: what it deleted is gone, the rest stays
+    # an error stopped it before it did all it planned (the note says which): `lepton
+    # prune` exits 1 (it printed "stopped by" and exited 0 on a full disk: a cron job saw
+    # a success; review helper-87)
+    stopped: bool = False
     database_before: int | None = None  # SQLite file's bytes, before and after
     database_after: int | None = None
     notes: list[str] = field(default_factory=list)  # what could not be done, and why
@@ -380,6 +385,25 @@ def _size(n: int) -> str:
     return f"{n} bytes"
 
 
+class _NotStoreError(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("SQLAlchemy database error")
+
+
+@contextlib.contextmanager
+def store_errors_unlogged():
+    """MLflow's SQL store logs each failed statement at ERROR with its traceback, before it
+    raises: on a full disk a prune printed 80 such lines, and the result's note says the
+    same in one. Its other messages pass (a filter, not a level: others' are left as
+    they are)."""
+    logger, muted = logging.getLogger("mlflow.store.db.utils"), _NotStoreError()
+    logger.addFilter(muted)
+    try:
+        yield
+    finally:
+        logger.removeFilter(muted)
+
+
 def _execute(plan: PrunePlan) -> PruneResult:
     from mlflow.entities import LifecycleStage
     from mlflow.exceptions import MlflowException
@@ -418,22 +442,52 @@ def _execute(plan: PrunePlan) -> PruneResult:
                 remover.model(model_id)
             done += 1
         for run_id in (i for ids in plan.orphans.values() for i in ids):
-            with contextlib.suppress(MlflowException):  # gone meanwhile
+            try:
                 remover.run(run_id)
+            except MlflowException as exc:  # gone meanwhile; a full disk is no such case
+                if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
+                    raise
     except KeyboardInterrupt:
         result.interrupted = True
         result.notes.append(f"interrupted (Ctrl-C) after {_n(done, 'search')} of "
                             f"{len(plan.delete)}: run the prune again for the rest")
         return result
     except Exception as exc:  # the rest stay as they were; what was deleted is gone
-        result.notes.append(f"stopped by {type(exc).__name__}: {redact_text(str(exc))}; "
-                            "run the prune again for the rest")
+        result.stopped = True
+        text = one_line(str(exc))
+        hint = ("run the prune again for the rest" if not disk_full(text) else
+                f"the disk of {_sqlite_file(uri) or 'the store'} is full, and SQLite needs "
+                "free space on it even to delete rows (it journals each change): free some "
+                "space on that disk first, then run the prune again for the rest")
+        result.notes.append(f"stopped by {type(exc).__name__}: {text}; {hint}")
     db = _sqlite_file(uri)
     if db and result.freed and (result.runs or result.models):
         result.database_before = Path(db).stat().st_size
         _vacuum(db, result.notes)
         result.database_after = Path(db).stat().st_size
     return result
+
+
+#: what SQLAlchemy appends to an error's message: the statement (on one line or several),
+#: its parameters (a run's id, a metric's value) and a link; a line of advice before it
+_SQL_DUMP = re.compile(r"\n\[SQL: .*", re.S)
+_SQL_NOISE = re.compile(r"\(Background on this error at: [^)]*\)|\(raised as a result of "
+                        r"Query-invoked autoflush;[^)]*\)")
+
+
+def one_line(text: str) -> str:
+    """A tracking store's error in a line, URLs' passwords hidden: SQLAlchemy's SQL dump
+    and advice left out (a full disk's error during `lepton prune` was 4 lines, its
+    statement and parameters among them; the cause is the line '(sqlite3.OperationalError)
+    database or disk is full')."""
+    text = _SQL_NOISE.sub("", _SQL_DUMP.sub("", text))
+    return redact_text(" ".join(line.strip() for line in text.splitlines() if line.strip()))
+
+
+def disk_full(text: str) -> bool:
+    """Whether an error's message says the disk (of a SQLite store, or a file) is full."""
+    return any(sign in text for sign in ("database or disk is full", "[Errno 28]",
+                                         "No space left on device"))
 
 
 class _Remover:
