@@ -880,7 +880,7 @@ def record(model, scores: dict[str, float], tags: dict[str, str] | None = None,
     run's id, or None for an untracked search. ``dataset`` (the split's name) is tagged
     ``lepton.dataset`` and names the run ``search-<dataset>``, so that the searches of an
     experiment can be told apart in the runs table."""
-    from .tracking.prune import store_errors_unlogged
+    from .tracking._store import store_errors_unlogged
 
     tracker = model.tracker_
     if not tracker.enabled:
@@ -998,7 +998,7 @@ def registration_missed(model) -> str | None:
     if not getattr(tracker, "registered_model_name", None) or \
             getattr(tracker, "registered_version", None) is not None:
         return None
-    from .tracking.prune import one_line
+    from .tracking._store import one_line
 
     errors = list(getattr(tracker, "tracking_errors", []))
     why = next((e for e in errors if "(models)" in e or "regist" in e),
@@ -1018,8 +1018,7 @@ def record_failed(model, exc: Exception) -> str:
     """:func:`record` raised ``exc``: what was not recorded where, and why, in a line (on a
     full disk, `lepton run` ended in MLflow's traceback of 70 lines, SQL included: review
     helper-87), with what to do where the disk is full."""
-    from .tracking._store import redact_uri
-    from .tracking.prune import disk_full, one_line
+    from .tracking._store import disk_full, one_line, redact_uri
 
     tracker = model.tracker_
     why = one_line(f"{type(exc).__name__}: {exc}")

@@ -76,10 +76,10 @@ from .._servers import LOOPBACK, loopback_without_proxy
 from .._warn import TrackingWarning, warn_at_caller
 from ._base import SearchTracker, TrackingError
 from ._store import (
-    _Held, artifact_root_for, check_tracking_uri, clear_dead_scratch, driver_url, mlflow_env,
-    process_gone, process_instance, quiet_mlflow_env, redact_text, redact_uri,
-    repair_interrupted_upgrade, resolve_tracking_uri, scratch_dir, scratch_tempdir, store_lock,
-    unfinished_upgrade,
+    _Held, artifact_root_for, check_tracking_uri, clear_dead_scratch, disk_full, driver_url,
+    mlflow_env, one_line, process_gone, process_instance, quiet_mlflow_env, redact_text,
+    redact_uri, repair_interrupted_upgrade, resolve_tracking_uri, scratch_dir, scratch_tempdir,
+    store_errors_unlogged, store_lock, unfinished_upgrade,
 )
 from ._writer import (
     METRIC_BEST, METRIC_TRIAL, TAG_ROLE, TAG_STATE, TAG_STUDY, TAG_TRIAL, RunWriter, WriterDied,
@@ -261,7 +261,8 @@ def _in_mlflow_env(method):
     up after 30 s and 2 retries)."""
     @functools.wraps(method)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        with mlflow_env():
+        # what fails is collected (_guard) or raised, in a line: not also logged by MLflow
+        with mlflow_env(), store_errors_unlogged():
             return method(*args, **kwargs)
     return wrapper
 
@@ -516,14 +517,34 @@ class MLflowTracker(SearchTracker):
 
     # -- search ----------------------------------------------------------------------
     @_in_mlflow_env
-    def start_search(self, *, study_name: str, meta_features: dict, search_space: dict,
-                     settings: dict, study_uid: str | None = None, study_created: bool = False,
-                     direction: str | None = None, **kwargs: Any) -> None:
+    def start_search(self, **kwargs: Any) -> None:
         """``study_uid``: the persistent study's identity (None: in memory, or not known
         yet); ``study_created``: this fit created the study (no search run from before
         identities is its run); ``direction``: the study's, for ``best_trial_value``
-        (default: the metric's)."""
-        # Errors here propagate: they happen before any training time is spent.
+        (default: the metric's).
+
+        A store that fails here raises :class:`TrackingError`, before any training time is
+        spent: the store and MLflow's error in a line (on a full disk `lepton run` ended in
+        three tracebacks of SQL; review helper-90), and the search run, where it was
+        created, ended FAILED (else left RUNNING)."""
+        try:
+            self._start_search(**kwargs)
+        except TrackingError:
+            raise
+        except Exception as exc:
+            if self.parent_run_id is not None:
+                with contextlib.suppress(Exception):
+                    self.client.set_terminated(self.parent_run_id, status="FAILED")
+            why = _describe(exc)
+            raise TrackingError(
+                f"MLflow store at tracking_uri={redact_uri(self.tracking_uri)!r} could not "
+                f"start the search's run: {why}"
+                + ("; the store's disk is full: free some space there" if disk_full(why)
+                   else "")) from exc
+
+    def _start_search(self, *, study_name: str, meta_features: dict, search_space: dict,
+                      settings: dict, study_uid: str | None = None, study_created: bool = False,
+                      direction: str | None = None, **kwargs: Any) -> None:
         from mlflow.entities import Param, RunTag
         from mlflow.exceptions import MlflowException
 
@@ -1135,10 +1156,14 @@ class MLflowTracker(SearchTracker):
         if not self.strict:  # the writer drained while this thread logged the rest
             self._finish_writes(ended)
         status = "FINISHED"
-        try:
-            if self.tracking_errors:
+        if self.tracking_errors:
+            try:  # apart from the run's end: on a full disk it failed, and the run was left
+                # RUNNING (review helper-90)
                 self.client.set_tag(self.parent_run_id, "lepton.tracking_errors",
                                     _truncate("\n".join(self.tracking_errors), _MAX_TAG_LEN))
+            except Exception as exc:
+                self._guard("end_search (tracking errors)", exc)
+        try:
             if self._stopping():
                 self.stopped = self._stop.cause
                 status = "KILLED" if self._stop.terminates else "FINISHED"
@@ -1883,7 +1908,7 @@ def _fluent_tracking_uri(uri: str):
 def _describe(exc: BaseException) -> str:
     """'TypeName: message', with the original type of an error from the writer process,
     without terminal colour codes (MLflow colours its warnings)."""
-    text = re.sub(r"\x1b\[[0-9;]*m", "", redact_text(str(exc)))
+    text = re.sub(r"\x1b\[[0-9;]*m", "", one_line(str(exc)))  # (SQLAlchemy's SQL dump out)
     return f"{getattr(exc, 'kind', None) or type(exc).__name__}: {text}"
 
 

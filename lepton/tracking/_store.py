@@ -16,6 +16,7 @@ process under ``<tmp>/lepton-<uid>`` (:func:`scratch_dir`), removed once it has 
 from __future__ import annotations
 
 import atexit
+import logging
 import os
 import re
 import shutil
@@ -31,7 +32,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ._base import TrackingError
-from ._writer import SQL_SCHEMES  # (the writer runs without the package: defined there)
+from ._writer import (  # (the writer runs without the package: defined there)
+    SQL_SCHEMES, STORE_LOGGER, StoreErrorsUnlogged,
+)
 
 __all__ = ["lepton_home", "default_store_dir", "default_tracking_uri", "check_tracking_uri",
            "artifact_root_for", "quiet_mlflow_env", "redact_uri", "store_lock",
@@ -390,6 +393,43 @@ def redact_text(text: str) -> str:
     :func:`redact_uri`: an HTTP client's error quotes the URL it asked for, password and
     all, and a promotion's reason keeps the error (review helper-76)."""
     return re.sub(r"[A-Za-z][\w+.-]*://\S+", lambda m: redact_uri(m.group(0)), text)
+
+
+
+@contextmanager
+def store_errors_unlogged() -> Iterator[None]:
+    """MLflow's SQL store's log of each failed statement left out for the block
+    (:class:`._writer.StoreErrorsUnlogged`): what failed is said in a line (``one_line``),
+    or collected as a tracking error; on a full disk a prune printed 80 such lines. A
+    filter, not a level: the logger's other messages, and others' loggers, are left."""
+    logger, muted = logging.getLogger(STORE_LOGGER), StoreErrorsUnlogged()
+    logger.addFilter(muted)
+    try:
+        yield
+    finally:
+        logger.removeFilter(muted)
+
+
+#: what SQLAlchemy appends to an error's message: the statement (on one line or several),
+#: its parameters (a run's id, a metric's value) and a link; a line of advice before it
+_SQL_DUMP = re.compile(r"\n\[SQL: .*", re.S)
+_SQL_NOISE = re.compile(r"\(Background on this error at: [^)]*\)|\(raised as a result of "
+                        r"Query-invoked autoflush;[^)]*\)")
+
+
+def one_line(text: str) -> str:
+    """A tracking store's error in a line, URLs' passwords hidden: SQLAlchemy's SQL dump
+    and advice left out (a full disk's error during `lepton prune` was 4 lines, its
+    statement and parameters among them; the cause is the line '(sqlite3.OperationalError)
+    database or disk is full')."""
+    text = _SQL_NOISE.sub("", _SQL_DUMP.sub("", text))
+    return redact_text(" ".join(line.strip() for line in text.splitlines() if line.strip()))
+
+
+def disk_full(text: str) -> bool:
+    """Whether an error's message says the disk (of a SQLite store, or a file) is full."""
+    return any(sign in text for sign in ("database or disk is full", "[Errno 28]",
+                                         "No space left on device"))
 
 
 def _scheme(uri: str) -> str:

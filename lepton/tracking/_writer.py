@@ -36,6 +36,7 @@ wait, not the training.
 
 from __future__ import annotations
 
+import logging
 import os
 import pickle
 import signal
@@ -294,6 +295,20 @@ class WriterProcess:
         return f"writer process (pid {self.pid}) exited with code {code}"
 
 
+class StoreErrorsUnlogged(logging.Filter):
+    """Leaves out MLflow's SQL store's log of each failed statement ('SQLAlchemy database
+    error', at ERROR, with its traceback, before it raises): the error itself is what
+    Lepton says, in a line; on a full disk `lepton run --register` printed 21 such
+    tracebacks (review helper-90). MLflow's other messages pass."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("SQLAlchemy database error")
+
+
+#: MLflow's SQL store's logger (mlflow/store/db/utils.py)
+STORE_LOGGER = "mlflow.store.db.utils"
+
+
 # -- child side ----------------------------------------------------------------------------
 def _portable(reply: dict) -> dict:
     """A flush reply of plain types: it unpickles in the parent whatever the errors'
@@ -314,6 +329,8 @@ def main() -> int:
     if first is None:
         return 0
     _, init = first
+    # what fails is sent to the parent, which says it (or printed below, in a line)
+    logging.getLogger(STORE_LOGGER).addFilter(StoreErrorsUnlogged())
     # (mlflow is imported now: after the parent's first trial started)
     client = mlflow_client(init["tracking_uri"], init["registry_uri"])
     writer = RunWriter(client, experiment_id=init["experiment_id"],

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import logging
 import re
 import sqlite3
 import time
@@ -40,8 +39,8 @@ from urllib.parse import unquote, urlsplit
 
 from ._base import TrackingError
 from ._store import (
-    _scheme, _sqlite_file, check_tracking_uri, driver_url, mlflow_env, process_gone,
-    redact_text, redact_uri, resolve_tracking_uri,
+    _scheme, _sqlite_file, check_tracking_uri, disk_full, driver_url, mlflow_env, one_line,
+    process_gone, redact_uri, resolve_tracking_uri, store_errors_unlogged,
 )
 from ._writer import mlflow_client
 
@@ -385,25 +384,6 @@ def _size(n: int) -> str:
     return f"{n} bytes"
 
 
-class _NotStoreError(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not record.getMessage().startswith("SQLAlchemy database error")
-
-
-@contextlib.contextmanager
-def store_errors_unlogged():
-    """MLflow's SQL store logs each failed statement at ERROR with its traceback, before it
-    raises: on a full disk a prune printed 80 such lines, and the result's note says the
-    same in one. Its other messages pass (a filter, not a level: others' are left as
-    they are)."""
-    logger, muted = logging.getLogger("mlflow.store.db.utils"), _NotStoreError()
-    logger.addFilter(muted)
-    try:
-        yield
-    finally:
-        logger.removeFilter(muted)
-
-
 def _execute(plan: PrunePlan) -> PruneResult:
     from mlflow.entities import LifecycleStage
     from mlflow.exceptions import MlflowException
@@ -466,28 +446,6 @@ def _execute(plan: PrunePlan) -> PruneResult:
         _vacuum(db, result.notes)
         result.database_after = Path(db).stat().st_size
     return result
-
-
-#: what SQLAlchemy appends to an error's message: the statement (on one line or several),
-#: its parameters (a run's id, a metric's value) and a link; a line of advice before it
-_SQL_DUMP = re.compile(r"\n\[SQL: .*", re.S)
-_SQL_NOISE = re.compile(r"\(Background on this error at: [^)]*\)|\(raised as a result of "
-                        r"Query-invoked autoflush;[^)]*\)")
-
-
-def one_line(text: str) -> str:
-    """A tracking store's error in a line, URLs' passwords hidden: SQLAlchemy's SQL dump
-    and advice left out (a full disk's error during `lepton prune` was 4 lines, its
-    statement and parameters among them; the cause is the line '(sqlite3.OperationalError)
-    database or disk is full')."""
-    text = _SQL_NOISE.sub("", _SQL_DUMP.sub("", text))
-    return redact_text(" ".join(line.strip() for line in text.splitlines() if line.strip()))
-
-
-def disk_full(text: str) -> bool:
-    """Whether an error's message says the disk (of a SQLite store, or a file) is full."""
-    return any(sign in text for sign in ("database or disk is full", "[Errno 28]",
-                                         "No space left on device"))
 
 
 class _Remover:

@@ -86,7 +86,7 @@ def test_a_full_disk_on_an_orphan_stops_the_prune_too(store):
 
 
 def test_one_line_leaves_the_sql_out():
-    from lepton.tracking.prune import one_line
+    from lepton.tracking._store import one_line
 
     text = ("(raised as a result of Query-invoked autoflush; consider using a "
             "session.no_autoflush block if this flush is occurring prematurely)\n"
