@@ -397,10 +397,13 @@ class _BaseLepton(BaseEstimator):
         # review helper-65). The steps' seconds name the cost in the refusal.
         worker = getattr(self, "_follow", None) is not None  # its budget: the run's window
         t_step = time.perf_counter()
-        with column_errors_on_all_rows(X):
-            folds = self._make_folds(X, y_enc, w, kind, splits, space.scalings(), device,
-                                     rank="feature_fraction" in space.parameters,
-                                     loss=metric.loss)
+        try:
+            with column_errors_on_all_rows(X):
+                folds = self._make_folds(X, y_enc, w, kind, splits, space.scalings(), device,
+                                         rank="feature_fraction" in space.parameters,
+                                         loss=metric.loss)
+        except MemoryError as exc:
+            raise _out_of_memory(name, X, splits, space.scalings()) from exc
         steps["preprocessing the folds"] = time.perf_counter() - t_step
         if not worker:
             self._refuse_no_time(budget, steps, n_folds=len(folds))
@@ -1290,15 +1293,21 @@ class _BaseLepton(BaseEstimator):
         from threadpoolctl import threadpool_limits
 
         # BLAS/OpenMP threads as torch's here (the caller's torch_threads), as in _make_folds
-        with threadpool_limits(limits=torch.get_num_threads()):
-            Xt = pre.fit_transform(X, y_enc)
-        fraction = best.user_attrs.get("feature_fraction", 1.0)
-        if fraction < 1.0:  # the share its trial kept, ranked on every training row
-            columns = kept_columns(feature_ranking(
-                Xt, y_enc, classes=ctx.task.kind != "regression"), fraction)
-            if columns is not None:
-                pre = pre.keeping(columns)
-                Xt = Xt[:, columns]
+        try:
+            with threadpool_limits(limits=torch.get_num_threads()):
+                Xt = pre.fit_transform(X, y_enc)
+            fraction = best.user_attrs.get("feature_fraction", 1.0)
+            if fraction < 1.0:  # the share its trial kept, ranked on every training row
+                columns = kept_columns(feature_ranking(
+                    Xt, y_enc, classes=ctx.task.kind != "regression"), fraction)
+                if columns is not None:
+                    pre = pre.keeping(columns)
+                    Xt = Xt[:, columns]
+        except MemoryError as exc:
+            # every row prepared at once, beside the search's folds: where the memory ran
+            # out there, the fit ended in numpy's traceback without a model (review
+            # helper-91: 500,000 x 50 under a 1.9 GB limit, after its search's trial)
+            return _refit_failed(exc, report, force)
         y_dtype = torch.long if ctx.task.kind == "classification" else torch.float32
         try:
             data = TensorData(Xt, y_enc, w=ctx.w_all, device=device, y_dtype=y_dtype)
@@ -2102,6 +2111,28 @@ def _one_split_note(n_folds: int) -> str:
         return ""
     return (f", or pass cv=None: one validation split, each trial trained once instead of "
             f"on each of the {n_folds} folds")
+
+
+def _out_of_memory(name: str, X: Any, splits, scalings: list[str]) -> MemoryError:
+    """The memory ran out preparing the search's folds: said with the data's size and the
+    ways out (it was numpy's traceback from inside the preprocessing: review helper-91,
+    500,000 x 50 under a 1.75 GB limit). A MemoryError still, for callers that catch it."""
+    n_rows, n_cols = (X.shape[0], X.shape[1]) if len(getattr(X, "shape", ())) >= 2 else \
+        (len(X), 1)
+    import scipy.sparse
+
+    size = (X.memory_usage(deep=True).sum() if isinstance(X, pd.DataFrame)
+            else X.data.nbytes if scipy.sparse.issparse(X) else getattr(X, "nbytes", 0))
+    folds = (f"{len(splits)} folds, each" if len(splits) > 1 else "its validation split,")
+    fewer = (f"a smaller cv (now {len(splits)} folds) or cv=None, " if len(splits) > 1 else "")
+    scaled = (f" once per input scaling searched ({', '.join(scalings)})"
+              if len(scalings) > 1 else "")
+    return MemoryError(
+        f"{name}: not enough memory to prepare the data for the search ({n_rows:,} rows x "
+        f"{n_cols:,} columns, {size / 1e6:,.0f} MB as given). The search holds {folds} "
+        f"preprocessed to float32{scaled}, beside the data: at its peak a fit took 4-10 "
+        f"times the data's size (measured on 50-500 column tables). Fit on fewer rows (a "
+        f"sample), {fewer}or free memory on this machine.")
 
 
 def _refit_plan(best, ctx: SearchContext, budget: Budget) -> dict[str, Any]:
