@@ -388,6 +388,8 @@ class SearchContext:
     _copy_lock: threading.Lock = field(default_factory=threading.Lock)
     #: seconds the last greedy ensemble selection took (``_BaseLepton._select_ensemble``)
     selection_s: float = 0.0
+    #: that selection: (what it selected from, its result), for a second ask of the same
+    last_selection: tuple | None = None
 
     @contextmanager
     def trial_device(self):
