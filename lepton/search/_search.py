@@ -36,6 +36,7 @@ import os
 import re
 import signal
 import socket
+import stat
 import threading
 import time
 import uuid
@@ -1153,11 +1154,24 @@ class _WholeRecordJournal(JournalFileBackend):
     error is the storage's (the file named) and the journal stays readable and resumable.
     """
 
+    def read_logs(self, log_number_from: int):
+        """Optuna's read, once more from where it stopped where a line did not decode: a
+        reader in another process, without the lock, whose buffer ended inside a torn end
+        as an append cut it and wrote after it, joined the torn bytes to the new records
+        (review helper-93); read again, the file holds whole records there."""
+        read = 0
+        try:
+            for record in super().read_logs(log_number_from):
+                read += 1
+                yield record
+        except ValueError:  # JSONDecodeError, or Optuna's 'Invalid log format.'
+            yield from super().read_logs(log_number_from + read)
+
     def append_logs(self, logs: list[dict[str, Any]]) -> None:
         text = "".join(json.dumps(log, separators=(",", ":")) + "\n" for log in logs)
         payload = text.encode("utf-8")
         with get_lock_file(self._lock):
-            fd = os.open(self._file_path, os.O_RDWR)
+            fd = os.open(self._file_path, os.O_RDWR | os.O_CREAT, 0o666)  # as Optuna's "ab"
             failed = None
             try:
                 end = _whole_records_end(fd)
@@ -1210,7 +1224,7 @@ def _mend_journal(path: str, backend: JournalFileBackend, error: ValueError) -> 
         with open(path, "rb") as f:
             data = f.read()
         *lines, tail = data.split(b"\n")  # tail: after the last newline, a torn end or b""
-        mended = []
+        mended, glued = [], 0
         for number, line in enumerate(lines, start=1):
             if not line.strip():  # no record: Optuna reads none there either
                 continue
@@ -1232,14 +1246,23 @@ def _mend_journal(path: str, backend: JournalFileBackend, error: ValueError) -> 
                     "which Lepton mends. Restore the file from a backup, or delete that line "
                     "and those after it to keep the trials before it.") from error
             mended.append(line[start:])
-        kept = f"{path}.damaged-{time.strftime('%Y%m%d-%H%M%S')}"
+            glued += 1
+        if not glued:
+            # read again under the lock: another process mended it meanwhile (workers that
+            # opened the study together: both mended, the second overwriting the first's
+            # copy of the damaged file with the mended one; review helper-93), or the
+            # error was no glued record: Optuna's next read says it
+            return
+        # the copy's name is this process's own, made only if new
+        kept = f"{path}.damaged-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
         try:
-            with open(kept, "wb") as f:
+            with open(kept, "xb") as f:
                 f.write(data)
             with open(path + ".mending", "wb") as f:
                 f.write(b"".join(line + b"\n" for line in mended))
                 f.flush()
                 os.fsync(f.fileno())
+            os.chmod(path + ".mending", stat.S_IMODE(os.stat(path).st_mode))  # a group's
             os.replace(path + ".mending", path)
         except OSError as exc:
             raise StorageError(

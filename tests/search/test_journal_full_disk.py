@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import subprocess
 import sys
 import textwrap
@@ -110,6 +111,16 @@ def test_a_journal_with_a_record_glued_to_a_torn_one_is_mended(tmp_path, caplog)
     assert len(kept) == 1 and any(str(kept[0]) in r.getMessage() for r in caplog.records)
     study.optimize(lambda t: t.suggest_float("x", 0, 2), n_trials=1)  # and it takes more
     assert len(_finished(journal, "glued")) == 3
+    # another process that found it damaged, and mends after this one: it reads it again
+    # under the lock, whole, and leaves it and the copy be (it overwrote the copy of the
+    # damaged file with the mended one; review helper-93)
+    from lepton.search._search import _mend_journal
+
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="lepton.search"):
+        _mend_journal(journal, storage._backend, json.JSONDecodeError("x", "{", 0))
+    assert not caplog.records
+    assert [p for p in tmp_path.iterdir() if p.name.startswith("study.log.damaged-")] == kept
 
 
 def test_other_damage_to_a_journal_is_named_not_mended(tmp_path):
@@ -164,3 +175,30 @@ def test_a_study_file_that_could_not_be_created_is_not_left_empty(tmp_path, monk
     with pytest.raises(StorageError):
         make_storage(str(tmp_path / "kept.db"))
     assert (tmp_path / "kept.db").exists()
+
+
+def test_a_reader_that_met_a_torn_end_as_it_was_cut_reads_again(tmp_path, monkeypatch):
+    """Another process's read, without the lock, whose buffer ended inside a torn end as an
+    append cut it and wrote after it, joined the torn bytes to the new records and raised
+    JSONDecodeError (review helper-93, with Optuna's reader and a 64-byte buffer): the read
+    goes on from that line, which holds whole records by then."""
+    from optuna.storages.journal import JournalFileBackend
+
+    from lepton.search._search import _journal_lock, _WholeRecordJournal
+
+    path = str(tmp_path / "study.log")
+    study = optuna.create_study(study_name="r", storage=make_storage(path))
+    study.optimize(lambda t: t.suggest_float("a", 0, 1), n_trials=3)
+    everything = list(JournalFileBackend(path).read_logs(0))
+    read_logs, raced = JournalFileBackend.read_logs, []
+
+    def racing(self, log_number_from):  # the glued line met after 4 records, once
+        for number, record in enumerate(read_logs(self, log_number_from)):
+            if not raced and number == 4:
+                raced.append(log_number_from + number)
+                raise json.JSONDecodeError("Expecting ',' delimiter", "{...}", 64)
+            yield record
+
+    monkeypatch.setattr(JournalFileBackend, "read_logs", racing)
+    read = list(_WholeRecordJournal(path, _journal_lock(path)).read_logs(0))
+    assert raced == [4] and read == everything
