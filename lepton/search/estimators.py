@@ -531,13 +531,16 @@ class _BaseLepton(BaseEstimator):
             if getattr(tracker, "enabled", False):
                 tracker_s += time.perf_counter() - t_tracker
         window_end = None  # when this run told workers its search ends (time.time())
+        moving = threading.Lock()  # trials' threads (n_jobs > 1) call it at once
 
         def window_moved() -> None:
             """The window follows the final model's reserve (Budget.update_reserve): its
             end, moved a second or more, is recorded again for the workers."""
             nonlocal window_end
-            if (window_end is not None
-                    and abs(time.time() + budget.search_remaining() - window_end) >= 1.0):
+            with moving:
+                if (window_end is None
+                        or abs(time.time() + budget.search_remaining() - window_end) < 1.0):
+                    return
                 try:
                     window_end = _publish_window_end(study, storage, follow, budget)
                 except _search.StorageError as exc:  # workers end as recorded before
@@ -2125,10 +2128,8 @@ def _out_of_memory(name: str, X: Any, splits, scalings: list[str]) -> MemoryErro
     500,000 x 50 under a 1.75 GB limit). A MemoryError still, for callers that catch it."""
     n_rows, n_cols = (X.shape[0], X.shape[1]) if len(getattr(X, "shape", ())) >= 2 else \
         (len(X), 1)
-    import scipy.sparse
-
     size = (X.memory_usage(deep=True).sum() if isinstance(X, pd.DataFrame)
-            else X.data.nbytes if scipy.sparse.issparse(X) else getattr(X, "nbytes", 0))
+            else X.data.nbytes if sp.issparse(X) else getattr(X, "nbytes", 0))
     folds = (f"{len(splits)} folds, each" if len(splits) > 1 else "its validation split,")
     fewer = (f"a smaller cv (now {len(splits)} folds) or cv=None, " if len(splits) > 1 else "")
     scaled = (f" once per input scaling searched ({', '.join(scalings)})"

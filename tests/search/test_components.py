@@ -811,7 +811,8 @@ def test_run_trials_goes_on_after_a_trial_state_race(monkeypatch):
 
     monkeypatch.setattr(study, "optimize", racy_optimize)
     ctx = SimpleNamespace(budget=Budget(30), models={}, interrupt=threading.Event(),
-                          follow=None, finished_here=[], trained_s={}, window_moved=None)
+                          follow=None, finished_here=[], trained_s={}, window_moved=None,
+                          start_s=0.0)
     ctx.budget.open_search_window()
     run_trials(study, lambda t: t.suggest_float("x", 0, 1), ctx, n_trials=4, n_jobs=1)
     assert calls["n"] == 2 and len(study.trials) == 4
@@ -830,7 +831,7 @@ def test_the_search_window_grows_as_the_final_models_reserve_shrinks():
     first = budget.reserve  # 0.45 s
     ctx = SimpleNamespace(budget=budget, models={}, interrupt=threading.Event(),
                           follow=None, finished_here=[], trained_s={}, last_told=None,
-                          window_moved=None)
+                          window_moved=None, start_s=0.0)
     budget.open_search_window()
     ends = []
 
@@ -846,6 +847,28 @@ def test_the_search_window_grows_as_the_final_models_reserve_shrinks():
     assert budget.reserve < first - 0.3
     # trials ran into the time the first reserve held back, and stopped at the new one
     assert 4.0 - first + 0.15 < ends[-1] <= 4.0 - budget.reserve + 0.1
+
+
+def test_no_trial_is_asked_for_with_less_time_left_than_trials_take_to_start():
+    """With n_jobs=2 a trial asked for as the window ended found it closed once sampled and
+    was recorded FAIL, unstarted (3 of 4 fits; review helper-93): the search stops while
+    three of its slowest starts are still left."""
+    from lepton.search._search import run_trials
+
+    budget = Budget(2.0)
+    ctx = SimpleNamespace(budget=budget, models={}, interrupt=threading.Event(),
+                          follow=None, finished_here=[], trained_s={}, last_told=None,
+                          window_moved=None, start_s=0.2)  # as the Objective measured
+    budget.open_search_window()
+    left = []
+
+    def objective(trial):
+        time.sleep(0.02)
+        left.append(budget.trial_max_time())
+        return 0.0
+
+    run_trials(optuna.create_study(), objective, ctx, n_trials=None, n_jobs=1)
+    assert 0.6 - 0.05 < left[-1] <= 0.6 + 0.05  # (with an unmeasured start: to 0.01 s)
 
 
 def test_ensemble_must_beat_a_resumed_best_trial_it_does_not_hold():

@@ -411,7 +411,8 @@ def test_ctrl_c_says_what_the_stop_leaves_a_search_or_a_worker(
                                          "and the trials it finished stay in the study "
                                          "(Ctrl-C again to stop at once)")]:
             ctx = SimpleNamespace(budget=Budget(10), interrupt=_search.StopRequest(),
-                                  follow=follow, models=models, window_moved=None)
+                                  follow=follow, models=models, window_moved=None,
+                                  start_s=0.0)
             with pytest.raises(KeyboardInterrupt):
                 _search.run_trials(optuna.create_study(), None, ctx, n_trials=None, n_jobs=1)
             err = capfd.readouterr().err
