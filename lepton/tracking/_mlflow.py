@@ -78,7 +78,7 @@ from ._base import SearchTracker, TrackingError
 from ._store import (
     _Held, artifact_root_for, check_tracking_uri, clear_dead_scratch, disk_full, driver_url,
     mlflow_env, one_line, process_gone, process_instance, quiet_mlflow_env, redact_text,
-    redact_uri, repair_interrupted_upgrade, resolve_tracking_uri, scratch_dir, scratch_tempdir,
+    open_locked, redact_uri, resolve_tracking_uri, scratch_dir, scratch_tempdir,
     store_errors_unlogged, store_lock, unfinished_upgrade,
 )
 from ._writer import (
@@ -365,11 +365,8 @@ class MLflowTracker(SearchTracker):
         # front of every first `lepton run` (errors still show)
         stores = tuple(dict.fromkeys((self.tracking_uri, self.registry_uri)))
         try:
-            with contextlib.ExitStack() as stack:
-                stack.enter_context(_muted_loggers("mlflow.store.db.utils", "alembic"))
-                for uri in stores:
-                    stack.enter_context(store_lock(uri))  # a new store is created once
-                self._open_store(stores)
+            with _muted_loggers("mlflow.store.db.utils", "alembic"):
+                open_locked(stores, self._open_store)
         except TrackingError:
             raise
         except Exception as exc:
@@ -443,22 +440,13 @@ class MLflowTracker(SearchTracker):
                 f"registered_model_name={self.registered_model_name!r})")
 
     # -- setup -----------------------------------------------------------------------
-    def _open_store(self, stores: tuple[str, ...]) -> None:
-        """The client and experiment id, with the stores locked. A SQLite store whose schema
-        upgrade a full disk interrupted failed to open ever after, in 6 s (review helper-87):
-        where MLflow fails, what such an upgrade left is dropped where that loses nothing
-        (:func:`repair_interrupted_upgrade`), and the store opened once more, MLflow's
-        upgrade running again."""
-        try:
-            self.client = mlflow_client(self.tracking_uri, self.registry_uri)
-            self.experiment_id = self._ensure_experiment()
-        except Exception:
-            repaired = [done for uri in stores if (done := repair_interrupted_upgrade(uri))]
-            if not repaired:
-                raise
-            warn_at_caller(f"{'; '.join(repaired)}.", TrackingWarning)
-            self.client = mlflow_client(self.tracking_uri, self.registry_uri)
-            self.experiment_id = self._ensure_experiment()
+    def _open_store(self) -> None:
+        """The client and experiment id, the stores locked (:func:`open_locked`: a SQLite
+        store whose schema upgrade a full disk interrupted failed to open ever after, in
+        6 s, review helper-87; what such an upgrade left is dropped where that loses
+        nothing, and the store opened once more)."""
+        self.client = mlflow_client(self.tracking_uri, self.registry_uri)
+        self.experiment_id = self._ensure_experiment()
 
     def _ensure_experiment(self) -> str:
         from mlflow.exceptions import MlflowException

@@ -25,13 +25,16 @@ import tempfile
 import threading
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from ._base import TrackingError
+
+T = TypeVar("T")
 from ._writer import (  # (the writer runs without the package: defined there)
     SQL_SCHEMES, STORE_LOGGER, StoreErrorsUnlogged,
 )
@@ -627,6 +630,29 @@ def repair_interrupted_upgrade(uri: str) -> str | None:
         return None  # (the connection's close rolls back what was begun)
     finally:
         con.close()
+
+
+def open_locked(uris: Sequence[str], open_store: Callable[[], T]) -> T:
+    """``open_store()`` (which opens the MLflow stores ``uris`` name, creating or upgrading
+    their schema) with each store locked (:func:`store_lock`); where it fails and
+    :func:`repair_interrupted_upgrade` repaired one, warned and called once more. The
+    tracker, `lepton prune` and `lepton ui` open stores so: the last two opened a store
+    whose upgrade a full disk had interrupted into MLflow's error (review helper-89), and
+    without the lock that keeps two processes from migrating one new store at once."""
+    from .._warn import TrackingWarning, warn_at_caller
+
+    stores = tuple(dict.fromkeys(uris))
+    with contextlib.ExitStack() as stack:
+        for uri in stores:
+            stack.enter_context(store_lock(uri))  # a new store is created once
+        try:
+            return open_store()
+        except Exception:
+            repaired = [done for uri in stores if (done := repair_interrupted_upgrade(uri))]
+            if not repaired:
+                raise
+            warn_at_caller(f"{'; '.join(repaired)}.", TrackingWarning)
+            return open_store()
 
 
 def unfinished_upgrade(uri: str, head: str) -> str:

@@ -98,3 +98,22 @@ def test_interrupted_upgrade_resumes_and_keeps_runs(tmp_path):
     run = client.create_run(tracker.experiment_id)
     client.log_param(run.info.run_id, "long", "x" * 500)
     assert client.get_run(run.info.run_id).data.params["long"] == "x" * 500
+
+
+def test_prune_and_ui_open_a_store_whose_upgrade_was_interrupted(tmp_path):
+    """`lepton prune` and `lepton ui` opened such a store into MLflow's error; only a
+    tracked fit mended it (helper-89)."""
+    from lepton.tracking.prune import plan_prune
+    from lepton.tracking.ui import latest_search_experiment
+
+    for opens in (lambda uri: plan_prune(uri, keep=1), latest_search_experiment):
+        db = tmp_path / f"{len(list(tmp_path.iterdir()))}.db"
+        uri = _old_store(db)
+        with _disk_full_at_step(), pytest.raises(TrackingError), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            MLflowTracker(tracking_uri=uri, experiment_name="e")
+        assert _state(db)[1] == ["_alembic_tmp_params"]
+        with pytest.warns(Warning, match="_alembic_tmp_params it left were dropped"):
+            opens(uri)
+        revision, leftovers, params = _state(db)
+        assert revision != BEFORE and not leftovers and params == 100
