@@ -373,7 +373,7 @@ class MLflowTracker(SearchTracker):
             raise TrackingError(
                 f"MLflow store at tracking_uri={redact_uri(self.tracking_uri)!r} failed while "
                 f"opening experiment {self.experiment_name!r}: {type(exc).__name__}: {exc}"
-                f"{''.join(_unfinished_upgrade(uri) for uri in stores)}") from exc
+                f"{''.join(unfinished_upgrade(uri) for uri in stores)}") from exc
 
         self.parent_run_id: str | None = None
         self.registered_version: str | None = None
@@ -1804,20 +1804,6 @@ def _muter(name: str) -> _Held:
         return level
 
     return _Held(mute, logger.setLevel)
-
-
-def _unfinished_upgrade(uri: str) -> str:
-    """:func:`unfinished_upgrade` of a SQLite store with this MLflow's schema revision: why
-    it failed to open and what to do, where its upgrade did not finish; '' otherwise."""
-    if urlsplit(uri).scheme.split("+", 1)[0].lower() != "sqlite":
-        return ""
-    try:  # (private to MLflow: where it moved, the message goes without the hint)
-        from mlflow.store.db.utils import _get_latest_schema_revision
-
-        head = _get_latest_schema_revision()
-    except Exception:
-        return ""
-    return unfinished_upgrade(uri, head)
 
 
 @contextlib.contextmanager

@@ -44,7 +44,7 @@ __all__ = ["lepton_home", "default_store_dir", "default_tracking_uri", "check_tr
            "check_tracking_uri_form",
            "process_instance", "process_gone", "scratch_dir", "scratch_tempdir",
            "clear_dead_scratch", "mlflow_env", "repair_interrupted_upgrade",
-           "unfinished_upgrade"]
+           "unfinished_upgrade", "open_locked", "open_client"]
 
 # Schemes MLflow's tracking client understands without plugins.
 _HTTP_SCHEMES = ("http", "https")
@@ -655,13 +655,34 @@ def open_locked(uris: Sequence[str], open_store: Callable[[], T]) -> T:
             return open_store()
 
 
-def unfinished_upgrade(uri: str, head: str) -> str:
-    """Why a SQLite store failed to open, where its schema is not at MLflow's revision
-    ``head`` (its upgrade did not finish), and what to do; '' for any other store."""
+def open_client(tracking_uri: str, registry_uri: str | None = None) -> Any:
+    """An MLflow client of these stores, opened (MLflow creates or upgrades a store's
+    schema as it first reads it) as :func:`open_locked` opens stores: for `lepton prune`
+    and `lepton ui`, which opened a store whose upgrade a full disk had cut into MLflow's
+    error (helper-89)."""
+    from ._writer import mlflow_client
+
+    def opened() -> Any:
+        client = mlflow_client(tracking_uri, registry_uri)
+        client.search_experiments(max_results=1)
+        return client
+
+    return open_locked((tracking_uri, registry_uri or tracking_uri), opened)
+
+
+def unfinished_upgrade(uri: str) -> str:
+    """Why a SQLite store failed to open, where its schema is not at this MLflow's revision
+    (its upgrade did not finish), and what to do; '' for any other store."""
     import sqlite3
 
     path = _sqlite_file(uri)
     if not path or not Path(path).is_file():
+        return ""
+    try:  # (private to MLflow: where it moved, the message goes without the hint)
+        from mlflow.store.db.utils import _get_latest_schema_revision
+
+        head = _get_latest_schema_revision()
+    except Exception:
         return ""
     try:
         con = sqlite3.connect(f"{Path(path).absolute().as_uri()}?mode=ro", uri=True,

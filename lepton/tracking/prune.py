@@ -40,7 +40,7 @@ from urllib.parse import unquote, urlsplit
 from ._base import TrackingError
 from ._store import (
     _scheme, _sqlite_file, check_tracking_uri, disk_full, driver_url, mlflow_env, one_line,
-    open_locked, process_gone, redact_uri, resolve_tracking_uri, store_errors_unlogged,
+    open_client, process_gone, redact_uri, resolve_tracking_uri, store_errors_unlogged,
 )
 from ._writer import mlflow_client
 
@@ -235,19 +235,12 @@ def _active(run) -> float:
     return (run.info.end_time or run.info.start_time or 0) / 1000
 
 
-def _opened(client):
-    """``client``, its store opened (MLflow creates or upgrades a store's schema as it
-    first reads it)."""
-    client.search_experiments(max_results=1)
-    return client
-
-
 def _plan(uri: str, registry: str, only: str | None, keep: int | None,
           older_than: float | None, delete_versions: bool) -> PrunePlan:
     from mlflow.entities import ViewType
     from ._writer import TAG_ROLE
 
-    client = open_locked((uri, registry), lambda: _opened(mlflow_client(uri, registry)))
+    client = open_client(uri, registry)  # locked, and mended where a full disk cut it
     experiments = _all(lambda token: client.search_experiments(page_token=token))
     if only is not None:
         named = [e for e in experiments if e.name == only]

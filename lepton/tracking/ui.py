@@ -69,18 +69,12 @@ def latest_search_experiment(tracking_uri: str) -> str | None:
 
 def _latest_search_experiment(tracking_uri: str) -> str | None:
     from ._mlflow import TAG_ROLE, _muted_loggers
-    from ._writer import mlflow_client
+    from ._store import open_client
 
     # a new store's table creation lines (INFO), before the URL (review helper-77)
-    from ._store import open_locked
-
-    def listed():
-        client = mlflow_client(tracking_uri)
-        return client, client.search_experiments(max_results=1000)
-
     with _muted_loggers("mlflow.store.db.utils", "alembic"):
-        # locked, and mended where a full disk cut its upgrade (helper-89)
-        client, experiments = open_locked([tracking_uri], listed)
+        client = open_client(tracking_uri)  # locked, and mended where a full disk cut it
+        experiments = client.search_experiments(max_results=1000)
     if not experiments:
         return None
     runs = client.search_runs([e.experiment_id for e in experiments],
