@@ -71,8 +71,8 @@ from ..training import (
 )
 from ..models.networks import rescale_outputs
 from ..preprocessing import kept_columns
+from ..tracking._store import disk_full, driver_url, process_instance, redact_uri
 from ..tracking._store import process_gone as _process_gone
-from ..tracking._store import driver_url, process_instance, redact_uri
 from .budget import Budget
 from .metrics import Metric
 from .portfolio import portfolio_params
@@ -1220,7 +1220,7 @@ def _mend_journal(path: str, backend: JournalFileBackend, error: ValueError) -> 
     """A journal Optuna cannot read: where its damage is records that an earlier append
     glued to torn ones (Optuna's own appends, and Lepton's before they kept whole records,
     on a disk that filled: :class:`_WholeRecordJournal`), each torn start, a record never
-    read, is cut, the file as it was kept beside it (``<journal>.damaged-<time>``), and the
+    read, is cut, the file as it was kept beside it (``<journal>.damaged-<time>-<pid>``), and the
     study reads as before the failed write. Any other damage raises a StorageError naming
     the line."""
     with get_lock_file(backend._lock) if get_lock_file is not None else \
@@ -1905,9 +1905,9 @@ def _disk_failure(exc: BaseException) -> bool:
     database'."""
     if isinstance(exc, OSError) and exc.errno in _DISK_ERRNOS:
         return True
-    text = str(exc).lower()
-    return any(said in text for said in ("database or disk is full", "disk i/o error",
-                                         "readonly database"))
+    text = str(exc)
+    return disk_full(text) or any(said in text.lower() for said in ("disk i/o error",
+                                                                    "readonly database"))
 
 
 def _is_trial_state_race(exc: BaseException) -> bool:
